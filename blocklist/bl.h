@@ -1,0 +1,291 @@
+/*
+ * bl: the kidguard blocklist. Domain names, their rules (allow/deny, exact/subtree, categories)
+ * and the LMDB store that holds them, plus parsers for the list formats found in the wild.
+ *
+ * Error model: every `int` function returns 0 on success and a negative value on error: either
+ * one of the BL_E* codes below or -errno (e.g. -ENOMEM, -EINVAL). bl_strerror() names both.
+ * Out-parameters are left untouched on failure unless stated otherwise.
+ *
+ * Threads: a struct bl_db is shared by all threads. A struct bl_reader belongs to one thread at
+ * a time. Only one struct bl_writer may exist per store at a time (LMDB serialises writers
+ * across processes; a second writer blocks in bl_writer_begin until the first one ends).
+ */
+#ifndef BL_H
+#define BL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Error codes. The range -4100..-4001 is ours; everything else is -errno. */
+#define BL_ENAME     (-4001) /* not a valid domain name */
+#define BL_ENOSPACE  (-4002) /* output buffer too small */
+#define BL_EMAPFULL  (-4003) /* the store reached its map size; raise it */
+#define BL_ECORRUPT  (-4004) /* a stored record is malformed */
+#define BL_EVERSION  (-4005) /* store or record written by an incompatible version */
+#define BL_ENOTFOUND (-4006) /* no such entry, category or meta key */
+#define BL_EREADERS  (-4007) /* too many reader slots in use */
+#define BL_ECATEGORY (-4008) /* unknown category name, or no free category bit */
+#define BL_ESTORE    (-4009) /* any other store (LMDB) failure, details in the log */
+#define BL_EFULLTXN  (-4010) /* too many changes in one write transaction */
+
+/* Static English text for any return value of this module (never NULL). */
+const char *bl_strerror(int err);
+
+/* ---- Names ------------------------------------------------------------------------------ */
+
+#define BL_NAME_MAX 254 /* text name, 253 characters plus the NUL */
+#define BL_KEY_MAX  256 /* store key of a name; never longer than its wire form */
+#define BL_WIRE_MAX 255 /* uncompressed DNS wire name */
+
+/*
+ * Normalise a domain name given as text: lowercase, one trailing dot stripped, U-labels
+ * converted to A-labels (IDNA2008 via libidn2, only when non-ASCII bytes are present), and
+ * validated: labels of 1..63 octets made of [a-z0-9-_], at most 253 characters in all.
+ * `in` (borrowed, NUL-terminated, UTF-8) is the name; `out` (borrowed) receives the normalised
+ * name, NUL-terminated; `outlen` is its size (BL_NAME_MAX is always enough).
+ * Returns 0, BL_ENAME or BL_ENOSPACE. On error `out` may hold a partial result.
+ */
+int bl_name_normalize(const char *in, char *out, size_t outlen);
+
+/*
+ * Store key of a normalised text name: the labels in reverse order, each followed by a 0x00
+ * byte ("www.example.com" -> "com\0example\0www\0"). Returns the key length (> 0), BL_ENAME or
+ * BL_ENOSPACE. `name` (borrowed) must come from bl_name_normalize(); `key` (borrowed) receives
+ * `keymax` bytes at most (BL_KEY_MAX is always enough).
+ */
+int bl_key_from_name(const char *name, uint8_t *key, size_t keymax);
+
+/*
+ * Store key of an uncompressed DNS wire name that is ALREADY lowercased
+ * ("\3www\7example\3com\0"). `wire` (borrowed) holds `len` bytes; `key` (borrowed) receives at
+ * most `keymax` bytes. Returns the key length (0 for the root name), BL_ENAME (compression
+ * pointer, truncated name, a 0x00 byte inside a label, longer than 255) or BL_ENOSPACE.
+ */
+int bl_key_from_wire(const uint8_t *wire, size_t len, uint8_t *key, size_t keymax);
+
+/*
+ * Text name of a key made by the functions above ("com\0example\0" -> "example.com").
+ * `key` (borrowed, `keylen` bytes), `out` (borrowed, `outlen` bytes, NUL-terminated on success).
+ * Returns the text length, BL_ENAME or BL_ENOSPACE.
+ */
+int bl_key_to_name(const uint8_t *key, size_t keylen, char *out, size_t outlen);
+
+/* ---- Categories ------------------------------------------------------------------------- */
+
+#define BL_CATEGORY_MAX      64 /* bits 0..63 */
+#define BL_CATEGORY_NAME_MAX 32 /* including the NUL */
+#define BL_CATEGORY_DESC_MAX 128
+#define BL_CATEGORY_BUILTIN  18 /* bits 0..17 are the standard table below */
+
+/* The standard table; fixed forever so that configs and stores agree without each other. */
+enum bl_category_std {
+	BL_CAT_ADULT = 0,
+	BL_CAT_GAMBLING,
+	BL_CAT_VIOLENCE,
+	BL_CAT_DRUGS,
+	BL_CAT_SELF_HARM,
+	BL_CAT_WEAPONS,
+	BL_CAT_SCAM,
+	BL_CAT_PHISHING,
+	BL_CAT_MALWARE,
+	BL_CAT_SOCIAL,
+	BL_CAT_GAMES,
+	BL_CAT_DATING,
+	BL_CAT_DOH_BYPASS,
+	BL_CAT_ADS,
+	BL_CAT_TRACKING,
+	BL_CAT_PIRACY,
+	BL_CAT_HATE,
+	BL_CAT_OTHER, /* = 17 */
+};
+
+struct bl_db;
+
+/*
+ * Find a category by name. `db` (borrowed) may be NULL to search the standard table only;
+ * otherwise the feed-defined categories loaded at bl_db_open() (or the last commit in this
+ * process) are searched too. `name` (borrowed). On success `*bit` is set to 0..63.
+ * Returns 0 or BL_ECATEGORY.
+ */
+int bl_category_find(struct bl_db *db, const char *name, int *bit);
+
+/*
+ * Name of category `bit`, or NULL when the bit is not defined. `db` may be NULL as above.
+ * The string is static (standard table) or owned by `db`, valid until bl_db_close() or the
+ * next bl_db_categories_reload() on that db.
+ */
+const char *bl_category_name(struct bl_db *db, int bit);
+
+/* ---- Store ------------------------------------------------------------------------------ */
+
+#define BL_MAPSIZE_DEFAULT (4ULL << 30)
+
+struct bl_db_options {
+	uint64_t mapsize;    /* bytes, 0 = BL_MAPSIZE_DEFAULT */
+	unsigned maxreaders; /* 0 = 126 */
+	bool readonly;       /* open without creating or writing anything */
+};
+
+/*
+ * Open (and create, unless read-only) the store in directory `dir` (borrowed; created with
+ * mode 0750 if missing). `opts` (borrowed) may be NULL for the defaults. On success `*db`
+ * receives a handle owned by the caller, released with bl_db_close().
+ */
+int bl_db_open(const char *dir, const struct bl_db_options *opts, struct bl_db **db);
+
+/* Close `db` (owned, may be NULL). All readers and writers must have been closed first. */
+void bl_db_close(struct bl_db *db);
+
+/* Re-read the feed-defined categories (e.g. after another process committed). Not safe while
+ * another thread uses bl_category_name()/bl_category_find() on the same db. */
+int bl_db_categories_reload(struct bl_db *db);
+
+/* Cheap counts (no scan): entries in the local overrides and in the feed (a name with both an
+ * allow and a deny counts once). Any pointer may be NULL. */
+int bl_db_counts(struct bl_db *db, uint64_t *local, uint64_t *feed);
+
+/* Full statistics from a scan of every entry (seconds at 10M entries; for `info`, not for the
+ * query path). */
+struct bl_stats {
+	uint64_t rules[2];          /* [BL_SOURCE_LOCAL - 1], [BL_SOURCE_FEED - 1]: rules */
+	uint64_t allow[2], deny[2]; /* rules per action, per source */
+	uint64_t per_category[2][BL_CATEGORY_MAX]; /* deny rules carrying each bit */
+	uint64_t uncategorized[2];                 /* deny rules with a mask of 0 */
+	uint64_t disk_bytes;                       /* size of the data file */
+	uint64_t map_bytes;                        /* configured map size */
+};
+int bl_db_stats(struct bl_db *db, struct bl_stats *st);
+
+/* ---- Lookup ----------------------------------------------------------------------------- */
+
+enum bl_action { BL_ACTION_NONE = 0, BL_ACTION_ALLOW, BL_ACTION_BLOCK };
+enum bl_source { BL_SOURCE_NONE = 0, BL_SOURCE_LOCAL = 1, BL_SOURCE_FEED = 2 };
+
+/* Rule flags, used by entries, the writer and the parsers. */
+#define BL_F_SUBTREE 0x01 /* the name and every name below it; otherwise the name only */
+#define BL_F_ALLOW   0x02 /* an allow (exception) rule; otherwise a deny rule */
+
+struct bl_verdict {
+	enum bl_action action;
+	enum bl_source source;   /* where the deciding rule lives; NONE with BL_ACTION_NONE */
+	uint64_t categories;     /* category mask of the deciding rule */
+	uint32_t feed_version;   /* version stamped on the rule (feed rules; 0 for local) */
+	bool subtree;            /* the deciding rule is a subtree rule */
+	char match[BL_NAME_MAX]; /* normalised name of the deciding rule, "" if none */
+};
+
+struct bl_reader;
+
+/* A per-thread reader. `db` (borrowed) must outlive the reader; `*r` receives a reader owned by
+ * the caller, closed with bl_reader_close(). Returns 0, BL_EREADERS, -ENOMEM or BL_ESTORE. */
+int bl_reader_open(struct bl_db *db, struct bl_reader **r);
+void bl_reader_close(struct bl_reader *r);
+
+/*
+ * Decide about one name. Precedence: local overrides over the feed (local is decided over all
+ * levels first); within a source the most specific level with an applicable rule wins, and at
+ * one level an allow beats a deny. A deny applies only when its mask intersects `block_mask`,
+ * except a local deny with mask 0 which applies to everyone. Each call renews a read
+ * transaction and resets it before returning; nothing is held between calls.
+ * `wire` (borrowed, `wirelen` bytes) is an uncompressed, lowercased wire name; `v` (borrowed)
+ * receives the verdict. Returns 0 (also when no rule matched: v->action == BL_ACTION_NONE),
+ * BL_ENAME or BL_ESTORE.
+ */
+int bl_lookup_wire(struct bl_reader *r, const uint8_t *wire, size_t wirelen, uint64_t block_mask,
+                   struct bl_verdict *v);
+
+/* Same as bl_lookup_wire() for a text name (any case, IDN allowed), normalised first. */
+int bl_lookup_text(struct bl_reader *r, const char *name, uint64_t block_mask,
+                   struct bl_verdict *v);
+
+/* ---- Writer ----------------------------------------------------------------------------- */
+
+struct bl_writer;
+
+/* Begin the one write transaction. `db` (borrowed) must outlive the writer; `*w` receives a
+ * writer owned by the caller that must end with bl_writer_commit() or bl_writer_abort(). */
+int bl_writer_begin(struct bl_db *db, struct bl_writer **w);
+
+/*
+ * Add a rule for normalised `name` (borrowed) to `source` (LOCAL or FEED) with BL_F_* `flags`.
+ * A name holds at most one rule per (scope, action) pair; putting an existing pair ORs
+ * `categories` into it (one name may be listed in several categories) and restamps `version`.
+ * `version` is stored with the rule (feed version; 0 for local rules).
+ * On BL_EMAPFULL or BL_ESTORE the writer is dead: only bl_writer_abort() is allowed.
+ */
+int bl_writer_put(struct bl_writer *w, enum bl_source source, const char *name, unsigned flags,
+                  uint64_t categories, uint32_t version);
+
+/* Remove the rule with this (scope, action) from `name`. Returns 0 or BL_ENOTFOUND. */
+int bl_writer_del(struct bl_writer *w, enum bl_source source, const char *name, unsigned flags);
+
+/* Remove every feed rule (the local overrides are untouched). */
+int bl_writer_clear_feed(struct bl_writer *w);
+
+/* Define a feed category at `bit` (BL_CATEGORY_BUILTIN..63). `name`, `desc` borrowed. */
+int bl_writer_category_set(struct bl_writer *w, int bit, const char *name, const char *desc,
+                           bool confidential);
+
+/* Meta data. `err` (borrowed, NUL-terminated, truncated to BL_META_ERR_MAX - 1) may be NULL or
+ * "" to clear the last error. Times are seconds since the epoch. */
+#define BL_META_ERR_MAX 512
+int bl_writer_set_feed_version(struct bl_writer *w, uint64_t version);
+int bl_writer_set_last_sync(struct bl_writer *w, uint64_t when);
+int bl_writer_set_last_attempt(struct bl_writer *w, uint64_t when, const char *err);
+
+/* Commit (durably: the final commit is fsynced) and free `w`. On error the changes are lost and
+ * `w` is freed as well. */
+int bl_writer_commit(struct bl_writer *w);
+/* Discard every change and free `w` (may be NULL). */
+void bl_writer_abort(struct bl_writer *w);
+
+/* Meta read-back. Fields not yet set read as 0 / "". */
+struct bl_meta {
+	uint64_t feed_version;
+	uint64_t last_sync;
+	uint64_t last_attempt;
+	char last_error[BL_META_ERR_MAX];
+};
+int bl_db_meta(struct bl_db *db, struct bl_meta *m);
+
+/* ---- Parsers ---------------------------------------------------------------------------- */
+
+enum bl_format {
+	BL_FMT_DOMAINS, /* "name" or "*.name", both a subtree (UT1: a domain and its subdomains) */
+	BL_FMT_HOSTS,   /* "0.0.0.0 name [name...]": each name exact */
+	BL_FMT_ADBLOCK, /* "||name^" deny subtree, "@@||name^" allow subtree */
+	BL_FMT_RPZ, /* "name CNAME ." deny exact, "*.name CNAME ." deny subtree, rpz-passthru. */
+};
+
+/* Parse a format name ("domains", "hosts", "adblock", "rpz"). Returns 0 or -EINVAL. */
+int bl_format_parse(const char *name, enum bl_format *fmt);
+
+enum bl_line_status {
+	BL_LINE_EMPTY,   /* blank line, comment or directive: nothing to do */
+	BL_LINE_OK,      /* out->n names (some lines also carry skipped tokens, see `reason`) */
+	BL_LINE_SKIPPED, /* a valid rule we do not support (regex, $domain=, rpz-ip, ...) */
+	BL_LINE_INVALID, /* malformed: bad name, IP literal, garbage */
+};
+
+#define BL_PARSE_MAX_NAMES 8
+
+struct bl_parsed {
+	enum bl_line_status status;
+	const char *reason; /* static string when SKIPPED/INVALID (or OK with a dropped token) */
+	unsigned n;         /* names produced, 0..BL_PARSE_MAX_NAMES */
+	struct {
+		char name[BL_NAME_MAX]; /* normalised */
+		unsigned flags;         /* BL_F_* */
+	} names[BL_PARSE_MAX_NAMES];
+};
+
+/*
+ * Parse one line of a list. `line` (borrowed) holds `len` bytes, with or without its "\n" or
+ * "\r\n", need not be NUL-terminated; lines longer than 4096 bytes are INVALID. `out`
+ * (borrowed) is always filled. Pure: no state is kept between lines, so $ORIGIN in RPZ is
+ * ignored (relative owners are taken as the policy names). Returns 0 (see out->status).
+ */
+int bl_parse_line(enum bl_format fmt, const char *line, size_t len, struct bl_parsed *out);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * Internals shared by the files of the blocklist module only. Not installed, not included by
+ * other modules.
+ */
+#ifndef BL_INTERNAL_H
+#define BL_INTERNAL_H
+
+#include "bl.h"
+
+#include <lmdb.h>
+
+/* Record format of one rule inside an entry value; see the key-space comment in bl_store.c. */
+#define BL__REC_VERSION 1
+#define BL__REC_SIZE    16
+#define BL__REC_MAX     4 /* one per (scope, action) pair */
+
+struct bl__rec {
+	uint8_t flags; /* BL_F_* */
+	uint32_t version;
+	uint64_t categories;
+};
+
+struct bl__category {
+	char name[BL_CATEGORY_NAME_MAX];
+	bool defined;
+};
+
+struct bl_db {
+	MDB_env *env;
+	MDB_dbi dbi_feed, dbi_local, dbi_cat, dbi_meta;
+	uint64_t mapsize;
+	bool readonly;
+	char path[4096];
+	struct bl__category cats[BL_CATEGORY_MAX]; /* feed-defined ones (bit >= BUILTIN) */
+};
+
+/* The one place MDB_* codes become BL_E* / -errno. `what` names the operation for the log. */
+int bl__mdb_err(int rc, const char *what);
+
+/* Decode an entry value into `recs` (BL__REC_MAX). Returns the count or BL_ECORRUPT/EVERSION. */
+int bl__recs_decode(const MDB_val *val, struct bl__rec *recs);
+/* Encode `n` records into `buf` (n * BL__REC_SIZE bytes). */
+void bl__recs_encode(const struct bl__rec *recs, int n, uint8_t *buf);
+
+MDB_dbi bl__source_dbi(const struct bl_db *db, enum bl_source source);
+
+/* Load the feed-defined categories from the store into db->cats using `txn`. */
+int bl__categories_load(struct bl_db *db, MDB_txn *txn);
+
+/* Name syntax check of one text label; used by normalize and the parsers. */
+bool bl__is_label_char(unsigned char c);
+
+#endif

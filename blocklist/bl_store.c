@@ -1,0 +1,415 @@
+/*
+ * The LMDB store: environment, entry records, readers and the lookup.
+ *
+ * KEY-SPACE. One LMDB environment in the state directory (data.mdb, lock.mdb), opened with
+ * MDB_NOTLS (read transactions are bound to a struct bl_reader, not to a thread) and
+ * MDB_NOMETASYNC (bl_writer_commit() calls mdb_env_sync() itself, so commits stay durable).
+ * Named databases:
+ *
+ *   "feed"  key: NAMEKEY                    value: RECORDS    rules from the national feed
+ *   "local" key: NAMEKEY                    value: RECORDS    operator overrides (a feed update
+ *                                                             never touches this database)
+ *   "categories" key: 1 byte, the bit 18..63
+ *                value: u8 format(1) u8 flags(1 = confidential) u8 namelen u8 desclen
+ *                       name desc             (feed-defined categories; bits 0..17 are the
+ *                                              built-in table in bl_meta.c and not stored)
+ *   "meta"  "format"        u32 LE, store format, currently 1
+ *           "feed_version"  u64 LE
+ *           "last_sync"     u64 LE, unix seconds of the last successful feed apply
+ *           "last_attempt"  u64 LE, unix seconds of the last feed attempt
+ *           "last_error"    text (no NUL), the error of the last attempt, absent when none
+ *
+ * NAMEKEY: the labels of the normalised name from the TLD down, each followed by 0x00, e.g.
+ * "com\0example\0www\0" (see bl_name.c). Keys sort in DNS canonical order and a subtree rule's
+ * key is a prefix of every name below it. Maximum 254 bytes (LMDB's default limit is 511).
+ *
+ * RECORDS: 1..4 records of 16 bytes, at most one per (scope, action) pair, in any order:
+ *   u8 format (1) | u8 flags (BL_F_SUBTREE 0x01, BL_F_ALLOW 0x02) | u16 zero |
+ *   u32 LE version (feed version the rule came with, 0 for local) | u64 LE category mask
+ *
+ * Why two databases rather than one with a 1-byte source prefix: the lookup costs one mdb_get
+ * per label per source either way, but the local database is small (a B-tree of one or two
+ * levels, usually empty, in which case it is skipped after one mdb_stat), while the feed holds
+ * millions of keys. A miss on a three-label name therefore costs three feed gets.
+ */
+#include "bl_internal.h"
+
+#include "kg_log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define STORE_FORMAT 1
+
+int bl__mdb_err(int rc, const char *what)
+{
+	switch (rc) {
+	case MDB_SUCCESS:
+		return 0;
+	case MDB_NOTFOUND:
+		return BL_ENOTFOUND;
+	case MDB_MAP_FULL:
+		log_err("blocklist: %s: the store is full (map size reached); raise the map size",
+		        what);
+		return BL_EMAPFULL;
+	case MDB_TXN_FULL:
+		return BL_EFULLTXN;
+	case MDB_READERS_FULL:
+		return BL_EREADERS;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+		log_err("blocklist: %s: store corrupted: %s", what, mdb_strerror(rc));
+		return BL_ECORRUPT;
+	case MDB_VERSION_MISMATCH:
+	case MDB_INVALID:
+		log_err("blocklist: %s: %s", what, mdb_strerror(rc));
+		return BL_EVERSION;
+	default:
+		if (rc > 0)
+			return -rc; /* LMDB passes errno values through */
+		log_err("blocklist: %s: %s", what, mdb_strerror(rc));
+		return BL_ESTORE;
+	}
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = n - 1; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+int bl__recs_decode(const MDB_val *val, struct bl__rec *recs)
+{
+	const uint8_t *p = val->mv_data;
+	int n;
+
+	if (val->mv_size == 0 || val->mv_size % BL__REC_SIZE != 0 ||
+	    val->mv_size > BL__REC_MAX * BL__REC_SIZE)
+		return BL_ECORRUPT;
+	n = (int)(val->mv_size / BL__REC_SIZE);
+	for (int i = 0; i < n; i++, p += BL__REC_SIZE) {
+		if (p[0] != BL__REC_VERSION)
+			return BL_EVERSION;
+		recs[i].flags = p[1];
+		recs[i].version = (uint32_t)get_le(p + 4, 4);
+		recs[i].categories = get_le(p + 8, 8);
+	}
+	return n;
+}
+
+void bl__recs_encode(const struct bl__rec *recs, int n, uint8_t *buf)
+{
+	for (int i = 0; i < n; i++, buf += BL__REC_SIZE) {
+		buf[0] = BL__REC_VERSION;
+		buf[1] = recs[i].flags;
+		buf[2] = buf[3] = 0;
+		put_le32(buf + 4, recs[i].version);
+		put_le64(buf + 8, recs[i].categories);
+	}
+}
+
+MDB_dbi bl__source_dbi(const struct bl_db *db, enum bl_source source)
+{
+	return source == BL_SOURCE_LOCAL ? db->dbi_local : db->dbi_feed;
+}
+
+/* ---- Open / close ---------------------------------------------------------------------- */
+
+static int open_dbis(struct bl_db *db, MDB_txn *txn)
+{
+	unsigned fl = db->readonly ? 0 : MDB_CREATE;
+	int rc = mdb_dbi_open(txn, "feed", fl, &db->dbi_feed);
+
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "local", fl, &db->dbi_local);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "categories", fl, &db->dbi_cat);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "meta", fl, &db->dbi_meta);
+	return rc == MDB_NOTFOUND ? BL_ENOTFOUND : bl__mdb_err(rc, "open databases");
+}
+
+/* Check, or on a new store write, the store format. */
+static int check_format(struct bl_db *db, MDB_txn *txn)
+{
+	MDB_val k = {6, "format"}, v;
+	uint8_t buf[4];
+	int rc = mdb_get(txn, db->dbi_meta, &k, &v);
+
+	if (rc == MDB_NOTFOUND && !db->readonly) {
+		put_le32(buf, STORE_FORMAT);
+		v.mv_size = 4;
+		v.mv_data = buf;
+		return bl__mdb_err(mdb_put(txn, db->dbi_meta, &k, &v, 0), "write format");
+	}
+	if (rc != 0)
+		return rc == MDB_NOTFOUND ? BL_ENOTFOUND : bl__mdb_err(rc, "read format");
+	if (v.mv_size != 4 || get_le(v.mv_data, 4) != STORE_FORMAT)
+		return BL_EVERSION;
+	return 0;
+}
+
+static int init_store(struct bl_db *db)
+{
+	MDB_txn *txn = NULL;
+	int rc = mdb_txn_begin(db->env, NULL, db->readonly ? MDB_RDONLY : 0, &txn);
+
+	if (rc != 0)
+		return bl__mdb_err(rc, "begin");
+	if ((rc = open_dbis(db, txn)) < 0 || (rc = check_format(db, txn)) < 0 ||
+	    (rc = bl__categories_load(db, txn)) < 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return bl__mdb_err(mdb_txn_commit(txn), "commit");
+}
+
+static int env_open(struct bl_db *db, const char *dir, const struct bl_db_options *o)
+{
+	unsigned flags = MDB_NOTLS | MDB_NOMETASYNC | (db->readonly ? MDB_RDONLY : 0);
+	int rc = mdb_env_create(&db->env);
+
+	if (rc != 0)
+		return bl__mdb_err(rc, "env create");
+	db->mapsize = (o && o->mapsize) ? o->mapsize : BL_MAPSIZE_DEFAULT;
+	rc = mdb_env_set_mapsize(db->env, (size_t)db->mapsize);
+	if (rc == 0)
+		rc = mdb_env_set_maxreaders(db->env, (o && o->maxreaders) ? o->maxreaders : 126);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(db->env, 8);
+	if (rc == 0)
+		rc = mdb_env_open(db->env, dir, flags, 0640);
+	return bl__mdb_err(rc, "env open");
+}
+
+int bl_db_open(const char *dir, const struct bl_db_options *opts, struct bl_db **out)
+{
+	struct bl_db *db;
+	int rc;
+
+	if (!dir || !out || strlen(dir) >= sizeof(db->path))
+		return -EINVAL;
+	db = calloc(1, sizeof(*db));
+	if (!db)
+		return -ENOMEM;
+	db->readonly = opts && opts->readonly;
+	memcpy(db->path, dir, strlen(dir) + 1);
+	if (!db->readonly && mkdir(dir, 0750) != 0 && errno != EEXIST) {
+		rc = -errno;
+		log_err("blocklist: cannot create %s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if ((rc = env_open(db, dir, opts)) < 0 || (rc = init_store(db)) < 0)
+		goto fail;
+	*out = db;
+	return 0;
+fail:
+	if (db->env)
+		mdb_env_close(db->env);
+	free(db);
+	return rc;
+}
+
+void bl_db_close(struct bl_db *db)
+{
+	if (!db)
+		return;
+	mdb_env_close(db->env);
+	free(db);
+}
+
+int bl_db_counts(struct bl_db *db, uint64_t *local, uint64_t *feed)
+{
+	MDB_txn *txn;
+	MDB_stat sl, sf;
+	int rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn);
+
+	if (rc != 0)
+		return bl__mdb_err(rc, "begin");
+	rc = mdb_stat(txn, db->dbi_local, &sl);
+	if (rc == 0)
+		rc = mdb_stat(txn, db->dbi_feed, &sf);
+	mdb_txn_abort(txn);
+	if (rc != 0)
+		return bl__mdb_err(rc, "stat");
+	if (local)
+		*local = sl.ms_entries;
+	if (feed)
+		*feed = sf.ms_entries;
+	return 0;
+}
+
+/* ---- Readers and lookup ---------------------------------------------------------------- */
+
+struct bl_reader {
+	struct bl_db *db;
+	MDB_txn *txn; /* always in the reset state between calls */
+};
+
+int bl_reader_open(struct bl_db *db, struct bl_reader **out)
+{
+	struct bl_reader *r = calloc(1, sizeof(*r));
+	int rc;
+
+	if (!r)
+		return -ENOMEM;
+	r->db = db;
+	rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &r->txn);
+	if (rc != 0) {
+		free(r);
+		return bl__mdb_err(rc, "reader begin");
+	}
+	mdb_txn_reset(r->txn);
+	*out = r;
+	return 0;
+}
+
+void bl_reader_close(struct bl_reader *r)
+{
+	if (!r)
+		return;
+	mdb_txn_abort(r->txn);
+	free(r);
+}
+
+/* A name split into the key prefixes of its ancestors: ends[i] is the key length of the name
+ * made of the i + 1 rightmost labels; ends[n - 1] is the whole name. */
+struct levels {
+	uint8_t key[BL_KEY_MAX];
+	uint16_t ends[128];
+	int n;
+};
+
+static void levels_split(struct levels *lv, int klen)
+{
+	lv->n = 0;
+	for (int i = 0; i < klen; i++) {
+		if (lv->key[i] == 0)
+			lv->ends[lv->n++] = (uint16_t)(i + 1);
+	}
+}
+
+/* Pick the deciding rule among the records of one level. Returns the record index or -1. */
+static int pick_rec(const struct bl__rec *recs, int n, bool full, bool local, uint64_t mask)
+{
+	int allow = -1, deny = -1;
+
+	for (int i = 0; i < n; i++) {
+		bool sub = recs[i].flags & BL_F_SUBTREE;
+		if (!full && !sub)
+			continue;
+		if (recs[i].flags & BL_F_ALLOW) {
+			if (allow < 0 || !sub) /* the exact rule is the more specific one */
+				allow = i;
+		} else if ((recs[i].categories & mask) || (local && recs[i].categories == 0)) {
+			if (deny < 0 || !sub)
+				deny = i;
+		}
+	}
+	return allow >= 0 ? allow : deny;
+}
+
+static void fill_verdict(const struct levels *lv, int lvl, const struct bl__rec *rec,
+                         enum bl_source src, struct bl_verdict *v)
+{
+	v->action = (rec->flags & BL_F_ALLOW) ? BL_ACTION_ALLOW : BL_ACTION_BLOCK;
+	v->source = src;
+	v->categories = rec->categories;
+	v->feed_version = rec->version;
+	v->subtree = rec->flags & BL_F_SUBTREE;
+	if (bl_key_to_name(lv->key, lv->ends[lvl], v->match, sizeof(v->match)) < 0)
+		v->match[0] = '\0';
+}
+
+/* Decide with one source. Returns 1 when a rule decided (v filled), 0 when none, or < 0. */
+static int lookup_source(struct bl_reader *r, const struct levels *lv, enum bl_source src,
+                         uint64_t mask, struct bl_verdict *v)
+{
+	MDB_dbi dbi = bl__source_dbi(r->db, src);
+	struct bl__rec recs[BL__REC_MAX];
+
+	for (int lvl = lv->n - 1; lvl >= 0; lvl--) {
+		MDB_val k = {lv->ends[lvl], (void *)lv->key}, val;
+		int rc = mdb_get(r->txn, dbi, &k, &val), n, pick;
+		if (rc == MDB_NOTFOUND)
+			continue;
+		if (rc != 0)
+			return bl__mdb_err(rc, "lookup");
+		n = bl__recs_decode(&val, recs);
+		if (n < 0)
+			return n;
+		pick = pick_rec(recs, n, lvl == lv->n - 1, src == BL_SOURCE_LOCAL, mask);
+		if (pick >= 0) {
+			fill_verdict(lv, lvl, &recs[pick], src, v);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int lookup_levels(struct bl_reader *r, const struct levels *lv, uint64_t mask,
+                         struct bl_verdict *v)
+{
+	MDB_stat st;
+	int rc = mdb_txn_renew(r->txn);
+
+	if (rc != 0)
+		return bl__mdb_err(rc, "renew");
+	rc = mdb_stat(r->txn, r->db->dbi_local, &st);
+	if (rc != 0) {
+		rc = bl__mdb_err(rc, "stat");
+		goto out;
+	}
+	rc = st.ms_entries ? lookup_source(r, lv, BL_SOURCE_LOCAL, mask, v) : 0;
+	if (rc == 0)
+		rc = lookup_source(r, lv, BL_SOURCE_FEED, mask, v);
+	if (rc == 0) {
+		memset(v, 0, sizeof(*v));
+	}
+out:
+	mdb_txn_reset(r->txn);
+	return rc < 0 ? rc : 0;
+}
+
+int bl_lookup_wire(struct bl_reader *r, const uint8_t *wire, size_t wirelen, uint64_t block_mask,
+                   struct bl_verdict *v)
+{
+	struct levels lv;
+	int klen = bl_key_from_wire(wire, wirelen, lv.key, sizeof(lv.key));
+
+	if (klen < 0)
+		return klen;
+	levels_split(&lv, klen);
+	return lookup_levels(r, &lv, block_mask, v);
+}
+
+int bl_lookup_text(struct bl_reader *r, const char *name, uint64_t block_mask, struct bl_verdict *v)
+{
+	char norm[BL_NAME_MAX];
+	struct levels lv;
+	int klen = bl_name_normalize(name, norm, sizeof(norm));
+
+	if (klen < 0)
+		return klen;
+	klen = bl_key_from_name(norm, lv.key, sizeof(lv.key));
+	if (klen < 0)
+		return klen;
+	levels_split(&lv, klen);
+	return lookup_levels(r, &lv, block_mask, v);
+}

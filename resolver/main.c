@@ -1,0 +1,130 @@
+/*
+ * kidguard: the daemon. Runs in the foreground (systemd style) and logs to stderr.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "kg_log.h"
+#include "rs.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: kidguard [-c FILE] [-n] [-v]\n"
+		"       kidguard --help | --version\n"
+		"\n"
+		"A filtering DNS resolver: answers from a memory-mapped blocklist, forwards the\n"
+		"rest to upstream resolvers and caches the answers.\n"
+		"\n"
+		"  -c, --config FILE  read the configuration from FILE (INI, see kidguard.conf(5));\n"
+		"                     without it, the embedded default: listen 127.0.0.1:5353 and\n"
+		"                     [::1]:5353, upstreams from /etc/resolv.conf, state in\n"
+		"                     ./kidguard-data\n"
+		"  -n, --check        check the configuration and exit: 0 when valid, 1 with\n"
+		"                     FILE:LINE: [section] key: problem otherwise\n"
+		"  -v, --verbose      with -n, print the effective configuration; otherwise log at\n"
+		"                     debug level\n"
+		"  -h, --help         this text\n"
+		"  -V, --version      print the version\n"
+		"\n"
+		"Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration (a bad file\n"
+		"is logged and the running configuration kept).\n");
+}
+
+/* mkdir -p for the state directory, so the embedded default works from any checkout. */
+static int make_dirs(const char *path)
+{
+	char buf[RS_PATH_MAX];
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'n'},
+		{"verbose", no_argument, NULL, 'v'},	  {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},	  {NULL, 0, NULL, 0},
+	};
+	const char *config_path = NULL;
+	bool check = false, verbose = false;
+	struct rs_config cfg;
+	struct rs_server *srv = NULL;
+	char err[512];
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "c:nvhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'n':
+			check = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("kidguard %s\n", KG_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "kidguard: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	rs_config_defaults(&cfg);
+	if (config_path && rs_config_load(config_path, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kidguard: %s\n", err);
+		return 1;
+	}
+	if (!config_path && cfg.n_upstream == 0) {
+		fprintf(stderr, "kidguard: no nameserver in /etc/resolv.conf; give a config with "
+				"[upstream] servers\n");
+		return 1;
+	}
+	if (check) {
+		if (verbose)
+			rs_config_print(&cfg, stdout);
+		fprintf(stderr, "kidguard: %s: configuration OK\n", cfg.source);
+		return 0;
+	}
+	kg_log_set_level(verbose ? KG_LOG_DEBUG : cfg.log_level);
+	rc = make_dirs(cfg.state_dir);
+	if (rc < 0) {
+		log_err("cannot create state directory %s: %s", cfg.state_dir, strerror(-rc));
+		return 1;
+	}
+	rc = rs_server_new(&cfg, &srv);
+	if (rc < 0) {
+		log_err("cannot start: %s", rs_strerror(rc));
+		return 1;
+	}
+	rs_server_set_config_path(srv, config_path);
+	rc = rs_server_run(srv);
+	rs_server_free(srv);
+	log_info("stopped");
+	return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,115 @@
+/*
+ * rs: the resolver module — configuration snapshot, the DNS wire reader/writer, the answer
+ * cache and the server (worker loops, listeners, upstream forwarding).
+ *
+ * Data flow of one query (see README.md):
+ *   packet → rs_query_parse (shape check) → ACL → policy (blocklist) → cache → forward → reply.
+ *
+ * Errors: functions return 0 on success and a negative value on failure. The RS_E* range is
+ * ours; anything else is -errno. foreign codes (ldns_status, uv errors) are translated where
+ * they are called and never leave the module.
+ */
+#ifndef RS_H
+#define RS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "kg_addr.h"
+
+enum {
+	RS_EINVAL = -1000, /* bad argument or config value */
+	RS_ENOMEM = -1001,
+	RS_EPARSE = -1002, /* malformed packet */
+	RS_ENOSPC = -1003, /* output buffer too small */
+	RS_EIO = -1004,
+};
+
+const char *rs_strerror(int err);
+
+/* ------------------------------------------------------------------ configuration --- */
+
+/* Hard maxima: a config asking for more is rejected with the limit in the message. */
+#define RS_MAX_LISTEN    16
+#define RS_MAX_UPSTREAMS 16
+#define RS_MAX_ACL       256
+#define RS_MAX_WORKERS   64
+#define RS_PATH_MAX      512
+
+struct rs_config {
+	char source[RS_PATH_MAX]; /* file the config came from, or "(embedded default)" */
+
+	/* [server] */
+	struct kg_sockaddr listen[RS_MAX_LISTEN];
+	int n_listen;
+	int workers;             /* 1..RS_MAX_WORKERS; 0 = one per CPU ("auto") */
+	int tcp_max_connections; /* whole daemon; each worker gets its share */
+	int tcp_idle_timeout_ms;
+	int max_udp_size; /* largest UDP answer we send (and advertise), 512..4096 */
+	int log_level;
+
+	/* [upstream] */
+	struct kg_sockaddr upstream[RS_MAX_UPSTREAMS];
+	int n_upstream;
+	int upstream_timeout_ms; /* one try at one upstream */
+	int query_timeout_ms;    /* whole query, then SERVFAIL */
+
+	/* [cache] */
+	uint32_t cache_size; /* entries per worker; 0 disables the cache */
+	uint32_t cache_min_ttl;
+	uint32_t cache_max_ttl;
+	uint32_t cache_neg_max_ttl; /* cap for NXDOMAIN/NODATA (RFC 2308 §5) */
+
+	/* [access] */
+	struct kg_cidr allow[RS_MAX_ACL];
+	int n_allow;
+
+	/* [blocklist] */
+	char state_dir[RS_PATH_MAX];
+};
+
+/*
+ * Fill `cfg` with the built-in defaults (embedded configuration): listen 127.0.0.1:5353 and
+ * [::1]:5353, upstreams from /etc/resolv.conf, state directory ./kidguard-data.
+ */
+void rs_config_defaults(struct rs_config *cfg);
+
+/*
+ * Parse an INI file over the defaults. On error returns RS_EINVAL and writes
+ * "FILE:LINE: [section] key: problem" into err (always NUL-terminated). `cfg` is untouched on
+ * failure. `path` is borrowed.
+ */
+int rs_config_load(const char *path, struct rs_config *cfg, char *err, size_t errlen);
+
+/* The same from a string; `name` is used in error messages in place of a file name. */
+int rs_config_load_string(const char *text, const char *name, struct rs_config *cfg, char *err,
+			  size_t errlen);
+
+/* Write the effective configuration as INI (what `kidguard -n -v` prints). */
+void rs_config_print(const struct rs_config *cfg, FILE *out);
+
+/* Read "nameserver" lines of a resolv.conf-format file into cfg->upstream. Returns count. */
+int rs_config_upstreams_from_resolv(struct rs_config *cfg, const char *path);
+
+/* -------------------------------------------------------------------- the server --- */
+
+struct rs_server;
+
+/*
+ * Create the server: open sockets for every listen address in every worker (SO_REUSEPORT),
+ * so that a bind failure is reported before anything runs. `cfg` is copied.
+ */
+int rs_server_new(const struct rs_config *cfg, struct rs_server **out);
+
+/* The file SIGHUP reloads; NULL or "" for the embedded default (nothing to reload). */
+void rs_server_set_config_path(struct rs_server *srv, const char *path);
+
+/* Run the workers and the signal loop until SIGTERM/SIGINT. Returns 0 on clean shutdown. */
+int rs_server_run(struct rs_server *srv);
+
+/* Free everything. Safe on NULL. */
+void rs_server_free(struct rs_server *srv);
+
+#endif

@@ -1,0 +1,486 @@
+/*
+ * The INI configuration. Every key is declared once in `keys[]` with its range, so that the
+ * parser, the error messages and the printed config cannot disagree. libinih does the lexing;
+ * we feed it through our own line reader because Debian's build does not pass line numbers to
+ * the handler, and an operator must be told the line of a mistake.
+ */
+#include "rs.h"
+#include "rs_int.h"
+
+#include <errno.h>
+#include <arpa/inet.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kg_log.h"
+
+#define CONFIG_MAX_LINE 4096
+
+struct load_ctx {
+	struct rs_config cfg;
+	const char *name;
+	int line;
+	bool line_too_long;
+	bool seen_listen, seen_allow, seen_upstream;
+	char *err;
+	size_t errlen;
+	bool failed;
+	char item[128]; /* the list item a setter rejected (rc -3) */
+	int limit;      /* the maximum a list exceeded (rc -2) */
+	/* for string input */
+	const char *str_pos;
+	FILE *file;
+};
+
+typedef int (*key_setter)(struct load_ctx *c, const char *value, long lo, long hi,
+			  size_t off);
+
+struct key_def {
+	const char *section;
+	const char *name;
+	key_setter set;
+	long lo, hi;
+	size_t off;
+};
+
+static void fail(struct load_ctx *c, const char *section, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void fail(struct load_ctx *c, const char *section, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (c->failed)
+		return; /* the first error is the one to fix */
+	c->failed = true;
+	n = snprintf(c->err, c->errlen, "%s:%d: [%s] %s: ", c->name, c->line, section, key);
+	if (n < 0 || (size_t)n >= c->errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+static int parse_long(const char *v, long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtol(v, &end, 10);
+	return (errno || end == v || *end != '\0') ? -1 : 0;
+}
+
+static int set_int(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	long n;
+
+	if (parse_long(v, &n) < 0 || n < lo || n > hi)
+		return -1;
+	*(int *)((char *)&c->cfg + off) = (int)n;
+	return 0;
+}
+
+static int set_u32(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	long n;
+
+	if (parse_long(v, &n) < 0 || n < lo || n > hi)
+		return -1;
+	*(uint32_t *)((char *)&c->cfg + off) = (uint32_t)n;
+	return 0;
+}
+
+/* Seconds in the file, milliseconds in the struct. */
+static int set_seconds_ms(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	long n;
+
+	if (parse_long(v, &n) < 0 || n < lo || n > hi)
+		return -1;
+	*(int *)((char *)&c->cfg + off) = (int)(n * 1000);
+	return 0;
+}
+
+static int set_workers(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	if (strcmp(v, "auto") == 0) {
+		c->cfg.workers = 0;
+		return 0;
+	}
+	return set_int(c, v, lo, hi, off);
+}
+
+static int set_log_level(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	return kg_log_level_parse(v, &c->cfg.log_level);
+}
+
+static int set_path(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n >= RS_PATH_MAX)
+		return -1;
+	memcpy((char *)&c->cfg + off, v, n + 1);
+	return 0;
+}
+
+/* Lists: the first occurrence in a file replaces the default, later ones append. */
+static int set_sockaddrs(struct load_ctx *c, const char *v, struct kg_sockaddr *arr, int *n,
+			 int max, uint16_t port, bool *seen)
+{
+	char buf[CONFIG_MAX_LINE];
+	char *items[RS_MAX_ACL];
+	int k;
+
+	if (!*seen) {
+		*n = 0;
+		*seen = true;
+	}
+	snprintf(buf, sizeof(buf), "%s", v);
+	k = kg_split_list(buf, items, RS_MAX_ACL);
+	if (k <= 0)
+		return -1;
+	for (int i = 0; i < k; i++) {
+		if (*n >= max) {
+			c->limit = max;
+			return -2;
+		}
+		if (kg_sockaddr_parse(items[i], port, &arr[*n]) < 0) {
+			snprintf(c->item, sizeof(c->item), "%s", items[i]);
+			return -3;
+		}
+		(*n)++;
+	}
+	return 0;
+}
+
+static int set_listen(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	return set_sockaddrs(c, v, c->cfg.listen, &c->cfg.n_listen, RS_MAX_LISTEN, 53,
+			     &c->seen_listen);
+}
+
+static int set_upstreams(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	return set_sockaddrs(c, v, c->cfg.upstream, &c->cfg.n_upstream, RS_MAX_UPSTREAMS, 53,
+			     &c->seen_upstream);
+}
+
+static int set_allow(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	char buf[CONFIG_MAX_LINE];
+	char *items[RS_MAX_ACL];
+	int k;
+
+	if (!c->seen_allow) {
+		c->cfg.n_allow = 0;
+		c->seen_allow = true;
+	}
+	snprintf(buf, sizeof(buf), "%s", v);
+	k = kg_split_list(buf, items, RS_MAX_ACL);
+	if (k <= 0)
+		return -1;
+	for (int i = 0; i < k; i++) {
+		if (c->cfg.n_allow >= RS_MAX_ACL) {
+			c->limit = RS_MAX_ACL;
+			return -2;
+		}
+		if (kg_cidr_parse(items[i], &c->cfg.allow[c->cfg.n_allow]) < 0) {
+			snprintf(c->item, sizeof(c->item), "%s", items[i]);
+			return -3;
+		}
+		c->cfg.n_allow++;
+	}
+	return 0;
+}
+
+#define OFF(f) offsetof(struct rs_config, f)
+
+/* clang-format off */
+static const struct key_def keys[] = {
+	{"server", "listen", set_listen, 0, 0, 0},
+	{"server", "workers", set_workers, 1, RS_MAX_WORKERS, OFF(workers)},
+	{"server", "tcp_max_connections", set_int, 1, 100000, OFF(tcp_max_connections)},
+	{"server", "tcp_idle_timeout", set_seconds_ms, 1, 3600, OFF(tcp_idle_timeout_ms)},
+	{"server", "max_udp_size", set_int, 512, 4096, OFF(max_udp_size)},
+	{"server", "log_level", set_log_level, 0, 0, 0},
+	{"upstream", "servers", set_upstreams, 0, 0, 0},
+	{"upstream", "timeout", set_int, 50, 30000, OFF(upstream_timeout_ms)},
+	{"upstream", "query_timeout", set_int, 100, 60000, OFF(query_timeout_ms)},
+	{"cache", "size", set_u32, 0, 10000000, OFF(cache_size)},
+	{"cache", "min_ttl", set_u32, 0, 86400, OFF(cache_min_ttl)},
+	{"cache", "max_ttl", set_u32, 1, 604800, OFF(cache_max_ttl)},
+	{"cache", "negative_max_ttl", set_u32, 0, 86400, OFF(cache_neg_max_ttl)},
+	{"access", "allow", set_allow, 0, 0, 0},
+	{"blocklist", "path", set_path, 0, 0, OFF(state_dir)},
+};
+/* clang-format on */
+
+static const char *range_hint(const struct key_def *k)
+{
+	static _Thread_local char buf[96];
+
+	if (k->set == set_listen || k->set == set_upstreams)
+		return "expected ADDR[:PORT] or [V6ADDR]:PORT, comma separated";
+	if (k->set == set_allow)
+		return "expected a comma separated list of CIDR prefixes";
+	if (k->set == set_log_level)
+		return "expected error, warning, info or debug";
+	if (k->set == set_path)
+		return "expected a path shorter than 512 bytes";
+	if (k->set == set_workers)
+		snprintf(buf, sizeof(buf), "expected auto or an integer in %ld..%ld", k->lo, k->hi);
+	else
+		snprintf(buf, sizeof(buf), "expected an integer in %ld..%ld", k->lo, k->hi);
+	return buf;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct load_ctx *c = user;
+	bool section_known = false;
+	int rc;
+
+	if (c->failed)
+		return 0;
+	if (c->line_too_long) {
+		fail(c, section, name, "line longer than %d bytes", CONFIG_MAX_LINE - 2);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const struct key_def *k = &keys[i];
+		if (strcmp(k->section, section) != 0)
+			continue;
+		section_known = true;
+		if (strcmp(k->name, name) != 0)
+			continue;
+		rc = k->set(c, value, k->lo, k->hi, k->off);
+		if (rc == -3)
+			fail(c, section, name, "invalid item \"%s\" (%s)", c->item, range_hint(k));
+		else if (rc == -2)
+			fail(c, section, name, "more than %d items (the limit)", c->limit);
+		else if (rc < 0)
+			fail(c, section, name, "invalid value \"%s\" (%s)", value, range_hint(k));
+		return rc == 0;
+	}
+	if (!section_known)
+		fail(c, section, name, "unknown section [%s]", section);
+	else
+		fail(c, section, name, "unknown key");
+	return 0;
+}
+
+static char *reader_common(char *str, int num, struct load_ctx *c, char *got)
+{
+	size_t n;
+
+	if (!got)
+		return NULL;
+	c->line++;
+	n = strlen(str);
+	c->line_too_long = n == (size_t)num - 1 && str[n - 1] != '\n';
+	return str;
+}
+
+static char *file_reader(char *str, int num, void *stream)
+{
+	struct load_ctx *c = stream;
+
+	return reader_common(str, num, c, fgets(str, num, c->file));
+}
+
+static char *string_reader(char *str, int num, void *stream)
+{
+	struct load_ctx *c = stream;
+	const char *p = c->str_pos, *nl;
+	size_t n;
+
+	if (!p || *p == '\0')
+		return NULL;
+	nl = strchr(p, '\n');
+	n = nl ? (size_t)(nl - p + 1) : strlen(p);
+	if (n > (size_t)num - 1)
+		n = (size_t)num - 1;
+	memcpy(str, p, n);
+	str[n] = '\0';
+	c->str_pos = p + n;
+	return reader_common(str, num, c, str);
+}
+
+static int validate(struct load_ctx *c)
+{
+	if (c->cfg.cache_min_ttl > c->cfg.cache_max_ttl) {
+		fail(c, "cache", "min_ttl", "min_ttl (%u) is larger than max_ttl (%u)",
+		     c->cfg.cache_min_ttl, c->cfg.cache_max_ttl);
+		return -1;
+	}
+	if (c->cfg.upstream_timeout_ms > c->cfg.query_timeout_ms) {
+		fail(c, "upstream", "timeout", "timeout (%d ms) exceeds query_timeout (%d ms)",
+		     c->cfg.upstream_timeout_ms, c->cfg.query_timeout_ms);
+		return -1;
+	}
+	if (c->cfg.n_upstream == 0) {
+		fail(c, "upstream", "servers",
+		     "no upstream servers (none configured and none in /etc/resolv.conf)");
+		return -1;
+	}
+	if (c->cfg.n_listen == 0) {
+		fail(c, "server", "listen", "no listen address");
+		return -1;
+	}
+	return 0;
+}
+
+static int run_parse(struct load_ctx *c, ini_reader reader, struct rs_config *out)
+{
+	int rc;
+
+	/* Debian's libinih keeps its line buffer on the stack at 200 bytes by default; long
+	 * address lists need more, so use a heap buffer of our own maximum. */
+	ini_use_stack = false;
+	ini_max_line = CONFIG_MAX_LINE;
+	ini_allow_multiline = true;
+	c->err[0] = '\0';
+	rc = ini_parse_stream(reader, c, handler, c);
+	if (!c->failed && rc > 0) {
+		c->line = rc;
+		fail(c, "?", "?", "syntax error (expected [section] or key = value)");
+	} else if (!c->failed && rc < 0) {
+		snprintf(c->err, c->errlen, "%s: out of memory while parsing", c->name);
+		return RS_ENOMEM;
+	}
+	if (!c->failed) {
+		c->line = 0;
+		validate(c);
+	}
+	if (c->failed)
+		return RS_EINVAL;
+	*out = c->cfg;
+	snprintf(out->source, sizeof(out->source), "%s", c->name);
+	return 0;
+}
+
+int rs_config_load(const char *path, struct rs_config *cfg, char *err, size_t errlen)
+{
+	struct load_ctx c = {.cfg = *cfg, .name = path, .err = err, .errlen = errlen};
+	int rc;
+
+	c.file = fopen(path, "r");
+	if (!c.file) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return -errno;
+	}
+	rc = run_parse(&c, file_reader, cfg);
+	fclose(c.file);
+	return rc;
+}
+
+int rs_config_load_string(const char *text, const char *name, struct rs_config *cfg, char *err,
+			  size_t errlen)
+{
+	struct load_ctx c = {.cfg = *cfg, .name = name, .err = err, .errlen = errlen};
+
+	c.str_pos = text;
+	return run_parse(&c, string_reader, cfg);
+}
+
+int rs_config_upstreams_from_resolv(struct rs_config *cfg, const char *path)
+{
+	char line[256], addr[128];
+	FILE *f = fopen(path, "r");
+
+	cfg->n_upstream = 0;
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f) && cfg->n_upstream < RS_MAX_UPSTREAMS) {
+		if (sscanf(line, "nameserver %127s", addr) != 1)
+			continue;
+		/* resolv.conf may carry a zone index ("fe80::1%eth0"); we do not support it. */
+		if (strchr(addr, '%'))
+			continue;
+		if (kg_sockaddr_parse(addr, 53, &cfg->upstream[cfg->n_upstream]) == 0)
+			cfg->n_upstream++;
+	}
+	fclose(f);
+	return cfg->n_upstream;
+}
+
+void rs_config_defaults(struct rs_config *cfg)
+{
+	/* Loopback, RFC 1918, CGNAT, link-local, IPv6 ULA and link-local: never an open
+	 * resolver by accident. */
+	static const char *const private_nets[] = {
+		"127.0.0.0/8", "10.0.0.0/8",	"172.16.0.0/12", "192.168.0.0/16",
+		"100.64.0.0/10", "169.254.0.0/16", "::1/128",	     "fc00::/7",
+		"fe80::/10",
+	};
+
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->source, sizeof(cfg->source), "(embedded default)");
+	kg_sockaddr_parse("127.0.0.1:5353", 53, &cfg->listen[0]);
+	kg_sockaddr_parse("[::1]:5353", 53, &cfg->listen[1]);
+	cfg->n_listen = 2;
+	cfg->workers = 1;
+	cfg->tcp_max_connections = 1024;
+	cfg->tcp_idle_timeout_ms = 10000;
+	cfg->max_udp_size = 1232;
+	cfg->log_level = KG_LOG_INFO;
+	rs_config_upstreams_from_resolv(cfg, "/etc/resolv.conf");
+	cfg->upstream_timeout_ms = 1000;
+	cfg->query_timeout_ms = 3000;
+	cfg->cache_size = 100000;
+	cfg->cache_min_ttl = 0;
+	cfg->cache_max_ttl = 86400;
+	cfg->cache_neg_max_ttl = 3600;
+	for (size_t i = 0; i < sizeof(private_nets) / sizeof(private_nets[0]); i++)
+		kg_cidr_parse(private_nets[i], &cfg->allow[cfg->n_allow++]);
+	snprintf(cfg->state_dir, sizeof(cfg->state_dir), "./kidguard-data");
+}
+
+static void print_cidr(const struct kg_cidr *c, FILE *out)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	inet_ntop(c->family, c->addr, buf, sizeof(buf));
+	fprintf(out, "%s/%u", buf, c->prefix);
+}
+
+void rs_config_print(const struct rs_config *cfg, FILE *out)
+{
+	char buf[KG_ADDRSTRLEN];
+	static const char *const levels[] = {"error", "warning", "info", "debug"};
+
+	fprintf(out, "; effective configuration from %s\n[server]\nlisten = ", cfg->source);
+	for (int i = 0; i < cfg->n_listen; i++)
+		fprintf(out, "%s%s", i ? ", " : "",
+			kg_sockaddr_str((const struct sockaddr *)&cfg->listen[i].ss, buf,
+					sizeof(buf)));
+	if (cfg->workers)
+		fprintf(out, "\nworkers = %d\n", cfg->workers);
+	else
+		fprintf(out, "\nworkers = auto\n");
+	fprintf(out, "tcp_max_connections = %d\ntcp_idle_timeout = %d\nmax_udp_size = %d\n",
+		cfg->tcp_max_connections, cfg->tcp_idle_timeout_ms / 1000, cfg->max_udp_size);
+	fprintf(out, "log_level = %s\n\n[upstream]\nservers = ", levels[cfg->log_level & 3]);
+	for (int i = 0; i < cfg->n_upstream; i++)
+		fprintf(out, "%s%s", i ? ", " : "",
+			kg_sockaddr_str((const struct sockaddr *)&cfg->upstream[i].ss, buf,
+					sizeof(buf)));
+	fprintf(out, "\ntimeout = %d\nquery_timeout = %d\n\n", cfg->upstream_timeout_ms,
+		cfg->query_timeout_ms);
+	fprintf(out, "[cache]\nsize = %u\nmin_ttl = %u\nmax_ttl = %u\nnegative_max_ttl = %u\n\n",
+		cfg->cache_size, cfg->cache_min_ttl, cfg->cache_max_ttl, cfg->cache_neg_max_ttl);
+	fprintf(out, "[access]\nallow = ");
+	for (int i = 0; i < cfg->n_allow; i++) {
+		if (i)
+			fprintf(out, ", ");
+		print_cidr(&cfg->allow[i], out);
+	}
+	fprintf(out, "\n\n[blocklist]\npath = %s\n", cfg->state_dir);
+}

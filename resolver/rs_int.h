@@ -1,0 +1,194 @@
+/*
+ * Internals shared by the files of the resolver module (rs__ would be the prefix of anything
+ * that is not also unit-tested). The pure parts — wire reader/writer, cache, upstream
+ * selection — are declared here so that tests/unit and tests/fuzz can reach them.
+ */
+#ifndef RS_INT_H
+#define RS_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rs.h"
+
+/* ---------------------------------------------------------------- wire (rs_wire.c) --- */
+
+#define RS_MAX_NAME     255   /* wire octets, RFC 1035 §2.3.4 */
+#define RS_MAX_MSG      65535 /* a DNS message never exceeds this (TCP length prefix) */
+#define RS_HDR_LEN      12
+#define RS_EDNS_SIZE    1232 /* what we advertise upstream and to clients (DNS flag day 2020) */
+#define RS_MAX_TTL_OFFS 256  /* answers with more RRs are served but not cached */
+
+/* DNS constants we use by name. */
+enum {
+	RS_RCODE_NOERROR = 0,
+	RS_RCODE_FORMERR = 1,
+	RS_RCODE_SERVFAIL = 2,
+	RS_RCODE_NXDOMAIN = 3,
+	RS_RCODE_NOTIMP = 4,
+	RS_RCODE_REFUSED = 5,
+	RS_RCODE_BADVERS = 16, /* extended: needs OPT */
+	RS_TYPE_A = 1,
+	RS_TYPE_NS = 2,
+	RS_TYPE_CNAME = 5,
+	RS_TYPE_SOA = 6,
+	RS_TYPE_AAAA = 28,
+	RS_TYPE_OPT = 41,
+	RS_CLASS_IN = 1,
+};
+
+/* Header flag bits (second 16-bit word). */
+#define RS_F_QR 0x8000
+#define RS_F_AA 0x0400
+#define RS_F_TC 0x0200
+#define RS_F_RD 0x0100
+#define RS_F_RA 0x0080
+#define RS_F_AD 0x0020
+#define RS_F_CD 0x0010
+#define RS_F_OPCODE(f) (((f) >> 11) & 0xf)
+
+/* A client's question, checked and converted once at the edge. Policy and cache see only this. */
+struct rs_question {
+	uint16_t id;
+	uint16_t flags; /* the query's header flags word */
+	uint16_t qtype, qclass;
+	uint8_t qname_len;             /* wire length including the root label */
+	uint8_t qname[RS_MAX_NAME];    /* lowercased: the cache and blocklist key */
+	uint8_t qname_raw[RS_MAX_NAME]; /* as the client sent it, echoed in replies (0x20) */
+	bool edns;
+	bool do_bit;
+	uint8_t edns_version;
+	uint16_t udp_size; /* the client's advertised size, 512 without EDNS */
+};
+
+/* What rs_query_parse decided. */
+enum rs_parse_verdict {
+	RS_Q_OK = 0,
+	RS_Q_DROP = 1,    /* no reply at all: QR=1, or too short to carry an ID */
+	RS_Q_FORMERR = 2, /* header readable, rest malformed; q->id and q->flags are valid */
+	RS_Q_NOTIMP = 3,  /* opcode other than QUERY */
+	RS_Q_BADVERS = 4, /* EDNS version other than 0 (RFC 6891 §6.1.3) */
+};
+
+/* Check a client query's shape and fill `q`. Returns an rs_parse_verdict. Pure. */
+int rs_query_parse(const uint8_t *pkt, size_t len, struct rs_question *q);
+
+/*
+ * Build an error answer (FORMERR, NOTIMP, REFUSED, SERVFAIL, BADVERS) to `q`. The question is
+ * echoed when `with_question`; an OPT record is added when the client sent one. Returns the
+ * length written, or 0 when `max` is too small.
+ */
+size_t rs_build_error(const struct rs_question *q, bool with_question, int rcode, uint8_t *out,
+		      size_t max);
+
+/* Build the query we send upstream for `q` with message ID `id` (RD=1, EDNS 1232, DO/CD as
+ * the client's). Returns the length, or 0 when `max` is too small. */
+size_t rs_build_upstream_query(const struct rs_question *q, uint16_t id, uint8_t *out,
+			       size_t max);
+
+/* What rs_response_scan learned of an upstream answer. */
+struct rs_scan {
+	uint16_t id, flags;
+	int rcode;             /* including the extended bits from OPT */
+	uint16_t ancount;
+	size_t keep_len;       /* bytes to keep: everything up to the OPT record (RFC 1035 order) */
+	uint16_t arcount_kept; /* ARCOUNT once the OPT and what follows it are cut */
+	uint32_t min_ttl;      /* smallest TTL of the kept records; UINT32_MAX when none */
+	uint32_t neg_ttl;      /* min(SOA TTL, SOA MINIMUM) of an authority SOA, or UINT32_MAX */
+	uint16_t n_ttl;
+	uint16_t ttl_offs[RS_MAX_TTL_OFFS]; /* offsets of the TTL fields of the kept records */
+	bool too_many_rrs;                  /* more than RS_MAX_TTL_OFFS: do not cache */
+};
+
+/*
+ * Walk a whole upstream response, checking every name (compression pointers must point
+ * backwards and stay in bounds), every RR length and the counts. Returns 0 or RS_EPARSE. Pure.
+ */
+int rs_response_scan(const uint8_t *pkt, size_t len, struct rs_scan *s);
+
+/* True when the response's question equals q's (name case-insensitively, type, class). */
+bool rs_response_matches(const uint8_t *pkt, size_t len, const struct rs_question *q);
+
+/*
+ * Write the client's answer from a scanned response body `body` (keep_len bytes, OPT removed):
+ * the client's ID and question case, RD/CD from the client, every TTL lowered by `age` seconds,
+ * an OPT when the client sent EDNS. When the result would exceed `limit` (the client's UDP
+ * size; pass RS_MAX_MSG for TCP) an empty TC=1 answer is written instead. Returns the length,
+ * or 0 when `max` is too small.
+ */
+size_t rs_build_reply(const uint8_t *body, size_t body_len, const uint16_t *ttl_offs,
+		      int n_ttl, uint32_t age, const struct rs_question *q, size_t limit,
+		      uint8_t *out, size_t max);
+
+/* Largest UDP answer for this client: its EDNS size (512 without) capped at `server_max`. */
+size_t rs_udp_limit(const struct rs_question *q, int server_max);
+
+/* ------------------------------------------------------------- cache (rs_cache.c) --- */
+
+/* (name, type, class) plus the DO and CD bits, which change what an upstream returns. */
+struct rs_cache_key {
+	uint16_t len;
+	uint8_t data[RS_MAX_NAME + 5];
+};
+
+void rs_cache_key_make(const struct rs_question *q, struct rs_cache_key *k);
+uint32_t rs_cache_key_hash(const struct rs_cache_key *k);
+
+struct rs_cache;
+
+/* A cached answer, borrowed from the cache until the next put on the same cache. */
+struct rs_cache_entry_view {
+	const uint8_t *body;
+	size_t body_len;
+	const uint16_t *ttl_offs;
+	int n_ttl;
+	uint32_t age; /* seconds since it was stored */
+};
+
+/* `max_entries` 0 disables caching. Returns 0 or RS_ENOMEM. */
+int rs_cache_new(uint32_t max_entries, struct rs_cache **out);
+void rs_cache_free(struct rs_cache *c);
+/* Shrink or grow the bound (evicting least recently used entries at once). */
+void rs_cache_set_limit(struct rs_cache *c, uint32_t max_entries);
+uint32_t rs_cache_count(const struct rs_cache *c);
+
+/* Find a live entry; an expired one is removed. Marks the entry most recently used. */
+bool rs_cache_get(struct rs_cache *c, const struct rs_cache_key *k, uint64_t now_ms,
+		  struct rs_cache_entry_view *v);
+
+/*
+ * Store an answer for `ttl` seconds; the body and offsets are copied. The TTL fields in the
+ * stored copy are clamped to `ttl` so that ages count down consistently. Replaces an existing
+ * entry for the key. Returns 0 or RS_ENOMEM.
+ */
+int rs_cache_put(struct rs_cache *c, const struct rs_cache_key *k, const uint8_t *body,
+		 size_t body_len, const uint16_t *ttl_offs, int n_ttl, uint32_t ttl,
+		 uint64_t now_ms);
+
+/*
+ * The TTL to cache a scanned answer for, with the config's caps, or 0 when it must not be
+ * cached (SERVFAIL, truncated, too many RRs, zero TTL...).
+ */
+uint32_t rs_cache_ttl_for(const struct rs_scan *s, const struct rs_config *cfg);
+
+/* --------------------------------------------------- upstream choice (rs_upstream.c) --- */
+
+struct rs_upstream_health {
+	uint32_t srtt_ms;     /* smoothed RTT, 0 = never measured */
+	uint32_t fails;       /* consecutive timeouts/errors */
+	uint64_t down_until;  /* ms; not preferred before this */
+};
+
+/*
+ * Choose the upstream for the next try: the healthy one with the lowest smoothed RTT among
+ * those not in `tried` (a bitmask); a down one only when nothing else is left. `coin` is a
+ * random number: 1 time in 32 an untried healthy upstream is picked at random so that RTTs of
+ * the others stay fresh. Returns the index, or -1 when every upstream was tried. Pure.
+ */
+int rs_upstream_pick(const struct rs_upstream_health *h, int n, uint32_t tried, uint64_t now,
+		     uint32_t coin);
+void rs_upstream_ok(struct rs_upstream_health *h, uint32_t rtt_ms);
+void rs_upstream_failed(struct rs_upstream_health *h, uint64_t now);
+
+#endif

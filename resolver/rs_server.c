@@ -1,0 +1,312 @@
+/*
+ * The server: opens every socket before any thread starts (so a port in use is reported at
+ * once, by name), runs one worker thread per loop, and keeps the main thread for signals:
+ * SIGTERM/SIGINT stop, SIGHUP reloads the configuration. A reload builds and checks a complete
+ * new snapshot and hands it to each worker; a bad file is logged and the old one keeps
+ * serving. Listen addresses and the number of workers need a restart.
+ */
+#include "rs_srv.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kg_log.h"
+
+const char *rs_strerror(int err)
+{
+	switch (err) {
+	case 0:
+		return "success";
+	case RS_EINVAL:
+		return "invalid argument";
+	case RS_ENOMEM:
+		return "out of memory";
+	case RS_EPARSE:
+		return "malformed message";
+	case RS_ENOSPC:
+		return "buffer too small";
+	case RS_EIO:
+		return "I/O error";
+	default:
+		return err < 0 && err > -4096 ? strerror(-err) : "unknown error";
+	}
+}
+
+void rs__cfg_unref(struct rs_cfg_ref *r)
+{
+	if (r && atomic_fetch_sub(&r->refs, 1) == 1)
+		free(r);
+}
+
+static struct rs_cfg_ref *cfg_ref_new(const struct rs_config *cfg, int refs)
+{
+	struct rs_cfg_ref *r = malloc(sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->cfg = *cfg;
+	atomic_init(&r->refs, refs);
+	return r;
+}
+
+/* A socket of ours with SO_REUSEPORT, so every worker can bind the same address. */
+static int open_socket(const struct kg_sockaddr *a, int type, bool reuseport)
+{
+	int one = 1, fam = a->ss.ss_family;
+	int fd = socket(fam, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (fam == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (type == SOCK_STREAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		goto fail;
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0)
+		goto fail;
+	if (type == SOCK_STREAM && listen(fd, 1024) < 0)
+		goto fail;
+	return fd;
+fail:
+	one = -errno;
+	close(fd);
+	return one;
+}
+
+/*
+ * SO_REUSEPORT would let us share a port with another kidguard of the same user (a forgotten
+ * instance would silently take half the queries). Bind once without it first: if the address
+ * is taken, say so.
+ */
+static int probe_free(const struct kg_sockaddr *a, int type)
+{
+	int fd = open_socket(a, type, false);
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
+static int open_listeners(struct rs_server *srv)
+{
+	const struct rs_config *cfg = &srv->cfg->cfg;
+	char name[KG_ADDRSTRLEN];
+
+	for (int i = 0; i < cfg->n_listen; i++) {
+		const struct kg_sockaddr *a = &cfg->listen[i];
+		int rc = probe_free(a, SOCK_DGRAM);
+		if (!rc)
+			rc = probe_free(a, SOCK_STREAM);
+		for (int k = 0; !rc && k < srv->n_workers; k++) {
+			rc = srv->fds_udp[k][i] = open_socket(a, SOCK_DGRAM, true);
+			if (rc >= 0)
+				rc = srv->fds_tcp[k][i] = open_socket(a, SOCK_STREAM, true);
+			rc = rc < 0 ? rc : 0;
+		}
+		if (rc) {
+			log_err("cannot listen on %s: %s",
+				kg_sockaddr_str((const struct sockaddr *)&a->ss, name, sizeof(name)),
+				strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int rs_server_new(const struct rs_config *cfg, struct rs_server **out)
+{
+	struct rs_server *srv = calloc(1, sizeof(*srv));
+	int rc = RS_ENOMEM;
+
+	if (!srv)
+		return RS_ENOMEM;
+	for (int k = 0; k < RS_MAX_WORKERS; k++)
+		for (int i = 0; i < RS_MAX_LISTEN; i++)
+			srv->fds_udp[k][i] = srv->fds_tcp[k][i] = -1;
+	srv->n_workers = cfg->workers;
+	if (srv->n_workers == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		srv->n_workers = n < 1 ? 1 : n > RS_MAX_WORKERS ? RS_MAX_WORKERS : (int)n;
+	}
+	srv->cfg = cfg_ref_new(cfg, 1 + srv->n_workers);
+	srv->workers = calloc((size_t)srv->n_workers, sizeof(*srv->workers));
+	if (!srv->cfg || !srv->workers)
+		goto fail;
+	rc = open_listeners(srv);
+	for (int k = 0; !rc && k < srv->n_workers; k++) {
+		struct rs_worker *w = &srv->workers[k];
+		w->index = k;
+		w->srv = srv;
+		w->cfg = srv->cfg;
+		rc = rs__worker_init(w);
+	}
+	if (rc)
+		goto fail;
+	*out = srv;
+	return 0;
+fail:
+	rs_server_free(srv);
+	return rc;
+}
+
+void rs_server_set_config_path(struct rs_server *srv, const char *path)
+{
+	snprintf(srv->config_path, sizeof(srv->config_path), "%s", path ? path : "");
+}
+
+static void reload(struct rs_server *srv)
+{
+	struct rs_config cfg;
+	struct rs_cfg_ref *r;
+	const struct rs_config *old = &srv->cfg->cfg;
+	char err[512];
+
+	if (!srv->config_path[0]) {
+		log_warn("SIGHUP: running on the embedded default config, nothing to reload");
+		return;
+	}
+	rs_config_defaults(&cfg);
+	if (rs_config_load(srv->config_path, &cfg, err, sizeof(err)) < 0) {
+		log_err("reload failed, keeping the running configuration: %s", err);
+		return;
+	}
+	if (cfg.n_listen != old->n_listen || cfg.workers != old->workers ||
+	    memcmp(cfg.listen, old->listen, sizeof(cfg.listen)) != 0) {
+		log_warn("reload: listen addresses and workers change only on restart");
+		memcpy(cfg.listen, old->listen, sizeof(cfg.listen));
+		cfg.n_listen = old->n_listen;
+		cfg.workers = old->workers;
+	}
+	r = cfg_ref_new(&cfg, 1 + srv->n_workers);
+	if (!r) {
+		log_err("reload failed: out of memory");
+		return;
+	}
+	kg_log_set_level(cfg.log_level);
+	for (int k = 0; k < srv->n_workers; k++) {
+		struct rs_cfg_ref *prev = atomic_exchange(&srv->workers[k].next_cfg, r);
+		rs__cfg_unref(prev);
+		uv_async_send(&srv->workers[k].wakeup);
+	}
+	rs__cfg_unref(srv->cfg);
+	srv->cfg = r;
+	log_info("configuration reloaded from %s", srv->config_path);
+}
+
+struct signals {
+	uv_signal_t term, intr, hup;
+	struct rs_server *srv;
+};
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct signals *s = h->data;
+
+	if (signum == SIGHUP) {
+		reload(s->srv);
+		return;
+	}
+	log_info("%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	for (int k = 0; k < s->srv->n_workers; k++) {
+		atomic_store(&s->srv->workers[k].stop, true);
+		uv_async_send(&s->srv->workers[k].wakeup);
+	}
+	uv_close((uv_handle_t *)&s->term, NULL);
+	uv_close((uv_handle_t *)&s->intr, NULL);
+	uv_close((uv_handle_t *)&s->hup, NULL);
+}
+
+static void log_ready(const struct rs_server *srv)
+{
+	const struct rs_config *cfg = &srv->cfg->cfg;
+	char a[KG_ADDRSTRLEN], line[512];
+	size_t n = 0;
+
+	for (int i = 0; i < cfg->n_listen && n < sizeof(line); i++)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s", i ? ", " : "",
+				      kg_sockaddr_str((const struct sockaddr *)&cfg->listen[i].ss,
+						      a, sizeof(a)));
+	log_info("kidguard %s ready: listening on %s (UDP and TCP), %d worker%s, %d upstream%s, "
+		 "config %s",
+		 KG_VERSION, line, srv->n_workers, srv->n_workers == 1 ? "" : "s",
+		 cfg->n_upstream, cfg->n_upstream == 1 ? "" : "s", cfg->source);
+}
+
+static void log_totals(const struct rs_server *srv)
+{
+	struct rs_counters t = {0};
+
+	for (int k = 0; k < srv->n_workers; k++) {
+		const struct rs_counters *c = &srv->workers[k].stats;
+		t.queries_udp += c->queries_udp;
+		t.queries_tcp += c->queries_tcp;
+		t.cache_hits += c->cache_hits;
+		t.cache_misses += c->cache_misses;
+		t.upstream_queries += c->upstream_queries;
+		t.upstream_timeouts += c->upstream_timeouts;
+		t.servfail += c->servfail;
+		t.coalesced += c->coalesced;
+	}
+	log_info("totals: %llu UDP + %llu TCP queries, %llu cache hits, %llu misses, %llu "
+		 "upstream queries (%llu timed out, %llu coalesced), %llu SERVFAIL",
+		 (unsigned long long)t.queries_udp, (unsigned long long)t.queries_tcp,
+		 (unsigned long long)t.cache_hits, (unsigned long long)t.cache_misses,
+		 (unsigned long long)t.upstream_queries, (unsigned long long)t.upstream_timeouts,
+		 (unsigned long long)t.coalesced, (unsigned long long)t.servfail);
+}
+
+int rs_server_run(struct rs_server *srv)
+{
+	uv_loop_t loop;
+	struct signals sig = {.srv = srv};
+	int rc = 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	uv_loop_init(&loop);
+	uv_signal_init(&loop, &sig.term);
+	uv_signal_init(&loop, &sig.intr);
+	uv_signal_init(&loop, &sig.hup);
+	sig.term.data = sig.intr.data = sig.hup.data = &sig;
+	uv_signal_start(&sig.term, on_signal, SIGTERM);
+	uv_signal_start(&sig.intr, on_signal, SIGINT);
+	uv_signal_start(&sig.hup, on_signal, SIGHUP);
+	for (int k = 0; k < srv->n_workers; k++) {
+		if (uv_thread_create(&srv->workers[k].thread, rs__worker_run, &srv->workers[k])) {
+			log_err("cannot start worker thread %d", k);
+			abort();
+		}
+	}
+	log_ready(srv);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	for (int k = 0; k < srv->n_workers; k++)
+		uv_thread_join(&srv->workers[k].thread);
+	log_totals(srv);
+	if (uv_loop_close(&loop) != 0)
+		rc = RS_EIO;
+	return rc;
+}
+
+void rs_server_free(struct rs_server *srv)
+{
+	if (!srv)
+		return;
+	for (int k = 0; srv->workers && k < srv->n_workers; k++)
+		rs__worker_fini(&srv->workers[k]);
+	for (int k = 0; k < RS_MAX_WORKERS; k++) {
+		for (int i = 0; i < RS_MAX_LISTEN; i++) {
+			if (srv->fds_udp[k][i] >= 0)
+				close(srv->fds_udp[k][i]);
+			if (srv->fds_tcp[k][i] >= 0)
+				close(srv->fds_tcp[k][i]);
+		}
+	}
+	free(srv->workers);
+	rs__cfg_unref(srv->cfg);
+	free(srv);
+}

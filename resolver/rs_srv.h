@@ -1,0 +1,132 @@
+/*
+ * The server's moving parts, shared by rs_server.c (threads, signals, reload), rs_worker.c
+ * (one libuv loop: listeners and the query path), rs_forward.c (upstream queries) and
+ * rs_tcp.c (client TCP connections). Not a public interface.
+ */
+#ifndef RS_SRV_H
+#define RS_SRV_H
+
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "rs_int.h"
+
+#define RS_PENDING_BUCKETS 4096 /* in-flight questions per worker, hashed */
+#define RS_MAX_PENDING     10000 /* in-flight upstream questions per worker */
+#define RS_MAX_WAITERS     64    /* clients coalesced onto one upstream question */
+#define RS_TCP_PIPELINE    32    /* queries in flight on one client TCP connection */
+
+/* An immutable config snapshot shared by the workers; freed when the last one lets go. */
+struct rs_cfg_ref {
+	atomic_int refs;
+	struct rs_config cfg;
+};
+
+struct rs_counters {
+	uint64_t queries_udp, queries_tcp;
+	uint64_t cache_hits, cache_misses;
+	uint64_t upstream_queries, upstream_timeouts, upstream_tcp_fallbacks;
+	uint64_t servfail, refused, formerr, notimp, dropped;
+	uint64_t coalesced;
+};
+
+struct rs_worker;
+struct rs_tcp_conn;
+
+/* A client waiting for an upstream answer. */
+struct rs_waiter {
+	struct rs_waiter *next;
+	struct rs_question q;
+	struct rs_tcp_conn *conn; /* TCP client (holds a reference), or NULL for UDP */
+	uv_udp_t *udp;            /* listener to answer a UDP client from */
+	struct kg_sockaddr peer;
+};
+
+/* One upstream question in flight, shared by every client that asked it. */
+struct rs_pending {
+	struct rs_pending *hnext;
+	struct rs_worker *w;
+	struct rs_cache_key key;
+	uint32_t hash;
+	struct rs_question q; /* canonical: lowercase name, first asker's EDNS flags */
+	struct rs_waiter *waiters;
+	int n_waiters;
+	uv_timer_t timer;       /* current try */
+	uint64_t deadline;      /* whole query, loop ms */
+	uint64_t sent_at;       /* current try */
+	uint32_t tried;         /* bitmask of upstreams tried */
+	int upstream;           /* index of the current try */
+	uint16_t id;            /* current try's message ID */
+	struct rs_usock *sock;  /* current try's socket (UDP or TCP) */
+	bool finishing;
+};
+
+/* A worker: one thread, one loop, its own sockets, cache and upstream health. */
+struct rs_worker {
+	int index;
+	struct rs_server *srv;
+	uv_thread_t thread;
+	uv_loop_t loop;
+	uv_async_t wakeup; /* stop request or new config */
+	struct rs_cfg_ref *cfg;
+	_Atomic(struct rs_cfg_ref *) next_cfg;
+	atomic_bool stop;
+	bool stopping;
+
+	uv_udp_t udp[RS_MAX_LISTEN];
+	uv_tcp_t tcp[RS_MAX_LISTEN];
+	int n_listen;
+
+	struct rs_cache *cache;
+	struct rs_upstream_health health[RS_MAX_UPSTREAMS];
+	struct rs_pending *pending[RS_PENDING_BUCKETS];
+	int n_pending;
+	struct rs_tcp_conn *conns; /* list of open client connections */
+	int n_conns, max_conns;
+
+	uint8_t rand_buf[512];
+	size_t rand_pos;
+	uint8_t rbuf[RS_MAX_MSG];     /* UDP receive buffer */
+	uint8_t wbuf[RS_MAX_MSG + 2]; /* reply scratch (+2 for the TCP length prefix) */
+	struct rs_counters stats;
+};
+
+struct rs_server {
+	struct rs_cfg_ref *cfg;
+	int n_workers;
+	struct rs_worker *workers;
+	int fds_udp[RS_MAX_WORKERS][RS_MAX_LISTEN];
+	int fds_tcp[RS_MAX_WORKERS][RS_MAX_LISTEN];
+	char config_path[RS_PATH_MAX]; /* empty: embedded default */
+};
+
+/* rs_server.c */
+void rs__cfg_unref(struct rs_cfg_ref *r);
+
+/* rs_worker.c */
+int rs__worker_init(struct rs_worker *w);
+void rs__worker_run(void *arg); /* thread entry */
+void rs__worker_fini(struct rs_worker *w);
+uint32_t rs__random32(struct rs_worker *w);
+/* Answer one query that arrived on UDP (conn NULL) or TCP. `pkt` is borrowed. */
+void rs__handle_query(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_udp_t *udp,
+		      const struct sockaddr *peer, struct rs_tcp_conn *conn);
+/* Send a finished answer to a waiter (UDP datagram or TCP frame). */
+void rs__send_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *msg,
+		     size_t len);
+
+/* rs_forward.c */
+/* Forward q for this waiter; coalesces onto an identical question in flight. */
+void rs__forward(struct rs_worker *w, const struct rs_cache_key *key, uint32_t hash,
+		 const struct rs_waiter *wt);
+/* Drop every question in flight without answering (shutdown). */
+void rs__forward_drop_all(struct rs_worker *w);
+
+/* rs_tcp.c */
+void rs__tcp_on_connection(uv_stream_t *server, int status);
+void rs__tcp_send(struct rs_tcp_conn *c, const uint8_t *msg, size_t len);
+void rs__tcp_ref(struct rs_tcp_conn *c);
+void rs__tcp_unref(struct rs_tcp_conn *c);
+void rs__tcp_close_all(struct rs_worker *w);
+
+#endif

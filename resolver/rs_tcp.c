@@ -1,0 +1,265 @@
+/*
+ * Client TCP connections, RFC 7766: 2-byte length framing, pipelined queries answered as they
+ * complete (out of order), an idle timeout, a cap on connections per worker, at most
+ * RS_TCP_PIPELINE queries in flight per connection (reading pauses beyond that) and a bound on
+ * unsent answers (a client that does not read is disconnected).
+ *
+ * A connection is freed when it is closed AND no pending upstream question still refers to it:
+ * `refs` counts those waiters plus one while the connection is open.
+ */
+#include "rs_srv.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kg_log.h"
+
+#define TCP_MAX_BUFFERED (256 * 1024) /* unsent answer bytes before we give up on a client */
+
+struct rs_tcp_conn {
+	uv_tcp_t h;
+	uv_timer_t idle;
+	struct rs_worker *w;
+	struct rs_tcp_conn *prev, *next;
+	struct kg_sockaddr peer;
+	int refs;
+	int handles_open;
+	bool closing, reading;
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+struct write_req {
+	uv_write_t req;
+	uint8_t data[];
+};
+
+static void maybe_free(struct rs_tcp_conn *c)
+{
+	if (c->refs == 0 && c->handles_open == 0) {
+		free(c->buf);
+		free(c);
+	}
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+	struct rs_tcp_conn *c = h->data;
+
+	c->handles_open--;
+	maybe_free(c);
+}
+
+static void conn_close(struct rs_tcp_conn *c)
+{
+	struct rs_worker *w = c->w;
+
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->n_conns--;
+	uv_close((uv_handle_t *)&c->h, handle_closed);
+	uv_close((uv_handle_t *)&c->idle, handle_closed);
+	c->refs--; /* the connection's own reference */
+	maybe_free(c);
+}
+
+void rs__tcp_ref(struct rs_tcp_conn *c)
+{
+	c->refs++;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+static void resume_reading(struct rs_tcp_conn *c)
+{
+	if (!c->closing && !c->reading && c->refs - 1 < RS_TCP_PIPELINE) {
+		c->reading = uv_read_start((uv_stream_t *)&c->h, on_alloc, on_read) == 0;
+	}
+}
+
+void rs__tcp_unref(struct rs_tcp_conn *c)
+{
+	c->refs--;
+	if (c->refs == 0) {
+		maybe_free(c);
+		return;
+	}
+	resume_reading(c);
+}
+
+static void on_idle(uv_timer_t *t)
+{
+	struct rs_tcp_conn *c = t->data;
+
+	/* Idle means nothing to read and nothing being answered (RFC 7766 §6.2.3). */
+	if (c->refs > 1)
+		uv_timer_again(&c->idle);
+	else
+		conn_close(c);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+	free(req);
+}
+
+void rs__tcp_send(struct rs_tcp_conn *c, const uint8_t *msg, size_t len)
+{
+	uint8_t *frame = (uint8_t *)msg - 2; /* callers leave two bytes of headroom */
+	uv_buf_t b;
+	int n;
+
+	if (c->closing)
+		return;
+	frame[0] = (uint8_t)(len >> 8);
+	frame[1] = (uint8_t)len;
+	b = uv_buf_init((char *)frame, (unsigned)len + 2);
+	n = uv_stream_get_write_queue_size((uv_stream_t *)&c->h) ? 0
+								  : uv_try_write((uv_stream_t *)&c->h, &b, 1);
+	if (n == UV_EAGAIN)
+		n = 0;
+	if (n < 0) {
+		conn_close(c);
+		return;
+	}
+	if ((size_t)n < len + 2) {
+		struct write_req *wr;
+		size_t rest = len + 2 - (size_t)n;
+		if (uv_stream_get_write_queue_size((uv_stream_t *)&c->h) + rest > TCP_MAX_BUFFERED ||
+		    !(wr = malloc(sizeof(*wr) + rest))) {
+			conn_close(c);
+			return;
+		}
+		memcpy(wr->data, frame + n, rest);
+		b = uv_buf_init((char *)wr->data, (unsigned)rest);
+		if (uv_write(&wr->req, (uv_stream_t *)&c->h, &b, 1, on_write) < 0) {
+			free(wr);
+			conn_close(c);
+			return;
+		}
+	}
+	uv_timer_again(&c->idle);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct rs_tcp_conn *c = h->data;
+	size_t want = c->len + 4096;
+
+	if (want > RS_MAX_MSG + 2)
+		want = RS_MAX_MSG + 2;
+	if (c->cap < want) {
+		uint8_t *n = realloc(c->buf, want);
+		if (n) {
+			c->buf = n;
+			c->cap = want;
+		}
+	}
+	buf->base = (char *)c->buf + c->len;
+	buf->len = c->cap - c->len;
+}
+
+/* Hand every complete frame to the query path; keep a partial one for the next read. */
+static void drain_frames(struct rs_tcp_conn *c)
+{
+	size_t off = 0;
+
+	while (!c->closing && c->len - off >= 2) {
+		size_t mlen = (size_t)((c->buf[off] << 8) | c->buf[off + 1]);
+		if (mlen < RS_HDR_LEN) {
+			/* Too short to carry an ID: nothing sensible to answer. */
+			conn_close(c);
+			return;
+		}
+		if (c->len - off < 2 + mlen)
+			break;
+		uv_timer_again(&c->idle);
+		rs__handle_query(c->w, c->buf + off + 2, mlen, NULL,
+				 (const struct sockaddr *)&c->peer.ss, c);
+		off += 2 + mlen;
+		if (c->refs - 1 >= RS_TCP_PIPELINE && c->reading) {
+			uv_read_stop((uv_stream_t *)&c->h);
+			c->reading = false;
+		}
+	}
+	if (off && !c->closing) {
+		memmove(c->buf, c->buf + off, c->len - off);
+		c->len -= off;
+	}
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct rs_tcp_conn *c = s->data;
+
+	if (nread < 0) {
+		conn_close(c);
+		return;
+	}
+	if (nread == 0)
+		return;
+	c->len += (size_t)nread;
+	c->refs++; /* the query path may drop the last other reference */
+	drain_frames(c);
+	rs__tcp_unref(c);
+}
+
+static void reject(uv_stream_t *server)
+{
+	uv_tcp_t *t = malloc(sizeof(*t));
+
+	if (!t)
+		return;
+	uv_tcp_init(server->loop, t);
+	if (uv_accept(server, (uv_stream_t *)t) == 0)
+		log_debug("tcp: connection limit reached, closing a new connection");
+	uv_close((uv_handle_t *)t, (uv_close_cb)free);
+}
+
+void rs__tcp_on_connection(uv_stream_t *server, int status)
+{
+	struct rs_worker *w = server->data;
+	struct rs_tcp_conn *c;
+	int len = sizeof(struct sockaddr_storage);
+
+	if (status < 0 || w->stopping)
+		return;
+	if (w->n_conns >= w->max_conns || !(c = calloc(1, sizeof(*c)))) {
+		reject(server);
+		return;
+	}
+	c->w = w;
+	c->refs = 1;
+	uv_tcp_init(&w->loop, &c->h);
+	uv_timer_init(&w->loop, &c->idle);
+	c->h.data = c->idle.data = c;
+	c->handles_open = 2;
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->n_conns++;
+	if (uv_accept(server, (uv_stream_t *)&c->h) < 0 ||
+	    uv_tcp_getpeername(&c->h, (struct sockaddr *)&c->peer.ss, &len) < 0) {
+		conn_close(c);
+		return;
+	}
+	c->peer.len = (socklen_t)len;
+	uv_timer_start(&c->idle, on_idle, (uint64_t)w->cfg->cfg.tcp_idle_timeout_ms,
+		       (uint64_t)w->cfg->cfg.tcp_idle_timeout_ms);
+	resume_reading(c);
+}
+
+void rs__tcp_close_all(struct rs_worker *w)
+{
+	while (w->conns)
+		conn_close(w->conns);
+}

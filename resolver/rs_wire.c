@@ -1,0 +1,419 @@
+/*
+ * The DNS wire format on the hot path: a small bounded reader for client queries and upstream
+ * answers, and writers for the answers we send. It never allocates. ldns is the oracle it is
+ * fuzzed against (tests/fuzz); ldns itself is kept off the per-query path because building a
+ * full ldns_pkt costs dozens of allocations per packet.
+ */
+#include "rs_int.h"
+
+#include <string.h>
+
+static inline uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+static inline uint32_t get32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static inline void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline uint8_t lower(uint8_t c)
+{
+	return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
+}
+
+/*
+ * Read an uncompressed name at `off` (a question name: compression there makes no sense and
+ * is refused). Copies it raw and lowercased. Returns the offset after it, or 0 when malformed.
+ */
+static size_t read_qname(const uint8_t *pkt, size_t len, size_t off, struct rs_question *q)
+{
+	size_t n = 0;
+
+	for (;;) {
+		uint8_t l;
+		if (off >= len)
+			return 0;
+		l = pkt[off];
+		if (l > 63) /* a pointer (0xc0) or the reserved label types */
+			return 0;
+		if (n + 1 + l > RS_MAX_NAME || off + 1 + l > len)
+			return 0;
+		q->qname_raw[n] = l;
+		q->qname[n] = l;
+		for (uint8_t i = 1; i <= l; i++) {
+			q->qname_raw[n + i] = pkt[off + i];
+			q->qname[n + i] = lower(pkt[off + i]);
+		}
+		n += 1u + l;
+		off += 1u + l;
+		if (l == 0)
+			break;
+	}
+	q->qname_len = (uint8_t)n;
+	return off;
+}
+
+/*
+ * Skip a possibly compressed name. Pointers must point strictly backwards, which bounds the
+ * walk and refuses loops; the expanded name must fit RS_MAX_NAME. Returns the offset after the
+ * name at `off`, or 0 when malformed.
+ */
+static size_t skip_name(const uint8_t *pkt, size_t len, size_t off)
+{
+	size_t end = 0, total = 0, pos = off, lowest = off;
+
+	for (;;) {
+		uint8_t l;
+		if (pos >= len)
+			return 0;
+		l = pkt[pos];
+		if ((l & 0xc0) == 0xc0) {
+			size_t ptr;
+			if (pos + 1 >= len)
+				return 0;
+			ptr = (size_t)((l & 0x3f) << 8) | pkt[pos + 1];
+			if (!end)
+				end = pos + 2;
+			if (ptr >= lowest || ptr < RS_HDR_LEN)
+				return 0;
+			lowest = ptr;
+			pos = ptr;
+			continue;
+		}
+		if (l > 63)
+			return 0;
+		total += 1u + l;
+		if (total > RS_MAX_NAME || pos + 1 + l > len)
+			return 0;
+		pos += 1u + l;
+		if (l == 0)
+			break;
+	}
+	return end ? end : pos;
+}
+
+/* Parse the OPT record of a query (RFC 6891 §6.1.1). Returns 0 or -1 when malformed. */
+static int read_opt(const uint8_t *pkt, size_t len, size_t off, size_t *next,
+		    struct rs_question *q)
+{
+	uint16_t rdlen;
+	uint32_t ttl;
+	size_t o = off;
+
+	if (o + 11 > len || pkt[o] != 0) /* owner must be the root */
+		return -1;
+	q->udp_size = get16(pkt + o + 3);
+	ttl = get32(pkt + o + 5);
+	rdlen = get16(pkt + o + 9);
+	o += 11;
+	if (o + rdlen > len)
+		return -1;
+	/* Each option must fit the RDATA exactly. */
+	for (size_t p = o; p < o + rdlen;) {
+		if (p + 4 > o + rdlen)
+			return -1;
+		p += 4u + get16(pkt + p + 2);
+		if (p > o + rdlen)
+			return -1;
+	}
+	if (q->udp_size < 512)
+		q->udp_size = 512;
+	q->edns = true;
+	q->edns_version = (uint8_t)(ttl >> 16);
+	q->do_bit = (ttl & 0x8000) != 0;
+	*next = o + rdlen;
+	return 0;
+}
+
+/* Walk the additional section of a query: at most one OPT, other records skipped. */
+static int read_additional(const uint8_t *pkt, size_t len, size_t off, uint16_t arcount,
+			   struct rs_question *q)
+{
+	for (uint16_t i = 0; i < arcount; i++) {
+		size_t after = skip_name(pkt, len, off);
+		if (!after || after + 10 > len)
+			return RS_Q_FORMERR;
+		if (get16(pkt + after) == RS_TYPE_OPT) {
+			if (q->edns || read_opt(pkt, len, off, &off, q) < 0)
+				return RS_Q_FORMERR; /* two OPTs, or a broken one */
+			continue;
+		}
+		off = after + 10 + get16(pkt + after + 8);
+		if (off > len)
+			return RS_Q_FORMERR;
+	}
+	return RS_Q_OK;
+}
+
+int rs_query_parse(const uint8_t *pkt, size_t len, struct rs_question *q)
+{
+	size_t off;
+	int rc;
+
+	q->edns = false;
+	q->do_bit = false;
+	q->edns_version = 0;
+	q->udp_size = 512;
+	q->qname_len = 0;
+	if (len < RS_HDR_LEN)
+		return RS_Q_DROP;
+	q->id = get16(pkt);
+	q->flags = get16(pkt + 2);
+	if (q->flags & RS_F_QR)
+		return RS_Q_DROP; /* never answer an answer: no reflection loops */
+	if (RS_F_OPCODE(q->flags) != 0)
+		return RS_Q_NOTIMP;
+	if (get16(pkt + 4) != 1 || get16(pkt + 6) != 0 || get16(pkt + 8) != 0)
+		return RS_Q_FORMERR;
+	off = read_qname(pkt, len, RS_HDR_LEN, q);
+	if (!off || off + 4 > len) {
+		q->qname_len = 0;
+		return RS_Q_FORMERR;
+	}
+	q->qtype = get16(pkt + off);
+	q->qclass = get16(pkt + off + 2);
+	rc = read_additional(pkt, len, off + 4, get16(pkt + 10), q);
+	if (rc != RS_Q_OK)
+		return rc;
+	if (q->edns && q->edns_version != 0)
+		return RS_Q_BADVERS;
+	return RS_Q_OK;
+}
+
+size_t rs_udp_limit(const struct rs_question *q, int server_max)
+{
+	size_t lim = q->edns ? q->udp_size : 512;
+
+	if (lim > (size_t)server_max)
+		lim = (size_t)server_max;
+	return lim < 512 ? 512 : lim;
+}
+
+/* Our OPT: root owner, our UDP size, extended rcode, version 0, DO echoed (RFC 3225). */
+static size_t put_opt(uint8_t *p, const struct rs_question *q, int rcode)
+{
+	p[0] = 0;
+	put16(p + 1, RS_TYPE_OPT);
+	put16(p + 3, RS_EDNS_SIZE);
+	p[5] = (uint8_t)(rcode >> 4);
+	p[6] = 0;
+	put16(p + 7, q->do_bit ? 0x8000 : 0);
+	put16(p + 9, 0);
+	return 11;
+}
+
+static size_t put_question(uint8_t *p, const struct rs_question *q, const uint8_t *name)
+{
+	memcpy(p, name, q->qname_len);
+	put16(p + q->qname_len, q->qtype);
+	put16(p + q->qname_len + 2, q->qclass);
+	return q->qname_len + 4u;
+}
+
+size_t rs_build_error(const struct rs_question *q, bool with_question, int rcode, uint8_t *out,
+		      size_t max)
+{
+	size_t n = RS_HDR_LEN;
+	uint16_t flags;
+
+	with_question = with_question && q->qname_len > 0;
+	if (max < RS_HDR_LEN + RS_MAX_NAME + 4 + 11)
+		return 0;
+	flags = (uint16_t)(RS_F_QR | (q->flags & (0x7800 | RS_F_RD | RS_F_CD)) | RS_F_RA |
+			   (rcode & 0xf));
+	put16(out, q->id);
+	put16(out + 2, flags);
+	put16(out + 4, with_question ? 1 : 0);
+	put16(out + 6, 0);
+	put16(out + 8, 0);
+	put16(out + 10, q->edns ? 1 : 0);
+	if (with_question)
+		n += put_question(out + n, q, q->qname_raw);
+	if (q->edns)
+		n += put_opt(out + n, q, rcode);
+	return n;
+}
+
+size_t rs_build_upstream_query(const struct rs_question *q, uint16_t id, uint8_t *out,
+			       size_t max)
+{
+	size_t n = RS_HDR_LEN;
+
+	if (max < RS_HDR_LEN + RS_MAX_NAME + 4 + 11)
+		return 0;
+	put16(out, id);
+	put16(out + 2, (uint16_t)(RS_F_RD | (q->flags & RS_F_CD)));
+	put16(out + 4, 1);
+	put16(out + 6, 0);
+	put16(out + 8, 0);
+	put16(out + 10, 1);
+	n += put_question(out + n, q, q->qname);
+	n += put_opt(out + n, q, 0);
+	return n;
+}
+
+bool rs_response_matches(const uint8_t *pkt, size_t len, const struct rs_question *q)
+{
+	size_t end = RS_HDR_LEN + q->qname_len;
+
+	if (len < end + 4 || get16(pkt + 4) != 1)
+		return false;
+	for (size_t i = 0; i < q->qname_len; i++)
+		if (lower(pkt[RS_HDR_LEN + i]) != q->qname[i])
+			return false;
+	return get16(pkt + end) == q->qtype && get16(pkt + end + 2) == q->qclass;
+}
+
+static void note_ttl(struct rs_scan *s, size_t ttl_off, uint32_t ttl)
+{
+	if (s->n_ttl >= RS_MAX_TTL_OFFS) {
+		s->too_many_rrs = true;
+		return;
+	}
+	s->ttl_offs[s->n_ttl++] = (uint16_t)ttl_off;
+	if (ttl < s->min_ttl)
+		s->min_ttl = ttl;
+}
+
+/* The SOA of a negative answer bounds how long it is cached (RFC 2308 §5). */
+static void note_soa(const uint8_t *pkt, size_t rdata, size_t rdlen, uint32_t ttl,
+		     struct rs_scan *s)
+{
+	size_t end = rdata + rdlen, o = skip_name(pkt, end, rdata);
+	uint32_t minimum;
+
+	if (!o || !(o = skip_name(pkt, end, o)) || o + 20 != end)
+		return;
+	minimum = get32(pkt + o + 16);
+	if (minimum < ttl)
+		ttl = minimum;
+	if (ttl < s->neg_ttl)
+		s->neg_ttl = ttl;
+}
+
+static int scan_rrs(const uint8_t *pkt, size_t len, size_t *off, int count, int section,
+		    struct rs_scan *s)
+{
+	for (int i = 0; i < count; i++) {
+		size_t start = *off, after = skip_name(pkt, len, *off);
+		uint16_t type, rdlen;
+		uint32_t ttl;
+
+		if (!after || after + 10 > len)
+			return RS_EPARSE;
+		type = get16(pkt + after);
+		ttl = get32(pkt + after + 4) & 0x7fffffff; /* RFC 2181 §8 */
+		rdlen = get16(pkt + after + 8);
+		if (after + 10 + rdlen > len)
+			return RS_EPARSE;
+		*off = after + 10 + rdlen;
+		if (type == RS_TYPE_OPT) {
+			if (section != 2 || s->keep_len != len)
+				return RS_EPARSE; /* OPT only once, only in additional */
+			s->rcode |= (int)pkt[after + 4] << 4;
+			s->keep_len = start;
+			continue;
+		}
+		if (s->keep_len != len)
+			continue; /* after the OPT: cut away, see rs_scan.keep_len */
+		if (section == 2)
+			s->arcount_kept++;
+		note_ttl(s, after + 4, ttl);
+		if (type == RS_TYPE_SOA && section == 1)
+			note_soa(pkt, after + 10, rdlen, ttl, s);
+	}
+	return 0;
+}
+
+int rs_response_scan(const uint8_t *pkt, size_t len, struct rs_scan *s)
+{
+	size_t off = RS_HDR_LEN;
+	uint16_t qd;
+
+	if (len < RS_HDR_LEN || len > RS_MAX_MSG)
+		return RS_EPARSE;
+	memset(s, 0, offsetof(struct rs_scan, ttl_offs));
+	s->id = get16(pkt);
+	s->flags = get16(pkt + 2);
+	s->rcode = s->flags & 0xf;
+	s->ancount = get16(pkt + 6);
+	s->min_ttl = UINT32_MAX;
+	s->neg_ttl = UINT32_MAX;
+	s->keep_len = len;
+	qd = get16(pkt + 4);
+	if (qd > 1)
+		return RS_EPARSE;
+	if (qd == 1) {
+		off = skip_name(pkt, len, off);
+		if (!off || off + 4 > len)
+			return RS_EPARSE;
+		off += 4;
+	}
+	if (scan_rrs(pkt, len, &off, get16(pkt + 6), 0, s) < 0 ||
+	    scan_rrs(pkt, len, &off, get16(pkt + 8), 1, s) < 0 ||
+	    scan_rrs(pkt, len, &off, get16(pkt + 10), 2, s) < 0)
+		return RS_EPARSE;
+	if (off != len)
+		return RS_EPARSE; /* trailing bytes: not a message we understand */
+	return 0;
+}
+
+static size_t build_truncated(const struct rs_question *q, uint16_t body_flags, uint8_t *out,
+			      size_t max)
+{
+	size_t n = rs_build_error(q, true, body_flags & 0xf, out, max);
+
+	if (n)
+		put16(out + 2, (uint16_t)(get16(out + 2) | RS_F_TC | (body_flags & RS_F_AA)));
+	return n;
+}
+
+size_t rs_build_reply(const uint8_t *body, size_t body_len, const uint16_t *ttl_offs,
+		      int n_ttl, uint32_t age, const struct rs_question *q, size_t limit,
+		      uint8_t *out, size_t max)
+{
+	size_t n = body_len + (q->edns ? 11 : 0);
+	uint16_t flags;
+
+	if (body_len < RS_HDR_LEN + q->qname_len + 4u)
+		return 0;
+	flags = get16(body + 2);
+	if (n > limit)
+		return build_truncated(q, flags, out, max);
+	if (n > max)
+		return 0;
+	memcpy(out, body, body_len);
+	put16(out, q->id);
+	/* Keep the upstream's AA, AD and rcode; RD and CD are the client's; TC is ours. AD only
+	 * for a client that can use it (RFC 6840 §5.8). */
+	flags = (uint16_t)((flags & (RS_F_AA | 0xf)) | RS_F_QR | RS_F_RA |
+			   (q->flags & (RS_F_RD | RS_F_CD)) |
+			   ((q->do_bit || (q->flags & RS_F_AD)) ? (flags & RS_F_AD) : 0));
+	put16(out + 2, flags);
+	memcpy(out + RS_HDR_LEN, q->qname_raw, q->qname_len);
+	for (int i = 0; i < n_ttl; i++) {
+		uint32_t ttl = get32(out + ttl_offs[i]);
+		put32(out + ttl_offs[i], ttl > age ? ttl - age : 0);
+	}
+	if (q->edns) {
+		put16(out + 10, (uint16_t)(get16(out + 10) + 1));
+		put_opt(out + body_len, q, flags & 0xf);
+	}
+	return n;
+}

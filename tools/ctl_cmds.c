@@ -1,0 +1,262 @@
+/* kidguard-ctl commands check, deny/allow and info. */
+#include "ctl.h"
+
+#include "bl.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+struct bl_db *ctl_open(const struct ctl *c, bool readonly)
+{
+	struct bl_db_options o = {.readonly = readonly};
+	struct bl_db *db = NULL;
+	int rc = bl_db_open(c->state_dir, &o, &db);
+
+	if (rc != 0) {
+		fprintf(stderr, "kidguard-ctl: cannot open store %s: %s\n", c->state_dir,
+		        bl_strerror(rc));
+		return NULL;
+	}
+	return db;
+}
+
+int ctl_categories(struct bl_db *db, char *const *names, int n, uint64_t *mask)
+{
+	for (int i = 0; i < n; i++) {
+		int bit;
+		if (bl_category_find(db, names[i], &bit) != 0) {
+			fprintf(stderr, "kidguard-ctl: unknown category '%s'\n", names[i]);
+			return -1;
+		}
+		*mask |= 1ULL << bit;
+	}
+	return 0;
+}
+
+/* "adult,gambling" into `buf` (truncated at `len`). */
+static const char *cat_list(struct bl_db *db, uint64_t mask, char *buf, size_t len, bool json)
+{
+	size_t pos = 0;
+
+	buf[0] = '\0';
+	for (int b = 0; b < BL_CATEGORY_MAX && pos < len; b++) {
+		const char *name = bl_category_name(db, b);
+		int n;
+		if (!(mask & (1ULL << b)))
+			continue;
+		n = snprintf(buf + pos, len - pos, json ? "%s\"%s\"" : "%s%s", pos ? ", " : "",
+		             name ? name : "?");
+		pos += n > 0 ? (size_t)n : 0;
+	}
+	return buf;
+}
+
+static const char *const action_names[] = {"none", "allow", "block"};
+static const char *const source_names[] = {"none", "local", "feed"};
+
+static void print_verdict(struct bl_db *db, const char *name, const struct bl_verdict *v, bool json)
+{
+	char cats[1024];
+
+	if (json) {
+		printf(
+		    "{\"name\":\"%s\",\"action\":\"%s\",\"source\":\"%s\",\"feed_version\":%" PRIu32
+		    ",\"match\":\"%s\",\"subtree\":%s,\"categories\":[%s]}\n",
+		    name, action_names[v->action], source_names[v->source], v->feed_version,
+		    v->match, v->subtree ? "true" : "false",
+		    cat_list(db, v->categories, cats, sizeof(cats), true));
+		return;
+	}
+	printf("%s: %s\n", name, action_names[v->action]);
+	if (v->action == BL_ACTION_NONE)
+		return;
+	printf("  rule:       %s (%s)\n", v->match, v->subtree ? "subtree" : "exact");
+	if (v->source == BL_SOURCE_FEED)
+		printf("  source:     feed (version %" PRIu32 ")\n", v->feed_version);
+	else
+		printf("  source:     local\n");
+	printf("  categories: %s\n", v->categories
+	                                 ? cat_list(db, v->categories, cats, sizeof(cats), false)
+	                                 : "(none: applies to every profile)");
+}
+
+int ctl_cmd_check(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+	char norm[BL_NAME_MAX];
+	struct bl_verdict v;
+	struct bl_reader *r = NULL;
+	struct bl_db *db;
+	bool json = false;
+	int ch, rc;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch != 'j')
+			return CTL_EXIT_USAGE;
+		json = true;
+	}
+	if (optind + 1 != argc) {
+		fputs("usage: kidguard-ctl check DOMAIN [--json]\n", stderr);
+		return CTL_EXIT_USAGE;
+	}
+	if ((rc = bl_name_normalize(argv[optind], norm, sizeof(norm))) != 0) {
+		fprintf(stderr, "kidguard-ctl: %s: %s\n", argv[optind], bl_strerror(rc));
+		return CTL_EXIT_FAIL;
+	}
+	if (!(db = ctl_open(c, true)))
+		return CTL_EXIT_FAIL;
+	/* No profiles yet: every category counts as blocked. */
+	rc = bl_reader_open(db, &r);
+	if (rc == 0)
+		rc = bl_lookup_text(r, norm, ~0ULL, &v);
+	if (rc == 0)
+		print_verdict(db, norm, &v, json);
+	else
+		fprintf(stderr, "kidguard-ctl: lookup failed: %s\n", bl_strerror(rc));
+	bl_reader_close(r);
+	bl_db_close(db);
+	return rc ? CTL_EXIT_FAIL : 0;
+}
+
+struct rule_args {
+	bool add, exact;
+	const char *name;
+	char *cats[CTL_CATS_MAX];
+	int ncats;
+};
+
+static int rule_parse(bool allow, int argc, char **argv, struct rule_args *a)
+{
+	static const struct option opts[] = {{"category", required_argument, NULL, 'C'},
+	                                     {"exact", no_argument, NULL, 'e'},
+	                                     {NULL, 0, NULL, 0}};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch == 'e')
+			a->exact = true;
+		else if (ch == 'C' && !allow && a->ncats < CTL_CATS_MAX)
+			a->cats[a->ncats++] = optarg;
+		else
+			return -1;
+	}
+	if (optind + 2 != argc || (strcmp(argv[optind], "add") && strcmp(argv[optind], "del")))
+		return -1;
+	a->add = argv[optind][0] == 'a';
+	a->name = argv[optind + 1];
+	return 0;
+}
+
+static int rule_apply(struct bl_db *db, bool allow, const struct rule_args *a, const char *norm)
+{
+	unsigned flags = (a->exact ? 0 : BL_F_SUBTREE) | (allow ? BL_F_ALLOW : 0);
+	uint64_t mask = 0;
+	struct bl_writer *w;
+	int rc;
+
+	if (ctl_categories(db, a->cats, a->ncats, &mask) != 0)
+		return CTL_EXIT_USAGE;
+	if ((rc = bl_writer_begin(db, &w)) != 0)
+		goto out;
+	rc = a->add ? bl_writer_put(w, BL_SOURCE_LOCAL, norm, flags, mask, 0)
+	            : bl_writer_del(w, BL_SOURCE_LOCAL, norm, flags);
+	if (rc != 0) {
+		bl_writer_abort(w);
+		goto out;
+	}
+	rc = bl_writer_commit(w);
+out:
+	if (rc != 0)
+		fprintf(stderr, "kidguard-ctl: %s %s %s: %s\n", allow ? "allow" : "deny",
+		        a->add ? "add" : "del", norm, bl_strerror(rc));
+	return rc ? CTL_EXIT_FAIL : 0;
+}
+
+int ctl_cmd_rule(struct ctl *c, bool allow, int argc, char **argv)
+{
+	struct rule_args a = {0};
+	char norm[BL_NAME_MAX];
+	struct bl_db *db;
+	int rc;
+
+	if (rule_parse(allow, argc, argv, &a) != 0) {
+		fprintf(stderr, "usage: kidguard-ctl %s\n",
+		        allow ? "allow add|del DOMAIN [--exact]"
+		              : "deny add|del DOMAIN [--category C]... [--exact]");
+		return CTL_EXIT_USAGE;
+	}
+	if ((rc = bl_name_normalize(a.name, norm, sizeof(norm))) != 0) {
+		fprintf(stderr, "kidguard-ctl: %s: %s\n", a.name, bl_strerror(rc));
+		return CTL_EXIT_FAIL;
+	}
+	if (!(db = ctl_open(c, false)))
+		return CTL_EXIT_FAIL;
+	rc = rule_apply(db, allow, &a, norm);
+	bl_db_close(db);
+	return rc;
+}
+
+static void print_time(const char *label, uint64_t t)
+{
+	char buf[64];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t == 0 || !gmtime_r(&tt, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%SZ", &tm))
+		printf("%-14s never\n", label);
+	else
+		printf("%-14s %s\n", label, buf);
+}
+
+static void print_stats(struct bl_db *db, const struct bl_stats *st)
+{
+	printf("%-14s %12s %12s\n", "", "local", "feed");
+	printf("%-14s %12" PRIu64 " %12" PRIu64 "\n", "rules", st->rules[0], st->rules[1]);
+	printf("%-14s %12" PRIu64 " %12" PRIu64 "\n", "allow", st->allow[0], st->allow[1]);
+	printf("%-14s %12" PRIu64 " %12" PRIu64 "\n", "deny", st->deny[0], st->deny[1]);
+	for (int b = 0; b < BL_CATEGORY_MAX; b++) {
+		const char *name = bl_category_name(db, b);
+		if (st->per_category[0][b] || st->per_category[1][b])
+			printf("  %-12s %12" PRIu64 " %12" PRIu64 "\n", name ? name : "?",
+			       st->per_category[0][b], st->per_category[1][b]);
+	}
+	if (st->uncategorized[0] || st->uncategorized[1])
+		printf("  %-12s %12" PRIu64 " %12" PRIu64 "\n", "(all)", st->uncategorized[0],
+		       st->uncategorized[1]);
+	printf("%-14s %.1f MiB of %.0f MiB map\n", "disk", st->disk_bytes / 1048576.0,
+	       st->map_bytes / 1048576.0);
+}
+
+int ctl_cmd_info(struct ctl *c, int argc, char **argv)
+{
+	struct bl_stats st;
+	struct bl_meta m;
+	struct bl_db *db;
+	int rc;
+
+	if (argc != 1) {
+		fputs("usage: kidguard-ctl info\n", stderr);
+		return CTL_EXIT_USAGE;
+	}
+	if (!(db = ctl_open(c, true)))
+		return CTL_EXIT_FAIL;
+	rc = bl_db_meta(db, &m);
+	if (rc == 0)
+		rc = bl_db_stats(db, &st);
+	if (rc == 0) {
+		printf("store          %s\n", c->state_dir);
+		printf("feed version   %" PRIu64 "\n", m.feed_version);
+		print_time("last sync", m.last_sync);
+		print_time("last attempt", m.last_attempt);
+		if (m.last_error[0])
+			printf("last error     %s\n", m.last_error);
+		print_stats(db, &st);
+	} else {
+		fprintf(stderr, "kidguard-ctl: info: %s\n", bl_strerror(rc));
+	}
+	bl_db_close(db);
+	return rc ? CTL_EXIT_FAIL : 0;
+}

@@ -1,0 +1,102 @@
+/* kidguard-ctl: operator tool for the blocklist store. Option parsing and dispatch. */
+#include "ctl.h"
+
+#include "kg_log.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *fp)
+{
+	fputs("usage: kidguard-ctl (-d DIR | -c CONFIG) COMMAND [ARGS]\n"
+	      "\n"
+	      "  -d, --dir DIR        blocklist state directory (the LMDB store)\n"
+	      "  -c, --config FILE    take the directory from [blocklist] path= in FILE\n"
+	      "  -h, --help           this text\n"
+	      "  -V, --version        print the version\n"
+	      "\n"
+	      "commands:\n"
+	      "  check DOMAIN [--json]             verdict for DOMAIN (all categories blocked)\n"
+	      "  deny add|del DOMAIN [--category C]... [--exact]\n"
+	      "                                    local deny rule (no category: blocks for all)\n"
+	      "  allow add|del DOMAIN [--exact]    local allow rule\n"
+	      "  import --format domains|hosts|adblock|rpz [--category C]... [--allow] FILE...\n"
+	      "                                    add a list to the local rules in one\n"
+	      "                                    transaction; FILE - is stdin; decompress .xz\n"
+	      "                                    first: xz -dc F.xz | kidguard-ctl ... import -\n"
+	      "  info                              counts, feed version, last sync, size\n",
+	      fp);
+}
+
+static int parse_global(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"dir", required_argument, NULL, 'd'},
+	    {"config", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *dir = NULL, *config = NULL;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "+d:c:hV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			dir = optarg;
+			break;
+		case 'c':
+			config = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		case 'V':
+			printf("kidguard-ctl %s\n", KG_VERSION);
+			return 1;
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (config)
+		return ctl_state_dir_from_config(config, c->state_dir, sizeof(c->state_dir));
+	if (!dir || strlen(dir) >= sizeof(c->state_dir)) {
+		fputs("kidguard-ctl: give the state directory with -d DIR or -c CONFIG\n", stderr);
+		return -1;
+	}
+	memcpy(c->state_dir, dir, strlen(dir) + 1);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl c = {{0}};
+	const char *cmd;
+	int rc;
+
+	kg_log_set_tag("kidguard-ctl");
+	kg_log_set_level(KG_LOG_WARN);
+	rc = parse_global(&c, argc, argv);
+	if (rc != 0)
+		return rc > 0 ? 0 : CTL_EXIT_USAGE;
+	if (optind >= argc) {
+		usage(stderr);
+		return CTL_EXIT_USAGE;
+	}
+	cmd = argv[optind];
+	argc -= optind;
+	argv += optind;
+	optind = 0; /* re-initialise getopt (GNU: 0 also resets the "+" ordering) for argv[1..] */
+	if (strcmp(cmd, "check") == 0)
+		return ctl_cmd_check(&c, argc, argv);
+	if (strcmp(cmd, "deny") == 0 || strcmp(cmd, "allow") == 0)
+		return ctl_cmd_rule(&c, cmd[0] == 'a', argc, argv);
+	if (strcmp(cmd, "import") == 0)
+		return ctl_cmd_import(&c, argc, argv);
+	if (strcmp(cmd, "info") == 0)
+		return ctl_cmd_info(&c, argc, argv);
+	fprintf(stderr, "kidguard-ctl: unknown command '%s' (see --help)\n", cmd);
+	return CTL_EXIT_USAGE;
+}
