@@ -29,8 +29,10 @@
  *
  * Why two databases rather than one with a 1-byte source prefix: the lookup costs one mdb_get
  * per label per source either way, but the local database is small (a B-tree of one or two
- * levels, usually empty, in which case it is skipped after one mdb_stat), while the feed holds
- * millions of keys. A miss on a three-label name therefore costs three feed gets.
+ * levels, usually empty), while the feed holds millions of keys. Per source, one MDB_SET_RANGE
+ * plus MDB_PREV finds the largest key below the query; only ancestors that are a prefix of it
+ * can exist (see bound_levels()), so a typical miss costs one cold tree search plus a get of
+ * the (cache-hot) TLD key, instead of one get per label.
  */
 #include "bl_internal.h"
 
@@ -259,7 +261,8 @@ int bl_db_counts(struct bl_db *db, uint64_t *local, uint64_t *feed)
 
 struct bl_reader {
 	struct bl_db *db;
-	MDB_txn *txn; /* always in the reset state between calls */
+	MDB_txn *txn;       /* always in the reset state between calls */
+	MDB_cursor *cur[2]; /* [source - 1], renewed with the txn */
 };
 
 int bl_reader_open(struct bl_db *db, struct bl_reader **out)
@@ -271,9 +274,13 @@ int bl_reader_open(struct bl_db *db, struct bl_reader **out)
 		return -ENOMEM;
 	r->db = db;
 	rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &r->txn);
+	if (rc == 0)
+		rc = mdb_cursor_open(r->txn, db->dbi_local, &r->cur[0]);
+	if (rc == 0)
+		rc = mdb_cursor_open(r->txn, db->dbi_feed, &r->cur[1]);
 	if (rc != 0) {
-		free(r);
-		return bl__mdb_err(rc, "reader begin");
+		bl_reader_close(r);
+		return bl__mdb_err(rc, "reader open");
 	}
 	mdb_txn_reset(r->txn);
 	*out = r;
@@ -284,7 +291,12 @@ void bl_reader_close(struct bl_reader *r)
 {
 	if (!r)
 		return;
-	mdb_txn_abort(r->txn);
+	for (int i = 0; i < 2; i++) {
+		if (r->cur[i])
+			mdb_cursor_close(r->cur[i]);
+	}
+	if (r->txn)
+		mdb_txn_abort(r->txn);
 	free(r);
 }
 
@@ -337,16 +349,50 @@ static void fill_verdict(const struct levels *lv, int lvl, const struct bl__rec 
 		v->match[0] = '\0';
 }
 
+/*
+ * Bound the levels worth a get with one cursor search. Keys sort canonically, so every existing
+ * ancestor A of the query Q satisfies A <= P < Q, where P is the largest key below Q, and then
+ * P starts with A. Levels whose key is not a prefix of P cannot exist. Returns the number of
+ * candidate levels (0..n); `*hit` is set to the level whose key was found by the search itself
+ * (its value in `*val`), or -1.
+ */
+static int bound_levels(MDB_cursor *cur, const struct levels *lv, int *hit, MDB_val *val)
+{
+	size_t qlen = lv->ends[lv->n - 1];
+	MDB_val k = {qlen, (void *)lv->key};
+	int rc = mdb_cursor_get(cur, &k, val, MDB_SET_RANGE), lim = 0;
+
+	*hit = -1;
+	if (rc == 0 && k.mv_size == qlen && memcmp(k.mv_data, lv->key, qlen) == 0) {
+		*hit = lv->n - 1;
+		return lv->n;
+	}
+	if (rc == 0 || rc == MDB_NOTFOUND)
+		rc = mdb_cursor_get(cur, &k, val, rc == 0 ? MDB_PREV : MDB_LAST);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return bl__mdb_err(rc, "lookup");
+	while (lim < lv->n && lv->ends[lim] <= k.mv_size &&
+	       memcmp(k.mv_data, lv->key, lv->ends[lim]) == 0)
+		lim++;
+	if (lim > 0 && lv->ends[lim - 1] == k.mv_size)
+		*hit = lim - 1;
+	return lim;
+}
+
 /* Decide with one source. Returns 1 when a rule decided (v filled), 0 when none, or < 0. */
 static int lookup_source(struct bl_reader *r, const struct levels *lv, enum bl_source src,
                          uint64_t mask, struct bl_verdict *v)
 {
 	MDB_dbi dbi = bl__source_dbi(r->db, src);
 	struct bl__rec recs[BL__REC_MAX];
+	MDB_val val;
+	int hit, lim = bound_levels(r->cur[src - 1], lv, &hit, &val);
 
-	for (int lvl = lv->n - 1; lvl >= 0; lvl--) {
-		MDB_val k = {lv->ends[lvl], (void *)lv->key}, val;
-		int rc = mdb_get(r->txn, dbi, &k, &val), n, pick;
+	for (int lvl = lim - 1; lvl >= 0; lvl--) {
+		MDB_val k = {lv->ends[lvl], (void *)lv->key};
+		int rc = lvl == hit ? 0 : mdb_get(r->txn, dbi, &k, &val), n, pick;
 		if (rc == MDB_NOTFOUND)
 			continue;
 		if (rc != 0)
@@ -360,28 +406,28 @@ static int lookup_source(struct bl_reader *r, const struct levels *lv, enum bl_s
 			return 1;
 		}
 	}
-	return 0;
+	return lim < 0 ? lim : 0;
 }
 
 static int lookup_levels(struct bl_reader *r, const struct levels *lv, uint64_t mask,
                          struct bl_verdict *v)
 {
-	MDB_stat st;
 	int rc = mdb_txn_renew(r->txn);
 
-	if (rc != 0)
-		return bl__mdb_err(rc, "renew");
-	rc = mdb_stat(r->txn, r->db->dbi_local, &st);
+	if (rc == 0)
+		rc = mdb_cursor_renew(r->txn, r->cur[0]);
+	if (rc == 0)
+		rc = mdb_cursor_renew(r->txn, r->cur[1]);
 	if (rc != 0) {
-		rc = bl__mdb_err(rc, "stat");
+		rc = bl__mdb_err(rc, "renew");
 		goto out;
 	}
-	rc = st.ms_entries ? lookup_source(r, lv, BL_SOURCE_LOCAL, mask, v) : 0;
-	if (rc == 0)
+	if (lv->n == 0) /* the root name: no rule can match */
+		rc = 0;
+	else if ((rc = lookup_source(r, lv, BL_SOURCE_LOCAL, mask, v)) == 0)
 		rc = lookup_source(r, lv, BL_SOURCE_FEED, mask, v);
-	if (rc == 0) {
+	if (rc == 0)
 		memset(v, 0, sizeof(*v));
-	}
 out:
 	mdb_txn_reset(r->txn);
 	return rc < 0 ? rc : 0;

@@ -37,6 +37,26 @@ const char *rs_strerror(int err);
 #define RS_MAX_ACL       256
 #define RS_MAX_WORKERS   64
 #define RS_PATH_MAX      512
+#define RS_MAX_PROFILES  32
+#define RS_MAX_PROFILE_CLIENTS 32
+#define RS_PROFILE_NAME_MAX 32
+
+/* What a blocked name gets. */
+enum rs_block_action {
+	RS_ACTION_SINKHOLE = 0, /* A/AAAA → the sinkhole address, other types → NODATA */
+	RS_ACTION_NXDOMAIN,
+	RS_ACTION_NODATA,
+	RS_ACTION_REFUSED,
+};
+
+/* A named set of blocked categories, assigned to clients by source prefix. */
+struct rs_profile {
+	char name[RS_PROFILE_NAME_MAX];
+	uint64_t block_mask; /* bit i = category i of the blocklist's table */
+	int action;          /* enum rs_block_action */
+	struct kg_cidr clients[RS_MAX_PROFILE_CLIENTS];
+	int n_clients;
+};
 
 struct rs_config {
 	char source[RS_PATH_MAX]; /* file the config came from, or "(embedded default)" */
@@ -68,7 +88,28 @@ struct rs_config {
 
 	/* [blocklist] */
 	char state_dir[RS_PATH_MAX];
+
+	/* [blocking] */
+	uint8_t sinkhole_ipv4[4];
+	uint8_t sinkhole_ipv6[16];
+	uint32_t block_ttl;
+
+	/* [profile NAME] sections; `default_profile` serves every client no other profile claims
+	 * (the built-in one blocks every category with the sinkhole action). */
+	struct rs_profile profiles[RS_MAX_PROFILES];
+	int n_profiles;
+	int default_profile;
 };
+
+/*
+ * The profile for a client: the one with the most specific matching `clients` prefix (the
+ * first defined wins a tie), else the default. Never NULL. Pure.
+ */
+const struct rs_profile *rs_profile_for(const struct rs_config *cfg, const struct sockaddr *sa);
+
+/* Name of an action ("sinkhole"...), and its parser (0 or -1). */
+const char *rs_action_name(int action);
+int rs_action_parse(const char *s, int *action);
 
 /*
  * Fill `cfg` with the built-in defaults (embedded configuration): listen 127.0.0.1:5353 and

@@ -206,13 +206,7 @@ int rs_cache_put(struct rs_cache *c, const struct rs_cache_key *k, const uint8_t
 	memcpy(e->body, body, body_len);
 	/* Every record's TTL counts down from at most the entry's lifetime: a record whose own
 	 * TTL was under min_ttl is raised to it, one above max_ttl lowered. */
-	for (int i = 0; i < n_ttl; i++) {
-		uint8_t *p = e->body + ttl_offs[i];
-		p[0] = (uint8_t)(ttl >> 24);
-		p[1] = (uint8_t)(ttl >> 16);
-		p[2] = (uint8_t)(ttl >> 8);
-		p[3] = (uint8_t)ttl;
-	}
+	rs_set_ttls(e->body, ttl_offs, n_ttl, ttl);
 	old = find(c, k, h);
 	if (old)
 		remove_entry(c, old);

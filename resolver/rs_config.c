@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bl.h"
 #include "kg_log.h"
 
 #define CONFIG_MAX_LINE 4096
@@ -200,6 +201,16 @@ static int set_allow(struct load_ctx *c, const char *v, long lo, long hi, size_t
 	return 0;
 }
 
+static int set_ipv4(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	return inet_pton(AF_INET, v, (char *)&c->cfg + off) == 1 ? 0 : -1;
+}
+
+static int set_ipv6(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	return inet_pton(AF_INET6, v, (char *)&c->cfg + off) == 1 ? 0 : -1;
+}
+
 #define OFF(f) offsetof(struct rs_config, f)
 
 /* clang-format off */
@@ -219,6 +230,9 @@ static const struct key_def keys[] = {
 	{"cache", "negative_max_ttl", set_u32, 0, 86400, OFF(cache_neg_max_ttl)},
 	{"access", "allow", set_allow, 0, 0, 0},
 	{"blocklist", "path", set_path, 0, 0, OFF(state_dir)},
+	{"blocking", "sinkhole_ipv4", set_ipv4, 0, 0, OFF(sinkhole_ipv4)},
+	{"blocking", "sinkhole_ipv6", set_ipv6, 0, 0, OFF(sinkhole_ipv6)},
+	{"blocking", "ttl", set_u32, 0, 86400, OFF(block_ttl)},
 };
 /* clang-format on */
 
@@ -234,11 +248,118 @@ static const char *range_hint(const struct key_def *k)
 		return "expected error, warning, info or debug";
 	if (k->set == set_path)
 		return "expected a path shorter than 512 bytes";
+	if (k->set == set_ipv4)
+		return "expected an IPv4 address";
+	if (k->set == set_ipv6)
+		return "expected an IPv6 address";
 	if (k->set == set_workers)
 		snprintf(buf, sizeof(buf), "expected auto or an integer in %ld..%ld", k->lo, k->hi);
 	else
 		snprintf(buf, sizeof(buf), "expected an integer in %ld..%ld", k->lo, k->hi);
 	return buf;
+}
+
+static struct rs_profile *profile_get(struct load_ctx *c, const char *pname)
+{
+	struct rs_profile *p;
+
+	for (int i = 0; i < c->cfg.n_profiles; i++)
+		if (strcmp(c->cfg.profiles[i].name, pname) == 0)
+			return &c->cfg.profiles[i];
+	if (c->cfg.n_profiles >= RS_MAX_PROFILES || strlen(pname) >= RS_PROFILE_NAME_MAX)
+		return NULL;
+	p = &c->cfg.profiles[c->cfg.n_profiles++];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "%s", pname);
+	p->block_mask = UINT64_MAX; /* a profile that names nothing blocks everything */
+	p->action = RS_ACTION_SINKHOLE;
+	return p;
+}
+
+static int profile_block(struct load_ctx *c, struct rs_profile *p, const char *value,
+			 const char *section, const char *name)
+{
+	char buf[CONFIG_MAX_LINE];
+	char *items[BL_CATEGORY_MAX + 1];
+	int k, bit;
+
+	snprintf(buf, sizeof(buf), "%s", value);
+	k = kg_split_list(buf, items, BL_CATEGORY_MAX + 1);
+	if (k < 0) {
+		fail(c, section, name, "more than %d categories", BL_CATEGORY_MAX);
+		return 0;
+	}
+	p->block_mask = 0;
+	for (int i = 0; i < k; i++) {
+		if (strcmp(items[i], "all") == 0) {
+			p->block_mask = UINT64_MAX;
+		} else if (strcmp(items[i], "none") == 0) {
+			continue;
+		} else if (bl_category_find(NULL, items[i], &bit) == 0) {
+			p->block_mask |= 1ULL << bit;
+		} else {
+			fail(c, section, name,
+			     "unknown category \"%s\" (known: all, none, adult, gambling, violence, "
+			     "drugs, self-harm, weapons, scam, phishing, malware, social, games, "
+			     "dating, doh-bypass, ads, tracking, piracy, hate, other)",
+			     items[i]);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int profile_clients(struct load_ctx *c, struct rs_profile *p, const char *value,
+			   const char *section, const char *name)
+{
+	char buf[CONFIG_MAX_LINE];
+	char *items[RS_MAX_PROFILE_CLIENTS + 1];
+	int k = 0;
+
+	snprintf(buf, sizeof(buf), "%s", value);
+	k = kg_split_list(buf, items, RS_MAX_PROFILE_CLIENTS + 1);
+	if (k < 0 || p->n_clients + k > RS_MAX_PROFILE_CLIENTS) {
+		fail(c, section, name, "more than %d client prefixes", RS_MAX_PROFILE_CLIENTS);
+		return 0;
+	}
+	for (int i = 0; i < k; i++) {
+		if (kg_cidr_parse(items[i], &p->clients[p->n_clients]) < 0) {
+			fail(c, section, name, "invalid item \"%s\" (expected a CIDR prefix)",
+			     items[i]);
+			return 0;
+		}
+		p->n_clients++;
+	}
+	return 1;
+}
+
+static int profile_handler(struct load_ctx *c, const char *section, const char *name,
+			   const char *value)
+{
+	const char *pname = section + 8;
+	struct rs_profile *p;
+
+	while (*pname == ' ')
+		pname++;
+	p = profile_get(c, pname);
+	if (!p) {
+		fail(c, section, name, "bad profile name or more than %d profiles (names: 1..%d "
+		     "characters)", RS_MAX_PROFILES, RS_PROFILE_NAME_MAX - 1);
+		return 0;
+	}
+	if (strcmp(name, "block") == 0)
+		return profile_block(c, p, value, section, name);
+	if (strcmp(name, "clients") == 0)
+		return profile_clients(c, p, value, section, name);
+	if (strcmp(name, "action") == 0) {
+		if (rs_action_parse(value, &p->action) == 0)
+			return 1;
+		fail(c, section, name,
+		     "invalid value \"%s\" (expected sinkhole, nxdomain, nodata or refused)", value);
+		return 0;
+	}
+	fail(c, section, name, "unknown key (a profile has block, clients and action)");
+	return 0;
 }
 
 static int handler(void *user, const char *section, const char *name, const char *value)
@@ -253,6 +374,8 @@ static int handler(void *user, const char *section, const char *name, const char
 		fail(c, section, name, "line longer than %d bytes", CONFIG_MAX_LINE - 2);
 		return 0;
 	}
+	if (strncmp(section, "profile ", 8) == 0)
+		return profile_handler(c, section, name, value);
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		const struct key_def *k = &keys[i];
 		if (strcmp(k->section, section) != 0)
@@ -441,6 +564,50 @@ void rs_config_defaults(struct rs_config *cfg)
 	for (size_t i = 0; i < sizeof(private_nets) / sizeof(private_nets[0]); i++)
 		kg_cidr_parse(private_nets[i], &cfg->allow[cfg->n_allow++]);
 	snprintf(cfg->state_dir, sizeof(cfg->state_dir), "./kidguard-data");
+	cfg->block_ttl = 60;
+	/* sinkhole addresses stay 0.0.0.0 and :: (all zero) */
+	cfg->n_profiles = 1;
+	snprintf(cfg->profiles[0].name, sizeof(cfg->profiles[0].name), "default");
+	cfg->profiles[0].block_mask = UINT64_MAX;
+	cfg->profiles[0].action = RS_ACTION_SINKHOLE;
+	cfg->default_profile = 0;
+}
+
+static const char *const action_names[] = {"sinkhole", "nxdomain", "nodata", "refused"};
+
+const char *rs_action_name(int action)
+{
+	return action >= 0 && action < 4 ? action_names[action] : "?";
+}
+
+int rs_action_parse(const char *s, int *action)
+{
+	for (int i = 0; i < 4; i++) {
+		if (strcmp(s, action_names[i]) == 0) {
+			*action = i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const struct rs_profile *rs_profile_for(const struct rs_config *cfg, const struct sockaddr *sa)
+{
+	const struct rs_profile *best = &cfg->profiles[cfg->default_profile];
+	int best_len = -1;
+
+	for (int i = 0; i < cfg->n_profiles; i++) {
+		const struct rs_profile *p = &cfg->profiles[i];
+		for (int k = 0; k < p->n_clients; k++) {
+			/* An IPv4 prefix counts as its length within ::ffff:0:0/96. */
+			int len = p->clients[k].prefix + (p->clients[k].family == AF_INET ? 96 : 0);
+			if (len > best_len && kg_cidr_match(&p->clients[k], sa)) {
+				best = p;
+				best_len = len;
+			}
+		}
+	}
+	return best;
 }
 
 static void print_cidr(const struct kg_cidr *c, FILE *out)
@@ -449,6 +616,47 @@ static void print_cidr(const struct kg_cidr *c, FILE *out)
 
 	inet_ntop(c->family, c->addr, buf, sizeof(buf));
 	fprintf(out, "%s/%u", buf, c->prefix);
+}
+
+static void print_profile(const struct rs_profile *p, FILE *out)
+{
+	fprintf(out, "\n[profile %s]\nblock = ", p->name);
+	if (p->block_mask == UINT64_MAX) {
+		fprintf(out, "all");
+	} else if (p->block_mask == 0) {
+		fprintf(out, "none");
+	} else {
+		const char *sep = "";
+		for (int b = 0; b < BL_CATEGORY_MAX; b++) {
+			const char *n = bl_category_name(NULL, b);
+			if (!(p->block_mask & (1ULL << b)) || !n)
+				continue;
+			fprintf(out, "%s%s", sep, n);
+			sep = ", ";
+		}
+	}
+	fprintf(out, "\naction = %s\n", rs_action_name(p->action));
+	if (p->n_clients) {
+		fprintf(out, "clients = ");
+		for (int i = 0; i < p->n_clients; i++) {
+			if (i)
+				fprintf(out, ", ");
+			print_cidr(&p->clients[i], out);
+		}
+		fprintf(out, "\n");
+	}
+}
+
+static void print_blocking(const struct rs_config *cfg, FILE *out)
+{
+	char v4[INET_ADDRSTRLEN], v6[INET6_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, cfg->sinkhole_ipv4, v4, sizeof(v4));
+	inet_ntop(AF_INET6, cfg->sinkhole_ipv6, v6, sizeof(v6));
+	fprintf(out, "\n[blocking]\nsinkhole_ipv4 = %s\nsinkhole_ipv6 = %s\nttl = %u\n", v4, v6,
+		cfg->block_ttl);
+	for (int i = 0; i < cfg->n_profiles; i++)
+		print_profile(&cfg->profiles[i], out);
 }
 
 void rs_config_print(const struct rs_config *cfg, FILE *out)
@@ -483,4 +691,5 @@ void rs_config_print(const struct rs_config *cfg, FILE *out)
 		print_cidr(&cfg->allow[i], out);
 	}
 	fprintf(out, "\n\n[blocklist]\npath = %s\n", cfg->state_dir);
+	print_blocking(cfg, out);
 }

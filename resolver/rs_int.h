@@ -121,6 +121,27 @@ size_t rs_build_reply(const uint8_t *body, size_t body_len, const uint16_t *ttl_
 		      int n_ttl, uint32_t age, const struct rs_question *q, size_t limit,
 		      uint8_t *out, size_t max);
 
+/* How to answer a blocked question (RFC 8914 for the Extended DNS Error). */
+#define RS_EDE_BLOCKED  15
+#define RS_EDE_FILTERED 17
+#define RS_EDE_TEXT_MAX 200
+struct rs_block_answer {
+	int action;            /* enum rs_block_action */
+	const uint8_t *ipv4;   /* 4 bytes, borrowed */
+	const uint8_t *ipv6;   /* 16 bytes, borrowed */
+	uint32_t ttl;
+	uint16_t ede_code;
+	const char *ede_text;  /* borrowed; cut at RS_EDE_TEXT_MAX */
+};
+
+/* Build the local answer for a blocked name: sinkhole address, NXDOMAIN, NODATA or REFUSED,
+ * with the EDE option when the client sent EDNS. Returns the length, or 0 if `max` is small. */
+size_t rs_build_blocked(const struct rs_question *q, const struct rs_block_answer *b,
+			uint8_t *out, size_t max);
+
+/* Set every listed TTL field of `body` to `ttl` (what the cache will count down from). */
+void rs_set_ttls(uint8_t *body, const uint16_t *ttl_offs, int n_ttl, uint32_t ttl);
+
 /* Largest UDP answer for this client: its EDNS size (512 without) capped at `server_max`. */
 size_t rs_udp_limit(const struct rs_question *q, int server_max);
 

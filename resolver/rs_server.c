@@ -138,6 +138,13 @@ int rs_server_new(const struct rs_config *cfg, struct rs_server **out)
 	srv->workers = calloc((size_t)srv->n_workers, sizeof(*srv->workers));
 	if (!srv->cfg || !srv->workers)
 		goto fail;
+	rc = bl_db_open(cfg->state_dir, NULL, &srv->bl);
+	if (rc < 0) {
+		log_err("cannot open the blocklist store in %s: %s", cfg->state_dir,
+			bl_strerror(rc));
+		rc = RS_EIO;
+		goto fail;
+	}
 	rc = open_listeners(srv);
 	for (int k = 0; !rc && k < srv->n_workers; k++) {
 		struct rs_worker *w = &srv->workers[k];
@@ -175,6 +182,10 @@ static void reload(struct rs_server *srv)
 	if (rs_config_load(srv->config_path, &cfg, err, sizeof(err)) < 0) {
 		log_err("reload failed, keeping the running configuration: %s", err);
 		return;
+	}
+	if (strcmp(cfg.state_dir, old->state_dir) != 0) {
+		log_warn("reload: [blocklist] path changes only on restart");
+		memcpy(cfg.state_dir, old->state_dir, sizeof(cfg.state_dir));
 	}
 	if (cfg.n_listen != old->n_listen || cfg.workers != old->workers ||
 	    memcmp(cfg.listen, old->listen, sizeof(cfg.listen)) != 0) {
@@ -232,10 +243,18 @@ static void log_ready(const struct rs_server *srv)
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s", i ? ", " : "",
 				      kg_sockaddr_str((const struct sockaddr *)&cfg->listen[i].ss,
 						      a, sizeof(a)));
+	uint64_t local = 0, feed = 0;
+	struct bl_meta meta = {0};
+
+	bl_db_counts(srv->bl, &local, &feed);
+	bl_db_meta(srv->bl, &meta);
 	log_info("kidguard %s ready: listening on %s (UDP and TCP), %d worker%s, %d upstream%s, "
 		 "config %s",
 		 KG_VERSION, line, srv->n_workers, srv->n_workers == 1 ? "" : "s",
 		 cfg->n_upstream, cfg->n_upstream == 1 ? "" : "s", cfg->source);
+	log_info("blocklist %s: %llu feed entries (version %llu), %llu local overrides",
+		 cfg->state_dir, (unsigned long long)feed, (unsigned long long)meta.feed_version,
+		 (unsigned long long)local);
 }
 
 static void log_totals(const struct rs_server *srv)
@@ -252,13 +271,15 @@ static void log_totals(const struct rs_server *srv)
 		t.upstream_timeouts += c->upstream_timeouts;
 		t.servfail += c->servfail;
 		t.coalesced += c->coalesced;
+		t.blocked += c->blocked;
 	}
 	log_info("totals: %llu UDP + %llu TCP queries, %llu cache hits, %llu misses, %llu "
-		 "upstream queries (%llu timed out, %llu coalesced), %llu SERVFAIL",
+		 "upstream queries (%llu timed out, %llu coalesced), %llu SERVFAIL, %llu blocked",
 		 (unsigned long long)t.queries_udp, (unsigned long long)t.queries_tcp,
 		 (unsigned long long)t.cache_hits, (unsigned long long)t.cache_misses,
 		 (unsigned long long)t.upstream_queries, (unsigned long long)t.upstream_timeouts,
-		 (unsigned long long)t.coalesced, (unsigned long long)t.servfail);
+		 (unsigned long long)t.coalesced, (unsigned long long)t.servfail,
+		 (unsigned long long)t.blocked);
 }
 
 int rs_server_run(struct rs_server *srv)
@@ -307,6 +328,7 @@ void rs_server_free(struct rs_server *srv)
 		}
 	}
 	free(srv->workers);
+	bl_db_close(srv->bl);
 	rs__cfg_unref(srv->cfg);
 	free(srv);
 }

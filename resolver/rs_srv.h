@@ -9,12 +9,15 @@
 #include <stdatomic.h>
 #include <uv.h>
 
+#include "bl.h"
 #include "rs_int.h"
 
 #define RS_PENDING_BUCKETS 4096 /* in-flight questions per worker, hashed */
 #define RS_MAX_PENDING     10000 /* in-flight upstream questions per worker */
 #define RS_MAX_WAITERS     64    /* clients coalesced onto one upstream question */
 #define RS_TCP_PIPELINE    32    /* queries in flight on one client TCP connection */
+#define RS_MMSG_SLOTS      16    /* datagrams per recvmmsg call on a listener */
+#define RS_MMSG_BUF        (RS_MMSG_SLOTS * 65536)
 
 /* An immutable config snapshot shared by the workers; freed when the last one lets go. */
 struct rs_cfg_ref {
@@ -28,6 +31,7 @@ struct rs_counters {
 	uint64_t upstream_queries, upstream_timeouts, upstream_tcp_fallbacks;
 	uint64_t servfail, refused, formerr, notimp, dropped;
 	uint64_t coalesced;
+	uint64_t blocked, policy_errors;
 };
 
 struct rs_worker;
@@ -78,6 +82,7 @@ struct rs_worker {
 	int n_listen;
 
 	struct rs_cache *cache;
+	struct bl_reader *bl; /* this thread's blocklist reader */
 	struct rs_upstream_health health[RS_MAX_UPSTREAMS];
 	struct rs_pending *pending[RS_PENDING_BUCKETS];
 	int n_pending;
@@ -86,13 +91,15 @@ struct rs_worker {
 
 	uint8_t rand_buf[512];
 	size_t rand_pos;
-	uint8_t rbuf[RS_MAX_MSG];     /* UDP receive buffer */
+	uint8_t *mmsg_buf;            /* listeners' recvmmsg slots, RS_MMSG_BUF bytes */
+	uint8_t rbuf[RS_MAX_MSG];     /* upstream UDP receive buffer */
 	uint8_t wbuf[RS_MAX_MSG + 2]; /* reply scratch (+2 for the TCP length prefix) */
 	struct rs_counters stats;
 };
 
 struct rs_server {
 	struct rs_cfg_ref *cfg;
+	struct bl_db *bl; /* the policy store, shared read-only by the workers */
 	int n_workers;
 	struct rs_worker *workers;
 	int fds_udp[RS_MAX_WORKERS][RS_MAX_LISTEN];

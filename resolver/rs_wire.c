@@ -417,3 +417,67 @@ size_t rs_build_reply(const uint8_t *body, size_t body_len, const uint16_t *ttl_
 	}
 	return n;
 }
+
+static size_t put_opt_ede(uint8_t *p, const struct rs_question *q, uint16_t code,
+			  const char *text)
+{
+	size_t tl = text ? strlen(text) : 0;
+
+	if (tl > RS_EDE_TEXT_MAX)
+		tl = RS_EDE_TEXT_MAX;
+	put_opt(p, q, 0);
+	put16(p + 9, (uint16_t)(4 + 2 + tl)); /* RDLENGTH: one option */
+	put16(p + 11, 15);                    /* OPTION-CODE: Extended DNS Error */
+	put16(p + 13, (uint16_t)(2 + tl));
+	put16(p + 15, code);
+	if (tl)
+		memcpy(p + 17, text, tl);
+	return 17 + tl;
+}
+
+size_t rs_build_blocked(const struct rs_question *q, const struct rs_block_answer *b,
+			uint8_t *out, size_t max)
+{
+	size_t n = RS_HDR_LEN;
+	int rcode = RS_RCODE_NOERROR;
+	const uint8_t *addr = NULL;
+	uint16_t addr_len = 0;
+
+	if (max < RS_HDR_LEN + RS_MAX_NAME + 4 + 16 + 16 + 17 + RS_EDE_TEXT_MAX)
+		return 0;
+	if (b->action == RS_ACTION_NXDOMAIN)
+		rcode = RS_RCODE_NXDOMAIN;
+	else if (b->action == RS_ACTION_REFUSED)
+		rcode = RS_RCODE_REFUSED;
+	else if (b->action == RS_ACTION_SINKHOLE && q->qclass == RS_CLASS_IN &&
+		 q->qtype == RS_TYPE_A)
+		addr = b->ipv4, addr_len = 4;
+	else if (b->action == RS_ACTION_SINKHOLE && q->qclass == RS_CLASS_IN &&
+		 q->qtype == RS_TYPE_AAAA)
+		addr = b->ipv6, addr_len = 16;
+	put16(out, q->id);
+	put16(out + 2, (uint16_t)(RS_F_QR | RS_F_RA | (q->flags & (RS_F_RD | RS_F_CD)) | rcode));
+	put16(out + 4, 1);
+	put16(out + 6, addr ? 1 : 0);
+	put16(out + 8, 0);
+	put16(out + 10, q->edns ? 1 : 0);
+	n += put_question(out + n, q, q->qname_raw);
+	if (addr) {
+		put16(out + n, 0xc000 | RS_HDR_LEN); /* the owner is the question's name */
+		put16(out + n + 2, q->qtype);
+		put16(out + n + 4, RS_CLASS_IN);
+		put32(out + n + 6, b->ttl);
+		put16(out + n + 10, addr_len);
+		memcpy(out + n + 12, addr, addr_len);
+		n += 12u + addr_len;
+	}
+	if (q->edns)
+		n += put_opt_ede(out + n, q, b->ede_code, b->ede_text);
+	return n;
+}
+
+void rs_set_ttls(uint8_t *body, const uint16_t *ttl_offs, int n_ttl, uint32_t ttl)
+{
+	for (int i = 0; i < n_ttl; i++)
+		put32(body + ttl_offs[i], ttl);
+}

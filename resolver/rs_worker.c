@@ -68,6 +68,65 @@ static void set_peer(struct rs_waiter *wt, const struct sockaddr *peer)
 	memcpy(&wt->peer.ss, peer, wt->peer.len);
 }
 
+/* "category=adult,gambling; list=feed@1234": what an operator or a parent needs to know. */
+static void ede_text(struct rs_worker *w, const struct bl_verdict *v, uint64_t mask, char *buf,
+		     size_t len)
+{
+	uint64_t cats = v->categories & mask;
+	size_t n = 0;
+	const char *sep = "category=";
+
+	if (!cats)
+		cats = v->categories;
+	for (int b = 0; b < BL_CATEGORY_MAX && n < len; b++) {
+		const char *name;
+		if (!(cats & (1ULL << b)) || !(name = bl_category_name(w->srv->bl, b)))
+			continue;
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", sep, name);
+		sep = ",";
+	}
+	if (n >= len)
+		n = len - 1;
+	if (v->source == BL_SOURCE_LOCAL)
+		snprintf(buf + n, len - n, "%slist=local", n ? "; " : "");
+	else
+		snprintf(buf + n, len - n, "%slist=feed@%u", n ? "; " : "", v->feed_version);
+}
+
+/* Returns true when the name is blocked for this client and the answer was sent. */
+static bool apply_policy(struct rs_worker *w, const struct rs_waiter *wt,
+			 const struct sockaddr *peer)
+{
+	const struct rs_config *cfg = &w->cfg->cfg;
+	const struct rs_profile *prof = rs_profile_for(cfg, peer);
+	struct rs_block_answer b;
+	struct bl_verdict v;
+	char text[RS_EDE_TEXT_MAX + 1];
+	size_t n;
+
+	if (!w->bl)
+		return false;
+	if (bl_lookup_wire(w->bl, wt->q.qname, wt->q.qname_len, prof->block_mask, &v) < 0) {
+		/* The store failed us: answer rather than go dark, and count it. */
+		w->stats.policy_errors++;
+		return false;
+	}
+	if (v.action != BL_ACTION_BLOCK)
+		return false;
+	w->stats.blocked++;
+	ede_text(w, &v, prof->block_mask, text, sizeof(text));
+	b.action = prof->action;
+	b.ipv4 = cfg->sinkhole_ipv4;
+	b.ipv6 = cfg->sinkhole_ipv6;
+	b.ttl = cfg->block_ttl;
+	b.ede_code = v.source == BL_SOURCE_LOCAL ? RS_EDE_FILTERED : RS_EDE_BLOCKED;
+	b.ede_text = text;
+	n = rs_build_blocked(&wt->q, &b, w->wbuf + 2, sizeof(w->wbuf) - 2);
+	if (n)
+		rs__send_answer(w, wt, w->wbuf + 2, n);
+	return true;
+}
+
 static bool answer_parse_failure(struct rs_worker *w, const struct rs_waiter *wt, int verdict)
 {
 	switch (verdict) {
@@ -114,6 +173,8 @@ void rs__handle_query(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_ud
 		answer_error(w, &wt, RS_RCODE_REFUSED, true);
 		return;
 	}
+	if (apply_policy(w, &wt, peer))
+		return;
 	rs_cache_key_make(&wt.q, &key);
 	if (rs_cache_get(w->cache, &key, uv_now(&w->loop), &v)) {
 		w->stats.cache_hits++;
@@ -128,12 +189,14 @@ void rs__handle_query(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_ud
 	rs__forward(w, &key, rs_cache_key_hash(&key), &wt);
 }
 
+/* Listeners read with recvmmsg: libuv cuts this buffer into 64 KiB slots, one datagram each,
+ * so one system call can bring in a whole burst. */
 static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct rs_worker *w = h->loop->data;
 
-	buf->base = (char *)w->rbuf;
-	buf->len = sizeof(w->rbuf);
+	buf->base = (char *)w->mmsg_buf;
+	buf->len = RS_MMSG_BUF;
 }
 
 static void udp_on_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
@@ -141,6 +204,7 @@ static void udp_on_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 {
 	struct rs_worker *w = h->loop->data;
 
+	/* nread 0 with no address: "nothing more" or the end of a recvmmsg batch. */
 	if (nread <= 0 || !addr || (flags & UV_UDP_PARTIAL))
 		return;
 	rs__handle_query(w, (const uint8_t *)buf->base, (size_t)nread, h, addr, NULL);
@@ -190,7 +254,7 @@ static int open_listeners(struct rs_worker *w)
 	int rc;
 
 	for (int i = 0; i < w->n_listen; i++) {
-		uv_udp_init(&w->loop, &w->udp[i]);
+		uv_udp_init_ex(&w->loop, &w->udp[i], AF_UNSPEC | UV_UDP_RECVMMSG);
 		uv_tcp_init(&w->loop, &w->tcp[i]);
 		w->udp[i].data = w;
 		w->tcp[i].data = w;
@@ -223,6 +287,13 @@ int rs__worker_init(struct rs_worker *w)
 	rc = rs_cache_new(cfg->cache_size, &w->cache);
 	if (rc)
 		return rc;
+	w->mmsg_buf = malloc(RS_MMSG_BUF);
+	if (!w->mmsg_buf)
+		return RS_ENOMEM;
+	if (w->srv->bl && (rc = bl_reader_open(w->srv->bl, &w->bl)) < 0) {
+		log_err("worker %d: blocklist reader: %s", w->index, bl_strerror(rc));
+		return RS_EIO;
+	}
 	if (uv_loop_init(&w->loop) < 0)
 		return RS_EIO;
 	w->loop.data = w;
@@ -256,6 +327,10 @@ void rs__worker_fini(struct rs_worker *w)
 	}
 	rs_cache_free(w->cache);
 	w->cache = NULL;
+	bl_reader_close(w->bl);
+	w->bl = NULL;
+	free(w->mmsg_buf);
+	w->mmsg_buf = NULL;
 	if (w->cfg)
 		rs__cfg_unref(w->cfg);
 	w->cfg = NULL;

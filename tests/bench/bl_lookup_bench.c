@@ -61,7 +61,9 @@ static void rand_name(char *out)
 		pos += rand_label(out + pos, i == labels - 1 ? 6 : 2, i == labels - 1 ? 14 : 8);
 		out[pos++] = '.';
 	}
-	memcpy(out + pos, tlds[next() % 16], 5);
+	const char *tld = tlds[next() % 16];
+
+	memcpy(out + pos, tld, strlen(tld) + 1);
 }
 
 static int keycmp(const void *a, const void *b)

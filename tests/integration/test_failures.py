@@ -15,9 +15,12 @@ SLACK = 1.0  # seconds allowed beyond query_timeout
 
 class UpstreamFailureTest(kgtest.KGTestCase):
 
-    def timed(self, port, name, tcp=False):
+    def timed(self, port, name, tcp=False, limit=4.0):
         t0 = time.monotonic()
-        r = query(port, name, "A", tcp=tcp, timeout=10)
+        try:
+            r = query(port, name, "A", tcp=tcp, timeout=limit)
+        except (dns.exception.Timeout, EOFError, ConnectionError) as e:
+            self.fail("no answer for %s within %.1fs (%r)" % (name, limit, e))
         return r, time.monotonic() - t0
 
     def test_all_upstreams_time_out_servfail(self):
@@ -61,12 +64,16 @@ class UpstreamFailureTest(kgtest.KGTestCase):
     def test_servfail_does_not_block_other_clients(self):
         """While one question waits on dead upstreams, a cached name is still answered."""
         up = self.start_upstream()
-        hole = self.blackhole()
         d = self.start_daemon(["127.0.0.1:%d" % up.port],
                               {"upstream": {"timeout": "1000", "query_timeout": "3000"}})
         query(d.port, "www.kg.test.", "A")  # cache it
         up.stop()                            # upstream gone
-        t = threading.Thread(target=lambda: query(d.port, "n9.kg.test.", "A", timeout=6))
+        def pending():
+            try:
+                query(d.port, "n9.kg.test.", "A", timeout=6)
+            except Exception:  # noqa: BLE001 - only the cache hit below is under test
+                pass
+        t = threading.Thread(target=pending)
         t.start()
         self.addCleanup(t.join)
         time.sleep(0.2)
@@ -74,7 +81,6 @@ class UpstreamFailureTest(kgtest.KGTestCase):
         r = query(d.port, "www.kg.test.", "A", timeout=2)
         self.assertEqual(answer_rdata(r, "A"), {"192.0.2.1"})
         self.assertLess(time.monotonic() - t0, 0.5, "cache hit stalled behind a pending query")
-        hole.stop()
 
 
 class CoalescingTest(kgtest.KGTestCase):
@@ -121,7 +127,8 @@ class SignalTest(kgtest.KGTestCase):
     def test_sighup_broken_config_keeps_serving(self):
         up, d = self.start_pair()
         self.assertAliveAndAnswering(d)
-        good = open(d.conf).read()
+        with open(d.conf) as f:
+            good = f.read()
         d.write_config(good + "\n[server]\nthis is not ini\nworkers = many\n")
         d.send_signal(signal.SIGHUP)
         time.sleep(1.0)

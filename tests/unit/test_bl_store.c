@@ -86,6 +86,17 @@ static void test_exact_vs_subtree(void **state)
 	assert_int_equal(check(f, "tree.com", ALL).action, BL_ACTION_BLOCK);
 	assert_int_equal(check(f, "xtree.com", ALL).action, BL_ACTION_NONE);
 	assert_int_equal(check(f, "com", ALL).action, BL_ACTION_NONE);
+	/* Keys sorting between the ancestor and the query must not hide the ancestor. */
+	put(f, BL_SOURCE_FEED, "b.tree.com", 0, ADS);
+	put(f, BL_SOURCE_FEED, "c.b.tree.com", 0, ADS);
+	put(f, BL_SOURCE_FEED, "zzz.tree.com", 0, ADS);
+	v = check(f, "d.b.tree.com", ALL);
+	assert_int_equal(v.action, BL_ACTION_BLOCK);
+	assert_string_equal(v.match, "tree.com");
+	assert_string_equal(check(f, "b.tree.com", ALL).match, "b.tree.com");
+	assert_string_equal(check(f, "zzzz.tree.com", ALL).match, "tree.com");
+	assert_string_equal(check(f, "zzz.tree.com", ALL).match, "zzz.tree.com");
+	assert_string_equal(check(f, "a.zzz.tree.com", ALL).match, "tree.com");
 }
 
 static void test_category_mask(void **state)

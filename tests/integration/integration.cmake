@@ -1,0 +1,15 @@
+# Integration tests: the real kidguard binary against a real upstream (unbound,
+# authoritative for the test zones) over loopback, with real DNS clients
+# (Debian's python3-dnspython, kdig/dig).  Included from tests/CMakeLists.txt,
+# so CMAKE_CURRENT_SOURCE_DIR is tests/.  Each file also runs alone:
+#   /usr/bin/python3 tests/integration/test_cache.py --build-dir build
+set(KG_INTEG_PYTHON /usr/bin/python3)
+set(KG_INTEG_TESTS forwarding cache tcp edns_malformed acl failures cli)
+foreach(t ${KG_INTEG_TESTS})
+	add_test(NAME integ_${t}
+		COMMAND ${KG_INTEG_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_${t}.py)
+	set_tests_properties(integ_${t} PROPERTIES
+		ENVIRONMENT "KG_BUILD_DIR=${CMAKE_BINARY_DIR};PYTHONDONTWRITEBYTECODE=1"
+		TIMEOUT 180
+		LABELS integration)
+endforeach()
