@@ -141,8 +141,8 @@ void bl_db_close(struct bl_db *db);
  * another thread uses bl_category_name()/bl_category_find() on the same db. */
 int bl_db_categories_reload(struct bl_db *db);
 
-/* Cheap counts (no scan): entries in the local overrides and in the feed (a name with both an
- * allow and a deny counts once). Any pointer may be NULL. */
+/* Cheap counts (no scan): entries in the local overrides and in the feed, hashed entries
+ * included (a name with both an allow and a deny counts once). Any pointer may be NULL. */
 int bl_db_counts(struct bl_db *db, uint64_t *local, uint64_t *feed);
 
 /* Full statistics from a scan of every entry (seconds at 10M entries; for `info`, not for the
@@ -220,7 +220,7 @@ int bl_writer_put(struct bl_writer *w, enum bl_source source, const char *name, 
 /* Remove the rule with this (scope, action) from `name`. Returns 0 or BL_ENOTFOUND. */
 int bl_writer_del(struct bl_writer *w, enum bl_source source, const char *name, unsigned flags);
 
-/* Remove every feed rule (the local overrides are untouched). */
+/* Remove every feed rule, hashed ones included (the local overrides are untouched). */
 int bl_writer_clear_feed(struct bl_writer *w);
 
 /* Define a feed category at `bit` (BL_CATEGORY_BUILTIN..63). `name`, `desc` borrowed. */
@@ -233,6 +233,44 @@ int bl_writer_category_set(struct bl_writer *w, int bit, const char *name, const
 int bl_writer_set_feed_version(struct bl_writer *w, uint64_t version);
 int bl_writer_set_last_sync(struct bl_writer *w, uint64_t when);
 int bl_writer_set_last_attempt(struct bl_writer *w, uint64_t when, const char *err);
+/* Expiry of the applied feed manifest (0 = unknown); after it the feed is stale. */
+int bl_writer_set_feed_expires(struct bl_writer *w, uint64_t when);
+
+/* ---- Confidential (hashed) feed entries --------------------------------------------------
+ *
+ * A category the publisher marks confidential is published, and stored, as keyed hashes of
+ * the names: the store never holds such a name in clear. A lookup hashes each candidate level
+ * of the query (only while hashed entries exist, so the common path costs nothing) and treats
+ * a hit like a feed rule at that level. The key is the feed's (bl_writer_set_hash_key): not a
+ * secret, since every appliance needs it, but a per-feed salt that makes the hashes useless
+ * to anyone without the feed and defeats precomputed tables; membership of a guessed name can
+ * always be tested by anyone who can query, which is inherent to filtering.
+ *
+ * Hash: the first BL_HASH_LEN bytes of HMAC-SHA256(key, NAMEKEY), where NAMEKEY is the store
+ * key of the normalised name (bl_key_from_name). HMAC rather than SHA-256(key || name): it is
+ * the standard keyed PRF, with no length-extension caveat to argue about, and with the inner
+ * and outer states precomputed per reader it costs about two SHA-256 blocks per level. 128
+ * bits leave a false match among 1e7 entries and 1e12 lookups at about 2^-65.
+ */
+#define BL_HASH_LEN     16
+#define BL_HASH_KEY_LEN 32
+
+/* Hash normalised `name` (borrowed) with `key` into `out`. Returns 0, BL_ENAME or -ENOMEM. */
+int bl_name_hash(const uint8_t key[BL_HASH_KEY_LEN], const char *name, uint8_t out[BL_HASH_LEN]);
+
+/* Set the feed's hash key (meta "hash_key"). Entries hashed with another key stop matching:
+ * change it only together with bl_writer_clear_feed() and a full refill. */
+int bl_writer_set_hash_key(struct bl_writer *w, const uint8_t key[BL_HASH_KEY_LEN]);
+
+/*
+ * Add a hashed feed rule: `hash` (borrowed) from bl_name_hash(), `labels` the number of labels
+ * of the hashed name (1..127; lookups hash only levels up to the largest count stored), BL_F_*
+ * `flags`, categories and version as bl_writer_put(). Same merge rules as bl_writer_put().
+ */
+int bl_writer_put_hashed(struct bl_writer *w, const uint8_t hash[BL_HASH_LEN], unsigned labels,
+                         unsigned flags, uint64_t categories, uint32_t version);
+/* Remove the hashed rule with this (scope, action). Returns 0 or BL_ENOTFOUND. */
+int bl_writer_del_hashed(struct bl_writer *w, const uint8_t hash[BL_HASH_LEN], unsigned flags);
 
 /* Commit (durably: the final commit is fsynced) and free `w`. On error the changes are lost and
  * `w` is freed as well. */
@@ -245,7 +283,11 @@ struct bl_meta {
 	uint64_t feed_version;
 	uint64_t last_sync;
 	uint64_t last_attempt;
+	uint64_t feed_expires;
 	char last_error[BL_META_ERR_MAX];
+	bool has_hash_key;
+	uint8_t hash_key[BL_HASH_KEY_LEN];
+	uint64_t hashed_entries; /* entries in the hashed (confidential) feed database */
 };
 int bl_db_meta(struct bl_db *db, struct bl_meta *m);
 

@@ -27,7 +27,7 @@ struct bl__category {
 
 struct bl_db {
 	MDB_env *env;
-	MDB_dbi dbi_feed, dbi_local, dbi_cat, dbi_meta;
+	MDB_dbi dbi_feed, dbi_local, dbi_cat, dbi_meta, dbi_hashed;
 	uint64_t mapsize;
 	bool readonly;
 	char path[4096];
@@ -46,6 +46,20 @@ MDB_dbi bl__source_dbi(const struct bl_db *db, enum bl_source source);
 
 /* Load the feed-defined categories from the store into db->cats using `txn`. */
 int bl__categories_load(struct bl_db *db, MDB_txn *txn);
+
+/* Keyed name hashing (bl_hash.c): HMAC-SHA256 with the inner and outer states precomputed. */
+struct bl__hmac;
+/* Allocate a hasher for `key`. Returns NULL on allocation failure. */
+struct bl__hmac *bl__hmac_new(const uint8_t key[BL_HASH_KEY_LEN]);
+void bl__hmac_free(struct bl__hmac *h);
+/* True when `h` was made with `key`. */
+bool bl__hmac_has_key(const struct bl__hmac *h, const uint8_t key[BL_HASH_KEY_LEN]);
+/* Truncated MAC of `len` bytes at `data`. Returns 0 or -ENOMEM. */
+int bl__hmac_trunc(struct bl__hmac *h, const uint8_t *data, size_t len, uint8_t out[BL_HASH_LEN]);
+
+/* Meta keys of the hashed entries, shared by the writer and the readers. */
+#define BL__META_HASH_KEY      "hash_key"
+#define BL__META_HASHED_LABELS "hashed_labels"
 
 /* Name syntax check of one text label; used by normalize and the parsers. */
 bool bl__is_label_char(unsigned char c);

@@ -99,6 +99,21 @@ struct rs_config {
 	struct rs_profile profiles[RS_MAX_PROFILES];
 	int n_profiles;
 	int default_profile;
+
+	/* [sync]: the signed national feed (empty url: no sync process) */
+	char sync_url[1024];
+	char sync_public_keys[1200];
+	char sync_ca_file[RS_PATH_MAX];
+	int sync_interval_s;
+	int sync_timeout_s;
+	int sync_max_age_s;
+	int sync_on_stale; /* enum rs_on_stale */
+	uint64_t sync_max_download; /* bytes */
+};
+
+enum rs_on_stale {
+	RS_STALE_KEEP = 0,        /* keep enforcing the last good list */
+	RS_STALE_FAIL_CLOSED = 1, /* block everything for profiles that block anything */
 };
 
 /*

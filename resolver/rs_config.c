@@ -211,6 +211,44 @@ static int set_ipv6(struct load_ctx *c, const char *v, long lo, long hi, size_t 
 	return inet_pton(AF_INET6, v, (char *)&c->cfg + off) == 1 ? 0 : -1;
 }
 
+static int set_string(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > (size_t)hi)
+		return -1;
+	memcpy((char *)&c->cfg + off, v, n + 1);
+	return 0;
+}
+
+static int set_https_url(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	if (strncmp(v, "https://", 8) != 0)
+		return -1; /* the feed is verified by signature, but plain http leaks what we ask */
+	return set_string(c, v, lo, hi, off);
+}
+
+static int set_on_stale(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	if (strcmp(v, "keep") == 0)
+		c->cfg.sync_on_stale = RS_STALE_KEEP;
+	else if (strcmp(v, "fail_closed") == 0)
+		c->cfg.sync_on_stale = RS_STALE_FAIL_CLOSED;
+	else
+		return -1;
+	return 0;
+}
+
+static int set_megabytes(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	long n;
+
+	if (parse_long(v, &n) < 0 || n < lo || n > hi)
+		return -1;
+	*(uint64_t *)((char *)&c->cfg + off) = (uint64_t)n << 20;
+	return 0;
+}
+
 #define OFF(f) offsetof(struct rs_config, f)
 
 /* clang-format off */
@@ -233,6 +271,14 @@ static const struct key_def keys[] = {
 	{"blocking", "sinkhole_ipv4", set_ipv4, 0, 0, OFF(sinkhole_ipv4)},
 	{"blocking", "sinkhole_ipv6", set_ipv6, 0, 0, OFF(sinkhole_ipv6)},
 	{"blocking", "ttl", set_u32, 0, 86400, OFF(block_ttl)},
+	{"sync", "url", set_https_url, 0, 1023, OFF(sync_url)},
+	{"sync", "public_keys", set_string, 0, 1199, OFF(sync_public_keys)},
+	{"sync", "ca_file", set_string, 0, RS_PATH_MAX - 1, OFF(sync_ca_file)},
+	{"sync", "interval", set_int, 5, 86400, OFF(sync_interval_s)},
+	{"sync", "timeout", set_int, 1, 3600, OFF(sync_timeout_s)},
+	{"sync", "max_age", set_int, 60, 90 * 86400, OFF(sync_max_age_s)},
+	{"sync", "on_stale", set_on_stale, 0, 0, 0},
+	{"sync", "max_download", set_megabytes, 1, 4096, OFF(sync_max_download)},
 };
 /* clang-format on */
 
@@ -248,6 +294,16 @@ static const char *range_hint(const struct key_def *k)
 		return "expected error, warning, info or debug";
 	if (k->set == set_path)
 		return "expected a path shorter than 512 bytes";
+	if (k->set == set_https_url)
+		return "expected an https:// URL of the feed's manifest";
+	if (k->set == set_on_stale)
+		return "expected keep or fail_closed";
+	if (k->set == set_string)
+		return "expected a non-empty value";
+	if (k->set == set_megabytes) {
+		snprintf(buf, sizeof(buf), "expected megabytes in %ld..%ld", k->lo, k->hi);
+		return buf;
+	}
 	if (k->set == set_ipv4)
 		return "expected an IPv4 address";
 	if (k->set == set_ipv6)
@@ -453,6 +509,11 @@ static int validate(struct load_ctx *c)
 		     "no upstream servers (none configured and none in /etc/resolv.conf)");
 		return -1;
 	}
+	if (c->cfg.sync_url[0] && !c->cfg.sync_public_keys[0]) {
+		fail(c, "sync", "public_keys",
+		     "a feed url needs at least one pinned publisher key (kidguard-feed keygen)");
+		return -1;
+	}
 	if (c->cfg.n_listen == 0) {
 		fail(c, "server", "listen", "no listen address");
 		return -1;
@@ -565,6 +626,11 @@ void rs_config_defaults(struct rs_config *cfg)
 		kg_cidr_parse(private_nets[i], &cfg->allow[cfg->n_allow++]);
 	snprintf(cfg->state_dir, sizeof(cfg->state_dir), "./kidguard-data");
 	cfg->block_ttl = 60;
+	cfg->sync_interval_s = 60;
+	cfg->sync_timeout_s = 60;
+	cfg->sync_max_age_s = 2 * 86400;
+	cfg->sync_on_stale = RS_STALE_KEEP;
+	cfg->sync_max_download = 512ULL << 20;
 	/* sinkhole addresses stay 0.0.0.0 and :: (all zero) */
 	cfg->n_profiles = 1;
 	snprintf(cfg->profiles[0].name, sizeof(cfg->profiles[0].name), "default");
@@ -647,6 +713,20 @@ static void print_profile(const struct rs_profile *p, FILE *out)
 	}
 }
 
+static void print_sync(const struct rs_config *cfg, FILE *out)
+{
+	if (!cfg->sync_url[0])
+		return;
+	fprintf(out, "\n[sync]\nurl = %s\npublic_keys = %s\n", cfg->sync_url,
+		cfg->sync_public_keys);
+	if (cfg->sync_ca_file[0])
+		fprintf(out, "ca_file = %s\n", cfg->sync_ca_file);
+	fprintf(out, "interval = %d\ntimeout = %d\nmax_age = %d\non_stale = %s\n",
+		cfg->sync_interval_s, cfg->sync_timeout_s, cfg->sync_max_age_s,
+		cfg->sync_on_stale == RS_STALE_FAIL_CLOSED ? "fail_closed" : "keep");
+	fprintf(out, "max_download = %llu\n", (unsigned long long)(cfg->sync_max_download >> 20));
+}
+
 static void print_blocking(const struct rs_config *cfg, FILE *out)
 {
 	char v4[INET_ADDRSTRLEN], v6[INET6_ADDRSTRLEN];
@@ -691,5 +771,6 @@ void rs_config_print(const struct rs_config *cfg, FILE *out)
 		print_cidr(&cfg->allow[i], out);
 	}
 	fprintf(out, "\n\n[blocklist]\npath = %s\n", cfg->state_dir);
+	print_sync(cfg, out);
 	print_blocking(cfg, out);
 }

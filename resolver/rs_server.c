@@ -183,6 +183,9 @@ static void reload(struct rs_server *srv)
 		log_err("reload failed, keeping the running configuration: %s", err);
 		return;
 	}
+	if (strcmp(cfg.sync_url, old->sync_url) != 0 ||
+	    strcmp(cfg.sync_public_keys, old->sync_public_keys) != 0)
+		log_warn("reload: [sync] changes reach the sync process when it next restarts");
 	if (strcmp(cfg.state_dir, old->state_dir) != 0) {
 		log_warn("reload: [blocklist] path changes only on restart");
 		memcpy(cfg.state_dir, old->state_dir, sizeof(cfg.state_dir));
@@ -211,7 +214,7 @@ static void reload(struct rs_server *srv)
 }
 
 struct signals {
-	uv_signal_t term, intr, hup;
+	uv_signal_t term, intr, hup, usr1;
 	struct rs_server *srv;
 };
 
@@ -223,6 +226,11 @@ static void on_signal(uv_signal_t *h, int signum)
 		reload(s->srv);
 		return;
 	}
+	if (signum == SIGUSR1) {
+		log_info("SIGUSR1: asking the sync process to poll now");
+		rs__supervisor_poke(s->srv);
+		return;
+	}
 	log_info("%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
 	for (int k = 0; k < s->srv->n_workers; k++) {
 		atomic_store(&s->srv->workers[k].stop, true);
@@ -231,6 +239,8 @@ static void on_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&s->term, NULL);
 	uv_close((uv_handle_t *)&s->intr, NULL);
 	uv_close((uv_handle_t *)&s->hup, NULL);
+	uv_close((uv_handle_t *)&s->usr1, NULL);
+	rs__supervisor_stop(s->srv);
 }
 
 static void log_ready(const struct rs_server *srv)
@@ -293,7 +303,9 @@ int rs_server_run(struct rs_server *srv)
 	uv_signal_init(&loop, &sig.term);
 	uv_signal_init(&loop, &sig.intr);
 	uv_signal_init(&loop, &sig.hup);
-	sig.term.data = sig.intr.data = sig.hup.data = &sig;
+	uv_signal_init(&loop, &sig.usr1);
+	sig.term.data = sig.intr.data = sig.hup.data = sig.usr1.data = &sig;
+	uv_signal_start(&sig.usr1, on_signal, SIGUSR1);
 	uv_signal_start(&sig.term, on_signal, SIGTERM);
 	uv_signal_start(&sig.intr, on_signal, SIGINT);
 	uv_signal_start(&sig.hup, on_signal, SIGHUP);
@@ -304,6 +316,7 @@ int rs_server_run(struct rs_server *srv)
 		}
 	}
 	log_ready(srv);
+	rs__supervisor_start(srv, &loop);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	for (int k = 0; k < srv->n_workers; k++)
 		uv_thread_join(&srv->workers[k].thread);

@@ -97,8 +97,24 @@ struct rs_worker {
 	struct rs_counters stats;
 };
 
+/* The sync child process and the feed-freshness watch (rs_supervise.c), main thread only. */
+struct rs_supervisor {
+	struct rs_server *srv;
+	uv_loop_t *loop;
+	uv_process_t proc;
+	uv_timer_t restart, watch;
+	bool running, stopping, was_stale;
+	int pid;
+	uint64_t started_at, backoff_ms; /* loop ms */
+	uint64_t daemon_started;         /* epoch seconds */
+	char exe[RS_PATH_MAX];
+	char config[RS_PATH_MAX];
+};
+
 struct rs_server {
 	struct rs_cfg_ref *cfg;
+	struct rs_supervisor sup;
+	atomic_bool fail_closed; /* feed stale and on_stale = fail_closed */
 	struct bl_db *bl; /* the policy store, shared read-only by the workers */
 	int n_workers;
 	struct rs_worker *workers;
@@ -109,6 +125,11 @@ struct rs_server {
 
 /* rs_server.c */
 void rs__cfg_unref(struct rs_cfg_ref *r);
+
+/* rs_supervise.c */
+int rs__supervisor_start(struct rs_server *srv, uv_loop_t *loop);
+void rs__supervisor_stop(struct rs_server *srv);
+void rs__supervisor_poke(struct rs_server *srv);
 
 /* rs_worker.c */
 int rs__worker_init(struct rs_worker *w);

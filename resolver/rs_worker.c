@@ -93,6 +93,28 @@ static void ede_text(struct rs_worker *w, const struct bl_verdict *v, uint64_t m
 		snprintf(buf + n, len - n, "%slist=feed@%u", n ? "; " : "", v->feed_version);
 }
 
+/* on_stale = fail_closed and the feed is older than max_age: nothing resolves for filtering
+ * profiles until a sync succeeds (settings where an outdated list is unacceptable). */
+static bool answer_fail_closed(struct rs_worker *w, const struct rs_waiter *wt,
+			       const struct rs_profile *prof)
+{
+	const struct rs_config *cfg = &w->cfg->cfg;
+	struct rs_block_answer b = {
+		.action = prof->action,
+		.ipv4 = cfg->sinkhole_ipv4,
+		.ipv6 = cfg->sinkhole_ipv6,
+		.ttl = cfg->block_ttl,
+		.ede_code = RS_EDE_BLOCKED,
+		.ede_text = "feed stale; failing closed",
+	};
+	size_t n = rs_build_blocked(&wt->q, &b, w->wbuf + 2, sizeof(w->wbuf) - 2);
+
+	w->stats.blocked++;
+	if (n)
+		rs__send_answer(w, wt, w->wbuf + 2, n);
+	return true;
+}
+
 /* Returns true when the name is blocked for this client and the answer was sent. */
 static bool apply_policy(struct rs_worker *w, const struct rs_waiter *wt,
 			 const struct sockaddr *peer)
@@ -106,6 +128,8 @@ static bool apply_policy(struct rs_worker *w, const struct rs_waiter *wt,
 
 	if (!w->bl)
 		return false;
+	if (atomic_load(&w->srv->fail_closed) && prof->block_mask != 0)
+		return answer_fail_closed(w, wt, prof);
 	if (bl_lookup_wire(w->bl, wt->q.qname, wt->q.qname_len, prof->block_mask, &v) < 0) {
 		/* The store failed us: answer rather than go dark, and count it. */
 		w->stats.policy_errors++;

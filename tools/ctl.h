@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rs.h"
+
 #define CTL_PATH_MAX 4096
 
 /* Exit codes: 0 ok, 1 operation failed, 2 usage error. */
@@ -14,14 +16,15 @@
 
 struct ctl {
 	char state_dir[CTL_PATH_MAX];
+	struct rs_config cfg; /* the daemon's config (-c), or the defaults */
 };
 
 /*
- * HOOK for `-c CONFIG`: the blocklist state directory from the daemon's config file. For now it
- * reads the key `path` of section [blocklist] with inih; when the resolver's config module
- * exists this should call its parser instead. Returns 0 or -1 (message printed).
+ * `-c CONFIG`: load the daemon's configuration with the daemon's own parser (the resolver's
+ * config library, kgconfig) into c->cfg and take the state directory from it. Returns 0 or -1
+ * (the FILE:LINE: [section] key message printed).
  */
-int ctl_state_dir_from_config(const char *path, char *out, size_t outlen);
+int ctl_load_config(struct ctl *c, const char *path);
 
 #define CTL_CATS_MAX 16 /* --category options per command */
 

@@ -3,6 +3,7 @@
 
 #include "bl.h"
 
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -57,20 +58,29 @@ static const char *cat_list(struct bl_db *db, uint64_t mask, char *buf, size_t l
 static const char *const action_names[] = {"none", "allow", "block"};
 static const char *const source_names[] = {"none", "local", "feed"};
 
-static void print_verdict(struct bl_db *db, const char *name, const struct bl_verdict *v, bool json)
+static void print_verdict(struct bl_db *db, const char *name, const struct bl_verdict *v,
+			  const struct rs_profile *prof, bool json)
 {
 	char cats[1024];
 
 	if (json) {
 		printf(
 		    "{\"name\":\"%s\",\"action\":\"%s\",\"source\":\"%s\",\"feed_version\":%" PRIu32
-		    ",\"match\":\"%s\",\"subtree\":%s,\"categories\":[%s]}\n",
+		    ",\"match\":\"%s\",\"subtree\":%s,\"categories\":[%s],\"profile\":\"%s\","
+		    "\"answer\":\"%s\"}\n",
 		    name, action_names[v->action], source_names[v->source], v->feed_version,
 		    v->match, v->subtree ? "true" : "false",
-		    cat_list(db, v->categories, cats, sizeof(cats), true));
+		    cat_list(db, v->categories, cats, sizeof(cats), true), prof->name,
+		    v->action == BL_ACTION_BLOCK ? rs_action_name(prof->action) : "forward");
 		return;
 	}
 	printf("%s: %s\n", name, action_names[v->action]);
+	printf("  profile:    %s (blocks %s)\n", prof->name,
+	       prof->block_mask == UINT64_MAX
+		       ? "every category"
+		       : cat_list(db, prof->block_mask, cats, sizeof(cats), false));
+	printf("  answer:     %s\n",
+	       v->action == BL_ACTION_BLOCK ? rs_action_name(prof->action) : "forwarded upstream");
 	if (v->action == BL_ACTION_NONE)
 		return;
 	printf("  rule:       %s (%s)\n", v->match, v->subtree ? "subtree" : "exact");
@@ -85,21 +95,34 @@ static void print_verdict(struct bl_db *db, const char *name, const struct bl_ve
 
 int ctl_cmd_check(struct ctl *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+					     {"client", required_argument, NULL, 'C'},
+					     {NULL, 0, NULL, 0}};
 	char norm[BL_NAME_MAX];
 	struct bl_verdict v;
 	struct bl_reader *r = NULL;
 	struct bl_db *db;
+	const struct rs_profile *prof = &c->cfg.profiles[c->cfg.default_profile];
+	struct kg_sockaddr client;
 	bool json = false;
 	int ch, rc;
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch != 'j')
+		if (ch == 'j') {
+			json = true;
+		} else if (ch == 'C') {
+			if (kg_sockaddr_parse(optarg, 53, &client) < 0) {
+				fprintf(stderr, "kidguard-ctl: --client %s: not an IP address\n",
+					optarg);
+				return CTL_EXIT_USAGE;
+			}
+			prof = rs_profile_for(&c->cfg, (const struct sockaddr *)&client.ss);
+		} else {
 			return CTL_EXIT_USAGE;
-		json = true;
+		}
 	}
 	if (optind + 1 != argc) {
-		fputs("usage: kidguard-ctl check DOMAIN [--json]\n", stderr);
+		fputs("usage: kidguard-ctl check DOMAIN [--client IP] [--json]\n", stderr);
 		return CTL_EXIT_USAGE;
 	}
 	if ((rc = bl_name_normalize(argv[optind], norm, sizeof(norm))) != 0) {
@@ -108,12 +131,12 @@ int ctl_cmd_check(struct ctl *c, int argc, char **argv)
 	}
 	if (!(db = ctl_open(c, true)))
 		return CTL_EXIT_FAIL;
-	/* No profiles yet: every category counts as blocked. */
+	/* The same lookup the daemon makes for this client's profile. */
 	rc = bl_reader_open(db, &r);
 	if (rc == 0)
-		rc = bl_lookup_text(r, norm, ~0ULL, &v);
+		rc = bl_lookup_text(r, norm, prof->block_mask, &v);
 	if (rc == 0)
-		print_verdict(db, norm, &v, json);
+		print_verdict(db, norm, &v, prof, json);
 	else
 		fprintf(stderr, "kidguard-ctl: lookup failed: %s\n", bl_strerror(rc));
 	bl_reader_close(r);

@@ -60,8 +60,11 @@ static int parse_global(struct ctl *c, int argc, char **argv)
 			return -1;
 		}
 	}
-	if (config)
-		return ctl_state_dir_from_config(config, c->state_dir, sizeof(c->state_dir));
+	rs_config_defaults(&c->cfg);
+	if (config && ctl_load_config(c, config) < 0)
+		return -1;
+	if (config && !dir)
+		return 0;
 	if (!dir || strlen(dir) >= sizeof(c->state_dir)) {
 		fputs("kidguard-ctl: give the state directory with -d DIR or -c CONFIG\n", stderr);
 		return -1;
@@ -72,7 +75,7 @@ static int parse_global(struct ctl *c, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	struct ctl c = {{0}};
+	static struct ctl c; /* large (holds a config); static keeps it off the stack */
 	const char *cmd;
 	int rc;
 

@@ -668,6 +668,50 @@ class Daemon:
                                  (rc, signal.Signals(sig).name))
 
 
+
+# ---------------------------------------------------------------- blocklist helpers
+EDE_OPTION = 15          # RFC 8914 option code
+EDE_BLOCKED = 15         # info-code "Blocked" (feed entries)
+EDE_FILTERED = 17        # info-code "Filtered" (local overrides)
+
+
+def ctl_binary():
+    """kidguard-ctl: $KG_CTL, else <build>/tools/kidguard-ctl."""
+    if os.environ.get("KG_CTL"):
+        return os.environ["KG_CTL"]
+    return os.path.join(build_dir(), "tools", "kidguard-ctl")
+
+
+def run_ctl(args, state=None, config=None, timeout=60, input=None, **kw):
+    """Run kidguard-ctl with -d STATE or -c CONFIG; returns the CompletedProcess (text)."""
+    cmd = [ctl_binary()]
+    if config:
+        cmd += ["-c", config]
+    if state:
+        cmd += ["-d", state]
+    cmd += list(args)
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+                          text=True, input=input, **kw)
+
+
+def shared_data_dir():
+    """<repo>/../shared/data (real public lists, see its SOURCES.md) or None when absent.
+    KG_NO_SHARED_DATA=1 pretends it is absent (to exercise the fixture fallback)."""
+    if os.environ.get("KG_NO_SHARED_DATA"):
+        return None
+    p = os.path.abspath(os.path.join(REPO, "..", "shared", "data"))
+    return p if os.path.isdir(p) else None
+
+
+def ede_options(msg):
+    """[(info-code, extra-text)] of the Extended DNS Error options of a response ("" when the
+    option has no text)."""
+    out = []
+    for o in msg.options:
+        if int(o.otype) == EDE_OPTION:
+            out.append((int(o.code), o.text or ""))
+    return out
+
 # ---------------------------------------------------------------- test base
 class KGTestCase(unittest.TestCase):
     """Gives each test a temp dir, process cleanup by PID, logs on failure."""

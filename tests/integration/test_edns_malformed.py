@@ -69,9 +69,20 @@ class EdnsTest(kgtest.KGTestCase):
         w = udp_raw(d.port, q.to_wire())
         self.assertEqual(parse_header(w)["tc"], 0)
 
-    def test_large_buffer_gets_full_answer(self):
-        """Issue: 'a client asking ... with a large EDNS buffer gets the full big answer'."""
+    def test_default_caps_udp_at_1232(self):
+        """The default max_udp_size (1232, DNS flag day 2020) bounds UDP answers even for a
+        client offering 4096: fragmented UDP is what off-path spoofing attacks ride on."""
         up, d = self.start_pair()
+        q = make_query("big.kg.test.", "TXT", edns=0, payload=4096)
+        w = udp_raw(d.port, q.to_wire())
+        self.assertIsNotNone(w)
+        self.assertLessEqual(len(w), 1232)
+        self.assertEqual(parse_header(w)["tc"], 1, "a 3.1 KB answer must be truncated at 1232")
+
+    def test_large_buffer_gets_full_answer(self):
+        """Issue: 'a client asking ... with a large EDNS buffer gets the full big answer' --
+        up to the operator's max_udp_size, raised here to 4096."""
+        up, d = self.start_pair({"server": {"max_udp_size": "4096"}})
         q = make_query("big.kg.test.", "TXT", edns=0, payload=4096)
         w = udp_raw(d.port, q.to_wire())
         self.assertIsNotNone(w)

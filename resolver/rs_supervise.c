@@ -1,0 +1,170 @@
+/*
+ * The sync process and the feed's freshness, watched from the daemon's main thread.
+ *
+ * The sync worker (sync/, `kidguard --sync-worker`) runs as a child process: it is the only
+ * writer of feed entries, and whatever it does — crash, hang, a huge download — the resolver
+ * threads keep answering from the last committed store. We restart it when it exits (with a
+ * back-off), kill it when it has not recorded an attempt for far longer than its interval
+ * allows (a hang), and once a second turn the store's meta into one flag the workers read:
+ * "the feed is older than max_age and the policy is fail_closed".
+ */
+#include "rs_srv.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kg_log.h"
+
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 60000
+#define HEALTHY_RUN_MS 60000 /* a run this long resets the back-off */
+
+static void spawn(struct rs_supervisor *s);
+
+static void on_restart_timer(uv_timer_t *t)
+{
+	spawn(t->data);
+}
+
+static void on_child_exit(uv_process_t *p, int64_t status, int sig)
+{
+	struct rs_supervisor *s = p->data;
+	uint64_t ran = uv_now(s->loop) - s->started_at;
+
+	s->running = false;
+	uv_close((uv_handle_t *)p, NULL);
+	if (s->stopping)
+		return;
+	if (ran >= HEALTHY_RUN_MS)
+		s->backoff_ms = BACKOFF_MIN_MS;
+	log_err("sync process %d exited (status %lld, signal %d) after %llu s; restarting in %llu "
+		"ms. DNS answers continue from the last committed blocklist.",
+		s->pid, (long long)status, sig, (unsigned long long)(ran / 1000),
+		(unsigned long long)s->backoff_ms);
+	uv_timer_start(&s->restart, on_restart_timer, s->backoff_ms, 0);
+	s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
+}
+
+static void spawn(struct rs_supervisor *s)
+{
+	char *args[] = {s->exe, "--sync-worker", "-c", s->config, NULL};
+	uv_process_options_t o;
+	uv_stdio_container_t stdio[3];
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	for (int i = 0; i < 3; i++) {
+		stdio[i].flags = i == 0 ? UV_IGNORE : UV_INHERIT_FD;
+		stdio[i].data.fd = i;
+	}
+	o.file = s->exe;
+	o.args = args;
+	o.exit_cb = on_child_exit;
+	o.stdio_count = 3;
+	o.stdio = stdio;
+	s->proc.data = s;
+	rc = uv_spawn(s->loop, &s->proc, &o);
+	if (rc < 0) {
+		log_err("cannot start the sync process %s: %s", s->exe, uv_strerror(rc));
+		uv_close((uv_handle_t *)&s->proc, NULL);
+		uv_timer_start(&s->restart, on_restart_timer, BACKOFF_MAX_MS, 0);
+		return;
+	}
+	s->running = true;
+	s->pid = s->proc.pid;
+	s->started_at = uv_now(s->loop);
+	log_info("sync process %d started (feed %s, every %d s)", s->pid, s->srv->cfg->cfg.sync_url,
+		 s->srv->cfg->cfg.sync_interval_s);
+}
+
+/* Freshness and hang watch, once a second. */
+static void on_watch(uv_timer_t *t)
+{
+	struct rs_supervisor *s = t->data;
+	const struct rs_config *cfg = &s->srv->cfg->cfg;
+	struct bl_meta m;
+	uint64_t now = (uint64_t)time(NULL), fresh_since, stuck_after;
+	bool stale;
+
+	if (!cfg->sync_url[0] || bl_db_meta(s->srv->bl, &m) < 0)
+		return;
+	fresh_since = m.last_sync > s->daemon_started ? m.last_sync : s->daemon_started;
+	stale = now > fresh_since + (uint64_t)cfg->sync_max_age_s;
+	if (stale != s->was_stale) {
+		if (stale)
+			log_err("feed is stale: no successful sync for more than %d s (last error: "
+				"%s); %s",
+				cfg->sync_max_age_s, m.last_error[0] ? m.last_error : "none",
+				cfg->sync_on_stale == RS_STALE_FAIL_CLOSED
+					? "failing closed: every query of filtering profiles is blocked"
+					: "keeping the last good list (on_stale = keep)");
+		else
+			log_info("feed is fresh again (version %llu)",
+				 (unsigned long long)m.feed_version);
+		s->was_stale = stale;
+	}
+	atomic_store(&s->srv->fail_closed, stale && cfg->sync_on_stale == RS_STALE_FAIL_CLOSED);
+	/* A sync process that has not even recorded an attempt for this long is hung. */
+	stuck_after = 3ULL * (uint64_t)cfg->sync_interval_s + 2ULL * (uint64_t)cfg->sync_timeout_s;
+	if (s->running && uv_now(s->loop) - s->started_at > stuck_after * 1000 &&
+	    now > (m.last_attempt > s->daemon_started ? m.last_attempt : s->daemon_started) +
+			  stuck_after) {
+		log_err("sync process %d made no attempt for %llu s: killing it", s->pid,
+			(unsigned long long)stuck_after);
+		uv_process_kill(&s->proc, SIGKILL);
+		s->started_at = uv_now(s->loop); /* one kill per period */
+	}
+}
+
+int rs__supervisor_start(struct rs_server *srv, uv_loop_t *loop)
+{
+	struct rs_supervisor *s = &srv->sup;
+	ssize_t n;
+
+	s->srv = srv;
+	s->loop = loop;
+	s->backoff_ms = BACKOFF_MIN_MS;
+	s->daemon_started = (uint64_t)time(NULL);
+	uv_timer_init(loop, &s->restart);
+	uv_timer_init(loop, &s->watch);
+	s->restart.data = s->watch.data = s;
+	uv_timer_start(&s->watch, on_watch, 1000, 1000);
+	if (!srv->cfg->cfg.sync_url[0])
+		return 0;
+	if (!srv->config_path[0]) {
+		log_err("[sync] needs the daemon to run with -c CONFIG");
+		return 0;
+	}
+	n = readlink("/proc/self/exe", s->exe, sizeof(s->exe) - 1);
+	if (n <= 0) {
+		log_err("cannot find my own executable to start the sync process");
+		return 0;
+	}
+	s->exe[n] = '\0';
+	snprintf(s->config, sizeof(s->config), "%s", srv->config_path);
+	spawn(s);
+	return 0;
+}
+
+void rs__supervisor_stop(struct rs_server *srv)
+{
+	struct rs_supervisor *s = &srv->sup;
+
+	if (!s->loop)
+		return;
+	s->stopping = true;
+	if (s->running)
+		uv_process_kill(&s->proc, SIGTERM); /* on_child_exit closes the handle */
+	uv_close((uv_handle_t *)&s->restart, NULL);
+	uv_close((uv_handle_t *)&s->watch, NULL);
+}
+
+/* SIGUSR1 to the daemon is passed on: `kidguard-ctl sync now`. */
+void rs__supervisor_poke(struct rs_server *srv)
+{
+	if (srv->sup.running)
+		uv_process_kill(&srv->sup.proc, SIGUSR1);
+}

@@ -1,0 +1,36 @@
+# Fuzz targets for every parser of outside input; included from tests/CMakeLists.txt.
+#
+# Always: fuzz_replay_<target>, the target linked with replay_main.c instead of libFuzzer,
+# run by ctest over tests/fuzz/corpus/<target> (seeds and saved crashers). With KG_FUZZ=ON
+# (clang): fuzz_<target>, the libFuzzer binaries; tests/fuzz/run-fuzzers builds and runs them.
+set(KG_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR})
+set(KG_FUZZ_TARGETS query response config)
+
+foreach(t ${KG_FUZZ_TARGETS})
+	add_executable(fuzz_replay_${t} ${KG_FUZZ_DIR}/fuzz_${t}.c ${KG_FUZZ_DIR}/replay_main.c)
+	target_include_directories(fuzz_replay_${t} PRIVATE ${KG_FUZZ_DIR})
+	target_link_libraries(fuzz_replay_${t} PRIVATE kgresolver kgcommon PkgConfig::LDNS)
+	add_test(NAME fuzz_replay_${t} COMMAND fuzz_replay_${t} ${KG_FUZZ_DIR}/corpus/${t})
+endforeach()
+
+if(KG_FUZZ)
+	if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+		message(FATAL_ERROR "KG_FUZZ=ON needs clang: CC=clang cmake -DKG_FUZZ=ON ...")
+	endif()
+	if(NOT KG_SANITIZE)
+		# The coverage hooks in the libraries come from the sanitizer runtime, which every
+		# other program linking them (kidguard, the tests) then needs too.
+		message(FATAL_ERROR "KG_FUZZ=ON needs KG_SANITIZE=ON")
+	endif()
+	# Coverage feedback from the code under test, not only from the harness.
+	foreach(lib kgresolver kgcommon)
+		target_compile_options(${lib} PRIVATE -fsanitize=fuzzer-no-link)
+	endforeach()
+	foreach(t ${KG_FUZZ_TARGETS})
+		add_executable(fuzz_${t} ${KG_FUZZ_DIR}/fuzz_${t}.c)
+		target_include_directories(fuzz_${t} PRIVATE ${KG_FUZZ_DIR})
+		target_compile_options(fuzz_${t} PRIVATE -fsanitize=fuzzer,address,undefined)
+		target_link_options(fuzz_${t} PRIVATE -fsanitize=fuzzer,address,undefined)
+		target_link_libraries(fuzz_${t} PRIVATE kgresolver kgcommon PkgConfig::LDNS)
+	endforeach()
+endif()
