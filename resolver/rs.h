@@ -149,6 +149,32 @@ void rs_config_print(const struct rs_config *cfg, FILE *out);
 /* Read "nameserver" lines of a resolv.conf-format file into cfg->upstream. Returns count. */
 int rs_config_upstreams_from_resolv(struct rs_config *cfg, const char *path);
 
+/* ----------------------------------------------------------------- counters --- */
+
+enum rs_transport { RS_TRANSPORT_UDP, RS_TRANSPORT_TCP, RS_TRANSPORT_MAX };
+
+/* Upstream answer times, upper bounds in ms (the last bucket is everything above). */
+#define RS_LAT_BUCKETS 12
+extern const unsigned rs_latency_bounds_ms[RS_LAT_BUCKETS - 1];
+
+/* Counters since start, summed over the workers. Only counts: nothing about who asked what. */
+struct rs_stats {
+	uint64_t queries[RS_TRANSPORT_MAX];
+	uint64_t rcode[16]; /* answers sent, by RCODE (blocked sinkhole answers are NOERROR) */
+	uint64_t cache_hits, cache_misses;
+	uint64_t blocked;
+	uint64_t blocked_category[64];
+	uint64_t blocked_profile[RS_MAX_PROFILES];
+	uint64_t fail_closed; /* answers blocked because the feed was stale */
+	uint64_t upstream_queries, upstream_timeouts, upstream_errors, upstream_tcp_fallbacks;
+	uint64_t upstream_latency[RS_LAT_BUCKETS];
+	uint64_t upstream_latency_sum_ms;
+	uint64_t coalesced, dropped, refused_acl, formerr, notimp, policy_errors;
+	uint64_t inflight;        /* upstream questions waiting now */
+	uint64_t tcp_connections; /* open now */
+	uint64_t cache_entries;   /* now */
+};
+
 /* -------------------------------------------------------------------- the server --- */
 
 struct rs_server;
@@ -164,6 +190,9 @@ void rs_server_set_config_path(struct rs_server *srv, const char *path);
 
 /* Run the workers and the signal loop until SIGTERM/SIGINT. Returns 0 on clean shutdown. */
 int rs_server_run(struct rs_server *srv);
+
+/* Sum every worker's counters into `out`. Safe from any thread while the server runs. */
+void rs_server_stats(struct rs_server *srv, struct rs_stats *out);
 
 /* Free everything. Safe on NULL. */
 void rs_server_free(struct rs_server *srv);

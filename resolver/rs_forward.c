@@ -85,12 +85,23 @@ static void fail_all(struct rs_pending *p, int rcode)
 		if (n)
 			rs__send_answer(w, wt, w->wbuf + 2, n);
 	}
-	if (rcode == RS_RCODE_SERVFAIL)
-		w->stats.servfail++;
 	finish(p);
 }
 
 static void try_tcp(struct rs_pending *p);
+
+const unsigned rs_latency_bounds_ms[RS_LAT_BUCKETS - 1] = {1,	2,   5,	  10,	20,  50,
+							    100, 200, 500, 1000, 2000};
+
+static void note_latency(struct rs_worker *w, uint64_t ms)
+{
+	int b = 0;
+
+	while (b < RS_LAT_BUCKETS - 1 && ms > rs_latency_bounds_ms[b])
+		b++;
+	RS_INC(w, upstream_latency[b]);
+	RS_ADD(w, upstream_latency_sum_ms, ms);
+}
 
 /* An answer that passed the ID and address checks. `pkt` is writable and borrowed. */
 static void on_answer(struct rs_pending *p, uint8_t *pkt, size_t len, bool via_tcp)
@@ -104,7 +115,9 @@ static void on_answer(struct rs_pending *p, uint8_t *pkt, size_t len, bool via_t
 	if (len < RS_HDR_LEN || ((pkt[0] << 8) | pkt[1]) != p->id || !(pkt[2] & 0x80) ||
 	    !rs_response_matches(pkt, len, &p->q))
 		return; /* not the answer to our question: ignore, keep waiting */
+	note_latency(w, now - p->sent_at);
 	if (rs_response_scan(pkt, len, &s) < 0) {
+		RS_INC(w, upstream_errors);
 		log_debug("upstream %d sent a malformed answer", p->upstream);
 		rs_upstream_failed(&w->health[p->upstream], now);
 		next_try(p);
@@ -112,10 +125,12 @@ static void on_answer(struct rs_pending *p, uint8_t *pkt, size_t len, bool via_t
 	}
 	rs_upstream_ok(&w->health[p->upstream], (uint32_t)(now - p->sent_at));
 	if ((s.flags & RS_F_TC) && !via_tcp) {
-		w->stats.upstream_tcp_fallbacks++;
+		RS_INC(w, upstream_tcp_fallbacks);
 		try_tcp(p);
 		return;
 	}
+	if (s.rcode == RS_RCODE_SERVFAIL || s.rcode == RS_RCODE_REFUSED)
+		RS_INC(w, upstream_errors);
 	if ((s.rcode == RS_RCODE_SERVFAIL || s.rcode == RS_RCODE_REFUSED) && more &&
 	    now < p->deadline) {
 		next_try(p);
@@ -171,7 +186,7 @@ static struct rs_usock *usock_new(struct rs_pending *p, bool tcp)
 	s->out[1] = (uint8_t)s->out_len;
 	p->sock = s;
 	p->sent_at = uv_now(&p->w->loop);
-	p->w->stats.upstream_queries++;
+	RS_INC(p->w, upstream_queries);
 	return s;
 }
 
@@ -222,6 +237,7 @@ static void tcp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void tcp_fail(struct rs_pending *p)
 {
+	RS_INC(p->w, upstream_errors);
 	rs_upstream_failed(&p->w->health[p->upstream], uv_now(&p->w->loop));
 	next_try(p);
 }
@@ -297,7 +313,7 @@ static void on_try_timeout(uv_timer_t *t)
 {
 	struct rs_pending *p = t->data;
 
-	p->w->stats.upstream_timeouts++;
+	RS_INC(p->w, upstream_timeouts);
 	rs_upstream_failed(&p->w->health[p->upstream], uv_now(&p->w->loop));
 	next_try(p);
 }
@@ -393,6 +409,7 @@ static void finish(struct rs_pending *p)
 	if (*pp)
 		*pp = p->hnext;
 	p->w->n_pending--;
+	RS_SET(p->w, inflight, (uint64_t)p->w->n_pending);
 	usock_release(p);
 	for (wt = p->waiters; wt; wt = next) {
 		next = wt->next;
@@ -410,7 +427,6 @@ static void refuse_overload(struct rs_worker *w, const struct rs_waiter *wt)
 	size_t n = rs_build_error(&wt->q, true, RS_RCODE_SERVFAIL, w->wbuf + 2,
 				  sizeof(w->wbuf) - 2);
 
-	w->stats.servfail++;
 	if (n)
 		rs__send_answer(w, wt, w->wbuf + 2, n);
 }
@@ -424,7 +440,7 @@ void rs__forward(struct rs_worker *w, const struct rs_cache_key *key, uint32_t h
 		if (p->n_waiters >= RS_MAX_WAITERS || add_waiter(p, wt) < 0)
 			refuse_overload(w, wt);
 		else
-			w->stats.coalesced++;
+			RS_INC(w, coalesced);
 		return;
 	}
 	if (w->n_pending >= RS_MAX_PENDING || !(p = calloc(1, sizeof(*p)))) {
@@ -443,6 +459,7 @@ void rs__forward(struct rs_worker *w, const struct rs_cache_key *key, uint32_t h
 	p->hnext = *bucket(w, hash);
 	*bucket(w, hash) = p;
 	w->n_pending++;
+	RS_SET(w, inflight, (uint64_t)w->n_pending);
 	uv_timer_init(&w->loop, &p->timer);
 	p->timer.data = p;
 	p->deadline = uv_now(&w->loop) + (uint64_t)cfg_of(p)->query_timeout_ms;

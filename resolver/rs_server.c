@@ -267,29 +267,32 @@ static void log_ready(const struct rs_server *srv)
 		 (unsigned long long)local);
 }
 
-static void log_totals(const struct rs_server *srv)
+static void log_totals(struct rs_server *srv)
 {
-	struct rs_counters t = {0};
+	struct rs_stats t;
 
-	for (int k = 0; k < srv->n_workers; k++) {
-		const struct rs_counters *c = &srv->workers[k].stats;
-		t.queries_udp += c->queries_udp;
-		t.queries_tcp += c->queries_tcp;
-		t.cache_hits += c->cache_hits;
-		t.cache_misses += c->cache_misses;
-		t.upstream_queries += c->upstream_queries;
-		t.upstream_timeouts += c->upstream_timeouts;
-		t.servfail += c->servfail;
-		t.coalesced += c->coalesced;
-		t.blocked += c->blocked;
-	}
+	rs_server_stats(srv, &t);
 	log_info("totals: %llu UDP + %llu TCP queries, %llu cache hits, %llu misses, %llu "
 		 "upstream queries (%llu timed out, %llu coalesced), %llu SERVFAIL, %llu blocked",
-		 (unsigned long long)t.queries_udp, (unsigned long long)t.queries_tcp,
-		 (unsigned long long)t.cache_hits, (unsigned long long)t.cache_misses,
-		 (unsigned long long)t.upstream_queries, (unsigned long long)t.upstream_timeouts,
-		 (unsigned long long)t.coalesced, (unsigned long long)t.servfail,
-		 (unsigned long long)t.blocked);
+		 (unsigned long long)t.queries[RS_TRANSPORT_UDP],
+		 (unsigned long long)t.queries[RS_TRANSPORT_TCP], (unsigned long long)t.cache_hits,
+		 (unsigned long long)t.cache_misses, (unsigned long long)t.upstream_queries,
+		 (unsigned long long)t.upstream_timeouts, (unsigned long long)t.coalesced,
+		 (unsigned long long)t.rcode[RS_RCODE_SERVFAIL], (unsigned long long)t.blocked);
+}
+
+void rs_server_stats(struct rs_server *srv, struct rs_stats *out)
+{
+	const size_t n = sizeof(*out) / sizeof(uint64_t);
+	uint64_t *dst = (uint64_t *)out;
+
+	memset(out, 0, sizeof(*out));
+	/* struct rs_stats is all uint64_t, so it can be summed as an array. */
+	for (int k = 0; k < srv->n_workers; k++) {
+		const uint64_t *src = (const uint64_t *)&srv->workers[k].stats;
+		for (size_t i = 0; i < n; i++)
+			dst[i] += __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	}
 }
 
 int rs_server_run(struct rs_server *srv)

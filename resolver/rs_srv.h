@@ -25,14 +25,13 @@ struct rs_cfg_ref {
 	struct rs_config cfg;
 };
 
-struct rs_counters {
-	uint64_t queries_udp, queries_tcp;
-	uint64_t cache_hits, cache_misses;
-	uint64_t upstream_queries, upstream_timeouts, upstream_tcp_fallbacks;
-	uint64_t servfail, refused, formerr, notimp, dropped;
-	uint64_t coalesced;
-	uint64_t blocked, policy_errors;
-};
+
+/* Counters have one writer (the worker's thread) and are read by the stats thread: relaxed
+ * atomic stores and loads, which compile to plain moves, keep both sides well defined. */
+#define RS_ADD(w, field, n)                                                                      \
+	__atomic_store_n(&(w)->stats.field, (w)->stats.field + (n), __ATOMIC_RELAXED)
+#define RS_INC(w, field) RS_ADD(w, field, 1)
+#define RS_SET(w, field, v) __atomic_store_n(&(w)->stats.field, (v), __ATOMIC_RELAXED)
 
 struct rs_worker;
 struct rs_tcp_conn;
@@ -94,7 +93,7 @@ struct rs_worker {
 	uint8_t *mmsg_buf;            /* listeners' recvmmsg slots, RS_MMSG_BUF bytes */
 	uint8_t rbuf[RS_MAX_MSG];     /* upstream UDP receive buffer */
 	uint8_t wbuf[RS_MAX_MSG + 2]; /* reply scratch (+2 for the TCP length prefix) */
-	struct rs_counters stats;
+	struct rs_stats stats;
 };
 
 /* The sync child process and the feed-freshness watch (rs_supervise.c), main thread only. */

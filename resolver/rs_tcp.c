@@ -64,6 +64,7 @@ static void conn_close(struct rs_tcp_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->n_conns--;
+	RS_SET(w, tcp_connections, (uint64_t)w->n_conns);
 	uv_close((uv_handle_t *)&c->h, handle_closed);
 	uv_close((uv_handle_t *)&c->idle, handle_closed);
 	c->refs--; /* the connection's own reference */
@@ -247,6 +248,7 @@ void rs__tcp_on_connection(uv_stream_t *server, int status)
 		w->conns->prev = c;
 	w->conns = c;
 	w->n_conns++;
+	RS_SET(w, tcp_connections, (uint64_t)w->n_conns);
 	if (uv_accept(server, (uv_stream_t *)&c->h) < 0 ||
 	    uv_tcp_getpeername(&c->h, (struct sockaddr *)&c->peer.ss, &len) < 0) {
 		conn_close(c);

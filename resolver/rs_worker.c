@@ -41,6 +41,7 @@ static bool acl_allows(const struct rs_config *cfg, const struct sockaddr *peer)
 void rs__send_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *msg,
 		     size_t len)
 {
+	RS_INC(w, rcode[msg[3] & 0xf]);
 	if (wt->conn) {
 		rs__tcp_send(wt->conn, msg, len);
 		return;
@@ -49,7 +50,7 @@ void rs__send_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint
 	/* UDP is best effort: when the socket buffer is full the answer is dropped, as the
 	 * network would; the client retries. */
 	if (uv_udp_try_send(wt->udp, &b, 1, (const struct sockaddr *)&wt->peer.ss) < 0)
-		w->stats.dropped++;
+		RS_INC(w, dropped);
 }
 
 static void answer_error(struct rs_worker *w, const struct rs_waiter *wt, int rcode,
@@ -109,10 +110,21 @@ static bool answer_fail_closed(struct rs_worker *w, const struct rs_waiter *wt,
 	};
 	size_t n = rs_build_blocked(&wt->q, &b, w->wbuf + 2, sizeof(w->wbuf) - 2);
 
-	w->stats.blocked++;
+	RS_INC(w, fail_closed);
 	if (n)
 		rs__send_answer(w, wt, w->wbuf + 2, n);
 	return true;
+}
+
+static void count_blocked(struct rs_worker *w, const struct rs_profile *prof, uint64_t cats)
+{
+	const struct rs_config *cfg = &w->cfg->cfg;
+
+	RS_INC(w, blocked);
+	RS_INC(w, blocked_profile[prof - cfg->profiles]);
+	for (int b = 0; cats && b < 64; b++)
+		if (cats & (1ULL << b))
+			RS_INC(w, blocked_category[b]);
 }
 
 /* Returns true when the name is blocked for this client and the answer was sent. */
@@ -132,12 +144,12 @@ static bool apply_policy(struct rs_worker *w, const struct rs_waiter *wt,
 		return answer_fail_closed(w, wt, prof);
 	if (bl_lookup_wire(w->bl, wt->q.qname, wt->q.qname_len, prof->block_mask, &v) < 0) {
 		/* The store failed us: answer rather than go dark, and count it. */
-		w->stats.policy_errors++;
+		RS_INC(w, policy_errors);
 		return false;
 	}
 	if (v.action != BL_ACTION_BLOCK)
 		return false;
-	w->stats.blocked++;
+	count_blocked(w, prof, v.categories & prof->block_mask);
 	ede_text(w, &v, prof->block_mask, text, sizeof(text));
 	b.action = prof->action;
 	b.ipv4 = cfg->sinkhole_ipv4;
@@ -157,17 +169,17 @@ static bool answer_parse_failure(struct rs_worker *w, const struct rs_waiter *wt
 	case RS_Q_OK:
 		return false;
 	case RS_Q_DROP:
-		w->stats.dropped++;
+		RS_INC(w, dropped);
 		return true;
 	case RS_Q_NOTIMP:
-		w->stats.notimp++;
+		RS_INC(w, notimp);
 		answer_error(w, wt, RS_RCODE_NOTIMP, false);
 		return true;
 	case RS_Q_BADVERS:
 		answer_error(w, wt, RS_RCODE_BADVERS, true);
 		return true;
 	default:
-		w->stats.formerr++;
+		RS_INC(w, formerr);
 		answer_error(w, wt, RS_RCODE_FORMERR, true);
 		return true;
 	}
@@ -183,9 +195,9 @@ void rs__handle_query(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_ud
 	size_t n, limit;
 
 	if (conn)
-		w->stats.queries_tcp++;
+		RS_INC(w, queries[RS_TRANSPORT_TCP]);
 	else
-		w->stats.queries_udp++;
+		RS_INC(w, queries[RS_TRANSPORT_UDP]);
 	wt.next = NULL;
 	wt.conn = conn;
 	wt.udp = udp;
@@ -193,7 +205,7 @@ void rs__handle_query(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_ud
 	if (answer_parse_failure(w, &wt, rs_query_parse(pkt, len, &wt.q)))
 		return;
 	if (!acl_allows(cfg, peer)) {
-		w->stats.refused++;
+		RS_INC(w, refused_acl);
 		answer_error(w, &wt, RS_RCODE_REFUSED, true);
 		return;
 	}
@@ -201,7 +213,7 @@ void rs__handle_query(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_ud
 		return;
 	rs_cache_key_make(&wt.q, &key);
 	if (rs_cache_get(w->cache, &key, uv_now(&w->loop), &v)) {
-		w->stats.cache_hits++;
+		RS_INC(w, cache_hits);
 		limit = conn ? RS_MAX_MSG : rs_udp_limit(&wt.q, cfg->max_udp_size);
 		n = rs_build_reply(v.body, v.body_len, v.ttl_offs, v.n_ttl, v.age, &wt.q, limit,
 				   w->wbuf + 2, sizeof(w->wbuf) - 2);
@@ -209,7 +221,8 @@ void rs__handle_query(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_ud
 			rs__send_answer(w, &wt, w->wbuf + 2, n);
 		return;
 	}
-	w->stats.cache_misses++;
+	RS_INC(w, cache_misses);
+	RS_SET(w, cache_entries, rs_cache_count(w->cache));
 	rs__forward(w, &key, rs_cache_key_hash(&key), &wt);
 }
 
