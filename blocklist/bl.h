@@ -330,4 +330,22 @@ struct bl_parsed {
  */
 int bl_parse_line(enum bl_format fmt, const char *line, size_t len, struct bl_parsed *out);
 
+/* ---- Listing (operator views, not the query path) --------------------------------------- */
+
+struct bl_rule {
+	char name[BL_NAME_MAX]; /* normalised */
+	unsigned flags;         /* BL_F_* */
+	uint64_t categories;
+	uint32_t version;
+};
+
+/* Return non-zero to stop the listing. `rule` is borrowed for the call only. */
+typedef int (*bl_list_cb)(const struct bl_rule *rule, void *arg);
+
+/*
+ * Call `cb` for every rule of `source` (LOCAL or FEED; hashed entries are not listed) in DNS
+ * canonical order, inside one read transaction of its own. Returns 0, BL_ESTORE or -errno.
+ */
+int bl_db_list(struct bl_db *db, enum bl_source source, bl_list_cb cb, void *arg);
+
 #endif

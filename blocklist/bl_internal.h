@@ -28,6 +28,7 @@ struct bl__category {
 struct bl_db {
 	MDB_env *env;
 	MDB_dbi dbi_feed, dbi_local, dbi_cat, dbi_meta, dbi_hashed;
+	bool has_hashed; /* false only for a read-only open of a store made before hashed entries */
 	uint64_t mapsize;
 	bool readonly;
 	char path[4096];

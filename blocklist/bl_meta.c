@@ -94,6 +94,21 @@ static uint64_t meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *key)
 	return x;
 }
 
+static void meta_hashed(struct bl_db *db, MDB_txn *txn, struct bl_meta *m)
+{
+	MDB_val k = {sizeof(BL__META_HASH_KEY) - 1, BL__META_HASH_KEY}, v;
+	MDB_stat st;
+
+	m->has_hash_key = mdb_get(txn, db->dbi_meta, &k, &v) == 0 && v.mv_size == BL_HASH_KEY_LEN;
+	if (m->has_hash_key)
+		memcpy(m->hash_key, v.mv_data, BL_HASH_KEY_LEN);
+	else
+		memset(m->hash_key, 0, BL_HASH_KEY_LEN);
+	m->hashed_entries = 0;
+	if (db->has_hashed && mdb_stat(txn, db->dbi_hashed, &st) == 0)
+		m->hashed_entries = st.ms_entries;
+}
+
 int bl_db_meta(struct bl_db *db, struct bl_meta *m)
 {
 	MDB_txn *txn;
@@ -105,12 +120,14 @@ int bl_db_meta(struct bl_db *db, struct bl_meta *m)
 	m->feed_version = meta_u64(txn, db->dbi_meta, "feed_version");
 	m->last_sync = meta_u64(txn, db->dbi_meta, "last_sync");
 	m->last_attempt = meta_u64(txn, db->dbi_meta, "last_attempt");
+	m->feed_expires = meta_u64(txn, db->dbi_meta, "feed_expires");
 	m->last_error[0] = '\0';
 	if (mdb_get(txn, db->dbi_meta, &k, &v) == 0) {
 		size_t n = v.mv_size < BL_META_ERR_MAX - 1 ? v.mv_size : BL_META_ERR_MAX - 1;
 		memcpy(m->last_error, v.mv_data, n);
 		m->last_error[n] = '\0';
 	}
+	meta_hashed(db, txn, m);
 	mdb_txn_abort(txn);
 	return 0;
 }

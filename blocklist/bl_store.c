@@ -13,11 +13,20 @@
  *                value: u8 format(1) u8 flags(1 = confidential) u8 namelen u8 desclen
  *                       name desc             (feed-defined categories; bits 0..17 are the
  *                                              built-in table in bl_meta.c and not stored)
+ *   "feed_hashed" key: HASH (16 bytes)      value: RECORDS    confidential feed rules: names
+ *                                                             kept only as keyed hashes
  *   "meta"  "format"        u32 LE, store format, currently 1
  *           "feed_version"  u64 LE
+ *           "feed_expires"  u64 LE, unix seconds, expiry of the applied feed manifest
  *           "last_sync"     u64 LE, unix seconds of the last successful feed apply
  *           "last_attempt"  u64 LE, unix seconds of the last feed attempt
  *           "last_error"    text (no NUL), the error of the last attempt, absent when none
+ *           "hash_key"      32 bytes, the feed's key for HASH (absent: no hashed entries)
+ *           "hashed_labels" u32 LE, the most labels of any hashed name ever put since the
+ *                           last clear; lookups hash only levels up to it
+ *
+ * HASH: the first 16 bytes of HMAC-SHA256(hash_key, NAMEKEY) (bl_hash.c). The sync worker
+ * writes "feed_hashed" and "hash_key" in the same transaction as the entries they describe.
  *
  * NAMEKEY: the labels of the normalised name from the TLD down, each followed by 0x00, e.g.
  * "com\0example\0www\0" (see bl_name.c). Keys sort in DNS canonical order and a subtree rule's
@@ -144,6 +153,12 @@ static int open_dbis(struct bl_db *db, MDB_txn *txn)
 		rc = mdb_dbi_open(txn, "categories", fl, &db->dbi_cat);
 	if (rc == 0)
 		rc = mdb_dbi_open(txn, "meta", fl, &db->dbi_meta);
+	if (rc == 0) {
+		rc = mdb_dbi_open(txn, "feed_hashed", fl, &db->dbi_hashed);
+		db->has_hashed = rc == 0;
+		if (rc == MDB_NOTFOUND && db->readonly)
+			rc = 0; /* an older store: no hashed entries */
+	}
 	return rc == MDB_NOTFOUND ? BL_ENOTFOUND : bl__mdb_err(rc, "open databases");
 }
 
@@ -239,7 +254,7 @@ void bl_db_close(struct bl_db *db)
 int bl_db_counts(struct bl_db *db, uint64_t *local, uint64_t *feed)
 {
 	MDB_txn *txn;
-	MDB_stat sl, sf;
+	MDB_stat sl, sf, sh;
 	int rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn);
 
 	if (rc != 0)
@@ -247,13 +262,16 @@ int bl_db_counts(struct bl_db *db, uint64_t *local, uint64_t *feed)
 	rc = mdb_stat(txn, db->dbi_local, &sl);
 	if (rc == 0)
 		rc = mdb_stat(txn, db->dbi_feed, &sf);
+	sh.ms_entries = 0;
+	if (rc == 0 && db->has_hashed)
+		rc = mdb_stat(txn, db->dbi_hashed, &sh);
 	mdb_txn_abort(txn);
 	if (rc != 0)
 		return bl__mdb_err(rc, "stat");
 	if (local)
 		*local = sl.ms_entries;
 	if (feed)
-		*feed = sf.ms_entries;
+		*feed = sf.ms_entries + sh.ms_entries;
 	return 0;
 }
 
@@ -261,8 +279,9 @@ int bl_db_counts(struct bl_db *db, uint64_t *local, uint64_t *feed)
 
 struct bl_reader {
 	struct bl_db *db;
-	MDB_txn *txn;       /* always in the reset state between calls */
-	MDB_cursor *cur[2]; /* [source - 1], renewed with the txn */
+	MDB_txn *txn;          /* always in the reset state between calls */
+	MDB_cursor *cur[2];    /* [source - 1], renewed with the txn */
+	struct bl__hmac *hmac; /* made on the first lookup that meets hashed entries */
 };
 
 int bl_reader_open(struct bl_db *db, struct bl_reader **out)
@@ -297,6 +316,7 @@ void bl_reader_close(struct bl_reader *r)
 	}
 	if (r->txn)
 		mdb_txn_abort(r->txn);
+	bl__hmac_free(r->hmac);
 	free(r);
 }
 
@@ -381,7 +401,7 @@ static int bound_levels(MDB_cursor *cur, const struct levels *lv, int *hit, MDB_
 	return lim;
 }
 
-/* Decide with one source. Returns 1 when a rule decided (v filled), 0 when none, or < 0. */
+/* Decide with one source. Returns the deciding level + 1 (v filled), 0 when none, or < 0. */
 static int lookup_source(struct bl_reader *r, const struct levels *lv, enum bl_source src,
                          uint64_t mask, struct bl_verdict *v)
 {
@@ -403,10 +423,90 @@ static int lookup_source(struct bl_reader *r, const struct levels *lv, enum bl_s
 		pick = pick_rec(recs, n, lvl == lv->n - 1, src == BL_SOURCE_LOCAL, mask);
 		if (pick >= 0) {
 			fill_verdict(lv, lvl, &recs[pick], src, v);
-			return 1;
+			return lvl + 1;
 		}
 	}
 	return lim < 0 ? lim : 0;
+}
+
+/* Ready the reader's hasher for the stored key. Returns 1 when hashed lookups apply, 0 when
+ * there are no hashed entries (the common case: one mdb_stat), or < 0. */
+static int hashed_ready(struct bl_reader *r, unsigned *max_labels)
+{
+	MDB_val k = {sizeof(BL__META_HASH_KEY) - 1, BL__META_HASH_KEY}, v;
+	MDB_val kl = {sizeof(BL__META_HASHED_LABELS) - 1, BL__META_HASHED_LABELS}, vl;
+	MDB_stat st;
+	int rc;
+
+	if (!r->db->has_hashed || mdb_stat(r->txn, r->db->dbi_hashed, &st) != 0 ||
+	    st.ms_entries == 0)
+		return 0;
+	rc = mdb_get(r->txn, r->db->dbi_meta, &k, &v);
+	if (rc == 0)
+		rc = mdb_get(r->txn, r->db->dbi_meta, &kl, &vl);
+	if (rc == MDB_NOTFOUND || (rc == 0 && (v.mv_size != BL_HASH_KEY_LEN || vl.mv_size != 4)))
+		return 0; /* entries without a usable key cannot match anything */
+	if (rc != 0)
+		return bl__mdb_err(rc, "hash key");
+	*max_labels = (unsigned)get_le(vl.mv_data, 4);
+	if (!bl__hmac_has_key(r->hmac, v.mv_data)) {
+		bl__hmac_free(r->hmac);
+		r->hmac = bl__hmac_new(v.mv_data);
+		if (!r->hmac)
+			return -ENOMEM;
+	}
+	return 1;
+}
+
+/* Decide with the hashed feed entries. Returns the deciding level + 1, 0 when none, or < 0. */
+static int lookup_hashed(struct bl_reader *r, const struct levels *lv, uint64_t mask,
+                         struct bl_verdict *v)
+{
+	struct bl__rec recs[BL__REC_MAX];
+	uint8_t h[BL_HASH_LEN];
+	unsigned max_labels = 0;
+	int rc = hashed_ready(r, &max_labels);
+
+	if (rc <= 0)
+		return rc;
+	for (int lvl = (int)(max_labels < (unsigned)lv->n ? max_labels : (unsigned)lv->n) - 1;
+	     lvl >= 0; lvl--) {
+		MDB_val k = {sizeof(h), h}, val;
+		int n, pick;
+		if (bl__hmac_trunc(r->hmac, lv->key, lv->ends[lvl], h) != 0)
+			return -ENOMEM;
+		rc = mdb_get(r->txn, r->db->dbi_hashed, &k, &val);
+		if (rc == MDB_NOTFOUND)
+			continue;
+		if (rc != 0)
+			return bl__mdb_err(rc, "lookup");
+		if ((n = bl__recs_decode(&val, recs)) < 0)
+			return n;
+		pick = pick_rec(recs, n, lvl == lv->n - 1, false, mask);
+		if (pick >= 0) {
+			fill_verdict(lv, lvl, &recs[pick], BL_SOURCE_FEED, v);
+			return lvl + 1;
+		}
+	}
+	return 0;
+}
+
+/* The feed in clear and the hashed feed are one source: the more specific level wins, and at
+ * the same level an allow beats a deny. */
+static int lookup_feed(struct bl_reader *r, const struct levels *lv, uint64_t mask,
+                       struct bl_verdict *v)
+{
+	struct bl_verdict hv;
+	int fl = lookup_source(r, lv, BL_SOURCE_FEED, mask, v), hl;
+
+	if (fl < 0)
+		return fl;
+	hl = lookup_hashed(r, lv, mask, &hv);
+	if (hl < 0)
+		return hl;
+	if (hl > fl || (hl > 0 && hl == fl && v->action != BL_ACTION_ALLOW))
+		*v = hv;
+	return fl > 0 || hl > 0;
 }
 
 static int lookup_levels(struct bl_reader *r, const struct levels *lv, uint64_t mask,
@@ -425,7 +525,7 @@ static int lookup_levels(struct bl_reader *r, const struct levels *lv, uint64_t 
 	if (lv->n == 0) /* the root name: no rule can match */
 		rc = 0;
 	else if ((rc = lookup_source(r, lv, BL_SOURCE_LOCAL, mask, v)) == 0)
-		rc = lookup_source(r, lv, BL_SOURCE_FEED, mask, v);
+		rc = lookup_feed(r, lv, mask, v);
 	if (rc == 0)
 		memset(v, 0, sizeof(*v));
 out:

@@ -5,7 +5,8 @@
  * Bulk imports are fast without the caller doing anything special: while a database was empty
  * when the transaction began (or was cleared in it) and keys arrive in ascending order, they are
  * appended with MDB_APPEND (no tree search, full pages). The first key out of order switches
- * that database to ordinary puts for the rest of the transaction.
+ * that database to ordinary puts for the rest of the transaction. The hashed feed database has
+ * the same fast path, keyed by hash.
  */
 #include "bl_internal.h"
 
@@ -20,12 +21,15 @@ struct bl_writer {
 	MDB_txn *txn;
 	bool dead; /* an LMDB error happened: only abort is allowed */
 	bool cats_changed;
+	unsigned hashed_labels; /* meta "hashed_labels" as this transaction sees it */
 	struct {
 		bool append;
 		size_t last_len;
 		uint8_t last[BL_KEY_MAX];
-	} src[2];
+	} src[3]; /* [source - 1], then [HASHED] */
 };
+
+#define HASHED 2 /* index of the hashed feed database in src[] */
 
 static int fail(struct bl_writer *w, int rc, const char *what)
 {
@@ -41,11 +45,22 @@ static void append_reset(struct bl_writer *w, int s, bool on)
 	w->src[s].last_len = 0;
 }
 
+static unsigned read_hashed_labels(struct bl_writer *w)
+{
+	MDB_val k = {sizeof(BL__META_HASHED_LABELS) - 1, BL__META_HASHED_LABELS}, v;
+	const uint8_t *p;
+
+	if (mdb_get(w->txn, w->db->dbi_meta, &k, &v) != 0 || v.mv_size != 4)
+		return 0;
+	p = v.mv_data;
+	return (unsigned)p[0] | (unsigned)p[1] << 8 | (unsigned)p[2] << 16 | (unsigned)p[3] << 24;
+}
+
 int bl_writer_begin(struct bl_db *db, struct bl_writer **out)
 {
 	struct bl_writer *w;
-	MDB_stat sl, sf;
-	int rc;
+	MDB_stat sl, sf, sh;
+	int rc, dead;
 
 	if (db->readonly)
 		return -EROFS;
@@ -53,11 +68,16 @@ int bl_writer_begin(struct bl_db *db, struct bl_writer **out)
 	if (!w)
 		return -ENOMEM;
 	w->db = db;
+	/* A writer killed with its read transactions open (kill -9 of the sync process) leaves
+	 * reader slots that pin old pages; clear them before each write. */
+	mdb_reader_check(db->env, &dead);
 	rc = mdb_txn_begin(db->env, NULL, 0, &w->txn);
 	if (rc == 0)
 		rc = mdb_stat(w->txn, db->dbi_local, &sl);
 	if (rc == 0)
 		rc = mdb_stat(w->txn, db->dbi_feed, &sf);
+	if (rc == 0)
+		rc = mdb_stat(w->txn, db->dbi_hashed, &sh);
 	if (rc != 0) {
 		if (w->txn)
 			mdb_txn_abort(w->txn);
@@ -66,6 +86,8 @@ int bl_writer_begin(struct bl_db *db, struct bl_writer **out)
 	}
 	append_reset(w, BL_SOURCE_LOCAL - 1, sl.ms_entries == 0);
 	append_reset(w, BL_SOURCE_FEED - 1, sf.ms_entries == 0);
+	append_reset(w, HASHED, sh.ms_entries == 0);
+	w->hashed_labels = read_hashed_labels(w);
 	*out = w;
 	return 0;
 }
@@ -114,23 +136,19 @@ static int put_recs(struct bl_writer *w, MDB_dbi dbi, MDB_val *k, const struct b
 	return rc ? fail(w, rc, "put") : 0;
 }
 
-int bl_writer_put(struct bl_writer *w, enum bl_source source, const char *name, unsigned flags,
-                  uint64_t categories, uint32_t version)
+/* Put one record under `key` in database `dbi`, whose append state is src[s]. */
+static int put_key(struct bl_writer *w, int s, MDB_dbi dbi, const uint8_t *key, size_t klen,
+                   const struct bl__rec *nrec_in)
 {
-	uint8_t key[BL_KEY_MAX];
-	struct bl__rec recs[BL__REC_MAX],
-	    nrec = {flags & (BL_F_SUBTREE | BL_F_ALLOW), version, categories};
-	int klen = checked_key(w, source, name, key), s = source - 1, n = 0, rc;
-	MDB_dbi dbi = bl__source_dbi(w->db, source);
-	MDB_val k = {(size_t)klen, key}, v;
+	struct bl__rec recs[BL__REC_MAX], nrec = *nrec_in;
+	MDB_val k = {klen, (void *)key}, v;
+	int n = 0, rc;
 
-	if (klen < 0)
-		return klen;
 	if (w->src[s].append) {
-		int c = keycmp(key, (size_t)klen, w->src[s].last, w->src[s].last_len);
+		int c = keycmp(key, klen, w->src[s].last, w->src[s].last_len);
 		if (c > 0 || w->src[s].last_len == 0) {
-			memcpy(w->src[s].last, key, (size_t)klen);
-			w->src[s].last_len = (size_t)klen;
+			memcpy(w->src[s].last, key, klen);
+			w->src[s].last_len = klen;
 			return put_recs(w, dbi, &k, &nrec, 1, MDB_APPEND);
 		}
 		if (c < 0)
@@ -145,18 +163,51 @@ int bl_writer_put(struct bl_writer *w, enum bl_source source, const char *name, 
 	return put_recs(w, dbi, &k, recs, n, 0);
 }
 
-int bl_writer_del(struct bl_writer *w, enum bl_source source, const char *name, unsigned flags)
+int bl_writer_put(struct bl_writer *w, enum bl_source source, const char *name, unsigned flags,
+                  uint64_t categories, uint32_t version)
 {
 	uint8_t key[BL_KEY_MAX];
-	struct bl__rec recs[BL__REC_MAX];
-	unsigned kind = BL_F_SUBTREE | BL_F_ALLOW;
-	int klen = checked_key(w, source, name, key), n, m = 0, rc;
-	MDB_dbi dbi = bl__source_dbi(w->db, source);
-	MDB_val k = {(size_t)klen, key}, v;
+	struct bl__rec nrec = {flags & (BL_F_SUBTREE | BL_F_ALLOW), version, categories};
+	int klen = checked_key(w, source, name, key);
 
 	if (klen < 0)
 		return klen;
-	append_reset(w, source - 1, false);
+	return put_key(w, source - 1, bl__source_dbi(w->db, source), key, (size_t)klen, &nrec);
+}
+
+static int meta_put(struct bl_writer *w, const char *key, const void *data, size_t len);
+
+int bl_writer_put_hashed(struct bl_writer *w, const uint8_t hash[BL_HASH_LEN], unsigned labels,
+                         unsigned flags, uint64_t categories, uint32_t version)
+{
+	struct bl__rec nrec = {flags & (BL_F_SUBTREE | BL_F_ALLOW), version, categories};
+	uint8_t b[4];
+	int rc;
+
+	if (w->dead)
+		return BL_ESTORE;
+	if (labels == 0 || labels > 127)
+		return -EINVAL;
+	if (labels > w->hashed_labels) {
+		for (int i = 0; i < 4; i++)
+			b[i] = (uint8_t)(labels >> (8 * i));
+		if ((rc = meta_put(w, BL__META_HASHED_LABELS, b, sizeof(b))) != 0)
+			return rc;
+		w->hashed_labels = labels;
+	}
+	return put_key(w, HASHED, w->db->dbi_hashed, hash, BL_HASH_LEN, &nrec);
+}
+
+/* Remove the rule of kind `flags` under `key` from `dbi`. Returns 0 or BL_ENOTFOUND. */
+static int del_key(struct bl_writer *w, int s, MDB_dbi dbi, const uint8_t *key, size_t klen,
+                   unsigned flags)
+{
+	struct bl__rec recs[BL__REC_MAX];
+	unsigned kind = BL_F_SUBTREE | BL_F_ALLOW;
+	MDB_val k = {klen, (void *)key}, v;
+	int n, m = 0, rc;
+
+	append_reset(w, s, false);
 	rc = mdb_get(w->txn, dbi, &k, &v);
 	if (rc != 0)
 		return fail(w, rc, "get");
@@ -174,16 +225,42 @@ int bl_writer_del(struct bl_writer *w, enum bl_source source, const char *name, 
 	return rc ? fail(w, rc, "del") : 0;
 }
 
+int bl_writer_del(struct bl_writer *w, enum bl_source source, const char *name, unsigned flags)
+{
+	uint8_t key[BL_KEY_MAX];
+	int klen = checked_key(w, source, name, key);
+
+	if (klen < 0)
+		return klen;
+	return del_key(w, source - 1, bl__source_dbi(w->db, source), key, (size_t)klen, flags);
+}
+
+int bl_writer_del_hashed(struct bl_writer *w, const uint8_t hash[BL_HASH_LEN], unsigned flags)
+{
+	if (w->dead)
+		return BL_ESTORE;
+	return del_key(w, HASHED, w->db->dbi_hashed, hash, BL_HASH_LEN, flags);
+}
+
 int bl_writer_clear_feed(struct bl_writer *w)
 {
+	MDB_val k = {sizeof(BL__META_HASHED_LABELS) - 1, BL__META_HASHED_LABELS};
 	int rc;
 
 	if (w->dead)
 		return BL_ESTORE;
 	rc = mdb_drop(w->txn, w->db->dbi_feed, 0);
+	if (rc == 0)
+		rc = mdb_drop(w->txn, w->db->dbi_hashed, 0);
+	if (rc == 0) {
+		rc = mdb_del(w->txn, w->db->dbi_meta, &k, NULL);
+		rc = rc == MDB_NOTFOUND ? 0 : rc;
+	}
 	if (rc != 0)
 		return fail(w, rc, "clear feed");
 	append_reset(w, BL_SOURCE_FEED - 1, true);
+	append_reset(w, HASHED, true);
+	w->hashed_labels = 0;
 	return 0;
 }
 
@@ -259,6 +336,16 @@ int bl_writer_set_feed_version(struct bl_writer *w, uint64_t version)
 int bl_writer_set_last_sync(struct bl_writer *w, uint64_t when)
 {
 	return meta_put_u64(w, "last_sync", when);
+}
+
+int bl_writer_set_feed_expires(struct bl_writer *w, uint64_t when)
+{
+	return meta_put_u64(w, "feed_expires", when);
+}
+
+int bl_writer_set_hash_key(struct bl_writer *w, const uint8_t key[BL_HASH_KEY_LEN])
+{
+	return meta_put(w, BL__META_HASH_KEY, key, BL_HASH_KEY_LEN);
 }
 
 int bl_writer_set_last_attempt(struct bl_writer *w, uint64_t when, const char *err)

@@ -7,7 +7,8 @@ BUILD="build-essential cmake pkg-config clang clang-format libldns-dev libuv1-de
  libcurl4-openssl-dev libcjson-dev libinih-dev libmicrohttpd-dev libssl-dev libcmocka-dev
  zlib1g-dev libzstd-dev libidn2-dev"
 TEST="unbound nsd dnsperf knot-dnsutils bind9-dnsutils python3 python3-dnspython lmdb-utils
- xz-utils procps iproute2"
+ xz-utils procps iproute2
+ debhelper dpkg-dev fakeroot lintian systemd groff-base util-linux"
 
 want="$BUILD"
 [ "${1:-}" = "--build-only" ] || want="$want $TEST"

@@ -10,6 +10,9 @@
 
 #include "kg_log.h"
 #include "rs.h"
+#ifdef KG_HAVE_SYNC
+#include "sy.h"
+#endif
 
 static void usage(FILE *out)
 {
@@ -30,9 +33,42 @@ static void usage(FILE *out)
 		"                     debug level\n"
 		"  -h, --help         this text\n"
 		"  -V, --version      print the version\n"
+		"      --sync-worker  (internal) run the feed sync process; the daemon starts it\n"
+		"                     itself when the config has a [sync] url\n"
 		"\n"
 		"Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration (a bad file\n"
 		"is logged and the running configuration kept).\n");
+}
+
+/* `kidguard --sync-worker -c FILE`: the sync process the daemon starts and supervises. It
+ * runs the same binary so that an installed kidguard never finds a mismatched helper. */
+static int run_sync_worker(const struct rs_config *cfg)
+{
+#ifndef KG_HAVE_SYNC
+	log_err("this kidguard was built without the sync module");
+	return 1;
+#else
+	struct sy_options o;
+	char err[256];
+
+	memset(&o, 0, sizeof(o));
+	kg_log_set_tag("kidguard-sync");
+	if (!cfg->sync_url[0]) {
+		log_err("no [sync] url in %s", cfg->source);
+		return 1;
+	}
+	if (sy_parse_keys(cfg->sync_public_keys, &o, err, sizeof(err)) < 0) {
+		log_err("%s: [sync] public_keys: %s", cfg->source, err);
+		return 1;
+	}
+	snprintf(o.url, sizeof(o.url), "%s", cfg->sync_url);
+	snprintf(o.ca_file, sizeof(o.ca_file), "%s", cfg->sync_ca_file);
+	snprintf(o.state_dir, sizeof(o.state_dir), "%s", cfg->state_dir);
+	o.interval_s = cfg->sync_interval_s;
+	o.timeout_s = cfg->sync_timeout_s;
+	o.max_download_bytes = cfg->sync_max_download;
+	return sy_run(&o) < 0 ? 1 : 0;
+#endif
 }
 
 /* mkdir -p for the state directory, so the embedded default works from any checkout. */
@@ -59,10 +95,11 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'n'},
 		{"verbose", no_argument, NULL, 'v'},	  {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},	  {NULL, 0, NULL, 0},
+		{"version", no_argument, NULL, 'V'},	  {"sync-worker", no_argument, NULL, 'S'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *config_path = NULL;
-	bool check = false, verbose = false;
+	bool check = false, verbose = false, sync_worker = false;
 	struct rs_config cfg;
 	struct rs_server *srv = NULL;
 	char err[512];
@@ -85,6 +122,9 @@ int main(int argc, char **argv)
 		case 'V':
 			printf("kidguard %s\n", KG_VERSION);
 			return 0;
+		case 'S':
+			sync_worker = true;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -112,6 +152,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	kg_log_set_level(verbose ? KG_LOG_DEBUG : cfg.log_level);
+	if (sync_worker)
+		return run_sync_worker(&cfg);
 	rc = make_dirs(cfg.state_dir);
 	if (rc < 0) {
 		log_err("cannot create state directory %s: %s", cfg.state_dir, strerror(-rc));

@@ -49,13 +49,44 @@ enum rs_block_action {
 	RS_ACTION_REFUSED,
 };
 
-/* A named set of blocked categories, assigned to clients by source prefix. */
+#define RS_MAX_SCHEDULES    8
+#define RS_MAX_PROFILE_MACS 16
+#define RS_MAX_ALLOW_NAMES  16
+#define RS_ALLOW_POOL       1024
+
+enum rs_safe_search { RS_SAFE_OFF = 0, RS_SAFE_MODERATE, RS_SAFE_STRICT };
+
+/*
+ * A time window of a profile, in local time: from `start` to `end` minutes after midnight on
+ * the days in `days` (bit 0 = Monday .. bit 6 = Sunday; the day the window starts). A window
+ * whose end is not after its start runs past midnight into the next day.
+ */
+struct rs_schedule {
+	uint8_t days;
+	uint16_t start, end;
+	bool bedtime;         /* everything but the profile's bedtime allow list is blocked */
+	uint64_t extra_block; /* categories blocked inside the window */
+};
+
+/* A named set of blocked categories, assigned to clients by source prefix or MAC address. */
 struct rs_profile {
 	char name[RS_PROFILE_NAME_MAX];
 	uint64_t block_mask; /* bit i = category i of the blocklist's table */
 	int action;          /* enum rs_block_action */
+	int safe_search;     /* enum rs_safe_search */
+	bool hardening;      /* DoH/Private Relay canaries, DDR; see docs/policy.md */
+	char preset[16];     /* the age tier it started from, "" for none */
 	struct kg_cidr clients[RS_MAX_PROFILE_CLIENTS];
 	int n_clients;
+	uint8_t macs[RS_MAX_PROFILE_MACS][6];
+	int n_macs;
+	struct rs_schedule schedules[RS_MAX_SCHEDULES];
+	int n_schedules;
+	/* bedtime allow list: lowercased wire names packed in `allow_pool` */
+	uint16_t allow_off[RS_MAX_ALLOW_NAMES];
+	uint8_t allow_len[RS_MAX_ALLOW_NAMES];
+	int n_allow;
+	uint8_t allow_pool[RS_ALLOW_POOL];
 };
 
 struct rs_config {
@@ -89,7 +120,12 @@ struct rs_config {
 	/* [blocklist] */
 	char state_dir[RS_PATH_MAX];
 
+	/* [server] clients that may speak for others (EDNS Client Subnet, MAC option 65001) */
+	struct kg_cidr trusted_forwarders[RS_MAX_ACL];
+	int n_trusted_forwarders;
+
 	/* [blocking] */
+	char safe_search_table[RS_PATH_MAX]; /* "" = the shipped table */
 	uint8_t sinkhole_ipv4[4];
 	uint8_t sinkhole_ipv6[16];
 	uint32_t block_ttl;
@@ -109,6 +145,19 @@ struct rs_config {
 	int sync_max_age_s;
 	int sync_on_stale; /* enum rs_on_stale */
 	uint64_t sync_max_download; /* bytes */
+
+	/* [http]: API, metrics, dashboard, block page, query log (rs_http*.c, rs_config_http.c) */
+	struct kg_sockaddr http_listen; /* len 0: off */
+	char http_token[128];           /* bearer token for state-changing requests; "" none */
+	bool http_trust_loopback;       /* loopback clients may change state without the token */
+	char http_assets[RS_PATH_MAX];  /* "" = compiled-in default */
+	struct kg_sockaddr block_page_listen; /* len 0: off */
+	char block_page_text[1024];
+	char block_page_contact[256]; /* link or phone for reports (a hotline) */
+	char report_url[512];         /* https:// or mailto:, overrides the feed's */
+	bool query_log;
+	int query_log_size;
+	bool query_log_full_addresses;
 };
 
 enum rs_on_stale {

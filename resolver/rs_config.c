@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "bl.h"
+#include "rs_policy.h"
 #include "kg_log.h"
 
 #define CONFIG_MAX_LINE 4096
@@ -30,6 +31,7 @@ struct load_ctx {
 	char *err;
 	size_t errlen;
 	bool failed;
+	uint64_t block_add[RS_MAX_PROFILES], block_del[RS_MAX_PROFILES]; /* block += / -= */
 	char item[128]; /* the list item a setter rejected (rc -3) */
 	int limit;      /* the maximum a list exceeded (rc -2) */
 	/* for string input */
@@ -173,32 +175,42 @@ static int set_upstreams(struct load_ctx *c, const char *v, long lo, long hi, si
 			     &c->seen_upstream);
 }
 
-static int set_allow(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+static int set_cidrs(struct load_ctx *c, const char *v, struct kg_cidr *arr, int *n)
 {
 	char buf[CONFIG_MAX_LINE];
 	char *items[RS_MAX_ACL];
 	int k;
 
-	if (!c->seen_allow) {
-		c->cfg.n_allow = 0;
-		c->seen_allow = true;
-	}
 	snprintf(buf, sizeof(buf), "%s", v);
 	k = kg_split_list(buf, items, RS_MAX_ACL);
 	if (k <= 0)
 		return -1;
 	for (int i = 0; i < k; i++) {
-		if (c->cfg.n_allow >= RS_MAX_ACL) {
+		if (*n >= RS_MAX_ACL) {
 			c->limit = RS_MAX_ACL;
 			return -2;
 		}
-		if (kg_cidr_parse(items[i], &c->cfg.allow[c->cfg.n_allow]) < 0) {
+		if (kg_cidr_parse(items[i], &arr[*n]) < 0) {
 			snprintf(c->item, sizeof(c->item), "%s", items[i]);
 			return -3;
 		}
-		c->cfg.n_allow++;
+		(*n)++;
 	}
 	return 0;
+}
+
+static int set_trusted(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	return set_cidrs(c, v, c->cfg.trusted_forwarders, &c->cfg.n_trusted_forwarders);
+}
+
+static int set_allow(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	if (!c->seen_allow) {
+		c->cfg.n_allow = 0;
+		c->seen_allow = true;
+	}
+	return set_cidrs(c, v, c->cfg.allow, &c->cfg.n_allow);
 }
 
 static int set_ipv4(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
@@ -249,6 +261,38 @@ static int set_megabytes(struct load_ctx *c, const char *v, long lo, long hi, si
 	return 0;
 }
 
+/* "off" or an address with its port (default 80 for the block page, 8053 otherwise). */
+static int set_addr_or_off(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	struct kg_sockaddr *a = (struct kg_sockaddr *)((char *)&c->cfg + off);
+
+	if (strcmp(v, "off") == 0) {
+		memset(a, 0, sizeof(*a));
+		return 0;
+	}
+	return kg_sockaddr_parse(v, (uint16_t)hi, a);
+}
+
+static int set_bool(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	bool *b = (bool *)((char *)&c->cfg + off);
+
+	if (strcmp(v, "on") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "true") == 0)
+		*b = true;
+	else if (strcmp(v, "off") == 0 || strcmp(v, "no") == 0 || strcmp(v, "false") == 0)
+		*b = false;
+	else
+		return -1;
+	return 0;
+}
+
+static int set_report_url(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	if (strncmp(v, "https://", 8) != 0 && strncmp(v, "mailto:", 7) != 0)
+		return -1;
+	return set_string(c, v, lo, hi, off);
+}
+
 #define OFF(f) offsetof(struct rs_config, f)
 
 /* clang-format off */
@@ -271,6 +315,8 @@ static const struct key_def keys[] = {
 	{"blocking", "sinkhole_ipv4", set_ipv4, 0, 0, OFF(sinkhole_ipv4)},
 	{"blocking", "sinkhole_ipv6", set_ipv6, 0, 0, OFF(sinkhole_ipv6)},
 	{"blocking", "ttl", set_u32, 0, 86400, OFF(block_ttl)},
+	{"blocking", "safe_search_table", set_path, 0, 0, OFF(safe_search_table)},
+	{"server", "trusted_forwarders", set_trusted, 0, 0, 0},
 	{"sync", "url", set_https_url, 0, 1023, OFF(sync_url)},
 	{"sync", "public_keys", set_string, 0, 1199, OFF(sync_public_keys)},
 	{"sync", "ca_file", set_string, 0, RS_PATH_MAX - 1, OFF(sync_ca_file)},
@@ -279,6 +325,17 @@ static const struct key_def keys[] = {
 	{"sync", "max_age", set_int, 60, 90 * 86400, OFF(sync_max_age_s)},
 	{"sync", "on_stale", set_on_stale, 0, 0, 0},
 	{"sync", "max_download", set_megabytes, 1, 4096, OFF(sync_max_download)},
+	{"http", "listen", set_addr_or_off, 0, 8053, OFF(http_listen)},
+	{"http", "token", set_string, 0, 127, OFF(http_token)},
+	{"http", "trust_loopback", set_bool, 0, 0, OFF(http_trust_loopback)},
+	{"http", "assets", set_path, 0, 0, OFF(http_assets)},
+	{"http", "block_page_listen", set_addr_or_off, 0, 80, OFF(block_page_listen)},
+	{"http", "block_page_text", set_string, 0, 1023, OFF(block_page_text)},
+	{"http", "block_page_contact", set_string, 0, 255, OFF(block_page_contact)},
+	{"http", "report_url", set_report_url, 0, 511, OFF(report_url)},
+	{"http", "query_log", set_bool, 0, 0, OFF(query_log)},
+	{"http", "query_log_size", set_int, 16, 1000000, OFF(query_log_size)},
+	{"http", "query_log_full_addresses", set_bool, 0, 0, OFF(query_log_full_addresses)},
 };
 /* clang-format on */
 
@@ -288,7 +345,7 @@ static const char *range_hint(const struct key_def *k)
 
 	if (k->set == set_listen || k->set == set_upstreams)
 		return "expected ADDR[:PORT] or [V6ADDR]:PORT, comma separated";
-	if (k->set == set_allow)
+	if (k->set == set_allow || k->set == set_trusted)
 		return "expected a comma separated list of CIDR prefixes";
 	if (k->set == set_log_level)
 		return "expected error, warning, info or debug";
@@ -300,6 +357,12 @@ static const char *range_hint(const struct key_def *k)
 		return "expected keep or fail_closed";
 	if (k->set == set_string)
 		return "expected a non-empty value";
+	if (k->set == set_addr_or_off)
+		return "expected off, ADDR[:PORT] or [V6ADDR]:PORT";
+	if (k->set == set_bool)
+		return "expected on or off";
+	if (k->set == set_report_url)
+		return "expected an https:// or mailto: address";
 	if (k->set == set_megabytes) {
 		snprintf(buf, sizeof(buf), "expected megabytes in %ld..%ld", k->lo, k->hi);
 		return buf;
@@ -332,8 +395,9 @@ static struct rs_profile *profile_get(struct load_ctx *c, const char *pname)
 	return p;
 }
 
-static int profile_block(struct load_ctx *c, struct rs_profile *p, const char *value,
-			 const char *section, const char *name)
+/* "adult, gambling", "all" or "none" into a mask. Returns 1, or 0 after fail(). */
+static int parse_categories(struct load_ctx *c, const char *value, const char *section,
+			    const char *name, uint64_t *mask)
 {
 	char buf[CONFIG_MAX_LINE];
 	char *items[BL_CATEGORY_MAX + 1];
@@ -345,14 +409,14 @@ static int profile_block(struct load_ctx *c, struct rs_profile *p, const char *v
 		fail(c, section, name, "more than %d categories", BL_CATEGORY_MAX);
 		return 0;
 	}
-	p->block_mask = 0;
+	*mask = 0;
 	for (int i = 0; i < k; i++) {
 		if (strcmp(items[i], "all") == 0) {
-			p->block_mask = UINT64_MAX;
+			*mask = UINT64_MAX;
 		} else if (strcmp(items[i], "none") == 0) {
 			continue;
 		} else if (bl_category_find(NULL, items[i], &bit) == 0) {
-			p->block_mask |= 1ULL << bit;
+			*mask |= 1ULL << bit;
 		} else {
 			fail(c, section, name,
 			     "unknown category \"%s\" (known: all, none, adult, gambling, violence, "
@@ -363,6 +427,12 @@ static int profile_block(struct load_ctx *c, struct rs_profile *p, const char *v
 		}
 	}
 	return 1;
+}
+
+static int profile_block(struct load_ctx *c, struct rs_profile *p, const char *value,
+			 const char *section, const char *name)
+{
+	return parse_categories(c, value, section, name, &p->block_mask);
 }
 
 static int profile_clients(struct load_ctx *c, struct rs_profile *p, const char *value,
@@ -389,11 +459,146 @@ static int profile_clients(struct load_ctx *c, struct rs_profile *p, const char 
 	return 1;
 }
 
+static int profile_macs(struct load_ctx *c, struct rs_profile *p, const char *value,
+			const char *section, const char *name)
+{
+	char buf[CONFIG_MAX_LINE];
+	char *items[RS_MAX_PROFILE_MACS + 1];
+	int k;
+
+	snprintf(buf, sizeof(buf), "%s", value);
+	k = kg_split_list(buf, items, RS_MAX_PROFILE_MACS + 1);
+	if (k < 0 || p->n_macs + k > RS_MAX_PROFILE_MACS) {
+		fail(c, section, name, "more than %d MAC addresses", RS_MAX_PROFILE_MACS);
+		return 0;
+	}
+	for (int i = 0; i < k; i++) {
+		if (rs_mac_parse(items[i], p->macs[p->n_macs]) < 0) {
+			fail(c, section, name, "invalid item \"%s\" (expected aa:bb:cc:dd:ee:ff)",
+			     items[i]);
+			return 0;
+		}
+		p->n_macs++;
+	}
+	return 1;
+}
+
+/* "mon-thu 19:00-07:00 block games, social" or, for bedtime, "daily 21:00-06:30". */
+static int profile_schedule(struct load_ctx *c, struct rs_profile *p, const char *value,
+			    const char *section, const char *name, bool bedtime)
+{
+	char days[64], range[32], word[16];
+	int used = 0;
+	struct rs_schedule *s;
+
+	if (p->n_schedules >= RS_MAX_SCHEDULES) {
+		fail(c, section, name, "more than %d windows", RS_MAX_SCHEDULES);
+		return 0;
+	}
+	s = &p->schedules[p->n_schedules];
+	if (sscanf(value, "%63s %31s %n", days, range, &used) < 2 ||
+	    rs_schedule_parse(days, range, s) < 0) {
+		fail(c, section, name,
+		     "invalid window \"%s\" (expected DAYS HH:MM-HH:MM%s; DAYS is daily, weekdays, "
+		     "weekends, mon-fri or mon,wed)",
+		     value, bedtime ? "" : " block CATEGORY, ...");
+		return 0;
+	}
+	s->bedtime = bedtime;
+	if (!bedtime) {
+		if (sscanf(value + used, "%15s %n", word, &used) < 1 || strcmp(word, "block") != 0) {
+			fail(c, section, name, "expected \"block CATEGORY, ...\" after the times");
+			return 0;
+		}
+		if (!parse_categories(c, strstr(value, " block ") + 7, section, name,
+				      &s->extra_block))
+			return 0;
+	}
+	p->n_schedules++;
+	return 1;
+}
+
+static int profile_allow_names(struct load_ctx *c, struct rs_profile *p, const char *value,
+			       const char *section, const char *name)
+{
+	char buf[CONFIG_MAX_LINE];
+	char *items[RS_MAX_ALLOW_NAMES + 1];
+	int k;
+
+	snprintf(buf, sizeof(buf), "%s", value);
+	k = kg_split_list(buf, items, RS_MAX_ALLOW_NAMES + 1);
+	for (int i = 0; k > 0 && i < k; i++) {
+		if (rs_bedtime_allow_add(p, items[i]) < 0) {
+			fail(c, section, name,
+			     "cannot add \"%s\" (a domain name; at most %d names, %d bytes)",
+			     items[i], RS_MAX_ALLOW_NAMES, RS_ALLOW_POOL);
+			return 0;
+		}
+	}
+	if (k < 0)
+		fail(c, section, name, "more than %d names", RS_MAX_ALLOW_NAMES);
+	return k >= 0;
+}
+
+static int parse_bool(const char *v, bool *b)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true"))
+		return *b = true, 0;
+	if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false"))
+		return *b = false, 0;
+	return -1;
+}
+
+/* The issue-5 keys of a profile. Sets *handled when `name` is one of them. */
+static int profile_policy_key(struct load_ctx *c, struct rs_profile *p, const char *section,
+			      const char *name, const char *value, bool *handled)
+{
+	int idx = (int)(p - c->cfg.profiles);
+	uint64_t m;
+
+	*handled = true;
+	if (!strcmp(name, "preset")) {
+		if (rs_preset_apply(value, p) < 0)
+			fail(c, section, name, "unknown preset \"%s\" (known: %s)", value,
+			     rs_preset_names());
+	} else if (!strcmp(name, "block +") || !strcmp(name, "block -")) {
+		if (parse_categories(c, value, section, name, &m)) {
+			if (name[6] == '+')
+				c->block_add[idx] |= m;
+			else
+				c->block_del[idx] |= m;
+		}
+	} else if (!strcmp(name, "macs")) {
+		profile_macs(c, p, value, section, name);
+	} else if (!strcmp(name, "safe_search")) {
+		if (!strcmp(value, "off"))
+			p->safe_search = RS_SAFE_OFF;
+		else if (!strcmp(value, "moderate"))
+			p->safe_search = RS_SAFE_MODERATE;
+		else if (!strcmp(value, "strict"))
+			p->safe_search = RS_SAFE_STRICT;
+		else
+			fail(c, section, name,
+			     "invalid value \"%s\" (expected off, moderate or strict)", value);
+	} else if (!strcmp(name, "hardening")) {
+		if (parse_bool(value, &p->hardening) < 0)
+			fail(c, section, name, "invalid value \"%s\" (expected on or off)", value);
+	} else if (!strcmp(name, "schedule") || !strcmp(name, "bedtime")) {
+		profile_schedule(c, p, value, section, name, name[0] == 'b');
+	} else if (!strcmp(name, "bedtime_allow")) {
+		profile_allow_names(c, p, value, section, name);
+	} else {
+		*handled = false;
+	}
+	return *handled;
+}
+
 static int profile_handler(struct load_ctx *c, const char *section, const char *name,
 			   const char *value)
 {
 	const char *pname = section + 8;
 	struct rs_profile *p;
+	bool handled = false;
 
 	while (*pname == ' ')
 		pname++;
@@ -407,6 +612,8 @@ static int profile_handler(struct load_ctx *c, const char *section, const char *
 		return profile_block(c, p, value, section, name);
 	if (strcmp(name, "clients") == 0)
 		return profile_clients(c, p, value, section, name);
+	if (profile_policy_key(c, p, section, name, value, &handled) || handled)
+		return !c->failed;
 	if (strcmp(name, "action") == 0) {
 		if (rs_action_parse(value, &p->action) == 0)
 			return 1;
@@ -414,7 +621,9 @@ static int profile_handler(struct load_ctx *c, const char *section, const char *
 		     "invalid value \"%s\" (expected sinkhole, nxdomain, nodata or refused)", value);
 		return 0;
 	}
-	fail(c, section, name, "unknown key (a profile has block, clients and action)");
+	fail(c, section, name,
+	     "unknown key (a profile has preset, block, block +=, block -=, clients, macs, action, "
+	     "safe_search, hardening, schedule, bedtime, bedtime_allow)");
 	return 0;
 }
 
@@ -494,6 +703,10 @@ static char *string_reader(char *str, int num, void *stream)
 
 static int validate(struct load_ctx *c)
 {
+	for (int i = 0; i < c->cfg.n_profiles; i++) {
+		struct rs_profile *p = &c->cfg.profiles[i];
+		p->block_mask = (p->block_mask | c->block_add[i]) & ~c->block_del[i];
+	}
 	if (c->cfg.cache_min_ttl > c->cfg.cache_max_ttl) {
 		fail(c, "cache", "min_ttl", "min_ttl (%u) is larger than max_ttl (%u)",
 		     c->cfg.cache_min_ttl, c->cfg.cache_max_ttl);
@@ -637,6 +850,7 @@ void rs_config_defaults(struct rs_config *cfg)
 	cfg->profiles[0].block_mask = UINT64_MAX;
 	cfg->profiles[0].action = RS_ACTION_SINKHOLE;
 	cfg->default_profile = 0;
+	rs__config_http_defaults(cfg);
 }
 
 static const char *const action_names[] = {"sinkhole", "nxdomain", "nodata", "refused"};
@@ -684,24 +898,94 @@ static void print_cidr(const struct kg_cidr *c, FILE *out)
 	fprintf(out, "%s/%u", buf, c->prefix);
 }
 
-static void print_profile(const struct rs_profile *p, FILE *out)
+static void print_mask(const char *key, uint64_t mask, FILE *out)
 {
-	fprintf(out, "\n[profile %s]\nblock = ", p->name);
-	if (p->block_mask == UINT64_MAX) {
-		fprintf(out, "all");
-	} else if (p->block_mask == 0) {
+	const char *sep = "";
+
+	fprintf(out, "%s = ", key);
+	if (mask == 0)
 		fprintf(out, "none");
-	} else {
-		const char *sep = "";
-		for (int b = 0; b < BL_CATEGORY_MAX; b++) {
-			const char *n = bl_category_name(NULL, b);
-			if (!(p->block_mask & (1ULL << b)) || !n)
-				continue;
-			fprintf(out, "%s%s", sep, n);
-			sep = ", ";
+	for (int b = 0; b < BL_CATEGORY_MAX; b++) {
+		const char *n = bl_category_name(NULL, b);
+		if (!(mask & (1ULL << b)) || !n)
+			continue;
+		fprintf(out, "%s%s", sep, n);
+		sep = ", ";
+	}
+	fprintf(out, "\n");
+}
+
+/* Bits of the standard category table (feed-defined categories have higher bits). */
+static uint64_t standard_bits(void)
+{
+	uint64_t m = 0;
+
+	for (int b = 0; b < BL_CATEGORY_MAX; b++)
+		if (bl_category_name(NULL, b))
+			m |= 1ULL << b;
+	return m;
+}
+
+static void print_schedule(const struct rs_schedule *s, FILE *out)
+{
+	static const char *const days[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+	const char *sep = "";
+
+	fprintf(out, "%s = ", s->bedtime ? "bedtime" : "schedule");
+	for (int d = 0; d < 7; d++) {
+		if (s->days & (1u << d)) {
+			fprintf(out, "%s%s", sep, days[d]);
+			sep = ",";
 		}
 	}
-	fprintf(out, "\naction = %s\n", rs_action_name(p->action));
+	fprintf(out, " %02u:%02u-%02u:%02u", s->start / 60, s->start % 60, s->end / 60,
+		s->end % 60);
+	if (!s->bedtime)
+		print_mask(" block", s->extra_block, out);
+	else
+		fprintf(out, "\n");
+}
+
+static void print_profile_policy(const struct rs_profile *p, FILE *out)
+{
+	static const char *const ss[] = {"off", "moderate", "strict"};
+	uint8_t key[BL_KEY_MAX];
+	char name[BL_NAME_MAX];
+
+	fprintf(out, "safe_search = %s\nhardening = %s\n", ss[p->safe_search % 3],
+		p->hardening ? "on" : "off");
+	for (int i = 0; i < p->n_macs; i++) {
+		const uint8_t *m = p->macs[i];
+		fprintf(out, "macs = %02x:%02x:%02x:%02x:%02x:%02x\n", m[0], m[1], m[2], m[3], m[4],
+			m[5]);
+	}
+	for (int i = 0; i < p->n_schedules; i++)
+		print_schedule(&p->schedules[i], out);
+	for (int i = 0; i < p->n_allow; i++) {
+		int kl = bl_key_from_wire(p->allow_pool + p->allow_off[i], p->allow_len[i], key,
+					  sizeof(key));
+		if (kl > 0 && bl_key_to_name(key, (size_t)kl, name, sizeof(name)) > 0)
+			fprintf(out, "bedtime_allow = %s\n", name);
+	}
+}
+
+static void print_profile(const struct rs_profile *p, FILE *out)
+{
+	uint64_t std = standard_bits();
+
+	fprintf(out, "\n[profile %s]\n", p->name);
+	if (p->preset[0])
+		fprintf(out, "preset = %s\n", p->preset);
+	if (p->block_mask == UINT64_MAX) {
+		fprintf(out, "block = all\n");
+	} else if ((p->block_mask | std) == UINT64_MAX) {
+		/* every category but some standard ones: keep the feed-defined bits */
+		fprintf(out, "block = all\n");
+		print_mask("block -", ~p->block_mask & std, out);
+	} else {
+		print_mask("block", p->block_mask, out);
+	}
+	fprintf(out, "action = %s\n", rs_action_name(p->action));
 	if (p->n_clients) {
 		fprintf(out, "clients = ");
 		for (int i = 0; i < p->n_clients; i++) {
@@ -711,6 +995,7 @@ static void print_profile(const struct rs_profile *p, FILE *out)
 		}
 		fprintf(out, "\n");
 	}
+	print_profile_policy(p, out);
 }
 
 static void print_sync(const struct rs_config *cfg, FILE *out)
@@ -735,6 +1020,8 @@ static void print_blocking(const struct rs_config *cfg, FILE *out)
 	inet_ntop(AF_INET6, cfg->sinkhole_ipv6, v6, sizeof(v6));
 	fprintf(out, "\n[blocking]\nsinkhole_ipv4 = %s\nsinkhole_ipv6 = %s\nttl = %u\n", v4, v6,
 		cfg->block_ttl);
+	if (cfg->safe_search_table[0])
+		fprintf(out, "safe_search_table = %s\n", cfg->safe_search_table);
 	for (int i = 0; i < cfg->n_profiles; i++)
 		print_profile(&cfg->profiles[i], out);
 }
@@ -771,6 +1058,16 @@ void rs_config_print(const struct rs_config *cfg, FILE *out)
 		print_cidr(&cfg->allow[i], out);
 	}
 	fprintf(out, "\n\n[blocklist]\npath = %s\n", cfg->state_dir);
+	if (cfg->n_trusted_forwarders) {
+		fprintf(out, "\n[server]\ntrusted_forwarders = ");
+		for (int i = 0; i < cfg->n_trusted_forwarders; i++) {
+			if (i)
+				fprintf(out, ", ");
+			print_cidr(&cfg->trusted_forwarders[i], out);
+		}
+		fprintf(out, "\n");
+	}
 	print_sync(cfg, out);
 	print_blocking(cfg, out);
+	rs__config_http_print(cfg, out);
 }

@@ -64,16 +64,9 @@ static void usock_release(struct rs_pending *p)
 static void send_to_waiters(struct rs_pending *p, const uint8_t *body, size_t body_len,
 			    const struct rs_scan *s)
 {
-	struct rs_worker *w = p->w;
-
-	for (struct rs_waiter *wt = p->waiters; wt; wt = wt->next) {
-		size_t limit = wt->conn ? RS_MAX_MSG
-					: rs_udp_limit(&wt->q, cfg_of(p)->max_udp_size);
-		size_t n = rs_build_reply(body, body_len, s->ttl_offs, s->n_ttl, 0, &wt->q, limit,
-					  w->wbuf + 2, sizeof(w->wbuf) - 2);
-		if (n)
-			rs__send_answer(w, wt, w->wbuf + 2, n);
-	}
+	for (struct rs_waiter *wt = p->waiters; wt; wt = wt->next)
+		rs__answer_from_body(p->w, wt, body, body_len, s->ttl_offs, s->n_ttl, 0,
+				     p->q.qname, p->q.qname_len);
 }
 
 static void fail_all(struct rs_pending *p, int rcode)
@@ -432,7 +425,7 @@ static void refuse_overload(struct rs_worker *w, const struct rs_waiter *wt)
 }
 
 void rs__forward(struct rs_worker *w, const struct rs_cache_key *key, uint32_t hash,
-		 const struct rs_waiter *wt)
+		 const struct rs_question *upq, const struct rs_waiter *wt)
 {
 	struct rs_pending *p = find_pending(w, key, hash);
 
@@ -450,7 +443,7 @@ void rs__forward(struct rs_worker *w, const struct rs_cache_key *key, uint32_t h
 	p->w = w;
 	p->key = *key;
 	p->hash = hash;
-	p->q = wt->q;
+	p->q = *upq;
 	if (add_waiter(p, wt) < 0) {
 		free(p);
 		refuse_overload(w, wt);

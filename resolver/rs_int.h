@@ -60,6 +60,14 @@ struct rs_question {
 	bool do_bit;
 	uint8_t edns_version;
 	uint16_t udp_size; /* the client's advertised size, 512 without EDNS */
+	/* Options a forwarder may add for the client behind it; trusted only from
+	 * [server] trusted_forwarders. Never passed upstream. */
+	bool has_mac;    /* EDNS option 65001 (dnsmasq --add-mac) */
+	uint8_t mac[6];
+	bool has_ecs;    /* EDNS Client Subnet, RFC 7871 */
+	uint8_t ecs_family; /* 1 = IPv4, 2 = IPv6 */
+	uint8_t ecs_prefix;
+	uint8_t ecs_addr[16];
 };
 
 /* What rs_query_parse decided. */
@@ -139,6 +147,24 @@ struct rs_block_answer {
 size_t rs_build_blocked(const struct rs_question *q, const struct rs_block_answer *b,
 			uint8_t *out, size_t max);
 
+/*
+ * The names the answer section's CNAME records point to, expanded and lowercased, in order,
+ * at most `max`. `names` receives max * RS_MAX_NAME bytes; lens[i] each length. Returns the
+ * count (0 when none or malformed).
+ */
+int rs_cname_targets(const uint8_t *body, size_t len, uint8_t (*names)[RS_MAX_NAME],
+		     uint8_t *lens, int max);
+
+/*
+ * Safe search: the answer to `orig` as "orig CNAME target" followed by the address and CNAME
+ * records of `body`, the (scanned, OPT-less) answer for `target`. Names are written
+ * uncompressed. TTLs lowered by `age`. TC=1 empty answer when over `limit`. Returns the length
+ * or 0.
+ */
+size_t rs_build_rewrite(const uint8_t *body, size_t body_len, const uint8_t *target,
+			size_t target_len, uint32_t age, const struct rs_question *orig,
+			size_t limit, uint8_t *out, size_t max);
+
 /* Set every listed TTL field of `body` to `ttl` (what the cache will count down from). */
 void rs_set_ttls(uint8_t *body, const uint16_t *ttl_offs, int n_ttl, uint32_t ttl);
 
@@ -211,5 +237,11 @@ int rs_upstream_pick(const struct rs_upstream_health *h, int n, uint32_t tried, 
 		     uint32_t coin);
 void rs_upstream_ok(struct rs_upstream_health *h, uint32_t rtt_ms);
 void rs_upstream_failed(struct rs_upstream_health *h, uint64_t now);
+
+/* ------------------------------------------------- [http] config (rs_config_http.c) --- */
+
+/* Defaults of the [http] section, and its part of rs_config_print(). */
+void rs__config_http_defaults(struct rs_config *cfg);
+void rs__config_http_print(const struct rs_config *cfg, FILE *out);
 
 #endif

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kg_log.h"
@@ -38,18 +39,28 @@ const char *rs_strerror(int err)
 
 void rs__cfg_unref(struct rs_cfg_ref *r)
 {
-	if (r && atomic_fetch_sub(&r->refs, 1) == 1)
+	if (r && atomic_fetch_sub(&r->refs, 1) == 1) {
+		rs_safesearch_free(r->safesearch);
 		free(r);
+	}
 }
 
-static struct rs_cfg_ref *cfg_ref_new(const struct rs_config *cfg, int refs)
+struct rs_cfg_ref *rs__cfg_ref_new(const struct rs_config *cfg, int refs)
 {
 	struct rs_cfg_ref *r = malloc(sizeof(*r));
+	const char *ss = cfg->safe_search_table[0] ? cfg->safe_search_table
+						   : rs_safesearch_default_path();
+	char err[512];
 
 	if (!r)
 		return NULL;
 	r->cfg = *cfg;
 	atomic_init(&r->refs, refs);
+	if (rs_safesearch_load(ss, &r->safesearch, err, sizeof(err)) < 0) {
+		log_err("safe search table: %s", err);
+		free(r);
+		return NULL;
+	}
 	return r;
 }
 
@@ -130,11 +141,17 @@ int rs_server_new(const struct rs_config *cfg, struct rs_server **out)
 		for (int i = 0; i < RS_MAX_LISTEN; i++)
 			srv->fds_udp[k][i] = srv->fds_tcp[k][i] = -1;
 	srv->n_workers = cfg->workers;
+	/* Tests move the schedule clock, never the real one: KIDGUARD_FAKE_NOW=epoch seconds. */
+	if (getenv("KIDGUARD_FAKE_NOW")) {
+		srv->clock_offset = strtoll(getenv("KIDGUARD_FAKE_NOW"), NULL, 10) - (int64_t)time(NULL);
+		log_warn("KIDGUARD_FAKE_NOW set: schedules use a clock %lld s off the real one",
+			 (long long)srv->clock_offset);
+	}
 	if (srv->n_workers == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		srv->n_workers = n < 1 ? 1 : n > RS_MAX_WORKERS ? RS_MAX_WORKERS : (int)n;
 	}
-	srv->cfg = cfg_ref_new(cfg, 1 + srv->n_workers);
+	srv->cfg = rs__cfg_ref_new(cfg, 1 + srv->n_workers);
 	srv->workers = calloc((size_t)srv->n_workers, sizeof(*srv->workers));
 	if (!srv->cfg || !srv->workers)
 		goto fail;
@@ -197,7 +214,7 @@ static void reload(struct rs_server *srv)
 		cfg.n_listen = old->n_listen;
 		cfg.workers = old->workers;
 	}
-	r = cfg_ref_new(&cfg, 1 + srv->n_workers);
+	r = rs__cfg_ref_new(&cfg, 1 + srv->n_workers);
 	if (!r) {
 		log_err("reload failed: out of memory");
 		return;
@@ -210,6 +227,7 @@ static void reload(struct rs_server *srv)
 	}
 	rs__cfg_unref(srv->cfg);
 	srv->cfg = r;
+	rs__http_reload(srv);
 	log_info("configuration reloaded from %s", srv->config_path);
 }
 
@@ -319,10 +337,12 @@ int rs_server_run(struct rs_server *srv)
 		}
 	}
 	log_ready(srv);
+	rs__http_start(srv);
 	rs__supervisor_start(srv, &loop);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	for (int k = 0; k < srv->n_workers; k++)
 		uv_thread_join(&srv->workers[k].thread);
+	rs__http_stop(srv);
 	log_totals(srv);
 	if (uv_loop_close(&loop) != 0)
 		rc = RS_EIO;

@@ -11,6 +11,7 @@
 
 #include "bl.h"
 #include "rs_int.h"
+#include "rs_policy.h"
 
 #define RS_PENDING_BUCKETS 4096 /* in-flight questions per worker, hashed */
 #define RS_MAX_PENDING     10000 /* in-flight upstream questions per worker */
@@ -23,6 +24,7 @@
 struct rs_cfg_ref {
 	atomic_int refs;
 	struct rs_config cfg;
+	struct rs_safesearch *safesearch; /* loaded with the config, owned */
 };
 
 
@@ -41,6 +43,8 @@ struct rs_waiter {
 	struct rs_waiter *next;
 	struct rs_question q;
 	struct rs_tcp_conn *conn; /* TCP client (holds a reference), or NULL for UDP */
+	uint64_t mask;            /* categories blocked for this client now (CNAME inspection) */
+	bool rewrite;             /* safe search: answer q as a CNAME to the pending's name */
 	uv_udp_t *udp;            /* listener to answer a UDP client from */
 	struct kg_sockaddr peer;
 };
@@ -88,6 +92,8 @@ struct rs_worker {
 	struct rs_tcp_conn *conns; /* list of open client connections */
 	int n_conns, max_conns;
 
+	uint64_t clock_sec;  /* loop second the schedule clock was last read */
+	int minute_of_week; /* local time, 0 = Monday 00:00 */
 	uint8_t rand_buf[512];
 	size_t rand_pos;
 	uint8_t *mmsg_buf;            /* listeners' recvmmsg slots, RS_MMSG_BUF bytes */
@@ -114,16 +120,20 @@ struct rs_server {
 	struct rs_cfg_ref *cfg;
 	struct rs_supervisor sup;
 	atomic_bool fail_closed; /* feed stale and on_stale = fail_closed */
+	int64_t clock_offset;    /* seconds added to the clock (KIDGUARD_FAKE_NOW, tests only) */
 	struct bl_db *bl; /* the policy store, shared read-only by the workers */
 	int n_workers;
 	struct rs_worker *workers;
 	int fds_udp[RS_MAX_WORKERS][RS_MAX_LISTEN];
 	int fds_tcp[RS_MAX_WORKERS][RS_MAX_LISTEN];
 	char config_path[RS_PATH_MAX]; /* empty: embedded default */
+	_Atomic(struct rs_http *) http; /* rs_http.c: API, metrics, event rings; NULL when off */
 };
 
 /* rs_server.c */
 void rs__cfg_unref(struct rs_cfg_ref *r);
+/* A snapshot with its loaded tables; NULL (logged) when a table cannot be read. */
+struct rs_cfg_ref *rs__cfg_ref_new(const struct rs_config *cfg, int refs);
 
 /* rs_supervise.c */
 int rs__supervisor_start(struct rs_server *srv, uv_loop_t *loop);
@@ -143,9 +153,15 @@ void rs__send_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint
 		     size_t len);
 
 /* rs_forward.c */
-/* Forward q for this waiter; coalesces onto an identical question in flight. */
+/* Forward `upq` (usually wt->q; the safe endpoint's name for a rewrite) for this waiter;
+ * coalesces onto an identical question in flight. */
 void rs__forward(struct rs_worker *w, const struct rs_cache_key *key, uint32_t hash,
-		 const struct rs_waiter *wt);
+		 const struct rs_question *upq, const struct rs_waiter *wt);
+/* Answer a waiter from an answer body (fresh or cached): safe-search rewrite, CNAME
+ * inspection, or the plain reply. */
+void rs__answer_from_body(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *body,
+			  size_t len, const uint16_t *ttl_offs, int n_ttl, uint32_t age,
+			  const uint8_t *rewrite_target, size_t rewrite_len);
 /* Drop every question in flight without answering (shutdown). */
 void rs__forward_drop_all(struct rs_worker *w);
 
@@ -155,5 +171,19 @@ void rs__tcp_send(struct rs_tcp_conn *c, const uint8_t *msg, size_t len);
 void rs__tcp_ref(struct rs_tcp_conn *c);
 void rs__tcp_unref(struct rs_tcp_conn *c);
 void rs__tcp_close_all(struct rs_worker *w);
+
+/* rs_http.c, rs_http_*.c, rs_events.c: the operator's HTTP server and the bounded rings it
+ * shows. Start after the workers, stop after they are joined; main thread only. */
+struct rs_http;
+int rs__http_start(struct rs_server *srv);
+void rs__http_stop(struct rs_server *srv);
+/* After a reload swapped srv->cfg (main thread): the HTTP threads take the new snapshot. */
+void rs__http_reload(struct rs_server *srv);
+/* Worker thread, after a block: remember it in this worker's ring (no allocation, bounded). */
+void rs__event_blocked(struct rs_worker *w, const struct rs_question *q,
+		       const struct bl_verdict *v, const struct rs_profile *prof);
+/* Worker thread, every answer sent: the optional query log ([http] query_log). */
+void rs__event_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *msg,
+		      size_t len);
 
 #endif

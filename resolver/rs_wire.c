@@ -108,6 +108,36 @@ static size_t skip_name(const uint8_t *pkt, size_t len, size_t off)
 	return end ? end : pos;
 }
 
+#define OPT_ECS 8
+#define OPT_MAC 65001
+
+/* The options we read: client subnet and MAC address. Length is checked by the caller only
+ * against the RDATA end, so check each one here before reading. */
+static int read_option(uint16_t code, const uint8_t *d, uint16_t len, struct rs_question *q)
+{
+	if (code == OPT_MAC && len == 6) {
+		memcpy(q->mac, d, 6);
+		q->has_mac = true;
+	} else if (code == OPT_ECS) {
+		/* FAMILY(2) SOURCE PREFIX(1) SCOPE PREFIX(1) ADDRESS(ceil(source/8)) */
+		uint16_t fam;
+		uint8_t src;
+		if (len < 4)
+			return -1;
+		fam = get16(d);
+		src = d[2];
+		if ((fam != 1 && fam != 2) || src > (fam == 1 ? 32 : 128) ||
+		    len != 4 + (src + 7) / 8)
+			return -1; /* RFC 7871 §7.1.2: FORMERR */
+		memset(q->ecs_addr, 0, sizeof(q->ecs_addr));
+		memcpy(q->ecs_addr, d + 4, (size_t)(len - 4));
+		q->ecs_family = (uint8_t)fam;
+		q->ecs_prefix = src;
+		q->has_ecs = true;
+	}
+	return 0;
+}
+
 /* Parse the OPT record of a query (RFC 6891 §6.1.1). Returns 0 or -1 when malformed. */
 static int read_opt(const uint8_t *pkt, size_t len, size_t off, size_t *next,
 		    struct rs_question *q)
@@ -127,6 +157,8 @@ static int read_opt(const uint8_t *pkt, size_t len, size_t off, size_t *next,
 	/* Each option must fit the RDATA exactly. */
 	for (size_t p = o; p < o + rdlen;) {
 		if (p + 4 > o + rdlen)
+			return -1;
+		if (read_option(get16(pkt + p), pkt + p + 4, get16(pkt + p + 2), q) < 0)
 			return -1;
 		p += 4u + get16(pkt + p + 2);
 		if (p > o + rdlen)
@@ -171,6 +203,8 @@ int rs_query_parse(const uint8_t *pkt, size_t len, struct rs_question *q)
 	q->edns_version = 0;
 	q->udp_size = 512;
 	q->qname_len = 0;
+	q->has_mac = false;
+	q->has_ecs = false;
 	if (len < RS_HDR_LEN)
 		return RS_Q_DROP;
 	q->id = get16(pkt);
@@ -480,4 +514,159 @@ void rs_set_ttls(uint8_t *body, const uint16_t *ttl_offs, int n_ttl, uint32_t tt
 {
 	for (int i = 0; i < n_ttl; i++)
 		put32(body + ttl_offs[i], ttl);
+}
+
+/*
+ * Expand a possibly compressed name at `off` into `out` (lowercased wire, at most
+ * RS_MAX_NAME). Same rules as skip_name. Returns the offset after the name in the message, or
+ * 0 when malformed; *outlen receives the expanded length.
+ */
+static size_t read_name(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, size_t *outlen)
+{
+	size_t end = 0, n = 0, pos = off, lowest = off;
+
+	for (;;) {
+		uint8_t l;
+		if (pos >= len)
+			return 0;
+		l = pkt[pos];
+		if ((l & 0xc0) == 0xc0) {
+			size_t ptr;
+			if (pos + 1 >= len)
+				return 0;
+			ptr = (size_t)((l & 0x3f) << 8) | pkt[pos + 1];
+			if (!end)
+				end = pos + 2;
+			if (ptr >= lowest || ptr < RS_HDR_LEN)
+				return 0;
+			lowest = pos = ptr;
+			continue;
+		}
+		if (l > 63 || n + 1u + l > RS_MAX_NAME || pos + 1u + l > len)
+			return 0;
+		out[n++] = l;
+		for (uint8_t i = 1; i <= l; i++)
+			out[n++] = lower(pkt[pos + i]);
+		pos += 1u + l;
+		if (l == 0)
+			break;
+	}
+	*outlen = n;
+	return end ? end : pos;
+}
+
+/* Offset of the answer section (after the one question), or 0. */
+static size_t answer_start(const uint8_t *pkt, size_t len)
+{
+	size_t off;
+
+	if (len < RS_HDR_LEN || get16(pkt + 4) != 1)
+		return 0;
+	off = skip_name(pkt, len, RS_HDR_LEN);
+	return (off && off + 4 <= len) ? off + 4 : 0;
+}
+
+int rs_cname_targets(const uint8_t *body, size_t len, uint8_t (*names)[RS_MAX_NAME],
+		     uint8_t *lens, int max)
+{
+	size_t off = answer_start(body, len);
+	uint16_t an;
+	int n = 0;
+
+	if (!off)
+		return 0;
+	an = get16(body + 6);
+	for (uint16_t i = 0; i < an && n < max; i++) {
+		size_t after = skip_name(body, len, off), nl;
+		uint16_t rdlen;
+		if (!after || after + 10 > len)
+			return 0;
+		rdlen = get16(body + after + 8);
+		if (after + 10 + rdlen > len)
+			return 0;
+		if (get16(body + after) == RS_TYPE_CNAME &&
+		    read_name(body, after + 10 + rdlen, after + 10, names[n], &nl))
+			lens[n++] = (uint8_t)nl;
+		off = after + 10 + rdlen;
+	}
+	return n;
+}
+
+/* Copy one answer RR of `body` at `off` uncompressed into out+n, if it is an address or CNAME
+ * record. Returns the offset after the RR (0 malformed); *wrote the bytes written. */
+static size_t copy_rr(const uint8_t *body, size_t len, size_t off, uint32_t age, uint8_t *out,
+		      size_t room, size_t *wrote)
+{
+	uint8_t name[RS_MAX_NAME], rname[RS_MAX_NAME];
+	size_t nl, rl = 0, after = read_name(body, len, off, name, &nl), end;
+	uint16_t type, rdlen;
+	uint32_t ttl;
+
+	*wrote = 0;
+	if (!after || after + 10 > len)
+		return 0;
+	type = get16(body + after);
+	ttl = get32(body + after + 4);
+	rdlen = get16(body + after + 8);
+	end = after + 10 + rdlen;
+	if (end > len)
+		return 0;
+	if (type == RS_TYPE_CNAME && !read_name(body, end, after + 10, rname, &rl))
+		return 0;
+	if (type != RS_TYPE_A && type != RS_TYPE_AAAA && type != RS_TYPE_CNAME)
+		return end;
+	if (type != RS_TYPE_CNAME)
+		rl = rdlen;
+	if (nl + 10 + rl > room)
+		return end; /* no room: the caller truncates */
+	memcpy(out, name, nl);
+	memcpy(out + nl, body + after, 8);
+	put32(out + nl + 4, ttl > age ? ttl - age : 0);
+	put16(out + nl + 8, (uint16_t)rl);
+	memcpy(out + nl + 10, type == RS_TYPE_CNAME ? rname : body + after + 10, rl);
+	*wrote = nl + 10 + rl;
+	return end;
+}
+
+size_t rs_build_rewrite(const uint8_t *body, size_t body_len, const uint8_t *target,
+			size_t target_len, uint32_t age, const struct rs_question *orig,
+			size_t limit, uint8_t *out, size_t max)
+{
+	size_t off = answer_start(body, body_len), n = RS_HDR_LEN, w;
+	uint16_t an, count = 1, flags;
+	uint32_t ttl = 300;
+
+	if (!off || max < 2048)
+		return 0;
+	flags = get16(body + 2);
+	an = get16(body + 6);
+	put16(out, orig->id);
+	put16(out + 2, (uint16_t)(RS_F_QR | RS_F_RA | (orig->flags & (RS_F_RD | RS_F_CD)) |
+				  (flags & 0xf)));
+	put16(out + 4, 1);
+	put16(out + 8, 0);
+	put16(out + 10, orig->edns ? 1 : 0);
+	n += put_question(out + n, orig, orig->qname_raw);
+	if (an && skip_name(body, body_len, off) + 8 <= body_len)
+		ttl = get32(body + skip_name(body, body_len, off) + 4);
+	put16(out + n, 0xc000 | RS_HDR_LEN);
+	put16(out + n + 2, RS_TYPE_CNAME);
+	put16(out + n + 4, RS_CLASS_IN);
+	put32(out + n + 6, ttl > age ? ttl - age : 0);
+	put16(out + n + 10, (uint16_t)target_len);
+	memcpy(out + n + 12, target, target_len);
+	n += 12 + target_len;
+	for (uint16_t i = 0; i < an; i++) {
+		off = copy_rr(body, body_len, off, age, out + n, max - n - 64, &w);
+		if (!off)
+			return 0;
+		n += w;
+		count += w ? 1 : 0;
+	}
+	put16(out + 6, count);
+	if (orig->edns)
+		n += put_opt(out + n, orig, flags & 0xf);
+	if (n > limit)
+		return build_truncated(orig, flags, out, max);
+	return n;
 }

@@ -25,7 +25,9 @@ static void usage(FILE *fp)
 	      "                                    add a list to the local rules in one\n"
 	      "                                    transaction; FILE - is stdin; decompress .xz\n"
 	      "                                    first: xz -dc F.xz | kidguard-ctl ... import -\n"
-	      "  info                              counts, feed version, last sync, size\n",
+	      "  info                              counts, feed version, last sync, size\n"
+	      "  stats [--json]                    the running daemon's counters ([http] API)\n"
+	      "  sync now                          ask the running daemon to poll the feed now\n",
 	      fp);
 }
 
@@ -100,6 +102,10 @@ int main(int argc, char **argv)
 		return ctl_cmd_import(&c, argc, argv);
 	if (strcmp(cmd, "info") == 0)
 		return ctl_cmd_info(&c, argc, argv);
+	if (strcmp(cmd, "stats") == 0)
+		return ctl_cmd_stats(&c, argc, argv);
+	if (strcmp(cmd, "sync") == 0)
+		return ctl_cmd_sync(&c, argc, argv);
 	fprintf(stderr, "kidguard-ctl: unknown command '%s' (see --help)\n", cmd);
 	return CTL_EXIT_USAGE;
 }

@@ -143,8 +143,12 @@ def wait_until(pred, timeout, interval=0.05):
 
 
 # ---------------------------------------------------------------- DNS helpers
-def make_query(name, rdtype="A", rdclass="IN", edns=None, payload=1232, do=False, rd=True):
-    if edns is None and not do:
+def make_query(name, rdtype="A", rdclass="IN", edns=None, payload=1232, do=False, rd=True,
+               options=None):
+    if options:
+        q = dns.message.make_query(name, rdtype, rdclass, use_edns=0 if edns is None else edns,
+                                   payload=payload, want_dnssec=do, options=options)
+    elif edns is None and not do:
         # dnspython turns EDNS on whenever payload is given: pass nothing
         q = dns.message.make_query(name, rdtype, rdclass, use_edns=False)
     else:
@@ -156,9 +160,9 @@ def make_query(name, rdtype="A", rdclass="IN", edns=None, payload=1232, do=False
 
 
 def query(port, name, rdtype="A", tcp=False, addr="127.0.0.1", timeout=3.0, source=None,
-          edns=None, payload=1232, do=False, rdclass="IN"):
+          edns=None, payload=1232, do=False, rdclass="IN", options=None):
     """Real DNS query with dnspython; returns the parsed response."""
-    q = make_query(name, rdtype, rdclass, edns=edns, payload=payload, do=do)
+    q = make_query(name, rdtype, rdclass, edns=edns, payload=payload, do=do, options=options)
     if tcp:
         return dns.query.tcp(q, addr, timeout=timeout, port=port, source=source)
     return dns.query.udp(q, addr, timeout=timeout, port=port, source=source)

@@ -19,3 +19,8 @@ endforeach()
 add_executable(test_kg_addr ${CMAKE_CURRENT_LIST_DIR}/test_kg_addr.c)
 target_link_libraries(test_kg_addr PRIVATE kgcommon PkgConfig::CMOCKA)
 add_test(NAME unit_kg_addr COMMAND test_kg_addr)
+
+# Policy: pure functions of the config library (no server).
+add_executable(test_rs_policy ${CMAKE_CURRENT_LIST_DIR}/test_rs_policy.c)
+target_link_libraries(test_rs_policy PRIVATE kgconfig kgcommon PkgConfig::CMOCKA)
+add_test(NAME unit_rs_policy COMMAND test_rs_policy)

@@ -19,9 +19,9 @@ static void sa_ok(const char *text, uint16_t def, const char *want)
 
 	assert_int_equal(kg_sockaddr_parse(text, def, &a), 0);
 	assert_string_equal(kg_sockaddr_str((const struct sockaddr *)&a.ss, buf, sizeof(buf)),
-			    want);
+	                    want);
 	assert_int_equal(a.len, a.ss.ss_family == AF_INET ? sizeof(struct sockaddr_in)
-							  : sizeof(struct sockaddr_in6));
+	                                                  : sizeof(struct sockaddr_in6));
 }
 
 static void sa_bad(const char *text)
@@ -179,10 +179,10 @@ static void test_split_list(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sockaddr_parse),
-		cmocka_unit_test(test_cidr_parse),
-		cmocka_unit_test(test_cidr_match),
-		cmocka_unit_test(test_split_list),
+	    cmocka_unit_test(test_sockaddr_parse),
+	    cmocka_unit_test(test_cidr_parse),
+	    cmocka_unit_test(test_cidr_match),
+	    cmocka_unit_test(test_split_list),
 	};
 
 	return cmocka_run_group_tests_name("kg_addr", tests, NULL, NULL);

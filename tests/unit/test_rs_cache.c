@@ -16,11 +16,11 @@
 static size_t make_body(uint8_t *b, uint32_t ttl, uint8_t last_octet)
 {
 	static const uint8_t tmpl[] = {
-		0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0,          /* header */
-		1,    'a',  3,    'c',  'o', 'm', 0, 0, 1, 0, 1,          /* a.com A IN */
-		0xc0, 12,   0,    1,    0,   1,                           /* owner, A, IN */
-		0,    0,    0,    0,                                      /* TTL */
-		0,    4,    192,  0,    2,   0,                           /* rdata */
+	    0x12, 0x34, 0x81, 0x80, 0,   1,   0, 1, 0, 0, 0, 0, /* header */
+	    1,    'a',  3,    'c',  'o', 'm', 0, 0, 1, 0, 1,    /* a.com A IN */
+	    0xc0, 12,   0,    1,    0,   1,                     /* owner, A, IN */
+	    0,    0,    0,    0,                                /* TTL */
+	    0,    4,    192,  0,    2,   0,                     /* rdata */
 	};
 
 	memcpy(b, tmpl, sizeof(tmpl));
@@ -38,7 +38,7 @@ static uint32_t rd32(const uint8_t *p)
 }
 
 static void key_for(const char *label, uint16_t qtype, uint16_t qclass, bool do_bit, bool cd,
-		    struct rs_cache_key *k)
+                    struct rs_cache_key *k)
 {
 	struct rs_question q;
 	size_t l = strlen(label);
@@ -135,7 +135,7 @@ static void test_lru_eviction(void **state)
 	put(c, "c", 100, 3, 0);
 	assert_int_equal(rs_cache_count(c), 3);
 	assert_int_equal(get(c, "a", 1), 1); /* a is now the most recently used */
-	put(c, "d", 100, 4, 2);               /* evicts b, the least recently used */
+	put(c, "d", 100, 4, 2);              /* evicts b, the least recently used */
 	assert_int_equal(rs_cache_count(c), 3);
 	assert_int_equal(get(c, "b", 3), -1);
 	assert_int_equal(get(c, "a", 3), 1);
@@ -262,7 +262,7 @@ static void test_many_entries(void **state)
 /* ---------------------------------------------------------------- rs_cache_ttl_for --- */
 
 static void scan_init(struct rs_scan *s, int rcode, uint16_t ancount, uint32_t min_ttl,
-		      uint32_t neg_ttl)
+                      uint32_t neg_ttl)
 {
 	memset(s, 0, sizeof(*s));
 	s->flags = (uint16_t)(RS_F_QR | (rcode & 0xf));
@@ -325,15 +325,15 @@ static void test_ttl_for(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_put_get),
-		cmocka_unit_test(test_expiry_and_age),
-		cmocka_unit_test(test_lru_eviction),
-		cmocka_unit_test(test_set_limit),
-		cmocka_unit_test(test_disabled_and_uncacheable),
-		cmocka_unit_test(test_replace),
-		cmocka_unit_test(test_key_fields),
-		cmocka_unit_test(test_many_entries),
-		cmocka_unit_test(test_ttl_for),
+	    cmocka_unit_test(test_put_get),
+	    cmocka_unit_test(test_expiry_and_age),
+	    cmocka_unit_test(test_lru_eviction),
+	    cmocka_unit_test(test_set_limit),
+	    cmocka_unit_test(test_disabled_and_uncacheable),
+	    cmocka_unit_test(test_replace),
+	    cmocka_unit_test(test_key_fields),
+	    cmocka_unit_test(test_many_entries),
+	    cmocka_unit_test(test_ttl_for),
 	};
 
 	return cmocka_run_group_tests_name("rs_cache", tests, NULL, NULL);

@@ -49,88 +49,103 @@ static void bad(const char *text, const char *want)
 	base(&cfg);
 	before = cfg;
 	memset(err, 'x', sizeof(err));
-	assert_int_equal(rs_config_load_string(text, "t.conf", &cfg, err, sizeof(err)),
-			 RS_EINVAL);
+	assert_int_equal(rs_config_load_string(text, "t.conf", &cfg, err, sizeof(err)), RS_EINVAL);
 	assert_memory_equal(&cfg, &before, sizeof(cfg));
 	assert_string_equal(err, want);
 }
 
 static const char full_conf[] = "; a full configuration\n"
-				"[server]\n"
-				"listen = 127.0.0.1:5300, [::1]:5300\n"
-				"workers = 4\n"
-				"tcp_max_connections = 500\n"
-				"tcp_idle_timeout = 30\n"
-				"max_udp_size = 1400\n"
-				"log_level = debug\n"
-				"\n"
-				"[upstream]\n"
-				"servers = 192.0.2.1, 192.0.2.2:5353, [2001:db8::1]\n"
-				"timeout = 800\n"
-				"query_timeout = 2500\n"
-				"\n"
-				"[cache]\n"
-				"size = 5000\n"
-				"min_ttl = 5\n"
-				"max_ttl = 7200\n"
-				"negative_max_ttl = 900\n"
-				"\n"
-				"[access]\n"
-				"allow = 10.0.0.0/8, 192.168.1.7/24, fd00::/8, 127.0.0.1\n"
-				"\n"
-				"[blocklist]\n"
-				"path = /var/lib/kidguard\n"
-				"\n"
-				"[blocking]\n"
-				"sinkhole_ipv4 = 192.0.2.99\n"
-				"sinkhole_ipv6 = 2001:db8::99\n"
-				"ttl = 120\n"
-				"\n"
-				"[profile kids]\n"
-				"block = adult, gambling\n"
-				"action = nxdomain\n"
-				"clients = 192.168.1.0/24\n";
+                                "[server]\n"
+                                "listen = 127.0.0.1:5300, [::1]:5300\n"
+                                "workers = 4\n"
+                                "tcp_max_connections = 500\n"
+                                "tcp_idle_timeout = 30\n"
+                                "max_udp_size = 1400\n"
+                                "log_level = debug\n"
+                                "\n"
+                                "[upstream]\n"
+                                "servers = 192.0.2.1, 192.0.2.2:5353, [2001:db8::1]\n"
+                                "timeout = 800\n"
+                                "query_timeout = 2500\n"
+                                "\n"
+                                "[cache]\n"
+                                "size = 5000\n"
+                                "min_ttl = 5\n"
+                                "max_ttl = 7200\n"
+                                "negative_max_ttl = 900\n"
+                                "\n"
+                                "[access]\n"
+                                "allow = 10.0.0.0/8, 192.168.1.7/24, fd00::/8, 127.0.0.1\n"
+                                "\n"
+                                "[blocklist]\n"
+                                "path = /var/lib/kidguard\n"
+                                "\n"
+                                "[blocking]\n"
+                                "sinkhole_ipv4 = 192.0.2.99\n"
+                                "sinkhole_ipv6 = 2001:db8::99\n"
+                                "ttl = 120\n"
+                                "\n"
+                                "[profile kids]\n"
+                                "block = adult, gambling\n"
+                                "action = nxdomain\n"
+                                "clients = 192.168.1.0/24\n";
 
 /* What rs_config_print writes for full_conf, read from "full.conf". */
-static const char full_golden[] = "; effective configuration from full.conf\n"
-				  "[server]\n"
-				  "listen = 127.0.0.1:5300, [::1]:5300\n"
-				  "workers = 4\n"
-				  "tcp_max_connections = 500\n"
-				  "tcp_idle_timeout = 30\n"
-				  "max_udp_size = 1400\n"
-				  "log_level = debug\n"
-				  "\n"
-				  "[upstream]\n"
-				  "servers = 192.0.2.1:53, 192.0.2.2:5353, [2001:db8::1]:53\n"
-				  "timeout = 800\n"
-				  "query_timeout = 2500\n"
-				  "\n"
-				  "[cache]\n"
-				  "size = 5000\n"
-				  "min_ttl = 5\n"
-				  "max_ttl = 7200\n"
-				  "negative_max_ttl = 900\n"
-				  "\n"
-				  "[access]\n"
-				  "allow = 10.0.0.0/8, 192.168.1.0/24, fd00::/8, 127.0.0.1/32\n"
-				  "\n"
-				  "[blocklist]\n"
-				  "path = /var/lib/kidguard\n"
-				  "\n"
-				  "[blocking]\n"
-				  "sinkhole_ipv4 = 192.0.2.99\n"
-				  "sinkhole_ipv6 = 2001:db8::99\n"
-				  "ttl = 120\n"
-				  "\n"
-				  "[profile default]\n"
-				  "block = all\n"
-				  "action = sinkhole\n"
-				  "\n"
-				  "[profile kids]\n"
-				  "block = adult, gambling\n"
-				  "action = nxdomain\n"
-				  "clients = 192.168.1.0/24\n";
+static const char full_golden[] =
+    "; effective configuration from full.conf\n"
+    "[server]\n"
+    "listen = 127.0.0.1:5300, [::1]:5300\n"
+    "workers = 4\n"
+    "tcp_max_connections = 500\n"
+    "tcp_idle_timeout = 30\n"
+    "max_udp_size = 1400\n"
+    "log_level = debug\n"
+    "\n"
+    "[upstream]\n"
+    "servers = 192.0.2.1:53, 192.0.2.2:5353, [2001:db8::1]:53\n"
+    "timeout = 800\n"
+    "query_timeout = 2500\n"
+    "\n"
+    "[cache]\n"
+    "size = 5000\n"
+    "min_ttl = 5\n"
+    "max_ttl = 7200\n"
+    "negative_max_ttl = 900\n"
+    "\n"
+    "[access]\n"
+    "allow = 10.0.0.0/8, 192.168.1.0/24, fd00::/8, 127.0.0.1/32\n"
+    "\n"
+    "[blocklist]\n"
+    "path = /var/lib/kidguard\n"
+    "\n"
+    "[blocking]\n"
+    "sinkhole_ipv4 = 192.0.2.99\n"
+    "sinkhole_ipv6 = 2001:db8::99\n"
+    "ttl = 120\n"
+    "\n"
+    "[profile default]\n"
+    "block = all\n"
+    "action = sinkhole\n"
+    "safe_search = off\n"
+    "hardening = off\n"
+    "\n"
+    "[profile kids]\n"
+    "block = adult, gambling\n"
+    "action = nxdomain\n"
+    "clients = 192.168.1.0/24\n"
+    "safe_search = off\n"
+    "hardening = off\n"
+    "\n"
+    "[http]\n"
+    "listen = 127.0.0.1:8053\n"
+    "trust_loopback = on\n"
+    "block_page_listen = off\n"
+    "block_page_text = This site was blocked by the family filter on this "
+    "network. If you think that is a mistake, ask the adult who looks after "
+    "the internet here, or report it below.\n"
+    "query_log = off\n"
+    "query_log_size = 1000\n"
+    "query_log_full_addresses = off\n";
 
 static char *print_to_string(const struct rs_config *cfg)
 {
@@ -178,7 +193,7 @@ static void test_defaults_acl(void **state)
 	rs_config_defaults(&cfg);
 	/* Private addresses are allowed, a public one is not: never an open resolver. */
 	static const char *const in[] = {"127.0.0.1", "10.1.2.3", "172.31.0.1", "192.168.0.1",
-					 "100.64.0.1"};
+	                                 "100.64.0.1"};
 	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
 		inet_pton(AF_INET, in[i], &sin.sin_addr);
 		allowed = false;
@@ -240,9 +255,9 @@ static void test_from_file(void **state)
 	base(&cfg);
 	assert_int_equal(rs_config_load(path, &cfg, err, sizeof(err)), RS_EINVAL);
 	snprintf(want, sizeof(want),
-		 "%s:5: [server] workers: invalid value \"0\" (expected auto or an integer in "
-		 "1..64)",
-		 path);
+	         "%s:5: [server] workers: invalid value \"0\" (expected auto or an integer in "
+	         "1..64)",
+	         path);
 	assert_string_equal(err, want);
 
 	f = fopen(path, "w");
@@ -305,21 +320,21 @@ static void test_cross_checks(void **state)
 	char err[512];
 
 	assert_int_equal(load("[cache]\nmin_ttl = 500\nmax_ttl = 100\n", &cfg, err, sizeof(err)),
-			 RS_EINVAL);
+	                 RS_EINVAL);
 	assert_non_null(strstr(err, "[cache] min_ttl: min_ttl (500) is larger than max_ttl (100)"));
-	assert_int_equal(load("[upstream]\ntimeout = 5000\nquery_timeout = 1000\n", &cfg, err,
-			      sizeof(err)),
-			 RS_EINVAL);
+	assert_int_equal(
+	    load("[upstream]\ntimeout = 5000\nquery_timeout = 1000\n", &cfg, err, sizeof(err)),
+	    RS_EINVAL);
 	assert_non_null(strstr(err, "[upstream] timeout: timeout (5000 ms) exceeds"));
 	assert_int_equal(load("[cache]\nmin_ttl = 100\nmax_ttl = 100\n", &cfg, err, sizeof(err)),
-			 0);
+	                 0);
 
 	/* No upstream at all. */
 	rs_config_defaults(&cfg);
 	cfg.n_upstream = 0;
-	assert_int_equal(rs_config_load_string("[cache]\nsize = 1\n", "t.conf", &cfg, err,
-					       sizeof(err)),
-			 RS_EINVAL);
+	assert_int_equal(
+	    rs_config_load_string("[cache]\nsize = 1\n", "t.conf", &cfg, err, sizeof(err)),
+	    RS_EINVAL);
 	assert_non_null(strstr(err, "[upstream] servers: no upstream servers"));
 }
 
@@ -330,39 +345,38 @@ static void test_lists(void **state)
 
 	/* The first line replaces the default, later lines append. */
 	assert_int_equal(load("[server]\nlisten = 10.0.0.1\nlisten = 10.0.0.2:5300, [::1]\n", &cfg,
-			      err, sizeof(err)),
-			 0);
+	                      err, sizeof(err)),
+	                 0);
 	assert_int_equal(cfg.n_listen, 3);
 	assert_string_equal(addr_str(&cfg.listen[0], buf), "10.0.0.1:53");
 	assert_string_equal(addr_str(&cfg.listen[1], buf), "10.0.0.2:5300");
 	assert_string_equal(addr_str(&cfg.listen[2], buf), "[::1]:53");
 
 	assert_int_equal(load("[access]\nallow = 10.0.0.0/8\n[server]\nworkers=1\n[access]\n"
-			      "allow = 192.168.0.0/16\n",
-			      &cfg, err, sizeof(err)),
-			 0);
+	                      "allow = 192.168.0.0/16\n",
+	                      &cfg, err, sizeof(err)),
+	                 0);
 	assert_int_equal(cfg.n_allow, 2);
 
 	/* A continuation line (leading blank) appends to the list too. */
-	assert_int_equal(load("[upstream]\nservers = 192.0.2.1\n  192.0.2.2\n", &cfg, err,
-			      sizeof(err)),
-			 0);
+	assert_int_equal(
+	    load("[upstream]\nservers = 192.0.2.1\n  192.0.2.2\n", &cfg, err, sizeof(err)), 0);
 	assert_int_equal(cfg.n_upstream, 2);
 
 	/* The limits, with the limit in the message. */
 	assert_int_equal(load("[server]\nlisten = 10.0.0.1 10.0.0.2 10.0.0.3 10.0.0.4 10.0.0.5\n"
-			      "listen = 10.0.0.6 10.0.0.7 10.0.0.8 10.0.0.9 10.0.0.10\n"
-			      "listen = 10.0.0.11 10.0.0.12 10.0.0.13 10.0.0.14 10.0.0.15\n"
-			      "listen = 10.0.0.16\nlisten = 10.0.0.17\n",
-			      &cfg, err, sizeof(err)),
-			 RS_EINVAL);
+	                      "listen = 10.0.0.6 10.0.0.7 10.0.0.8 10.0.0.9 10.0.0.10\n"
+	                      "listen = 10.0.0.11 10.0.0.12 10.0.0.13 10.0.0.14 10.0.0.15\n"
+	                      "listen = 10.0.0.16\nlisten = 10.0.0.17\n",
+	                      &cfg, err, sizeof(err)),
+	                 RS_EINVAL);
 	assert_string_equal(err, "t.conf:6: [server] listen: more than 16 items (the limit)");
 	assert_int_equal(load("[server]\nlisten = 10.0.0.1 10.0.0.2 10.0.0.3 10.0.0.4 10.0.0.5\n"
-			      "listen = 10.0.0.6 10.0.0.7 10.0.0.8 10.0.0.9 10.0.0.10\n"
-			      "listen = 10.0.0.11 10.0.0.12 10.0.0.13 10.0.0.14 10.0.0.15\n"
-			      "listen = 10.0.0.16\n",
-			      &cfg, err, sizeof(err)),
-			 0);
+	                      "listen = 10.0.0.6 10.0.0.7 10.0.0.8 10.0.0.9 10.0.0.10\n"
+	                      "listen = 10.0.0.11 10.0.0.12 10.0.0.13 10.0.0.14 10.0.0.15\n"
+	                      "listen = 10.0.0.16\n",
+	                      &cfg, err, sizeof(err)),
+	                 0);
 	assert_int_equal(cfg.n_listen, 16);
 }
 
@@ -433,9 +447,9 @@ static void test_print_round_trip(void **state)
 	round_trip(full_conf);
 	round_trip("[server]\nworkers = auto\nlog_level = error\n");
 	round_trip("[access]\nallow = ::ffff:10.0.0.0/104, 0.0.0.0/0, ::/0\n"
-		   "[server]\nlisten = [::ffff:127.0.0.1]:53\n");
+	           "[server]\nlisten = [::ffff:127.0.0.1]:53\n");
 	round_trip("[profile a]\nblock = none\n[profile b]\nblock = all\naction = refused\n"
-		   "[profile c]\nblock = ads, tracking\naction = nodata\nclients = 10.0.0.0/8\n");
+	           "[profile c]\nblock = ads, tracking\naction = nodata\nclients = 10.0.0.0/8\n");
 	round_trip("[blocklist]\npath = /a path/with spaces=and:colons\n");
 }
 
@@ -447,11 +461,11 @@ static void test_bug_cross_check_line(void **state)
 	struct rs_config cfg;
 	char err[512];
 
-	assert_int_equal(load("[cache]\n; c\nmin_ttl = 500\nmax_ttl = 100\n", &cfg, err,
-			      sizeof(err)),
-			 RS_EINVAL);
-	assert_string_equal(err,
-			    "t.conf:3: [cache] min_ttl: min_ttl (500) is larger than max_ttl (100)");
+	assert_int_equal(
+	    load("[cache]\n; c\nmin_ttl = 500\nmax_ttl = 100\n", &cfg, err, sizeof(err)),
+	    RS_EINVAL);
+	assert_string_equal(
+	    err, "t.conf:3: [cache] min_ttl: min_ttl (500) is larger than max_ttl (100)");
 }
 
 /* Known bug: Debian's libinih reads into a heap buffer of ini_initial_alloc (200) bytes
@@ -464,12 +478,12 @@ static void test_bug_line_of_300_bytes(void **state)
 
 	/* 12 ACL prefixes on one line: 300 bytes. */
 	assert_int_equal(load("[access]\nallow = 10.10.10.0/24, 10.10.11.0/24, 10.10.12.0/24, "
-			      "10.10.13.0/24, 10.10.14.0/24, 10.10.15.0/24, 10.10.16.0/24, "
-			      "10.10.17.0/24, 10.10.18.0/24, 10.10.19.0/24, 10.10.20.0/24, "
-			      "10.10.21.0/24, 10.10.22.0/24, 10.10.23.0/24, 10.10.24.0/24, "
-			      "10.10.25.0/24, 10.10.26.0/24, 10.10.27.0/24, 10.10.28.0/24\n",
-			      &cfg, err, sizeof(err)),
-			 0);
+	                      "10.10.13.0/24, 10.10.14.0/24, 10.10.15.0/24, 10.10.16.0/24, "
+	                      "10.10.17.0/24, 10.10.18.0/24, 10.10.19.0/24, 10.10.20.0/24, "
+	                      "10.10.21.0/24, 10.10.22.0/24, 10.10.23.0/24, 10.10.24.0/24, "
+	                      "10.10.25.0/24, 10.10.26.0/24, 10.10.27.0/24, 10.10.28.0/24\n",
+	                      &cfg, err, sizeof(err)),
+	                 0);
 	assert_int_equal(cfg.n_allow, 19);
 }
 
@@ -485,22 +499,22 @@ static void test_bug_empty_profile_name(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_defaults_acl),
-		cmocka_unit_test(test_full),
-		cmocka_unit_test(test_from_file),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_cross_checks),
-		cmocka_unit_test(test_lists),
-		cmocka_unit_test(test_workers_auto),
-		cmocka_unit_test(test_long_line_rejected),
-		cmocka_unit_test(test_print_golden),
-		cmocka_unit_test(test_print_round_trip),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_defaults_acl),
+	    cmocka_unit_test(test_full),
+	    cmocka_unit_test(test_from_file),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_cross_checks),
+	    cmocka_unit_test(test_lists),
+	    cmocka_unit_test(test_workers_auto),
+	    cmocka_unit_test(test_long_line_rejected),
+	    cmocka_unit_test(test_print_golden),
+	    cmocka_unit_test(test_print_round_trip),
 	};
 	const struct CMUnitTest known_bugs[] = {
-		cmocka_unit_test(test_bug_cross_check_line),
-		cmocka_unit_test(test_bug_line_of_300_bytes),
-		cmocka_unit_test(test_bug_empty_profile_name),
+	    cmocka_unit_test(test_bug_cross_check_line),
+	    cmocka_unit_test(test_bug_line_of_300_bytes),
+	    cmocka_unit_test(test_bug_empty_profile_name),
 	};
 
 	if (argc > 1 && strcmp(argv[1], "--known-bugs") == 0)

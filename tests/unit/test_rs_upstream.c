@@ -151,12 +151,12 @@ static void test_sixteen_upstreams(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pick_lowest_srtt),
-		cmocka_unit_test(test_down_only_when_nothing_else),
-		cmocka_unit_test(test_exploration),
-		cmocka_unit_test(test_failed_backoff),
-		cmocka_unit_test(test_ok_resets),
-		cmocka_unit_test(test_sixteen_upstreams),
+	    cmocka_unit_test(test_pick_lowest_srtt),
+	    cmocka_unit_test(test_down_only_when_nothing_else),
+	    cmocka_unit_test(test_exploration),
+	    cmocka_unit_test(test_failed_backoff),
+	    cmocka_unit_test(test_ok_resets),
+	    cmocka_unit_test(test_sixteen_upstreams),
 	};
 
 	return cmocka_run_group_tests_name("rs_upstream", tests, NULL, NULL);

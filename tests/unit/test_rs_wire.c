@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 #include <ldns/ldns.h>
 
@@ -61,8 +64,8 @@ static void wname(struct wb *w, const char *dotted)
 	w8(w, 0);
 }
 
-static void whdr(struct wb *w, unsigned id, unsigned flags, unsigned qd, unsigned an,
-		 unsigned ns, unsigned ar)
+static void whdr(struct wb *w, unsigned id, unsigned flags, unsigned qd, unsigned an, unsigned ns,
+                 unsigned ar)
 {
 	w->n = 0;
 	w16(w, id);
@@ -82,7 +85,7 @@ static void wquestion(struct wb *w, const char *name, unsigned type, unsigned cl
 
 /* An OPT record: TTL = ext-rcode, version, DO|Z. */
 static void wopt(struct wb *w, unsigned udp, unsigned ext, unsigned ver, unsigned dz,
-		 const uint8_t *rdata, unsigned rdlen)
+                 const uint8_t *rdata, unsigned rdlen)
 {
 	w8(w, 0);
 	w16(w, RS_TYPE_OPT);
@@ -119,14 +122,14 @@ static uint32_t rd32(const uint8_t *p)
 
 /* A query made by ldns; returns its length in `out`. */
 static size_t ldns_query(const char *name, ldns_rr_type type, uint16_t id, uint16_t flags,
-			 int edns_udp, bool do_bit, uint8_t *out)
+                         int edns_udp, bool do_bit, uint8_t *out)
 {
 	ldns_pkt *p = NULL;
 	uint8_t *wire = NULL;
 	size_t n = 0;
 
 	assert_int_equal(ldns_pkt_query_new_frm_str(&p, name, type, LDNS_RR_CLASS_IN, flags),
-			 LDNS_STATUS_OK);
+	                 LDNS_STATUS_OK);
 	ldns_pkt_set_id(p, id);
 	if (edns_udp > 0) {
 		ldns_pkt_set_edns_udp_size(p, (uint16_t)edns_udp);
@@ -160,13 +163,12 @@ static size_t ldns_answer(ldns_pkt *p, uint8_t *out)
 	return n;
 }
 
-static ldns_pkt *answer_pkt(const char *qname, ldns_rr_type type, uint16_t id,
-			    ldns_pkt_rcode rcode)
+static ldns_pkt *answer_pkt(const char *qname, ldns_rr_type type, uint16_t id, ldns_pkt_rcode rcode)
 {
 	ldns_pkt *p = NULL;
 
 	assert_int_equal(ldns_pkt_query_new_frm_str(&p, qname, type, LDNS_RR_CLASS_IN, LDNS_RD),
-			 LDNS_STATUS_OK);
+	                 LDNS_STATUS_OK);
 	ldns_pkt_set_id(p, id);
 	ldns_pkt_set_qr(p, true);
 	ldns_pkt_set_ra(p, true);
@@ -195,7 +197,7 @@ static void assert_qname_raw(ldns_pkt *p, const uint8_t *name, size_t len)
 }
 
 static int parse_text_query(const char *name, int type, struct rs_question *q, uint8_t *buf,
-			    size_t *len)
+                            size_t *len)
 {
 	struct wb w;
 
@@ -212,8 +214,8 @@ static void test_query_ok(void **state)
 {
 	uint8_t pkt[512];
 	struct rs_question q;
-	size_t n = ldns_query("www.example.com.", LDNS_RR_TYPE_AAAA, 0x1234, LDNS_RD, 0, false,
-			      pkt);
+	size_t n =
+	    ldns_query("www.example.com.", LDNS_RR_TYPE_AAAA, 0x1234, LDNS_RD, 0, false, pkt);
 	static const uint8_t want[] = "\3www\7example\3com";
 
 	assert_int_equal(rs_query_parse(pkt, n, &q), RS_Q_OK);
@@ -547,7 +549,7 @@ static void test_error_formerr(void **state)
 	assert_false(ldns_pkt_edns(p));
 	assert_qname_raw(p, q.qname_raw, q.qname_len);
 	assert_int_equal(ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_question(p), 0)),
-			 LDNS_RR_TYPE_AAAA);
+	                 LDNS_RR_TYPE_AAAA);
 	ldns_pkt_free(p);
 
 	/* Too small a buffer: nothing written. */
@@ -614,9 +616,9 @@ static void test_error_edns_and_badvers(void **state)
 	len = rs_build_error(&q, true, RS_RCODE_BADVERS, out, sizeof(out));
 	p = parse_ok(out, len);
 	assert_true(ldns_pkt_edns(p));
-	assert_int_equal(out[3] & 0xf, 0);                     /* header part of 16 */
+	assert_int_equal(out[3] & 0xf, 0);                    /* header part of 16 */
 	assert_int_equal(ldns_pkt_edns_extended_rcode(p), 1); /* 1 << 4 = 16 */
-	assert_int_equal(ldns_pkt_edns_version(p), 0);         /* we speak version 0 */
+	assert_int_equal(ldns_pkt_edns_version(p), 0);        /* we speak version 0 */
 	assert_int_equal(ldns_pkt_qdcount(p), 1);
 	ldns_pkt_free(p);
 }
@@ -672,20 +674,20 @@ static void test_response_matches(void **state)
 
 	assert_int_equal(parse_text_query("WwW.Example.COM", RS_TYPE_A, &q, pkt, &n), RS_Q_OK);
 	rl = ldns_answer(answer_pkt("www.example.com.", LDNS_RR_TYPE_A, 1, LDNS_RCODE_NOERROR),
-			 resp);
+	                 resp);
 	assert_true(rs_response_matches(resp, rl, &q));
 	rl = ldns_answer(answer_pkt("WWW.EXAMPLE.COM.", LDNS_RR_TYPE_A, 1, LDNS_RCODE_NOERROR),
-			 resp);
+	                 resp);
 	assert_true(rs_response_matches(resp, rl, &q));
 	assert_false(rs_response_matches(resp, rl - 1, &q));
 	rl = ldns_answer(answer_pkt("www.example.com.", LDNS_RR_TYPE_AAAA, 1, LDNS_RCODE_NOERROR),
-			 resp);
+	                 resp);
 	assert_false(rs_response_matches(resp, rl, &q));
 	rl = ldns_answer(answer_pkt("www.example.org.", LDNS_RR_TYPE_A, 1, LDNS_RCODE_NOERROR),
-			 resp);
+	                 resp);
 	assert_false(rs_response_matches(resp, rl, &q));
-	rl = ldns_answer(answer_pkt("www.example.co.", LDNS_RR_TYPE_A, 1, LDNS_RCODE_NOERROR),
-			 resp);
+	rl =
+	    ldns_answer(answer_pkt("www.example.co.", LDNS_RR_TYPE_A, 1, LDNS_RCODE_NOERROR), resp);
 	assert_false(rs_response_matches(resp, rl, &q));
 	resp[5] = 0; /* QDCOUNT 0 */
 	assert_false(rs_response_matches(resp, rl, &q));
@@ -694,8 +696,7 @@ static void test_response_matches(void **state)
 /* ------------------------------------------------------------- rs_response_scan --- */
 
 /* Check that every offset points at a TTL field, in record order, with these values. */
-static void assert_ttls(const uint8_t *pkt, const struct rs_scan *s, const uint32_t *want,
-			int n)
+static void assert_ttls(const uint8_t *pkt, const struct rs_scan *s, const uint32_t *want, int n)
 {
 	assert_int_equal(s->n_ttl, n);
 	for (int i = 0; i < n; i++) {
@@ -756,7 +757,7 @@ static void test_scan_negative(void **state)
 	/* NXDOMAIN: SOA TTL 3600, MINIMUM 300 → 300. */
 	p = answer_pkt("nx.example.com.", LDNS_RR_TYPE_A, 1, LDNS_RCODE_NXDOMAIN);
 	push_rr(p, LDNS_SECTION_AUTHORITY,
-		"example.com. 3600 IN SOA ns.example.com. host.example.com. 1 7200 900 86400 300");
+	        "example.com. 3600 IN SOA ns.example.com. host.example.com. 1 7200 900 86400 300");
 	n = ldns_answer(p, resp);
 	assert_int_equal(rs_response_scan(resp, n, &s), 0);
 	assert_int_equal(s.rcode, RS_RCODE_NXDOMAIN);
@@ -767,7 +768,7 @@ static void test_scan_negative(void **state)
 	/* NODATA: SOA TTL 60 under MINIMUM 300 → 60. */
 	p = answer_pkt("www.example.com.", LDNS_RR_TYPE_AAAA, 1, LDNS_RCODE_NOERROR);
 	push_rr(p, LDNS_SECTION_AUTHORITY,
-		"example.com. 60 IN SOA ns.example.com. host.example.com. 1 7200 900 86400 300");
+	        "example.com. 60 IN SOA ns.example.com. host.example.com. 1 7200 900 86400 300");
 	n = ldns_answer(p, resp);
 	assert_int_equal(rs_response_scan(resp, n, &s), 0);
 	assert_int_equal(s.ancount, 0);
@@ -776,7 +777,7 @@ static void test_scan_negative(void **state)
 	/* An SOA in the answer section is data, not a negative TTL. */
 	p = answer_pkt("example.com.", LDNS_RR_TYPE_SOA, 1, LDNS_RCODE_NOERROR);
 	push_rr(p, LDNS_SECTION_ANSWER,
-		"example.com. 60 IN SOA ns.example.com. host.example.com. 1 7200 900 86400 30");
+	        "example.com. 60 IN SOA ns.example.com. host.example.com. 1 7200 900 86400 30");
 	n = ldns_answer(p, resp);
 	assert_int_equal(rs_response_scan(resp, n, &s), 0);
 	assert_int_equal(s.neg_ttl, UINT32_MAX);
@@ -1002,6 +1003,42 @@ static void test_bug_scan_ttl_msb_is_zero(void **state)
 	assert_int_equal(s.min_ttl, 0);
 }
 
+/* Parse a query placed so that the byte after it is an inaccessible page: an overread faults
+ * in any build, not only under AddressSanitizer. */
+static int parse_guarded(const uint8_t *pkt, size_t n, struct rs_question *q)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	uint8_t *map =
+	    mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int v;
+
+	assert_true(map != MAP_FAILED && n <= page);
+	assert_int_equal(mprotect(map + page, page, PROT_NONE), 0);
+	memcpy(map + page - n, pkt, n);
+	v = rs_query_parse(map + page - n, n, q);
+	munmap(map, 2 * page);
+	return v;
+}
+
+/* Known bug (found by fuzz_query): read_opt hands an option to read_option before checking
+ * that the option's length fits the RDATA, so an ECS (or MAC) option claiming more bytes than
+ * the packet has is read past the end of the packet. */
+static void test_bug_opt_option_overread(void **state)
+{
+	struct wb w;
+	struct rs_question q;
+	/* ECS, length 8 (family 1, /32 and 4 address bytes), but only 3 bytes follow. */
+	static const uint8_t ecs[7] = {0, 8, 0, 8, 0, 1, 32};
+	static const uint8_t mac[5] = {0xfd, 0xe9, 0, 6, 0xaa};
+
+	build_opt_query(&w, 1);
+	wopt(&w, 1232, 0, 0, 0, ecs, sizeof(ecs));
+	assert_int_equal(parse_guarded(w.b, w.n, &q), RS_Q_FORMERR);
+	build_opt_query(&w, 1);
+	wopt(&w, 1232, 0, 0, 0, mac, sizeof(mac));
+	assert_int_equal(parse_guarded(w.b, w.n, &q), RS_Q_FORMERR);
+}
+
 /* ------------------------------------------------------------- rs_build_reply --- */
 
 struct reply_fixture {
@@ -1056,7 +1093,7 @@ static void test_reply_basic(void **state)
 	make_body(&f, 0, false);
 	client_query(&q, true, true, RS_F_RD);
 	n = rs_build_reply(f.resp, f.s.keep_len, f.s.ttl_offs, f.s.n_ttl, 100, &q, 1232, out,
-			   sizeof(out));
+	                   sizeof(out));
 	assert_int_equal(n, f.s.keep_len + 11);
 	assert_int_equal(rd16(out), 0xbeef);
 	assert_memory_equal(out + 12, q.qname_raw, q.qname_len); /* 0x20 case restored */
@@ -1092,7 +1129,7 @@ static void test_reply_no_edns(void **state)
 	make_body(&f, 0, true);
 	client_query(&q, false, false, RS_F_CD); /* RD=0, CD=1, no AD, no DO */
 	n = rs_build_reply(f.resp, f.s.keep_len, f.s.ttl_offs, f.s.n_ttl, 0, &q, 512, out,
-			   sizeof(out));
+	                   sizeof(out));
 	assert_int_equal(n, f.s.keep_len);
 	p = parse_ok(out, n);
 	assert_false(ldns_pkt_edns(p));
@@ -1106,7 +1143,7 @@ static void test_reply_no_edns(void **state)
 	/* A client that sets AD gets it. */
 	client_query(&q, false, false, RS_F_RD | RS_F_AD);
 	n = rs_build_reply(f.resp, f.s.keep_len, f.s.ttl_offs, f.s.n_ttl, 0, &q, 512, out,
-			   sizeof(out));
+	                   sizeof(out));
 	assert_true(rd16(out + 2) & RS_F_AD);
 }
 
@@ -1123,7 +1160,7 @@ static void test_reply_truncated(void **state)
 	client_query(&q, false, false, RS_F_RD);
 	assert_int_equal(rs_udp_limit(&q, 1232), 512);
 	n = rs_build_reply(f.resp, f.s.keep_len, f.s.ttl_offs, f.s.n_ttl, 0, &q, 512, out,
-			   sizeof(out));
+	                   sizeof(out));
 	assert_true(n > 0 && n <= 512);
 	p = parse_ok(out, n);
 	assert_true(ldns_pkt_tc(p));
@@ -1136,7 +1173,7 @@ static void test_reply_truncated(void **state)
 
 	/* Over TCP (limit 64 KiB) the whole answer goes out. */
 	n = rs_build_reply(f.resp, f.s.keep_len, f.s.ttl_offs, f.s.n_ttl, 0, &q, RS_MAX_MSG, out,
-			   sizeof(out));
+	                   sizeof(out));
 	assert_int_equal(n, f.s.keep_len);
 	p = parse_ok(out, n);
 	assert_false(ldns_pkt_tc(p));
@@ -1145,11 +1182,11 @@ static void test_reply_truncated(void **state)
 
 	/* The limit counts our OPT: exactly at the limit fits, one byte over truncates. */
 	client_query(&q, true, false, RS_F_RD);
-	n = rs_build_reply(f.resp, f.s.keep_len, f.s.ttl_offs, f.s.n_ttl, 0, &q,
-			   f.s.keep_len + 11, out, sizeof(out));
+	n = rs_build_reply(f.resp, f.s.keep_len, f.s.ttl_offs, f.s.n_ttl, 0, &q, f.s.keep_len + 11,
+	                   out, sizeof(out));
 	assert_int_equal(n, f.s.keep_len + 11);
-	n = rs_build_reply(f.resp, f.s.keep_len, f.s.ttl_offs, f.s.n_ttl, 0, &q,
-			   f.s.keep_len + 10, out, sizeof(out));
+	n = rs_build_reply(f.resp, f.s.keep_len, f.s.ttl_offs, f.s.n_ttl, 0, &q, f.s.keep_len + 10,
+	                   out, sizeof(out));
 	assert_true(rd16(out + 2) & RS_F_TC);
 	assert_int_equal(rd16(out + 6), 0);
 }
@@ -1163,11 +1200,11 @@ static void test_reply_small_buffers(void **state)
 	make_body(&f, 0, false);
 	client_query(&q, true, false, RS_F_RD);
 	assert_int_equal(rs_build_reply(f.resp, f.s.keep_len, f.s.ttl_offs, f.s.n_ttl, 0, &q,
-					RS_MAX_MSG, out, f.s.keep_len + 10),
-			 0);
-	assert_int_equal(rs_build_reply(f.resp, 12 + q.qname_len + 3u, NULL, 0, 0, &q,
-					RS_MAX_MSG, out, sizeof(out)),
-			 0);
+	                                RS_MAX_MSG, out, f.s.keep_len + 10),
+	                 0);
+	assert_int_equal(rs_build_reply(f.resp, 12 + q.qname_len + 3u, NULL, 0, 0, &q, RS_MAX_MSG,
+	                                out, sizeof(out)),
+	                 0);
 }
 
 static void test_udp_limit(void **state)
@@ -1186,40 +1223,41 @@ static void test_udp_limit(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_query_ok),
-		cmocka_unit_test(test_query_root_name),
-		cmocka_unit_test(test_query_drop),
-		cmocka_unit_test(test_query_notimp),
-		cmocka_unit_test(test_query_counts),
-		cmocka_unit_test(test_query_compressed_qname),
-		cmocka_unit_test(test_query_label_and_name_limits),
-		cmocka_unit_test(test_query_truncated),
-		cmocka_unit_test(test_query_edns),
-		cmocka_unit_test(test_query_opt_malformed),
-		cmocka_unit_test(test_query_other_additional),
-		cmocka_unit_test(test_query_badvers),
-		cmocka_unit_test(test_query_case),
-		cmocka_unit_test(test_error_formerr),
-		cmocka_unit_test(test_error_without_question),
-		cmocka_unit_test(test_error_edns_and_badvers),
-		cmocka_unit_test(test_upstream_query),
-		cmocka_unit_test(test_response_matches),
-		cmocka_unit_test(test_scan_positive),
-		cmocka_unit_test(test_scan_negative),
-		cmocka_unit_test(test_scan_opt_cut),
-		cmocka_unit_test(test_scan_pointers),
-		cmocka_unit_test(test_scan_long_compressed_name),
-		cmocka_unit_test(test_scan_malformed),
-		cmocka_unit_test(test_scan_too_many_rrs),
-		cmocka_unit_test(test_reply_basic),
-		cmocka_unit_test(test_reply_no_edns),
-		cmocka_unit_test(test_reply_truncated),
-		cmocka_unit_test(test_reply_small_buffers),
-		cmocka_unit_test(test_udp_limit),
+	    cmocka_unit_test(test_query_ok),
+	    cmocka_unit_test(test_query_root_name),
+	    cmocka_unit_test(test_query_drop),
+	    cmocka_unit_test(test_query_notimp),
+	    cmocka_unit_test(test_query_counts),
+	    cmocka_unit_test(test_query_compressed_qname),
+	    cmocka_unit_test(test_query_label_and_name_limits),
+	    cmocka_unit_test(test_query_truncated),
+	    cmocka_unit_test(test_query_edns),
+	    cmocka_unit_test(test_query_opt_malformed),
+	    cmocka_unit_test(test_query_other_additional),
+	    cmocka_unit_test(test_query_badvers),
+	    cmocka_unit_test(test_query_case),
+	    cmocka_unit_test(test_error_formerr),
+	    cmocka_unit_test(test_error_without_question),
+	    cmocka_unit_test(test_error_edns_and_badvers),
+	    cmocka_unit_test(test_upstream_query),
+	    cmocka_unit_test(test_response_matches),
+	    cmocka_unit_test(test_scan_positive),
+	    cmocka_unit_test(test_scan_negative),
+	    cmocka_unit_test(test_scan_opt_cut),
+	    cmocka_unit_test(test_scan_pointers),
+	    cmocka_unit_test(test_scan_long_compressed_name),
+	    cmocka_unit_test(test_scan_malformed),
+	    cmocka_unit_test(test_scan_too_many_rrs),
+	    cmocka_unit_test(test_reply_basic),
+	    cmocka_unit_test(test_reply_no_edns),
+	    cmocka_unit_test(test_reply_truncated),
+	    cmocka_unit_test(test_reply_small_buffers),
+	    cmocka_unit_test(test_udp_limit),
 	};
 	const struct CMUnitTest known_bugs[] = {
-		cmocka_unit_test(test_bug_scan_resets_too_many_rrs),
-		cmocka_unit_test(test_bug_scan_ttl_msb_is_zero),
+	    cmocka_unit_test(test_bug_scan_resets_too_many_rrs),
+	    cmocka_unit_test(test_bug_scan_ttl_msb_is_zero),
+	    cmocka_unit_test(test_bug_opt_option_overread),
 	};
 
 	if (argc > 1 && strcmp(argv[1], "--known-bugs") == 0)

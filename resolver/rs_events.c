@@ -1,0 +1,219 @@
+/*
+ * The bounded rings behind the dashboard: recent blocked names and the optional query log
+ * (written by the workers), and the per-minute history (written by the sampler thread).
+ *
+ * Why a mutex per worker ring and not a seqlock: a seqlock's reader copies the slot while the
+ * writer may be storing into it, which is a data race in C11 (and TSan says so) unless every
+ * byte is copied with atomics. The mutex is taken once per blocked answer (and per answer with
+ * the query log on), is never contended by other workers (each has its own), and the HTTP
+ * thread holds it only for a memcpy of the ring. An uncontended lock/unlock costs about as
+ * much as the two atomic increments the counters already make.
+ */
+#include "rs_http_int.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kg_log.h"
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int rs__events_init(struct rs_http *h, const struct rs_config *cfg)
+{
+	int n = h->srv->n_workers;
+
+	h->rings = calloc((size_t)n, sizeof(*h->rings));
+	if (!h->rings)
+		return RS_ENOMEM;
+	for (int k = 0; k < n; k++) {
+		struct rs_ev_ring *r = &h->rings[k];
+		pthread_mutex_init(&r->lock, NULL);
+		if (!cfg->query_log)
+			continue;
+		r->qlog_cap = (uint32_t)((cfg->query_log_size + n - 1) / n);
+		r->qlog = calloc(r->qlog_cap, sizeof(*r->qlog));
+		if (!r->qlog)
+			return RS_ENOMEM;
+	}
+	return 0;
+}
+
+void rs__events_fini(struct rs_http *h)
+{
+	for (int k = 0; h->rings && k < h->srv->n_workers; k++) {
+		pthread_mutex_destroy(&h->rings[k].lock);
+		free(h->rings[k].qlog);
+	}
+	free(h->rings);
+	h->rings = NULL;
+}
+
+/* Keep /24 of IPv4 and /56 of IPv6 unless the operator asked for full addresses. */
+static void keep_addr(const struct sockaddr *sa, bool full, struct rs_ev_addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (sa->sa_family == AF_INET) {
+		out->family = AF_INET;
+		memcpy(out->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		if (!full)
+			out->addr[3] = 0;
+	} else if (sa->sa_family == AF_INET6) {
+		const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+		if (memcmp(a, mapped, 12) == 0) {
+			out->family = AF_INET;
+			memcpy(out->addr, a + 12, 4);
+			if (!full)
+				out->addr[3] = 0;
+			return;
+		}
+		out->family = AF_INET6;
+		memcpy(out->addr, a, full ? 16 : 7);
+	}
+}
+
+void rs__ev_addr_str(const struct rs_ev_addr *a, bool full, char *buf, size_t len)
+{
+	char t[INET6_ADDRSTRLEN];
+
+	if (!a->family || !inet_ntop(a->family, a->addr, t, sizeof(t))) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	if (full)
+		snprintf(buf, len, "%s", t);
+	else
+		snprintf(buf, len, "%s/%d", t, a->family == AF_INET ? 24 : 56);
+}
+
+void rs__wire_to_text(const uint8_t *wire, size_t len, char *out, size_t outlen)
+{
+	size_t i = 0, o = 0;
+
+	while (i < len && wire[i] && o + 1 < outlen) {
+		size_t l = wire[i++];
+		if (o)
+			out[o++] = '.';
+		for (size_t j = 0; j < l && i < len && o + 1 < outlen; j++, i++) {
+			uint8_t c = wire[i];
+			/* names are shown in a browser: keep them printable and unambiguous */
+			out[o++] = (c > 0x20 && c < 0x7f && c != '\\' && c != '"' && c != '<' &&
+				    c != '>' && c != '&' && c != '\'')
+					   ? (char)c
+					   : '?';
+		}
+	}
+	if (o == 0 && outlen > 1)
+		out[o++] = '.';
+	out[o < outlen ? o : outlen - 1] = '\0';
+}
+
+void rs__event_blocked(struct rs_worker *w, const struct rs_question *q,
+		       const struct bl_verdict *v, const struct rs_profile *prof)
+{
+	struct rs_http *h = atomic_load_explicit(&w->srv->http, memory_order_acquire);
+	const struct rs_config *cfg = &w->cfg->cfg;
+	struct rs_ev_ring *r;
+	struct rs_ev_blocked *e;
+
+	if (!h)
+		return;
+	r = &h->rings[w->index];
+	r->block_pending = true;
+	pthread_mutex_lock(&r->lock);
+	e = &r->blocked[r->n_blocked % RS_EV_RING];
+	e->t_ms = now_ms();
+	e->categories = v->categories & prof->block_mask;
+	if (!e->categories)
+		e->categories = v->categories;
+	e->feed_version = v->feed_version;
+	e->qtype = q->qtype;
+	e->source = (uint8_t)v->source;
+	e->profile = (uint8_t)(prof - cfg->profiles);
+	e->qname_len = q->qname_len;
+	memcpy(e->qname, q->qname, q->qname_len);
+	/* The client is kept only when the operator turned the query log on. */
+	memset(&e->client, 0, sizeof(e->client));
+	r->n_blocked++;
+	pthread_mutex_unlock(&r->lock);
+	(void)cfg;
+}
+
+void rs__event_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *msg,
+		      size_t len)
+{
+	struct rs_http *h = atomic_load_explicit(&w->srv->http, memory_order_acquire);
+	const struct rs_config *cfg = &w->cfg->cfg;
+	struct rs_ev_ring *r;
+	struct rs_ev_query *e;
+	bool blocked;
+
+	if (!h)
+		return;
+	r = &h->rings[w->index];
+	blocked = r->block_pending;
+	r->block_pending = false;
+	/* A reload can turn the log off at once; turning it on needs a restart (the ring is
+	 * allocated at start). */
+	if (!r->qlog || !cfg->query_log || len < 4)
+		return;
+	pthread_mutex_lock(&r->lock);
+	e = &r->qlog[r->n_qlog % r->qlog_cap];
+	e->t_ms = now_ms();
+	e->qtype = wt->q.qtype;
+	e->rcode = msg[3] & 0xf;
+	e->blocked = blocked;
+	e->tcp = wt->conn != NULL;
+	e->qname_len = wt->q.qname_len;
+	memcpy(e->qname, wt->q.qname, wt->q.qname_len);
+	keep_addr((const struct sockaddr *)&wt->peer.ss, cfg->query_log_full_addresses,
+		  &e->client);
+	r->n_qlog++;
+	if (blocked) {
+		/* The blocked event of this answer gets the (truncated) client too. */
+		struct rs_ev_blocked *b = &r->blocked[(r->n_blocked - 1) % RS_EV_RING];
+		b->client = e->client;
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Once a second on the sampler thread: close the minute when it has passed. */
+void rs__history_sample(struct rs_http *h)
+{
+	uint64_t now = (uint64_t)time(NULL), minute = now - now % 60;
+	struct rs_stats s;
+
+	rs_server_stats(h->srv, &s);
+	pthread_mutex_lock(&h->hist_lock);
+	if (h->last_t == 0) {
+		h->last = s;
+		h->last_t = minute;
+	}
+	while (h->last_t < minute) {
+		struct rs_hist_point *p = &h->hist[h->n_hist % RS_HIST_SLOTS];
+		/* Minutes the sampler missed (a suspended machine) are recorded as empty. */
+		p->t = h->last_t;
+		p->queries = s.queries[0] + s.queries[1] - h->last.queries[0] - h->last.queries[1];
+		p->blocked = s.blocked - h->last.blocked;
+		p->cache_hits = s.cache_hits - h->last.cache_hits;
+		p->servfail = s.rcode[RS_RCODE_SERVFAIL] - h->last.rcode[RS_RCODE_SERVFAIL];
+		p->upstream_queries = s.upstream_queries - h->last.upstream_queries;
+		p->upstream_failures = s.upstream_timeouts + s.upstream_errors -
+				       h->last.upstream_timeouts - h->last.upstream_errors;
+		h->last = s;
+		h->n_hist++;
+		h->last_t += 60;
+		if (minute - h->last_t > 86400)
+			h->last_t = minute - 86400; /* no more than a day of empty minutes */
+	}
+	pthread_mutex_unlock(&h->hist_lock);
+}

@@ -1,0 +1,727 @@
+/*
+ * The JSON API under /api/ (cJSON). Reading endpoints are open to whoever can reach
+ * [http] listen; rs_http.c has already refused state changes that are not authorised.
+ *
+ *   GET    /api/stats                    counters, 24 h history, feed, store, upstreams
+ *   GET    /api/check?name=N[&client=IP] the verdict, as `kidguard-ctl check --json`, explained
+ *   GET    /api/overrides                local allow/deny rules
+ *   POST   /api/overrides                {"name","action":"deny"|"allow","subtree","categories"}
+ *   DELETE /api/overrides?name=N&action=A[&subtree=0|1]
+ *   POST   /api/sync                     ask the sync process to poll the feed now
+ *   GET    /api/events[?limit=N]         recent blocked names (no client unless query_log)
+ *   GET    /api/querylog[?limit=N]       the query log, when [http] query_log = on
+ *   POST   /api/report                   {"domain","kind":"wrong_block"|"not_blocked"}
+ *   GET    /api/reports                  the report outbox
+ */
+#include "rs_http_int.h"
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kg_addr.h"
+
+static const char *const action_names[] = {"none", "allow", "block"};
+static const char *const source_names[] = {"none", "local", "feed"};
+
+static void json_resp(struct rs_resp *r, int status, cJSON *j)
+{
+	char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+
+	cJSON_Delete(j);
+	if (!s) {
+		rs__resp_text(r, 500, "application/json", "{\"error\":\"out of memory\"}");
+		return;
+	}
+	rs__resp_owned(r, status, "application/json", s);
+}
+
+static void json_error(struct rs_resp *r, int status, const char *msg)
+{
+	cJSON *j = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(j, "error", msg);
+	json_resp(r, status, j);
+}
+
+static const char *arg(struct rs_req *q, const char *name)
+{
+	return MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static long arg_long(struct rs_req *q, const char *name, long def, long lo, long hi)
+{
+	const char *v = arg(q, name);
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return def;
+	n = strtol(v, &end, 10);
+	if (*end)
+		return def;
+	return n < lo ? lo : n > hi ? hi : n;
+}
+
+static cJSON *cat_array(struct rs_http *h, uint64_t mask)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	for (int b = 0; b < BL_CATEGORY_MAX; b++) {
+		const char *n;
+		if (!(mask & (1ULL << b)))
+			continue;
+		n = bl_category_name(h->srv->bl, b);
+		cJSON_AddItemToArray(a, cJSON_CreateString(n ? n : "?"));
+	}
+	return a;
+}
+
+static void add_u64(cJSON *o, const char *k, uint64_t v)
+{
+	cJSON_AddNumberToObject(o, k, (double)v);
+}
+
+/* ------------------------------------------------------------------------ stats --- */
+
+static void stats_history(struct rs_http *h, cJSON *root, const struct rs_stats *s)
+{
+	cJSON *pts = cJSON_AddArrayToObject(root, "history");
+	uint64_t n, first, fail5 = 0, up5 = 0;
+
+	pthread_mutex_lock(&h->hist_lock);
+	n = h->n_hist;
+	first = n > RS_HIST_SLOTS ? n - RS_HIST_SLOTS : 0;
+	for (uint64_t i = first; i < n; i++) {
+		const struct rs_hist_point *p = &h->hist[i % RS_HIST_SLOTS];
+		cJSON *a = cJSON_CreateArray();
+		cJSON_AddItemToArray(a, cJSON_CreateNumber((double)p->t));
+		cJSON_AddItemToArray(a, cJSON_CreateNumber((double)p->queries));
+		cJSON_AddItemToArray(a, cJSON_CreateNumber((double)p->blocked));
+		cJSON_AddItemToArray(pts, a);
+		if (n - i <= 5) {
+			up5 += p->upstream_queries;
+			fail5 += p->upstream_failures;
+		}
+	}
+	/* The minute in progress, so that a query shows at once. */
+	if (h->last_t) {
+		cJSON *a = cJSON_CreateArray();
+		cJSON_AddItemToArray(a, cJSON_CreateNumber((double)h->last_t));
+		cJSON_AddItemToArray(
+		    a, cJSON_CreateNumber((double)(s->queries[0] + s->queries[1] -
+						   h->last.queries[0] - h->last.queries[1])));
+		cJSON_AddItemToArray(a, cJSON_CreateNumber((double)(s->blocked - h->last.blocked)));
+		cJSON_AddItemToArray(pts, a);
+		up5 += s->upstream_queries - h->last.upstream_queries;
+		fail5 += s->upstream_timeouts + s->upstream_errors - h->last.upstream_timeouts -
+			 h->last.upstream_errors;
+	}
+	pthread_mutex_unlock(&h->hist_lock);
+	cJSON_AddNumberToObject(root, "history_step", 60);
+	cJSON *u = cJSON_AddObjectToObject(root, "upstream_health");
+	add_u64(u, "queries_5m", up5);
+	add_u64(u, "failures_5m", fail5);
+	cJSON_AddStringToObject(u, "status", up5 == 0		 ? "idle"
+					     : fail5 * 2 > up5	 ? "down"
+					     : fail5 * 20 > up5 ? "degraded"
+								 : "ok");
+}
+
+static void stats_totals(struct rs_http *h, cJSON *root, const struct rs_stats *s,
+			 const struct rs_config *cfg)
+{
+	static const char *const rc[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",
+					 "REFUSED"};
+	cJSON *t = cJSON_AddObjectToObject(root, "totals");
+	cJSON *rcodes = cJSON_AddObjectToObject(root, "rcodes");
+	cJSON *cats = cJSON_AddArrayToObject(root, "blocked_by_category");
+	cJSON *profs = cJSON_AddArrayToObject(root, "blocked_by_profile");
+	cJSON *lat = cJSON_AddObjectToObject(root, "latency");
+	cJSON *bounds = cJSON_AddArrayToObject(lat, "bounds_ms");
+	cJSON *counts = cJSON_AddArrayToObject(lat, "counts");
+	uint64_t lat_n = 0;
+
+	add_u64(t, "queries", s->queries[0] + s->queries[1]);
+	add_u64(t, "udp", s->queries[RS_TRANSPORT_UDP]);
+	add_u64(t, "tcp", s->queries[RS_TRANSPORT_TCP]);
+	add_u64(t, "blocked", s->blocked);
+	add_u64(t, "cache_hits", s->cache_hits);
+	add_u64(t, "cache_misses", s->cache_misses);
+	add_u64(t, "cache_entries", s->cache_entries);
+	add_u64(t, "upstream_queries", s->upstream_queries);
+	add_u64(t, "upstream_timeouts", s->upstream_timeouts);
+	add_u64(t, "upstream_errors", s->upstream_errors);
+	add_u64(t, "inflight", s->inflight);
+	add_u64(t, "refused_acl", s->refused_acl);
+	add_u64(t, "fail_closed", s->fail_closed);
+	add_u64(t, "tcp_connections", s->tcp_connections);
+	for (int i = 0; i < 6; i++)
+		add_u64(rcodes, rc[i], s->rcode[i]);
+	for (int i = 0; i < BL_CATEGORY_MAX; i++) {
+		const char *n = bl_category_name(h->srv->bl, i);
+		if (!s->blocked_category[i])
+			continue;
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "category", n ? n : "?");
+		add_u64(o, "count", s->blocked_category[i]);
+		cJSON_AddItemToArray(cats, o);
+	}
+	for (int i = 0; i < cfg->n_profiles; i++) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "profile", cfg->profiles[i].name);
+		add_u64(o, "count", s->blocked_profile[i]);
+		cJSON_AddItemToArray(profs, o);
+	}
+	for (int i = 0; i < RS_LAT_BUCKETS; i++) {
+		if (i < RS_LAT_BUCKETS - 1)
+			cJSON_AddItemToArray(bounds, cJSON_CreateNumber(rs_latency_bounds_ms[i]));
+		cJSON_AddItemToArray(counts, cJSON_CreateNumber((double)s->upstream_latency[i]));
+		lat_n += s->upstream_latency[i];
+	}
+	cJSON_AddNumberToObject(lat, "mean_ms",
+				lat_n ? (double)s->upstream_latency_sum_ms / (double)lat_n : 0);
+}
+
+static void stats_feed(struct rs_http *h, cJSON *root, const struct rs_config *cfg)
+{
+	cJSON *f = cJSON_AddObjectToObject(root, "feed");
+	cJSON *st = cJSON_AddObjectToObject(root, "store");
+	cJSON *ups = cJSON_AddArrayToObject(root, "upstreams");
+	struct bl_meta m;
+	uint64_t local = 0, feed = 0, now = (uint64_t)time(NULL);
+	char why[700], a[KG_ADDRSTRLEN];
+	int bad = rs__health_reason(h, why, sizeof(why));
+
+	cJSON_AddBoolToObject(root, "healthy", !bad);
+	cJSON_AddStringToObject(root, "health", why);
+	cJSON_AddBoolToObject(f, "sync_configured", cfg->sync_url[0] != '\0');
+	cJSON_AddNumberToObject(f, "max_age", cfg->sync_max_age_s);
+	cJSON_AddNumberToObject(f, "interval", cfg->sync_interval_s);
+	if (bl_db_meta(h->srv->bl, &m) == 0) {
+		add_u64(f, "version", m.feed_version);
+		add_u64(f, "last_sync", m.last_sync);
+		add_u64(f, "last_attempt", m.last_attempt);
+		add_u64(f, "expires", m.feed_expires);
+		if (m.last_sync)
+			add_u64(f, "age_s", now > m.last_sync ? now - m.last_sync : 0);
+		cJSON_AddStringToObject(f, "last_error", m.last_error);
+		add_u64(st, "feed_hashed", m.hashed_entries);
+	}
+	bl_db_counts(h->srv->bl, &local, &feed);
+	add_u64(st, "local", local);
+	add_u64(st, "feed", feed);
+	for (int i = 0; i < cfg->n_upstream; i++)
+		cJSON_AddItemToArray(ups, cJSON_CreateString(kg_sockaddr_str(
+					      (const struct sockaddr *)&cfg->upstream[i].ss, a,
+					      sizeof(a))));
+}
+
+static void stats_settings(struct rs_http *h, cJSON *root, const struct rs_config *cfg)
+{
+	cJSON *o = cJSON_AddObjectToObject(root, "settings");
+	char addr[600], a[KG_ADDRSTRLEN];
+
+	rs__report_address(h, addr, sizeof(addr));
+	cJSON_AddStringToObject(o, "report_address", addr);
+	cJSON_AddStringToObject(o, "contact", cfg->block_page_contact);
+	cJSON_AddBoolToObject(o, "query_log", cfg->query_log);
+	cJSON_AddBoolToObject(o, "token_configured", cfg->http_token[0] != '\0');
+	cJSON_AddBoolToObject(o, "trust_loopback", cfg->http_trust_loopback);
+	cJSON_AddStringToObject(o, "block_page",
+				cfg->block_page_listen.len
+					? kg_sockaddr_str((const struct sockaddr *)&cfg
+								  ->block_page_listen.ss,
+							  a, sizeof(a))
+					: "");
+	cJSON *profs = cJSON_AddArrayToObject(o, "profiles");
+	for (int i = 0; i < cfg->n_profiles; i++)
+		cJSON_AddItemToArray(profs, cJSON_CreateString(cfg->profiles[i].name));
+	cJSON_AddStringToObject(o, "default_profile", cfg->profiles[cfg->default_profile].name);
+}
+
+static void api_stats(struct rs_req *q, struct rs_resp *r)
+{
+	struct rs_cfg_ref *cr = rs__http_cfg_get(q->h);
+	cJSON *root = cJSON_CreateObject();
+	struct rs_stats s;
+
+	rs_server_stats(q->h->srv, &s);
+	cJSON_AddStringToObject(root, "version", KG_VERSION);
+	add_u64(root, "now", (uint64_t)time(NULL));
+	add_u64(root, "started", q->h->started);
+	stats_totals(q->h, root, &s, &cr->cfg);
+	stats_history(q->h, root, &s);
+	stats_feed(q->h, root, &cr->cfg);
+	stats_settings(q->h, root, &cr->cfg);
+	rs__http_cfg_put(cr);
+	json_resp(r, 200, root);
+}
+
+/* ------------------------------------------------------------------------ check --- */
+
+static void explain(struct rs_http *h, const char *name, const struct bl_verdict *v,
+		    const struct rs_profile *prof, char *buf, size_t len)
+{
+	char cats[512], scope[BL_NAME_MAX + 64];
+	struct bl_verdict any;
+
+	snprintf(scope, sizeof(scope), v->subtree ? "%s and every name under it" : "%s",
+		 v->match);
+	if (v->action == BL_ACTION_BLOCK && v->source == BL_SOURCE_FEED) {
+		snprintf(buf, len,
+			 "%s is blocked for profile \"%s\": the national list (feed version %u) "
+			 "puts %s in the category %s. Devices get a %s answer instead of the "
+			 "site's address. If this is wrong, report it; to unblock it on this "
+			 "network now, add an allow rule.",
+			 name, prof->name, v->feed_version, scope,
+			 rs__cat_names(h, v->categories, cats, sizeof(cats)),
+			 rs_action_name(prof->action));
+	} else if (v->action == BL_ACTION_BLOCK) {
+		snprintf(buf, len,
+			 "%s is blocked for profile \"%s\" by a local deny rule for %s (%s), "
+			 "added on this appliance. Remove that rule to unblock it.",
+			 name, prof->name, scope,
+			 v->categories ? rs__cat_names(h, v->categories, cats, sizeof(cats))
+				       : "every profile");
+	} else if (v->action == BL_ACTION_ALLOW) {
+		snprintf(buf, len,
+			 "%s is allowed by a %s allow rule for %s: it resolves normally even if "
+			 "a list names it.",
+			 name, v->source == BL_SOURCE_LOCAL ? "local" : "feed", scope);
+	} else if (rs__http_lookup(h, name, UINT64_MAX, &any) == 0 &&
+		   any.action == BL_ACTION_BLOCK) {
+		snprintf(buf, len,
+			 "%s is listed in the category %s, which profile \"%s\" does not block, "
+			 "so it resolves normally for this profile.",
+			 name, rs__cat_names(h, any.categories, cats, sizeof(cats)), prof->name);
+	} else {
+		snprintf(buf, len,
+			 "%s is on no list that profile \"%s\" blocks: it resolves normally. If it "
+			 "is harmful, report it or add a deny rule.",
+			 name, prof->name);
+	}
+}
+
+static void api_check(struct rs_req *q, struct rs_resp *r)
+{
+	struct rs_cfg_ref *cr;
+	const char *name = arg(q, "name"), *client = arg(q, "client");
+	const struct rs_profile *prof;
+	struct kg_sockaddr ca;
+	struct bl_verdict v;
+	char norm[BL_NAME_MAX], text[1400];
+	cJSON *o;
+
+	if (!name || bl_name_normalize(name, norm, sizeof(norm)) != 0) {
+		json_error(r, 400, "give a valid domain name: /api/check?name=example.com");
+		return;
+	}
+	if (client && *client && kg_sockaddr_parse(client, 53, &ca) < 0) {
+		json_error(r, 400, "client: not an IP address");
+		return;
+	}
+	cr = rs__http_cfg_get(q->h);
+	prof = client && *client ? rs_profile_for(&cr->cfg, (const struct sockaddr *)&ca.ss)
+				 : &cr->cfg.profiles[cr->cfg.default_profile];
+	if (rs__http_lookup(q->h, norm, prof->block_mask, &v) != 0) {
+		rs__http_cfg_put(cr);
+		json_error(r, 503, "the blocklist store cannot be read");
+		return;
+	}
+	/* The fields of `kidguard-ctl check --json`, then the explanation. */
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "name", norm);
+	cJSON_AddStringToObject(o, "action", action_names[v.action]);
+	cJSON_AddStringToObject(o, "source", source_names[v.source]);
+	cJSON_AddNumberToObject(o, "feed_version", v.feed_version);
+	cJSON_AddStringToObject(o, "match", v.match);
+	cJSON_AddBoolToObject(o, "subtree", v.subtree);
+	cJSON_AddItemToObject(o, "categories", cat_array(q->h, v.categories));
+	cJSON_AddStringToObject(o, "profile", prof->name);
+	cJSON_AddStringToObject(o, "answer", v.action == BL_ACTION_BLOCK
+						     ? rs_action_name(prof->action)
+						     : "forward");
+	if (prof->block_mask == UINT64_MAX)
+		cJSON_AddItemToObject(o, "profile_blocks", cJSON_CreateStringArray(
+								    (const char *[]){"all"}, 1));
+	else
+		cJSON_AddItemToObject(o, "profile_blocks", cat_array(q->h, prof->block_mask));
+	explain(q->h, norm, &v, prof, text, sizeof(text));
+	cJSON_AddStringToObject(o, "explanation", text);
+	rs__http_cfg_put(cr);
+	json_resp(r, 200, o);
+}
+
+/* -------------------------------------------------------------------- overrides --- */
+
+struct list_ctx {
+	struct rs_http *h;
+	cJSON *arr;
+	int n, max;
+};
+
+static int list_one(const struct bl_rule *rule, void *arg)
+{
+	struct list_ctx *c = arg;
+	cJSON *o;
+
+	if (c->n >= c->max)
+		return 1;
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "name", rule->name);
+	cJSON_AddStringToObject(o, "action", rule->flags & BL_F_ALLOW ? "allow" : "deny");
+	cJSON_AddBoolToObject(o, "subtree", (rule->flags & BL_F_SUBTREE) != 0);
+	cJSON_AddItemToObject(o, "categories", cat_array(c->h, rule->categories));
+	cJSON_AddItemToArray(c->arr, o);
+	c->n++;
+	return 0;
+}
+
+static void api_overrides_list(struct rs_req *q, struct rs_resp *r)
+{
+	cJSON *root = cJSON_CreateObject();
+	struct list_ctx c = {.h = q->h, .max = 5000};
+
+	c.arr = cJSON_AddArrayToObject(root, "overrides");
+	if (bl_db_list(q->h->srv->bl, BL_SOURCE_LOCAL, list_one, &c) < 0) {
+		cJSON_Delete(root);
+		json_error(r, 503, "the blocklist store cannot be read");
+		return;
+	}
+	cJSON_AddBoolToObject(root, "truncated", c.n >= c.max);
+	json_resp(r, 200, root);
+}
+
+/* One local rule change in its own write transaction (waits for any other writer). */
+static int write_rule(struct rs_http *h, bool add, const char *name, unsigned flags,
+		      uint64_t cats)
+{
+	struct bl_writer *w;
+	int rc = bl_writer_begin(h->srv->bl, &w);
+
+	if (rc)
+		return rc;
+	rc = add ? bl_writer_put(w, BL_SOURCE_LOCAL, name, flags, cats, 0)
+		 : bl_writer_del(w, BL_SOURCE_LOCAL, name, flags);
+	if (rc) {
+		bl_writer_abort(w);
+		return rc;
+	}
+	return bl_writer_commit(w);
+}
+
+static int parse_action(const char *a, unsigned *flags)
+{
+	if (a && strcmp(a, "allow") == 0)
+		*flags |= BL_F_ALLOW;
+	else if (!a || (strcmp(a, "deny") != 0 && strcmp(a, "block") != 0))
+		return -1;
+	return 0;
+}
+
+static void api_override_add(struct rs_req *q, struct rs_resp *r)
+{
+	cJSON *j = q->body ? cJSON_Parse(q->body) : NULL, *cats, *it;
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
+	const cJSON *action = cJSON_GetObjectItemCaseSensitive(j, "action");
+	const cJSON *subtree = cJSON_GetObjectItemCaseSensitive(j, "subtree");
+	char norm[BL_NAME_MAX], msg[300];
+	unsigned flags = BL_F_SUBTREE;
+	uint64_t mask = 0;
+	int rc, bit;
+
+	if (!cJSON_IsString(name) || bl_name_normalize(name->valuestring, norm, sizeof(norm))) {
+		cJSON_Delete(j);
+		json_error(r, 400, "expected {\"name\":DOMAIN,\"action\":\"deny\"|\"allow\"}");
+		return;
+	}
+	if (parse_action(cJSON_IsString(action) ? action->valuestring : NULL, &flags) < 0) {
+		cJSON_Delete(j);
+		json_error(r, 400, "action: expected deny or allow");
+		return;
+	}
+	if (cJSON_IsFalse(subtree))
+		flags &= ~(unsigned)BL_F_SUBTREE;
+	cats = cJSON_GetObjectItemCaseSensitive(j, "categories");
+	cJSON_ArrayForEach(it, cats)
+	{
+		if (!cJSON_IsString(it) || bl_category_find(q->h->srv->bl, it->valuestring, &bit)) {
+			snprintf(msg, sizeof(msg), "unknown category %s",
+				 cJSON_IsString(it) ? it->valuestring : "(not a string)");
+			cJSON_Delete(j);
+			json_error(r, 400, msg);
+			return;
+		}
+		mask |= 1ULL << bit;
+	}
+	cJSON_Delete(j);
+	if (flags & BL_F_ALLOW)
+		mask = 0; /* an allow rule has no categories */
+	rc = write_rule(q->h, true, norm, flags, mask);
+	if (rc) {
+		json_error(r, 500, bl_strerror(rc));
+		return;
+	}
+	j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "name", norm);
+	cJSON_AddStringToObject(j, "action", flags & BL_F_ALLOW ? "allow" : "deny");
+	cJSON_AddBoolToObject(j, "subtree", (flags & BL_F_SUBTREE) != 0);
+	cJSON_AddItemToObject(j, "categories", cat_array(q->h, mask));
+	json_resp(r, 201, j);
+}
+
+static void api_override_del(struct rs_req *q, struct rs_resp *r)
+{
+	const char *name = arg(q, "name"), *subtree = arg(q, "subtree");
+	char norm[BL_NAME_MAX];
+	unsigned flags = BL_F_SUBTREE;
+	int rc;
+
+	if (!name || bl_name_normalize(name, norm, sizeof(norm)) ||
+	    parse_action(arg(q, "action"), &flags) < 0) {
+		json_error(r, 400, "expected ?name=DOMAIN&action=deny|allow[&subtree=0|1]");
+		return;
+	}
+	if (subtree && (strcmp(subtree, "0") == 0 || strcmp(subtree, "false") == 0))
+		flags &= ~(unsigned)BL_F_SUBTREE;
+	rc = write_rule(q->h, false, norm, flags, 0);
+	if (rc == BL_ENOTFOUND) {
+		json_error(r, 404, "no such local rule");
+		return;
+	}
+	if (rc) {
+		json_error(r, 500, bl_strerror(rc));
+		return;
+	}
+	rs__resp_text(r, 200, "application/json", "{\"deleted\":true}");
+}
+
+/* ------------------------------------------------------------------ sync, events --- */
+
+static void api_sync(struct rs_req *q, struct rs_resp *r)
+{
+	struct rs_cfg_ref *cr = rs__http_cfg_get(q->h);
+	bool configured = cr->cfg.sync_url[0] != '\0';
+
+	rs__http_cfg_put(cr);
+	if (!configured) {
+		json_error(r, 409, "no feed to sync: [sync] url is not set");
+		return;
+	}
+	/* The main thread owns the sync process: SIGUSR1 reaches it through its signal loop. */
+	kill(getpid(), SIGUSR1);
+	rs__resp_text(r, 202, "application/json", "{\"sync\":\"requested\"}");
+}
+
+static int by_time_desc(const void *a, const void *b)
+{
+	uint64_t ta = *(const uint64_t *)a, tb = *(const uint64_t *)b;
+
+	return ta < tb ? 1 : ta > tb ? -1 : 0;
+}
+
+static void api_events(struct rs_req *q, struct rs_resp *r)
+{
+	struct rs_http *h = q->h;
+	int nw = h->srv->n_workers, n = 0;
+	long limit = arg_long(q, "limit", 50, 1, RS_EV_RING * (long)nw);
+	struct rs_ev_blocked *all = malloc(sizeof(*all) * RS_EV_RING * (size_t)nw);
+	struct rs_cfg_ref *cr;
+	cJSON *root, *arr;
+	char name[BL_NAME_MAX + 8], cl[64];
+
+	if (!all) {
+		json_error(r, 500, "out of memory");
+		return;
+	}
+	for (int k = 0; k < nw; k++) {
+		struct rs_ev_ring *ring = &h->rings[k];
+		pthread_mutex_lock(&ring->lock);
+		uint64_t have = ring->n_blocked < RS_EV_RING ? ring->n_blocked : RS_EV_RING;
+		for (uint64_t i = 0; i < have; i++)
+			all[n++] = ring->blocked[(ring->n_blocked - 1 - i) % RS_EV_RING];
+		pthread_mutex_unlock(&ring->lock);
+	}
+	/* t_ms is the first member: sort the structs by it. */
+	qsort(all, (size_t)n, sizeof(*all), by_time_desc);
+	cr = rs__http_cfg_get(h);
+	root = cJSON_CreateObject();
+	arr = cJSON_AddArrayToObject(root, "events");
+	for (int i = 0; i < n && i < limit; i++) {
+		const struct rs_ev_blocked *e = &all[i];
+		cJSON *o = cJSON_CreateObject();
+		rs__wire_to_text(e->qname, e->qname_len, name, sizeof(name));
+		cJSON_AddNumberToObject(o, "time", (double)e->t_ms / 1000.0);
+		cJSON_AddStringToObject(o, "name", name);
+		cJSON_AddNumberToObject(o, "qtype", e->qtype);
+		cJSON_AddItemToObject(o, "categories", cat_array(h, e->categories));
+		cJSON_AddStringToObject(o, "profile", e->profile < cr->cfg.n_profiles
+							      ? cr->cfg.profiles[e->profile].name
+							      : "?");
+		cJSON_AddStringToObject(o, "source", source_names[e->source % 3]);
+		if (e->source == BL_SOURCE_FEED)
+			cJSON_AddNumberToObject(o, "feed_version", e->feed_version);
+		if (e->client.family) {
+			rs__ev_addr_str(&e->client, cr->cfg.query_log_full_addresses, cl, sizeof(cl));
+			cJSON_AddStringToObject(o, "client", cl);
+		}
+		cJSON_AddItemToArray(arr, o);
+	}
+	rs__http_cfg_put(cr);
+	free(all);
+	json_resp(r, 200, root);
+}
+
+static void api_querylog(struct rs_req *q, struct rs_resp *r)
+{
+	struct rs_http *h = q->h;
+	int nw = h->srv->n_workers;
+	size_t cap = 0, n = 0;
+	struct rs_ev_query *all;
+	struct rs_cfg_ref *cr = rs__http_cfg_get(h);
+	bool on = cr->cfg.query_log, full = cr->cfg.query_log_full_addresses;
+	cJSON *root, *arr;
+	char name[BL_NAME_MAX + 8], cl[64];
+
+	rs__http_cfg_put(cr);
+	for (int k = 0; k < nw; k++)
+		cap += h->rings[k].qlog_cap;
+	if (!on || cap == 0) {
+		json_error(r, 404, "the query log is off ([http] query_log = on, then restart)");
+		return;
+	}
+	long limit = arg_long(q, "limit", 100, 1, (long)cap);
+	all = malloc(sizeof(*all) * cap);
+	if (!all) {
+		json_error(r, 500, "out of memory");
+		return;
+	}
+	for (int k = 0; k < nw; k++) {
+		struct rs_ev_ring *ring = &h->rings[k];
+		pthread_mutex_lock(&ring->lock);
+		uint64_t have = ring->n_qlog < ring->qlog_cap ? ring->n_qlog : ring->qlog_cap;
+		for (uint64_t i = 0; i < have; i++)
+			all[n++] = ring->qlog[(ring->n_qlog - 1 - i) % ring->qlog_cap];
+		pthread_mutex_unlock(&ring->lock);
+	}
+	qsort(all, n, sizeof(*all), by_time_desc);
+	root = cJSON_CreateObject();
+	arr = cJSON_AddArrayToObject(root, "queries");
+	for (size_t i = 0; i < n && (long)i < limit; i++) {
+		cJSON *o = cJSON_CreateObject();
+		rs__wire_to_text(all[i].qname, all[i].qname_len, name, sizeof(name));
+		rs__ev_addr_str(&all[i].client, full, cl, sizeof(cl));
+		cJSON_AddNumberToObject(o, "time", (double)all[i].t_ms / 1000.0);
+		cJSON_AddStringToObject(o, "client", cl);
+		cJSON_AddStringToObject(o, "name", name);
+		cJSON_AddNumberToObject(o, "qtype", all[i].qtype);
+		cJSON_AddNumberToObject(o, "rcode", all[i].rcode);
+		cJSON_AddBoolToObject(o, "blocked", all[i].blocked);
+		cJSON_AddStringToObject(o, "transport", all[i].tcp ? "tcp" : "udp");
+		cJSON_AddItemToArray(arr, o);
+	}
+	free(all);
+	json_resp(r, 200, root);
+}
+
+/* ---------------------------------------------------------------------- reports --- */
+
+static cJSON *report_json(const char *addr, const struct rs_report *rep)
+{
+	static const char *const states[] = {"queued", "sent", "failed", "manual"};
+	cJSON *o = cJSON_CreateObject();
+	char mailto[1400];
+
+	add_u64(o, "id", rep->id);
+	cJSON_AddStringToObject(o, "domain", rep->domain);
+	cJSON_AddStringToObject(o, "kind", rep->kind);
+	cJSON_AddStringToObject(o, "category", rep->category);
+	add_u64(o, "feed_version", rep->feed_version);
+	add_u64(o, "created", rep->created);
+	cJSON_AddNumberToObject(o, "attempts", rep->attempts);
+	cJSON_AddStringToObject(o, "state", states[rep->state & 3]);
+	cJSON_AddStringToObject(o, "error", rep->error);
+	if (strncmp(addr, "mailto:", 7) == 0) {
+		rs__report_mailto(addr, rep, mailto, sizeof(mailto));
+		cJSON_AddStringToObject(o, "mailto", mailto);
+	}
+	return o;
+}
+
+static void api_report(struct rs_req *q, struct rs_resp *r)
+{
+	cJSON *j = q->body ? cJSON_Parse(q->body) : NULL;
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "domain");
+	const cJSON *k = cJSON_GetObjectItemCaseSensitive(j, "kind");
+	struct rs_report rep;
+	char addr[600];
+	int rc;
+
+	rc = cJSON_IsString(d) && cJSON_IsString(k)
+		     ? rs__report_add(q->h, d->valuestring, k->valuestring, &rep)
+		     : -EINVAL;
+	cJSON_Delete(j);
+	if (rc == -EAGAIN) {
+		json_error(r, 429, "too many reports just now; try again later");
+		return;
+	}
+	if (rc) {
+		json_error(r, 400,
+			   "expected {\"domain\":DOMAIN,\"kind\":\"wrong_block\"|\"not_blocked\"}");
+		return;
+	}
+	rs__report_address(q->h, addr, sizeof(addr));
+	json_resp(r, 202, report_json(addr, &rep));
+}
+
+static void api_reports(struct rs_req *q, struct rs_resp *r)
+{
+	struct rs_http *h = q->h;
+	cJSON *root = cJSON_CreateObject(), *arr;
+	char addr[600];
+
+	rs__report_address(h, addr, sizeof(addr));
+	cJSON_AddStringToObject(root, "address", addr);
+	arr = cJSON_AddArrayToObject(root, "reports");
+	pthread_mutex_lock(&h->out_lock);
+	for (int i = h->n_out - 1; i >= 0; i--)
+		cJSON_AddItemToArray(arr, report_json(addr, &h->outbox[i]));
+	pthread_mutex_unlock(&h->out_lock);
+	json_resp(r, 200, root);
+}
+
+void rs__api_handle(struct rs_req *q, struct rs_resp *r)
+{
+	const char *m = q->method, *u = q->url;
+	bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+	bool post = strcmp(m, "POST") == 0;
+
+	if (get && strcmp(u, "/api/stats") == 0)
+		return api_stats(q, r);
+	if (get && strcmp(u, "/api/check") == 0)
+		return api_check(q, r);
+	if (strcmp(u, "/api/overrides") == 0) {
+		if (get)
+			return api_overrides_list(q, r);
+		if (post)
+			return api_override_add(q, r);
+		if (strcmp(m, "DELETE") == 0)
+			return api_override_del(q, r);
+	}
+	if (post && strcmp(u, "/api/sync") == 0)
+		return api_sync(q, r);
+	if (get && strcmp(u, "/api/events") == 0)
+		return api_events(q, r);
+	if (get && strcmp(u, "/api/querylog") == 0)
+		return api_querylog(q, r);
+	if (post && strcmp(u, "/api/report") == 0)
+		return api_report(q, r);
+	if (get && strcmp(u, "/api/reports") == 0)
+		return api_reports(q, r);
+	json_error(r, 404, "no such endpoint");
+}

@@ -1,0 +1,290 @@
+/*
+ * The block page, served on [http] block_page_listen (the sinkhole address, port 80): a
+ * browser that resolved a blocked name to the sinkhole connects here with "Host: that.name",
+ * and gets a page saying it was blocked, in which category, and what to do.
+ *
+ * HTTPS cannot show it: the browser expects a certificate for that.name, which nobody but the
+ * site's owner can present, so it shows its own connection error (for example Chrome's
+ * ERR_CERT_COMMON_NAME_INVALID or, with the default 0.0.0.0 sinkhole, ERR_CONNECTION_REFUSED).
+ * Installing a private CA on every device to forge certificates would break the security of
+ * every site, so we do not. The dashboard's "check a domain" box explains those blocks.
+ *
+ * The client's address picks the profile whose categories are shown (as the DNS answer did)
+ * and is otherwise neither kept nor logged. Reports are a plain HTML form (no JavaScript).
+ */
+#include "rs_http_int.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sb {
+	char *p;
+	size_t len, cap;
+};
+
+static void sb_add(struct sb *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = (b->cap + n + 1) * 2;
+		char *np = realloc(b->p, cap);
+		if (!np)
+			return;
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void sb_str(struct sb *b, const char *s)
+{
+	sb_add(b, s, strlen(s));
+}
+
+static void sb_esc(struct sb *b, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '<': sb_str(b, "&lt;"); break;
+		case '>': sb_str(b, "&gt;"); break;
+		case '&': sb_str(b, "&amp;"); break;
+		case '"': sb_str(b, "&quot;"); break;
+		case '\'': sb_str(b, "&#39;"); break;
+		default: sb_add(b, s, 1);
+		}
+	}
+}
+
+/* The contact as a link: a URL as is, a phone number as tel:, anything else as text. */
+static void contact_html(struct sb *b, const char *c)
+{
+	bool url = strncmp(c, "https://", 8) == 0 || strncmp(c, "http://", 7) == 0 ||
+		   strncmp(c, "mailto:", 7) == 0;
+	bool phone = c[0] && strspn(c, "+0123456789 -()") == strlen(c);
+
+	if (!c[0])
+		return;
+	sb_str(b, "<p class=\"contact\">To report a harmful site or get help: ");
+	if (url || phone) {
+		sb_str(b, "<a href=\"");
+		if (phone) {
+			sb_str(b, "tel:");
+			for (const char *p = c; *p; p++)
+				if (*p == '+' || (*p >= '0' && *p <= '9'))
+					sb_add(b, p, 1);
+		} else {
+			sb_esc(b, c);
+		}
+		sb_str(b, "\">");
+		sb_esc(b, c);
+		sb_str(b, "</a>");
+	} else {
+		sb_esc(b, c);
+	}
+	sb_str(b, "</p>");
+}
+
+static void report_html(struct sb *b, const char *domain, bool blocked)
+{
+	if (!domain[0])
+		return;
+	sb_str(b, "<form method=\"post\" action=\"/report\" class=\"report\">"
+		  "<input type=\"hidden\" name=\"domain\" value=\"");
+	sb_esc(b, domain);
+	sb_str(b, "\"><button type=\"submit\" name=\"kind\" value=\"");
+	sb_str(b, blocked ? "wrong_block\">This site should not be blocked"
+			  : "not_blocked\">Report this site as harmful");
+	sb_str(b, "</button></form>");
+}
+
+static const char fallback[] =
+	"<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+	"content=\"width=device-width,initial-scale=1\"><title>Blocked</title></head><body>"
+	"<h1>{{TITLE}}</h1><p><b>{{DOMAIN}}</b></p><p>Category: {{CATEGORY}}</p><p>{{TEXT}}</p>"
+	"{{CONTACT}}{{REPORT}}<p><small>kidguard, list version {{FEED_VERSION}}</small></p>"
+	"</body></html>";
+
+struct page {
+	const char *title, *domain, *category, *text, *feed_version;
+	bool blocked;
+	const char *contact;
+};
+
+static char *render(struct rs_http *h, const struct page *pg, size_t *len)
+{
+	size_t tlen = 0;
+	char *tpl = rs__http_asset(h, "block.html", &tlen);
+	const char *p = tpl ? tpl : fallback, *open;
+	struct sb b = {0};
+
+	while ((open = strstr(p, "{{")) != NULL) {
+		const char *close = strstr(open, "}}");
+		if (!close)
+			break;
+		sb_add(&b, p, (size_t)(open - p));
+		size_t n = (size_t)(close - open - 2);
+		const char *k = open + 2;
+#define KEY(s) (n == sizeof(s) - 1 && memcmp(k, s, n) == 0)
+		if (KEY("TITLE"))
+			sb_esc(&b, pg->title);
+		else if (KEY("DOMAIN"))
+			sb_esc(&b, pg->domain);
+		else if (KEY("CATEGORY"))
+			sb_esc(&b, pg->category);
+		else if (KEY("TEXT"))
+			sb_esc(&b, pg->text);
+		else if (KEY("FEED_VERSION"))
+			sb_esc(&b, pg->feed_version);
+		else if (KEY("CONTACT"))
+			contact_html(&b, pg->contact);
+		else if (KEY("REPORT"))
+			report_html(&b, pg->domain, pg->blocked);
+#undef KEY
+		p = close + 2;
+	}
+	sb_str(&b, p);
+	free(tpl);
+	*len = b.len;
+	return b.p;
+}
+
+/* Host header without the port, normalised; "" when it is not a name (an IP literal). */
+static void host_name(struct rs_req *q, char *out, size_t len)
+{
+	const char *host = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Host");
+	char tmp[BL_NAME_MAX + 8];
+	size_t n;
+
+	out[0] = '\0';
+	if (!host || host[0] == '[')
+		return;
+	n = strcspn(host, ":");
+	if (n >= sizeof(tmp))
+		return;
+	memcpy(tmp, host, n);
+	tmp[n] = '\0';
+	if (strspn(tmp, "0123456789.") == n || bl_name_normalize(tmp, out, len) != 0)
+		out[0] = '\0';
+}
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+					      : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* One field of an application/x-www-form-urlencoded body, decoded into `out`. */
+static bool form_field(const char *body, const char *key, char *out, size_t len)
+{
+	size_t kl = strlen(key), o = 0;
+	const char *p = body;
+
+	while (p && *p) {
+		if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
+			for (p += kl + 1; *p && *p != '&' && o + 1 < len; p++) {
+				if (*p == '+') {
+					out[o++] = ' ';
+				} else if (*p == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
+					out[o++] = (char)(hexval(p[1]) * 16 + hexval(p[2]));
+					p += 2;
+				} else {
+					out[o++] = *p;
+				}
+			}
+			out[o] = '\0';
+			return true;
+		}
+		p = strchr(p, '&');
+		if (p)
+			p++;
+	}
+	return false;
+}
+
+static void report_post(struct rs_req *q, struct rs_resp *r)
+{
+	char domain[BL_NAME_MAX + 8], kind[32], addr[600], mailto[1400];
+	struct rs_report rep;
+	struct page pg = {.title = "Thank you", .category = "", .feed_version = ""};
+	struct rs_cfg_ref *cr = rs__http_cfg_get(q->h);
+	size_t len;
+	int rc = -EINVAL;
+
+	if (q->body && form_field(q->body, "domain", domain, sizeof(domain)) &&
+	    form_field(q->body, "kind", kind, sizeof(kind)))
+		rc = rs__report_add(q->h, domain, kind, &rep);
+	rs__report_address(q->h, addr, sizeof(addr));
+	pg.domain = rc == 0 ? rep.domain : "";
+	pg.contact = cr->cfg.block_page_contact;
+	if (rc == -EAGAIN)
+		pg.text = "Too many reports were sent just now. Please try again later.";
+	else if (rc)
+		pg.text = "This report could not be understood.";
+	else if (strncmp(addr, "mailto:", 7) == 0)
+		pg.text = "Your report was kept. The adult who looks after this network can send "
+			  "it from the kidguard dashboard.";
+	else
+		pg.text = "Your report will be sent to the list's publisher. It contains only the "
+			  "site's name, its category and the list version — nothing about you.";
+	(void)mailto;
+	pg.blocked = false;
+	char *html = render(q->h, &pg, &len);
+	rs__http_cfg_put(cr);
+	/* no second report button on the thank-you page */
+	rs__resp_owned(r, rc == -EAGAIN ? 429 : rc ? 400 : 200, "text/html; charset=utf-8", html);
+	r->len = len;
+}
+
+void rs__block_handle(struct rs_req *q, struct rs_resp *r)
+{
+	char name[BL_NAME_MAX], cats[512] = "", ver[32] = "";
+	struct rs_cfg_ref *cr;
+	const struct rs_profile *prof;
+	struct bl_verdict v;
+	struct bl_meta m;
+	struct page pg = {0};
+	size_t len;
+	char *html;
+
+	if (strcmp(q->method, "POST") == 0 && strcmp(q->url, "/report") == 0)
+		return report_post(q, r);
+	cr = rs__http_cfg_get(q->h);
+	prof = rs_profile_for(&cr->cfg, q->client);
+	host_name(q, name, sizeof(name));
+	pg.domain = name;
+	pg.text = cr->cfg.block_page_text;
+	pg.contact = cr->cfg.block_page_contact;
+	if (name[0] && rs__http_lookup(q->h, name, prof->block_mask, &v) == 0 &&
+	    v.action == BL_ACTION_BLOCK) {
+		uint64_t c = v.categories & prof->block_mask ? v.categories & prof->block_mask
+							      : v.categories;
+		pg.title = "This site is blocked";
+		pg.blocked = true;
+		if (c)
+			rs__cat_names(q->h, c, cats, sizeof(cats));
+		else
+			snprintf(cats, sizeof(cats), "blocked on this network");
+		if (v.source == BL_SOURCE_FEED)
+			snprintf(ver, sizeof(ver), "%u", v.feed_version);
+		else
+			snprintf(ver, sizeof(ver), "local rule");
+	} else {
+		/* Not blocked (or no name): the page of the filter itself. */
+		pg.title = name[0] ? "This site is not blocked now" : "kidguard block page";
+		pg.text = name[0] ? "It was blocked when your device asked; try again in a minute."
+				  : "Sites blocked by the family filter on this network show this "
+				    "page.";
+		snprintf(cats, sizeof(cats), "-");
+		if (bl_db_meta(q->h->srv->bl, &m) == 0)
+			snprintf(ver, sizeof(ver), "%llu", (unsigned long long)m.feed_version);
+	}
+	pg.category = cats;
+	pg.feed_version = ver;
+	html = render(q->h, &pg, &len);
+	rs__http_cfg_put(cr);
+	rs__resp_owned(r, 200, "text/html; charset=utf-8", html);
+	r->len = len;
+}

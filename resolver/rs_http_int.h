@@ -1,0 +1,186 @@
+/*
+ * The operator's HTTP server, shared by rs_http.c (daemons, routing, static files, auth),
+ * rs_http_api.c (JSON API), rs_http_metrics.c (Prometheus, /health), rs_http_block.c (block
+ * page), rs_http_report.c (report outbox) and rs_events.c (the bounded rings).
+ *
+ * Threads. libmicrohttpd runs each daemon (API, block page) on one internal thread of its own;
+ * a third thread, the sampler, records the per-minute history and delivers reports. None of
+ * them ever blocks a DNS worker: workers only take their own ring's mutex for a few stores
+ * (see rs_events.c for why a mutex and not a seqlock).
+ *
+ * What is kept (privacy): counters; a per-minute history of counts; the last RS_EV_RING
+ * blocked names per worker (name, type, categories, profile, time — no client address unless
+ * the query log is on); the query log only when [http] query_log = on; the report outbox
+ * (domain, kind, category, feed version). Nothing is written to disk.
+ */
+#ifndef RS_HTTP_INT_H
+#define RS_HTTP_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rs_srv.h"
+
+#define RS_EV_RING      128  /* recent blocked events kept per worker */
+#define RS_HIST_SLOTS   1440 /* one per minute: 24 hours */
+#define RS_OUTBOX       64   /* reports kept (queued, sent or failed) */
+#define RS_REPORT_TRIES 12   /* delivery attempts before a report is given up */
+#define RS_BODY_MAX     16384 /* largest request body we accept */
+
+/* A client address as kept: family 0 (none), AF_INET or AF_INET6, already truncated. */
+struct rs_ev_addr {
+	uint8_t family;
+	uint8_t addr[16];
+};
+
+struct rs_ev_blocked {
+	uint64_t t_ms; /* wall clock */
+	uint64_t categories;
+	uint32_t feed_version;
+	uint16_t qtype;
+	uint8_t source; /* enum bl_source */
+	uint8_t profile;
+	uint8_t qname_len;
+	uint8_t qname[RS_MAX_NAME]; /* wire, lowercase */
+	struct rs_ev_addr client;
+};
+
+struct rs_ev_query {
+	uint64_t t_ms;
+	uint16_t qtype;
+	uint8_t rcode;
+	bool blocked, tcp;
+	uint8_t qname_len;
+	uint8_t qname[RS_MAX_NAME];
+	struct rs_ev_addr client;
+};
+
+/* One worker's rings. The worker is the only writer; the HTTP thread copies under `lock`. */
+struct rs_ev_ring {
+	pthread_mutex_t lock;
+	uint64_t n_blocked; /* total written; slot = n % RS_EV_RING */
+	struct rs_ev_blocked blocked[RS_EV_RING];
+	struct rs_ev_query *qlog; /* NULL: query log off at start */
+	uint32_t qlog_cap;
+	uint64_t n_qlog;
+	bool block_pending; /* worker only: the next answer sent is a block */
+};
+
+struct rs_hist_point {
+	uint64_t t; /* start of the minute, epoch seconds */
+	uint64_t queries, blocked, cache_hits, servfail;
+	uint64_t upstream_queries, upstream_failures; /* timeouts and errors */
+};
+
+enum rs_report_state { RS_REPORT_QUEUED, RS_REPORT_SENT, RS_REPORT_FAILED, RS_REPORT_MANUAL };
+
+struct rs_report {
+	uint64_t id;
+	char domain[BL_NAME_MAX];
+	char kind[16];      /* "wrong_block" or "not_blocked" */
+	char category[128]; /* the store's categories of the name, "" when none */
+	uint64_t feed_version;
+	uint64_t created, next_try; /* epoch seconds */
+	int attempts;
+	int state; /* enum rs_report_state */
+	char error[160];
+};
+
+struct rs_http {
+	struct rs_server *srv;
+	struct MHD_Daemon *api, *block;
+	uint64_t started; /* epoch seconds */
+	char assets[RS_PATH_MAX];
+
+	pthread_mutex_t cfg_lock; /* guards cfg (the pointer, not the snapshot) */
+	struct rs_cfg_ref *cfg;
+
+	pthread_mutex_t bl_lock; /* one reader for both MHD threads (MDB_NOTLS) */
+	struct bl_reader *bl;
+
+	struct rs_ev_ring *rings; /* srv->n_workers */
+
+	pthread_mutex_t hist_lock;
+	struct rs_hist_point hist[RS_HIST_SLOTS];
+	uint64_t n_hist;
+	struct rs_stats last; /* counters at the start of the current minute */
+	uint64_t last_t;
+
+	pthread_mutex_t out_lock;
+	struct rs_report outbox[RS_OUTBOX];
+	int n_out;
+	uint64_t next_report_id;
+	uint64_t rate_t, rate_n; /* reports accepted in the current 10-minute window */
+
+	pthread_t sampler;
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	bool stopping, sampler_started;
+};
+
+/* A request as the handlers see it. */
+struct rs_req {
+	struct rs_http *h;
+	struct MHD_Connection *conn;
+	const char *method, *url;
+	char *body;
+	size_t body_len;
+	bool body_too_big;
+	const struct sockaddr *client;
+};
+
+/* What a handler hands back: a status, a content type and an owned body. */
+struct rs_resp {
+	int status;
+	const char *type;
+	char *body; /* malloc'd, owned; NULL means empty */
+	size_t len;
+	const char *www_auth; /* WWW-Authenticate value, or NULL */
+};
+
+/* rs_http.c */
+struct rs_cfg_ref *rs__http_cfg_get(struct rs_http *h); /* a reference: release with put */
+void rs__http_cfg_put(struct rs_cfg_ref *r);
+void rs__resp_text(struct rs_resp *r, int status, const char *type, const char *text);
+void rs__resp_owned(struct rs_resp *r, int status, const char *type, char *body);
+/* Read an asset file into a malloc'd NUL-terminated buffer; NULL when missing. */
+char *rs__http_asset(struct rs_http *h, const char *name, size_t *len);
+/* Lookup with the shared reader (locks bl_lock). */
+int rs__http_lookup(struct rs_http *h, const char *name, uint64_t mask, struct bl_verdict *v);
+/* "adult, gambling" (sep ", ") of a mask into buf. */
+const char *rs__cat_names(struct rs_http *h, uint64_t mask, char *buf, size_t len);
+bool rs__is_loopback(const struct sockaddr *sa);
+
+/* rs_http_api.c */
+void rs__api_handle(struct rs_req *q, struct rs_resp *r);
+
+/* rs_http_metrics.c */
+void rs__metrics(struct rs_http *h, struct rs_resp *r);
+void rs__health(struct rs_http *h, struct rs_resp *r);
+/* 0 when healthy; otherwise writes the reason. */
+int rs__health_reason(struct rs_http *h, char *why, size_t len);
+
+/* rs_http_block.c */
+void rs__block_handle(struct rs_req *q, struct rs_resp *r);
+
+/* rs_http_report.c */
+/* Queue a report; `kind` "wrong_block" or "not_blocked". Returns 0, -EAGAIN (rate limited or
+ * full) or -EINVAL. The category and feed version come from the store, not the client. */
+int rs__report_add(struct rs_http *h, const char *domain, const char *kind,
+		   struct rs_report *out);
+/* The address reports go to ("" when none). */
+void rs__report_address(struct rs_http *h, char *buf, size_t len);
+/* A mailto: link for one report (for the dashboard and the block page). */
+void rs__report_mailto(const char *addr, const struct rs_report *rep, char *buf, size_t len);
+void rs__reports_deliver(struct rs_http *h); /* sampler thread */
+
+/* rs_events.c */
+int rs__events_init(struct rs_http *h, const struct rs_config *cfg);
+void rs__events_fini(struct rs_http *h);
+void rs__history_sample(struct rs_http *h); /* sampler thread, once a second */
+/* Wire name to text ("www.example.com"); "." for the root. */
+void rs__wire_to_text(const uint8_t *wire, size_t len, char *out, size_t outlen);
+void rs__ev_addr_str(const struct rs_ev_addr *a, bool full, char *buf, size_t len);
+
+#endif

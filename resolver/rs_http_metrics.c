@@ -1,0 +1,299 @@
+/*
+ * GET /metrics (Prometheus text exposition format 0.0.4) and GET /health.
+ *
+ * Every series is a sum over the workers (rs_server_stats) or a fact about the store
+ * (bl_db_meta, bl_db_counts): nothing here names a client.
+ */
+#include "rs_http_int.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct buf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void bprintf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void bprintf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->oom)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->oom = true;
+			return;
+		}
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = b->cap * 2 + (size_t)n;
+		char *np = realloc(b->p, cap);
+		if (!np) {
+			b->oom = true;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+}
+
+static void head(struct buf *b, const char *name, const char *type, const char *help)
+{
+	bprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static const char *const rcode_names[16] = {
+	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
+	"NXRRSET", "NOTAUTH", "NOTZONE", "RCODE11", "RCODE12", "RCODE13", "RCODE14", "RCODE15",
+};
+
+/* Label values: category and profile names are [a-z0-9-_] but escape anyway. */
+static void label(struct buf *b, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			bprintf(b, "\\%c", *s);
+		else if (*s == '\n')
+			bprintf(b, "\\n");
+		else
+			bprintf(b, "%c", *s);
+	}
+}
+
+static void queries(struct buf *b, const struct rs_stats *s)
+{
+	head(b, "kidguard_queries_total", "counter", "DNS queries received, by transport.");
+	bprintf(b, "kidguard_queries_total{transport=\"udp\"} %llu\n",
+		(unsigned long long)s->queries[RS_TRANSPORT_UDP]);
+	bprintf(b, "kidguard_queries_total{transport=\"tcp\"} %llu\n",
+		(unsigned long long)s->queries[RS_TRANSPORT_TCP]);
+	head(b, "kidguard_answers_total", "counter",
+	     "DNS answers sent, by response code (blocked sinkhole answers are NOERROR).");
+	for (int i = 0; i < 16; i++)
+		if (i <= 5 || s->rcode[i])
+			bprintf(b, "kidguard_answers_total{rcode=\"%s\"} %llu\n", rcode_names[i],
+				(unsigned long long)s->rcode[i]);
+	head(b, "kidguard_queries_rejected_total", "counter",
+	     "Queries not resolved, by reason (acl, formerr, notimp, dropped).");
+	bprintf(b,
+		"kidguard_queries_rejected_total{reason=\"acl\"} %llu\n"
+		"kidguard_queries_rejected_total{reason=\"formerr\"} %llu\n"
+		"kidguard_queries_rejected_total{reason=\"notimp\"} %llu\n"
+		"kidguard_queries_rejected_total{reason=\"dropped\"} %llu\n",
+		(unsigned long long)s->refused_acl, (unsigned long long)s->formerr,
+		(unsigned long long)s->notimp, (unsigned long long)s->dropped);
+}
+
+static void blocked(struct rs_http *h, struct buf *b, const struct rs_stats *s,
+		    const struct rs_config *cfg)
+{
+	head(b, "kidguard_blocked_total", "counter",
+	     "Blocked answers, by category (an answer in two categories counts in both).");
+	for (int i = 0; i < BL_CATEGORY_MAX; i++) {
+		const char *n = bl_category_name(h->srv->bl, i);
+		if (!n && !s->blocked_category[i])
+			continue;
+		bprintf(b, "kidguard_blocked_total{category=\"");
+		if (n)
+			label(b, n);
+		else
+			bprintf(b, "bit%d", i);
+		bprintf(b, "\"} %llu\n", (unsigned long long)s->blocked_category[i]);
+	}
+	head(b, "kidguard_blocked_profile_total", "counter", "Blocked answers, by profile.");
+	for (int i = 0; i < cfg->n_profiles; i++) {
+		bprintf(b, "kidguard_blocked_profile_total{profile=\"");
+		label(b, cfg->profiles[i].name);
+		bprintf(b, "\"} %llu\n", (unsigned long long)s->blocked_profile[i]);
+	}
+	head(b, "kidguard_fail_closed_total", "counter",
+	     "Answers blocked because the feed was stale (on_stale = fail_closed).");
+	bprintf(b, "kidguard_fail_closed_total %llu\n", (unsigned long long)s->fail_closed);
+	head(b, "kidguard_policy_errors_total", "counter",
+	     "Queries answered without a policy decision because the store failed.");
+	bprintf(b, "kidguard_policy_errors_total %llu\n", (unsigned long long)s->policy_errors);
+}
+
+static void cache_upstream(struct buf *b, const struct rs_stats *s)
+{
+	uint64_t cum = 0;
+
+	head(b, "kidguard_cache_hits_total", "counter", "Answers served from the cache.");
+	bprintf(b, "kidguard_cache_hits_total %llu\n", (unsigned long long)s->cache_hits);
+	head(b, "kidguard_cache_misses_total", "counter", "Questions not found in the cache.");
+	bprintf(b, "kidguard_cache_misses_total %llu\n", (unsigned long long)s->cache_misses);
+	head(b, "kidguard_cache_entries", "gauge", "Entries in the answer caches.");
+	bprintf(b, "kidguard_cache_entries %llu\n", (unsigned long long)s->cache_entries);
+	head(b, "kidguard_upstream_queries_total", "counter", "Queries sent to upstreams.");
+	bprintf(b, "kidguard_upstream_queries_total %llu\n",
+		(unsigned long long)s->upstream_queries);
+	head(b, "kidguard_upstream_errors_total", "counter",
+	     "Upstream tries that failed, by kind (timeout, error).");
+	bprintf(b, "kidguard_upstream_errors_total{kind=\"timeout\"} %llu\n",
+		(unsigned long long)s->upstream_timeouts);
+	bprintf(b, "kidguard_upstream_errors_total{kind=\"error\"} %llu\n",
+		(unsigned long long)s->upstream_errors);
+	head(b, "kidguard_upstream_tcp_fallbacks_total", "counter",
+	     "Truncated upstream answers retried over TCP.");
+	bprintf(b, "kidguard_upstream_tcp_fallbacks_total %llu\n",
+		(unsigned long long)s->upstream_tcp_fallbacks);
+	head(b, "kidguard_coalesced_total", "counter",
+	     "Client questions joined to an identical one already in flight.");
+	bprintf(b, "kidguard_coalesced_total %llu\n", (unsigned long long)s->coalesced);
+	head(b, "kidguard_upstream_latency_seconds", "histogram", "Upstream answer times.");
+	for (int i = 0; i < RS_LAT_BUCKETS - 1; i++) {
+		cum += s->upstream_latency[i];
+		bprintf(b, "kidguard_upstream_latency_seconds_bucket{le=\"%g\"} %llu\n",
+			rs_latency_bounds_ms[i] / 1000.0, (unsigned long long)cum);
+	}
+	cum += s->upstream_latency[RS_LAT_BUCKETS - 1];
+	bprintf(b, "kidguard_upstream_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
+		(unsigned long long)cum);
+	bprintf(b, "kidguard_upstream_latency_seconds_sum %.3f\n",
+		s->upstream_latency_sum_ms / 1000.0);
+	bprintf(b, "kidguard_upstream_latency_seconds_count %llu\n", (unsigned long long)cum);
+	head(b, "kidguard_inflight_queries", "gauge", "Upstream questions waiting for an answer.");
+	bprintf(b, "kidguard_inflight_queries %llu\n", (unsigned long long)s->inflight);
+	head(b, "kidguard_tcp_connections", "gauge", "Open client TCP connections.");
+	bprintf(b, "kidguard_tcp_connections %llu\n", (unsigned long long)s->tcp_connections);
+}
+
+static void feed(struct rs_http *h, struct buf *b, const struct rs_config *cfg)
+{
+	struct bl_meta m;
+	uint64_t local = 0, fd = 0, now = (uint64_t)time(NULL);
+	char why[256];
+	int store_ok = bl_db_meta(h->srv->bl, &m) == 0;
+
+	head(b, "kidguard_build_info", "gauge", "The running version (always 1).");
+	bprintf(b, "kidguard_build_info{version=\"%s\"} 1\n", KG_VERSION);
+	head(b, "kidguard_start_time_seconds", "gauge", "When the daemon started, epoch seconds.");
+	bprintf(b, "kidguard_start_time_seconds %llu\n", (unsigned long long)h->started);
+	head(b, "kidguard_healthy", "gauge", "1 when /health answers 200.");
+	bprintf(b, "kidguard_healthy %d\n", rs__health_reason(h, why, sizeof(why)) == 0);
+	if (!store_ok)
+		return;
+	bl_db_counts(h->srv->bl, &local, &fd);
+	head(b, "kidguard_feed_version", "gauge", "Version of the feed the store enforces.");
+	bprintf(b, "kidguard_feed_version %llu\n", (unsigned long long)m.feed_version);
+	head(b, "kidguard_feed_last_sync_timestamp_seconds", "gauge",
+	     "Last successful feed sync, epoch seconds (0: never).");
+	bprintf(b, "kidguard_feed_last_sync_timestamp_seconds %llu\n",
+		(unsigned long long)m.last_sync);
+	head(b, "kidguard_feed_age_seconds", "gauge",
+	     "Seconds since the last successful feed sync (absent: never synced).");
+	if (m.last_sync)
+		bprintf(b, "kidguard_feed_age_seconds %llu\n",
+			(unsigned long long)(now > m.last_sync ? now - m.last_sync : 0));
+	head(b, "kidguard_feed_last_attempt_timestamp_seconds", "gauge",
+	     "Last feed sync attempt, epoch seconds (0: never).");
+	bprintf(b, "kidguard_feed_last_attempt_timestamp_seconds %llu\n",
+		(unsigned long long)m.last_attempt);
+	head(b, "kidguard_feed_sync_configured", "gauge", "1 when [sync] url is set.");
+	bprintf(b, "kidguard_feed_sync_configured %d\n", cfg->sync_url[0] != '\0');
+	head(b, "kidguard_store_entries", "gauge", "Names in the policy store, by source.");
+	bprintf(b, "kidguard_store_entries{source=\"local\"} %llu\n", (unsigned long long)local);
+	bprintf(b, "kidguard_store_entries{source=\"feed\"} %llu\n", (unsigned long long)fd);
+	bprintf(b, "kidguard_store_entries{source=\"feed_hashed\"} %llu\n",
+		(unsigned long long)m.hashed_entries);
+}
+
+static void reports(struct rs_http *h, struct buf *b)
+{
+	int n[4] = {0};
+
+	pthread_mutex_lock(&h->out_lock);
+	for (int i = 0; i < h->n_out; i++)
+		n[h->outbox[i].state & 3]++;
+	pthread_mutex_unlock(&h->out_lock);
+	head(b, "kidguard_reports", "gauge", "Reports in the outbox, by state.");
+	bprintf(b, "kidguard_reports{state=\"queued\"} %d\n", n[RS_REPORT_QUEUED]);
+	bprintf(b, "kidguard_reports{state=\"sent\"} %d\n", n[RS_REPORT_SENT]);
+	bprintf(b, "kidguard_reports{state=\"failed\"} %d\n", n[RS_REPORT_FAILED]);
+	bprintf(b, "kidguard_reports{state=\"manual\"} %d\n", n[RS_REPORT_MANUAL]);
+}
+
+void rs__metrics(struct rs_http *h, struct rs_resp *r)
+{
+	struct buf b = {.cap = 16384};
+	struct rs_stats s;
+	struct rs_cfg_ref *cr = rs__http_cfg_get(h);
+
+	b.p = malloc(b.cap);
+	if (!b.p) {
+		rs__http_cfg_put(cr);
+		rs__resp_text(r, 500, "text/plain", "out of memory\n");
+		return;
+	}
+	b.p[0] = '\0';
+	rs_server_stats(h->srv, &s);
+	queries(&b, &s);
+	blocked(h, &b, &s, &cr->cfg);
+	cache_upstream(&b, &s);
+	feed(h, &b, &cr->cfg);
+	reports(h, &b);
+	rs__http_cfg_put(cr);
+	if (b.oom) {
+		free(b.p);
+		rs__resp_text(r, 500, "text/plain", "out of memory\n");
+		return;
+	}
+	rs__resp_owned(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.p);
+	r->len = b.len;
+}
+
+int rs__health_reason(struct rs_http *h, char *why, size_t len)
+{
+	struct rs_cfg_ref *cr = rs__http_cfg_get(h);
+	const struct rs_config *cfg = &cr->cfg;
+	struct bl_verdict v;
+	struct bl_meta m;
+	uint64_t now = (uint64_t)time(NULL), since;
+	int rc = 0;
+
+	if (bl_db_meta(h->srv->bl, &m) < 0 || rs__http_lookup(h, "health.invalid", 0, &v) < 0) {
+		snprintf(why, len, "the blocklist store cannot be read");
+		rc = -1;
+	} else if (cfg->sync_url[0]) {
+		/* Like the supervisor: a daemon that just started gets max_age to reach the feed. */
+		since = m.last_sync > h->started ? m.last_sync : h->started;
+		if (now > since + (uint64_t)cfg->sync_max_age_s) {
+			snprintf(why, len,
+				 "feed stale: no successful sync for %llu s (max_age %d s)%s%s",
+				 (unsigned long long)(now - (m.last_sync ? m.last_sync : h->started)),
+				 cfg->sync_max_age_s, m.last_error[0] ? "; last error: " : "",
+				 m.last_error);
+			rc = -1;
+		} else if (m.feed_expires && now > m.feed_expires) {
+			snprintf(why, len, "feed expired %llu s ago (version %llu)",
+				 (unsigned long long)(now - m.feed_expires),
+				 (unsigned long long)m.feed_version);
+			rc = -1;
+		}
+	}
+	if (!rc)
+		snprintf(why, len, "%s", cfg->sync_url[0] ? "ok" : "ok (no feed sync configured)");
+	rs__http_cfg_put(cr);
+	return rc;
+}
+
+void rs__health(struct rs_http *h, struct rs_resp *r)
+{
+	char why[700], line[720];
+	int rc = rs__health_reason(h, why, sizeof(why));
+
+	snprintf(line, sizeof(line), "%s\n", why);
+	rs__resp_text(r, rc ? 503 : 200, "text/plain; charset=utf-8", line);
+}

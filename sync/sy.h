@@ -1,0 +1,193 @@
+/*
+ * sy: the sync worker for the signed national feed, and the feed format it shares with the
+ * publisher's tool (kidguard-feed) and the fuzz targets. The format is described in
+ * docs/feed-format.md.
+ *
+ * The worker runs in its own process (`kidguard --sync-worker`), is the only writer of feed
+ * entries, and never trusts the network: a manifest counts only when a pinned Ed25519 key
+ * signed its exact bytes, a file only when its size and SHA-256 match the signed manifest, and
+ * a version only when it is newer than the store's and not expired. A file is applied in ONE
+ * write transaction together with the new version and status, so readers switch at commit and
+ * a failure anywhere leaves the last good list serving.
+ *
+ * Error model: 0 is success, negative is an error: one of the SY_E* codes below, a BL_E* code
+ * from the store, or -errno. sy_strerror() names all of them.
+ */
+#ifndef SY_H
+#define SY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Error codes. The range -4200..-4101 is ours. */
+#define SY_ESIG      (-4101) /* no valid signature by a pinned key */
+#define SY_EFORMAT   (-4102) /* malformed envelope, manifest or feed line */
+#define SY_EROLLBACK (-4103) /* manifest version older than the store's */
+#define SY_EEXPIRED  (-4104) /* manifest expired (freeze attack or a stalled publisher) */
+#define SY_EHASH     (-4105) /* a file's size or SHA-256 differs from the manifest */
+#define SY_ETOOBIG   (-4106) /* a download, or its decompressed content, exceeds a cap */
+#define SY_EFETCH    (-4107) /* transfer failed: DNS, connect, TLS, HTTP status, timeout */
+#define SY_ESTOP     (-4108) /* interrupted by SIGTERM */
+
+/* Static English text for any return value of this module or of bl (never NULL). */
+const char *sy_strerror(int err);
+
+/* ---- The worker ------------------------------------------------------------------------- */
+
+struct sy_options {
+	char url[1024];           /* https://.../manifest.json */
+	char public_keys[8][128]; /* base64 or hex Ed25519 public keys, as keygen prints them */
+	int n_public_keys;
+	int interval_s;              /* poll period; jitter ±10% */
+	char ca_file[512];           /* "" = system CAs */
+	char state_dir[512];         /* the LMDB store directory */
+	uint64_t max_download_bytes; /* cap on any file, after decompression too; 0 = 512 MiB */
+	int timeout_s;               /* per transfer; 0 = 60 */
+};
+
+struct sy_ctx;
+
+/*
+ * Parse the `public_keys` config value (a comma and/or space list, at most 8) into
+ * o->public_keys and o->n_public_keys; each key is checked (32 bytes as base64 or hex).
+ * `text` borrowed; `err` (borrowed, `errlen` bytes) receives a message on failure.
+ * Returns 0 or -1; `o` is untouched on failure.
+ */
+int sy_parse_keys(const char *text, struct sy_options *o, char *err, size_t errlen);
+
+/*
+ * Make a context: decodes the keys, opens the store in o->state_dir (creating it) and a
+ * libcurl handle. `o` is copied (borrowed for the call only). `*out` receives a context owned
+ * by the caller, released with sy_ctx_free(). Returns 0, -EINVAL (bad option), SY_EFORMAT (a
+ * bad key), or a store error.
+ */
+int sy_ctx_new(const struct sy_options *o, struct sy_ctx **out);
+void sy_ctx_free(struct sy_ctx *ctx); /* `ctx` owned, may be NULL */
+
+/*
+ * One poll: fetch the manifest (If-None-Match with the last ETag), verify it, fetch and verify
+ * the delta from the store's version (else the snapshot), apply it in one transaction with the
+ * version and status, or record the error as the last attempt. Returns 0 (applied or
+ * unchanged) or negative; the store then keeps the last good version.
+ */
+int sy_poll_once(struct sy_ctx *ctx);
+
+/* Version the last sy_poll_once() applied or found current (0 before any). */
+uint64_t sy_ctx_version(const struct sy_ctx *ctx);
+
+/*
+ * The sync process main loop: poll at start and then every interval with ±10% jitter until
+ * SIGTERM or SIGINT; SIGUSR1 polls at once. Writes its pid to STATE_DIR/sync.pid and asks the
+ * kernel for SIGTERM when its parent dies. A transfer or an apply in progress stops at
+ * SIGTERM (nothing is committed). Returns 0 on SIGTERM, negative when it cannot start.
+ */
+int sy_run(const struct sy_options *o);
+
+/* ---- The feed format --------------------------------------------------------------------- */
+
+#define SY_KEY_LEN        32 /* Ed25519 public key */
+#define SY_SHA256_LEN     32
+#define SY_HASH_KEY_LEN   32        /* = BL_HASH_KEY_LEN */
+#define SY_MANIFEST_MAX   (1 << 20) /* bytes of a signed manifest envelope */
+#define SY_LINE_MAX       4096      /* bytes of one feed line */
+#define SY_DELTAS_MAX     16
+#define SY_CATEGORIES_MAX 64
+#define SY_SIGS_MAX       8
+#define SY_PAYLOAD_TYPE   "application/vnd.kidguard.feed.v1+json"
+
+struct sy_file {
+	char url[256];     /* relative to the manifest's URL: [A-Za-z0-9._/-], no ".." */
+	uint64_t size;     /* bytes as downloaded (gzip) */
+	uint64_t raw_size; /* bytes after decompression */
+	uint8_t sha256[SY_SHA256_LEN]; /* of the downloaded bytes */
+	uint64_t from;                 /* deltas: the version this leads from; 0 for the snapshot */
+	uint64_t entries;              /* lines in the file */
+};
+
+struct sy_category {
+	char name[32]; /* [a-z0-9_-]{1,31} */
+	char desc[128];
+	bool confidential;
+};
+
+struct sy_manifest {
+	char feed[64];
+	uint64_t version; /* 1..2^32-1 */
+	uint64_t created, expires;
+	char report[256]; /* where to report wrong or missing blocks */
+	uint8_t hash_key[SY_HASH_KEY_LEN];
+	int n_categories;
+	struct sy_category categories[SY_CATEGORIES_MAX];
+	struct sy_file snapshot;
+	int n_deltas;
+	struct sy_file deltas[SY_DELTAS_MAX];
+};
+
+/* Decode a public key written as 44 base64 characters or 64 hex digits. `text` borrowed.
+ * Returns 0 or SY_EFORMAT. */
+int sy_key_decode(const char *text, uint8_t key[SY_KEY_LEN]);
+
+/* Key id: hex of the first 8 bytes of SHA-256(key), as written in the envelope. `out` needs
+ * 17 bytes. */
+void sy_key_id(const uint8_t key[SY_KEY_LEN], char out[17]);
+
+/*
+ * Open a signed envelope (DSSE: {"payloadType", "payload" (base64), "signatures": [{"keyid",
+ * "sig"}]}): find a signature by one of `keys` (nkeys, borrowed) that verifies over the PAE of
+ * the exact payload bytes. Nothing of the payload is parsed here. On success `*payload`
+ * receives a malloc'd copy of the payload (owned by the caller; NUL-terminated) and `*plen` its
+ * length. Returns 0, SY_ESIG (signed by no pinned key, or a bad signature), SY_EFORMAT,
+ * SY_ETOOBIG (over SY_MANIFEST_MAX) or -ENOMEM.
+ */
+int sy_envelope_open(const uint8_t *data, size_t len, const uint8_t (*keys)[SY_KEY_LEN], int nkeys,
+                     char **payload, size_t *plen);
+
+/* Pre-authentication encoding signed by DSSE: "DSSEv1 LEN(type) type LEN(body) body". Writes
+ * into `out` (borrowed, `outlen` bytes). Returns the length, or -1 when it does not fit.
+ * Exposed for the publisher. */
+long sy_pae(const char *type, const char *body, size_t blen, uint8_t *out, size_t outlen);
+
+/* Parse a verified manifest payload (`text`, `len` bytes, borrowed) strictly into `m`.
+ * Returns 0 or SY_EFORMAT with a reason in `err` (borrowed, `errlen` bytes). */
+int sy_manifest_parse(const char *text, size_t len, struct sy_manifest *m, char *err,
+                      size_t errlen);
+
+enum sy_op { SY_OP_ADD = 0, SY_OP_DEL = 1 };
+
+struct sy_line {
+	enum sy_op op;
+	bool hashed;        /* a confidential entry: `hash` and `labels`, no name */
+	char name[254];     /* normalised name (BL_NAME_MAX) when !hashed */
+	uint8_t hash[16];   /* BL_HASH_LEN */
+	unsigned labels;    /* labels of the hashed name, 1..127 */
+	unsigned flags;     /* BL_F_SUBTREE | BL_F_ALLOW */
+	uint64_t cat_index; /* bit i: the manifest's category i */
+};
+
+/*
+ * Parse one feed line (`line`, `len` bytes, no newline, borrowed) against the category table
+ * of `m` (borrowed). `delta` allows "op": "del". Names must be already normalised; an allow
+ * rule carries no categories, a deny rule at least one. Returns 0 or SY_EFORMAT.
+ */
+int sy_line_parse(const struct sy_manifest *m, bool delta, const char *line, size_t len,
+                  struct sy_line *out);
+
+/* Check a downloaded file's size and SHA-256 (constant time) against `f`. Returns 0 or
+ * SY_EHASH. */
+int sy_file_check(const struct sy_file *f, const uint8_t *data, size_t len);
+
+/* Called for each parsed line; a non-zero return stops the walk and is returned. */
+typedef int (*sy_line_cb)(void *arg, const struct sy_line *l);
+
+/*
+ * Inflate a gzip feed file (`data`, `len` bytes, borrowed), split it into lines, parse each
+ * with sy_line_parse() and call `cb` (with `arg`) for each, in order. The inflated bytes must
+ * equal f->raw_size and never exceed `max_raw`; the line count must equal f->entries; one gzip
+ * member and nothing after it. Returns 0, SY_EFORMAT, SY_ETOOBIG, -ENOMEM or what `cb`
+ * returned. Lines before an error have been passed to `cb`: apply inside a transaction.
+ */
+int sy_file_lines(const struct sy_manifest *m, const struct sy_file *f, bool delta,
+                  const uint8_t *data, size_t len, uint64_t max_raw, sy_line_cb cb, void *arg);
+
+#endif

@@ -1,0 +1,70 @@
+/* Internals shared by the files of the sync module only. */
+#ifndef SY_INT_H
+#define SY_INT_H
+
+#include "sy.h"
+
+#include "bl.h"
+#include "kg_addr.h"
+#include "kg_log.h"
+
+#include <curl/curl.h>
+
+#define SY__DEFAULT_MAX_DOWNLOAD (512ULL << 20)
+#define SY__DEFAULT_TIMEOUT      60
+
+struct sy_ctx {
+	struct sy_options o;
+	uint8_t keys[8][SY_KEY_LEN];
+	int nkeys;
+	struct bl_db *db;
+	CURL *curl;
+	char etag[256];        /* of the last manifest we verified, for If-None-Match */
+	uint64_t etag_version; /* the version that manifest carried */
+	uint64_t version;      /* last applied or found current */
+	uint64_t poll_start;   /* unix seconds, fixed once per poll (TUF: one start time) */
+};
+
+/* hex / base64 helpers (sy_sig.c). Decoders return SY_EFORMAT on any malformed input. */
+int sy__hex_decode(const char *text, size_t tlen, uint8_t *out, size_t outlen);
+void sy__hex_encode(const uint8_t *in, size_t len, char *out); /* out: 2 * len + 1 bytes */
+long sy__b64_decode(const char *text, size_t tlen, uint8_t *out, size_t outlen);
+int sy__ed25519_verify(const uint8_t key[SY_KEY_LEN], const uint8_t *msg, size_t len,
+                       const uint8_t sig[64]);
+
+/* cJSON parse of exactly `len` bytes: trailing bytes other than white space are an error. */
+struct cJSON;
+struct cJSON *sy__json_parse(const char *text, size_t len);
+
+/* A growable byte buffer with a hard cap. */
+struct sy_buf {
+	uint8_t *data;
+	size_t len, cap, max;
+};
+void sy__buf_free(struct sy_buf *b);
+
+/*
+ * HTTPS GET of `url` into `out` (at most `max` bytes, else SY_ETOOBIG), HTTPS only, with the
+ * context's CA file and timeouts. `etag_in` (may be NULL) is sent as If-None-Match; a 304 sets
+ * `*not_modified`. `etag_out` (may be NULL, `etaglen` bytes) receives the response's ETag.
+ */
+int sy__fetch(struct sy_ctx *ctx, const char *url, uint64_t max, const char *etag_in,
+              bool *not_modified, char *etag_out, size_t etaglen, struct sy_buf *out);
+/* libcurl handle with the fixed options. NULL on failure. */
+CURL *sy__curl_new(void);
+
+/*
+ * Apply a verified file to the store in one write transaction: the snapshot (clear the feed,
+ * refill) or a delta, plus categories, version, expiry and status. Gzip is inflated here and
+ * the inflated bytes counted against f->raw_size and `max`. Any error aborts everything.
+ */
+int sy__apply(struct sy_ctx *ctx, const struct sy_manifest *m, const struct sy_file *f,
+              const struct sy_buf *gz, bool delta);
+
+/* Record a failed or unchanged attempt in the store meta (own transaction). */
+int sy__record(struct sy_ctx *ctx, const char *err, bool confirmed_current);
+
+/* True once SIGTERM or SIGINT is pending in this process (they are blocked by sy_run). */
+bool sy__stop_requested(void);
+
+#endif

@@ -1,0 +1,199 @@
+/*
+ * The manifest payload, parsed strictly after its signature verified: every field typed and
+ * bounded, unknown keys refused (the "format" number is how the format grows), file URLs
+ * restricted to plain relative paths so a manifest cannot point the worker elsewhere.
+ */
+#include "sy_int.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_SAFE_INT 9007199254740992.0 /* 2^53: the integers a double holds exactly */
+
+static int bad(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int bad(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return SY_EFORMAT;
+}
+
+static bool get_uint(const cJSON *o, const char *key, uint64_t max, uint64_t *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > MAX_SAFE_INT ||
+	    v->valuedouble != (double)(uint64_t)v->valuedouble || (uint64_t)v->valuedouble > max)
+		return false;
+	*out = (uint64_t)v->valuedouble;
+	return true;
+}
+
+static bool get_str(const cJSON *o, const char *key, char *out, size_t outlen, bool empty_ok)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	size_t len;
+
+	if (!cJSON_IsString(v))
+		return false;
+	len = strlen(v->valuestring);
+	if (len >= outlen || (len == 0 && !empty_ok))
+		return false;
+	memcpy(out, v->valuestring, len + 1);
+	return true;
+}
+
+/* Only these keys may appear in object `o`. */
+static bool keys_known(const cJSON *o, const char *const *known)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, o)
+	{
+		int i = 0;
+		while (known[i] && strcmp(known[i], it->string) != 0)
+			i++;
+		if (!known[i])
+			return false;
+	}
+	return true;
+}
+
+static bool url_ok(const char *u)
+{
+	if (!*u || *u == '/' || strstr(u, ".."))
+		return false;
+	for (; *u; u++) {
+		unsigned char c = (unsigned char)*u;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-' || c == '/'))
+			return false;
+	}
+	return true;
+}
+
+static bool parse_file(const cJSON *o, bool delta, struct sy_file *f)
+{
+	static const char *const known[] = {"url",     "size", "raw_size", "sha256",
+	                                    "entries", "from", NULL};
+	const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "sha256");
+
+	memset(f, 0, sizeof(*f));
+	if (!cJSON_IsObject(o) || !keys_known(o, known) ||
+	    !get_str(o, "url", f->url, sizeof(f->url), false) || !url_ok(f->url) ||
+	    !get_uint(o, "size", UINT64_MAX, &f->size) ||
+	    !get_uint(o, "raw_size", UINT64_MAX, &f->raw_size) ||
+	    !get_uint(o, "entries", UINT64_MAX, &f->entries) || !cJSON_IsString(h) ||
+	    sy__hex_decode(h->valuestring, strlen(h->valuestring), f->sha256, SY_SHA256_LEN) != 0)
+		return false;
+	if (delta)
+		return get_uint(o, "from", UINT32_MAX, &f->from) && f->from > 0;
+	return cJSON_GetObjectItemCaseSensitive(o, "from") == NULL;
+}
+
+static bool cat_name_ok(const char *n)
+{
+	for (; *n; n++) {
+		unsigned char c = (unsigned char)*n;
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+static int parse_categories(const cJSON *a, struct sy_manifest *m, char *err, size_t errlen)
+{
+	static const char *const known[] = {"name", "description", "confidential", NULL};
+	const cJSON *c;
+
+	if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > SY_CATEGORIES_MAX)
+		return bad(err, errlen, "categories: not an array of at most %d",
+		           SY_CATEGORIES_MAX);
+	cJSON_ArrayForEach(c, a)
+	{
+		struct sy_category *sc = &m->categories[m->n_categories];
+		const cJSON *conf = cJSON_GetObjectItemCaseSensitive(c, "confidential");
+		if (!cJSON_IsObject(c) || !keys_known(c, known) ||
+		    !get_str(c, "name", sc->name, sizeof(sc->name), false) ||
+		    !cat_name_ok(sc->name) ||
+		    !get_str(c, "description", sc->desc, sizeof(sc->desc), true) ||
+		    !cJSON_IsBool(conf))
+			return bad(err, errlen, "categories[%d]: malformed", m->n_categories);
+		sc->confidential = cJSON_IsTrue(conf);
+		for (int i = 0; i < m->n_categories; i++) {
+			if (strcmp(m->categories[i].name, sc->name) == 0)
+				return bad(err, errlen, "categories: '%s' twice", sc->name);
+		}
+		m->n_categories++;
+	}
+	return 0;
+}
+
+static int parse_files(const cJSON *root, struct sy_manifest *m, char *err, size_t errlen)
+{
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "deltas"), *it;
+
+	if (!parse_file(cJSON_GetObjectItemCaseSensitive(root, "snapshot"), false, &m->snapshot))
+		return bad(err, errlen, "snapshot: malformed");
+	if (!cJSON_IsArray(d) || cJSON_GetArraySize(d) > SY_DELTAS_MAX)
+		return bad(err, errlen, "deltas: not an array of at most %d", SY_DELTAS_MAX);
+	cJSON_ArrayForEach(it, d)
+	{
+		struct sy_file *f = &m->deltas[m->n_deltas];
+		if (!parse_file(it, true, f) || f->from >= m->version)
+			return bad(err, errlen, "deltas[%d]: malformed", m->n_deltas);
+		m->n_deltas++;
+	}
+	return 0;
+}
+
+static int parse_root(const cJSON *root, struct sy_manifest *m, char *err, size_t errlen)
+{
+	static const char *const known[] = {"format",   "feed",   "version",  "created",
+	                                    "expires",  "report", "hash_key", "categories",
+	                                    "snapshot", "deltas", NULL};
+	const cJSON *hk = cJSON_GetObjectItemCaseSensitive(root, "hash_key");
+	uint64_t fmt;
+	int rc;
+
+	if (!cJSON_IsObject(root) || !keys_known(root, known))
+		return bad(err, errlen, "not an object of known keys");
+	if (!get_uint(root, "format", 1000, &fmt) || fmt != 1)
+		return bad(err, errlen, "format: not 1");
+	if (!get_str(root, "feed", m->feed, sizeof(m->feed), false) ||
+	    !get_str(root, "report", m->report, sizeof(m->report), true))
+		return bad(err, errlen, "feed or report: missing or too long");
+	if (!get_uint(root, "version", UINT32_MAX, &m->version) || m->version == 0)
+		return bad(err, errlen, "version: not 1..2^32-1");
+	if (!get_uint(root, "created", UINT64_MAX, &m->created) ||
+	    !get_uint(root, "expires", UINT64_MAX, &m->expires) || m->expires <= m->created)
+		return bad(err, errlen, "created/expires: missing or expires <= created");
+	if (!cJSON_IsString(hk) || sy__hex_decode(hk->valuestring, strlen(hk->valuestring),
+	                                          m->hash_key, SY_HASH_KEY_LEN) != 0)
+		return bad(err, errlen, "hash_key: not 64 hex digits");
+	rc = parse_categories(cJSON_GetObjectItemCaseSensitive(root, "categories"), m, err, errlen);
+	return rc ? rc : parse_files(root, m, err, errlen);
+}
+
+int sy_manifest_parse(const char *text, size_t len, struct sy_manifest *m, char *err, size_t errlen)
+{
+	cJSON *root;
+	int rc;
+
+	if (len > SY_MANIFEST_MAX)
+		return bad(err, errlen, "manifest larger than %d bytes", SY_MANIFEST_MAX);
+	root = sy__json_parse(text, len);
+	if (!root)
+		return bad(err, errlen, "not JSON");
+	memset(m, 0, sizeof(*m));
+	rc = parse_root(root, m, err, errlen);
+	cJSON_Delete(root);
+	return rc;
+}

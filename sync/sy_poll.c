@@ -1,0 +1,265 @@
+/*
+ * One poll, in the order the TUF client workflow gives: fix the start time; fetch the small
+ * manifest with an a-priori byte bound; verify a pinned key's signature over its exact bytes;
+ * only then parse it; refuse rollback and freeze; fetch the one file we need up to its signed
+ * size, check its SHA-256, and apply it in one transaction with the new version and status.
+ */
+#include "sy_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+static uint64_t ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int sy_ctx_new(const struct sy_options *o, struct sy_ctx **out)
+{
+	struct sy_ctx *ctx;
+	int rc = -EINVAL;
+
+	if (!o || strncmp(o->url, "https://", 8) != 0 || !o->state_dir[0] || o->n_public_keys < 1 ||
+	    o->n_public_keys > 8)
+		return -EINVAL;
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return -ENOMEM;
+	ctx->o = *o;
+	ctx->o.url[sizeof(ctx->o.url) - 1] = '\0';
+	for (int i = 0; i < o->n_public_keys; i++) {
+		if ((rc = sy_key_decode(o->public_keys[i], ctx->keys[i])) != 0)
+			goto fail;
+	}
+	ctx->nkeys = o->n_public_keys;
+	if ((rc = bl_db_open(ctx->o.state_dir, NULL, &ctx->db)) != 0)
+		goto fail;
+	rc = -ENOMEM;
+	if (!(ctx->curl = sy__curl_new()))
+		goto fail;
+	*out = ctx;
+	return 0;
+fail:
+	sy_ctx_free(ctx);
+	return rc;
+}
+
+void sy_ctx_free(struct sy_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	if (ctx->curl)
+		curl_easy_cleanup(ctx->curl);
+	bl_db_close(ctx->db);
+	OPENSSL_cleanse(ctx->keys, sizeof(ctx->keys));
+	free(ctx);
+}
+
+uint64_t sy_ctx_version(const struct sy_ctx *ctx)
+{
+	return ctx->version;
+}
+
+int sy__record(struct sy_ctx *ctx, const char *err, bool confirmed_current)
+{
+	struct bl_writer *w;
+	int rc = bl_writer_begin(ctx->db, &w);
+
+	if (rc != 0)
+		return rc;
+	rc = bl_writer_set_last_attempt(w, ctx->poll_start, err);
+	if (rc == 0 && confirmed_current)
+		rc = bl_writer_set_last_sync(w, ctx->poll_start);
+	if (rc != 0) {
+		bl_writer_abort(w);
+		return rc;
+	}
+	return bl_writer_commit(w);
+}
+
+/* The URL of a file named in the manifest: the manifest's directory plus the relative path. */
+static int file_url(const struct sy_ctx *ctx, const struct sy_file *f, char *out, size_t len)
+{
+	const char *slash = strrchr(ctx->o.url + 8, '/');
+	size_t base = slash ? (size_t)(slash - ctx->o.url) + 1 : strlen(ctx->o.url);
+	int n = snprintf(out, len, "%.*s%s%s", (int)base, ctx->o.url, slash ? "" : "/", f->url);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Fetch, check and apply one file. */
+static int fetch_apply(struct sy_ctx *ctx, const struct sy_manifest *m, const struct sy_file *f,
+                       bool delta)
+{
+	uint64_t max =
+	    ctx->o.max_download_bytes ? ctx->o.max_download_bytes : SY__DEFAULT_MAX_DOWNLOAD;
+	struct sy_buf b = {0};
+	char url[1400];
+	int rc;
+
+	if (f->size > max || f->raw_size > max)
+		return SY_ETOOBIG;
+	if ((rc = file_url(ctx, f, url, sizeof(url))) != 0)
+		return rc;
+	rc = sy__fetch(ctx, url, f->size, NULL, NULL, NULL, 0, &b);
+	if (rc == 0)
+		rc = sy_file_check(f, b.data, b.len);
+	if (rc == 0)
+		rc = sy__apply(ctx, m, f, &b, delta);
+	sy__buf_free(&b);
+	return rc;
+}
+
+static const struct sy_file *pick_delta(const struct sy_manifest *m, const struct bl_meta *meta)
+{
+	if (meta->feed_version == 0 || !meta->has_hash_key ||
+	    memcmp(meta->hash_key, m->hash_key, SY_HASH_KEY_LEN) != 0)
+		return NULL;
+	for (int i = 0; i < m->n_deltas; i++) {
+		if (m->deltas[i].from == meta->feed_version)
+			return &m->deltas[i];
+	}
+	return NULL;
+}
+
+/* Apply version m->version: the delta from ours when there is one, else (or when the delta
+ * fails) the snapshot. `what` receives the file that failed. */
+static int update(struct sy_ctx *ctx, const struct sy_manifest *m, const struct bl_meta *meta,
+                  const char **what)
+{
+	const struct sy_file *d = pick_delta(m, meta);
+	uint64_t t0 = ms_now();
+	int rc;
+
+	if (d) {
+		*what = d->url;
+		rc = fetch_apply(ctx, m, d, true);
+		if (rc == 0 || rc == SY_ESTOP) {
+			if (rc == 0)
+				log_info("sync: version %llu applied from a delta (%llu lines) in "
+				         "%llu ms",
+				         (unsigned long long)m->version,
+				         (unsigned long long)d->entries,
+				         (unsigned long long)(ms_now() - t0));
+			return rc;
+		}
+		log_warn("sync: delta %s: %s; fetching the snapshot", d->url, sy_strerror(rc));
+	}
+	*what = m->snapshot.url;
+	t0 = ms_now();
+	rc = fetch_apply(ctx, m, &m->snapshot, false);
+	if (rc == 0)
+		log_info("sync: version %llu applied from the snapshot (%llu entries) in %llu ms",
+		         (unsigned long long)m->version, (unsigned long long)m->snapshot.entries,
+		         (unsigned long long)(ms_now() - t0));
+	return rc;
+}
+
+/* Verify and parse the manifest bytes, then decide. */
+static int check_manifest(struct sy_ctx *ctx, const struct sy_buf *b, const struct bl_meta *meta,
+                          struct sy_manifest *m, char *err, size_t errlen)
+{
+	char *payload = NULL, why[200] = "";
+	size_t plen = 0;
+	int rc = sy_envelope_open(b->data, b->len, (const uint8_t(*)[SY_KEY_LEN])ctx->keys,
+	                          ctx->nkeys, &payload, &plen);
+
+	if (rc != 0) {
+		snprintf(err, errlen, "manifest: %s", sy_strerror(rc));
+		return rc;
+	}
+	rc = sy_manifest_parse(payload, plen, m, why, sizeof(why));
+	free(payload);
+	if (rc != 0) {
+		snprintf(err, errlen, "manifest: %s", why);
+		return rc;
+	}
+	if (m->version < meta->feed_version) {
+		snprintf(err, errlen, "manifest version %llu is older than ours (%llu): refused",
+		         (unsigned long long)m->version, (unsigned long long)meta->feed_version);
+		return SY_EROLLBACK;
+	}
+	if (m->expires <= ctx->poll_start) {
+		snprintf(err, errlen, "manifest version %llu expired at %llu: refused",
+		         (unsigned long long)m->version, (unsigned long long)m->expires);
+		return SY_EEXPIRED;
+	}
+	return 0;
+}
+
+static int poll_manifest(struct sy_ctx *ctx, const struct bl_meta *meta, char *err, size_t errlen)
+{
+	struct sy_buf b = {0};
+	struct sy_manifest *m = NULL;
+	char etag[256];
+	const char *what = "";
+	bool nm = false;
+	int rc = sy__fetch(ctx, ctx->o.url, SY_MANIFEST_MAX,
+	                   ctx->etag_version == meta->feed_version ? ctx->etag : NULL, &nm, etag,
+	                   sizeof(etag), &b);
+
+	if (rc != 0) {
+		snprintf(err, errlen, "manifest: %s", sy_strerror(rc));
+		goto out;
+	}
+	if (nm) { /* the manifest we verified last time, still current */
+		if (meta->feed_expires && meta->feed_expires <= ctx->poll_start) {
+			snprintf(err, errlen,
+			         "feed version %llu expired at %llu and nothing newer "
+			         "is published",
+			         (unsigned long long)meta->feed_version,
+			         (unsigned long long)meta->feed_expires);
+			rc = SY_EEXPIRED;
+		}
+		goto out;
+	}
+	rc = -ENOMEM;
+	if (!(m = malloc(sizeof(*m))) || (rc = check_manifest(ctx, &b, meta, m, err, errlen)) != 0)
+		goto out;
+	if (m->version > meta->feed_version && (rc = update(ctx, m, meta, &what)) != 0) {
+		snprintf(err, errlen, "version %llu: %s: %s", (unsigned long long)m->version, what,
+		         sy_strerror(rc));
+		goto out;
+	}
+	memcpy(ctx->etag, etag, sizeof(etag));
+	ctx->etag_version = m->version;
+	ctx->version = m->version;
+	rc = m->version > meta->feed_version ? 1 : 0; /* 1: applied, status already recorded */
+out:
+	free(m);
+	sy__buf_free(&b);
+	return rc;
+}
+
+int sy_poll_once(struct sy_ctx *ctx)
+{
+	struct bl_meta meta;
+	char err[BL_META_ERR_MAX] = "";
+	int rc, rr;
+
+	ctx->poll_start = (uint64_t)time(NULL);
+	if ((rc = bl_db_meta(ctx->db, &meta)) != 0)
+		return rc;
+	if (ctx->version == 0)
+		ctx->version = meta.feed_version;
+	rc = poll_manifest(ctx, &meta, err, sizeof(err));
+	if (rc == 1)
+		return 0;
+	if (rc == SY_ESTOP)
+		return rc;
+	if (rc != 0)
+		log_warn("sync: %s; the last good list (version %llu) keeps serving", err,
+		         (unsigned long long)meta.feed_version);
+	rr = sy__record(ctx, err, rc == 0);
+	if (rr != 0)
+		log_err("sync: cannot record the sync status: %s", sy_strerror(rr));
+	return rc;
+}

@@ -1,0 +1,90 @@
+// Drive the dashboard in Debian's headless Chromium with playwright-core (no browser download).
+// Usage: node dashboard_check.cjs URL SCREENSHOT.png USERDATADIR BLOCKED_NAME NEW_DENY_NAME
+// Prints one JSON line of what it saw; exits 1 on the first failed expectation.
+"use strict";
+const { chromium } = require("playwright-core");
+
+const [url, shot, userDir, blockedName, denyName] = process.argv.slice(2);
+
+function expect(cond, what) {
+  if (!cond) {
+    console.error("FAILED: " + what);
+    process.exitCode = 1;
+    throw new Error(what);
+  }
+}
+
+(async () => {
+  const ctx = await chromium.launchPersistentContext(userDir, {
+    executablePath: process.env.KG_CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    viewport: { width: 1100, height: 1500 },
+  });
+  const seen = {};
+  try {
+    const page = ctx.pages()[0] || (await ctx.newPage());
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(url);
+    // numbers: the totals arrive from /api/stats
+    await page.waitForFunction(() => /^\d/.test(document.getElementById("q-total").textContent));
+    seen.queries = await page.textContent("#q-total");
+    seen.blocked = await page.textContent("#b-total");
+    expect(Number(seen.queries) > 0, "queries shown");
+    expect(Number(seen.blocked) > 0, "blocks shown");
+    seen.health = await page.textContent("#health");
+    expect(/Protecting/.test(seen.health), "health badge says Protecting");
+    // charts: drawn from the history, the hour chart holds the traffic
+    await page.waitForFunction(() => Number(document.getElementById("chart-hour").dataset.queries) > 0);
+    seen.chart_hour = await page.getAttribute("#chart-hour", "data-queries");
+    seen.chart_blocked = await page.getAttribute("#chart-hour", "data-blocked");
+    seen.chart_day = await page.getAttribute("#chart-day", "data-queries");
+    expect(Number(seen.chart_blocked) > 0, "blocks in the hour chart");
+    const painted = await page.evaluate(() => {
+      const c = document.getElementById("chart-hour");
+      const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i]) n++;
+      return n;
+    });
+    expect(painted > 100, "the chart canvas has pixels");
+    // blocks by category and the recent list
+    seen.categories = await page.textContent("#cat-list");
+    expect(/adult/.test(seen.categories), "category adult listed");
+    await page.waitForSelector("#events td a");
+    seen.events = await page.textContent("#events tbody");
+    expect(seen.events.includes(blockedName), "recent block listed");
+    // check a domain: click the blocked name, read the explanation
+    await page.fill("#check-input", blockedName);
+    await page.click("#check-btn");
+    await page.waitForSelector("#check-explanation");
+    seen.verdict = await page.textContent("#check-verdict");
+    seen.explanation = await page.textContent("#check-explanation");
+    expect(/Blocked/.test(seen.verdict), "verdict says Blocked");
+    expect(/adult/.test(seen.explanation), "explanation names the category");
+    // add a local deny rule and see it listed
+    await page.fill("#ov-name", denyName);
+    await page.selectOption("#ov-action", "deny");
+    await page.click("#ov-add");
+    await page.waitForSelector(`#ov-list li[data-name="${denyName}"]`);
+    seen.rules = await page.textContent("#ov-list");
+    seen.feed = await page.textContent("#feed-version");
+    // a phone-sized view stays readable (no horizontal scrolling)
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForTimeout(300);
+    seen.phone_overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(seen.phone_overflow <= 0, "no horizontal scroll on a phone");
+    await page.setViewportSize({ width: 1100, height: 1500 });
+    await page.waitForTimeout(2200); // one refresh with the new rule counted
+    await page.screenshot({ path: shot, fullPage: true });
+    expect(errors.length === 0, "no JavaScript errors: " + errors.join("; "));
+  } finally {
+    console.log(JSON.stringify(seen));
+    await ctx.close();
+  }
+})().catch((e) => {
+  console.error(e.stack || String(e));
+  process.exitCode = 1;
+});

@@ -1,0 +1,86 @@
+#!/usr/bin/python3
+"""The dashboard in a real browser: Debian's chromium, driven by playwright-core from npm.
+
+A daemon with a local deny rule gets real DNS traffic; dashboard_check.cjs loads the page,
+asserts the numbers and the charts show, uses the "check a domain" box, adds a local deny
+rule, and saves a screenshot to <build>/test-artifacts/dashboard.png. Here we then check over
+DNS that the rule added in the browser really blocks.
+
+playwright-core is installed (once) with npm into $KG_NODE_CACHE, default
+~/.cache/kidguard-test-node, outside the repository; no browser is downloaded.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kgtest  # noqa: E402
+from kgtest import answer_rdata, query, run_ctl  # noqa: E402
+
+CHROMIUM = os.environ.get("KG_CHROMIUM", "/usr/bin/chromium")
+NODE = shutil.which("node")
+NPM = shutil.which("npm")
+CACHE = os.environ.get("KG_NODE_CACHE",
+                       os.path.join(os.path.expanduser("~"), ".cache", "kidguard-test-node"))
+
+
+def playwright_dir():
+    mod = os.path.join(CACHE, "node_modules")
+    if os.path.isdir(os.path.join(mod, "playwright-core")):
+        return mod
+    if not NPM:
+        return None
+    os.makedirs(CACHE, exist_ok=True)
+    env = dict(os.environ, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1")
+    r = subprocess.run([NPM, "install", "--no-audit", "--no-fund", "--prefix", CACHE,
+                        "playwright-core"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, timeout=300, env=env)
+    if r.returncode != 0:
+        sys.stderr.write(r.stdout)
+        return None
+    return mod
+
+
+class DashboardTest(kgtest.KGTestCase):
+    def test_dashboard_in_chromium(self):
+        if not os.path.exists(CHROMIUM) or not NODE:
+            self.skipTest("chromium or node not installed (packaging/install-deps.sh)")
+        mod = playwright_dir()
+        if not mod:
+            self.skipTest("playwright-core could not be installed with npm")
+        up = self.start_upstream()
+        hp = kgtest.free_port(v6=False)
+        d = self.start_daemon("127.0.0.1:%d" % up.port,
+                              {"http": {"listen": "127.0.0.1:%d" % hp}}, start=False)
+        r = run_ctl(["deny", "add", "bad.kg.test", "--category", "adult"], state=d.state)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d.start()
+        for i in range(1, 21):
+            query(d.port, "n%d.kg.test." % i)
+        for n in ("x.bad.kg.test.", "y.bad.kg.test.", "bad.kg.test."):
+            self.assertEqual(answer_rdata(query(d.port, n), "A"), {"0.0.0.0"})
+        out_dir = os.path.join(kgtest.build_dir(), "test-artifacts")
+        os.makedirs(out_dir, exist_ok=True)
+        shot = os.path.join(out_dir, "dashboard.png")
+        script = os.path.join(kgtest.HERE, "dashboard_check.cjs")
+        env = dict(os.environ, NODE_PATH=mod, KG_CHROMIUM=CHROMIUM)
+        p = subprocess.run([NODE, script, "http://127.0.0.1:%d/" % hp, shot,
+                            os.path.join(self.tmp, "chromium-profile"), "y.bad.kg.test",
+                            "www.kg.test"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=120, env=env)
+        sys.stderr.write("\ndashboard saw: %s\nscreenshot: %s\n" % (p.stdout.strip(), shot))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        seen = json.loads(p.stdout.strip().splitlines()[-1])
+        self.assertGreaterEqual(int(seen["queries"]), 23)
+        self.assertEqual(seen["blocked"], "3")
+        self.assertIn("www.kg.test", seen["rules"])
+        self.assertTrue(os.path.getsize(shot) > 10000)
+        # the rule added in the browser blocks over DNS
+        self.assertEqual(answer_rdata(query(d.port, "www.kg.test."), "A"), {"0.0.0.0"})
+
+
+if __name__ == "__main__":
+    kgtest.main()

@@ -1,0 +1,95 @@
+"""The signed national feed end to end: kidguard-feed publishes from the real lists, a real
+HTTPS server (python ssl, a CA made here with openssl) serves it, the daemon's sync process
+applies it, and a real DNS client sees the names blocked. A new version arrives as a delta.
+
+Run alone: /usr/bin/python3 tests/integration/test_sync.py --build-dir build
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kgtest  # noqa: E402
+import kgfeed  # noqa: E402
+
+import dns.rcode  # noqa: E402
+
+UT1 = os.path.join(kgfeed.UT1, "2025-07-13")
+INTERVAL = 10
+
+
+def read_xz(path, n):
+    r = kgtest.run_cmd(["xz", "-dc", path], timeout=60)
+    return [line.strip() for line in r.stdout.splitlines() if line.strip()][:n]
+
+
+def blocked(port, name, version=None):
+    """True when kidguard answers `name` with the sinkhole (and EDE naming feed@version)."""
+    try:
+        r = kgtest.query(port, name, "A", timeout=2, edns=0)
+    except Exception:
+        return False
+    if kgtest.answer_rdata(r, "A") != {"0.0.0.0"}:
+        return False
+    if version is None:
+        return True
+    texts = [getattr(o, "text", "") or "" for o in r.options]
+    return any("feed@%d" % version in t for t in texts)
+
+
+class SyncDaemonTest(kgtest.KGTestCase):
+    def test_sync_then_delta_within_interval(self):
+        pki = kgfeed.Pki(self.tmp)
+        pub = kgfeed.Publisher(self.tmp)
+        extra1 = kgfeed.write_list(os.path.join(self.tmp, "extra1.txt"),
+                                   ["gone-in-v2.kg-feed.test", "stays.kg-feed.test"])
+        extra2 = kgfeed.write_list(os.path.join(self.tmp, "extra2.txt"),
+                                   ["stays.kg-feed.test", "new-in-v2.kg-feed.test"])
+        base = [("gambling", os.path.join(UT1, "gambling", "domains.xz"), "domains"),
+                ("phishing", os.path.join(UT1, "phishing", "domains.xz"), "domains"),
+                ("csam", os.path.join(UT1, "child", "domains.xz"), "domains")]
+        pub.publish(base + [("other", extra1, "domains")], confidential=["csam"])
+        srv = kgfeed.FeedServer(self.tmp, pub.dir, pki).start()
+        self.addCleanup(srv.stop)
+
+        up = self.start_upstream()
+        d = self.start_daemon("127.0.0.1:%d" % up.port, {"sync": {
+            "url": srv.url(), "public_keys": pub.pub, "ca_file": pki.ca,
+            "interval": INTERVAL, "timeout": 10}})
+        gambling = read_xz(os.path.join(UT1, "gambling", "domains.xz"), 3)[-1]
+        child = read_xz(os.path.join(UT1, "child", "domains.xz"), 3)[-1]
+        self.assertTrue(kgtest.wait_until(lambda: blocked(d.port, "gone-in-v2.kg-feed.test", 1),
+                                          INTERVAL + 10), d.log_text()[-3000:])
+        self.assertTrue(blocked(d.port, gambling, 1), gambling)
+        self.assertTrue(blocked(d.port, "www." + gambling), "subtree rule")
+        self.assertTrue(blocked(d.port, child, 1), "confidential (hashed) entry: " + child)
+        self.assertTrue(blocked(d.port, "a.b." + child), "hashed subtree rule")
+        self.assertFalse(blocked(d.port, "new-in-v2.kg-feed.test"))
+        self.assertEqual(kgtest.query(d.port, "www.kg.test.", "A").rcode(), dns.rcode.NOERROR)
+
+        # No name of the confidential category is in the store in clear.
+        with open(os.path.join(d.state, "data.mdb"), "rb") as f:
+            self.assertNotIn(child.encode(), f.read())
+
+        pub.publish(base + [("other", extra2, "domains")], confidential=["csam"])
+        t0 = time.monotonic()
+        ok = kgtest.wait_until(lambda: blocked(d.port, "new-in-v2.kg-feed.test", 2),
+                               INTERVAL + 5, interval=0.1)
+        latency = time.monotonic() - t0
+        self.assertTrue(ok, "v2 not enforced within interval + 5 s\n" + d.log_text()[-3000:])
+        sys.stderr.write("\npublish -> enforced: %.1f s (interval %d s)\n" % (latency, INTERVAL))
+        self.assertFalse(blocked(d.port, "gone-in-v2.kg-feed.test"))
+        # An unchanged rule keeps the version it came with (the delta did not touch it).
+        self.assertTrue(blocked(d.port, "stays.kg-feed.test", 1))
+        self.assertTrue(blocked(d.port, child, 1))
+        self.assertEqual(len(srv.fetched("snapshot-")), 1, srv.requests())
+        self.assertEqual(len(srv.fetched("delta-1-2")), 1, srv.requests())
+        # An unchanged feed costs one small request: 304 Not Modified.
+        n = len(srv.requests())
+        kgtest.wait_until(lambda: len(srv.requests()) > n, INTERVAL + 3)
+        self.assertEqual(srv.requests()[-1][1:], ("/manifest.json", "304"))
+
+
+if __name__ == "__main__":
+    kgtest.main()

@@ -1,0 +1,266 @@
+"""Attacks on the feed: each is refused and the last good list keeps serving.
+
+A store is synced to version 1 of a feed made by kidguard-feed from a real list; then the
+HTTPS server serves a tampered feed and one poll (the test driver kidguard-sync-once, the same
+sy_poll_once the daemon's sync process runs) must fail, leave version 1 in place with its names
+still blocked, and record the error; a good feed afterwards still applies.
+Run alone: /usr/bin/python3 tests/integration/test_sync_attacks.py --build-dir build
+"""
+
+import base64
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kgtest  # noqa: E402
+import kgfeed  # noqa: E402
+
+LIST = os.path.join(kgfeed.UT1, "2025-07-13", "gambling", "domains.xz")
+PAYLOAD_TYPE = "application/vnd.kidguard.feed.v1+json"
+
+
+def sign_envelope(payload, keyfile, keyid):
+    """A DSSE envelope signed with openssl pkeyutl (independent of kidguard-feed)."""
+    pae = b"DSSEv1 %d %s %d " % (len(PAYLOAD_TYPE), PAYLOAD_TYPE.encode(), len(payload)) + payload
+    tmp = keyfile + ".pae"
+    with open(tmp, "wb") as f:
+        f.write(pae)
+    r = subprocess.run(["openssl", "pkeyutl", "-sign", "-rawin", "-inkey", keyfile, "-in", tmp],
+                       stdout=subprocess.PIPE, check=True)
+    return json.dumps({"payloadType": PAYLOAD_TYPE,
+                       "payload": base64.b64encode(payload).decode(),
+                       "signatures": [{"keyid": keyid,
+                                       "sig": base64.b64encode(r.stdout).decode()}]}).encode()
+
+
+def open_envelope(path):
+    with open(path, "rb") as f:
+        env = json.load(f)
+    return env, json.loads(base64.b64decode(env["payload"]))
+
+
+class AttackTest(kgtest.KGTestCase):
+    def setUp(self):
+        self.pki = kgfeed.Pki(self.tmp)
+        self.pub = kgfeed.Publisher(self.tmp)
+        self.extra = os.path.join(self.tmp, "extra.txt")
+        kgfeed.write_list(self.extra, ["v1.kg-feed.test"])
+        self.pub.publish([("gambling", LIST, "domains"), ("other", self.extra, "domains")])
+        self.v1 = os.path.join(self.tmp, "feed-v1")
+        shutil.copytree(self.pub.dir, self.v1)
+        self.serve = os.path.join(self.tmp, "www")
+        shutil.copytree(self.pub.dir, self.serve)
+        self.srv = kgfeed.FeedServer(self.tmp, self.serve, self.pki).start()
+        self.addCleanup(self.srv.stop)
+        self.state = os.path.join(self.tmp, "state")
+        r = self.poll()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertGood(1)
+        # version 2, not yet served: what the attacks tamper with
+        kgfeed.write_list(self.extra, ["v2.kg-feed.test"])
+        self.pub.publish([("gambling", LIST, "domains"), ("other", self.extra, "domains")])
+
+    def poll(self, extra=(), url=None, timeout=120):
+        return kgfeed.sync_once(url or self.srv.url(), [self.pub.pub], self.state, self.pki.ca,
+                                extra=extra, timeout=timeout)
+
+    def assertGood(self, version):
+        rc, out = kgfeed.ctl_check(self.state, "v%d.kg-feed.test" % version)
+        self.assertIn(": block", out)
+        self.assertEqual(kgfeed.store_version(self.state), version)
+
+    def serve_feed(self, src):
+        shutil.rmtree(self.serve)
+        shutil.copytree(src, self.serve)
+
+    def refused(self, expect, extra=(), url=None):
+        r = self.poll(extra=extra, url=url)
+        self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(expect, r.stderr)
+        self.assertGood(1)
+        info = kgfeed.ctl_info(self.state)
+        self.assertIn("error", info.lower(), info)
+        return r
+
+    def recovers(self):
+        self.serve_feed(self.pub.dir)
+        r = self.poll()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertGood(2)
+
+    def test_bad_signature(self):
+        self.serve_feed(self.pub.dir)
+        env, m = open_envelope(os.path.join(self.serve, "manifest.json"))
+        m["expires"] += 86400 * 365  # a change the publisher did not sign
+        env["payload"] = base64.b64encode(json.dumps(m).encode()).decode()
+        with open(os.path.join(self.serve, "manifest.json"), "w") as f:
+            json.dump(env, f)
+        self.refused("no valid signature")
+        self.recovers()
+
+    def test_unknown_key(self):
+        other = kgfeed.Publisher(self.tmp, "other")
+        kgfeed.write_list(self.extra, ["v2.kg-feed.test"])
+        other.publish([("gambling", LIST, "domains"), ("other", self.extra, "domains")],
+                      extra=["--version", "9"])
+        self.serve_feed(other.dir)
+        self.refused("no valid signature")
+        self.recovers()
+
+    def test_replayed_older_manifest(self):
+        self.recovers()  # now at version 2
+        self.serve_feed(self.v1)
+        r = self.poll()
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("rollback", r.stderr)
+        self.assertEqual(kgfeed.store_version(self.state), 2)
+
+    def test_expired_manifest(self):
+        kgfeed.write_list(self.extra, ["v2.kg-feed.test"])
+        self.pub.publish([("gambling", LIST, "domains"), ("other", self.extra, "domains")],
+                         extra=["--expires-in", "1"])
+        self.serve_feed(self.pub.dir)
+        time.sleep(2.1)
+        self.refused("expired")
+
+    def tamper_files(self, fn):
+        self.serve_feed(self.pub.dir)
+        for name in os.listdir(self.serve):
+            if name.startswith(("snapshot-2", "delta-1-2")):
+                p = os.path.join(self.serve, name)
+                with open(p, "rb") as f:
+                    data = f.read()
+                with open(p, "wb") as f:
+                    f.write(fn(data))
+
+    def test_hash_mismatch(self):
+        self.tamper_files(lambda d: d[:len(d) // 2] + bytes([d[len(d) // 2] ^ 1]) +
+                          d[len(d) // 2 + 1:])
+        self.refused("SHA-256")
+        self.recovers()
+
+    def test_truncated_file(self):
+        self.tamper_files(lambda d: d[:len(d) // 2])
+        self.refused("SHA-256")
+        self.recovers()
+
+    def test_oversized_file(self):
+        self.tamper_files(lambda d: d + b"x" * 100000)
+        self.refused("over the limit")
+        self.recovers()
+
+    def test_download_cap(self):
+        self.serve_feed(self.pub.dir)
+        os.remove(os.path.join(self.serve, "delta-1-2.jsonl.gz"))
+        self.refused("over the limit", extra=["--max-bytes", "100000"])
+
+    def test_malformed_line(self):
+        """Signed by the right key, hashes right: a bad line still aborts the whole apply."""
+        self.serve_feed(self.pub.dir)
+        env, m = open_envelope(os.path.join(self.serve, "manifest.json"))
+        snap = os.path.join(self.serve, m["snapshot"]["url"])
+        with gzip.open(snap, "rb") as f:
+            lines = f.read().split(b"\n")
+        lines[len(lines) // 2] = b'{"name":"half.written.test","subtree":tru'
+        raw = b"\n".join(lines)
+        data = gzip.compress(raw)
+        with open(snap, "wb") as f:
+            f.write(data)
+        m["snapshot"].update(size=len(data), raw_size=len(raw),
+                             sha256=hashlib.sha256(data).hexdigest())
+        m["deltas"] = []
+        with open(os.path.join(self.serve, "manifest.json"), "wb") as f:
+            f.write(sign_envelope(json.dumps(m).encode(), self.pub.keyfile,
+                                  env["signatures"][0]["keyid"]))
+        self.refused("malformed")
+        # the lines before the bad one were not applied either
+        rc, out = kgfeed.ctl_check(self.state, "v2.kg-feed.test")
+        self.assertIn("not blocked", out)
+
+    def test_server_down(self):
+        self.srv.stop()
+        self.refused("transfer failed")
+
+    def test_server_hanging(self):
+        hang = kgfeed.HangServer()
+        self.addCleanup(hang.stop)
+        t0 = time.monotonic()
+        self.refused("transfer failed", extra=["--timeout", "3"],
+                     url="https://127.0.0.1:%d/manifest.json" % hang.port)
+        self.assertLess(time.monotonic() - t0, 15)
+
+    def test_http_refused(self):
+        r = self.poll(url="http://127.0.0.1:%d/manifest.json" % self.srv.port)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertGood(1)
+
+
+class KillDuringApplyTest(kgtest.KGTestCase):
+    """kill -9 of the sync process while it applies a 1M-entry snapshot."""
+
+    def test_kill9_mid_apply(self):
+        pki = kgfeed.Pki(self.tmp)
+        pub = kgfeed.Publisher(self.tmp)
+        small = kgfeed.write_list(os.path.join(self.tmp, "small.txt"), ["v1.kg-feed.test"])
+        pub.publish([("other", small, "domains")])
+        srv = kgfeed.FeedServer(self.tmp, pub.dir, pki).start()
+        self.addCleanup(srv.stop)
+        state = os.path.join(self.tmp, "state")
+        r = kgfeed.sync_once(srv.url(), [pub.pub], state, pki.ca)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        pub.publish(big_lists(), extra=["--keep", "0"], timeout=900)
+        killed_mid = False
+        for delay in (0.3, 0.15, 0.05):
+            p = subprocess.Popen([kgfeed.tool("kidguard-sync-once"), "--url", srv.url(), "--keys",
+                                  pub.pub, "--state", state, "--ca", pki.ca],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            n = len(srv.fetched("snapshot-2"))
+            kgtest.wait_until(lambda: len(srv.fetched("snapshot-2")) > n, 30, interval=0.01)
+            time.sleep(delay)
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            info = kgfeed.ctl_info(state)
+            if kgfeed.store_version(state) == 1:
+                killed_mid = True
+                break
+        self.assertTrue(killed_mid, "the apply finished before every kill; " + info)
+        rc, out = kgfeed.ctl_check(state, "v1.kg-feed.test")
+        self.assertIn(": block", out)
+        r = kgfeed.sync_once(srv.url(), [pub.pub], state, pki.ca, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("version 2", r.stdout)
+
+
+def big_lists():
+    """About 1.1M rules from the real lists (UT1 both snapshots, hagezi, blocklistproject,
+    sinfonietta, RPZ)."""
+    d = kgfeed.DATA
+    out = []
+    for snap in ("2025-07-13", "2026-08-17"):
+        base = os.path.join(kgfeed.UT1, snap)
+        for c in sorted(os.listdir(base)):
+            f = os.path.join(base, c, "domains.xz")
+            if os.path.exists(f):
+                out.append(("phishing" if c == "phishing" else "other", f, "domains"))
+    bl = os.path.join(d, "blocklists")
+    out += [("adult", os.path.join(bl, "hagezi", "adblock", "nsfw.txt.xz"), "adblock"),
+            ("gambling", os.path.join(bl, "hagezi", "adblock", "gambling.medium.txt.xz"), "adblock"),
+            ("adult", os.path.join(bl, "hagezi", "wildcard", "nsfw.txt.xz"), "domains"),
+            ("phishing", os.path.join(bl, "blocklistproject", "alt-version", "phishing-nl.txt.xz"),
+             "domains"),
+            ("scam", os.path.join(bl, "blocklistproject", "scam.txt.xz"), "hosts"),
+            ("adult", os.path.join(bl, "sinfonietta", "pornography-hosts.xz"), "hosts")]
+    for f in sorted(os.listdir(os.path.join(d, "rpz", "hagezi"))):
+        out.append(("other", os.path.join(d, "rpz", "hagezi", f), "rpz"))
+    return out
+
+
+if __name__ == "__main__":
+    kgtest.main()

@@ -1,0 +1,45 @@
+/*
+ * kidguard-feed: the publisher's side of the signed national feed (docs/feed-format.md).
+ *   kidguard-feed keygen --out KEYFILE
+ *   kidguard-feed publish --key KEYFILE --dir FEEDDIR --category NAME=FILE[:FORMAT] ...
+ *   kidguard-feed verify --pubkey KEY --dir FEEDDIR
+ */
+#include "feed.h"
+
+#include "kg_log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: kidguard-feed keygen --out KEYFILE\n"
+	        "       kidguard-feed publish --key KEYFILE [--key KEYFILE2] --dir FEEDDIR\n"
+	        "                     --category NAME=FILE[:FORMAT] ... [--confidential NAME]\n"
+	        "                     [--description NAME=TEXT] [--feed NAME] [--report ADDRESS]\n"
+	        "                     [--expires-in SECONDS] [--keep N] [--version N]\n"
+	        "       kidguard-feed verify --pubkey KEY [--pubkey KEY2] --dir FEEDDIR\n"
+	        "FORMAT is domains (default), hosts, adblock or rpz; FILE may be .gz or .xz.\n"
+	        "A --category NAME may be given several times with different files.\n"
+	        "--confidential NAME publishes that category as keyed hashes of the names.\n"
+	        "--keep N: deltas from the last N versions (default 5).\n");
+}
+
+int main(int argc, char **argv)
+{
+	kg_log_set_level(KG_LOG_WARN);
+	if (argc >= 2 && strcmp(argv[1], "keygen") == 0) {
+		if (argc == 4 && strcmp(argv[2], "--out") == 0)
+			return feed_keygen(argv[3]) == 0 ? 0 : 1;
+	} else if (argc >= 2 && strcmp(argv[1], "publish") == 0) {
+		return feed_publish(argc - 1, argv + 1);
+	} else if (argc >= 2 && strcmp(argv[1], "verify") == 0) {
+		return feed_verify(argc - 1, argv + 1);
+	} else if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,102 @@
+/*
+ * kidguard-feed verify: check a feed directory the way an appliance would: the signature with
+ * the given public key, the manifest, and every file named in it (size, SHA-256, every line).
+ */
+#include "feed.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int count_line(void *arg, const struct sy_line *l)
+{
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+static int check_file(const char *dir, const struct sy_manifest *m, const struct sy_file *f,
+                      bool delta)
+{
+	char file[FEED_PATH_MAX];
+	uint8_t *data;
+	size_t len;
+	uint64_t n = 0;
+	int rc;
+
+	snprintf(file, sizeof(file), "%s/%s", dir, f->url);
+	if ((rc = feed_slurp(file, (size_t)1 << 32, &data, &len)) != 0) {
+		fprintf(stderr, "%s: cannot read\n", file);
+		return -1;
+	}
+	rc = sy_file_check(f, data, len);
+	if (rc == 0)
+		rc = sy_file_lines(m, f, delta, data, len, UINT64_MAX, count_line, &n);
+	free(data);
+	printf("  %-40s %10llu bytes %9llu lines  %s\n", f->url, (unsigned long long)f->size,
+	       (unsigned long long)n, rc == 0 ? "ok" : sy_strerror(rc));
+	return rc == 0 ? 0 : -1;
+}
+
+static int verify_dir(const char *dir, const uint8_t (*keys)[SY_KEY_LEN], int nkeys)
+{
+	static struct sy_manifest m;
+	char file[FEED_PATH_MAX], *payload, why[200];
+	uint8_t *data;
+	size_t len, plen;
+	int rc, bad = 0;
+
+	snprintf(file, sizeof(file), "%s/manifest.json", dir);
+	if ((rc = feed_slurp(file, SY_MANIFEST_MAX, &data, &len)) != 0) {
+		fprintf(stderr, "kidguard-feed: %s: cannot read\n", file);
+		return 1;
+	}
+	rc = sy_envelope_open(data, len, keys, nkeys, &payload, &plen);
+	free(data);
+	if (rc != 0) {
+		fprintf(stderr, "kidguard-feed: %s: %s\n", file, sy_strerror(rc));
+		return 1;
+	}
+	rc = sy_manifest_parse(payload, plen, &m, why, sizeof(why));
+	free(payload);
+	if (rc != 0) {
+		fprintf(stderr, "kidguard-feed: %s: %s\n", file, why);
+		return 1;
+	}
+	printf("feed %s version %llu, %d categories, expires in %lld s\n", m.feed,
+	       (unsigned long long)m.version, m.n_categories,
+	       (long long)m.expires - (long long)time(NULL));
+	bad |= m.expires <= (uint64_t)time(NULL);
+	bad |= check_file(dir, &m, &m.snapshot, false) != 0;
+	for (int i = 0; i < m.n_deltas; i++)
+		bad |= check_file(dir, &m, &m.deltas[i], true) != 0;
+	printf("%s\n", bad ? "FAILED" : "ok");
+	return bad ? 1 : 0;
+}
+
+int feed_verify(int argc, char **argv)
+{
+	static const struct option lo[] = {
+	    {"pubkey", 1, NULL, 'p'}, {"dir", 1, NULL, 'd'}, {NULL, 0, NULL, 0}};
+	uint8_t keys[FEED_KEYS_MAX][SY_KEY_LEN];
+	const char *dir = NULL;
+	int c, n = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (c == 'p' && n < FEED_KEYS_MAX && sy_key_decode(optarg, keys[n]) == 0)
+			n++;
+		else if (c == 'd')
+			dir = optarg;
+		else {
+			fprintf(stderr, "kidguard-feed verify: bad option or key\n");
+			return 2;
+		}
+	}
+	if (!dir || n == 0) {
+		fprintf(stderr, "kidguard-feed verify --pubkey KEY --dir FEEDDIR\n");
+		return 2;
+	}
+	return verify_dir(dir, (const uint8_t(*)[SY_KEY_LEN])keys, n);
+}
