@@ -8,7 +8,11 @@ BUILD="build-essential cmake pkg-config clang clang-format libldns-dev libuv1-de
  zlib1g-dev libzstd-dev libidn2-dev"
 TEST="unbound nsd dnsperf knot-dnsutils bind9-dnsutils python3 python3-dnspython lmdb-utils
  xz-utils procps iproute2
- debhelper dpkg-dev fakeroot lintian systemd groff-base util-linux"
+ debhelper dpkg-dev fakeroot lintian systemd groff-base util-linux
+ curl prometheus chromium nodejs"
+# The dashboard test installs playwright-core with npm (outside the repository). NodeSource's
+# nodejs ships its own npm and conflicts with Debian's npm package: ask for it only if missing.
+command -v npm >/dev/null 2>&1 || TEST="$TEST npm"
 
 want="$BUILD"
 [ "${1:-}" = "--build-only" ] || want="$want $TEST"

@@ -6,10 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "kg_log.h"
 #include "rs.h"
+#include "rs_policy.h"
 #ifdef KG_HAVE_SYNC
 #include "sy.h"
 #endif
@@ -90,6 +94,75 @@ static int make_dirs(const char *path)
 	return 0;
 }
 
+struct run_as {
+	bool drop;
+	uid_t uid;
+	gid_t gid;
+};
+
+/* Resolve [server] user/group. Only root can switch; anyone else runs as they are. */
+static int lookup_user(const struct rs_config *cfg, struct run_as *ra)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	ra->drop = false;
+	if (!cfg->user[0])
+		return 0;
+	if (geteuid() != 0) {
+		log_info("not started as root: running as uid %u, [server] user = %s is not applied",
+			 (unsigned)geteuid(), cfg->user);
+		return 0;
+	}
+	if (!(pw = getpwnam(cfg->user))) {
+		log_err("%s: [server] user: no such user \"%s\"", cfg->source, cfg->user);
+		return -1;
+	}
+	ra->uid = pw->pw_uid;
+	ra->gid = pw->pw_gid;
+	if (cfg->group[0]) {
+		if (!(gr = getgrnam(cfg->group))) {
+			log_err("%s: [server] group: no such group \"%s\"", cfg->source, cfg->group);
+			return -1;
+		}
+		ra->gid = gr->gr_gid;
+	}
+	ra->drop = true;
+	return 0;
+}
+
+/* The store must stay writable by the user we become (LMDB readers write lock.mdb). */
+static void give_state_dir(const char *dir, const struct run_as *ra)
+{
+	static const char *const files[] = {"", "/data.mdb", "/lock.mdb", "/sync.pid"};
+	char path[RS_PATH_MAX + 16];
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", dir, files[i]);
+		if (chown(path, ra->uid, ra->gid) < 0 && errno != ENOENT)
+			log_warn("cannot give %s to uid %u: %s", path, (unsigned)ra->uid,
+				 strerror(errno));
+	}
+}
+
+/* After the sockets are bound: no way back to root. */
+static int drop_privileges(const struct run_as *ra)
+{
+	if (!ra->drop)
+		return 0;
+	if (setgroups(1, &ra->gid) < 0 || setgid(ra->gid) < 0 || setuid(ra->uid) < 0) {
+		log_err("cannot drop privileges to uid %u gid %u: %s", (unsigned)ra->uid,
+			(unsigned)ra->gid, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) {
+		log_err("privilege drop did not stick: still able to become root");
+		return -1;
+	}
+	log_info("dropped privileges to uid %u gid %u", (unsigned)ra->uid, (unsigned)ra->gid);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -102,6 +175,7 @@ int main(int argc, char **argv)
 	bool check = false, verbose = false, sync_worker = false;
 	struct rs_config cfg;
 	struct rs_server *srv = NULL;
+	struct run_as ra = {0};
 	char err[512];
 	int c, rc;
 
@@ -145,6 +219,15 @@ int main(int argc, char **argv)
 				"[upstream] servers\n");
 		return 1;
 	}
+	if (check && cfg.safe_search_table[0]) {
+		struct rs_safesearch *ss = NULL;
+		if (rs_safesearch_load(cfg.safe_search_table, &ss, err, sizeof(err)) < 0) {
+			fprintf(stderr, "kidguard: %s: [blocking] safe_search_table: %s\n",
+				cfg.source, err);
+			return 1;
+		}
+		rs_safesearch_free(ss);
+	}
 	if (check) {
 		if (verbose)
 			rs_config_print(&cfg, stdout);
@@ -159,9 +242,17 @@ int main(int argc, char **argv)
 		log_err("cannot create state directory %s: %s", cfg.state_dir, strerror(-rc));
 		return 1;
 	}
+	if (lookup_user(&cfg, &ra) < 0)
+		return 1;
 	rc = rs_server_new(&cfg, &srv);
 	if (rc < 0) {
 		log_err("cannot start: %s", rs_strerror(rc));
+		return 1;
+	}
+	if (ra.drop)
+		give_state_dir(cfg.state_dir, &ra); /* now that the store's files exist */
+	if (drop_privileges(&ra) < 0) {
+		rs_server_free(srv);
 		return 1;
 	}
 	rs_server_set_config_path(srv, config_path);

@@ -99,6 +99,8 @@ struct rs_config {
 	int tcp_max_connections; /* whole daemon; each worker gets its share */
 	int tcp_idle_timeout_ms;
 	int max_udp_size; /* largest UDP answer we send (and advertise), 512..4096 */
+	char user[64];    /* drop to this user after binding, when started as root */
+	char group[64];   /* and this group ("" = the user's primary group) */
 	int log_level;
 
 	/* [upstream] */
@@ -200,7 +202,16 @@ int rs_config_upstreams_from_resolv(struct rs_config *cfg, const char *path);
 
 /* ----------------------------------------------------------------- counters --- */
 
-enum rs_transport { RS_TRANSPORT_UDP, RS_TRANSPORT_TCP, RS_TRANSPORT_MAX };
+enum rs_transport {
+	RS_TRANSPORT_UDP,
+	RS_TRANSPORT_TCP,
+	RS_TRANSPORT_DOT, /* DNS over TLS, RFC 7858 */
+	RS_TRANSPORT_DOH, /* DNS over HTTPS, RFC 8484 */
+	RS_TRANSPORT_MAX
+};
+
+/* "udp", "tcp", "dot", "doh". */
+const char *rs_transport_name(int transport);
 
 /* Upstream answer times, upper bounds in ms (the last bucket is everything above). */
 #define RS_LAT_BUCKETS 12

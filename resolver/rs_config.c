@@ -303,6 +303,8 @@ static const struct key_def keys[] = {
 	{"server", "tcp_idle_timeout", set_seconds_ms, 1, 3600, OFF(tcp_idle_timeout_ms)},
 	{"server", "max_udp_size", set_int, 512, 4096, OFF(max_udp_size)},
 	{"server", "log_level", set_log_level, 0, 0, 0},
+	{"server", "user", set_string, 0, 63, OFF(user)},
+	{"server", "group", set_string, 0, 63, OFF(group)},
 	{"upstream", "servers", set_upstreams, 0, 0, 0},
 	{"upstream", "timeout", set_int, 50, 30000, OFF(upstream_timeout_ms)},
 	{"upstream", "query_timeout", set_int, 100, 60000, OFF(query_timeout_ms)},
@@ -1042,6 +1044,10 @@ void rs_config_print(const struct rs_config *cfg, FILE *out)
 		fprintf(out, "\nworkers = auto\n");
 	fprintf(out, "tcp_max_connections = %d\ntcp_idle_timeout = %d\nmax_udp_size = %d\n",
 		cfg->tcp_max_connections, cfg->tcp_idle_timeout_ms / 1000, cfg->max_udp_size);
+	if (cfg->user[0])
+		fprintf(out, "user = %s\n", cfg->user);
+	if (cfg->group[0])
+		fprintf(out, "group = %s\n", cfg->group);
 	fprintf(out, "log_level = %s\n\n[upstream]\nservers = ", levels[cfg->log_level & 3]);
 	for (int i = 0; i < cfg->n_upstream; i++)
 		fprintf(out, "%s%s", i ? ", " : "",

@@ -172,7 +172,7 @@ void rs__event_answer(struct rs_worker *w, const struct rs_waiter *wt, const uin
 	e->qtype = wt->q.qtype;
 	e->rcode = msg[3] & 0xf;
 	e->blocked = blocked;
-	e->tcp = wt->conn != NULL;
+	e->tcp = wt->ops != NULL;
 	e->qname_len = wt->q.qname_len;
 	memcpy(e->qname, wt->q.qname, wt->q.qname_len);
 	keep_addr((const struct sockaddr *)&wt->peer.ss, cfg->query_log_full_addresses,

@@ -379,8 +379,8 @@ static int add_waiter(struct rs_pending *p, const struct rs_waiter *wt)
 	n->next = p->waiters;
 	p->waiters = n;
 	p->n_waiters++;
-	if (n->conn)
-		rs__tcp_ref(n->conn);
+	if (n->ops)
+		n->ops->ref(n->stream);
 	return 0;
 }
 
@@ -406,8 +406,8 @@ static void finish(struct rs_pending *p)
 	usock_release(p);
 	for (wt = p->waiters; wt; wt = next) {
 		next = wt->next;
-		if (wt->conn)
-			rs__tcp_unref(wt->conn);
+		if (wt->ops)
+			wt->ops->unref(wt->stream);
 		free(wt);
 	}
 	p->waiters = NULL;

@@ -38,8 +38,8 @@ void rs__send_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint
 {
 	RS_INC(w, rcode[msg[3] & 0xf]);
 	rs__event_answer(w, wt, msg, len);
-	if (wt->conn) {
-		rs__tcp_send(wt->conn, msg, len);
+	if (wt->ops) {
+		wt->ops->send(wt->stream, msg, len);
 		return;
 	}
 	uv_buf_t b = uv_buf_init((char *)msg, (unsigned)len);
@@ -266,7 +266,7 @@ void rs__answer_from_body(struct rs_worker *w, const struct rs_waiter *wt, const
 			  size_t len, const uint16_t *ttl_offs, int n_ttl, uint32_t age,
 			  const uint8_t *rewrite_target, size_t rewrite_len)
 {
-	size_t limit = wt->conn ? RS_MAX_MSG
+	size_t limit = wt->ops ? RS_MAX_MSG
 				: rs_udp_limit(&wt->q, w->cfg->cfg.max_udp_size);
 	size_t n;
 
@@ -334,7 +334,7 @@ static bool safe_search(struct rs_worker *w, struct rs_waiter *wt, const struct 
 }
 
 void rs__handle_query(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_udp_t *udp,
-		      const struct sockaddr *peer, struct rs_tcp_conn *conn)
+		      const struct sockaddr *peer, const struct rs_stream_ops *ops, void *stream)
 {
 	const struct rs_config *cfg = &w->cfg->cfg;
 	const struct rs_profile *prof;
@@ -342,9 +342,10 @@ void rs__handle_query(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_ud
 	struct rs_cache_key key;
 	struct rs_cache_entry_view v;
 
-	RS_INC(w, queries[conn ? RS_TRANSPORT_TCP : RS_TRANSPORT_UDP]);
+	RS_INC(w, queries[ops ? ops->transport : RS_TRANSPORT_UDP]);
 	wt.next = NULL;
-	wt.conn = conn;
+	wt.ops = ops;
+	wt.stream = stream;
 	wt.udp = udp;
 	wt.rewrite = false;
 	set_peer(&wt, peer);

@@ -37,6 +37,13 @@ const char *rs_strerror(int err)
 	}
 }
 
+const char *rs_transport_name(int transport)
+{
+	static const char *const names[RS_TRANSPORT_MAX] = {"udp", "tcp", "dot", "doh"};
+
+	return transport >= 0 && transport < RS_TRANSPORT_MAX ? names[transport] : "?";
+}
+
 void rs__cfg_unref(struct rs_cfg_ref *r)
 {
 	if (r && atomic_fetch_sub(&r->refs, 1) == 1) {
@@ -56,10 +63,15 @@ struct rs_cfg_ref *rs__cfg_ref_new(const struct rs_config *cfg, int refs)
 		return NULL;
 	r->cfg = *cfg;
 	atomic_init(&r->refs, refs);
+	r->safesearch = NULL;
 	if (rs_safesearch_load(ss, &r->safesearch, err, sizeof(err)) < 0) {
-		log_err("safe search table: %s", err);
-		free(r);
-		return NULL;
+		if (cfg->safe_search_table[0]) {
+			/* The operator named a table: a typo must not pass unnoticed. */
+			log_err("[blocking] safe_search_table: %s", err);
+			free(r);
+			return NULL;
+		}
+		log_err("safe search table missing (%s): safe search is OFF for every profile", err);
 	}
 	return r;
 }
@@ -153,7 +165,11 @@ int rs_server_new(const struct rs_config *cfg, struct rs_server **out)
 	}
 	srv->cfg = rs__cfg_ref_new(cfg, 1 + srv->n_workers);
 	srv->workers = calloc((size_t)srv->n_workers, sizeof(*srv->workers));
-	if (!srv->cfg || !srv->workers)
+	if (!srv->cfg) {
+		rc = RS_EINVAL; /* logged: a table named by the config cannot be read */
+		goto fail;
+	}
+	if (!srv->workers)
 		goto fail;
 	rc = bl_db_open(cfg->state_dir, NULL, &srv->bl);
 	if (rc < 0) {

@@ -38,11 +38,24 @@ struct rs_cfg_ref {
 struct rs_worker;
 struct rs_tcp_conn;
 
+/*
+ * A client stream that carries answers back: a TCP connection, and later DoT and DoH. The
+ * waiter of a forwarded query holds a reference until it is answered or dropped.
+ * send(): `msg` is preceded by 2 writable bytes (room for a length prefix).
+ */
+struct rs_stream_ops {
+	int transport; /* enum rs_transport */
+	void (*send)(void *stream, const uint8_t *msg, size_t len);
+	void (*ref)(void *stream);
+	void (*unref)(void *stream);
+};
+
 /* A client waiting for an upstream answer. */
 struct rs_waiter {
 	struct rs_waiter *next;
 	struct rs_question q;
-	struct rs_tcp_conn *conn; /* TCP client (holds a reference), or NULL for UDP */
+	const struct rs_stream_ops *ops; /* NULL for UDP */
+	void *stream;                    /* the stream (holds a reference while waiting) */
 	uint64_t mask;            /* categories blocked for this client now (CNAME inspection) */
 	bool rewrite;             /* safe search: answer q as a CNAME to the pending's name */
 	uv_udp_t *udp;            /* listener to answer a UDP client from */
@@ -145,9 +158,10 @@ int rs__worker_init(struct rs_worker *w);
 void rs__worker_run(void *arg); /* thread entry */
 void rs__worker_fini(struct rs_worker *w);
 uint32_t rs__random32(struct rs_worker *w);
-/* Answer one query that arrived on UDP (conn NULL) or TCP. `pkt` is borrowed. */
+/* Answer one query that arrived on UDP (ops NULL, `udp` the listener) or on a stream. `pkt`
+ * is borrowed. */
 void rs__handle_query(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_udp_t *udp,
-		      const struct sockaddr *peer, struct rs_tcp_conn *conn);
+		      const struct sockaddr *peer, const struct rs_stream_ops *ops, void *stream);
 /* Send a finished answer to a waiter (UDP datagram or TCP frame). */
 void rs__send_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *msg,
 		     size_t len);
@@ -167,9 +181,7 @@ void rs__forward_drop_all(struct rs_worker *w);
 
 /* rs_tcp.c */
 void rs__tcp_on_connection(uv_stream_t *server, int status);
-void rs__tcp_send(struct rs_tcp_conn *c, const uint8_t *msg, size_t len);
-void rs__tcp_ref(struct rs_tcp_conn *c);
-void rs__tcp_unref(struct rs_tcp_conn *c);
+extern const struct rs_stream_ops rs__tcp_ops;
 void rs__tcp_close_all(struct rs_worker *w);
 
 /* rs_http.c, rs_http_*.c, rs_events.c: the operator's HTTP server and the bounded rings it

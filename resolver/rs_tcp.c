@@ -71,13 +71,25 @@ static void conn_close(struct rs_tcp_conn *c)
 	maybe_free(c);
 }
 
-void rs__tcp_ref(struct rs_tcp_conn *c)
+static void tcp_ref(void *arg)
 {
+	struct rs_tcp_conn *c = arg;
+
 	c->refs++;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void tcp_send(void *arg, const uint8_t *msg, size_t len);
+static void tcp_ref(void *arg);
+static void tcp_unref(void *arg);
+
+const struct rs_stream_ops rs__tcp_ops = {
+	.transport = RS_TRANSPORT_TCP,
+	.send = tcp_send,
+	.ref = tcp_ref,
+	.unref = tcp_unref,
+};
 
 static void resume_reading(struct rs_tcp_conn *c)
 {
@@ -86,8 +98,10 @@ static void resume_reading(struct rs_tcp_conn *c)
 	}
 }
 
-void rs__tcp_unref(struct rs_tcp_conn *c)
+static void tcp_unref(void *arg)
 {
+	struct rs_tcp_conn *c = arg;
+
 	c->refs--;
 	if (c->refs == 0) {
 		maybe_free(c);
@@ -112,8 +126,9 @@ static void on_write(uv_write_t *req, int status)
 	free(req);
 }
 
-void rs__tcp_send(struct rs_tcp_conn *c, const uint8_t *msg, size_t len)
+static void tcp_send(void *arg, const uint8_t *msg, size_t len)
 {
+	struct rs_tcp_conn *c = arg;
 	uint8_t *frame = (uint8_t *)msg - 2; /* callers leave two bytes of headroom */
 	uv_buf_t b;
 	int n;
@@ -184,7 +199,7 @@ static void drain_frames(struct rs_tcp_conn *c)
 			break;
 		uv_timer_again(&c->idle);
 		rs__handle_query(c->w, c->buf + off + 2, mlen, NULL,
-				 (const struct sockaddr *)&c->peer.ss, c);
+				 (const struct sockaddr *)&c->peer.ss, &rs__tcp_ops, c);
 		off += 2 + mlen;
 		if (c->refs - 1 >= RS_TCP_PIPELINE && c->reading) {
 			uv_read_stop((uv_stream_t *)&c->h);
@@ -210,7 +225,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	c->len += (size_t)nread;
 	c->refs++; /* the query path may drop the last other reference */
 	drain_frames(c);
-	rs__tcp_unref(c);
+	tcp_unref(c);
 }
 
 static void reject(uv_stream_t *server)

@@ -47,7 +47,7 @@ static void udp_on_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	/* nread 0 with no address: "nothing more" or the end of a recvmmsg batch. */
 	if (nread <= 0 || !addr || (flags & UV_UDP_PARTIAL))
 		return;
-	rs__handle_query(w, (const uint8_t *)buf->base, (size_t)nread, h, addr, NULL);
+	rs__handle_query(w, (const uint8_t *)buf->base, (size_t)nread, h, addr, NULL, NULL);
 }
 
 static void apply_new_config(struct rs_worker *w)

@@ -553,6 +553,8 @@ DEFAULTS = {
     "cache": {"size": "10000", "min_ttl": "0", "max_ttl": "86400"},
     "access": {"allow": "127.0.0.0/8, ::1"},
     "blocklist": {"path": None},
+    # the built-in 127.0.0.1:8053 would be shared by every test's daemon; test_http sets its own
+    "http": {"listen": "off"},
 }
 
 

@@ -122,11 +122,12 @@ static void test_precedence_with_clear_rules(void **state)
 	assert_int_equal(bl_writer_set_hash_key(w, KEY), 0);
 	put_hashed(w, "evil.example", 2, BL_F_SUBTREE, CSAM);
 	/* a more specific clear allow wins over the hashed subtree deny */
-	assert_int_equal(bl_writer_put(w, BL_SOURCE_FEED, "ok.evil.example", BL_F_SUBTREE | BL_F_ALLOW,
-	                               0, 3),
-	                 0);
+	assert_int_equal(
+	    bl_writer_put(w, BL_SOURCE_FEED, "ok.evil.example", BL_F_SUBTREE | BL_F_ALLOW, 0, 3),
+	    0);
 	/* a hashed allow at the same level as a clear deny wins */
-	assert_int_equal(bl_writer_put(w, BL_SOURCE_FEED, "mixed.example", BL_F_SUBTREE, ADLT, 3), 0);
+	assert_int_equal(bl_writer_put(w, BL_SOURCE_FEED, "mixed.example", BL_F_SUBTREE, ADLT, 3),
+	                 0);
 	put_hashed(w, "mixed.example", 2, BL_F_SUBTREE | BL_F_ALLOW, 0);
 	assert_int_equal(bl_writer_commit(w), 0);
 	assert_int_equal(act(f, "x.ok.evil.example", ~0ULL), BL_ACTION_ALLOW);
@@ -134,9 +135,8 @@ static void test_precedence_with_clear_rules(void **state)
 	assert_int_equal(act(f, "mixed.example", ~0ULL), BL_ACTION_ALLOW);
 	/* a local allow overrides the feed, hashed rules included */
 	assert_int_equal(bl_writer_begin(f->db, &w), 0);
-	assert_int_equal(bl_writer_put(w, BL_SOURCE_LOCAL, "evil.example", BL_F_SUBTREE | BL_F_ALLOW,
-	                               0, 0),
-	                 0);
+	assert_int_equal(
+	    bl_writer_put(w, BL_SOURCE_LOCAL, "evil.example", BL_F_SUBTREE | BL_F_ALLOW, 0, 0), 0);
 	assert_int_equal(bl_writer_commit(w), 0);
 	assert_int_equal(act(f, "x.evil.example", ~0ULL), BL_ACTION_ALLOW);
 }
@@ -194,8 +194,10 @@ static void test_wrong_labels_bound_misses(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_hash_is_keyed_and_stable), T(test_hashed_lookup),
-	    T(test_precedence_with_clear_rules), T(test_delete_clear_and_labels),
+	    cmocka_unit_test(test_hash_is_keyed_and_stable),
+	    T(test_hashed_lookup),
+	    T(test_precedence_with_clear_rules),
+	    T(test_delete_clear_and_labels),
 	    T(test_wrong_labels_bound_misses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,259 @@
+/* Unit tests: the feed format of the sync module (sync/sy_sig.c, sy_manifest.c, sy_line.c,
+ * sy_file.c): keys, the signed envelope, the strict manifest and line parsers, and the file
+ * walker's size, count and truncation checks. Keys and signatures are made here with OpenSSL. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <zlib.h>
+
+#include "bl.h"
+#include "sy.h"
+
+static const char *MANIFEST =
+    "{\"format\":1,\"feed\":\"national\",\"version\":7,\"created\":1000,\"expires\":2000,"
+    "\"report\":\"mailto:a@b\",\"hash_key\":"
+    "\"0001020304050607080900010203040506070809000102030405060708090001\","
+    "\"categories\":[{\"name\":\"adult\",\"description\":\"x\",\"confidential\":false},"
+    "{\"name\":\"csam\",\"description\":\"\",\"confidential\":true}],"
+    "\"snapshot\":{\"url\":\"snapshot-7.jsonl.gz\",\"size\":10,\"raw_size\":20,\"entries\":1,"
+    "\"sha256\":\"00000000000000000000000000000000000000000000000000000000000000ff\"},"
+    "\"deltas\":[{\"from\":6,\"url\":\"d/delta-6-7.jsonl.gz\",\"size\":1,\"raw_size\":2,"
+    "\"entries\":0,\"sha256\":"
+    "\"00000000000000000000000000000000000000000000000000000000000000ff\"}]}";
+
+static EVP_PKEY *keygen(uint8_t pub[SY_KEY_LEN])
+{
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	size_t n = SY_KEY_LEN;
+
+	assert_non_null(k);
+	assert_int_equal(EVP_PKEY_get_raw_public_key(k, pub, &n), 1);
+	return k;
+}
+
+/* A DSSE envelope of `payload` signed by `k`, with key id `id`. */
+static char *envelope(EVP_PKEY *k, const char *id, const char *payload)
+{
+	static uint8_t pae[8192];
+	static char b64p[8192], out[12000];
+	uint8_t sig[64];
+	char b64s[100];
+	size_t slen = 64;
+	long n = sy_pae(SY_PAYLOAD_TYPE, payload, strlen(payload), pae, sizeof(pae));
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+	assert_true(n > 0);
+	assert_int_equal(EVP_DigestSignInit(md, NULL, NULL, NULL, k), 1);
+	assert_int_equal(EVP_DigestSign(md, sig, &slen, pae, (size_t)n), 1);
+	EVP_MD_CTX_free(md);
+	EVP_EncodeBlock((unsigned char *)b64s, sig, 64);
+	EVP_EncodeBlock((unsigned char *)b64p, (const unsigned char *)payload,
+	                (int)strlen(payload));
+	snprintf(out, sizeof(out),
+	         "{\"payloadType\":\"%s\",\"payload\":\"%s\",\"signatures\":[{\"keyid\":\"%s\","
+	         "\"sig\":\"%s\"}]}",
+	         SY_PAYLOAD_TYPE, b64p, id, b64s);
+	return out;
+}
+
+static void test_keys(void **state)
+{
+	uint8_t k[SY_KEY_LEN];
+	struct sy_options o;
+	char err[200];
+
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(sy_key_decode("zoJOSG8kZueMdR4vj+K23tAJDyj/N/ha+H5B3I3GiIk=", k), 0);
+	assert_int_equal(
+	    sy_key_decode("ce824e486f2466e78c751e2f8fe2b6ded0090f28ff37f85af87e41dc8dc68889", k),
+	    0);
+	assert_int_equal(k[0], 0xce);
+	assert_int_equal(sy_key_decode("zoJOSG8kZueMdR4vj+K23tAJDyj/N/ha+H5B3I3GiI==", k),
+	                 SY_EFORMAT);
+	assert_int_equal(sy_key_decode("short", k), SY_EFORMAT);
+	assert_int_equal(
+	    sy_parse_keys("zoJOSG8kZueMdR4vj+K23tAJDyj/N/ha+H5B3I3GiIk=, "
+	                  "ce824e486f2466e78c751e2f8fe2b6ded0090f28ff37f85af87e41dc8dc68889",
+	                  &o, err, sizeof(err)),
+	    0);
+	assert_int_equal(o.n_public_keys, 2);
+	assert_int_equal(sy_parse_keys("nope", &o, err, sizeof(err)), -1);
+	assert_int_equal(o.n_public_keys, 2); /* untouched on failure */
+}
+
+static void test_envelope(void **state)
+{
+	uint8_t pub[2][SY_KEY_LEN];
+	EVP_PKEY *k1 = keygen(pub[0]), *k2 = keygen(pub[1]);
+	char id1[17], id2[17], *env, *payload;
+	size_t plen;
+
+	sy_key_id(pub[0], id1);
+	sy_key_id(pub[1], id2);
+	env = envelope(k1, id1, MANIFEST);
+	assert_int_equal(sy_envelope_open((uint8_t *)env, strlen(env), pub, 2, &payload, &plen), 0);
+	assert_int_equal(plen, strlen(MANIFEST));
+	assert_string_equal(payload, MANIFEST);
+	free(payload);
+	/* only the second key pinned: unknown signer */
+	assert_int_equal(sy_envelope_open((uint8_t *)env, strlen(env), &pub[1], 1, &payload, &plen),
+	                 SY_ESIG);
+	/* a signature under the right key id made by another key */
+	env = envelope(k2, id1, MANIFEST);
+	assert_int_equal(sy_envelope_open((uint8_t *)env, strlen(env), pub, 1, &payload, &plen),
+	                 SY_ESIG);
+	assert_int_equal(sy_envelope_open((uint8_t *)"{}", 2, pub, 2, &payload, &plen), SY_EFORMAT);
+	assert_int_equal(sy_envelope_open((uint8_t *)"{\"a\":1} x", 9, pub, 2, &payload, &plen),
+	                 SY_EFORMAT);
+	EVP_PKEY_free(k1);
+	EVP_PKEY_free(k2);
+}
+
+static void test_manifest(void **state)
+{
+	static struct sy_manifest m;
+	char err[200], bad[4096];
+
+	assert_int_equal(sy_manifest_parse(MANIFEST, strlen(MANIFEST), &m, err, sizeof(err)), 0);
+	assert_int_equal(m.version, 7);
+	assert_int_equal(m.n_categories, 2);
+	assert_true(m.categories[1].confidential);
+	assert_int_equal(m.n_deltas, 1);
+	assert_int_equal(m.deltas[0].from, 6);
+	assert_int_equal(m.snapshot.sha256[31], 0xff);
+	assert_string_equal(m.deltas[0].url, "d/delta-6-7.jsonl.gz");
+	const char *subst[][2] = {
+	    {"\"version\":7", "\"version\":0"},          {"\"version\":7", "\"version\":7.5"},
+	    {"\"expires\":2000", "\"expires\":500"},     {"snapshot-7.jsonl.gz", "../etc/passwd"},
+	    {"snapshot-7.jsonl.gz", "https://x/y"},      {"\"format\":1", "\"format\":2"},
+	    {"\"feed\":", "\"unknown\":1,\"feed\":"},    {"\"from\":6", "\"from\":7"},
+	    {"\"name\":\"csam\"", "\"name\":\"adult\""}, {"\"name\":\"csam\"", "\"name\":\"A B\""},
+	};
+	for (size_t i = 0; i < sizeof(subst) / sizeof(subst[0]); i++) {
+		const char *p = strstr(MANIFEST, subst[i][0]);
+		assert_non_null(p);
+		snprintf(bad, sizeof(bad), "%.*s%s%s", (int)(p - MANIFEST), MANIFEST, subst[i][1],
+		         p + strlen(subst[i][0]));
+		assert_int_equal(sy_manifest_parse(bad, strlen(bad), &m, err, sizeof(err)),
+		                 SY_EFORMAT);
+	}
+}
+
+static int line(const struct sy_manifest *m, bool delta, const char *s, struct sy_line *l)
+{
+	return sy_line_parse(m, delta, s, strlen(s), l);
+}
+
+static void test_lines(void **state)
+{
+	static struct sy_manifest m;
+	struct sy_line l;
+	char err[200];
+
+	assert_int_equal(sy_manifest_parse(MANIFEST, strlen(MANIFEST), &m, err, sizeof(err)), 0);
+	assert_int_equal(
+	    line(&m, false, "{\"name\":\"a.example\",\"subtree\":true,\"cats\":[\"adult\"]}", &l),
+	    0);
+	assert_string_equal(l.name, "a.example");
+	assert_int_equal(l.flags, BL_F_SUBTREE);
+	assert_int_equal(l.cat_index, 1);
+	assert_int_equal(line(&m, false,
+	                      "{\"hash\":\"000102030405060708090a0b0c0d0e0f\",\"labels\":2,"
+	                      "\"subtree\":false,\"cats\":[\"csam\",\"adult\"]}",
+	                      &l),
+	                 0);
+	assert_true(l.hashed);
+	assert_int_equal(l.hash[15], 15);
+	assert_int_equal(l.cat_index, 3);
+	assert_int_equal(
+	    line(&m, true, "{\"op\":\"del\",\"name\":\"a.example\",\"subtree\":true}", &l), 0);
+	assert_int_equal(l.op, SY_OP_DEL);
+	assert_int_equal(
+	    line(&m, false, "{\"name\":\"a.example\",\"subtree\":true,\"allow\":true}", &l), 0);
+	assert_int_equal(l.flags, BL_F_SUBTREE | BL_F_ALLOW);
+	const char *bad[] = {
+	    "{\"name\":\"A.example\",\"subtree\":true,\"cats\":[\"adult\"]}", /* not normalised */
+	    "{\"name\":\"a.example\",\"subtree\":true,\"cats\":[\"nope\"]}",  /* unknown category */
+	    "{\"name\":\"a.example\",\"subtree\":true}", /* deny without cats */
+	    "{\"name\":\"a.example\",\"subtree\":1,\"cats\":[\"adult\"]}",
+	    "{\"name\":\"a.example\",\"subtree\":true,\"cats\":[\"adult\"],\"x\":1}",
+	    "{\"op\":\"del\",\"name\":\"a.example\",\"subtree\":true}", /* del in a snapshot */
+	    "{\"name\":\"a.example\",\"subtree\":true,\"cats\":[\"adult\"]} {}",
+	    "{\"hash\":\"0001\",\"labels\":2,\"subtree\":false,\"cats\":[\"csam\"]}",
+	    "{\"name\":\"a..example\",\"subtree\":true,\"cats\":[\"adult\"]}",
+	    "",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(line(&m, false, bad[i], &l), SY_EFORMAT);
+}
+
+static size_t gzip_buf(const char *in, size_t len, uint8_t *out, size_t cap)
+{
+	z_stream z;
+
+	memset(&z, 0, sizeof(z));
+	assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY),
+	                 Z_OK);
+	z.next_in = (unsigned char *)in;
+	z.avail_in = (uInt)len;
+	z.next_out = out;
+	z.avail_out = (uInt)cap;
+	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+	deflateEnd(&z);
+	return cap - z.avail_out;
+}
+
+static int count(void *arg, const struct sy_line *l)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void test_file_lines(void **state)
+{
+	static struct sy_manifest m;
+	const char *text = "{\"name\":\"a.example\",\"subtree\":true,\"cats\":[\"adult\"]}\n"
+	                   "{\"name\":\"b.example\",\"subtree\":false,\"cats\":[\"adult\"]}\n";
+	uint8_t gz[512];
+	struct sy_file f;
+	char err[200];
+	int n = 0;
+	size_t len = gzip_buf(text, strlen(text), gz, sizeof(gz));
+
+	assert_int_equal(sy_manifest_parse(MANIFEST, strlen(MANIFEST), &m, err, sizeof(err)), 0);
+	memset(&f, 0, sizeof(f));
+	f.size = len;
+	f.raw_size = strlen(text);
+	f.entries = 2;
+	assert_int_equal(sy_file_lines(&m, &f, false, gz, len, 1 << 20, count, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(sy_file_lines(&m, &f, false, gz, len - 4, 1 << 20, count, &n), SY_EFORMAT);
+	assert_int_equal(sy_file_lines(&m, &f, false, gz, len, 10, count, &n), SY_ETOOBIG);
+	f.entries = 3;
+	assert_int_equal(sy_file_lines(&m, &f, false, gz, len, 1 << 20, count, &n), SY_EFORMAT);
+	f.entries = 2;
+	f.raw_size--;
+	assert_int_equal(sy_file_lines(&m, &f, false, gz, len, 1 << 20, count, &n), SY_EFORMAT);
+	f.raw_size++;
+	assert_int_equal(sy_file_check(&f, gz, len), SY_EHASH); /* sha256 of zeros */
+	EVP_Digest(gz, len, f.sha256, NULL, EVP_sha256(), NULL);
+	assert_int_equal(sy_file_check(&f, gz, len), 0);
+	assert_int_equal(sy_file_check(&f, gz, len - 1), SY_EHASH);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_keys),       cmocka_unit_test(test_envelope),
+	    cmocka_unit_test(test_manifest),   cmocka_unit_test(test_lines),
+	    cmocka_unit_test(test_file_lines),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
