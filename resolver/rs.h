@@ -40,6 +40,9 @@ const char *rs_strerror(int err);
 #define RS_MAX_PROFILES  32
 #define RS_MAX_PROFILE_CLIENTS 32
 #define RS_PROFILE_NAME_MAX 32
+#define RS_MAX_CLIENT_IDS   8   /* device IDs per profile ([profile NAME] client_ids) */
+#define RS_CLIENT_ID_MAX    64  /* one DNS label and its NUL */
+#define RS_TLS_NAME_MAX     256 /* a host name and its NUL */
 
 /* What a blocked name gets. */
 enum rs_block_action {
@@ -87,7 +90,13 @@ struct rs_profile {
 	uint8_t allow_len[RS_MAX_ALLOW_NAMES];
 	int n_allow;
 	uint8_t allow_pool[RS_ALLOW_POOL];
+	/* device IDs from DoT SNI / DoH path (rs_config_tls.c): lowercase labels */
+	char client_ids[RS_MAX_CLIENT_IDS][RS_CLIENT_ID_MAX];
+	int n_client_ids;
 };
+
+/* [tls] unknown_client_id: what a client whose ID no profile claims gets. */
+enum rs_unknown_id { RS_UNKNOWN_ID_DEFAULT = 0, RS_UNKNOWN_ID_REFUSE = 1 };
 
 struct rs_config {
 	char source[RS_PATH_MAX]; /* file the config came from, or "(embedded default)" */
@@ -108,6 +117,9 @@ struct rs_config {
 	int n_upstream;
 	int upstream_timeout_ms; /* one try at one upstream */
 	int query_timeout_ms;    /* whole query, then SERVFAIL */
+	bool upstream_tls[RS_MAX_UPSTREAMS]; /* tls://ADDR@PORT#NAME: DNS over TLS, never clear */
+	char upstream_tls_name[RS_MAX_UPSTREAMS][RS_TLS_NAME_MAX]; /* "" = verify the address */
+	char upstream_tls_ca_file[RS_PATH_MAX];                    /* "" = the system's CAs */
 
 	/* [cache] */
 	uint32_t cache_size; /* entries per worker; 0 disables the cache */
@@ -125,6 +137,11 @@ struct rs_config {
 	/* [server] clients that may speak for others (EDNS Client Subnet, MAC option 65001) */
 	struct kg_cidr trusted_forwarders[RS_MAX_ACL];
 	int n_trusted_forwarders;
+
+	/* [server] proxy_from: frontends (dnsdist) whose queries must start with a PROXY v2
+	 * header naming the client; nobody else may send one (rs_proxy.c, rs_proxy_srv.c) */
+	struct kg_cidr proxy_from[RS_MAX_ACL];
+	int n_proxy_from;
 
 	/* [blocking] */
 	char safe_search_table[RS_PATH_MAX]; /* "" = the shipped table */
@@ -160,6 +177,15 @@ struct rs_config {
 	bool query_log;
 	int query_log_size;
 	bool query_log_full_addresses;
+
+	/* [tls]: DoT and DoH listeners (rs_tls.c, rs_dot.c, rs_doh.c; rs_config_tls.c) */
+	struct kg_sockaddr tls_listen_dot; /* len 0: off */
+	struct kg_sockaddr tls_listen_doh; /* len 0: off */
+	char tls_cert[RS_PATH_MAX];        /* PEM chain (fullchain.pem) */
+	char tls_key[RS_PATH_MAX];         /* PEM private key (privkey.pem) */
+	char tls_hostname[RS_TLS_NAME_MAX]; /* "dns.example.net": SNI kid1.dns.example.net = kid1 */
+	bool tls_self_signed;              /* generate a throwaway certificate at start */
+	int tls_unknown_client_id;         /* enum rs_unknown_id */
 };
 
 enum rs_on_stale {
@@ -172,6 +198,11 @@ enum rs_on_stale {
  * first defined wins a tie), else the default. Never NULL. Pure.
  */
 const struct rs_profile *rs_profile_for(const struct rs_config *cfg, const struct sockaddr *sa);
+
+/*
+ * The profile that lists device ID `id` in its client_ids, or NULL when none does. Pure.
+ */
+const struct rs_profile *rs_profile_for_id(const struct rs_config *cfg, const char *id);
 
 /* Name of an action ("sinkhole"...), and its parser (0 or -1). */
 const char *rs_action_name(int action);
@@ -233,6 +264,9 @@ struct rs_stats {
 	uint64_t inflight;        /* upstream questions waiting now */
 	uint64_t tcp_connections; /* open now */
 	uint64_t cache_entries;   /* now */
+	uint64_t proxy_refused;   /* PROXY headers missing, malformed or from an untrusted peer */
+	uint64_t subscriber_hits; /* profiles chosen by the subscriber table */
+	uint64_t subscriber_unknown_profile; /* table entries naming a profile the config lacks */
 };
 
 /* -------------------------------------------------------------------- the server --- */

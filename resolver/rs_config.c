@@ -34,6 +34,7 @@ struct load_ctx {
 	uint64_t block_add[RS_MAX_PROFILES], block_del[RS_MAX_PROFILES]; /* block += / -= */
 	char item[128]; /* the list item a setter rejected (rc -3) */
 	int limit;      /* the maximum a list exceeded (rc -2) */
+	int key_line[64]; /* line that last set keys[i], 0 = not in the file (for validate) */
 	/* for string input */
 	const char *str_pos;
 	FILE *file;
@@ -169,10 +170,45 @@ static int set_listen(struct load_ctx *c, const char *v, long lo, long hi, size_
 			     &c->seen_listen);
 }
 
+/* Plain "ADDR[:PORT]" or DoT "tls://ADDR[@PORT][#NAME]" items (rs_config_tls.c). */
 static int set_upstreams(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
 {
-	return set_sockaddrs(c, v, c->cfg.upstream, &c->cfg.n_upstream, RS_MAX_UPSTREAMS, 53,
-			     &c->seen_upstream);
+	char buf[CONFIG_MAX_LINE];
+	char *items[RS_MAX_ACL];
+	struct rs_config *cfg = &c->cfg;
+	int k;
+
+	if (!c->seen_upstream) {
+		cfg->n_upstream = 0;
+		c->seen_upstream = true;
+	}
+	snprintf(buf, sizeof(buf), "%s", v);
+	k = kg_split_list(buf, items, RS_MAX_ACL);
+	for (int i = 0; i < k; i++) {
+		int n = cfg->n_upstream;
+		if (n >= RS_MAX_UPSTREAMS) {
+			c->limit = RS_MAX_UPSTREAMS;
+			return -2;
+		}
+		if (rs__upstream_parse(items[i], &cfg->upstream[n], &cfg->upstream_tls[n],
+				       cfg->upstream_tls_name[n], RS_TLS_NAME_MAX) < 0) {
+			snprintf(c->item, sizeof(c->item), "%s", items[i]);
+			return -3;
+		}
+		cfg->n_upstream++;
+	}
+	return k <= 0 ? -1 : 0;
+}
+
+static int set_unknown_id(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	if (strcmp(v, "default") == 0)
+		c->cfg.tls_unknown_client_id = RS_UNKNOWN_ID_DEFAULT;
+	else if (strcmp(v, "refuse") == 0)
+		c->cfg.tls_unknown_client_id = RS_UNKNOWN_ID_REFUSE;
+	else
+		return -1;
+	return 0;
 }
 
 static int set_cidrs(struct load_ctx *c, const char *v, struct kg_cidr *arr, int *n)
@@ -202,6 +238,11 @@ static int set_cidrs(struct load_ctx *c, const char *v, struct kg_cidr *arr, int
 static int set_trusted(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
 {
 	return set_cidrs(c, v, c->cfg.trusted_forwarders, &c->cfg.n_trusted_forwarders);
+}
+
+static int set_proxy_from(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	return set_cidrs(c, v, c->cfg.proxy_from, &c->cfg.n_proxy_from);
 }
 
 static int set_allow(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
@@ -319,6 +360,7 @@ static const struct key_def keys[] = {
 	{"blocking", "ttl", set_u32, 0, 86400, OFF(block_ttl)},
 	{"blocking", "safe_search_table", set_path, 0, 0, OFF(safe_search_table)},
 	{"server", "trusted_forwarders", set_trusted, 0, 0, 0},
+	{"server", "proxy_from", set_proxy_from, 0, 0, 0},
 	{"sync", "url", set_https_url, 0, 1023, OFF(sync_url)},
 	{"sync", "public_keys", set_string, 0, 1199, OFF(sync_public_keys)},
 	{"sync", "ca_file", set_string, 0, RS_PATH_MAX - 1, OFF(sync_ca_file)},
@@ -338,6 +380,14 @@ static const struct key_def keys[] = {
 	{"http", "query_log", set_bool, 0, 0, OFF(query_log)},
 	{"http", "query_log_size", set_int, 16, 1000000, OFF(query_log_size)},
 	{"http", "query_log_full_addresses", set_bool, 0, 0, OFF(query_log_full_addresses)},
+	{"upstream", "tls_ca_file", set_path, 0, 0, OFF(upstream_tls_ca_file)},
+	{"tls", "listen_dot", set_addr_or_off, 0, 853, OFF(tls_listen_dot)},
+	{"tls", "listen_doh", set_addr_or_off, 0, 443, OFF(tls_listen_doh)},
+	{"tls", "cert", set_path, 0, 0, OFF(tls_cert)},
+	{"tls", "key", set_path, 0, 0, OFF(tls_key)},
+	{"tls", "hostname", set_string, 0, RS_TLS_NAME_MAX - 1, OFF(tls_hostname)},
+	{"tls", "self_signed", set_bool, 0, 0, OFF(tls_self_signed)},
+	{"tls", "unknown_client_id", set_unknown_id, 0, 0, 0},
 };
 /* clang-format on */
 
@@ -345,9 +395,14 @@ static const char *range_hint(const struct key_def *k)
 {
 	static _Thread_local char buf[96];
 
-	if (k->set == set_listen || k->set == set_upstreams)
+	if (k->set == set_listen)
 		return "expected ADDR[:PORT] or [V6ADDR]:PORT, comma separated";
-	if (k->set == set_allow || k->set == set_trusted)
+	if (k->set == set_upstreams)
+		return "expected ADDR[:PORT], [V6ADDR]:PORT or tls://ADDR[@PORT][#NAME], comma "
+		       "separated";
+	if (k->set == set_unknown_id)
+		return "expected default or refuse";
+	if (k->set == set_allow || k->set == set_trusted || k->set == set_proxy_from)
 		return "expected a comma separated list of CIDR prefixes";
 	if (k->set == set_log_level)
 		return "expected error, warning, info or debug";
@@ -387,7 +442,8 @@ static struct rs_profile *profile_get(struct load_ctx *c, const char *pname)
 	for (int i = 0; i < c->cfg.n_profiles; i++)
 		if (strcmp(c->cfg.profiles[i].name, pname) == 0)
 			return &c->cfg.profiles[i];
-	if (c->cfg.n_profiles >= RS_MAX_PROFILES || strlen(pname) >= RS_PROFILE_NAME_MAX)
+	if (c->cfg.n_profiles >= RS_MAX_PROFILES || pname[0] == '\0' ||
+	    strlen(pname) >= RS_PROFILE_NAME_MAX)
 		return NULL;
 	p = &c->cfg.profiles[c->cfg.n_profiles++];
 	memset(p, 0, sizeof(*p));
@@ -589,6 +645,12 @@ static int profile_policy_key(struct load_ctx *c, struct rs_profile *p, const ch
 		profile_schedule(c, p, value, section, name, name[0] == 'b');
 	} else if (!strcmp(name, "bedtime_allow")) {
 		profile_allow_names(c, p, value, section, name);
+	} else if (!strcmp(name, "client_ids")) {
+		if (rs__profile_client_ids(p, value, c->item, sizeof(c->item)) < 0)
+			fail(c, section, name,
+			     "invalid item \"%s\" (at most %d device IDs, each a label of a-z, 0-9 "
+			     "and -)",
+			     c->item, RS_MAX_CLIENT_IDS);
 	} else {
 		*handled = false;
 	}
@@ -625,7 +687,7 @@ static int profile_handler(struct load_ctx *c, const char *section, const char *
 	}
 	fail(c, section, name,
 	     "unknown key (a profile has preset, block, block +=, block -=, clients, macs, action, "
-	     "safe_search, hardening, schedule, bedtime, bedtime_allow)");
+	     "safe_search, hardening, schedule, bedtime, bedtime_allow, client_ids)");
 	return 0;
 }
 
@@ -641,6 +703,13 @@ static int handler(void *user, const char *section, const char *name, const char
 		fail(c, section, name, "line longer than %d bytes", CONFIG_MAX_LINE - 2);
 		return 0;
 	}
+	if (value[0] == ';' || strstr(value, " ;") || strstr(value, "\t;")) {
+		/* libinih keeps these on continuation lines; printed back they would read as a
+		 * comment, so the file would not mean what `kidguard -n -v` shows. */
+		fail(c, section, name, "\";\" at the start of a value or after a space starts a "
+				       "comment; remove it");
+		return 0;
+	}
 	if (strncmp(section, "profile ", 8) == 0)
 		return profile_handler(c, section, name, value);
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -651,6 +720,8 @@ static int handler(void *user, const char *section, const char *name, const char
 		if (strcmp(k->name, name) != 0)
 			continue;
 		rc = k->set(c, value, k->lo, k->hi, k->off);
+		if (rc == 0)
+			c->key_line[i] = c->line;
 		if (rc == -3)
 			fail(c, section, name, "invalid item \"%s\" (%s)", c->item, range_hint(k));
 		else if (rc == -2)
@@ -703,18 +774,34 @@ static char *string_reader(char *str, int num, void *stream)
 	return reader_common(str, num, c, str);
 }
 
+_Static_assert(sizeof(keys) / sizeof(keys[0]) <= 64, "grow load_ctx.key_line");
+
+/* The line a cross-key problem is reported at: where the key named in the message was set. */
+static void at_key(struct load_ctx *c, const char *section, const char *name)
+{
+	c->line = 0;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+			c->line = c->key_line[i];
+}
+
 static int validate(struct load_ctx *c)
 {
+	const char *key;
+	char why[256];
+
 	for (int i = 0; i < c->cfg.n_profiles; i++) {
 		struct rs_profile *p = &c->cfg.profiles[i];
 		p->block_mask = (p->block_mask | c->block_add[i]) & ~c->block_del[i];
 	}
 	if (c->cfg.cache_min_ttl > c->cfg.cache_max_ttl) {
+		at_key(c, "cache", "min_ttl");
 		fail(c, "cache", "min_ttl", "min_ttl (%u) is larger than max_ttl (%u)",
 		     c->cfg.cache_min_ttl, c->cfg.cache_max_ttl);
 		return -1;
 	}
 	if (c->cfg.upstream_timeout_ms > c->cfg.query_timeout_ms) {
+		at_key(c, "upstream", "timeout");
 		fail(c, "upstream", "timeout", "timeout (%d ms) exceeds query_timeout (%d ms)",
 		     c->cfg.upstream_timeout_ms, c->cfg.query_timeout_ms);
 		return -1;
@@ -733,6 +820,11 @@ static int validate(struct load_ctx *c)
 		fail(c, "server", "listen", "no listen address");
 		return -1;
 	}
+	if (rs__config_tls_check(&c->cfg, &key, why, sizeof(why)) < 0) {
+		at_key(c, "tls", key);
+		fail(c, "tls", key, "%s", why);
+		return -1;
+	}
 	return 0;
 }
 
@@ -745,6 +837,9 @@ static int run_parse(struct load_ctx *c, ini_reader reader, struct rs_config *ou
 	ini_use_stack = false;
 	ini_max_line = CONFIG_MAX_LINE;
 	ini_allow_multiline = true;
+	/* With the heap buffer and no realloc, Debian's libinih reads lines of at most
+	 * ini_initial_alloc (200) bytes whatever ini_max_line says. */
+	ini_initial_alloc = CONFIG_MAX_LINE;
 	c->err[0] = '\0';
 	rc = ini_parse_stream(reader, c, handler, c);
 	if (!c->failed && rc > 0) {
@@ -853,6 +948,7 @@ void rs_config_defaults(struct rs_config *cfg)
 	cfg->profiles[0].action = RS_ACTION_SINKHOLE;
 	cfg->default_profile = 0;
 	rs__config_http_defaults(cfg);
+	rs__config_tls_defaults(cfg);
 }
 
 static const char *const action_names[] = {"sinkhole", "nxdomain", "nodata", "refused"};
@@ -963,6 +1059,7 @@ static void print_profile_policy(const struct rs_profile *p, FILE *out)
 	}
 	for (int i = 0; i < p->n_schedules; i++)
 		print_schedule(&p->schedules[i], out);
+	rs__profile_client_ids_print(p, out);
 	for (int i = 0; i < p->n_allow; i++) {
 		int kl = bl_key_from_wire(p->allow_pool + p->allow_off[i], p->allow_len[i], key,
 					  sizeof(key));
@@ -1049,10 +1146,7 @@ void rs_config_print(const struct rs_config *cfg, FILE *out)
 	if (cfg->group[0])
 		fprintf(out, "group = %s\n", cfg->group);
 	fprintf(out, "log_level = %s\n\n[upstream]\nservers = ", levels[cfg->log_level & 3]);
-	for (int i = 0; i < cfg->n_upstream; i++)
-		fprintf(out, "%s%s", i ? ", " : "",
-			kg_sockaddr_str((const struct sockaddr *)&cfg->upstream[i].ss, buf,
-					sizeof(buf)));
+	rs__upstream_print(cfg, out);
 	fprintf(out, "\ntimeout = %d\nquery_timeout = %d\n\n", cfg->upstream_timeout_ms,
 		cfg->query_timeout_ms);
 	fprintf(out, "[cache]\nsize = %u\nmin_ttl = %u\nmax_ttl = %u\nnegative_max_ttl = %u\n\n",
@@ -1073,7 +1167,17 @@ void rs_config_print(const struct rs_config *cfg, FILE *out)
 		}
 		fprintf(out, "\n");
 	}
+	if (cfg->n_proxy_from) {
+		fprintf(out, "\n[server]\nproxy_from = ");
+		for (int i = 0; i < cfg->n_proxy_from; i++) {
+			if (i)
+				fprintf(out, ", ");
+			print_cidr(&cfg->proxy_from[i], out);
+		}
+		fprintf(out, "\n");
+	}
 	print_sync(cfg, out);
 	print_blocking(cfg, out);
 	rs__config_http_print(cfg, out);
+	rs__config_tls_print(cfg, out);
 }

@@ -171,6 +171,24 @@ void rs_set_ttls(uint8_t *body, const uint16_t *ttl_offs, int n_ttl, uint32_t tt
 /* Largest UDP answer for this client: its EDNS size (512 without) capped at `server_max`. */
 size_t rs_udp_limit(const struct rs_question *q, int server_max);
 
+/* ------------------------------------------------- PROXY protocol v2 (rs_proxy.c) --- */
+
+#define RS_PROXY_SIG_LEN 12
+#define RS_PROXY_MAX_HDR 1040 /* 16 fixed bytes + 1024 of addresses and TLVs */
+extern const uint8_t rs_proxy_sig[RS_PROXY_SIG_LEN];
+
+struct sockaddr_storage;
+
+/*
+ * Parse the PROXY protocol v2 header at the start of `p` (`len` bytes, borrowed). On success
+ * returns 0, `*src` (borrowed) receives the client's address and port (AF_INET or AF_INET6;
+ * AF_UNSPEC for a LOCAL command or an UNSPEC family: use the connection's own peer) and
+ * `*hdr_len` the header's length (the DNS message starts there). Returns -EAGAIN when `p` is
+ * a valid but incomplete header (TCP: read more; UDP: malformed), RS_EPARSE when it is not a
+ * header we accept, RS_EINVAL on NULL arguments. Out-parameters untouched on failure. Pure.
+ */
+int rs_proxy_parse(const uint8_t *p, size_t len, struct sockaddr_storage *src, size_t *hdr_len);
+
 /* ------------------------------------------------------------- cache (rs_cache.c) --- */
 
 /* (name, type, class) plus the DO and CD bits, which change what an upstream returns. */
@@ -243,5 +261,28 @@ void rs_upstream_failed(struct rs_upstream_health *h, uint64_t now);
 /* Defaults of the [http] section, and its part of rs_config_print(). */
 void rs__config_http_defaults(struct rs_config *cfg);
 void rs__config_http_print(const struct rs_config *cfg, FILE *out);
+
+/* ------------------------------------- [tls] and DoT upstreams (rs_config_tls.c) --- */
+
+/* Defaults of the [tls] section; its part of rs_config_print(); cross-key checks (0, or -1
+ * with the reason in err, naming the key in *key). */
+void rs__config_tls_defaults(struct rs_config *cfg);
+void rs__config_tls_print(const struct rs_config *cfg, FILE *out);
+int rs__config_tls_check(const struct rs_config *cfg, const char **key, char *err,
+			 size_t errlen);
+/* One [upstream] servers item: "ADDR[:PORT]" (plain) or "tls://ADDR[@PORT][#NAME]" (DoT, port
+ * 853). Outputs untouched on failure. Returns 0 or -1. */
+int rs__upstream_parse(const char *item, struct kg_sockaddr *addr, bool *tls, char *name,
+		       size_t namelen);
+/* The servers list as the parser reads it. */
+void rs__upstream_print(const struct rs_config *cfg, FILE *out);
+/* Add "kid1, kid2" to a profile's client_ids. Returns 0; -1 with the bad item in `bad`. */
+int rs__profile_client_ids(struct rs_profile *p, const char *value, char *bad, size_t badlen);
+void rs__profile_client_ids_print(const struct rs_profile *p, FILE *out);
+/* The device ID in an SNI: the first label of "kid1.HOSTNAME", lowercased; "" when the name
+ * is not below `hostname` or the label is not a valid ID. `out` has RS_CLIENT_ID_MAX bytes. */
+void rs__client_id_from_sni(const char *sni, const char *hostname, char *out);
+/* True when `id` is a valid device ID (1..63 of [a-z0-9-], as written after lowercasing). */
+bool rs__client_id_valid(const char *id);
 
 #endif

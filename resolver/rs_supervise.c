@@ -92,7 +92,10 @@ static void on_watch(uv_timer_t *t)
 	if (!cfg->sync_url[0] || bl_db_meta(s->srv->bl, &m) < 0)
 		return;
 	fresh_since = m.last_sync > s->daemon_started ? m.last_sync : s->daemon_started;
-	stale = now > fresh_since + (uint64_t)cfg->sync_max_age_s;
+	/* Stale: no successful poll for max_age, or the signed manifest itself has expired
+	 * (a publisher that stopped signing, or a freeze attack on the path). */
+	stale = now > fresh_since + (uint64_t)cfg->sync_max_age_s ||
+		(m.feed_expires && now > m.feed_expires);
 	if (stale != s->was_stale) {
 		if (stale)
 			log_err("feed is stale: no successful sync for more than %d s (last error: "

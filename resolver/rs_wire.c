@@ -156,13 +156,15 @@ static int read_opt(const uint8_t *pkt, size_t len, size_t off, size_t *next,
 		return -1;
 	/* Each option must fit the RDATA exactly. */
 	for (size_t p = o; p < o + rdlen;) {
+		uint16_t olen;
 		if (p + 4 > o + rdlen)
 			return -1;
-		if (read_option(get16(pkt + p), pkt + p + 4, get16(pkt + p + 2), q) < 0)
+		olen = get16(pkt + p + 2);
+		if (p + 4 + olen > o + rdlen)
+			return -1; /* checked before read_option looks inside */
+		if (read_option(get16(pkt + p), pkt + p + 4, olen, q) < 0)
 			return -1;
-		p += 4u + get16(pkt + p + 2);
-		if (p > o + rdlen)
-			return -1;
+		p += 4u + olen;
 	}
 	if (q->udp_size < 512)
 		q->udp_size = 512;
@@ -352,7 +354,9 @@ static int scan_rrs(const uint8_t *pkt, size_t len, size_t *off, int count, int 
 		if (!after || after + 10 > len)
 			return RS_EPARSE;
 		type = get16(pkt + after);
-		ttl = get32(pkt + after + 4) & 0x7fffffff; /* RFC 2181 §8 */
+		ttl = get32(pkt + after + 4);
+		if (ttl & 0x80000000u)
+			ttl = 0; /* RFC 2181 §8: treated as zero */
 		rdlen = get16(pkt + after + 8);
 		if (after + 10 + rdlen > len)
 			return RS_EPARSE;
@@ -383,6 +387,7 @@ int rs_response_scan(const uint8_t *pkt, size_t len, struct rs_scan *s)
 	if (len < RS_HDR_LEN || len > RS_MAX_MSG)
 		return RS_EPARSE;
 	memset(s, 0, offsetof(struct rs_scan, ttl_offs));
+	s->too_many_rrs = false; /* after ttl_offs, so not cleared above */
 	s->id = get16(pkt);
 	s->flags = get16(pkt + 2);
 	s->rcode = s->flags & 0xf;

@@ -11,10 +11,6 @@ foreach(t wire cache config upstream)
 	add_test(NAME unit_rs_${t} COMMAND test_rs_${t})
 endforeach()
 
-foreach(t wire config)
-	add_test(NAME unit_rs_${t}_known_bugs COMMAND test_rs_${t} --known-bugs)
-	set_tests_properties(unit_rs_${t}_known_bugs PROPERTIES WILL_FAIL TRUE)
-endforeach()
 
 add_executable(test_kg_addr ${CMAKE_CURRENT_LIST_DIR}/test_kg_addr.c)
 target_link_libraries(test_kg_addr PRIVATE kgcommon PkgConfig::CMOCKA)

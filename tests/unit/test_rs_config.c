@@ -496,7 +496,7 @@ static void test_bug_empty_profile_name(void **state)
 	assert_int_equal(load("[profile ]\nblock = all\n", &cfg, err, sizeof(err)), RS_EINVAL);
 }
 
-int main(int argc, char **argv)
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),
@@ -510,14 +510,10 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_long_line_rejected),
 	    cmocka_unit_test(test_print_golden),
 	    cmocka_unit_test(test_print_round_trip),
-	};
-	const struct CMUnitTest known_bugs[] = {
 	    cmocka_unit_test(test_bug_cross_check_line),
 	    cmocka_unit_test(test_bug_line_of_300_bytes),
 	    cmocka_unit_test(test_bug_empty_profile_name),
 	};
 
-	if (argc > 1 && strcmp(argv[1], "--known-bugs") == 0)
-		return cmocka_run_group_tests_name("rs_config known bugs", known_bugs, NULL, NULL);
 	return cmocka_run_group_tests_name("rs_config", tests, NULL, NULL);
 }

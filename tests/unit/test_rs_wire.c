@@ -1220,7 +1220,7 @@ static void test_udp_limit(void **state)
 	assert_int_equal(rs_udp_limit(&q, 1232), 600);
 }
 
-int main(int argc, char **argv)
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_query_ok),
@@ -1253,14 +1253,10 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_reply_truncated),
 	    cmocka_unit_test(test_reply_small_buffers),
 	    cmocka_unit_test(test_udp_limit),
-	};
-	const struct CMUnitTest known_bugs[] = {
 	    cmocka_unit_test(test_bug_scan_resets_too_many_rrs),
 	    cmocka_unit_test(test_bug_scan_ttl_msb_is_zero),
 	    cmocka_unit_test(test_bug_opt_option_overread),
 	};
 
-	if (argc > 1 && strcmp(argv[1], "--known-bugs") == 0)
-		return cmocka_run_group_tests_name("rs_wire known bugs", known_bugs, NULL, NULL);
 	return cmocka_run_group_tests_name("rs_wire", tests, NULL, NULL);
 }
