@@ -145,6 +145,13 @@ int bl_db_categories_reload(struct bl_db *db);
  * included (a name with both an allow and a deny counts once). Any pointer may be NULL. */
 int bl_db_counts(struct bl_db *db, uint64_t *local, uint64_t *feed);
 
+/*
+ * A number that changes whenever any process commits to the store (the LMDB transaction id of
+ * the newest commit). Costs a few loads and no lock: the resolver compares it per query to
+ * know whether a verdict it remembered may have changed.
+ */
+uint64_t bl_db_generation(struct bl_db *db);
+
 /* Full statistics from a scan of every entry (seconds at 10M entries; for `info`, not for the
  * query path). */
 struct bl_stats {
@@ -347,5 +354,65 @@ typedef int (*bl_list_cb)(const struct bl_rule *rule, void *arg);
  * canonical order, inside one read transaction of its own. Returns 0, BL_ESTORE or -errno.
  */
 int bl_db_list(struct bl_db *db, enum bl_source source, bl_list_cb cb, void *arg);
+
+/* ---- Subscribers (bl_clients.c) ---------------------------------------------------------
+ *
+ * The "clients" table: address prefixes (IPv4 and IPv6) mapped to the name of a profile of the
+ * daemon's config, for ISPs whose RADIUS or DHCP tells them which subscriber holds which
+ * address. A lookup finds the longest prefix that holds the address: one get of the family's
+ * prefix-length counts, then one get per prefix length in use, longest first (an ISP uses a
+ * handful: /32, /29, /64, /56, /48). Each change is an ordinary write transaction: readers see
+ * it on their next lookup.
+ */
+#define BL_FAMILY_V4            4
+#define BL_FAMILY_V6            6
+#define BL_CLIENT_PROFILE_MAX   32 /* profile name and its NUL (RS_PROFILE_NAME_MAX) */
+
+/* A prefix: family BL_FAMILY_V4/V6, address bytes (4 or 16 used), length 0..32 / 0..128. */
+struct bl_prefix {
+	int family;
+	uint8_t addr[16];
+	unsigned len;
+};
+
+/* Parse "192.0.2.0/24", "2001:db8::/32" or a bare address (a host prefix). Bits beyond the
+ * length must be zero. `text` and `out` borrowed. Returns 0 or -EINVAL. */
+int bl_prefix_parse(const char *text, struct bl_prefix *out);
+/* "192.0.2.0/24" into `buf` (64 bytes is always enough). Returns `buf`. */
+const char *bl_prefix_str(const struct bl_prefix *p, char *buf, size_t len);
+
+/*
+ * The longest prefix holding address `addr` (4 or 16 bytes by `family`, borrowed) and its
+ * profile name, copied into `profile` (borrowed, `plen` bytes, NUL-terminated; names longer
+ * than plen - 1 are BL_ECORRUPT). `match` (may be NULL) receives the prefix. Renews and resets
+ * the reader's read transaction like the lookups above; an empty table costs one get.
+ * Returns 0, BL_ENOTFOUND (no prefix holds it, or the table is empty), -EINVAL, BL_ECORRUPT
+ * or BL_ESTORE.
+ */
+int bl_client_lookup(struct bl_reader *r, int family, const uint8_t *addr, char *profile,
+		     size_t plen, struct bl_prefix *match);
+
+/* Entries in the table (cheap: a sum of the counts, no scan). */
+int bl_clients_count(struct bl_db *db, uint64_t *n);
+
+/* One write transaction over the table (the same single-writer lock as struct bl_writer: do not
+ * hold both in one thread). `db` (borrowed) must outlive it; `*t` receives a handle owned by
+ * the caller, ended with bl_clients_commit() or bl_clients_abort(). */
+struct bl_clients;
+int bl_clients_begin(struct bl_db *db, struct bl_clients **t);
+/* Map `p` (borrowed, as from bl_prefix_parse) to profile name `profile` (borrowed, 1..31 of
+ * [A-Za-z0-9_.-]), replacing any previous mapping of the same prefix. Bulk loads are fast when
+ * the table was empty (or cleared) and prefixes arrive in ascending order (family, address,
+ * length), as `sort -V` of a file of one family produces; any order is correct.
+ * Returns 0, -EINVAL, BL_EMAPFULL or BL_ESTORE (after the last two only abort is allowed). */
+int bl_clients_put(struct bl_clients *t, const struct bl_prefix *p, const char *profile);
+/* Remove the mapping of exactly `p`. Returns 0 or BL_ENOTFOUND. */
+int bl_clients_del(struct bl_clients *t, const struct bl_prefix *p);
+/* Remove every mapping (a full import replaces the table in one transaction). */
+int bl_clients_clear(struct bl_clients *t);
+/* Commit durably and free `t` (freed on error too). */
+int bl_clients_commit(struct bl_clients *t);
+/* Discard and free `t` (may be NULL). */
+void bl_clients_abort(struct bl_clients *t);
 
 #endif

@@ -27,8 +27,9 @@ struct bl__category {
 
 struct bl_db {
 	MDB_env *env;
-	MDB_dbi dbi_feed, dbi_local, dbi_cat, dbi_meta, dbi_hashed;
+	MDB_dbi dbi_feed, dbi_local, dbi_cat, dbi_meta, dbi_hashed, dbi_clients;
 	bool has_hashed; /* false only for a read-only open of a store made before hashed entries */
+	bool has_clients; /* the same for the subscriber table */
 	uint64_t mapsize;
 	bool readonly;
 	char path[4096];
@@ -44,6 +45,10 @@ int bl__recs_decode(const MDB_val *val, struct bl__rec *recs);
 void bl__recs_encode(const struct bl__rec *recs, int n, uint8_t *buf);
 
 MDB_dbi bl__source_dbi(const struct bl_db *db, enum bl_source source);
+
+/* A reader's read transaction (reset between calls) and store, for lookups in other files. */
+MDB_txn *bl__reader_txn(struct bl_reader *r);
+struct bl_db *bl__reader_db(struct bl_reader *r);
 
 /* Load the feed-defined categories from the store into db->cats using `txn`. */
 int bl__categories_load(struct bl_db *db, MDB_txn *txn);

@@ -15,6 +15,11 @@
  *                                              built-in table in bl_meta.c and not stored)
  *   "feed_hashed" key: HASH (16 bytes)      value: RECORDS    confidential feed rules: names
  *                                                             kept only as keyed hashes
+ *   "clients" key: u8 family (4|6) ADDR (4|16 bytes, masked) u8 prefix length
+ *                                           value: profile name (1..31 bytes, no NUL)
+ *             key: u8 0 u8 family           value: u32 LE prefix count per length (33|129)
+ *                                           subscriber prefixes → profiles; never touched by
+ *                                           a feed update (bl_clients.c explains the LPM)
  *   "meta"  "format"        u32 LE, store format, currently 1
  *           "feed_version"  u64 LE
  *           "feed_expires"  u64 LE, unix seconds, expiry of the applied feed manifest
@@ -159,6 +164,12 @@ static int open_dbis(struct bl_db *db, MDB_txn *txn)
 		if (rc == MDB_NOTFOUND && db->readonly)
 			rc = 0; /* an older store: no hashed entries */
 	}
+	if (rc == 0) {
+		rc = mdb_dbi_open(txn, "clients", fl, &db->dbi_clients);
+		db->has_clients = rc == 0;
+		if (rc == MDB_NOTFOUND && db->readonly)
+			rc = 0; /* an older store: no subscriber table */
+	}
 	return rc == MDB_NOTFOUND ? BL_ENOTFOUND : bl__mdb_err(rc, "open databases");
 }
 
@@ -251,6 +262,15 @@ void bl_db_close(struct bl_db *db)
 	free(db);
 }
 
+uint64_t bl_db_generation(struct bl_db *db)
+{
+	MDB_envinfo info;
+
+	if (mdb_env_info(db->env, &info) != 0)
+		return 0;
+	return (uint64_t)info.me_last_txnid;
+}
+
 int bl_db_counts(struct bl_db *db, uint64_t *local, uint64_t *feed)
 {
 	MDB_txn *txn;
@@ -304,6 +324,16 @@ int bl_reader_open(struct bl_db *db, struct bl_reader **out)
 	mdb_txn_reset(r->txn);
 	*out = r;
 	return 0;
+}
+
+MDB_txn *bl__reader_txn(struct bl_reader *r)
+{
+	return r->txn;
+}
+
+struct bl_db *bl__reader_db(struct bl_reader *r)
+{
+	return r->db;
 }
 
 void bl_reader_close(struct bl_reader *r)

@@ -127,6 +127,16 @@ struct rs_config {
 	uint32_t cache_max_ttl;
 	uint32_t cache_neg_max_ttl; /* cap for NXDOMAIN/NODATA (RFC 2308 §5) */
 
+	/* [ratelimit]: per client prefix, UDP only (TCP cannot be spoofed) */
+	uint32_t rl_qps;   /* 0 = off */
+	uint32_t rl_burst; /* 0 = 2 * qps */
+	int rl_ipv4_prefix, rl_ipv6_prefix;
+	int rl_action; /* enum rs_rl_action */
+	struct kg_cidr rl_exempt[RS_MAX_ACL];
+	int n_rl_exempt;
+	int upstream_max_inflight; /* questions in flight upstream, per worker */
+	uint32_t cache_max_memory_mb; /* per worker; 0 = bounded by size only */
+
 	/* [access] */
 	struct kg_cidr allow[RS_MAX_ACL];
 	int n_allow;
@@ -186,6 +196,11 @@ struct rs_config {
 	char tls_hostname[RS_TLS_NAME_MAX]; /* "dns.example.net": SNI kid1.dns.example.net = kid1 */
 	bool tls_self_signed;              /* generate a throwaway certificate at start */
 	int tls_unknown_client_id;         /* enum rs_unknown_id */
+};
+
+enum rs_rl_action {
+	RS_RL_TRUNCATE = 0, /* answer TC=1: a real client retries over TCP, a spoofed one cannot */
+	RS_RL_DROP = 1,
 };
 
 enum rs_on_stale {
@@ -261,6 +276,8 @@ struct rs_stats {
 	uint64_t upstream_latency[RS_LAT_BUCKETS];
 	uint64_t upstream_latency_sum_ms;
 	uint64_t coalesced, dropped, refused_acl, formerr, notimp, policy_errors;
+	uint64_t ratelimited;    /* queries over a client's limit (dropped or truncated) */
+	uint64_t overload;       /* SERVFAIL because max_inflight was reached */
 	uint64_t inflight;        /* upstream questions waiting now */
 	uint64_t tcp_connections; /* open now */
 	uint64_t cache_entries;   /* now */

@@ -15,6 +15,7 @@ struct entry {
 	struct entry *lru_prev, *lru_next; /* head = most recently used */
 	uint32_t hash;
 	uint64_t stored_ms, expires_ms;
+	uint64_t policy_gen, policy_mask; /* see rs_cache_policy_known */
 	uint16_t body_len, n_ttl;
 	struct rs_cache_key key;
 	uint16_t *ttl_offs; /* points into data[] */
@@ -26,6 +27,7 @@ struct rs_cache {
 	struct entry **buckets;
 	uint32_t n_buckets; /* power of two */
 	uint32_t count, limit;
+	size_t bytes, max_bytes; /* heap held by entries; 0 max = no byte bound */
 	struct entry *lru_head, *lru_tail;
 };
 
@@ -117,6 +119,7 @@ static void remove_entry(struct rs_cache *c, struct entry *e)
 		*pp = e->hnext;
 	lru_unlink(c, e);
 	c->count--;
+	c->bytes -= sizeof(*e) + e->n_ttl * sizeof(uint16_t) + e->body_len;
 	free(e);
 }
 
@@ -141,6 +144,18 @@ void rs_cache_set_limit(struct rs_cache *c, uint32_t max_entries)
 	c->limit = max_entries;
 	while (c->count > c->limit && c->lru_tail)
 		remove_entry(c, c->lru_tail);
+}
+
+void rs_cache_set_max_bytes(struct rs_cache *c, size_t max_bytes)
+{
+	c->max_bytes = max_bytes;
+	while (c->max_bytes && c->bytes > c->max_bytes && c->lru_tail)
+		remove_entry(c, c->lru_tail);
+}
+
+size_t rs_cache_bytes(const struct rs_cache *c)
+{
+	return c->bytes;
 }
 
 uint32_t rs_cache_count(const struct rs_cache *c)
@@ -178,6 +193,7 @@ bool rs_cache_get(struct rs_cache *c, const struct rs_cache_key *k, uint64_t now
 	v->ttl_offs = e->ttl_offs;
 	v->n_ttl = e->n_ttl;
 	v->age = (uint32_t)((now_ms - e->stored_ms) / 1000);
+	v->entry = e;
 	return true;
 }
 
@@ -196,6 +212,8 @@ int rs_cache_put(struct rs_cache *c, const struct rs_cache_key *k, const uint8_t
 		return RS_ENOMEM;
 	e->hash = h;
 	e->key = *k;
+	e->policy_gen = 0; /* generation 0 never matches a real store */
+	e->policy_mask = 0;
 	e->stored_ms = now_ms;
 	e->expires_ms = now_ms + (uint64_t)ttl * 1000;
 	e->body_len = (uint16_t)body_len;
@@ -210,14 +228,32 @@ int rs_cache_put(struct rs_cache *c, const struct rs_cache_key *k, const uint8_t
 	old = find(c, k, h);
 	if (old)
 		remove_entry(c, old);
-	while (c->count >= c->limit && c->lru_tail)
+	while (c->lru_tail && (c->count >= c->limit ||
+				(c->max_bytes && c->bytes + sizeof(*e) + offs_bytes + body_len >
+							 c->max_bytes)))
 		remove_entry(c, c->lru_tail);
 	e->hnext = c->buckets[h & (c->n_buckets - 1)];
 	c->buckets[h & (c->n_buckets - 1)] = e;
 	e->lru_prev = e->lru_next = NULL;
 	lru_push_front(c, e);
 	c->count++;
+	c->bytes += sizeof(*e) + offs_bytes + body_len;
 	return 0;
+}
+
+bool rs_cache_policy_known(const struct rs_cache_entry_view *v, uint64_t gen, uint64_t mask)
+{
+	const struct entry *e = v->entry;
+
+	return gen && e->policy_gen == gen && e->policy_mask == mask;
+}
+
+void rs_cache_policy_note(const struct rs_cache_entry_view *v, uint64_t gen, uint64_t mask)
+{
+	struct entry *e = v->entry;
+
+	e->policy_gen = gen;
+	e->policy_mask = mask;
 }
 
 uint32_t rs_cache_ttl_for(const struct rs_scan *s, const struct rs_config *cfg)

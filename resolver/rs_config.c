@@ -245,6 +245,22 @@ static int set_proxy_from(struct load_ctx *c, const char *v, long lo, long hi, s
 	return set_cidrs(c, v, c->cfg.proxy_from, &c->cfg.n_proxy_from);
 }
 
+static int set_rl_exempt(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	return set_cidrs(c, v, c->cfg.rl_exempt, &c->cfg.n_rl_exempt);
+}
+
+static int set_rl_action(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	if (strcmp(v, "truncate") == 0)
+		c->cfg.rl_action = RS_RL_TRUNCATE;
+	else if (strcmp(v, "drop") == 0)
+		c->cfg.rl_action = RS_RL_DROP;
+	else
+		return -1;
+	return 0;
+}
+
 static int set_allow(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
 {
 	if (!c->seen_allow) {
@@ -354,6 +370,14 @@ static const struct key_def keys[] = {
 	{"cache", "max_ttl", set_u32, 1, 604800, OFF(cache_max_ttl)},
 	{"cache", "negative_max_ttl", set_u32, 0, 86400, OFF(cache_neg_max_ttl)},
 	{"access", "allow", set_allow, 0, 0, 0},
+	{"ratelimit", "qps", set_u32, 0, 1000000, OFF(rl_qps)},
+	{"ratelimit", "burst", set_u32, 0, 10000000, OFF(rl_burst)},
+	{"ratelimit", "ipv4_prefix", set_int, 8, 32, OFF(rl_ipv4_prefix)},
+	{"ratelimit", "ipv6_prefix", set_int, 16, 56, OFF(rl_ipv6_prefix)},
+	{"ratelimit", "action", set_rl_action, 0, 0, 0},
+	{"ratelimit", "exempt", set_rl_exempt, 0, 0, 0},
+	{"upstream", "max_inflight", set_int, 16, 1000000, OFF(upstream_max_inflight)},
+	{"cache", "max_memory", set_u32, 0, 65536, OFF(cache_max_memory_mb)},
 	{"blocklist", "path", set_path, 0, 0, OFF(state_dir)},
 	{"blocking", "sinkhole_ipv4", set_ipv4, 0, 0, OFF(sinkhole_ipv4)},
 	{"blocking", "sinkhole_ipv6", set_ipv6, 0, 0, OFF(sinkhole_ipv6)},
@@ -936,6 +960,11 @@ void rs_config_defaults(struct rs_config *cfg)
 		kg_cidr_parse(private_nets[i], &cfg->allow[cfg->n_allow++]);
 	snprintf(cfg->state_dir, sizeof(cfg->state_dir), "./kidguard-data");
 	cfg->block_ttl = 60;
+	cfg->rl_ipv4_prefix = 32;
+	cfg->rl_ipv6_prefix = 56;
+	cfg->rl_action = RS_RL_TRUNCATE;
+	cfg->upstream_max_inflight = 10000;
+	cfg->cache_max_memory_mb = 256;
 	cfg->sync_interval_s = 60;
 	cfg->sync_timeout_s = 60;
 	cfg->sync_max_age_s = 2 * 86400;
@@ -1097,6 +1126,23 @@ static void print_profile(const struct rs_profile *p, FILE *out)
 	print_profile_policy(p, out);
 }
 
+static void print_ratelimit(const struct rs_config *cfg, FILE *out)
+{
+	fprintf(out, "[ratelimit]\nqps = %u\nburst = %u\nipv4_prefix = %d\nipv6_prefix = %d\n",
+		cfg->rl_qps, cfg->rl_burst, cfg->rl_ipv4_prefix, cfg->rl_ipv6_prefix);
+	fprintf(out, "action = %s\n", cfg->rl_action == RS_RL_DROP ? "drop" : "truncate");
+	if (cfg->n_rl_exempt) {
+		fprintf(out, "exempt = ");
+		for (int i = 0; i < cfg->n_rl_exempt; i++) {
+			if (i)
+				fprintf(out, ", ");
+			print_cidr(&cfg->rl_exempt[i], out);
+		}
+		fprintf(out, "\n");
+	}
+	fprintf(out, "\n");
+}
+
 static void print_sync(const struct rs_config *cfg, FILE *out)
 {
 	if (!cfg->sync_url[0])
@@ -1147,10 +1193,12 @@ void rs_config_print(const struct rs_config *cfg, FILE *out)
 		fprintf(out, "group = %s\n", cfg->group);
 	fprintf(out, "log_level = %s\n\n[upstream]\nservers = ", levels[cfg->log_level & 3]);
 	rs__upstream_print(cfg, out);
-	fprintf(out, "\ntimeout = %d\nquery_timeout = %d\n\n", cfg->upstream_timeout_ms,
-		cfg->query_timeout_ms);
-	fprintf(out, "[cache]\nsize = %u\nmin_ttl = %u\nmax_ttl = %u\nnegative_max_ttl = %u\n\n",
+	fprintf(out, "\ntimeout = %d\nquery_timeout = %d\nmax_inflight = %d\n\n",
+		cfg->upstream_timeout_ms, cfg->query_timeout_ms, cfg->upstream_max_inflight);
+	fprintf(out, "[cache]\nsize = %u\nmin_ttl = %u\nmax_ttl = %u\nnegative_max_ttl = %u\n",
 		cfg->cache_size, cfg->cache_min_ttl, cfg->cache_max_ttl, cfg->cache_neg_max_ttl);
+	fprintf(out, "max_memory = %u\n\n", cfg->cache_max_memory_mb);
+	print_ratelimit(cfg, out);
 	fprintf(out, "[access]\nallow = ");
 	for (int i = 0; i < cfg->n_allow; i++) {
 		if (i)

@@ -32,7 +32,8 @@ bool rs__client_id_valid(const char *id)
 	if (n == 0 || n >= RS_CLIENT_ID_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!(islower((unsigned char)id[i]) || isdigit((unsigned char)id[i]) || id[i] == '-'))
+		if (!(islower((unsigned char)id[i]) || isdigit((unsigned char)id[i]) ||
+		      id[i] == '-'))
 			return false;
 	return true;
 }
@@ -106,7 +107,8 @@ void rs__profile_client_ids_print(const struct rs_profile *p, FILE *out)
 	fprintf(out, "\n");
 }
 
-/* "tls://1.1.1.3@853#family.cloudflare-dns.com", "tls://[2606:4700::1113]#name", "tls://9.9.9.9". */
+/* "tls://1.1.1.3@853#family.cloudflare-dns.com", "tls://[2606:4700::1113]#name", "tls://9.9.9.9".
+ */
 static int parse_tls_item(const char *s, struct kg_sockaddr *addr, char *name, size_t namelen)
 {
 	char host[128], text[160];
@@ -139,7 +141,7 @@ static int parse_tls_item(const char *s, struct kg_sockaddr *addr, char *name, s
 }
 
 int rs__upstream_parse(const char *item, struct kg_sockaddr *addr, bool *tls, char *name,
-		       size_t namelen)
+                       size_t namelen)
 {
 	struct kg_sockaddr a;
 	char n[RS_TLS_NAME_MAX];
@@ -177,7 +179,7 @@ static void print_upstream(const struct rs_config *cfg, int i, FILE *out)
 	if (colon)
 		*colon = '\0';
 	fprintf(out, "tls://%s@%s%s%s", host, colon ? colon + 1 : "853",
-		cfg->upstream_tls_name[i][0] ? "#" : "", cfg->upstream_tls_name[i]);
+	        cfg->upstream_tls_name[i][0] ? "#" : "", cfg->upstream_tls_name[i]);
 }
 
 void rs__upstream_print(const struct rs_config *cfg, FILE *out)
@@ -203,8 +205,8 @@ void rs__config_tls_print(const struct rs_config *cfg, FILE *out)
 	if (cfg->upstream_tls_ca_file[0])
 		fprintf(out, "\n[upstream]\ntls_ca_file = %s\n", cfg->upstream_tls_ca_file);
 	fprintf(out, "\n[tls]\nlisten_dot = %s\nlisten_doh = %s\n",
-		addr_or_off(&cfg->tls_listen_dot, a, sizeof(a)),
-		addr_or_off(&cfg->tls_listen_doh, b, sizeof(b)));
+	        addr_or_off(&cfg->tls_listen_dot, a, sizeof(a)),
+	        addr_or_off(&cfg->tls_listen_doh, b, sizeof(b)));
 	if (cfg->tls_cert[0])
 		fprintf(out, "cert = %s\n", cfg->tls_cert);
 	if (cfg->tls_key[0])
@@ -212,8 +214,8 @@ void rs__config_tls_print(const struct rs_config *cfg, FILE *out)
 	if (cfg->tls_hostname[0])
 		fprintf(out, "hostname = %s\n", cfg->tls_hostname);
 	fprintf(out, "self_signed = %s\nunknown_client_id = %s\n",
-		cfg->tls_self_signed ? "on" : "off",
-		cfg->tls_unknown_client_id == RS_UNKNOWN_ID_REFUSE ? "refuse" : "default");
+	        cfg->tls_self_signed ? "on" : "off",
+	        cfg->tls_unknown_client_id == RS_UNKNOWN_ID_REFUSE ? "refuse" : "default");
 }
 
 static int check_ids_unique(const struct rs_config *cfg, char *err, size_t errlen)
@@ -224,7 +226,7 @@ static int check_ids_unique(const struct rs_config *cfg, char *err, size_t errle
 			const struct rs_profile *o = rs_profile_for_id(cfg, p->client_ids[k]);
 			if (o != p) {
 				snprintf(err, errlen, "client ID \"%s\" is in profiles %s and %s",
-					 p->client_ids[k], o->name, p->name);
+				         p->client_ids[k], o->name, p->name);
 				return -1;
 			}
 		}
@@ -241,12 +243,14 @@ int rs__config_tls_check(const struct rs_config *cfg, const char **key, char *er
 		return -1;
 	*key = "cert";
 	if (on && !cfg->tls_self_signed && (!cfg->tls_cert[0] || !cfg->tls_key[0])) {
-		snprintf(err, errlen, "a DoT or DoH listener needs cert and key (or self_signed = on)");
+		snprintf(err, errlen,
+		         "a DoT or DoH listener needs cert and key (or self_signed = on)");
 		return -1;
 	}
 	*key = "hostname";
 	if (on && cfg->tls_self_signed && !cfg->tls_hostname[0]) {
-		snprintf(err, errlen, "self_signed = on needs the hostname to put in the certificate");
+		snprintf(err, errlen,
+		         "self_signed = on needs the hostname to put in the certificate");
 		return -1;
 	}
 	return 0;

@@ -202,7 +202,9 @@ void rs__history_sample(struct rs_http *h)
 		struct rs_hist_point *p = &h->hist[h->n_hist % RS_HIST_SLOTS];
 		/* Minutes the sampler missed (a suspended machine) are recorded as empty. */
 		p->t = h->last_t;
-		p->queries = s.queries[0] + s.queries[1] - h->last.queries[0] - h->last.queries[1];
+		p->queries = 0;
+		for (int t = 0; t < RS_TRANSPORT_MAX; t++)
+			p->queries += s.queries[t] - h->last.queries[t];
 		p->blocked = s.blocked - h->last.blocked;
 		p->cache_hits = s.cache_hits - h->last.cache_hits;
 		p->servfail = s.rcode[RS_RCODE_SERVFAIL] - h->last.rcode[RS_RCODE_SERVFAIL];

@@ -54,6 +54,8 @@ static void usock_release(struct rs_pending *p)
 {
 	struct rs_usock *s = p->sock;
 
+	if (p->dot)
+		rs__dot_upstream_cancel(p);
 	if (!s)
 		return;
 	p->sock = NULL;
@@ -255,6 +257,16 @@ static void tcp_on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 		on_answer(s->p, s->in + 2, need - 2, true);
 }
 
+void rs__forward_answer(struct rs_pending *p, uint8_t *pkt, size_t len)
+{
+	on_answer(p, pkt, len, true); /* a stream answer is never truncated: no TCP retry */
+}
+
+void rs__forward_try_failed(struct rs_pending *p)
+{
+	tcp_fail(p);
+}
+
 static void tcp_on_write(uv_write_t *req, int status)
 {
 	struct rs_usock *s = req->data;
@@ -342,7 +354,8 @@ static void next_try(struct rs_pending *p)
 		p->tried |= 1u << idx;
 		p->upstream = idx;
 		arm_timer(p);
-		if (try_udp(p) == 0)
+		/* A DoT upstream is asked over TLS only: never in clear text behind its back. */
+		if ((cfg->upstream_tls[idx] ? rs__dot_upstream_send(p) : try_udp(p)) == 0)
 			return;
 		/* Could not even send (no route...): count it and move on at once. */
 		rs_upstream_failed(&w->health[idx], now);
@@ -436,7 +449,8 @@ void rs__forward(struct rs_worker *w, const struct rs_cache_key *key, uint32_t h
 			RS_INC(w, coalesced);
 		return;
 	}
-	if (w->n_pending >= RS_MAX_PENDING || !(p = calloc(1, sizeof(*p)))) {
+	if (w->n_pending >= w->cfg->cfg.upstream_max_inflight || !(p = calloc(1, sizeof(*p)))) {
+		RS_INC(w, overload);
 		refuse_overload(w, wt);
 		return;
 	}

@@ -4,7 +4,7 @@
  * and the sampler thread (history, report delivery). Routing, static files and the one place
  * that decides whether a request may change state.
  *
- * Who may change state (POST/DELETE under /api/, except /api/report):
+ * Who may change state (POST/PUT/DELETE under /api/, except /api/report):
  *   - a request with "Authorization: Bearer TOKEN" matching [http] token, from anywhere;
  *   - with [http] trust_loopback = on (the default), a request from 127.0.0.0/8 or ::1 without
  *     a token, provided it cannot be a cross-site request forged by a web page the browser

@@ -8,6 +8,7 @@
  *   POST   /api/overrides                {"name","action":"deny"|"allow","subtree","categories"}
  *   DELETE /api/overrides?name=N&action=A[&subtree=0|1]
  *   POST   /api/sync                     ask the sync process to poll the feed now
+ *   GET|PUT|DELETE /api/clients/PREFIX   the subscriber table (rs_http_clients.c)
  *   GET    /api/events[?limit=N]         recent blocked names (no client unless query_log)
  *   GET    /api/querylog[?limit=N]       the query log, when [http] query_log = on
  *   POST   /api/report                   {"domain","kind":"wrong_block"|"not_blocked"}
@@ -88,6 +89,16 @@ static void add_u64(cJSON *o, const char *k, uint64_t v)
 
 /* ------------------------------------------------------------------------ stats --- */
 
+/* Queries over every transport (UDP, TCP, DoT, DoH). */
+static uint64_t all_queries(const struct rs_stats *s)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < RS_TRANSPORT_MAX; i++)
+		n += s->queries[i];
+	return n;
+}
+
 static void stats_history(struct rs_http *h, cJSON *root, const struct rs_stats *s)
 {
 	cJSON *pts = cJSON_AddArrayToObject(root, "history");
@@ -113,8 +124,7 @@ static void stats_history(struct rs_http *h, cJSON *root, const struct rs_stats 
 		cJSON *a = cJSON_CreateArray();
 		cJSON_AddItemToArray(a, cJSON_CreateNumber((double)h->last_t));
 		cJSON_AddItemToArray(
-		    a, cJSON_CreateNumber((double)(s->queries[0] + s->queries[1] -
-						   h->last.queries[0] - h->last.queries[1])));
+		    a, cJSON_CreateNumber((double)(all_queries(s) - all_queries(&h->last))));
 		cJSON_AddItemToArray(a, cJSON_CreateNumber((double)(s->blocked - h->last.blocked)));
 		cJSON_AddItemToArray(pts, a);
 		up5 += s->upstream_queries - h->last.upstream_queries;
@@ -146,9 +156,9 @@ static void stats_totals(struct rs_http *h, cJSON *root, const struct rs_stats *
 	cJSON *counts = cJSON_AddArrayToObject(lat, "counts");
 	uint64_t lat_n = 0;
 
-	add_u64(t, "queries", s->queries[0] + s->queries[1]);
-	add_u64(t, "udp", s->queries[RS_TRANSPORT_UDP]);
-	add_u64(t, "tcp", s->queries[RS_TRANSPORT_TCP]);
+	add_u64(t, "queries", all_queries(s));
+	for (int i = 0; i < RS_TRANSPORT_MAX; i++)
+		add_u64(t, rs_transport_name(i), s->queries[i]);
 	add_u64(t, "blocked", s->blocked);
 	add_u64(t, "cache_hits", s->cache_hits);
 	add_u64(t, "cache_misses", s->cache_misses);
@@ -715,6 +725,8 @@ void rs__api_handle(struct rs_req *q, struct rs_resp *r)
 	}
 	if (post && strcmp(u, "/api/sync") == 0)
 		return api_sync(q, r);
+	if (strncmp(u, "/api/clients/", 13) == 0)
+		return rs__api_clients(q, r); /* rs_http_clients.c */
 	if (get && strcmp(u, "/api/events") == 0)
 		return api_events(q, r);
 	if (get && strcmp(u, "/api/querylog") == 0)

@@ -154,6 +154,8 @@ bool rs__is_loopback(const struct sockaddr *sa);
 
 /* rs_http_api.c */
 void rs__api_handle(struct rs_req *q, struct rs_resp *r);
+/* rs_http_clients.c: /api/clients/PREFIX (GET, PUT, DELETE), the subscriber table */
+void rs__api_clients(struct rs_req *q, struct rs_resp *r);
 
 /* rs_http_metrics.c */
 void rs__metrics(struct rs_http *h, struct rs_resp *r);

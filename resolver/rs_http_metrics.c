@@ -75,10 +75,9 @@ static void label(struct buf *b, const char *s)
 static void queries(struct buf *b, const struct rs_stats *s)
 {
 	head(b, "kidguard_queries_total", "counter", "DNS queries received, by transport.");
-	bprintf(b, "kidguard_queries_total{transport=\"udp\"} %llu\n",
-		(unsigned long long)s->queries[RS_TRANSPORT_UDP]);
-	bprintf(b, "kidguard_queries_total{transport=\"tcp\"} %llu\n",
-		(unsigned long long)s->queries[RS_TRANSPORT_TCP]);
+	for (int t = 0; t < RS_TRANSPORT_MAX; t++)
+		bprintf(b, "kidguard_queries_total{transport=\"%s\"} %llu\n", rs_transport_name(t),
+			(unsigned long long)s->queries[t]);
 	head(b, "kidguard_answers_total", "counter",
 	     "DNS answers sent, by response code (blocked sinkhole answers are NOERROR).");
 	for (int i = 0; i < 16; i++)
@@ -94,6 +93,12 @@ static void queries(struct buf *b, const struct rs_stats *s)
 		"kidguard_queries_rejected_total{reason=\"dropped\"} %llu\n",
 		(unsigned long long)s->refused_acl, (unsigned long long)s->formerr,
 		(unsigned long long)s->notimp, (unsigned long long)s->dropped);
+	head(b, "kidguard_ratelimited_total", "counter",
+	     "UDP queries over a client's [ratelimit] (answered TC=1 or dropped).");
+	bprintf(b, "kidguard_ratelimited_total %llu\n", (unsigned long long)s->ratelimited);
+	head(b, "kidguard_overload_total", "counter",
+	     "Queries answered SERVFAIL because [upstream] max_inflight was reached.");
+	bprintf(b, "kidguard_overload_total %llu\n", (unsigned long long)s->overload);
 }
 
 static void blocked(struct rs_http *h, struct buf *b, const struct rs_stats *s,
@@ -210,6 +215,28 @@ static void feed(struct rs_http *h, struct buf *b, const struct rs_config *cfg)
 		(unsigned long long)m.hashed_entries);
 }
 
+/* ISP scale: PROXY v2 fronts and the subscriber table. */
+static void isp(struct rs_http *h, struct buf *b, const struct rs_stats *s)
+{
+	uint64_t n = 0;
+
+	head(b, "kidguard_proxy_refused_total", "counter",
+	     "Queries dropped for a PROXY v2 header missing (from proxy_from), malformed, or sent "
+	     "by an address not in proxy_from.");
+	bprintf(b, "kidguard_proxy_refused_total %llu\n", (unsigned long long)s->proxy_refused);
+	head(b, "kidguard_subscriber_hits_total", "counter",
+	     "Queries whose profile the subscriber table chose.");
+	bprintf(b, "kidguard_subscriber_hits_total %llu\n", (unsigned long long)s->subscriber_hits);
+	head(b, "kidguard_subscriber_unknown_profile_total", "counter",
+	     "Subscriber table matches naming a profile the config lacks (fell back to clients =).");
+	bprintf(b, "kidguard_subscriber_unknown_profile_total %llu\n",
+		(unsigned long long)s->subscriber_unknown_profile);
+	if (bl_clients_count(h->srv->bl, &n) == 0) {
+		head(b, "kidguard_subscribers_entries", "gauge", "Prefixes in the subscriber table.");
+		bprintf(b, "kidguard_subscribers_entries %llu\n", (unsigned long long)n);
+	}
+}
+
 static void reports(struct rs_http *h, struct buf *b)
 {
 	int n[4] = {0};
@@ -243,6 +270,7 @@ void rs__metrics(struct rs_http *h, struct rs_resp *r)
 	blocked(h, &b, &s, &cr->cfg);
 	cache_upstream(&b, &s);
 	feed(h, &b, &cr->cfg);
+	isp(h, &b, &s);
 	reports(h, &b);
 	rs__http_cfg_put(cr);
 	if (b.oom) {

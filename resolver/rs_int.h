@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 
 #include "rs.h"
 
@@ -209,7 +211,16 @@ struct rs_cache_entry_view {
 	const uint16_t *ttl_offs;
 	int n_ttl;
 	uint32_t age; /* seconds since it was stored */
+	void *entry;  /* for rs_cache_policy_*; valid as long as the view */
 };
+
+/*
+ * The policy verdict remembered with a cached answer: "passed the blocklist (question and
+ * CNAME targets) for this category mask at this store generation". A cache hit whose note
+ * matches skips the blocklist; any commit to the store changes the generation.
+ */
+bool rs_cache_policy_known(const struct rs_cache_entry_view *v, uint64_t gen, uint64_t mask);
+void rs_cache_policy_note(const struct rs_cache_entry_view *v, uint64_t gen, uint64_t mask);
 
 /* `max_entries` 0 disables caching. Returns 0 or RS_ENOMEM. */
 int rs_cache_new(uint32_t max_entries, struct rs_cache **out);
@@ -217,6 +228,9 @@ void rs_cache_free(struct rs_cache *c);
 /* Shrink or grow the bound (evicting least recently used entries at once). */
 void rs_cache_set_limit(struct rs_cache *c, uint32_t max_entries);
 uint32_t rs_cache_count(const struct rs_cache *c);
+/* Also bound the heap the entries hold (0 = no byte bound); evicts at once. */
+void rs_cache_set_max_bytes(struct rs_cache *c, size_t max_bytes);
+size_t rs_cache_bytes(const struct rs_cache *c);
 
 /* Find a live entry; an expired one is removed. Marks the entry most recently used. */
 bool rs_cache_get(struct rs_cache *c, const struct rs_cache_key *k, uint64_t now_ms,
@@ -236,6 +250,26 @@ int rs_cache_put(struct rs_cache *c, const struct rs_cache_key *k, const uint8_t
  * cached (SERVFAIL, truncated, too many RRs, zero TTL...).
  */
 uint32_t rs_cache_ttl_for(const struct rs_scan *s, const struct rs_config *cfg);
+
+/* ------------------------------------------------ rate limiting (rs_ratelimit.c) --- */
+
+struct rs_ratelimit;
+
+/* A table of at least `slots` client buckets (rounded up to a power of two). `seed` keys the
+ * hash (random per worker). Returns 0 or RS_ENOMEM. */
+int rs_ratelimit_new(uint32_t slots, uint64_t seed, struct rs_ratelimit **out);
+void rs_ratelimit_free(struct rs_ratelimit *rl);
+
+/* The client key of an address: its prefix (IPv6 prefixes longer than /56 count as /56). */
+uint64_t rs_ratelimit_key(const struct sockaddr *sa, int v4_prefix, int v6_prefix);
+
+/* Take one token from the client's bucket (refilled at `qps` a second up to `burst`).
+ * False when the bucket is empty: the query is over the limit. Pure but for the table. */
+bool rs_ratelimit_allow(struct rs_ratelimit *rl, uint64_t key, uint64_t now_ms, uint32_t qps,
+			uint32_t burst);
+
+/* An empty TC=1 answer to q (the client should retry over TCP). Returns the length or 0. */
+size_t rs_build_truncated(const struct rs_question *q, uint8_t *out, size_t max);
 
 /* --------------------------------------------------- upstream choice (rs_upstream.c) --- */
 

@@ -43,9 +43,10 @@ void rs__send_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint
 		return;
 	}
 	uv_buf_t b = uv_buf_init((char *)msg, (unsigned)len);
+	const struct kg_sockaddr *to = wt->reply_to.len ? &wt->reply_to : &wt->peer;
 	/* UDP is best effort: when the socket buffer is full the answer is dropped, as the
 	 * network would; the client retries. */
-	if (uv_udp_try_send(wt->udp, &b, 1, (const struct sockaddr *)&wt->peer.ss) < 0)
+	if (uv_udp_try_send(wt->udp, &b, 1, (const struct sockaddr *)&to->ss) < 0)
 		RS_INC(w, dropped);
 }
 
@@ -58,11 +59,16 @@ static void answer_error(struct rs_worker *w, const struct rs_waiter *wt, int rc
 		rs__send_answer(w, wt, w->wbuf + 2, n);
 }
 
+static void set_addr(struct kg_sockaddr *a, const struct sockaddr *sa)
+{
+	a->len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					   : sizeof(struct sockaddr_in);
+	memcpy(&a->ss, sa, a->len);
+}
+
 static void set_peer(struct rs_waiter *wt, const struct sockaddr *peer)
 {
-	wt->peer.len = peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						   : sizeof(struct sockaddr_in);
-	memcpy(&wt->peer.ss, peer, wt->peer.len);
+	set_addr(&wt->peer, peer);
 }
 
 /* "category=adult,gambling; list=feed@1234": what an operator or a parent needs to know. */
@@ -145,8 +151,11 @@ static const struct rs_profile *select_profile(struct rs_worker *w, const struct
 	const struct rs_config *cfg = &w->cfg->cfg;
 	struct sockaddr_storage subnet;
 
-	if (!(q->has_mac || q->has_ecs) || !trusted_forwarder(cfg, peer))
-		return rs_profile_for(cfg, peer);
+	if (!(q->has_mac || q->has_ecs) || !trusted_forwarder(cfg, peer)) {
+		/* The subscriber table first (an ISP's RADIUS/DHCP view), then `clients =`. */
+		const struct rs_profile *sub = rs__subscriber_profile(w, peer);
+		return sub ? sub : rs_profile_for(cfg, peer);
+	}
 	memset(&subnet, 0, sizeof(subnet));
 	if (q->has_ecs && q->ecs_family == 1) {
 		struct sockaddr_in *s4 = (struct sockaddr_in *)&subnet;
@@ -159,6 +168,25 @@ static const struct rs_profile *select_profile(struct rs_worker *w, const struct
 	}
 	return rs_profile_select(cfg, peer, q->has_mac ? q->mac : NULL,
 				 q->has_ecs ? (const struct sockaddr *)&subnet : NULL);
+}
+
+/*
+ * A device ID (DoT SNI, DoH path) picks the profile before any address does. An ID no profile
+ * claims gets the address's profile, or NULL (refuse) with [tls] unknown_client_id = refuse.
+ */
+static const struct rs_profile *waiter_profile(struct rs_worker *w, const struct rs_waiter *wt)
+{
+	const struct rs_config *cfg = &w->cfg->cfg;
+	const char *id = wt->ops && wt->ops->client_id ? wt->ops->client_id(wt->stream) : NULL;
+	const struct rs_profile *prof;
+
+	if (id && id[0]) {
+		if ((prof = rs_profile_for_id(cfg, id)))
+			return prof;
+		if (cfg->tls_unknown_client_id == RS_UNKNOWN_ID_REFUSE)
+			return NULL;
+	}
+	return select_profile(w, &wt->q, (const struct sockaddr *)&wt->peer.ss);
 }
 
 /* The blocklist's verdict for one name under `mask`; true (answered) when blocked. `via` names
@@ -201,8 +229,9 @@ static bool block_if_listed(struct rs_worker *w, const struct rs_waiter *wt,
 }
 
 /*
- * Everything that can decide a question without asking upstream. Returns true when the
- * answer was sent; otherwise wt->mask holds the categories to inspect CNAME targets against.
+ * The decisions before the blocklist: fail-closed, canaries, schedules and bedtime. Returns
+ * true when the answer was sent; otherwise wt->mask holds the categories blocked for this
+ * client now (for the blocklist and for CNAME inspection).
  */
 static bool apply_policy(struct rs_worker *w, struct rs_waiter *wt, const struct rs_profile *prof)
 {
@@ -232,7 +261,7 @@ static bool apply_policy(struct rs_worker *w, struct rs_waiter *wt, const struct
 		return true;
 	}
 	wt->mask = mask;
-	return block_if_listed(w, wt, prof, wt->q.qname, wt->q.qname_len, mask, NULL);
+	return false; /* the blocklist itself: see rs__handle_query_via */
 }
 
 /* CNAME inspection: an answer whose chain reaches a blocked name is blocked as if the
@@ -250,7 +279,8 @@ static bool cname_blocked(struct rs_worker *w, const struct rs_waiter *wt, const
 	n = rs_cname_targets(body, len, names, lens, MAX_CNAMES);
 	if (n == 0)
 		return false;
-	prof = select_profile(w, &wt->q, (const struct sockaddr *)&wt->peer.ss);
+	if (!(prof = waiter_profile(w, wt)))
+		return false;
 	for (int i = 0; i < n; i++) {
 		uint8_t key[BL_KEY_MAX];
 		int kl = bl_key_from_wire(names[i], lens[i], key, sizeof(key));
@@ -262,7 +292,7 @@ static bool cname_blocked(struct rs_worker *w, const struct rs_waiter *wt, const
 	return false;
 }
 
-void rs__answer_from_body(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *body,
+bool rs__answer_from_body(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *body,
 			  size_t len, const uint16_t *ttl_offs, int n_ttl, uint32_t age,
 			  const uint8_t *rewrite_target, size_t rewrite_len)
 {
@@ -274,12 +304,63 @@ void rs__answer_from_body(struct rs_worker *w, const struct rs_waiter *wt, const
 		n = rs_build_rewrite(body, len, rewrite_target, rewrite_len, age, &wt->q, limit,
 				     w->wbuf + 2, sizeof(w->wbuf) - 2);
 	else if (cname_blocked(w, wt, body, len))
-		return;
+		return false;
 	else
 		n = rs_build_reply(body, len, ttl_offs, n_ttl, age, &wt->q, limit, w->wbuf + 2,
 				   sizeof(w->wbuf) - 2);
 	if (n)
 		rs__send_answer(w, wt, w->wbuf + 2, n);
+	return true;
+}
+
+/* A cache hit whose policy note is current: the answer as stored, no store lookup at all. */
+static void answer_known(struct rs_worker *w, const struct rs_waiter *wt,
+			 const struct rs_cache_entry_view *v)
+{
+	size_t limit = wt->ops ? RS_MAX_MSG : rs_udp_limit(&wt->q, w->cfg->cfg.max_udp_size);
+	size_t n = rs_build_reply(v->body, v->body_len, v->ttl_offs, v->n_ttl, v->age, &wt->q,
+				  limit, w->wbuf + 2, sizeof(w->wbuf) - 2);
+
+	if (n)
+		rs__send_answer(w, wt, w->wbuf + 2, n);
+}
+
+/* Would safe search rewrite this question for this profile? */
+static bool safe_search_applies(struct rs_worker *w, const struct rs_waiter *wt,
+				const struct rs_profile *prof)
+{
+	const uint8_t *t;
+	size_t tl;
+
+	return prof->safe_search && wt->q.qclass == RS_CLASS_IN &&
+	       rs_safesearch_find(w->cfg->safesearch, wt->q.qname, wt->q.qname_len,
+				  prof->safe_search, &t, &tl);
+}
+
+/* UDP only: a TCP client has completed a handshake, so its address is real. */
+static bool over_limit(struct rs_worker *w, const struct rs_waiter *wt, const struct sockaddr *peer)
+{
+	const struct rs_config *cfg = &w->cfg->cfg;
+	uint32_t n = (uint32_t)w->srv->n_workers, qps, burst;
+	size_t len;
+
+	if (!cfg->rl_qps || wt->ops)
+		return false;
+	for (int i = 0; i < cfg->n_rl_exempt; i++)
+		if (kg_cidr_match(&cfg->rl_exempt[i], peer))
+			return false;
+	/* The kernel spreads one client's flows over the workers: each enforces its share. */
+	qps = (cfg->rl_qps + n - 1) / n;
+	burst = ((cfg->rl_burst ? cfg->rl_burst : 2 * cfg->rl_qps) + n - 1) / n;
+	if (rs_ratelimit_allow(w->rl, rs_ratelimit_key(peer, cfg->rl_ipv4_prefix,
+							cfg->rl_ipv6_prefix),
+			       uv_now(&w->loop), qps, burst))
+		return false;
+	RS_INC(w, ratelimited);
+	if (cfg->rl_action == RS_RL_TRUNCATE &&
+	    (len = rs_build_truncated(&wt->q, w->wbuf + 2, sizeof(w->wbuf) - 2)))
+		rs__send_answer(w, wt, w->wbuf + 2, len);
+	return true;
 }
 
 static bool answer_parse_failure(struct rs_worker *w, const struct rs_waiter *wt, int verdict)
@@ -336,11 +417,21 @@ static bool safe_search(struct rs_worker *w, struct rs_waiter *wt, const struct 
 void rs__handle_query(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_udp_t *udp,
 		      const struct sockaddr *peer, const struct rs_stream_ops *ops, void *stream)
 {
+	rs__handle_query_via(w, pkt, len, udp, NULL, peer, ops, stream);
+}
+
+/* From here on `peer` is the client (behind a proxy, the one its header named). */
+void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_udp_t *udp,
+			  const struct sockaddr *reply_to, const struct sockaddr *peer,
+			  const struct rs_stream_ops *ops, void *stream)
+{
 	const struct rs_config *cfg = &w->cfg->cfg;
 	const struct rs_profile *prof;
 	struct rs_waiter wt;
 	struct rs_cache_key key;
 	struct rs_cache_entry_view v;
+	uint64_t gen;
+	bool hit, ss;
 
 	RS_INC(w, queries[ops ? ops->transport : RS_TRANSPORT_UDP]);
 	wt.next = NULL;
@@ -349,23 +440,48 @@ void rs__handle_query(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_ud
 	wt.udp = udp;
 	wt.rewrite = false;
 	set_peer(&wt, peer);
+	wt.reply_to.len = 0;
+	if (reply_to)
+		set_addr(&wt.reply_to, reply_to);
 	if (answer_parse_failure(w, &wt, rs_query_parse(pkt, len, &wt.q)))
+		return;
+	if (over_limit(w, &wt, peer))
 		return;
 	if (!acl_allows(cfg, peer)) {
 		RS_INC(w, refused_acl);
 		answer_error(w, &wt, RS_RCODE_REFUSED, true);
 		return;
 	}
-	prof = select_profile(w, &wt.q, peer);
+	if (!(prof = waiter_profile(w, &wt))) {
+		RS_INC(w, refused_acl); /* an unknown device ID, refused by [tls] unknown_client_id */
+		answer_error(w, &wt, RS_RCODE_REFUSED, true);
+		return;
+	}
 	if (apply_policy(w, &wt, prof))
 		return;
-	if (prof->safe_search && wt.q.qclass == RS_CLASS_IN && safe_search(w, &wt, prof))
-		return;
+	/*
+	 * The hot path: a cached answer that already passed the blocklist for this category mask
+	 * at the store's current generation is sent without touching the store. Anything else
+	 * (a miss, a new commit, another mask, a safe-search host) takes the full path.
+	 */
 	rs_cache_key_make(&wt.q, &key);
-	if (rs_cache_get(w->cache, &key, uv_now(&w->loop), &v)) {
+	hit = rs_cache_get(w->cache, &key, uv_now(&w->loop), &v);
+	gen = w->bl ? bl_db_generation(w->srv->bl) : 0;
+	ss = safe_search_applies(w, &wt, prof);
+	if (hit && !ss && rs_cache_policy_known(&v, gen, wt.mask)) {
 		RS_INC(w, cache_hits);
-		rs__answer_from_body(w, &wt, v.body, v.body_len, v.ttl_offs, v.n_ttl, v.age, NULL,
-				     0);
+		answer_known(w, &wt, &v);
+		return;
+	}
+	if (w->bl && block_if_listed(w, &wt, prof, wt.q.qname, wt.q.qname_len, wt.mask, NULL))
+		return;
+	if (ss && safe_search(w, &wt, prof))
+		return;
+	if (hit) {
+		RS_INC(w, cache_hits);
+		if (rs__answer_from_body(w, &wt, v.body, v.body_len, v.ttl_offs, v.n_ttl, v.age,
+					 NULL, 0))
+			rs_cache_policy_note(&v, gen, wt.mask);
 		return;
 	}
 	RS_INC(w, cache_misses);

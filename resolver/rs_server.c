@@ -116,6 +116,13 @@ static int probe_free(const struct kg_sockaddr *a, int type)
 	return 0;
 }
 
+int rs__listen_socket(const struct kg_sockaddr *a, bool probe)
+{
+	int rc = probe ? probe_free(a, SOCK_STREAM) : 0;
+
+	return rc < 0 ? rc : open_socket(a, SOCK_STREAM, true);
+}
+
 static int open_listeners(struct rs_server *srv)
 {
 	const struct rs_config *cfg = &srv->cfg->cfg;
@@ -179,6 +186,8 @@ int rs_server_new(const struct rs_config *cfg, struct rs_server **out)
 		goto fail;
 	}
 	rc = open_listeners(srv);
+	if (!rc)
+		rc = rs__tls_server_new(srv);
 	for (int k = 0; !rc && k < srv->n_workers; k++) {
 		struct rs_worker *w = &srv->workers[k];
 		w->index = k;
@@ -230,6 +239,7 @@ static void reload(struct rs_server *srv)
 		cfg.n_listen = old->n_listen;
 		cfg.workers = old->workers;
 	}
+	rs__tls_reload(srv, &cfg);
 	r = rs__cfg_ref_new(&cfg, 1 + srv->n_workers);
 	if (!r) {
 		log_err("reload failed: out of memory");
@@ -380,6 +390,7 @@ void rs_server_free(struct rs_server *srv)
 		}
 	}
 	free(srv->workers);
+	rs__tls_server_free(srv);
 	bl_db_close(srv->bl);
 	rs__cfg_unref(srv->cfg);
 	free(srv);

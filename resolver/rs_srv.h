@@ -14,7 +14,6 @@
 #include "rs_policy.h"
 
 #define RS_PENDING_BUCKETS 4096 /* in-flight questions per worker, hashed */
-#define RS_MAX_PENDING     10000 /* in-flight upstream questions per worker */
 #define RS_MAX_WAITERS     64    /* clients coalesced onto one upstream question */
 #define RS_TCP_PIPELINE    32    /* queries in flight on one client TCP connection */
 #define RS_MMSG_SLOTS      16    /* datagrams per recvmmsg call on a listener */
@@ -48,6 +47,8 @@ struct rs_stream_ops {
 	void (*send)(void *stream, const uint8_t *msg, size_t len);
 	void (*ref)(void *stream);
 	void (*unref)(void *stream);
+	/* The device ID the client presented (DoT SNI, DoH path), or NULL; may itself be NULL. */
+	const char *(*client_id)(void *stream);
 };
 
 /* A client waiting for an upstream answer. */
@@ -59,7 +60,10 @@ struct rs_waiter {
 	uint64_t mask;            /* categories blocked for this client now (CNAME inspection) */
 	bool rewrite;             /* safe search: answer q as a CNAME to the pending's name */
 	uv_udp_t *udp;            /* listener to answer a UDP client from */
-	struct kg_sockaddr peer;
+	struct kg_sockaddr peer;  /* the client: ACL, profile, logs (behind a PROXY header: the
+				   * address the header names) */
+	struct kg_sockaddr reply_to; /* UDP behind a proxy: where the answer goes (the proxy,
+				      * the datagram's source); len 0: to `peer` */
 };
 
 /* One upstream question in flight, shared by every client that asked it. */
@@ -78,6 +82,7 @@ struct rs_pending {
 	int upstream;           /* index of the current try */
 	uint16_t id;            /* current try's message ID */
 	struct rs_usock *sock;  /* current try's socket (UDP or TCP) */
+	struct rs_dot_query *dot; /* current try on a DoT upstream connection (rs_upstream_tls.c) */
 	bool finishing;
 };
 
@@ -99,14 +104,18 @@ struct rs_worker {
 
 	struct rs_cache *cache;
 	struct bl_reader *bl; /* this thread's blocklist reader */
+	struct rs_ratelimit *rl;
 	struct rs_upstream_health health[RS_MAX_UPSTREAMS];
 	struct rs_pending *pending[RS_PENDING_BUCKETS];
 	int n_pending;
 	struct rs_tcp_conn *conns; /* list of open client connections */
-	int n_conns, max_conns;
+	int n_conns, max_conns;    /* TCP, DoT and DoH connections together */
+	struct rs_tls_worker *tls; /* DoT/DoH listeners and DoT upstreams (rs_dot.c), or NULL */
 
 	uint64_t clock_sec;  /* loop second the schedule clock was last read */
 	int minute_of_week; /* local time, 0 = Monday 00:00 */
+	uint64_t sub_warned_at;   /* loop ms of the last unknown-profile warning (rs_subscriber.c) */
+	uint64_t proxy_warned_at; /* loop ms of the last refused PROXY warning (rs_proxy_srv.c) */
 	uint8_t rand_buf[512];
 	size_t rand_pos;
 	uint8_t *mmsg_buf;            /* listeners' recvmmsg slots, RS_MMSG_BUF bytes */
@@ -141,6 +150,7 @@ struct rs_server {
 	int fds_tcp[RS_MAX_WORKERS][RS_MAX_LISTEN];
 	char config_path[RS_PATH_MAX]; /* empty: embedded default */
 	_Atomic(struct rs_http *) http; /* rs_http.c: API, metrics, event rings; NULL when off */
+	struct rs_tls_server *tls;      /* rs_tls.c: certificates and listener sockets */
 };
 
 /* rs_server.c */
@@ -162,6 +172,12 @@ uint32_t rs__random32(struct rs_worker *w);
  * is borrowed. */
 void rs__handle_query(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_udp_t *udp,
 		      const struct sockaddr *peer, const struct rs_stream_ops *ops, void *stream);
+/* The same for a query a proxy relayed: `peer` is the client the PROXY header named (what the
+ * ACL, the profile and any limit see), `reply_to` (NULL: `peer`) the UDP datagram's source.
+ * Both borrowed. */
+void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_udp_t *udp,
+			  const struct sockaddr *reply_to, const struct sockaddr *peer,
+			  const struct rs_stream_ops *ops, void *stream);
 /* Send a finished answer to a waiter (UDP datagram or TCP frame). */
 void rs__send_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *msg,
 		     size_t len);
@@ -172,12 +188,55 @@ void rs__send_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint
 void rs__forward(struct rs_worker *w, const struct rs_cache_key *key, uint32_t hash,
 		 const struct rs_question *upq, const struct rs_waiter *wt);
 /* Answer a waiter from an answer body (fresh or cached): safe-search rewrite, CNAME
- * inspection, or the plain reply. */
-void rs__answer_from_body(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *body,
+ * inspection, or the plain reply. False when a CNAME target turned out blocked (the block
+ * answer was sent instead). */
+bool rs__answer_from_body(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *body,
 			  size_t len, const uint16_t *ttl_offs, int n_ttl, uint32_t age,
 			  const uint8_t *rewrite_target, size_t rewrite_len);
 /* Drop every question in flight without answering (shutdown). */
 void rs__forward_drop_all(struct rs_worker *w);
+
+/* rs_proxy_srv.c: PROXY v2 from [server] proxy_from, on the listeners */
+/* A datagram from a UDP listener: strip and honour the header of a trusted frontend, drop
+ * one from anyone else (and a headerless datagram from a frontend), then rs__handle_query. */
+void rs__udp_datagram(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_udp_t *udp,
+		      const struct sockaddr *peer);
+/* TCP, at the start of a connection: the state a new connection from `peer` starts in. */
+enum rs_proxy_tcp { RS_PROXY_TCP_DONE = 0, RS_PROXY_TCP_EXPECT, RS_PROXY_TCP_FORBID };
+int rs__proxy_tcp_state(struct rs_worker *w, const struct sockaddr *peer);
+/* Consume the header from the first `*len` bytes of `buf` while `*state` is not DONE: on
+ * success the header is removed from `buf`, `peer` becomes the client it names and `*state`
+ * DONE. Returns 0 (done, or more bytes needed: check *state) or -1 (close the connection). */
+int rs__proxy_tcp_consume(struct rs_worker *w, uint8_t *buf, size_t *len,
+			  struct kg_sockaddr *peer, int *state);
+
+/* rs_server.c: a listening TCP socket with SO_REUSEPORT (after checking that the address is
+ * free when `probe`). Returns the fd or -errno. */
+int rs__listen_socket(const struct kg_sockaddr *a, bool probe);
+
+/* rs_forward.c: what a DoT upstream connection reports about the try of `p` it carried. */
+void rs__forward_answer(struct rs_pending *p, uint8_t *pkt, size_t len);
+void rs__forward_try_failed(struct rs_pending *p);
+
+/* rs_tls.c, rs_dot.c, rs_doh.c, rs_upstream_tls.c: DNS over TLS and HTTPS. */
+int rs__tls_server_new(struct rs_server *srv);     /* certificates, listener sockets */
+void rs__tls_server_free(struct rs_server *srv);
+/* SIGHUP, main thread: new certificates for new connections; open ones keep theirs. May
+ * adjust `cfg` (listeners change only on restart). A failure keeps the running certificate. */
+void rs__tls_reload(struct rs_server *srv, struct rs_config *cfg);
+int rs__tls_worker_init(struct rs_worker *w);      /* worker's loop: listeners */
+void rs__tls_worker_stop(struct rs_worker *w);     /* close listeners and connections */
+void rs__tls_worker_fini(struct rs_worker *w);     /* after the loop drained */
+/* Send p's current try to its DoT upstream (p->upstream); 0, or negative (nothing sent). */
+int rs__dot_upstream_send(struct rs_pending *p);
+/* Forget p's try on its DoT connection (retry, answer or shutdown). */
+void rs__dot_upstream_cancel(struct rs_pending *p);
+
+/* rs_subscriber.c: the store's subscriber table ("clients"), consulted before the config's
+ * `clients =` prefixes. The profile the longest matching prefix names, or NULL (empty table,
+ * no match, a store error, or a profile name the config lacks: counted, logged rate limited).
+ * Borrowed from the worker's config snapshot. */
+const struct rs_profile *rs__subscriber_profile(struct rs_worker *w, const struct sockaddr *sa);
 
 /* rs_tcp.c */
 void rs__tcp_on_connection(uv_stream_t *server, int status);

@@ -24,6 +24,7 @@ struct rs_tcp_conn {
 	struct kg_sockaddr peer;
 	int refs;
 	int handles_open;
+	int proxy; /* enum rs_proxy_tcp: a PROXY v2 header still expected / forbidden */
 	bool closing, reading;
 	uint8_t *buf;
 	size_t len, cap;
@@ -188,6 +189,14 @@ static void drain_frames(struct rs_tcp_conn *c)
 {
 	size_t off = 0;
 
+	if (c->proxy != RS_PROXY_TCP_DONE) {
+		if (rs__proxy_tcp_consume(c->w, c->buf, &c->len, &c->peer, &c->proxy) < 0) {
+			conn_close(c);
+			return;
+		}
+		if (c->proxy != RS_PROXY_TCP_DONE)
+			return; /* the rest of the header is still to come */
+	}
 	while (!c->closing && c->len - off >= 2) {
 		size_t mlen = (size_t)((c->buf[off] << 8) | c->buf[off + 1]);
 		if (mlen < RS_HDR_LEN) {
@@ -270,6 +279,7 @@ void rs__tcp_on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	c->peer.len = (socklen_t)len;
+	c->proxy = rs__proxy_tcp_state(w, (const struct sockaddr *)&c->peer.ss);
 	uv_timer_start(&c->idle, on_idle, (uint64_t)w->cfg->cfg.tcp_idle_timeout_ms,
 		       (uint64_t)w->cfg->cfg.tcp_idle_timeout_ms);
 	resume_reading(c);

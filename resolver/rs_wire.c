@@ -361,6 +361,13 @@ static int scan_rrs(const uint8_t *pkt, size_t len, size_t *off, int count, int 
 		if (after + 10 + rdlen > len)
 			return RS_EPARSE;
 		*off = after + 10 + rdlen;
+		/* A name in RDATA pointing into the header (or forwards) would read differently
+		 * once the header is rewritten for the client, and CNAME inspection could not read
+		 * it: refuse the answer (found by fuzz_response). */
+		if ((type == RS_TYPE_CNAME || type == RS_TYPE_NS || type == 12 || type == 39 ||
+		     type == 15) &&
+		    !skip_name(pkt, *off, after + 10 + (type == 15 ? 2u : 0u)))
+			return RS_EPARSE;
 		if (type == RS_TYPE_OPT) {
 			if (section != 2 || s->keep_len != len)
 				return RS_EPARSE; /* OPT only once, only in additional */
@@ -674,4 +681,9 @@ size_t rs_build_rewrite(const uint8_t *body, size_t body_len, const uint8_t *tar
 	if (n > limit)
 		return build_truncated(orig, flags, out, max);
 	return n;
+}
+
+size_t rs_build_truncated(const struct rs_question *q, uint8_t *out, size_t max)
+{
+	return build_truncated(q, 0, out, max);
 }

@@ -47,7 +47,7 @@ static void udp_on_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	/* nread 0 with no address: "nothing more" or the end of a recvmmsg batch. */
 	if (nread <= 0 || !addr || (flags & UV_UDP_PARTIAL))
 		return;
-	rs__handle_query(w, (const uint8_t *)buf->base, (size_t)nread, h, addr, NULL, NULL);
+	rs__udp_datagram(w, (const uint8_t *)buf->base, (size_t)nread, h, addr);
 }
 
 static void apply_new_config(struct rs_worker *w)
@@ -59,6 +59,7 @@ static void apply_new_config(struct rs_worker *w)
 		return;
 	w->cfg = r;
 	rs_cache_set_limit(w->cache, r->cfg.cache_size);
+	rs_cache_set_max_bytes(w->cache, (size_t)r->cfg.cache_max_memory_mb << 20);
 	if (r->cfg.n_upstream != old->cfg.n_upstream ||
 	    memcmp(r->cfg.upstream, old->cfg.upstream, sizeof(r->cfg.upstream)) != 0)
 		memset(w->health, 0, sizeof(w->health));
@@ -75,6 +76,7 @@ static void begin_stop(struct rs_worker *w)
 	}
 	rs__forward_drop_all(w); /* in-flight questions are dropped, clients retry elsewhere */
 	rs__tcp_close_all(w);
+	rs__tls_worker_stop(w);
 	uv_close((uv_handle_t *)&w->wakeup, NULL);
 }
 
@@ -127,6 +129,11 @@ int rs__worker_init(struct rs_worker *w)
 	rc = rs_cache_new(cfg->cache_size, &w->cache);
 	if (rc)
 		return rc;
+	rs_cache_set_max_bytes(w->cache, (size_t)cfg->cache_max_memory_mb << 20);
+	w->rand_pos = sizeof(w->rand_buf);
+	rc = rs_ratelimit_new(65536, ((uint64_t)rs__random32(w) << 32) | rs__random32(w), &w->rl);
+	if (rc)
+		return rc;
 	w->mmsg_buf = malloc(RS_MMSG_BUF);
 	if (!w->mmsg_buf)
 		return RS_ENOMEM;
@@ -139,7 +146,8 @@ int rs__worker_init(struct rs_worker *w)
 	w->loop.data = w;
 	uv_async_init(&w->loop, &w->wakeup, on_wakeup);
 	w->wakeup.data = w;
-	return open_listeners(w);
+	rc = open_listeners(w);
+	return rc ? rc : rs__tls_worker_init(w);
 }
 
 void rs__worker_run(void *arg)
@@ -165,8 +173,11 @@ void rs__worker_fini(struct rs_worker *w)
 			log_warn("worker %d: loop closed with handles still open", w->index);
 		w->loop.data = NULL;
 	}
+	rs__tls_worker_fini(w);
 	rs_cache_free(w->cache);
 	w->cache = NULL;
+	rs_ratelimit_free(w->rl);
+	w->rl = NULL;
 	bl_reader_close(w->bl);
 	w->bl = NULL;
 	free(w->mmsg_buf);

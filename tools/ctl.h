@@ -42,6 +42,8 @@ int ctl_cmd_check(struct ctl *c, int argc, char **argv);
 int ctl_cmd_rule(struct ctl *c, bool allow, int argc, char **argv);
 int ctl_cmd_import(struct ctl *c, int argc, char **argv);
 int ctl_cmd_info(struct ctl *c, int argc, char **argv);
+/* ctl_clients.c: the subscriber table (prefix → profile) */
+int ctl_cmd_clients(struct ctl *c, int argc, char **argv);
 /* ctl_api.c: the running daemon's HTTP API */
 int ctl_cmd_stats(struct ctl *c, int argc, char **argv);
 int ctl_cmd_sync(struct ctl *c, int argc, char **argv);

@@ -28,6 +28,11 @@ static void usage(FILE *fp)
 	      "                                    transaction; FILE - is stdin; decompress .xz\n"
 	      "                                    first: xz -dc F.xz | kidguard-ctl ... import -\n"
 	      "  info                              counts, feed version, last sync, size\n"
+	      "  clients import [--merge] FILE     subscriber table: one 'PREFIX PROFILE' a line,\n"
+	      "                                    ONE transaction, replaces the table (--merge:\n"
+	      "                                    adds); FILE - is stdin\n"
+	      "  clients set PREFIX PROFILE | del PREFIX | lookup IP | count\n"
+	      "                                    one subscriber; the longest prefix holding IP\n"
 	      "  stats [--json]                    the running daemon's counters ([http] API)\n"
 	      "  sync now                          ask the running daemon to poll the feed now\n",
 	      fp);
@@ -104,6 +109,8 @@ int main(int argc, char **argv)
 		return ctl_cmd_import(&c, argc, argv);
 	if (strcmp(cmd, "info") == 0)
 		return ctl_cmd_info(&c, argc, argv);
+	if (strcmp(cmd, "clients") == 0)
+		return ctl_cmd_clients(&c, argc, argv);
 	if (strcmp(cmd, "stats") == 0)
 		return ctl_cmd_stats(&c, argc, argv);
 	if (strcmp(cmd, "sync") == 0)

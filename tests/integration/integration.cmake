@@ -5,7 +5,7 @@
 #   /usr/bin/python3 tests/integration/test_cache.py --build-dir build
 set(KG_INTEG_PYTHON /usr/bin/python3)
 set(KG_INTEG_TESTS forwarding cache tcp edns_malformed acl failures cli blocklist policy http
-	dashboard)
+	dashboard isp tls adversarial spoofing ratelimit multiworker)
 foreach(t ${KG_INTEG_TESTS})
 	add_test(NAME integ_${t}
 		COMMAND ${KG_INTEG_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_${t}.py)
@@ -14,3 +14,5 @@ foreach(t ${KG_INTEG_TESTS})
 		TIMEOUT 180
 		LABELS integration)
 endforeach()
+# The subset tests/sanitize runs under ThreadSanitizer: workers > 1 under concurrent load.
+set_tests_properties(integ_multiworker PROPERTIES LABELS "integration;multiworker")

@@ -569,6 +569,22 @@ def render_config(sections):
     return "\n".join(out)
 
 
+# What AddressSanitizer, LeakSanitizer, UndefinedBehaviorSanitizer and ThreadSanitizer print
+# (tests/sanitize runs the suite with instrumented builds and halt_on_error=1).
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer")
+
+
+def sanitizer_report(text):
+    """The first sanitizer report in a process's output (with some context), or None."""
+    for m in SANITIZER_MARKERS:
+        i = text.find(m)
+        if i >= 0:
+            start = text.rfind("\n", 0, max(0, i - 200)) + 1
+            return text[start:i + 6000]
+    return None
+
+
 class Daemon:
     def __init__(self, workdir, upstream_servers, overrides=None, v6=True, name="kidguard"):
         self.workdir = workdir
@@ -664,6 +680,10 @@ class Daemon:
         rc, killed = _stop_pid(self.proc, sig, grace)
         self.proc = None
         self._err.close()
+        report = sanitizer_report(self.log_text())
+        if report:
+            raise AssertionError("sanitizer report in kidguard's stderr (rc=%s):\n%s"
+                                 % (rc, report))
         if early is not None:
             raise AssertionError("kidguard had already exited (rc=%s) before stop" % early)
         if killed:

@@ -240,9 +240,16 @@ class KillDuringApplyTest(kgtest.KGTestCase):
 
 def big_lists():
     """About 1.1M rules from the real lists (UT1 both snapshots, hagezi, blocklistproject,
-    sinfonietta, RPZ)."""
+    sinfonietta, RPZ); 1.1M generated names without them."""
     d = kgfeed.DATA
     out = []
+    if not kgfeed.REAL_DATA:
+        path = os.path.join(d, "big-generated.txt")
+        if not os.path.exists(path):
+            with open(path, "w") as f:
+                for i in range(1100000):
+                    f.write("n%07d.big%02d.fixture.example\n" % (i, i % 97))
+        return [("other", path, "domains")]
     for snap in ("2025-07-13", "2026-08-17"):
         base = os.path.join(kgfeed.UT1, snap)
         for c in sorted(os.listdir(base)):

@@ -105,12 +105,21 @@ static const char full_golden[] =
     "servers = 192.0.2.1:53, 192.0.2.2:5353, [2001:db8::1]:53\n"
     "timeout = 800\n"
     "query_timeout = 2500\n"
+    "max_inflight = 10000\n"
     "\n"
     "[cache]\n"
     "size = 5000\n"
     "min_ttl = 5\n"
     "max_ttl = 7200\n"
     "negative_max_ttl = 900\n"
+    "max_memory = 256\n"
+    "\n"
+    "[ratelimit]\n"
+    "qps = 0\n"
+    "burst = 0\n"
+    "ipv4_prefix = 32\n"
+    "ipv6_prefix = 56\n"
+    "action = truncate\n"
     "\n"
     "[access]\n"
     "allow = 10.0.0.0/8, 192.168.1.0/24, fd00::/8, 127.0.0.1/32\n"
@@ -140,12 +149,16 @@ static const char full_golden[] =
     "listen = 127.0.0.1:8053\n"
     "trust_loopback = on\n"
     "block_page_listen = off\n"
-    "block_page_text = This site was blocked by the family filter on this "
-    "network. If you think that is a mistake, ask the adult who looks after "
-    "the internet here, or report it below.\n"
+    "block_page_text = This site was blocked by the family filter on this network. If you think that is a mistake, ask the adult who looks after the internet here, or report it below.\n"
     "query_log = off\n"
     "query_log_size = 1000\n"
-    "query_log_full_addresses = off\n";
+    "query_log_full_addresses = off\n"
+    "\n"
+    "[tls]\n"
+    "listen_dot = off\n"
+    "listen_doh = off\n"
+    "self_signed = off\n"
+    "unknown_client_id = default\n";
 
 static char *print_to_string(const struct rs_config *cfg)
 {
@@ -297,8 +310,8 @@ static void test_errors(void **state)
 	    "t.conf:3: [server] listen: invalid item \"1.2.3.4:99999\" (expected ADDR[:PORT] or "
 	    "[V6ADDR]:PORT, comma separated)");
 	bad("[upstream]\nservers = example.com\n",
-	    "t.conf:2: [upstream] servers: invalid item \"example.com\" (expected ADDR[:PORT] or "
-	    "[V6ADDR]:PORT, comma separated)");
+	    "t.conf:2: [upstream] servers: invalid item \"example.com\" (expected ADDR[:PORT], "
+	    "[V6ADDR]:PORT or tls://ADDR[@PORT][#NAME], comma separated)");
 	bad("[access]\nallow = 10.0.0.0/8 10.0.0.0/33\n",
 	    "t.conf:2: [access] allow: invalid item \"10.0.0.0/33\" (expected a comma separated "
 	    "list of CIDR prefixes)");

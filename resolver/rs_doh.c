@@ -1,0 +1,711 @@
+/*
+ * DNS over HTTPS, RFC 8484: GET /dns-query?dns=BASE64URL and POST /dns-query with an
+ * application/dns-message body, over HTTP/2 (nghttp2, ALPN "h2") or HTTP/1.1 for clients that
+ * ask for it (ALPN "http/1.1" or none). /dns-query/ID names the device (above the SNI's ID).
+ *
+ * Each request is a stream for the query path (struct rs_stream_ops): it holds a reference on
+ * its connection, the protocol holds one on it until the HTTP/2 stream closes (or the HTTP/1.1
+ * answer is written), and a waiter holds one while the question is upstream. An answer for a
+ * request whose stream is gone is dropped.
+ *
+ * nghttp2 forbids sending from inside its receive callbacks, so answers made while input is
+ * parsed are only submitted there and sent when the parse returns (`in_recv`).
+ *
+ * Bounds: request bodies and decoded GET parameters 65535 bytes (413 above), paths
+ * DOH_PATH_MAX, HTTP/1.1 heads DOH_H1_HEAD_MAX, RS_DOH_MAX_INFLIGHT requests per connection.
+ */
+#define _GNU_SOURCE /* memmem */
+#include "rs_tls.h"
+
+#include <ctype.h>
+#include <nghttp2/nghttp2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "kg_log.h"
+
+#define DOH_PATH_MAX    8192 /* "?dns=" of a 6 KB query fits */
+#define DOH_BODY_MAX    RS_MAX_MSG
+#define DOH_H1_HEAD_MAX 16384
+#define DOH_CT          "application/dns-message"
+
+struct doh_req {
+	struct doh_req *prev, *next;
+	struct rs_tconn *c;
+	int32_t stream_id; /* 0 for HTTP/1.1 */
+	int refs;
+	bool linked;      /* on the connection's list */
+	bool stream_open; /* the protocol still waits for an answer */
+	bool answered, dispatched, too_big, ct_ok, close_after;
+	char method[8];
+	char path[DOH_PATH_MAX];
+	char client_id[RS_CLIENT_ID_MAX]; /* from the path, "" none */
+	uint8_t *body;                    /* request body, or the decoded GET parameter */
+	size_t body_len;
+	uint8_t *resp; /* answer body being sent */
+	size_t resp_len, resp_off;
+};
+
+struct rs_doh {
+	nghttp2_session *h2; /* NULL: HTTP/1.1 */
+	struct doh_req *reqs;
+	bool in_recv;           /* inside nghttp2's receive or the HTTP/1.1 parser */
+	bool dead;              /* the connection closed while in_recv: free afterwards */
+	struct doh_req *h1_cur; /* HTTP/1.1 answers in order: one request at a time */
+	uint8_t *in;            /* HTTP/1.1 input not yet parsed */
+	size_t in_len;
+};
+
+static void h2_flush(struct rs_tconn *c);
+static int h1_parse(struct rs_tconn *c);
+
+/* ------------------------------------------------------------------ requests --- */
+
+static struct doh_req *req_new(struct rs_tconn *c, int32_t stream_id)
+{
+	struct doh_req *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->c = c;
+	r->stream_id = stream_id;
+	r->refs = 1; /* the protocol's */
+	r->stream_open = true;
+	r->linked = true;
+	r->next = c->doh->reqs;
+	if (r->next)
+		r->next->prev = r;
+	c->doh->reqs = r;
+	rs__tconn_ref(c);
+	return r;
+}
+
+static void req_unlink(struct doh_req *r)
+{
+	if (!r->linked)
+		return;
+	r->linked = false;
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		r->c->doh->reqs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+}
+
+static void req_unref(struct doh_req *r)
+{
+	struct rs_tconn *c = r->c;
+
+	if (--r->refs > 0)
+		return;
+	req_unlink(r);
+	free(r->body);
+	free(r->resp);
+	free(r);
+	rs__tconn_unref(c);
+}
+
+static void doh_ref(void *arg)
+{
+	((struct doh_req *)arg)->refs++;
+}
+
+static void doh_unref(void *arg)
+{
+	req_unref(arg);
+}
+
+static const char *doh_client_id(void *arg)
+{
+	struct doh_req *r = arg;
+
+	if (r->client_id[0])
+		return r->client_id;
+	return r->c->client_id[0] ? r->c->client_id : NULL;
+}
+
+/* ------------------------------------------------------------------ answers --- */
+
+static const char *status_text(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 413:
+		return "Payload Too Large";
+	case 414:
+		return "URI Too Long";
+	case 415:
+		return "Unsupported Media Type";
+	case 431:
+		return "Request Header Fields Too Large";
+	default:
+		return "Not Implemented";
+	}
+}
+
+static ssize_t h2_read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
+                            uint32_t *flags, nghttp2_data_source *src, void *user)
+{
+	struct doh_req *r = src->ptr;
+	size_t n = r->resp_len - r->resp_off;
+
+	if (n > length)
+		n = length;
+	memcpy(buf, r->resp + r->resp_off, n);
+	r->resp_off += n;
+	if (r->resp_off == r->resp_len)
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+	return (ssize_t)n;
+}
+
+#define NV(n, v, vl)                                                                               \
+	{                                                                                          \
+		(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vl), NGHTTP2_NV_FLAG_NONE          \
+	}
+
+static void h2_respond(struct doh_req *r, int status)
+{
+	struct rs_tconn *c = r->c;
+	char st[8], cl[24];
+	nghttp2_data_provider prd = {.source.ptr = r, .read_callback = h2_read_body};
+
+	snprintf(st, sizeof(st), "%d", status);
+	snprintf(cl, sizeof(cl), "%zu", r->resp_len);
+	nghttp2_nv hdrs[] = {
+	    NV(":status", st, strlen(st)),
+	    NV("content-type", DOH_CT, sizeof(DOH_CT) - 1),
+	    NV("content-length", cl, strlen(cl)),
+	};
+	size_t n = status == 200 ? 3 : 1;
+
+	if (nghttp2_submit_response(c->doh->h2, r->stream_id, hdrs, n, r->resp_len ? &prd : NULL) !=
+	    0) {
+		rs__tconn_close(c);
+		return;
+	}
+	if (!c->doh->in_recv)
+		h2_flush(c);
+}
+
+static void h1_respond(struct doh_req *r, int status)
+{
+	struct rs_tconn *c = r->c;
+	struct rs_doh *d = c->doh;
+	char head[256];
+	uint8_t *out;
+	int n;
+
+	n = snprintf(head, sizeof(head),
+	             "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n", status,
+	             status_text(status), status == 200 ? DOH_CT : "text/plain", r->resp_len,
+	             r->close_after || status != 200 ? "Connection: close\r\n" : "");
+	out = malloc((size_t)n + r->resp_len);
+	if (!out || n < 0 || (size_t)n >= sizeof(head)) {
+		free(out);
+		rs__tconn_close(c);
+		return;
+	}
+	memcpy(out, head, (size_t)n);
+	if (r->resp_len)
+		memcpy(out + n, r->resp, r->resp_len);
+	/* The request is answered: the next one may be parsed. */
+	r->stream_open = false;
+	d->h1_cur = NULL;
+	if (rs__tconn_write(c, out, (size_t)n + r->resp_len) == 0 &&
+	    (r->close_after || status != 200))
+		rs__tconn_close(c);
+	free(out);
+	req_unref(r); /* the protocol's reference */
+	if (!c->closing && !c->doh->in_recv && h1_parse(c) < 0)
+		rs__tconn_close(c);
+}
+
+static void respond(struct doh_req *r, int status, const uint8_t *body, size_t len)
+{
+	if (r->answered || !r->stream_open || r->c->closing)
+		return;
+	r->answered = true;
+	if (len) {
+		r->resp = malloc(len);
+		if (!r->resp) {
+			rs__tconn_close(r->c);
+			return;
+		}
+		memcpy(r->resp, body, len);
+	}
+	r->resp_len = len;
+	if (r->c->doh->h2)
+		h2_respond(r, status);
+	else
+		h1_respond(r, status);
+}
+
+static void doh_send(void *arg, const uint8_t *msg, size_t len)
+{
+	respond(arg, 200, msg, len);
+}
+
+static const struct rs_stream_ops doh_ops = {
+    .transport = RS_TRANSPORT_DOH,
+    .send = doh_send,
+    .ref = doh_ref,
+    .unref = doh_unref,
+    .client_id = doh_client_id,
+};
+
+/* ------------------------------------------------------------------ requests in --- */
+
+int rs__base64url_decode(const char *in, size_t len, uint8_t *out, size_t max)
+{
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t n = 0;
+
+	while (len > 0 && in[len - 1] == '=')
+		len--; /* tolerate padding, which RFC 8484 says to leave out */
+	for (size_t i = 0; i < len; i++) {
+		int v, ch = (unsigned char)in[i];
+		if (ch >= 'A' && ch <= 'Z')
+			v = ch - 'A';
+		else if (ch >= 'a' && ch <= 'z')
+			v = ch - 'a' + 26;
+		else if (ch >= '0' && ch <= '9')
+			v = ch - '0' + 52;
+		else if (ch == '-')
+			v = 62;
+		else if (ch == '_')
+			v = 63;
+		else
+			return -1;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n >= max)
+				return -1;
+			out[n++] = (uint8_t)(acc >> bits);
+		}
+	}
+	return bits >= 6 ? -1 : (int)n; /* a lone 6-bit tail is not a whole byte */
+}
+
+/* The value of parameter `dns` in a query string, or NULL. */
+static const char *dns_param(const char *q, size_t *len)
+{
+	while (q && *q) {
+		const char *amp = strchr(q, '&');
+		size_t n = amp ? (size_t)(amp - q) : strlen(q);
+		if (n >= 4 && strncmp(q, "dns=", 4) == 0) {
+			*len = n - 4;
+			return q + 4;
+		}
+		q = amp ? amp + 1 : NULL;
+	}
+	return NULL;
+}
+
+/* "/dns-query", "/dns-query/ID", each with an optional "?query". 0 or an HTTP status. */
+static int parse_path(struct doh_req *r, const char **query)
+{
+	const char *p = r->path, *q;
+	size_t n;
+
+	if (strncmp(p, "/dns-query", 10) != 0)
+		return 404;
+	p += 10;
+	q = strchr(p, '?');
+	*query = q ? q + 1 : NULL;
+	n = q ? (size_t)(q - p) : strlen(p);
+	if (n == 0 || (n == 1 && *p == '/'))
+		return 0;
+	if (*p != '/' || n - 1 >= RS_CLIENT_ID_MAX)
+		return 404;
+	for (size_t i = 0; i < n - 1; i++)
+		r->client_id[i] = (char)tolower((unsigned char)p[1 + i]);
+	r->client_id[n - 1] = '\0';
+	return rs__client_id_valid(r->client_id) ? 0 : 404;
+}
+
+/* Check the request and fill r->body with the DNS message. 0 or an HTTP status. */
+static int request_message(struct doh_req *r)
+{
+	const char *query, *b64;
+	size_t len;
+	int st = parse_path(r, &query), n;
+
+	if (st)
+		return st;
+	if (strcmp(r->method, "POST") == 0) {
+		if (!r->ct_ok)
+			return 415;
+		return r->body_len >= RS_HDR_LEN ? 0 : 400;
+	}
+	if (strcmp(r->method, "GET") != 0)
+		return 405;
+	if (!(b64 = dns_param(query, &len)))
+		return 400;
+	free(r->body);
+	r->body = malloc(DOH_BODY_MAX);
+	if (!r->body)
+		return 413;
+	n = rs__base64url_decode(b64, len, r->body, DOH_BODY_MAX);
+	if (n < RS_HDR_LEN)
+		return 400;
+	r->body_len = (size_t)n;
+	return 0;
+}
+
+static void dispatch(struct doh_req *r)
+{
+	struct rs_tconn *c = r->c;
+	int st = 0;
+
+	if (r->dispatched || r->answered)
+		return;
+	r->dispatched = true;
+	if (r->too_big || (st = request_message(r))) {
+		respond(r, r->too_big ? 413 : st, NULL, 0);
+		return;
+	}
+	r->refs++; /* the query path may answer and the stream close under us */
+	rs__handle_query(c->w, r->body, r->body_len, NULL, (const struct sockaddr *)&c->peer.ss,
+	                 &doh_ops, r);
+	/* Dropped without an answer and nobody waiting upstream: tell the client. */
+	if (!r->answered && r->refs == 2)
+		respond(r, 400, NULL, 0);
+	req_unref(r);
+}
+
+static int body_append(struct doh_req *r, const uint8_t *data, size_t len)
+{
+	uint8_t *n;
+
+	if (r->too_big || r->body_len + len > DOH_BODY_MAX) {
+		r->too_big = true;
+		return -1;
+	}
+	n = realloc(r->body, r->body_len + len);
+	if (!n)
+		return -1;
+	memcpy(n + r->body_len, data, len);
+	r->body = n;
+	r->body_len += len;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ HTTP/2 --- */
+
+static struct doh_req *stream_req(nghttp2_session *s, int32_t id)
+{
+	return nghttp2_session_get_stream_user_data(s, id);
+}
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *user)
+{
+	struct rs_tconn *c = user;
+	struct doh_req *r;
+
+	if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	if (!(r = req_new(c, f->hd.stream_id)))
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
+	nghttp2_session_set_stream_user_data(s, f->hd.stream_id, r);
+	return 0;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *user)
+{
+	struct doh_req *r = stream_req(s, f->hd.stream_id);
+
+	if (!r || f->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
+		snprintf(r->method, sizeof(r->method), "%.*s", (int)valuelen, (const char *)value);
+	} else if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
+		if (valuelen >= sizeof(r->path))
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+		memcpy(r->path, value, valuelen);
+		r->path[valuelen] = '\0';
+	} else if (namelen == 12 && memcmp(name, "content-type", 12) == 0) {
+		r->ct_ok = valuelen == sizeof(DOH_CT) - 1 &&
+		           strncasecmp((const char *)value, DOH_CT, valuelen) == 0;
+	}
+	return 0;
+}
+
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *user)
+{
+	struct doh_req *r = stream_req(s, id);
+
+	if (r && body_append(r, data, len) < 0 && r->too_big)
+		respond(r, 413, NULL, 0); /* the rest of the body is read and ignored */
+	return 0;
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
+{
+	struct doh_req *r;
+
+	if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
+	    (f->hd.flags & NGHTTP2_FLAG_END_STREAM) && (r = stream_req(s, f->hd.stream_id)))
+		dispatch(r);
+	return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error, void *user)
+{
+	struct doh_req *r = stream_req(s, id);
+
+	if (r && r->stream_open) {
+		r->stream_open = false;
+		nghttp2_session_set_stream_user_data(s, id, NULL);
+		req_unref(r);
+	}
+	return 0;
+}
+
+static void h2_flush(struct rs_tconn *c)
+{
+	const uint8_t *data;
+	ssize_t n = 0;
+
+	while (!c->closing && (n = nghttp2_session_mem_send(c->doh->h2, &data)) > 0)
+		if (rs__tconn_write(c, data, (size_t)n) < 0)
+			return;
+	if (c->closing)
+		return;
+	if (n < 0 ||
+	    (!nghttp2_session_want_read(c->doh->h2) && !nghttp2_session_want_write(c->doh->h2)))
+		rs__tconn_close(c); /* GOAWAY sent and received, or a fatal error */
+}
+
+static int h2_start(struct rs_tconn *c)
+{
+	nghttp2_session_callbacks *cb;
+	nghttp2_option *opt;
+	nghttp2_settings_entry set[] = {
+	    {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, RS_DOH_MAX_INFLIGHT},
+	    {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, DOH_PATH_MAX + 4096},
+	};
+	int rc;
+
+	if (nghttp2_session_callbacks_new(&cb) != 0)
+		return RS_ENOMEM;
+	if (nghttp2_option_new(&opt) != 0) {
+		nghttp2_session_callbacks_del(cb);
+		return RS_ENOMEM;
+	}
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+	/* Headers are compressed against a table we must keep: keep it small. */
+	nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+	rc = nghttp2_session_server_new2(&c->doh->h2, cb, c, opt);
+	nghttp2_session_callbacks_del(cb);
+	nghttp2_option_del(opt);
+	if (rc != 0)
+		return RS_ENOMEM;
+	if (nghttp2_submit_settings(c->doh->h2, NGHTTP2_FLAG_NONE, set, 2) != 0)
+		return RS_EIO;
+	h2_flush(c);
+	return c->closing ? RS_EIO : 0;
+}
+
+/* ------------------------------------------------------------------ HTTP/1.1 --- */
+
+/* A header's value in a NUL-terminated head ("\r\nName: value"), copied into out. */
+static bool h1_header(const char *head, const char *name, char *out, size_t len)
+{
+	size_t nl = strlen(name);
+
+	for (const char *p = strstr(head, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
+		if (strncasecmp(p + 2, name, nl) != 0 || p[2 + nl] != ':')
+			continue;
+		p += 3 + nl;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		snprintf(out, len, "%.*s", (int)strcspn(p, "\r"), p);
+		return true;
+	}
+	return false;
+}
+
+/* One request from d->in: 1 dispatched, 0 incomplete, negative closes (after an answer). */
+static int h1_one(struct rs_tconn *c)
+{
+	struct rs_doh *d = c->doh;
+	char head[DOH_H1_HEAD_MAX + 1], val[64], version[16];
+	uint8_t *end = memmem(d->in, d->in_len, "\r\n\r\n", 4);
+	size_t hlen, clen = 0;
+	struct doh_req *r;
+	int used = 0;
+
+	if (!end)
+		return d->in_len > DOH_H1_HEAD_MAX ? RS_EPARSE : 0;
+	hlen = (size_t)(end - d->in) + 4;
+	if (hlen > DOH_H1_HEAD_MAX)
+		return RS_EPARSE;
+	memcpy(head, d->in, hlen);
+	head[hlen] = '\0';
+	if (h1_header(head, "Transfer-Encoding", val, sizeof(val)))
+		return RS_EPARSE; /* chunked bodies are not worth their parser here */
+	if (h1_header(head, "Content-Length", val, sizeof(val))) {
+		char *e;
+		unsigned long v = strtoul(val, &e, 10);
+		if (*e || v > DOH_BODY_MAX)
+			return RS_ENOSPC;
+		clen = v;
+	}
+	if (d->in_len < hlen + clen)
+		return 0;
+	if (!(r = req_new(c, 0)))
+		return RS_ENOMEM;
+	d->h1_cur = r;
+	if (sscanf(head, "%7s %n", r->method, &used) != 1 || used == 0 ||
+	    sscanf(head + used, "%*s %15s", version) != 1 || strncmp(version, "HTTP/1.", 7) != 0 ||
+	    strcspn(head + used, " ") >= sizeof(r->path))
+		r->method[0] = '\0';
+	else
+		snprintf(r->path, sizeof(r->path), "%.*s", (int)strcspn(head + used, " "),
+		         head + used);
+	r->ct_ok =
+	    h1_header(head, "Content-Type", val, sizeof(val)) && strcasecmp(val, DOH_CT) == 0;
+	r->close_after =
+	    h1_header(head, "Connection", val, sizeof(val)) && strcasecmp(val, "close") == 0;
+	if (clen && body_append(r, d->in + hlen, clen) < 0)
+		r->too_big = true;
+	memmove(d->in, d->in + hlen + clen, d->in_len - hlen - clen);
+	d->in_len -= hlen + clen;
+	if (!r->method[0])
+		respond(r, 400, NULL, 0);
+	else
+		dispatch(r);
+	return 1;
+}
+
+static int h1_parse(struct rs_tconn *c)
+{
+	struct rs_doh *d = c->doh;
+	int rc = 1;
+
+	while (rc > 0 && !c->closing && !d->h1_cur && d->in_len)
+		rc = h1_one(c);
+	if (rc < 0 && !c->closing) {
+		/* Answer what we can before closing: a head too long, a body too large. */
+		struct doh_req *r = req_new(c, 0);
+		if (r) {
+			d->h1_cur = r;
+			respond(r, rc == RS_ENOSPC ? 413 : rc == RS_EPARSE ? 431 : 400, NULL, 0);
+		}
+		return RS_EIO;
+	}
+	return 0;
+}
+
+static int h1_input(struct rs_tconn *c, const uint8_t *data, size_t len)
+{
+	struct rs_doh *d = c->doh;
+	uint8_t *n;
+
+	if (d->in_len + len > DOH_H1_HEAD_MAX + DOH_BODY_MAX)
+		return RS_ENOSPC; /* a pipelining client far ahead of us */
+	n = realloc(d->in, d->in_len + len);
+	if (!n)
+		return RS_ENOMEM;
+	memcpy(n + d->in_len, data, len);
+	d->in = n;
+	d->in_len += len;
+	return h1_parse(c);
+}
+
+/* ------------------------------------------------------------------ connection --- */
+
+int rs__doh_start(struct rs_tconn *c)
+{
+	char alpn[16];
+
+	c->doh = calloc(1, sizeof(*c->doh));
+	if (!c->doh)
+		return RS_ENOMEM;
+	if (strcmp(rs__tls_alpn(&c->io, alpn, sizeof(alpn)), "h2") == 0)
+		return h2_start(c);
+	return 0;
+}
+
+static void doh_release(struct rs_tconn *c)
+{
+	struct rs_doh *d = c->doh;
+	struct doh_req *r;
+
+	/* The session goes first, in case it still reports closing streams; then every request
+	 * lets go of the protocol's reference (waiters keep theirs). */
+	nghttp2_session_del(d->h2);
+	d->h2 = NULL;
+	while ((r = d->reqs)) {
+		req_unlink(r);
+		if (r->stream_open) {
+			r->stream_open = false;
+			req_unref(r);
+		}
+	}
+	free(d->in);
+	free(d);
+	c->doh = NULL;
+}
+
+int rs__doh_input(struct rs_tconn *c, const uint8_t *data, size_t len)
+{
+	struct rs_doh *d = c->doh;
+	ssize_t n = 0;
+	int rc = 0;
+
+	if (!d)
+		return RS_EIO;
+	d->in_recv = true;
+	if (d->h2) {
+		n = nghttp2_session_mem_recv(d->h2, data, len);
+		if (n < 0) {
+			log_debug("doh: HTTP/2 error from client: %s", nghttp2_strerror((int)n));
+			/* Tell the client why (GOAWAY) before closing. */
+			nghttp2_session_terminate_session(d->h2, NGHTTP2_PROTOCOL_ERROR);
+			rc = RS_EIO;
+		}
+	} else {
+		rc = h1_input(c, data, len);
+	}
+	d->in_recv = false;
+	if (d->dead) {
+		doh_release(c);
+		return RS_EIO;
+	}
+	if (d->h2)
+		h2_flush(c);
+	else if (!rc && !c->closing && !d->h1_cur)
+		rc = h1_parse(c);
+	return c->closing ? 0 : rc;
+}
+
+void rs__doh_free(struct rs_tconn *c)
+{
+	if (!c->doh)
+		return;
+	if (c->doh->in_recv) {
+		c->doh->dead = true; /* nghttp2 is on the stack: free when it returns */
+		return;
+	}
+	doh_release(c);
+}

@@ -1,0 +1,170 @@
+/*
+ * The subscriber table over the API, for a RADIUS or DHCP hook that moves one subscriber at a
+ * time (bulk loads: kidguard-ctl clients import). rs_http.c has already authorised the
+ * state-changing methods (bearer token, or trusted loopback).
+ *
+ *   GET    /api/clients/IP             {"address","profile","prefix"}, 404 when none holds it
+ *   PUT    /api/clients/PREFIX         {"profile": NAME}: set (201), replacing any mapping
+ *   DELETE /api/clients/PREFIX         remove exactly that prefix (404 when absent)
+ *
+ * PREFIX is "192.0.2.0/24", "2001:db8::/48" or a bare address; the slash may be sent as %2F.
+ * Each change is one write transaction; the workers' next lookup sees it.
+ */
+#include "rs_http_int.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <string.h>
+
+#define PATH "/api/clients/"
+
+static void json_out(struct rs_resp *r, int status, cJSON *j)
+{
+	char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+
+	cJSON_Delete(j);
+	if (!s) {
+		rs__resp_text(r, 500, "application/json", "{\"error\":\"out of memory\"}");
+		return;
+	}
+	rs__resp_owned(r, status, "application/json", s);
+}
+
+static void json_err(struct rs_resp *r, int status, const char *msg)
+{
+	cJSON *j = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(j, "error", msg);
+	json_out(r, status, j);
+}
+
+static bool profile_defined(struct rs_http *h, const char *name)
+{
+	struct rs_cfg_ref *cr = rs__http_cfg_get(h);
+	bool found = false;
+
+	for (int i = 0; i < cr->cfg.n_profiles && !found; i++)
+		found = strcmp(cr->cfg.profiles[i].name, name) == 0;
+	rs__http_cfg_put(cr);
+	return found;
+}
+
+static void lookup(struct rs_req *q, const struct bl_prefix *a, struct rs_resp *r)
+{
+	char profile[BL_CLIENT_PROFILE_MAX], buf[64];
+	struct bl_prefix m;
+	cJSON *j;
+	int rc;
+
+	if (a->len != (a->family == BL_FAMILY_V4 ? 32u : 128u)) {
+		json_err(r, 400, "GET takes an address, not a prefix");
+		return;
+	}
+	pthread_mutex_lock(&q->h->bl_lock);
+	rc = q->h->bl ? bl_client_lookup(q->h->bl, a->family, a->addr, profile, sizeof(profile), &m)
+	              : BL_ESTORE;
+	pthread_mutex_unlock(&q->h->bl_lock);
+	if (rc == BL_ENOTFOUND) {
+		json_err(r, 404, "no prefix in the subscriber table holds this address");
+		return;
+	}
+	if (rc < 0) {
+		json_err(r, 500, bl_strerror(rc));
+		return;
+	}
+	j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "address", bl_prefix_str(a, buf, sizeof(buf)));
+	cJSON_AddStringToObject(j, "profile", profile);
+	cJSON_AddStringToObject(j, "prefix", bl_prefix_str(&m, buf, sizeof(buf)));
+	cJSON_AddBoolToObject(j, "profile_defined", profile_defined(q->h, profile));
+	json_out(r, 200, j);
+}
+
+static int change(struct rs_http *h, const struct bl_prefix *p, const char *profile)
+{
+	struct bl_clients *t;
+	int rc = bl_clients_begin(h->srv->bl, &t);
+
+	if (rc < 0)
+		return rc;
+	rc = profile ? bl_clients_put(t, p, profile) : bl_clients_del(t, p);
+	if (rc < 0) {
+		bl_clients_abort(t);
+		return rc;
+	}
+	return bl_clients_commit(t);
+}
+
+static void put(struct rs_req *q, const struct bl_prefix *p, struct rs_resp *r)
+{
+	cJSON *j = q->body ? cJSON_Parse(q->body) : NULL;
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "profile");
+	char prof[BL_CLIENT_PROFILE_MAX], buf[64];
+	bool defined;
+	int rc;
+
+	if (!cJSON_IsString(name) || strlen(name->valuestring) >= sizeof(prof)) {
+		cJSON_Delete(j);
+		json_err(r, 400, "expected {\"profile\": NAME}");
+		return;
+	}
+	memcpy(prof, name->valuestring, strlen(name->valuestring) + 1);
+	cJSON_Delete(j);
+	rc = change(q->h, p, prof);
+	if (rc == -EINVAL) {
+		json_err(r, 400, "bad profile name (1..31 printable characters, no spaces)");
+		return;
+	}
+	if (rc < 0) {
+		json_err(r, 500, bl_strerror(rc));
+		return;
+	}
+	defined = profile_defined(q->h, prof);
+	j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "prefix", bl_prefix_str(p, buf, sizeof(buf)));
+	cJSON_AddStringToObject(j, "profile", prof);
+	/* Stored either way (the config may gain the profile at the next reload), but said. */
+	cJSON_AddBoolToObject(j, "profile_defined", defined);
+	json_out(r, 201, j);
+}
+
+void rs__api_clients(struct rs_req *q, struct rs_resp *r)
+{
+	char text[72];
+	const char *arg = q->url + strlen(PATH);
+	struct bl_prefix p;
+	size_t n = 0;
+	int rc;
+
+	/* "%2F" for the slash, in case a client escaped it and the server did not undo it. */
+	for (const char *s = arg; *s && n < sizeof(text) - 1; s++) {
+		if (strncmp(s, "%2F", 3) == 0 || strncmp(s, "%2f", 3) == 0) {
+			text[n++] = '/';
+			s += 2;
+		} else {
+			text[n++] = *s;
+		}
+	}
+	text[n] = '\0';
+	if (bl_prefix_parse(text, &p) < 0) {
+		json_err(r, 400,
+		         "expected /api/clients/PREFIX (e.g. 192.0.2.0/24, no host bits "
+		         "past the length) or /api/clients/IP");
+		return;
+	}
+	if (strcmp(q->method, "GET") == 0 || strcmp(q->method, "HEAD") == 0)
+		return lookup(q, &p, r);
+	if (strcmp(q->method, "PUT") == 0)
+		return put(q, &p, r);
+	if (strcmp(q->method, "DELETE") == 0) {
+		rc = change(q->h, &p, NULL);
+		if (rc == BL_ENOTFOUND)
+			json_err(r, 404, "no such prefix in the subscriber table");
+		else if (rc < 0)
+			json_err(r, 500, bl_strerror(rc));
+		else
+			rs__resp_text(r, 200, "application/json", "{\"deleted\":true}");
+		return;
+	}
+	json_err(r, 405, "GET, PUT or DELETE");
+}

@@ -1,0 +1,451 @@
+#!/usr/bin/python3
+"""DNS over TLS and HTTPS (issue 11), against the real daemon with real clients.
+
+Every test generates its own CA and certificates with openssl in its temp dir; clients trust
+that CA only (kdig +tls-ca, curl --cacert, Python's ssl with cafile). Covered:
+
+* DoT (kdig +tls) and DoH (kdig +https POST and GET, HTTP/2; curl over HTTP/1.1) answers;
+* device identity: SNI kid1.dns.example.test and path /dns-query/kid1 select profile "kids"
+  (a denied name is sinkholed with EDE 17), no ID gets the default profile (forwarded);
+  [tls] unknown_client_id = refuse;
+* curl --doh-url resolving a web server's name through kidguard;
+* DoT to upstreams: unbound serving the test zone on a TLS port, certificate and name checked,
+  a wrong name fails closed (SERVFAIL, never clear text), pipelined questions on one connection;
+* session resumption (tickets), certificate reload on SIGHUP without dropping a connection;
+* adversarial clients: stalled handshakes, garbage instead of a ClientHello, HTTP/2 protocol
+  violations, oversized DoH bodies -- the daemon keeps answering everyone else;
+* the per-transport counters in /metrics.
+"""
+
+import http.server
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kgtest  # noqa: E402
+from kgtest import dns, query, answer_rdata, ede_options, run_cmd  # noqa: E402
+
+HOST = "dns.example.test"
+EXTRA = [("bad.kg.test.", "A", 300, "192.0.2.66"),
+         ("web.kg.test.", "A", 300, "127.0.0.1")]
+KDIG = shutil.which("kdig") or "/usr/bin/kdig"
+
+
+def openssl(*args, cwd):
+    r = subprocess.run(["openssl"] + list(args), cwd=cwd, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=30)
+    if r.returncode != 0:
+        raise RuntimeError("openssl %s: %s" % (" ".join(args), r.stderr))
+
+
+def make_ca(d):
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=kidguard test CA",
+            cwd=d)
+    return os.path.join(d, "ca.pem")
+
+
+def make_cert(d, name, sans):
+    """A leaf for `sans` signed by the CA in d; returns (cert, key) paths."""
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+            name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name, cwd=d)
+    with open(os.path.join(d, name + ".ext"), "w") as f:
+        f.write("subjectAltName=" + ",".join(sans) + "\n")
+    openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", name + ".pem", "-days", "2", "-extfile", name + ".ext",
+            cwd=d)
+    return os.path.join(d, name + ".pem"), os.path.join(d, name + ".key")
+
+
+class TlsUpstream(kgtest.Upstream):
+    """kgtest's unbound, also serving DNS over TLS on a second port (tls-service-*)."""
+
+    def __init__(self, workdir, cert, key, **kw):
+        super().__init__(workdir, v6=False, **kw)
+        self.tls_port = kgtest.free_port(False)
+        with open(self.conf) as f:
+            text = f.read()
+        text = text.replace("server:\n", "server:\n  interface: 127.0.0.1@%d\n"
+                            "  tls-port: %d\n  tls-service-key: \"%s\"\n"
+                            "  tls-service-pem: \"%s\"\n" % (self.tls_port, self.tls_port,
+                                                             key, cert), 1)
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+
+def dot_query_raw(port, wire, ca, sni=HOST, session=None, timeout=3, ctx=None):
+    """One DNS message over a fresh TLS connection; returns (reply wire, ssl socket)."""
+    ctx = ctx or ssl.create_default_context(cafile=ca)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s = ctx.wrap_socket(raw, server_hostname=sni, session=session)
+    s.sendall(kgtest.frame(wire))
+    return kgtest.tcp_read_msg(s), s
+
+
+class TlsTest(kgtest.KGTestCase):
+
+    def setUp(self):
+        self.pki = os.path.join(self.tmp, "pki")
+        os.makedirs(self.pki)
+        self.ca = make_ca(self.pki)
+        self.cert, self.key = make_cert(self.pki, "server",
+                                        ["DNS:" + HOST, "DNS:*." + HOST, "IP:127.0.0.1"])
+
+    # ---- helpers
+    def start(self, extra=None, upstream=None, **kw):
+        up = upstream or self.start_upstream(extra_records=EXTRA)
+        self.dot = kgtest.free_port(False)
+        self.doh = kgtest.free_port(False)
+        o = {
+            "tls": {"listen_dot": "127.0.0.1:%d" % self.dot,
+                    "listen_doh": "127.0.0.1:%d" % self.doh,
+                    "cert": self.cert, "key": self.key, "hostname": HOST},
+            "profile kids": {"client_ids": "kid1, kid2", "block": "adult",
+                             "action": "sinkhole"},
+            "profile default": {"block": "none"},
+        }
+        for sec, kv in (extra or {}).items():
+            o.setdefault(sec, {}).update(kv)
+        servers = kw.pop("servers", "127.0.0.1:%d" % up.port)
+        d = self.start_daemon(servers, o, v6=False, **kw)
+        return up, d
+
+    def deny(self, d, name):
+        r = kgtest.run_ctl(["deny", "add", name, "--category", "adult"], state=d.state)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def kdig(self, d, name, *opts, rdtype="A"):
+        args = [KDIG, "@127.0.0.1", "-p", str(self.doh if any(o.startswith("+https")
+                                                              for o in opts) else self.dot),
+                "+tls-ca=" + self.ca, "+time=3", "+retry=0"] + list(opts) + [name, rdtype]
+        r = run_cmd(args, timeout=15)
+        self.assertEqual(r.returncode, 0, "kdig %s failed:\n%s%s" % (args, r.stdout, r.stderr))
+        return r.stdout
+
+    def assertBlocked(self, out):
+        self.assertIn("status: NOERROR", out)
+        self.assertIn("0.0.0.0", out)
+        self.assertIn("EDE: 17 (Filtered): 'category=adult; list=local'", out)
+
+    def assertForwarded(self, out, addr="192.0.2.66"):
+        self.assertIn("status: NOERROR", out)
+        self.assertIn(addr, out)
+        self.assertNotIn("EDE", out)
+
+    def assertStillAnswering(self, d):
+        self.assertTrue(d.alive())
+        kgtest.KGTestCase.assertAliveAndAnswering(self, d)
+        self.assertForwarded(self.kdig(d, "www.kg.test", "+tls-hostname=" + HOST),
+                             "192.0.2.1")
+
+    # ---- answers and device identity
+    def test_dot_and_doh_per_device_profiles(self):
+        up, d = self.start()
+        self.deny(d, "bad.kg.test")
+        # DoT: the SNI's first label names the device
+        self.assertBlocked(self.kdig(d, "bad.kg.test", "+tls-hostname=kid1." + HOST))
+        self.assertBlocked(self.kdig(d, "bad.kg.test", "+tls-hostname=KID2." + HOST))
+        self.assertForwarded(self.kdig(d, "bad.kg.test", "+tls-hostname=" + HOST))
+        # DoH over HTTP/2: the path names the device, POST and GET
+        self.assertBlocked(self.kdig(d, "bad.kg.test", "+tls-hostname=" + HOST,
+                                     "+https=/dns-query/kid1"))
+        self.assertBlocked(self.kdig(d, "bad.kg.test", "+tls-hostname=" + HOST,
+                                     "+https=/dns-query/kid1", "+https-get"))
+        self.assertForwarded(self.kdig(d, "bad.kg.test", "+tls-hostname=" + HOST, "+https"))
+        self.assertForwarded(self.kdig(d, "bad.kg.test", "+tls-hostname=" + HOST, "+https",
+                                       "+https-get"))
+        # the SNI's ID holds on DoH too, the path's wins over it
+        self.assertBlocked(self.kdig(d, "bad.kg.test", "+tls-hostname=kid1." + HOST,
+                                     "+https"))
+        # an ID no profile claims: the default profile (unknown_client_id = default)
+        self.assertForwarded(self.kdig(d, "bad.kg.test", "+tls-hostname=kid9." + HOST))
+        # plain UDP from the same address is unaffected
+        self.assertEqual(answer_rdata(query(d.port, "bad.kg.test."), "A"), {"192.0.2.66"})
+
+    def test_unknown_client_id_refused(self):
+        up, d = self.start({"tls": {"unknown_client_id": "refuse"}})
+        out = self.kdig(d, "www.kg.test", "+tls-hostname=kid9." + HOST)
+        self.assertIn("status: REFUSED", out)
+        out = self.kdig(d, "www.kg.test", "+tls-hostname=" + HOST, "+https=/dns-query/nobody")
+        self.assertIn("status: REFUSED", out)
+        self.assertForwarded(self.kdig(d, "www.kg.test", "+tls-hostname=kid1." + HOST),
+                             "192.0.2.1")
+
+    def test_doh_http1_and_errors(self):
+        up, d = self.start()
+        q = dns.message.make_query("www.kg.test.", "A")
+        q.id = 0
+        ctx = ssl.create_default_context(cafile=self.ca)
+        ctx.set_alpn_protocols(["http/1.1"])
+        import base64
+        b64 = base64.urlsafe_b64encode(q.to_wire()).rstrip(b"=").decode()
+        url = "https://127.0.0.1:%d/dns-query?dns=%s" % (self.doh, b64)
+        with urllib.request.urlopen(url, context=ctx, timeout=5) as r:
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.headers["Content-Type"], "application/dns-message")
+            m = dns.message.from_wire(r.read())
+        self.assertEqual(answer_rdata(m, "A"), {"192.0.2.1"})
+        req = urllib.request.Request("https://127.0.0.1:%d/dns-query" % self.doh,
+                                     data=q.to_wire(), method="POST",
+                                     headers={"Content-Type": "application/dns-message"})
+        with urllib.request.urlopen(req, context=ctx, timeout=5) as r:
+            self.assertEqual(answer_rdata(dns.message.from_wire(r.read()), "A"), {"192.0.2.1"})
+        for path, code in (("/other", 404), ("/dns-query", 400), ("/dns-query?dns=!!", 400)):
+            with self.assertRaises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen("https://127.0.0.1:%d%s" % (self.doh, path),
+                                       context=ctx, timeout=5)
+            self.assertEqual(e.exception.code, code, path)
+        req = urllib.request.Request("https://127.0.0.1:%d/dns-query" % self.doh,
+                                     data=q.to_wire(), method="POST",
+                                     headers={"Content-Type": "text/plain"})
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, context=ctx, timeout=5)
+        self.assertEqual(e.exception.code, 415)
+        self.assertStillAnswering(d)
+
+    def test_curl_resolves_through_doh(self):
+        up, d = self.start()
+        body = b"hello from web.kg.test\n"
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+        srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+        t = threading.Thread(target=srv.serve_forever, daemon=True)
+        t.start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        r = run_cmd(["curl", "-sS", "-v", "--max-time", "10", "--doh-url",
+                     "https://127.0.0.1:%d/dns-query" % self.doh, "--cacert", self.ca,
+                     "http://web.kg.test:%d/" % srv.server_port], timeout=20)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.encode(), body)
+        self.assertIn("127.0.0.1", r.stderr)
+        self.assertIn("web.kg.test", r.stderr)
+
+    # ---- upstreams over TLS
+    def start_tls_upstream(self):
+        ucert, ukey = make_cert(self.pki, "upstream", ["DNS:up.kg.test"])
+        u = TlsUpstream(self.tmp, ucert, ukey, extra_records=EXTRA)
+        self._upstreams.append(u)
+        self.addCleanup(u.stop)
+        return u.start()
+
+    def test_upstream_dot_verified_and_pipelined(self):
+        up = self.start_tls_upstream()
+        up_, d = self.start({"upstream": {"tls_ca_file": self.ca}}, upstream=up,
+                            servers="tls://127.0.0.1@%d#up.kg.test" % up.tls_port)
+        before = up.stats().get("num.query.tls", 0)
+        self.assertEqual(answer_rdata(query(d.port, "www.kg.test."), "A"), {"192.0.2.1"})
+        # 40 distinct questions at once: pipelined on the worker's one connection
+        names = ["n%d.kg.test." % i for i in range(1, 41)]
+        socks = []
+        for n in names:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.settimeout(5)
+            s.sendto(kgtest.make_query(n, "A").to_wire(), ("127.0.0.1", d.port))
+            socks.append((n, s))
+        for n, s in socks:
+            m = dns.message.from_wire(s.recv(4096))
+            s.close()
+            self.assertEqual(answer_rdata(m, "A"), kgtest.expected_rdata(n, "A"), n)
+        st = up.stats()
+        self.assertEqual(st.get("num.query.tls", 0) - before, 41)
+        self.assertEqual(up.count("www.kg.test", "A"), 1)
+        # the connection was reused: one TLS connection from this worker, no reconnects
+        self.assertNotIn("DoT upstream", d.log_text())
+
+    def test_upstream_dot_wrong_name_fails_closed(self):
+        up = self.start_tls_upstream()
+        up_, d = self.start({"upstream": {"tls_ca_file": self.ca, "timeout": "300",
+                                          "query_timeout": "1000"}},
+                            upstream=up, probe="socket",
+                            servers="tls://127.0.0.1@%d#wrong.kg.test" % up.tls_port)
+        r = query(d.port, "www.kg.test.", timeout=4)
+        self.assertEqual(r.rcode(), dns.rcode.SERVFAIL)
+        self.assertEqual(up.count("www.kg.test", "A"), 0, "asked despite a bad certificate")
+        log = d.log_text()
+        self.assertIn("hostname mismatch", log)
+        self.assertLess(log.count("hostname mismatch"), 10, "no backoff after a failure")
+
+    # ---- TLS sessions and certificates
+    def test_session_resumption(self):
+        up, d = self.start()
+        wire = kgtest.make_query("www.kg.test.", "A").to_wire()
+        ctx = ssl.create_default_context(cafile=self.ca)
+        reply, s = dot_query_raw(self.dot, wire, self.ca, ctx=ctx)
+        self.assertIsNotNone(reply)
+        sess = s.session
+        s.close()
+        reply, s2 = dot_query_raw(self.dot, wire, self.ca, session=sess, ctx=ctx)
+        self.assertIsNotNone(reply)
+        self.assertTrue(s2.session_reused, "the ticket was not accepted")
+        s2.close()
+
+    def test_sighup_reloads_certificate_keeping_connections(self):
+        up, d = self.start()
+        wire = kgtest.make_query("www.kg.test.", "A").to_wire()
+        reply, old = dot_query_raw(self.dot, wire, self.ca)
+        serial_old = old.getpeercert()["serialNumber"]
+        make_cert(self.pki, "server", ["DNS:" + HOST, "DNS:*." + HOST, "IP:127.0.0.1"])
+        d.send_signal(signal.SIGHUP)
+        self.assertTrue(kgtest.wait_until(lambda: "certificate reloaded" in d.log_text(), 5))
+        old.sendall(kgtest.frame(wire))  # the open connection keeps working
+        self.assertIsNotNone(kgtest.tcp_read_msg(old))
+        old.close()
+        reply, new = dot_query_raw(self.dot, wire, self.ca)
+        self.assertNotEqual(new.getpeercert()["serialNumber"], serial_old)
+        new.close()
+        # a broken file keeps the running certificate
+        with open(self.cert, "w") as f:
+            f.write("not a certificate\n")
+        d.send_signal(signal.SIGHUP)
+        self.assertTrue(kgtest.wait_until(lambda: "keeping the running certificate"
+                                          in d.log_text(), 5))
+        self.assertStillAnswering(d)
+
+    # ---- adversarial clients
+    def test_stalled_and_garbage_handshakes(self):
+        up, d = self.start({"server": {"tcp_idle_timeout": "2"}})
+        stalled = []
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", self.dot), timeout=3)
+            s.sendall(b"\x16\x03\x01\x02\x00\x01")  # the start of a ClientHello, then nothing
+            stalled.append(s)
+        g = socket.create_connection(("127.0.0.1", self.dot), timeout=3)
+        g.sendall(os.urandom(2000))
+        self.assertEqual(g.recv(4096)[:1] in (b"", b"\x15"), True)  # an alert or a close
+        g.close()
+        h = socket.create_connection(("127.0.0.1", self.doh), timeout=3)
+        h.sendall(b"GET /dns-query HTTP/1.1\r\n\r\n")  # HTTP without TLS
+        h.settimeout(3)
+        self.assertIn(h.recv(4096)[:1], (b"", b"\x15"))
+        h.close()
+        self.assertStillAnswering(d)
+        # the stalled ones are dropped after the handshake deadline
+        for s in stalled:
+            s.settimeout(5)
+            try:
+                self.assertEqual(s.recv(100), b"")
+            except ConnectionResetError:
+                pass
+            s.close()
+
+    def h2_connect(self):
+        ctx = ssl.create_default_context(cafile=self.ca)
+        ctx.set_alpn_protocols(["h2"])
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.doh), timeout=5),
+                            server_hostname=HOST)
+        self.assertEqual(s.selected_alpn_protocol(), "h2")
+        s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(4, 0, 0, b""))
+        return s
+
+    def test_http2_protocol_violations(self):
+        up, d = self.start()
+        # DATA on stream 0 is a connection error: GOAWAY, then close
+        s = self.h2_connect()
+        s.sendall(h2_frame(0, 0, 0, b"xxxx"))
+        data = read_all(s)
+        self.assertIn(7, [t for t, _ in h2_frames(data)], "no GOAWAY")
+        s.close()
+        # garbage instead of the preface
+        ctx = ssl.create_default_context(cafile=self.ca)
+        ctx.set_alpn_protocols(["h2"])
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.doh), timeout=5),
+                            server_hostname=HOST)
+        s.sendall(os.urandom(500))
+        read_all(s)
+        s.close()
+        self.assertStillAnswering(d)
+
+    def test_oversized_doh_bodies(self):
+        up, d = self.start()
+        # HTTP/2: a POST whose body passes 65535 bytes gets 413
+        s = self.h2_connect()
+        hdrs = (b"\x83\x87" + hpack_lit(4, b"/dns-query") + hpack_lit(1, HOST.encode()) +
+                b"\x0f\x10" + bytes([len(b"application/dns-message")]) +
+                b"application/dns-message")
+        s.sendall(h2_frame(1, 0x4, 1, hdrs))
+        chunk = b"\0" * 16384
+        for i in range(4):
+            s.sendall(h2_frame(0, 0, 1, chunk))
+            time.sleep(0.05)
+        s.sendall(h2_frame(0, 0x1, 1, b"\0" * 10))
+        data = read_all(s, 2)
+        self.assertIn(b"413", data)
+        s.close()
+        # HTTP/1.1: a Content-Length above the cap gets 413 and a close
+        ctx = ssl.create_default_context(cafile=self.ca)
+        ctx.set_alpn_protocols(["http/1.1"])
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.doh), timeout=5),
+                            server_hostname=HOST)
+        s.sendall(b"POST /dns-query HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                  b"application/dns-message\r\nContent-Length: 70000\r\n\r\n" + b"\0" * 1000)
+        self.assertTrue(read_all(s).startswith(b"HTTP/1.1 413"))
+        s.close()
+        self.assertStillAnswering(d)
+
+    # ---- counters
+    def test_metrics_per_transport(self):
+        port = kgtest.free_port(False)
+        up, d = self.start({"http": {"listen": "127.0.0.1:%d" % port}})
+        self.kdig(d, "www.kg.test", "+tls-hostname=" + HOST)
+        self.kdig(d, "www.kg.test", "+tls-hostname=" + HOST, "+https")
+        query(d.port, "www.kg.test.")
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+            text = r.read().decode()
+        for t in ("udp", "dot", "doh"):
+            line = [x for x in text.splitlines()
+                    if x.startswith('kidguard_queries_total{transport="%s"}' % t)]
+            self.assertTrue(line and int(line[0].split()[-1]) >= 1, (t, line))
+
+
+def h2_frame(ftype, flags, stream, payload):
+    return (len(payload).to_bytes(3, "big") + bytes([ftype, flags]) +
+            stream.to_bytes(4, "big") + payload)
+
+
+def hpack_lit(index, value):
+    """Literal header without indexing, name from the static table (index < 15)."""
+    return bytes([index, len(value)]) + value
+
+
+def h2_frames(data):
+    out, i = [], 0
+    while i + 9 <= len(data):
+        n = int.from_bytes(data[i:i + 3], "big")
+        out.append((data[i + 3], data[i + 9:i + 9 + n]))
+        i += 9 + n
+    return out
+
+
+def read_all(s, timeout=3):
+    s.settimeout(timeout)
+    data = b""
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+    except (socket.timeout, ssl.SSLError, ConnectionResetError):
+        pass
+    return data
+
+
+if __name__ == "__main__":
+    kgtest.main()

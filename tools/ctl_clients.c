@@ -1,0 +1,288 @@
+/*
+ * kidguard-ctl clients: the subscriber table (blocklist/bl_clients.c), prefixes → profiles.
+ *
+ *   clients import [--merge] FILE   one "PREFIX PROFILE" per line ('#' comments), the whole
+ *                                   file in ONE write transaction: by default it replaces the
+ *                                   table (the file is the truth, e.g. a nightly RADIUS dump);
+ *                                   --merge adds to it. Any bad line aborts and changes nothing.
+ *   clients set PREFIX PROFILE      one change (a RADIUS/DHCP hook can use the HTTP API too)
+ *   clients del PREFIX
+ *   clients lookup IP               the longest prefix holding IP and its profile
+ *   clients count
+ *
+ * The running daemon sees each commit on its next query: nothing to reload.
+ */
+#include "ctl.h"
+
+#include "bl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LINE_MAX_LEN   256
+#define PROGRESS_EVERY 100000
+
+static int usage(void)
+{
+	fputs("usage: kidguard-ctl clients import [--merge] FILE | set PREFIX PROFILE | "
+	      "del PREFIX | lookup IP | count\n",
+	      stderr);
+	return CTL_EXIT_USAGE;
+}
+
+/* With -c, a profile name the config lacks is worth a warning (the daemon would fall back). */
+static bool profile_known(const struct ctl *c, const char *name)
+{
+	if (c->cfg.n_profiles == 0)
+		return true; /* no config given: nothing to check against */
+	for (int i = 0; i < c->cfg.n_profiles; i++)
+		if (strcmp(c->cfg.profiles[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct import {
+	const char *file;
+	FILE *fp;
+	bool tty;
+	long long size; /* bytes, for the progress line; 0 when unknown (a pipe) */
+	unsigned long line, entries, unknown;
+	char first_unknown[BL_CLIENT_PROFILE_MAX];
+};
+
+/* Split "PREFIX PROFILE" (spaces or tabs; trailing comment or CR allowed). 0, 1 (empty), -1. */
+static int split_line(char *s, char **prefix, char **profile)
+{
+	char *tok[3];
+	int n = 0;
+
+	s[strcspn(s, "#\r\n")] = '\0';
+	for (char *save = NULL, *t = strtok_r(s, " \t", &save); t; t = strtok_r(NULL, " \t", &save))
+		if (n < 3)
+			tok[n++] = t;
+		else
+			return -1;
+	if (n == 0)
+		return 1;
+	if (n != 2)
+		return -1;
+	*prefix = tok[0];
+	*profile = tok[1];
+	return 0;
+}
+
+static void progress(const struct import *im, bool last)
+{
+	long pos = im->fp == stdin ? -1 : ftell(im->fp);
+
+	if (!im->tty)
+		return;
+	if (im->size > 0 && pos >= 0)
+		fprintf(stderr, "\r  %lu prefixes (%.0f%%)%s", im->entries,
+		        100.0 * (double)pos / (double)im->size, last ? "\n" : "");
+	else
+		fprintf(stderr, "\r  %lu prefixes%s", im->entries, last ? "\n" : "");
+	fflush(stderr);
+}
+
+static int import_lines(const struct ctl *c, struct bl_clients *t, struct import *im)
+{
+	char buf[LINE_MAX_LEN + 2], *prefix, *profile;
+	struct bl_prefix p;
+	int rc;
+
+	while (fgets(buf, sizeof(buf), im->fp)) {
+		im->line++;
+		if (!strchr(buf, '\n') && !feof(im->fp)) {
+			fprintf(stderr, "kidguard-ctl: %s:%lu: line longer than %d bytes\n",
+			        im->file, im->line, LINE_MAX_LEN);
+			return -1;
+		}
+		rc = split_line(buf, &prefix, &profile);
+		if (rc == 1)
+			continue;
+		if (rc < 0 || bl_prefix_parse(prefix, &p) < 0) {
+			fprintf(stderr,
+			        "kidguard-ctl: %s:%lu: expected PREFIX PROFILE (e.g. 192.0.2.0/24 "
+			        "kids; no host bits past the length)\n",
+			        im->file, im->line);
+			return -1;
+		}
+		rc = bl_clients_put(t, &p, profile);
+		if (rc < 0) {
+			fprintf(stderr, "kidguard-ctl: %s:%lu: %s\n", im->file, im->line,
+			        rc == -EINVAL ? "bad profile name (1..31 printable characters)"
+			                      : bl_strerror(rc));
+			return -1;
+		}
+		if (!profile_known(c, profile) && im->unknown++ == 0)
+			snprintf(im->first_unknown, sizeof(im->first_unknown), "%s", profile);
+		if (++im->entries % PROGRESS_EVERY == 0)
+			progress(im, false);
+	}
+	if (ferror(im->fp)) {
+		fprintf(stderr, "kidguard-ctl: %s: %s\n", im->file, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_import(struct ctl *c, struct bl_db *db, int argc, char **argv)
+{
+	struct import im = {.tty = isatty(STDERR_FILENO) == 1};
+	struct bl_clients *t = NULL;
+	bool merge = argc == 4 && strcmp(argv[2], "--merge") == 0;
+	uint64_t before = 0, after = 0;
+	struct stat st;
+	double t0 = now_s();
+	int rc;
+
+	if (argc != (merge ? 4 : 3))
+		return usage();
+	im.file = argv[argc - 1];
+	im.fp = strcmp(im.file, "-") == 0 ? stdin : fopen(im.file, "r");
+	if (!im.fp) {
+		fprintf(stderr, "kidguard-ctl: %s: %s\n", im.file, strerror(errno));
+		return CTL_EXIT_FAIL;
+	}
+	if (fstat(fileno(im.fp), &st) == 0 && S_ISREG(st.st_mode))
+		im.size = (long long)st.st_size;
+	bl_clients_count(db, &before);
+	if ((rc = bl_clients_begin(db, &t)) < 0 || (!merge && (rc = bl_clients_clear(t)) < 0)) {
+		fprintf(stderr, "kidguard-ctl: clients import: %s\n", bl_strerror(rc));
+		goto fail;
+	}
+	if (import_lines(c, t, &im) < 0)
+		goto fail;
+	progress(&im, true);
+	rc = bl_clients_commit(t);
+	t = NULL;
+	if (rc < 0) {
+		fprintf(stderr, "kidguard-ctl: clients import: commit: %s\n", bl_strerror(rc));
+		goto fail;
+	}
+	bl_clients_count(db, &after);
+	printf("imported %lu prefixes from %s in %.1f s (%s): the table holds %llu (was %llu)\n",
+	       im.entries, im.file, now_s() - t0, merge ? "merged" : "replaced",
+	       (unsigned long long)after, (unsigned long long)before);
+	if (im.unknown)
+		fprintf(
+		    stderr,
+		    "kidguard-ctl: warning: %lu lines name a profile the config does not define "
+		    "(first: '%s'); those subscribers get the config's clients = match\n",
+		    im.unknown, im.first_unknown);
+	if (im.fp != stdin)
+		fclose(im.fp);
+	return 0;
+fail:
+	bl_clients_abort(t);
+	fprintf(stderr, "kidguard-ctl: clients import: nothing changed\n");
+	if (im.fp != stdin)
+		fclose(im.fp);
+	return CTL_EXIT_FAIL;
+}
+
+static int cmd_change(struct ctl *c, struct bl_db *db, bool set, int argc, char **argv)
+{
+	struct bl_clients *t = NULL;
+	struct bl_prefix p;
+	int rc;
+
+	if (argc != (set ? 4 : 3))
+		return usage();
+	if (bl_prefix_parse(argv[2], &p) < 0) {
+		fprintf(stderr, "kidguard-ctl: %s: not a prefix (no host bits past the length)\n",
+		        argv[2]);
+		return CTL_EXIT_USAGE;
+	}
+	if ((rc = bl_clients_begin(db, &t)) == 0)
+		rc = set ? bl_clients_put(t, &p, argv[3]) : bl_clients_del(t, &p);
+	if (rc == 0) {
+		rc = bl_clients_commit(t);
+		t = NULL;
+	}
+	bl_clients_abort(t);
+	if (rc < 0) {
+		fprintf(stderr, "kidguard-ctl: clients %s %s: %s\n", argv[1], argv[2],
+		        rc == -EINVAL        ? "bad profile name (1..31 printable characters)"
+		        : rc == BL_ENOTFOUND ? "no such prefix in the table"
+		                             : bl_strerror(rc));
+		return CTL_EXIT_FAIL;
+	}
+	if (set && !profile_known(c, argv[3]))
+		fprintf(stderr, "kidguard-ctl: warning: the config defines no profile '%s'\n",
+		        argv[3]);
+	return 0;
+}
+
+static int cmd_lookup(struct bl_db *db, int argc, char **argv)
+{
+	char profile[BL_CLIENT_PROFILE_MAX], buf[64];
+	struct bl_reader *r;
+	struct bl_prefix a, m;
+	int rc;
+
+	if (argc != 3)
+		return usage();
+	if (bl_prefix_parse(argv[2], &a) < 0 || a.len != (a.family == BL_FAMILY_V4 ? 32u : 128u)) {
+		fprintf(stderr, "kidguard-ctl: %s: not an IP address\n", argv[2]);
+		return CTL_EXIT_USAGE;
+	}
+	if ((rc = bl_reader_open(db, &r)) < 0) {
+		fprintf(stderr, "kidguard-ctl: %s\n", bl_strerror(rc));
+		return CTL_EXIT_FAIL;
+	}
+	rc = bl_client_lookup(r, a.family, a.addr, profile, sizeof(profile), &m);
+	bl_reader_close(r);
+	if (rc == BL_ENOTFOUND) {
+		printf("%s: no prefix in the subscriber table (the config's clients = decide)\n",
+		       argv[2]);
+		return CTL_EXIT_FAIL;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "kidguard-ctl: %s\n", bl_strerror(rc));
+		return CTL_EXIT_FAIL;
+	}
+	printf("%s %s (%s)\n", argv[2], profile, bl_prefix_str(&m, buf, sizeof(buf)));
+	return 0;
+}
+
+int ctl_cmd_clients(struct ctl *c, int argc, char **argv)
+{
+	const char *sub = argc >= 2 ? argv[1] : "";
+	bool ro = strcmp(sub, "lookup") == 0 || strcmp(sub, "count") == 0;
+	struct bl_db *db;
+	uint64_t n = 0;
+	int rc;
+
+	if (strcmp(sub, "import") && strcmp(sub, "set") && strcmp(sub, "del") && !ro)
+		return usage();
+	if (!(db = ctl_open(c, ro)))
+		return CTL_EXIT_FAIL;
+	if (strcmp(sub, "import") == 0)
+		rc = cmd_import(c, db, argc, argv);
+	else if (strcmp(sub, "set") == 0 || strcmp(sub, "del") == 0)
+		rc = cmd_change(c, db, sub[0] == 's', argc, argv);
+	else if (strcmp(sub, "lookup") == 0)
+		rc = cmd_lookup(db, argc, argv);
+	else if (argc != 2)
+		rc = usage();
+	else if ((rc = bl_clients_count(db, &n)) == 0)
+		printf("%llu\n", (unsigned long long)n);
+	else
+		rc = CTL_EXIT_FAIL;
+	bl_db_close(db);
+	return rc;
+}
