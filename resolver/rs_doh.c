@@ -14,7 +14,7 @@
  * Bounds: request bodies and decoded GET parameters 65535 bytes (413 above), paths
  * DOH_PATH_MAX, HTTP/1.1 heads DOH_H1_HEAD_MAX, RS_DOH_MAX_INFLIGHT requests per connection.
  */
-#define _GNU_SOURCE /* memmem */
+
 #include "rs_tls.h"
 
 #include <ctype.h>

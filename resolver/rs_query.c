@@ -44,6 +44,8 @@ void rs__send_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint
 	}
 	uv_buf_t b = uv_buf_init((char *)msg, (unsigned)len);
 	const struct kg_sockaddr *to = wt->reply_to.len ? &wt->reply_to : &wt->peer;
+	if (rs__batch_add(w, wt->udp, msg, len, to))
+		return;
 	/* UDP is best effort: when the socket buffer is full the answer is dropped, as the
 	 * network would; the client retries. */
 	if (uv_udp_try_send(wt->udp, &b, 1, (const struct sockaddr *)&to->ss) < 0)

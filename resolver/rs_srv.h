@@ -7,6 +7,7 @@
 #define RS_SRV_H
 
 #include <stdatomic.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 #include "bl.h"
@@ -86,6 +87,18 @@ struct rs_pending {
 	bool finishing;
 };
 
+#define RS_BATCH_MSG 4096 /* largest UDP answer we send (max_udp_size's maximum) */
+
+/* Answers waiting for one sendmmsg (rs_sendbatch.c). */
+struct rs_sendbatch {
+	uv_udp_t *udp; /* the listener they leave from */
+	int n;
+	struct mmsghdr msgs[RS_MMSG_SLOTS];
+	struct iovec iov[RS_MMSG_SLOTS];
+	struct sockaddr_storage addrs[RS_MMSG_SLOTS];
+	uint8_t bufs[RS_MMSG_SLOTS][RS_BATCH_MSG];
+};
+
 /* A worker: one thread, one loop, its own sockets, cache and upstream health. */
 struct rs_worker {
 	int index;
@@ -119,6 +132,8 @@ struct rs_worker {
 	uint8_t rand_buf[512];
 	size_t rand_pos;
 	uint8_t *mmsg_buf;            /* listeners' recvmmsg slots, RS_MMSG_BUF bytes */
+	struct rs_sendbatch batch;
+	uv_check_t batch_check;
 	uint8_t rbuf[RS_MAX_MSG];     /* upstream UDP receive buffer */
 	uint8_t wbuf[RS_MAX_MSG + 2]; /* reply scratch (+2 for the TCP length prefix) */
 	struct rs_stats stats;
@@ -157,6 +172,16 @@ struct rs_server {
 void rs__cfg_unref(struct rs_cfg_ref *r);
 /* A snapshot with its loaded tables; NULL (logged) when a table cannot be read. */
 struct rs_cfg_ref *rs__cfg_ref_new(const struct rs_config *cfg, int refs);
+
+/* rs_sendbatch.c */
+void rs__batch_init(struct rs_worker *w);
+void rs__batch_stop(struct rs_worker *w);
+/* Answers from now on leave from `udp` in one batch. */
+void rs__batch_begin(struct rs_worker *w, uv_udp_t *udp);
+/* Queue an answer; false when it cannot be batched (other socket, too big): send it now. */
+bool rs__batch_add(struct rs_worker *w, uv_udp_t *udp, const uint8_t *msg, size_t len,
+		   const struct kg_sockaddr *to);
+void rs__batch_flush(struct rs_worker *w);
 
 /* rs_supervise.c */
 int rs__supervisor_start(struct rs_server *srv, uv_loop_t *loop);

@@ -45,8 +45,13 @@ static void udp_on_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	struct rs_worker *w = h->loop->data;
 
 	/* nread 0 with no address: "nothing more" or the end of a recvmmsg batch. */
-	if (nread <= 0 || !addr || (flags & UV_UDP_PARTIAL))
+	if (nread <= 0 || !addr) {
+		rs__batch_flush(w);
 		return;
+	}
+	if (flags & UV_UDP_PARTIAL)
+		return;
+	rs__batch_begin(w, h);
 	rs__udp_datagram(w, (const uint8_t *)buf->base, (size_t)nread, h, addr);
 }
 
@@ -70,6 +75,7 @@ static void apply_new_config(struct rs_worker *w)
 static void begin_stop(struct rs_worker *w)
 {
 	w->stopping = true;
+	rs__batch_stop(w);
 	for (int i = 0; i < w->n_listen; i++) {
 		uv_close((uv_handle_t *)&w->udp[i], NULL);
 		uv_close((uv_handle_t *)&w->tcp[i], NULL);
@@ -145,6 +151,7 @@ int rs__worker_init(struct rs_worker *w)
 		return RS_EIO;
 	w->loop.data = w;
 	uv_async_init(&w->loop, &w->wakeup, on_wakeup);
+	rs__batch_init(w);
 	w->wakeup.data = w;
 	rc = open_listeners(w);
 	return rc ? rc : rs__tls_worker_init(w);

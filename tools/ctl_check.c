@@ -3,7 +3,7 @@
  * daemon's query path (resolver/rs_query.c), in the same order, with the daemon's own config
  * and policy code: profile, bypass canaries, schedule and bedtime, blocklist, safe search.
  */
-#define _GNU_SOURCE /* strptime */
+
 #include "ctl.h"
 
 #include <getopt.h>
