@@ -15,6 +15,7 @@
  *   GET    /api/reports                  the report outbox
  */
 #include "rs_http_int.h"
+#include "rs_policy.h"
 
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
@@ -317,6 +318,20 @@ static void explain(struct rs_http *h, const char *name, const struct bl_verdict
 	}
 }
 
+static int http_lookup(void *ctx, const char *name, uint64_t mask, struct bl_verdict *v)
+{
+	return rs__http_lookup(ctx, name, mask, v);
+}
+
+static int minute_of_week(struct rs_http *h)
+{
+	time_t t = time(NULL) + (time_t)h->srv->clock_offset;
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	return ((tm.tm_wday + 6) % 7) * 1440 + tm.tm_hour * 60 + tm.tm_min;
+}
+
 static void api_check(struct rs_req *q, struct rs_resp *r)
 {
 	struct rs_cfg_ref *cr;
@@ -324,9 +339,11 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 	const struct rs_profile *prof;
 	struct kg_sockaddr ca;
 	struct bl_verdict v;
+	struct rs_check_result k;
 	char norm[BL_NAME_MAX], text[1400];
 	cJSON *o;
 
+	memset(&v, 0, sizeof(v));
 	if (!name || bl_name_normalize(name, norm, sizeof(norm)) != 0) {
 		json_error(r, 400, "give a valid domain name: /api/check?name=example.com");
 		return;
@@ -338,7 +355,9 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 	cr = rs__http_cfg_get(q->h);
 	prof = client && *client ? rs_profile_for(&cr->cfg, (const struct sockaddr *)&ca.ss)
 				 : &cr->cfg.profiles[cr->cfg.default_profile];
-	if (rs__http_lookup(q->h, norm, prof->block_mask, &v) != 0) {
+	/* The daemon's whole decision, as kidguard-ctl check makes it (rs_check.c). */
+	if (rs_check(prof, norm, minute_of_week(q->h), cr->safesearch, http_lookup, q->h, &v,
+		     &k) != 0) {
 		rs__http_cfg_put(cr);
 		json_error(r, 503, "the blocklist store cannot be read");
 		return;
@@ -353,15 +372,20 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 	cJSON_AddBoolToObject(o, "subtree", v.subtree);
 	cJSON_AddItemToObject(o, "categories", cat_array(q->h, v.categories));
 	cJSON_AddStringToObject(o, "profile", prof->name);
-	cJSON_AddStringToObject(o, "answer", v.action == BL_ACTION_BLOCK
-						     ? rs_action_name(prof->action)
-						     : "forward");
+	cJSON_AddStringToObject(o, "answer", k.answer);
+	cJSON_AddStringToObject(o, "decided_by", k.decided_by);
+	cJSON_AddStringToObject(o, "detail", k.detail);
+	cJSON_AddBoolToObject(o, "bedtime", k.bedtime >= 0);
 	if (prof->block_mask == UINT64_MAX)
 		cJSON_AddItemToObject(o, "profile_blocks", cJSON_CreateStringArray(
 								    (const char *[]){"all"}, 1));
 	else
 		cJSON_AddItemToObject(o, "profile_blocks", cat_array(q->h, prof->block_mask));
-	explain(q->h, norm, &v, prof, text, sizeof(text));
+	if (!k.have_verdict || (strcmp(k.answer, "rewrite") == 0))
+		snprintf(text, sizeof(text), "%s: %s for profile \"%s\"%s%s; answer: %s.", norm,
+			 k.decided_by, prof->name, k.detail[0] ? ": " : "", k.detail, k.answer);
+	else
+		explain(q->h, norm, &v, prof, text, sizeof(text));
 	cJSON_AddStringToObject(o, "explanation", text);
 	rs__http_cfg_put(cr);
 	json_resp(r, 200, o);

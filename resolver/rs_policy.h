@@ -50,6 +50,39 @@ const struct rs_profile *rs_profile_select(const struct rs_config *cfg, const st
  * for resolver.arpa (DDR), or -1. `qname` lowercased wire. */
 int rs_hardening_action(const uint8_t *qname, size_t len);
 
+/* ---- the whole decision, for explanations (rs_check.c) ---- */
+
+struct bl_verdict;
+
+/* A blocklist lookup: the caller's reader (kidguard-ctl's, the HTTP thread's). */
+typedef int (*rs_check_lookup)(void *ctx, const char *name, uint64_t mask,
+			       struct bl_verdict *v);
+
+struct rs_check_result {
+	int mow;            /* minute of the week it was decided for */
+	uint64_t mask;      /* categories blocked at that time */
+	int bedtime;        /* active bedtime window, or -1 */
+	const char *decided_by; /* static text: which step decided */
+	const char *answer;     /* "forward", "rewrite", or the action name */
+	char detail[512];       /* bedtime window, safe-search target... */
+	bool have_verdict;
+	bool blocked;
+};
+
+/*
+ * Walk the daemon's decisions for one (normalised text) name and profile at a minute of the
+ * week, in the daemon's order (rs_query.c): canaries, schedule and bedtime, blocklist, safe
+ * search. `v` receives the blocklist verdict when one was taken (have_verdict). `ss` may be
+ * NULL (no safe search). Returns 0 or the lookup's error.
+ */
+struct rs_safesearch;
+int rs_check(const struct rs_profile *prof, const char *name, int mow,
+	     const struct rs_safesearch *ss, rs_check_lookup lookup, void *ctx,
+	     struct bl_verdict *v, struct rs_check_result *out);
+
+/* Local time now as a minute of the week (0 = Monday 00:00). */
+int rs_minute_of_week_now(void);
+
 /* ---- safe search (rs_safesearch.c) ---- */
 
 struct rs_safesearch;

@@ -18,13 +18,8 @@
 struct check {
 	const struct rs_profile *prof;
 	int mow; /* minute of week, local time */
-	uint64_t mask;
-	int bedtime; /* active bedtime window, or -1 */
-	const char *decided_by;
-	const char *answer;
-	char detail[512];
+	struct rs_check_result r;
 	struct bl_verdict v;
-	bool have_verdict;
 };
 
 /* "adult, gambling" into `buf` (truncated at `len`). */
@@ -77,57 +72,29 @@ static int parse_at(const char *s, int *mow)
 	return 0;
 }
 
+static int reader_lookup(void *ctx, const char *name, uint64_t mask, struct bl_verdict *v)
+{
+	return bl_lookup_text(ctx, name, mask, v);
+}
+
+/* The daemon's decision (rs_check, shared with GET /api/check). */
 static int decide(struct ctl *c, struct bl_db *db, const char *name, struct check *k)
 {
-	uint8_t wire[256];
-	int n = rs_name_to_wire(name, wire, sizeof(wire)), act, rc;
 	struct bl_reader *r = NULL;
 	struct rs_safesearch *ss = NULL;
-	const uint8_t *target;
-	size_t tl;
-	char err[256];
-
-	k->mask = rs_profile_mask_at(k->prof, k->mow, &k->bedtime);
-	if (n > 0 && k->prof->hardening && (act = rs_hardening_action(wire, (size_t)n)) >= 0) {
-		k->decided_by = "bypass hardening (a DoH, Private Relay or DDR canary)";
-		k->answer = rs_action_name(act);
-		return 0;
-	}
-	if (k->bedtime >= 0 && !(n > 0 && rs_bedtime_allows(k->prof, wire, (size_t)n))) {
-		snprintf(k->detail, sizeof(k->detail), "bedtime window %d of profile %s",
-			 k->bedtime + 1, k->prof->name);
-		k->decided_by = "schedule (bedtime: only the profile's bedtime_allow names)";
-		k->answer = rs_action_name(k->prof->action);
-		return 0;
-	}
-	if ((rc = bl_reader_open(db, &r)) == 0)
-		rc = bl_lookup_text(r, name, k->mask, &k->v);
-	bl_reader_close(r);
-	if (rc)
-		return rc;
-	k->have_verdict = true;
-	if (k->v.action == BL_ACTION_BLOCK) {
-		k->decided_by = "blocklist rule";
-		k->answer = rs_action_name(k->prof->action);
-		return 0;
-	}
 	const char *path = c->cfg.safe_search_table[0] ? c->cfg.safe_search_table
 						       : rs_safesearch_default_path();
-	if (n > 0 && k->prof->safe_search && rs_safesearch_load(path, &ss, err, sizeof(err)) == 0 &&
-	    rs_safesearch_find(ss, wire, (size_t)n, k->prof->safe_search, &target, &tl)) {
-		char tname[BL_NAME_MAX];
-		uint8_t key[BL_KEY_MAX];
-		int kl = bl_key_from_wire(target, tl, key, sizeof(key));
-		if (kl >= 0 && bl_key_to_name(key, (size_t)kl, tname, sizeof(tname)) >= 0)
-			snprintf(k->detail, sizeof(k->detail), "CNAME %s", tname);
-		k->decided_by = "safe search";
-		k->answer = "rewrite";
-	} else {
-		k->decided_by = k->v.action == BL_ACTION_ALLOW ? "allow rule" : "no rule";
-		k->answer = "forward";
-	}
+	char err[256];
+	int rc;
+
+	if ((rc = bl_reader_open(db, &r)) != 0)
+		return rc;
+	if (k->prof->safe_search && rs_safesearch_load(path, &ss, err, sizeof(err)) < 0)
+		fprintf(stderr, "kidguard-ctl: %s (safe search not checked)\n", err);
+	rc = rs_check(k->prof, name, k->mow, ss, reader_lookup, r, &k->v, &k->r);
 	rs_safesearch_free(ss);
-	return 0;
+	bl_reader_close(r);
+	return rc;
 }
 
 static void print_text(struct bl_db *db, const char *name, const struct check *k)
@@ -137,7 +104,7 @@ static void print_text(struct bl_db *db, const char *name, const struct check *k
 	char cats[1024];
 	int active = 0;
 
-	bool passes = strcmp(k->answer, "forward") == 0 || strcmp(k->answer, "rewrite") == 0;
+	bool passes = strcmp(k->r.answer, "forward") == 0 || strcmp(k->r.answer, "rewrite") == 0;
 
 	printf("%s: %s\n", name, passes ? "not blocked" : "blocked");
 	printf("  profile:    %s%s%s (blocks %s)\n", k->prof->name, k->prof->preset[0] ? ", preset " : "",
@@ -150,8 +117,8 @@ static void print_text(struct bl_db *db, const char *name, const struct check *k
 		       k->prof->schedules[i].bedtime ? " (bedtime)" : "");
 	}
 	printf("%s\n", active ? "" : ", no schedule active");
-	printf("  decided by: %s%s%s\n", k->decided_by, k->detail[0] ? ": " : "", k->detail);
-	if (k->have_verdict && k->v.action != BL_ACTION_NONE) {
+	printf("  decided by: %s%s%s\n", k->r.decided_by, k->r.detail[0] ? ": " : "", k->r.detail);
+	if (k->r.have_verdict && k->v.action != BL_ACTION_NONE) {
 		printf("  rule:       %s (%s, %s", k->v.match, k->v.subtree ? "subtree" : "exact",
 		       k->v.action == BL_ACTION_ALLOW ? "allow" : "deny");
 		if (k->v.source == BL_SOURCE_FEED)
@@ -162,9 +129,9 @@ static void print_text(struct bl_db *db, const char *name, const struct check *k
 		       k->v.categories ? cat_list(db, k->v.categories, cats, sizeof(cats), false)
 				       : "(none: applies to every profile)");
 	}
-	printf("  answer:     %s\n", strcmp(k->answer, "forward") == 0   ? "forwarded upstream"
-				    : strcmp(k->answer, "rewrite") == 0 ? "rewritten (safe search)"
-									: k->answer);
+	printf("  answer:     %s\n", strcmp(k->r.answer, "forward") == 0   ? "forwarded upstream"
+				    : strcmp(k->r.answer, "rewrite") == 0 ? "rewritten (safe search)"
+									: k->r.answer);
 }
 
 static void print_json(struct bl_db *db, const char *name, const struct check *k)
@@ -172,17 +139,17 @@ static void print_json(struct bl_db *db, const char *name, const struct check *k
 	static const char *const act[] = {"none", "allow", "block"};
 	static const char *const src[] = {"none", "local", "feed"};
 	char cats[1024];
-	bool hv = k->have_verdict;
+	bool hv = k->r.have_verdict;
 
 	printf("{\"name\":\"%s\",\"profile\":\"%s\",\"decided_by\":\"%s\",\"detail\":\"%s\","
 	       "\"answer\":\"%s\",\"action\":\"%s\",\"source\":\"%s\",\"feed_version\":%" PRIu32
 	       ",\"match\":\"%s\",\"subtree\":%s,\"categories\":[%s],\"bedtime\":%s}\n",
-	       name, k->prof->name, k->decided_by, k->detail, k->answer,
-	       hv ? act[k->v.action] : (strcmp(k->answer, "forward") ? "block" : "none"),
+	       name, k->prof->name, k->r.decided_by, k->r.detail, k->r.answer,
+	       hv ? act[k->v.action] : (strcmp(k->r.answer, "forward") ? "block" : "none"),
 	       hv ? src[k->v.source] : "none", hv ? k->v.feed_version : 0, hv ? k->v.match : "",
 	       hv && k->v.subtree ? "true" : "false",
 	       hv ? cat_list(db, k->v.categories, cats, sizeof(cats), true) : "",
-	       k->bedtime >= 0 ? "true" : "false");
+	       k->r.bedtime >= 0 ? "true" : "false");
 }
 
 static int parse_check_args(struct ctl *c, int argc, char **argv, struct check *k, bool *json)
