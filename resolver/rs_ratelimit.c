@@ -94,6 +94,11 @@ bool rs_ratelimit_allow(struct rs_ratelimit *rl, uint64_t key, uint64_t now_ms, 
 	struct slot *s = NULL;
 	uint64_t tokens;
 
+	/* Tokens are kept in thousandths in 32 bits: a burst above 4 million is as good as
+	 * unlimited anyway. */
+	if (burst > 4000000)
+		burst = 4000000;
+
 	if (burst > 4000000) /* tokens are uint32 thousandths: 4294968 * 1000 wrapped to 704 */
 		burst = 4000000;
 	for (uint32_t p = 0; p < PROBES; p++) {
