@@ -288,17 +288,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	rs__tconn_unref(c);
 }
 
-static void reject(uv_stream_t *server)
-{
-	uv_tcp_t *t = malloc(sizeof(*t));
-
-	if (!t)
-		return;
-	uv_tcp_init(server->loop, t);
-	if (uv_accept(server, (uv_stream_t *)t) == 0)
-		log_debug("tls: connection limit reached or client not allowed, closing");
-	uv_close((uv_handle_t *)t, (uv_close_cb)free);
-}
 
 /* The TLS handshake is the expensive part: spend it only on clients [access] allows. */
 static bool allowed(const struct rs_config *cfg, const struct sockaddr *sa)
@@ -329,7 +318,7 @@ static void on_connection(uv_stream_t *server, int status)
 	if (status < 0 || w->stopping)
 		return;
 	if (w->n_conns >= w->max_conns || !(c = calloc(1, sizeof(*c)))) {
-		reject(server);
+		rs__reject_connection(server, "tls: connection limit reached or client not allowed");
 		return;
 	}
 	c->w = w;

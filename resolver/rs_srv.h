@@ -266,6 +266,8 @@ const struct rs_profile *rs__subscriber_profile(struct rs_worker *w, const struc
 /* rs_tcp.c */
 void rs__tcp_on_connection(uv_stream_t *server, int status);
 extern const struct rs_stream_ops rs__tcp_ops;
+/* Accept and close at once (over the connection cap, or a client not allowed). */
+void rs__reject_connection(uv_stream_t *server, const char *why);
 void rs__tcp_close_all(struct rs_worker *w);
 
 /* rs_http.c, rs_http_*.c, rs_events.c: the operator's HTTP server and the bounded rings it

@@ -237,7 +237,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	tcp_unref(c);
 }
 
-static void reject(uv_stream_t *server)
+void rs__reject_connection(uv_stream_t *server, const char *why)
 {
 	uv_tcp_t *t = malloc(sizeof(*t));
 
@@ -245,7 +245,7 @@ static void reject(uv_stream_t *server)
 		return;
 	uv_tcp_init(server->loop, t);
 	if (uv_accept(server, (uv_stream_t *)t) == 0)
-		log_debug("tcp: connection limit reached, closing a new connection");
+		log_debug("%s: closing a new connection", why);
 	uv_close((uv_handle_t *)t, (uv_close_cb)free);
 }
 
@@ -258,7 +258,7 @@ void rs__tcp_on_connection(uv_stream_t *server, int status)
 	if (status < 0 || w->stopping)
 		return;
 	if (w->n_conns >= w->max_conns || !(c = calloc(1, sizeof(*c)))) {
-		reject(server);
+		rs__reject_connection(server, "tcp: connection limit reached");
 		return;
 	}
 	c->w = w;

@@ -69,43 +69,19 @@ static size_t read_qname(const uint8_t *pkt, size_t len, size_t off, struct rs_q
 	return off;
 }
 
+static size_t read_name(const uint8_t *pkt, size_t len, size_t off, uint8_t *out,
+			size_t *outlen);
+
 /*
- * Skip a possibly compressed name. Pointers must point strictly backwards, which bounds the
- * walk and refuses loops; the expanded name must fit RS_MAX_NAME. Returns the offset after the
- * name at `off`, or 0 when malformed.
+ * Skip a possibly compressed name: read_name without keeping it. Pointers must point strictly
+ * backwards, which bounds the walk and refuses loops; the expanded name must fit RS_MAX_NAME.
+ * Returns the offset after the name at `off`, or 0 when malformed.
  */
 static size_t skip_name(const uint8_t *pkt, size_t len, size_t off)
 {
-	size_t end = 0, total = 0, pos = off, lowest = off;
+	size_t n;
 
-	for (;;) {
-		uint8_t l;
-		if (pos >= len)
-			return 0;
-		l = pkt[pos];
-		if ((l & 0xc0) == 0xc0) {
-			size_t ptr;
-			if (pos + 1 >= len)
-				return 0;
-			ptr = (size_t)((l & 0x3f) << 8) | pkt[pos + 1];
-			if (!end)
-				end = pos + 2;
-			if (ptr >= lowest || ptr < RS_HDR_LEN)
-				return 0;
-			lowest = ptr;
-			pos = ptr;
-			continue;
-		}
-		if (l > 63)
-			return 0;
-		total += 1u + l;
-		if (total > RS_MAX_NAME || pos + 1 + l > len)
-			return 0;
-		pos += 1u + l;
-		if (l == 0)
-			break;
-	}
-	return end ? end : pos;
+	return read_name(pkt, len, off, NULL, &n);
 }
 
 #define OPT_ECS 8
@@ -530,8 +506,8 @@ void rs_set_ttls(uint8_t *body, const uint16_t *ttl_offs, int n_ttl, uint32_t tt
 
 /*
  * Expand a possibly compressed name at `off` into `out` (lowercased wire, at most
- * RS_MAX_NAME). Same rules as skip_name. Returns the offset after the name in the message, or
- * 0 when malformed; *outlen receives the expanded length.
+ * RS_MAX_NAME; NULL to only measure and check it). Returns the offset after the name in the
+ * message, or 0 when malformed; *outlen receives the expanded length.
  */
 static size_t read_name(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, size_t *outlen)
 {
@@ -556,9 +532,12 @@ static size_t read_name(const uint8_t *pkt, size_t len, size_t off, uint8_t *out
 		}
 		if (l > 63 || n + 1u + l > RS_MAX_NAME || pos + 1u + l > len)
 			return 0;
-		out[n++] = l;
-		for (uint8_t i = 1; i <= l; i++)
-			out[n++] = lower(pkt[pos + i]);
+		if (out) {
+			out[n] = l;
+			for (uint8_t i = 1; i <= l; i++)
+				out[n + i] = lower(pkt[pos + i]);
+		}
+		n += 1u + l;
 		pos += 1u + l;
 		if (l == 0)
 			break;
