@@ -242,6 +242,10 @@ int bl_writer_set_last_sync(struct bl_writer *w, uint64_t when);
 int bl_writer_set_last_attempt(struct bl_writer *w, uint64_t when, const char *err);
 /* Expiry of the applied feed manifest (0 = unknown); after it the feed is stale. */
 int bl_writer_set_feed_expires(struct bl_writer *w, uint64_t when);
+/* Where the feed's publisher takes reports of wrong or missing blocks (from the manifest).
+ * `addr` borrowed, truncated to BL_META_REPORT_MAX - 1. */
+#define BL_META_REPORT_MAX 256
+int bl_writer_set_report_address(struct bl_writer *w, const char *addr);
 
 /* ---- Confidential (hashed) feed entries --------------------------------------------------
  *
@@ -292,6 +296,7 @@ struct bl_meta {
 	uint64_t last_attempt;
 	uint64_t feed_expires;
 	char last_error[BL_META_ERR_MAX];
+	char report[BL_META_REPORT_MAX]; /* the publisher's report address, "" if none */
 	bool has_hash_key;
 	uint8_t hash_key[BL_HASH_KEY_LEN];
 	uint64_t hashed_entries; /* entries in the hashed (confidential) feed database */

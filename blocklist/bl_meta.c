@@ -127,6 +127,14 @@ int bl_db_meta(struct bl_db *db, struct bl_meta *m)
 		memcpy(m->last_error, v.mv_data, n);
 		m->last_error[n] = '\0';
 	}
+	k.mv_data = "report";
+	k.mv_size = 6;
+	m->report[0] = '\0';
+	if (mdb_get(txn, db->dbi_meta, &k, &v) == 0) {
+		size_t n = v.mv_size < BL_META_REPORT_MAX - 1 ? v.mv_size : BL_META_REPORT_MAX - 1;
+		memcpy(m->report, v.mv_data, n);
+		m->report[n] = '\0';
+	}
 	meta_hashed(db, txn, m);
 	mdb_txn_abort(txn);
 	return 0;

@@ -23,6 +23,7 @@
  *   "meta"  "format"        u32 LE, store format, currently 1
  *           "feed_version"  u64 LE
  *           "feed_expires"  u64 LE, unix seconds, expiry of the applied feed manifest
+ *           "report"        text, the publisher's address for reports (from the manifest)
  *           "last_sync"     u64 LE, unix seconds of the last successful feed apply
  *           "last_attempt"  u64 LE, unix seconds of the last feed attempt
  *           "last_error"    text (no NUL), the error of the last attempt, absent when none

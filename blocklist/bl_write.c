@@ -343,6 +343,13 @@ int bl_writer_set_feed_expires(struct bl_writer *w, uint64_t when)
 	return meta_put_u64(w, "feed_expires", when);
 }
 
+int bl_writer_set_report_address(struct bl_writer *w, const char *addr)
+{
+	size_t n = strlen(addr);
+
+	return meta_put(w, "report", addr, n < BL_META_REPORT_MAX ? n : BL_META_REPORT_MAX - 1);
+}
+
 int bl_writer_set_hash_key(struct bl_writer *w, const uint8_t key[BL_HASH_KEY_LEN])
 {
 	return meta_put(w, BL__META_HASH_KEY, key, BL_HASH_KEY_LEN);

@@ -30,10 +30,16 @@
 void rs__report_address(struct rs_http *h, char *buf, size_t len)
 {
 	struct rs_cfg_ref *cr = rs__http_cfg_get(h);
+	struct bl_meta m;
 
-	/* The feed manifest's report address is preferred once the store carries it; until the
-	 * sync worker records it, [http] report_url is the address. */
-	snprintf(buf, len, "%s", cr->cfg.report_url);
+	/* [http] report_url overrides; otherwise the address the feed's publisher signed into
+	 * the manifest (recorded in the store by the sync worker). */
+	if (cr->cfg.report_url[0])
+		snprintf(buf, len, "%s", cr->cfg.report_url);
+	else if (bl_db_meta(h->srv->bl, &m) == 0 && m.report[0])
+		snprintf(buf, len, "%s", m.report);
+	else
+		buf[0] = '\0';
 	rs__http_cfg_put(cr);
 }
 
