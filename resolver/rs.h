@@ -267,6 +267,7 @@ extern const unsigned rs_latency_bounds_ms[RS_LAT_BUCKETS - 1];
 struct rs_stats {
 	uint64_t queries[RS_TRANSPORT_MAX];
 	uint64_t rcode[16]; /* answers sent, by RCODE (blocked sinkhole answers are NOERROR) */
+	uint64_t answers[RS_TRANSPORT_MAX][16]; /* the same, by transport and RCODE */
 	uint64_t cache_hits, cache_misses;
 	uint64_t blocked;
 	uint64_t blocked_category[64];

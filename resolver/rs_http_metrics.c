@@ -84,6 +84,16 @@ static void queries(struct buf *b, const struct rs_stats *s)
 		if (i <= 5 || s->rcode[i])
 			bprintf(b, "kidguard_answers_total{rcode=\"%s\"} %llu\n", rcode_names[i],
 				(unsigned long long)s->rcode[i]);
+	head(b, "kidguard_responses_total", "counter",
+	     "DNS answers sent, by transport and response code.");
+	for (int t = 0; t < RS_TRANSPORT_MAX; t++)
+		for (int i = 0; i < 16; i++)
+			if (i <= 5 || s->answers[t][i])
+				bprintf(b,
+					"kidguard_responses_total{transport=\"%s\",rcode=\"%s\"} "
+					"%llu\n",
+					rs_transport_name(t), rcode_names[i],
+					(unsigned long long)s->answers[t][i]);
 	head(b, "kidguard_queries_rejected_total", "counter",
 	     "Queries not resolved, by reason (acl, formerr, notimp, dropped).");
 	bprintf(b,

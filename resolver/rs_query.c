@@ -37,6 +37,7 @@ void rs__send_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint
 		     size_t len)
 {
 	RS_INC(w, rcode[msg[3] & 0xf]);
+	RS_INC(w, answers[wt->ops ? wt->ops->transport : RS_TRANSPORT_UDP][msg[3] & 0xf]);
 	rs__event_answer(w, wt, msg, len);
 	if (wt->ops) {
 		wt->ops->send(wt->stream, msg, len);
