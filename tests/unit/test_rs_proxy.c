@@ -20,7 +20,8 @@ static size_t hdr(uint8_t *out, uint8_t ver_cmd, uint8_t fam, const uint8_t *bod
 	out[13] = fam;
 	out[14] = (uint8_t)(blen >> 8);
 	out[15] = (uint8_t)blen;
-	memcpy(out + 16, body, blen);
+	if (blen) /* memcpy from NULL is undefined even for 0 bytes (UBSan, tests/sanitize) */
+		memcpy(out + 16, body, blen);
 	return 16 + blen;
 }
 
@@ -29,7 +30,8 @@ static size_t v4(uint8_t *out, uint8_t ver_cmd, uint8_t fam, const uint8_t *tlv,
 {
 	uint8_t b[12 + 64] = {192, 0, 2, 7, 198, 51, 100, 1, 0x14, 0xb4, 0, 53};
 
-	memcpy(b + 12, tlv, tlen);
+	if (tlen)
+		memcpy(b + 12, tlv, tlen);
 	return hdr(out, ver_cmd, fam, b, 12 + tlen);
 }
 
