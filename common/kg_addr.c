@@ -181,7 +181,10 @@ int kg_split_list(char *s, char **items, int max)
 	int n = 0;
 	char *save = NULL;
 
-	for (char *tok = strtok_r(s, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+	/* Every isspace() byte separates, as the INI reader trims them all: a '\r' inside a
+	 * value must not start an item that reads differently once printed (fuzz_config). */
+	for (char *tok = strtok_r(s, ", \t\r\n\v\f", &save); tok;
+	     tok = strtok_r(NULL, ", \t\r\n\v\f", &save)) {
 		if (n >= max)
 			return -1;
 		items[n++] = tok;
