@@ -118,6 +118,8 @@ struct rs_worker {
 	struct rs_cache *cache;
 	struct bl_reader *bl; /* this thread's blocklist reader */
 	struct rs_ratelimit *rl;
+	uint64_t subs_gen; /* store generation subs_empty was read at */
+	bool subs_empty;   /* the subscriber table has no entries */
 	struct rs_upstream_health health[RS_MAX_UPSTREAMS];
 	struct rs_pending *pending[RS_PENDING_BUCKETS];
 	int n_pending;

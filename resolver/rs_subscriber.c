@@ -32,6 +32,15 @@ const struct rs_profile *rs__subscriber_profile(struct rs_worker *w, const struc
 
 	if (!w->bl)
 		return NULL;
+	/* Most appliances have no subscriber table: know that once per store generation
+	 * instead of asking LMDB on every query. */
+	uint64_t gen = bl_db_generation(w->srv->bl), n = 0;
+	if (gen != w->subs_gen) {
+		w->subs_empty = bl_clients_count(w->srv->bl, &n) == 0 && n == 0;
+		w->subs_gen = gen;
+	}
+	if (w->subs_empty)
+		return NULL;
 	if (sa->sa_family == AF_INET) {
 		family = BL_FAMILY_V4;
 		addr = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
