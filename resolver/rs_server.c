@@ -88,6 +88,12 @@ static int open_socket(const struct kg_sockaddr *a, int type, bool reuseport)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (type == SOCK_STREAM)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (type == SOCK_DGRAM) {
+		/* A bigger receive queue absorbs bursts the rate limiter cannot see; the kernel
+		 * caps it at net.core.rmem_max, so failure here is not an error. */
+		int rcvbuf = RS_UDP_RCVBUF;
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	}
 	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
 		goto fail;
 	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0)

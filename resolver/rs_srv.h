@@ -18,6 +18,7 @@
 #define RS_MAX_WAITERS     64    /* clients coalesced onto one upstream question */
 #define RS_TCP_PIPELINE    32    /* queries in flight on one client TCP connection */
 #define RS_MMSG_SLOTS      16    /* datagrams per recvmmsg call on a listener */
+#define RS_UDP_RCVBUF      (4 << 20) /* listener receive queue asked for (kernel caps it) */
 #define RS_MMSG_BUF        (RS_MMSG_SLOTS * 65536)
 
 /* An immutable config snapshot shared by the workers; freed when the last one lets go. */
