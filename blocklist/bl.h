@@ -369,9 +369,9 @@ int bl_db_list(struct bl_db *db, enum bl_source source, bl_list_cb cb, void *arg
  * handful: /32, /29, /64, /56, /48). Each change is an ordinary write transaction: readers see
  * it on their next lookup.
  */
-#define BL_FAMILY_V4            4
-#define BL_FAMILY_V6            6
-#define BL_CLIENT_PROFILE_MAX   32 /* profile name and its NUL (RS_PROFILE_NAME_MAX) */
+#define BL_FAMILY_V4          4
+#define BL_FAMILY_V6          6
+#define BL_CLIENT_PROFILE_MAX 32 /* profile name and its NUL (RS_PROFILE_NAME_MAX) */
 
 /* A prefix: family BL_FAMILY_V4/V6, address bytes (4 or 16 used), length 0..32 / 0..128. */
 struct bl_prefix {
@@ -395,7 +395,7 @@ const char *bl_prefix_str(const struct bl_prefix *p, char *buf, size_t len);
  * or BL_ESTORE.
  */
 int bl_client_lookup(struct bl_reader *r, int family, const uint8_t *addr, char *profile,
-		     size_t plen, struct bl_prefix *match);
+                     size_t plen, struct bl_prefix *match);
 
 /* Entries in the table (cheap: a sum of the counts, no scan). */
 int bl_clients_count(struct bl_db *db, uint64_t *n);

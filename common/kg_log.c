@@ -62,7 +62,7 @@ void kg_log(int level, const char *fmt, ...)
 		atomic_store(&log_prefix, isatty(STDERR_FILENO) ? 0 : 1);
 	if (atomic_load(&log_prefix))
 		n = snprintf(buf, sizeof(buf), "<%d>%s: %s: ", 3 + level + (level > 1), log_tag,
-			     level_names[level]);
+		             level_names[level]);
 	else
 		n = snprintf(buf, sizeof(buf), "%s: %s: ", log_tag, level_names[level]);
 	if (n < 0 || (size_t)n >= sizeof(buf))

@@ -20,28 +20,29 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: kidguard [-c FILE] [-n] [-v]\n"
-		"       kidguard --help | --version\n"
-		"\n"
-		"A filtering DNS resolver: answers from a memory-mapped blocklist, forwards the\n"
-		"rest to upstream resolvers and caches the answers.\n"
-		"\n"
-		"  -c, --config FILE  read the configuration from FILE (INI, see kidguard.conf(5));\n"
-		"                     without it, the embedded default: listen 127.0.0.1:5353 and\n"
-		"                     [::1]:5353, upstreams from /etc/resolv.conf, state in\n"
-		"                     ./kidguard-data\n"
-		"  -n, --check        check the configuration and exit: 0 when valid, 1 with\n"
-		"                     FILE:LINE: [section] key: problem otherwise\n"
-		"  -v, --verbose      with -n, print the effective configuration; otherwise log at\n"
-		"                     debug level\n"
-		"  -h, --help         this text\n"
-		"  -V, --version      print the version\n"
-		"      --sync-worker  (internal) run the feed sync process; the daemon starts it\n"
-		"                     itself when the config has a [sync] url\n"
-		"\n"
-		"Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration (a bad file\n"
-		"is logged and the running configuration kept).\n");
+	fprintf(
+	    out,
+	    "Usage: kidguard [-c FILE] [-n] [-v]\n"
+	    "       kidguard --help | --version\n"
+	    "\n"
+	    "A filtering DNS resolver: answers from a memory-mapped blocklist, forwards the\n"
+	    "rest to upstream resolvers and caches the answers.\n"
+	    "\n"
+	    "  -c, --config FILE  read the configuration from FILE (INI, see kidguard.conf(5));\n"
+	    "                     without it, the embedded default: listen 127.0.0.1:5353 and\n"
+	    "                     [::1]:5353, upstreams from /etc/resolv.conf, state in\n"
+	    "                     ./kidguard-data\n"
+	    "  -n, --check        check the configuration and exit: 0 when valid, 1 with\n"
+	    "                     FILE:LINE: [section] key: problem otherwise\n"
+	    "  -v, --verbose      with -n, print the effective configuration; otherwise log at\n"
+	    "                     debug level\n"
+	    "  -h, --help         this text\n"
+	    "  -V, --version      print the version\n"
+	    "      --sync-worker  (internal) run the feed sync process; the daemon starts it\n"
+	    "                     itself when the config has a [sync] url\n"
+	    "\n"
+	    "Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration (a bad file\n"
+	    "is logged and the running configuration kept).\n");
 }
 
 /* `kidguard --sync-worker -c FILE`: the sync process the daemon starts and supervises. It
@@ -110,8 +111,9 @@ static int lookup_user(const struct rs_config *cfg, struct run_as *ra)
 	if (!cfg->user[0])
 		return 0;
 	if (geteuid() != 0) {
-		log_info("not started as root: running as uid %u, [server] user = %s is not applied",
-			 (unsigned)geteuid(), cfg->user);
+		log_info(
+		    "not started as root: running as uid %u, [server] user = %s is not applied",
+		    (unsigned)geteuid(), cfg->user);
 		return 0;
 	}
 	if (!(pw = getpwnam(cfg->user))) {
@@ -122,7 +124,8 @@ static int lookup_user(const struct rs_config *cfg, struct run_as *ra)
 	ra->gid = pw->pw_gid;
 	if (cfg->group[0]) {
 		if (!(gr = getgrnam(cfg->group))) {
-			log_err("%s: [server] group: no such group \"%s\"", cfg->source, cfg->group);
+			log_err("%s: [server] group: no such group \"%s\"", cfg->source,
+			        cfg->group);
 			return -1;
 		}
 		ra->gid = gr->gr_gid;
@@ -141,7 +144,7 @@ static void give_state_dir(const char *dir, const struct run_as *ra)
 		snprintf(path, sizeof(path), "%s%s", dir, files[i]);
 		if (chown(path, ra->uid, ra->gid) < 0 && errno != ENOENT)
 			log_warn("cannot give %s to uid %u: %s", path, (unsigned)ra->uid,
-				 strerror(errno));
+			         strerror(errno));
 	}
 }
 
@@ -152,7 +155,7 @@ static int drop_privileges(const struct run_as *ra)
 		return 0;
 	if (setgroups(1, &ra->gid) < 0 || setgid(ra->gid) < 0 || setuid(ra->uid) < 0) {
 		log_err("cannot drop privileges to uid %u gid %u: %s", (unsigned)ra->uid,
-			(unsigned)ra->gid, strerror(errno));
+		        (unsigned)ra->gid, strerror(errno));
 		return -1;
 	}
 	if (setuid(0) == 0) {
@@ -166,10 +169,13 @@ static int drop_privileges(const struct run_as *ra)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'n'},
-		{"verbose", no_argument, NULL, 'v'},	  {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},	  {"sync-worker", no_argument, NULL, 'S'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"check", no_argument, NULL, 'n'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"sync-worker", no_argument, NULL, 'S'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *config_path = NULL;
 	bool check = false, verbose = false, sync_worker = false;
@@ -216,14 +222,14 @@ int main(int argc, char **argv)
 	}
 	if (!config_path && cfg.n_upstream == 0) {
 		fprintf(stderr, "kidguard: no nameserver in /etc/resolv.conf; give a config with "
-				"[upstream] servers\n");
+		                "[upstream] servers\n");
 		return 1;
 	}
 	if (check && cfg.safe_search_table[0]) {
 		struct rs_safesearch *ss = NULL;
 		if (rs_safesearch_load(cfg.safe_search_table, &ss, err, sizeof(err)) < 0) {
 			fprintf(stderr, "kidguard: %s: [blocking] safe_search_table: %s\n",
-				cfg.source, err);
+			        cfg.source, err);
 			return 1;
 		}
 		rs_safesearch_free(ss);

@@ -32,17 +32,17 @@ const char *rs_strerror(int err);
 /* ------------------------------------------------------------------ configuration --- */
 
 /* Hard maxima: a config asking for more is rejected with the limit in the message. */
-#define RS_MAX_LISTEN    16
-#define RS_MAX_UPSTREAMS 16
-#define RS_MAX_ACL       256
-#define RS_MAX_WORKERS   64
-#define RS_PATH_MAX      512
-#define RS_MAX_PROFILES  32
+#define RS_MAX_LISTEN          16
+#define RS_MAX_UPSTREAMS       16
+#define RS_MAX_ACL             256
+#define RS_MAX_WORKERS         64
+#define RS_PATH_MAX            512
+#define RS_MAX_PROFILES        32
 #define RS_MAX_PROFILE_CLIENTS 32
-#define RS_PROFILE_NAME_MAX 32
-#define RS_MAX_CLIENT_IDS   8   /* device IDs per profile ([profile NAME] client_ids) */
-#define RS_CLIENT_ID_MAX    64  /* one DNS label and its NUL */
-#define RS_TLS_NAME_MAX     256 /* a host name and its NUL */
+#define RS_PROFILE_NAME_MAX    32
+#define RS_MAX_CLIENT_IDS      8   /* device IDs per profile ([profile NAME] client_ids) */
+#define RS_CLIENT_ID_MAX       64  /* one DNS label and its NUL */
+#define RS_TLS_NAME_MAX        256 /* a host name and its NUL */
 
 /* What a blocked name gets. */
 enum rs_block_action {
@@ -115,8 +115,8 @@ struct rs_config {
 	/* [upstream] */
 	struct kg_sockaddr upstream[RS_MAX_UPSTREAMS];
 	int n_upstream;
-	int upstream_timeout_ms; /* one try at one upstream */
-	int query_timeout_ms;    /* whole query, then SERVFAIL */
+	int upstream_timeout_ms;             /* one try at one upstream */
+	int query_timeout_ms;                /* whole query, then SERVFAIL */
 	bool upstream_tls[RS_MAX_UPSTREAMS]; /* tls://ADDR@PORT#NAME: DNS over TLS, never clear */
 	char upstream_tls_name[RS_MAX_UPSTREAMS][RS_TLS_NAME_MAX]; /* "" = verify the address */
 	char upstream_tls_ca_file[RS_PATH_MAX];                    /* "" = the system's CAs */
@@ -134,7 +134,7 @@ struct rs_config {
 	int rl_action; /* enum rs_rl_action */
 	struct kg_cidr rl_exempt[RS_MAX_ACL];
 	int n_rl_exempt;
-	int upstream_max_inflight; /* questions in flight upstream, per worker */
+	int upstream_max_inflight;    /* questions in flight upstream, per worker */
 	uint32_t cache_max_memory_mb; /* per worker; 0 = bounded by size only */
 
 	/* [access] */
@@ -172,7 +172,7 @@ struct rs_config {
 	int sync_interval_s;
 	int sync_timeout_s;
 	int sync_max_age_s;
-	int sync_on_stale; /* enum rs_on_stale */
+	int sync_on_stale;          /* enum rs_on_stale */
 	uint64_t sync_max_download; /* bytes */
 
 	/* [http]: API, metrics, dashboard, block page, query log (rs_http*.c, rs_config_http.c) */
@@ -189,13 +189,13 @@ struct rs_config {
 	bool query_log_full_addresses;
 
 	/* [tls]: DoT and DoH listeners (rs_tls.c, rs_dot.c, rs_doh.c; rs_config_tls.c) */
-	struct kg_sockaddr tls_listen_dot; /* len 0: off */
-	struct kg_sockaddr tls_listen_doh; /* len 0: off */
-	char tls_cert[RS_PATH_MAX];        /* PEM chain (fullchain.pem) */
-	char tls_key[RS_PATH_MAX];         /* PEM private key (privkey.pem) */
+	struct kg_sockaddr tls_listen_dot;  /* len 0: off */
+	struct kg_sockaddr tls_listen_doh;  /* len 0: off */
+	char tls_cert[RS_PATH_MAX];         /* PEM chain (fullchain.pem) */
+	char tls_key[RS_PATH_MAX];          /* PEM private key (privkey.pem) */
 	char tls_hostname[RS_TLS_NAME_MAX]; /* "dns.example.net": SNI kid1.dns.example.net = kid1 */
-	bool tls_self_signed;              /* generate a throwaway certificate at start */
-	int tls_unknown_client_id;         /* enum rs_unknown_id */
+	bool tls_self_signed;               /* generate a throwaway certificate at start */
+	int tls_unknown_client_id;          /* enum rs_unknown_id */
 };
 
 enum rs_rl_action {
@@ -238,7 +238,7 @@ int rs_config_load(const char *path, struct rs_config *cfg, char *err, size_t er
 
 /* The same from a string; `name` is used in error messages in place of a file name. */
 int rs_config_load_string(const char *text, const char *name, struct rs_config *cfg, char *err,
-			  size_t errlen);
+                          size_t errlen);
 
 /* Write the effective configuration as INI (what `kidguard -n -v` prints). */
 void rs_config_print(const struct rs_config *cfg, FILE *out);
@@ -277,8 +277,8 @@ struct rs_stats {
 	uint64_t upstream_latency[RS_LAT_BUCKETS];
 	uint64_t upstream_latency_sum_ms;
 	uint64_t coalesced, dropped, refused_acl, formerr, notimp, policy_errors;
-	uint64_t ratelimited;    /* queries over a client's limit (dropped or truncated) */
-	uint64_t overload;       /* SERVFAIL because max_inflight was reached */
+	uint64_t ratelimited;     /* queries over a client's limit (dropped or truncated) */
+	uint64_t overload;        /* SERVFAIL because max_inflight was reached */
 	uint64_t inflight;        /* upstream questions waiting now */
 	uint64_t tcp_connections; /* open now */
 	uint64_t cache_entries;   /* now */

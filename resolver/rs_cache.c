@@ -11,7 +11,7 @@
 #include <string.h>
 
 struct entry {
-	struct entry *hnext;            /* hash chain */
+	struct entry *hnext;               /* hash chain */
 	struct entry *lru_prev, *lru_next; /* head = most recently used */
 	uint32_t hash;
 	uint64_t stored_ms, expires_ms;
@@ -173,7 +173,7 @@ static struct entry *find(struct rs_cache *c, const struct rs_cache_key *k, uint
 }
 
 bool rs_cache_get(struct rs_cache *c, const struct rs_cache_key *k, uint64_t now_ms,
-		  struct rs_cache_entry_view *v)
+                  struct rs_cache_entry_view *v)
 {
 	uint32_t h = rs_cache_key_hash(k);
 	struct entry *e = find(c, k, h);
@@ -198,8 +198,8 @@ bool rs_cache_get(struct rs_cache *c, const struct rs_cache_key *k, uint64_t now
 }
 
 int rs_cache_put(struct rs_cache *c, const struct rs_cache_key *k, const uint8_t *body,
-		 size_t body_len, const uint16_t *ttl_offs, int n_ttl, uint32_t ttl,
-		 uint64_t now_ms)
+                 size_t body_len, const uint16_t *ttl_offs, int n_ttl, uint32_t ttl,
+                 uint64_t now_ms)
 {
 	uint32_t h = rs_cache_key_hash(k);
 	size_t offs_bytes = (size_t)n_ttl * sizeof(uint16_t);
@@ -228,9 +228,9 @@ int rs_cache_put(struct rs_cache *c, const struct rs_cache_key *k, const uint8_t
 	old = find(c, k, h);
 	if (old)
 		remove_entry(c, old);
-	while (c->lru_tail && (c->count >= c->limit ||
-				(c->max_bytes && c->bytes + sizeof(*e) + offs_bytes + body_len >
-							 c->max_bytes)))
+	while (c->lru_tail &&
+	       (c->count >= c->limit ||
+	        (c->max_bytes && c->bytes + sizeof(*e) + offs_bytes + body_len > c->max_bytes)))
 		remove_entry(c, c->lru_tail);
 	e->hnext = c->buckets[h & (c->n_buckets - 1)];
 	c->buckets[h & (c->n_buckets - 1)] = e;

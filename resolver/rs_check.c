@@ -20,7 +20,7 @@ int rs_minute_of_week_now(void)
 }
 
 static void safe_search_detail(const struct rs_profile *prof, const uint8_t *wire, int n,
-			       const struct rs_safesearch *ss, struct rs_check_result *k)
+                               const struct rs_safesearch *ss, struct rs_check_result *k)
 {
 	const uint8_t *target;
 	size_t tl;
@@ -39,8 +39,8 @@ static void safe_search_detail(const struct rs_profile *prof, const uint8_t *wir
 }
 
 int rs_check(const struct rs_profile *prof, const char *name, int mow,
-	     const struct rs_safesearch *ss, rs_check_lookup lookup, void *ctx,
-	     struct bl_verdict *v, struct rs_check_result *k)
+             const struct rs_safesearch *ss, rs_check_lookup lookup, void *ctx,
+             struct bl_verdict *v, struct rs_check_result *k)
 {
 	uint8_t wire[256];
 	int n = rs_name_to_wire(name, wire, sizeof(wire)), act, rc;
@@ -56,7 +56,7 @@ int rs_check(const struct rs_profile *prof, const char *name, int mow,
 	}
 	if (k->bedtime >= 0 && !(n > 0 && rs_bedtime_allows(prof, wire, (size_t)n))) {
 		snprintf(k->detail, sizeof(k->detail), "bedtime window %d of profile %s",
-			 k->bedtime + 1, prof->name);
+		         k->bedtime + 1, prof->name);
 		k->decided_by = "schedule (bedtime: only the profile's bedtime_allow names)";
 		k->answer = rs_action_name(prof->action);
 		k->blocked = true;

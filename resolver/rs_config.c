@@ -32,16 +32,15 @@ struct load_ctx {
 	size_t errlen;
 	bool failed;
 	uint64_t block_add[RS_MAX_PROFILES], block_del[RS_MAX_PROFILES]; /* block += / -= */
-	char item[128]; /* the list item a setter rejected (rc -3) */
-	int limit;      /* the maximum a list exceeded (rc -2) */
+	char item[128];   /* the list item a setter rejected (rc -3) */
+	int limit;        /* the maximum a list exceeded (rc -2) */
 	int key_line[64]; /* line that last set keys[i], 0 = not in the file (for validate) */
 	/* for string input */
 	const char *str_pos;
 	FILE *file;
 };
 
-typedef int (*key_setter)(struct load_ctx *c, const char *value, long lo, long hi,
-			  size_t off);
+typedef int (*key_setter)(struct load_ctx *c, const char *value, long lo, long hi, size_t off);
 
 struct key_def {
 	const char *section;
@@ -52,7 +51,7 @@ struct key_def {
 };
 
 static void fail(struct load_ctx *c, const char *section, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static void fail(struct load_ctx *c, const char *section, const char *key, const char *fmt, ...)
 {
@@ -136,7 +135,7 @@ static int set_path(struct load_ctx *c, const char *v, long lo, long hi, size_t 
 
 /* Lists: the first occurrence in a file replaces the default, later ones append. */
 static int set_sockaddrs(struct load_ctx *c, const char *v, struct kg_sockaddr *arr, int *n,
-			 int max, uint16_t port, bool *seen)
+                         int max, uint16_t port, bool *seen)
 {
 	char buf[CONFIG_MAX_LINE];
 	char *items[RS_MAX_ACL];
@@ -167,7 +166,7 @@ static int set_sockaddrs(struct load_ctx *c, const char *v, struct kg_sockaddr *
 static int set_listen(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
 {
 	return set_sockaddrs(c, v, c->cfg.listen, &c->cfg.n_listen, RS_MAX_LISTEN, 53,
-			     &c->seen_listen);
+	                     &c->seen_listen);
 }
 
 /* Plain "ADDR[:PORT]" or DoT "tls://ADDR[@PORT][#NAME]" items (rs_config_tls.c). */
@@ -191,7 +190,7 @@ static int set_upstreams(struct load_ctx *c, const char *v, long lo, long hi, si
 			return -2;
 		}
 		if (rs__upstream_parse(items[i], &cfg->upstream[n], &cfg->upstream_tls[n],
-				       cfg->upstream_tls_name[n], RS_TLS_NAME_MAX) < 0) {
+		                       cfg->upstream_tls_name[n], RS_TLS_NAME_MAX) < 0) {
 			snprintf(c->item, sizeof(c->item), "%s", items[i]);
 			return -3;
 		}
@@ -479,7 +478,7 @@ static struct rs_profile *profile_get(struct load_ctx *c, const char *pname)
 
 /* "adult, gambling", "all" or "none" into a mask. Returns 1, or 0 after fail(). */
 static int parse_categories(struct load_ctx *c, const char *value, const char *section,
-			    const char *name, uint64_t *mask)
+                            const char *name, uint64_t *mask)
 {
 	char buf[CONFIG_MAX_LINE];
 	char *items[BL_CATEGORY_MAX + 1];
@@ -500,11 +499,12 @@ static int parse_categories(struct load_ctx *c, const char *value, const char *s
 		} else if (bl_category_find(NULL, items[i], &bit) == 0) {
 			*mask |= 1ULL << bit;
 		} else {
-			fail(c, section, name,
-			     "unknown category \"%s\" (known: all, none, adult, gambling, violence, "
-			     "drugs, self-harm, weapons, scam, phishing, malware, social, games, "
-			     "dating, doh-bypass, ads, tracking, piracy, hate, other)",
-			     items[i]);
+			fail(
+			    c, section, name,
+			    "unknown category \"%s\" (known: all, none, adult, gambling, violence, "
+			    "drugs, self-harm, weapons, scam, phishing, malware, social, games, "
+			    "dating, doh-bypass, ads, tracking, piracy, hate, other)",
+			    items[i]);
 			return 0;
 		}
 	}
@@ -512,13 +512,13 @@ static int parse_categories(struct load_ctx *c, const char *value, const char *s
 }
 
 static int profile_block(struct load_ctx *c, struct rs_profile *p, const char *value,
-			 const char *section, const char *name)
+                         const char *section, const char *name)
 {
 	return parse_categories(c, value, section, name, &p->block_mask);
 }
 
 static int profile_clients(struct load_ctx *c, struct rs_profile *p, const char *value,
-			   const char *section, const char *name)
+                           const char *section, const char *name)
 {
 	char buf[CONFIG_MAX_LINE];
 	char *items[RS_MAX_PROFILE_CLIENTS + 1];
@@ -542,7 +542,7 @@ static int profile_clients(struct load_ctx *c, struct rs_profile *p, const char 
 }
 
 static int profile_macs(struct load_ctx *c, struct rs_profile *p, const char *value,
-			const char *section, const char *name)
+                        const char *section, const char *name)
 {
 	char buf[CONFIG_MAX_LINE];
 	char *items[RS_MAX_PROFILE_MACS + 1];
@@ -567,7 +567,7 @@ static int profile_macs(struct load_ctx *c, struct rs_profile *p, const char *va
 
 /* "mon-thu 19:00-07:00 block games, social" or, for bedtime, "daily 21:00-06:30". */
 static int profile_schedule(struct load_ctx *c, struct rs_profile *p, const char *value,
-			    const char *section, const char *name, bool bedtime)
+                            const char *section, const char *name, bool bedtime)
 {
 	char days[64], range[32], word[16];
 	int used = 0;
@@ -588,12 +588,13 @@ static int profile_schedule(struct load_ctx *c, struct rs_profile *p, const char
 	}
 	s->bedtime = bedtime;
 	if (!bedtime) {
-		if (sscanf(value + used, "%15s %n", word, &used) < 1 || strcmp(word, "block") != 0) {
+		if (sscanf(value + used, "%15s %n", word, &used) < 1 ||
+		    strcmp(word, "block") != 0) {
 			fail(c, section, name, "expected \"block CATEGORY, ...\" after the times");
 			return 0;
 		}
 		if (!parse_categories(c, strstr(value, " block ") + 7, section, name,
-				      &s->extra_block))
+		                      &s->extra_block))
 			return 0;
 	}
 	p->n_schedules++;
@@ -601,7 +602,7 @@ static int profile_schedule(struct load_ctx *c, struct rs_profile *p, const char
 }
 
 static int profile_allow_names(struct load_ctx *c, struct rs_profile *p, const char *value,
-			       const char *section, const char *name)
+                               const char *section, const char *name)
 {
 	char buf[CONFIG_MAX_LINE];
 	char *items[RS_MAX_ALLOW_NAMES + 1];
@@ -633,7 +634,7 @@ static int parse_bool(const char *v, bool *b)
 
 /* The issue-5 keys of a profile. Sets *handled when `name` is one of them. */
 static int profile_policy_key(struct load_ctx *c, struct rs_profile *p, const char *section,
-			      const char *name, const char *value, bool *handled)
+                              const char *name, const char *value, bool *handled)
 {
 	int idx = (int)(p - c->cfg.profiles);
 	uint64_t m;
@@ -682,7 +683,7 @@ static int profile_policy_key(struct load_ctx *c, struct rs_profile *p, const ch
 }
 
 static int profile_handler(struct load_ctx *c, const char *section, const char *name,
-			   const char *value)
+                           const char *value)
 {
 	const char *pname = section + 8;
 	struct rs_profile *p;
@@ -692,8 +693,10 @@ static int profile_handler(struct load_ctx *c, const char *section, const char *
 		pname++;
 	p = profile_get(c, pname);
 	if (!p) {
-		fail(c, section, name, "bad profile name or more than %d profiles (names: 1..%d "
-		     "characters)", RS_MAX_PROFILES, RS_PROFILE_NAME_MAX - 1);
+		fail(c, section, name,
+		     "bad profile name or more than %d profiles (names: 1..%d "
+		     "characters)",
+		     RS_MAX_PROFILES, RS_PROFILE_NAME_MAX - 1);
 		return 0;
 	}
 	if (strcmp(name, "block") == 0)
@@ -706,7 +709,8 @@ static int profile_handler(struct load_ctx *c, const char *section, const char *
 		if (rs_action_parse(value, &p->action) == 0)
 			return 1;
 		fail(c, section, name,
-		     "invalid value \"%s\" (expected sinkhole, nxdomain, nodata or refused)", value);
+		     "invalid value \"%s\" (expected sinkhole, nxdomain, nodata or refused)",
+		     value);
 		return 0;
 	}
 	fail(c, section, name,
@@ -730,8 +734,9 @@ static int handler(void *user, const char *section, const char *name, const char
 	if (value[0] == ';' || strstr(value, " ;") || strstr(value, "\t;")) {
 		/* libinih keeps these on continuation lines; printed back they would read as a
 		 * comment, so the file would not mean what `kidguard -n -v` shows. */
-		fail(c, section, name, "\";\" at the start of a value or after a space starts a "
-				       "comment; remove it");
+		fail(c, section, name,
+		     "\";\" at the start of a value or after a space starts a "
+		     "comment; remove it");
 		return 0;
 	}
 	if (strncmp(section, "profile ", 8) == 0)
@@ -900,7 +905,7 @@ int rs_config_load(const char *path, struct rs_config *cfg, char *err, size_t er
 }
 
 int rs_config_load_string(const char *text, const char *name, struct rs_config *cfg, char *err,
-			  size_t errlen)
+                          size_t errlen)
 {
 	struct load_ctx c = {.cfg = *cfg, .name = name, .err = err, .errlen = errlen};
 
@@ -934,9 +939,8 @@ void rs_config_defaults(struct rs_config *cfg)
 	/* Loopback, RFC 1918, CGNAT, link-local, IPv6 ULA and link-local: never an open
 	 * resolver by accident. */
 	static const char *const private_nets[] = {
-		"127.0.0.0/8", "10.0.0.0/8",	"172.16.0.0/12", "192.168.0.0/16",
-		"100.64.0.0/10", "169.254.0.0/16", "::1/128",	     "fc00::/7",
-		"fe80::/10",
+	    "127.0.0.0/8",    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+	    "169.254.0.0/16", "::1/128",    "fc00::/7",      "fe80::/10",
 	};
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -1066,7 +1070,7 @@ static void print_schedule(const struct rs_schedule *s, FILE *out)
 		}
 	}
 	fprintf(out, " %02u:%02u-%02u:%02u", s->start / 60, s->start % 60, s->end / 60,
-		s->end % 60);
+	        s->end % 60);
 	if (!s->bedtime)
 		print_mask(" block", s->extra_block, out);
 	else
@@ -1080,18 +1084,18 @@ static void print_profile_policy(const struct rs_profile *p, FILE *out)
 	char name[BL_NAME_MAX];
 
 	fprintf(out, "safe_search = %s\nhardening = %s\n", ss[p->safe_search % 3],
-		p->hardening ? "on" : "off");
+	        p->hardening ? "on" : "off");
 	for (int i = 0; i < p->n_macs; i++) {
 		const uint8_t *m = p->macs[i];
 		fprintf(out, "macs = %02x:%02x:%02x:%02x:%02x:%02x\n", m[0], m[1], m[2], m[3], m[4],
-			m[5]);
+		        m[5]);
 	}
 	for (int i = 0; i < p->n_schedules; i++)
 		print_schedule(&p->schedules[i], out);
 	rs__profile_client_ids_print(p, out);
 	for (int i = 0; i < p->n_allow; i++) {
 		int kl = bl_key_from_wire(p->allow_pool + p->allow_off[i], p->allow_len[i], key,
-					  sizeof(key));
+		                          sizeof(key));
 		if (kl > 0 && bl_key_to_name(key, (size_t)kl, name, sizeof(name)) > 0)
 			fprintf(out, "bedtime_allow = %s\n", name);
 	}
@@ -1129,7 +1133,7 @@ static void print_profile(const struct rs_profile *p, FILE *out)
 static void print_ratelimit(const struct rs_config *cfg, FILE *out)
 {
 	fprintf(out, "[ratelimit]\nqps = %u\nburst = %u\nipv4_prefix = %d\nipv6_prefix = %d\n",
-		cfg->rl_qps, cfg->rl_burst, cfg->rl_ipv4_prefix, cfg->rl_ipv6_prefix);
+	        cfg->rl_qps, cfg->rl_burst, cfg->rl_ipv4_prefix, cfg->rl_ipv6_prefix);
 	fprintf(out, "action = %s\n", cfg->rl_action == RS_RL_DROP ? "drop" : "truncate");
 	if (cfg->n_rl_exempt) {
 		fprintf(out, "exempt = ");
@@ -1148,12 +1152,12 @@ static void print_sync(const struct rs_config *cfg, FILE *out)
 	if (!cfg->sync_url[0])
 		return;
 	fprintf(out, "\n[sync]\nurl = %s\npublic_keys = %s\n", cfg->sync_url,
-		cfg->sync_public_keys);
+	        cfg->sync_public_keys);
 	if (cfg->sync_ca_file[0])
 		fprintf(out, "ca_file = %s\n", cfg->sync_ca_file);
 	fprintf(out, "interval = %d\ntimeout = %d\nmax_age = %d\non_stale = %s\n",
-		cfg->sync_interval_s, cfg->sync_timeout_s, cfg->sync_max_age_s,
-		cfg->sync_on_stale == RS_STALE_FAIL_CLOSED ? "fail_closed" : "keep");
+	        cfg->sync_interval_s, cfg->sync_timeout_s, cfg->sync_max_age_s,
+	        cfg->sync_on_stale == RS_STALE_FAIL_CLOSED ? "fail_closed" : "keep");
 	fprintf(out, "max_download = %llu\n", (unsigned long long)(cfg->sync_max_download >> 20));
 }
 
@@ -1164,7 +1168,7 @@ static void print_blocking(const struct rs_config *cfg, FILE *out)
 	inet_ntop(AF_INET, cfg->sinkhole_ipv4, v4, sizeof(v4));
 	inet_ntop(AF_INET6, cfg->sinkhole_ipv6, v6, sizeof(v6));
 	fprintf(out, "\n[blocking]\nsinkhole_ipv4 = %s\nsinkhole_ipv6 = %s\nttl = %u\n", v4, v6,
-		cfg->block_ttl);
+	        cfg->block_ttl);
 	if (cfg->safe_search_table[0])
 		fprintf(out, "safe_search_table = %s\n", cfg->safe_search_table);
 	for (int i = 0; i < cfg->n_profiles; i++)
@@ -1178,15 +1182,15 @@ void rs_config_print(const struct rs_config *cfg, FILE *out)
 
 	fprintf(out, "; effective configuration from %s\n[server]\nlisten = ", cfg->source);
 	for (int i = 0; i < cfg->n_listen; i++)
-		fprintf(out, "%s%s", i ? ", " : "",
-			kg_sockaddr_str((const struct sockaddr *)&cfg->listen[i].ss, buf,
-					sizeof(buf)));
+		fprintf(
+		    out, "%s%s", i ? ", " : "",
+		    kg_sockaddr_str((const struct sockaddr *)&cfg->listen[i].ss, buf, sizeof(buf)));
 	if (cfg->workers)
 		fprintf(out, "\nworkers = %d\n", cfg->workers);
 	else
 		fprintf(out, "\nworkers = auto\n");
 	fprintf(out, "tcp_max_connections = %d\ntcp_idle_timeout = %d\nmax_udp_size = %d\n",
-		cfg->tcp_max_connections, cfg->tcp_idle_timeout_ms / 1000, cfg->max_udp_size);
+	        cfg->tcp_max_connections, cfg->tcp_idle_timeout_ms / 1000, cfg->max_udp_size);
 	if (cfg->user[0])
 		fprintf(out, "user = %s\n", cfg->user);
 	if (cfg->group[0])
@@ -1194,9 +1198,9 @@ void rs_config_print(const struct rs_config *cfg, FILE *out)
 	fprintf(out, "log_level = %s\n\n[upstream]\nservers = ", levels[cfg->log_level & 3]);
 	rs__upstream_print(cfg, out);
 	fprintf(out, "\ntimeout = %d\nquery_timeout = %d\nmax_inflight = %d\n\n",
-		cfg->upstream_timeout_ms, cfg->query_timeout_ms, cfg->upstream_max_inflight);
+	        cfg->upstream_timeout_ms, cfg->query_timeout_ms, cfg->upstream_max_inflight);
 	fprintf(out, "[cache]\nsize = %u\nmin_ttl = %u\nmax_ttl = %u\nnegative_max_ttl = %u\n",
-		cfg->cache_size, cfg->cache_min_ttl, cfg->cache_max_ttl, cfg->cache_neg_max_ttl);
+	        cfg->cache_size, cfg->cache_min_ttl, cfg->cache_max_ttl, cfg->cache_neg_max_ttl);
 	fprintf(out, "max_memory = %u\n\n", cfg->cache_max_memory_mb);
 	print_ratelimit(cfg, out);
 	fprintf(out, "[access]\nallow = ");

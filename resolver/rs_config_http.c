@@ -9,8 +9,8 @@
 #include "kg_addr.h"
 
 /* Kept under ~180 bytes: the printed config must re-parse (see the report on long lines). */
-#define RS_HTTP_DEFAULT_TEXT                                                                     \
-	"This site was blocked by the family filter on this network. If you think that is a "    \
+#define RS_HTTP_DEFAULT_TEXT                                                                       \
+	"This site was blocked by the family filter on this network. If you think that is a "      \
 	"mistake, ask the adult who looks after the internet here, or report it below."
 
 void rs__config_http_defaults(struct rs_config *cfg)
@@ -52,13 +52,12 @@ void rs__config_http_print(const struct rs_config *cfg, FILE *out)
 	if (cfg->http_assets[0])
 		fprintf(out, "assets = %s\n", cfg->http_assets);
 	fprintf(out, "block_page_listen = %s\n",
-		addr_or_off(&cfg->block_page_listen, a, sizeof(a)));
+	        addr_or_off(&cfg->block_page_listen, a, sizeof(a)));
 	fprintf(out, "block_page_text = %s\n", cfg->block_page_text);
 	if (cfg->block_page_contact[0])
 		fprintf(out, "block_page_contact = %s\n", cfg->block_page_contact);
 	if (cfg->report_url[0])
 		fprintf(out, "report_url = %s\n", cfg->report_url);
 	fprintf(out, "query_log = %s\nquery_log_size = %d\nquery_log_full_addresses = %s\n",
-		on_off(cfg->query_log), cfg->query_log_size,
-		on_off(cfg->query_log_full_addresses));
+	        on_off(cfg->query_log), cfg->query_log_size, on_off(cfg->query_log_full_addresses));
 }

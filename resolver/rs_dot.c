@@ -288,7 +288,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	rs__tconn_unref(c);
 }
 
-
 /* The TLS handshake is the expensive part: spend it only on clients [access] allows. */
 static bool allowed(const struct rs_config *cfg, const struct sockaddr *sa)
 {
@@ -318,7 +317,8 @@ static void on_connection(uv_stream_t *server, int status)
 	if (status < 0 || w->stopping)
 		return;
 	if (w->n_conns >= w->max_conns || !(c = calloc(1, sizeof(*c)))) {
-		rs__reject_connection(server, "tls: connection limit reached or client not allowed");
+		rs__reject_connection(server,
+		                      "tls: connection limit reached or client not allowed");
 		return;
 	}
 	c->w = w;

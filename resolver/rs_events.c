@@ -107,9 +107,9 @@ void rs__wire_to_text(const uint8_t *wire, size_t len, char *out, size_t outlen)
 			uint8_t c = wire[i];
 			/* names are shown in a browser: keep them printable and unambiguous */
 			out[o++] = (c > 0x20 && c < 0x7f && c != '\\' && c != '"' && c != '<' &&
-				    c != '>' && c != '&' && c != '\'')
-					   ? (char)c
-					   : '?';
+			            c != '>' && c != '&' && c != '\'')
+			               ? (char)c
+			               : '?';
 		}
 	}
 	if (o == 0 && outlen > 1)
@@ -117,8 +117,8 @@ void rs__wire_to_text(const uint8_t *wire, size_t len, char *out, size_t outlen)
 	out[o < outlen ? o : outlen - 1] = '\0';
 }
 
-void rs__event_blocked(struct rs_worker *w, const struct rs_question *q,
-		       const struct bl_verdict *v, const struct rs_profile *prof)
+void rs__event_blocked(struct rs_worker *w, const struct rs_question *q, const struct bl_verdict *v,
+                       const struct rs_profile *prof)
 {
 	struct rs_http *h = atomic_load_explicit(&w->srv->http, memory_order_acquire);
 	const struct rs_config *cfg = &w->cfg->cfg;
@@ -149,7 +149,7 @@ void rs__event_blocked(struct rs_worker *w, const struct rs_question *q,
 }
 
 void rs__event_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *msg,
-		      size_t len)
+                      size_t len)
 {
 	struct rs_http *h = atomic_load_explicit(&w->srv->http, memory_order_acquire);
 	const struct rs_config *cfg = &w->cfg->cfg;
@@ -175,8 +175,7 @@ void rs__event_answer(struct rs_worker *w, const struct rs_waiter *wt, const uin
 	e->tcp = wt->ops != NULL;
 	e->qname_len = wt->q.qname_len;
 	memcpy(e->qname, wt->q.qname, wt->q.qname_len);
-	keep_addr((const struct sockaddr *)&wt->peer.ss, cfg->query_log_full_addresses,
-		  &e->client);
+	keep_addr((const struct sockaddr *)&wt->peer.ss, cfg->query_log_full_addresses, &e->client);
 	r->n_qlog++;
 	if (blocked) {
 		/* The blocked event of this answer gets the (truncated) client too. */
@@ -210,7 +209,7 @@ void rs__history_sample(struct rs_http *h)
 		p->servfail = s.rcode[RS_RCODE_SERVFAIL] - h->last.rcode[RS_RCODE_SERVFAIL];
 		p->upstream_queries = s.upstream_queries - h->last.upstream_queries;
 		p->upstream_failures = s.upstream_timeouts + s.upstream_errors -
-				       h->last.upstream_timeouts - h->last.upstream_errors;
+		                       h->last.upstream_timeouts - h->last.upstream_errors;
 		h->last = s;
 		h->n_hist++;
 		h->last_t += 60;

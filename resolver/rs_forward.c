@@ -64,11 +64,11 @@ static void usock_release(struct rs_pending *p)
 }
 
 static void send_to_waiters(struct rs_pending *p, const uint8_t *body, size_t body_len,
-			    const struct rs_scan *s)
+                            const struct rs_scan *s)
 {
 	for (struct rs_waiter *wt = p->waiters; wt; wt = wt->next)
-		rs__answer_from_body(p->w, wt, body, body_len, s->ttl_offs, s->n_ttl, 0,
-				     p->q.qname, p->q.qname_len);
+		rs__answer_from_body(p->w, wt, body, body_len, s->ttl_offs, s->n_ttl, 0, p->q.qname,
+		                     p->q.qname_len);
 }
 
 static void fail_all(struct rs_pending *p, int rcode)
@@ -85,8 +85,8 @@ static void fail_all(struct rs_pending *p, int rcode)
 
 static void try_tcp(struct rs_pending *p);
 
-const unsigned rs_latency_bounds_ms[RS_LAT_BUCKETS - 1] = {1,	2,   5,	  10,	20,  50,
-							    100, 200, 500, 1000, 2000};
+const unsigned rs_latency_bounds_ms[RS_LAT_BUCKETS - 1] = {1,   2,   5,   10,   20,  50,
+                                                           100, 200, 500, 1000, 2000};
 
 static void note_latency(struct rs_worker *w, uint64_t ms)
 {
@@ -153,7 +153,7 @@ static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 }
 
 static void udp_on_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
-			const struct sockaddr *addr, unsigned flags)
+                        const struct sockaddr *addr, unsigned flags)
 {
 	struct rs_usock *s = h->data;
 
@@ -345,8 +345,7 @@ static void next_try(struct rs_pending *p)
 			fail_all(p, RS_RCODE_SERVFAIL);
 			return;
 		}
-		idx = rs_upstream_pick(w->health, cfg->n_upstream, p->tried, now,
-				       rs__random32(w));
+		idx = rs_upstream_pick(w->health, cfg->n_upstream, p->tried, now, rs__random32(w));
 		if (idx < 0) {
 			p->tried = 0; /* every upstream had its try: go round again */
 			continue;
@@ -373,7 +372,7 @@ static struct rs_pending **bucket(struct rs_worker *w, uint32_t hash)
 }
 
 static struct rs_pending *find_pending(struct rs_worker *w, const struct rs_cache_key *key,
-				       uint32_t hash)
+                                       uint32_t hash)
 {
 	for (struct rs_pending *p = *bucket(w, hash); p; p = p->hnext)
 		if (p->hash == hash && p->key.len == key->len &&
@@ -430,15 +429,15 @@ static void finish(struct rs_pending *p)
 
 static void refuse_overload(struct rs_worker *w, const struct rs_waiter *wt)
 {
-	size_t n = rs_build_error(&wt->q, true, RS_RCODE_SERVFAIL, w->wbuf + 2,
-				  sizeof(w->wbuf) - 2);
+	size_t n =
+	    rs_build_error(&wt->q, true, RS_RCODE_SERVFAIL, w->wbuf + 2, sizeof(w->wbuf) - 2);
 
 	if (n)
 		rs__send_answer(w, wt, w->wbuf + 2, n);
 }
 
 void rs__forward(struct rs_worker *w, const struct rs_cache_key *key, uint32_t hash,
-		 const struct rs_question *upq, const struct rs_waiter *wt)
+                 const struct rs_question *upq, const struct rs_waiter *wt)
 {
 	struct rs_pending *p = find_pending(w, key, hash);
 

@@ -89,7 +89,8 @@ bool rs__is_loopback(const struct sockaddr *sa)
 		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
 	if (sa->sa_family == AF_INET6) {
 		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
 	}
 	return false;
 }
@@ -123,11 +124,11 @@ const char *rs__cat_names(struct rs_http *h, uint64_t mask, char *buf, size_t le
 static const struct {
 	const char *url, *file, *type;
 } assets[] = {
-	{"/", "index.html", "text/html; charset=utf-8"},
-	{"/index.html", "index.html", "text/html; charset=utf-8"},
-	{"/app.js", "app.js", "text/javascript; charset=utf-8"},
-	{"/style.css", "style.css", "text/css; charset=utf-8"},
-	{"/favicon.svg", "favicon.svg", "image/svg+xml"},
+    {"/", "index.html", "text/html; charset=utf-8"},
+    {"/index.html", "index.html", "text/html; charset=utf-8"},
+    {"/app.js", "app.js", "text/javascript; charset=utf-8"},
+    {"/style.css", "style.css", "text/css; charset=utf-8"},
+    {"/favicon.svg", "favicon.svg", "image/svg+xml"},
 };
 
 char *rs__http_asset(struct rs_http *h, const char *name, size_t *len)
@@ -141,7 +142,8 @@ char *rs__http_asset(struct rs_http *h, const char *name, size_t *len)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
-	if (fstat(fd, &st) == 0 && st.st_size < (1 << 20) && (buf = malloc((size_t)st.st_size + 1))) {
+	if (fstat(fd, &st) == 0 && st.st_size < (1 << 20) &&
+	    (buf = malloc((size_t)st.st_size + 1))) {
 		ssize_t n = read(fd, buf, (size_t)st.st_size);
 		if (n < 0) {
 			free(buf);
@@ -165,8 +167,8 @@ static bool serve_asset(struct rs_http *h, const char *url, struct rs_resp *r)
 		buf = rs__http_asset(h, assets[i].file, &len);
 		if (!buf) {
 			rs__resp_text(r, 404, "text/plain; charset=utf-8",
-				      "dashboard files not found: set [http] assets to the "
-				      "directory holding index.html\n");
+			              "dashboard files not found: set [http] assets to the "
+			              "directory holding index.html\n");
 			return true;
 		}
 		rs__resp_owned(r, 200, assets[i].type, buf);
@@ -223,18 +225,17 @@ static int authorize(struct rs_req *q, const struct rs_config *cfg, struct rs_re
 	if (cfg->http_token[0] && auth && strncmp(auth, "Bearer ", 7) == 0 &&
 	    ct_equal(auth + 7, cfg->http_token))
 		return 0;
-	if (cfg->http_trust_loopback && rs__is_loopback(q->client) && same_origin(q->conn) &&
-	    json)
+	if (cfg->http_trust_loopback && rs__is_loopback(q->client) && same_origin(q->conn) && json)
 		return 0;
 	if (cfg->http_token[0]) {
 		rs__resp_text(r, 401, "application/json",
-			      "{\"error\":\"this request changes state: send Authorization: Bearer "
-			      "TOKEN ([http] token)\"}");
+		              "{\"error\":\"this request changes state: send Authorization: Bearer "
+		              "TOKEN ([http] token)\"}");
 		r->www_auth = "Bearer realm=\"kidguard\"";
 	} else {
 		rs__resp_text(r, 403, "application/json",
-			      "{\"error\":\"this request changes state: allowed only from this "
-			      "machine (trust_loopback) or with [http] token set\"}");
+		              "{\"error\":\"this request changes state: allowed only from this "
+		              "machine (trust_loopback) or with [http] token set\"}");
 	}
 	return -1;
 }
@@ -283,7 +284,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, struct rs_resp *r, bo
 	enum MHD_Result ret;
 
 	m = MHD_create_response_from_buffer(r->len, r->body ? r->body : (void *)"",
-					    r->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	                                    r->body ? MHD_RESPMEM_MUST_FREE
+	                                            : MHD_RESPMEM_PERSISTENT);
 	if (!m) {
 		free(r->body);
 		return MHD_NO;
@@ -294,9 +296,10 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, struct rs_resp *r, bo
 	MHD_add_response_header(m, "Cache-Control", "no-store");
 	if (api) {
 		MHD_add_response_header(m, "X-Frame-Options", "DENY");
-		MHD_add_response_header(m, "Content-Security-Policy",
-					"default-src 'self'; img-src 'self' data:; "
-					"frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+		MHD_add_response_header(
+		    m, "Content-Security-Policy",
+		    "default-src 'self'; img-src 'self' data:; "
+		    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
 	}
 	if (r->www_auth)
 		MHD_add_response_header(m, "WWW-Authenticate", r->www_auth);
@@ -306,8 +309,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, struct rs_resp *r, bo
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-				  const char *method, const char *version, const char *data,
-				  size_t *data_size, void **con_cls, bool api)
+                                  const char *method, const char *version, const char *data,
+                                  size_t *data_size, void **con_cls, bool api)
 {
 	struct rs_http *h = cls;
 	struct conn_state *st = *con_cls;
@@ -353,21 +356,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 }
 
 static enum MHD_Result on_api(void *cls, struct MHD_Connection *c, const char *url,
-			      const char *method, const char *version, const char *data,
-			      size_t *data_size, void **con_cls)
+                              const char *method, const char *version, const char *data,
+                              size_t *data_size, void **con_cls)
 {
 	return on_request(cls, c, url, method, version, data, data_size, con_cls, true);
 }
 
 static enum MHD_Result on_block(void *cls, struct MHD_Connection *c, const char *url,
-				const char *method, const char *version, const char *data,
-				size_t *data_size, void **con_cls)
+                                const char *method, const char *version, const char *data,
+                                size_t *data_size, void **con_cls)
 {
 	return on_request(cls, c, url, method, version, data, data_size, con_cls, false);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-			 enum MHD_RequestTerminationCode toe)
+                         enum MHD_RequestTerminationCode toe)
 {
 	struct conn_state *st = *con_cls;
 
@@ -388,7 +391,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 static struct MHD_Daemon *start_daemon(struct rs_http *h, const struct kg_sockaddr *a,
-				       MHD_AccessHandlerCallback cb, const char *what)
+                                       MHD_AccessHandlerCallback cb, const char *what)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
 	uint16_t port;
@@ -398,20 +401,21 @@ static struct MHD_Daemon *start_daemon(struct rs_http *h, const struct kg_sockad
 	if (a->ss.ss_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
 		/* [::] takes IPv4 too; a specific v6 address only itself */
-		flags |= IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr) ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+		flags |=
+		    IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr) ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
 		port = ntohs(s6->sin6_port);
 	} else {
 		port = ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
 	}
 	d = MHD_start_daemon(flags, port, NULL, NULL, cb, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
-			     MHD_OPTION_SOCK_ADDR, &a->ss, MHD_OPTION_NOTIFY_COMPLETED,
-			     on_completed, h, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
-			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+	                     MHD_OPTION_SOCK_ADDR, &a->ss, MHD_OPTION_NOTIFY_COMPLETED,
+	                     on_completed, h, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+	                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
 	kg_sockaddr_str((const struct sockaddr *)&a->ss, name, sizeof(name));
 	if (!d)
 		log_err("http: cannot serve the %s on %s (address in use?); DNS continues "
-			"without it",
-			what, name);
+		        "without it",
+		        what, name);
 	return d;
 }
 
@@ -518,22 +522,23 @@ int rs__http_start(struct rs_server *srv)
 		h->api = start_daemon(h, &cfg->http_listen, on_api, "dashboard and API");
 		if (h->api)
 			log_info("dashboard: http://%s/ (metrics at /metrics, health at /health; "
-				 "files from %s)",
-				 kg_sockaddr_str((const struct sockaddr *)&cfg->http_listen.ss, name,
-						 sizeof(name)),
-				 h->assets);
+			         "files from %s)",
+			         kg_sockaddr_str((const struct sockaddr *)&cfg->http_listen.ss,
+			                         name, sizeof(name)),
+			         h->assets);
 	}
 	if (cfg->block_page_listen.len) {
 		h->block = start_daemon(h, &cfg->block_page_listen, on_block, "block page");
 		if (h->block)
-			log_info("block page on http://%s/",
-				 kg_sockaddr_str((const struct sockaddr *)&cfg->block_page_listen.ss,
-						 name, sizeof(name)));
+			log_info(
+			    "block page on http://%s/",
+			    kg_sockaddr_str((const struct sockaddr *)&cfg->block_page_listen.ss,
+			                    name, sizeof(name)));
 	}
 	if (cfg->query_log)
 		log_info("query log on: the last %d answers are kept in memory with %s client "
-			 "addresses",
-			 cfg->query_log_size, cfg->query_log_full_addresses ? "full" : "truncated");
+		         "addresses",
+		         cfg->query_log_size, cfg->query_log_full_addresses ? "full" : "truncated");
 	return 0;
 }
 

@@ -130,24 +130,25 @@ static void stats_history(struct rs_http *h, cJSON *root, const struct rs_stats 
 		cJSON_AddItemToArray(pts, a);
 		up5 += s->upstream_queries - h->last.upstream_queries;
 		fail5 += s->upstream_timeouts + s->upstream_errors - h->last.upstream_timeouts -
-			 h->last.upstream_errors;
+		         h->last.upstream_errors;
 	}
 	pthread_mutex_unlock(&h->hist_lock);
 	cJSON_AddNumberToObject(root, "history_step", 60);
 	cJSON *u = cJSON_AddObjectToObject(root, "upstream_health");
 	add_u64(u, "queries_5m", up5);
 	add_u64(u, "failures_5m", fail5);
-	cJSON_AddStringToObject(u, "status", up5 == 0		 ? "idle"
-					     : fail5 * 2 > up5	 ? "down"
-					     : fail5 * 20 > up5 ? "degraded"
-								 : "ok");
+	cJSON_AddStringToObject(u, "status",
+	                        up5 == 0           ? "idle"
+	                        : fail5 * 2 > up5  ? "down"
+	                        : fail5 * 20 > up5 ? "degraded"
+	                                           : "ok");
 }
 
 static void stats_totals(struct rs_http *h, cJSON *root, const struct rs_stats *s,
-			 const struct rs_config *cfg)
+                         const struct rs_config *cfg)
 {
-	static const char *const rc[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",
-					 "REFUSED"};
+	static const char *const rc[] = {"NOERROR",  "FORMERR", "SERVFAIL",
+	                                 "NXDOMAIN", "NOTIMP",  "REFUSED"};
 	cJSON *t = cJSON_AddObjectToObject(root, "totals");
 	cJSON *rcodes = cJSON_AddObjectToObject(root, "rcodes");
 	cJSON *cats = cJSON_AddArrayToObject(root, "blocked_by_category");
@@ -195,7 +196,7 @@ static void stats_totals(struct rs_http *h, cJSON *root, const struct rs_stats *
 		lat_n += s->upstream_latency[i];
 	}
 	cJSON_AddNumberToObject(lat, "mean_ms",
-				lat_n ? (double)s->upstream_latency_sum_ms / (double)lat_n : 0);
+	                        lat_n ? (double)s->upstream_latency_sum_ms / (double)lat_n : 0);
 }
 
 static void stats_feed(struct rs_http *h, cJSON *root, const struct rs_config *cfg)
@@ -227,9 +228,9 @@ static void stats_feed(struct rs_http *h, cJSON *root, const struct rs_config *c
 	add_u64(st, "local", local);
 	add_u64(st, "feed", feed);
 	for (int i = 0; i < cfg->n_upstream; i++)
-		cJSON_AddItemToArray(ups, cJSON_CreateString(kg_sockaddr_str(
-					      (const struct sockaddr *)&cfg->upstream[i].ss, a,
-					      sizeof(a))));
+		cJSON_AddItemToArray(
+		    ups, cJSON_CreateString(kg_sockaddr_str(
+		             (const struct sockaddr *)&cfg->upstream[i].ss, a, sizeof(a))));
 }
 
 static void stats_settings(struct rs_http *h, cJSON *root, const struct rs_config *cfg)
@@ -243,12 +244,11 @@ static void stats_settings(struct rs_http *h, cJSON *root, const struct rs_confi
 	cJSON_AddBoolToObject(o, "query_log", cfg->query_log);
 	cJSON_AddBoolToObject(o, "token_configured", cfg->http_token[0] != '\0');
 	cJSON_AddBoolToObject(o, "trust_loopback", cfg->http_trust_loopback);
-	cJSON_AddStringToObject(o, "block_page",
-				cfg->block_page_listen.len
-					? kg_sockaddr_str((const struct sockaddr *)&cfg
-								  ->block_page_listen.ss,
-							  a, sizeof(a))
-					: "");
+	cJSON_AddStringToObject(
+	    o, "block_page",
+	    cfg->block_page_listen.len
+	        ? kg_sockaddr_str((const struct sockaddr *)&cfg->block_page_listen.ss, a, sizeof(a))
+	        : "");
 	cJSON *profs = cJSON_AddArrayToObject(o, "profiles");
 	for (int i = 0; i < cfg->n_profiles; i++)
 		cJSON_AddItemToArray(profs, cJSON_CreateString(cfg->profiles[i].name));
@@ -276,45 +276,44 @@ static void api_stats(struct rs_req *q, struct rs_resp *r)
 /* ------------------------------------------------------------------------ check --- */
 
 static void explain(struct rs_http *h, const char *name, const struct bl_verdict *v,
-		    const struct rs_profile *prof, char *buf, size_t len)
+                    const struct rs_profile *prof, char *buf, size_t len)
 {
 	char cats[512], scope[BL_NAME_MAX + 64];
 	struct bl_verdict any;
 
-	snprintf(scope, sizeof(scope), v->subtree ? "%s and every name under it" : "%s",
-		 v->match);
+	snprintf(scope, sizeof(scope), v->subtree ? "%s and every name under it" : "%s", v->match);
 	if (v->action == BL_ACTION_BLOCK && v->source == BL_SOURCE_FEED) {
 		snprintf(buf, len,
-			 "%s is blocked for profile \"%s\": the national list (feed version %u) "
-			 "puts %s in the category %s. Devices get a %s answer instead of the "
-			 "site's address. If this is wrong, report it; to unblock it on this "
-			 "network now, add an allow rule.",
-			 name, prof->name, v->feed_version, scope,
-			 rs__cat_names(h, v->categories, cats, sizeof(cats)),
-			 rs_action_name(prof->action));
+		         "%s is blocked for profile \"%s\": the national list (feed version %u) "
+		         "puts %s in the category %s. Devices get a %s answer instead of the "
+		         "site's address. If this is wrong, report it; to unblock it on this "
+		         "network now, add an allow rule.",
+		         name, prof->name, v->feed_version, scope,
+		         rs__cat_names(h, v->categories, cats, sizeof(cats)),
+		         rs_action_name(prof->action));
 	} else if (v->action == BL_ACTION_BLOCK) {
 		snprintf(buf, len,
-			 "%s is blocked for profile \"%s\" by a local deny rule for %s (%s), "
-			 "added on this appliance. Remove that rule to unblock it.",
-			 name, prof->name, scope,
-			 v->categories ? rs__cat_names(h, v->categories, cats, sizeof(cats))
-				       : "every profile");
+		         "%s is blocked for profile \"%s\" by a local deny rule for %s (%s), "
+		         "added on this appliance. Remove that rule to unblock it.",
+		         name, prof->name, scope,
+		         v->categories ? rs__cat_names(h, v->categories, cats, sizeof(cats))
+		                       : "every profile");
 	} else if (v->action == BL_ACTION_ALLOW) {
 		snprintf(buf, len,
-			 "%s is allowed by a %s allow rule for %s: it resolves normally even if "
-			 "a list names it.",
-			 name, v->source == BL_SOURCE_LOCAL ? "local" : "feed", scope);
+		         "%s is allowed by a %s allow rule for %s: it resolves normally even if "
+		         "a list names it.",
+		         name, v->source == BL_SOURCE_LOCAL ? "local" : "feed", scope);
 	} else if (rs__http_lookup(h, name, UINT64_MAX, &any) == 0 &&
-		   any.action == BL_ACTION_BLOCK) {
+	           any.action == BL_ACTION_BLOCK) {
 		snprintf(buf, len,
-			 "%s is listed in the category %s, which profile \"%s\" does not block, "
-			 "so it resolves normally for this profile.",
-			 name, rs__cat_names(h, any.categories, cats, sizeof(cats)), prof->name);
+		         "%s is listed in the category %s, which profile \"%s\" does not block, "
+		         "so it resolves normally for this profile.",
+		         name, rs__cat_names(h, any.categories, cats, sizeof(cats)), prof->name);
 	} else {
 		snprintf(buf, len,
-			 "%s is on no list that profile \"%s\" blocks: it resolves normally. If it "
-			 "is harmful, report it or add a deny rule.",
-			 name, prof->name);
+		         "%s is on no list that profile \"%s\" blocks: it resolves normally. If it "
+		         "is harmful, report it or add a deny rule.",
+		         name, prof->name);
 	}
 }
 
@@ -354,10 +353,10 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 	}
 	cr = rs__http_cfg_get(q->h);
 	prof = client && *client ? rs_profile_for(&cr->cfg, (const struct sockaddr *)&ca.ss)
-				 : &cr->cfg.profiles[cr->cfg.default_profile];
+	                         : &cr->cfg.profiles[cr->cfg.default_profile];
 	/* The daemon's whole decision, as kidguard-ctl check makes it (rs_check.c). */
-	if (rs_check(prof, norm, minute_of_week(q->h), cr->safesearch, http_lookup, q->h, &v,
-		     &k) != 0) {
+	if (rs_check(prof, norm, minute_of_week(q->h), cr->safesearch, http_lookup, q->h, &v, &k) !=
+	    0) {
 		rs__http_cfg_put(cr);
 		json_error(r, 503, "the blocklist store cannot be read");
 		return;
@@ -377,13 +376,13 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 	cJSON_AddStringToObject(o, "detail", k.detail);
 	cJSON_AddBoolToObject(o, "bedtime", k.bedtime >= 0);
 	if (prof->block_mask == UINT64_MAX)
-		cJSON_AddItemToObject(o, "profile_blocks", cJSON_CreateStringArray(
-								    (const char *[]){"all"}, 1));
+		cJSON_AddItemToObject(o, "profile_blocks",
+		                      cJSON_CreateStringArray((const char *[]){"all"}, 1));
 	else
 		cJSON_AddItemToObject(o, "profile_blocks", cat_array(q->h, prof->block_mask));
 	if (!k.have_verdict || (strcmp(k.answer, "rewrite") == 0))
 		snprintf(text, sizeof(text), "%s: %s for profile \"%s\"%s%s; answer: %s.", norm,
-			 k.decided_by, prof->name, k.detail[0] ? ": " : "", k.detail, k.answer);
+		         k.decided_by, prof->name, k.detail[0] ? ": " : "", k.detail, k.answer);
 	else
 		explain(q->h, norm, &v, prof, text, sizeof(text));
 	cJSON_AddStringToObject(o, "explanation", text);
@@ -432,8 +431,7 @@ static void api_overrides_list(struct rs_req *q, struct rs_resp *r)
 }
 
 /* One local rule change in its own write transaction (waits for any other writer). */
-static int write_rule(struct rs_http *h, bool add, const char *name, unsigned flags,
-		      uint64_t cats)
+static int write_rule(struct rs_http *h, bool add, const char *name, unsigned flags, uint64_t cats)
 {
 	struct bl_writer *w;
 	int rc = bl_writer_begin(h->srv->bl, &w);
@@ -441,7 +439,7 @@ static int write_rule(struct rs_http *h, bool add, const char *name, unsigned fl
 	if (rc)
 		return rc;
 	rc = add ? bl_writer_put(w, BL_SOURCE_LOCAL, name, flags, cats, 0)
-		 : bl_writer_del(w, BL_SOURCE_LOCAL, name, flags);
+	         : bl_writer_del(w, BL_SOURCE_LOCAL, name, flags);
 	if (rc) {
 		bl_writer_abort(w);
 		return rc;
@@ -486,7 +484,7 @@ static void api_override_add(struct rs_req *q, struct rs_resp *r)
 	{
 		if (!cJSON_IsString(it) || bl_category_find(q->h->srv->bl, it->valuestring, &bit)) {
 			snprintf(msg, sizeof(msg), "unknown category %s",
-				 cJSON_IsString(it) ? it->valuestring : "(not a string)");
+			         cJSON_IsString(it) ? it->valuestring : "(not a string)");
 			cJSON_Delete(j);
 			json_error(r, 400, msg);
 			return;
@@ -594,14 +592,15 @@ static void api_events(struct rs_req *q, struct rs_resp *r)
 		cJSON_AddStringToObject(o, "name", name);
 		cJSON_AddNumberToObject(o, "qtype", e->qtype);
 		cJSON_AddItemToObject(o, "categories", cat_array(h, e->categories));
-		cJSON_AddStringToObject(o, "profile", e->profile < cr->cfg.n_profiles
-							      ? cr->cfg.profiles[e->profile].name
-							      : "?");
+		cJSON_AddStringToObject(
+		    o, "profile",
+		    e->profile < cr->cfg.n_profiles ? cr->cfg.profiles[e->profile].name : "?");
 		cJSON_AddStringToObject(o, "source", source_names[e->source % 3]);
 		if (e->source == BL_SOURCE_FEED)
 			cJSON_AddNumberToObject(o, "feed_version", e->feed_version);
 		if (e->client.family) {
-			rs__ev_addr_str(&e->client, cr->cfg.query_log_full_addresses, cl, sizeof(cl));
+			rs__ev_addr_str(&e->client, cr->cfg.query_log_full_addresses, cl,
+			                sizeof(cl));
 			cJSON_AddStringToObject(o, "client", cl);
 		}
 		cJSON_AddItemToArray(arr, o);
@@ -697,8 +696,8 @@ static void api_report(struct rs_req *q, struct rs_resp *r)
 	int rc;
 
 	rc = cJSON_IsString(d) && cJSON_IsString(k)
-		     ? rs__report_add(q->h, d->valuestring, k->valuestring, &rep)
-		     : -EINVAL;
+	         ? rs__report_add(q->h, d->valuestring, k->valuestring, &rep)
+	         : -EINVAL;
 	cJSON_Delete(j);
 	if (rc == -EAGAIN) {
 		json_error(r, 429, "too many reports just now; try again later");
@@ -706,7 +705,7 @@ static void api_report(struct rs_req *q, struct rs_resp *r)
 	}
 	if (rc) {
 		json_error(r, 400,
-			   "expected {\"domain\":DOMAIN,\"kind\":\"wrong_block\"|\"not_blocked\"}");
+		           "expected {\"domain\":DOMAIN,\"kind\":\"wrong_block\"|\"not_blocked\"}");
 		return;
 	}
 	rs__report_address(q->h, addr, sizeof(addr));

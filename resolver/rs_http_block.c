@@ -48,12 +48,23 @@ static void sb_esc(struct sb *b, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
-		case '<': sb_str(b, "&lt;"); break;
-		case '>': sb_str(b, "&gt;"); break;
-		case '&': sb_str(b, "&amp;"); break;
-		case '"': sb_str(b, "&quot;"); break;
-		case '\'': sb_str(b, "&#39;"); break;
-		default: sb_add(b, s, 1);
+		case '<':
+			sb_str(b, "&lt;");
+			break;
+		case '>':
+			sb_str(b, "&gt;");
+			break;
+		case '&':
+			sb_str(b, "&amp;");
+			break;
+		case '"':
+			sb_str(b, "&quot;");
+			break;
+		case '\'':
+			sb_str(b, "&#39;");
+			break;
+		default:
+			sb_add(b, s, 1);
 		}
 	}
 }
@@ -62,7 +73,7 @@ static void sb_esc(struct sb *b, const char *s)
 static void contact_html(struct sb *b, const char *c)
 {
 	bool url = strncmp(c, "https://", 8) == 0 || strncmp(c, "http://", 7) == 0 ||
-		   strncmp(c, "mailto:", 7) == 0;
+	           strncmp(c, "mailto:", 7) == 0;
 	bool phone = c[0] && strspn(c, "+0123456789 -()") == strlen(c);
 
 	if (!c[0])
@@ -92,20 +103,20 @@ static void report_html(struct sb *b, const char *domain, bool blocked)
 	if (!domain[0])
 		return;
 	sb_str(b, "<form method=\"post\" action=\"/report\" class=\"report\">"
-		  "<input type=\"hidden\" name=\"domain\" value=\"");
+	          "<input type=\"hidden\" name=\"domain\" value=\"");
 	sb_esc(b, domain);
 	sb_str(b, "\"><button type=\"submit\" name=\"kind\" value=\"");
 	sb_str(b, blocked ? "wrong_block\">This site should not be blocked"
-			  : "not_blocked\">Report this site as harmful");
+	                  : "not_blocked\">Report this site as harmful");
 	sb_str(b, "</button></form>");
 }
 
 static const char fallback[] =
-	"<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
-	"content=\"width=device-width,initial-scale=1\"><title>Blocked</title></head><body>"
-	"<h1>{{TITLE}}</h1><p><b>{{DOMAIN}}</b></p><p>Category: {{CATEGORY}}</p><p>{{TEXT}}</p>"
-	"{{CONTACT}}{{REPORT}}<p><small>kidguard, list version {{FEED_VERSION}}</small></p>"
-	"</body></html>";
+    "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
+    "content=\"width=device-width,initial-scale=1\"><title>Blocked</title></head><body>"
+    "<h1>{{TITLE}}</h1><p><b>{{DOMAIN}}</b></p><p>Category: {{CATEGORY}}</p><p>{{TEXT}}</p>"
+    "{{CONTACT}}{{REPORT}}<p><small>kidguard, list version {{FEED_VERSION}}</small></p>"
+    "</body></html>";
 
 struct page {
 	const char *title, *domain, *category, *text, *feed_version;
@@ -172,8 +183,10 @@ static void host_name(struct rs_req *q, char *out, size_t len)
 
 static int hexval(char c)
 {
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-					      : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+	                              : -1;
 }
 
 /* One field of an application/x-www-form-urlencoded body, decoded into `out`. */
@@ -225,10 +238,10 @@ static void report_post(struct rs_req *q, struct rs_resp *r)
 		pg.text = "This report could not be understood.";
 	else if (strncmp(addr, "mailto:", 7) == 0)
 		pg.text = "Your report was kept. The adult who looks after this network can send "
-			  "it from the kidguard dashboard.";
+		          "it from the kidguard dashboard.";
 	else
 		pg.text = "Your report will be sent to the list's publisher. It contains only the "
-			  "site's name, its category and the list version — nothing about you.";
+		          "site's name, its category and the list version — nothing about you.";
 	(void)mailto;
 	pg.blocked = false;
 	char *html = render(q->h, &pg, &len);
@@ -260,7 +273,7 @@ void rs__block_handle(struct rs_req *q, struct rs_resp *r)
 	if (name[0] && rs__http_lookup(q->h, name, prof->block_mask, &v) == 0 &&
 	    v.action == BL_ACTION_BLOCK) {
 		uint64_t c = v.categories & prof->block_mask ? v.categories & prof->block_mask
-							      : v.categories;
+		                                             : v.categories;
 		pg.title = "This site is blocked";
 		pg.blocked = true;
 		if (c)
@@ -275,8 +288,8 @@ void rs__block_handle(struct rs_req *q, struct rs_resp *r)
 		/* Not blocked (or no name): the page of the filter itself. */
 		pg.title = name[0] ? "This site is not blocked now" : "kidguard block page";
 		pg.text = name[0] ? "It was blocked when your device asked; try again in a minute."
-				  : "Sites blocked by the family filter on this network show this "
-				    "page.";
+		                  : "Sites blocked by the family filter on this network show this "
+		                    "page.";
 		snprintf(cats, sizeof(cats), "-");
 		if (bl_db_meta(q->h->srv->bl, &m) == 0)
 			snprintf(ver, sizeof(ver), "%llu", (unsigned long long)m.feed_version);

@@ -22,10 +22,10 @@
 
 #include "rs_srv.h"
 
-#define RS_EV_RING      128  /* recent blocked events kept per worker */
-#define RS_HIST_SLOTS   1440 /* one per minute: 24 hours */
-#define RS_OUTBOX       64   /* reports kept (queued, sent or failed) */
-#define RS_REPORT_TRIES 12   /* delivery attempts before a report is given up */
+#define RS_EV_RING      128   /* recent blocked events kept per worker */
+#define RS_HIST_SLOTS   1440  /* one per minute: 24 hours */
+#define RS_OUTBOX       64    /* reports kept (queued, sent or failed) */
+#define RS_REPORT_TRIES 12    /* delivery attempts before a report is given up */
 #define RS_BODY_MAX     16384 /* largest request body we accept */
 
 /* A client address as kept: family 0 (none), AF_INET or AF_INET6, already truncated. */
@@ -169,8 +169,7 @@ void rs__block_handle(struct rs_req *q, struct rs_resp *r);
 /* rs_http_report.c */
 /* Queue a report; `kind` "wrong_block" or "not_blocked". Returns 0, -EAGAIN (rate limited or
  * full) or -EINVAL. The category and feed version come from the store, not the client. */
-int rs__report_add(struct rs_http *h, const char *domain, const char *kind,
-		   struct rs_report *out);
+int rs__report_add(struct rs_http *h, const char *domain, const char *kind, struct rs_report *out);
 /* The address reports go to ("" when none). */
 void rs__report_address(struct rs_http *h, char *buf, size_t len);
 /* A mailto: link for one report (for the dashboard and the block page). */

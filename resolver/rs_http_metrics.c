@@ -55,8 +55,8 @@ static void head(struct buf *b, const char *name, const char *type, const char *
 }
 
 static const char *const rcode_names[16] = {
-	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
-	"NXRRSET", "NOTAUTH", "NOTZONE", "RCODE11", "RCODE12", "RCODE13", "RCODE14", "RCODE15",
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+    "NXRRSET", "NOTAUTH", "NOTZONE",  "RCODE11",  "RCODE12", "RCODE13", "RCODE14",  "RCODE15",
 };
 
 /* Label values: category and profile names are [a-z0-9-_] but escape anyway. */
@@ -77,32 +77,32 @@ static void queries(struct buf *b, const struct rs_stats *s)
 	head(b, "kidguard_queries_total", "counter", "DNS queries received, by transport.");
 	for (int t = 0; t < RS_TRANSPORT_MAX; t++)
 		bprintf(b, "kidguard_queries_total{transport=\"%s\"} %llu\n", rs_transport_name(t),
-			(unsigned long long)s->queries[t]);
+		        (unsigned long long)s->queries[t]);
 	head(b, "kidguard_answers_total", "counter",
 	     "DNS answers sent, by response code (blocked sinkhole answers are NOERROR).");
 	for (int i = 0; i < 16; i++)
 		if (i <= 5 || s->rcode[i])
 			bprintf(b, "kidguard_answers_total{rcode=\"%s\"} %llu\n", rcode_names[i],
-				(unsigned long long)s->rcode[i]);
+			        (unsigned long long)s->rcode[i]);
 	head(b, "kidguard_responses_total", "counter",
 	     "DNS answers sent, by transport and response code.");
 	for (int t = 0; t < RS_TRANSPORT_MAX; t++)
 		for (int i = 0; i < 16; i++)
 			if (i <= 5 || s->answers[t][i])
 				bprintf(b,
-					"kidguard_responses_total{transport=\"%s\",rcode=\"%s\"} "
-					"%llu\n",
-					rs_transport_name(t), rcode_names[i],
-					(unsigned long long)s->answers[t][i]);
+				        "kidguard_responses_total{transport=\"%s\",rcode=\"%s\"} "
+				        "%llu\n",
+				        rs_transport_name(t), rcode_names[i],
+				        (unsigned long long)s->answers[t][i]);
 	head(b, "kidguard_queries_rejected_total", "counter",
 	     "Queries not resolved, by reason (acl, formerr, notimp, dropped).");
 	bprintf(b,
-		"kidguard_queries_rejected_total{reason=\"acl\"} %llu\n"
-		"kidguard_queries_rejected_total{reason=\"formerr\"} %llu\n"
-		"kidguard_queries_rejected_total{reason=\"notimp\"} %llu\n"
-		"kidguard_queries_rejected_total{reason=\"dropped\"} %llu\n",
-		(unsigned long long)s->refused_acl, (unsigned long long)s->formerr,
-		(unsigned long long)s->notimp, (unsigned long long)s->dropped);
+	        "kidguard_queries_rejected_total{reason=\"acl\"} %llu\n"
+	        "kidguard_queries_rejected_total{reason=\"formerr\"} %llu\n"
+	        "kidguard_queries_rejected_total{reason=\"notimp\"} %llu\n"
+	        "kidguard_queries_rejected_total{reason=\"dropped\"} %llu\n",
+	        (unsigned long long)s->refused_acl, (unsigned long long)s->formerr,
+	        (unsigned long long)s->notimp, (unsigned long long)s->dropped);
 	head(b, "kidguard_ratelimited_total", "counter",
 	     "UDP queries over a client's [ratelimit] (answered TC=1 or dropped).");
 	bprintf(b, "kidguard_ratelimited_total %llu\n", (unsigned long long)s->ratelimited);
@@ -112,7 +112,7 @@ static void queries(struct buf *b, const struct rs_stats *s)
 }
 
 static void blocked(struct rs_http *h, struct buf *b, const struct rs_stats *s,
-		    const struct rs_config *cfg)
+                    const struct rs_config *cfg)
 {
 	head(b, "kidguard_blocked_total", "counter",
 	     "Blocked answers, by category (an answer in two categories counts in both).");
@@ -153,17 +153,17 @@ static void cache_upstream(struct buf *b, const struct rs_stats *s)
 	bprintf(b, "kidguard_cache_entries %llu\n", (unsigned long long)s->cache_entries);
 	head(b, "kidguard_upstream_queries_total", "counter", "Queries sent to upstreams.");
 	bprintf(b, "kidguard_upstream_queries_total %llu\n",
-		(unsigned long long)s->upstream_queries);
+	        (unsigned long long)s->upstream_queries);
 	head(b, "kidguard_upstream_errors_total", "counter",
 	     "Upstream tries that failed, by kind (timeout, error).");
 	bprintf(b, "kidguard_upstream_errors_total{kind=\"timeout\"} %llu\n",
-		(unsigned long long)s->upstream_timeouts);
+	        (unsigned long long)s->upstream_timeouts);
 	bprintf(b, "kidguard_upstream_errors_total{kind=\"error\"} %llu\n",
-		(unsigned long long)s->upstream_errors);
+	        (unsigned long long)s->upstream_errors);
 	head(b, "kidguard_upstream_tcp_fallbacks_total", "counter",
 	     "Truncated upstream answers retried over TCP.");
 	bprintf(b, "kidguard_upstream_tcp_fallbacks_total %llu\n",
-		(unsigned long long)s->upstream_tcp_fallbacks);
+	        (unsigned long long)s->upstream_tcp_fallbacks);
 	head(b, "kidguard_coalesced_total", "counter",
 	     "Client questions joined to an identical one already in flight.");
 	bprintf(b, "kidguard_coalesced_total %llu\n", (unsigned long long)s->coalesced);
@@ -171,13 +171,13 @@ static void cache_upstream(struct buf *b, const struct rs_stats *s)
 	for (int i = 0; i < RS_LAT_BUCKETS - 1; i++) {
 		cum += s->upstream_latency[i];
 		bprintf(b, "kidguard_upstream_latency_seconds_bucket{le=\"%g\"} %llu\n",
-			rs_latency_bounds_ms[i] / 1000.0, (unsigned long long)cum);
+		        rs_latency_bounds_ms[i] / 1000.0, (unsigned long long)cum);
 	}
 	cum += s->upstream_latency[RS_LAT_BUCKETS - 1];
 	bprintf(b, "kidguard_upstream_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
-		(unsigned long long)cum);
+	        (unsigned long long)cum);
 	bprintf(b, "kidguard_upstream_latency_seconds_sum %.3f\n",
-		s->upstream_latency_sum_ms / 1000.0);
+	        s->upstream_latency_sum_ms / 1000.0);
 	bprintf(b, "kidguard_upstream_latency_seconds_count %llu\n", (unsigned long long)cum);
 	head(b, "kidguard_inflight_queries", "gauge", "Upstream questions waiting for an answer.");
 	bprintf(b, "kidguard_inflight_queries %llu\n", (unsigned long long)s->inflight);
@@ -206,23 +206,23 @@ static void feed(struct rs_http *h, struct buf *b, const struct rs_config *cfg)
 	head(b, "kidguard_feed_last_sync_timestamp_seconds", "gauge",
 	     "Last successful feed sync, epoch seconds (0: never).");
 	bprintf(b, "kidguard_feed_last_sync_timestamp_seconds %llu\n",
-		(unsigned long long)m.last_sync);
+	        (unsigned long long)m.last_sync);
 	head(b, "kidguard_feed_age_seconds", "gauge",
 	     "Seconds since the last successful feed sync (absent: never synced).");
 	if (m.last_sync)
 		bprintf(b, "kidguard_feed_age_seconds %llu\n",
-			(unsigned long long)(now > m.last_sync ? now - m.last_sync : 0));
+		        (unsigned long long)(now > m.last_sync ? now - m.last_sync : 0));
 	head(b, "kidguard_feed_last_attempt_timestamp_seconds", "gauge",
 	     "Last feed sync attempt, epoch seconds (0: never).");
 	bprintf(b, "kidguard_feed_last_attempt_timestamp_seconds %llu\n",
-		(unsigned long long)m.last_attempt);
+	        (unsigned long long)m.last_attempt);
 	head(b, "kidguard_feed_sync_configured", "gauge", "1 when [sync] url is set.");
 	bprintf(b, "kidguard_feed_sync_configured %d\n", cfg->sync_url[0] != '\0');
 	head(b, "kidguard_store_entries", "gauge", "Names in the policy store, by source.");
 	bprintf(b, "kidguard_store_entries{source=\"local\"} %llu\n", (unsigned long long)local);
 	bprintf(b, "kidguard_store_entries{source=\"feed\"} %llu\n", (unsigned long long)fd);
 	bprintf(b, "kidguard_store_entries{source=\"feed_hashed\"} %llu\n",
-		(unsigned long long)m.hashed_entries);
+	        (unsigned long long)m.hashed_entries);
 }
 
 /* ISP scale: PROXY v2 fronts and the subscriber table. */
@@ -237,12 +237,14 @@ static void isp(struct rs_http *h, struct buf *b, const struct rs_stats *s)
 	head(b, "kidguard_subscriber_hits_total", "counter",
 	     "Queries whose profile the subscriber table chose.");
 	bprintf(b, "kidguard_subscriber_hits_total %llu\n", (unsigned long long)s->subscriber_hits);
-	head(b, "kidguard_subscriber_unknown_profile_total", "counter",
-	     "Subscriber table matches naming a profile the config lacks (fell back to clients =).");
+	head(
+	    b, "kidguard_subscriber_unknown_profile_total", "counter",
+	    "Subscriber table matches naming a profile the config lacks (fell back to clients =).");
 	bprintf(b, "kidguard_subscriber_unknown_profile_total %llu\n",
-		(unsigned long long)s->subscriber_unknown_profile);
+	        (unsigned long long)s->subscriber_unknown_profile);
 	if (bl_clients_count(h->srv->bl, &n) == 0) {
-		head(b, "kidguard_subscribers_entries", "gauge", "Prefixes in the subscriber table.");
+		head(b, "kidguard_subscribers_entries", "gauge",
+		     "Prefixes in the subscriber table.");
 		bprintf(b, "kidguard_subscribers_entries %llu\n", (unsigned long long)n);
 	}
 }
@@ -305,19 +307,21 @@ int rs__health_reason(struct rs_http *h, char *why, size_t len)
 		snprintf(why, len, "the blocklist store cannot be read");
 		rc = -1;
 	} else if (cfg->sync_url[0]) {
-		/* Like the supervisor: a daemon that just started gets max_age to reach the feed. */
+		/* Like the supervisor: a daemon that just started gets max_age to reach the feed.
+		 */
 		since = m.last_sync > h->started ? m.last_sync : h->started;
 		if (now > since + (uint64_t)cfg->sync_max_age_s) {
-			snprintf(why, len,
-				 "feed stale: no successful sync for %llu s (max_age %d s)%s%s",
-				 (unsigned long long)(now - (m.last_sync ? m.last_sync : h->started)),
-				 cfg->sync_max_age_s, m.last_error[0] ? "; last error: " : "",
-				 m.last_error);
+			snprintf(
+			    why, len,
+			    "feed stale: no successful sync for %llu s (max_age %d s)%s%s",
+			    (unsigned long long)(now - (m.last_sync ? m.last_sync : h->started)),
+			    cfg->sync_max_age_s, m.last_error[0] ? "; last error: " : "",
+			    m.last_error);
 			rc = -1;
 		} else if (m.feed_expires && now > m.feed_expires) {
 			snprintf(why, len, "feed expired %llu s ago (version %llu)",
-				 (unsigned long long)(now - m.feed_expires),
-				 (unsigned long long)m.feed_version);
+			         (unsigned long long)(now - m.feed_expires),
+			         (unsigned long long)m.feed_version);
 			rc = -1;
 		}
 	}

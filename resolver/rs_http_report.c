@@ -67,12 +67,12 @@ void rs__report_mailto(const char *addr, const struct rs_report *rep, char *buf,
 	char subject[400], body[800], es[1200], eb[2400];
 
 	snprintf(subject, sizeof(subject), "kidguard report: %s %s",
-		 strcmp(rep->kind, "wrong_block") == 0 ? "wrongly blocked" : "harmful, not blocked",
-		 rep->domain);
+	         strcmp(rep->kind, "wrong_block") == 0 ? "wrongly blocked" : "harmful, not blocked",
+	         rep->domain);
 	snprintf(body, sizeof(body),
-		 "Domain: %s\nReport: %s\nCategory: %s\nFeed version: %llu\nSent by kidguard %s\n",
-		 rep->domain, rep->kind, rep->category[0] ? rep->category : "(none)",
-		 (unsigned long long)rep->feed_version, KG_VERSION);
+	         "Domain: %s\nReport: %s\nCategory: %s\nFeed version: %llu\nSent by kidguard %s\n",
+	         rep->domain, rep->kind, rep->category[0] ? rep->category : "(none)",
+	         (unsigned long long)rep->feed_version, KG_VERSION);
 	pct(subject, es, sizeof(es));
 	pct(body, eb, sizeof(eb));
 	snprintf(buf, len, "%s?subject=%s&body=%s", addr, es, eb);
@@ -92,13 +92,12 @@ static bool make_room(struct rs_http *h)
 	if (victim < 0)
 		return false;
 	memmove(&h->outbox[victim], &h->outbox[victim + 1],
-		sizeof(h->outbox[0]) * (size_t)(h->n_out - victim - 1));
+	        sizeof(h->outbox[0]) * (size_t)(h->n_out - victim - 1));
 	h->n_out--;
 	return true;
 }
 
-int rs__report_add(struct rs_http *h, const char *domain, const char *kind,
-		   struct rs_report *out)
+int rs__report_add(struct rs_http *h, const char *domain, const char *kind, struct rs_report *out)
 {
 	struct rs_report rep = {0};
 	struct bl_verdict v;
@@ -125,7 +124,7 @@ int rs__report_add(struct rs_http *h, const char *domain, const char *kind,
 		rep.state = RS_REPORT_MANUAL;
 		if (!addr[0])
 			snprintf(rep.error, sizeof(rep.error),
-				 "no report address: set [http] report_url");
+			         "no report address: set [http] report_url");
 	}
 	pthread_mutex_lock(&h->out_lock);
 	for (int i = 0; i < h->n_out; i++) {
@@ -150,7 +149,7 @@ int rs__report_add(struct rs_http *h, const char *domain, const char *kind,
 	h->outbox[h->n_out++] = rep;
 	*out = rep;
 	log_info("report queued: %s %s (feed version %llu)", rep.kind, rep.domain,
-		 (unsigned long long)rep.feed_version);
+	         (unsigned long long)rep.feed_version);
 done:
 	pthread_mutex_unlock(&h->out_lock);
 	return rc;
@@ -162,8 +161,8 @@ static size_t discard(char *p, size_t size, size_t n, void *arg)
 }
 
 /* POST one report. Returns 0 or -1 with `err` filled. */
-static int post_report(const char *url, const struct rs_report *rep, const char *ca_file,
-		       char *err, size_t errlen)
+static int post_report(const char *url, const struct rs_report *rep, const char *ca_file, char *err,
+                       size_t errlen)
 {
 	char body[1024], ebuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdrs = NULL;
@@ -176,10 +175,10 @@ static int post_report(const char *url, const struct rs_report *rep, const char 
 		return -1;
 	}
 	snprintf(body, sizeof(body),
-		 "{\"type\":\"kidguard-report\",\"kind\":\"%s\",\"domain\":\"%s\","
-		 "\"category\":\"%s\",\"feed_version\":%llu,\"software\":\"kidguard %s\"}",
-		 rep->kind, rep->domain, rep->category, (unsigned long long)rep->feed_version,
-		 KG_VERSION);
+	         "{\"type\":\"kidguard-report\",\"kind\":\"%s\",\"domain\":\"%s\","
+	         "\"category\":\"%s\",\"feed_version\":%llu,\"software\":\"kidguard %s\"}",
+	         rep->kind, rep->domain, rep->category, (unsigned long long)rep->feed_version,
+	         KG_VERSION);
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -231,8 +230,8 @@ void rs__reports_deliver(struct rs_http *h)
 	rs__report_address(h, addr, sizeof(addr));
 	cr = rs__http_cfg_get(h);
 	rc = strncmp(addr, "https://", 8) == 0
-		     ? post_report(addr, &rep, cr->cfg.sync_ca_file, err, sizeof(err))
-		     : (snprintf(err, sizeof(err), "no https report address"), -1);
+	         ? post_report(addr, &rep, cr->cfg.sync_ca_file, err, sizeof(err))
+	         : (snprintf(err, sizeof(err), "no https report address"), -1);
 	rs__http_cfg_put(cr);
 	pthread_mutex_lock(&h->out_lock);
 	for (int i = 0; i < h->n_out; i++) {
@@ -255,7 +254,7 @@ void rs__reports_deliver(struct rs_http *h)
 	pthread_mutex_unlock(&h->out_lock);
 	if (rc)
 		log_warn("report %s %s: delivery failed (attempt %d): %s", rep.kind, rep.domain,
-			 rep.attempts + 1, err);
+		         rep.attempts + 1, err);
 	else
 		log_info("report %s %s delivered to %s", rep.kind, rep.domain, addr);
 }

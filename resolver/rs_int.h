@@ -41,13 +41,13 @@ enum {
 };
 
 /* Header flag bits (second 16-bit word). */
-#define RS_F_QR 0x8000
-#define RS_F_AA 0x0400
-#define RS_F_TC 0x0200
-#define RS_F_RD 0x0100
-#define RS_F_RA 0x0080
-#define RS_F_AD 0x0020
-#define RS_F_CD 0x0010
+#define RS_F_QR        0x8000
+#define RS_F_AA        0x0400
+#define RS_F_TC        0x0200
+#define RS_F_RD        0x0100
+#define RS_F_RA        0x0080
+#define RS_F_AD        0x0020
+#define RS_F_CD        0x0010
 #define RS_F_OPCODE(f) (((f) >> 11) & 0xf)
 
 /* A client's question, checked and converted once at the edge. Policy and cache see only this. */
@@ -55,8 +55,8 @@ struct rs_question {
 	uint16_t id;
 	uint16_t flags; /* the query's header flags word */
 	uint16_t qtype, qclass;
-	uint8_t qname_len;             /* wire length including the root label */
-	uint8_t qname[RS_MAX_NAME];    /* lowercased: the cache and blocklist key */
+	uint8_t qname_len;              /* wire length including the root label */
+	uint8_t qname[RS_MAX_NAME];     /* lowercased: the cache and blocklist key */
 	uint8_t qname_raw[RS_MAX_NAME]; /* as the client sent it, echoed in replies (0x20) */
 	bool edns;
 	bool do_bit;
@@ -64,9 +64,9 @@ struct rs_question {
 	uint16_t udp_size; /* the client's advertised size, 512 without EDNS */
 	/* Options a forwarder may add for the client behind it; trusted only from
 	 * [server] trusted_forwarders. Never passed upstream. */
-	bool has_mac;    /* EDNS option 65001 (dnsmasq --add-mac) */
+	bool has_mac; /* EDNS option 65001 (dnsmasq --add-mac) */
 	uint8_t mac[6];
-	bool has_ecs;    /* EDNS Client Subnet, RFC 7871 */
+	bool has_ecs;       /* EDNS Client Subnet, RFC 7871 */
 	uint8_t ecs_family; /* 1 = IPv4, 2 = IPv6 */
 	uint8_t ecs_prefix;
 	uint8_t ecs_addr[16];
@@ -90,17 +90,16 @@ int rs_query_parse(const uint8_t *pkt, size_t len, struct rs_question *q);
  * length written, or 0 when `max` is too small.
  */
 size_t rs_build_error(const struct rs_question *q, bool with_question, int rcode, uint8_t *out,
-		      size_t max);
+                      size_t max);
 
 /* Build the query we send upstream for `q` with message ID `id` (RD=1, EDNS 1232, DO/CD as
  * the client's). Returns the length, or 0 when `max` is too small. */
-size_t rs_build_upstream_query(const struct rs_question *q, uint16_t id, uint8_t *out,
-			       size_t max);
+size_t rs_build_upstream_query(const struct rs_question *q, uint16_t id, uint8_t *out, size_t max);
 
 /* What rs_response_scan learned of an upstream answer. */
 struct rs_scan {
 	uint16_t id, flags;
-	int rcode;             /* including the extended bits from OPT */
+	int rcode; /* including the extended bits from OPT */
 	uint16_t ancount;
 	size_t keep_len;       /* bytes to keep: everything up to the OPT record (RFC 1035 order) */
 	uint16_t arcount_kept; /* ARCOUNT once the OPT and what follows it are cut */
@@ -127,35 +126,35 @@ bool rs_response_matches(const uint8_t *pkt, size_t len, const struct rs_questio
  * size; pass RS_MAX_MSG for TCP) an empty TC=1 answer is written instead. Returns the length,
  * or 0 when `max` is too small.
  */
-size_t rs_build_reply(const uint8_t *body, size_t body_len, const uint16_t *ttl_offs,
-		      int n_ttl, uint32_t age, const struct rs_question *q, size_t limit,
-		      uint8_t *out, size_t max);
+size_t rs_build_reply(const uint8_t *body, size_t body_len, const uint16_t *ttl_offs, int n_ttl,
+                      uint32_t age, const struct rs_question *q, size_t limit, uint8_t *out,
+                      size_t max);
 
 /* How to answer a blocked question (RFC 8914 for the Extended DNS Error). */
 #define RS_EDE_BLOCKED  15
 #define RS_EDE_FILTERED 17
 #define RS_EDE_TEXT_MAX 200
 struct rs_block_answer {
-	int action;            /* enum rs_block_action */
-	const uint8_t *ipv4;   /* 4 bytes, borrowed */
-	const uint8_t *ipv6;   /* 16 bytes, borrowed */
+	int action;          /* enum rs_block_action */
+	const uint8_t *ipv4; /* 4 bytes, borrowed */
+	const uint8_t *ipv6; /* 16 bytes, borrowed */
 	uint32_t ttl;
 	uint16_t ede_code;
-	const char *ede_text;  /* borrowed; cut at RS_EDE_TEXT_MAX */
+	const char *ede_text; /* borrowed; cut at RS_EDE_TEXT_MAX */
 };
 
 /* Build the local answer for a blocked name: sinkhole address, NXDOMAIN, NODATA or REFUSED,
  * with the EDE option when the client sent EDNS. Returns the length, or 0 if `max` is small. */
-size_t rs_build_blocked(const struct rs_question *q, const struct rs_block_answer *b,
-			uint8_t *out, size_t max);
+size_t rs_build_blocked(const struct rs_question *q, const struct rs_block_answer *b, uint8_t *out,
+                        size_t max);
 
 /*
  * The names the answer section's CNAME records point to, expanded and lowercased, in order,
  * at most `max`. `names` receives max * RS_MAX_NAME bytes; lens[i] each length. Returns the
  * count (0 when none or malformed).
  */
-int rs_cname_targets(const uint8_t *body, size_t len, uint8_t (*names)[RS_MAX_NAME],
-		     uint8_t *lens, int max);
+int rs_cname_targets(const uint8_t *body, size_t len, uint8_t (*names)[RS_MAX_NAME], uint8_t *lens,
+                     int max);
 
 /*
  * Safe search: the answer to `orig` as "orig CNAME target" followed by the address and CNAME
@@ -164,8 +163,8 @@ int rs_cname_targets(const uint8_t *body, size_t len, uint8_t (*names)[RS_MAX_NA
  * or 0.
  */
 size_t rs_build_rewrite(const uint8_t *body, size_t body_len, const uint8_t *target,
-			size_t target_len, uint32_t age, const struct rs_question *orig,
-			size_t limit, uint8_t *out, size_t max);
+                        size_t target_len, uint32_t age, const struct rs_question *orig,
+                        size_t limit, uint8_t *out, size_t max);
 
 /* Set every listed TTL field of `body` to `ttl` (what the cache will count down from). */
 void rs_set_ttls(uint8_t *body, const uint16_t *ttl_offs, int n_ttl, uint32_t ttl);
@@ -234,7 +233,7 @@ size_t rs_cache_bytes(const struct rs_cache *c);
 
 /* Find a live entry; an expired one is removed. Marks the entry most recently used. */
 bool rs_cache_get(struct rs_cache *c, const struct rs_cache_key *k, uint64_t now_ms,
-		  struct rs_cache_entry_view *v);
+                  struct rs_cache_entry_view *v);
 
 /*
  * Store an answer for `ttl` seconds; the body and offsets are copied. The TTL fields in the
@@ -242,8 +241,8 @@ bool rs_cache_get(struct rs_cache *c, const struct rs_cache_key *k, uint64_t now
  * entry for the key. Returns 0 or RS_ENOMEM.
  */
 int rs_cache_put(struct rs_cache *c, const struct rs_cache_key *k, const uint8_t *body,
-		 size_t body_len, const uint16_t *ttl_offs, int n_ttl, uint32_t ttl,
-		 uint64_t now_ms);
+                 size_t body_len, const uint16_t *ttl_offs, int n_ttl, uint32_t ttl,
+                 uint64_t now_ms);
 
 /*
  * The TTL to cache a scanned answer for, with the config's caps, or 0 when it must not be
@@ -266,7 +265,7 @@ uint64_t rs_ratelimit_key(const struct sockaddr *sa, int v4_prefix, int v6_prefi
 /* Take one token from the client's bucket (refilled at `qps` a second up to `burst`).
  * False when the bucket is empty: the query is over the limit. Pure but for the table. */
 bool rs_ratelimit_allow(struct rs_ratelimit *rl, uint64_t key, uint64_t now_ms, uint32_t qps,
-			uint32_t burst);
+                        uint32_t burst);
 
 /* An empty TC=1 answer to q (the client should retry over TCP). Returns the length or 0. */
 size_t rs_build_truncated(const struct rs_question *q, uint8_t *out, size_t max);
@@ -274,9 +273,9 @@ size_t rs_build_truncated(const struct rs_question *q, uint8_t *out, size_t max)
 /* --------------------------------------------------- upstream choice (rs_upstream.c) --- */
 
 struct rs_upstream_health {
-	uint32_t srtt_ms;     /* smoothed RTT, 0 = never measured */
-	uint32_t fails;       /* consecutive timeouts/errors */
-	uint64_t down_until;  /* ms; not preferred before this */
+	uint32_t srtt_ms;    /* smoothed RTT, 0 = never measured */
+	uint32_t fails;      /* consecutive timeouts/errors */
+	uint64_t down_until; /* ms; not preferred before this */
 };
 
 /*
@@ -286,7 +285,7 @@ struct rs_upstream_health {
  * the others stay fresh. Returns the index, or -1 when every upstream was tried. Pure.
  */
 int rs_upstream_pick(const struct rs_upstream_health *h, int n, uint32_t tried, uint64_t now,
-		     uint32_t coin);
+                     uint32_t coin);
 void rs_upstream_ok(struct rs_upstream_health *h, uint32_t rtt_ms);
 void rs_upstream_failed(struct rs_upstream_health *h, uint64_t now);
 
@@ -302,12 +301,11 @@ void rs__config_http_print(const struct rs_config *cfg, FILE *out);
  * with the reason in err, naming the key in *key). */
 void rs__config_tls_defaults(struct rs_config *cfg);
 void rs__config_tls_print(const struct rs_config *cfg, FILE *out);
-int rs__config_tls_check(const struct rs_config *cfg, const char **key, char *err,
-			 size_t errlen);
+int rs__config_tls_check(const struct rs_config *cfg, const char **key, char *err, size_t errlen);
 /* One [upstream] servers item: "ADDR[:PORT]" (plain) or "tls://ADDR[@PORT][#NAME]" (DoT, port
  * 853). Outputs untouched on failure. Returns 0 or -1. */
 int rs__upstream_parse(const char *item, struct kg_sockaddr *addr, bool *tls, char *name,
-		       size_t namelen);
+                       size_t namelen);
 /* The servers list as the parser reads it. */
 void rs__upstream_print(const struct rs_config *cfg, FILE *out);
 /* Add "kid1, kid2" to a profile's client_ids. Returns 0; -1 with the bad item in `bad`. */

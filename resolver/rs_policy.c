@@ -22,28 +22,28 @@ static const struct {
 	int safe_search;
 	bool hardening;
 } presets[] = {
-	{"under9",
-	 C(BL_CAT_ADULT) | C(BL_CAT_GAMBLING) | C(BL_CAT_VIOLENCE) | C(BL_CAT_DRUGS) |
-		 C(BL_CAT_SELF_HARM) | C(BL_CAT_WEAPONS) | C(BL_CAT_SCAM) | C(BL_CAT_PHISHING) |
-		 C(BL_CAT_MALWARE) | C(BL_CAT_SOCIAL) | C(BL_CAT_DATING) | C(BL_CAT_DOH_BYPASS) |
-		 C(BL_CAT_HATE) | C(BL_CAT_PIRACY) | C(BL_CAT_GAMES),
-	 RS_SAFE_STRICT, true},
-	{"9to12",
-	 C(BL_CAT_ADULT) | C(BL_CAT_GAMBLING) | C(BL_CAT_VIOLENCE) | C(BL_CAT_DRUGS) |
-		 C(BL_CAT_SELF_HARM) | C(BL_CAT_WEAPONS) | C(BL_CAT_SCAM) | C(BL_CAT_PHISHING) |
-		 C(BL_CAT_MALWARE) | C(BL_CAT_SOCIAL) | C(BL_CAT_DATING) | C(BL_CAT_DOH_BYPASS) |
-		 C(BL_CAT_HATE) | C(BL_CAT_PIRACY),
-	 RS_SAFE_STRICT, true},
-	{"13to15",
-	 C(BL_CAT_ADULT) | C(BL_CAT_GAMBLING) | C(BL_CAT_DRUGS) | C(BL_CAT_SELF_HARM) |
-		 C(BL_CAT_WEAPONS) | C(BL_CAT_SCAM) | C(BL_CAT_PHISHING) | C(BL_CAT_MALWARE) |
-		 C(BL_CAT_DATING) | C(BL_CAT_DOH_BYPASS) | C(BL_CAT_HATE),
-	 RS_SAFE_MODERATE, true},
-	{"16to17",
-	 C(BL_CAT_ADULT) | C(BL_CAT_GAMBLING) | C(BL_CAT_SELF_HARM) | C(BL_CAT_SCAM) |
-		 C(BL_CAT_PHISHING) | C(BL_CAT_MALWARE) | C(BL_CAT_DOH_BYPASS) | C(BL_CAT_HATE),
-	 RS_SAFE_MODERATE, true},
-	{"adult", C(BL_CAT_SCAM) | C(BL_CAT_PHISHING) | C(BL_CAT_MALWARE), RS_SAFE_OFF, false},
+    {"under9",
+     C(BL_CAT_ADULT) | C(BL_CAT_GAMBLING) | C(BL_CAT_VIOLENCE) | C(BL_CAT_DRUGS) |
+         C(BL_CAT_SELF_HARM) | C(BL_CAT_WEAPONS) | C(BL_CAT_SCAM) | C(BL_CAT_PHISHING) |
+         C(BL_CAT_MALWARE) | C(BL_CAT_SOCIAL) | C(BL_CAT_DATING) | C(BL_CAT_DOH_BYPASS) |
+         C(BL_CAT_HATE) | C(BL_CAT_PIRACY) | C(BL_CAT_GAMES),
+     RS_SAFE_STRICT, true},
+    {"9to12",
+     C(BL_CAT_ADULT) | C(BL_CAT_GAMBLING) | C(BL_CAT_VIOLENCE) | C(BL_CAT_DRUGS) |
+         C(BL_CAT_SELF_HARM) | C(BL_CAT_WEAPONS) | C(BL_CAT_SCAM) | C(BL_CAT_PHISHING) |
+         C(BL_CAT_MALWARE) | C(BL_CAT_SOCIAL) | C(BL_CAT_DATING) | C(BL_CAT_DOH_BYPASS) |
+         C(BL_CAT_HATE) | C(BL_CAT_PIRACY),
+     RS_SAFE_STRICT, true},
+    {"13to15",
+     C(BL_CAT_ADULT) | C(BL_CAT_GAMBLING) | C(BL_CAT_DRUGS) | C(BL_CAT_SELF_HARM) |
+         C(BL_CAT_WEAPONS) | C(BL_CAT_SCAM) | C(BL_CAT_PHISHING) | C(BL_CAT_MALWARE) |
+         C(BL_CAT_DATING) | C(BL_CAT_DOH_BYPASS) | C(BL_CAT_HATE),
+     RS_SAFE_MODERATE, true},
+    {"16to17",
+     C(BL_CAT_ADULT) | C(BL_CAT_GAMBLING) | C(BL_CAT_SELF_HARM) | C(BL_CAT_SCAM) |
+         C(BL_CAT_PHISHING) | C(BL_CAT_MALWARE) | C(BL_CAT_DOH_BYPASS) | C(BL_CAT_HATE),
+     RS_SAFE_MODERATE, true},
+    {"adult", C(BL_CAT_SCAM) | C(BL_CAT_PHISHING) | C(BL_CAT_MALWARE), RS_SAFE_OFF, false},
 };
 
 int rs_preset_apply(const char *name, struct rs_profile *p)
@@ -233,9 +233,9 @@ int rs_mac_parse(const char *s, uint8_t mac[6])
 	char tail;
 
 	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-		   &tail) != 6 &&
+	           &tail) != 6 &&
 	    sscanf(s, "%2x-%2x-%2x-%2x-%2x-%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-		   &tail) != 6)
+	           &tail) != 6)
 		return -1;
 	for (int i = 0; i < 6; i++)
 		mac[i] = (uint8_t)v[i];
@@ -243,7 +243,7 @@ int rs_mac_parse(const char *s, uint8_t mac[6])
 }
 
 const struct rs_profile *rs_profile_select(const struct rs_config *cfg, const struct sockaddr *peer,
-					   const uint8_t *mac, const struct sockaddr *subnet)
+                                           const uint8_t *mac, const struct sockaddr *subnet)
 {
 	if (mac) {
 		for (int i = 0; i < cfg->n_profiles; i++)

@@ -44,7 +44,7 @@ int rs_mac_parse(const char *s, uint8_t mac[6]);
  * given, else by the source address. Never NULL. All pointers borrowed; mac, subnet may be NULL.
  */
 const struct rs_profile *rs_profile_select(const struct rs_config *cfg, const struct sockaddr *peer,
-					   const uint8_t *mac, const struct sockaddr *subnet);
+                                           const uint8_t *mac, const struct sockaddr *subnet);
 
 /* Bypass hardening: RS_ACTION_NXDOMAIN for the DoH and Private Relay canaries, RS_ACTION_NODATA
  * for resolver.arpa (DDR), or -1. `qname` lowercased wire. */
@@ -55,13 +55,12 @@ int rs_hardening_action(const uint8_t *qname, size_t len);
 struct bl_verdict;
 
 /* A blocklist lookup: the caller's reader (kidguard-ctl's, the HTTP thread's). */
-typedef int (*rs_check_lookup)(void *ctx, const char *name, uint64_t mask,
-			       struct bl_verdict *v);
+typedef int (*rs_check_lookup)(void *ctx, const char *name, uint64_t mask, struct bl_verdict *v);
 
 struct rs_check_result {
-	int mow;            /* minute of the week it was decided for */
-	uint64_t mask;      /* categories blocked at that time */
-	int bedtime;        /* active bedtime window, or -1 */
+	int mow;                /* minute of the week it was decided for */
+	uint64_t mask;          /* categories blocked at that time */
+	int bedtime;            /* active bedtime window, or -1 */
 	const char *decided_by; /* static text: which step decided */
 	const char *answer;     /* "forward", "rewrite", or the action name */
 	char detail[512];       /* bedtime window, safe-search target... */
@@ -77,8 +76,8 @@ struct rs_check_result {
  */
 struct rs_safesearch;
 int rs_check(const struct rs_profile *prof, const char *name, int mow,
-	     const struct rs_safesearch *ss, rs_check_lookup lookup, void *ctx,
-	     struct bl_verdict *v, struct rs_check_result *out);
+             const struct rs_safesearch *ss, rs_check_lookup lookup, void *ctx,
+             struct bl_verdict *v, struct rs_check_result *out);
 
 /* Local time now as a minute of the week (0 = Monday 00:00). */
 int rs_minute_of_week_now(void);
@@ -98,8 +97,8 @@ size_t rs_safesearch_count(const struct rs_safesearch *t);
 
 /* The safe endpoint for an exact host (lowercased wire) at `level` (RS_SAFE_MODERATE or
  * RS_SAFE_STRICT). `*target` is borrowed from the table. */
-bool rs_safesearch_find(const struct rs_safesearch *t, const uint8_t *qname, size_t len,
-			int level, const uint8_t **target, size_t *target_len);
+bool rs_safesearch_find(const struct rs_safesearch *t, const uint8_t *qname, size_t len, int level,
+                        const uint8_t **target, size_t *target_len);
 
 /* The table used when [blocking] safe_search_table is not set: the installed one, or the
  * source tree's when running from a build directory. */

@@ -34,7 +34,7 @@ static bool trusted_forwarder(const struct rs_config *cfg, const struct sockaddr
 }
 
 void rs__send_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *msg,
-		     size_t len)
+                     size_t len)
 {
 	RS_INC(w, rcode[msg[3] & 0xf]);
 	RS_INC(w, answers[wt->ops ? wt->ops->transport : RS_TRANSPORT_UDP][msg[3] & 0xf]);
@@ -54,7 +54,7 @@ void rs__send_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint
 }
 
 static void answer_error(struct rs_worker *w, const struct rs_waiter *wt, int rcode,
-			 bool with_question)
+                         bool with_question)
 {
 	size_t n = rs_build_error(&wt->q, with_question, rcode, w->wbuf + 2, sizeof(w->wbuf) - 2);
 
@@ -64,8 +64,8 @@ static void answer_error(struct rs_worker *w, const struct rs_waiter *wt, int rc
 
 static void set_addr(struct kg_sockaddr *a, const struct sockaddr *sa)
 {
-	a->len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-					   : sizeof(struct sockaddr_in);
+	a->len =
+	    sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	memcpy(&a->ss, sa, a->len);
 }
 
@@ -76,7 +76,7 @@ static void set_peer(struct rs_waiter *wt, const struct sockaddr *peer)
 
 /* "category=adult,gambling; list=feed@1234": what an operator or a parent needs to know. */
 static size_t ede_text(struct rs_worker *w, const struct bl_verdict *v, uint64_t mask, char *buf,
-		       size_t len)
+                       size_t len)
 {
 	uint64_t cats = v->categories & mask;
 	size_t n = 0;
@@ -97,23 +97,23 @@ static size_t ede_text(struct rs_worker *w, const struct bl_verdict *v, uint64_t
 		n += (size_t)snprintf(buf + n, len - n, "%slist=local", n ? "; " : "");
 	else
 		n += (size_t)snprintf(buf + n, len - n, "%slist=feed@%u", n ? "; " : "",
-				      v->feed_version);
+		                      v->feed_version);
 	return n < len ? n : len - 1;
 }
 
 /* Send the profile's block answer with this EDE. */
 static void answer_blocked(struct rs_worker *w, const struct rs_waiter *wt,
-			   const struct rs_profile *prof, int action, uint16_t ede,
-			   const char *text)
+                           const struct rs_profile *prof, int action, uint16_t ede,
+                           const char *text)
 {
 	const struct rs_config *cfg = &w->cfg->cfg;
 	struct rs_block_answer b = {
-		.action = action,
-		.ipv4 = cfg->sinkhole_ipv4,
-		.ipv6 = cfg->sinkhole_ipv6,
-		.ttl = cfg->block_ttl,
-		.ede_code = ede,
-		.ede_text = text,
+	    .action = action,
+	    .ipv4 = cfg->sinkhole_ipv4,
+	    .ipv6 = cfg->sinkhole_ipv6,
+	    .ttl = cfg->block_ttl,
+	    .ede_code = ede,
+	    .ede_text = text,
 	};
 	size_t n = rs_build_blocked(&wt->q, &b, w->wbuf + 2, sizeof(w->wbuf) - 2);
 
@@ -149,7 +149,7 @@ static int minute_of_week(struct rs_worker *w)
 }
 
 static const struct rs_profile *select_profile(struct rs_worker *w, const struct rs_question *q,
-					       const struct sockaddr *peer)
+                                               const struct sockaddr *peer)
 {
 	const struct rs_config *cfg = &w->cfg->cfg;
 	struct sockaddr_storage subnet;
@@ -170,7 +170,7 @@ static const struct rs_profile *select_profile(struct rs_worker *w, const struct
 		memcpy(&s6->sin6_addr, q->ecs_addr, 16);
 	}
 	return rs_profile_select(cfg, peer, q->has_mac ? q->mac : NULL,
-				 q->has_ecs ? (const struct sockaddr *)&subnet : NULL);
+	                         q->has_ecs ? (const struct sockaddr *)&subnet : NULL);
 }
 
 /*
@@ -195,8 +195,8 @@ static const struct rs_profile *waiter_profile(struct rs_worker *w, const struct
 /* The blocklist's verdict for one name under `mask`; true (answered) when blocked. `via` names
  * the CNAME chain's blocked name, or NULL for the question itself. */
 static bool block_if_listed(struct rs_worker *w, const struct rs_waiter *wt,
-			    const struct rs_profile *prof, const uint8_t *name, size_t len,
-			    uint64_t mask, const char *via)
+                            const struct rs_profile *prof, const uint8_t *name, size_t len,
+                            uint64_t mask, const char *via)
 {
 	struct bl_verdict v;
 	char text[RS_EDE_TEXT_MAX + 1];
@@ -208,7 +208,7 @@ static bool block_if_listed(struct rs_worker *w, const struct rs_waiter *wt,
 		 * rather than let "\000.blocked.example" slip past a subtree block. */
 		RS_INC(w, policy_errors);
 		answer_blocked(w, wt, prof, RS_ACTION_REFUSED, RS_EDE_BLOCKED,
-			       "name not checkable against the blocklist");
+		               "name not checkable against the blocklist");
 		return true;
 	}
 	if (rc < 0) {
@@ -227,7 +227,7 @@ static bool block_if_listed(struct rs_worker *w, const struct rs_waiter *wt,
 		n = sizeof(text) - 1;
 	ede_text(w, &v, mask, text + n, sizeof(text) - n);
 	answer_blocked(w, wt, prof, prof->action,
-		       v.source == BL_SOURCE_LOCAL ? RS_EDE_FILTERED : RS_EDE_BLOCKED, text);
+	               v.source == BL_SOURCE_LOCAL ? RS_EDE_FILTERED : RS_EDE_BLOCKED, text);
 	return true;
 }
 
@@ -247,7 +247,7 @@ static bool apply_policy(struct rs_worker *w, struct rs_waiter *wt, const struct
 	if (atomic_load(&w->srv->fail_closed) && prof->block_mask != 0) {
 		RS_INC(w, fail_closed);
 		answer_blocked(w, wt, prof, prof->action, RS_EDE_BLOCKED,
-			       "feed stale; failing closed");
+		               "feed stale; failing closed");
 		return true;
 	}
 	if (prof->hardening && (action = rs_hardening_action(wt->q.qname, wt->q.qname_len)) >= 0) {
@@ -256,11 +256,11 @@ static bool apply_policy(struct rs_worker *w, struct rs_waiter *wt, const struct
 		return true;
 	}
 	mask = prof->n_schedules ? rs_profile_mask_at(prof, minute_of_week(w), &bedtime)
-				 : (bedtime = -1, prof->block_mask);
+	                         : (bedtime = -1, prof->block_mask);
 	if (bedtime >= 0 && !rs_bedtime_allows(prof, wt->q.qname, wt->q.qname_len)) {
 		count_blocked(w, prof, 0);
 		answer_blocked(w, wt, prof, prof->action, RS_EDE_FILTERED,
-			       "schedule=bedtime; profile allow list only");
+		               "schedule=bedtime; profile allow list only");
 		return true;
 	}
 	wt->mask = mask;
@@ -270,7 +270,7 @@ static bool apply_policy(struct rs_worker *w, struct rs_waiter *wt, const struct
 /* CNAME inspection: an answer whose chain reaches a blocked name is blocked as if the
  * question had named it. */
 static bool cname_blocked(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *body,
-			  size_t len)
+                          size_t len)
 {
 	uint8_t names[MAX_CNAMES][RS_MAX_NAME], lens[MAX_CNAMES];
 	char text[BL_NAME_MAX + 8];
@@ -296,21 +296,20 @@ static bool cname_blocked(struct rs_worker *w, const struct rs_waiter *wt, const
 }
 
 bool rs__answer_from_body(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *body,
-			  size_t len, const uint16_t *ttl_offs, int n_ttl, uint32_t age,
-			  const uint8_t *rewrite_target, size_t rewrite_len)
+                          size_t len, const uint16_t *ttl_offs, int n_ttl, uint32_t age,
+                          const uint8_t *rewrite_target, size_t rewrite_len)
 {
-	size_t limit = wt->ops ? RS_MAX_MSG
-				: rs_udp_limit(&wt->q, w->cfg->cfg.max_udp_size);
+	size_t limit = wt->ops ? RS_MAX_MSG : rs_udp_limit(&wt->q, w->cfg->cfg.max_udp_size);
 	size_t n;
 
 	if (wt->rewrite)
 		n = rs_build_rewrite(body, len, rewrite_target, rewrite_len, age, &wt->q, limit,
-				     w->wbuf + 2, sizeof(w->wbuf) - 2);
+		                     w->wbuf + 2, sizeof(w->wbuf) - 2);
 	else if (cname_blocked(w, wt, body, len))
 		return false;
 	else
 		n = rs_build_reply(body, len, ttl_offs, n_ttl, age, &wt->q, limit, w->wbuf + 2,
-				   sizeof(w->wbuf) - 2);
+		                   sizeof(w->wbuf) - 2);
 	if (n)
 		rs__send_answer(w, wt, w->wbuf + 2, n);
 	return true;
@@ -318,11 +317,11 @@ bool rs__answer_from_body(struct rs_worker *w, const struct rs_waiter *wt, const
 
 /* A cache hit whose policy note is current: the answer as stored, no store lookup at all. */
 static void answer_known(struct rs_worker *w, const struct rs_waiter *wt,
-			 const struct rs_cache_entry_view *v)
+                         const struct rs_cache_entry_view *v)
 {
 	size_t limit = wt->ops ? RS_MAX_MSG : rs_udp_limit(&wt->q, w->cfg->cfg.max_udp_size);
 	size_t n = rs_build_reply(v->body, v->body_len, v->ttl_offs, v->n_ttl, v->age, &wt->q,
-				  limit, w->wbuf + 2, sizeof(w->wbuf) - 2);
+	                          limit, w->wbuf + 2, sizeof(w->wbuf) - 2);
 
 	if (n)
 		rs__send_answer(w, wt, w->wbuf + 2, n);
@@ -330,14 +329,14 @@ static void answer_known(struct rs_worker *w, const struct rs_waiter *wt,
 
 /* Would safe search rewrite this question for this profile? */
 static bool safe_search_applies(struct rs_worker *w, const struct rs_waiter *wt,
-				const struct rs_profile *prof)
+                                const struct rs_profile *prof)
 {
 	const uint8_t *t;
 	size_t tl;
 
 	return prof->safe_search && wt->q.qclass == RS_CLASS_IN &&
 	       rs_safesearch_find(w->cfg->safesearch, wt->q.qname, wt->q.qname_len,
-				  prof->safe_search, &t, &tl);
+	                          prof->safe_search, &t, &tl);
 }
 
 /* UDP only: a TCP client has completed a handshake, so its address is real. */
@@ -355,9 +354,9 @@ static bool over_limit(struct rs_worker *w, const struct rs_waiter *wt, const st
 	/* The kernel spreads one client's flows over the workers: each enforces its share. */
 	qps = (cfg->rl_qps + n - 1) / n;
 	burst = ((cfg->rl_burst ? cfg->rl_burst : 2 * cfg->rl_qps) + n - 1) / n;
-	if (rs_ratelimit_allow(w->rl, rs_ratelimit_key(peer, cfg->rl_ipv4_prefix,
-							cfg->rl_ipv6_prefix),
-			       uv_now(&w->loop), qps, burst))
+	if (rs_ratelimit_allow(w->rl,
+	                       rs_ratelimit_key(peer, cfg->rl_ipv4_prefix, cfg->rl_ipv6_prefix),
+	                       uv_now(&w->loop), qps, burst))
 		return false;
 	RS_INC(w, ratelimited);
 	if (cfg->rl_action == RS_RL_TRUNCATE &&
@@ -397,8 +396,8 @@ static bool safe_search(struct rs_worker *w, struct rs_waiter *wt, const struct 
 	const uint8_t *target;
 	size_t tlen;
 
-	if (!rs_safesearch_find(w->cfg->safesearch, wt->q.qname, wt->q.qname_len,
-				prof->safe_search, &target, &tlen))
+	if (!rs_safesearch_find(w->cfg->safesearch, wt->q.qname, wt->q.qname_len, prof->safe_search,
+	                        &target, &tlen))
 		return false;
 	tq = wt->q;
 	memcpy(tq.qname, target, tlen);
@@ -408,8 +407,8 @@ static bool safe_search(struct rs_worker *w, struct rs_waiter *wt, const struct 
 	rs_cache_key_make(&tq, &key);
 	if (rs_cache_get(w->cache, &key, uv_now(&w->loop), &v)) {
 		RS_INC(w, cache_hits);
-		rs__answer_from_body(w, wt, v.body, v.body_len, v.ttl_offs, v.n_ttl, v.age,
-				     target, tlen);
+		rs__answer_from_body(w, wt, v.body, v.body_len, v.ttl_offs, v.n_ttl, v.age, target,
+		                     tlen);
 		return true;
 	}
 	RS_INC(w, cache_misses);
@@ -418,15 +417,15 @@ static bool safe_search(struct rs_worker *w, struct rs_waiter *wt, const struct 
 }
 
 void rs__handle_query(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_udp_t *udp,
-		      const struct sockaddr *peer, const struct rs_stream_ops *ops, void *stream)
+                      const struct sockaddr *peer, const struct rs_stream_ops *ops, void *stream)
 {
 	rs__handle_query_via(w, pkt, len, udp, NULL, peer, ops, stream);
 }
 
 /* From here on `peer` is the client (behind a proxy, the one its header named). */
 void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_udp_t *udp,
-			  const struct sockaddr *reply_to, const struct sockaddr *peer,
-			  const struct rs_stream_ops *ops, void *stream)
+                          const struct sockaddr *reply_to, const struct sockaddr *peer,
+                          const struct rs_stream_ops *ops, void *stream)
 {
 	const struct rs_config *cfg = &w->cfg->cfg;
 	const struct rs_profile *prof;
@@ -456,7 +455,8 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 		return;
 	}
 	if (!(prof = waiter_profile(w, &wt))) {
-		RS_INC(w, refused_acl); /* an unknown device ID, refused by [tls] unknown_client_id */
+		RS_INC(w,
+		       refused_acl); /* an unknown device ID, refused by [tls] unknown_client_id */
 		answer_error(w, &wt, RS_RCODE_REFUSED, true);
 		return;
 	}
@@ -483,7 +483,7 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 	if (hit) {
 		RS_INC(w, cache_hits);
 		if (rs__answer_from_body(w, &wt, v.body, v.body_len, v.ttl_offs, v.n_ttl, v.age,
-					 NULL, 0))
+		                         NULL, 0))
 			rs_cache_policy_note(&v, gen, wt.mask);
 		return;
 	}

@@ -61,8 +61,8 @@ uint64_t rs_ratelimit_key(const struct sockaddr *sa, int v4_prefix, int v6_prefi
 
 	if (sa->sa_family == AF_INET) {
 		const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
-		uint32_t v = ((uint32_t)a[0] << 24) | ((uint32_t)a[1] << 16) | ((uint32_t)a[2] << 8) |
-			     a[3];
+		uint32_t v =
+		    ((uint32_t)a[0] << 24) | ((uint32_t)a[1] << 16) | ((uint32_t)a[2] << 8) | a[3];
 		if (v4_prefix < 32)
 			v &= v4_prefix ? ~0u << (32 - v4_prefix) : 0;
 		k = (4ULL << 56) | v;
@@ -88,7 +88,7 @@ static uint32_t slot_of(const struct rs_ratelimit *rl, uint64_t key)
 }
 
 bool rs_ratelimit_allow(struct rs_ratelimit *rl, uint64_t key, uint64_t now_ms, uint32_t qps,
-			uint32_t burst)
+                        uint32_t burst)
 {
 	uint32_t i = slot_of(rl, key), victim = i, now = (uint32_t)now_ms;
 	struct slot *s = NULL;

@@ -114,9 +114,9 @@ int rs_safesearch_load(const char *path, struct rs_safesearch **out, char *err, 
 			continue;
 		if (add_line(t, p) < 0) {
 			snprintf(err, errlen,
-				 "%s:%d: expected HOST STRICT-TARGET [MODERATE-TARGET] (valid "
-				 "names, at most %d hosts)",
-				 path, lineno, SS_MAX_ENTRIES);
+			         "%s:%d: expected HOST STRICT-TARGET [MODERATE-TARGET] (valid "
+			         "names, at most %d hosts)",
+			         path, lineno, SS_MAX_ENTRIES);
 			rc = -1;
 		}
 	}
@@ -144,8 +144,8 @@ size_t rs_safesearch_count(const struct rs_safesearch *t)
 	return t ? t->count : 0;
 }
 
-bool rs_safesearch_find(const struct rs_safesearch *t, const uint8_t *qname, size_t len,
-			int level, const uint8_t **target, size_t *target_len)
+bool rs_safesearch_find(const struct rs_safesearch *t, const uint8_t *qname, size_t len, int level,
+                        const uint8_t **target, size_t *target_len)
 {
 	const struct ss_entry *e;
 

@@ -20,7 +20,7 @@ void rs__batch_begin(struct rs_worker *w, uv_udp_t *udp)
 }
 
 bool rs__batch_add(struct rs_worker *w, uv_udp_t *udp, const uint8_t *msg, size_t len,
-		   const struct kg_sockaddr *to)
+                   const struct kg_sockaddr *to)
 {
 	struct rs_sendbatch *b = &w->batch;
 	int i;

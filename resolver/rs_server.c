@@ -55,8 +55,8 @@ void rs__cfg_unref(struct rs_cfg_ref *r)
 struct rs_cfg_ref *rs__cfg_ref_new(const struct rs_config *cfg, int refs)
 {
 	struct rs_cfg_ref *r = malloc(sizeof(*r));
-	const char *ss = cfg->safe_search_table[0] ? cfg->safe_search_table
-						   : rs_safesearch_default_path();
+	const char *ss =
+	    cfg->safe_search_table[0] ? cfg->safe_search_table : rs_safesearch_default_path();
 	char err[512];
 
 	if (!r)
@@ -71,7 +71,8 @@ struct rs_cfg_ref *rs__cfg_ref_new(const struct rs_config *cfg, int refs)
 			free(r);
 			return NULL;
 		}
-		log_err("safe search table missing (%s): safe search is OFF for every profile", err);
+		log_err("safe search table missing (%s): safe search is OFF for every profile",
+		        err);
 	}
 	return r;
 }
@@ -146,9 +147,10 @@ static int open_listeners(struct rs_server *srv)
 			rc = rc < 0 ? rc : 0;
 		}
 		if (rc) {
-			log_err("cannot listen on %s: %s",
-				kg_sockaddr_str((const struct sockaddr *)&a->ss, name, sizeof(name)),
-				strerror(-rc));
+			log_err(
+			    "cannot listen on %s: %s",
+			    kg_sockaddr_str((const struct sockaddr *)&a->ss, name, sizeof(name)),
+			    strerror(-rc));
 			return rc;
 		}
 	}
@@ -168,9 +170,10 @@ int rs_server_new(const struct rs_config *cfg, struct rs_server **out)
 	srv->n_workers = cfg->workers;
 	/* Tests move the schedule clock, never the real one: KIDGUARD_FAKE_NOW=epoch seconds. */
 	if (getenv("KIDGUARD_FAKE_NOW")) {
-		srv->clock_offset = strtoll(getenv("KIDGUARD_FAKE_NOW"), NULL, 10) - (int64_t)time(NULL);
+		srv->clock_offset =
+		    strtoll(getenv("KIDGUARD_FAKE_NOW"), NULL, 10) - (int64_t)time(NULL);
 		log_warn("KIDGUARD_FAKE_NOW set: schedules use a clock %lld s off the real one",
-			 (long long)srv->clock_offset);
+		         (long long)srv->clock_offset);
 	}
 	if (srv->n_workers == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -187,7 +190,7 @@ int rs_server_new(const struct rs_config *cfg, struct rs_server **out)
 	rc = bl_db_open(cfg->state_dir, NULL, &srv->bl);
 	if (rc < 0) {
 		log_err("cannot open the blocklist store in %s: %s", cfg->state_dir,
-			bl_strerror(rc));
+		        bl_strerror(rc));
 		rc = RS_EIO;
 		goto fail;
 	}
@@ -300,21 +303,21 @@ static void log_ready(const struct rs_server *srv)
 	size_t n = 0;
 
 	for (int i = 0; i < cfg->n_listen && n < sizeof(line); i++)
-		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s", i ? ", " : "",
-				      kg_sockaddr_str((const struct sockaddr *)&cfg->listen[i].ss,
-						      a, sizeof(a)));
+		n += (size_t)snprintf(
+		    line + n, sizeof(line) - n, "%s%s", i ? ", " : "",
+		    kg_sockaddr_str((const struct sockaddr *)&cfg->listen[i].ss, a, sizeof(a)));
 	uint64_t local = 0, feed = 0;
 	struct bl_meta meta = {0};
 
 	bl_db_counts(srv->bl, &local, &feed);
 	bl_db_meta(srv->bl, &meta);
 	log_info("kidguard %s ready: listening on %s (UDP and TCP), %d worker%s, %d upstream%s, "
-		 "config %s",
-		 KG_VERSION, line, srv->n_workers, srv->n_workers == 1 ? "" : "s",
-		 cfg->n_upstream, cfg->n_upstream == 1 ? "" : "s", cfg->source);
+	         "config %s",
+	         KG_VERSION, line, srv->n_workers, srv->n_workers == 1 ? "" : "s", cfg->n_upstream,
+	         cfg->n_upstream == 1 ? "" : "s", cfg->source);
 	log_info("blocklist %s: %llu feed entries (version %llu), %llu local overrides",
-		 cfg->state_dir, (unsigned long long)feed, (unsigned long long)meta.feed_version,
-		 (unsigned long long)local);
+	         cfg->state_dir, (unsigned long long)feed, (unsigned long long)meta.feed_version,
+	         (unsigned long long)local);
 }
 
 static void log_totals(struct rs_server *srv)
@@ -323,12 +326,12 @@ static void log_totals(struct rs_server *srv)
 
 	rs_server_stats(srv, &t);
 	log_info("totals: %llu UDP + %llu TCP queries, %llu cache hits, %llu misses, %llu "
-		 "upstream queries (%llu timed out, %llu coalesced), %llu SERVFAIL, %llu blocked",
-		 (unsigned long long)t.queries[RS_TRANSPORT_UDP],
-		 (unsigned long long)t.queries[RS_TRANSPORT_TCP], (unsigned long long)t.cache_hits,
-		 (unsigned long long)t.cache_misses, (unsigned long long)t.upstream_queries,
-		 (unsigned long long)t.upstream_timeouts, (unsigned long long)t.coalesced,
-		 (unsigned long long)t.rcode[RS_RCODE_SERVFAIL], (unsigned long long)t.blocked);
+	         "upstream queries (%llu timed out, %llu coalesced), %llu SERVFAIL, %llu blocked",
+	         (unsigned long long)t.queries[RS_TRANSPORT_UDP],
+	         (unsigned long long)t.queries[RS_TRANSPORT_TCP], (unsigned long long)t.cache_hits,
+	         (unsigned long long)t.cache_misses, (unsigned long long)t.upstream_queries,
+	         (unsigned long long)t.upstream_timeouts, (unsigned long long)t.coalesced,
+	         (unsigned long long)t.rcode[RS_RCODE_SERVFAIL], (unsigned long long)t.blocked);
 }
 
 void rs_server_stats(struct rs_server *srv, struct rs_stats *out)

@@ -14,10 +14,10 @@
 #include "rs_int.h"
 #include "rs_policy.h"
 
-#define RS_PENDING_BUCKETS 4096 /* in-flight questions per worker, hashed */
-#define RS_MAX_WAITERS     64    /* clients coalesced onto one upstream question */
-#define RS_TCP_PIPELINE    32    /* queries in flight on one client TCP connection */
-#define RS_MMSG_SLOTS      16    /* datagrams per recvmmsg call on a listener */
+#define RS_PENDING_BUCKETS 4096      /* in-flight questions per worker, hashed */
+#define RS_MAX_WAITERS     64        /* clients coalesced onto one upstream question */
+#define RS_TCP_PIPELINE    32        /* queries in flight on one client TCP connection */
+#define RS_MMSG_SLOTS      16        /* datagrams per recvmmsg call on a listener */
 #define RS_UDP_RCVBUF      (4 << 20) /* listener receive queue asked for (kernel caps it) */
 #define RS_MMSG_BUF        (RS_MMSG_SLOTS * 65536)
 
@@ -28,12 +28,11 @@ struct rs_cfg_ref {
 	struct rs_safesearch *safesearch; /* loaded with the config, owned */
 };
 
-
 /* Counters have one writer (the worker's thread) and are read by the stats thread: relaxed
  * atomic stores and loads, which compile to plain moves, keep both sides well defined. */
-#define RS_ADD(w, field, n)                                                                      \
+#define RS_ADD(w, field, n)                                                                        \
 	__atomic_store_n(&(w)->stats.field, (w)->stats.field + (n), __ATOMIC_RELAXED)
-#define RS_INC(w, field) RS_ADD(w, field, 1)
+#define RS_INC(w, field)    RS_ADD(w, field, 1)
 #define RS_SET(w, field, v) __atomic_store_n(&(w)->stats.field, (v), __ATOMIC_RELAXED)
 
 struct rs_worker;
@@ -59,13 +58,13 @@ struct rs_waiter {
 	struct rs_question q;
 	const struct rs_stream_ops *ops; /* NULL for UDP */
 	void *stream;                    /* the stream (holds a reference while waiting) */
-	uint64_t mask;            /* categories blocked for this client now (CNAME inspection) */
-	bool rewrite;             /* safe search: answer q as a CNAME to the pending's name */
-	uv_udp_t *udp;            /* listener to answer a UDP client from */
-	struct kg_sockaddr peer;  /* the client: ACL, profile, logs (behind a PROXY header: the
-				   * address the header names) */
+	uint64_t mask;               /* categories blocked for this client now (CNAME inspection) */
+	bool rewrite;                /* safe search: answer q as a CNAME to the pending's name */
+	uv_udp_t *udp;               /* listener to answer a UDP client from */
+	struct kg_sockaddr peer;     /* the client: ACL, profile, logs (behind a PROXY header: the
+	                              * address the header names) */
 	struct kg_sockaddr reply_to; /* UDP behind a proxy: where the answer goes (the proxy,
-				      * the datagram's source); len 0: to `peer` */
+	                              * the datagram's source); len 0: to `peer` */
 };
 
 /* One upstream question in flight, shared by every client that asked it. */
@@ -77,13 +76,13 @@ struct rs_pending {
 	struct rs_question q; /* canonical: lowercase name, first asker's EDNS flags */
 	struct rs_waiter *waiters;
 	int n_waiters;
-	uv_timer_t timer;       /* current try */
-	uint64_t deadline;      /* whole query, loop ms */
-	uint64_t sent_at;       /* current try */
-	uint32_t tried;         /* bitmask of upstreams tried */
-	int upstream;           /* index of the current try */
-	uint16_t id;            /* current try's message ID */
-	struct rs_usock *sock;  /* current try's socket (UDP or TCP) */
+	uv_timer_t timer;         /* current try */
+	uint64_t deadline;        /* whole query, loop ms */
+	uint64_t sent_at;         /* current try */
+	uint32_t tried;           /* bitmask of upstreams tried */
+	int upstream;             /* index of the current try */
+	uint16_t id;              /* current try's message ID */
+	struct rs_usock *sock;    /* current try's socket (UDP or TCP) */
 	struct rs_dot_query *dot; /* current try on a DoT upstream connection (rs_upstream_tls.c) */
 	bool finishing;
 };
@@ -128,13 +127,13 @@ struct rs_worker {
 	int n_conns, max_conns;    /* TCP, DoT and DoH connections together */
 	struct rs_tls_worker *tls; /* DoT/DoH listeners and DoT upstreams (rs_dot.c), or NULL */
 
-	uint64_t clock_sec;  /* loop second the schedule clock was last read */
-	int minute_of_week; /* local time, 0 = Monday 00:00 */
-	uint64_t sub_warned_at;   /* loop ms of the last unknown-profile warning (rs_subscriber.c) */
+	uint64_t clock_sec;     /* loop second the schedule clock was last read */
+	int minute_of_week;     /* local time, 0 = Monday 00:00 */
+	uint64_t sub_warned_at; /* loop ms of the last unknown-profile warning (rs_subscriber.c) */
 	uint64_t proxy_warned_at; /* loop ms of the last refused PROXY warning (rs_proxy_srv.c) */
 	uint8_t rand_buf[512];
 	size_t rand_pos;
-	uint8_t *mmsg_buf;            /* listeners' recvmmsg slots, RS_MMSG_BUF bytes */
+	uint8_t *mmsg_buf; /* listeners' recvmmsg slots, RS_MMSG_BUF bytes */
 	struct rs_sendbatch batch;
 	uv_check_t batch_check;
 	uint8_t rbuf[RS_MAX_MSG];     /* upstream UDP receive buffer */
@@ -161,12 +160,12 @@ struct rs_server {
 	struct rs_supervisor sup;
 	atomic_bool fail_closed; /* feed stale and on_stale = fail_closed */
 	int64_t clock_offset;    /* seconds added to the clock (KIDGUARD_FAKE_NOW, tests only) */
-	struct bl_db *bl; /* the policy store, shared read-only by the workers */
+	struct bl_db *bl;        /* the policy store, shared read-only by the workers */
 	int n_workers;
 	struct rs_worker *workers;
 	int fds_udp[RS_MAX_WORKERS][RS_MAX_LISTEN];
 	int fds_tcp[RS_MAX_WORKERS][RS_MAX_LISTEN];
-	char config_path[RS_PATH_MAX]; /* empty: embedded default */
+	char config_path[RS_PATH_MAX];  /* empty: embedded default */
 	_Atomic(struct rs_http *) http; /* rs_http.c: API, metrics, event rings; NULL when off */
 	struct rs_tls_server *tls;      /* rs_tls.c: certificates and listener sockets */
 };
@@ -183,7 +182,7 @@ void rs__batch_stop(struct rs_worker *w);
 void rs__batch_begin(struct rs_worker *w, uv_udp_t *udp);
 /* Queue an answer; false when it cannot be batched (other socket, too big): send it now. */
 bool rs__batch_add(struct rs_worker *w, uv_udp_t *udp, const uint8_t *msg, size_t len,
-		   const struct kg_sockaddr *to);
+                   const struct kg_sockaddr *to);
 void rs__batch_flush(struct rs_worker *w);
 
 /* rs_supervise.c */
@@ -199,28 +198,28 @@ uint32_t rs__random32(struct rs_worker *w);
 /* Answer one query that arrived on UDP (ops NULL, `udp` the listener) or on a stream. `pkt`
  * is borrowed. */
 void rs__handle_query(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_udp_t *udp,
-		      const struct sockaddr *peer, const struct rs_stream_ops *ops, void *stream);
+                      const struct sockaddr *peer, const struct rs_stream_ops *ops, void *stream);
 /* The same for a query a proxy relayed: `peer` is the client the PROXY header named (what the
  * ACL, the profile and any limit see), `reply_to` (NULL: `peer`) the UDP datagram's source.
  * Both borrowed. */
 void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_udp_t *udp,
-			  const struct sockaddr *reply_to, const struct sockaddr *peer,
-			  const struct rs_stream_ops *ops, void *stream);
+                          const struct sockaddr *reply_to, const struct sockaddr *peer,
+                          const struct rs_stream_ops *ops, void *stream);
 /* Send a finished answer to a waiter (UDP datagram or TCP frame). */
 void rs__send_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *msg,
-		     size_t len);
+                     size_t len);
 
 /* rs_forward.c */
 /* Forward `upq` (usually wt->q; the safe endpoint's name for a rewrite) for this waiter;
  * coalesces onto an identical question in flight. */
 void rs__forward(struct rs_worker *w, const struct rs_cache_key *key, uint32_t hash,
-		 const struct rs_question *upq, const struct rs_waiter *wt);
+                 const struct rs_question *upq, const struct rs_waiter *wt);
 /* Answer a waiter from an answer body (fresh or cached): safe-search rewrite, CNAME
  * inspection, or the plain reply. False when a CNAME target turned out blocked (the block
  * answer was sent instead). */
 bool rs__answer_from_body(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *body,
-			  size_t len, const uint16_t *ttl_offs, int n_ttl, uint32_t age,
-			  const uint8_t *rewrite_target, size_t rewrite_len);
+                          size_t len, const uint16_t *ttl_offs, int n_ttl, uint32_t age,
+                          const uint8_t *rewrite_target, size_t rewrite_len);
 /* Drop every question in flight without answering (shutdown). */
 void rs__forward_drop_all(struct rs_worker *w);
 
@@ -228,15 +227,15 @@ void rs__forward_drop_all(struct rs_worker *w);
 /* A datagram from a UDP listener: strip and honour the header of a trusted frontend, drop
  * one from anyone else (and a headerless datagram from a frontend), then rs__handle_query. */
 void rs__udp_datagram(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_udp_t *udp,
-		      const struct sockaddr *peer);
+                      const struct sockaddr *peer);
 /* TCP, at the start of a connection: the state a new connection from `peer` starts in. */
 enum rs_proxy_tcp { RS_PROXY_TCP_DONE = 0, RS_PROXY_TCP_EXPECT, RS_PROXY_TCP_FORBID };
 int rs__proxy_tcp_state(struct rs_worker *w, const struct sockaddr *peer);
 /* Consume the header from the first `*len` bytes of `buf` while `*state` is not DONE: on
  * success the header is removed from `buf`, `peer` becomes the client it names and `*state`
  * DONE. Returns 0 (done, or more bytes needed: check *state) or -1 (close the connection). */
-int rs__proxy_tcp_consume(struct rs_worker *w, uint8_t *buf, size_t *len,
-			  struct kg_sockaddr *peer, int *state);
+int rs__proxy_tcp_consume(struct rs_worker *w, uint8_t *buf, size_t *len, struct kg_sockaddr *peer,
+                          int *state);
 
 /* rs_server.c: a listening TCP socket with SO_REUSEPORT (after checking that the address is
  * free when `probe`). Returns the fd or -errno. */
@@ -247,14 +246,14 @@ void rs__forward_answer(struct rs_pending *p, uint8_t *pkt, size_t len);
 void rs__forward_try_failed(struct rs_pending *p);
 
 /* rs_tls.c, rs_dot.c, rs_doh.c, rs_upstream_tls.c: DNS over TLS and HTTPS. */
-int rs__tls_server_new(struct rs_server *srv);     /* certificates, listener sockets */
+int rs__tls_server_new(struct rs_server *srv); /* certificates, listener sockets */
 void rs__tls_server_free(struct rs_server *srv);
 /* SIGHUP, main thread: new certificates for new connections; open ones keep theirs. May
  * adjust `cfg` (listeners change only on restart). A failure keeps the running certificate. */
 void rs__tls_reload(struct rs_server *srv, struct rs_config *cfg);
-int rs__tls_worker_init(struct rs_worker *w);      /* worker's loop: listeners */
-void rs__tls_worker_stop(struct rs_worker *w);     /* close listeners and connections */
-void rs__tls_worker_fini(struct rs_worker *w);     /* after the loop drained */
+int rs__tls_worker_init(struct rs_worker *w);  /* worker's loop: listeners */
+void rs__tls_worker_stop(struct rs_worker *w); /* close listeners and connections */
+void rs__tls_worker_fini(struct rs_worker *w); /* after the loop drained */
 /* Send p's current try to its DoT upstream (p->upstream); 0, or negative (nothing sent). */
 int rs__dot_upstream_send(struct rs_pending *p);
 /* Forget p's try on its DoT connection (retry, answer or shutdown). */
@@ -281,10 +280,10 @@ void rs__http_stop(struct rs_server *srv);
 /* After a reload swapped srv->cfg (main thread): the HTTP threads take the new snapshot. */
 void rs__http_reload(struct rs_server *srv);
 /* Worker thread, after a block: remember it in this worker's ring (no allocation, bounded). */
-void rs__event_blocked(struct rs_worker *w, const struct rs_question *q,
-		       const struct bl_verdict *v, const struct rs_profile *prof);
+void rs__event_blocked(struct rs_worker *w, const struct rs_question *q, const struct bl_verdict *v,
+                       const struct rs_profile *prof);
 /* Worker thread, every answer sent: the optional query log ([http] query_log). */
 void rs__event_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *msg,
-		      size_t len);
+                      size_t len);
 
 #endif

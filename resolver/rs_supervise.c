@@ -41,9 +41,9 @@ static void on_child_exit(uv_process_t *p, int64_t status, int sig)
 	if (ran >= HEALTHY_RUN_MS)
 		s->backoff_ms = BACKOFF_MIN_MS;
 	log_err("sync process %d exited (status %lld, signal %d) after %llu s; restarting in %llu "
-		"ms. DNS answers continue from the last committed blocklist.",
-		s->pid, (long long)status, sig, (unsigned long long)(ran / 1000),
-		(unsigned long long)s->backoff_ms);
+	        "ms. DNS answers continue from the last committed blocklist.",
+	        s->pid, (long long)status, sig, (unsigned long long)(ran / 1000),
+	        (unsigned long long)s->backoff_ms);
 	uv_timer_start(&s->restart, on_restart_timer, s->backoff_ms, 0);
 	s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
 }
@@ -77,7 +77,7 @@ static void spawn(struct rs_supervisor *s)
 	s->pid = s->proc.pid;
 	s->started_at = uv_now(s->loop);
 	log_info("sync process %d started (feed %s, every %d s)", s->pid, s->srv->cfg->cfg.sync_url,
-		 s->srv->cfg->cfg.sync_interval_s);
+	         s->srv->cfg->cfg.sync_interval_s);
 }
 
 /* Freshness and hang watch, once a second. */
@@ -95,18 +95,18 @@ static void on_watch(uv_timer_t *t)
 	/* Stale: no successful poll for max_age, or the signed manifest itself has expired
 	 * (a publisher that stopped signing, or a freeze attack on the path). */
 	stale = now > fresh_since + (uint64_t)cfg->sync_max_age_s ||
-		(m.feed_expires && now > m.feed_expires);
+	        (m.feed_expires && now > m.feed_expires);
 	if (stale != s->was_stale) {
 		if (stale)
 			log_err("feed is stale: no successful sync for more than %d s (last error: "
-				"%s); %s",
-				cfg->sync_max_age_s, m.last_error[0] ? m.last_error : "none",
-				cfg->sync_on_stale == RS_STALE_FAIL_CLOSED
-					? "failing closed: every query of filtering profiles is blocked"
-					: "keeping the last good list (on_stale = keep)");
+			        "%s); %s",
+			        cfg->sync_max_age_s, m.last_error[0] ? m.last_error : "none",
+			        cfg->sync_on_stale == RS_STALE_FAIL_CLOSED
+			            ? "failing closed: every query of filtering profiles is blocked"
+			            : "keeping the last good list (on_stale = keep)");
 		else
 			log_info("feed is fresh again (version %llu)",
-				 (unsigned long long)m.feed_version);
+			         (unsigned long long)m.feed_version);
 		s->was_stale = stale;
 	}
 	atomic_store(&s->srv->fail_closed, stale && cfg->sync_on_stale == RS_STALE_FAIL_CLOSED);
@@ -114,9 +114,9 @@ static void on_watch(uv_timer_t *t)
 	stuck_after = 3ULL * (uint64_t)cfg->sync_interval_s + 2ULL * (uint64_t)cfg->sync_timeout_s;
 	if (s->running && uv_now(s->loop) - s->started_at > stuck_after * 1000 &&
 	    now > (m.last_attempt > s->daemon_started ? m.last_attempt : s->daemon_started) +
-			  stuck_after) {
+	              stuck_after) {
 		log_err("sync process %d made no attempt for %llu s: killing it", s->pid,
-			(unsigned long long)stuck_after);
+		        (unsigned long long)stuck_after);
 		uv_process_kill(&s->proc, SIGKILL);
 		s->started_at = uv_now(s->loop); /* one kill per period */
 	}

@@ -86,10 +86,10 @@ static void tcp_ref(void *arg);
 static void tcp_unref(void *arg);
 
 const struct rs_stream_ops rs__tcp_ops = {
-	.transport = RS_TRANSPORT_TCP,
-	.send = tcp_send,
-	.ref = tcp_ref,
-	.unref = tcp_unref,
+    .transport = RS_TRANSPORT_TCP,
+    .send = tcp_send,
+    .ref = tcp_ref,
+    .unref = tcp_unref,
 };
 
 static void resume_reading(struct rs_tcp_conn *c)
@@ -139,8 +139,9 @@ static void tcp_send(void *arg, const uint8_t *msg, size_t len)
 	frame[0] = (uint8_t)(len >> 8);
 	frame[1] = (uint8_t)len;
 	b = uv_buf_init((char *)frame, (unsigned)len + 2);
-	n = uv_stream_get_write_queue_size((uv_stream_t *)&c->h) ? 0
-								  : uv_try_write((uv_stream_t *)&c->h, &b, 1);
+	n = uv_stream_get_write_queue_size((uv_stream_t *)&c->h)
+	        ? 0
+	        : uv_try_write((uv_stream_t *)&c->h, &b, 1);
 	if (n == UV_EAGAIN)
 		n = 0;
 	if (n < 0) {
@@ -150,7 +151,8 @@ static void tcp_send(void *arg, const uint8_t *msg, size_t len)
 	if ((size_t)n < len + 2) {
 		struct write_req *wr;
 		size_t rest = len + 2 - (size_t)n;
-		if (uv_stream_get_write_queue_size((uv_stream_t *)&c->h) + rest > TCP_MAX_BUFFERED ||
+		if (uv_stream_get_write_queue_size((uv_stream_t *)&c->h) + rest >
+		        TCP_MAX_BUFFERED ||
 		    !(wr = malloc(sizeof(*wr) + rest))) {
 			conn_close(c);
 			return;
@@ -208,7 +210,7 @@ static void drain_frames(struct rs_tcp_conn *c)
 			break;
 		uv_timer_again(&c->idle);
 		rs__handle_query(c->w, c->buf + off + 2, mlen, NULL,
-				 (const struct sockaddr *)&c->peer.ss, &rs__tcp_ops, c);
+		                 (const struct sockaddr *)&c->peer.ss, &rs__tcp_ops, c);
 		off += 2 + mlen;
 		if (c->refs - 1 >= RS_TCP_PIPELINE && c->reading) {
 			uv_read_stop((uv_stream_t *)&c->h);
@@ -281,7 +283,7 @@ void rs__tcp_on_connection(uv_stream_t *server, int status)
 	c->peer.len = (socklen_t)len;
 	c->proxy = rs__proxy_tcp_state(w, (const struct sockaddr *)&c->peer.ss);
 	uv_timer_start(&c->idle, on_idle, (uint64_t)w->cfg->cfg.tcp_idle_timeout_ms,
-		       (uint64_t)w->cfg->cfg.tcp_idle_timeout_ms);
+	               (uint64_t)w->cfg->cfg.tcp_idle_timeout_ms);
 	resume_reading(c);
 }
 

@@ -17,7 +17,7 @@ static bool is_down(const struct rs_upstream_health *h, uint64_t now)
 }
 
 int rs_upstream_pick(const struct rs_upstream_health *h, int n, uint32_t tried, uint64_t now,
-		     uint32_t coin)
+                     uint32_t coin)
 {
 	int best = -1, best_down = -1, healthy = 0;
 

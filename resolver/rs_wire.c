@@ -69,8 +69,7 @@ static size_t read_qname(const uint8_t *pkt, size_t len, size_t off, struct rs_q
 	return off;
 }
 
-static size_t read_name(const uint8_t *pkt, size_t len, size_t off, uint8_t *out,
-			size_t *outlen);
+static size_t read_name(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, size_t *outlen);
 
 /*
  * Skip a possibly compressed name: read_name without keeping it. Pointers must point strictly
@@ -115,8 +114,7 @@ static int read_option(uint16_t code, const uint8_t *d, uint16_t len, struct rs_
 }
 
 /* Parse the OPT record of a query (RFC 6891 §6.1.1). Returns 0 or -1 when malformed. */
-static int read_opt(const uint8_t *pkt, size_t len, size_t off, size_t *next,
-		    struct rs_question *q)
+static int read_opt(const uint8_t *pkt, size_t len, size_t off, size_t *next, struct rs_question *q)
 {
 	uint16_t rdlen;
 	uint32_t ttl;
@@ -153,7 +151,7 @@ static int read_opt(const uint8_t *pkt, size_t len, size_t off, size_t *next,
 
 /* Walk the additional section of a query: at most one OPT, other records skipped. */
 static int read_additional(const uint8_t *pkt, size_t len, size_t off, uint16_t arcount,
-			   struct rs_question *q)
+                           struct rs_question *q)
 {
 	for (uint16_t i = 0; i < arcount; i++) {
 		size_t after = skip_name(pkt, len, off);
@@ -239,7 +237,7 @@ static size_t put_question(uint8_t *p, const struct rs_question *q, const uint8_
 }
 
 size_t rs_build_error(const struct rs_question *q, bool with_question, int rcode, uint8_t *out,
-		      size_t max)
+                      size_t max)
 {
 	size_t n = RS_HDR_LEN;
 	uint16_t flags;
@@ -248,7 +246,7 @@ size_t rs_build_error(const struct rs_question *q, bool with_question, int rcode
 	if (max < RS_HDR_LEN + RS_MAX_NAME + 4 + 11)
 		return 0;
 	flags = (uint16_t)(RS_F_QR | (q->flags & (0x7800 | RS_F_RD | RS_F_CD)) | RS_F_RA |
-			   (rcode & 0xf));
+	                   (rcode & 0xf));
 	put16(out, q->id);
 	put16(out + 2, flags);
 	put16(out + 4, with_question ? 1 : 0);
@@ -262,8 +260,7 @@ size_t rs_build_error(const struct rs_question *q, bool with_question, int rcode
 	return n;
 }
 
-size_t rs_build_upstream_query(const struct rs_question *q, uint16_t id, uint8_t *out,
-			       size_t max)
+size_t rs_build_upstream_query(const struct rs_question *q, uint16_t id, uint8_t *out, size_t max)
 {
 	size_t n = RS_HDR_LEN;
 
@@ -305,7 +302,7 @@ static void note_ttl(struct rs_scan *s, size_t ttl_off, uint32_t ttl)
 
 /* The SOA of a negative answer bounds how long it is cached (RFC 2308 §5). */
 static void note_soa(const uint8_t *pkt, size_t rdata, size_t rdlen, uint32_t ttl,
-		     struct rs_scan *s)
+                     struct rs_scan *s)
 {
 	size_t end = rdata + rdlen, o = skip_name(pkt, end, rdata);
 	uint32_t minimum;
@@ -320,7 +317,7 @@ static void note_soa(const uint8_t *pkt, size_t rdata, size_t rdlen, uint32_t tt
 }
 
 static int scan_rrs(const uint8_t *pkt, size_t len, size_t *off, int count, int section,
-		    struct rs_scan *s)
+                    struct rs_scan *s)
 {
 	for (int i = 0; i < count; i++) {
 		size_t start = *off, after = skip_name(pkt, len, *off);
@@ -397,7 +394,7 @@ int rs_response_scan(const uint8_t *pkt, size_t len, struct rs_scan *s)
 }
 
 static size_t build_truncated(const struct rs_question *q, uint16_t body_flags, uint8_t *out,
-			      size_t max)
+                              size_t max)
 {
 	size_t n = rs_build_error(q, true, body_flags & 0xf, out, max);
 
@@ -406,9 +403,9 @@ static size_t build_truncated(const struct rs_question *q, uint16_t body_flags, 
 	return n;
 }
 
-size_t rs_build_reply(const uint8_t *body, size_t body_len, const uint16_t *ttl_offs,
-		      int n_ttl, uint32_t age, const struct rs_question *q, size_t limit,
-		      uint8_t *out, size_t max)
+size_t rs_build_reply(const uint8_t *body, size_t body_len, const uint16_t *ttl_offs, int n_ttl,
+                      uint32_t age, const struct rs_question *q, size_t limit, uint8_t *out,
+                      size_t max)
 {
 	size_t n = body_len + (q->edns ? 11 : 0);
 	uint16_t flags;
@@ -425,8 +422,8 @@ size_t rs_build_reply(const uint8_t *body, size_t body_len, const uint16_t *ttl_
 	/* Keep the upstream's AA, AD and rcode; RD and CD are the client's; TC is ours. AD only
 	 * for a client that can use it (RFC 6840 §5.8). */
 	flags = (uint16_t)((flags & (RS_F_AA | 0xf)) | RS_F_QR | RS_F_RA |
-			   (q->flags & (RS_F_RD | RS_F_CD)) |
-			   ((q->do_bit || (q->flags & RS_F_AD)) ? (flags & RS_F_AD) : 0));
+	                   (q->flags & (RS_F_RD | RS_F_CD)) |
+	                   ((q->do_bit || (q->flags & RS_F_AD)) ? (flags & RS_F_AD) : 0));
 	put16(out + 2, flags);
 	memcpy(out + RS_HDR_LEN, q->qname_raw, q->qname_len);
 	for (int i = 0; i < n_ttl; i++) {
@@ -440,8 +437,7 @@ size_t rs_build_reply(const uint8_t *body, size_t body_len, const uint16_t *ttl_
 	return n;
 }
 
-static size_t put_opt_ede(uint8_t *p, const struct rs_question *q, uint16_t code,
-			  const char *text)
+static size_t put_opt_ede(uint8_t *p, const struct rs_question *q, uint16_t code, const char *text)
 {
 	size_t tl = text ? strlen(text) : 0;
 
@@ -457,8 +453,8 @@ static size_t put_opt_ede(uint8_t *p, const struct rs_question *q, uint16_t code
 	return 17 + tl;
 }
 
-size_t rs_build_blocked(const struct rs_question *q, const struct rs_block_answer *b,
-			uint8_t *out, size_t max)
+size_t rs_build_blocked(const struct rs_question *q, const struct rs_block_answer *b, uint8_t *out,
+                        size_t max)
 {
 	size_t n = RS_HDR_LEN;
 	int rcode = RS_RCODE_NOERROR;
@@ -472,10 +468,10 @@ size_t rs_build_blocked(const struct rs_question *q, const struct rs_block_answe
 	else if (b->action == RS_ACTION_REFUSED)
 		rcode = RS_RCODE_REFUSED;
 	else if (b->action == RS_ACTION_SINKHOLE && q->qclass == RS_CLASS_IN &&
-		 q->qtype == RS_TYPE_A)
+	         q->qtype == RS_TYPE_A)
 		addr = b->ipv4, addr_len = 4;
 	else if (b->action == RS_ACTION_SINKHOLE && q->qclass == RS_CLASS_IN &&
-		 q->qtype == RS_TYPE_AAAA)
+	         q->qtype == RS_TYPE_AAAA)
 		addr = b->ipv6, addr_len = 16;
 	put16(out, q->id);
 	put16(out + 2, (uint16_t)(RS_F_QR | RS_F_RA | (q->flags & (RS_F_RD | RS_F_CD)) | rcode));
@@ -557,8 +553,8 @@ static size_t answer_start(const uint8_t *pkt, size_t len)
 	return (off && off + 4 <= len) ? off + 4 : 0;
 }
 
-int rs_cname_targets(const uint8_t *body, size_t len, uint8_t (*names)[RS_MAX_NAME],
-		     uint8_t *lens, int max)
+int rs_cname_targets(const uint8_t *body, size_t len, uint8_t (*names)[RS_MAX_NAME], uint8_t *lens,
+                     int max)
 {
 	size_t off = answer_start(body, len);
 	uint16_t an;
@@ -586,7 +582,7 @@ int rs_cname_targets(const uint8_t *body, size_t len, uint8_t (*names)[RS_MAX_NA
 /* Copy one answer RR of `body` at `off` uncompressed into out+n, if it is an address or CNAME
  * record. Returns the offset after the RR (0 malformed); *wrote the bytes written. */
 static size_t copy_rr(const uint8_t *body, size_t len, size_t off, uint32_t age, uint8_t *out,
-		      size_t room, size_t *wrote)
+                      size_t room, size_t *wrote)
 {
 	uint8_t name[RS_MAX_NAME], rname[RS_MAX_NAME];
 	size_t nl, rl = 0, after = read_name(body, len, off, name, &nl), end;
@@ -620,8 +616,8 @@ static size_t copy_rr(const uint8_t *body, size_t len, size_t off, uint32_t age,
 }
 
 size_t rs_build_rewrite(const uint8_t *body, size_t body_len, const uint8_t *target,
-			size_t target_len, uint32_t age, const struct rs_question *orig,
-			size_t limit, uint8_t *out, size_t max)
+                        size_t target_len, uint32_t age, const struct rs_question *orig,
+                        size_t limit, uint8_t *out, size_t max)
 {
 	size_t off = answer_start(body, body_len), n = RS_HDR_LEN, w;
 	uint16_t an, count = 1, flags;
@@ -632,8 +628,8 @@ size_t rs_build_rewrite(const uint8_t *body, size_t body_len, const uint8_t *tar
 	flags = get16(body + 2);
 	an = get16(body + 6);
 	put16(out, orig->id);
-	put16(out + 2, (uint16_t)(RS_F_QR | RS_F_RA | (orig->flags & (RS_F_RD | RS_F_CD)) |
-				  (flags & 0xf)));
+	put16(out + 2,
+	      (uint16_t)(RS_F_QR | RS_F_RA | (orig->flags & (RS_F_RD | RS_F_CD)) | (flags & 0xf)));
 	put16(out + 4, 1);
 	put16(out + 8, 0);
 	put16(out + 10, orig->edns ? 1 : 0);

@@ -40,7 +40,7 @@ static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 }
 
 static void udp_on_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
-			const struct sockaddr *addr, unsigned flags)
+                        const struct sockaddr *addr, unsigned flags)
 {
 	struct rs_worker *w = h->loop->data;
 

@@ -102,7 +102,7 @@ static long request(const struct ctl *c, const char *method, const char *path, s
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
 	else
 		fprintf(stderr, "kidguard-ctl: %s: %s (is the daemon running with [http] on?)\n",
-			url, err[0] ? err : curl_easy_strerror(rc));
+		        url, err[0] ? err : curl_easy_strerror(rc));
 	curl_slist_free_all(h);
 	curl_easy_cleanup(e);
 	return status;
@@ -131,7 +131,8 @@ static void print_stats(const cJSON *s)
 	cJSON_ArrayForEach(it, cats)
 	{
 		const cJSON *n = cJSON_GetObjectItemCaseSensitive(it, "category");
-		printf("  %-12s %.0f\n", cJSON_IsString(n) ? n->valuestring : "?", num(it, "count"));
+		printf("  %-12s %.0f\n", cJSON_IsString(n) ? n->valuestring : "?",
+		       num(it, "count"));
 	}
 	printf("cache          %.0f hits, %.0f misses, %.0f entries\n", num(s, "totals.cache_hits"),
 	       num(s, "totals.cache_misses"), num(s, "totals.cache_entries"));

@@ -36,7 +36,7 @@ static const char *cat_list(struct bl_db *db, uint64_t mask, char *buf, size_t l
 		if (!(mask & (1ULL << b)) || (!name && mask == UINT64_MAX))
 			continue;
 		n = snprintf(buf + pos, len - pos, json ? "%s\"%s\"" : "%s%s", pos ? ", " : "",
-			     name ? name : "?");
+		             name ? name : "?");
 		pos += n > 0 ? (size_t)n : 0;
 	}
 	return buf;
@@ -82,8 +82,8 @@ static int decide(struct ctl *c, struct bl_db *db, const char *name, struct chec
 {
 	struct bl_reader *r = NULL;
 	struct rs_safesearch *ss = NULL;
-	const char *path = c->cfg.safe_search_table[0] ? c->cfg.safe_search_table
-						       : rs_safesearch_default_path();
+	const char *path =
+	    c->cfg.safe_search_table[0] ? c->cfg.safe_search_table : rs_safesearch_default_path();
 	char err[256];
 	int rc;
 
@@ -107,8 +107,9 @@ static void print_text(struct bl_db *db, const char *name, const struct check *k
 	bool passes = strcmp(k->r.answer, "forward") == 0 || strcmp(k->r.answer, "rewrite") == 0;
 
 	printf("%s: %s\n", name, passes ? "not blocked" : "blocked");
-	printf("  profile:    %s%s%s (blocks %s)\n", k->prof->name, k->prof->preset[0] ? ", preset " : "",
-	       k->prof->preset, cat_list(db, k->prof->block_mask, cats, sizeof(cats), false));
+	printf("  profile:    %s%s%s (blocks %s)\n", k->prof->name,
+	       k->prof->preset[0] ? ", preset " : "", k->prof->preset,
+	       cat_list(db, k->prof->block_mask, cats, sizeof(cats), false));
 	printf("  time:       %s %02d:%02d", dn[k->mow / 1440], k->mow % 1440 / 60, k->mow % 60);
 	for (int i = 0; i < k->prof->n_schedules; i++) {
 		if (!rs_schedule_active(&k->prof->schedules[i], k->mow))
@@ -127,11 +128,12 @@ static void print_text(struct bl_db *db, const char *name, const struct check *k
 			printf(", %s)\n", src[k->v.source]);
 		printf("  categories: %s\n",
 		       k->v.categories ? cat_list(db, k->v.categories, cats, sizeof(cats), false)
-				       : "(none: applies to every profile)");
+		                       : "(none: applies to every profile)");
 	}
-	printf("  answer:     %s\n", strcmp(k->r.answer, "forward") == 0   ? "forwarded upstream"
-				    : strcmp(k->r.answer, "rewrite") == 0 ? "rewritten (safe search)"
-									: k->r.answer);
+	printf("  answer:     %s\n", strcmp(k->r.answer, "forward") == 0 ? "forwarded upstream"
+	                             : strcmp(k->r.answer, "rewrite") == 0
+	                                 ? "rewritten (safe search)"
+	                                 : k->r.answer);
 }
 
 static void print_json(struct bl_db *db, const char *name, const struct check *k)
@@ -155,10 +157,10 @@ static void print_json(struct bl_db *db, const char *name, const struct check *k
 static int parse_check_args(struct ctl *c, int argc, char **argv, struct check *k, bool *json)
 {
 	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-					     {"client", required_argument, NULL, 'C'},
-					     {"mac", required_argument, NULL, 'M'},
-					     {"at", required_argument, NULL, 'A'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"client", required_argument, NULL, 'C'},
+	                                     {"mac", required_argument, NULL, 'M'},
+	                                     {"at", required_argument, NULL, 'A'},
+	                                     {NULL, 0, NULL, 0}};
 	struct kg_sockaddr client;
 	const char *at = NULL;
 	uint8_t mac[6];
@@ -186,14 +188,14 @@ static int parse_check_args(struct ctl *c, int argc, char **argv, struct check *
 		return -1;
 	}
 	if (parse_at(at, &k->mow) < 0) {
-		fprintf(stderr, "kidguard-ctl: --at %s: expected 'YYYY-MM-DD HH:MM' or 'mon 21:00'\n",
-			at);
+		fprintf(stderr,
+		        "kidguard-ctl: --at %s: expected 'YYYY-MM-DD HH:MM' or 'mon 21:00'\n", at);
 		return -1;
 	}
 	k->prof = have_client || have_mac
-			  ? rs_profile_select(&c->cfg, (const struct sockaddr *)&client.ss,
-					      have_mac ? mac : NULL, NULL)
-			  : &c->cfg.profiles[c->cfg.default_profile];
+	              ? rs_profile_select(&c->cfg, (const struct sockaddr *)&client.ss,
+	                                  have_mac ? mac : NULL, NULL)
+	              : &c->cfg.profiles[c->cfg.default_profile];
 	if (have_mac && !have_client) {
 		/* a MAC that no profile lists falls back to the default profile */
 		memset(&client, 0, sizeof(client));

@@ -14,7 +14,7 @@
 #include "bl.h"
 #include "rs_policy.h"
 
-#define MOW(day, h, m) ((day) * 1440 + (h) * 60 + (m)) /* day 0 = Monday */
+#define MOW(day, h, m) ((day)*1440 + (h)*60 + (m)) /* day 0 = Monday */
 
 static struct rs_config cfg; /* large: keep it off the stack */
 
@@ -64,8 +64,8 @@ static void test_presets_and_adjustments(void **state)
 	int bit;
 
 	assert_int_equal(load("[profile kid]\npreset = 9to12\nblock += games\nblock -= social\n",
-			      err, sizeof(err)),
-			 0);
+	                      err, sizeof(err)),
+	                 0);
 	p = profile("kid");
 	assert_non_null(p);
 	assert_string_equal(p->preset, "9to12");
@@ -79,7 +79,7 @@ static void test_presets_and_adjustments(void **state)
 	assert_true(p->block_mask & (1ULL << bit));
 	/* Order does not matter: += before preset still applies. */
 	assert_int_equal(load("[profile kid]\nblock += games\npreset = adult\n", err, sizeof(err)),
-			 0);
+	                 0);
 	assert_int_equal(bl_category_find(NULL, "games", &bit), 0);
 	assert_true(profile("kid")->block_mask & (1ULL << bit));
 	assert_false(profile("kid")->hardening);
@@ -91,13 +91,11 @@ static void test_config_errors_name_line_and_key(void **state)
 
 	assert_int_not_equal(load("[profile a]\npreset = toddler\n", err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "t.conf:2: [profile a] preset: unknown preset \"toddler\""));
-	assert_int_not_equal(load("[profile a]\n\nschedule = mon-thu 19:00 block games\n", err,
-				  sizeof(err)),
-			     0);
+	assert_int_not_equal(
+	    load("[profile a]\n\nschedule = mon-thu 19:00 block games\n", err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "t.conf:3: [profile a] schedule:"));
-	assert_int_not_equal(load("[profile a]\nschedule = daily 19:00-20:00 games\n", err,
-				  sizeof(err)),
-			     0);
+	assert_int_not_equal(
+	    load("[profile a]\nschedule = daily 19:00-20:00 games\n", err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "[profile a] schedule:"));
 	assert_int_not_equal(load("[profile a]\nmacs = 00:11:22:33:44\n", err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "t.conf:2: [profile a] macs:"));
@@ -111,12 +109,12 @@ static void test_household_in_few_lines(void **state)
 {
 	/* Issue 5: three children of different ages and two adults in under 20 lines. */
 	static const char household[] =
-		"[profile little]\npreset = under9\nmacs = 02:00:00:00:00:01\n"
-		"bedtime = daily 19:30-07:00\nbedtime_allow = school.example\n"
-		"[profile middle]\npreset = 9to12\nclients = 192.168.1.20\n"
-		"schedule = sun-thu 20:00-07:00 block games, social\n"
-		"[profile teen]\npreset = 13to15\nclients = 192.168.1.30\n"
-		"[profile default]\npreset = adult\n";
+	    "[profile little]\npreset = under9\nmacs = 02:00:00:00:00:01\n"
+	    "bedtime = daily 19:30-07:00\nbedtime_allow = school.example\n"
+	    "[profile middle]\npreset = 9to12\nclients = 192.168.1.20\n"
+	    "schedule = sun-thu 20:00-07:00 block games, social\n"
+	    "[profile teen]\npreset = 13to15\nclients = 192.168.1.30\n"
+	    "[profile default]\npreset = adult\n";
 	char err[256];
 	struct sockaddr_in sin = {.sin_family = AF_INET};
 	uint8_t mac[6] = {2, 0, 0, 0, 0, 1};
@@ -126,12 +124,12 @@ static void test_household_in_few_lines(void **state)
 	assert_int_equal(load(household, err, sizeof(err)), 0);
 	inet_pton(AF_INET, "192.168.1.20", &sin.sin_addr);
 	assert_string_equal(rs_profile_select(&cfg, (struct sockaddr *)&sin, NULL, NULL)->name,
-			    "middle");
+	                    "middle");
 	assert_string_equal(rs_profile_select(&cfg, (struct sockaddr *)&sin, mac, NULL)->name,
-			    "little");
+	                    "little");
 	inet_pton(AF_INET, "192.168.1.99", &sin.sin_addr);
 	assert_string_equal(rs_profile_select(&cfg, (struct sockaddr *)&sin, NULL, NULL)->name,
-			    "default");
+	                    "default");
 	/* middle: games blocked on a school night, not on Friday evening */
 	assert_int_equal(bl_category_find(NULL, "games", &bit), 0);
 	assert_true(rs_profile_mask_at(profile("middle"), MOW(0, 21, 0), &bed) & (1ULL << bit));
@@ -199,12 +197,12 @@ static void test_safesearch_table(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_schedule_windows),
-		cmocka_unit_test(test_presets_and_adjustments),
-		cmocka_unit_test(test_config_errors_name_line_and_key),
-		cmocka_unit_test(test_household_in_few_lines),
-		cmocka_unit_test(test_hardening_canaries),
-		cmocka_unit_test(test_safesearch_table),
+	    cmocka_unit_test(test_schedule_windows),
+	    cmocka_unit_test(test_presets_and_adjustments),
+	    cmocka_unit_test(test_config_errors_name_line_and_key),
+	    cmocka_unit_test(test_household_in_few_lines),
+	    cmocka_unit_test(test_hardening_canaries),
+	    cmocka_unit_test(test_safesearch_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -83,9 +83,9 @@ static void test_table_is_bounded(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_keys),
-		cmocka_unit_test(test_bucket),
-		cmocka_unit_test(test_table_is_bounded),
+	    cmocka_unit_test(test_keys),
+	    cmocka_unit_test(test_bucket),
+	    cmocka_unit_test(test_table_is_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
