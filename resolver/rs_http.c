@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <cjson/cJSON.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -559,4 +560,24 @@ void rs__http_stop(struct rs_server *srv)
 	if (h->sampler_started)
 		pthread_join(h->sampler, NULL);
 	http_free(h);
+}
+
+void rs__json_resp(struct rs_resp *r, int status, cJSON *j)
+{
+	char *s = j ? cJSON_PrintUnformatted(j) : NULL;
+
+	cJSON_Delete(j);
+	if (!s) {
+		rs__resp_text(r, 500, "application/json", "{\"error\":\"out of memory\"}");
+		return;
+	}
+	rs__resp_owned(r, status, "application/json", s);
+}
+
+void rs__json_error(struct rs_resp *r, int status, const char *msg)
+{
+	cJSON *j = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(j, "error", msg);
+	rs__json_resp(r, status, j);
 }

@@ -30,26 +30,6 @@
 static const char *const action_names[] = {"none", "allow", "block"};
 static const char *const source_names[] = {"none", "local", "feed"};
 
-static void json_resp(struct rs_resp *r, int status, cJSON *j)
-{
-	char *s = j ? cJSON_PrintUnformatted(j) : NULL;
-
-	cJSON_Delete(j);
-	if (!s) {
-		rs__resp_text(r, 500, "application/json", "{\"error\":\"out of memory\"}");
-		return;
-	}
-	rs__resp_owned(r, status, "application/json", s);
-}
-
-static void json_error(struct rs_resp *r, int status, const char *msg)
-{
-	cJSON *j = cJSON_CreateObject();
-
-	cJSON_AddStringToObject(j, "error", msg);
-	json_resp(r, status, j);
-}
-
 static const char *arg(struct rs_req *q, const char *name)
 {
 	return MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, name);
@@ -270,7 +250,7 @@ static void api_stats(struct rs_req *q, struct rs_resp *r)
 	stats_feed(q->h, root, &cr->cfg);
 	stats_settings(q->h, root, &cr->cfg);
 	rs__http_cfg_put(cr);
-	json_resp(r, 200, root);
+	rs__json_resp(r, 200, root);
 }
 
 /* ------------------------------------------------------------------------ check --- */
@@ -344,11 +324,11 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 
 	memset(&v, 0, sizeof(v));
 	if (!name || bl_name_normalize(name, norm, sizeof(norm)) != 0) {
-		json_error(r, 400, "give a valid domain name: /api/check?name=example.com");
+		rs__json_error(r, 400, "give a valid domain name: /api/check?name=example.com");
 		return;
 	}
 	if (client && *client && kg_sockaddr_parse(client, 53, &ca) < 0) {
-		json_error(r, 400, "client: not an IP address");
+		rs__json_error(r, 400, "client: not an IP address");
 		return;
 	}
 	cr = rs__http_cfg_get(q->h);
@@ -358,7 +338,7 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 	if (rs_check(prof, norm, minute_of_week(q->h), cr->safesearch, http_lookup, q->h, &v, &k) !=
 	    0) {
 		rs__http_cfg_put(cr);
-		json_error(r, 503, "the blocklist store cannot be read");
+		rs__json_error(r, 503, "the blocklist store cannot be read");
 		return;
 	}
 	/* The fields of `kidguard-ctl check --json`, then the explanation. */
@@ -387,7 +367,7 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 		explain(q->h, norm, &v, prof, text, sizeof(text));
 	cJSON_AddStringToObject(o, "explanation", text);
 	rs__http_cfg_put(cr);
-	json_resp(r, 200, o);
+	rs__json_resp(r, 200, o);
 }
 
 /* -------------------------------------------------------------------- overrides --- */
@@ -423,11 +403,11 @@ static void api_overrides_list(struct rs_req *q, struct rs_resp *r)
 	c.arr = cJSON_AddArrayToObject(root, "overrides");
 	if (bl_db_list(q->h->srv->bl, BL_SOURCE_LOCAL, list_one, &c) < 0) {
 		cJSON_Delete(root);
-		json_error(r, 503, "the blocklist store cannot be read");
+		rs__json_error(r, 503, "the blocklist store cannot be read");
 		return;
 	}
 	cJSON_AddBoolToObject(root, "truncated", c.n >= c.max);
-	json_resp(r, 200, root);
+	rs__json_resp(r, 200, root);
 }
 
 /* One local rule change in its own write transaction (waits for any other writer). */
@@ -469,12 +449,12 @@ static void api_override_add(struct rs_req *q, struct rs_resp *r)
 
 	if (!cJSON_IsString(name) || bl_name_normalize(name->valuestring, norm, sizeof(norm))) {
 		cJSON_Delete(j);
-		json_error(r, 400, "expected {\"name\":DOMAIN,\"action\":\"deny\"|\"allow\"}");
+		rs__json_error(r, 400, "expected {\"name\":DOMAIN,\"action\":\"deny\"|\"allow\"}");
 		return;
 	}
 	if (parse_action(cJSON_IsString(action) ? action->valuestring : NULL, &flags) < 0) {
 		cJSON_Delete(j);
-		json_error(r, 400, "action: expected deny or allow");
+		rs__json_error(r, 400, "action: expected deny or allow");
 		return;
 	}
 	if (cJSON_IsFalse(subtree))
@@ -486,7 +466,7 @@ static void api_override_add(struct rs_req *q, struct rs_resp *r)
 			snprintf(msg, sizeof(msg), "unknown category %s",
 			         cJSON_IsString(it) ? it->valuestring : "(not a string)");
 			cJSON_Delete(j);
-			json_error(r, 400, msg);
+			rs__json_error(r, 400, msg);
 			return;
 		}
 		mask |= 1ULL << bit;
@@ -496,7 +476,7 @@ static void api_override_add(struct rs_req *q, struct rs_resp *r)
 		mask = 0; /* an allow rule has no categories */
 	rc = write_rule(q->h, true, norm, flags, mask);
 	if (rc) {
-		json_error(r, 500, bl_strerror(rc));
+		rs__json_error(r, 500, bl_strerror(rc));
 		return;
 	}
 	j = cJSON_CreateObject();
@@ -504,7 +484,7 @@ static void api_override_add(struct rs_req *q, struct rs_resp *r)
 	cJSON_AddStringToObject(j, "action", flags & BL_F_ALLOW ? "allow" : "deny");
 	cJSON_AddBoolToObject(j, "subtree", (flags & BL_F_SUBTREE) != 0);
 	cJSON_AddItemToObject(j, "categories", cat_array(q->h, mask));
-	json_resp(r, 201, j);
+	rs__json_resp(r, 201, j);
 }
 
 static void api_override_del(struct rs_req *q, struct rs_resp *r)
@@ -516,18 +496,18 @@ static void api_override_del(struct rs_req *q, struct rs_resp *r)
 
 	if (!name || bl_name_normalize(name, norm, sizeof(norm)) ||
 	    parse_action(arg(q, "action"), &flags) < 0) {
-		json_error(r, 400, "expected ?name=DOMAIN&action=deny|allow[&subtree=0|1]");
+		rs__json_error(r, 400, "expected ?name=DOMAIN&action=deny|allow[&subtree=0|1]");
 		return;
 	}
 	if (subtree && (strcmp(subtree, "0") == 0 || strcmp(subtree, "false") == 0))
 		flags &= ~(unsigned)BL_F_SUBTREE;
 	rc = write_rule(q->h, false, norm, flags, 0);
 	if (rc == BL_ENOTFOUND) {
-		json_error(r, 404, "no such local rule");
+		rs__json_error(r, 404, "no such local rule");
 		return;
 	}
 	if (rc) {
-		json_error(r, 500, bl_strerror(rc));
+		rs__json_error(r, 500, bl_strerror(rc));
 		return;
 	}
 	rs__resp_text(r, 200, "application/json", "{\"deleted\":true}");
@@ -542,7 +522,7 @@ static void api_sync(struct rs_req *q, struct rs_resp *r)
 
 	rs__http_cfg_put(cr);
 	if (!configured) {
-		json_error(r, 409, "no feed to sync: [sync] url is not set");
+		rs__json_error(r, 409, "no feed to sync: [sync] url is not set");
 		return;
 	}
 	/* The main thread owns the sync process: SIGUSR1 reaches it through its signal loop. */
@@ -568,7 +548,7 @@ static void api_events(struct rs_req *q, struct rs_resp *r)
 	char name[BL_NAME_MAX + 8], cl[64];
 
 	if (!all) {
-		json_error(r, 500, "out of memory");
+		rs__json_error(r, 500, "out of memory");
 		return;
 	}
 	for (int k = 0; k < nw; k++) {
@@ -607,7 +587,7 @@ static void api_events(struct rs_req *q, struct rs_resp *r)
 	}
 	rs__http_cfg_put(cr);
 	free(all);
-	json_resp(r, 200, root);
+	rs__json_resp(r, 200, root);
 }
 
 static void api_querylog(struct rs_req *q, struct rs_resp *r)
@@ -625,13 +605,14 @@ static void api_querylog(struct rs_req *q, struct rs_resp *r)
 	for (int k = 0; k < nw; k++)
 		cap += h->rings[k].qlog_cap;
 	if (!on || cap == 0) {
-		json_error(r, 404, "the query log is off ([http] query_log = on, then restart)");
+		rs__json_error(r, 404,
+		               "the query log is off ([http] query_log = on, then restart)");
 		return;
 	}
 	long limit = arg_long(q, "limit", 100, 1, (long)cap);
 	all = malloc(sizeof(*all) * cap);
 	if (!all) {
-		json_error(r, 500, "out of memory");
+		rs__json_error(r, 500, "out of memory");
 		return;
 	}
 	for (int k = 0; k < nw; k++) {
@@ -659,7 +640,7 @@ static void api_querylog(struct rs_req *q, struct rs_resp *r)
 		cJSON_AddItemToArray(arr, o);
 	}
 	free(all);
-	json_resp(r, 200, root);
+	rs__json_resp(r, 200, root);
 }
 
 /* ---------------------------------------------------------------------- reports --- */
@@ -700,16 +681,17 @@ static void api_report(struct rs_req *q, struct rs_resp *r)
 	         : -EINVAL;
 	cJSON_Delete(j);
 	if (rc == -EAGAIN) {
-		json_error(r, 429, "too many reports just now; try again later");
+		rs__json_error(r, 429, "too many reports just now; try again later");
 		return;
 	}
 	if (rc) {
-		json_error(r, 400,
-		           "expected {\"domain\":DOMAIN,\"kind\":\"wrong_block\"|\"not_blocked\"}");
+		rs__json_error(
+		    r, 400,
+		    "expected {\"domain\":DOMAIN,\"kind\":\"wrong_block\"|\"not_blocked\"}");
 		return;
 	}
 	rs__report_address(q->h, addr, sizeof(addr));
-	json_resp(r, 202, report_json(addr, &rep));
+	rs__json_resp(r, 202, report_json(addr, &rep));
 }
 
 static void api_reports(struct rs_req *q, struct rs_resp *r)
@@ -725,7 +707,7 @@ static void api_reports(struct rs_req *q, struct rs_resp *r)
 	for (int i = h->n_out - 1; i >= 0; i--)
 		cJSON_AddItemToArray(arr, report_json(addr, &h->outbox[i]));
 	pthread_mutex_unlock(&h->out_lock);
-	json_resp(r, 200, root);
+	rs__json_resp(r, 200, root);
 }
 
 void rs__api_handle(struct rs_req *q, struct rs_resp *r)
@@ -758,5 +740,5 @@ void rs__api_handle(struct rs_req *q, struct rs_resp *r)
 		return api_report(q, r);
 	if (get && strcmp(u, "/api/reports") == 0)
 		return api_reports(q, r);
-	json_error(r, 404, "no such endpoint");
+	rs__json_error(r, 404, "no such endpoint");
 }

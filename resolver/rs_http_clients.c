@@ -18,26 +18,6 @@
 
 #define PATH "/api/clients/"
 
-static void json_out(struct rs_resp *r, int status, cJSON *j)
-{
-	char *s = j ? cJSON_PrintUnformatted(j) : NULL;
-
-	cJSON_Delete(j);
-	if (!s) {
-		rs__resp_text(r, 500, "application/json", "{\"error\":\"out of memory\"}");
-		return;
-	}
-	rs__resp_owned(r, status, "application/json", s);
-}
-
-static void json_err(struct rs_resp *r, int status, const char *msg)
-{
-	cJSON *j = cJSON_CreateObject();
-
-	cJSON_AddStringToObject(j, "error", msg);
-	json_out(r, status, j);
-}
-
 static bool profile_defined(struct rs_http *h, const char *name)
 {
 	struct rs_cfg_ref *cr = rs__http_cfg_get(h);
@@ -57,7 +37,7 @@ static void lookup(struct rs_req *q, const struct bl_prefix *a, struct rs_resp *
 	int rc;
 
 	if (a->len != (a->family == BL_FAMILY_V4 ? 32u : 128u)) {
-		json_err(r, 400, "GET takes an address, not a prefix");
+		rs__json_error(r, 400, "GET takes an address, not a prefix");
 		return;
 	}
 	pthread_mutex_lock(&q->h->bl_lock);
@@ -65,11 +45,11 @@ static void lookup(struct rs_req *q, const struct bl_prefix *a, struct rs_resp *
 	              : BL_ESTORE;
 	pthread_mutex_unlock(&q->h->bl_lock);
 	if (rc == BL_ENOTFOUND) {
-		json_err(r, 404, "no prefix in the subscriber table holds this address");
+		rs__json_error(r, 404, "no prefix in the subscriber table holds this address");
 		return;
 	}
 	if (rc < 0) {
-		json_err(r, 500, bl_strerror(rc));
+		rs__json_error(r, 500, bl_strerror(rc));
 		return;
 	}
 	j = cJSON_CreateObject();
@@ -77,7 +57,7 @@ static void lookup(struct rs_req *q, const struct bl_prefix *a, struct rs_resp *
 	cJSON_AddStringToObject(j, "profile", profile);
 	cJSON_AddStringToObject(j, "prefix", bl_prefix_str(&m, buf, sizeof(buf)));
 	cJSON_AddBoolToObject(j, "profile_defined", profile_defined(q->h, profile));
-	json_out(r, 200, j);
+	rs__json_resp(r, 200, j);
 }
 
 static int change(struct rs_http *h, const struct bl_prefix *p, const char *profile)
@@ -105,18 +85,18 @@ static void put(struct rs_req *q, const struct bl_prefix *p, struct rs_resp *r)
 
 	if (!cJSON_IsString(name) || strlen(name->valuestring) >= sizeof(prof)) {
 		cJSON_Delete(j);
-		json_err(r, 400, "expected {\"profile\": NAME}");
+		rs__json_error(r, 400, "expected {\"profile\": NAME}");
 		return;
 	}
 	memcpy(prof, name->valuestring, strlen(name->valuestring) + 1);
 	cJSON_Delete(j);
 	rc = change(q->h, p, prof);
 	if (rc == -EINVAL) {
-		json_err(r, 400, "bad profile name (1..31 printable characters, no spaces)");
+		rs__json_error(r, 400, "bad profile name (1..31 printable characters, no spaces)");
 		return;
 	}
 	if (rc < 0) {
-		json_err(r, 500, bl_strerror(rc));
+		rs__json_error(r, 500, bl_strerror(rc));
 		return;
 	}
 	defined = profile_defined(q->h, prof);
@@ -125,7 +105,7 @@ static void put(struct rs_req *q, const struct bl_prefix *p, struct rs_resp *r)
 	cJSON_AddStringToObject(j, "profile", prof);
 	/* Stored either way (the config may gain the profile at the next reload), but said. */
 	cJSON_AddBoolToObject(j, "profile_defined", defined);
-	json_out(r, 201, j);
+	rs__json_resp(r, 201, j);
 }
 
 void rs__api_clients(struct rs_req *q, struct rs_resp *r)
@@ -147,9 +127,9 @@ void rs__api_clients(struct rs_req *q, struct rs_resp *r)
 	}
 	text[n] = '\0';
 	if (bl_prefix_parse(text, &p) < 0) {
-		json_err(r, 400,
-		         "expected /api/clients/PREFIX (e.g. 192.0.2.0/24, no host bits "
-		         "past the length) or /api/clients/IP");
+		rs__json_error(r, 400,
+		               "expected /api/clients/PREFIX (e.g. 192.0.2.0/24, no host bits "
+		               "past the length) or /api/clients/IP");
 		return;
 	}
 	if (strcmp(q->method, "GET") == 0 || strcmp(q->method, "HEAD") == 0)
@@ -159,12 +139,12 @@ void rs__api_clients(struct rs_req *q, struct rs_resp *r)
 	if (strcmp(q->method, "DELETE") == 0) {
 		rc = change(q->h, &p, NULL);
 		if (rc == BL_ENOTFOUND)
-			json_err(r, 404, "no such prefix in the subscriber table");
+			rs__json_error(r, 404, "no such prefix in the subscriber table");
 		else if (rc < 0)
-			json_err(r, 500, bl_strerror(rc));
+			rs__json_error(r, 500, bl_strerror(rc));
 		else
 			rs__resp_text(r, 200, "application/json", "{\"deleted\":true}");
 		return;
 	}
-	json_err(r, 405, "GET, PUT or DELETE");
+	rs__json_error(r, 405, "GET, PUT or DELETE");
 }

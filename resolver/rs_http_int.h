@@ -184,4 +184,9 @@ void rs__history_sample(struct rs_http *h); /* sampler thread, once a second */
 void rs__wire_to_text(const uint8_t *wire, size_t len, char *out, size_t outlen);
 void rs__ev_addr_str(const struct rs_ev_addr *a, bool full, char *buf, size_t len);
 
+/* A JSON answer (takes `j`, NULL = out of memory) and {"error": msg}. */
+struct cJSON;
+void rs__json_resp(struct rs_resp *r, int status, struct cJSON *j);
+void rs__json_error(struct rs_resp *r, int status, const char *msg);
+
 #endif

@@ -14,39 +14,7 @@
 
 #include "bl.h"
 
-struct fx {
-	char dir[64];
-	struct bl_db *db;
-	struct bl_reader *r;
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-	struct bl_db_options o = {.mapsize = 64ULL << 20};
-
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test_bl_clients.XXXXXX");
-	if (!mkdtemp(f->dir) || bl_db_open(f->dir, &o, &f->db) || bl_reader_open(f->db, &f->r))
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	char p[128];
-
-	bl_reader_close(f->r);
-	bl_db_close(f->db);
-	snprintf(p, sizeof(p), "%s/data.mdb", f->dir);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s/lock.mdb", f->dir);
-	unlink(p);
-	rmdir(f->dir);
-	free(f);
-	return 0;
-}
+#include "bl_fixture.h"
 
 static void put(struct bl_clients *t, const char *prefix, const char *profile)
 {

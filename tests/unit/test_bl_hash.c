@@ -19,39 +19,7 @@
 
 static const uint8_t KEY[BL_HASH_KEY_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 
-struct fx {
-	char dir[64];
-	struct bl_db *db;
-	struct bl_reader *r;
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-	struct bl_db_options o = {.mapsize = 64ULL << 20};
-
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test_bl_hash.XXXXXX");
-	if (!mkdtemp(f->dir) || bl_db_open(f->dir, &o, &f->db) || bl_reader_open(f->db, &f->r))
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	char p[128];
-
-	bl_reader_close(f->r);
-	bl_db_close(f->db);
-	snprintf(p, sizeof(p), "%s/data.mdb", f->dir);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s/lock.mdb", f->dir);
-	unlink(p);
-	rmdir(f->dir);
-	free(f);
-	return 0;
-}
+#include "bl_fixture.h"
 
 static void put_hashed(struct bl_writer *w, const char *name, unsigned labels, unsigned fl,
                        uint64_t cats)

@@ -17,39 +17,7 @@
 #define ADS   (1ULL << BL_CAT_ADS)
 #define ALL   (~0ULL)
 
-struct fx {
-	char dir[64];
-	struct bl_db *db;
-	struct bl_reader *r;
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-	struct bl_db_options o = {.mapsize = 64ULL << 20};
-
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test_bl_store.XXXXXX");
-	if (!mkdtemp(f->dir) || bl_db_open(f->dir, &o, &f->db) || bl_reader_open(f->db, &f->r))
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	char p[128];
-
-	bl_reader_close(f->r);
-	bl_db_close(f->db);
-	snprintf(p, sizeof(p), "%s/data.mdb", f->dir);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s/lock.mdb", f->dir);
-	unlink(p);
-	rmdir(f->dir);
-	free(f);
-	return 0;
-}
+#include "bl_fixture.h"
 
 static void put(struct fx *f, enum bl_source s, const char *name, unsigned fl, uint64_t cats)
 {
