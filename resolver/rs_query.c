@@ -327,16 +327,13 @@ static void answer_known(struct rs_worker *w, const struct rs_waiter *wt,
 		rs__send_answer(w, wt, w->wbuf + 2, n);
 }
 
-/* Would safe search rewrite this question for this profile? */
-static bool safe_search_applies(struct rs_worker *w, const struct rs_waiter *wt,
-                                const struct rs_profile *prof)
+/* Would safe search rewrite this question for this profile? If so, to which name. */
+static bool safe_search_target(struct rs_worker *w, const struct rs_waiter *wt,
+                               const struct rs_profile *prof, const uint8_t **target, size_t *tlen)
 {
-	const uint8_t *t;
-	size_t tl;
-
 	return prof->safe_search && wt->q.qclass == RS_CLASS_IN &&
 	       rs_safesearch_find(w->cfg->safesearch, wt->q.qname, wt->q.qname_len,
-	                          prof->safe_search, &t, &tl);
+	                          prof->safe_search, target, tlen);
 }
 
 /* UDP only: a TCP client has completed a handshake, so its address is real. */
@@ -388,17 +385,13 @@ static bool answer_parse_failure(struct rs_worker *w, const struct rs_waiter *wt
 }
 
 /* Safe search: ask for (or serve from cache) the safe endpoint, answer with a CNAME to it. */
-static bool safe_search(struct rs_worker *w, struct rs_waiter *wt, const struct rs_profile *prof)
+static void safe_search(struct rs_worker *w, struct rs_waiter *wt, const uint8_t *target,
+                        size_t tlen)
 {
 	struct rs_question tq;
 	struct rs_cache_key key;
 	struct rs_cache_entry_view v;
-	const uint8_t *target;
-	size_t tlen;
 
-	if (!rs_safesearch_find(w->cfg->safesearch, wt->q.qname, wt->q.qname_len, prof->safe_search,
-	                        &target, &tlen))
-		return false;
 	tq = wt->q;
 	memcpy(tq.qname, target, tlen);
 	memcpy(tq.qname_raw, target, tlen);
@@ -409,11 +402,10 @@ static bool safe_search(struct rs_worker *w, struct rs_waiter *wt, const struct 
 		RS_INC(w, cache_hits);
 		rs__answer_from_body(w, wt, v.body, v.body_len, v.ttl_offs, v.n_ttl, v.age, target,
 		                     tlen);
-		return true;
+		return;
 	}
 	RS_INC(w, cache_misses);
 	rs__forward(w, &key, rs_cache_key_hash(&key), &tq, wt);
-	return true;
 }
 
 void rs__handle_query(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_udp_t *udp,
@@ -434,6 +426,8 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 	struct rs_cache_entry_view v;
 	uint64_t gen;
 	bool hit, ss;
+	const uint8_t *ss_target = NULL;
+	size_t ss_len = 0;
 
 	RS_INC(w, queries[ops ? ops->transport : RS_TRANSPORT_UDP]);
 	wt.next = NULL;
@@ -470,7 +464,7 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 	rs_cache_key_make(&wt.q, &key);
 	hit = rs_cache_get(w->cache, &key, uv_now(&w->loop), &v);
 	gen = w->bl ? bl_db_generation(w->srv->bl) : 0;
-	ss = safe_search_applies(w, &wt, prof);
+	ss = safe_search_target(w, &wt, prof, &ss_target, &ss_len);
 	if (hit && !ss && rs_cache_policy_known(&v, gen, wt.mask)) {
 		RS_INC(w, cache_hits);
 		answer_known(w, &wt, &v);
@@ -478,8 +472,10 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 	}
 	if (w->bl && block_if_listed(w, &wt, prof, wt.q.qname, wt.q.qname_len, wt.mask, NULL))
 		return;
-	if (ss && safe_search(w, &wt, prof))
+	if (ss) {
+		safe_search(w, &wt, ss_target, ss_len);
 		return;
+	}
 	if (hit) {
 		RS_INC(w, cache_hits);
 		if (rs__answer_from_body(w, &wt, v.body, v.body_len, v.ttl_offs, v.n_ttl, v.age,

@@ -67,4 +67,9 @@ int sy__record(struct sy_ctx *ctx, const char *err, bool confirmed_current);
 /* True once SIGTERM or SIGINT is pending in this process (they are blocked by sy_run). */
 bool sy__stop_requested(void);
 
+/* sy_manifest.c: true when `o` has no key outside `known` (NULL-terminated). The feed's
+ * parsers are strict: an unknown key is a format error, not something to ignore. */
+struct cJSON;
+bool sy__keys_known(const struct cJSON *o, const char *const *known);
+
 #endif

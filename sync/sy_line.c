@@ -8,22 +8,8 @@
 #include <cjson/cJSON.h>
 #include <string.h>
 
-static bool keys_known(const cJSON *o)
-{
-	static const char *const known[] = {"op",      "name",  "hash", "labels",
-	                                    "subtree", "allow", "cats", NULL};
-	const cJSON *it;
-
-	cJSON_ArrayForEach(it, o)
-	{
-		int i = 0;
-		while (known[i] && strcmp(known[i], it->string) != 0)
-			i++;
-		if (!known[i])
-			return false;
-	}
-	return true;
-}
+static const char *const line_keys[] = {"op",      "name",  "hash", "labels",
+                                        "subtree", "allow", "cats", NULL};
 
 static int parse_cats(const struct sy_manifest *m, const cJSON *a, uint64_t *mask)
 {
@@ -79,7 +65,7 @@ static int parse_obj(const struct sy_manifest *m, bool delta, const cJSON *o, st
 	const cJSON *allow = cJSON_GetObjectItemCaseSensitive(o, "allow");
 	const cJSON *cats = cJSON_GetObjectItemCaseSensitive(o, "cats");
 
-	if (!cJSON_IsObject(o) || !keys_known(o) || !cJSON_IsBool(sub) ||
+	if (!cJSON_IsObject(o) || !sy__keys_known(o, line_keys) || !cJSON_IsBool(sub) ||
 	    (allow && !cJSON_IsBool(allow)))
 		return SY_EFORMAT;
 	if (op && (!delta || !cJSON_IsString(op)))

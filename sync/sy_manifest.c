@@ -50,8 +50,8 @@ static bool get_str(const cJSON *o, const char *key, char *out, size_t outlen, b
 	return true;
 }
 
-/* Only these keys may appear in object `o`. */
-static bool keys_known(const cJSON *o, const char *const *known)
+/* Only these keys (a NULL-terminated list) may appear in object `o`. */
+bool sy__keys_known(const cJSON *o, const char *const *known)
 {
 	const cJSON *it;
 
@@ -86,7 +86,7 @@ static bool parse_file(const cJSON *o, bool delta, struct sy_file *f)
 	const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "sha256");
 
 	memset(f, 0, sizeof(*f));
-	if (!cJSON_IsObject(o) || !keys_known(o, known) ||
+	if (!cJSON_IsObject(o) || !sy__keys_known(o, known) ||
 	    !get_str(o, "url", f->url, sizeof(f->url), false) || !url_ok(f->url) ||
 	    !get_uint(o, "size", UINT64_MAX, &f->size) ||
 	    !get_uint(o, "raw_size", UINT64_MAX, &f->raw_size) ||
@@ -120,7 +120,7 @@ static int parse_categories(const cJSON *a, struct sy_manifest *m, char *err, si
 	{
 		struct sy_category *sc = &m->categories[m->n_categories];
 		const cJSON *conf = cJSON_GetObjectItemCaseSensitive(c, "confidential");
-		if (!cJSON_IsObject(c) || !keys_known(c, known) ||
+		if (!cJSON_IsObject(c) || !sy__keys_known(c, known) ||
 		    !get_str(c, "name", sc->name, sizeof(sc->name), false) ||
 		    !cat_name_ok(sc->name) ||
 		    !get_str(c, "description", sc->desc, sizeof(sc->desc), true) ||
@@ -163,7 +163,7 @@ static int parse_root(const cJSON *root, struct sy_manifest *m, char *err, size_
 	uint64_t fmt;
 	int rc;
 
-	if (!cJSON_IsObject(root) || !keys_known(root, known))
+	if (!cJSON_IsObject(root) || !sy__keys_known(root, known))
 		return bad(err, errlen, "not an object of known keys");
 	if (!get_uint(root, "format", 1000, &fmt) || fmt != 1)
 		return bad(err, errlen, "format: not 1");
