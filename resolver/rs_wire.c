@@ -4,33 +4,10 @@
  * fuzzed against (tests/fuzz); ldns itself is kept off the per-query path because building a
  * full ldns_pkt costs dozens of allocations per packet.
  */
+#include "rs_bytes.h"
 #include "rs_int.h"
 
 #include <string.h>
-
-static inline uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static inline uint32_t get32(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static inline void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 static inline uint8_t lower(uint8_t c)
 {
@@ -287,110 +264,6 @@ bool rs_response_matches(const uint8_t *pkt, size_t len, const struct rs_questio
 		if (lower(pkt[RS_HDR_LEN + i]) != q->qname[i])
 			return false;
 	return get16(pkt + end) == q->qtype && get16(pkt + end + 2) == q->qclass;
-}
-
-static void note_ttl(struct rs_scan *s, size_t ttl_off, uint32_t ttl)
-{
-	if (s->n_ttl >= RS_MAX_TTL_OFFS) {
-		s->too_many_rrs = true;
-		return;
-	}
-	s->ttl_offs[s->n_ttl++] = (uint16_t)ttl_off;
-	if (ttl < s->min_ttl)
-		s->min_ttl = ttl;
-}
-
-/* The SOA of a negative answer bounds how long it is cached (RFC 2308 §5). */
-static void note_soa(const uint8_t *pkt, size_t rdata, size_t rdlen, uint32_t ttl,
-                     struct rs_scan *s)
-{
-	size_t end = rdata + rdlen, o = skip_name(pkt, end, rdata);
-	uint32_t minimum;
-
-	if (!o || !(o = skip_name(pkt, end, o)) || o + 20 != end)
-		return;
-	minimum = get32(pkt + o + 16);
-	if (minimum < ttl)
-		ttl = minimum;
-	if (ttl < s->neg_ttl)
-		s->neg_ttl = ttl;
-}
-
-static int scan_rrs(const uint8_t *pkt, size_t len, size_t *off, int count, int section,
-                    struct rs_scan *s)
-{
-	for (int i = 0; i < count; i++) {
-		size_t start = *off, after = skip_name(pkt, len, *off);
-		uint16_t type, rdlen;
-		uint32_t ttl;
-
-		if (!after || after + 10 > len)
-			return RS_EPARSE;
-		type = get16(pkt + after);
-		ttl = get32(pkt + after + 4);
-		if (ttl & 0x80000000u)
-			ttl = 0; /* RFC 2181 §8: treated as zero */
-		rdlen = get16(pkt + after + 8);
-		if (after + 10 + rdlen > len)
-			return RS_EPARSE;
-		*off = after + 10 + rdlen;
-		/* A name in RDATA pointing into the header (or forwards) would read differently
-		 * once the header is rewritten for the client, and CNAME inspection could not read
-		 * it: refuse the answer (found by fuzz_response). */
-		if ((type == RS_TYPE_CNAME || type == RS_TYPE_NS || type == 12 || type == 39 ||
-		     type == 15) &&
-		    !skip_name(pkt, *off, after + 10 + (type == 15 ? 2u : 0u)))
-			return RS_EPARSE;
-		if (type == RS_TYPE_OPT) {
-			if (section != 2 || s->keep_len != len)
-				return RS_EPARSE; /* OPT only once, only in additional */
-			s->rcode |= (int)pkt[after + 4] << 4;
-			s->keep_len = start;
-			continue;
-		}
-		if (s->keep_len != len)
-			continue; /* after the OPT: cut away, see rs_scan.keep_len */
-		if (section == 2)
-			s->arcount_kept++;
-		note_ttl(s, after + 4, ttl);
-		if (type == RS_TYPE_SOA && section == 1)
-			note_soa(pkt, after + 10, rdlen, ttl, s);
-	}
-	return 0;
-}
-
-int rs_response_scan(const uint8_t *pkt, size_t len, struct rs_scan *s)
-{
-	size_t off = RS_HDR_LEN;
-	uint16_t qd;
-
-	if (len < RS_HDR_LEN || len > RS_MAX_MSG)
-		return RS_EPARSE;
-	memset(s, 0, offsetof(struct rs_scan, ttl_offs));
-	s->too_many_rrs = false; /* after ttl_offs, so not cleared above */
-	s->id = get16(pkt);
-	s->flags = get16(pkt + 2);
-	s->rcode = s->flags & 0xf;
-	s->ancount = get16(pkt + 6);
-	s->min_ttl = UINT32_MAX;
-	s->neg_ttl = UINT32_MAX;
-	s->keep_len = len;
-	qd = get16(pkt + 4);
-	if (qd > 1)
-		return RS_EPARSE;
-	if (qd == 1) {
-		off = skip_name(pkt, len, off);
-		if (!off || off + 4 > len)
-			return RS_EPARSE;
-		off += 4;
-	}
-	if (scan_rrs(pkt, len, &off, get16(pkt + 6), 0, s) < 0 ||
-	    scan_rrs(pkt, len, &off, get16(pkt + 8), 1, s) < 0 ||
-	    scan_rrs(pkt, len, &off, get16(pkt + 10), 2, s) < 0)
-		return RS_EPARSE;
-	if (off != len)
-		return RS_EPARSE; /* trailing bytes: not a message we understand */
-	return 0;
 }
 
 static size_t build_truncated(const struct rs_question *q, uint16_t body_flags, uint8_t *out,

@@ -909,6 +909,73 @@ static void test_scan_long_compressed_name(void **state)
 	}
 }
 
+/*
+ * Names inside RDATA: the reply rewrites the ID, the flags, ARCOUNT and every TTL, so a
+ * compression pointer may only land on a label already walked (found by fuzz_response: an MD
+ * record whose RDATA pointed at the ID's second byte).
+ */
+static void rdata_resp(struct wb *w, unsigned type, const uint8_t *rdata, unsigned rdlen)
+{
+	whdr(w, 0x0501, RS_F_QR, 1, 2, 0, 0);
+	wquestion(w, "a.example", RS_TYPE_A, RS_CLASS_IN); /* labels at 12, 14, 22 (root) */
+	w16(w, 0xc000 | 12);
+	w16(w, RS_TYPE_A);
+	w16(w, RS_CLASS_IN);
+	w32(w, 60); /* TTL at 33..36 */
+	w16(w, 4);
+	w32(w, 0xc0000201);
+	w16(w, 0xc000 | 12); /* the second owner; its RDATA starts at 55 */
+	w16(w, type);
+	w16(w, RS_CLASS_IN);
+	w32(w, 60);
+	w16(w, rdlen);
+	wbytes(w, rdata, rdlen);
+}
+
+static void test_scan_rdata_pointers(void **state)
+{
+	static const uint8_t to_id[] = {0xc0, 1}, to_ttl[] = {0xc0, 33}, to_label[] = {0xc0, 14};
+	static const uint8_t mid_label[] = {0xc0, 15}, mx_ok[] = {0, 10, 0xc0, 14};
+	static const uint8_t mx_junk[] = {0, 10, 0xc0, 14, 0}, srv[] = {0, 1, 0, 2, 0, 53, 0};
+	static const uint8_t rrsig_short[] = {0, 1, 8, 2, 0, 0, 0, 60};
+	static const uint8_t sub[] = {3, 'w', 'w', 'w', 0xc0, 14};
+	struct wb w;
+	struct rs_scan s;
+
+	(void)state;
+	rdata_resp(&w, 3, to_id, sizeof(to_id)); /* MD: ldns reads a name here */
+	assert_int_equal(rs_response_scan(w.b, w.n, &s), RS_EPARSE);
+	rdata_resp(&w, RS_TYPE_NS, to_ttl, sizeof(to_ttl));
+	assert_int_equal(rs_response_scan(w.b, w.n, &s), RS_EPARSE);
+	rdata_resp(&w, RS_TYPE_CNAME, mid_label, sizeof(mid_label));
+	assert_int_equal(rs_response_scan(w.b, w.n, &s), RS_EPARSE);
+	rdata_resp(&w, RS_TYPE_CNAME, to_label, sizeof(to_label));
+	assert_int_equal(rs_response_scan(w.b, w.n, &s), 0);
+	rdata_resp(&w, 15, mx_ok, sizeof(mx_ok));
+	assert_int_equal(rs_response_scan(w.b, w.n, &s), 0);
+	rdata_resp(&w, 15, mx_junk, sizeof(mx_junk)); /* bytes after the exchange */
+	assert_int_equal(rs_response_scan(w.b, w.n, &s), RS_EPARSE);
+	rdata_resp(&w, 33, srv, sizeof(srv)); /* SRV with target "." */
+	assert_int_equal(rs_response_scan(w.b, w.n, &s), 0);
+	rdata_resp(&w, 46, rrsig_short, sizeof(rrsig_short)); /* RRSIG without its signer */
+	assert_int_equal(rs_response_scan(w.b, w.n, &s), RS_EPARSE);
+	/* A type we know no names in is opaque: its bytes are data, not pointers. */
+	rdata_resp(&w, 0xff00, to_id, sizeof(to_id));
+	assert_int_equal(rs_response_scan(w.b, w.n, &s), 0);
+
+	/* A label first written in RDATA (www at 55) may be pointed at afterwards. */
+	rdata_resp(&w, RS_TYPE_CNAME, sub, sizeof(sub));
+	w.b[7] = 3;
+	w16(&w, 0xc000 | 55);
+	w16(&w, RS_TYPE_A);
+	w16(&w, RS_CLASS_IN);
+	w32(&w, 60);
+	w16(&w, 0);
+	assert_int_equal(rs_response_scan(w.b, w.n, &s), 0);
+	w.b[w.n - 11] = 56; /* into the middle of that label */
+	assert_int_equal(rs_response_scan(w.b, w.n, &s), RS_EPARSE);
+}
+
 static void test_scan_malformed(void **state)
 {
 	uint8_t resp[4096];
@@ -1246,6 +1313,7 @@ int main(void)
 	    cmocka_unit_test(test_scan_opt_cut),
 	    cmocka_unit_test(test_scan_pointers),
 	    cmocka_unit_test(test_scan_long_compressed_name),
+	    cmocka_unit_test(test_scan_rdata_pointers),
 	    cmocka_unit_test(test_scan_malformed),
 	    cmocka_unit_test(test_scan_too_many_rrs),
 	    cmocka_unit_test(test_reply_basic),
