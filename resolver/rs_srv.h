@@ -17,9 +17,10 @@
 #define RS_PENDING_BUCKETS 4096      /* in-flight questions per worker, hashed */
 #define RS_MAX_WAITERS     64        /* clients coalesced onto one upstream question */
 #define RS_TCP_PIPELINE    32        /* queries in flight on one client TCP connection */
-#define RS_MMSG_SLOTS      16        /* datagrams per recvmmsg call on a listener */
+#define RS_MMSG_SLOTS      32        /* datagrams per recvmmsg / sendmmsg call on a listener */
+#define RS_RX_MSG          4096      /* largest query datagram taken (PROXY header included) */
+#define RS_RX_ROUNDS       4         /* recvmmsg calls per wakeup before other handles' turn */
 #define RS_UDP_RCVBUF      (4 << 20) /* listener receive queue asked for (kernel caps it) */
-#define RS_MMSG_BUF        (RS_MMSG_SLOTS * 65536)
 
 /* An immutable config snapshot shared by the workers; freed when the last one lets go. */
 struct rs_cfg_ref {
@@ -99,6 +100,14 @@ struct rs_sendbatch {
 	uint8_t bufs[RS_MMSG_SLOTS][RS_BATCH_MSG];
 };
 
+/* Datagrams of one recvmmsg call on a listener (rs_worker.c). */
+struct rs_recvbatch {
+	struct mmsghdr msgs[RS_MMSG_SLOTS];
+	struct iovec iov[RS_MMSG_SLOTS];
+	struct sockaddr_storage addrs[RS_MMSG_SLOTS];
+	uint8_t bufs[RS_MMSG_SLOTS][RS_RX_MSG];
+};
+
 /* A worker: one thread, one loop, its own sockets, cache and upstream health. */
 struct rs_worker {
 	int index;
@@ -111,7 +120,8 @@ struct rs_worker {
 	atomic_bool stop;
 	bool stopping;
 
-	uv_udp_t udp[RS_MAX_LISTEN];
+	uv_udp_t udp[RS_MAX_LISTEN];       /* listener sockets; answers are sent through them */
+	uv_poll_t udp_poll[RS_MAX_LISTEN]; /* their readability: our recvmmsg loop reads them */
 	uv_tcp_t tcp[RS_MAX_LISTEN];
 	int n_listen;
 
@@ -133,7 +143,7 @@ struct rs_worker {
 	uint64_t proxy_warned_at; /* loop ms of the last refused PROXY warning (rs_proxy_srv.c) */
 	uint8_t rand_buf[512];
 	size_t rand_pos;
-	uint8_t *mmsg_buf; /* listeners' recvmmsg slots, RS_MMSG_BUF bytes */
+	struct rs_recvbatch *rx; /* listeners' recvmmsg slots, owned */
 	struct rs_sendbatch batch;
 	uv_check_t batch_check;
 	uint8_t rbuf[RS_MAX_MSG];     /* upstream UDP receive buffer */

@@ -7,6 +7,7 @@
  */
 #include "rs_srv.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -29,30 +30,71 @@ uint32_t rs__random32(struct rs_worker *w)
 	return v;
 }
 
-/* Listeners read with recvmmsg: libuv cuts this buffer into 64 KiB slots, one datagram each,
- * so one system call can bring in a whole burst. */
-static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/*
+ * Listeners are read by our own recvmmsg loop on a uv_poll_t; the uv_udp_t keeps the socket
+ * for sending. libuv's own reader ends every wakeup with one more recvmmsg that returns EAGAIN
+ * and flushes answers after each call: with several workers sharing the cores, wakeups bring
+ * few datagrams and those extra system calls were most of the extra CPU per query
+ * (docs/scaling.md). Here a call that returns fewer datagrams than there are slots ends the
+ * wakeup (the socket is level-triggered: anything left wakes us again), and the answers of
+ * the whole wakeup leave in one sendmmsg.
+ */
+static int rx_round(struct rs_worker *w, uv_udp_t *h, int fd)
 {
-	struct rs_worker *w = h->loop->data;
+	struct rs_recvbatch *rx = w->rx;
+	int n;
 
-	buf->base = (char *)w->mmsg_buf;
-	buf->len = RS_MMSG_BUF;
+	for (int i = 0; i < RS_MMSG_SLOTS; i++) {
+		rx->msgs[i].msg_hdr.msg_namelen = sizeof(rx->addrs[i]);
+		rx->msgs[i].msg_hdr.msg_flags = 0;
+	}
+	do
+		n = recvmmsg(fd, rx->msgs, RS_MMSG_SLOTS, MSG_DONTWAIT, NULL);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return 0;
+	rs__batch_begin(w, h);
+	for (int i = 0; i < n; i++) {
+		if (rx->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			RS_INC(w, dropped); /* over RS_RX_MSG: no DNS query is that large */
+			continue;
+		}
+		rs__udp_datagram(w, rx->bufs[i], rx->msgs[i].msg_len, h,
+		                 (const struct sockaddr *)&rx->addrs[i]);
+	}
+	return n;
 }
 
-static void udp_on_read(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
-                        const struct sockaddr *addr, unsigned flags)
+static void udp_on_readable(uv_poll_t *p, int status, int events)
 {
-	struct rs_worker *w = h->loop->data;
+	struct rs_worker *w = p->loop->data;
+	uv_udp_t *h = p->data;
+	uv_os_fd_t fd;
 
-	/* nread 0 with no address: "nothing more" or the end of a recvmmsg batch. */
-	if (nread <= 0 || !addr) {
-		rs__batch_flush(w);
+	(void)events;
+	if (status < 0 || uv_fileno((uv_handle_t *)h, &fd) != 0)
 		return;
+	for (int round = 0; round < RS_RX_ROUNDS; round++)
+		if (rx_round(w, h, fd) < RS_MMSG_SLOTS)
+			break;
+	rs__batch_flush(w);
+}
+
+static int rx_alloc(struct rs_worker *w)
+{
+	struct rs_recvbatch *rx = calloc(1, sizeof(*rx));
+
+	if (!rx)
+		return RS_ENOMEM;
+	for (int i = 0; i < RS_MMSG_SLOTS; i++) {
+		rx->iov[i].iov_base = rx->bufs[i];
+		rx->iov[i].iov_len = RS_RX_MSG;
+		rx->msgs[i].msg_hdr.msg_name = &rx->addrs[i];
+		rx->msgs[i].msg_hdr.msg_iov = &rx->iov[i];
+		rx->msgs[i].msg_hdr.msg_iovlen = 1;
 	}
-	if (flags & UV_UDP_PARTIAL)
-		return;
-	rs__batch_begin(w, h);
-	rs__udp_datagram(w, (const uint8_t *)buf->base, (size_t)nread, h, addr);
+	w->rx = rx;
+	return 0;
 }
 
 static void apply_new_config(struct rs_worker *w)
@@ -77,6 +119,7 @@ static void begin_stop(struct rs_worker *w)
 	w->stopping = true;
 	rs__batch_stop(w);
 	for (int i = 0; i < w->n_listen; i++) {
+		uv_close((uv_handle_t *)&w->udp_poll[i], NULL); /* before its socket closes */
 		uv_close((uv_handle_t *)&w->udp[i], NULL);
 		uv_close((uv_handle_t *)&w->tcp[i], NULL);
 	}
@@ -97,12 +140,25 @@ static void on_wakeup(uv_async_t *a)
 		begin_stop(w);
 }
 
+static int poll_listener(struct rs_worker *w, int i)
+{
+	uv_os_fd_t fd;
+	int rc = uv_fileno((uv_handle_t *)&w->udp[i], &fd);
+
+	if (!rc)
+		rc = uv_poll_init_socket(&w->loop, &w->udp_poll[i], fd);
+	if (rc)
+		return rc;
+	w->udp_poll[i].data = &w->udp[i];
+	return uv_poll_start(&w->udp_poll[i], UV_READABLE, udp_on_readable);
+}
+
 static int open_listeners(struct rs_worker *w)
 {
 	int rc;
 
 	for (int i = 0; i < w->n_listen; i++) {
-		uv_udp_init_ex(&w->loop, &w->udp[i], AF_UNSPEC | UV_UDP_RECVMMSG);
+		uv_udp_init(&w->loop, &w->udp[i]);
 		uv_tcp_init(&w->loop, &w->tcp[i]);
 		w->udp[i].data = w;
 		w->tcp[i].data = w;
@@ -113,7 +169,7 @@ static int open_listeners(struct rs_worker *w)
 		w->srv->fds_udp[w->index][i] = -1;
 		w->srv->fds_tcp[w->index][i] = -1;
 		if (!rc)
-			rc = uv_udp_recv_start(&w->udp[i], udp_alloc, udp_on_read);
+			rc = poll_listener(w, i);
 		if (!rc)
 			rc = uv_listen((uv_stream_t *)&w->tcp[i], 1024, rs__tcp_on_connection);
 		if (rc) {
@@ -140,9 +196,8 @@ int rs__worker_init(struct rs_worker *w)
 	rc = rs_ratelimit_new(65536, ((uint64_t)rs__random32(w) << 32) | rs__random32(w), &w->rl);
 	if (rc)
 		return rc;
-	w->mmsg_buf = malloc(RS_MMSG_BUF);
-	if (!w->mmsg_buf)
-		return RS_ENOMEM;
+	if ((rc = rx_alloc(w)) < 0)
+		return rc;
 	if (w->srv->bl && (rc = bl_reader_open(w->srv->bl, &w->bl)) < 0) {
 		log_err("worker %d: blocklist reader: %s", w->index, bl_strerror(rc));
 		return RS_EIO;
@@ -187,8 +242,8 @@ void rs__worker_fini(struct rs_worker *w)
 	w->rl = NULL;
 	bl_reader_close(w->bl);
 	w->bl = NULL;
-	free(w->mmsg_buf);
-	w->mmsg_buf = NULL;
+	free(w->rx);
+	w->rx = NULL;
 	if (w->cfg)
 		rs__cfg_unref(w->cfg);
 	w->cfg = NULL;
