@@ -336,8 +336,11 @@ static bool safe_search_target(struct rs_worker *w, const struct rs_waiter *wt,
 	                          prof->safe_search, target, tlen);
 }
 
-/* UDP only: a TCP client has completed a handshake, so its address is real. */
-static bool over_limit(struct rs_worker *w, const struct rs_waiter *wt, const struct sockaddr *peer)
+/* UDP only: a TCP client has completed a handshake, so its address is real. A query that did
+ * not parse counts against the limit too (a flood of junk must not earn answers) but is never
+ * given a TC answer: it has no question to echo. */
+static bool over_limit(struct rs_worker *w, const struct rs_waiter *wt, const struct sockaddr *peer,
+                       bool parsed)
 {
 	const struct rs_config *cfg = &w->cfg->cfg;
 	uint32_t n = (uint32_t)w->srv->n_workers, qps, burst;
@@ -356,7 +359,7 @@ static bool over_limit(struct rs_worker *w, const struct rs_waiter *wt, const st
 	                       uv_now(&w->loop), qps, burst))
 		return false;
 	RS_INC(w, ratelimited);
-	if (cfg->rl_action == RS_RL_TRUNCATE &&
+	if (parsed && cfg->rl_action == RS_RL_TRUNCATE &&
 	    (len = rs_build_truncated(&wt->q, w->wbuf + 2, sizeof(w->wbuf) - 2)))
 		rs__send_answer(w, wt, w->wbuf + 2, len);
 	return true;
@@ -428,6 +431,7 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 	bool hit, ss;
 	const uint8_t *ss_target = NULL;
 	size_t ss_len = 0;
+	int verdict;
 
 	RS_INC(w, queries[ops ? ops->transport : RS_TRANSPORT_UDP]);
 	wt.next = NULL;
@@ -439,9 +443,10 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 	wt.reply_to.len = 0;
 	if (reply_to)
 		set_addr(&wt.reply_to, reply_to);
-	if (answer_parse_failure(w, &wt, rs_query_parse(pkt, len, &wt.q)))
+	verdict = rs_query_parse(pkt, len, &wt.q);
+	if (verdict != RS_Q_DROP && over_limit(w, &wt, peer, verdict == RS_Q_OK))
 		return;
-	if (over_limit(w, &wt, peer))
+	if (answer_parse_failure(w, &wt, verdict))
 		return;
 	if (!acl_allows(cfg, peer)) {
 		RS_INC(w, refused_acl);

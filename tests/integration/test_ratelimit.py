@@ -179,6 +179,39 @@ class RateLimitTest(kgtest.KGTestCase):
         r = query(d.port, "www.kg.test.", "A", source=OTHER)
         self.assertEqual(answer_rdata(r, "A"), {"192.0.2.1"})
 
+    def test_malformed_flood_is_limited(self):
+        """Junk counts against the limit too: 300 queries with QDCOUNT = 2 (FORMERR each)
+        from one client in one burst earn at most its burst (20) of FORMERR answers, never a
+        TC=1 answer (there is no question to echo); the counter moves by the rest."""
+        up, d = self.start_rl(action="truncate")
+        before = self.rl_count()
+        bad = bytearray(make_query("www.kg.test.", "A").to_wire())
+        bad[5] = 2  # QDCOUNT 2: the second question is missing, FORMERR
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        s.bind((FLOODER, 0))
+        for i in range(300):
+            bad[0:2] = struct.pack(">H", i)
+            s.sendto(bytes(bad), ("127.0.0.1", d.port))
+        s.settimeout(0.5)
+        replies = []
+        try:
+            while True:
+                replies.append(s.recv(4096))
+        except socket.timeout:
+            pass
+        rcodes = {r[3] & 0xF for r in replies}
+        sys.stderr.write("\nmalformed flood: 300 sent, %d answered (rcodes %s)\n"
+                         % (len(replies), rcodes))
+        self.assertGreaterEqual(len(replies), 15, "the burst was not answered")
+        self.assertLessEqual(len(replies), 20 + 3, "malformed queries beyond the limit answered")
+        self.assertEqual(rcodes, {dns.rcode.FORMERR})
+        self.assertTrue(all(not (r[2] & 0x02) for r in replies), "TC=1 for a malformed query")
+        self.assertEqual(self.rl_count() - before, 300 - len(replies))
+        r = query(d.port, "www.kg.test.", "A", source=OTHER)
+        self.assertEqual(answer_rdata(r, "A"), {"192.0.2.1"})
+
     def test_exempt_prefix_not_limited(self):
         up, d = self.start_rl(action="drop", exempt="10.0.0.0/8, 127.0.0.2/32")
         sent, full, tc, oth, el = flood(d.port, FLOODER, 200, 1.0)
