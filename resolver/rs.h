@@ -135,6 +135,7 @@ struct rs_config {
 	struct kg_cidr rl_exempt[RS_MAX_ACL];
 	int n_rl_exempt;
 	int upstream_max_inflight;    /* questions in flight upstream, per worker */
+	bool upstream_scramble_case;  /* 0x20: random letter case in questions sent over UDP */
 	uint32_t cache_max_memory_mb; /* per worker; 0 = bounded by size only */
 
 	/* [access] */
@@ -274,6 +275,7 @@ struct rs_stats {
 	uint64_t blocked_profile[RS_MAX_PROFILES];
 	uint64_t fail_closed; /* answers blocked because the feed was stale */
 	uint64_t upstream_queries, upstream_timeouts, upstream_errors, upstream_tcp_fallbacks;
+	uint64_t upstream_case_mismatches; /* 0x20 check failed: retried over TCP */
 	uint64_t upstream_latency[RS_LAT_BUCKETS];
 	uint64_t upstream_latency_sum_ms;
 	uint64_t coalesced, dropped, refused_acl, formerr, notimp, policy_errors;

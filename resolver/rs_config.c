@@ -376,6 +376,7 @@ static const struct key_def keys[] = {
 	{"ratelimit", "action", set_rl_action, 0, 0, 0},
 	{"ratelimit", "exempt", set_rl_exempt, 0, 0, 0},
 	{"upstream", "max_inflight", set_int, 16, 1000000, OFF(upstream_max_inflight)},
+	{"upstream", "randomize_case", set_bool, 0, 0, OFF(upstream_scramble_case)},
 	{"cache", "max_memory", set_u32, 0, 65536, OFF(cache_max_memory_mb)},
 	{"blocklist", "path", set_path, 0, 0, OFF(state_dir)},
 	{"blocking", "sinkhole_ipv4", set_ipv4, 0, 0, OFF(sinkhole_ipv4)},
@@ -1197,8 +1198,10 @@ void rs_config_print(const struct rs_config *cfg, FILE *out)
 		fprintf(out, "group = %s\n", cfg->group);
 	fprintf(out, "log_level = %s\n\n[upstream]\nservers = ", levels[cfg->log_level & 3]);
 	rs__upstream_print(cfg, out);
-	fprintf(out, "\ntimeout = %d\nquery_timeout = %d\nmax_inflight = %d\n\n",
-	        cfg->upstream_timeout_ms, cfg->query_timeout_ms, cfg->upstream_max_inflight);
+	fprintf(out,
+	        "\ntimeout = %d\nquery_timeout = %d\nmax_inflight = %d\nrandomize_case = %s\n\n",
+	        cfg->upstream_timeout_ms, cfg->query_timeout_ms, cfg->upstream_max_inflight,
+	        cfg->upstream_scramble_case ? "on" : "off");
 	fprintf(out, "[cache]\nsize = %u\nmin_ttl = %u\nmax_ttl = %u\nnegative_max_ttl = %u\n",
 	        cfg->cache_size, cfg->cache_min_ttl, cfg->cache_max_ttl, cfg->cache_neg_max_ttl);
 	fprintf(out, "max_memory = %u\n\n", cfg->cache_max_memory_mb);

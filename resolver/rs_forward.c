@@ -110,6 +110,15 @@ static void on_answer(struct rs_pending *p, uint8_t *pkt, size_t len, bool via_t
 	if (len < RS_HDR_LEN || ((pkt[0] << 8) | pkt[1]) != p->id || !(pkt[2] & 0x80) ||
 	    !rs_response_matches(pkt, len, &p->q))
 		return; /* not the answer to our question: ignore, keep waiting */
+	if (!via_tcp && cfg_of(p)->upstream_scramble_case &&
+	    !rs_response_same_case(pkt, len, p->sock->out + 2 + RS_HDR_LEN, p->q.qname_len)) {
+		/* Forged, or an upstream that does not echo the case: ignored like any forgery.
+		 * If the try then times out, it is asked again over TCP (on_try_timeout), which an
+		 * off-path forger cannot answer and which needs no case check. */
+		RS_INC(w, upstream_case_mismatches);
+		p->case_mismatch = true;
+		return;
+	}
 	note_latency(w, now - p->sent_at);
 	if (rs_response_scan(pkt, len, &s) < 0) {
 		RS_INC(w, upstream_errors);
@@ -167,6 +176,17 @@ static const struct sockaddr *upstream_addr(struct rs_pending *p)
 	return (const struct sockaddr *)&cfg_of(p)->upstream[p->upstream].ss;
 }
 
+static void scramble_case(struct rs_worker *w, uint8_t *name, size_t len)
+{
+	uint8_t bits[RS_MAX_NAME / 8 + 4];
+
+	for (size_t i = 0; i <= len / 8; i += 4) {
+		uint32_t r = rs__random32(w);
+		memcpy(bits + i, &r, 4);
+	}
+	rs_name_scramble_case(name, len, bits);
+}
+
 static struct rs_usock *usock_new(struct rs_pending *p, bool tcp)
 {
 	struct rs_usock *s = calloc(1, sizeof(*s));
@@ -176,7 +196,10 @@ static struct rs_usock *usock_new(struct rs_pending *p, bool tcp)
 	s->p = p;
 	s->is_tcp = tcp;
 	p->id = (uint16_t)rs__random32(p->w);
+	p->case_mismatch = false;
 	s->out_len = rs_build_upstream_query(&p->q, p->id, s->out + 2, sizeof(s->out) - 2);
+	if (!tcp && cfg_of(p)->upstream_scramble_case)
+		scramble_case(p->w, s->out + 2 + RS_HDR_LEN, p->q.qname_len);
 	s->out[0] = (uint8_t)(s->out_len >> 8);
 	s->out[1] = (uint8_t)s->out_len;
 	p->sock = s;
@@ -319,6 +342,10 @@ static void on_try_timeout(uv_timer_t *t)
 	struct rs_pending *p = t->data;
 
 	RS_INC(p->w, upstream_timeouts);
+	if (p->case_mismatch && p->sock && !p->sock->is_tcp) {
+		try_tcp(p); /* it answered, with another case: see on_answer */
+		return;
+	}
 	rs_upstream_failed(&p->w->health[p->upstream], uv_now(&p->w->loop));
 	next_try(p);
 }

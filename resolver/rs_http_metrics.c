@@ -164,6 +164,11 @@ static void cache_upstream(struct buf *b, const struct rs_stats *s)
 	     "Truncated upstream answers retried over TCP.");
 	bprintf(b, "kidguard_upstream_tcp_fallbacks_total %llu\n",
 	        (unsigned long long)s->upstream_tcp_fallbacks);
+	head(b, "kidguard_upstream_case_mismatches_total", "counter",
+	     "UDP answers whose question case differed from the one sent ([upstream] "
+	     "randomize_case): forged, or an upstream that does not echo case; retried over TCP.");
+	bprintf(b, "kidguard_upstream_case_mismatches_total %llu\n",
+	        (unsigned long long)s->upstream_case_mismatches);
 	head(b, "kidguard_coalesced_total", "counter",
 	     "Client questions joined to an identical one already in flight.");
 	bprintf(b, "kidguard_coalesced_total %llu\n", (unsigned long long)s->coalesced);

@@ -116,6 +116,15 @@ struct rs_scan {
  */
 int rs_response_scan(const uint8_t *pkt, size_t len, struct rs_scan *s);
 
+/*
+ * 0x20 (draft-vixie-dnsext-dns0x20): flip the case of the letters of the uncompressed wire
+ * name `name` (`len` bytes) whose bit in `bits` (len / 8 + 1 random bytes) is set; an
+ * off-path forger must then guess those bits as well as the ID and port. And: true when the
+ * response's question name has exactly the bytes we sent. Pure.
+ */
+void rs_name_scramble_case(uint8_t *name, size_t len, const uint8_t *bits);
+bool rs_response_same_case(const uint8_t *pkt, size_t len, const uint8_t *sent, size_t sent_len);
+
 /* True when the response's question equals q's (name case-insensitively, type, class). */
 bool rs_response_matches(const uint8_t *pkt, size_t len, const struct rs_question *q);
 

@@ -86,6 +86,7 @@ struct rs_pending {
 	struct rs_usock *sock;    /* current try's socket (UDP or TCP) */
 	struct rs_dot_query *dot; /* current try on a DoT upstream connection (rs_upstream_tls.c) */
 	bool finishing;
+	bool case_mismatch; /* this try got an answer in another letter case (0x20) */
 };
 
 #define RS_BATCH_MSG 4096 /* largest UDP answer we send (max_udp_size's maximum) */

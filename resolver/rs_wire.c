@@ -254,6 +254,25 @@ size_t rs_build_upstream_query(const struct rs_question *q, uint16_t id, uint8_t
 	return n;
 }
 
+void rs_name_scramble_case(uint8_t *name, size_t len, const uint8_t *bits)
+{
+	for (size_t i = 0; i < len;) {
+		uint8_t l = name[i];
+		for (size_t j = i + 1; j <= i + l && j < len; j++)
+			if (((name[j] | 0x20) >= 'a' && (name[j] | 0x20) <= 'z') &&
+			    ((bits[j >> 3] >> (j & 7)) & 1))
+				name[j] ^= 0x20;
+		i += 1u + l;
+		if (l == 0)
+			break;
+	}
+}
+
+bool rs_response_same_case(const uint8_t *pkt, size_t len, const uint8_t *sent, size_t sent_len)
+{
+	return len >= RS_HDR_LEN + sent_len && memcmp(pkt + RS_HDR_LEN, sent, sent_len) == 0;
+}
+
 bool rs_response_matches(const uint8_t *pkt, size_t len, const struct rs_question *q)
 {
 	size_t end = RS_HDR_LEN + q->qname_len;

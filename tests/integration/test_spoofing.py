@@ -14,8 +14,11 @@ off-path attacker would have to guess:
   address (127.0.0.2, same port), wrong question (name, type, class), QR=0 (the query echoed
   back). Each kind also alone, with no real answer ever: the client gets SERVFAIL, never the
   forgery.
-* 0x20 case randomisation is not implemented (kidguard asks upstream in lower case and
-  matches answers case-insensitively): skipped with that note.
+* 0x20 case randomisation ([upstream] randomize_case = on): the letters of 300 upstream
+  questions are upper case about half the time; a forgery that is right in everything but the
+  question's case is ignored and the real answer wins (a forgery with the exact case is
+  accepted, so the check can fail); an upstream that answers UDP in lower case is asked again
+  over TCP once the try times out, and the client still gets the real answer.
 """
 import collections
 import math
@@ -49,12 +52,21 @@ class FakeUpstream:
         self.sock.bind(("127.0.0.1", self.port))
         self.sock.settimeout(0.2)
         self.seen = []
+        self.raw_names = []  # the question name's bytes as sent (0x20 test)
         self.lock = threading.Lock()
+        self.lower_udp = False  # answer UDP with the question in lower case
+        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.tcp.bind(("127.0.0.1", self.port))
+        self.tcp.listen(16)
+        self.tcp.settimeout(0.2)
+        self.tcp_queries = 0
         self.forge = forge
         self.delay = delay
         self._stop = False
         self.t = threading.Thread(target=self.run, daemon=True)
         self.t.start()
+        self.tt = threading.Thread(target=self.run_tcp, daemon=True)
+        self.tt.start()
 
     def answer(self, m, rdata=REAL, name=None, rdtype=None):
         r = dns.message.make_response(m)
@@ -79,17 +91,59 @@ class FakeUpstream:
             q = m.question[0]
             with self.lock:
                 self.seen.append((m.id, peer[1], q.name.to_text().lower(), q.rdtype))
+                self.raw_names.append(data[12:12 + len(q.name.to_wire())])
             withhold = self.forge(self, m, data, peer) if self.forge else False
             if withhold:
                 continue
             if self.delay:
                 time.sleep(self.delay)
-            self.sock.sendto(self.answer(m).to_wire(), peer)
+            w = self.answer(m).to_wire()
+            if self.lower_udp:
+                w = lower_question(w, q)
+            self.sock.sendto(w, peer)
+
+    def run_tcp(self):
+        while not self._stop:
+            try:
+                c, _ = self.tcp.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                c.settimeout(2)
+                n = struct.unpack("!H", recv_all(c, 2))[0]
+                m = dns.message.from_wire(recv_all(c, n))
+                self.tcp_queries += 1
+                w = self.answer(m).to_wire()
+                c.sendall(struct.pack("!H", len(w)) + w)
+            except (OSError, ValueError, dns.exception.DNSException):
+                pass
+            finally:
+                c.close()
 
     def stop(self):
         self._stop = True
         self.t.join(2)
+        self.tt.join(2)
         self.sock.close()
+        self.tcp.close()
+
+
+def recv_all(c, n):
+    b = b""
+    while len(b) < n:
+        chunk = c.recv(n - len(b))
+        if not chunk:
+            raise ValueError("closed")
+        b += chunk
+    return b
+
+
+def lower_question(wire, q):
+    """The answer `wire` with its question name's letters in lower case."""
+    n = len(q.name.to_wire())
+    return wire[:12] + wire[12:12 + n].lower() + wire[12 + n:]
 
 
 def chi_square(values, buckets, lo, hi):
@@ -297,10 +351,70 @@ class SpoofingTest(kgtest.KGTestCase):
         self.assertAliveAndAnswering_fake(d)
 
     def test_0x20_case_randomisation(self):
-        self.skipTest("0x20 case randomisation is not implemented: kidguard sends upstream "
-                      "questions in lower case (rs_build_upstream_query uses the lowercased "
-                      "qname) and matches answers case-insensitively")
+        up = self.fake()
+        http_port = kgtest.free_port(v6=False)
+        d = self.start_daemon("127.0.0.1:%d" % up.port,
+                              {"upstream": {"randomize_case": "on", "timeout": "400",
+                                            "query_timeout": "3000"},
+                               "http": {"listen": "127.0.0.1:%d" % http_port}})
+        # 1. The case of the letters sent is random, and the answers are used.
+        n = 300
+        for i in range(n):
+            r = query(d.port, "mixedcase%d.spoof.test." % i, "A", timeout=4)
+            self.assertEqual(answer_rdata(r, "A"), {REAL})
+        with up.lock:
+            raw = [b for b in up.raw_names if b[1:10].lower() == b"mixedcase"]
+        letters = [c for b in raw for c in b if chr(c).isalpha()]
+        upper = sum(1 for c in letters if chr(c).isupper())
+        frac = upper / len(letters)
+        # 18 letters a name: 2^18 spellings, so 300 names should almost never repeat one
+        patterns = len(set(bytes(c for c in b if chr(c).isalpha()) for b in raw))
+        sys.stderr.write("\n0x20: %d questions, %d letters, %.1f%% upper case, %d distinct "
+                         "spellings\n" % (len(raw), len(letters), 100 * frac, patterns))
+        self.assertGreaterEqual(len(raw), n)
+        self.assertTrue(0.45 < frac < 0.55, frac)
+        self.assertGreaterEqual(patterns, len(raw) - 3, "case patterns repeat")
 
+        # 2. A forgery right in everything but the case is ignored; the real answer wins.
+        def wrong_case(u, m, data, peer):
+            u.sock.sendto(lower_question(u.answer(m, FAKE).to_wire(), m.question[0]), peer)
+            time.sleep(0.05)
+            return False
+        up.forge = wrong_case
+        before = self._counter(http_port)
+        for i in range(20):
+            r = query(d.port, "wc%d.spoof.test." % i, "A", timeout=4)
+            self.assertEqual(answer_rdata(r, "A"), {REAL}, "a wrong-case forgery was accepted")
+        self.assertGreaterEqual(self._counter(http_port) - before, 20)
+
+        # control: the same forgery with the exact case is accepted
+        def right_case(u, m, data, peer):
+            u.sock.sendto(u.answer(m, FAKE).to_wire(), peer)
+            time.sleep(0.05)
+            return False
+        up.forge = right_case
+        r = query(d.port, "rc.spoof.test.", "A", timeout=4)
+        self.assertEqual(answer_rdata(r, "A"), {FAKE}, "the forging harness does not work")
+
+        # 3. An upstream that lower-cases its UDP answers: asked again over TCP.
+        up.forge = None
+        up.lower_udp = True
+        t0 = time.monotonic()
+        r = query(d.port, "lowercasing.spoof.test.", "A", timeout=4)
+        self.assertEqual(answer_rdata(r, "A"), {REAL})
+        self.assertGreaterEqual(up.tcp_queries, 1, "no TCP retry")
+        sys.stderr.write("lower-casing upstream: answered over TCP after %.2f s\n"
+                         % (time.monotonic() - t0))
+        up.lower_udp = False
+        self.assertAliveAndAnswering_fake(d)
+
+    def _counter(self, port):
+        import urllib.request
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith("kidguard_upstream_case_mismatches_total "):
+                    return float(line.split()[1])
+        self.fail("kidguard_upstream_case_mismatches_total missing")
 
 if __name__ == "__main__":
     kgtest.main()

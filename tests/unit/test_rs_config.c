@@ -106,6 +106,7 @@ static const char full_golden[] =
     "timeout = 800\n"
     "query_timeout = 2500\n"
     "max_inflight = 10000\n"
+    "randomize_case = off\n"
     "\n"
     "[cache]\n"
     "size = 5000\n"

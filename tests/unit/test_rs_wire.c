@@ -976,6 +976,34 @@ static void test_scan_rdata_pointers(void **state)
 	assert_int_equal(rs_response_scan(w.b, w.n, &s), RS_EPARSE);
 }
 
+/* 0x20: only letters flip, only where the bit is set; label lengths and digits never. */
+static void test_scramble_case(void **state)
+{
+	uint8_t name[] = "\x03w1w\x07example\x02c-\x00";
+	uint8_t orig[sizeof(name)], bits[4], resp[64];
+	size_t len = sizeof(name) - 1;
+
+	(void)state;
+	memcpy(orig, name, sizeof(name));
+	memset(bits, 0, sizeof(bits));
+	rs_name_scramble_case(name, len, bits);
+	assert_memory_equal(name, orig, len);
+	memset(bits, 0xff, sizeof(bits));
+	rs_name_scramble_case(name, len, bits);
+	assert_memory_equal(name, "\x03W1W\x07EXAMPLE\x02C-\x00", len);
+	memcpy(name, orig, sizeof(name));
+	bits[0] = 0x02; /* offset 1 only: the first 'w' */
+	bits[1] = bits[2] = bits[3] = 0;
+	rs_name_scramble_case(name, len, bits);
+	assert_memory_equal(name, "\x03W1w\x07example\x02c-\x00", len);
+
+	memset(resp, 0, sizeof(resp));
+	memcpy(resp + RS_HDR_LEN, name, len);
+	assert_true(rs_response_same_case(resp, RS_HDR_LEN + len, name, len));
+	assert_false(rs_response_same_case(resp, RS_HDR_LEN + len, orig, len));
+	assert_false(rs_response_same_case(resp, RS_HDR_LEN + len - 1, name, len));
+}
+
 static void test_scan_malformed(void **state)
 {
 	uint8_t resp[4096];
@@ -1314,6 +1342,7 @@ int main(void)
 	    cmocka_unit_test(test_scan_pointers),
 	    cmocka_unit_test(test_scan_long_compressed_name),
 	    cmocka_unit_test(test_scan_rdata_pointers),
+	    cmocka_unit_test(test_scramble_case),
 	    cmocka_unit_test(test_scan_malformed),
 	    cmocka_unit_test(test_scan_too_many_rrs),
 	    cmocka_unit_test(test_reply_basic),
