@@ -11,6 +11,7 @@
  */
 #include "rs_tls.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -160,18 +161,19 @@ static void drain_frames(struct rs_tconn *c)
 {
 	size_t off = 0;
 
-	while (!c->closing && c->len - off >= 2) {
-		size_t mlen = (size_t)((c->buf[off] << 8) | c->buf[off + 1]);
-		if (mlen < RS_HDR_LEN) {
+	while (!c->closing) {
+		size_t moff, mlen;
+		int rc = rs_frame_next(c->buf + off, c->len - off, &moff, &mlen);
+		if (rc == -EAGAIN)
+			break;
+		if (rc < 0) {
 			rs__tconn_close(c); /* too short to carry an ID: nothing to answer */
 			return;
 		}
-		if (c->len - off < 2 + mlen)
-			break;
 		uv_timer_again(&c->timer);
-		rs__handle_query(c->w, c->buf + off + 2, mlen, NULL,
+		rs__handle_query(c->w, c->buf + off + moff, mlen, NULL,
 		                 (const struct sockaddr *)&c->peer.ss, &dot_ops, c);
-		off += 2 + mlen;
+		off += moff + mlen;
 	}
 	if (off && !c->closing) {
 		memmove(c->buf, c->buf + off, c->len - off);

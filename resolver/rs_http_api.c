@@ -427,63 +427,32 @@ static int write_rule(struct rs_http *h, bool add, const char *name, unsigned fl
 	return bl_writer_commit(w);
 }
 
-static int parse_action(const char *a, unsigned *flags)
+static int find_category(void *arg, const char *name, int *bit)
 {
-	if (a && strcmp(a, "allow") == 0)
-		*flags |= BL_F_ALLOW;
-	else if (!a || (strcmp(a, "deny") != 0 && strcmp(a, "block") != 0))
-		return -1;
-	return 0;
+	return bl_category_find(arg, name, bit);
 }
 
 static void api_override_add(struct rs_req *q, struct rs_resp *r)
 {
-	cJSON *j = q->body ? cJSON_Parse(q->body) : NULL, *cats, *it;
-	const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
-	const cJSON *action = cJSON_GetObjectItemCaseSensitive(j, "action");
-	const cJSON *subtree = cJSON_GetObjectItemCaseSensitive(j, "subtree");
-	char norm[BL_NAME_MAX], msg[300];
-	unsigned flags = BL_F_SUBTREE;
-	uint64_t mask = 0;
-	int rc, bit;
+	struct rs_override_req o;
+	char msg[300];
+	cJSON *j;
+	int rc;
 
-	if (!cJSON_IsString(name) || bl_name_normalize(name->valuestring, norm, sizeof(norm))) {
-		cJSON_Delete(j);
-		rs__json_error(r, 400, "expected {\"name\":DOMAIN,\"action\":\"deny\"|\"allow\"}");
+	if (rs__body_override(q->body, find_category, q->h->srv->bl, &o, msg, sizeof(msg)) < 0) {
+		rs__json_error(r, 400, msg);
 		return;
 	}
-	if (parse_action(cJSON_IsString(action) ? action->valuestring : NULL, &flags) < 0) {
-		cJSON_Delete(j);
-		rs__json_error(r, 400, "action: expected deny or allow");
-		return;
-	}
-	if (cJSON_IsFalse(subtree))
-		flags &= ~(unsigned)BL_F_SUBTREE;
-	cats = cJSON_GetObjectItemCaseSensitive(j, "categories");
-	cJSON_ArrayForEach(it, cats)
-	{
-		if (!cJSON_IsString(it) || bl_category_find(q->h->srv->bl, it->valuestring, &bit)) {
-			snprintf(msg, sizeof(msg), "unknown category %s",
-			         cJSON_IsString(it) ? it->valuestring : "(not a string)");
-			cJSON_Delete(j);
-			rs__json_error(r, 400, msg);
-			return;
-		}
-		mask |= 1ULL << bit;
-	}
-	cJSON_Delete(j);
-	if (flags & BL_F_ALLOW)
-		mask = 0; /* an allow rule has no categories */
-	rc = write_rule(q->h, true, norm, flags, mask);
+	rc = write_rule(q->h, true, o.name, o.flags, o.categories);
 	if (rc) {
 		rs__json_error(r, 500, bl_strerror(rc));
 		return;
 	}
 	j = cJSON_CreateObject();
-	cJSON_AddStringToObject(j, "name", norm);
-	cJSON_AddStringToObject(j, "action", flags & BL_F_ALLOW ? "allow" : "deny");
-	cJSON_AddBoolToObject(j, "subtree", (flags & BL_F_SUBTREE) != 0);
-	cJSON_AddItemToObject(j, "categories", cat_array(q->h, mask));
+	cJSON_AddStringToObject(j, "name", o.name);
+	cJSON_AddStringToObject(j, "action", o.flags & BL_F_ALLOW ? "allow" : "deny");
+	cJSON_AddBoolToObject(j, "subtree", (o.flags & BL_F_SUBTREE) != 0);
+	cJSON_AddItemToObject(j, "categories", cat_array(q->h, o.categories));
 	rs__json_resp(r, 201, j);
 }
 
@@ -495,7 +464,7 @@ static void api_override_del(struct rs_req *q, struct rs_resp *r)
 	int rc;
 
 	if (!name || bl_name_normalize(name, norm, sizeof(norm)) ||
-	    parse_action(arg(q, "action"), &flags) < 0) {
+	    rs__override_action(arg(q, "action"), &flags) < 0) {
 		rs__json_error(r, 400, "expected ?name=DOMAIN&action=deny|allow[&subtree=0|1]");
 		return;
 	}
@@ -669,17 +638,14 @@ static cJSON *report_json(const char *addr, const struct rs_report *rep)
 
 static void api_report(struct rs_req *q, struct rs_resp *r)
 {
-	cJSON *j = q->body ? cJSON_Parse(q->body) : NULL;
-	const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "domain");
-	const cJSON *k = cJSON_GetObjectItemCaseSensitive(j, "kind");
+	struct rs_report_req req;
 	struct rs_report rep;
 	char addr[600];
 	int rc;
 
-	rc = cJSON_IsString(d) && cJSON_IsString(k)
-	         ? rs__report_add(q->h, d->valuestring, k->valuestring, &rep)
-	         : -EINVAL;
-	cJSON_Delete(j);
+	rc = rs__body_report(q->body, &req);
+	if (rc == 0)
+		rc = rs__report_add(q->h, req.domain, req.kind, &rep);
 	if (rc == -EAGAIN) {
 		rs__json_error(r, 429, "too many reports just now; try again later");
 		return;

@@ -181,42 +181,6 @@ static void host_name(struct rs_req *q, char *out, size_t len)
 		out[0] = '\0';
 }
 
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9'   ? c - '0'
-	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
-	                              : -1;
-}
-
-/* One field of an application/x-www-form-urlencoded body, decoded into `out`. */
-static bool form_field(const char *body, const char *key, char *out, size_t len)
-{
-	size_t kl = strlen(key), o = 0;
-	const char *p = body;
-
-	while (p && *p) {
-		if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
-			for (p += kl + 1; *p && *p != '&' && o + 1 < len; p++) {
-				if (*p == '+') {
-					out[o++] = ' ';
-				} else if (*p == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
-					out[o++] = (char)(hexval(p[1]) * 16 + hexval(p[2]));
-					p += 2;
-				} else {
-					out[o++] = *p;
-				}
-			}
-			out[o] = '\0';
-			return true;
-		}
-		p = strchr(p, '&');
-		if (p)
-			p++;
-	}
-	return false;
-}
-
 static void report_post(struct rs_req *q, struct rs_resp *r)
 {
 	char domain[BL_NAME_MAX + 8], kind[32], addr[600], mailto[1400];
@@ -226,8 +190,8 @@ static void report_post(struct rs_req *q, struct rs_resp *r)
 	size_t len;
 	int rc = -EINVAL;
 
-	if (q->body && form_field(q->body, "domain", domain, sizeof(domain)) &&
-	    form_field(q->body, "kind", kind, sizeof(kind)))
+	if (q->body && rs__form_field(q->body, "domain", domain, sizeof(domain)) == 0 &&
+	    rs__form_field(q->body, "kind", kind, sizeof(kind)) == 0)
 		rc = rs__report_add(q->h, domain, kind, &rep);
 	rs__report_address(q->h, addr, sizeof(addr));
 	pg.domain = rc == 0 ? rep.domain : "";

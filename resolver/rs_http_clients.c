@@ -77,19 +77,15 @@ static int change(struct rs_http *h, const struct bl_prefix *p, const char *prof
 
 static void put(struct rs_req *q, const struct bl_prefix *p, struct rs_resp *r)
 {
-	cJSON *j = q->body ? cJSON_Parse(q->body) : NULL;
-	const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "profile");
 	char prof[BL_CLIENT_PROFILE_MAX], buf[64];
 	bool defined;
+	cJSON *j;
 	int rc;
 
-	if (!cJSON_IsString(name) || strlen(name->valuestring) >= sizeof(prof)) {
-		cJSON_Delete(j);
+	if (rs__body_client_profile(q->body, prof, sizeof(prof)) < 0) {
 		rs__json_error(r, 400, "expected {\"profile\": NAME}");
 		return;
 	}
-	memcpy(prof, name->valuestring, strlen(name->valuestring) + 1);
-	cJSON_Delete(j);
 	rc = change(q->h, p, prof);
 	if (rc == -EINVAL) {
 		rs__json_error(r, 400, "bad profile name (1..31 printable characters, no spaces)");

@@ -1,7 +1,8 @@
 /*
  * The operator's HTTP server, shared by rs_http.c (daemons, routing, static files, auth),
- * rs_http_api.c (JSON API), rs_http_metrics.c (Prometheus, /health), rs_http_block.c (block
- * page), rs_http_report.c (report outbox) and rs_events.c (the bounded rings).
+ * rs_http_api.c (JSON API), rs_http_body.c (request bodies), rs_http_metrics.c (Prometheus,
+ * /health), rs_http_block.c (block page), rs_http_report.c (report outbox) and rs_events.c
+ * (the bounded rings).
  *
  * Threads. libmicrohttpd runs each daemon (API, block page) on one internal thread of its own;
  * a third thread, the sampler, records the per-minute history and delivers reports. None of
@@ -156,6 +157,43 @@ bool rs__is_loopback(const struct sockaddr *sa);
 void rs__api_handle(struct rs_req *q, struct rs_resp *r);
 /* rs_http_clients.c: /api/clients/PREFIX (GET, PUT, DELETE), the subscriber table */
 void rs__api_clients(struct rs_req *q, struct rs_resp *r);
+
+/* rs_http_body.c: request bodies to structs. Pure: no libmicrohttpd, no store. `body` is
+ * NUL-terminated as rs_http.c keeps it (at most RS_BODY_MAX bytes) or NULL (no body). */
+
+/* Resolves a category name to its bit (bl_category_find's contract). Returns 0 or < 0. */
+typedef int (*rs_cat_find_fn)(void *arg, const char *name, int *bit);
+
+/* POST /api/overrides: {"name", "action": "deny"|"block"|"allow", "subtree", "categories"}. */
+struct rs_override_req {
+	char name[BL_NAME_MAX]; /* normalised */
+	unsigned flags;         /* BL_F_SUBTREE (unless "subtree": false), BL_F_ALLOW */
+	uint64_t categories;    /* bits by `find`; always 0 for an allow rule */
+};
+/* "deny" or "block" (flags unchanged), "allow" (sets BL_F_ALLOW); else (or NULL) -EINVAL. */
+int rs__override_action(const char *action, unsigned *flags);
+/* Returns 0 and fills `out`, or -EINVAL with the message for a 400 in `err` (`errlen` bytes,
+ * borrowed). `find` is called with `arg` for each category name. */
+int rs__body_override(const char *body, rs_cat_find_fn find, void *arg, struct rs_override_req *out,
+                      char *err, size_t errlen);
+
+/* POST /api/report: {"domain", "kind": "wrong_block"|"not_blocked"}. */
+struct rs_report_req {
+	char domain[BL_NAME_MAX]; /* normalised */
+	char kind[16];
+};
+int rs__report_kind_ok(const char *kind); /* 0 for the two kinds above, else -EINVAL */
+/* Returns 0 and fills `out`, or -EINVAL: not that shape, unknown kind or a bad name. */
+int rs__body_report(const char *body, struct rs_report_req *out);
+
+/* PUT /api/clients/PREFIX: {"profile": NAME}. Copies NAME into `profile` (`len` bytes,
+ * borrowed) and returns 0, or -EINVAL when absent, not a string or `len` bytes or longer. */
+int rs__body_client_profile(const char *body, char *profile, size_t len);
+
+/* One field `key` of an application/x-www-form-urlencoded body (the block page's form),
+ * %-decoded and '+' as a blank, cut to fit `out` (`len` bytes, NUL-terminated). Returns 0,
+ * -ENOENT when the field is absent or -EINVAL when `len` is 0. */
+int rs__form_field(const char *body, const char *key, char *out, size_t len);
 
 /* rs_http_metrics.c */
 void rs__metrics(struct rs_http *h, struct rs_resp *r);

@@ -106,7 +106,7 @@ int rs__report_add(struct rs_http *h, const char *domain, const char *kind, stru
 	uint64_t now = (uint64_t)time(NULL);
 	int rc = 0;
 
-	if (strcmp(kind, "wrong_block") != 0 && strcmp(kind, "not_blocked") != 0)
+	if (rs__report_kind_ok(kind) < 0)
 		return -EINVAL;
 	if (bl_name_normalize(domain, rep.domain, sizeof(rep.domain)) != 0)
 		return -EINVAL;

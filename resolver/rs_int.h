@@ -199,6 +199,19 @@ struct sockaddr_storage;
  */
 int rs_proxy_parse(const uint8_t *p, size_t len, struct sockaddr_storage *src, size_t *hdr_len);
 
+/* ------------------------------------------- TCP and DoT stream framing (rs_frame.c) --- */
+
+/*
+ * Split the next DNS message off a client stream (RFC 7766 §8: a 2-byte length, then the
+ * message). `buf` (borrowed) holds the `len` unconsumed bytes. Returns 0 when a whole message
+ * is there: it lies at buf + *msg_off (always 2) for *msg_len bytes, and the next frame starts
+ * at *msg_off + *msg_len. Returns -EAGAIN when more bytes are needed (a buffer of RS_MAX_MSG +
+ * 2 bytes always has room for the rest), and RS_EPARSE when the announced length is below
+ * RS_HDR_LEN: too short to carry an ID, so nothing can be answered and the connection should
+ * be closed. Out-parameters untouched unless 0 is returned. Pure, allocation-free.
+ */
+int rs_frame_next(const uint8_t *buf, size_t len, size_t *msg_off, size_t *msg_len);
+
 /* ------------------------------------------------------------- cache (rs_cache.c) --- */
 
 /* (name, type, class) plus the DO and CD bits, which change what an upstream returns. */

@@ -9,6 +9,7 @@
  */
 #include "rs_srv.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -199,19 +200,20 @@ static void drain_frames(struct rs_tcp_conn *c)
 		if (c->proxy != RS_PROXY_TCP_DONE)
 			return; /* the rest of the header is still to come */
 	}
-	while (!c->closing && c->len - off >= 2) {
-		size_t mlen = (size_t)((c->buf[off] << 8) | c->buf[off + 1]);
-		if (mlen < RS_HDR_LEN) {
+	while (!c->closing) {
+		size_t moff, mlen;
+		int rc = rs_frame_next(c->buf + off, c->len - off, &moff, &mlen);
+		if (rc == -EAGAIN)
+			break;
+		if (rc < 0) {
 			/* Too short to carry an ID: nothing sensible to answer. */
 			conn_close(c);
 			return;
 		}
-		if (c->len - off < 2 + mlen)
-			break;
 		uv_timer_again(&c->idle);
-		rs__handle_query(c->w, c->buf + off + 2, mlen, NULL,
+		rs__handle_query(c->w, c->buf + off + moff, mlen, NULL,
 		                 (const struct sockaddr *)&c->peer.ss, &rs__tcp_ops, c);
-		off += 2 + mlen;
+		off += moff + mlen;
 		if (c->refs - 1 >= RS_TCP_PIPELINE && c->reading) {
 			uv_read_stop((uv_stream_t *)&c->h);
 			c->reading = false;

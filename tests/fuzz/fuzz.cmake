@@ -4,7 +4,7 @@
 # run by ctest over tests/fuzz/corpus/<target> (seeds and saved crashers). With KG_FUZZ=ON
 # (clang): fuzz_<target>, the libFuzzer binaries; tests/fuzz/run-fuzzers builds and runs them.
 set(KG_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR})
-set(KG_FUZZ_TARGETS query response config proxy)
+set(KG_FUZZ_TARGETS query response config proxy tcp_frame http_body)
 
 foreach(t ${KG_FUZZ_TARGETS})
 	add_executable(fuzz_replay_${t} ${KG_FUZZ_DIR}/fuzz_${t}.c ${KG_FUZZ_DIR}/replay_main.c)
@@ -45,17 +45,25 @@ if(KG_FUZZ)
 	endforeach()
 endif()
 
-# The feed (sync/): the line parser and the manifest/envelope parsers, linked with kgsync.
-foreach(t feed_line manifest)
+# Targets outside the resolver, linked with the libraries given after the name only.
+function(kg_fuzz_target t)
 	add_executable(fuzz_replay_${t} ${KG_FUZZ_DIR}/fuzz_${t}.c ${KG_FUZZ_DIR}/replay_main.c)
 	target_include_directories(fuzz_replay_${t} PRIVATE ${KG_FUZZ_DIR})
-	target_link_libraries(fuzz_replay_${t} PRIVATE kgsync kgblocklist kgcommon)
+	target_link_libraries(fuzz_replay_${t} PRIVATE ${ARGN})
 	add_test(NAME fuzz_replay_${t} COMMAND fuzz_replay_${t} ${KG_FUZZ_DIR}/corpus/${t})
 	if(KG_FUZZ)
 		add_executable(fuzz_${t} ${KG_FUZZ_DIR}/fuzz_${t}.c)
 		target_include_directories(fuzz_${t} PRIVATE ${KG_FUZZ_DIR})
 		target_compile_options(fuzz_${t} PRIVATE -fsanitize=fuzzer,address,undefined)
 		target_link_options(fuzz_${t} PRIVATE -fsanitize=fuzzer,address,undefined)
-		target_link_libraries(fuzz_${t} PRIVATE kgsync kgblocklist kgcommon)
+		target_link_libraries(fuzz_${t} PRIVATE ${ARGN})
 	endif()
+endfunction()
+
+# The feed (sync/): the line parser and the manifest/envelope parsers, linked with kgsync.
+foreach(t feed_line manifest)
+	kg_fuzz_target(${t} kgsync kgblocklist kgcommon)
 endforeach()
+
+# The list formats kidguard-ctl imports (blocklist/): kgblocklist only, as the parsers are.
+kg_fuzz_target(list_line kgblocklist kgcommon)

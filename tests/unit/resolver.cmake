@@ -4,7 +4,7 @@
 # group run with --known-bugs: that run is registered as unit_rs_X_known_bugs with WILL_FAIL,
 # so ctest stays green while the bug is open and turns red when the fix lands (then move the
 # test into the main group and drop the entry below).
-foreach(t wire cache config upstream ratelimit proxy)
+foreach(t wire cache config upstream ratelimit proxy frame)
 	add_executable(test_rs_${t} ${CMAKE_CURRENT_LIST_DIR}/test_rs_${t}.c)
 	target_link_libraries(test_rs_${t} PRIVATE kgresolver kgcommon PkgConfig::LDNS
 		PkgConfig::CMOCKA)

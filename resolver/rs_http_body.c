@@ -1,0 +1,151 @@
+/*
+ * Request bodies, from bytes to small structs: the JSON of POST /api/overrides, POST
+ * /api/report and PUT /api/clients/PREFIX, and the form of the block page's report button.
+ * Pure (no libmicrohttpd, no store: categories are resolved through the caller's function),
+ * so that tests/fuzz/fuzz_http_body.c reaches every line the network can send here.
+ */
+#include "rs_http_int.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+int rs__override_action(const char *a, unsigned *flags)
+{
+	if (a && strcmp(a, "allow") == 0)
+		*flags |= BL_F_ALLOW;
+	else if (!a || (strcmp(a, "deny") != 0 && strcmp(a, "block") != 0))
+		return -EINVAL;
+	return 0;
+}
+
+/* OR the bits of "categories" into *mask; any name `find` does not know is an error. */
+static int override_categories(const cJSON *cats, rs_cat_find_fn find, void *arg, uint64_t *mask,
+                               char *err, size_t errlen)
+{
+	const cJSON *it;
+	int bit;
+
+	/* ArrayForEach also walks an object's members: kept as it always was. */
+	cJSON_ArrayForEach(it, cats)
+	{
+		if (!cJSON_IsString(it) || find(arg, it->valuestring, &bit) != 0 || bit < 0 ||
+		    bit >= BL_CATEGORY_MAX) {
+			snprintf(err, errlen, "unknown category %s",
+			         cJSON_IsString(it) ? it->valuestring : "(not a string)");
+			return -EINVAL;
+		}
+		*mask |= 1ULL << bit;
+	}
+	return 0;
+}
+
+int rs__body_override(const char *body, rs_cat_find_fn find, void *arg, struct rs_override_req *out,
+                      char *err, size_t errlen)
+{
+	cJSON *j = body ? cJSON_Parse(body) : NULL;
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
+	const cJSON *action = cJSON_GetObjectItemCaseSensitive(j, "action");
+	const cJSON *subtree = cJSON_GetObjectItemCaseSensitive(j, "subtree");
+	struct rs_override_req o = {.flags = BL_F_SUBTREE};
+	int rc = -EINVAL;
+
+	if (!cJSON_IsString(name) || bl_name_normalize(name->valuestring, o.name, sizeof(o.name))) {
+		snprintf(err, errlen, "expected {\"name\":DOMAIN,\"action\":\"deny\"|\"allow\"}");
+		goto done;
+	}
+	if (rs__override_action(cJSON_IsString(action) ? action->valuestring : NULL, &o.flags) <
+	    0) {
+		snprintf(err, errlen, "action: expected deny or allow");
+		goto done;
+	}
+	if (cJSON_IsFalse(subtree))
+		o.flags &= ~(unsigned)BL_F_SUBTREE;
+	if (override_categories(cJSON_GetObjectItemCaseSensitive(j, "categories"), find, arg,
+	                        &o.categories, err, errlen) < 0)
+		goto done;
+	if (o.flags & BL_F_ALLOW)
+		o.categories = 0; /* an allow rule has no categories */
+	*out = o;
+	rc = 0;
+done:
+	cJSON_Delete(j);
+	return rc;
+}
+
+int rs__report_kind_ok(const char *kind)
+{
+	return strcmp(kind, "wrong_block") == 0 || strcmp(kind, "not_blocked") == 0 ? 0 : -EINVAL;
+}
+
+int rs__body_report(const char *body, struct rs_report_req *out)
+{
+	cJSON *j = body ? cJSON_Parse(body) : NULL;
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "domain");
+	const cJSON *k = cJSON_GetObjectItemCaseSensitive(j, "kind");
+	struct rs_report_req r;
+	int rc = -EINVAL;
+
+	/* The same checks as rs__report_add, so that a body refused here is refused there. */
+	if (cJSON_IsString(d) && cJSON_IsString(k) && rs__report_kind_ok(k->valuestring) == 0 &&
+	    bl_name_normalize(d->valuestring, r.domain, sizeof(r.domain)) == 0) {
+		snprintf(r.kind, sizeof(r.kind), "%s", k->valuestring);
+		*out = r;
+		rc = 0;
+	}
+	cJSON_Delete(j);
+	return rc;
+}
+
+int rs__body_client_profile(const char *body, char *profile, size_t len)
+{
+	cJSON *j = body ? cJSON_Parse(body) : NULL;
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "profile");
+	int rc = -EINVAL;
+
+	/* The characters are the store's to check (bl_clients_put), with its own message. */
+	if (cJSON_IsString(name) && strlen(name->valuestring) < len) {
+		memcpy(profile, name->valuestring, strlen(name->valuestring) + 1);
+		rc = 0;
+	}
+	cJSON_Delete(j);
+	return rc;
+}
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+	                              : -1;
+}
+
+int rs__form_field(const char *body, const char *key, char *out, size_t len)
+{
+	size_t kl = strlen(key), o = 0;
+	const char *p = body;
+
+	if (len == 0)
+		return -EINVAL;
+	while (p && *p) {
+		if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
+			for (p += kl + 1; *p && *p != '&' && o + 1 < len; p++) {
+				if (*p == '+') {
+					out[o++] = ' ';
+				} else if (*p == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
+					out[o++] = (char)(hexval(p[1]) * 16 + hexval(p[2]));
+					p += 2;
+				} else {
+					out[o++] = *p;
+				}
+			}
+			out[o] = '\0';
+			return 0;
+		}
+		p = strchr(p, '&');
+		if (p)
+			p++;
+	}
+	return -ENOENT;
+}

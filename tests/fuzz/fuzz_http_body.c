@@ -1,0 +1,153 @@
+/*
+ * Fuzz target: the HTTP request bodies (rs_http_body.c). The first byte picks the parser:
+ * POST /api/overrides, POST /api/report, PUT /api/clients/PREFIX, or the block page's report
+ * form; the rest is the body, at most RS_BODY_MAX bytes (the server answers 413 beyond) and
+ * NUL-terminated as rs_http.c keeps it; an empty body is NULL, as when none was sent.
+ *
+ * What a parser accepts must be what the handler can use as it is: a normalised name
+ * (normalising it again changes nothing), known flags and category bits only, no categories on
+ * an allow rule, a report kind the outbox knows, strings that fit their buffers. What it
+ * refuses leaves the output untouched and, for overrides, says why.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+#include "rs_http_int.h"
+
+#define POISON 0xa5
+
+/* A few categories as a store would define them, one at the top bit. */
+static const struct {
+	const char *name;
+	int bit;
+} cats[] = {{"adult", 0}, {"gambling", 1}, {"social", 5}, {"custom", 63}};
+static const uint64_t cats_known = 1ULL | 1ULL << 1 | 1ULL << 5 | 1ULL << 63;
+
+static int find_cat(void *arg, const char *name, int *bit)
+{
+	FUZZ_CHECK(arg == (void *)cats);
+	for (size_t i = 0; i < sizeof(cats) / sizeof(cats[0]); i++) {
+		if (strcmp(cats[i].name, name) == 0) {
+			*bit = cats[i].bit;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static bool untouched(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != POISON)
+			return false;
+	return true;
+}
+
+static void check_name(const char *name)
+{
+	char again[BL_NAME_MAX];
+
+	FUZZ_CHECK(memchr(name, '\0', BL_NAME_MAX) != NULL);
+	FUZZ_CHECK(bl_name_normalize(name, again, sizeof(again)) == 0);
+	FUZZ_CHECK(strcmp(again, name) == 0);
+}
+
+static void fuzz_override(const char *body)
+{
+	struct rs_override_req o;
+	char err[300];
+
+	memset(&o, POISON, sizeof(o));
+	memset(err, POISON, sizeof(err));
+	if (rs__body_override(body, find_cat, (void *)cats, &o, err, sizeof(err)) != 0) {
+		FUZZ_CHECK(untouched(&o, sizeof(o)));
+		FUZZ_CHECK(memchr(err, '\0', sizeof(err)) != NULL && err[0] != '\0');
+		return;
+	}
+	check_name(o.name);
+	FUZZ_CHECK((o.flags & ~(unsigned)(BL_F_SUBTREE | BL_F_ALLOW)) == 0);
+	FUZZ_CHECK((o.categories & ~cats_known) == 0);
+	FUZZ_CHECK(!(o.flags & BL_F_ALLOW) || o.categories == 0);
+}
+
+static void fuzz_report(const char *body)
+{
+	struct rs_report_req r;
+
+	memset(&r, POISON, sizeof(r));
+	if (rs__body_report(body, &r) != 0) {
+		FUZZ_CHECK(untouched(&r, sizeof(r)));
+		return;
+	}
+	check_name(r.domain);
+	FUZZ_CHECK(memchr(r.kind, '\0', sizeof(r.kind)) != NULL);
+	FUZZ_CHECK(rs__report_kind_ok(r.kind) == 0);
+}
+
+static void fuzz_client(const char *body)
+{
+	char prof[BL_CLIENT_PROFILE_MAX];
+
+	memset(prof, POISON, sizeof(prof));
+	if (rs__body_client_profile(body, prof, sizeof(prof)) != 0) {
+		FUZZ_CHECK(untouched(prof, sizeof(prof)));
+		return;
+	}
+	FUZZ_CHECK(memchr(prof, '\0', sizeof(prof)) != NULL);
+}
+
+/* The block page's form, with the buffers report_post gives it. */
+static void fuzz_form(const char *body, size_t len)
+{
+	char domain[BL_NAME_MAX + 8], kind[32], norm[BL_NAME_MAX];
+	int d, k;
+
+	memset(domain, POISON, sizeof(domain));
+	memset(kind, POISON, sizeof(kind));
+	d = rs__form_field(body, "domain", domain, sizeof(domain));
+	k = rs__form_field(body, "kind", kind, sizeof(kind));
+	FUZZ_CHECK(d == 0 || (d == -ENOENT && untouched(domain, sizeof(domain))));
+	FUZZ_CHECK(k == 0 || (k == -ENOENT && untouched(kind, sizeof(kind))));
+	if (d == 0)
+		FUZZ_CHECK(memchr(domain, '\0', sizeof(domain)) && strlen(domain) <= len);
+	if (k == 0)
+		FUZZ_CHECK(memchr(kind, '\0', sizeof(kind)) && strlen(kind) <= len);
+	/* What rs__report_add does next with them. */
+	if (d == 0 && k == 0 && rs__report_kind_ok(kind) == 0 &&
+	    bl_name_normalize(domain, norm, sizeof(norm)) == 0)
+		check_name(norm);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static char body[RS_BODY_MAX + 1];
+	size_t len = size - 1;
+	const char *b;
+
+	if (size < 1 || len > RS_BODY_MAX)
+		return 0;
+	memcpy(body, data + 1, len);
+	body[len] = '\0';
+	b = len ? body : NULL;
+	switch (data[0] % 4) {
+	case 0:
+		fuzz_override(b);
+		break;
+	case 1:
+		fuzz_report(b);
+		break;
+	case 2:
+		fuzz_client(b);
+		break;
+	default:
+		if (b)
+			fuzz_form(b, len);
+		break;
+	}
+	return 0;
+}
