@@ -107,9 +107,10 @@ struct rs_config {
 	int workers;             /* 1..RS_MAX_WORKERS; 0 = one per CPU ("auto") */
 	int tcp_max_connections; /* whole daemon; each worker gets its share */
 	int tcp_idle_timeout_ms;
-	int max_udp_size; /* largest UDP answer we send (and advertise), 512..4096 */
-	char user[64];    /* drop to this user after binding, when started as root */
-	char group[64];   /* and this group ("" = the user's primary group) */
+	int udp_coalesce_us; /* receive coalescing sleep under heavy load; 0 = off */
+	int max_udp_size;    /* largest UDP answer we send (and advertise), 512..4096 */
+	char user[64];       /* drop to this user after binding, when started as root */
+	char group[64];      /* and this group ("" = the user's primary group) */
 	int log_level;
 
 	/* [upstream] */
@@ -276,6 +277,7 @@ struct rs_stats {
 	uint64_t fail_closed; /* answers blocked because the feed was stale */
 	uint64_t upstream_queries, upstream_timeouts, upstream_errors, upstream_tcp_fallbacks;
 	uint64_t upstream_case_mismatches; /* 0x20 check failed: retried over TCP */
+	uint64_t rx_coalesced;             /* listener wakeups followed by a udp_coalesce sleep */
 	uint64_t upstream_latency[RS_LAT_BUCKETS];
 	uint64_t upstream_latency_sum_ms;
 	uint64_t coalesced, dropped, refused_acl, formerr, notimp, policy_errors;

@@ -357,6 +357,7 @@ static const struct key_def keys[] = {
 	{"server", "workers", set_workers, 1, RS_MAX_WORKERS, OFF(workers)},
 	{"server", "tcp_max_connections", set_int, 1, 100000, OFF(tcp_max_connections)},
 	{"server", "tcp_idle_timeout", set_seconds_ms, 1, 3600, OFF(tcp_idle_timeout_ms)},
+	{"server", "udp_coalesce", set_int, 0, 1000, OFF(udp_coalesce_us)},
 	{"server", "max_udp_size", set_int, 512, 4096, OFF(max_udp_size)},
 	{"server", "log_level", set_log_level, 0, 0, 0},
 	{"server", "user", set_string, 0, 63, OFF(user)},
@@ -952,6 +953,7 @@ void rs_config_defaults(struct rs_config *cfg)
 	cfg->workers = 1;
 	cfg->tcp_max_connections = 1024;
 	cfg->tcp_idle_timeout_ms = 10000;
+	cfg->udp_coalesce_us = 100;
 	cfg->max_udp_size = 1232;
 	cfg->log_level = KG_LOG_INFO;
 	rs_config_upstreams_from_resolv(cfg, "/etc/resolv.conf");
@@ -1192,6 +1194,7 @@ void rs_config_print(const struct rs_config *cfg, FILE *out)
 		fprintf(out, "\nworkers = auto\n");
 	fprintf(out, "tcp_max_connections = %d\ntcp_idle_timeout = %d\nmax_udp_size = %d\n",
 	        cfg->tcp_max_connections, cfg->tcp_idle_timeout_ms / 1000, cfg->max_udp_size);
+	fprintf(out, "udp_coalesce = %d\n", cfg->udp_coalesce_us);
 	if (cfg->user[0])
 		fprintf(out, "user = %s\n", cfg->user);
 	if (cfg->group[0])

@@ -20,6 +20,7 @@
 #define RS_MMSG_SLOTS      32        /* datagrams per recvmmsg / sendmmsg call on a listener */
 #define RS_RX_MSG          4096      /* largest query datagram taken (PROXY header included) */
 #define RS_RX_ROUNDS       4         /* recvmmsg calls per wakeup before other handles' turn */
+#define RS_COALESCE_QPS    50000     /* per-worker arrival rate above which udp_coalesce applies */
 #define RS_UDP_RCVBUF      (4 << 20) /* listener receive queue asked for (kernel caps it) */
 
 /* An immutable config snapshot shared by the workers; freed when the last one lets go. */
@@ -145,6 +146,7 @@ struct rs_worker {
 	uint8_t rand_buf[512];
 	size_t rand_pos;
 	struct rs_recvbatch *rx; /* listeners' recvmmsg slots, owned */
+	uint64_t rx_last;        /* uv_hrtime() at the end of the last listener wakeup */
 	struct rs_sendbatch batch;
 	uv_check_t batch_check;
 	uint8_t rbuf[RS_MAX_MSG];     /* upstream UDP receive buffer */

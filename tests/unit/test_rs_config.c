@@ -99,6 +99,7 @@ static const char full_golden[] =
     "tcp_max_connections = 500\n"
     "tcp_idle_timeout = 30\n"
     "max_udp_size = 1400\n"
+    "udp_coalesce = 100\n"
     "log_level = debug\n"
     "\n"
     "[upstream]\n"
