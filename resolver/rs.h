@@ -278,6 +278,7 @@ struct rs_stats {
 	uint64_t upstream_queries, upstream_timeouts, upstream_errors, upstream_tcp_fallbacks;
 	uint64_t upstream_case_mismatches; /* 0x20 check failed: retried over TCP */
 	uint64_t rx_coalesced;             /* listener wakeups followed by a udp_coalesce sleep */
+	uint64_t tcp_evicted;              /* idle TCP connections closed to admit a new one */
 	uint64_t upstream_latency[RS_LAT_BUCKETS];
 	uint64_t upstream_latency_sum_ms;
 	uint64_t coalesced, dropped, refused_acl, formerr, notimp, policy_errors;

@@ -103,6 +103,9 @@ static void queries(struct buf *b, const struct rs_stats *s)
 	        "kidguard_queries_rejected_total{reason=\"dropped\"} %llu\n",
 	        (unsigned long long)s->refused_acl, (unsigned long long)s->formerr,
 	        (unsigned long long)s->notimp, (unsigned long long)s->dropped);
+	head(b, "kidguard_tcp_evicted_total", "counter",
+	     "Idle TCP connections closed at the connection cap to admit a new one.");
+	bprintf(b, "kidguard_tcp_evicted_total %llu\n", (unsigned long long)s->tcp_evicted);
 	head(b, "kidguard_rx_coalesced_total", "counter",
 	     "Listener wakeups followed by a [server] udp_coalesce wait (heavy load only).");
 	bprintf(b, "kidguard_rx_coalesced_total %llu\n", (unsigned long long)s->rx_coalesced);

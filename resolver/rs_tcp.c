@@ -25,7 +25,8 @@ struct rs_tcp_conn {
 	struct kg_sockaddr peer;
 	int refs;
 	int handles_open;
-	int proxy; /* enum rs_proxy_tcp: a PROXY v2 header still expected / forbidden */
+	int proxy;           /* enum rs_proxy_tcp: a PROXY v2 header still expected / forbidden */
+	uint64_t last_query; /* loop ms of accept or of the last whole query read */
 	bool closing, reading;
 	uint8_t *buf;
 	size_t len, cap;
@@ -211,6 +212,7 @@ static void drain_frames(struct rs_tcp_conn *c)
 			return;
 		}
 		uv_timer_again(&c->idle);
+		c->last_query = uv_now(&c->w->loop);
 		rs__handle_query(c->w, c->buf + off + moff, mlen, NULL,
 		                 (const struct sockaddr *)&c->peer.ss, &rs__tcp_ops, c);
 		off += moff + mlen;
@@ -253,6 +255,30 @@ void rs__reject_connection(uv_stream_t *server, const char *why)
 	uv_close((uv_handle_t *)t, (uv_close_cb)free);
 }
 
+/*
+ * At the connection cap, make room by closing the connection that has gone longest without a
+ * whole query, if it has none in flight and has been quiet for RS_TCP_EVICT_IDLE_MS (RFC 7766
+ * §6.2.3: a server under pressure may close idle connections). Hundreds of silent
+ * connections then cannot lock other clients out until tcp_idle_timeout; a slow drip of
+ * partial frames does not count as a query. Returns whether a slot was freed. O(connections),
+ * only at the cap.
+ */
+static bool evict_idle(struct rs_worker *w)
+{
+	uint64_t now = uv_now(&w->loop);
+	struct rs_tcp_conn *victim = NULL;
+
+	for (struct rs_tcp_conn *c = w->conns; c; c = c->next)
+		if (c->refs == 1 && now - c->last_query >= RS_TCP_EVICT_IDLE_MS &&
+		    (!victim || c->last_query < victim->last_query))
+			victim = c;
+	if (!victim)
+		return false;
+	RS_INC(w, tcp_evicted);
+	conn_close(victim);
+	return true;
+}
+
 void rs__tcp_on_connection(uv_stream_t *server, int status)
 {
 	struct rs_worker *w = server->data;
@@ -261,12 +287,13 @@ void rs__tcp_on_connection(uv_stream_t *server, int status)
 
 	if (status < 0 || w->stopping)
 		return;
-	if (w->n_conns >= w->max_conns || !(c = calloc(1, sizeof(*c)))) {
+	if ((w->n_conns >= w->max_conns && !evict_idle(w)) || !(c = calloc(1, sizeof(*c)))) {
 		rs__reject_connection(server, "tcp: connection limit reached");
 		return;
 	}
 	c->w = w;
 	c->refs = 1;
+	c->last_query = uv_now(&w->loop);
 	uv_tcp_init(&w->loop, &c->h);
 	uv_timer_init(&w->loop, &c->idle);
 	c->h.data = c->idle.data = c;
