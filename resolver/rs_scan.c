@@ -14,57 +14,12 @@
 
 #include <string.h>
 
-/* One bit per message offset: "a label of a name we walked starts here". */
-struct label_marks {
-	uint8_t bits[RS_MAX_MSG / 8 + 1];
-};
-
-static inline void mark(struct label_marks *m, size_t off)
+/* Walk the name at `off` (ending by `len`), marking its labels; see rs__name_read. */
+static size_t walk_name(const uint8_t *pkt, size_t len, size_t off, struct rs_label_marks *m)
 {
-	m->bits[off >> 3] = (uint8_t)(m->bits[off >> 3] | (1u << (off & 7)));
-}
+	size_t n;
 
-static inline bool marked(const struct label_marks *m, size_t off)
-{
-	return (m->bits[off >> 3] >> (off & 7)) & 1u;
-}
-
-/*
- * Walk the name at `off`, which must end by `len`, marking the labels written here. A pointer
- * must aim strictly backwards (which also ends loops) at a marked label. Returns the offset
- * after the name, or 0 when malformed.
- */
-static size_t walk_name(const uint8_t *pkt, size_t len, size_t off, struct label_marks *m)
-{
-	size_t end = 0, n = 0, pos = off, lowest = off;
-
-	for (;;) {
-		uint8_t l;
-		if (pos >= len)
-			return 0;
-		l = pkt[pos];
-		if ((l & 0xc0) == 0xc0) {
-			size_t ptr;
-			if (pos + 1 >= len)
-				return 0;
-			ptr = (size_t)((l & 0x3f) << 8) | pkt[pos + 1];
-			if (ptr >= lowest || !marked(m, ptr))
-				return 0;
-			if (!end)
-				end = pos + 2;
-			lowest = pos = ptr;
-			continue;
-		}
-		if (l > 63 || n + 1u + l > RS_MAX_NAME || pos + 1u + l > len)
-			return 0;
-		if (!end)
-			mark(m, pos);
-		n += 1u + l;
-		pos += 1u + l;
-		if (l == 0)
-			break;
-	}
-	return end ? end : pos;
+	return rs__name_read(pkt, len, off, NULL, &n, m);
 }
 
 /* Where a type's RDATA holds names: after `skip` fixed bytes, `names` of them (0: to the end
@@ -140,7 +95,7 @@ static size_t names_start(const uint8_t *pkt, size_t rd, size_t end, uint16_t ty
 /* Walk the names in one record's RDATA [rd, end). Returns the offset after the last name (rd
  * when the type holds none), or 0 when a name is malformed or the RDATA too short for them. */
 static size_t walk_rdata(const uint8_t *pkt, size_t rd, size_t end, uint16_t type,
-                         struct label_marks *m)
+                         struct rs_label_marks *m)
 {
 	const struct name_layout *l = name_layout(type);
 	size_t o;
@@ -185,7 +140,7 @@ static void note_soa(const uint8_t *pkt, size_t names_end, uint32_t ttl, struct 
 }
 
 static int scan_rrs(const uint8_t *pkt, size_t len, size_t *off, int count, int section,
-                    struct rs_scan *s, struct label_marks *m)
+                    struct rs_scan *s, struct rs_label_marks *m)
 {
 	for (int i = 0; i < count; i++) {
 		size_t start = *off, after = walk_name(pkt, len, *off, m), names_end;
@@ -226,7 +181,7 @@ static int scan_rrs(const uint8_t *pkt, size_t len, size_t *off, int count, int 
 
 int rs_response_scan(const uint8_t *pkt, size_t len, struct rs_scan *s)
 {
-	struct label_marks m;
+	struct rs_label_marks m;
 	size_t off = RS_HDR_LEN;
 	uint16_t qd;
 

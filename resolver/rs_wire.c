@@ -46,18 +46,13 @@ static size_t read_qname(const uint8_t *pkt, size_t len, size_t off, struct rs_q
 	return off;
 }
 
-static size_t read_name(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, size_t *outlen);
-
-/*
- * Skip a possibly compressed name: read_name without keeping it. Pointers must point strictly
- * backwards, which bounds the walk and refuses loops; the expanded name must fit RS_MAX_NAME.
- * Returns the offset after the name at `off`, or 0 when malformed.
- */
+/* Skip a possibly compressed name (rs__name_read without keeping it): the offset after it,
+ * or 0 when malformed. */
 static size_t skip_name(const uint8_t *pkt, size_t len, size_t off)
 {
 	size_t n;
 
-	return read_name(pkt, len, off, NULL, &n);
+	return rs__name_read(pkt, len, off, NULL, &n, NULL);
 }
 
 #define OPT_ECS 8
@@ -392,12 +387,18 @@ void rs_set_ttls(uint8_t *body, const uint16_t *ttl_offs, int n_ttl, uint32_t tt
 		put32(body + ttl_offs[i], ttl);
 }
 
-/*
- * Expand a possibly compressed name at `off` into `out` (lowercased wire, at most
- * RS_MAX_NAME; NULL to only measure and check it). Returns the offset after the name in the
- * message, or 0 when malformed; *outlen receives the expanded length.
- */
-static size_t read_name(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, size_t *outlen)
+static inline void mark(struct rs_label_marks *m, size_t off)
+{
+	m->bits[off >> 3] = (uint8_t)(m->bits[off >> 3] | (1u << (off & 7)));
+}
+
+static inline bool marked(const struct rs_label_marks *m, size_t off)
+{
+	return (m->bits[off >> 3] >> (off & 7)) & 1u;
+}
+
+size_t rs__name_read(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, size_t *outlen,
+                     struct rs_label_marks *marks)
 {
 	size_t end = 0, n = 0, pos = off, lowest = off;
 
@@ -411,15 +412,17 @@ static size_t read_name(const uint8_t *pkt, size_t len, size_t off, uint8_t *out
 			if (pos + 1 >= len)
 				return 0;
 			ptr = (size_t)((l & 0x3f) << 8) | pkt[pos + 1];
+			if (ptr >= lowest || ptr < RS_HDR_LEN || (marks && !marked(marks, ptr)))
+				return 0;
 			if (!end)
 				end = pos + 2;
-			if (ptr >= lowest || ptr < RS_HDR_LEN)
-				return 0;
 			lowest = pos = ptr;
 			continue;
 		}
 		if (l > 63 || n + 1u + l > RS_MAX_NAME || pos + 1u + l > len)
 			return 0;
+		if (marks && !end)
+			mark(marks, pos);
 		if (out) {
 			out[n] = l;
 			for (uint8_t i = 1; i <= l; i++)
@@ -464,7 +467,7 @@ int rs_cname_targets(const uint8_t *body, size_t len, uint8_t (*names)[RS_MAX_NA
 		if (after + 10 + rdlen > len)
 			return 0;
 		if (get16(body + after) == RS_TYPE_CNAME &&
-		    read_name(body, after + 10 + rdlen, after + 10, names[n], &nl))
+		    rs__name_read(body, after + 10 + rdlen, after + 10, names[n], &nl, NULL))
 			lens[n++] = (uint8_t)nl;
 		off = after + 10 + rdlen;
 	}
@@ -477,7 +480,7 @@ static size_t copy_rr(const uint8_t *body, size_t len, size_t off, uint32_t age,
                       size_t room, size_t *wrote)
 {
 	uint8_t name[RS_MAX_NAME], rname[RS_MAX_NAME];
-	size_t nl, rl = 0, after = read_name(body, len, off, name, &nl), end;
+	size_t nl, rl = 0, after = rs__name_read(body, len, off, name, &nl, NULL), end;
 	uint16_t type, rdlen;
 	uint32_t ttl;
 
@@ -490,7 +493,7 @@ static size_t copy_rr(const uint8_t *body, size_t len, size_t off, uint32_t age,
 	end = after + 10 + rdlen;
 	if (end > len)
 		return 0;
-	if (type == RS_TYPE_CNAME && !read_name(body, end, after + 10, rname, &rl))
+	if (type == RS_TYPE_CNAME && !rs__name_read(body, end, after + 10, rname, &rl, NULL))
 		return 0;
 	if (type != RS_TYPE_A && type != RS_TYPE_AAAA && type != RS_TYPE_CNAME)
 		return end;
