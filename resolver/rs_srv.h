@@ -14,15 +14,16 @@
 #include "rs_int.h"
 #include "rs_policy.h"
 
-#define RS_PENDING_BUCKETS   4096  /* in-flight questions per worker, hashed */
-#define RS_MAX_WAITERS       64    /* clients coalesced onto one upstream question */
-#define RS_TCP_PIPELINE      32    /* queries in flight on one client TCP connection */
-#define RS_TCP_EVICT_IDLE_MS 1000  /* at the cap, a connection this quiet may be closed */
-#define RS_MMSG_SLOTS        32    /* datagrams per recvmmsg / sendmmsg call on a listener */
-#define RS_RX_MSG            4096  /* largest query datagram taken (PROXY header included) */
-#define RS_RX_ROUNDS         4     /* recvmmsg calls per wakeup before other handles' turn */
-#define RS_COALESCE_QPS      50000 /* per-worker arrival rate above which udp_coalesce applies */
-#define RS_UDP_RCVBUF        (4 << 20) /* listener receive queue asked for (kernel caps it) */
+#define RS_PENDING_BUCKETS    4096    /* in-flight questions per worker, hashed */
+#define RS_MAX_WAITERS        64      /* clients coalesced onto one upstream question */
+#define RS_TCP_PIPELINE       32      /* queries in flight on one client TCP connection */
+#define RS_TCP_EVICT_IDLE_MS  1000    /* at the cap, a connection this quiet may be closed */
+#define RS_MMSG_SLOTS         32      /* datagrams per recvmmsg / sendmmsg call on a listener */
+#define RS_RX_MSG             4096    /* largest query datagram taken (PROXY header included) */
+#define RS_RX_ROUNDS          4       /* recvmmsg calls per wakeup before other handles' turn */
+#define RS_COALESCE_QPS       50000   /* per-worker arrival rate above which udp_coalesce applies */
+#define RS_COALESCE_WINDOW_NS 5000000 /* measured over windows of at least 5 ms */
+#define RS_UDP_RCVBUF         (4 << 20) /* listener receive queue asked for (kernel caps it) */
 
 /* An immutable config snapshot shared by the workers; freed when the last one lets go. */
 struct rs_cfg_ref {
@@ -146,8 +147,9 @@ struct rs_worker {
 	uint64_t proxy_warned_at; /* loop ms of the last refused PROXY warning (rs_proxy_srv.c) */
 	uint8_t rand_buf[512];
 	size_t rand_pos;
-	struct rs_recvbatch *rx; /* listeners' recvmmsg slots, owned */
-	uint64_t rx_last;        /* uv_hrtime() at the end of the last listener wakeup */
+	struct rs_recvbatch *rx;               /* listeners' recvmmsg slots, owned */
+	uint64_t rx_window_start, rx_window_n; /* arrival-rate window (uv_hrtime ns, datagrams) */
+	bool rx_busy;                          /* the last window's rate was over RS_COALESCE_QPS */
 	struct rs_sendbatch batch;
 	uv_check_t batch_check;
 	uint8_t rbuf[RS_MAX_MSG];     /* upstream UDP receive buffer */

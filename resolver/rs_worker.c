@@ -72,19 +72,26 @@ static int rx_round(struct rs_worker *w, uv_udp_t *h, int fd)
  * for a few datagrams at a time spends more on waking (epoll_wait, recvmmsg, sendmmsg, two
  * context switches) than on answering, which is what made two workers on two shared cores
  * cost 1.3x the CPU per query of one (docs/scaling.md). When a wakeup brought less than half
- * a batch while datagrams arrive faster than RS_COALESCE_QPS, the worker sleeps
+ * a batch while datagrams arrive faster than RS_COALESCE_QPS (measured over the last few
+ * milliseconds), the worker sleeps
  * [server] udp_coalesce microseconds before it polls again, so the next recvmmsg finds a
  * fuller queue. Slower traffic never waits, so a lightly loaded server adds no latency.
  */
 static void maybe_coalesce(struct rs_worker *w, int got)
 {
-	uint64_t now = uv_hrtime(), gap = now - w->rx_last;
+	uint64_t now = uv_hrtime(), span = now - w->rx_window_start;
 	uint32_t us = (uint32_t)w->cfg->cfg.udp_coalesce_us;
 	struct timespec ts;
 
-	w->rx_last = now;
-	if (!us || got <= 0 || got >= RS_MMSG_SLOTS / 2 || gap == 0 ||
-	    (uint64_t)got * 1000000000u / gap < RS_COALESCE_QPS)
+	/* The arrival rate over windows of at least RS_COALESCE_WINDOW_NS: one wakeup's gap is
+	 * too spiky (two datagrams 30 us apart look like 66k/s). */
+	w->rx_window_n += (uint64_t)(got > 0 ? got : 0);
+	if (span >= RS_COALESCE_WINDOW_NS) {
+		w->rx_busy = w->rx_window_n * 1000000000u / span >= RS_COALESCE_QPS;
+		w->rx_window_start = now;
+		w->rx_window_n = 0;
+	}
+	if (!us || !w->rx_busy || got <= 0 || got >= RS_MMSG_SLOTS / 2)
 		return;
 	ts.tv_sec = 0;
 	ts.tv_nsec = (long)us * 1000;
