@@ -112,8 +112,7 @@ class FakeUpstream:
                 return
             try:
                 c.settimeout(2)
-                n = struct.unpack("!H", recv_all(c, 2))[0]
-                m = dns.message.from_wire(recv_all(c, n))
+                m = dns.message.from_wire(kgtest.tcp_read_msg(c) or b"")
                 self.tcp_queries += 1
                 w = self.answer(m).to_wire()
                 c.sendall(struct.pack("!H", len(w)) + w)
@@ -128,16 +127,6 @@ class FakeUpstream:
         self.tt.join(2)
         self.sock.close()
         self.tcp.close()
-
-
-def recv_all(c, n):
-    b = b""
-    while len(b) < n:
-        chunk = c.recv(n - len(b))
-        if not chunk:
-            raise ValueError("closed")
-        b += chunk
-    return b
 
 
 def lower_question(wire, q):
