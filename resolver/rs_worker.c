@@ -8,11 +8,11 @@
 #include "rs_srv.h"
 
 #include <errno.h>
-#include <sys/prctl.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "kg_log.h"
 
@@ -73,9 +73,9 @@ static int rx_round(struct rs_worker *w, uv_udp_t *h, int fd)
  * context switches) than on answering, which is what made two workers on two shared cores
  * cost 1.3x the CPU per query of one (docs/scaling.md). When a wakeup brought less than half
  * a batch while datagrams arrive faster than RS_COALESCE_QPS (measured over the last few
- * milliseconds), the worker sleeps
- * [server] udp_coalesce microseconds before it polls again, so the next recvmmsg finds a
- * fuller queue. Slower traffic never waits, so a lightly loaded server adds no latency.
+ * milliseconds), the worker sleeps [server] udp_coalesce microseconds before it polls again,
+ * so the next recvmmsg finds a fuller queue. Slower traffic never waits, so a lightly loaded
+ * server adds no latency.
  */
 static void maybe_coalesce(struct rs_worker *w, int got)
 {
