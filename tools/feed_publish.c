@@ -201,6 +201,9 @@ static int write_manifest(struct pub *p)
 	 * fetch yet. */
 	if (rc == 0 && p->m.timestamp_ttl)
 		rc = feed_write_timestamp(p, &p->m, payload, strlen(payload));
+	else if (rc == 0 && snprintf(file, sizeof(file), "%s/%s", p->dir, SY_TIMESTAMP_FILE) <
+	                        (int)sizeof(file))
+		unlink(file); /* timestamps turned off: no stale one left to confuse anyone */
 	if (rc == 0 && (dfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
 		fsync(dfd);
 		close(dfd);
