@@ -6,9 +6,10 @@
  * The worker runs in its own process (`kidguard --sync-worker`), is the only writer of feed
  * entries, and never trusts the network: a manifest counts only when a pinned Ed25519 key
  * signed its exact bytes, a file only when its size and SHA-256 match the signed manifest, and
- * a version only when it is newer than the store's and not expired. A file is applied in ONE
- * write transaction together with the new version and status, so readers switch at commit and
- * a failure anywhere leaves the last good list serving.
+ * a version only when it is newer than the store's and not expired; freshness comes only from
+ * a signed timestamp (when the feed publishes them), never from the time of a transfer. A file
+ * is applied in ONE write transaction together with the new version and status, so readers
+ * switch at commit and a failure anywhere leaves the last good list serving.
  *
  * Error model: 0 is success, negative is an error: one of the SY_E* codes below, a BL_E* code
  * from the store, or -errno. sy_strerror() names all of them.
