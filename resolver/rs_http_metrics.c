@@ -325,8 +325,8 @@ int rs__health_reason(struct rs_http *h, char *why, size_t len)
 		snprintf(why, len, "the blocklist store cannot be read");
 		rc = -1;
 	} else if (cfg->sync_url[0]) {
-		/* Like the supervisor: a daemon that just started gets max_age to reach the feed.
-		 */
+		/* Like the supervisor: from the newest signed timestamp when the feed has them,
+		 * else a daemon that just started gets max_age to reach the feed. */
 		since = rs__feed_fresh_since(&m, h->started, now);
 		if (now > since + (uint64_t)cfg->sync_max_age_s && m.timestamp_ttl) {
 			snprintf(why, len,
