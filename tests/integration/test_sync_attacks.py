@@ -306,7 +306,8 @@ class TimestampTest(kgtest.KGTestCase):
         and the same timestamp. Fresh while the signed time is within max_age, stale (and
         failing closed) once it is not, fresh again after `kidguard-feed timestamp`."""
         max_age = 60
-        self.serve_timestamp(time.time() - max_age + 8)  # a timestamp 8 s from too old
+        margin = 20  # the timestamp goes too old 20 s from now
+        self.serve_timestamp(time.time() - max_age + margin)
         up = self.start_upstream()
         d = self.start_daemon("127.0.0.1:%d" % up.port, {
             "sync": {"url": self.srv.url(), "public_keys": self.pub.pub,
@@ -337,14 +338,15 @@ class TimestampTest(kgtest.KGTestCase):
             lambda: kgfeed.store_version(d.state) == 1 and health()[0] == 200, 20),
             "%s\n%s" % (health(), d.log_text()[-3000:]))
         self.assertTrue(answers_www())
-        n = len(self.srv.requests())
-        # the mirror keeps answering: 304 for the manifest, the same timestamp
-        self.assertTrue(kgtest.wait_until(lambda: health()[0] == 503, 30),
+        # the mirror keeps answering: 304 for the manifest, then the same timestamp again
+        def replayed():
+            reqs = self.srv.requests()
+            return ("GET", "/manifest.json", "304") in reqs and \
+                reqs[-1] == ("GET", "/timestamp.json", "200")
+        self.assertTrue(kgtest.wait_until(replayed, 15), self.srv.requests())
+        self.assertTrue(kgtest.wait_until(lambda: health()[0] == 503, margin + 15),
                         "%s\n%s" % (health(), d.log_text()[-3000:]))
         self.assertIn("newest signed timestamp", health()[1])
-        reqs = self.srv.requests()[n:]
-        self.assertIn(("GET", "/manifest.json", "304"), reqs)
-        self.assertIn(("GET", "/timestamp.json", "200"), reqs)
         self.assertTrue(kgtest.wait_until(lambda: not answers_www(), 5),
                         "on_stale = fail_closed did not block: " + d.log_text()[-3000:])
         self.assertIn("feed is stale: no newer signed timestamp", d.log_text())
