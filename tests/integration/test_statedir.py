@@ -93,6 +93,18 @@ class StateDirTest(kgtest.KGTestCase):
     def test_symlinked_lock_file_is_not_opened(self):
         self.symlink_is_not_followed("lock.mdb")
 
+    def test_hard_linked_pid_file_is_not_chowned(self):
+        """A hard link to a root file (where fs.protected_hardlinks is off, the service user
+        can make one) is refused too."""
+        victim = os.path.join(self.tmp, "victim-hardlink")
+        with open(victim, "w") as f:
+            f.write("root's secret\n")
+        d = self.daemon()
+        os.chmod(d.state, 0o750)
+        os.link(victim, os.path.join(d.state, "sync.pid"))
+        self.exits_refusing(d, "state directory %s: sync.pid is a hard link" % d.state)
+        self.assertEqual(os.stat(victim).st_uid, 0)
+
     def test_world_writable_state_dir_is_refused(self):
         d = self.daemon()
         os.chmod(d.state, 0o777)
