@@ -242,6 +242,10 @@ int bl_writer_set_last_sync(struct bl_writer *w, uint64_t when);
 int bl_writer_set_last_attempt(struct bl_writer *w, uint64_t when, const char *err);
 /* Expiry of the applied feed manifest (0 = unknown); after it the feed is stale. */
 int bl_writer_set_feed_expires(struct bl_writer *w, uint64_t when);
+/* The feed's signed timestamp: `signed_at`, the newest signing time verified (freshness counts
+ * from it), and `ttl`, the manifest's timestamp_ttl (0: the feed has no timestamp, freshness
+ * counts from last_sync as before). */
+int bl_writer_set_timestamp(struct bl_writer *w, uint64_t signed_at, uint64_t ttl);
 /* Where the feed's publisher takes reports of wrong or missing blocks (from the manifest).
  * `addr` borrowed, truncated to BL_META_REPORT_MAX - 1. */
 #define BL_META_REPORT_MAX 256
@@ -295,6 +299,8 @@ struct bl_meta {
 	uint64_t last_sync;
 	uint64_t last_attempt;
 	uint64_t feed_expires;
+	uint64_t timestamp_signed; /* newest signed feed timestamp verified (0: none) */
+	uint64_t timestamp_ttl;    /* the applied manifest's timestamp_ttl (0: no timestamps) */
 	char last_error[BL_META_ERR_MAX];
 	char report[BL_META_REPORT_MAX]; /* the publisher's report address, "" if none */
 	bool has_hash_key;

@@ -121,6 +121,8 @@ int bl_db_meta(struct bl_db *db, struct bl_meta *m)
 	m->last_sync = meta_u64(txn, db->dbi_meta, "last_sync");
 	m->last_attempt = meta_u64(txn, db->dbi_meta, "last_attempt");
 	m->feed_expires = meta_u64(txn, db->dbi_meta, "feed_expires");
+	m->timestamp_signed = meta_u64(txn, db->dbi_meta, "ts_signed");
+	m->timestamp_ttl = meta_u64(txn, db->dbi_meta, "ts_ttl");
 	m->last_error[0] = '\0';
 	if (mdb_get(txn, db->dbi_meta, &k, &v) == 0) {
 		size_t n = v.mv_size < BL_META_ERR_MAX - 1 ? v.mv_size : BL_META_ERR_MAX - 1;

@@ -26,6 +26,8 @@
  *           "report"        text, the publisher's address for reports (from the manifest)
  *           "last_sync"     u64 LE, unix seconds of the last successful feed apply
  *           "last_attempt"  u64 LE, unix seconds of the last feed attempt
+ *           "ts_signed"     u64 LE, unix seconds: the newest signed feed timestamp verified
+ *           "ts_ttl"        u64 LE, the applied manifest's timestamp_ttl (0/absent: none)
  *           "last_error"    text (no NUL), the error of the last attempt, absent when none
  *           "hash_key"      32 bytes, the feed's key for HASH (absent: no hashed entries)
  *           "hashed_labels" u32 LE, the most labels of any hashed name ever put since the

@@ -343,6 +343,13 @@ int bl_writer_set_feed_expires(struct bl_writer *w, uint64_t when)
 	return meta_put_u64(w, "feed_expires", when);
 }
 
+int bl_writer_set_timestamp(struct bl_writer *w, uint64_t signed_at, uint64_t ttl)
+{
+	int rc = meta_put_u64(w, "ts_signed", signed_at);
+
+	return rc ? rc : meta_put_u64(w, "ts_ttl", ttl);
+}
+
 int bl_writer_set_report_address(struct bl_writer *w, const char *addr)
 {
 	size_t n = strlen(addr);

@@ -2,6 +2,7 @@
  * kidguard: the daemon. Runs in the foreground (systemd style) and logs to stderr.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,18 +135,92 @@ static int lookup_user(const struct rs_config *cfg, struct run_as *ra)
 	return 0;
 }
 
-/* The store must stay writable by the user we become (LMDB readers write lock.mdb). */
+/* The files kidguard keeps in the state directory ("" is the directory itself). */
+static const char *const state_files[] = {"", "data.mdb", "lock.mdb", "sync.pid", "sync.pid.tmp"};
+
+/* Open one state file without following a symlink; -1 (ENOENT: absent) otherwise. O_NONBLOCK
+ * so that a FIFO planted in its place cannot hang the start. */
+static int open_state_file(int dfd, const char *name)
+{
+	if (!*name)
+		return dup(dfd);
+	return openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+}
+
+/*
+ * Root is about to open the store in a directory the service user owns after the first start,
+ * and to hand its files to that user. Whatever that user (or anyone) could have prepared there
+ * must not make root open or chown a file elsewhere: a symlink (data.mdb -> /etc/shadow), a
+ * hard link, a device. So the directory must be root's or the service user's and writable by
+ * nobody else, and each file we touch a plain file with one link.
+ */
+static int check_state_dir(const char *dir, const struct run_as *ra)
+{
+	struct stat st;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc = 0;
+
+	if (dfd < 0 || fstat(dfd, &st) < 0) {
+		log_err("state directory %s: %s%s; refusing to start as root with [server] user",
+		        dir, strerror(errno),
+		        errno == ELOOP || errno == ENOTDIR ? " (a symlink?)" : "");
+		if (dfd >= 0)
+			close(dfd);
+		return -1;
+	}
+	if ((st.st_uid != 0 && st.st_uid != ra->uid) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		log_err(
+		    "state directory %s is owned by uid %u with mode %04o: it must belong to root "
+		    "or uid %u ([server] user) and not be group- or world-writable (chmod "
+		    "go-w, chown); refusing to start",
+		    dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), (unsigned)ra->uid);
+		close(dfd);
+		return -1;
+	}
+	for (size_t i = 1; i < sizeof(state_files) / sizeof(state_files[0]) && rc == 0; i++) {
+		if (fstatat(dfd, state_files[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue; /* absent: created by us, as root, in a directory only we write */
+		if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+			log_err("state directory %s: %s is %s; refusing to start (remove it)", dir,
+			        state_files[i],
+			        S_ISLNK(st.st_mode)    ? "a symlink"
+			        : !S_ISREG(st.st_mode) ? "not a regular file"
+			                               : "a hard link");
+			rc = -1;
+		}
+	}
+	close(dfd);
+	return rc;
+}
+
+/* The store must stay writable by the user we become (LMDB readers write lock.mdb). Each file
+ * is opened without following symlinks and changed through its descriptor, so a link swapped
+ * in after check_state_dir() is not followed either. */
 static void give_state_dir(const char *dir, const struct run_as *ra)
 {
-	static const char *const files[] = {"", "/data.mdb", "/lock.mdb", "/sync.pid"};
-	char path[RS_PATH_MAX + 16];
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		snprintf(path, sizeof(path), "%s%s", dir, files[i]);
-		if (chown(path, ra->uid, ra->gid) < 0 && errno != ENOENT)
-			log_warn("cannot give %s to uid %u: %s", path, (unsigned)ra->uid,
-			         strerror(errno));
+	if (dfd < 0) {
+		log_warn("cannot give %s to uid %u: %s", dir, (unsigned)ra->uid, strerror(errno));
+		return;
 	}
+	for (size_t i = 0; i < sizeof(state_files) / sizeof(state_files[0]); i++) {
+		struct stat st;
+		int fd = open_state_file(dfd, state_files[i]);
+		if (fd < 0) {
+			if (errno != ENOENT)
+				log_warn("cannot give %s/%s to uid %u: %s", dir, state_files[i],
+				         (unsigned)ra->uid, strerror(errno));
+			continue;
+		}
+		if (fstat(fd, &st) < 0 || (i > 0 && (!S_ISREG(st.st_mode) || st.st_nlink != 1)))
+			log_warn("not giving %s/%s to uid %u: not a plain file", dir,
+			         state_files[i], (unsigned)ra->uid);
+		else if (fchown(fd, ra->uid, ra->gid) < 0)
+			log_warn("cannot give %s/%s to uid %u: %s", dir, state_files[i],
+			         (unsigned)ra->uid, strerror(errno));
+		close(fd);
+	}
+	close(dfd);
 }
 
 /* After the sockets are bound: no way back to root. */
@@ -248,7 +323,7 @@ int main(int argc, char **argv)
 		log_err("cannot create state directory %s: %s", cfg.state_dir, strerror(-rc));
 		return 1;
 	}
-	if (lookup_user(&cfg, &ra) < 0)
+	if (lookup_user(&cfg, &ra) < 0 || (ra.drop && check_state_dir(cfg.state_dir, &ra) < 0))
 		return 1;
 	rc = rs_server_new(&cfg, &srv);
 	if (rc < 0) {

@@ -218,11 +218,18 @@ static void feed(struct rs_http *h, struct buf *b, const struct rs_config *cfg)
 	     "Last successful feed sync, epoch seconds (0: never).");
 	bprintf(b, "kidguard_feed_last_sync_timestamp_seconds %llu\n",
 	        (unsigned long long)m.last_sync);
+	head(b, "kidguard_feed_signed_timestamp_seconds", "gauge",
+	     "Newest signed feed timestamp verified, epoch seconds (0: none).");
+	bprintf(b, "kidguard_feed_signed_timestamp_seconds %llu\n",
+	        (unsigned long long)m.timestamp_signed);
 	head(b, "kidguard_feed_age_seconds", "gauge",
-	     "Seconds since the last successful feed sync (absent: never synced).");
-	if (m.last_sync)
+	     "Seconds since the newest signed feed timestamp when the feed has them, else since "
+	     "the last successful sync (absent: never synced).");
+	if (m.last_sync || (m.timestamp_ttl && m.timestamp_signed)) {
+		uint64_t since = rs__feed_fresh_since(&m, 0, now);
 		bprintf(b, "kidguard_feed_age_seconds %llu\n",
-		        (unsigned long long)(now > m.last_sync ? now - m.last_sync : 0));
+		        (unsigned long long)(now > since ? now - since : 0));
+	}
 	head(b, "kidguard_feed_last_attempt_timestamp_seconds", "gauge",
 	     "Last feed sync attempt, epoch seconds (0: never).");
 	bprintf(b, "kidguard_feed_last_attempt_timestamp_seconds %llu\n",
@@ -318,10 +325,17 @@ int rs__health_reason(struct rs_http *h, char *why, size_t len)
 		snprintf(why, len, "the blocklist store cannot be read");
 		rc = -1;
 	} else if (cfg->sync_url[0]) {
-		/* Like the supervisor: a daemon that just started gets max_age to reach the feed.
-		 */
-		since = m.last_sync > h->started ? m.last_sync : h->started;
-		if (now > since + (uint64_t)cfg->sync_max_age_s) {
+		/* Like the supervisor: from the newest signed timestamp when the feed has them,
+		 * else a daemon that just started gets max_age to reach the feed. */
+		since = rs__feed_fresh_since(&m, h->started, now);
+		if (now > since + (uint64_t)cfg->sync_max_age_s && m.timestamp_ttl) {
+			snprintf(why, len,
+			         "feed stale: newest signed timestamp is %llu s old (max_age %d "
+			         "s)%s%s",
+			         (unsigned long long)(now - since), cfg->sync_max_age_s,
+			         m.last_error[0] ? "; last error: " : "", m.last_error);
+			rc = -1;
+		} else if (now > since + (uint64_t)cfg->sync_max_age_s) {
 			snprintf(
 			    why, len,
 			    "feed stale: no successful sync for %llu s (max_age %d s)%s%s",

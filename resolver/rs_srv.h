@@ -205,6 +205,10 @@ void rs__batch_flush(struct rs_worker *w);
 int rs__supervisor_start(struct rs_server *srv, uv_loop_t *loop);
 void rs__supervisor_stop(struct rs_server *srv);
 void rs__supervisor_poke(struct rs_server *srv);
+/* Since when the feed counts as fresh ([sync] max_age counts from it): the newest signed
+ * timestamp verified when the feed publishes them, else the last successful sync or the
+ * daemon's start (`started`), whichever is later. `m` borrowed; `now` epoch seconds. */
+uint64_t rs__feed_fresh_since(const struct bl_meta *m, uint64_t started, uint64_t now);
 
 /* rs_worker.c */
 int rs__worker_init(struct rs_worker *w);

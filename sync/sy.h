@@ -6,9 +6,10 @@
  * The worker runs in its own process (`kidguard --sync-worker`), is the only writer of feed
  * entries, and never trusts the network: a manifest counts only when a pinned Ed25519 key
  * signed its exact bytes, a file only when its size and SHA-256 match the signed manifest, and
- * a version only when it is newer than the store's and not expired. A file is applied in ONE
- * write transaction together with the new version and status, so readers switch at commit and
- * a failure anywhere leaves the last good list serving.
+ * a version only when it is newer than the store's and not expired; freshness comes only from
+ * a signed timestamp (when the feed publishes them), never from the time of a transfer. A file
+ * is applied in ONE write transaction together with the new version and status, so readers
+ * switch at commit and a failure anywhere leaves the last good list serving.
  *
  * Error model: 0 is success, negative is an error: one of the SY_E* codes below, a BL_E* code
  * from the store, or -errno. sy_strerror() names all of them.
@@ -29,6 +30,7 @@
 #define SY_ETOOBIG   (-4106) /* a download, or its decompressed content, exceeds a cap */
 #define SY_EFETCH    (-4107) /* transfer failed: DNS, connect, TLS, HTTP status, timeout */
 #define SY_ESTOP     (-4108) /* interrupted by SIGTERM */
+#define SY_ESTALE    (-4109) /* signed timestamp refused: expired, older than seen, mismatch */
 
 /* Static English text for any return value of this module or of bl (never NULL). */
 const char *sy_strerror(int err);
@@ -95,6 +97,12 @@ int sy_run(const struct sy_options *o);
 #define SY_CATEGORIES_MAX 64
 #define SY_SIGS_MAX       8
 #define SY_PAYLOAD_TYPE   "application/vnd.kidguard.feed.v1+json"
+/* The signed timestamp (timestamp.json) travels in the same envelope under its own type, so
+ * a signed manifest can never be replayed as a timestamp or the other way round. */
+#define SY_TIMESTAMP_TYPE    "application/vnd.kidguard.timestamp.v1+json"
+#define SY_TIMESTAMP_FILE    "timestamp.json"
+#define SY_TIMESTAMP_MAX     (64 * 1024) /* bytes of a signed timestamp envelope */
+#define SY_TIMESTAMP_TTL_MAX (31 * 86400)
 
 struct sy_file {
 	char url[256];     /* relative to the manifest's URL: [A-Za-z0-9._/-], no ".." */
@@ -122,6 +130,19 @@ struct sy_manifest {
 	struct sy_file snapshot;
 	int n_deltas;
 	struct sy_file deltas[SY_DELTAS_MAX];
+	uint64_t timestamp_ttl; /* longest validity of a signed timestamp; 0: the feed has none */
+};
+
+/*
+ * The signed timestamp (TUF's timestamp role): re-signed every few minutes by `kidguard-feed
+ * timestamp` without a new version, it is what tells an appliance that the manifest it holds
+ * is still the current one. Freshness ([sync] max_age) counts from `signed`.
+ */
+struct sy_timestamp {
+	char feed[64];
+	uint64_t version;                       /* of the current manifest */
+	uint8_t manifest_sha256[SY_SHA256_LEN]; /* of that manifest's payload bytes */
+	uint64_t signed_at, expires;            /* unix seconds; expires > signed_at */
 };
 
 /* Decode a public key written as 44 base64 characters or 64 hex digits. `text` borrowed.
@@ -143,6 +164,12 @@ void sy_key_id(const uint8_t key[SY_KEY_LEN], char out[17]);
 int sy_envelope_open(const uint8_t *data, size_t len, const uint8_t (*keys)[SY_KEY_LEN], int nkeys,
                      char **payload, size_t *plen);
 
+/* sy_envelope_open() for an envelope of payload type `type` (borrowed): SY_PAYLOAD_TYPE or
+ * SY_TIMESTAMP_TYPE. */
+int sy_envelope_open_type(const char *type, const uint8_t *data, size_t len,
+                          const uint8_t (*keys)[SY_KEY_LEN], int nkeys, char **payload,
+                          size_t *plen);
+
 /* Pre-authentication encoding signed by DSSE: "DSSEv1 LEN(type) type LEN(body) body". Writes
  * into `out` (borrowed, `outlen` bytes). Returns the length, or -1 when it does not fit.
  * Exposed for the publisher. */
@@ -152,6 +179,21 @@ long sy_pae(const char *type, const char *body, size_t blen, uint8_t *out, size_
  * Returns 0 or SY_EFORMAT with a reason in `err` (borrowed, `errlen` bytes). */
 int sy_manifest_parse(const char *text, size_t len, struct sy_manifest *m, char *err,
                       size_t errlen);
+
+/* Parse a verified timestamp payload strictly into `ts` (keys format, feed, version,
+ * manifest_sha256, signed, expires; nothing else). Returns 0 or SY_EFORMAT with a reason. */
+int sy_timestamp_parse(const char *text, size_t len, struct sy_timestamp *ts, char *err,
+                       size_t errlen);
+
+/*
+ * Accept verified timestamp `ts` for manifest `m`, whose payload hashes to `msha`: same feed,
+ * version and hash; `expires` within m->timestamp_ttl of `signed` and after `now`; `signed`
+ * not before `newest` (the newest signed time this appliance has seen: a replayed older
+ * timestamp is a rollback). All borrowed. Returns 0 or SY_ESTALE with a reason in `err`.
+ */
+int sy_timestamp_check(const struct sy_manifest *m, const uint8_t msha[SY_SHA256_LEN],
+                       const struct sy_timestamp *ts, uint64_t newest, uint64_t now, char *err,
+                       size_t errlen);
 
 enum sy_op { SY_OP_ADD = 0, SY_OP_DEL = 1 };
 

@@ -104,6 +104,8 @@ static int finish(struct apply *a)
 		rc = bl_writer_set_last_sync(a->w, now);
 	if (rc == 0)
 		rc = bl_writer_set_last_attempt(a->w, now, "");
+	if (rc == 0 && a->ctx->ts_set)
+		rc = bl_writer_set_timestamp(a->w, a->ctx->ts_signed, a->ctx->ts_ttl);
 	return rc;
 }
 

@@ -24,6 +24,8 @@ const char *sy_strerror(int err)
 		return "transfer failed";
 	case SY_ESTOP:
 		return "interrupted";
+	case SY_ESTALE:
+		return "signed timestamp refused (stale, replayed or for another manifest)";
 	default:
 		if (err <= -4001 && err >= -4100)
 			return bl_strerror(err);

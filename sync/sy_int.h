@@ -19,10 +19,16 @@ struct sy_ctx {
 	int nkeys;
 	struct bl_db *db;
 	CURL *curl;
-	char etag[256];        /* of the last manifest we verified, for If-None-Match */
-	uint64_t etag_version; /* the version that manifest carried */
-	uint64_t version;      /* last applied or found current */
-	uint64_t poll_start;   /* unix seconds, fixed once per poll (TUF: one start time) */
+	char etag[256];          /* of the last manifest we verified, for If-None-Match */
+	uint64_t etag_version;   /* the version that manifest carried */
+	uint64_t version;        /* last applied or found current */
+	uint64_t poll_start;     /* unix seconds, fixed once per poll (TUF: one start time) */
+	struct sy_manifest *cur; /* the manifest behind `etag` (for a 304), or NULL */
+	uint8_t cur_sha256[SY_SHA256_LEN]; /* of its payload, as the signed timestamp names it */
+	/* What this poll verified about the signed timestamp, written with its status. */
+	bool ts_set;        /* a manifest verified: write ts_signed and ts_ttl */
+	uint64_t ts_signed; /* the newest signed time verified (or the store's, ts_ttl == 0) */
+	uint64_t ts_ttl;    /* the manifest's timestamp_ttl */
 };
 
 /* hex / base64 helpers (sy_sig.c). Decoders return SY_EFORMAT on any malformed input. */

@@ -156,9 +156,9 @@ static int parse_files(const cJSON *root, struct sy_manifest *m, char *err, size
 
 static int parse_root(const cJSON *root, struct sy_manifest *m, char *err, size_t errlen)
 {
-	static const char *const known[] = {"format",   "feed",   "version",  "created",
-	                                    "expires",  "report", "hash_key", "categories",
-	                                    "snapshot", "deltas", NULL};
+	static const char *const known[] = {"format",   "feed",   "version",       "created",
+	                                    "expires",  "report", "hash_key",      "categories",
+	                                    "snapshot", "deltas", "timestamp_ttl", NULL};
 	const cJSON *hk = cJSON_GetObjectItemCaseSensitive(root, "hash_key");
 	uint64_t fmt;
 	int rc;
@@ -178,6 +178,11 @@ static int parse_root(const cJSON *root, struct sy_manifest *m, char *err, size_
 	if (!cJSON_IsString(hk) || sy__hex_decode(hk->valuestring, strlen(hk->valuestring),
 	                                          m->hash_key, SY_HASH_KEY_LEN) != 0)
 		return bad(err, errlen, "hash_key: not 64 hex digits");
+	/* Optional: a feed without it has no signed timestamp (freshness as before it). */
+	if (cJSON_GetObjectItemCaseSensitive(root, "timestamp_ttl") &&
+	    (!get_uint(root, "timestamp_ttl", SY_TIMESTAMP_TTL_MAX, &m->timestamp_ttl) ||
+	     m->timestamp_ttl == 0))
+		return bad(err, errlen, "timestamp_ttl: not 1..%d", SY_TIMESTAMP_TTL_MAX);
 	rc = parse_categories(cJSON_GetObjectItemCaseSensitive(root, "categories"), m, err, errlen);
 	return rc ? rc : parse_files(root, m, err, errlen);
 }

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 static uint64_t ms_now(void)
 {
@@ -59,6 +60,7 @@ void sy_ctx_free(struct sy_ctx *ctx)
 	if (ctx->curl)
 		curl_easy_cleanup(ctx->curl);
 	bl_db_close(ctx->db);
+	free(ctx->cur);
 	OPENSSL_cleanse(ctx->keys, sizeof(ctx->keys));
 	free(ctx);
 }
@@ -78,6 +80,8 @@ int sy__record(struct sy_ctx *ctx, const char *err, bool confirmed_current)
 	rc = bl_writer_set_last_attempt(w, ctx->poll_start, err);
 	if (rc == 0 && confirmed_current)
 		rc = bl_writer_set_last_sync(w, ctx->poll_start);
+	if (rc == 0 && confirmed_current && ctx->ts_set)
+		rc = bl_writer_set_timestamp(w, ctx->ts_signed, ctx->ts_ttl);
 	if (rc != 0) {
 		bl_writer_abort(w);
 		return rc;
@@ -85,12 +89,12 @@ int sy__record(struct sy_ctx *ctx, const char *err, bool confirmed_current)
 	return bl_writer_commit(w);
 }
 
-/* The URL of a file named in the manifest: the manifest's directory plus the relative path. */
-static int file_url(const struct sy_ctx *ctx, const struct sy_file *f, char *out, size_t len)
+/* The URL of a file of the feed: the manifest's directory plus the relative path `name`. */
+static int feed_url(const struct sy_ctx *ctx, const char *name, char *out, size_t len)
 {
 	const char *slash = strrchr(ctx->o.url + 8, '/');
 	size_t base = slash ? (size_t)(slash - ctx->o.url) + 1 : strlen(ctx->o.url);
-	int n = snprintf(out, len, "%.*s%s%s", (int)base, ctx->o.url, slash ? "" : "/", f->url);
+	int n = snprintf(out, len, "%.*s%s%s", (int)base, ctx->o.url, slash ? "" : "/", name);
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
@@ -107,7 +111,7 @@ static int fetch_apply(struct sy_ctx *ctx, const struct sy_manifest *m, const st
 
 	if (f->size > max || f->raw_size > max)
 		return SY_ETOOBIG;
-	if ((rc = file_url(ctx, f, url, sizeof(url))) != 0)
+	if ((rc = feed_url(ctx, f->url, url, sizeof(url))) != 0)
 		return rc;
 	rc = sy__fetch(ctx, url, f->size, NULL, NULL, NULL, 0, &b);
 	if (rc == 0)
@@ -163,9 +167,66 @@ static int update(struct sy_ctx *ctx, const struct sy_manifest *m, const struct 
 	return rc;
 }
 
-/* Verify and parse the manifest bytes, then decide. */
+/*
+ * Fetch timestamp.json, verify a pinned key's signature over it and accept it for manifest `m`
+ * (payload hash `msha`): the newest signed time then becomes what the store's freshness counts
+ * from. A mirror can withhold it or replay an older one; it cannot make a stale feed look
+ * fresh.
+ */
+static int poll_timestamp(struct sy_ctx *ctx, const struct sy_manifest *m,
+                          const uint8_t msha[SY_SHA256_LEN], const struct bl_meta *meta, char *err,
+                          size_t errlen)
+{
+	struct sy_buf b = {0};
+	struct sy_timestamp ts;
+	char url[1400], why[300] = "", *payload = NULL;
+	size_t plen = 0;
+	int rc = feed_url(ctx, SY_TIMESTAMP_FILE, url, sizeof(url));
+
+	if (rc == 0)
+		rc = sy__fetch(ctx, url, SY_TIMESTAMP_MAX, NULL, NULL, NULL, 0, &b);
+	if (rc == 0)
+		rc = sy_envelope_open_type(SY_TIMESTAMP_TYPE, b.data, b.len,
+		                           (const uint8_t(*)[SY_KEY_LEN])ctx->keys, ctx->nkeys,
+		                           &payload, &plen);
+	sy__buf_free(&b);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: %s", SY_TIMESTAMP_FILE, sy_strerror(rc));
+		return rc;
+	}
+	rc = sy_timestamp_parse(payload, plen, &ts, why, sizeof(why));
+	free(payload);
+	if (rc == 0)
+		rc = sy_timestamp_check(m, msha, &ts, meta->timestamp_signed, ctx->poll_start, why,
+		                        sizeof(why));
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: %s", SY_TIMESTAMP_FILE, why);
+		return rc;
+	}
+	ctx->ts_set = true;
+	ctx->ts_ttl = m->timestamp_ttl;
+	ctx->ts_signed =
+	    ts.signed_at > meta->timestamp_signed ? ts.signed_at : meta->timestamp_signed;
+	return 0;
+}
+
+/* Freshness of a verified manifest `m`: its signed timestamp when the feed publishes one. */
+static int check_fresh(struct sy_ctx *ctx, const struct sy_manifest *m,
+                       const uint8_t msha[SY_SHA256_LEN], const struct bl_meta *meta, char *err,
+                       size_t errlen)
+{
+	if (m->timestamp_ttl)
+		return poll_timestamp(ctx, m, msha, meta, err, errlen);
+	ctx->ts_set = true; /* no timestamps (any more): freshness from last_sync */
+	ctx->ts_ttl = 0;
+	ctx->ts_signed = meta->timestamp_signed;
+	return 0;
+}
+
+/* Verify and parse the manifest bytes, then decide. `msha` receives the payload's SHA-256. */
 static int check_manifest(struct sy_ctx *ctx, const struct sy_buf *b, const struct bl_meta *meta,
-                          struct sy_manifest *m, char *err, size_t errlen)
+                          struct sy_manifest *m, uint8_t msha[SY_SHA256_LEN], char *err,
+                          size_t errlen)
 {
 	char *payload = NULL, why[200] = "";
 	size_t plen = 0;
@@ -177,6 +238,8 @@ static int check_manifest(struct sy_ctx *ctx, const struct sy_buf *b, const stru
 		return rc;
 	}
 	rc = sy_manifest_parse(payload, plen, m, why, sizeof(why));
+	if (EVP_Digest(payload, plen, msha, NULL, EVP_sha256(), NULL) != 1)
+		rc = rc ? rc : -ENOMEM;
 	free(payload);
 	if (rc != 0) {
 		snprintf(err, errlen, "manifest: %s", why);
@@ -199,6 +262,7 @@ static int poll_manifest(struct sy_ctx *ctx, const struct bl_meta *meta, char *e
 {
 	struct sy_buf b = {0};
 	struct sy_manifest *m = NULL;
+	uint8_t msha[SY_SHA256_LEN];
 	char etag[256];
 	const char *what = "";
 	bool nm = false;
@@ -218,11 +282,15 @@ static int poll_manifest(struct sy_ctx *ctx, const struct bl_meta *meta, char *e
 			         (unsigned long long)meta->feed_version,
 			         (unsigned long long)meta->feed_expires);
 			rc = SY_EEXPIRED;
+		} else if (ctx->cur) {
+			rc = check_fresh(ctx, ctx->cur, ctx->cur_sha256, meta, err, errlen);
 		}
 		goto out;
 	}
 	rc = -ENOMEM;
-	if (!(m = malloc(sizeof(*m))) || (rc = check_manifest(ctx, &b, meta, m, err, errlen)) != 0)
+	if (!(m = malloc(sizeof(*m))) ||
+	    (rc = check_manifest(ctx, &b, meta, m, msha, err, errlen)) != 0 ||
+	    (rc = check_fresh(ctx, m, msha, meta, err, errlen)) != 0)
 		goto out;
 	if (m->version > meta->feed_version && (rc = update(ctx, m, meta, &what)) != 0) {
 		snprintf(err, errlen, "version %llu: %s: %s", (unsigned long long)m->version, what,
@@ -233,6 +301,10 @@ static int poll_manifest(struct sy_ctx *ctx, const struct bl_meta *meta, char *e
 	ctx->etag_version = m->version;
 	ctx->version = m->version;
 	rc = m->version > meta->feed_version ? 1 : 0; /* 1: applied, status already recorded */
+	free(ctx->cur); /* keep this manifest for the timestamp check after a 304 */
+	ctx->cur = m;
+	memcpy(ctx->cur_sha256, msha, SY_SHA256_LEN);
+	m = NULL;
 out:
 	free(m);
 	sy__buf_free(&b);
@@ -246,6 +318,7 @@ int sy_poll_once(struct sy_ctx *ctx)
 	int rc, rr;
 
 	ctx->poll_start = (uint64_t)time(NULL);
+	ctx->ts_set = false;
 	if ((rc = bl_db_meta(ctx->db, &meta)) != 0)
 		return rc;
 	if (ctx->version == 0)

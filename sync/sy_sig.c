@@ -143,8 +143,8 @@ static int check_sig(const cJSON *s, const uint8_t (*keys)[SY_KEY_LEN], int nkey
 }
 
 /* Decode the payload and verify the signatures. `*out` receives the payload on success. */
-static int open_parsed(const cJSON *env, const uint8_t (*keys)[SY_KEY_LEN], int nkeys, char **out,
-                       size_t *olen)
+static int open_parsed(const char *want, const cJSON *env, const uint8_t (*keys)[SY_KEY_LEN],
+                       int nkeys, char **out, size_t *olen)
 {
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(env, "payloadType");
 	const cJSON *pl = cJSON_GetObjectItemCaseSensitive(env, "payload");
@@ -154,8 +154,8 @@ static int open_parsed(const cJSON *env, const uint8_t (*keys)[SY_KEY_LEN], int 
 	size_t tl;
 	int rc = SY_EFORMAT, found = 1;
 
-	if (!cJSON_IsString(type) || strcmp(type->valuestring, SY_PAYLOAD_TYPE) != 0 ||
-	    !cJSON_IsString(pl) || !cJSON_IsArray(sigs) || cJSON_GetArraySize(sigs) < 1 ||
+	if (!cJSON_IsString(type) || strcmp(type->valuestring, want) != 0 || !cJSON_IsString(pl) ||
+	    !cJSON_IsArray(sigs) || cJSON_GetArraySize(sigs) < 1 ||
 	    cJSON_GetArraySize(sigs) > SY_SIGS_MAX)
 		return SY_EFORMAT;
 	tl = strlen(pl->valuestring);
@@ -167,7 +167,7 @@ static int open_parsed(const cJSON *env, const uint8_t (*keys)[SY_KEY_LEN], int 
 	rc = SY_EFORMAT;
 	if ((blen = sy__b64_decode(pl->valuestring, tl, body, tl / 4 * 3 + 1)) <= 0)
 		goto out;
-	plen = sy_pae(SY_PAYLOAD_TYPE, (const char *)body, (size_t)blen, pae, tl / 4 * 3 + 128);
+	plen = sy_pae(want, (const char *)body, (size_t)blen, pae, tl / 4 * 3 + 128);
 	if (plen < 0)
 		goto out;
 	cJSON_ArrayForEach(s, sigs)
@@ -209,8 +209,9 @@ cJSON *sy__json_parse(const char *text, size_t len)
 	return j;
 }
 
-int sy_envelope_open(const uint8_t *data, size_t len, const uint8_t (*keys)[SY_KEY_LEN], int nkeys,
-                     char **payload, size_t *plen)
+int sy_envelope_open_type(const char *type, const uint8_t *data, size_t len,
+                          const uint8_t (*keys)[SY_KEY_LEN], int nkeys, char **payload,
+                          size_t *plen)
 {
 	cJSON *env;
 	int rc;
@@ -220,9 +221,15 @@ int sy_envelope_open(const uint8_t *data, size_t len, const uint8_t (*keys)[SY_K
 	env = sy__json_parse((const char *)data, len);
 	if (!env)
 		return SY_EFORMAT;
-	rc = cJSON_IsObject(env) ? open_parsed(env, keys, nkeys, payload, plen) : SY_EFORMAT;
+	rc = cJSON_IsObject(env) ? open_parsed(type, env, keys, nkeys, payload, plen) : SY_EFORMAT;
 	cJSON_Delete(env);
 	return rc;
+}
+
+int sy_envelope_open(const uint8_t *data, size_t len, const uint8_t (*keys)[SY_KEY_LEN], int nkeys,
+                     char **payload, size_t *plen)
+{
+	return sy_envelope_open_type(SY_PAYLOAD_TYPE, data, len, keys, nkeys, payload, plen);
 }
 
 int sy_parse_keys(const char *text, struct sy_options *o, char *err, size_t errlen)

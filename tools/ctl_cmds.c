@@ -167,6 +167,9 @@ int ctl_cmd_info(struct ctl *c, int argc, char **argv)
 		printf("feed version   %" PRIu64 "\n", m.feed_version);
 		print_time("last sync", m.last_sync);
 		print_time("last attempt", m.last_attempt);
+		if (m.timestamp_ttl) /* freshness counts from it (docs/feed-format.md) */
+			printf("signed at      %" PRIu64 " (timestamp valid %" PRIu64 " s)\n",
+			       m.timestamp_signed, m.timestamp_ttl);
 		if (m.last_error[0])
 			printf("last error     %s\n", m.last_error);
 		print_stats(db, &st);

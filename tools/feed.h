@@ -52,6 +52,9 @@ void feed_key_free(void *k);
 /* Sign `payload` in a DSSE envelope with every key; returns a malloc'd NUL-terminated JSON. */
 char *feed_envelope(const char *payload, size_t plen, void *const *keys,
                     const uint8_t (*pubs)[SY_KEY_LEN], int nkeys);
+/* The same for payload type `type` (borrowed): SY_PAYLOAD_TYPE or SY_TIMESTAMP_TYPE. */
+char *feed_envelope_type(const char *type, const char *payload, size_t plen, void *const *keys,
+                         const uint8_t (*pubs)[SY_KEY_LEN], int nkeys);
 
 /* Input lists (feed_input.c): read FILE in FORMAT, add its rules with category `cat`. */
 int feed_read_list(struct fset *s, const char *file, enum bl_format fmt, int cat, bool confidential,
@@ -65,6 +68,7 @@ int feed_slurp(const char *path, size_t max, uint8_t **data, size_t *len);
 struct pub {
 	const char *dir, *feed, *report;
 	uint64_t expires_in, force_version;
+	int64_t timestamp_ttl; /* --timestamp-ttl; -1: not given (keep the previous version's) */
 	int keep;
 	void *keys[FEED_KEYS_MAX];
 	uint8_t pubs[FEED_KEYS_MAX][SY_KEY_LEN];
@@ -100,7 +104,15 @@ int feed_load_prev(struct pub *p);
 /* feed_delta.c: deltas from the kept versions into p->m.version. */
 int feed_write_deltas(struct pub *p);
 
+/* feed_timestamp.c: sign FEEDDIR/timestamp.json for manifest `m` (payload `payload`, `plen`
+ * bytes, borrowed), valid m->timestamp_ttl seconds from now. */
+int feed_write_timestamp(const struct pub *p, const struct sy_manifest *m, const char *payload,
+                         size_t plen);
+/* Write `len` bytes of `text` to `file` atomically (temp file, fsync, rename). */
+int feed_write_atomic(const char *file, const char *text, size_t len);
+
 int feed_publish(int argc, char **argv);
+int feed_timestamp(int argc, char **argv);
 int feed_verify(int argc, char **argv);
 
 #endif

@@ -68,23 +68,20 @@ static int add_ptr(const char **arr, int *n, int max, const char *v)
 
 int feed_parse_args(struct pub *p, int argc, char **argv)
 {
-	static const struct option lo[] = {{"key", 1, NULL, 'k'},
-	                                   {"dir", 1, NULL, 'd'},
-	                                   {"category", 1, NULL, 'c'},
-	                                   {"confidential", 1, NULL, 'C'},
-	                                   {"description", 1, NULL, 'D'},
-	                                   {"feed", 1, NULL, 'f'},
-	                                   {"report", 1, NULL, 'r'},
-	                                   {"expires-in", 1, NULL, 'e'},
-	                                   {"keep", 1, NULL, 'K'},
-	                                   {"version", 1, NULL, 'V'},
-	                                   {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {
+	    {"key", 1, NULL, 'k'},           {"dir", 1, NULL, 'd'},
+	    {"category", 1, NULL, 'c'},      {"confidential", 1, NULL, 'C'},
+	    {"description", 1, NULL, 'D'},   {"feed", 1, NULL, 'f'},
+	    {"report", 1, NULL, 'r'},        {"expires-in", 1, NULL, 'e'},
+	    {"keep", 1, NULL, 'K'},          {"version", 1, NULL, 'V'},
+	    {"timestamp-ttl", 1, NULL, 'T'}, {NULL, 0, NULL, 0}};
 	int c, bad = 0;
 
 	p->feed = "national";
 	p->report = "";
 	p->expires_in = DEFAULT_EXPIRES;
 	p->keep = DEFAULT_KEEP;
+	p->timestamp_ttl = -1;
 	optind = 1;
 	while (!bad && (c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -117,6 +114,10 @@ int feed_parse_args(struct pub *p, int argc, char **argv)
 			break;
 		case 'V':
 			p->force_version = strtoull(optarg, NULL, 10);
+			break;
+		case 'T':
+			p->timestamp_ttl = strtoll(optarg, NULL, 10);
+			bad = p->timestamp_ttl < 0 || p->timestamp_ttl > SY_TIMESTAMP_TTL_MAX;
 			break;
 		default:
 			bad = 1;
@@ -175,6 +176,7 @@ int feed_prepare(struct pub *p)
 	memcpy(p->m.report, p->report, strlen(p->report) + 1);
 	p->m.created = (uint64_t)time(NULL);
 	p->m.expires = p->m.created + p->expires_in;
+	p->m.timestamp_ttl = p->timestamp_ttl > 0 ? (uint64_t)p->timestamp_ttl : 0;
 	return 0;
 }
 
@@ -202,5 +204,9 @@ int feed_load_prev(struct pub *p)
 		return -1;
 	}
 	memcpy(p->m.hash_key, p->prev.hash_key, SY_HASH_KEY_LEN);
+	/* A feed keeps its signed timestamps unless told otherwise (--timestamp-ttl 0): dropping
+	 * them silently would hand freshness back to what a mirror can replay. */
+	if (p->timestamp_ttl < 0)
+		p->m.timestamp_ttl = p->prev.timestamp_ttl;
 	return 0;
 }

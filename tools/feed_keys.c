@@ -124,19 +124,24 @@ static int add_sigs(cJSON *arr, const uint8_t *pae, size_t plen, void *const *ke
 char *feed_envelope(const char *payload, size_t plen, void *const *keys,
                     const uint8_t (*pubs)[SY_KEY_LEN], int nkeys)
 {
+	return feed_envelope_type(SY_PAYLOAD_TYPE, payload, plen, keys, pubs, nkeys);
+}
+
+char *feed_envelope_type(const char *type, const char *payload, size_t plen, void *const *keys,
+                         const uint8_t (*pubs)[SY_KEY_LEN], int nkeys)
+{
 	size_t cap = plen + 256;
 	uint8_t *pae = malloc(cap);
 	char *pl = b64((const uint8_t *)payload, plen), *out = NULL;
 	cJSON *env = cJSON_CreateObject(), *sigs = cJSON_CreateArray();
 	long n;
 
-	if (!pae || !pl || !env || !sigs ||
-	    (n = sy_pae(SY_PAYLOAD_TYPE, payload, plen, pae, cap)) < 0 ||
+	if (!pae || !pl || !env || !sigs || (n = sy_pae(type, payload, plen, pae, cap)) < 0 ||
 	    add_sigs(sigs, pae, (size_t)n, keys, pubs, nkeys) != 0) {
 		cJSON_Delete(sigs);
 		goto out;
 	}
-	cJSON_AddStringToObject(env, "payloadType", SY_PAYLOAD_TYPE);
+	cJSON_AddStringToObject(env, "payloadType", type);
 	cJSON_AddStringToObject(env, "payload", pl);
 	cJSON_AddItemToObject(env, "signatures", sigs);
 	out = cJSON_Print(env);

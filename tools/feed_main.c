@@ -3,6 +3,7 @@
  *   kidguard-feed keygen --out KEYFILE
  *   kidguard-feed publish --key KEYFILE --dir FEEDDIR --category NAME=FILE[:FORMAT] ...
  *   kidguard-feed verify --pubkey KEY --dir FEEDDIR
+ *   kidguard-feed timestamp --key KEYFILE --dir FEEDDIR
  */
 #include "feed.h"
 
@@ -13,17 +14,22 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: kidguard-feed keygen --out KEYFILE\n"
-	        "       kidguard-feed publish --key KEYFILE [--key KEYFILE2] --dir FEEDDIR\n"
-	        "                     --category NAME=FILE[:FORMAT] ... [--confidential NAME]\n"
-	        "                     [--description NAME=TEXT] [--feed NAME] [--report ADDRESS]\n"
-	        "                     [--expires-in SECONDS] [--keep N] [--version N]\n"
-	        "       kidguard-feed verify --pubkey KEY [--pubkey KEY2] --dir FEEDDIR\n"
-	        "FORMAT is domains (default), hosts, adblock or rpz; FILE may be .gz or .xz.\n"
-	        "A --category NAME may be given several times with different files.\n"
-	        "--confidential NAME publishes that category as keyed hashes of the names.\n"
-	        "--keep N: deltas from the last N versions (default 5).\n");
+	fprintf(
+	    f, "usage: kidguard-feed keygen --out KEYFILE\n"
+	       "       kidguard-feed publish --key KEYFILE [--key KEYFILE2] --dir FEEDDIR\n"
+	       "                     --category NAME=FILE[:FORMAT] ... [--confidential NAME]\n"
+	       "                     [--description NAME=TEXT] [--feed NAME] [--report ADDRESS]\n"
+	       "                     [--expires-in SECONDS] [--keep N] [--version N]\n"
+	       "                     [--timestamp-ttl SECONDS]\n"
+	       "       kidguard-feed verify --pubkey KEY [--pubkey KEY2] --dir FEEDDIR\n"
+	       "       kidguard-feed timestamp --key KEYFILE [--key KEYFILE2] --dir FEEDDIR\n"
+	       "FORMAT is domains (default), hosts, adblock or rpz; FILE may be .gz or .xz.\n"
+	       "A --category NAME may be given several times with different files.\n"
+	       "--confidential NAME publishes that category as keyed hashes of the names.\n"
+	       "--keep N: deltas from the last N versions (default 5).\n"
+	       "--timestamp-ttl SECONDS: publish a signed timestamp.json valid that long; re-sign\n"
+	       "it with `kidguard-feed timestamp` (cron) well within it. 0 turns it off; without\n"
+	       "the option a publish keeps the previous version's setting.\n");
 }
 
 int main(int argc, char **argv)
@@ -34,6 +40,8 @@ int main(int argc, char **argv)
 			return feed_keygen(argv[3]) == 0 ? 0 : 1;
 	} else if (argc >= 2 && strcmp(argv[1], "publish") == 0) {
 		return feed_publish(argc - 1, argv + 1);
+	} else if (argc >= 2 && strcmp(argv[1], "timestamp") == 0) {
+		return feed_timestamp(argc - 1, argv + 1);
 	} else if (argc >= 2 && strcmp(argv[1], "verify") == 0) {
 		return feed_verify(argc - 1, argv + 1);
 	} else if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {

@@ -97,8 +97,7 @@ int feed_load_manifest(const struct pub *p, const char *file, struct sy_manifest
 	return rc;
 }
 
-/* Write `text` to `file` atomically (temp file, fsync, rename). */
-static int write_atomic(const char *file, const char *text, size_t len)
+int feed_write_atomic(const char *file, const char *text, size_t len)
 {
 	char tmp[FEED_PATH_MAX + 8];
 	int fd, rc = 0;
@@ -178,6 +177,8 @@ static char *manifest_json(const struct sy_manifest *m)
 	for (int i = 0; i < m->n_deltas; i++)
 		cJSON_AddItemToArray(ds, file_json(&m->deltas[i]));
 	cJSON_AddItemToObject(o, "deltas", ds);
+	if (m->timestamp_ttl)
+		cJSON_AddNumberToObject(o, "timestamp_ttl", (double)m->timestamp_ttl);
 	s = cJSON_Print(o);
 	cJSON_Delete(o);
 	return s;
@@ -192,10 +193,17 @@ static int write_manifest(struct pub *p)
 	                                      (const uint8_t(*)[SY_KEY_LEN])p->pubs, p->nkeys)))
 		goto out;
 	feed_path(file, p, FF_MANIFEST_V, p->m.version, 0);
-	if ((rc = write_atomic(file, env, strlen(env))) != 0)
+	if ((rc = feed_write_atomic(file, env, strlen(env))) != 0)
 		goto out;
 	feed_path(file, p, FF_MANIFEST, 0, 0);
-	rc = write_atomic(file, env, strlen(env));
+	rc = feed_write_atomic(file, env, strlen(env));
+	/* After the manifest it names: a client never sees a timestamp for a manifest it cannot
+	 * fetch yet. */
+	if (rc == 0 && p->m.timestamp_ttl)
+		rc = feed_write_timestamp(p, &p->m, payload, strlen(payload));
+	else if (rc == 0 && snprintf(file, sizeof(file), "%s/%s", p->dir, SY_TIMESTAMP_FILE) <
+	                        (int)sizeof(file))
+		unlink(file); /* timestamps turned off: no stale one left to confuse anyone */
 	if (rc == 0 && (dfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
 		fsync(dfd);
 		close(dfd);

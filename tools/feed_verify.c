@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 static int count_line(void *arg, const struct sy_line *l)
 {
 	(*(uint64_t *)arg)++;
@@ -39,11 +41,40 @@ static int check_file(const char *dir, const struct sy_manifest *m, const struct
 	return rc == 0 ? 0 : -1;
 }
 
+/* timestamp.json as an appliance checks it (no "newest seen" here). Returns 0 or -1. */
+static int check_timestamp(const char *dir, const struct sy_manifest *m,
+                           const uint8_t msha[SY_SHA256_LEN], const uint8_t (*keys)[SY_KEY_LEN],
+                           int nkeys)
+{
+	struct sy_timestamp ts;
+	char file[FEED_PATH_MAX], *payload = NULL, why[300] = "";
+	uint8_t *data = NULL;
+	size_t len = 0, plen = 0;
+	int rc;
+
+	snprintf(file, sizeof(file), "%s/%s", dir, SY_TIMESTAMP_FILE);
+	if ((rc = feed_slurp(file, SY_TIMESTAMP_MAX, &data, &len)) == 0)
+		rc = sy_envelope_open_type(SY_TIMESTAMP_TYPE, data, len, keys, nkeys, &payload,
+		                           &plen);
+	free(data);
+	if (rc != 0)
+		snprintf(why, sizeof(why), "%s", sy_strerror(rc));
+	else if ((rc = sy_timestamp_parse(payload, plen, &ts, why, sizeof(why))) == 0 &&
+	         (rc = sy_timestamp_check(m, msha, &ts, 0, (uint64_t)time(NULL), why,
+	                                  sizeof(why))) == 0)
+		snprintf(why, sizeof(why), "ok, signed %lld s ago, expires in %lld s",
+		         (long long)time(NULL) - (long long)ts.signed_at,
+		         (long long)ts.expires - (long long)time(NULL));
+	free(payload);
+	printf("  %-40s %s\n", SY_TIMESTAMP_FILE, why);
+	return rc == 0 ? 0 : -1;
+}
+
 static int verify_dir(const char *dir, const uint8_t (*keys)[SY_KEY_LEN], int nkeys)
 {
 	static struct sy_manifest m;
 	char file[FEED_PATH_MAX], *payload, why[200];
-	uint8_t *data;
+	uint8_t *data, msha[SY_SHA256_LEN];
 	size_t len, plen;
 	int rc, bad = 0;
 
@@ -59,6 +90,7 @@ static int verify_dir(const char *dir, const uint8_t (*keys)[SY_KEY_LEN], int nk
 		return 1;
 	}
 	rc = sy_manifest_parse(payload, plen, &m, why, sizeof(why));
+	EVP_Digest(payload, plen, msha, NULL, EVP_sha256(), NULL);
 	free(payload);
 	if (rc != 0) {
 		fprintf(stderr, "kidguard-feed: %s: %s\n", file, why);
@@ -71,6 +103,8 @@ static int verify_dir(const char *dir, const uint8_t (*keys)[SY_KEY_LEN], int nk
 	bad |= check_file(dir, &m, &m.snapshot, false) != 0;
 	for (int i = 0; i < m.n_deltas; i++)
 		bad |= check_file(dir, &m, &m.deltas[i], true) != 0;
+	if (m.timestamp_ttl)
+		bad |= check_timestamp(dir, &m, msha, keys, nkeys) != 0;
 	printf("%s\n", bad ? "FAILED" : "ok");
 	return bad ? 1 : 0;
 }

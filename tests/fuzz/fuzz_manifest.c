@@ -4,6 +4,8 @@
  * verifies, so it must fail cleanly) and through sy_manifest_parse() (the parser after
  * verification). What the manifest parser accepts must hold its invariants: versions in range,
  * expiry after creation, bounded tables, file URLs that stay below the manifest's directory.
+ * The signed timestamp (timestamp.json) goes through the same envelope under its own type and
+ * through sy_timestamp_parse(), whose result must hold expires > signed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,11 +23,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint8_t key[1][SY_KEY_LEN] = {{0x3d, 0x40, 0x17, 0xc3}};
 	static struct sy_manifest m;
+	struct sy_timestamp ts;
 	char *payload = NULL, err[200];
 	size_t plen = 0;
 
 	FUZZ_CHECK(sy_envelope_open(data, size, key, 1, &payload, &plen) != 0);
 	FUZZ_CHECK(payload == NULL);
+	FUZZ_CHECK(sy_envelope_open_type(SY_TIMESTAMP_TYPE, data, size, key, 1, &payload, &plen) !=
+	           0);
+	FUZZ_CHECK(payload == NULL);
+	if (sy_timestamp_parse((const char *)data, size, &ts, err, sizeof(err)) == 0)
+		FUZZ_CHECK(ts.expires > ts.signed_at && ts.version >= 1 && ts.feed[0]);
 	if (sy_manifest_parse((const char *)data, size, &m, err, sizeof(err)) != 0)
 		return 0;
 	FUZZ_CHECK(m.version >= 1 && m.version <= UINT32_MAX);
@@ -37,5 +45,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(url_safe(m.deltas[i].url));
 		FUZZ_CHECK(m.deltas[i].from >= 1 && m.deltas[i].from < m.version);
 	}
+	FUZZ_CHECK(m.timestamp_ttl <= SY_TIMESTAMP_TTL_MAX);
 	return 0;
 }

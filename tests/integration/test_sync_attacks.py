@@ -26,15 +26,15 @@ LIST = os.path.join(kgfeed.UT1, "2025-07-13", "gambling", "domains.xz")
 PAYLOAD_TYPE = "application/vnd.kidguard.feed.v1+json"
 
 
-def sign_envelope(payload, keyfile, keyid):
+def sign_envelope(payload, keyfile, keyid, ptype=PAYLOAD_TYPE):
     """A DSSE envelope signed with openssl pkeyutl (independent of kidguard-feed)."""
-    pae = b"DSSEv1 %d %s %d " % (len(PAYLOAD_TYPE), PAYLOAD_TYPE.encode(), len(payload)) + payload
+    pae = b"DSSEv1 %d %s %d " % (len(ptype), ptype.encode(), len(payload)) + payload
     tmp = keyfile + ".pae"
     with open(tmp, "wb") as f:
         f.write(pae)
     r = subprocess.run(["openssl", "pkeyutl", "-sign", "-rawin", "-inkey", keyfile, "-in", tmp],
                        stdout=subprocess.PIPE, check=True)
-    return json.dumps({"payloadType": PAYLOAD_TYPE,
+    return json.dumps({"payloadType": ptype,
                        "payload": base64.b64encode(payload).decode(),
                        "signatures": [{"keyid": keyid,
                                        "sig": base64.b64encode(r.stdout).decode()}]}).encode()
@@ -200,6 +200,163 @@ class AttackTest(kgtest.KGTestCase):
         r = self.poll(url="http://127.0.0.1:%d/manifest.json" % self.srv.port)
         self.assertNotEqual(r.returncode, 0)
         self.assertGood(1)
+
+
+TIMESTAMP_TYPE = "application/vnd.kidguard.timestamp.v1+json"
+TTL = 86400
+
+
+class TimestampTest(kgtest.KGTestCase):
+    """Issue 15, finding 12: a mirror that replays the current manifest (or answers 304) must
+    not keep a feed fresh. The publisher re-signs timestamp.json; the appliance counts max_age
+    from the newest signed time it verified and refuses an older one."""
+
+    def setUp(self):
+        self.pki = kgfeed.Pki(self.tmp)
+        self.pub = kgfeed.Publisher(self.tmp)
+        self.extra = kgfeed.write_list(os.path.join(self.tmp, "extra.txt"), ["v1.kg-feed.test"])
+        self.pub.publish([("other", self.extra, "domains")],
+                         extra=["--timestamp-ttl", str(TTL)])
+        self.srv = kgfeed.FeedServer(self.tmp, self.pub.dir, self.pki).start()
+        self.addCleanup(self.srv.stop)
+        self.state = os.path.join(self.tmp, "state")
+        env, self.m = open_envelope(os.path.join(self.pub.dir, "manifest.json"))
+        self.keyid = env["signatures"][0]["keyid"]
+        self.msha = hashlib.sha256(base64.b64decode(env["payload"])).hexdigest()
+
+    def poll(self):
+        return kgfeed.sync_once(self.srv.url(), [self.pub.pub], self.state, self.pki.ca)
+
+    def serve_timestamp(self, signed, version=None, expires=None, sha=None):
+        """Sign timestamp.json ourselves (openssl), at any signing time we like."""
+        ts = {"format": 1, "feed": self.m["feed"], "version": version or self.m["version"],
+              "manifest_sha256": sha or self.msha, "signed": int(signed),
+              "expires": int(expires or signed + TTL)}
+        data = sign_envelope(json.dumps(ts).encode(), self.pub.keyfile, self.keyid,
+                             TIMESTAMP_TYPE)
+        with open(os.path.join(self.pub.dir, "timestamp.json"), "wb") as f:
+            f.write(data)
+
+    def signed_at(self):
+        import re
+        m = re.search(r"^signed at\s+(\d+)", kgfeed.ctl_info(self.state), re.M)
+        return int(m.group(1)) if m else None
+
+    def test_publish_writes_a_timestamp(self):
+        self.assertEqual(self.m["timestamp_ttl"], TTL)
+        env, ts = open_envelope(os.path.join(self.pub.dir, "timestamp.json"))
+        self.assertEqual(env["payloadType"], TIMESTAMP_TYPE)
+        self.assertEqual((ts["version"], ts["manifest_sha256"]), (1, self.msha))
+        self.assertEqual(ts["expires"] - ts["signed"], TTL)
+        r = self.poll()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.signed_at(), ts["signed"])
+
+    def test_replayed_older_timestamp_is_refused(self):
+        now = int(time.time())
+        self.serve_timestamp(now - 10)
+        r = self.poll()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.signed_at(), now - 10)
+        # a fresh re-signed timestamp moves it forward ...
+        self.serve_timestamp(now)
+        self.assertEqual(self.poll().returncode, 0)
+        self.assertEqual(self.signed_at(), now)
+        # ... and a replayed older one is refused and moves nothing
+        self.serve_timestamp(now - 10)
+        r = self.poll()
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("replay refused", r.stderr)
+        self.assertEqual(self.signed_at(), now)
+        self.assertIn("replay refused", kgfeed.ctl_info(self.state))
+
+    def test_bad_timestamps_are_refused(self):
+        now = int(time.time())
+        cases = [
+            ("expired", dict(signed=now - 100, expires=now - 1)),
+            ("longer than the manifest's timestamp_ttl", dict(signed=now, expires=now + TTL + 1)),
+            ("is not for the manifest served", dict(signed=now, version=2)),
+            ("is not for the manifest served", dict(signed=now, sha="00" * 32)),
+        ]
+        for why, kw in cases:
+            with self.subTest(why=why, **kw):
+                self.serve_timestamp(**kw)
+                r = self.poll()
+                self.assertNotEqual(r.returncode, 0, r.stderr)
+                self.assertIn(why, r.stderr)
+                self.assertIsNone(self.signed_at())
+        # a manifest signed as a timestamp (or any other payload type) is not one
+        with open(os.path.join(self.pub.dir, "manifest.json"), "rb") as f:
+            manifest = f.read()
+        with open(os.path.join(self.pub.dir, "timestamp.json"), "wb") as f:
+            f.write(manifest)
+        r = self.poll()
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("timestamp.json: malformed", r.stderr)
+        # withheld
+        os.remove(os.path.join(self.pub.dir, "timestamp.json"))
+        r = self.poll()
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("timestamp.json: transfer failed", r.stderr)
+        self.assertIsNone(self.signed_at())
+        self.assertIsNone(kgfeed.store_version(self.state) or None)
+
+    def test_frozen_mirror_goes_stale_and_fails_closed(self):
+        """The daemon's own sync process; the mirror keeps answering the same manifest (304)
+        and the same timestamp. Fresh while the signed time is within max_age, stale (and
+        failing closed) once it is not, fresh again after `kidguard-feed timestamp`."""
+        max_age = 60
+        margin = 20  # the timestamp goes too old 20 s from now
+        self.serve_timestamp(time.time() - max_age + margin)
+        up = self.start_upstream()
+        d = self.start_daemon("127.0.0.1:%d" % up.port, {
+            "sync": {"url": self.srv.url(), "public_keys": self.pub.pub,
+                     "ca_file": self.pki.ca, "interval": 5, "timeout": 10,
+                     "max_age": max_age, "on_stale": "fail_closed"},
+            "http": {"listen": "127.0.0.1:%d" % kgtest.free_port(v6=False)}})
+        http = d.sections["http"]["listen"]
+
+        def health():
+            import urllib.error
+            import urllib.request
+            try:
+                with urllib.request.urlopen("http://%s/health" % http, timeout=2) as r:
+                    return r.status, r.read().decode()
+            except urllib.error.HTTPError as e:
+                return e.code, e.read().decode()
+            except OSError as e:
+                return None, str(e)
+
+        def answers_www():
+            try:
+                return kgtest.answer_rdata(kgtest.query(d.port, "www.kg.test.", "A"), "A") == \
+                    kgtest.expected_rdata("www.kg.test.", "A")
+            except Exception:
+                return False
+
+        self.assertTrue(kgtest.wait_until(
+            lambda: kgfeed.store_version(d.state) == 1 and health()[0] == 200, 20),
+            "%s\n%s" % (health(), d.log_text()[-3000:]))
+        self.assertTrue(answers_www())
+        # the mirror keeps answering: 304 for the manifest, then the same timestamp again
+        def replayed():
+            reqs = self.srv.requests()
+            return ("GET", "/manifest.json", "304") in reqs and \
+                reqs[-1] == ("GET", "/timestamp.json", "200")
+        self.assertTrue(kgtest.wait_until(replayed, 15), self.srv.requests())
+        self.assertTrue(kgtest.wait_until(lambda: health()[0] == 503, margin + 15),
+                        "%s\n%s" % (health(), d.log_text()[-3000:]))
+        self.assertIn("newest signed timestamp", health()[1])
+        self.assertTrue(kgtest.wait_until(lambda: not answers_www(), 5),
+                        "on_stale = fail_closed did not block: " + d.log_text()[-3000:])
+        self.assertIn("feed is stale: no newer signed timestamp", d.log_text())
+        # the publisher re-signs (cron): healthy again at the next poll
+        r = kgtest.run_cmd([kgfeed.tool("kidguard-feed"), "timestamp", "--key",
+                            self.pub.keyfile, "--dir", self.pub.dir])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(kgtest.wait_until(lambda: health()[0] == 200, 20),
+                        "%s\n%s" % (health(), d.log_text()[-3000:]))
+        self.assertTrue(kgtest.wait_until(answers_www, 5))
 
 
 class KillDuringApplyTest(kgtest.KGTestCase):

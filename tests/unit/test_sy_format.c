@@ -146,6 +146,94 @@ static void test_manifest(void **state)
 	}
 }
 
+/* Issue 15, finding 12: the signed timestamp, its parser and the checks that keep a replayed
+ * or foreign timestamp from making a frozen feed look fresh. */
+static void test_timestamp(void **state)
+{
+	static const char *TS =
+	    "{\"format\":1,\"feed\":\"national\",\"version\":7,"
+	    "\"manifest_sha256\":"
+	    "\"00000000000000000000000000000000000000000000000000000000000000ab\","
+	    "\"signed\":5000,\"expires\":5600}";
+	static struct sy_manifest m;
+	struct sy_timestamp ts, t2;
+	uint8_t sha[SY_SHA256_LEN] = {0}, pub[SY_KEY_LEN];
+	char err[300], bad[1024], with_ttl[4096], *payload = NULL;
+	size_t plen = 0;
+	EVP_PKEY *k = keygen(pub);
+	char id[17], *env;
+
+	/* timestamp_ttl: optional in the manifest, 1..31 days when present */
+	assert_int_equal(sy_manifest_parse(MANIFEST, strlen(MANIFEST), &m, err, sizeof(err)), 0);
+	assert_int_equal(m.timestamp_ttl, 0);
+	snprintf(with_ttl, sizeof(with_ttl), "%.*s,\"timestamp_ttl\":0}", (int)strlen(MANIFEST) - 1,
+	         MANIFEST);
+	assert_int_equal(sy_manifest_parse(with_ttl, strlen(with_ttl), &m, err, sizeof(err)),
+	                 SY_EFORMAT);
+	snprintf(with_ttl, sizeof(with_ttl), "%.*s,\"timestamp_ttl\":2678401}",
+	         (int)strlen(MANIFEST) - 1, MANIFEST);
+	assert_int_equal(sy_manifest_parse(with_ttl, strlen(with_ttl), &m, err, sizeof(err)),
+	                 SY_EFORMAT);
+	snprintf(with_ttl, sizeof(with_ttl), "%.*s,\"timestamp_ttl\":600}",
+	         (int)strlen(MANIFEST) - 1, MANIFEST);
+	assert_int_equal(sy_manifest_parse(with_ttl, strlen(with_ttl), &m, err, sizeof(err)), 0);
+	assert_int_equal(m.timestamp_ttl, 600);
+
+	assert_int_equal(sy_timestamp_parse(TS, strlen(TS), &ts, err, sizeof(err)), 0);
+	assert_int_equal(ts.version, 7);
+	assert_int_equal(ts.signed_at, 5000);
+	assert_int_equal(ts.expires, 5600);
+	sha[31] = 0xab;
+	assert_int_equal(sy_timestamp_check(&m, sha, &ts, 0, 5001, err, sizeof(err)), 0);
+	assert_int_equal(sy_timestamp_check(&m, sha, &ts, 5000, 5599, err, sizeof(err)), 0);
+	/* replay of an older one, expiry, another manifest, a validity over the ttl */
+	assert_int_equal(sy_timestamp_check(&m, sha, &ts, 5001, 5001, err, sizeof(err)), SY_ESTALE);
+	assert_non_null(strstr(err, "replay refused"));
+	assert_int_equal(sy_timestamp_check(&m, sha, &ts, 0, 5600, err, sizeof(err)), SY_ESTALE);
+	t2 = ts;
+	t2.version = 8;
+	assert_int_equal(sy_timestamp_check(&m, sha, &t2, 0, 5001, err, sizeof(err)), SY_ESTALE);
+	t2 = ts;
+	snprintf(t2.feed, sizeof(t2.feed), "other");
+	assert_int_equal(sy_timestamp_check(&m, sha, &t2, 0, 5001, err, sizeof(err)), SY_ESTALE);
+	sha[0] = 1;
+	assert_int_equal(sy_timestamp_check(&m, sha, &ts, 0, 5001, err, sizeof(err)), SY_ESTALE);
+	sha[0] = 0;
+	t2 = ts;
+	t2.expires = 5601;
+	assert_int_equal(sy_timestamp_check(&m, sha, &t2, 0, 5001, err, sizeof(err)), SY_ESTALE);
+	m.timestamp_ttl = 0;
+	assert_int_equal(sy_timestamp_check(&m, sha, &ts, 0, 5001, err, sizeof(err)), SY_ESTALE);
+
+	const char *subst[][2] = {
+	    {"\"format\":1", "\"format\":2"},
+	    {"\"version\":7", "\"version\":0"},
+	    {"\"signed\":5000", "\"signed\":5600"},
+	    {"\"feed\":\"national\"", "\"feed\":\"\""},
+	    {"ab\"", "a\""},
+	    {"\"feed\":", "\"x\":1,\"feed\":"},
+	    {"\"signed\":5000", "\"signed\":-1"},
+	};
+	for (size_t i = 0; i < sizeof(subst) / sizeof(subst[0]); i++) {
+		const char *p = strstr(TS, subst[i][0]);
+		assert_non_null(p);
+		snprintf(bad, sizeof(bad), "%.*s%s%s", (int)(p - TS), TS, subst[i][1],
+		         p + strlen(subst[i][0]));
+		assert_int_equal(sy_timestamp_parse(bad, strlen(bad), &ts, err, sizeof(err)),
+		                 SY_EFORMAT);
+	}
+	/* a signed manifest is not a signed timestamp: the payload type is part of what is
+	 * signed, and the envelope must carry the type asked for */
+	sy_key_id(pub, id);
+	env = envelope(k, id, TS);
+	assert_int_equal(sy_envelope_open_type(SY_TIMESTAMP_TYPE, (const uint8_t *)env, strlen(env),
+	                                       (const uint8_t(*)[SY_KEY_LEN])pub, 1, &payload,
+	                                       &plen),
+	                 SY_EFORMAT);
+	assert_null(payload);
+	EVP_PKEY_free(k);
+}
+
 static int line(const struct sy_manifest *m, bool delta, const char *s, struct sy_line *l)
 {
 	return sy_line_parse(m, delta, s, strlen(s), l);
@@ -253,7 +341,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_keys),       cmocka_unit_test(test_envelope),
 	    cmocka_unit_test(test_manifest),   cmocka_unit_test(test_lines),
-	    cmocka_unit_test(test_file_lines),
+	    cmocka_unit_test(test_file_lines), cmocka_unit_test(test_timestamp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,135 @@
+"""The state directory when kidguard starts as root with [server] user (issue 15, finding 7).
+
+Root opens the LMDB store and then hands the state directory's files to the service user.
+Whatever that user (or anyone) could have left in the directory must not make root open or
+chown a file elsewhere: a symlink data.mdb -> a root file must leave that file root's and
+untouched, and a directory others can write is refused with a message naming it.
+These tests need root (they run as root in the project's test container); as anyone else they
+are skipped with a loud message.
+Run alone: /usr/bin/python3 tests/integration/test_statedir.py --build-dir build
+"""
+
+import os
+import pwd
+import stat
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kgtest  # noqa: E402
+
+SERVICE_USER = "nobody"
+
+
+def _why_skip():
+    if os.geteuid() != 0:
+        return "not root: starting kidguard as root with [server] user cannot be tested"
+    try:
+        pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        return "no user %r on this machine" % SERVICE_USER
+    return None
+
+
+SKIP = _why_skip()
+if SKIP:
+    sys.stderr.write("\n" + "!" * 72 + "\nSKIPPED test_statedir: %s\n" % SKIP + "!" * 72 + "\n")
+
+
+@unittest.skipIf(SKIP, SKIP or "")
+class StateDirTest(kgtest.KGTestCase):
+    def setUp(self):
+        # the service user must be able to reach the state directory once root is gone
+        os.chmod(self.tmp, 0o755)
+        self.up = self.start_upstream()
+
+    def daemon(self, **server):
+        d = self.start_daemon("127.0.0.1:%d" % self.up.port,
+                              {"server": dict({"user": SERVICE_USER}, **server)}, start=False)
+        return d
+
+    def exits_refusing(self, d, expect):
+        d.start(wait=False)
+        self.assertTrue(kgtest.wait_until(lambda: not d.alive(), 10),
+                        "kidguard kept running: " + d.log_text())
+        self.assertNotEqual(d.proc.returncode, 0)
+        self.assertIn(expect, d.log_text())
+        self.exited(d)
+
+    @staticmethod
+    def exited(d):
+        """kidguard exited as it should: nothing for the cleanup's stop() to check."""
+        d.proc.wait()
+        d._err.close()
+        d.proc = None
+
+    def symlink_is_not_followed(self, name):
+        """NAME -> a root file: the file stays root's and unchanged, and kidguard refuses."""
+        victim = os.path.join(self.tmp, "victim-" + name)
+        with open(victim, "w") as f:
+            f.write("root's secret\n")
+        os.chmod(victim, 0o600)
+        d = self.daemon()
+        os.chmod(d.state, 0o750)
+        os.symlink(victim, os.path.join(d.state, name))
+        d.start(wait=False)
+        kgtest.wait_until(lambda: not d.alive() or "dropped privileges" in d.log_text(), 10)
+        st = os.stat(victim)
+        self.assertEqual(st.st_uid, 0, "the symlink's target was given away: " + d.log_text())
+        with open(victim) as f:
+            self.assertEqual(f.read(), "root's secret\n")
+        self.assertTrue(kgtest.wait_until(lambda: not d.alive(), 10),
+                        "kidguard started on a symlinked state file: " + d.log_text())
+        self.assertIn("state directory %s: %s is a symlink" % (d.state, name), d.log_text())
+        self.exited(d)
+
+    def test_symlinked_pid_file_is_not_chowned(self):
+        """sync.pid: main chowned the symlink's target (chown follows links)."""
+        self.symlink_is_not_followed("sync.pid")
+
+    def test_symlinked_store_is_not_opened(self):
+        self.symlink_is_not_followed("data.mdb")
+
+    def test_symlinked_lock_file_is_not_opened(self):
+        self.symlink_is_not_followed("lock.mdb")
+
+    def test_hard_linked_pid_file_is_not_chowned(self):
+        """A hard link to a root file (where fs.protected_hardlinks is off, the service user
+        can make one) is refused too."""
+        victim = os.path.join(self.tmp, "victim-hardlink")
+        with open(victim, "w") as f:
+            f.write("root's secret\n")
+        d = self.daemon()
+        os.chmod(d.state, 0o750)
+        os.link(victim, os.path.join(d.state, "sync.pid"))
+        self.exits_refusing(d, "state directory %s: sync.pid is a hard link" % d.state)
+        self.assertEqual(os.stat(victim).st_uid, 0)
+
+    def test_world_writable_state_dir_is_refused(self):
+        d = self.daemon()
+        os.chmod(d.state, 0o777)
+        self.exits_refusing(d, "state directory %s is owned by uid 0 with mode 0777" % d.state)
+
+    def test_state_dir_of_another_user_is_refused(self):
+        d = self.daemon()
+        os.chmod(d.state, 0o755)
+        os.chown(d.state, 12345, 12345)
+        self.exits_refusing(d, "state directory %s is owned by uid 12345" % d.state)
+
+    def test_good_state_dir_is_given_to_the_service_user(self):
+        """The ordinary case still works, and again on the next start (now nobody's dir)."""
+        uid = pwd.getpwnam(SERVICE_USER).pw_uid
+        d = self.daemon()
+        os.chmod(d.state, 0o750)
+        for _ in range(2):
+            d.start()
+            self.assertAliveAndAnswering(d)
+            for name in ("", "data.mdb", "lock.mdb"):
+                st = os.lstat(os.path.join(d.state, name))
+                self.assertEqual(st.st_uid, uid, name)
+                self.assertFalse(stat.S_ISLNK(st.st_mode))
+            d.stop()
+
+
+if __name__ == "__main__":
+    kgtest.main()
