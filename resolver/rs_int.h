@@ -217,10 +217,14 @@ int rs_frame_next(const uint8_t *buf, size_t len, size_t *msg_off, size_t *msg_l
 /* (name, type, class) plus the DO and CD bits, which change what an upstream returns. */
 struct rs_cache_key {
 	uint16_t len;
+	uint32_t hash; /* of data, keyed per process: set by rs_cache_key_make */
 	uint8_t data[RS_MAX_NAME + 5];
 };
 
+/* Build the key of `q` and hash it once (SipHash-1-3 under this process's random key); the
+ * cache and the in-flight table both index by that hash. */
 void rs_cache_key_make(const struct rs_question *q, struct rs_cache_key *k);
+/* The hash rs_cache_key_make stored: no rehashing on the query path. */
 uint32_t rs_cache_key_hash(const struct rs_cache_key *k);
 
 struct rs_cache;
