@@ -269,6 +269,37 @@ class TlsTest(kgtest.KGTestCase):
         # the connection was reused: one TLS connection from this worker, no reconnects
         self.assertNotIn("DoT upstream", d.log_text())
 
+    def test_dot_pipeline_limit_holds_within_one_read(self):
+        """Issue 15 finding 9, DoT side: 300 queries in one write on one DoT connection (one
+        TLS record decrypts to ~1000 small queries) reach the slow upstream at most 32 at a
+        time; the rest wait, and every one is answered."""
+        up = self.start_upstream(extra_records=EXTRA)
+        slow = self.delay_line(up, 0.25)
+        up_, d = self.start({"upstream": {"timeout": "2000", "query_timeout": "4000"}},
+                            upstream=up, servers="127.0.0.1:%d" % slow.port)
+        n = 300
+        wires = b""
+        for i in range(n):
+            q = kgtest.make_query("pipe%d.kg.test." % i, "A")
+            q.id = 1000 + i
+            wires += kgtest.frame(q.to_wire())
+        ctx = ssl.create_default_context(cafile=self.ca)
+        raw = socket.create_connection(("127.0.0.1", self.dot), timeout=15)
+        s = ctx.wrap_socket(raw, server_hostname=HOST)
+        self.addCleanup(s.close)
+        s.sendall(wires)
+        got = set()
+        while len(got) < n:
+            w = kgtest.tcp_read_msg(s)
+            self.assertIsNotNone(w, "connection closed after %d of %d answers" % (len(got), n))
+            r = dns.message.from_wire(w)
+            self.assertEqual(r.rcode(), dns.rcode.NXDOMAIN)
+            got.add(r.id)
+        self.assertEqual(got, set(range(1000, 1000 + n)))
+        self.assertLessEqual(slow.max_outstanding, 32,
+                             "more queries of one connection in flight than the pipeline limit")
+        self.assertGreaterEqual(slow.max_outstanding, 8, "the test did not pipeline at all")
+
     def test_upstream_dot_wrong_name_fails_closed(self):
         up = self.start_tls_upstream()
         up_, d = self.start({"upstream": {"tls_ca_file": self.ca, "timeout": "300",
