@@ -7,8 +7,14 @@
  */
 #include "rs_int.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+
+#include "kg_log.h"
+#include "kg_siphash.h"
 
 struct entry {
 	struct entry *hnext;               /* hash chain */
@@ -31,6 +37,36 @@ struct rs_cache {
 	struct entry *lru_head, *lru_tail;
 };
 
+/*
+ * The cache and the in-flight table (rs_forward.c) index client-chosen names. An unkeyed hash
+ * lets a client pick names that share one chain and make every lookup walk it (the FNV-1a of
+ * the first versions: ce09.example.com and c17d20.example.com collide). SipHash-1-3 under a
+ * key drawn once per process from the kernel makes that guesswork: the key never leaves the
+ * process, and rs_cache_key_make hashes each key once for both tables.
+ */
+static struct kg_siphash_key hash_key;
+static pthread_once_t hash_key_once = PTHREAD_ONCE_INIT;
+
+static void hash_key_init(void)
+{
+	uint8_t b[KG_SIPHASH_KEY_LEN];
+	size_t got = 0;
+
+	while (got < sizeof(b)) {
+		ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* No kernel randomness at all: nothing we could key a table with is safe.
+			 */
+			log_err("getrandom: %s", strerror(errno));
+			abort();
+		}
+		got += (size_t)n;
+	}
+	kg_siphash_key_from_bytes(b, &hash_key);
+}
+
 void rs_cache_key_make(const struct rs_question *q, struct rs_cache_key *k)
 {
 	uint8_t *p = k->data;
@@ -43,20 +79,13 @@ void rs_cache_key_make(const struct rs_question *q, struct rs_cache_key *k)
 	*p++ = (uint8_t)q->qclass;
 	*p++ = (uint8_t)((q->do_bit ? 1 : 0) | ((q->flags & RS_F_CD) ? 2 : 0));
 	k->len = (uint16_t)(p - k->data);
+	pthread_once(&hash_key_once, hash_key_init);
+	k->hash = (uint32_t)kg_siphash13(&hash_key, k->data, k->len);
 }
 
-/* FNV-1a: keys are short and the table is per worker, so its simplicity wins. The seed is
- * per process (random) in the caller if hash flooding becomes a concern; names come from
- * clients, but a chain only ever costs us, never a wrong answer. */
 uint32_t rs_cache_key_hash(const struct rs_cache_key *k)
 {
-	uint32_t h = 2166136261u;
-
-	for (uint16_t i = 0; i < k->len; i++) {
-		h ^= k->data[i];
-		h *= 16777619u;
-	}
-	return h;
+	return k->hash;
 }
 
 static uint32_t buckets_for(uint32_t limit)

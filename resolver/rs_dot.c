@@ -2,8 +2,9 @@
  * Client connections on the DoT and DoH listeners: accept (counted with plain TCP against
  * w->max_conns, refused early for addresses outside [access] allow), the TLS handshake under a
  * deadline, then either RFC 7858 DNS over TLS — the RFC 7766 rules of rs_tcp.c: 2-byte framing,
- * pipelined queries answered out of order, at most RS_TCP_PIPELINE in flight (reading pauses
- * beyond), an idle timeout — or DoH (rs_doh.c) when the connection came in on listen_doh.
+ * pipelined queries answered out of order, at most RS_TCP_PIPELINE in flight (queries already
+ * decrypted wait in the buffer and reading pauses beyond; rs_frame_drain), an idle timeout — or
+ * DoH (rs_doh.c) when the connection came in on listen_doh.
  *
  * The device ID is read once, from the SNI, when the handshake completes.
  *
@@ -78,9 +79,11 @@ static int pipeline_limit(const struct rs_tconn *c)
 	return c->kind == RS_TC_DOT ? RS_TCP_PIPELINE : RS_DOH_MAX_INFLIGHT;
 }
 
+/* refs counts the connection's own reference, one per query or request in flight and, while
+ * in process(), the caller's hold (on_read, rs__tconn_unref): only the queries count. */
 static bool pipeline_full(const struct rs_tconn *c)
 {
-	return c->refs - 1 >= pipeline_limit(c);
+	return c->refs - 1 - (c->in_process ? 1 : 0) >= pipeline_limit(c);
 }
 
 void rs__tconn_unref(struct rs_tconn *c)
@@ -92,7 +95,11 @@ void rs__tconn_unref(struct rs_tconn *c)
 	}
 	/* Below the pipeline limit again: read on, starting with what TLS already holds. */
 	if (!c->closing && !c->reading && !pipeline_full(c) && !c->in_process) {
-		c->reading = uv_read_start((uv_stream_t *)&c->h, on_alloc, on_read) == 0;
+		if (uv_read_start((uv_stream_t *)&c->h, on_alloc, on_read) < 0) {
+			rs__tconn_close(c); /* else each unref would try again, recursing */
+			return;
+		}
+		c->reading = true;
 		c->refs++;
 		process(c);
 		rs__tconn_unref(c);
@@ -156,29 +163,29 @@ static void on_timer(uv_timer_t *t)
 		rs__tconn_close(c);
 }
 
-/* Hand every complete frame to the query path; keep a partial one for the next read. */
+static bool frame_ready(void *arg)
+{
+	struct rs_tconn *c = arg;
+
+	return !c->closing && !pipeline_full(c);
+}
+
+static void frame_dispatch(void *arg, const uint8_t *msg, size_t len)
+{
+	struct rs_tconn *c = arg;
+
+	uv_timer_again(&c->timer);
+	rs__handle_query(c->w, msg, len, NULL, (const struct sockaddr *)&c->peer.ss, &dot_ops, c);
+}
+
+/* Hand complete frames to the query path while the pipeline has room; keep the rest (a
+ * partial frame, or whole ones held back at the limit) for later. */
 static void drain_frames(struct rs_tconn *c)
 {
-	size_t off = 0;
+	const struct rs_frame_sink sink = {frame_ready, frame_dispatch, c};
 
-	while (!c->closing) {
-		size_t moff, mlen;
-		int rc = rs_frame_next(c->buf + off, c->len - off, &moff, &mlen);
-		if (rc == -EAGAIN)
-			break;
-		if (rc < 0) {
-			rs__tconn_close(c); /* too short to carry an ID: nothing to answer */
-			return;
-		}
-		uv_timer_again(&c->timer);
-		rs__handle_query(c->w, c->buf + off + moff, mlen, NULL,
-		                 (const struct sockaddr *)&c->peer.ss, &dot_ops, c);
-		off += moff + mlen;
-	}
-	if (off && !c->closing) {
-		memmove(c->buf, c->buf + off, c->len - off);
-		c->len -= off;
-	}
+	if (c->len && rs_frame_drain(c->buf, &c->len, &sink) < 0)
+		rs__tconn_close(c); /* too short to carry an ID: nothing to answer */
 }
 
 static void on_established(struct rs_tconn *c)
@@ -218,7 +225,13 @@ static void run_records(struct rs_tconn *c)
 
 	while (!c->closing && !pipeline_full(c)) {
 		if (c->kind == RS_TC_DOT) {
-			size_t room = dot_room(c);
+			size_t room;
+			/* Queries held back at the pipeline limit go first; decrypt more only when
+			 * they are all out, so the buffer holds at most one frame's worth. */
+			drain_frames(c);
+			if (c->closing || pipeline_full(c))
+				break;
+			room = dot_room(c);
 			n = room ? rs__tls_io_read(&c->io, c->buf + c->len, room) : RS_ENOMEM;
 			if (n > 0) {
 				c->len += (size_t)n;

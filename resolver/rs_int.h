@@ -212,15 +212,37 @@ int rs_proxy_parse(const uint8_t *p, size_t len, struct sockaddr_storage *src, s
  */
 int rs_frame_next(const uint8_t *buf, size_t len, size_t *msg_off, size_t *msg_len);
 
+/* Where rs_frame_drain hands messages: `ready` says whether the connection can take one more
+ * query now (open, below its pipeline limit); `dispatch` gets one message (borrowed for the
+ * call). */
+struct rs_frame_sink {
+	bool (*ready)(void *arg);
+	void (*dispatch)(void *arg, const uint8_t *msg, size_t len);
+	void *arg;
+};
+
+/*
+ * Dispatch the whole messages at the front of buf[0..*len) one at a time, asking sink->ready
+ * before each, then move what was not dispatched (a partial frame, or whole frames held back
+ * because the connection was not ready) to the front and update *len. The caller must stop
+ * reading while frames are held back and call this again when the connection is ready.
+ * Returns 0, or RS_EPARSE for a frame too short to carry an ID (close the connection).
+ */
+int rs_frame_drain(uint8_t *buf, size_t *len, const struct rs_frame_sink *sink);
+
 /* ------------------------------------------------------------- cache (rs_cache.c) --- */
 
 /* (name, type, class) plus the DO and CD bits, which change what an upstream returns. */
 struct rs_cache_key {
 	uint16_t len;
+	uint32_t hash; /* of data, keyed per process: set by rs_cache_key_make */
 	uint8_t data[RS_MAX_NAME + 5];
 };
 
+/* Build the key of `q` and hash it once (SipHash-1-3 under this process's random key); the
+ * cache and the in-flight table both index by that hash. */
 void rs_cache_key_make(const struct rs_question *q, struct rs_cache_key *k);
+/* The hash rs_cache_key_make stored: no rehashing on the query path. */
 uint32_t rs_cache_key_hash(const struct rs_cache_key *k);
 
 struct rs_cache;

@@ -1,8 +1,10 @@
 /*
  * Client TCP connections, RFC 7766: 2-byte length framing, pipelined queries answered as they
  * complete (out of order), an idle timeout, a cap on connections per worker, at most
- * RS_TCP_PIPELINE queries in flight per connection (reading pauses beyond that) and a bound on
- * unsent answers (a client that does not read is disconnected).
+ * RS_TCP_PIPELINE queries in flight per connection and a bound on unsent answers (a client
+ * that does not read is disconnected). At the pipeline limit, whole queries already read wait
+ * in the connection's buffer (at most one frame's worth, RS_MAX_MSG + 2 bytes) and reading
+ * pauses; both resume as answers go out.
  *
  * A connection is freed when it is closed AND no pending upstream question still refers to it:
  * `refs` counts those waiters plus one while the connection is open.
@@ -28,6 +30,7 @@ struct rs_tcp_conn {
 	int proxy;           /* enum rs_proxy_tcp: a PROXY v2 header still expected / forbidden */
 	uint64_t last_query; /* loop ms of accept or of the last whole query read */
 	bool closing, reading;
+	bool draining; /* in drain_frames: an answer sent meanwhile must not re-enter it */
 	uint8_t *buf;
 	size_t len, cap;
 };
@@ -94,11 +97,28 @@ const struct rs_stream_ops rs__tcp_ops = {
     .unref = tcp_unref,
 };
 
+/* refs counts the connection's own reference, one per query in flight and, while draining,
+ * the caller's hold (on_read, resume_reading): only the queries count. */
+static bool pipeline_full(const struct rs_tcp_conn *c)
+{
+	return c->refs - 1 - (c->draining ? 1 : 0) >= RS_TCP_PIPELINE;
+}
+
+static void drain_frames(struct rs_tcp_conn *c);
+
+/* Below the pipeline limit again: first the queries already buffered, then read on. */
 static void resume_reading(struct rs_tcp_conn *c)
 {
-	if (!c->closing && !c->reading && c->refs - 1 < RS_TCP_PIPELINE) {
-		c->reading = uv_read_start((uv_stream_t *)&c->h, on_alloc, on_read) == 0;
+	if (c->closing || c->reading || c->draining || pipeline_full(c))
+		return;
+	c->refs++; /* the query path may drop the last other reference */
+	drain_frames(c);
+	if (--c->refs == 0) {
+		maybe_free(c); /* closed meanwhile, and that was the last answer */
+		return;
 	}
+	if (!c->closing && !c->reading && !pipeline_full(c))
+		c->reading = uv_read_start((uv_stream_t *)&c->h, on_alloc, on_read) == 0;
 }
 
 static void tcp_unref(void *arg)
@@ -188,11 +208,34 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	buf->len = c->cap - c->len;
 }
 
-/* Hand every complete frame to the query path; keep a partial one for the next read. */
+static bool frame_ready(void *arg)
+{
+	struct rs_tcp_conn *c = arg;
+
+	return !c->closing && !pipeline_full(c);
+}
+
+static void frame_dispatch(void *arg, const uint8_t *msg, size_t len)
+{
+	struct rs_tcp_conn *c = arg;
+
+	uv_timer_again(&c->idle);
+	c->last_query = uv_now(&c->w->loop);
+	rs__handle_query(c->w, msg, len, NULL, (const struct sockaddr *)&c->peer.ss, &rs__tcp_ops,
+	                 c);
+}
+
+/*
+ * Hand complete frames to the query path while the pipeline has room; keep the rest (a
+ * partial frame, or whole ones held back at the limit) and stop reading until answers drain.
+ * The caller holds a reference.
+ */
 static void drain_frames(struct rs_tcp_conn *c)
 {
-	size_t off = 0;
+	const struct rs_frame_sink sink = {frame_ready, frame_dispatch, c};
 
+	if (c->len == 0)
+		return;
 	if (c->proxy != RS_PROXY_TCP_DONE) {
 		if (rs__proxy_tcp_consume(c->w, c->buf, &c->len, &c->peer, &c->proxy) < 0) {
 			conn_close(c);
@@ -201,30 +244,14 @@ static void drain_frames(struct rs_tcp_conn *c)
 		if (c->proxy != RS_PROXY_TCP_DONE)
 			return; /* the rest of the header is still to come */
 	}
-	while (!c->closing) {
-		size_t moff, mlen;
-		int rc = rs_frame_next(c->buf + off, c->len - off, &moff, &mlen);
-		if (rc == -EAGAIN)
-			break;
-		if (rc < 0) {
-			/* Too short to carry an ID: nothing sensible to answer. */
-			conn_close(c);
-			return;
-		}
-		uv_timer_again(&c->idle);
-		c->last_query = uv_now(&c->w->loop);
-		rs__handle_query(c->w, c->buf + off + moff, mlen, NULL,
-		                 (const struct sockaddr *)&c->peer.ss, &rs__tcp_ops, c);
-		off += moff + mlen;
-		if (c->refs - 1 >= RS_TCP_PIPELINE && c->reading) {
-			uv_read_stop((uv_stream_t *)&c->h);
-			c->reading = false;
-		}
+	c->draining = true;
+	if (rs_frame_drain(c->buf, &c->len, &sink) < 0)
+		conn_close(c); /* too short to carry an ID: nothing sensible to answer */
+	if (!c->closing && c->reading && pipeline_full(c)) {
+		uv_read_stop((uv_stream_t *)&c->h);
+		c->reading = false;
 	}
-	if (off && !c->closing) {
-		memmove(c->buf, c->buf + off, c->len - off);
-		c->len -= off;
-	}
+	c->draining = false;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)

@@ -20,6 +20,11 @@
 #define RS_DOH_MAX_INFLIGHT 100 /* requests in flight on one DoH connection (and h2 streams) */
 #define RS_DOT_UP_BUCKETS   64  /* in-flight queries of one upstream connection, by ID */
 #define RS_DOT_UP_MAX_QUEUE (64 * 1024) /* query bytes waiting for the upstream's handshake */
+/* Questions in flight on one upstream connection: far below the 65536 message IDs, so a free
+ * random ID is found in a few tries. A full connection is retired (it finishes what it carries)
+ * and the next question opens another. */
+#define RS_DOT_UP_MAX_INFLIGHT 4096
+#define RS_DOT_UP_MAX_RETIRED  64 /* retired connections per worker still finishing */
 
 /* Server-wide, main thread owns; workers take contexts under `lock`. */
 struct rs_tls_server {
@@ -69,6 +74,8 @@ struct rs_tls_worker {
 	bool dot_open, doh_open;
 	struct rs_tconn *conns;
 	struct rs_dot_up *up[RS_MAX_UPSTREAMS];
+	struct rs_dot_up *up_retired; /* full connections finishing their questions */
+	int n_up_retired;
 	SSL_SESSION *up_sess[RS_MAX_UPSTREAMS]; /* for resumption on reconnect */
 	struct kg_sockaddr up_sess_addr[RS_MAX_UPSTREAMS];
 	uint64_t up_retry_at[RS_MAX_UPSTREAMS]; /* no new connection before (loop ms) */

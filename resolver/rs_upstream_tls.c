@@ -10,7 +10,10 @@
  *
  * A connection that breaks fails every question it carried; the next question opens a new one,
  * resuming the previous TLS session when the server allows. Questions sent before the
- * handshake completes wait in a bounded queue.
+ * handshake completes wait in a bounded queue. A connection carries at most
+ * RS_DOT_UP_MAX_INFLIGHT questions: at that point it is retired (it takes no new question,
+ * answers the ones it has, and closes when they are done) and a new one is opened; past
+ * RS_DOT_UP_MAX_RETIRED retired connections per worker, a question fails at this upstream.
  *
  * A question's try is an rs_dot_query, owned by its connection and pointed to by p->dot; it is
  * freed when answered, cancelled (retry, finish) or failed with its connection.
@@ -43,7 +46,8 @@ struct rs_dot_up {
 	struct kg_sockaddr addr;
 	char name[RS_TLS_NAME_MAX];
 	struct rs_tls_io io;
-	bool io_ok, connected, established, dead;
+	bool io_ok, connected, established, dead, retired;
+	struct rs_dot_up *rnext; /* on tw->up_retired */
 	int handles_open;
 	struct rs_dot_query *bucket[RS_DOT_UP_BUCKETS];
 	int n_inflight;
@@ -71,6 +75,8 @@ static struct rs_dot_query **slot_of(struct rs_dot_up *u, uint16_t id)
 	return &u->bucket[id % RS_DOT_UP_BUCKETS];
 }
 
+static void up_fail(struct rs_dot_up *u, const char *why);
+
 static struct rs_dot_query *take(struct rs_dot_up *u, uint16_t id)
 {
 	struct rs_dot_query **pp = slot_of(u, id), *q;
@@ -81,8 +87,25 @@ static struct rs_dot_query *take(struct rs_dot_up *u, uint16_t id)
 		*pp = q->next;
 		u->n_inflight--;
 		q->p->dot = NULL;
+		/* A retired connection has done its work with its last question. up_fail only
+		 * schedules the close: `u` stays valid for the caller until the loop turns. */
+		if (u->retired && u->n_inflight == 0)
+			up_fail(u, NULL);
 	}
 	return q;
+}
+
+static void retired_unlink(struct rs_dot_up *u)
+{
+	struct rs_tls_worker *tw = u->w->tls;
+	struct rs_dot_up **pp = &tw->up_retired;
+
+	while (*pp && *pp != u)
+		pp = &(*pp)->rnext;
+	if (*pp) {
+		*pp = u->rnext;
+		tw->n_up_retired--;
+	}
 }
 
 /* The connection is broken: take it out of service, then fail what it carried (each failure
@@ -95,6 +118,8 @@ static void up_fail(struct rs_dot_up *u, const char *why)
 	if (u->dead)
 		return;
 	u->dead = true;
+	if (u->retired)
+		retired_unlink(u);
 	if (tw->up[u->idx] == u) {
 		tw->up[u->idx] = NULL;
 		/* A server that cannot be reached or verified is not asked again at once: the
@@ -340,8 +365,25 @@ static struct rs_dot_up *up_open(struct rs_worker *w, int idx)
 	return u;
 }
 
-/* The live connection for upstream `idx`, opening one when there is none or the config now
- * names another server at that index. */
+/* A full connection stops taking questions; it closes when its last one is done (take). */
+static int up_retire(struct rs_dot_up *u)
+{
+	struct rs_tls_worker *tw = u->w->tls;
+
+	if (tw->n_up_retired >= RS_DOT_UP_MAX_RETIRED)
+		return RS_ENOSPC;
+	tw->up[u->idx] = NULL;
+	u->retired = true;
+	u->rnext = tw->up_retired;
+	tw->up_retired = u;
+	tw->n_up_retired++;
+	log_debug("DoT upstream %d: %d questions in flight on one connection, opening another",
+	          u->idx, u->n_inflight);
+	return 0;
+}
+
+/* The live connection for upstream `idx`, opening one when there is none, when the config now
+ * names another server at that index, or when the current one is full. */
 static struct rs_dot_up *up_get(struct rs_worker *w, int idx)
 {
 	const struct rs_config *cfg = &w->cfg->cfg;
@@ -351,21 +393,46 @@ static struct rs_dot_up *up_get(struct rs_worker *w, int idx)
 	          strcmp(u->name, cfg->upstream_tls_name[idx]) != 0))
 		up_fail(u, "reconfigured");
 	u = w->tls->up[idx];
+	if (u && u->n_inflight >= RS_DOT_UP_MAX_INFLIGHT && up_retire(u) < 0)
+		return NULL; /* too many connections to this upstream already finishing */
+	u = w->tls->up[idx];
 	if (!u && uv_now(&w->loop) < w->tls->up_retry_at[idx])
 		return NULL; /* backing off after a failed connection */
 	return u ? u : up_open(w, idx);
 }
 
-static uint16_t unique_id(struct rs_worker *w, struct rs_dot_up *u)
+static bool id_in_use(struct rs_dot_up *u, uint16_t id)
 {
-	for (;;) {
-		uint16_t id = (uint16_t)rs__random32(w);
-		struct rs_dot_query *q = *slot_of(u, id);
-		while (q && q->id != id)
-			q = q->next;
-		if (!q)
-			return id;
+	struct rs_dot_query *q = *slot_of(u, id);
+
+	while (q && q->id != id)
+		q = q->next;
+	return q != NULL;
+}
+
+/*
+ * A random ID no question in flight on `u` uses. Fewer than RS_DOT_UP_MAX_INFLIGHT (1/16 of the
+ * ID space) are in use, so a random pick is free with odds above 15/16 and a few picks almost
+ * always do; should they all miss, a walk from the last pick ends at a free ID for sure.
+ */
+static int unique_id(struct rs_worker *w, struct rs_dot_up *u, uint16_t *out)
+{
+	uint16_t id = 0;
+
+	for (int i = 0; i < 8; i++) {
+		id = (uint16_t)rs__random32(w);
+		if (!id_in_use(u, id)) {
+			*out = id;
+			return 0;
+		}
 	}
+	for (uint32_t n = 0; n < 65536; n++, id++) {
+		if (!id_in_use(u, id)) {
+			*out = id;
+			return 0;
+		}
+	}
+	return RS_ENOSPC;
 }
 
 static int queue_query(struct rs_dot_up *u, const uint8_t *frame, size_t len)
@@ -396,7 +463,10 @@ int rs__dot_upstream_send(struct rs_pending *p)
 		return RS_EIO;
 	if (!(q = calloc(1, sizeof(*q))))
 		return RS_ENOMEM;
-	q->id = unique_id(w, u);
+	if (unique_id(w, u, &q->id) < 0) {
+		free(q);
+		return RS_ENOSPC;
+	}
 	len = rs_build_upstream_query(&p->q, q->id, frame + 2, sizeof(frame) - 2);
 	frame[0] = (uint8_t)(len >> 8);
 	frame[1] = (uint8_t)len;
@@ -426,4 +496,6 @@ void rs__dot_up_close_all(struct rs_worker *w)
 	for (int i = 0; i < RS_MAX_UPSTREAMS; i++)
 		if (w->tls->up[i])
 			up_fail(w->tls->up[i], NULL);
+	while (w->tls->up_retired)
+		up_fail(w->tls->up_retired, NULL);
 }

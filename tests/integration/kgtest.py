@@ -460,6 +460,8 @@ class DelayLine:
         self.sock.bind(("127.0.0.1", self.port))
         self.sock.settimeout(0.2)
         self.received = []  # (qname lower, qtype)
+        self.outstanding = 0      # queries received and not yet answered or given up
+        self.max_outstanding = 0  # the most that were ever held at once
         self._lock = threading.Lock()
         self._stop = False
         self._threads = []
@@ -482,6 +484,8 @@ class DelayLine:
                 key = ("<unparsable>", "")
             with self._lock:
                 self.received.append(key)
+                self.outstanding += 1
+                self.max_outstanding = max(self.max_outstanding, self.outstanding)
             t = threading.Thread(target=self._relay, args=(data, peer), daemon=True)
             t.start()
             self._threads.append(t)
@@ -490,15 +494,23 @@ class DelayLine:
         time.sleep(self.delay)
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.settimeout(3)
+        reply = None
         try:
             s.sendto(data, self.up)
             reply, _ = s.recvfrom(65535)
-            if not self._stop:
-                self.sock.sendto(reply, peer)
         except OSError:
             pass
         finally:
             s.close()
+            # before the answer leaves: the next query it lets in must not find this one
+            # still counted
+            with self._lock:
+                self.outstanding -= 1
+        try:
+            if reply is not None and not self._stop:
+                self.sock.sendto(reply, peer)
+        except OSError:
+            pass
 
     def count(self, name, rdtype=None):
         name = name.lower()

@@ -73,6 +73,40 @@ class TcpTest(kgtest.KGTestCase):
             self.assertEqual(r.question[0].name.to_text(), name)
             self.assertEqual(answer_rdata(r, "A"), expected_rdata(name, "A"), name)
 
+    def test_pipeline_limit_holds_within_one_read(self):
+        """Issue 15 finding 9: 300 queries written in one send on one connection. The daemon
+        may have at most 32 (RS_TCP_PIPELINE) of them in flight at once, even though one read
+        delivers them all; the rest wait in its buffer and every one is answered in the end.
+        The slow upstream counts how many it holds at once: each distinct cache miss of the
+        connection is one question there."""
+        up = self.start_upstream()
+        slow = self.delay_line(up, 0.25)
+        d = self.start_daemon("127.0.0.1:%d" % slow.port,
+                              {"upstream": {"timeout": "2000", "query_timeout": "4000"}})
+        s = tcp_connect(d.port)
+        self.addCleanup(s.close)
+        n = 300
+        wires = b""
+        for i in range(n):
+            q = make_query("pipe%d.kg.test." % i, "A")
+            q.id = 1000 + i
+            wires += frame(q.to_wire())
+        s.sendall(wires)
+        got = set()
+        s.settimeout(15)
+        while len(got) < n:
+            w = tcp_read_msg(s)
+            self.assertIsNotNone(w, "connection closed after %d of %d answers" % (len(got), n))
+            r = dns.message.from_wire(w)
+            self.assertEqual(r.rcode(), dns.rcode.NXDOMAIN)
+            self.assertNotIn(r.id, got, "ID %d answered twice" % r.id)
+            got.add(r.id)
+        self.assertEqual(got, set(range(1000, 1000 + n)))
+        self.assertLessEqual(slow.max_outstanding, 32,
+                             "more queries of one connection in flight than the pipeline limit")
+        self.assertGreaterEqual(slow.max_outstanding, 8, "the test did not pipeline at all")
+        self.assertAliveAndAnswering(d)
+
     def test_split_length_and_message(self):
         """Length prefix and message arriving in separate small segments."""
         up, d = self.start_pair()

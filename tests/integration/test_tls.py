@@ -90,6 +90,77 @@ def dot_query_raw(port, wire, ca, sni=HOST, session=None, timeout=3, ctx=None):
     return kgtest.tcp_read_msg(s), s
 
 
+class TlsBlackHole:
+    """A DoT upstream that completes the handshake, reads every query and never answers; it
+    counts the queries each connection carried."""
+
+    def __init__(self, cert, key):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.lsock.settimeout(0.2)
+        self.port = self.lsock.getsockname()[1]
+        self.per_conn = []  # queries received, one entry per connection
+        self._lock = threading.Lock()
+        self._stop = False
+        self._socks = []
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def _accept(self):
+        while not self._stop:
+            try:
+                raw, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.per_conn.append(0)
+                idx = len(self.per_conn) - 1
+            t = threading.Thread(target=self._serve, args=(raw, idx), daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _serve(self, raw, idx):
+        try:
+            raw.settimeout(10)
+            s = self.ctx.wrap_socket(raw, server_side=True)
+            self._socks.append(s)
+            s.settimeout(0.2)
+            buf = b""
+            while not self._stop:
+                try:
+                    data = s.recv(65536)
+                except socket.timeout:
+                    continue
+                if not data:
+                    return
+                buf += data
+                while len(buf) >= 2 and len(buf) >= 2 + ((buf[0] << 8) | buf[1]):
+                    buf = buf[2 + ((buf[0] << 8) | buf[1]):]
+                    with self._lock:
+                        self.per_conn[idx] += 1
+        except (OSError, ssl.SSLError):
+            return
+
+    def total(self):
+        with self._lock:
+            return sum(self.per_conn)
+
+    def stop(self):
+        self._stop = True
+        for t in self._threads:
+            t.join(3)
+        for s in self._socks + [self.lsock]:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
 class TlsTest(kgtest.KGTestCase):
 
     def setUp(self):
@@ -268,6 +339,70 @@ class TlsTest(kgtest.KGTestCase):
         self.assertEqual(up.count("www.kg.test", "A"), 1)
         # the connection was reused: one TLS connection from this worker, no reconnects
         self.assertNotIn("DoT upstream", d.log_text())
+
+    def test_dot_pipeline_limit_holds_within_one_read(self):
+        """Issue 15 finding 9, DoT side: 300 queries in one write on one DoT connection (one
+        TLS record decrypts to ~1000 small queries) reach the slow upstream at most 32 at a
+        time; the rest wait, and every one is answered."""
+        up = self.start_upstream(extra_records=EXTRA)
+        slow = self.delay_line(up, 0.25)
+        up_, d = self.start({"upstream": {"timeout": "2000", "query_timeout": "4000"}},
+                            upstream=up, servers="127.0.0.1:%d" % slow.port)
+        n = 300
+        wires = b""
+        for i in range(n):
+            q = kgtest.make_query("pipe%d.kg.test." % i, "A")
+            q.id = 1000 + i
+            wires += kgtest.frame(q.to_wire())
+        ctx = ssl.create_default_context(cafile=self.ca)
+        raw = socket.create_connection(("127.0.0.1", self.dot), timeout=15)
+        s = ctx.wrap_socket(raw, server_hostname=HOST)
+        self.addCleanup(s.close)
+        s.sendall(wires)
+        got = set()
+        while len(got) < n:
+            w = kgtest.tcp_read_msg(s)
+            self.assertIsNotNone(w, "connection closed after %d of %d answers" % (len(got), n))
+            r = dns.message.from_wire(w)
+            self.assertEqual(r.rcode(), dns.rcode.NXDOMAIN)
+            got.add(r.id)
+        self.assertEqual(got, set(range(1000, 1000 + n)))
+        self.assertLessEqual(slow.max_outstanding, 32,
+                             "more queries of one connection in flight than the pipeline limit")
+        self.assertGreaterEqual(slow.max_outstanding, 8, "the test did not pipeline at all")
+
+    def test_upstream_dot_connection_full_opens_another(self):
+        """Issue 15 finding 10: one DoT upstream connection carries at most 4096 questions
+        (RS_DOT_UP_MAX_INFLIGHT, well below the 65536 message IDs, whose exhaustion made the
+        ID search loop forever); past that the worker opens another connection. 4300 distinct
+        questions to an upstream that never answers: two connections, none over the cap."""
+        ucert, ukey = make_cert(self.pki, "upstream", ["DNS:up.kg.test"])
+        hole = TlsBlackHole(ucert, ukey)
+        self.addCleanup(hole.stop)
+        up_, d = self.start({"upstream": {"tls_ca_file": self.ca, "timeout": "20000",
+                                          "query_timeout": "30000"}},
+                            probe="socket", servers="tls://127.0.0.1@%d#up.kg.test" % hole.port)
+        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(c.close)
+        # one question first: its connection is up before the burst (the queue for a
+        # handshake in progress holds only 64 KiB)
+        c.sendto(kgtest.make_query("h0.kg.test.", "A").to_wire(), ("127.0.0.1", d.port))
+        self.assertTrue(kgtest.wait_until(lambda: hole.total() >= 1, 10))
+        n = 4300
+        for i in range(1, n):
+            c.sendto(kgtest.make_query("h%d.kg.test." % i, "A").to_wire(),
+                     ("127.0.0.1", d.port))
+        self.assertTrue(kgtest.wait_until(lambda: hole.total() >= n, 15),
+                        "the upstream got %d of %d questions (per connection: %s)"
+                        % (hole.total(), n, hole.per_conn))
+        self.assertEqual(len(hole.per_conn), 2, hole.per_conn)
+        self.assertEqual(hole.per_conn[0], 4096)
+        self.assertTrue(d.alive())
+        # the worker's loop still turns: what it answers itself is answered
+        q = kgtest.make_query("x.kg.test.", "A")
+        q.set_opcode(dns.opcode.STATUS)
+        r = dns.query.udp(q, "127.0.0.1", port=d.port, timeout=3)
+        self.assertEqual(r.rcode(), dns.rcode.NOTIMP)
 
     def test_upstream_dot_wrong_name_fails_closed(self):
         up = self.start_tls_upstream()

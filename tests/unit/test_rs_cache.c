@@ -241,6 +241,55 @@ static void test_key_fields(void **state)
 	rs_cache_free(c);
 }
 
+/* FNV-1a, the unkeyed hash the tables used before issue 15: only to show the pair below
+ * collides under it. */
+static uint32_t fnv1a(const uint8_t *d, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= d[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+static void key_for_name(const char *name, struct rs_cache_key *k)
+{
+	struct rs_question q;
+	size_t n = 0;
+
+	memset(&q, 0, sizeof(q));
+	while (*name) {
+		size_t l = strcspn(name, ".");
+		q.qname[n++] = (uint8_t)l;
+		memcpy(q.qname + n, name, l);
+		n += l;
+		name += l + (name[l] == '.');
+	}
+	q.qname[n++] = 0;
+	q.qname_len = (uint8_t)n;
+	q.qtype = RS_TYPE_A;
+	q.qclass = RS_CLASS_IN;
+	rs_cache_key_make(&q, k);
+}
+
+/* Issue 15 finding 11: names a client picks to share one FNV-1a chain (found by a birthday
+ * search over c<hex>.example.com) no longer share a hash, so no bucket of the cache or of the
+ * in-flight table (same hash) can be aimed at. */
+static void test_fnv_collision_does_not_collide(void **state)
+{
+	struct rs_cache_key a, b, a2;
+
+	(void)state;
+	key_for_name("ce09.example.com", &a);
+	key_for_name("c17d20.example.com", &b);
+	assert_int_equal(fnv1a(a.data, a.len), fnv1a(b.data, b.len)); /* the pair is real */
+	assert_int_not_equal(rs_cache_key_hash(&a), rs_cache_key_hash(&b));
+	key_for_name("ce09.example.com", &a2);
+	assert_int_equal(rs_cache_key_hash(&a), rs_cache_key_hash(&a2)); /* one process key */
+}
+
 static void test_many_entries(void **state)
 {
 	struct rs_cache *c = NULL;
@@ -332,6 +381,7 @@ int main(void)
 	    cmocka_unit_test(test_disabled_and_uncacheable),
 	    cmocka_unit_test(test_replace),
 	    cmocka_unit_test(test_key_fields),
+	    cmocka_unit_test(test_fnv_collision_does_not_collide),
 	    cmocka_unit_test(test_many_entries),
 	    cmocka_unit_test(test_ttl_for),
 	};
