@@ -42,6 +42,7 @@ const char *rs_strerror(int err);
 #define RS_PROFILE_NAME_MAX    32
 #define RS_MAX_CLIENT_IDS      8   /* device IDs per profile ([profile NAME] client_ids) */
 #define RS_CLIENT_ID_MAX       64  /* one DNS label and its NUL */
+#define RS_CLIENT_ID_MIN       16  /* config client_ids are secrets: no guessable "dad" */
 #define RS_TLS_NAME_MAX        256 /* a host name and its NUL */
 
 /* What a blocked name gets. */
@@ -198,6 +199,8 @@ struct rs_config {
 	char tls_hostname[RS_TLS_NAME_MAX]; /* "dns.example.net": SNI kid1.dns.example.net = kid1 */
 	bool tls_self_signed;               /* generate a throwaway certificate at start */
 	int tls_unknown_client_id;          /* enum rs_unknown_id */
+	bool tls_device_id_overrides;       /* device_id_overrides_address: an ID may loosen an
+	                                     * address's profile (rs_profile_for_device) */
 };
 
 enum rs_rl_action {

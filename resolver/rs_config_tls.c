@@ -21,6 +21,7 @@ void rs__config_tls_defaults(struct rs_config *cfg)
 	cfg->tls_cert[0] = cfg->tls_key[0] = cfg->tls_hostname[0] = '\0';
 	cfg->tls_self_signed = false;
 	cfg->tls_unknown_client_id = RS_UNKNOWN_ID_DEFAULT;
+	cfg->tls_device_id_overrides = false;
 	cfg->upstream_tls_ca_file[0] = '\0';
 	memset(cfg->upstream_tls, 0, sizeof(cfg->upstream_tls));
 }
@@ -87,7 +88,8 @@ int rs__profile_client_ids(struct rs_profile *p, const char *value, char *bad, s
 		char *s = items[i];
 		for (char *q = s; *q; q++)
 			*q = (char)tolower((unsigned char)*q);
-		if (!rs__client_id_valid(s)) {
+		/* A configured ID is a secret like a generated one: short ones are guessable. */
+		if (!rs__client_id_valid(s) || strlen(s) < RS_CLIENT_ID_MIN) {
 			snprintf(bad, badlen, "%s", items[i]);
 			return -1;
 		}
@@ -213,9 +215,10 @@ void rs__config_tls_print(const struct rs_config *cfg, FILE *out)
 		fprintf(out, "key = %s\n", cfg->tls_key);
 	if (cfg->tls_hostname[0])
 		fprintf(out, "hostname = %s\n", cfg->tls_hostname);
-	fprintf(out, "self_signed = %s\nunknown_client_id = %s\n",
+	fprintf(out, "self_signed = %s\nunknown_client_id = %s\ndevice_id_overrides_address = %s\n",
 	        cfg->tls_self_signed ? "on" : "off",
-	        cfg->tls_unknown_client_id == RS_UNKNOWN_ID_REFUSE ? "refuse" : "default");
+	        cfg->tls_unknown_client_id == RS_UNKNOWN_ID_REFUSE ? "refuse" : "default",
+	        cfg->tls_device_id_overrides ? "on" : "off");
 }
 
 static int check_ids_unique(const struct rs_config *cfg, char *err, size_t errlen)
