@@ -224,6 +224,15 @@ const struct rs_profile *rs_profile_for(const struct rs_config *cfg, const struc
  */
 const struct rs_profile *rs_profile_for_id(const struct rs_config *cfg, const char *id);
 
+/*
+ * What to paste into a phone for device ID `id`: the DoT host name "ID.HOSTNAME" (with the
+ * port when [tls] listen_dot is not on 853) into `dot`, and the DoH URL
+ * "https://HOSTNAME[:PORT]/dns-query/ID" into `doh` (`dotlen`, `dohlen` bytes). Returns 0, or
+ * -1 with both "" when [tls] hostname is not set (or a buffer is too small). Pure.
+ */
+int rs_device_endpoints(const struct rs_config *cfg, const char *id, char *dot, size_t dotlen,
+                        char *doh, size_t dohlen);
+
 /* Name of an action ("sinkhole"...), and its parser (0 or -1). */
 const char *rs_action_name(int action);
 int rs_action_parse(const char *s, int *action);

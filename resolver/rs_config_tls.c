@@ -6,7 +6,9 @@
  */
 #include "rs_int.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -257,4 +259,38 @@ int rs__config_tls_check(const struct rs_config *cfg, const char **key, char *er
 		return -1;
 	}
 	return 0;
+}
+
+static unsigned listen_port(const struct kg_sockaddr *a)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&a->ss;
+
+	if (a->len == 0)
+		return 0;
+	return sa->sa_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)sa)->sin6_port)
+	                                 : ntohs(((const struct sockaddr_in *)sa)->sin_port);
+}
+
+int rs_device_endpoints(const struct rs_config *cfg, const char *id, char *dot, size_t dotlen,
+                        char *doh, size_t dohlen)
+{
+	const char *h = cfg->tls_hostname;
+	unsigned dp = listen_port(&cfg->tls_listen_dot), hp = listen_port(&cfg->tls_listen_doh);
+	char port[16] = "";
+	int n;
+
+	dot[0] = doh[0] = '\0';
+	if (!h[0])
+		return -1;
+	/* A phone's "Private DNS" field takes a host name only: DoT must be on port 853 there. */
+	if (dp && dp != DOT_PORT)
+		snprintf(port, sizeof(port), " (port %u)", dp);
+	n = snprintf(dot, dotlen, "%s.%s%s", id, h, port);
+	if (n < 0 || (size_t)n >= dotlen)
+		return -1;
+	port[0] = '\0';
+	if (hp && hp != 443)
+		snprintf(port, sizeof(port), ":%u", hp);
+	n = snprintf(doh, dohlen, "https://%s%s/dns-query/%s", h, port, id);
+	return n < 0 || (size_t)n >= dohlen ? -1 : 0;
 }
