@@ -457,8 +457,9 @@ struct bl_device {
 };
 /* Return non-zero to stop. `d` is borrowed for the call only. */
 typedef int (*bl_device_cb)(const struct bl_device *d, void *arg);
-/* Every device in name order, in one read transaction. Returns 0 or an error. */
-int bl_devices_list(struct bl_db *db, bl_device_cb cb, void *arg);
+/* The devices in name order, from the first name after `after` (NULL: from the start), in one
+ * read transaction. Returns 0 or an error. */
+int bl_devices_list(struct bl_db *db, const char *after, bl_device_cb cb, void *arg);
 /* Devices in the table (cheap: no scan). */
 int bl_devices_count(struct bl_db *db, uint64_t *n);
 

@@ -238,16 +238,19 @@ static int device_from(struct bl_db *db, MDB_txn *txn, const MDB_val *hk, struct
 	return 0;
 }
 
-int bl_devices_list(struct bl_db *db, bl_device_cb cb, void *arg)
+int bl_devices_list(struct bl_db *db, const char *after, bl_device_cb cb, void *arg)
 {
 	MDB_txn *txn = NULL;
 	MDB_cursor *cur = NULL;
+	uint8_t start[KEY_MAX];
 	MDB_val k = {1, "n"}, v;
 	struct bl_device d;
 	int rc;
 
 	if (!db->has_devices)
 		return 0;
+	if (after && bl_device_name_valid(after))
+		k = (MDB_val){name_key(after, start), start};
 	rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn);
 	if (rc == 0)
 		rc = mdb_cursor_open(txn, db->dbi_devices, &cur);
@@ -256,8 +259,11 @@ int bl_devices_list(struct bl_db *db, bl_device_cb cb, void *arg)
 		goto out;
 	}
 	/* Name keys sort after every 'h' key: one range search, then forward in name order. */
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && after && k.mv_size == 1 + strlen(after) &&
+	    memcmp((const uint8_t *)k.mv_data + 1, after, k.mv_size - 1) == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT); /* strictly after */
+	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size < 2 || ((const uint8_t *)k.mv_data)[0] != 'n')
 			break;
 		if ((rc = device_from(db, txn, &v, &d)) < 0)

@@ -156,7 +156,7 @@ int ctl_cmd_devices(struct ctl *c, int argc, char **argv)
 		rc = cmd_revoke(db, argv[2]);
 	} else if (strcmp(sub, "list") == 0) {
 		printf("%-24s %-16s %-20s %s\n", "NAME", "PROFILE", "CREATED", "FINGERPRINT");
-		rc = bl_devices_list(db, print_device, NULL);
+		rc = bl_devices_list(db, NULL, print_device, NULL);
 		if (rc < 0)
 			fprintf(stderr, "kidguard-ctl: devices list: %s\n", bl_strerror(rc));
 		rc = rc < 0 ? CTL_EXIT_FAIL : 0;

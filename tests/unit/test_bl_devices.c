@@ -86,7 +86,7 @@ static void test_add_list_revoke(void **state)
 	assert_int_equal(bl_device_lookup(f->r, h2, prof, 4), BL_ENOSPACE);
 	assert_int_equal(bl_devices_count(f->db, &n), 0);
 	assert_int_equal(n, 2);
-	assert_int_equal(bl_devices_list(f->db, collect, list), 0);
+	assert_int_equal(bl_devices_list(f->db, NULL, collect, list), 0);
 	bl_device_fingerprint(h2, fp);
 	snprintf(want, sizeof(want), "anna=kids@%s;", fp);
 	bl_device_fingerprint(h1, fp);
@@ -94,6 +94,9 @@ static void test_add_list_revoke(void **state)
 	assert_string_equal(list, want);
 	/* The ID itself is nowhere in what a listing shows. */
 	assert_null(strstr(list, "aaaa"));
+	list[0] = '\0';
+	assert_int_equal(bl_devices_list(f->db, "anna", collect, list), 0);
+	assert_string_equal(list, want + strlen(want) - strlen(strstr(want, "dad=")));
 
 	assert_int_equal(bl_devices_begin(f->db, &t), 0);
 	assert_int_equal(bl_devices_del(t, "dad"), 0);
