@@ -265,6 +265,9 @@ class TlsTest(kgtest.KGTestCase):
         self.assertRegex(r.stdout, r"anna-phone\s+kids\s+\S+Z\s+[0-9a-f]{8}")
         self.assertNotIn(kid, r.stdout)
         self.assertNotIn(dad, r.stdout)
+        # nor in the daemon's (debug) log
+        self.assertNotIn(kid, d.log_text())
+        self.assertNotIn(dad, d.log_text())
         # an unknown profile is refused
         r = kgtest.run_ctl(["devices", "add", "x", "--profile", "nosuch"], config=d.conf)
         self.assertEqual(r.returncode, 1)
