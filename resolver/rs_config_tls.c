@@ -276,7 +276,7 @@ int rs_device_endpoints(const struct rs_config *cfg, const char *id, char *dot, 
 {
 	const char *h = cfg->tls_hostname;
 	unsigned dp = listen_port(&cfg->tls_listen_dot), hp = listen_port(&cfg->tls_listen_doh);
-	char port[16] = "";
+	char port[32] = "";
 	int n;
 
 	dot[0] = doh[0] = '\0';
