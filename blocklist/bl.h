@@ -426,4 +426,62 @@ int bl_clients_commit(struct bl_clients *t);
 /* Discard and free `t` (may be NULL). */
 void bl_clients_abort(struct bl_clients *t);
 
+/* ---- Device IDs (bl_devices.c) ----------------------------------------------------------
+ *
+ * The "devices" table: secret IDs a phone presents over DoT (first label of the server name)
+ * or DoH (/dns-query/ID), mapped to a profile name. kidguard generates them (100 random bits);
+ * the store keeps only their SHA-256, under a name the operator gave, so listing and revoking
+ * work by name and the ID is shown once, when it is made. A lookup is one exact get of the
+ * hash: millions of devices cost one B-tree search and no allocation.
+ */
+#define BL_DEVICE_ID_LEN   20 /* generated IDs: base32 characters (5 bits each: 100 bits) */
+#define BL_DEVICE_NAME_MAX 64 /* a device name, 1..63 of [A-Za-z0-9_.-], and its NUL */
+#define BL_DEVICE_HASH_LEN 32 /* SHA-256 */
+#define BL_DEVICE_FP_MAX   9  /* fingerprint: 8 hex digits and the NUL */
+
+/* A new ID from getrandom(): BL_DEVICE_ID_LEN lowercase base32 characters and a NUL into `out`
+ * (`len` >= BL_DEVICE_ID_LEN + 1). Returns 0, -EINVAL or -errno. */
+int bl_device_id_new(char *out, size_t len);
+/* SHA-256 of `id` (borrowed, as presented, lowercase). Returns 0, -EINVAL (empty) or -ENOMEM. */
+int bl_device_hash(const char *id, uint8_t out[BL_DEVICE_HASH_LEN]);
+/* The non-secret short form shown in lists: the first 4 bytes of the hash in hex. */
+void bl_device_fingerprint(const uint8_t hash[BL_DEVICE_HASH_LEN], char out[BL_DEVICE_FP_MAX]);
+/* Is `name` a valid device name (1..63 of [A-Za-z0-9_.-])? */
+bool bl_device_name_valid(const char *name);
+
+/* The profile name of the device whose ID hashes to `hash`, copied into `profile` (`plen`
+ * bytes, NUL-terminated). One get in the reader's read transaction, renewed and reset like the
+ * lookups above; no allocation. Returns 0, BL_ENOTFOUND, BL_ENOSPACE, BL_ECORRUPT, BL_ESTORE. */
+int bl_device_lookup(struct bl_reader *r, const uint8_t hash[BL_DEVICE_HASH_LEN], char *profile,
+                     size_t plen);
+
+struct bl_device {
+	char name[BL_DEVICE_NAME_MAX];
+	char profile[BL_CLIENT_PROFILE_MAX];
+	uint64_t created; /* unix seconds */
+	char fingerprint[BL_DEVICE_FP_MAX];
+};
+/* Return non-zero to stop. `d` is borrowed for the call only. */
+typedef int (*bl_device_cb)(const struct bl_device *d, void *arg);
+/* The devices in name order, from the first name after `after` (NULL: from the start), in one
+ * read transaction. Returns 0 or an error. */
+int bl_devices_list(struct bl_db *db, const char *after, bl_device_cb cb, void *arg);
+/* Devices in the table (cheap: no scan). */
+int bl_devices_count(struct bl_db *db, uint64_t *n);
+
+/* One write transaction over the table (the single-writer lock as struct bl_writer). */
+struct bl_devices;
+int bl_devices_begin(struct bl_db *db, struct bl_devices **t);
+/* Add device `name` with ID hash `hash` for `profile` (1..31 printable, no blank), made at
+ * `created`. Returns 0, -EINVAL, -EEXIST (the name is taken; nothing written, the transaction
+ * stays usable), BL_EMAPFULL or BL_ESTORE (after these two only abort is allowed). */
+int bl_devices_put(struct bl_devices *t, const char *name, const uint8_t hash[BL_DEVICE_HASH_LEN],
+                   const char *profile, uint64_t created);
+/* Revoke device `name`: its ID stops matching at the next lookup. Returns 0 or BL_ENOTFOUND. */
+int bl_devices_del(struct bl_devices *t, const char *name);
+/* Commit durably and free `t` (freed on error too). */
+int bl_devices_commit(struct bl_devices *t);
+/* Discard and free `t` (may be NULL). */
+void bl_devices_abort(struct bl_devices *t);
+
 #endif

@@ -27,9 +27,10 @@ struct bl__category {
 
 struct bl_db {
 	MDB_env *env;
-	MDB_dbi dbi_feed, dbi_local, dbi_cat, dbi_meta, dbi_hashed, dbi_clients;
+	MDB_dbi dbi_feed, dbi_local, dbi_cat, dbi_meta, dbi_hashed, dbi_clients, dbi_devices;
 	bool has_hashed; /* false only for a read-only open of a store made before hashed entries */
 	bool has_clients; /* the same for the subscriber table */
+	bool has_devices; /* the same for the device IDs */
 	uint64_t mapsize;
 	bool readonly;
 	char path[4096];

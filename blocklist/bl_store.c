@@ -20,6 +20,11 @@
  *             key: u8 0 u8 family           value: u32 LE prefix count per length (33|129)
  *                                           subscriber prefixes → profiles; never touched by
  *                                           a feed update (bl_clients.c explains the LPM)
+ *   "devices" key: 'h' SHA-256(ID) (32 bytes)
+ *                value: u8 format(1) u8 namelen u8 proflen u8 0 u64 LE created name profile
+ *             key: 'n' NAME (1..63 bytes)  value: SHA-256(ID) (32 bytes)
+ *                                           secret device IDs (DoT/DoH) → profiles, hashed;
+ *                                           the ID itself is never stored (bl_devices.c)
  *   "meta"  "format"        u32 LE, store format, currently 1
  *           "feed_version"  u64 LE
  *           "feed_expires"  u64 LE, unix seconds, expiry of the applied feed manifest
@@ -173,6 +178,12 @@ static int open_dbis(struct bl_db *db, MDB_txn *txn)
 		if (rc == MDB_NOTFOUND && db->readonly)
 			rc = 0; /* an older store: no subscriber table */
 	}
+	if (rc == 0) {
+		rc = mdb_dbi_open(txn, "devices", fl, &db->dbi_devices);
+		db->has_devices = rc == 0;
+		if (rc == MDB_NOTFOUND && db->readonly)
+			rc = 0; /* an older store: no device IDs */
+	}
 	return rc == MDB_NOTFOUND ? BL_ENOTFOUND : bl__mdb_err(rc, "open databases");
 }
 
@@ -223,7 +234,7 @@ static int env_open(struct bl_db *db, const char *dir, const struct bl_db_option
 	if (rc == 0)
 		rc = mdb_env_set_maxreaders(db->env, (o && o->maxreaders) ? o->maxreaders : 126);
 	if (rc == 0)
-		rc = mdb_env_set_maxdbs(db->env, 8);
+		rc = mdb_env_set_maxdbs(db->env, 16); /* room for tables to come */
 	if (rc == 0)
 		rc = mdb_env_open(db->env, dir, flags, 0640);
 	return bl__mdb_err(rc, "env open");

@@ -42,6 +42,7 @@ const char *rs_strerror(int err);
 #define RS_PROFILE_NAME_MAX    32
 #define RS_MAX_CLIENT_IDS      8   /* device IDs per profile ([profile NAME] client_ids) */
 #define RS_CLIENT_ID_MAX       64  /* one DNS label and its NUL */
+#define RS_CLIENT_ID_MIN       16  /* config client_ids are secrets: no guessable "dad" */
 #define RS_TLS_NAME_MAX        256 /* a host name and its NUL */
 
 /* What a blocked name gets. */
@@ -198,6 +199,8 @@ struct rs_config {
 	char tls_hostname[RS_TLS_NAME_MAX]; /* "dns.example.net": SNI kid1.dns.example.net = kid1 */
 	bool tls_self_signed;               /* generate a throwaway certificate at start */
 	int tls_unknown_client_id;          /* enum rs_unknown_id */
+	bool tls_device_id_overrides;       /* device_id_overrides_address: an ID may loosen an
+	                                     * address's profile (rs_profile_for_device) */
 };
 
 enum rs_rl_action {
@@ -220,6 +223,15 @@ const struct rs_profile *rs_profile_for(const struct rs_config *cfg, const struc
  * The profile that lists device ID `id` in its client_ids, or NULL when none does. Pure.
  */
 const struct rs_profile *rs_profile_for_id(const struct rs_config *cfg, const char *id);
+
+/*
+ * What to paste into a phone for device ID `id`: the DoT host name "ID.HOSTNAME" (with the
+ * port when [tls] listen_dot is not on 853) into `dot`, and the DoH URL
+ * "https://HOSTNAME[:PORT]/dns-query/ID" into `doh` (`dotlen`, `dohlen` bytes). Returns 0, or
+ * -1 with both "" when [tls] hostname is not set (or a buffer is too small). Pure.
+ */
+int rs_device_endpoints(const struct rs_config *cfg, const char *id, char *dot, size_t dotlen,
+                        char *doh, size_t dohlen);
 
 /* Name of an action ("sinkhole"...), and its parser (0 or -1). */
 const char *rs_action_name(int action);

@@ -413,6 +413,7 @@ static const struct key_def keys[] = {
 	{"tls", "hostname", set_string, 0, RS_TLS_NAME_MAX - 1, OFF(tls_hostname)},
 	{"tls", "self_signed", set_bool, 0, 0, OFF(tls_self_signed)},
 	{"tls", "unknown_client_id", set_unknown_id, 0, 0, 0},
+	{"tls", "device_id_overrides_address", set_bool, 0, 0, OFF(tls_device_id_overrides)},
 };
 /* clang-format on */
 
@@ -675,9 +676,10 @@ static int profile_policy_key(struct load_ctx *c, struct rs_profile *p, const ch
 	} else if (!strcmp(name, "client_ids")) {
 		if (rs__profile_client_ids(p, value, c->item, sizeof(c->item)) < 0)
 			fail(c, section, name,
-			     "invalid item \"%s\" (at most %d device IDs, each a label of a-z, 0-9 "
-			     "and -)",
-			     c->item, RS_MAX_CLIENT_IDS);
+			     "invalid item \"%s\" (at most %d device IDs, each a secret label of "
+			     "%d..%d characters a-z, 0-9 and -; kidguard-ctl devices add makes "
+			     "one)",
+			     c->item, RS_MAX_CLIENT_IDS, RS_CLIENT_ID_MIN, RS_CLIENT_ID_MAX - 1);
 	} else {
 		*handled = false;
 	}

@@ -6,7 +6,9 @@
  */
 #include "rs_int.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +23,7 @@ void rs__config_tls_defaults(struct rs_config *cfg)
 	cfg->tls_cert[0] = cfg->tls_key[0] = cfg->tls_hostname[0] = '\0';
 	cfg->tls_self_signed = false;
 	cfg->tls_unknown_client_id = RS_UNKNOWN_ID_DEFAULT;
+	cfg->tls_device_id_overrides = false;
 	cfg->upstream_tls_ca_file[0] = '\0';
 	memset(cfg->upstream_tls, 0, sizeof(cfg->upstream_tls));
 }
@@ -87,7 +90,8 @@ int rs__profile_client_ids(struct rs_profile *p, const char *value, char *bad, s
 		char *s = items[i];
 		for (char *q = s; *q; q++)
 			*q = (char)tolower((unsigned char)*q);
-		if (!rs__client_id_valid(s)) {
+		/* A configured ID is a secret like a generated one: short ones are guessable. */
+		if (!rs__client_id_valid(s) || strlen(s) < RS_CLIENT_ID_MIN) {
 			snprintf(bad, badlen, "%s", items[i]);
 			return -1;
 		}
@@ -213,9 +217,10 @@ void rs__config_tls_print(const struct rs_config *cfg, FILE *out)
 		fprintf(out, "key = %s\n", cfg->tls_key);
 	if (cfg->tls_hostname[0])
 		fprintf(out, "hostname = %s\n", cfg->tls_hostname);
-	fprintf(out, "self_signed = %s\nunknown_client_id = %s\n",
+	fprintf(out, "self_signed = %s\nunknown_client_id = %s\ndevice_id_overrides_address = %s\n",
 	        cfg->tls_self_signed ? "on" : "off",
-	        cfg->tls_unknown_client_id == RS_UNKNOWN_ID_REFUSE ? "refuse" : "default");
+	        cfg->tls_unknown_client_id == RS_UNKNOWN_ID_REFUSE ? "refuse" : "default",
+	        cfg->tls_device_id_overrides ? "on" : "off");
 }
 
 static int check_ids_unique(const struct rs_config *cfg, char *err, size_t errlen)
@@ -254,4 +259,38 @@ int rs__config_tls_check(const struct rs_config *cfg, const char **key, char *er
 		return -1;
 	}
 	return 0;
+}
+
+static unsigned listen_port(const struct kg_sockaddr *a)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&a->ss;
+
+	if (a->len == 0)
+		return 0;
+	return sa->sa_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)sa)->sin6_port)
+	                                 : ntohs(((const struct sockaddr_in *)sa)->sin_port);
+}
+
+int rs_device_endpoints(const struct rs_config *cfg, const char *id, char *dot, size_t dotlen,
+                        char *doh, size_t dohlen)
+{
+	const char *h = cfg->tls_hostname;
+	unsigned dp = listen_port(&cfg->tls_listen_dot), hp = listen_port(&cfg->tls_listen_doh);
+	char port[32] = "";
+	int n;
+
+	dot[0] = doh[0] = '\0';
+	if (!h[0])
+		return -1;
+	/* A phone's "Private DNS" field takes a host name only: DoT must be on port 853 there. */
+	if (dp && dp != DOT_PORT)
+		snprintf(port, sizeof(port), " (port %u)", dp);
+	n = snprintf(dot, dotlen, "%s.%s%s", id, h, port);
+	if (n < 0 || (size_t)n >= dotlen)
+		return -1;
+	port[0] = '\0';
+	if (hp && hp != 443)
+		snprintf(port, sizeof(port), ":%u", hp);
+	n = snprintf(doh, dohlen, "https://%s%s/dns-query/%s", h, port, id);
+	return n < 0 || (size_t)n >= dohlen ? -1 : 0;
 }

@@ -196,9 +196,13 @@ static void on_established(struct rs_tconn *c)
 	c->established = true;
 	rs__client_id_from_sni(sni, c->w->cfg->cfg.tls_hostname, c->client_id);
 	rs__tls_alpn(&c->io, alpn, sizeof(alpn));
-	log_debug("tls: %s connection established, sni %s, alpn %s, id %s, %s",
-	          c->kind == RS_TC_DOT ? "DoT" : "DoH", sni ? sni : "-", alpn[0] ? alpn : "-",
-	          c->client_id[0] ? c->client_id : "-",
+	/* A device ID is a secret: the log says one was given, never which. */
+	log_debug("tls: %s connection established, sni %s%s, alpn %s, %s",
+	          c->kind == RS_TC_DOT ? "DoT" : "DoH", c->client_id[0] ? "(device ID)." : "",
+	          c->client_id[0] ? c->w->cfg->cfg.tls_hostname
+	          : sni           ? sni
+	                          : "-",
+	          alpn[0] ? alpn : "-",
 	          SSL_session_reused(c->io.ssl) ? "resumed" : "full handshake");
 	uv_timer_again(&c->timer);
 	if (c->kind == RS_TC_DOH && rs__doh_start(c) < 0)

@@ -9,6 +9,7 @@
  *   DELETE /api/overrides?name=N&action=A[&subtree=0|1]
  *   POST   /api/sync                     ask the sync process to poll the feed now
  *   GET|PUT|DELETE /api/clients/PREFIX   the subscriber table (rs_http_clients.c)
+ *   GET|POST /api/devices, DELETE /api/devices/NAME   device IDs (rs_http_devices.c)
  *   GET    /api/events[?limit=N]         recent blocked names (no client unless query_log)
  *   GET    /api/querylog[?limit=N]       the query log, when [http] query_log = on
  *   POST   /api/report                   {"domain","kind":"wrong_block"|"not_blocked"}
@@ -698,6 +699,8 @@ void rs__api_handle(struct rs_req *q, struct rs_resp *r)
 		return api_sync(q, r);
 	if (strncmp(u, "/api/clients/", 13) == 0)
 		return rs__api_clients(q, r); /* rs_http_clients.c */
+	if (strcmp(u, "/api/devices") == 0 || strncmp(u, "/api/devices/", 13) == 0)
+		return rs__api_devices(q, r); /* rs_http_devices.c */
 	if (get && strcmp(u, "/api/events") == 0)
 		return api_events(q, r);
 	if (get && strcmp(u, "/api/querylog") == 0)

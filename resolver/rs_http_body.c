@@ -149,3 +149,22 @@ int rs__form_field(const char *body, const char *key, char *out, size_t len)
 	}
 	return -ENOENT;
 }
+
+int rs__body_device(const char *body, struct rs_device_req *out)
+{
+	cJSON *j = body ? cJSON_Parse(body) : NULL;
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "name");
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "profile");
+	int rc = -EINVAL;
+
+	/* The name's characters are checked here (the store would refuse them with the same
+	 * rule); the profile must be one the config defines, which the handler checks. */
+	if (cJSON_IsString(n) && cJSON_IsString(p) && bl_device_name_valid(n->valuestring) &&
+	    p->valuestring[0] && strlen(p->valuestring) < sizeof(out->profile)) {
+		snprintf(out->name, sizeof(out->name), "%s", n->valuestring);
+		snprintf(out->profile, sizeof(out->profile), "%s", p->valuestring);
+		rc = 0;
+	}
+	cJSON_Delete(j);
+	return rc;
+}

@@ -158,6 +158,9 @@ void rs__api_handle(struct rs_req *q, struct rs_resp *r);
 /* rs_http_clients.c: /api/clients/PREFIX (GET, PUT, DELETE), the subscriber table */
 void rs__api_clients(struct rs_req *q, struct rs_resp *r);
 
+/* rs_http_devices.c: /api/devices (GET, POST) and /api/devices/NAME (DELETE), device IDs */
+void rs__api_devices(struct rs_req *q, struct rs_resp *r);
+
 /* rs_http_body.c: request bodies to structs. Pure: no libmicrohttpd, no store. `body` is
  * NUL-terminated as rs_http.c keeps it (at most RS_BODY_MAX bytes) or NULL (no body). */
 
@@ -189,6 +192,15 @@ int rs__body_report(const char *body, struct rs_report_req *out);
 /* PUT /api/clients/PREFIX: {"profile": NAME}. Copies NAME into `profile` (`len` bytes,
  * borrowed) and returns 0, or -EINVAL when absent, not a string or `len` bytes or longer. */
 int rs__body_client_profile(const char *body, char *profile, size_t len);
+
+/* POST /api/devices: {"name": NAME, "profile": PROFILE}. */
+struct rs_device_req {
+	char name[BL_DEVICE_NAME_MAX];       /* bl_device_name_valid() */
+	char profile[BL_CLIENT_PROFILE_MAX]; /* 1..31 bytes, not yet checked against the config */
+};
+/* Returns 0 and fills `out`, or -EINVAL (not that shape, a bad name, a profile that does not
+ * fit) with `out` untouched. */
+int rs__body_device(const char *body, struct rs_device_req *out);
 
 /* One field `key` of an application/x-www-form-urlencoded body (the block page's form),
  * %-decoded and '+' as a blank, cut to fit `out` (`len` bytes, NUL-terminated). Returns 0,

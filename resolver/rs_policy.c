@@ -281,3 +281,67 @@ int rs_hardening_action(const uint8_t *qname, size_t len)
 		return RS_ACTION_NODATA;
 	return -1;
 }
+
+/* Does `a` have a window like `s` (same days and times, same kind) blocking at least as much? */
+static bool has_window(const struct rs_profile *a, const struct rs_schedule *s)
+{
+	for (int i = 0; i < a->n_schedules; i++) {
+		const struct rs_schedule *t = &a->schedules[i];
+		if (t->days == s->days && t->start == s->start && t->end == s->end &&
+		    t->bedtime == s->bedtime && (t->extra_block & s->extra_block) == s->extra_block)
+			return true;
+	}
+	return false;
+}
+
+/* Is every bedtime allow name of `a` also on `b`'s list? */
+static bool allow_subset(const struct rs_profile *a, const struct rs_profile *b)
+{
+	for (int i = 0; i < a->n_allow; i++) {
+		bool found = false;
+		for (int k = 0; k < b->n_allow && !found; k++)
+			found = a->allow_len[i] == b->allow_len[k] &&
+			        memcmp(a->allow_pool + a->allow_off[i],
+			               b->allow_pool + b->allow_off[k], a->allow_len[i]) == 0;
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+bool rs_profile_looser(const struct rs_profile *a, const struct rs_profile *b)
+{
+	bool b_bedtime = false;
+
+	if (a == b)
+		return false;
+	if ((b->block_mask & ~a->block_mask) != 0 || a->safe_search < b->safe_search ||
+	    (b->hardening && !a->hardening))
+		return true;
+	for (int i = 0; i < b->n_schedules; i++) {
+		if (!has_window(a, &b->schedules[i]))
+			return true;
+		b_bedtime |= b->schedules[i].bedtime;
+	}
+	/* The action is not compared: sinkhole, NXDOMAIN, NODATA and REFUSED all withhold the
+	 * address; none of them lets more through than another. */
+	return b_bedtime && !allow_subset(a, b);
+}
+
+const struct rs_profile *rs_profile_for_device(const struct rs_config *cfg,
+                                               const struct rs_profile *id_prof, bool id_given,
+                                               const struct rs_profile *addr_prof)
+{
+	const struct rs_profile *fallback =
+	    addr_prof ? addr_prof : &cfg->profiles[cfg->default_profile];
+
+	if (!id_given)
+		return fallback;
+	if (!id_prof)
+		return cfg->tls_unknown_client_id == RS_UNKNOWN_ID_REFUSE ? NULL : fallback;
+	/* A phone away from home (no address rule) gets its ID's profile; at home, an ID may
+	 * tighten the address's profile but only loosen it when the operator said so. */
+	if (!addr_prof || cfg->tls_device_id_overrides || !rs_profile_looser(id_prof, addr_prof))
+		return id_prof;
+	return addr_prof;
+}

@@ -46,6 +46,29 @@ int rs_mac_parse(const char *s, uint8_t mac[6]);
 const struct rs_profile *rs_profile_select(const struct rs_config *cfg, const struct sockaddr *peer,
                                            const uint8_t *mac, const struct sockaddr *subnet);
 
+/*
+ * Is profile `a` less restrictive than `b` anywhere: a category `b` blocks that `a` does not,
+ * weaker safe search, no hardening where `b` has it, a window (schedule or bedtime) of `b`
+ * that `a` lacks or blocks less in, or a bedtime allow name `b` does not allow. Pure.
+ */
+bool rs_profile_looser(const struct rs_profile *a, const struct rs_profile *b);
+
+/*
+ * The one rule for a query that may carry a device ID (DoT server name, DoH path):
+ * - `id_given` false: the address's profile (`addr_prof`), or the default when NULL;
+ * - an ID that maps to no profile (`id_prof` NULL): NULL (refuse) with [tls]
+ *   unknown_client_id = refuse, else as without an ID;
+ * - an ID's profile applies when the address matched no profile (`addr_prof` NULL: a phone
+ *   away from home), or when it is not looser than the address's (rs_profile_looser), or when
+ *   [tls] device_id_overrides_address = on; otherwise the address's profile applies, so a
+ *   device in a child's prefix cannot loosen its filtering with someone else's ID.
+ * `addr_prof` is the profile an address rule, MAC, subnet or the subscriber table chose, NULL
+ * when only the default profile applies. All pointers borrowed from `cfg`. Pure.
+ */
+const struct rs_profile *rs_profile_for_device(const struct rs_config *cfg,
+                                               const struct rs_profile *id_prof, bool id_given,
+                                               const struct rs_profile *addr_prof);
+
 /* Bypass hardening: RS_ACTION_NXDOMAIN for the DoH and Private Relay canaries, RS_ACTION_NODATA
  * for resolver.arpa (DDR), or -1. `qname` lowercased wire. */
 int rs_hardening_action(const uint8_t *qname, size_t len);

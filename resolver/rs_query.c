@@ -174,22 +174,20 @@ static const struct rs_profile *select_profile(struct rs_worker *w, const struct
 }
 
 /*
- * A device ID (DoT SNI, DoH path) picks the profile before any address does. An ID no profile
- * claims gets the address's profile, or NULL (refuse) with [tls] unknown_client_id = refuse.
+ * A device ID (DoT SNI, DoH path) may pick the profile; rs_profile_for_device() decides
+ * between it and the address's profile (an ID cannot loosen a child's prefix by default).
  */
 static const struct rs_profile *waiter_profile(struct rs_worker *w, const struct rs_waiter *wt)
 {
 	const struct rs_config *cfg = &w->cfg->cfg;
 	const char *id = wt->ops && wt->ops->client_id ? wt->ops->client_id(wt->stream) : NULL;
-	const struct rs_profile *prof;
+	const struct rs_profile *addr =
+	    select_profile(w, &wt->q, (const struct sockaddr *)&wt->peer.ss);
+	bool given = id && id[0];
 
-	if (id && id[0]) {
-		if ((prof = rs_profile_for_id(cfg, id)))
-			return prof;
-		if (cfg->tls_unknown_client_id == RS_UNKNOWN_ID_REFUSE)
-			return NULL;
-	}
-	return select_profile(w, &wt->q, (const struct sockaddr *)&wt->peer.ss);
+	if (addr == &cfg->profiles[cfg->default_profile] && !addr->n_clients && !addr->n_macs)
+		addr = NULL; /* only the default applies: no address rule to weigh an ID against */
+	return rs_profile_for_device(cfg, given ? rs__device_profile(w, id) : NULL, given, addr);
 }
 
 /* The blocklist's verdict for one name under `mask`; true (answered) when blocked. `via` names

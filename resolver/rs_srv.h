@@ -112,6 +112,19 @@ struct rs_recvbatch {
 	uint8_t bufs[RS_MMSG_SLOTS][RS_RX_MSG];
 };
 
+/* Recently seen device IDs and their SHA-256 (rs_devices.c): a phone asks many questions on one
+ * connection, and the hash is the only costly step of a device lookup. */
+#define RS_DEVID_MEMO 8
+struct rs_devid_memo {
+	uint64_t gen; /* store generation `empty` was read at */
+	bool empty;   /* the device table has no entries: no hashing at all */
+	unsigned next;
+	struct {
+		char id[RS_CLIENT_ID_MAX];
+		uint8_t hash[BL_DEVICE_HASH_LEN];
+	} e[RS_DEVID_MEMO];
+};
+
 /* A worker: one thread, one loop, its own sockets, cache and upstream health. */
 struct rs_worker {
 	int index;
@@ -134,6 +147,7 @@ struct rs_worker {
 	struct rs_ratelimit *rl;
 	uint64_t subs_gen; /* store generation subs_empty was read at */
 	bool subs_empty;   /* the subscriber table has no entries */
+	struct rs_devid_memo devids;
 	struct rs_upstream_health health[RS_MAX_UPSTREAMS];
 	struct rs_pending *pending[RS_PENDING_BUCKETS];
 	int n_pending;
@@ -284,6 +298,11 @@ void rs__dot_upstream_cancel(struct rs_pending *p);
  * no match, a store error, or a profile name the config lacks: counted, logged rate limited).
  * Borrowed from the worker's config snapshot. */
 const struct rs_profile *rs__subscriber_profile(struct rs_worker *w, const struct sockaddr *sa);
+
+/* rs_devices.c: the profile of a device ID (DoT server name label, DoH path): the config's
+ * client_ids first, then the store's device table (hashed IDs). NULL when neither knows it, or
+ * the table names a profile the config lacks. Borrowed from the worker's config snapshot. */
+const struct rs_profile *rs__device_profile(struct rs_worker *w, const char *id);
 
 /* rs_tcp.c */
 void rs__tcp_on_connection(uv_stream_t *server, int status);

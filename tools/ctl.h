@@ -44,6 +44,8 @@ int ctl_cmd_import(struct ctl *c, int argc, char **argv);
 int ctl_cmd_info(struct ctl *c, int argc, char **argv);
 /* ctl_clients.c: the subscriber table (prefix → profile) */
 int ctl_cmd_clients(struct ctl *c, int argc, char **argv);
+/* ctl_devices.c: secret device IDs for DoT/DoH (add, list, revoke) */
+int ctl_cmd_devices(struct ctl *c, int argc, char **argv);
 /* ctl_api.c: the running daemon's HTTP API */
 int ctl_cmd_stats(struct ctl *c, int argc, char **argv);
 int ctl_cmd_sync(struct ctl *c, int argc, char **argv);

@@ -33,6 +33,10 @@ static void usage(FILE *fp)
 	      "                                    adds); FILE - is stdin\n"
 	      "  clients set PREFIX PROFILE | del PREFIX | lookup IP | count\n"
 	      "                                    one subscriber; the longest prefix holding IP\n"
+	      "  devices add NAME --profile P      secret DoT/DoH device ID, shown once with\n"
+	      "                                    the DoT name and DoH URL for the phone\n"
+	      "  devices list | revoke NAME | count\n"
+	      "                                    name, profile, created, fingerprint\n"
 	      "  stats [--json]                    the running daemon's counters ([http] API)\n"
 	      "  sync now                          ask the running daemon to poll the feed now\n",
 	      fp);
@@ -111,6 +115,8 @@ int main(int argc, char **argv)
 		return ctl_cmd_info(&c, argc, argv);
 	if (strcmp(cmd, "clients") == 0)
 		return ctl_cmd_clients(&c, argc, argv);
+	if (strcmp(cmd, "devices") == 0)
+		return ctl_cmd_devices(&c, argc, argv);
 	if (strcmp(cmd, "stats") == 0)
 		return ctl_cmd_stats(&c, argc, argv);
 	if (strcmp(cmd, "sync") == 0)

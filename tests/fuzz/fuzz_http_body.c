@@ -1,8 +1,9 @@
 /*
  * Fuzz target: the HTTP request bodies (rs_http_body.c). The first byte picks the parser:
  * POST /api/overrides, POST /api/report, PUT /api/clients/PREFIX, or the block page's report
- * form; the rest is the body, at most RS_BODY_MAX bytes (the server answers 413 beyond) and
- * NUL-terminated as rs_http.c keeps it; an empty body is NULL, as when none was sent.
+ * form (byte % 4), or POST /api/devices (byte 4 exactly); the rest is the body, at most RS_BODY_MAX
+ * bytes (the server answers 413 beyond) and NUL-terminated as rs_http.c keeps it; an empty body is
+ * NULL, as when none was sent.
  *
  * What a parser accepts must be what the handler can use as it is: a normalised name
  * (normalising it again changes nothing), known flags and category bits only, no categories on
@@ -101,6 +102,19 @@ static void fuzz_client(const char *body)
 	FUZZ_CHECK(memchr(prof, '\0', sizeof(prof)) != NULL);
 }
 
+static void fuzz_device(const char *body)
+{
+	struct rs_device_req d;
+
+	memset(&d, POISON, sizeof(d));
+	if (rs__body_device(body, &d) != 0) {
+		FUZZ_CHECK(untouched(&d, sizeof(d)));
+		return;
+	}
+	FUZZ_CHECK(bl_device_name_valid(d.name));
+	FUZZ_CHECK(memchr(d.profile, '\0', sizeof(d.profile)) != NULL && d.profile[0]);
+}
+
 /* The block page's form, with the buffers report_post gives it. */
 static void fuzz_form(const char *body, size_t len)
 {
@@ -134,6 +148,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(body, data + 1, len);
 	body[len] = '\0';
 	b = len ? body : NULL;
+	if (data[0] == 4) {
+		fuzz_device(b);
+		return 0;
+	}
 	switch (data[0] % 4) {
 	case 0:
 		fuzz_override(b);

@@ -5,9 +5,13 @@ Every test generates its own CA and certificates with openssl in its temp dir; c
 that CA only (kdig +tls-ca, curl --cacert, Python's ssl with cafile). Covered:
 
 * DoT (kdig +tls) and DoH (kdig +https POST and GET, HTTP/2; curl over HTTP/1.1) answers;
-* device identity: SNI kid1.dns.example.test and path /dns-query/kid1 select profile "kids"
+* device identity: SNI KID1.dns.example.test and path /dns-query/KID1 select profile "kids"
   (a denied name is sinkholed with EDE 17), no ID gets the default profile (forwarded);
   [tls] unknown_client_id = refuse;
+* device IDs are secrets (issue 15, finding 2): a config ID shorter than 16 characters is a
+  config error; IDs made by `kidguard-ctl devices add` (and POST /api/devices) select their
+  profile over DoT and DoH and stop working when revoked; an ID cannot loosen the profile of
+  a child's address unless [tls] device_id_overrides_address = on;
 * curl --doh-url resolving a web server's name through kidguard;
 * DoT to upstreams: unbound serving the test zone on a TLS port, certificate and name checked,
   a wrong name fails closed (SERVFAIL, never clear text), pipelined questions on one connection;
@@ -37,6 +41,12 @@ HOST = "dns.example.test"
 EXTRA = [("bad.kg.test.", "A", 300, "192.0.2.66"),
          ("web.kg.test.", "A", 300, "127.0.0.1")]
 KDIG = shutil.which("kdig") or "/usr/bin/kdig"
+# Device IDs in the config are secrets of at least 16 characters.
+KID1 = "kid1-4f7c2a9e1b3d"
+KID2 = "kid2-8e6d0c5a7f19"
+KID9 = "kid9-000000000000"  # no profile lists it
+DAD = "dad-5c1e9b7a3f2d08"
+CHILD_ADDR = "127.0.0.2"  # a source address in the child's prefix
 
 
 def openssl(*args, cwd):
@@ -179,7 +189,7 @@ class TlsTest(kgtest.KGTestCase):
             "tls": {"listen_dot": "127.0.0.1:%d" % self.dot,
                     "listen_doh": "127.0.0.1:%d" % self.doh,
                     "cert": self.cert, "key": self.key, "hostname": HOST},
-            "profile kids": {"client_ids": "kid1, kid2", "block": "adult",
+            "profile kids": {"client_ids": KID1 + ", " + KID2, "block": "adult",
                              "action": "sinkhole"},
             "profile default": {"block": "none"},
         }
@@ -222,33 +232,166 @@ class TlsTest(kgtest.KGTestCase):
         up, d = self.start()
         self.deny(d, "bad.kg.test")
         # DoT: the SNI's first label names the device
-        self.assertBlocked(self.kdig(d, "bad.kg.test", "+tls-hostname=kid1." + HOST))
-        self.assertBlocked(self.kdig(d, "bad.kg.test", "+tls-hostname=KID2." + HOST))
+        self.assertBlocked(self.kdig(d, "bad.kg.test", "+tls-hostname=" + KID1 + "." + HOST))
+        self.assertBlocked(self.kdig(d, "bad.kg.test", "+tls-hostname=" + KID2.upper() + "." + HOST))
         self.assertForwarded(self.kdig(d, "bad.kg.test", "+tls-hostname=" + HOST))
         # DoH over HTTP/2: the path names the device, POST and GET
         self.assertBlocked(self.kdig(d, "bad.kg.test", "+tls-hostname=" + HOST,
-                                     "+https=/dns-query/kid1"))
+                                     "+https=/dns-query/" + KID1))
         self.assertBlocked(self.kdig(d, "bad.kg.test", "+tls-hostname=" + HOST,
-                                     "+https=/dns-query/kid1", "+https-get"))
+                                     "+https=/dns-query/" + KID1, "+https-get"))
         self.assertForwarded(self.kdig(d, "bad.kg.test", "+tls-hostname=" + HOST, "+https"))
         self.assertForwarded(self.kdig(d, "bad.kg.test", "+tls-hostname=" + HOST, "+https",
                                        "+https-get"))
         # the SNI's ID holds on DoH too, the path's wins over it
-        self.assertBlocked(self.kdig(d, "bad.kg.test", "+tls-hostname=kid1." + HOST,
+        self.assertBlocked(self.kdig(d, "bad.kg.test", "+tls-hostname=" + KID1 + "." + HOST,
                                      "+https"))
         # an ID no profile claims: the default profile (unknown_client_id = default)
-        self.assertForwarded(self.kdig(d, "bad.kg.test", "+tls-hostname=kid9." + HOST))
+        self.assertForwarded(self.kdig(d, "bad.kg.test", "+tls-hostname=" + KID9 + "." + HOST))
         # plain UDP from the same address is unaffected
         self.assertEqual(answer_rdata(query(d.port, "bad.kg.test."), "A"), {"192.0.2.66"})
 
     def test_unknown_client_id_refused(self):
         up, d = self.start({"tls": {"unknown_client_id": "refuse"}})
-        out = self.kdig(d, "www.kg.test", "+tls-hostname=kid9." + HOST)
+        out = self.kdig(d, "www.kg.test", "+tls-hostname=" + KID9 + "." + HOST)
         self.assertIn("status: REFUSED", out)
-        out = self.kdig(d, "www.kg.test", "+tls-hostname=" + HOST, "+https=/dns-query/nobody")
+        out = self.kdig(d, "www.kg.test", "+tls-hostname=" + HOST, "+https=/dns-query/" + KID9)
         self.assertIn("status: REFUSED", out)
-        self.assertForwarded(self.kdig(d, "www.kg.test", "+tls-hostname=kid1." + HOST),
+        self.assertForwarded(self.kdig(d, "www.kg.test", "+tls-hostname=" + KID1 + "." + HOST),
                              "192.0.2.1")
+
+    # ---- device IDs are secrets (issue 15, finding 2)
+    def family(self, overrides=None, http=False):
+        """kids at CHILD_ADDR (adult blocked), dad with a configured ID and no address rule,
+        the default profile blocks nothing."""
+        o = {"profile kids": {"clients": CHILD_ADDR + "/32"},
+             "profile dad": {"client_ids": DAD, "block": "none"}}
+        if http:
+            self.http_port = kgtest.free_port(False)
+            o["http"] = {"listen": "127.0.0.1:%d" % self.http_port, "token": "tok-devices"}
+        for sec, kv in (overrides or {}).items():
+            o.setdefault(sec, {}).update(kv)
+        up, d = self.start(o)
+        self.deny(d, "bad.kg.test")
+        return d
+
+    def devices_add(self, d, name, profile):
+        r = kgtest.run_ctl(["devices", "add", name, "--profile", profile], config=d.conf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = dict(line.split(":", 1) for line in r.stdout.splitlines() if ":" in line)
+        out = {k.strip(): v.strip() for k, v in out.items()}
+        self.assertEqual(len(out["id"]), 20)
+        self.assertRegex(out["id"], "^[a-z2-7]{20}$")
+        self.assertEqual(out["dot"], "%s.%s (port %d)" % (out["id"], HOST, self.dot))
+        self.assertEqual(out["doh"], "https://%s:%d/dns-query/%s" % (HOST, self.doh, out["id"]))
+        return out["id"]
+
+    def test_short_config_id_is_a_config_error(self):
+        o = {"profile dad": {"client_ids": "dad"}}
+        d = self.start_daemon("127.0.0.1:53", o, start=False)
+        r = run_cmd([d.binary, "-n", "-c", d.conf], timeout=10)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(r.stderr, r"kidguard0\.ini:\d+: \[profile dad\] client_ids: .*\"dad\"")
+
+    def test_guessed_parent_id_does_not_loosen_child_address(self):
+        d = self.family()
+        child = ["-b", CHILD_ADDR, "+tls-hostname=" + DAD + "." + HOST]
+        # the child's address alone: kids
+        self.assertBlocked(self.kdig(d, "bad.kg.test", "-b", CHILD_ADDR,
+                                     "+tls-hostname=" + HOST))
+        # the dad's ID from the child's address, DoT and DoH: still kids (was: dad)
+        self.assertBlocked(self.kdig(d, "bad.kg.test", *child))
+        self.assertBlocked(self.kdig(d, "bad.kg.test", "-b", CHILD_ADDR,
+                                     "+tls-hostname=" + HOST, "+https=/dns-query/" + DAD))
+        # the dad's ID from an address no profile claims: dad
+        self.assertForwarded(self.kdig(d, "bad.kg.test", "+tls-hostname=" + DAD + "." + HOST))
+        # an ID that tightens the address's profile applies (kids' ID from anywhere)
+        self.assertBlocked(self.kdig(d, "bad.kg.test", "+tls-hostname=" + KID1 + "." + HOST))
+
+    def test_device_id_overrides_address_on(self):
+        d = self.family({"tls": {"device_id_overrides_address": "on"}})
+        self.assertForwarded(self.kdig(d, "bad.kg.test", "-b", CHILD_ADDR,
+                                       "+tls-hostname=" + DAD + "." + HOST))
+        dad2 = self.devices_add(d, "dad-phone", "dad")
+        self.assertForwarded(self.kdig(d, "bad.kg.test", "-b", CHILD_ADDR,
+                                       "+tls-hostname=" + HOST, "+https=/dns-query/" + dad2))
+
+    def test_generated_device_ids(self):
+        d = self.family({"tls": {"unknown_client_id": "refuse"}})
+        kid = self.devices_add(d, "anna-phone", "kids")
+        dad = self.devices_add(d, "dad-phone", "dad")
+        # the generated ID gives its profile over DoT and DoH (GET and POST)
+        self.assertBlocked(self.kdig(d, "bad.kg.test", "+tls-hostname=" + kid + "." + HOST))
+        self.assertBlocked(self.kdig(d, "bad.kg.test", "+tls-hostname=" + HOST,
+                                     "+https=/dns-query/" + kid))
+        self.assertBlocked(self.kdig(d, "bad.kg.test", "+tls-hostname=" + HOST,
+                                     "+https=/dns-query/" + kid, "+https-get"))
+        self.assertForwarded(self.kdig(d, "bad.kg.test", "+tls-hostname=" + dad + "." + HOST))
+        # ... but not from the child's address
+        self.assertBlocked(self.kdig(d, "bad.kg.test", "-b", CHILD_ADDR,
+                                     "+tls-hostname=" + dad + "." + HOST))
+        # listed without the ID
+        r = kgtest.run_ctl(["devices", "list"], config=d.conf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"anna-phone\s+kids\s+\S+Z\s+[0-9a-f]{8}")
+        self.assertNotIn(kid, r.stdout)
+        self.assertNotIn(dad, r.stdout)
+        # nor in the daemon's (debug) log
+        self.assertNotIn(kid, d.log_text())
+        self.assertNotIn(dad, d.log_text())
+        # an unknown profile is refused
+        r = kgtest.run_ctl(["devices", "add", "x", "--profile", "nosuch"], config=d.conf)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("unknown profile 'nosuch'", r.stderr)
+        # revoked: the ID is unknown at the next query (refused here), nothing to reload
+        r = kgtest.run_ctl(["devices", "revoke", "anna-phone"], config=d.conf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("status: REFUSED",
+                      self.kdig(d, "bad.kg.test", "+tls-hostname=" + kid + "." + HOST))
+        self.assertIn("status: REFUSED", self.kdig(d, "bad.kg.test", "+tls-hostname=" + HOST,
+                                                   "+https=/dns-query/" + kid))
+        self.assertForwarded(self.kdig(d, "bad.kg.test", "+tls-hostname=" + dad + "." + HOST))
+
+    def test_devices_api(self):
+        import json
+        d = self.family(http=True)
+        base = "http://127.0.0.1:%d/api/devices" % self.http_port
+        auth = {"Authorization": "Bearer tok-devices", "Content-Type": "application/json"}
+
+        def call(method, url, body=None, headers=auth):
+            req = urllib.request.Request(url, method=method, headers=headers,
+                                         data=json.dumps(body).encode() if body else None)
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    return r.status, json.loads(r.read().decode())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read().decode() or "{}")
+        st, j = call("POST", base, {"name": "tab", "profile": "kids"}, headers={})
+        self.assertIn(st, (401, 403))
+        st, j = call("POST", base, {"name": "tab", "profile": "nosuch"})
+        self.assertEqual(st, 400, j)
+        st, j = call("POST", base, {"name": "tab", "profile": "kids"})
+        self.assertEqual(st, 201, j)
+        tab = j["id"]
+        self.assertRegex(tab, "^[a-z2-7]{20}$")
+        self.assertEqual(j["doh"], "https://%s:%d/dns-query/%s" % (HOST, self.doh, tab))
+        st, j2 = call("POST", base, {"name": "tab", "profile": "kids"})
+        self.assertEqual(st, 409, j2)
+        self.assertBlocked(self.kdig(d, "bad.kg.test", "+tls-hostname=" + HOST,
+                                     "+https=/dns-query/" + tab))
+        st, j = call("GET", base, headers={})
+        self.assertEqual(st, 200)
+        self.assertEqual(j["count"], 1)
+        self.assertEqual([(x["name"], x["profile"], x["fingerprint"]) for x in j["devices"]],
+                         [("tab", "kids", j["devices"][0]["fingerprint"])])
+        self.assertNotIn(tab, json.dumps(j))
+        st, j = call("DELETE", base + "/tab")
+        self.assertEqual(st, 200, j)
+        st, j = call("DELETE", base + "/tab")
+        self.assertEqual(st, 404, j)
+        # revoked: unknown, so the default profile (unknown_client_id = default)
+        self.assertForwarded(self.kdig(d, "bad.kg.test", "+tls-hostname=" + HOST,
+                                       "+https=/dns-query/" + tab))
 
     def test_doh_http1_and_errors(self):
         up, d = self.start()

@@ -105,6 +105,86 @@ static void test_config_errors_name_line_and_key(void **state)
 	assert_non_null(strstr(err, "unknown category \"cartoons\""));
 }
 
+/* Finding 2 of issue 15: a child cannot loosen its filtering with a parent's device ID. */
+static void test_profile_looser(void **state)
+{
+	char err[512];
+
+	(void)state;
+	assert_int_equal(load("[profile kid]\npreset = under9\n"
+	                      "[profile teen]\npreset = 13to15\n"
+	                      "[profile dad]\npreset = adult\n"
+	                      "[profile kidlate]\npreset = under9\nbedtime = daily 21:00-07:00\n"
+	                      "[profile kidlate2]\npreset = under9\nbedtime = daily 21:00-07:00\n"
+	                      "bedtime_allow = school.example\n"
+	                      "[profile kidsafe]\npreset = under9\nsafe_search = moderate\n",
+	                      err, sizeof(err)),
+	                 0);
+	assert_true(rs_profile_looser(profile("dad"), profile("kid")));
+	assert_true(rs_profile_looser(profile("teen"), profile("kid")));
+	assert_false(rs_profile_looser(profile("kid"), profile("dad")));
+	assert_false(rs_profile_looser(profile("kid"), profile("kid")));
+	/* the same categories but no bedtime, or a longer bedtime allow list */
+	assert_true(rs_profile_looser(profile("kid"), profile("kidlate")));
+	assert_false(rs_profile_looser(profile("kidlate"), profile("kid")));
+	assert_true(rs_profile_looser(profile("kidlate2"), profile("kidlate")));
+	assert_false(rs_profile_looser(profile("kidlate"), profile("kidlate2")));
+	/* weaker safe search */
+	assert_true(rs_profile_looser(profile("kidsafe"), profile("kid")));
+	assert_false(rs_profile_looser(profile("kid"), profile("kidsafe")));
+}
+
+static void test_profile_for_device(void **state)
+{
+	const struct rs_profile *kid, *dad, *def;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(load("[profile default]\nblock = none\n"
+	                      "[profile kid]\npreset = under9\nclients = 192.168.1.0/24\n"
+	                      "[profile dad]\npreset = adult\n",
+	                      err, sizeof(err)),
+	                 0);
+	kid = profile("kid");
+	dad = profile("dad");
+	def = &cfg.profiles[cfg.default_profile];
+	/* no ID: the address decides, or the default */
+	assert_ptr_equal(rs_profile_for_device(&cfg, NULL, false, kid), kid);
+	assert_ptr_equal(rs_profile_for_device(&cfg, NULL, false, NULL), def);
+	/* the dad's ID from the child's prefix does not loosen it; the child's ID from the dad's
+	 * address tightens it; away from home (no address rule) the ID decides */
+	assert_ptr_equal(rs_profile_for_device(&cfg, dad, true, kid), kid);
+	assert_ptr_equal(rs_profile_for_device(&cfg, kid, true, dad), kid);
+	assert_ptr_equal(rs_profile_for_device(&cfg, dad, true, NULL), dad);
+	/* an unknown ID: as without one, or refused */
+	assert_ptr_equal(rs_profile_for_device(&cfg, NULL, true, kid), kid);
+	cfg.tls_unknown_client_id = RS_UNKNOWN_ID_REFUSE;
+	assert_null(rs_profile_for_device(&cfg, NULL, true, kid));
+	cfg.tls_unknown_client_id = RS_UNKNOWN_ID_DEFAULT;
+	/* the operator's override */
+	assert_int_equal(load("[tls]\ndevice_id_overrides_address = on\n"
+	                      "[profile kid]\npreset = under9\n[profile dad]\npreset = adult\n",
+	                      err, sizeof(err)),
+	                 0);
+	assert_true(cfg.tls_device_id_overrides);
+	assert_ptr_equal(rs_profile_for_device(&cfg, profile("dad"), true, profile("kid")),
+	                 profile("dad"));
+}
+
+static void test_client_ids_are_secrets(void **state)
+{
+	char err[512];
+
+	(void)state;
+	assert_int_not_equal(load("[profile dad]\n\nclient_ids = dad\n", err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "t.conf:3: [profile dad] client_ids: invalid item \"dad\""));
+	assert_non_null(strstr(err, "16..63"));
+	assert_int_not_equal(
+	    load("[profile dad]\nclient_ids = abcdefghijklmno\n", err, sizeof(err)), 0);
+	assert_int_equal(load("[profile dad]\nclient_ids = abcdefghijklmnop\n", err, sizeof(err)),
+	                 0);
+}
+
 static void test_household_in_few_lines(void **state)
 {
 	/* Issue 5: three children of different ages and two adults in under 20 lines. */
@@ -201,6 +281,9 @@ int main(void)
 	    cmocka_unit_test(test_presets_and_adjustments),
 	    cmocka_unit_test(test_config_errors_name_line_and_key),
 	    cmocka_unit_test(test_household_in_few_lines),
+	    cmocka_unit_test(test_profile_looser),
+	    cmocka_unit_test(test_profile_for_device),
+	    cmocka_unit_test(test_client_ids_are_secrets),
 	    cmocka_unit_test(test_hardening_canaries),
 	    cmocka_unit_test(test_safesearch_table),
 	};

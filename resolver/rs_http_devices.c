@@ -1,0 +1,191 @@
+/*
+ * Device IDs over the API (blocklist/bl_devices.c), for a parents' portal or an ISP's
+ * provisioning. rs_http.c has already authorised the state-changing methods (bearer token,
+ * CSRF checks); reading lists names, profiles and fingerprints only, never an ID.
+ *
+ *   GET    /api/devices[?after=NAME&limit=N]  {"count", "devices": [{"name", "profile",
+ *                                             "created", "fingerprint", "profile_defined"}]}
+ *   POST   /api/devices                       {"name", "profile"}: 201 with the new "id" (the
+ *                                             only time it is shown), "dot" and "doh"
+ *   DELETE /api/devices/NAME                  revoke (404 when there is no such device)
+ *
+ * Each change is one write transaction; the workers' next lookup sees it.
+ */
+#include "rs_http_int.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PATH        "/api/devices"
+#define LIST_DEF    1000
+#define LIST_MAX    10000
+#define ENDPOINT_SZ (RS_TLS_NAME_MAX + 128)
+
+struct list_ctx {
+	const struct rs_config *cfg;
+	cJSON *arr;
+	long left;
+};
+
+static bool profile_in(const struct rs_config *cfg, const char *name)
+{
+	for (int i = 0; i < cfg->n_profiles; i++)
+		if (strcmp(cfg->profiles[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+static int add_one(const struct bl_device *d, void *arg)
+{
+	struct list_ctx *l = arg;
+	cJSON *o;
+
+	if (l->left-- <= 0)
+		return 1;
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "name", d->name);
+	cJSON_AddStringToObject(o, "profile", d->profile);
+	cJSON_AddNumberToObject(o, "created", (double)d->created);
+	cJSON_AddStringToObject(o, "fingerprint", d->fingerprint);
+	cJSON_AddBoolToObject(o, "profile_defined", profile_in(l->cfg, d->profile));
+	cJSON_AddItemToArray(l->arr, o);
+	return 0;
+}
+
+static void list_devices(struct rs_req *q, struct rs_resp *r)
+{
+	const char *after = MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, "after");
+	const char *lim = MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, "limit");
+	struct rs_cfg_ref *cr = rs__http_cfg_get(q->h);
+	struct list_ctx l = {.cfg = &cr->cfg, .left = LIST_DEF};
+	cJSON *j = cJSON_CreateObject();
+	uint64_t n = 0;
+	int rc;
+
+	if (lim && *lim) {
+		char *end;
+		long v = strtol(lim, &end, 10);
+		if (*end == '\0' && v > 0)
+			l.left = v > LIST_MAX ? LIST_MAX : v;
+	}
+	rc = bl_devices_count(q->h->srv->bl, &n);
+	cJSON_AddNumberToObject(j, "count", (double)n);
+	l.arr = cJSON_AddArrayToObject(j, "devices");
+	if (rc == 0)
+		rc = bl_devices_list(q->h->srv->bl, after && *after ? after : NULL, add_one, &l);
+	rs__http_cfg_put(cr);
+	if (rc < 0) {
+		cJSON_Delete(j);
+		rs__json_error(r, 500, bl_strerror(rc));
+		return;
+	}
+	rs__json_resp(r, 200, j);
+}
+
+static int store_new(struct rs_http *h, const struct rs_device_req *d, char *id, size_t idlen,
+                     uint8_t hash[BL_DEVICE_HASH_LEN])
+{
+	struct bl_devices *t = NULL;
+	int rc;
+
+	if ((rc = bl_device_id_new(id, idlen)) == 0 && (rc = bl_device_hash(id, hash)) == 0 &&
+	    (rc = bl_devices_begin(h->srv->bl, &t)) == 0 &&
+	    (rc = bl_devices_put(t, d->name, hash, d->profile, (uint64_t)time(NULL))) == 0) {
+		rc = bl_devices_commit(t);
+		t = NULL;
+	}
+	bl_devices_abort(t);
+	return rc;
+}
+
+static void add_device(struct rs_req *q, struct rs_resp *r)
+{
+	char id[BL_DEVICE_ID_LEN + 1], fp[BL_DEVICE_FP_MAX], dot[ENDPOINT_SZ], doh[ENDPOINT_SZ];
+	uint8_t hash[BL_DEVICE_HASH_LEN];
+	struct rs_device_req d;
+	struct rs_cfg_ref *cr;
+	bool known;
+	cJSON *j;
+	int rc;
+
+	if (rs__body_device(q->body, &d) < 0) {
+		rs__json_error(
+		    r, 400,
+		    "expected {\"name\": NAME (1..63 of A-Z a-z 0-9 _ . -), \"profile\": "
+		    "PROFILE}");
+		return;
+	}
+	cr = rs__http_cfg_get(q->h);
+	known = profile_in(&cr->cfg, d.profile);
+	rs__http_cfg_put(cr);
+	if (!known) {
+		rs__json_error(r, 400, "unknown profile: the config defines no such [profile]");
+		return;
+	}
+	rc = store_new(q->h, &d, id, sizeof(id), hash);
+	if (rc == -EEXIST) {
+		rs__json_error(r, 409, "a device of that name exists (revoke it first)");
+		return;
+	}
+	if (rc < 0) {
+		rs__json_error(r, 500, bl_strerror(rc));
+		return;
+	}
+	cr = rs__http_cfg_get(q->h);
+	rs_device_endpoints(&cr->cfg, id, dot, sizeof(dot), doh, sizeof(doh));
+	rs__http_cfg_put(cr);
+	bl_device_fingerprint(hash, fp);
+	j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "name", d.name);
+	cJSON_AddStringToObject(j, "profile", d.profile);
+	cJSON_AddStringToObject(j, "id", id);
+	cJSON_AddStringToObject(j, "fingerprint", fp);
+	cJSON_AddStringToObject(j, "dot", dot);
+	cJSON_AddStringToObject(j, "doh", doh);
+	rs__json_resp(r, 201, j);
+}
+
+static void revoke_device(struct rs_req *q, const char *name, struct rs_resp *r)
+{
+	struct bl_devices *t = NULL;
+	int rc = bl_device_name_valid(name) ? 0 : BL_ENOTFOUND;
+
+	if (rc == 0 && (rc = bl_devices_begin(q->h->srv->bl, &t)) == 0 &&
+	    (rc = bl_devices_del(t, name)) == 0) {
+		rc = bl_devices_commit(t);
+		t = NULL;
+	}
+	bl_devices_abort(t);
+	if (rc == BL_ENOTFOUND)
+		rs__json_error(r, 404, "no such device");
+	else if (rc < 0)
+		rs__json_error(r, 500, bl_strerror(rc));
+	else
+		rs__resp_text(r, 200, "application/json", "{\"revoked\":true}");
+}
+
+void rs__api_devices(struct rs_req *q, struct rs_resp *r)
+{
+	const char *m = q->method;
+	bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+
+	if (!q->h->srv->bl) {
+		rs__json_error(r, 503, "no store");
+		return;
+	}
+	if (strcmp(q->url, PATH) == 0) {
+		if (get)
+			return list_devices(q, r);
+		if (strcmp(m, "POST") == 0)
+			return add_device(q, r);
+		rs__json_error(r, 405, "GET or POST");
+		return;
+	}
+	if (strcmp(m, "DELETE") == 0)
+		return revoke_device(q, q->url + strlen(PATH) + 1, r);
+	rs__json_error(r, 405, "DELETE /api/devices/NAME");
+}
