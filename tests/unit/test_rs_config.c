@@ -149,7 +149,7 @@ static const char full_golden[] =
     "\n"
     "[http]\n"
     "listen = 127.0.0.1:8053\n"
-    "trust_loopback = on\n"
+    "trust_loopback = off\n"
     "block_page_listen = off\n"
     "block_page_text = This site was blocked by the family filter on this network. If you think "
     "that is a mistake, ask the adult who looks after the internet here, or report it below.\n"
