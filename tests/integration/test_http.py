@@ -543,7 +543,8 @@ class ReportQuotaTest(HTTPTestCase):
         st, _, text = http(self.bp, "GET", "/", headers={"Host": "x.bad.kg.test"},
                            source=source)
         self.assertEqual(st, 200)
-        return re.search(r'name="token" value="([0-9a-f]{32})"', text).group(1)
+        m = re.search(r'name="token" value="([0-9a-f]{32})"', text)
+        return m.group(1) if m else ""  # "" from a daemon without form tokens
 
     def report(self, source, token, domain):
         form = "domain=%s&kind=not_blocked" % domain
@@ -554,18 +555,20 @@ class ReportQuotaTest(HTTPTestCase):
 
     def test_report_quota_per_client_prefix(self):
         self.start_block()
+        # one client presses the button until it is refused (before: the global 30 / 10 min)
         tok = self.page_token("127.0.0.5")
-        codes = [self.report("127.0.0.5", tok, "n%d.kg.test" % i)[0]
-                 for i in range(self.PER_PREFIX + 5)]
-        self.assertEqual(codes.count(200), self.PER_PREFIX, codes)
-        self.assertEqual(codes[self.PER_PREFIX:], [429] * 5)
-        # the same /24, another address: the same household
-        st, _, _ = self.report("127.0.0.77", self.page_token("127.0.0.77"), "m.kg.test")
-        self.assertEqual(st, 429)
+        codes = []
+        while 429 not in codes and len(codes) < 100:
+            codes.append(self.report("127.0.0.5", tok, "n%d.kg.test" % len(codes))[0])
+        self.assertEqual(codes[-1], 429, codes)
         # another /24 is not affected
         st, _, text = self.report("127.0.9.5", self.page_token("127.0.9.5"), "other.kg.test")
         self.assertEqual(st, 200, text)
         self.assertIn("Thank you", text)
+        self.assertEqual(codes, [200] * self.PER_PREFIX + [429])
+        # the same /24, another address: the same household
+        st, _, _ = self.report("127.0.0.77", self.page_token("127.0.0.77"), "m.kg.test")
+        self.assertEqual(st, 429)
         # nor is a third /24 reporting through the dashboard's API
         st, _, _ = http(self.http_port, "POST", "/api/report",
                         {"domain": "dash.kg.test", "kind": "wrong_block"}, source="127.0.3.1")
@@ -577,6 +580,7 @@ class ReportQuotaTest(HTTPTestCase):
     def test_report_form_needs_its_token(self):
         self.start_block()
         tok = self.page_token("127.0.0.5")
+        self.assertTrue(tok, "the block page's form has no token")
         for bad in (None, "", "0" * 32, tok[:-1] + ("0" if tok[-1] != "0" else "1"), tok[:16]):
             st, _, text = self.report("127.0.0.5", bad, "x.bad.kg.test")
             self.assertEqual(st, 403, repr(bad))
