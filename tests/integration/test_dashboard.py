@@ -3,9 +3,10 @@
 
 A daemon with a local deny rule gets real DNS traffic; dashboard_check.cjs loads the page,
 asserts the numbers and the charts show, uses the "check a domain" box, adds a local deny
-rule (the daemon has a token and trust_loopback is off by default, so the dashboard asks for the
-token once, keeps it, and the change then goes through), and saves a screenshot to <build>/test-artifacts/dashboard.png. Here we then check over
-DNS that the rule added in the browser really blocks.
+rule (the daemon has a token and trust_loopback is off by default, so the dashboard asks for
+the token once, keeps it, and the change then goes through; after a reload a second change
+needs no prompt), and saves a screenshot to <build>/test-artifacts/dashboard.png. Here we then
+check over DNS that the rule added in the browser really blocks.
 
 playwright-core is installed (once) with npm into $KG_NODE_CACHE, default
 ~/.cache/kidguard-test-node, outside the repository; no browser is downloaded.
