@@ -268,8 +268,8 @@ static int authorize(struct rs_req *q, const struct rs_config *cfg, struct rs_re
 		r->www_auth = "Bearer realm=\"kidguard\"";
 	} else {
 		rs__resp_text(r, 403, "application/json",
-		              "{\"error\":\"this request changes state: allowed only from this "
-		              "machine (trust_loopback) or with [http] token set\"}");
+		              "{\"error\":\"this request changes state: no [http] token is "
+		              "configured; set one in kidguard.conf and reload\"}");
 	}
 	return -1;
 }
