@@ -44,6 +44,7 @@ const char *rs_strerror(int err);
 #define RS_CLIENT_ID_MAX       64  /* one DNS label and its NUL */
 #define RS_CLIENT_ID_MIN       16  /* config client_ids are secrets: no guessable "dad" */
 #define RS_TLS_NAME_MAX        256 /* a host name and its NUL */
+#define RS_HTTP_HOSTNAMES_MAX  16  /* [http] hostname entries */
 
 /* What a blocked name gets. */
 enum rs_block_action {
@@ -182,7 +183,10 @@ struct rs_config {
 	struct kg_sockaddr http_listen; /* len 0: off */
 	char http_token[128];           /* bearer token for state-changing requests; "" none */
 	bool http_trust_loopback;       /* loopback clients may change state without the token */
-	char http_assets[RS_PATH_MAX];  /* "" = compiled-in default */
+	/* Host names the API answers to besides its address and localhost (DNS rebinding) */
+	char http_hostnames[RS_HTTP_HOSTNAMES_MAX][RS_TLS_NAME_MAX]; /* normalised, lowercase */
+	int n_http_hostnames;
+	char http_assets[RS_PATH_MAX];        /* "" = compiled-in default */
 	struct kg_sockaddr block_page_listen; /* len 0: off */
 	char block_page_text[1024];
 	char block_page_contact[256]; /* link or phone for reports (a hotline) */

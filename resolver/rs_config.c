@@ -32,9 +32,9 @@ struct load_ctx {
 	size_t errlen;
 	bool failed;
 	uint64_t block_add[RS_MAX_PROFILES], block_del[RS_MAX_PROFILES]; /* block += / -= */
-	char item[128];   /* the list item a setter rejected (rc -3) */
-	int limit;        /* the maximum a list exceeded (rc -2) */
-	int key_line[64]; /* line that last set keys[i], 0 = not in the file (for validate) */
+	char item[128];    /* the list item a setter rejected (rc -3) */
+	int limit;         /* the maximum a list exceeded (rc -2) */
+	int key_line[128]; /* line that last set keys[i], 0 = not in the file (for validate) */
 	/* for string input */
 	const char *str_pos;
 	FILE *file;
@@ -349,6 +349,40 @@ static int set_report_url(struct load_ctx *c, const char *v, long lo, long hi, s
 	return set_string(c, v, lo, hi, off);
 }
 
+/* [http] hostname: names a browser may use for the API (Host header), without a port. */
+static int set_http_hostnames(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	char buf[CONFIG_MAX_LINE];
+	char *items[RS_HTTP_HOSTNAMES_MAX + 1];
+	int k;
+
+	snprintf(buf, sizeof(buf), "%s", v);
+	k = kg_split_list(buf, items, RS_HTTP_HOSTNAMES_MAX + 1);
+	if (k < 0) {
+		c->limit = RS_HTTP_HOSTNAMES_MAX;
+		return -2;
+	}
+	if (k == 0)
+		return -1;
+	for (int i = 0; i < k; i++) {
+		char *name;
+		if (c->cfg.n_http_hostnames >= RS_HTTP_HOSTNAMES_MAX) {
+			c->limit = RS_HTTP_HOSTNAMES_MAX;
+			return -2;
+		}
+		name = c->cfg.http_hostnames[c->cfg.n_http_hostnames];
+		/* an address is allowed anyway; a port or a wildcard would not mean what it says */
+		if (strchr(items[i], ':') || strchr(items[i], '*') ||
+		    bl_name_normalize(items[i], name, RS_TLS_NAME_MAX) != 0 ||
+		    strspn(name, "0123456789.") == strlen(name)) {
+			snprintf(c->item, sizeof(c->item), "%s", items[i]);
+			return -3;
+		}
+		c->cfg.n_http_hostnames++;
+	}
+	return 0;
+}
+
 #define OFF(f) offsetof(struct rs_config, f)
 
 /* clang-format off */
@@ -397,6 +431,7 @@ static const struct key_def keys[] = {
 	{"http", "listen", set_addr_or_off, 0, 8053, OFF(http_listen)},
 	{"http", "token", set_string, 0, 127, OFF(http_token)},
 	{"http", "trust_loopback", set_bool, 0, 0, OFF(http_trust_loopback)},
+	{"http", "hostname", set_http_hostnames, 0, 0, 0},
 	{"http", "assets", set_path, 0, 0, OFF(http_assets)},
 	{"http", "block_page_listen", set_addr_or_off, 0, 80, OFF(block_page_listen)},
 	{"http", "block_page_text", set_string, 0, 1023, OFF(block_page_text)},
@@ -446,6 +481,8 @@ static const char *range_hint(const struct key_def *k)
 		return "expected on or off";
 	if (k->set == set_report_url)
 		return "expected an https:// or mailto: address";
+	if (k->set == set_http_hostnames)
+		return "expected host names without a port, comma separated";
 	if (k->set == set_megabytes) {
 		snprintf(buf, sizeof(buf), "expected megabytes in %ld..%ld", k->lo, k->hi);
 		return buf;
@@ -807,7 +844,7 @@ static char *string_reader(char *str, int num, void *stream)
 	return reader_common(str, num, c, str);
 }
 
-_Static_assert(sizeof(keys) / sizeof(keys[0]) <= 64, "grow load_ctx.key_line");
+_Static_assert(sizeof(keys) / sizeof(keys[0]) <= 128, "grow load_ctx.key_line");
 
 /* The line a cross-key problem is reported at: where the key named in the message was set. */
 static void at_key(struct load_ctx *c, const char *section, const char *name)

@@ -17,7 +17,9 @@ void rs__config_http_defaults(struct rs_config *cfg)
 {
 	kg_sockaddr_parse("127.0.0.1:8053", 8053, &cfg->http_listen);
 	cfg->http_token[0] = '\0';
-	cfg->http_trust_loopback = true;
+	/* Off: a local user, or anyone behind a same-host reverse proxy, is not the operator. */
+	cfg->http_trust_loopback = false;
+	cfg->n_http_hostnames = 0;
 	cfg->http_assets[0] = '\0';
 	memset(&cfg->block_page_listen, 0, sizeof(cfg->block_page_listen));
 	snprintf(cfg->block_page_text, sizeof(cfg->block_page_text), "%s", RS_HTTP_DEFAULT_TEXT);
@@ -49,6 +51,9 @@ void rs__config_http_print(const struct rs_config *cfg, FILE *out)
 	if (cfg->http_token[0])
 		fprintf(out, "; token = (set, not shown)\n");
 	fprintf(out, "trust_loopback = %s\n", on_off(cfg->http_trust_loopback));
+	for (int i = 0; i < cfg->n_http_hostnames; i++)
+		fprintf(out, "%s%s%s", i ? ", " : "hostname = ", cfg->http_hostnames[i],
+		        i + 1 == cfg->n_http_hostnames ? "\n" : "");
 	if (cfg->http_assets[0])
 		fprintf(out, "assets = %s\n", cfg->http_assets);
 	fprintf(out, "block_page_listen = %s\n",

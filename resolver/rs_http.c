@@ -4,13 +4,24 @@
  * and the sampler thread (history, report delivery). Routing, static files and the one place
  * that decides whether a request may change state.
  *
+ * Which requests are answered at all (DNS rebinding): a web page whose name an attacker rebinds
+ * to this server's address is, for the browser, the attacker's own origin, so it could read
+ * every GET answer. The browser sends the page's name in Host; so the API daemon answers only a
+ * Host that is an address literal (the [http] listen address, or any address when that is a
+ * wildcard: a literal cannot be rebound), "localhost", or a name of [http] hostname, port
+ * optional. Anything else gets 403 before any handler runs; HTTP/1.1 without Host gets 400.
+ * The block page daemon answers any Host (it is reached through blocked names) but serves only
+ * the block page and its report form, never the API.
+ *
  * Who may change state (POST/PUT/DELETE under /api/, except /api/report):
  *   - a request with "Authorization: Bearer TOKEN" matching [http] token, from anywhere;
- *   - with [http] trust_loopback = on (the default), a request from 127.0.0.0/8 or ::1 without
- *     a token, provided it cannot be a cross-site request forged by a web page the browser
- *     shows: the Host header must name the loopback (no DNS rebinding), an Origin header, when
- *     present, must be this server, and a body must be application/json (which a foreign page
- *     cannot send without a CORS preflight that we never approve).
+ *   - with [http] trust_loopback = on (off by default), a request from 127.0.0.0/8 or ::1
+ *     without a token, provided it was not relayed by a proxy (no X-Forwarded-For, Forwarded
+ *     or X-Real-IP header: behind a same-host reverse proxy every remote client would look
+ *     local) and it cannot be a cross-site request forged by a web page the browser shows:
+ *     the Host header must name the loopback, an Origin header, when present, must be this
+ *     server, and a body must be application/json (which a foreign page cannot send without a
+ *     CORS preflight that we never approve).
  * Everything else is refused: 401 when a token is configured, 403 when none is.
  */
 #include "rs_http_int.h"
@@ -19,10 +30,13 @@
 #include <fcntl.h>
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <strings.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -216,17 +230,36 @@ static bool same_origin(struct MHD_Connection *c)
 	return !origin || (strncmp(origin, "http://", 7) == 0 && strcmp(origin + 7, host) == 0);
 }
 
+/* A proxy on this machine relays remote clients: its loopback source address says nothing. */
+static bool relayed(struct MHD_Connection *c)
+{
+	static const char *const hdrs[] = {"X-Forwarded-For", "Forwarded", "X-Real-IP"};
+
+	for (size_t i = 0; i < sizeof(hdrs) / sizeof(hdrs[0]); i++)
+		if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, hdrs[i]))
+			return true;
+	return false;
+}
+
+/* No body, or a JSON one: what a web page cannot send to another origin without a preflight. */
+static bool json_body(struct rs_req *q)
+{
+	const char *ct = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Content-Type");
+
+	return !q->body_len || (ct && strncmp(ct, "application/json", 16) == 0);
+}
+
 /* 0: allowed; otherwise fills `r` with the refusal. */
 static int authorize(struct rs_req *q, const struct rs_config *cfg, struct rs_resp *r)
 {
 	const char *auth = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Authorization");
-	const char *ct = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Content-Type");
-	bool json = !q->body_len || (ct && strncmp(ct, "application/json", 16) == 0);
+	bool json = json_body(q);
 
 	if (cfg->http_token[0] && auth && strncmp(auth, "Bearer ", 7) == 0 &&
 	    ct_equal(auth + 7, cfg->http_token))
 		return 0;
-	if (cfg->http_trust_loopback && rs__is_loopback(q->client) && same_origin(q->conn) && json)
+	if (cfg->http_trust_loopback && rs__is_loopback(q->client) && !relayed(q->conn) &&
+	    same_origin(q->conn) && json)
 		return 0;
 	if (cfg->http_token[0]) {
 		rs__resp_text(r, 401, "application/json",
@@ -235,9 +268,112 @@ static int authorize(struct rs_req *q, const struct rs_config *cfg, struct rs_re
 		r->www_auth = "Bearer realm=\"kidguard\"";
 	} else {
 		rs__resp_text(r, 403, "application/json",
-		              "{\"error\":\"this request changes state: allowed only from this "
-		              "machine (trust_loopback) or with [http] token set\"}");
+		              "{\"error\":\"this request changes state: no [http] token is "
+		              "configured; set one in kidguard.conf and reload\"}");
 	}
+	return -1;
+}
+
+/* ------------------------------------------------------------------- host check --- */
+
+/* Does the literal `lit` (no brackets, no port) name an address the API listens on? */
+static bool host_literal_ok(const struct kg_sockaddr *listen, const char *lit)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET, lit, &a4) == 1) {
+		if (listen->ss.ss_family == AF_INET) {
+			const struct sockaddr_in *s = (const struct sockaddr_in *)&listen->ss;
+			return s->sin_addr.s_addr == htonl(INADDR_ANY) ||
+			       s->sin_addr.s_addr == a4.s_addr;
+		}
+		/* [::] takes IPv4 too (dual stack) */
+		return listen->ss.ss_family == AF_INET6 &&
+		       IN6_IS_ADDR_UNSPECIFIED(
+		           &((const struct sockaddr_in6 *)&listen->ss)->sin6_addr);
+	}
+	if (inet_pton(AF_INET6, lit, &a6) == 1 && listen->ss.ss_family == AF_INET6) {
+		const struct in6_addr *l = &((const struct sockaddr_in6 *)&listen->ss)->sin6_addr;
+		return IN6_IS_ADDR_UNSPECIFIED(l) || memcmp(l, &a6, sizeof(a6)) == 0;
+	}
+	return false;
+}
+
+/*
+ * Whether a Host header value names this API: "ADDR[:PORT]", "[V6]:PORT", "localhost[:PORT]"
+ * or an [http] hostname (case-insensitive, a trailing dot and a port allowed). The port is not
+ * compared: a reverse proxy or a port forward may change it, and it is not what a rebinding
+ * attack changes.
+ */
+bool rs__http_host_ok(const struct rs_config *cfg, const char *host)
+{
+	char h[RS_TLS_NAME_MAX];
+	const char *end, *port;
+	bool bracketed = host && host[0] == '[';
+	size_t n;
+
+	if (!host || !host[0])
+		return false;
+	if (bracketed) {
+		end = strchr(host, ']');
+		if (!end)
+			return false;
+		port = end + 1;
+		host++;
+	} else {
+		end = host + strcspn(host, ":");
+		port = end;
+	}
+	if (port[0] == ':' &&
+	    (port[1] == '\0' || strspn(port + 1, "0123456789") != strlen(port + 1) ||
+	     strlen(port + 1) > 5))
+		return false;
+	if (port[0] != '\0' && port[0] != ':')
+		return false;
+	n = (size_t)(end - host);
+	if (n == 0 || n >= sizeof(h))
+		return false;
+	memcpy(h, host, n);
+	h[n] = '\0';
+	if (bracketed)
+		return host_literal_ok(&cfg->http_listen, h);
+	if (h[n - 1] == '.')
+		h[--n] = '\0';
+	if (host_literal_ok(&cfg->http_listen, h) || strcasecmp(h, "localhost") == 0)
+		return true;
+	for (int i = 0; i < cfg->n_http_hostnames; i++)
+		if (strcasecmp(h, cfg->http_hostnames[i]) == 0)
+			return true;
+	return false;
+}
+
+/* 0 when the request may go on; otherwise fills `r` (every request of the API daemon). */
+static int check_host(struct rs_req *q, const char *version, bool api, struct rs_resp *r)
+{
+	const char *host = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Host");
+	struct rs_cfg_ref *cr;
+	bool ok;
+
+	if (!host) {
+		/* RFC 9112 3.2: a 1.1 request without Host is malformed; 1.0 had no Host and no
+		 * browser sends one without it. */
+		if (strcmp(version, MHD_HTTP_VERSION_1_0) == 0)
+			return 0;
+		rs__resp_text(r, 400, "application/json", "{\"error\":\"no Host header\"}");
+		return -1;
+	}
+	if (!api)
+		return 0; /* the block page is reached through blocked names */
+	cr = rs__http_cfg_get(q->h);
+	ok = rs__http_host_ok(&cr->cfg, host);
+	rs__http_cfg_put(cr);
+	if (ok)
+		return 0;
+	rs__resp_text(r, 403, "application/json",
+	              "{\"error\":\"this server does not answer to that Host name (DNS "
+	              "rebinding protection): use its address, localhost, or add the name to "
+	              "[http] hostname\"}");
 	return -1;
 }
 
@@ -261,6 +397,12 @@ static void route_api(struct rs_req *q, struct rs_resp *r)
 	}
 	if (q->body_too_big) {
 		rs__resp_text(r, 413, "application/json", "{\"error\":\"body too large\"}");
+		return;
+	}
+	if (!get && strcmp(q->url, "/api/report") == 0 && !json_body(q)) {
+		/* unauthenticated, so at least not from a foreign page's form (no preflight) */
+		rs__resp_text(r, 415, "application/json",
+		              "{\"error\":\"send the report as application/json\"}");
 		return;
 	}
 	if (!get && strcmp(q->url, "/api/report") != 0) {
@@ -349,10 +491,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	q.body = st->body;
 	q.body_len = st->len;
 	q.body_too_big = st->too_big;
-	if (api)
-		route_api(&q, &r);
-	else
-		rs__block_handle(&q, &r);
+	if (check_host(&q, version, api, &r) == 0) {
+		if (api)
+			route_api(&q, &r);
+		else
+			rs__block_handle(&q, &r);
+	}
 	return send_resp(c, &r, api);
 }
 
@@ -504,7 +648,11 @@ int rs__http_start(struct rs_server *srv)
 	atomic_fetch_add(&srv->cfg->refs, 1);
 	h->cfg = srv->cfg;
 	find_assets(h, cfg);
-	rc = rs__events_init(h, cfg);
+	rc = getrandom(h->report_key, sizeof(h->report_key), 0) == (ssize_t)sizeof(h->report_key)
+	         ? 0
+	         : RS_ENOMEM;
+	if (!rc)
+		rc = rs__events_init(h, cfg);
 	if (!rc && (rc = bl_reader_open(srv->bl, &h->bl)) < 0) {
 		log_err("http: blocklist reader: %s", bl_strerror(rc));
 		h->bl = NULL; /* /health reports it */

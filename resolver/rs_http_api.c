@@ -646,7 +646,7 @@ static void api_report(struct rs_req *q, struct rs_resp *r)
 
 	rc = rs__body_report(q->body, &req);
 	if (rc == 0)
-		rc = rs__report_add(q->h, req.domain, req.kind, &rep);
+		rc = rs__report_add(q->h, q->client, req.domain, req.kind, &rep);
 	if (rc == -EAGAIN) {
 		rs__json_error(r, 429, "too many reports just now; try again later");
 		return;

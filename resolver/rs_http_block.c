@@ -10,7 +10,9 @@
  * every site, so we do not. The dashboard's "check a domain" box explains those blocks.
  *
  * The client's address picks the profile whose categories are shown (as the DNS answer did)
- * and is otherwise neither kept nor logged. Reports are a plain HTML form (no JavaScript).
+ * and is otherwise neither kept nor logged (its /24 or /56 counts against the report quota, in
+ * memory, for ten minutes). Reports are a plain HTML form (no JavaScript) carrying a token
+ * made for this client's prefix (rs_http_report.c), so another web page cannot post them.
  */
 #include "rs_http_int.h"
 
@@ -98,12 +100,14 @@ static void contact_html(struct sb *b, const char *c)
 	sb_str(b, "</p>");
 }
 
-static void report_html(struct sb *b, const char *domain, bool blocked)
+static void report_html(struct sb *b, const char *domain, const char *token, bool blocked)
 {
-	if (!domain[0])
+	if (!domain[0] || !token)
 		return;
 	sb_str(b, "<form method=\"post\" action=\"/report\" class=\"report\">"
-	          "<input type=\"hidden\" name=\"domain\" value=\"");
+	          "<input type=\"hidden\" name=\"token\" value=\"");
+	sb_esc(b, token);
+	sb_str(b, "\"><input type=\"hidden\" name=\"domain\" value=\"");
 	sb_esc(b, domain);
 	sb_str(b, "\"><button type=\"submit\" name=\"kind\" value=\"");
 	sb_str(b, blocked ? "wrong_block\">This site should not be blocked"
@@ -120,6 +124,7 @@ static const char fallback[] =
 
 struct page {
 	const char *title, *domain, *category, *text, *feed_version;
+	const char *token; /* the report form's token; NULL: no report form */
 	bool blocked;
 	const char *contact;
 };
@@ -152,7 +157,7 @@ static char *render(struct rs_http *h, const struct page *pg, size_t *len)
 		else if (KEY("CONTACT"))
 			contact_html(&b, pg->contact);
 		else if (KEY("REPORT"))
-			report_html(&b, pg->domain, pg->blocked);
+			report_html(&b, pg->domain, pg->token, pg->blocked);
 #undef KEY
 		p = close + 2;
 	}
@@ -184,19 +189,27 @@ static void host_name(struct rs_req *q, char *out, size_t len)
 static void report_post(struct rs_req *q, struct rs_resp *r)
 {
 	char domain[BL_NAME_MAX + 8], kind[32], addr[600], mailto[1400];
+	char token[RS_REPORT_TOKEN_LEN + 8];
 	struct rs_report rep;
 	struct page pg = {.title = "Thank you", .category = "", .feed_version = ""};
 	struct rs_cfg_ref *cr = rs__http_cfg_get(q->h);
 	size_t len;
 	int rc = -EINVAL;
+	bool token_ok;
 
-	if (q->body && rs__form_field(q->body, "domain", domain, sizeof(domain)) == 0 &&
+	token_ok = q->body && rs__form_field(q->body, "token", token, sizeof(token)) == 0 &&
+	           rs__report_token_ok(q->h, q->client, token);
+	if (token_ok && rs__form_field(q->body, "domain", domain, sizeof(domain)) == 0 &&
 	    rs__form_field(q->body, "kind", kind, sizeof(kind)) == 0)
-		rc = rs__report_add(q->h, domain, kind, &rep);
+		rc = rs__report_add(q->h, q->client, domain, kind, &rep);
 	rs__report_address(q->h, addr, sizeof(addr));
 	pg.domain = rc == 0 ? rep.domain : "";
 	pg.contact = cr->cfg.block_page_contact;
-	if (rc == -EAGAIN)
+	if (!token_ok) {
+		pg.title = "This page has expired";
+		pg.text = "The report was not sent: go back, reload the page and press the button "
+		          "again.";
+	} else if (rc == -EAGAIN)
 		pg.text = "Too many reports were sent just now. Please try again later.";
 	else if (rc)
 		pg.text = "This report could not be understood.";
@@ -211,13 +224,18 @@ static void report_post(struct rs_req *q, struct rs_resp *r)
 	char *html = render(q->h, &pg, &len);
 	rs__http_cfg_put(cr);
 	/* no second report button on the thank-you page */
-	rs__resp_owned(r, rc == -EAGAIN ? 429 : rc ? 400 : 200, "text/html; charset=utf-8", html);
+	rs__resp_owned(r,
+	               !token_ok       ? 403
+	               : rc == -EAGAIN ? 429
+	               : rc            ? 400
+	                               : 200,
+	               "text/html; charset=utf-8", html);
 	r->len = len;
 }
 
 void rs__block_handle(struct rs_req *q, struct rs_resp *r)
 {
-	char name[BL_NAME_MAX], cats[512] = "", ver[32] = "";
+	char name[BL_NAME_MAX], cats[512] = "", ver[32] = "", token[RS_REPORT_TOKEN_LEN + 1];
 	struct rs_cfg_ref *cr;
 	const struct rs_profile *prof;
 	struct bl_verdict v;
@@ -232,6 +250,8 @@ void rs__block_handle(struct rs_req *q, struct rs_resp *r)
 	prof = rs_profile_for(&cr->cfg, q->client);
 	host_name(q, name, sizeof(name));
 	pg.domain = name;
+	rs__report_token(q->h, q->client, token);
+	pg.token = token;
 	pg.text = cr->cfg.block_page_text;
 	pg.contact = cr->cfg.block_page_contact;
 	if (name[0] && rs__http_lookup(q->h, name, prof->block_mask, &v) == 0 &&

@@ -29,6 +29,14 @@
 #define RS_REPORT_TRIES 12    /* delivery attempts before a report is given up */
 #define RS_BODY_MAX     16384 /* largest request body we accept */
 
+/* Reports: per client prefix (/24, /56) and in all, per RS_REPORT_WINDOW seconds. The table of
+ * prefixes is emptied with each window and holds at most one entry per accepted report, so
+ * RS_REPORT_CEILING entries always suffice. */
+#define RS_REPORT_WINDOW     600
+#define RS_REPORT_PER_PREFIX 10
+#define RS_REPORT_CEILING    200
+#define RS_REPORT_TOKEN_LEN  32 /* hex characters of the block page's form token */
+
 /* A client address as kept: family 0 (none), AF_INET or AF_INET6, already truncated. */
 struct rs_ev_addr {
 	uint8_t family;
@@ -112,7 +120,13 @@ struct rs_http {
 	struct rs_report outbox[RS_OUTBOX];
 	int n_out;
 	uint64_t next_report_id;
-	uint64_t rate_t, rate_n; /* reports accepted in the current 10-minute window */
+	uint64_t rate_t, rate_n; /* reports accepted in the current window, in all */
+	struct rs_report_quota {
+		uint8_t pfx[8]; /* family byte, then the /24 or /56 */
+		uint32_t n;
+	} rate_pfx[RS_REPORT_CEILING]; /* reports accepted per prefix in the window */
+	int n_rate_pfx;
+	uint8_t report_key[32]; /* per process: the block page's form tokens */
 
 	pthread_t sampler;
 	pthread_mutex_t stop_lock;
@@ -152,6 +166,8 @@ int rs__http_lookup(struct rs_http *h, const char *name, uint64_t mask, struct b
 /* "adult, gambling" (sep ", ") of a mask into buf. */
 const char *rs__cat_names(struct rs_http *h, uint64_t mask, char *buf, size_t len);
 bool rs__is_loopback(const struct sockaddr *sa);
+/* Whether a Host header value names the API ([http] listen, localhost, [http] hostname). */
+bool rs__http_host_ok(const struct rs_config *cfg, const char *host);
 
 /* rs_http_api.c */
 void rs__api_handle(struct rs_req *q, struct rs_resp *r);
@@ -217,9 +233,17 @@ int rs__health_reason(struct rs_http *h, char *why, size_t len);
 void rs__block_handle(struct rs_req *q, struct rs_resp *r);
 
 /* rs_http_report.c */
-/* Queue a report; `kind` "wrong_block" or "not_blocked". Returns 0, -EAGAIN (rate limited or
- * full) or -EINVAL. The category and feed version come from the store, not the client. */
-int rs__report_add(struct rs_http *h, const char *domain, const char *kind, struct rs_report *out);
+/* Queue a report from `client` (borrowed; only its prefix counts, it is not kept); `kind`
+ * "wrong_block" or "not_blocked". Returns 0, -EAGAIN (the client's prefix or everyone is over
+ * the quota, or the outbox is full) or -EINVAL. The category and feed version come from the
+ * store, not the client. */
+int rs__report_add(struct rs_http *h, const struct sockaddr *client, const char *domain,
+                   const char *kind, struct rs_report *out);
+/* The block page's form token for `client`: an HMAC with the per-process key over the client's
+ * prefix and the current time slot. `out` receives RS_REPORT_TOKEN_LEN + 1 bytes. */
+void rs__report_token(struct rs_http *h, const struct sockaddr *client, char *out);
+/* Whether `token` (NULL: none) was made for this client's prefix in the last two slots. */
+bool rs__report_token_ok(struct rs_http *h, const struct sockaddr *client, const char *token);
 /* The address reports go to ("" when none). */
 void rs__report_address(struct rs_http *h, char *buf, size_t len);
 /* A mailto: link for one report (for the dashboard and the block page). */

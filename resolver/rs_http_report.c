@@ -5,8 +5,15 @@
  * A report carries the domain, the kind, the categories the store gives the domain and the
  * feed version: never who asked, from where, or anything they visited. It is kept in a
  * bounded outbox (RS_OUTBOX; the oldest delivered or given-up report makes room, and when all
- * are pending a new one is refused with 429), and accepted at most RATE_MAX times per
- * RATE_WINDOW so that a child pressing the button in a loop cannot flood the publisher.
+ * are pending a new one is refused with 429), and accepted at most RS_REPORT_PER_PREFIX times
+ * per RS_REPORT_WINDOW from one client prefix (/24, /56: one household or subscriber), so that
+ * one person pressing the button in a loop neither floods the publisher nor uses up everyone
+ * else's reporting, and at most RS_REPORT_CEILING times in all.
+ *
+ * The block page's form carries a token (RS_REPORT_TOKEN_LEN hex characters of an HMAC-SHA256
+ * with a per-process random key over the client's prefix and the RS_REPORT_WINDOW time slot),
+ * so that a foreign web page cannot make a browser post reports: it cannot read the block
+ * page, and a token is good only for its prefix, for one to two windows, and until a restart.
  *
  * Delivery: an https:// address gets a JSON POST from the sampler thread (libcurl, 10 s
  * timeout, no redirects), retried with a doubling back-off from 30 s to an hour, given up
@@ -18,14 +25,15 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "kg_log.h"
-
-#define RATE_WINDOW 600
-#define RATE_MAX    30
 
 void rs__report_address(struct rs_http *h, char *buf, size_t len)
 {
@@ -78,6 +86,111 @@ void rs__report_mailto(const char *addr, const struct rs_report *rep, char *buf,
 	snprintf(buf, len, "%s?subject=%s&body=%s", addr, es, eb);
 }
 
+/* The client's quota key: family, then its /24 (IPv4, v4-mapped too) or /56 (IPv6). */
+static void client_prefix(const struct sockaddr *sa, uint8_t pfx[8])
+{
+	memset(pfx, 0, 8);
+	if (sa && sa->sa_family == AF_INET) {
+		pfx[0] = 4;
+		memcpy(pfx + 1, &((const struct sockaddr_in *)sa)->sin_addr, 3);
+	} else if (sa && sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			pfx[0] = 4;
+			memcpy(pfx + 1, a->s6_addr + 12, 3);
+		} else {
+			pfx[0] = 6;
+			memcpy(pfx + 1, a->s6_addr, 7);
+		}
+	}
+}
+
+static void token_for(struct rs_http *h, const uint8_t pfx[8], uint64_t slot, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t msg[16], mac[EVP_MAX_MD_SIZE];
+	unsigned maclen = 0;
+
+	memcpy(msg, pfx, 8);
+	for (int i = 0; i < 8; i++)
+		msg[8 + i] = (uint8_t)(slot >> (56 - 8 * i));
+	if (!HMAC(EVP_sha256(), h->report_key, sizeof(h->report_key), msg, sizeof(msg), mac,
+	          &maclen) ||
+	    maclen < RS_REPORT_TOKEN_LEN / 2) {
+		/* cannot happen with SHA-256; an all-x token never matches a hex one */
+		memset(out, 'x', RS_REPORT_TOKEN_LEN);
+		out[RS_REPORT_TOKEN_LEN] = '\0';
+		return;
+	}
+	for (int i = 0; i < RS_REPORT_TOKEN_LEN / 2; i++) {
+		out[2 * i] = hex[mac[i] >> 4];
+		out[2 * i + 1] = hex[mac[i] & 15];
+	}
+	out[RS_REPORT_TOKEN_LEN] = '\0';
+}
+
+void rs__report_token(struct rs_http *h, const struct sockaddr *client, char *out)
+{
+	uint8_t pfx[8];
+
+	client_prefix(client, pfx);
+	token_for(h, pfx, (uint64_t)time(NULL) / RS_REPORT_WINDOW, out);
+}
+
+bool rs__report_token_ok(struct rs_http *h, const struct sockaddr *client, const char *token)
+{
+	uint64_t slot = (uint64_t)time(NULL) / RS_REPORT_WINDOW;
+	char want[RS_REPORT_TOKEN_LEN + 1];
+	uint8_t pfx[8];
+	bool ok = false;
+
+	if (!token || strlen(token) != RS_REPORT_TOKEN_LEN)
+		return false;
+	client_prefix(client, pfx);
+	/* this slot or the one before: a page stays usable for RS_REPORT_WINDOW seconds at least */
+	token_for(h, pfx, slot, want);
+	ok = CRYPTO_memcmp(want, token, RS_REPORT_TOKEN_LEN) == 0;
+	token_for(h, pfx, slot - 1, want);
+	ok |= CRYPTO_memcmp(want, token, RS_REPORT_TOKEN_LEN) == 0;
+	return ok;
+}
+
+/* Whether the client's prefix and everyone together are under the quota; `*slot` receives
+ * the prefix's entry (NULL: none yet). Caller holds out_lock. Returns 0 or -EAGAIN. */
+static int quota_check(struct rs_http *h, const uint8_t pfx[8], uint64_t now,
+                       struct rs_report_quota **slot)
+{
+	struct rs_report_quota *q = NULL;
+
+	if (now >= h->rate_t + RS_REPORT_WINDOW) {
+		h->rate_t = now;
+		h->rate_n = 0;
+		h->n_rate_pfx = 0;
+	}
+	for (int i = 0; i < h->n_rate_pfx && !q; i++)
+		if (memcmp(h->rate_pfx[i].pfx, pfx, 8) == 0)
+			q = &h->rate_pfx[i];
+	*slot = q;
+	if (q && q->n >= RS_REPORT_PER_PREFIX)
+		return -EAGAIN;
+	/* rate_n < RS_REPORT_CEILING also bounds n_rate_pfx: one entry per accepted report */
+	if (h->rate_n >= RS_REPORT_CEILING || (!q && h->n_rate_pfx >= RS_REPORT_CEILING))
+		return -EAGAIN;
+	return 0;
+}
+
+/* Counts one accepted report (after quota_check said yes). Caller holds out_lock. */
+static void quota_take(struct rs_http *h, const uint8_t pfx[8], struct rs_report_quota *q)
+{
+	if (!q) {
+		q = &h->rate_pfx[h->n_rate_pfx++];
+		memcpy(q->pfx, pfx, 8);
+		q->n = 0;
+	}
+	q->n++;
+	h->rate_n++;
+}
+
 /* Make room: drop the oldest finished report. Returns false when every slot is pending. */
 static bool make_room(struct rs_http *h)
 {
@@ -97,11 +210,14 @@ static bool make_room(struct rs_http *h)
 	return true;
 }
 
-int rs__report_add(struct rs_http *h, const char *domain, const char *kind, struct rs_report *out)
+int rs__report_add(struct rs_http *h, const struct sockaddr *client, const char *domain,
+                   const char *kind, struct rs_report *out)
 {
 	struct rs_report rep = {0};
+	struct rs_report_quota *quota = NULL;
 	struct bl_verdict v;
 	struct bl_meta m;
+	uint8_t pfx[8];
 	char addr[600];
 	uint64_t now = (uint64_t)time(NULL);
 	int rc = 0;
@@ -136,15 +252,13 @@ int rs__report_add(struct rs_http *h, const char *domain, const char *kind, stru
 			goto done;
 		}
 	}
-	if (now >= h->rate_t + RATE_WINDOW) {
-		h->rate_t = now;
-		h->rate_n = 0;
-	}
-	if (h->rate_n >= RATE_MAX || (h->n_out == RS_OUTBOX && !make_room(h))) {
+	/* the quota first: a refused report must not make room by dropping a finished one */
+	client_prefix(client, pfx);
+	if (quota_check(h, pfx, now, &quota) != 0 || (h->n_out == RS_OUTBOX && !make_room(h))) {
 		rc = -EAGAIN;
 		goto done;
 	}
-	h->rate_n++;
+	quota_take(h, pfx, quota);
 	rep.id = ++h->next_report_id;
 	h->outbox[h->n_out++] = rep;
 	*out = rep;

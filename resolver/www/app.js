@@ -3,7 +3,10 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-let token = sessionStorage.getItem("kg-token") || "";
+// The API token ([http] token): asked for once, when a change is refused, and kept in this
+// browser (localStorage) so that the dashboard does not ask again.
+let token = localStorage.getItem("kg-token") || "";
+let tokenWaiters = [];
 
 function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
@@ -34,14 +37,45 @@ function when(t) {
   return t ? new Date(t * 1000).toLocaleString() : "never";
 }
 
-async function api(method, url, body) {
+async function send(method, url, body) {
   const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (token) headers["Authorization"] = "Bearer " + token;
   const r = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   let j = {};
   try { j = await r.json(); } catch (e) { /* not JSON */ }
-  if (r.status === 401 || r.status === 403) $("token-panel").hidden = false;
+  return { r, j };
+}
+
+// Show the token panel; resolves when a token is entered, rejects on Cancel.
+function askToken(message) {
+  $("token-msg").textContent = message;
+  $("token-panel").hidden = false;
+  $("token-input").value = "";
+  $("token-panel").scrollIntoView({ block: "nearest" });
+  $("token-input").focus();
+  return new Promise((resolve, reject) => tokenWaiters.push({ resolve, reject }));
+}
+
+function tokenDone(entered) {
+  const waiting = tokenWaiters;
+  tokenWaiters = [];
+  $("token-panel").hidden = true;
+  for (const w of waiting) {
+    if (entered) w.resolve();
+    else w.reject(new Error("this change needs the access token"));
+  }
+}
+
+async function api(method, url, body) {
+  let { r, j } = await send(method, url, body);
+  // A change refused for want of the token: ask for it, then send the same request again.
+  while ((r.status === 401 || r.status === 403) && method !== "GET") {
+    await askToken(r.status === 403 ? (j.error || "This change was refused.")
+      : token ? "The server did not accept that token. Enter it again."
+        : "Enter the access token to make this change.");
+    ({ r, j } = await send(method, url, body));
+  }
   if (!r.ok) throw new Error(j.error || ("HTTP " + r.status));
   return j;
 }
@@ -314,10 +348,12 @@ $("sync-btn").addEventListener("click", async () => {
 });
 $("token-form").addEventListener("submit", (e) => {
   e.preventDefault();
-  token = $("token-input").value;
-  sessionStorage.setItem("kg-token", token);
-  $("token-panel").hidden = true;
+  token = $("token-input").value.trim();
+  if (!token) return;
+  localStorage.setItem("kg-token", token);
+  tokenDone(true);
 });
+$("token-cancel").addEventListener("click", () => tokenDone(false));
 window.addEventListener("resize", () => lastStats && renderStats(lastStats));
 
 refresh();

@@ -1,9 +1,10 @@
 /*
  * Fuzz target: the HTTP request bodies (rs_http_body.c). The first byte picks the parser:
- * POST /api/overrides, POST /api/report, PUT /api/clients/PREFIX, or the block page's report
- * form (byte % 4), or POST /api/devices (byte 4 exactly); the rest is the body, at most RS_BODY_MAX
- * bytes (the server answers 413 beyond) and NUL-terminated as rs_http.c keeps it; an empty body is
- * NULL, as when none was sent.
+ * POST /api/overrides, POST /api/report, PUT /api/clients/PREFIX, the block page's report
+ * form (byte % 6 = 0..3), (not a body, but the other request text the server parses) the Host
+ * header check of rs_http.c (4), or POST /api/devices (5); the rest is the body, at most
+ * RS_BODY_MAX bytes (the server answers 413 beyond) and NUL-terminated as rs_http.c keeps it;
+ * an empty body is NULL, as when none was sent.
  *
  * What a parser accepts must be what the handler can use as it is: a normalised name
  * (normalising it again changes nothing), known flags and category bits only, no categories on
@@ -118,13 +119,18 @@ static void fuzz_device(const char *body)
 /* The block page's form, with the buffers report_post gives it. */
 static void fuzz_form(const char *body, size_t len)
 {
-	char domain[BL_NAME_MAX + 8], kind[32], norm[BL_NAME_MAX];
-	int d, k;
+	char domain[BL_NAME_MAX + 8], kind[32], norm[BL_NAME_MAX], token[RS_REPORT_TOKEN_LEN + 8];
+	int d, k, t;
 
 	memset(domain, POISON, sizeof(domain));
 	memset(kind, POISON, sizeof(kind));
+	memset(token, POISON, sizeof(token));
 	d = rs__form_field(body, "domain", domain, sizeof(domain));
 	k = rs__form_field(body, "kind", kind, sizeof(kind));
+	t = rs__form_field(body, "token", token, sizeof(token));
+	FUZZ_CHECK(t == 0 || (t == -ENOENT && untouched(token, sizeof(token))));
+	if (t == 0)
+		FUZZ_CHECK(memchr(token, '\0', sizeof(token)) && strlen(token) <= len);
 	FUZZ_CHECK(d == 0 || (d == -ENOENT && untouched(domain, sizeof(domain))));
 	FUZZ_CHECK(k == 0 || (k == -ENOENT && untouched(kind, sizeof(kind))));
 	if (d == 0)
@@ -135,6 +141,41 @@ static void fuzz_form(const char *body, size_t len)
 	if (d == 0 && k == 0 && rs__report_kind_ok(kind) == 0 &&
 	    bl_name_normalize(domain, norm, sizeof(norm)) == 0)
 		check_name(norm);
+}
+
+/*
+ * The Host check against a specific and a wildcard listen address with two [http] hostname
+ * names. Case never matters (names compare case-insensitively, hex digits of an IPv6 literal
+ * too); a specific listen address accepts nothing the wildcard refuses; what is accepted is a
+ * literal, localhost or a listed name, so it never holds a '/', '@' or blank.
+ */
+static void fuzz_host(const char *host)
+{
+	static struct rs_config one, any;
+	static bool init;
+	static char upper[RS_BODY_MAX + 1];
+	bool ok_one, ok_any;
+	size_t n = strlen(host);
+
+	if (!init) {
+		rs_config_defaults(&one);
+		snprintf(one.http_hostnames[0], RS_TLS_NAME_MAX, "kidguard.home.arpa");
+		snprintf(one.http_hostnames[1], RS_TLS_NAME_MAX, "router.lan");
+		one.n_http_hostnames = 2;
+		any = one;
+		FUZZ_CHECK(kg_sockaddr_parse("192.0.2.1:8053", 8053, &one.http_listen) == 0);
+		FUZZ_CHECK(kg_sockaddr_parse("[::]:8053", 8053, &any.http_listen) == 0);
+		init = true;
+	}
+	ok_one = rs__http_host_ok(&one, host);
+	ok_any = rs__http_host_ok(&any, host);
+	FUZZ_CHECK(!ok_one || ok_any);
+	if (ok_any)
+		FUZZ_CHECK(strcspn(host, "/@ \t\r\n") == n);
+	for (size_t i = 0; i <= n; i++)
+		upper[i] = (char)(host[i] >= 'a' && host[i] <= 'z' ? host[i] - 32 : host[i]);
+	FUZZ_CHECK(rs__http_host_ok(&one, upper) == ok_one);
+	FUZZ_CHECK(rs__http_host_ok(&any, upper) == ok_any);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -148,11 +189,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(body, data + 1, len);
 	body[len] = '\0';
 	b = len ? body : NULL;
-	if (data[0] == 4) {
-		fuzz_device(b);
-		return 0;
-	}
-	switch (data[0] % 4) {
+	switch (data[0] % 6) {
 	case 0:
 		fuzz_override(b);
 		break;
@@ -162,9 +199,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 2:
 		fuzz_client(b);
 		break;
-	default:
+	case 3:
 		if (b)
 			fuzz_form(b, len);
+		break;
+	case 4:
+		fuzz_host(body);
+		break;
+	default:
+		fuzz_device(b);
 		break;
 	}
 	return 0;

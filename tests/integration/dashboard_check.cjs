@@ -1,10 +1,10 @@
 // Drive the dashboard in Debian's headless Chromium with playwright-core (no browser download).
-// Usage: node dashboard_check.cjs URL SCREENSHOT.png USERDATADIR BLOCKED_NAME NEW_DENY_NAME
+// Usage: node dashboard_check.cjs URL SCREENSHOT.png USERDATADIR BLOCKED_NAME NEW_DENY_NAME TOKEN
 // Prints one JSON line of what it saw; exits 1 on the first failed expectation.
 "use strict";
 const { chromium } = require("playwright-core");
 
-const [url, shot, userDir, blockedName, denyName] = process.argv.slice(2);
+const [url, shot, userDir, blockedName, denyName, token] = process.argv.slice(2);
 
 function expect(cond, what) {
   if (!cond) {
@@ -64,11 +64,29 @@ function expect(cond, what) {
     seen.explanation = await page.textContent("#check-explanation");
     expect(/Blocked/.test(seen.verdict), "verdict says Blocked");
     expect(/adult/.test(seen.explanation), "explanation names the category");
-    // add a local deny rule and see it listed
+    // add a local deny rule: refused without the token, the dashboard asks for it once,
+    // then the same change goes through and is listed
     await page.fill("#ov-name", denyName);
     await page.selectOption("#ov-action", "deny");
     await page.click("#ov-add");
+    await page.waitForSelector("#token-panel", { state: "visible" });
+    seen.token_prompt = await page.textContent("#token-msg");
+    expect(!(await page.$(`#ov-list li[data-name="${denyName}"]`)), "no rule before the token");
+    await page.fill("#token-input", "not-the-token");
+    await page.click("#token-ok");
+    await page.waitForFunction(() => /not accept/.test(document.getElementById("token-msg").textContent));
+    await page.waitForSelector("#token-panel", { state: "visible" });
+    await page.fill("#token-input", token);
+    await page.click("#token-ok");
     await page.waitForSelector(`#ov-list li[data-name="${denyName}"]`);
+    await page.waitForSelector("#token-panel", { state: "hidden" });
+    // kept by the browser: after a reload a change needs no prompt
+    await page.reload();
+    await page.waitForFunction(() => /^\d/.test(document.getElementById("q-total").textContent));
+    await page.fill("#ov-name", "second." + denyName);
+    await page.click("#ov-add");
+    await page.waitForSelector(`#ov-list li[data-name="second.${denyName}"]`);
+    expect(await page.isHidden("#token-panel"), "no second token prompt");
     seen.rules = await page.textContent("#ov-list");
     seen.feed = await page.textContent("#feed-version");
     // a phone-sized view stays readable (no horizontal scrolling)

@@ -3,8 +3,10 @@
 
 A daemon with a local deny rule gets real DNS traffic; dashboard_check.cjs loads the page,
 asserts the numbers and the charts show, uses the "check a domain" box, adds a local deny
-rule, and saves a screenshot to <build>/test-artifacts/dashboard.png. Here we then check over
-DNS that the rule added in the browser really blocks.
+rule (the daemon has a token and trust_loopback is off by default, so the dashboard asks for
+the token once, keeps it, and the change then goes through; after a reload a second change
+needs no prompt), and saves a screenshot to <build>/test-artifacts/dashboard.png. Here we then
+check over DNS that the rule added in the browser really blocks.
 
 playwright-core is installed (once) with npm into $KG_NODE_CACHE, default
 ~/.cache/kidguard-test-node, outside the repository; no browser is downloaded.
@@ -52,8 +54,10 @@ class DashboardTest(kgtest.KGTestCase):
             self.skipTest("playwright-core could not be installed with npm")
         up = self.start_upstream()
         hp = kgtest.free_port(v6=False)
+        token = "dash-test-token-0123456789"
         d = self.start_daemon("127.0.0.1:%d" % up.port,
-                              {"http": {"listen": "127.0.0.1:%d" % hp}}, start=False)
+                              {"http": {"listen": "127.0.0.1:%d" % hp, "token": token}},
+                              start=False)
         r = run_ctl(["deny", "add", "bad.kg.test", "--category", "adult"], state=d.state)
         self.assertEqual(r.returncode, 0, r.stderr)
         d.start()
@@ -68,7 +72,7 @@ class DashboardTest(kgtest.KGTestCase):
         env = dict(os.environ, NODE_PATH=mod, KG_CHROMIUM=CHROMIUM)
         p = subprocess.run([NODE, script, "http://127.0.0.1:%d/" % hp, shot,
                             os.path.join(self.tmp, "chromium-profile"), "y.bad.kg.test",
-                            "www.kg.test"],
+                            "www.kg.test", token],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=120, env=env)
         sys.stderr.write("\ndashboard saw: %s\nscreenshot: %s\n" % (p.stdout.strip(), shot))
@@ -77,6 +81,8 @@ class DashboardTest(kgtest.KGTestCase):
         self.assertGreaterEqual(int(seen["queries"]), 23)
         self.assertEqual(seen["blocked"], "3")
         self.assertIn("www.kg.test", seen["rules"])
+        self.assertIn("second.www.kg.test", seen["rules"])
+        self.assertIn("token", seen["token_prompt"])
         self.assertTrue(os.path.getsize(shot) > 10000)
         # the rule added in the browser blocks over DNS
         self.assertEqual(answer_rdata(query(d.port, "www.kg.test."), "A"), {"0.0.0.0"})

@@ -10,6 +10,11 @@ block page fetched with curl at the sinkhole listener names the category; recent
 events carry the name and no client address by default; the query log truncates addresses;
 reports are queued, retried and never carry a client address; `kidguard-ctl stats` and
 `kidguard-ctl sync now` talk to the API.
+
+Issue 15: a Host that is not this server is refused on every API request (DNS rebinding,
+RebindTest); loopback is not trusted by default and never through a proxy's
+X-Forwarded-For/Forwarded (AuthTest); reports are limited per /24 or /56 client prefix and the
+block page's form needs its per-page token (ReportQuotaTest).
 """
 import json
 import os
@@ -18,8 +23,7 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
+from http.client import HTTPConnection
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kgtest  # noqa: E402
@@ -29,8 +33,9 @@ PROMTOOL = shutil.which("promtool")
 CURL = shutil.which("curl")
 
 
-def http(port, method, path, body=None, headers=None, raw=None, host="127.0.0.1"):
-    """(status, headers, text) of one real HTTP request."""
+def http(port, method, path, body=None, headers=None, raw=None, host="127.0.0.1", source=None):
+    """(status, headers, text) of one real HTTP request; `source` binds the client address,
+    a "Host" in `headers` replaces the one http.client would send."""
     data = None
     hdrs = dict(headers or {})
     if body is not None:
@@ -38,13 +43,20 @@ def http(port, method, path, body=None, headers=None, raw=None, host="127.0.0.1"
         hdrs.setdefault("Content-Type", "application/json")
     if raw is not None:
         data = raw
-    req = urllib.request.Request("http://%s:%d%s" % (host, port, path), data=data,
-                                 method=method, headers=hdrs)
+        hdrs.setdefault("Content-Type", "application/x-www-form-urlencoded")
+    c = HTTPConnection(host, port, timeout=10,
+                                   source_address=(source, 0) if source else None)
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, r.headers, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read().decode()
+        c.putrequest(method, path, skip_host="Host" in hdrs, skip_accept_encoding=True)
+        for k, v in hdrs.items():
+            c.putheader(k, v)
+        if data is not None:
+            c.putheader("Content-Length", str(len(data)))
+        c.endheaders(data)
+        r = c.getresponse()
+        return r.status, r.headers, r.read().decode()
+    finally:
+        c.close()
 
 
 def get_json(port, path):
@@ -105,6 +117,7 @@ class HTTPTestCase(kgtest.KGTestCase):
         self.http_port = kgtest.free_port(v6=False)
         over = {"http": {"listen": "127.0.0.1:%d" % self.http_port}}
         over["http"].update(http_over or {})
+        self.http_port = int(over["http"]["listen"].rsplit(":", 1)[1])
         for sec, kv in (extra or {}).items():
             over.setdefault(sec, {}).update(kv)
         d = self.start_daemon("127.0.0.1:%d" % up.port, over, start=False)
@@ -227,7 +240,7 @@ class AuthTest(HTTPTestCase):
         self.assertEqual(st, 403, text)
 
     def test_trusted_loopback_and_csrf(self):
-        self.start()
+        self.start({"trust_loopback": "on"})
         # a cross-site form post: not JSON
         st, _, _ = http(self.http_port, "POST", "/api/overrides",
                         raw=b"name=www.kg.test&action=deny",
@@ -242,6 +255,106 @@ class AuthTest(HTTPTestCase):
         st, _, text = http(self.http_port, "POST", "/api/overrides", self.RULE,
                            {"Origin": "http://127.0.0.1:%d" % self.http_port})
         self.assertEqual(st, 201, text)
+
+
+    def test_loopback_not_trusted_by_default(self):
+        # issue 15 finding 5: a local user (or a same-host proxy's client) is not the operator
+        self.start()
+        for origin in (None, "http://127.0.0.1:%d" % self.http_port):
+            hdrs = {"Origin": origin} if origin else {}
+            st, _, text = http(self.http_port, "POST", "/api/overrides", self.RULE, hdrs)
+            self.assertEqual(st, 403, text)
+        self.assertEqual(get_json(self.http_port, "/api/stats")["settings"]["trust_loopback"],
+                         False)
+        self.assertNotIn("www.kg.test", json.dumps(get_json(self.http_port, "/api/overrides")))
+
+    def test_forwarded_request_is_not_loopback(self):
+        # behind nginx on the same host every remote client arrives from 127.0.0.1
+        self.start({"trust_loopback": "on"})
+        for hdr, val in (("X-Forwarded-For", "203.0.113.5"), ("Forwarded", "for=203.0.113.5"),
+                         ("X-Real-IP", "203.0.113.5")):
+            st, _, text = http(self.http_port, "POST", "/api/overrides", self.RULE, {hdr: val})
+            self.assertEqual(st, 403, "%s: %s" % (hdr, text))
+        self.assertNotIn("www.kg.test", json.dumps(get_json(self.http_port, "/api/overrides")))
+        st, _, text = http(self.http_port, "POST", "/api/overrides", self.RULE)
+        self.assertEqual(st, 201, text)
+
+
+class RebindTest(HTTPTestCase):
+    """Issue 15 finding 4: a page whose name is rebound to the appliance reads nothing."""
+    PATHS = ("/api/querylog", "/api/overrides", "/api/events", "/api/stats", "/api/reports",
+             "/api/check?name=bad.kg.test", "/metrics", "/health", "/")
+
+    def test_foreign_host_refused_before_any_handler(self):
+        d = self.start({"query_log": "on"})
+        query(d.port, "x.bad.kg.test.")
+        p = self.http_port
+        for path in self.PATHS:
+            for host in ("rebind.evil.example:%d" % p, "rebind.evil.example",
+                         "127.0.0.1.evil.example:%d" % p, "localhost.evil.example",
+                         "[::1]:%d" % p, "127.0.0.2:%d" % p, "127.0.0.1:%d:1" % p,
+                         "127.0.0.1:x", ""):
+                st, _, text = http(p, "GET", path, headers={"Host": host})
+                self.assertEqual(st, 403, "%s Host %r: %s" % (path, host, text[:200]))
+                self.assertNotIn("bad.kg.test", text)
+                self.assertIn("[http] hostname", text)
+            for host in ("127.0.0.1:%d" % p, "127.0.0.1", "localhost:%d" % p, "LocalHost",
+                         "localhost."):
+                st, _, text = http(p, "GET", path, headers={"Host": host})
+                self.assertEqual(st, 200, "%s Host %r: %s" % (path, host, text[:200]))
+        # a state change with a foreign Host is refused before authorisation, token or not
+        st, _, _ = http(p, "POST", "/api/overrides", {"name": "www.kg.test", "action": "deny"},
+                        {"Host": "rebind.evil.example:%d" % p})
+        self.assertEqual(st, 403)
+
+    def test_hostname_list(self):
+        self.start({"hostname": "kidguard.home.arpa, Router.LAN", "token": "tok"})
+        p = self.http_port
+        for host in ("kidguard.home.arpa:%d" % p, "KIDGUARD.home.arpa", "router.lan:80",
+                     "router.lan."):
+            st, _, text = http(p, "GET", "/api/stats", headers={"Host": host})
+            self.assertEqual(st, 200, "%r: %s" % (host, text))
+        for host in ("evil.kidguard.home.arpa", "kidguard.home.arpa.evil.example", "lan"):
+            st, _, _ = http(p, "GET", "/api/stats", headers={"Host": host})
+            self.assertEqual(st, 403, host)
+        st, _, text = http(p, "POST", "/api/overrides", {"name": "www.kg.test", "action": "deny"},
+                           {"Host": "router.lan:%d" % p, "Authorization": "Bearer tok"})
+        self.assertEqual(st, 201, text)
+        r = run_ctl(["stats", "--json"], config=self.d.conf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_wildcard_listen_takes_any_address_literal(self):
+        self.start({"listen": "0.0.0.0:%d" % kgtest.free_port(v6=False)})
+        p = self.http_port
+        for host in ("192.0.2.7:%d" % p, "10.1.2.3", "127.0.0.1:%d" % p):
+            self.assertEqual(http(p, "GET", "/api/stats", headers={"Host": host})[0], 200, host)
+        self.assertEqual(http(p, "GET", "/api/stats", headers={"Host": "evil.example"})[0], 403)
+
+    def test_http11_without_host_is_400(self):
+        self.start()
+        import socket
+        with socket.create_connection(("127.0.0.1", self.http_port), timeout=5) as s:
+            s.sendall(b"GET /api/stats HTTP/1.1\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                b = s.recv(4096)
+                if not b:
+                    break
+                data += b
+        self.assertTrue(data.startswith(b"HTTP/1.1 400"), data[:200])
+        self.assertNotIn(b"totals", data)
+
+    def test_block_listener_never_serves_the_api(self):
+        bp = kgtest.free_port(v6=False)
+        d = self.start({"block_page_listen": "127.0.0.1:%d" % bp, "query_log": "on"})
+        query(d.port, "x.bad.kg.test.")
+        for path in self.PATHS:
+            st, hdrs, text = http(bp, "GET", path, headers={"Host": "rebind.evil.example"})
+            self.assertEqual(st, 200, path)
+            self.assertTrue(hdrs["Content-Type"].startswith("text/html"), path)
+            self.assertIn("This site is not blocked now", text)
+            self.assertNotIn("x.bad.kg.test", text)
+            self.assertNotIn("kidguard_queries_total", text)
 
 
 class ApiTest(HTTPTestCase):
@@ -262,7 +375,7 @@ class ApiTest(HTTPTestCase):
         self.assertEqual(st, 400)
 
     def test_override_add_remove_changes_dns(self):
-        d = self.start(deny=())
+        d = self.start({"trust_loopback": "on"}, deny=())
         self.assertEqual(answer_rdata(query(d.port, "www.kg.test."), "A"), {"192.0.2.1"})
         st, _, text = http(self.http_port, "POST", "/api/overrides",
                            {"name": "WWW.kg.test.", "action": "deny", "categories": ["gambling"]})
@@ -314,7 +427,7 @@ class ApiTest(HTTPTestCase):
         self.assertNotIn("127.0.0.7", json.dumps(q))
 
     def test_sync_endpoint_and_ctl(self):
-        d = self.start()
+        d = self.start({"trust_loopback": "on"})
         query(d.port, "www.kg.test.")
         query(d.port, "x.bad.kg.test.")
         r = run_ctl(["stats"], config=d.conf)
@@ -357,9 +470,10 @@ class BlockPageTest(HTTPTestCase):
         self.assertIn("x.bad.kg.test", p.stdout)
         self.assertIn("Blocked here: ask a parent.", p.stdout)
         self.assertIn("Child helpline 0800 1111", p.stdout)
-        # the report button is a plain form
+        # the report button is a plain form, with the page's token
+        token = re.search(r'name="token" value="([0-9a-f]{32})"', p.stdout).group(1)
         p = subprocess.run([CURL, "-s", "--resolve", "x.bad.kg.test:%d:127.0.0.1" % bp,
-                            "-d", "domain=x.bad.kg.test&kind=wrong_block",
+                            "-d", "token=%s&domain=x.bad.kg.test&kind=wrong_block" % token,
                             "http://x.bad.kg.test:%d/report" % bp],
                            stdout=subprocess.PIPE, text=True, timeout=15)
         self.assertIn("Thank you", p.stdout)
@@ -395,6 +509,16 @@ class BlockPageTest(HTTPTestCase):
         self.assertIn(429, codes)
         self.assertLessEqual(len(get_json(self.http_port, "/api/reports")["reports"]), 64)
 
+    def test_api_report_needs_json(self):
+        # a foreign page's form (text/plain or urlencoded, no preflight) cannot post a report
+        self.start()
+        for ct in ("text/plain", "application/x-www-form-urlencoded"):
+            st, _, _ = http(self.http_port, "POST", "/api/report",
+                            raw=b'{"domain":"bad.kg.test","kind":"wrong_block"}',
+                            headers={"Content-Type": ct})
+            self.assertEqual(st, 415, ct)
+        self.assertEqual(get_json(self.http_port, "/api/reports")["reports"], [])
+
     def test_dashboard_files_served(self):
         self.start()
         for path, needle in (("/", "kidguard"), ("/app.js", "drawChart"),
@@ -404,6 +528,70 @@ class BlockPageTest(HTTPTestCase):
             self.assertIn(needle, text)
         st, _, _ = http(self.http_port, "GET", "/../../etc/passwd")
         self.assertEqual(st, 404)
+
+
+class ReportQuotaTest(HTTPTestCase):
+    """Issue 15 finding 8: one household cannot use up everyone's reporting, and a foreign
+    page cannot post the block page's form."""
+    PER_PREFIX = 10  # RS_REPORT_PER_PREFIX
+
+    def start_block(self):
+        self.bp = kgtest.free_port(v6=False)
+        self.start({"block_page_listen": "127.0.0.1:%d" % self.bp})
+
+    def page_token(self, source):
+        st, _, text = http(self.bp, "GET", "/", headers={"Host": "x.bad.kg.test"},
+                           source=source)
+        self.assertEqual(st, 200)
+        m = re.search(r'name="token" value="([0-9a-f]{32})"', text)
+        return m.group(1) if m else ""  # "" from a daemon without form tokens
+
+    def report(self, source, token, domain):
+        form = "domain=%s&kind=not_blocked" % domain
+        if token is not None:
+            form = "token=%s&%s" % (token, form)
+        return http(self.bp, "POST", "/report", raw=form.encode(),
+                    headers={"Host": "x.bad.kg.test"}, source=source)
+
+    def test_report_quota_per_client_prefix(self):
+        self.start_block()
+        # one client presses the button until it is refused (before: the global 30 / 10 min)
+        tok = self.page_token("127.0.0.5")
+        codes = []
+        while 429 not in codes and len(codes) < 100:
+            codes.append(self.report("127.0.0.5", tok, "n%d.kg.test" % len(codes))[0])
+        self.assertEqual(codes[-1], 429, codes)
+        # another /24 is not affected
+        st, _, text = self.report("127.0.9.5", self.page_token("127.0.9.5"), "other.kg.test")
+        self.assertEqual(st, 200, text)
+        self.assertIn("Thank you", text)
+        self.assertEqual(codes, [200] * self.PER_PREFIX + [429])
+        # the same /24, another address: the same household
+        st, _, _ = self.report("127.0.0.77", self.page_token("127.0.0.77"), "m.kg.test")
+        self.assertEqual(st, 429)
+        # nor is a third /24 reporting through the dashboard's API
+        st, _, _ = http(self.http_port, "POST", "/api/report",
+                        {"domain": "dash.kg.test", "kind": "wrong_block"}, source="127.0.3.1")
+        self.assertEqual(st, 202)
+        names = {r["domain"] for r in get_json(self.http_port, "/api/reports")["reports"]}
+        self.assertIn("other.kg.test", names)
+        self.assertNotIn("m.kg.test", names)
+
+    def test_report_form_needs_its_token(self):
+        self.start_block()
+        tok = self.page_token("127.0.0.5")
+        self.assertTrue(tok, "the block page's form has no token")
+        for bad in (None, "", "0" * 32, tok[:-1] + ("0" if tok[-1] != "0" else "1"), tok[:16]):
+            st, _, text = self.report("127.0.0.5", bad, "x.bad.kg.test")
+            self.assertEqual(st, 403, repr(bad))
+            self.assertIn("expired", text)
+        # a token is good only for the prefix it was made for
+        st, _, _ = self.report("127.0.9.5", tok, "x.bad.kg.test")
+        self.assertEqual(st, 403)
+        self.assertEqual(get_json(self.http_port, "/api/reports")["reports"], [])
+        st, _, text = self.report("127.0.0.6", tok, "x.bad.kg.test")
+        self.assertEqual(st, 200, text)
+        self.assertEqual(len(get_json(self.http_port, "/api/reports")["reports"]), 1)
 
 
 if __name__ == "__main__":

@@ -149,7 +149,7 @@ static const char full_golden[] =
     "\n"
     "[http]\n"
     "listen = 127.0.0.1:8053\n"
-    "trust_loopback = on\n"
+    "trust_loopback = off\n"
     "block_page_listen = off\n"
     "block_page_text = This site was blocked by the family filter on this network. If you think "
     "that is a mistake, ask the adult who looks after the internet here, or report it below.\n"
@@ -470,6 +470,34 @@ static void test_print_round_trip(void **state)
 	round_trip("[blocklist]\npath = /a path/with spaces=and:colons\n");
 }
 
+/* [http] hostname (issue 15): names only, normalised, bounded; printed and read back. */
+static void test_http_hostnames(void **state)
+{
+	struct rs_config cfg;
+	char err[512];
+
+	assert_int_equal(load("[http]\nhostname = Router.LAN., kidguard.home.arpa\n"
+	                      "hostname = x.example\n",
+	                      &cfg, err, sizeof(err)),
+	                 0);
+	assert_int_equal(cfg.n_http_hostnames, 3);
+	assert_string_equal(cfg.http_hostnames[0], "router.lan");
+	assert_string_equal(cfg.http_hostnames[1], "kidguard.home.arpa");
+	assert_string_equal(cfg.http_hostnames[2], "x.example");
+	round_trip("[http]\nhostname = router.lan, kidguard.home.arpa\n");
+	bad("[http]\nhostname = router.lan:8053\n",
+	    "t.conf:2: [http] hostname: invalid item \"router.lan:8053\" (expected host names "
+	    "without a port, comma separated)");
+	bad("[http]\nhostname = *.lan\n",
+	    "t.conf:2: [http] hostname: invalid item \"*.lan\" (expected host names without a "
+	    "port, comma separated)");
+	bad("[http]\nhostname = 192.168.1.1\n",
+	    "t.conf:2: [http] hostname: invalid item \"192.168.1.1\" (expected host names "
+	    "without a port, comma separated)");
+	bad("[http]\nhostname = a b c d e f g h i j k l m n o p q\n",
+	    "t.conf:2: [http] hostname: more than 16 items (the limit)");
+}
+
 /* ------------------------------------------------------------------ known bugs --- */
 
 /* Known bug: min_ttl > max_ttl (and timeout > query_timeout) are reported at line 0. */
@@ -527,6 +555,7 @@ int main(void)
 	    cmocka_unit_test(test_long_line_rejected),
 	    cmocka_unit_test(test_print_golden),
 	    cmocka_unit_test(test_print_round_trip),
+	    cmocka_unit_test(test_http_hostnames),
 	    cmocka_unit_test(test_bug_cross_check_line),
 	    cmocka_unit_test(test_bug_line_of_300_bytes),
 	    cmocka_unit_test(test_bug_empty_profile_name),
