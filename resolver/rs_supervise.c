@@ -86,16 +86,12 @@ static void on_watch(uv_timer_t *t)
 	struct rs_supervisor *s = t->data;
 	const struct rs_config *cfg = &s->srv->cfg->cfg;
 	struct bl_meta m;
-	uint64_t now = (uint64_t)time(NULL), fresh_since, stuck_after;
+	uint64_t now = (uint64_t)time(NULL), stuck_after;
 	bool stale;
 
 	if (!cfg->sync_url[0] || bl_db_meta(s->srv->bl, &m) < 0)
 		return;
-	fresh_since = m.last_sync > s->daemon_started ? m.last_sync : s->daemon_started;
-	/* Stale: no successful poll for max_age, or the signed manifest itself has expired
-	 * (a publisher that stopped signing, or a freeze attack on the path). */
-	stale = now > fresh_since + (uint64_t)cfg->sync_max_age_s ||
-	        (m.feed_expires && now > m.feed_expires);
+	stale = rs_feed_stale(cfg, &m, now, s->daemon_started); /* shared with kidguard-ctl */
 	if (stale != s->was_stale) {
 		if (stale)
 			log_err("feed is stale: no successful sync for more than %d s (last error: "
