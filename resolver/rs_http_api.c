@@ -151,6 +151,7 @@ static void stats_totals(struct rs_http *h, cJSON *root, const struct rs_stats *
 	add_u64(t, "inflight", s->inflight);
 	add_u64(t, "refused_acl", s->refused_acl);
 	add_u64(t, "fail_closed", s->fail_closed);
+	add_u64(t, "store_errors", s->store_errors);
 	add_u64(t, "tcp_connections", s->tcp_connections);
 	for (int i = 0; i < 6; i++)
 		add_u64(rcodes, rc[i], s->rcode[i]);

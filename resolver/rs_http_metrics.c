@@ -143,8 +143,12 @@ static void blocked(struct rs_http *h, struct buf *b, const struct rs_stats *s,
 	     "Answers blocked because the feed was stale (on_stale = fail_closed).");
 	bprintf(b, "kidguard_fail_closed_total %llu\n", (unsigned long long)s->fail_closed);
 	head(b, "kidguard_policy_errors_total", "counter",
-	     "Queries answered without a policy decision because the store failed.");
+	     "Queries whose policy decision met a store error or an uncheckable name.");
 	bprintf(b, "kidguard_policy_errors_total %llu\n", (unsigned long long)s->policy_errors);
+	head(b, "kidguard_store_errors_total", "counter",
+	     "Queries whose blocklist or subscriber lookup the store failed (answered per "
+	     "[blocking] on_store_error).");
+	bprintf(b, "kidguard_store_errors_total %llu\n", (unsigned long long)s->store_errors);
 }
 
 static void cache_upstream(struct buf *b, const struct rs_stats *s)
