@@ -246,8 +246,12 @@ static void apply_policy(const struct rs_decide_ctx *cx, const struct rs_ask *q,
 		      "bypass hardening (a DoH, Private Relay or DDR canary)", "bypass-canary");
 		return;
 	}
-	v->mask = prof->n_schedules ? rs_profile_mask_at(prof, v->minute_of_week, &v->bedtime)
-	                            : prof->block_mask;
+	if (prof->n_schedules) {
+		v->minute_of_week = cx->clock ? cx->clock(cx->clock_arg) : cx->minute_of_week;
+		v->mask = rs_profile_mask_at(prof, v->minute_of_week, &v->bedtime);
+	} else {
+		v->mask = prof->block_mask;
+	}
 	if (v->bedtime >= 0 && !rs_bedtime_allows(prof, q->qname, q->len)) {
 		block(v, RS_STEP_BEDTIME, prof->action, RS_EDE_FILTERED,
 		      "schedule (bedtime: only the profile's bedtime_allow names)",
@@ -339,7 +343,7 @@ int rs_decide(const struct rs_decide_ctx *cx, const struct rs_client *cl, const 
 	v->have_list = false;
 	v->step = RS_STEP_NONE;
 	v->store_rc = 0;
-	v->minute_of_week = cx->minute_of_week;
+	v->minute_of_week = cx->clock ? -1 : cx->minute_of_week;
 	if (stages & RS_STAGE_PROFILE) {
 		v->decided_by = "no rule";
 		v->sub_status = RS_SUB_NOT_ASKED;

@@ -119,10 +119,14 @@ struct rs_decide_ctx {
 	const struct rs_safesearch *ss; /* NULL: no safe search */
 	struct bl_db *db;               /* category names for the EDE text; may be NULL */
 	struct bl_reader *rd;           /* NULL: no store, so nothing is filtered */
-	int minute_of_week;             /* local time, 0 = Monday 00:00 */
-	bool fail_closed;               /* the feed is stale and on_stale = fail_closed */
-	bool no_subscribers;            /* the caller knows the subscriber table is empty */
-	bool test_store_fault;          /* tests only: every store lookup fails (rs_server.c) */
+	int minute_of_week;             /* local time, 0 = Monday 00:00 ... */
+	/* ... or, when set, read from this only when a profile with schedules needs it (the
+	 * daemon's clock: most profiles have none, and a query should not read the time) */
+	int (*clock)(void *clock_arg);
+	void *clock_arg;
+	bool fail_closed;      /* the feed is stale and on_stale = fail_closed */
+	bool no_subscribers;   /* the caller knows the subscriber table is empty */
+	bool test_store_fault; /* tests only: every store lookup fails (rs_server.c) */
 };
 
 /* Who asks. All borrowed; any may be NULL. */
@@ -155,13 +159,13 @@ struct rs_verdict {
 	const char *decided_by;           /* static text: which step decided */
 	uint64_t mask;                    /* categories blocked for this client now */
 	int bedtime;                      /* active bedtime window, or -1 */
-	int minute_of_week;
-	bool have_list;                /* `list` holds the blocklist's verdict */
-	int step;                      /* enum rs_step: which step decided */
-	int store_rc;                  /* < 0: a store lookup failed */
-	int sub_status;                /* enum rs_sub_status */
-	char sub_profile[32];          /* with RS_SUB_UNKNOWN_PROFILE */
-	const uint8_t *rewrite_target; /* safe search would rewrite to this (POLICY sets it) */
+	int minute_of_week;               /* the time it was decided for, or -1 (not needed) */
+	bool have_list;                   /* `list` holds the blocklist's verdict */
+	int step;                         /* enum rs_step: which step decided */
+	int store_rc;                     /* < 0: a store lookup failed */
+	int sub_status;                   /* enum rs_sub_status */
+	char sub_profile[32];             /* with RS_SUB_UNKNOWN_PROFILE */
+	const uint8_t *rewrite_target;    /* safe search would rewrite to this (POLICY sets it) */
 	size_t rewrite_len;
 	struct bl_verdict list;
 	char text[RS_VERDICT_TEXT_MAX + 1]; /* the EDE text, also the explanation's detail */

@@ -99,9 +99,11 @@ static void count_blocked(struct rs_worker *w, const struct rs_profile *prof, ui
 			RS_INC(w, blocked_category[b]);
 }
 
-/* Local time as a minute of the week, read at most once a loop second. */
-static int minute_of_week(struct rs_worker *w)
+/* Local time as a minute of the week, read at most once a loop second (rs_decide's clock,
+ * asked only for profiles with schedules). */
+static int minute_of_week(void *arg)
 {
+	struct rs_worker *w = arg;
 	uint64_t sec = uv_now(&w->loop) / 1000;
 	time_t now;
 	struct tm tm;
@@ -122,7 +124,9 @@ static void decide_ctx(struct rs_worker *w, struct rs_decide_ctx *cx)
 	cx->ss = w->cfg->safesearch;
 	cx->db = w->srv->bl;
 	cx->rd = w->bl;
-	cx->minute_of_week = minute_of_week(w);
+	cx->minute_of_week = -1;
+	cx->clock = minute_of_week;
+	cx->clock_arg = w;
 	cx->fail_closed = atomic_load(&w->srv->fail_closed);
 	cx->no_subscribers = rs__subscribers_empty(w);
 	cx->test_store_fault = w->srv->test_store_fault;
