@@ -7,6 +7,9 @@ canaries, local and feed rules), the DNS answer, `kidguard-ctl check --json`, GE
 /api/check?client= and the block page (fetched from the client's own address) all say the same:
 blocked or not, the same answer, the same deciding step and EDE text.
 
+StaleFeedTest: the same agreement when a feed's signed manifest has expired and
+on_stale = fail_closed blocks everything for profiles that block anything.
+
 StoreErrorTest: a blocklist store whose lookups fail (KIDGUARD_TEST_STORE_FAULT, honoured by
 the daemon as KIDGUARD_FAKE_NOW is) fails closed for profiles that block anything, with EDE
 "store error; failing closed", counts kidguard_store_errors_total and logs rate limited;
@@ -23,6 +26,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kgtest  # noqa: E402
+import kgfeed  # noqa: E402
 from kgtest import dns, query, answer_rdata, ede_options, run_ctl  # noqa: E402
 import dns.edns  # noqa: E402
 
@@ -157,8 +161,8 @@ def page_reason(text):
 
 
 class DecideBase(kgtest.KGTestCase):
-    def start(self, blocking="", env=None, window="00:00-00:01"):
-        up = self.start_upstream(extra_records=EXTRA)
+    def start(self, blocking="", env=None, window="00:00-00:01", up=None):
+        up = up or self.start_upstream(extra_records=EXTRA)
         d = self.start_daemon("127.0.0.1:%d" % up.port, start=False, v6=False)
         self.http_port = kgtest.free_port(v6=False)
         self.bp_port = kgtest.free_port(v6=False)
@@ -232,6 +236,53 @@ class DecideAgreementTest(DecideBase):
                 problems.append(" ".join(row))
         self.assertEqual(problems, [], "\n" + "\n".join(problems))
         self.assertGreaterEqual(len(CASES), 20)
+
+
+class StaleFeedTest(DecideBase):
+    def test_fail_closed_agrees(self):
+        """on_stale = fail_closed: a feed whose signed manifest expired blocks everything for
+        profiles that block anything; check, the API and the block page say so too."""
+        pki = kgfeed.Pki(self.tmp)
+        pub = kgfeed.Publisher(self.tmp)
+        names = kgfeed.write_list(os.path.join(self.tmp, "adult.txt"), ["feed-evil.kg.test"])
+        pub.publish([("adult", names, "domains")], extra=["--expires-in", "5"])
+        srv = kgfeed.FeedServer(self.tmp, pub.dir, pki).start()
+        self.addCleanup(srv.stop)
+        up = self.start_upstream(extra_records=EXTRA)
+        state = os.path.join(self.tmp, "kidguard0-state")
+        os.makedirs(state, exist_ok=True)
+        r = kgfeed.sync_once(srv.url(), [pub.pub], state, pki.ca)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        srv.stop()  # from now on every sync fails: the manifest expires and is not renewed
+        blocking = ("[sync]\nurl = https://127.0.0.1:1/manifest.json\npublic_keys = %s\n"
+                    "ca_file = %s\non_stale = fail_closed" % (pub.pub, pki.ca))
+        _, d = self.start(blocking=blocking, up=up)
+        self.assertEqual(d.state, state)
+
+        def failing_closed():
+            r = query(d.port, "www.kg.test.", "A", source=LITTLE, edns=0)
+            return ede_options(r) == [(15, "feed stale; failing closed")]
+        self.assertTrue(kgtest.wait_until(failing_closed, 20), d.log_text()[-3000:])
+        problems = []
+        for client, name, want in ((LITTLE, "www.kg.test", "sinkhole"),
+                                   (TEEN, "school.kg.test", "sinkhole"),
+                                   (OPEN, "www.kg.test", "forward"),
+                                   (OPEN, "evil.kg.test", "forward")):
+            got = dns_answer(query(d.port, name + ".", "A", source=client, edns=0), name)
+            out = run_ctl(["check", name, "--client", client, "--json"], config=d.conf)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            ctl = json.loads(out.stdout)
+            st, api = api_check(self.http_port, client, None, name)
+            st, text = block_page(self.bp_port, client, name)
+            blocked = "This site is blocked" in text
+            if not (got == want == ctl["answer"] == api["answer"] and
+                    ctl["decided_by"] == api["decided_by"] and
+                    blocked == (want == "sinkhole") and
+                    (not blocked or page_reason(text) == api["decided_by"])):
+                problems.append("%s %s dns=%s ctl=%s/%s api=%s/%s page=%s/%s" % (
+                    client, name, got, ctl["answer"], ctl["decided_by"], api["answer"],
+                    api["decided_by"], blocked, page_reason(text)))
+        self.assertEqual(problems, [], "\n" + "\n".join(problems))
 
 
 class StoreErrorTest(DecideBase):
