@@ -146,7 +146,7 @@ static void blocked(struct rs_http *h, struct buf *b, const struct rs_stats *s,
 	     "Queries whose policy decision met a store error or an uncheckable name.");
 	bprintf(b, "kidguard_policy_errors_total %llu\n", (unsigned long long)s->policy_errors);
 	head(b, "kidguard_store_errors_total", "counter",
-	     "Queries whose blocklist or subscriber lookup the store failed (answered per "
+	     "Blocklist and subscriber-table lookups the store failed (the query answered per "
 	     "[blocking] on_store_error).");
 	bprintf(b, "kidguard_store_errors_total %llu\n", (unsigned long long)s->store_errors);
 }

@@ -183,8 +183,8 @@ static bool answer_decided(struct rs_worker *w, const struct rs_waiter *wt,
 {
 	count_store_error(w, v);
 	if (v->outcome == RS_OUT_REFUSE) {
-		RS_INC(w,
-		       refused_acl); /* an unknown device ID, refused by [tls] unknown_client_id */
+		/* an unknown device ID, refused by [tls] unknown_client_id */
+		RS_INC(w, refused_acl);
 		answer_error(w, wt, RS_RCODE_REFUSED, true);
 		return true;
 	}
