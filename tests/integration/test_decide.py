@@ -37,9 +37,11 @@ MAC = "02:00:00:00:00:01"
 EXTRA = [
     ("forcesafesearch.google.com.", "A", 300, "216.239.38.120"),
     ("restrictmoderate.youtube.com.", "A", 300, "216.239.38.119"),
+    ("restrict.youtube.com.", "A", 300, "216.239.38.120"),
     ("www.google.de.", "A", 300, "192.0.2.100"),
     ("www.youtube.com.", "A", 300, "192.0.2.101"),
     ("use-application-dns.net.", "A", 300, "192.0.2.102"),
+    ("mask.icloud.com.", "A", 300, "192.0.2.103"),
     ("evil.kg.test.", "A", 300, "192.0.2.66"),
     ("ok.evil.kg.test.", "A", 300, "192.0.2.65"),
     ("play.kg.test.", "A", 300, "192.0.2.67"),
@@ -78,6 +80,9 @@ bedtime_allow = school.kg.test
 [profile mac]
 preset = 9to12
 macs = {mac}
+[profile subnet]
+preset = 9to12
+clients = 192.168.7.0/24
 [profile open]
 block = none
 clients = {open}, {subscriber}
@@ -85,31 +90,57 @@ clients = {open}, {subscriber}
 preset = adult
 """
 
-# (client address, MAC option or None, name, expected answer)
+SUBNET = "192.168.7.9"  # an ECS address the router (a trusted forwarder) sends
+
+# (client address, ("mac", MAC) | ("ecs", ADDR) | None, name, expected answer)
+M, E = ("mac", MAC), ("ecs", SUBNET)
 CASES = [
-    (LITTLE, None, "evil.kg.test", "sinkhole"),            # feed/local rule, blocked category
+    (LITTLE, None, "evil.kg.test", "sinkhole"),            # local rule, blocked category
     (LITTLE, None, "www.kg.test", "forward"),              # no rule
     (LITTLE, None, "ok.evil.kg.test", "forward"),          # allow rule beats the deny
     (LITTLE, None, "ads.kg.test", "sinkhole"),             # local deny for everyone
+    (LITTLE, None, "play.kg.test", "sinkhole"),            # under9 blocks games
     (LITTLE, None, "use-application-dns.net", "nxdomain"),  # bypass canary
+    (LITTLE, None, "mask.icloud.com", "nxdomain"),         # Private Relay canary
     (LITTLE, None, "www.google.de", "rewrite"),            # safe search (strict)
+    (LITTLE, None, "www.youtube.com", "rewrite"),
+    (LITTLE, None, "school.kg.test", "forward"),
     (TEEN, None, "play.kg.test", "sinkhole"),              # schedule window: games
     (TEEN, None, "evil.kg.test", "sinkhole"),
+    (TEEN, None, "ads.kg.test", "sinkhole"),
+    (TEEN, None, "ok.evil.kg.test", "forward"),
     (TEEN, None, "www.youtube.com", "rewrite"),            # safe search (moderate)
+    (TEEN, None, "www.google.de", "rewrite"),
+    (TEEN, None, "use-application-dns.net", "nxdomain"),
     (TEEN, None, "www.kg.test", "forward"),
     (SLEEPY, None, "www.kg.test", "sinkhole"),             # bedtime
+    (SLEEPY, None, "evil.kg.test", "sinkhole"),            # bedtime decides first
+    (SLEEPY, None, "www.google.de", "sinkhole"),           # bedtime before safe search
     (SLEEPY, None, "school.kg.test", "forward"),           # bedtime_allow
     (SLEEPY, None, "use-application-dns.net", "nxdomain"),  # canary before bedtime
-    (ROUTER, MAC, "evil.kg.test", "sinkhole"),             # MAC from a trusted forwarder
-    (ROUTER, MAC, "play.kg.test", "forward"),              # 9to12 allows games
+    (ROUTER, M, "evil.kg.test", "sinkhole"),               # MAC from a trusted forwarder
+    (ROUTER, M, "play.kg.test", "forward"),                # 9to12 allows games
+    (ROUTER, M, "www.kg.test", "forward"),
+    (ROUTER, M, "ads.kg.test", "sinkhole"),
+    (ROUTER, M, "use-application-dns.net", "nxdomain"),
+    (ROUTER, M, "www.google.de", "rewrite"),
+    (ROUTER, E, "evil.kg.test", "sinkhole"),               # ECS from a trusted forwarder
+    (ROUTER, E, "www.kg.test", "forward"),
+    (ROUTER, E, "www.youtube.com", "rewrite"),
     (ROUTER, None, "evil.kg.test", "forward"),             # the router itself: default
     (SUBSCRIBER, None, "evil.kg.test", "sinkhole"),        # subscriber table beats clients =
     (SUBSCRIBER, None, "www.google.de", "rewrite"),
+    (SUBSCRIBER, None, "play.kg.test", "sinkhole"),
+    (SUBSCRIBER, None, "use-application-dns.net", "nxdomain"),
+    (SUBSCRIBER, None, "www.kg.test", "forward"),
     (OPEN, None, "evil.kg.test", "forward"),               # block = none
     (OPEN, None, "ads.kg.test", "sinkhole"),               # local deny for everyone
     (OPEN, None, "use-application-dns.net", "forward"),    # no hardening
+    (OPEN, None, "www.google.de", "forward"),
     (STRANGER, None, "evil.kg.test", "forward"),           # default (adult)
     (STRANGER, None, "www.google.de", "forward"),          # no safe search for adults
+    (STRANGER, None, "ads.kg.test", "sinkhole"),
+    (STRANGER, None, "www.kg.test", "forward"),
 ]
 
 
@@ -200,21 +231,27 @@ class DecideAgreementTest(DecideBase):
         rc = run_ctl(["clients", "set", SUBSCRIBER + "/32", "little"], config=d.conf)
         self.assertEqual(rc.returncode, 0, rc.stderr)
         mac_opt = dns.edns.GenericOption(65001, bytes.fromhex(MAC.replace(":", "")))
+        ecs_opt = dns.edns.ECSOption(SUBNET, 32)
         problems = []
-        for client, mac, name, want in CASES:
-            case = "%s%s %s" % (client, " mac " + mac if mac else "", name)
-            r = query(d.port, name + ".", "A", source=client, edns=0,
-                      options=[mac_opt] if mac else [])
+        for client, extra, name, want in CASES:
+            kind, value = extra or (None, None)
+            case = "%s%s %s" % (client, " %s %s" % extra if extra else "", name)
+            opts = {"mac": [mac_opt], "ecs": [ecs_opt]}.get(kind, [])
+            r = query(d.port, name + ".", "A", source=client, edns=0, options=opts)
             got_dns = dns_answer(r, name)
             ede = ede_options(r)
             at = time.strftime("%Y-%m-%d %H:%M", time.localtime(fake + time.time() - t0))
-            args = ["check", name, "--client", client, "--at", at, "--json"]
+            # The operator asks about the device: by its MAC, or by the address the router's
+            # ECS option names.
+            asked = value if kind == "ecs" else client
+            mac = value if kind == "mac" else None
+            args = ["check", name, "--client", asked, "--at", at, "--json"]
             if mac:
                 args += ["--mac", mac]
             out = run_ctl(args, config=d.conf)
             self.assertEqual(out.returncode, 0, out.stderr)
             ctl = json.loads(out.stdout)
-            st, api = api_check(self.http_port, client, mac, name)
+            st, api = api_check(self.http_port, asked, mac, name)
             self.assertEqual(st, 200, api)
             row = [case, "dns=" + got_dns, "ctl=" + ctl["answer"], "api=" + api["answer"]]
             ok = got_dns == want == ctl["answer"] == api["answer"]
@@ -225,7 +262,7 @@ class DecideAgreementTest(DecideBase):
                 ok = ok and bool(ede) and ede[0][1] == ctl["detail"] == api["detail"]
                 row.append("ede=%r ctl=%r api=%r" % (ede[0][1] if ede else None,
                                                      ctl["detail"], api["detail"]))
-            if not mac:
+            if not extra:
                 st, text = block_page(self.bp_port, client, name)
                 blocked = "This site is blocked" in text
                 row.append("page=%s/%s" % (blocked, page_reason(text)))
@@ -235,7 +272,7 @@ class DecideAgreementTest(DecideBase):
             if not ok:
                 problems.append(" ".join(row))
         self.assertEqual(problems, [], "\n" + "\n".join(problems))
-        self.assertGreaterEqual(len(CASES), 20)
+        self.assertGreaterEqual(len(CASES), 40)
 
 
 class StaleFeedTest(DecideBase):
