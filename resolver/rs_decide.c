@@ -14,19 +14,9 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "bl.h"
 #include "rs_int.h"
-
-int rs_minute_of_week_now(void)
-{
-	time_t t = time(NULL);
-	struct tm tm;
-
-	localtime_r(&t, &tm);
-	return ((tm.tm_wday + 6) % 7) * 1440 + tm.tm_hour * 60 + tm.tm_min;
-}
 
 const char *rs_profile_by_name(int by)
 {
@@ -184,6 +174,7 @@ static bool choose_profile(const struct rs_decide_ctx *cx, const struct rs_clien
 	bool refuse = false, trusted;
 
 	v->profile = NULL;
+	v->profile_by = RS_BY_DEFAULT;
 	if (cl->device_id && cl->device_id[0]) {
 		if ((v->profile = device_profile(cfg, cl->device_id, &refuse))) {
 			v->profile_by = RS_BY_DEVICE_ID;

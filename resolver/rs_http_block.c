@@ -224,7 +224,7 @@ static void report_post(struct rs_req *q, struct rs_resp *r)
 static void blocked_page(struct rs_http *h, const struct rs_verdict *k, struct page *pg, char *cats,
                          size_t clen, char *ver, size_t vlen)
 {
-	uint64_t c = rs_verdict_categories(k);
+	uint64_t c = k->have_list ? rs_verdict_categories(k) : 0;
 
 	pg->title = "This site is blocked";
 	pg->blocked = true;

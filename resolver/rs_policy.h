@@ -198,9 +198,6 @@ bool rs_feed_stale(const struct rs_config *cfg, const struct bl_meta *m, uint64_
 /* Is `addr` one of [server] trusted_forwarders? */
 bool rs_trusted_forwarder(const struct rs_config *cfg, const struct sockaddr *addr);
 
-/* Local time now as a minute of the week (0 = Monday 00:00). */
-int rs_minute_of_week_now(void);
-
 /* ---- safe search (rs_safesearch.c) ---- */
 
 struct rs_safesearch;
