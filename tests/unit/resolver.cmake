@@ -25,3 +25,7 @@ add_test(NAME unit_rs_policy COMMAND test_rs_policy)
 add_executable(test_rs_decide ${CMAKE_CURRENT_LIST_DIR}/test_rs_decide.c)
 target_link_libraries(test_rs_decide PRIVATE kgconfig kgcommon PkgConfig::CMOCKA)
 add_test(NAME unit_rs_decide COMMAND test_rs_decide)
+
+add_executable(test_kg_log ${CMAKE_CURRENT_LIST_DIR}/test_kg_log.c)
+target_link_libraries(test_kg_log PRIVATE kgcommon PkgConfig::CMOCKA)
+add_test(NAME unit_kg_log COMMAND test_kg_log)
