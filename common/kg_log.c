@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static atomic_int log_level = KG_LOG_INFO;
@@ -77,4 +78,39 @@ void kg_log(int level, const char *fmt, ...)
 		n = sizeof(buf) - 2;
 	buf[n++] = '\n';
 	(void)!write(STDERR_FILENO, buf, (size_t)n);
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void kg_log_limited(struct kg_log_limit *l, int every_s, int level, const char *fmt, ...)
+{
+	char msg[900];
+	long long now, next;
+	unsigned long long held;
+	va_list ap;
+
+	if (level > atomic_load(&log_level))
+		return;
+	now = mono_ms();
+	next = atomic_load(&l->next_ms);
+	/* One thread wins the slot; the others count themselves as suppressed. */
+	if ((next != 0 && now < next) ||
+	    !atomic_compare_exchange_strong(&l->next_ms, &next, now + (long long)every_s * 1000)) {
+		atomic_fetch_add(&l->held, 1);
+		return;
+	}
+	held = atomic_exchange(&l->held, 0);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (held)
+		kg_log(level, "%s (%llu more like this not logged since the last one)", msg, held);
+	else
+		kg_log(level, "%s", msg);
 }

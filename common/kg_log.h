@@ -33,4 +33,24 @@ void kg_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 #define log_info(...)  kg_log(KG_LOG_INFO, __VA_ARGS__)
 #define log_debug(...) kg_log(KG_LOG_DEBUG, __VA_ARGS__)
 
+/*
+ * Rate-limited records, for what can repeat once per query (a failing store under load would
+ * otherwise write a line per query): at most one record per `every_s` seconds per call site;
+ * the next record written says how many were suppressed. Safe from any thread.
+ */
+struct kg_log_limit {
+	_Atomic long long next_ms;       /* monotonic ms before which records are suppressed */
+	_Atomic unsigned long long held; /* records suppressed since the last one written */
+};
+
+void kg_log_limited(struct kg_log_limit *l, int every_s, int level, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* One static limit per call site. */
+#define log_every(every_s, level, ...)                                                             \
+	do {                                                                                       \
+		static struct kg_log_limit kg__limit_;                                             \
+		kg_log_limited(&kg__limit_, (every_s), (level), __VA_ARGS__);                      \
+	} while (0)
+
 #endif

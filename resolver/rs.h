@@ -162,6 +162,7 @@ struct rs_config {
 	uint8_t sinkhole_ipv4[4];
 	uint8_t sinkhole_ipv6[16];
 	uint32_t block_ttl;
+	int on_store_error; /* enum rs_on_store_error */
 
 	/* [profile NAME] sections; `default_profile` serves every client no other profile claims
 	 * (the built-in one blocks every category with the sinkhole action). */
@@ -210,6 +211,12 @@ struct rs_config {
 enum rs_rl_action {
 	RS_RL_TRUNCATE = 0, /* answer TC=1: a real client retries over TCP, a spoofed one cannot */
 	RS_RL_DROP = 1,
+};
+
+/* [blocking] on_store_error: a blocklist lookup that fails (I/O, corruption). */
+enum rs_on_store_error {
+	RS_STORE_ERROR_FAIL_CLOSED = 0, /* block, for profiles that block anything (default) */
+	RS_STORE_ERROR_FORWARD = 1,     /* answer as if no rule matched */
 };
 
 enum rs_on_stale {
@@ -306,6 +313,7 @@ struct rs_stats {
 	uint64_t proxy_refused;   /* PROXY headers missing, malformed or from an untrusted peer */
 	uint64_t subscriber_hits; /* profiles chosen by the subscriber table */
 	uint64_t subscriber_unknown_profile; /* table entries naming a profile the config lacks */
+	uint64_t store_errors;               /* blocklist or subscriber lookups the store failed */
 };
 
 /* -------------------------------------------------------------------- the server --- */

@@ -307,6 +307,17 @@ static int set_on_stale(struct load_ctx *c, const char *v, long lo, long hi, siz
 	return 0;
 }
 
+static int set_on_store_error(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	if (strcmp(v, "fail_closed") == 0)
+		c->cfg.on_store_error = RS_STORE_ERROR_FAIL_CLOSED;
+	else if (strcmp(v, "forward") == 0)
+		c->cfg.on_store_error = RS_STORE_ERROR_FORWARD;
+	else
+		return -1;
+	return 0;
+}
+
 static int set_megabytes(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
 {
 	long n;
@@ -418,6 +429,7 @@ static const struct key_def keys[] = {
 	{"blocking", "sinkhole_ipv6", set_ipv6, 0, 0, OFF(sinkhole_ipv6)},
 	{"blocking", "ttl", set_u32, 0, 86400, OFF(block_ttl)},
 	{"blocking", "safe_search_table", set_path, 0, 0, OFF(safe_search_table)},
+	{"blocking", "on_store_error", set_on_store_error, 0, 0, 0},
 	{"server", "trusted_forwarders", set_trusted, 0, 0, 0},
 	{"server", "proxy_from", set_proxy_from, 0, 0, 0},
 	{"sync", "url", set_https_url, 0, 1023, OFF(sync_url)},
@@ -473,6 +485,8 @@ static const char *range_hint(const struct key_def *k)
 		return "expected an https:// URL of the feed's manifest";
 	if (k->set == set_on_stale)
 		return "expected keep or fail_closed";
+	if (k->set == set_on_store_error)
+		return "expected fail_closed or forward";
 	if (k->set == set_string)
 		return "expected a non-empty value";
 	if (k->set == set_addr_or_off)
@@ -1213,6 +1227,8 @@ static void print_blocking(const struct rs_config *cfg, FILE *out)
 	        cfg->block_ttl);
 	if (cfg->safe_search_table[0])
 		fprintf(out, "safe_search_table = %s\n", cfg->safe_search_table);
+	fprintf(out, "on_store_error = %s\n",
+	        cfg->on_store_error == RS_STORE_ERROR_FORWARD ? "forward" : "fail_closed");
 	for (int i = 0; i < cfg->n_profiles; i++)
 		print_profile(&cfg->profiles[i], out);
 }

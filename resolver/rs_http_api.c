@@ -152,6 +152,7 @@ static void stats_totals(struct rs_http *h, cJSON *root, const struct rs_stats *
 	add_u64(t, "inflight", s->inflight);
 	add_u64(t, "refused_acl", s->refused_acl);
 	add_u64(t, "fail_closed", s->fail_closed);
+	add_u64(t, "store_errors", s->store_errors);
 	add_u64(t, "tcp_connections", s->tcp_connections);
 	for (int i = 0; i < 6; i++)
 		add_u64(rcodes, rc[i], s->rcode[i]);
@@ -298,11 +299,6 @@ static void explain(struct rs_http *h, const char *name, const struct bl_verdict
 	}
 }
 
-static int http_lookup(void *ctx, const char *name, uint64_t mask, struct bl_verdict *v)
-{
-	return rs__http_lookup(ctx, name, mask, v);
-}
-
 static int minute_of_week(struct rs_http *h)
 {
 	time_t t = time(NULL) + (time_t)h->srv->clock_offset;
@@ -312,18 +308,45 @@ static int minute_of_week(struct rs_http *h)
 	return ((tm.tm_wday + 6) % 7) * 1440 + tm.tm_hour * 60 + tm.tm_min;
 }
 
+int rs__http_decide(struct rs_http *h, const struct rs_cfg_ref *cr, const struct rs_client *cl,
+                    const char *name, struct rs_verdict *v)
+{
+	uint8_t wire[256];
+	int n = rs_name_to_wire(name, wire, sizeof(wire)), rc;
+	struct rs_ask ask = {wire, n > 0 ? (size_t)n : 0, RS_CLASS_IN, NULL};
+	struct rs_decide_ctx cx = {
+	    .cfg = &cr->cfg,
+	    .ss = cr->safesearch,
+	    .db = h->srv->bl,
+	    .minute_of_week = minute_of_week(h),
+	    .fail_closed = atomic_load(&h->srv->fail_closed),
+	    .test_store_fault = h->srv->test_store_fault,
+	};
+
+	if (n <= 0)
+		return RS_EINVAL;
+	memset(v, 0, sizeof(*v));
+	/* The daemon's own decision (rs_decide.c), through the HTTP thread's reader. */
+	pthread_mutex_lock(&h->bl_lock);
+	cx.rd = h->bl;
+	rc = h->bl ? rs_decide(&cx, cl, &ask, RS_STAGE_ALL, v) : BL_ESTORE;
+	pthread_mutex_unlock(&h->bl_lock);
+	return rc;
+}
+
 static void api_check(struct rs_req *q, struct rs_resp *r)
 {
 	struct rs_cfg_ref *cr;
-	const char *name = arg(q, "name"), *client = arg(q, "client");
+	const char *name = arg(q, "name"), *client = arg(q, "client"), *mac = arg(q, "mac");
 	const struct rs_profile *prof;
 	struct kg_sockaddr ca;
-	struct bl_verdict v;
-	struct rs_check_result k;
+	struct rs_client cl = {0};
+	struct rs_verdict k;
+	const struct bl_verdict *v = &k.list;
+	uint8_t macb[6];
 	char norm[BL_NAME_MAX], text[1400];
 	cJSON *o;
 
-	memset(&v, 0, sizeof(v));
 	if (!name || bl_name_normalize(name, norm, sizeof(norm)) != 0) {
 		rs__json_error(r, 400, "give a valid domain name: /api/check?name=example.com");
 		return;
@@ -332,12 +355,15 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 		rs__json_error(r, 400, "client: not an IP address");
 		return;
 	}
+	if (mac && *mac && rs_mac_parse(mac, macb) < 0) {
+		rs__json_error(r, 400, "mac: not a MAC address (aa:bb:cc:dd:ee:ff)");
+		return;
+	}
+	cl.addr = client && *client ? (const struct sockaddr *)&ca.ss : NULL;
+	cl.mac = mac && *mac ? macb : NULL;
+	cl.assume_trusted = true; /* the operator asks what that device would get */
 	cr = rs__http_cfg_get(q->h);
-	prof = client && *client ? rs_profile_for(&cr->cfg, (const struct sockaddr *)&ca.ss)
-	                         : &cr->cfg.profiles[cr->cfg.default_profile];
-	/* The daemon's whole decision, as kidguard-ctl check makes it (rs_check.c). */
-	if (rs_check(prof, norm, minute_of_week(q->h), cr->safesearch, http_lookup, q->h, &v, &k) !=
-	    0) {
+	if (rs__http_decide(q->h, cr, &cl, norm, &k) != 0 || !(prof = k.profile)) {
 		rs__http_cfg_put(cr);
 		rs__json_error(r, 503, "the blocklist store cannot be read");
 		return;
@@ -345,27 +371,29 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 	/* The fields of `kidguard-ctl check --json`, then the explanation. */
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "name", norm);
-	cJSON_AddStringToObject(o, "action", action_names[v.action]);
-	cJSON_AddStringToObject(o, "source", source_names[v.source]);
-	cJSON_AddNumberToObject(o, "feed_version", v.feed_version);
-	cJSON_AddStringToObject(o, "match", v.match);
-	cJSON_AddBoolToObject(o, "subtree", v.subtree);
-	cJSON_AddItemToObject(o, "categories", cat_array(q->h, v.categories));
+	cJSON_AddStringToObject(o, "action", action_names[v->action]);
+	cJSON_AddStringToObject(o, "source", source_names[v->source]);
+	cJSON_AddNumberToObject(o, "feed_version", v->feed_version);
+	cJSON_AddStringToObject(o, "match", v->match);
+	cJSON_AddBoolToObject(o, "subtree", v->subtree);
+	cJSON_AddItemToObject(o, "categories", cat_array(q->h, v->categories));
 	cJSON_AddStringToObject(o, "profile", prof->name);
-	cJSON_AddStringToObject(o, "answer", k.answer);
+	cJSON_AddStringToObject(o, "profile_by", rs_profile_by_name(k.profile_by));
+	cJSON_AddStringToObject(o, "answer", rs_verdict_answer(&k));
 	cJSON_AddStringToObject(o, "decided_by", k.decided_by);
-	cJSON_AddStringToObject(o, "detail", k.detail);
+	cJSON_AddStringToObject(o, "detail", k.text);
 	cJSON_AddBoolToObject(o, "bedtime", k.bedtime >= 0);
 	if (prof->block_mask == UINT64_MAX)
 		cJSON_AddItemToObject(o, "profile_blocks",
 		                      cJSON_CreateStringArray((const char *[]){"all"}, 1));
 	else
 		cJSON_AddItemToObject(o, "profile_blocks", cat_array(q->h, prof->block_mask));
-	if (!k.have_verdict || (strcmp(k.answer, "rewrite") == 0))
+	if (!k.have_list || k.outcome == RS_OUT_REWRITE)
 		snprintf(text, sizeof(text), "%s: %s for profile \"%s\"%s%s; answer: %s.", norm,
-		         k.decided_by, prof->name, k.detail[0] ? ": " : "", k.detail, k.answer);
+		         k.decided_by, prof->name, k.text[0] ? ": " : "", k.text,
+		         rs_verdict_answer(&k));
 	else
-		explain(q->h, norm, &v, prof, text, sizeof(text));
+		explain(q->h, norm, v, prof, text, sizeof(text));
 	cJSON_AddStringToObject(o, "explanation", text);
 	rs__http_cfg_put(cr);
 	rs__json_resp(r, 200, o);

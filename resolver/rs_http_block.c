@@ -9,10 +9,11 @@
  * Installing a private CA on every device to forge certificates would break the security of
  * every site, so we do not. The dashboard's "check a domain" box explains those blocks.
  *
- * The client's address picks the profile whose categories are shown (as the DNS answer did)
- * and is otherwise neither kept nor logged (its /24 or /56 counts against the report quota, in
- * memory, for ten minutes). Reports are a plain HTML form (no JavaScript) carrying a token
- * made for this client's prefix (rs_http_report.c), so another web page cannot post them.
+ * The client's address picks the profile exactly as the DNS answer did (rs_decide: subscriber
+ * table, address rules, schedules and bedtime at the daemon's clock) and is otherwise neither
+ * kept nor logged (its /24 or /56 counts against the report quota, in memory, for ten
+ * minutes). Reports are a plain HTML form (no JavaScript) carrying a token made for this
+ * client's prefix (rs_http_report.c), so another web page cannot post them.
  */
 #include "rs_http_int.h"
 
@@ -118,13 +119,15 @@ static void report_html(struct sb *b, const char *domain, const char *token, boo
 static const char fallback[] =
     "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
     "content=\"width=device-width,initial-scale=1\"><title>Blocked</title></head><body>"
-    "<h1>{{TITLE}}</h1><p><b>{{DOMAIN}}</b></p><p>Category: {{CATEGORY}}</p><p>{{TEXT}}</p>"
+    "<h1>{{TITLE}}</h1><p><b>{{DOMAIN}}</b></p><p>Category: {{CATEGORY}}</p>"
+    "<p class=\"reason\">{{REASON}}</p><p>{{TEXT}}</p>"
     "{{CONTACT}}{{REPORT}}<p><small>kidguard, list version {{FEED_VERSION}}</small></p>"
     "</body></html>";
 
 struct page {
 	const char *title, *domain, *category, *text, *feed_version;
-	const char *token; /* the report form's token; NULL: no report form */
+	const char *token;  /* the report form's token; NULL: no report form */
+	const char *reason; /* which step of the decision blocked it */
 	bool blocked;
 	const char *contact;
 };
@@ -152,6 +155,8 @@ static char *render(struct rs_http *h, const struct page *pg, size_t *len)
 			sb_esc(&b, pg->category);
 		else if (KEY("TEXT"))
 			sb_esc(&b, pg->text);
+		else if (KEY("REASON"))
+			sb_esc(&b, pg->reason ? pg->reason : "");
 		else if (KEY("FEED_VERSION"))
 			sb_esc(&b, pg->feed_version);
 		else if (KEY("CONTACT"))
@@ -233,12 +238,35 @@ static void report_post(struct rs_req *q, struct rs_resp *r)
 	r->len = len;
 }
 
+/* What the page says about a blocked name: category, list version, the deciding step. */
+static void blocked_page(struct rs_http *h, const struct rs_verdict *k, struct page *pg, char *cats,
+                         size_t clen, char *ver, size_t vlen)
+{
+	uint64_t c = k->have_list ? rs_verdict_categories(k) : 0;
+
+	pg->title = "This site is blocked";
+	pg->blocked = true;
+	pg->reason = k->decided_by;
+	if (k->step == RS_STEP_LIST && c)
+		rs__cat_names(h, c, cats, clen);
+	else if (k->step == RS_STEP_BEDTIME)
+		snprintf(cats, clen, "bedtime (only the sites allowed at bedtime)");
+	else if (k->step == RS_STEP_LIST)
+		snprintf(cats, clen, "blocked on this network");
+	else
+		snprintf(cats, clen, "%s", k->text);
+	if (k->step == RS_STEP_LIST && k->list.source == BL_SOURCE_FEED)
+		snprintf(ver, vlen, "%u", k->list.feed_version);
+	else if (k->step == RS_STEP_LIST)
+		snprintf(ver, vlen, "local rule");
+}
+
 void rs__block_handle(struct rs_req *q, struct rs_resp *r)
 {
 	char name[BL_NAME_MAX], cats[512] = "", ver[32] = "", token[RS_REPORT_TOKEN_LEN + 1];
 	struct rs_cfg_ref *cr;
-	const struct rs_profile *prof;
-	struct bl_verdict v;
+	struct rs_client cl = {.addr = q->client};
+	struct rs_verdict k;
 	struct bl_meta m;
 	struct page pg = {0};
 	size_t len;
@@ -247,33 +275,21 @@ void rs__block_handle(struct rs_req *q, struct rs_resp *r)
 	if (strcmp(q->method, "POST") == 0 && strcmp(q->url, "/report") == 0)
 		return report_post(q, r);
 	cr = rs__http_cfg_get(q->h);
-	prof = rs_profile_for(&cr->cfg, q->client);
 	host_name(q, name, sizeof(name));
 	pg.domain = name;
 	rs__report_token(q->h, q->client, token);
 	pg.token = token;
 	pg.text = cr->cfg.block_page_text;
 	pg.contact = cr->cfg.block_page_contact;
-	if (name[0] && rs__http_lookup(q->h, name, prof->block_mask, &v) == 0 &&
-	    v.action == BL_ACTION_BLOCK) {
-		uint64_t c = v.categories & prof->block_mask ? v.categories & prof->block_mask
-		                                             : v.categories;
-		pg.title = "This site is blocked";
-		pg.blocked = true;
-		if (c)
-			rs__cat_names(q->h, c, cats, sizeof(cats));
-		else
-			snprintf(cats, sizeof(cats), "blocked on this network");
-		if (v.source == BL_SOURCE_FEED)
-			snprintf(ver, sizeof(ver), "%u", v.feed_version);
-		else
-			snprintf(ver, sizeof(ver), "local rule");
+	if (name[0] && rs__http_decide(q->h, cr, &cl, name, &k) == 0 && k.outcome == RS_OUT_BLOCK) {
+		blocked_page(q->h, &k, &pg, cats, sizeof(cats), ver, sizeof(ver));
 	} else {
 		/* Not blocked (or no name): the page of the filter itself. */
 		pg.title = name[0] ? "This site is not blocked now" : "kidguard block page";
 		pg.text = name[0] ? "It was blocked when your device asked; try again in a minute."
 		                  : "Sites blocked by the family filter on this network show this "
 		                    "page.";
+		pg.reason = name[0] ? "not blocked" : "";
 		snprintf(cats, sizeof(cats), "-");
 		if (bl_db_meta(q->h->srv->bl, &m) == 0)
 			snprintf(ver, sizeof(ver), "%llu", (unsigned long long)m.feed_version);

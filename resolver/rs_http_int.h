@@ -163,6 +163,12 @@ void rs__resp_owned(struct rs_resp *r, int status, const char *type, char *body)
 char *rs__http_asset(struct rs_http *h, const char *name, size_t *len);
 /* Lookup with the shared reader (locks bl_lock). */
 int rs__http_lookup(struct rs_http *h, const char *name, uint64_t mask, struct bl_verdict *v);
+/* The daemon's decision (rs_decide, all stages) for a normalised text name, now (the
+ * daemon's clock), through the HTTP thread's reader. Returns 0, RS_EINVAL or BL_ESTORE. */
+struct rs_client;
+struct rs_verdict;
+int rs__http_decide(struct rs_http *h, const struct rs_cfg_ref *cr, const struct rs_client *cl,
+                    const char *name, struct rs_verdict *v);
 /* "adult, gambling" (sep ", ") of a mask into buf. */
 const char *rs__cat_names(struct rs_http *h, uint64_t mask, char *buf, size_t len);
 bool rs__is_loopback(const struct sockaddr *sa);

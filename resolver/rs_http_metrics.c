@@ -143,8 +143,12 @@ static void blocked(struct rs_http *h, struct buf *b, const struct rs_stats *s,
 	     "Answers blocked because the feed was stale (on_stale = fail_closed).");
 	bprintf(b, "kidguard_fail_closed_total %llu\n", (unsigned long long)s->fail_closed);
 	head(b, "kidguard_policy_errors_total", "counter",
-	     "Queries answered without a policy decision because the store failed.");
+	     "Queries whose policy decision met a store error or an uncheckable name.");
 	bprintf(b, "kidguard_policy_errors_total %llu\n", (unsigned long long)s->policy_errors);
+	head(b, "kidguard_store_errors_total", "counter",
+	     "Blocklist and subscriber-table lookups the store failed (the query answered per "
+	     "[blocking] on_store_error).");
+	bprintf(b, "kidguard_store_errors_total %llu\n", (unsigned long long)s->store_errors);
 }
 
 static void cache_upstream(struct buf *b, const struct rs_stats *s)
@@ -226,7 +230,7 @@ static void feed(struct rs_http *h, struct buf *b, const struct rs_config *cfg)
 	     "Seconds since the newest signed feed timestamp when the feed has them, else since "
 	     "the last successful sync (absent: never synced).");
 	if (m.last_sync || (m.timestamp_ttl && m.timestamp_signed)) {
-		uint64_t since = rs__feed_fresh_since(&m, 0, now);
+		uint64_t since = rs_feed_fresh_since(&m, 0, now);
 		bprintf(b, "kidguard_feed_age_seconds %llu\n",
 		        (unsigned long long)(now > since ? now - since : 0));
 	}
@@ -327,7 +331,7 @@ int rs__health_reason(struct rs_http *h, char *why, size_t len)
 	} else if (cfg->sync_url[0]) {
 		/* Like the supervisor: from the newest signed timestamp when the feed has them,
 		 * else a daemon that just started gets max_age to reach the feed. */
-		since = rs__feed_fresh_since(&m, h->started, now);
+		since = rs_feed_fresh_since(&m, h->started, now);
 		if (now > since + (uint64_t)cfg->sync_max_age_s && m.timestamp_ttl) {
 			snprintf(why, len,
 			         "feed stale: newest signed timestamp is %llu s old (max_age %d "

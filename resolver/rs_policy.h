@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bl.h"
 #include "rs.h"
 
 /* Load an age tier ("under9", "9to12", "13to15", "16to17", "adult") into `p`: its blocked
@@ -73,37 +74,160 @@ const struct rs_profile *rs_profile_for_device(const struct rs_config *cfg,
  * for resolver.arpa (DDR), or -1. `qname` lowercased wire. */
 int rs_hardening_action(const uint8_t *qname, size_t len);
 
-/* ---- the whole decision, for explanations (rs_check.c) ---- */
+/* ---- the whole decision (rs_decide.c) ---- */
 
-struct bl_verdict;
+/*
+ * rs_decide() is the one implementation of "what does this client get for this name": the
+ * query path (rs_query.c), kidguard-ctl check, GET /api/check and the block page all call it,
+ * so they cannot disagree. It runs in stages so that the query path can put its cache
+ * shortcut between the policy (which sets the category mask) and the blocklist lookup.
+ */
+enum rs_stage {
+	RS_STAGE_PROFILE = 1, /* which profile: device ID, MAC/ECS, subscriber table, address */
+	RS_STAGE_POLICY = 2,  /* fail-closed, canaries, schedule and bedtime; sets mask */
+	RS_STAGE_LIST = 4,    /* the blocklist (local rules, then the feed) */
+	RS_STAGE_SAFE = 8,    /* safe search */
+	RS_STAGE_PRE = RS_STAGE_PROFILE | RS_STAGE_POLICY,
+	RS_STAGE_POST = RS_STAGE_LIST | RS_STAGE_SAFE,
+	RS_STAGE_ALL = RS_STAGE_PRE | RS_STAGE_POST,
+};
 
-/* A blocklist lookup: the caller's reader (kidguard-ctl's, the HTTP thread's). */
-typedef int (*rs_check_lookup)(void *ctx, const char *name, uint64_t mask, struct bl_verdict *v);
+enum rs_outcome {
+	RS_OUT_CONTINUE = 0, /* the stages run decided nothing yet */
+	RS_OUT_FORWARD,      /* resolve normally (all stages run, nothing blocked) */
+	RS_OUT_REWRITE,      /* safe search: CNAME to rewrite_target */
+	RS_OUT_BLOCK,        /* answer with `action` and the EDE (ede_code, text) */
+	RS_OUT_REFUSE, /* REFUSED: a device ID no profile claims, unknown_client_id = refuse */
+};
 
-struct rs_check_result {
-	int mow;                /* minute of the week it was decided for */
-	uint64_t mask;          /* categories blocked at that time */
-	int bedtime;            /* active bedtime window, or -1 */
-	const char *decided_by; /* static text: which step decided */
-	const char *answer;     /* "forward", "rewrite", or the action name */
-	char detail[512];       /* bedtime window, safe-search target... */
-	bool have_verdict;
-	bool blocked;
+/* What chose the profile. */
+enum rs_profile_by {
+	RS_BY_DEFAULT = 0,
+	RS_BY_DEVICE_ID,
+	RS_BY_MAC,
+	RS_BY_SUBNET,
+	RS_BY_SUBSCRIBER,
+	RS_BY_ADDRESS,
+};
+
+/* Which step decided. */
+enum rs_step {
+	RS_STEP_NONE = 0, /* nothing blocked (or not decided yet) */
+	RS_STEP_REFUSE,   /* an unknown device ID refused */
+	RS_STEP_STALE,    /* feed stale, on_stale = fail_closed */
+	RS_STEP_CANARY,   /* bypass hardening */
+	RS_STEP_BEDTIME,  /* an active bedtime window */
+	RS_STEP_LIST,     /* a blocklist rule */
+	RS_STEP_NAME,     /* a name the blocklist cannot key */
+	RS_STEP_STORE,    /* the store failed; on_store_error = fail_closed */
+	RS_STEP_SAFE,     /* safe search rewrite */
+};
+
+/* What the subscriber table said (for the daemon's counters and warnings). */
+enum rs_sub_status {
+	RS_SUB_NOT_ASKED = 0,
+	RS_SUB_NO_MATCH,
+	RS_SUB_HIT,
+	RS_SUB_UNKNOWN_PROFILE, /* the entry names a profile the config lacks: sub_profile */
+	RS_SUB_ERROR,           /* the store failed: store_rc */
+};
+
+struct bl_db;
+struct bl_reader;
+struct rs_safesearch;
+
+/* Everything the decision reads besides the client and the name. All borrowed. */
+struct rs_decide_ctx {
+	const struct rs_config *cfg;
+	const struct rs_safesearch *ss; /* NULL: no safe search */
+	struct bl_db *db;               /* category names for the EDE text; may be NULL */
+	struct bl_reader *rd;           /* NULL: no store, so nothing is filtered */
+	int minute_of_week;             /* local time, 0 = Monday 00:00 ... */
+	/* ... or, when set, read from this only when a profile with schedules needs it (the
+	 * daemon's clock: most profiles have none, and a query should not read the time) */
+	int (*clock)(void *clock_arg);
+	void *clock_arg;
+	bool fail_closed;      /* the feed is stale and on_stale = fail_closed */
+	bool no_subscribers;   /* the caller knows the subscriber table is empty */
+	bool test_store_fault; /* tests only: every store lookup fails (rs_server.c) */
+};
+
+/* Who asks. All borrowed; any may be NULL. */
+struct rs_client {
+	const struct sockaddr *addr; /* the client (behind a proxy, the one its header named) */
+	const char *device_id;       /* DoT SNI or DoH path label */
+	/* The profile `device_id` names (config client_ids, else the store's device table),
+	 * resolved by the caller (the daemon memoises the ID's hash: rs_devices.c); NULL when
+	 * no profile claims the ID. Whether it applies is rs_decide's choice. */
+	const struct rs_profile *id_profile;
+	const uint8_t *mac;            /* EDNS option 65001 */
+	const struct sockaddr *subnet; /* EDNS Client Subnet, as an address */
+	/* Believe mac/subnet without addr being a trusted forwarder: kidguard-ctl's and the
+	 * API's "what would this device get", asked by the operator. */
+	bool assume_trusted;
+};
+
+/* The name asked: lowercased wire form. `via` (text) names a CNAME chain's name, or NULL. */
+struct rs_ask {
+	const uint8_t *qname;
+	size_t len;
+	uint16_t qclass;
+	const char *via;
+};
+
+#define RS_VERDICT_TEXT_MAX 200 /* RS_EDE_TEXT_MAX: what fits an EDE */
+
+struct rs_verdict {
+	int outcome;                      /* enum rs_outcome */
+	const struct rs_profile *profile; /* borrowed from the config; NULL with REFUSE */
+	int profile_by;                   /* enum rs_profile_by */
+	int action;                       /* enum rs_block_action, with BLOCK */
+	uint16_t ede_code;                /* RS_EDE_BLOCKED or RS_EDE_FILTERED, with BLOCK */
+	const char *decided_by;           /* static text: which step decided */
+	uint64_t mask;                    /* categories blocked for this client now */
+	int bedtime;                      /* active bedtime window, or -1 */
+	int minute_of_week;               /* the time it was decided for, or -1 (not needed) */
+	bool have_list;                   /* `list` holds the blocklist's verdict */
+	int step;                         /* enum rs_step: which step decided */
+	int store_rc;                     /* < 0: a store lookup failed */
+	int sub_status;                   /* enum rs_sub_status */
+	char sub_profile[32];             /* with RS_SUB_UNKNOWN_PROFILE */
+	const uint8_t *rewrite_target;    /* safe search would rewrite to this (POLICY sets it) */
+	size_t rewrite_len;
+	struct bl_verdict list;
+	char text[RS_VERDICT_TEXT_MAX + 1]; /* the EDE text, also the explanation's detail */
 };
 
 /*
- * Walk the daemon's decisions for one (normalised text) name and profile at a minute of the
- * week, in the daemon's order (rs_query.c): canaries, schedule and bedtime, blocklist, safe
- * search. `v` receives the blocklist verdict when one was taken (have_verdict). `ss` may be
- * NULL (no safe search). Returns 0 or the lookup's error.
+ * Run `stages` of the decision for client `cl` asking `q`. Stages run in their order; the
+ * first that decides stops the walk (outcome != CONTINUE). A call without RS_STAGE_PROFILE
+ * continues `v` from an earlier call (its profile, and without RS_STAGE_POLICY its mask and
+ * rewrite_target). When RS_STAGE_SAFE ran and nothing decided, the outcome is FORWARD.
+ * Allocates nothing. Returns 0, or RS_EINVAL when no profile is known to continue from.
  */
-struct rs_safesearch;
-int rs_check(const struct rs_profile *prof, const char *name, int mow,
-             const struct rs_safesearch *ss, rs_check_lookup lookup, void *ctx,
-             struct bl_verdict *v, struct rs_check_result *out);
+int rs_decide(const struct rs_decide_ctx *cx, const struct rs_client *cl, const struct rs_ask *q,
+              unsigned stages, struct rs_verdict *v);
 
-/* Local time now as a minute of the week (0 = Monday 00:00). */
-int rs_minute_of_week_now(void);
+/* "device ID", "MAC address", ... for an enum rs_profile_by. */
+const char *rs_profile_by_name(int by);
+
+/* The categories to show for a list block: the rule's categories this profile blocks. */
+uint64_t rs_verdict_categories(const struct rs_verdict *v);
+
+/* "forward", "rewrite", "refused" or the block action's name. */
+const char *rs_verdict_answer(const struct rs_verdict *v);
+
+/* Since when the feed counts as fresh ([sync] max_age counts from it): the newest signed
+ * timestamp verified when the feed publishes them, else the last successful sync or the
+ * daemon's start (`started`), whichever is later. `m` borrowed; `now` epoch seconds. */
+uint64_t rs_feed_fresh_since(const struct bl_meta *m, uint64_t started, uint64_t now);
+/* Is the feed stale (older than max_age counted from rs_feed_fresh_since, or the signed
+ * manifest expired)? `since`: when the daemon started (0 for a tool). */
+bool rs_feed_stale(const struct rs_config *cfg, const struct bl_meta *m, uint64_t now,
+                   uint64_t since);
+
+/* Is `addr` one of [server] trusted_forwarders? */
+bool rs_trusted_forwarder(const struct rs_config *cfg, const struct sockaddr *addr);
 
 /* ---- safe search (rs_safesearch.c) ---- */
 

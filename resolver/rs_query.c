@@ -1,9 +1,12 @@
 /*
  * The query path, run to completion inside one callback of a worker:
  *
- *   parse (rs_wire.c) → ACL → profile (address, or ECS/MAC from a trusted forwarder)
- *   → fail-closed → bypass canaries → schedule/bedtime → blocklist → safe search
- *   → cache → forward (rs_forward.c).
+ *   parse (rs_wire.c) → ACL → rs_decide() stage PRE (profile, fail-closed, canaries,
+ *   schedule/bedtime) → cache hit with a current policy note? → rs_decide() stage POST
+ *   (blocklist, safe search) → cache → forward (rs_forward.c).
+ *
+ * The decision itself is rs_decide.c's, shared with kidguard-ctl check, /api/check and the
+ * block page; this file only turns its verdict into answers and counters.
  *
  * Answers built from an upstream body (fresh or cached) pass through rs__answer_from_body,
  * which does the safe-search rewrite and CNAME inspection.
@@ -21,14 +24,6 @@ static bool acl_allows(const struct rs_config *cfg, const struct sockaddr *peer)
 {
 	for (int i = 0; i < cfg->n_allow; i++)
 		if (kg_cidr_match(&cfg->allow[i], peer))
-			return true;
-	return false;
-}
-
-static bool trusted_forwarder(const struct rs_config *cfg, const struct sockaddr *peer)
-{
-	for (int i = 0; i < cfg->n_trusted_forwarders; i++)
-		if (kg_cidr_match(&cfg->trusted_forwarders[i], peer))
 			return true;
 	return false;
 }
@@ -74,37 +69,9 @@ static void set_peer(struct rs_waiter *wt, const struct sockaddr *peer)
 	set_addr(&wt->peer, peer);
 }
 
-/* "category=adult,gambling; list=feed@1234": what an operator or a parent needs to know. */
-static size_t ede_text(struct rs_worker *w, const struct bl_verdict *v, uint64_t mask, char *buf,
-                       size_t len)
-{
-	uint64_t cats = v->categories & mask;
-	size_t n = 0;
-	const char *sep = "category=";
-
-	if (!cats)
-		cats = v->categories;
-	for (int b = 0; b < BL_CATEGORY_MAX && n < len; b++) {
-		const char *name;
-		if (!(cats & (1ULL << b)) || !(name = bl_category_name(w->srv->bl, b)))
-			continue;
-		n += (size_t)snprintf(buf + n, len - n, "%s%s", sep, name);
-		sep = ",";
-	}
-	if (n >= len)
-		n = len - 1;
-	if (v->source == BL_SOURCE_LOCAL)
-		n += (size_t)snprintf(buf + n, len - n, "%slist=local", n ? "; " : "");
-	else
-		n += (size_t)snprintf(buf + n, len - n, "%slist=feed@%u", n ? "; " : "",
-		                      v->feed_version);
-	return n < len ? n : len - 1;
-}
-
 /* Send the profile's block answer with this EDE. */
-static void answer_blocked(struct rs_worker *w, const struct rs_waiter *wt,
-                           const struct rs_profile *prof, int action, uint16_t ede,
-                           const char *text)
+static void answer_blocked(struct rs_worker *w, const struct rs_waiter *wt, int action,
+                           uint16_t ede, const char *text)
 {
 	const struct rs_config *cfg = &w->cfg->cfg;
 	struct rs_block_answer b = {
@@ -132,9 +99,11 @@ static void count_blocked(struct rs_worker *w, const struct rs_profile *prof, ui
 			RS_INC(w, blocked_category[b]);
 }
 
-/* Local time as a minute of the week, read at most once a loop second. */
-static int minute_of_week(struct rs_worker *w)
+/* Local time as a minute of the week, read at most once a loop second (rs_decide's clock,
+ * asked only for profiles with schedules). */
+static int minute_of_week(void *arg)
 {
+	struct rs_worker *w = arg;
 	uint64_t sec = uv_now(&w->loop) / 1000;
 	time_t now;
 	struct tm tm;
@@ -148,121 +117,93 @@ static int minute_of_week(struct rs_worker *w)
 	return w->minute_of_week;
 }
 
-static const struct rs_profile *select_profile(struct rs_worker *w, const struct rs_question *q,
-                                               const struct sockaddr *peer)
+/* What the decision reads for this worker, now. */
+static void decide_ctx(struct rs_worker *w, struct rs_decide_ctx *cx)
 {
-	const struct rs_config *cfg = &w->cfg->cfg;
-	struct sockaddr_storage subnet;
+	cx->cfg = &w->cfg->cfg;
+	cx->ss = w->cfg->safesearch;
+	cx->db = w->srv->bl;
+	cx->rd = w->bl;
+	cx->minute_of_week = -1;
+	cx->clock = minute_of_week;
+	cx->clock_arg = w;
+	cx->fail_closed = atomic_load(&w->srv->fail_closed);
+	cx->no_subscribers = rs__subscribers_empty(w);
+	cx->test_store_fault = w->srv->test_store_fault;
+}
 
-	if (!(q->has_mac || q->has_ecs) || !trusted_forwarder(cfg, peer)) {
-		/* The subscriber table first (an ISP's RADIUS/DHCP view), then `clients =`. */
-		const struct rs_profile *sub = rs__subscriber_profile(w, peer);
-		return sub ? sub : rs_profile_for(cfg, peer);
-	}
-	memset(&subnet, 0, sizeof(subnet));
-	if (q->has_ecs && q->ecs_family == 1) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&subnet;
+/* Who asks: the address, a device ID (DoT SNI, DoH path), the MAC and ECS a forwarder sent
+ * (rs_decide believes those only from [server] trusted_forwarders). */
+static void decide_client(struct rs_worker *w, const struct rs_waiter *wt, struct rs_client *cl,
+                          struct sockaddr_storage *subnet)
+{
+	const struct rs_question *q = &wt->q;
+
+	cl->addr = (const struct sockaddr *)&wt->peer.ss;
+	cl->device_id = wt->ops && wt->ops->client_id ? wt->ops->client_id(wt->stream) : NULL;
+	cl->id_profile =
+	    cl->device_id && cl->device_id[0] ? rs__device_profile(w, cl->device_id) : NULL;
+	cl->mac = q->has_mac ? q->mac : NULL;
+	cl->subnet = NULL;
+	cl->assume_trusted = false;
+	if (!q->has_ecs)
+		return;
+	memset(subnet, 0, sizeof(*subnet));
+	if (q->ecs_family == 1) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)subnet;
 		s4->sin_family = AF_INET;
 		memcpy(&s4->sin_addr, q->ecs_addr, 4);
-	} else if (q->has_ecs) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&subnet;
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)subnet;
 		s6->sin6_family = AF_INET6;
 		memcpy(&s6->sin6_addr, q->ecs_addr, 16);
 	}
-	return rs_profile_select(cfg, peer, q->has_mac ? q->mac : NULL,
-	                         q->has_ecs ? (const struct sockaddr *)&subnet : NULL);
+	cl->subnet = (const struct sockaddr *)subnet;
 }
 
-/*
- * A device ID (DoT SNI, DoH path) may pick the profile; rs_profile_for_device() decides
- * between it and the address's profile (an ID cannot loosen a child's prefix by default).
- */
-static const struct rs_profile *waiter_profile(struct rs_worker *w, const struct rs_waiter *wt)
+/* A failing store must be visible: counted, and logged at most once per 10 s. */
+static void count_store_error(struct rs_worker *w, const struct rs_verdict *v)
 {
-	const struct rs_config *cfg = &w->cfg->cfg;
-	const char *id = wt->ops && wt->ops->client_id ? wt->ops->client_id(wt->stream) : NULL;
-	const struct rs_profile *addr =
-	    select_profile(w, &wt->q, (const struct sockaddr *)&wt->peer.ss);
-	bool given = id && id[0];
-
-	if (addr == &cfg->profiles[cfg->default_profile] && !addr->n_clients && !addr->n_macs)
-		addr = NULL; /* only the default applies: no address rule to weigh an ID against */
-	return rs_profile_for_device(cfg, given ? rs__device_profile(w, id) : NULL, given, addr);
+	if (v->store_rc >= 0)
+		return;
+	RS_INC(w, store_errors);
+	RS_INC(w, policy_errors);
+	log_every(10, KG_LOG_ERR,
+	          "worker %d: a blocklist store lookup failed (%s); %s (counted in "
+	          "kidguard_store_errors_total)",
+	          w->index, bl_strerror(v->store_rc),
+	          v->step == RS_STEP_STORE
+	              ? "failing closed ([blocking] on_store_error = fail_closed)"
+	              : "answering unfiltered ([blocking] on_store_error = forward, or a profile "
+	                "that blocks nothing)");
 }
 
-/* The blocklist's verdict for one name under `mask`; true (answered) when blocked. `via` names
- * the CNAME chain's blocked name, or NULL for the question itself. */
-static bool block_if_listed(struct rs_worker *w, const struct rs_waiter *wt,
-                            const struct rs_profile *prof, const uint8_t *name, size_t len,
-                            uint64_t mask, const char *via)
+/* Send what the verdict decided (a block or a refusal) and count it; false when the query
+ * goes on. */
+static bool answer_decided(struct rs_worker *w, const struct rs_waiter *wt,
+                           const struct rs_verdict *v)
 {
-	struct bl_verdict v;
-	char text[RS_EDE_TEXT_MAX + 1];
-	size_t n = 0;
-	int rc = bl_lookup_wire(w->bl, name, len, mask, &v);
-
-	if (rc == BL_ENAME) {
-		/* A label with a zero byte cannot be keyed, so no rule could match it: refuse
-		 * rather than let "\000.blocked.example" slip past a subtree block. */
-		RS_INC(w, policy_errors);
-		answer_blocked(w, wt, prof, RS_ACTION_REFUSED, RS_EDE_BLOCKED,
-		               "name not checkable against the blocklist");
+	count_store_error(w, v);
+	if (v->outcome == RS_OUT_REFUSE) {
+		/* an unknown device ID, refused by [tls] unknown_client_id */
+		RS_INC(w, refused_acl);
+		answer_error(w, wt, RS_RCODE_REFUSED, true);
 		return true;
 	}
-	if (rc < 0) {
-		/* The store itself failed (I/O, corruption): answer rather than go dark, count
-		 * it, and let /health and the log tell the operator. */
-		RS_INC(w, policy_errors);
+	if (v->outcome != RS_OUT_BLOCK)
 		return false;
-	}
-	if (v.action != BL_ACTION_BLOCK)
-		return false;
-	count_blocked(w, prof, v.categories & mask);
-	rs__event_blocked(w, &wt->q, &v, prof);
-	if (via)
-		n = (size_t)snprintf(text, sizeof(text), "cname=%s; ", via);
-	if (n >= sizeof(text))
-		n = sizeof(text) - 1;
-	ede_text(w, &v, mask, text + n, sizeof(text) - n);
-	answer_blocked(w, wt, prof, prof->action,
-	               v.source == BL_SOURCE_LOCAL ? RS_EDE_FILTERED : RS_EDE_BLOCKED, text);
-	return true;
-}
-
-/*
- * The decisions before the blocklist: fail-closed, canaries, schedules and bedtime. Returns
- * true when the answer was sent; otherwise wt->mask holds the categories blocked for this
- * client now (for the blocklist and for CNAME inspection).
- */
-static bool apply_policy(struct rs_worker *w, struct rs_waiter *wt, const struct rs_profile *prof)
-{
-	int action, bedtime;
-	uint64_t mask;
-
-	wt->mask = 0;
-	if (!w->bl)
-		return false;
-	if (atomic_load(&w->srv->fail_closed) && prof->block_mask != 0) {
+	if (v->step == RS_STEP_STALE) {
 		RS_INC(w, fail_closed);
-		answer_blocked(w, wt, prof, prof->action, RS_EDE_BLOCKED,
-		               "feed stale; failing closed");
-		return true;
+	} else if (v->step == RS_STEP_LIST) {
+		count_blocked(w, v->profile, v->list.categories & v->mask);
+		rs__event_blocked(w, &wt->q, &v->list, v->profile);
+	} else if (v->step == RS_STEP_CANARY || v->step == RS_STEP_BEDTIME) {
+		count_blocked(w, v->profile, 0);
+	} else if (v->step == RS_STEP_NAME) {
+		RS_INC(w, policy_errors);
 	}
-	if (prof->hardening && (action = rs_hardening_action(wt->q.qname, wt->q.qname_len)) >= 0) {
-		count_blocked(w, prof, 0);
-		answer_blocked(w, wt, prof, action, RS_EDE_BLOCKED, "bypass-canary");
-		return true;
-	}
-	mask = prof->n_schedules ? rs_profile_mask_at(prof, minute_of_week(w), &bedtime)
-	                         : (bedtime = -1, prof->block_mask);
-	if (bedtime >= 0 && !rs_bedtime_allows(prof, wt->q.qname, wt->q.qname_len)) {
-		count_blocked(w, prof, 0);
-		answer_blocked(w, wt, prof, prof->action, RS_EDE_FILTERED,
-		               "schedule=bedtime; profile allow list only");
-		return true;
-	}
-	wt->mask = mask;
-	return false; /* the blocklist itself: see rs__handle_query_via */
+	answer_blocked(w, wt, v->action, v->ede_code, v->text);
+	return true;
 }
 
 /* CNAME inspection: an answer whose chain reaches a blocked name is blocked as if the
@@ -272,7 +213,11 @@ static bool cname_blocked(struct rs_worker *w, const struct rs_waiter *wt, const
 {
 	uint8_t names[MAX_CNAMES][RS_MAX_NAME], lens[MAX_CNAMES];
 	char text[BL_NAME_MAX + 8];
-	const struct rs_profile *prof;
+	struct rs_decide_ctx cx;
+	struct rs_client cl;
+	struct sockaddr_storage subnet;
+	struct rs_verdict v;
+	struct rs_ask ask = {wt->q.qname, wt->q.qname_len, wt->q.qclass, NULL};
 	int n;
 
 	if (!wt->mask || !w->bl)
@@ -280,14 +225,18 @@ static bool cname_blocked(struct rs_worker *w, const struct rs_waiter *wt, const
 	n = rs_cname_targets(body, len, names, lens, MAX_CNAMES);
 	if (n == 0)
 		return false;
-	if (!(prof = waiter_profile(w, wt)))
+	decide_ctx(w, &cx);
+	decide_client(w, wt, &cl, &subnet);
+	if (rs_decide(&cx, &cl, &ask, RS_STAGE_PROFILE, &v) < 0 || v.outcome != RS_OUT_CONTINUE)
 		return false;
+	v.mask = wt->mask; /* the question's mask, as its policy stage computed it */
 	for (int i = 0; i < n; i++) {
 		uint8_t key[BL_KEY_MAX];
 		int kl = bl_key_from_wire(names[i], lens[i], key, sizeof(key));
 		if (kl < 0 || bl_key_to_name(key, (size_t)kl, text, sizeof(text)) < 0)
 			continue;
-		if (block_if_listed(w, wt, prof, names[i], lens[i], wt->mask, text))
+		ask = (struct rs_ask){names[i], lens[i], wt->q.qclass, text};
+		if (rs_decide(&cx, &cl, &ask, RS_STAGE_LIST, &v) == 0 && answer_decided(w, wt, &v))
 			return true;
 	}
 	return false;
@@ -323,15 +272,6 @@ static void answer_known(struct rs_worker *w, const struct rs_waiter *wt,
 
 	if (n)
 		rs__send_answer(w, wt, w->wbuf + 2, n);
-}
-
-/* Would safe search rewrite this question for this profile? If so, to which name. */
-static bool safe_search_target(struct rs_worker *w, const struct rs_waiter *wt,
-                               const struct rs_profile *prof, const uint8_t **target, size_t *tlen)
-{
-	return prof->safe_search && wt->q.qclass == RS_CLASS_IN &&
-	       rs_safesearch_find(w->cfg->safesearch, wt->q.qname, wt->q.qname_len,
-	                          prof->safe_search, target, tlen);
 }
 
 /* UDP only: a TCP client has completed a handshake, so its address is real. A query that did
@@ -421,14 +361,16 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
                           const struct rs_stream_ops *ops, void *stream)
 {
 	const struct rs_config *cfg = &w->cfg->cfg;
-	const struct rs_profile *prof;
 	struct rs_waiter wt;
 	struct rs_cache_key key;
 	struct rs_cache_entry_view v;
+	struct rs_decide_ctx cx;
+	struct rs_client cl;
+	struct sockaddr_storage subnet;
+	struct rs_ask ask;
+	struct rs_verdict dv;
 	uint64_t gen;
-	bool hit, ss;
-	const uint8_t *ss_target = NULL;
-	size_t ss_len = 0;
+	bool hit;
 	int verdict;
 
 	RS_INC(w, queries[ops ? ops->transport : RS_TRANSPORT_UDP]);
@@ -451,14 +393,14 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 		answer_error(w, &wt, RS_RCODE_REFUSED, true);
 		return;
 	}
-	if (!(prof = waiter_profile(w, &wt))) {
-		RS_INC(w,
-		       refused_acl); /* an unknown device ID, refused by [tls] unknown_client_id */
-		answer_error(w, &wt, RS_RCODE_REFUSED, true);
+	decide_ctx(w, &cx);
+	decide_client(w, &wt, &cl, &subnet);
+	ask = (struct rs_ask){wt.q.qname, wt.q.qname_len, wt.q.qclass, NULL};
+	rs_decide(&cx, &cl, &ask, RS_STAGE_PRE, &dv);
+	rs__subscriber_account(w, &dv);
+	if (answer_decided(w, &wt, &dv))
 		return;
-	}
-	if (apply_policy(w, &wt, prof))
-		return;
+	wt.mask = dv.mask;
 	/*
 	 * The hot path: a cached answer that already passed the blocklist for this category mask
 	 * at the store's current generation is sent without touching the store. Anything else
@@ -467,16 +409,16 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 	rs_cache_key_make(&wt.q, &key);
 	hit = rs_cache_get(w->cache, &key, uv_now(&w->loop), &v);
 	gen = w->bl ? bl_db_generation(w->srv->bl) : 0;
-	ss = safe_search_target(w, &wt, prof, &ss_target, &ss_len);
-	if (hit && !ss && rs_cache_policy_known(&v, gen, wt.mask)) {
+	if (hit && !dv.rewrite_target && rs_cache_policy_known(&v, gen, wt.mask)) {
 		RS_INC(w, cache_hits);
 		answer_known(w, &wt, &v);
 		return;
 	}
-	if (w->bl && block_if_listed(w, &wt, prof, wt.q.qname, wt.q.qname_len, wt.mask, NULL))
+	rs_decide(&cx, &cl, &ask, RS_STAGE_POST, &dv);
+	if (answer_decided(w, &wt, &dv))
 		return;
-	if (ss) {
-		safe_search(w, &wt, ss_target, ss_len);
+	if (dv.outcome == RS_OUT_REWRITE) {
+		safe_search(w, &wt, dv.rewrite_target, dv.rewrite_len);
 		return;
 	}
 	if (hit) {

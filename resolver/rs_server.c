@@ -175,6 +175,12 @@ int rs_server_new(const struct rs_config *cfg, struct rs_server **out)
 		log_warn("KIDGUARD_FAKE_NOW set: schedules use a clock %lld s off the real one",
 		         (long long)srv->clock_offset);
 	}
+	/* Tests make the store fail as I/O or corruption would (on_store_error). */
+	if (getenv("KIDGUARD_TEST_STORE_FAULT")) {
+		srv->test_store_fault = true;
+		log_warn(
+		    "KIDGUARD_TEST_STORE_FAULT set: every blocklist lookup fails (tests only)");
+	}
 	if (srv->n_workers == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		srv->n_workers = n < 1 ? 1 : n > RS_MAX_WORKERS ? RS_MAX_WORKERS : (int)n;

@@ -190,6 +190,7 @@ struct rs_server {
 	struct rs_supervisor sup;
 	atomic_bool fail_closed; /* feed stale and on_stale = fail_closed */
 	int64_t clock_offset;    /* seconds added to the clock (KIDGUARD_FAKE_NOW, tests only) */
+	bool test_store_fault;   /* every store lookup fails (KIDGUARD_TEST_STORE_FAULT, tests) */
 	struct bl_db *bl;        /* the policy store, shared read-only by the workers */
 	int n_workers;
 	struct rs_worker *workers;
@@ -219,10 +220,6 @@ void rs__batch_flush(struct rs_worker *w);
 int rs__supervisor_start(struct rs_server *srv, uv_loop_t *loop);
 void rs__supervisor_stop(struct rs_server *srv);
 void rs__supervisor_poke(struct rs_server *srv);
-/* Since when the feed counts as fresh ([sync] max_age counts from it): the newest signed
- * timestamp verified when the feed publishes them, else the last successful sync or the
- * daemon's start (`started`), whichever is later. `m` borrowed; `now` epoch seconds. */
-uint64_t rs__feed_fresh_since(const struct bl_meta *m, uint64_t started, uint64_t now);
 
 /* rs_worker.c */
 int rs__worker_init(struct rs_worker *w);
@@ -293,11 +290,11 @@ int rs__dot_upstream_send(struct rs_pending *p);
 /* Forget p's try on its DoT connection (retry, answer or shutdown). */
 void rs__dot_upstream_cancel(struct rs_pending *p);
 
-/* rs_subscriber.c: the store's subscriber table ("clients"), consulted before the config's
- * `clients =` prefixes. The profile the longest matching prefix names, or NULL (empty table,
- * no match, a store error, or a profile name the config lacks: counted, logged rate limited).
- * Borrowed from the worker's config snapshot. */
-const struct rs_profile *rs__subscriber_profile(struct rs_worker *w, const struct sockaddr *sa);
+/* rs_subscriber.c: the store's subscriber table ("clients"), which rs_decide() consults
+ * before the config's `clients =` prefixes. Is it empty (known once per store generation)?
+ * Count what the decision's lookup found (and warn, once a minute, of an unknown profile). */
+bool rs__subscribers_empty(struct rs_worker *w);
+void rs__subscriber_account(struct rs_worker *w, const struct rs_verdict *v);
 
 /* rs_devices.c: the profile of a device ID (DoT server name label, DoH path): the config's
  * client_ids first, then the store's device table (hashed IDs). NULL when neither knows it, or

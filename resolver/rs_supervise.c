@@ -80,33 +80,18 @@ static void spawn(struct rs_supervisor *s)
 	         s->srv->cfg->cfg.sync_interval_s);
 }
 
-uint64_t rs__feed_fresh_since(const struct bl_meta *m, uint64_t started, uint64_t now)
-{
-	/* A transfer proves nothing about freshness (a mirror can replay the manifest or answer
-	 * 304 for ever); a signed time does. No grace after a restart either: the signing time
-	 * says how old the list is, whenever the daemon started. */
-	if (m->timestamp_ttl && m->timestamp_signed)
-		return m->timestamp_signed < now ? m->timestamp_signed : now;
-	return m->last_sync > started ? m->last_sync : started;
-}
-
 /* Freshness and hang watch, once a second. */
 static void on_watch(uv_timer_t *t)
 {
 	struct rs_supervisor *s = t->data;
 	const struct rs_config *cfg = &s->srv->cfg->cfg;
 	struct bl_meta m;
-	uint64_t now = (uint64_t)time(NULL), fresh_since, stuck_after;
+	uint64_t now = (uint64_t)time(NULL), stuck_after;
 	bool stale;
 
 	if (!cfg->sync_url[0] || bl_db_meta(s->srv->bl, &m) < 0)
 		return;
-	fresh_since = rs__feed_fresh_since(&m, s->daemon_started, now);
-	/* Stale: no successful poll (or, with signed timestamps, no timestamp signed) for
-	 * max_age, or the signed manifest itself has expired (a publisher that stopped signing,
-	 * or a freeze attack on the path). */
-	stale = now > fresh_since + (uint64_t)cfg->sync_max_age_s ||
-	        (m.feed_expires && now > m.feed_expires);
+	stale = rs_feed_stale(cfg, &m, now, s->daemon_started); /* shared with kidguard-ctl */
 	if (stale != s->was_stale) {
 		if (stale)
 			log_err("feed is stale: %s for more than %d s (last error: %s); %s",

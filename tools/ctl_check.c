@@ -1,7 +1,8 @@
 /*
- * kidguard-ctl check: the operator's "why is this blocked?". It walks the same decisions as the
- * daemon's query path (resolver/rs_query.c), in the same order, with the daemon's own config
- * and policy code: profile, bypass canaries, schedule and bedtime, blocklist, safe search.
+ * kidguard-ctl check: the operator's "why is this blocked?". It calls the daemon's own decision
+ * (rs_decide, resolver/rs_decide.c) with the daemon's config and store: profile (subscriber
+ * table, MAC, address), fail-closed, bypass canaries, schedule and bedtime, blocklist, safe
+ * search.
  */
 
 #include "ctl.h"
@@ -18,8 +19,10 @@
 struct check {
 	const struct rs_profile *prof;
 	int mow; /* minute of week, local time */
-	struct rs_check_result r;
-	struct bl_verdict v;
+	struct kg_sockaddr client;
+	uint8_t mac[6];
+	struct rs_client cl;
+	struct rs_verdict r;
 };
 
 /* "adult, gambling" into `buf` (truncated at `len`). */
@@ -72,26 +75,42 @@ static int parse_at(const char *s, int *mow)
 	return 0;
 }
 
-static int reader_lookup(void *ctx, const char *name, uint64_t mask, struct bl_verdict *v)
+/* The feed stale and on_stale = fail_closed, as the daemon's watch would see it. */
+static bool failing_closed(const struct rs_config *cfg, struct bl_db *db)
 {
-	return bl_lookup_text(ctx, name, mask, v);
+	struct bl_meta m;
+
+	return cfg->sync_on_stale == RS_STALE_FAIL_CLOSED && bl_db_meta(db, &m) == 0 &&
+	       rs_feed_stale(cfg, &m, (uint64_t)time(NULL), 0);
 }
 
-/* The daemon's decision (rs_check, shared with GET /api/check). */
+/* The daemon's decision (rs_decide, shared with the query path, GET /api/check and the block
+ * page). */
 static int decide(struct ctl *c, struct bl_db *db, const char *name, struct check *k)
 {
 	struct bl_reader *r = NULL;
 	struct rs_safesearch *ss = NULL;
 	const char *path =
 	    c->cfg.safe_search_table[0] ? c->cfg.safe_search_table : rs_safesearch_default_path();
+	uint8_t wire[256];
+	int n = rs_name_to_wire(name, wire, sizeof(wire)), rc;
+	struct rs_ask ask = {wire, n > 0 ? (size_t)n : 0, 1 /* IN */, NULL};
+	struct rs_decide_ctx cx = {.cfg = &c->cfg, .db = db, .minute_of_week = k->mow};
 	char err[256];
-	int rc;
 
+	if (n <= 0)
+		return BL_ENAME;
 	if ((rc = bl_reader_open(db, &r)) != 0)
 		return rc;
-	if (k->prof->safe_search && rs_safesearch_load(path, &ss, err, sizeof(err)) < 0)
+	if (rs_safesearch_load(path, &ss, err, sizeof(err)) < 0)
 		fprintf(stderr, "kidguard-ctl: %s (safe search not checked)\n", err);
-	rc = rs_check(k->prof, name, k->mow, ss, reader_lookup, r, &k->v, &k->r);
+	cx.ss = ss;
+	cx.rd = r;
+	cx.fail_closed = failing_closed(&c->cfg, db);
+	rc = rs_decide(&cx, &k->cl, &ask, RS_STAGE_ALL, &k->r);
+	if (rc == 0 && k->r.store_rc < 0)
+		rc = k->r.store_rc;
+	k->prof = k->r.profile;
 	rs_safesearch_free(ss);
 	bl_reader_close(r);
 	return rc;
@@ -104,12 +123,15 @@ static void print_text(struct bl_db *db, const char *name, const struct check *k
 	char cats[1024];
 	int active = 0;
 
-	bool passes = strcmp(k->r.answer, "forward") == 0 || strcmp(k->r.answer, "rewrite") == 0;
+	const struct bl_verdict *v = &k->r.list;
+	const char *answer = rs_verdict_answer(&k->r);
+	bool passes = k->r.outcome == RS_OUT_FORWARD || k->r.outcome == RS_OUT_REWRITE;
 
 	printf("%s: %s\n", name, passes ? "not blocked" : "blocked");
-	printf("  profile:    %s%s%s (blocks %s)\n", k->prof->name,
+	printf("  profile:    %s%s%s (blocks %s; chosen by %s)\n", k->prof->name,
 	       k->prof->preset[0] ? ", preset " : "", k->prof->preset,
-	       cat_list(db, k->prof->block_mask, cats, sizeof(cats), false));
+	       cat_list(db, k->prof->block_mask, cats, sizeof(cats), false),
+	       rs_profile_by_name(k->r.profile_by));
 	printf("  time:       %s %02d:%02d", dn[k->mow / 1440], k->mow % 1440 / 60, k->mow % 60);
 	for (int i = 0; i < k->prof->n_schedules; i++) {
 		if (!rs_schedule_active(&k->prof->schedules[i], k->mow))
@@ -118,39 +140,41 @@ static void print_text(struct bl_db *db, const char *name, const struct check *k
 		       k->prof->schedules[i].bedtime ? " (bedtime)" : "");
 	}
 	printf("%s\n", active ? "" : ", no schedule active");
-	printf("  decided by: %s%s%s\n", k->r.decided_by, k->r.detail[0] ? ": " : "", k->r.detail);
-	if (k->r.have_verdict && k->v.action != BL_ACTION_NONE) {
-		printf("  rule:       %s (%s, %s", k->v.match, k->v.subtree ? "subtree" : "exact",
-		       k->v.action == BL_ACTION_ALLOW ? "allow" : "deny");
-		if (k->v.source == BL_SOURCE_FEED)
-			printf(", feed version %" PRIu32 ")\n", k->v.feed_version);
+	printf("  decided by: %s%s%s\n", k->r.decided_by, k->r.text[0] ? ": " : "", k->r.text);
+	if (k->r.have_list && v->action != BL_ACTION_NONE) {
+		printf("  rule:       %s (%s, %s", v->match, v->subtree ? "subtree" : "exact",
+		       v->action == BL_ACTION_ALLOW ? "allow" : "deny");
+		if (v->source == BL_SOURCE_FEED)
+			printf(", feed version %" PRIu32 ")\n", v->feed_version);
 		else
-			printf(", %s)\n", src[k->v.source]);
+			printf(", %s)\n", src[v->source]);
 		printf("  categories: %s\n",
-		       k->v.categories ? cat_list(db, k->v.categories, cats, sizeof(cats), false)
-		                       : "(none: applies to every profile)");
+		       v->categories ? cat_list(db, v->categories, cats, sizeof(cats), false)
+		                     : "(none: applies to every profile)");
 	}
-	printf("  answer:     %s\n", strcmp(k->r.answer, "forward") == 0 ? "forwarded upstream"
-	                             : strcmp(k->r.answer, "rewrite") == 0
-	                                 ? "rewritten (safe search)"
-	                                 : k->r.answer);
+	printf("  answer:     %s\n", k->r.outcome == RS_OUT_FORWARD   ? "forwarded upstream"
+	                             : k->r.outcome == RS_OUT_REWRITE ? "rewritten (safe search)"
+	                                                              : answer);
 }
 
 static void print_json(struct bl_db *db, const char *name, const struct check *k)
 {
 	static const char *const act[] = {"none", "allow", "block"};
 	static const char *const src[] = {"none", "local", "feed"};
+	const struct bl_verdict *v = &k->r.list;
 	char cats[1024];
-	bool hv = k->r.have_verdict;
+	bool hv = k->r.have_list;
 
-	printf("{\"name\":\"%s\",\"profile\":\"%s\",\"decided_by\":\"%s\",\"detail\":\"%s\","
-	       "\"answer\":\"%s\",\"action\":\"%s\",\"source\":\"%s\",\"feed_version\":%" PRIu32
+	printf("{\"name\":\"%s\",\"profile\":\"%s\",\"profile_by\":\"%s\",\"decided_by\":"
+	       "\"%s\",\"detail\":\"%s\",\"answer\":\"%s\",\"action\":\"%s\",\"source\":"
+	       "\"%s\",\"feed_version\":%" PRIu32
 	       ",\"match\":\"%s\",\"subtree\":%s,\"categories\":[%s],\"bedtime\":%s}\n",
-	       name, k->prof->name, k->r.decided_by, k->r.detail, k->r.answer,
-	       hv ? act[k->v.action] : (strcmp(k->r.answer, "forward") ? "block" : "none"),
-	       hv ? src[k->v.source] : "none", hv ? k->v.feed_version : 0, hv ? k->v.match : "",
-	       hv && k->v.subtree ? "true" : "false",
-	       hv ? cat_list(db, k->v.categories, cats, sizeof(cats), true) : "",
+	       name, k->prof->name, rs_profile_by_name(k->r.profile_by), k->r.decided_by, k->r.text,
+	       rs_verdict_answer(&k->r),
+	       hv ? act[v->action] : (k->r.outcome == RS_OUT_BLOCK ? "block" : "none"),
+	       hv ? src[v->source] : "none", hv ? v->feed_version : 0, hv ? v->match : "",
+	       hv && v->subtree ? "true" : "false",
+	       hv ? cat_list(db, v->categories, cats, sizeof(cats), true) : "",
 	       k->r.bedtime >= 0 ? "true" : "false");
 }
 
@@ -161,18 +185,16 @@ static int parse_check_args(struct ctl *c, int argc, char **argv, struct check *
 	                                     {"mac", required_argument, NULL, 'M'},
 	                                     {"at", required_argument, NULL, 'A'},
 	                                     {NULL, 0, NULL, 0}};
-	struct kg_sockaddr client;
 	const char *at = NULL;
-	uint8_t mac[6];
 	bool have_client = false, have_mac = false;
 	int ch;
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (ch == 'j') {
 			*json = true;
-		} else if (ch == 'C' && kg_sockaddr_parse(optarg, 53, &client) == 0) {
+		} else if (ch == 'C' && kg_sockaddr_parse(optarg, 53, &k->client) == 0) {
 			have_client = true;
-		} else if (ch == 'M' && rs_mac_parse(optarg, mac) == 0) {
+		} else if (ch == 'M' && rs_mac_parse(optarg, k->mac) == 0) {
 			have_mac = true;
 		} else if (ch == 'A') {
 			at = optarg;
@@ -192,15 +214,11 @@ static int parse_check_args(struct ctl *c, int argc, char **argv, struct check *
 		        "kidguard-ctl: --at %s: expected 'YYYY-MM-DD HH:MM' or 'mon 21:00'\n", at);
 		return -1;
 	}
-	k->prof = have_client || have_mac
-	              ? rs_profile_select(&c->cfg, (const struct sockaddr *)&client.ss,
-	                                  have_mac ? mac : NULL, NULL)
-	              : &c->cfg.profiles[c->cfg.default_profile];
-	if (have_mac && !have_client) {
-		/* a MAC that no profile lists falls back to the default profile */
-		memset(&client, 0, sizeof(client));
-		client.ss.ss_family = AF_UNSPEC;
-	}
+	/* The operator asks what that client (or device, by MAC) gets: as if its router were
+	 * a trusted forwarder. */
+	k->cl.addr = have_client ? (const struct sockaddr *)&k->client.ss : NULL;
+	k->cl.mac = have_mac ? k->mac : NULL;
+	k->cl.assume_trusted = true;
 	return 0;
 }
 
@@ -227,7 +245,8 @@ int ctl_cmd_check(struct ctl *c, int argc, char **argv)
 	else if (rc == 0)
 		print_text(db, norm, &k);
 	else
-		fprintf(stderr, "kidguard-ctl: lookup failed: %s\n", bl_strerror(rc));
+		fprintf(stderr, "kidguard-ctl: lookup failed: %s\n",
+		        rc == RS_EINVAL ? "no profile" : bl_strerror(rc));
 	bl_db_close(db);
 	return rc ? CTL_EXIT_FAIL : 0;
 }

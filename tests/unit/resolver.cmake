@@ -24,3 +24,12 @@ add_test(NAME unit_kg_siphash COMMAND test_kg_siphash)
 add_executable(test_rs_policy ${CMAKE_CURRENT_LIST_DIR}/test_rs_policy.c)
 target_link_libraries(test_rs_policy PRIVATE kgconfig kgcommon PkgConfig::CMOCKA)
 add_test(NAME unit_rs_policy COMMAND test_rs_policy)
+
+# The one decision (rs_decide.c): a table test against a real store, no server.
+add_executable(test_rs_decide ${CMAKE_CURRENT_LIST_DIR}/test_rs_decide.c)
+target_link_libraries(test_rs_decide PRIVATE kgconfig kgcommon PkgConfig::CMOCKA)
+add_test(NAME unit_rs_decide COMMAND test_rs_decide)
+
+add_executable(test_kg_log ${CMAKE_CURRENT_LIST_DIR}/test_kg_log.c)
+target_link_libraries(test_kg_log PRIVATE kgcommon PkgConfig::CMOCKA)
+add_test(NAME unit_kg_log COMMAND test_kg_log)

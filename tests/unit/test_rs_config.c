@@ -133,6 +133,7 @@ static const char full_golden[] =
     "sinkhole_ipv4 = 192.0.2.99\n"
     "sinkhole_ipv6 = 2001:db8::99\n"
     "ttl = 120\n"
+    "on_store_error = fail_closed\n"
     "\n"
     "[profile default]\n"
     "block = all\n"
@@ -324,6 +325,9 @@ static void test_errors(void **state)
 	    "list of CIDR prefixes)");
 	bad("[server]\nthis is not ini\n",
 	    "t.conf:2: [?] ?: syntax error (expected [section] or key = value)");
+	bad("[blocking]\non_store_error = open\n",
+	    "t.conf:2: [blocking] on_store_error: invalid value \"open\" (expected fail_closed or "
+	    "forward)");
 	/* Only the first mistake is reported. */
 	bad("[server]\nworkers = x\nbogus = 1\n",
 	    "t.conf:2: [server] workers: invalid value \"x\" (expected auto or an integer in "
@@ -331,6 +335,22 @@ static void test_errors(void **state)
 }
 
 /* Checks across keys happen after the file is read. */
+/* [blocking] on_store_error: fail_closed by default (a filter must not fail open). */
+static void test_on_store_error(void **state)
+{
+	struct rs_config cfg;
+	char err[256];
+
+	(void)state;
+	rs_config_defaults(&cfg);
+	assert_int_equal(cfg.on_store_error, RS_STORE_ERROR_FAIL_CLOSED);
+	assert_int_equal(load("[blocking]\non_store_error = forward\n", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.on_store_error, RS_STORE_ERROR_FORWARD);
+	assert_int_equal(load("[blocking]\non_store_error = fail_closed\n", &cfg, err, sizeof(err)),
+	                 0);
+	assert_int_equal(cfg.on_store_error, RS_STORE_ERROR_FAIL_CLOSED);
+}
+
 static void test_cross_checks(void **state)
 {
 	struct rs_config cfg;
@@ -554,6 +574,7 @@ int main(void)
 	    cmocka_unit_test(test_workers_auto),
 	    cmocka_unit_test(test_long_line_rejected),
 	    cmocka_unit_test(test_print_golden),
+	    cmocka_unit_test(test_on_store_error),
 	    cmocka_unit_test(test_print_round_trip),
 	    cmocka_unit_test(test_http_hostnames),
 	    cmocka_unit_test(test_bug_cross_check_line),

@@ -1,0 +1,330 @@
+/*
+ * Unit tests: the one decision (resolver/rs_decide.c), one table row per rule of
+ * docs/policy.md's "How a query is decided", against a real LMDB store (rules and a
+ * subscriber table) and the shipped safe-search table. Also: the staged walk the query path
+ * takes (PRE, then POST) gives the same verdict as one call, and a failing store fails closed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <cmocka.h>
+#include <netinet/in.h>
+
+#include "bl_fixture.h"
+#include "rs_policy.h"
+
+#define MOW(day, h, m) ((day)*1440 + (h)*60 + (m)) /* day 0 = Monday */
+#define NOON           MOW(2, 12, 0)
+
+static const char conf[] = "[server]\n"
+                           "trusted_forwarders = 192.0.2.1\n"
+                           "[tls]\n"
+                           "unknown_client_id = refuse\n"
+                           "[profile little]\n"
+                           "preset = under9\n"
+                           "clients = 10.0.0.2\n"
+                           "client_ids = littlephone7k2q9x\n"
+                           "[profile teen]\n"
+                           "preset = 13to15\n"
+                           "clients = 10.0.0.3\n"
+                           "schedule = daily 20:00-21:00 block games\n"
+                           "bedtime = daily 22:00-23:59\n"
+                           "bedtime_allow = school.test\n"
+                           "[profile mac]\n"
+                           "preset = 9to12\n"
+                           "macs = 02:00:00:00:00:01\n"
+                           "[profile subnet]\n"
+                           "preset = 9to12\n"
+                           "clients = 192.168.7.0/24\n"
+                           "[profile sub]\n"
+                           "preset = under9\n"
+                           "[profile open]\n"
+                           "block = none\n"
+                           "clients = 10.0.0.5, 10.0.0.7\n"
+                           "[profile default]\n"
+                           "preset = adult\n";
+
+static struct rs_config cfg; /* large: keep it off the stack */
+static struct rs_safesearch *ss;
+
+static const uint8_t mac1[6] = {2, 0, 0, 0, 0, 1};
+static const uint8_t mac9[6] = {2, 0, 0, 0, 0, 9};
+
+struct row {
+	const char *what;      /* the rule of docs/policy.md it covers */
+	const char *client;    /* source address, NULL: none */
+	const uint8_t *mac;    /* EDNS option 65001 */
+	const char *subnet;    /* ECS address */
+	const char *device_id; /* DoT SNI / DoH path */
+	const char *name;
+	int mow;
+	bool stale;   /* feed stale and on_stale = fail_closed */
+	bool fault;   /* every store lookup fails */
+	bool forward; /* on_store_error = forward */
+	/* expected */
+	int outcome;
+	const char *profile; /* NULL: none (refused) */
+	int by;
+	int step;
+	const char *answer;
+	const char *text; /* a substring of the EDE text / detail, or NULL */
+};
+
+static const struct row rows[] = {
+    /* 1. which profile */
+    {"device ID picks the profile", "10.0.0.9", NULL, NULL, "littlephone7k2q9x", "evil.test", NOON,
+     false, false, false, RS_OUT_BLOCK, "little", RS_BY_DEVICE_ID, RS_STEP_LIST, "sinkhole",
+     "category=adult"},
+    {"unknown device ID, unknown_client_id = refuse", "10.0.0.2", NULL, NULL, "nosuchdevice00000",
+     "www.test", NOON, false, false, false, RS_OUT_REFUSE, NULL, 0, RS_STEP_REFUSE, "refused",
+     NULL},
+    {"MAC from a trusted forwarder", "192.0.2.1", mac1, NULL, NULL, "evil.test", NOON, false, false,
+     false, RS_OUT_BLOCK, "mac", RS_BY_MAC, RS_STEP_LIST, "sinkhole", NULL},
+    {"MAC from anyone else is ignored", "10.0.0.9", mac1, NULL, NULL, "evil.test", NOON, false,
+     false, false, RS_OUT_FORWARD, "default", RS_BY_DEFAULT, RS_STEP_NONE, "forward", NULL},
+    {"unknown MAC: the forwarder's own address", "192.0.2.1", mac9, NULL, NULL, "evil.test", NOON,
+     false, false, false, RS_OUT_FORWARD, "default", RS_BY_DEFAULT, RS_STEP_NONE, "forward", NULL},
+    {"ECS from a trusted forwarder", "192.0.2.1", NULL, "192.168.7.9", NULL, "evil.test", NOON,
+     false, false, false, RS_OUT_BLOCK, "subnet", RS_BY_SUBNET, RS_STEP_LIST, "sinkhole", NULL},
+    {"subscriber table", "10.0.0.4", NULL, NULL, NULL, "evil.test", NOON, false, false, false,
+     RS_OUT_BLOCK, "sub", RS_BY_SUBSCRIBER, RS_STEP_LIST, "sinkhole", NULL},
+    {"subscriber table beats clients =", "10.0.0.7", NULL, NULL, NULL, "evil.test", NOON, false,
+     false, false, RS_OUT_BLOCK, "sub", RS_BY_SUBSCRIBER, RS_STEP_LIST, "sinkhole", NULL},
+    {"subscriber entry naming no profile: clients =", "10.0.0.6", NULL, NULL, NULL, "evil.test",
+     NOON, false, false, false, RS_OUT_FORWARD, "default", RS_BY_DEFAULT, RS_STEP_NONE, "forward",
+     NULL},
+    {"address rule", "10.0.0.2", NULL, NULL, NULL, "evil.test", NOON, false, false, false,
+     RS_OUT_BLOCK, "little", RS_BY_ADDRESS, RS_STEP_LIST, "sinkhole", "list=feed@7"},
+    {"default profile", "10.0.0.9", NULL, NULL, NULL, "evil.test", NOON, false, false, false,
+     RS_OUT_FORWARD, "default", RS_BY_DEFAULT, RS_STEP_NONE, "forward", NULL},
+    /* 2. feed stale, on_stale = fail_closed */
+    {"stale feed fails closed", "10.0.0.2", NULL, NULL, NULL, "www.test", NOON, true, false, false,
+     RS_OUT_BLOCK, "little", RS_BY_ADDRESS, RS_STEP_STALE, "sinkhole",
+     "feed stale; failing closed"},
+    {"stale feed: a profile blocking nothing", "10.0.0.5", NULL, NULL, NULL, "www.test", NOON, true,
+     false, false, RS_OUT_FORWARD, "open", RS_BY_ADDRESS, RS_STEP_NONE, "forward", NULL},
+    /* 3. bypass hardening */
+    {"DoH canary", "10.0.0.2", NULL, NULL, NULL, "use-application-dns.net", NOON, false, false,
+     false, RS_OUT_BLOCK, "little", RS_BY_ADDRESS, RS_STEP_CANARY, "nxdomain", "bypass-canary"},
+    {"DDR", "10.0.0.2", NULL, NULL, NULL, "_dns.resolver.arpa", NOON, false, false, false,
+     RS_OUT_BLOCK, "little", RS_BY_ADDRESS, RS_STEP_CANARY, "nodata", NULL},
+    {"canary for an adult", "10.0.0.9", NULL, NULL, NULL, "use-application-dns.net", NOON, false,
+     false, false, RS_OUT_FORWARD, "default", RS_BY_DEFAULT, RS_STEP_NONE, "forward", NULL},
+    /* 4. schedules and bedtime */
+    {"schedule off: games pass", "10.0.0.3", NULL, NULL, NULL, "play.test", NOON, false, false,
+     false, RS_OUT_FORWARD, "teen", RS_BY_ADDRESS, RS_STEP_NONE, "forward", NULL},
+    {"schedule on: games blocked", "10.0.0.3", NULL, NULL, NULL, "play.test", MOW(2, 20, 30), false,
+     false, false, RS_OUT_BLOCK, "teen", RS_BY_ADDRESS, RS_STEP_LIST, "sinkhole", "category=games"},
+    {"bedtime blocks everything", "10.0.0.3", NULL, NULL, NULL, "www.test", MOW(2, 22, 30), false,
+     false, false, RS_OUT_BLOCK, "teen", RS_BY_ADDRESS, RS_STEP_BEDTIME, "sinkhole",
+     "schedule=bedtime"},
+    {"bedtime_allow passes", "10.0.0.3", NULL, NULL, NULL, "www.school.test", MOW(2, 22, 30), false,
+     false, false, RS_OUT_FORWARD, "teen", RS_BY_ADDRESS, RS_STEP_NONE, "forward", NULL},
+    /* 5. the blocklist */
+    {"feed rule in a blocked category", "10.0.0.2", NULL, NULL, NULL, "a.evil.test", NOON, false,
+     false, false, RS_OUT_BLOCK, "little", RS_BY_ADDRESS, RS_STEP_LIST, "sinkhole",
+     "category=adult; list=feed@7"},
+    {"local allow beats the feed", "10.0.0.2", NULL, NULL, NULL, "ok.evil.test", NOON, false, false,
+     false, RS_OUT_FORWARD, "little", RS_BY_ADDRESS, RS_STEP_NONE, "forward", NULL},
+    {"local deny for everyone", "10.0.0.5", NULL, NULL, NULL, "local.test", NOON, false, false,
+     false, RS_OUT_BLOCK, "open", RS_BY_ADDRESS, RS_STEP_LIST, "sinkhole", "list=local"},
+    {"a category the profile allows", "10.0.0.9", NULL, NULL, NULL, "play.test", NOON, false, false,
+     false, RS_OUT_FORWARD, "default", RS_BY_DEFAULT, RS_STEP_NONE, "forward", NULL},
+    /* the store fails: on_store_error */
+    {"store error fails closed", "10.0.0.2", NULL, NULL, NULL, "www.test", NOON, false, true, false,
+     RS_OUT_BLOCK, "little", RS_BY_ADDRESS, RS_STEP_STORE, "sinkhole",
+     "store error; failing closed"},
+    {"store error, on_store_error = forward", "10.0.0.2", NULL, NULL, NULL, "www.test", NOON, false,
+     true, true, RS_OUT_FORWARD, "little", RS_BY_ADDRESS, RS_STEP_NONE, "forward", NULL},
+    {"store error: a profile blocking nothing", "10.0.0.5", NULL, NULL, NULL, "www.test", NOON,
+     false, true, false, RS_OUT_FORWARD, "open", RS_BY_ADDRESS, RS_STEP_NONE, "forward", NULL},
+    /* 6. safe search */
+    {"safe search rewrite", "10.0.0.2", NULL, NULL, NULL, "www.google.de", NOON, false, false,
+     false, RS_OUT_REWRITE, "little", RS_BY_ADDRESS, RS_STEP_SAFE, "rewrite",
+     "CNAME forcesafesearch.google.com"},
+    {"no safe search for adults", "10.0.0.9", NULL, NULL, NULL, "www.google.de", NOON, false, false,
+     false, RS_OUT_FORWARD, "default", RS_BY_DEFAULT, RS_STEP_NONE, "forward", NULL},
+};
+
+static void put_sub(struct fx *f, const char *prefix, const char *profile)
+{
+	struct bl_clients *t;
+	struct bl_prefix p;
+
+	assert_int_equal(bl_prefix_parse(prefix, &p), 0);
+	assert_int_equal(bl_clients_begin(f->db, &t), 0);
+	assert_int_equal(bl_clients_put(t, &p, profile), 0);
+	assert_int_equal(bl_clients_commit(t), 0);
+}
+
+static int setup_all(void **state)
+{
+	struct bl_writer *w;
+	struct fx *f;
+	char err[256];
+	int adult, games;
+
+	rs_config_defaults(&cfg);
+	if (rs_config_load_string(conf, "t.conf", &cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	if (rs_safesearch_load(rs_safesearch_default_path(), &ss, err, sizeof(err)) != 0 ||
+	    setup(state) != 0)
+		return -1;
+	f = *state;
+	if (bl_category_find(NULL, "adult", &adult) || bl_category_find(NULL, "games", &games) ||
+	    bl_writer_begin(f->db, &w))
+		return -1;
+	bl_writer_put(w, BL_SOURCE_FEED, "evil.test", BL_F_SUBTREE, 1ULL << adult, 7);
+	bl_writer_put(w, BL_SOURCE_FEED, "play.test", BL_F_SUBTREE, 1ULL << games, 7);
+	bl_writer_put(w, BL_SOURCE_LOCAL, "ok.evil.test", BL_F_ALLOW, 0, 0);
+	bl_writer_put(w, BL_SOURCE_LOCAL, "local.test", 0, 0, 0);
+	if (bl_writer_set_feed_version(w, 7) || bl_writer_commit(w))
+		return -1;
+	put_sub(f, "10.0.0.4/32", "sub");
+	put_sub(f, "10.0.0.7/32", "sub");
+	put_sub(f, "10.0.0.6/32", "nosuch");
+	return 0;
+}
+
+static int teardown_all(void **state)
+{
+	rs_safesearch_free(ss);
+	return teardown(state);
+}
+
+static void sockaddr_of(const char *ip, struct sockaddr_storage *ss_out)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss_out;
+
+	memset(ss_out, 0, sizeof(*ss_out));
+	s4->sin_family = AF_INET;
+	assert_int_equal(inet_pton(AF_INET, ip, &s4->sin_addr), 1);
+}
+
+/* Run one row, in one call (RS_STAGE_ALL) or in the query path's two (PRE, then POST). */
+static void run_row(struct fx *f, const struct row *r, bool staged, struct rs_verdict *v)
+{
+	struct sockaddr_storage addr, subnet;
+	uint8_t wire[256];
+	int n = rs_name_to_wire(r->name, wire, sizeof(wire));
+	struct rs_ask ask = {wire, (size_t)n, 1, NULL};
+	struct rs_client cl = {.device_id = r->device_id, .mac = r->mac};
+	struct rs_decide_ctx cx = {
+	    .cfg = &cfg,
+	    .ss = ss,
+	    .db = f->db,
+	    .rd = f->r,
+	    .minute_of_week = r->mow,
+	    .fail_closed = r->stale,
+	    .test_store_fault = r->fault,
+	};
+
+	assert_true(n > 0);
+	cfg.on_store_error = r->forward ? RS_STORE_ERROR_FORWARD : RS_STORE_ERROR_FAIL_CLOSED;
+	if (r->client) {
+		sockaddr_of(r->client, &addr);
+		cl.addr = (const struct sockaddr *)&addr;
+	}
+	if (r->subnet) {
+		sockaddr_of(r->subnet, &subnet);
+		cl.subnet = (const struct sockaddr *)&subnet;
+	}
+	if (!staged) {
+		assert_int_equal(rs_decide(&cx, &cl, &ask, RS_STAGE_ALL, v), 0);
+		return;
+	}
+	assert_int_equal(rs_decide(&cx, &cl, &ask, RS_STAGE_PRE, v), 0);
+	if (v->outcome == RS_OUT_CONTINUE)
+		assert_int_equal(rs_decide(&cx, &cl, &ask, RS_STAGE_POST, v), 0);
+}
+
+static void check_row(const struct row *r, const struct rs_verdict *v)
+{
+	if (v->outcome != r->outcome || v->step != r->step ||
+	    (r->profile && (!v->profile || strcmp(v->profile->name, r->profile) != 0)) ||
+	    (r->profile && v->profile_by != r->by) || (!r->profile && v->profile) ||
+	    strcmp(rs_verdict_answer(v), r->answer) != 0 || (r->text && !strstr(v->text, r->text)))
+		fail_msg("row \"%s\": outcome %d step %d profile %s (by %s) answer %s text \"%s\"",
+		         r->what, v->outcome, v->step, v->profile ? v->profile->name : "(none)",
+		         rs_profile_by_name(v->profile_by), rs_verdict_answer(v), v->text);
+}
+
+static void test_table(void **state)
+{
+	struct rs_verdict v;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		run_row(*state, &rows[i], false, &v);
+		check_row(&rows[i], &v);
+	}
+}
+
+/* The query path's split walk (its cache shortcut sits between PRE and POST) decides alike. */
+static void test_staged_walk_agrees(void **state)
+{
+	struct rs_verdict v;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		run_row(*state, &rows[i], true, &v);
+		check_row(&rows[i], &v);
+	}
+}
+
+/* What the daemon counts and warns about comes with the verdict. */
+static void test_subscriber_status_and_store_rc(void **state)
+{
+	struct rs_verdict v;
+
+	run_row(*state, &rows[8], false, &v); /* the entry naming "nosuch" */
+	assert_int_equal(v.sub_status, RS_SUB_UNKNOWN_PROFILE);
+	assert_string_equal(v.sub_profile, "nosuch");
+	run_row(*state, &rows[6], false, &v);
+	assert_int_equal(v.sub_status, RS_SUB_HIT);
+	run_row(*state, &rows[24], false, &v); /* store error */
+	assert_true(v.store_rc < 0);
+	assert_int_equal(v.sub_status, RS_SUB_ERROR);
+	run_row(*state, &rows[9], false, &v);
+	assert_int_equal(v.store_rc, 0);
+}
+
+/* A CNAME target is checked with the question's profile and mask (rs_query.c's inspection). */
+static void test_list_stage_for_a_cname(void **state)
+{
+	struct fx *f = *state;
+	struct sockaddr_storage addr;
+	uint8_t q[64], t[64];
+	int qn = rs_name_to_wire("cdn.test", q, sizeof(q)),
+	    tn = rs_name_to_wire("x.evil.test", t, 64);
+	struct rs_ask ask = {q, (size_t)qn, 1, NULL};
+	struct rs_client cl = {0};
+	struct rs_decide_ctx cx = {.cfg = &cfg, .db = f->db, .rd = f->r, .minute_of_week = NOON};
+	struct rs_verdict v;
+
+	sockaddr_of("10.0.0.2", &addr);
+	cl.addr = (const struct sockaddr *)&addr;
+	assert_int_equal(rs_decide(&cx, &cl, &ask, RS_STAGE_PRE, &v), 0);
+	assert_int_equal(v.outcome, RS_OUT_CONTINUE);
+	ask = (struct rs_ask){t, (size_t)tn, 1, "x.evil.test"};
+	assert_int_equal(rs_decide(&cx, &cl, &ask, RS_STAGE_LIST, &v), 0);
+	assert_int_equal(v.outcome, RS_OUT_BLOCK);
+	assert_string_equal(v.text, "cname=x.evil.test; category=adult; list=feed@7");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_table),
+	    cmocka_unit_test(test_staged_walk_agrees),
+	    cmocka_unit_test(test_subscriber_status_and_store_rc),
+	    cmocka_unit_test(test_list_stage_for_a_cname),
+	};
+
+	return cmocka_run_group_tests(tests, setup_all, teardown_all);
+}
