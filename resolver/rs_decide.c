@@ -211,8 +211,11 @@ static bool choose_profile(const struct rs_decide_ctx *cx, const struct rs_clien
 	if (addr == def && v->profile_by == RS_BY_DEFAULT && !def->n_clients && !def->n_macs)
 		addr = NULL;
 	chosen = rs_profile_for_device(cfg, cl->id_profile, true, addr);
-	if (!chosen)
+	if (!chosen) {
+		v->profile = NULL; /* an unknown ID, refused by [tls] unknown_client_id */
+		v->profile_by = RS_BY_DEFAULT;
 		return false;
+	}
 	if (chosen != v->profile || (cl->id_profile == chosen && addr == NULL)) {
 		v->profile = chosen;
 		v->profile_by = RS_BY_DEVICE_ID;

@@ -47,7 +47,8 @@ static const char conf[] = "[server]\n"
                            "block = none\n"
                            "clients = 10.0.0.5, 10.0.0.7\n"
                            "[profile default]\n"
-                           "preset = adult\n";
+                           "preset = adult\n"
+                           "client_ids = dadphone2m4n6p8r\n";
 
 static struct rs_config cfg; /* large: keep it off the stack */
 static struct rs_safesearch *ss;
@@ -80,6 +81,15 @@ static const struct row rows[] = {
     {"device ID picks the profile", "10.0.0.9", NULL, NULL, "littlephone7k2q9x", "evil.test", NOON,
      false, false, false, RS_OUT_BLOCK, "little", RS_BY_DEVICE_ID, RS_STEP_LIST, "sinkhole",
      "category=adult"},
+    {"a stricter device ID applies at an open address", "10.0.0.5", NULL, NULL, "littlephone7k2q9x",
+     "evil.test", NOON, false, false, false, RS_OUT_BLOCK, "little", RS_BY_DEVICE_ID, RS_STEP_LIST,
+     "sinkhole", "category=adult"},
+    {"a looser device ID does not loosen a child's address", "10.0.0.2", NULL, NULL,
+     "dadphone2m4n6p8r", "evil.test", NOON, false, false, false, RS_OUT_BLOCK, "little",
+     RS_BY_ADDRESS, RS_STEP_LIST, "sinkhole", "category=adult"},
+    {"a looser device ID away from any address rule", "10.0.0.9", NULL, NULL, "dadphone2m4n6p8r",
+     "evil.test", NOON, false, false, false, RS_OUT_FORWARD, "default", RS_BY_DEVICE_ID,
+     RS_STEP_NONE, "forward", NULL},
     {"unknown device ID, unknown_client_id = refuse", "10.0.0.2", NULL, NULL, "nosuchdevice00000",
      "www.test", NOON, false, false, false, RS_OUT_REFUSE, NULL, 0, RS_STEP_REFUSE, "refused",
      NULL},
@@ -227,6 +237,7 @@ static void run_row(struct fx *f, const struct row *r, bool staged, struct rs_ve
 	};
 
 	assert_true(n > 0);
+	cl.id_profile = r->device_id ? rs_profile_for_id(&cfg, r->device_id) : NULL;
 	cfg.on_store_error = r->forward ? RS_STORE_ERROR_FORWARD : RS_STORE_ERROR_FAIL_CLOSED;
 	if (r->client) {
 		sockaddr_of(r->client, &addr);
@@ -277,20 +288,29 @@ static void test_staged_walk_agrees(void **state)
 	}
 }
 
+static const struct row *row_named(const char *what)
+{
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		if (strcmp(rows[i].what, what) == 0)
+			return &rows[i];
+	fail_msg("no row \"%s\"", what);
+	return NULL;
+}
+
 /* What the daemon counts and warns about comes with the verdict. */
 static void test_subscriber_status_and_store_rc(void **state)
 {
 	struct rs_verdict v;
 
-	run_row(*state, &rows[8], false, &v); /* the entry naming "nosuch" */
+	run_row(*state, row_named("subscriber entry naming no profile: clients ="), false, &v);
 	assert_int_equal(v.sub_status, RS_SUB_UNKNOWN_PROFILE);
 	assert_string_equal(v.sub_profile, "nosuch");
-	run_row(*state, &rows[6], false, &v);
+	run_row(*state, row_named("subscriber table"), false, &v);
 	assert_int_equal(v.sub_status, RS_SUB_HIT);
-	run_row(*state, &rows[24], false, &v); /* store error */
+	run_row(*state, row_named("store error fails closed"), false, &v);
 	assert_true(v.store_rc < 0);
 	assert_int_equal(v.sub_status, RS_SUB_ERROR);
-	run_row(*state, &rows[9], false, &v);
+	run_row(*state, row_named("address rule"), false, &v);
 	assert_int_equal(v.store_rc, 0);
 }
 
