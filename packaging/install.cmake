@@ -43,7 +43,7 @@ if(IS_DIRECTORY ${PROJECT_SOURCE_DIR}/packaging/data)
 endif()
 
 # The dashboard's static files, when the resolver has them.
-if(IS_DIRECTORY ${PROJECT_SOURCE_DIR}/resolver/www)
-	install(DIRECTORY ${PROJECT_SOURCE_DIR}/resolver/www/
+if(IS_DIRECTORY ${PROJECT_SOURCE_DIR}/resolver/http/www)
+	install(DIRECTORY ${PROJECT_SOURCE_DIR}/resolver/http/www/
 		DESTINATION ${CMAKE_INSTALL_DATADIR}/kidguard/www)
 endif()

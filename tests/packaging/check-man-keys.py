@@ -2,7 +2,7 @@
 """Every configuration key the daemon accepts is documented in kidguard.conf(5).
 
 The keys come from the source, not from a list kept here: every (section, key) of the keys[]
-table in resolver/rs_config.c, plus the keys of a [profile NAME] section (the literals that
+table in resolver/policy/rs_config.c, plus the keys of a [profile NAME] section (the literals that
 the profile_*() functions compare the key name with). The manual page is docs/man/kidguard.conf.5,
 where a key is documented as
 
@@ -70,14 +70,14 @@ def c_eval(expr, defines, depth=0):
 
 def source_keys(repo):
     """[(section, key, setter, lo, hi)] from rs_config.c, in table order, then profile keys."""
-    path = os.path.join(repo, "resolver", "rs_config.c")
+    path = os.path.join(repo, "resolver", "policy", "rs_config.c")
     with open(path) as f:
         src = f.read()
     m = re.search(r"\bkeys\s*\[\s*\]\s*=\s*\{(.*?)\n\};", src, re.S)
     if not m:
         raise SystemExit("check-man-keys: no keys[] table found in %s" % path)
     defines = c_defines([os.path.join(repo, "resolver", h)
-                         for h in ("rs.h", "rs_int.h", "rs_srv.h")] + [path])
+                         for h in ("policy/rs.h", "dns/rs_int.h", "daemon/rs_srv.h")] + [path])
     keys = []
     for e in re.finditer(r'\{\s*"([^"]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*([^,]+),\s*([^,]+),',
                          m.group(1)):

@@ -7,7 +7,7 @@ nocheck), then:
 * lintian: no error or warning that is not overridden with a reason;
 * the version: project() in CMakeLists.txt == debian/changelog == the .deb == kidguard -V;
 * the contents (dpkg -x into a scratch root): binaries, the conffile, the unit, a manual page
-  for every binary, the examples, the dashboard files when resolver/www exists;
+  for every binary, the examples, the dashboard files when resolver/http/www exists;
 * the shipped configurations pass `kidguard -n -c FILE` with the installed binary;
 * the unit passes `systemd-analyze verify` and its `systemd-analyze security --offline` exposure
   stays at or under MAX_EXPOSURE (skipped, loudly, where systemd-analyze is missing);
@@ -148,9 +148,9 @@ class Package(unittest.TestCase):
                 os.path.exists(self.path("usr/bin/kidguard-feed")):
             self.assertTrue(os.path.exists(self.path("usr/bin/kidguard-feed")),
                             "kidguard-feed is built but not installed in /usr/bin")
-        if os.path.isdir(os.path.join(REPO, "resolver", "www")):
+        if os.path.isdir(os.path.join(REPO, "resolver", "http", "www")):
             self.assertTrue(os.path.isfile(self.path("usr/share/kidguard/www/index.html")),
-                            "resolver/www exists but /usr/share/kidguard/www/index.html is "
+                            "resolver/http/www exists but /usr/share/kidguard/www/index.html is "
                             "not in the package")
         r = run(["dpkg-deb", "-f", self.deb, "Depends"])
         self.assertIn("adduser", r.stdout)

@@ -17,7 +17,7 @@ target_link_libraries(test_kg_addr PRIVATE kgcommon PkgConfig::CMOCKA)
 add_test(NAME unit_kg_addr COMMAND test_kg_addr)
 
 add_executable(test_kg_siphash ${CMAKE_CURRENT_LIST_DIR}/test_kg_siphash.c)
-target_link_libraries(test_kg_siphash PRIVATE kgcommon PkgConfig::CMOCKA)
+target_link_libraries(test_kg_siphash PRIVATE kgresolver kgcommon PkgConfig::CMOCKA)
 add_test(NAME unit_kg_siphash COMMAND test_kg_siphash)
 
 # Policy: pure functions of the config library (no server).

@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "kg_siphash.h"
+#include "rs_siphash.h"
 
 /* SipHash-2-4 with key 00 01 .. 0f over the messages 00, 00 01, ... (00 .. len-1): the first
  * 16 of the 64 vectors in the paper's appendix and the reference implementation (vectors.h). */

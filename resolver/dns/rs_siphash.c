@@ -3,7 +3,7 @@
  * number of compression and finalisation rounds as parameters, so that the SipHash-2-4
  * reference vectors also check the code SipHash-1-3 runs.
  */
-#include "kg_siphash.h"
+#include "rs_siphash.h"
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 

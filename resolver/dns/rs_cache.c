@@ -14,7 +14,7 @@
 #include <sys/random.h>
 
 #include "kg_log.h"
-#include "kg_siphash.h"
+#include "rs_siphash.h"
 
 struct entry {
 	struct entry *hnext;               /* hash chain */
