@@ -21,7 +21,7 @@ struct ctl {
 
 /*
  * `-c CONFIG`: load the daemon's configuration with the daemon's own parser (the resolver's
- * config library, kgconfig) into c->cfg and take the state directory from it. Returns 0 or -1
+ * policy library, kgpolicy) into c->cfg and take the state directory from it. Returns 0 or -1
  * (the FILE:LINE: [section] key message printed).
  */
 int ctl_load_config(struct ctl *c, const char *path);

@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include "kg_log.h"
-#include "rs.h"
+#include "rs_daemon.h"
+#include "rs_http.h"
 #include "rs_policy.h"
+#include "rs_tls.h"
 #ifdef KG_HAVE_SYNC
 #include "sy.h"
 #endif
@@ -325,6 +327,8 @@ int main(int argc, char **argv)
 	}
 	if (lookup_user(&cfg, &ra) < 0 || (ra.drop && check_state_dir(cfg.state_dir, &ra) < 0))
 		return 1;
+	rs_daemon_use_tls(rs_tls_plugin());
+	rs_daemon_use_http(rs_http_plugin());
 	rc = rs_server_new(&cfg, &srv);
 	if (rc < 0) {
 		log_err("cannot start: %s", rs_strerror(rc));

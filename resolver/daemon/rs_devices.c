@@ -5,7 +5,7 @@
  * SHA-256 of each generated ID. Whether the ID's profile applies or the address's is
  * rs_profile_for_device()'s decision (rs_policy.c), not this file's.
  */
-#include "rs_srv.h"
+#include "rs_daemon_int.h"
 
 #include <string.h>
 

@@ -9,7 +9,7 @@
  * Identical questions in flight are coalesced: one upstream query, many waiters. One function,
  * finish(), releases a pending question and everything it owns.
  */
-#include "rs_srv.h"
+#include "rs_daemon_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +55,7 @@ static void usock_release(struct rs_pending *p)
 	struct rs_usock *s = p->sock;
 
 	if (p->dot)
-		rs__dot_upstream_cancel(p);
+		rs__tls->upstream_cancel(p);
 	if (!s)
 		return;
 	p->sock = NULL;
@@ -381,7 +381,7 @@ static void next_try(struct rs_pending *p)
 		p->upstream = idx;
 		arm_timer(p);
 		/* A DoT upstream is asked over TLS only: never in clear text behind its back. */
-		if ((cfg->upstream_tls[idx] ? rs__dot_upstream_send(p) : try_udp(p)) == 0)
+		if ((cfg->upstream_tls[idx] ? rs__tls->upstream_send(p) : try_udp(p)) == 0)
 			return;
 		/* Could not even send (no route...): count it and move on at once. */
 		rs_upstream_failed(&w->health[idx], now);

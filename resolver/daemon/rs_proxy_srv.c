@@ -9,7 +9,7 @@
  * datagram's source, the frontend. A LOCAL header (the frontend's own health check) keeps the
  * frontend's address.
  */
-#include "rs_srv.h"
+#include "rs_daemon_int.h"
 
 #include <errno.h>
 #include <string.h>

@@ -7,7 +7,7 @@
  * A uv_check handle flushes after every loop iteration too, so an answer never waits for
  * more than the current iteration whatever libuv's callback order.
  */
-#include "rs_srv.h"
+#include "rs_daemon_int.h"
 
 #include <string.h>
 #include <sys/socket.h>

@@ -5,7 +5,7 @@
  * new snapshot and hands it to each worker; a bad file is logged and the old one keeps
  * serving. Listen addresses and the number of workers need a restart.
  */
-#include "rs_srv.h"
+#include "rs_daemon_int.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -16,6 +16,91 @@
 #include <unistd.h>
 
 #include "kg_log.h"
+
+/* Without the TLS library: no DoT/DoH listeners, and a config that needs them is refused. */
+static int no_tls_server_new(struct rs_server *srv)
+{
+	const struct rs_config *cfg = &srv->cfg->cfg;
+	bool want = cfg->tls_listen_dot.len || cfg->tls_listen_doh.len;
+
+	for (int i = 0; i < cfg->n_upstream; i++)
+		want = want || cfg->upstream_tls[i];
+	if (!want)
+		return 0;
+	log_err("this kidguard was built without DNS over TLS: [tls] and tls:// need it");
+	return RS_EINVAL;
+}
+
+static void no_tls_server(struct rs_server *srv)
+{
+}
+static void no_tls_reload(struct rs_server *srv, struct rs_config *cfg)
+{
+}
+static int no_tls_worker_init(struct rs_worker *w)
+{
+	return 0;
+}
+static void no_tls_worker(struct rs_worker *w)
+{
+}
+static int no_tls_upstream_send(struct rs_pending *p)
+{
+	return RS_EINVAL;
+}
+static void no_tls_upstream_cancel(struct rs_pending *p)
+{
+}
+
+static const struct rs_tls_ops no_tls = {
+    .server_new = no_tls_server_new,
+    .server_free = no_tls_server,
+    .reload = no_tls_reload,
+    .worker_init = no_tls_worker_init,
+    .worker_stop = no_tls_worker,
+    .worker_fini = no_tls_worker,
+    .upstream_send = no_tls_upstream_send,
+    .upstream_cancel = no_tls_upstream_cancel,
+};
+
+/* Without the HTTP library: no API, no event rings. */
+static int no_http_start(struct rs_server *srv)
+{
+	return 0;
+}
+static void no_http(struct rs_server *srv)
+{
+}
+static void no_http_blocked(struct rs_worker *w, const struct rs_question *q,
+                            const struct bl_verdict *v, const struct rs_profile *prof)
+{
+}
+static void no_http_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *msg,
+                           size_t len)
+{
+}
+
+static const struct rs_http_ops no_http_ops = {
+    .start = no_http_start,
+    .stop = no_http,
+    .reload = no_http,
+    .event_blocked = no_http_blocked,
+    .event_answer = no_http_answer,
+};
+
+/* Set once in main() before any thread starts; read-only afterwards. */
+const struct rs_tls_ops *rs__tls = &no_tls;
+const struct rs_http_ops *rs__http = &no_http_ops;
+
+void rs_daemon_use_tls(const struct rs_tls_ops *ops)
+{
+	rs__tls = ops ? ops : &no_tls;
+}
+
+void rs_daemon_use_http(const struct rs_http_ops *ops)
+{
+	rs__http = ops ? ops : &no_http_ops;
+}
 
 const char *rs_strerror(int err)
 {
@@ -202,7 +287,7 @@ int rs_server_new(const struct rs_config *cfg, struct rs_server **out)
 	}
 	rc = open_listeners(srv);
 	if (!rc)
-		rc = rs__tls_server_new(srv);
+		rc = rs__tls->server_new(srv);
 	for (int k = 0; !rc && k < srv->n_workers; k++) {
 		struct rs_worker *w = &srv->workers[k];
 		w->index = k;
@@ -254,7 +339,7 @@ static void reload(struct rs_server *srv)
 		cfg.n_listen = old->n_listen;
 		cfg.workers = old->workers;
 	}
-	rs__tls_reload(srv, &cfg);
+	rs__tls->reload(srv, &cfg);
 	r = rs__cfg_ref_new(&cfg, 1 + srv->n_workers);
 	if (!r) {
 		log_err("reload failed: out of memory");
@@ -268,7 +353,7 @@ static void reload(struct rs_server *srv)
 	}
 	rs__cfg_unref(srv->cfg);
 	srv->cfg = r;
-	rs__http_reload(srv);
+	rs__http->reload(srv);
 	log_info("configuration reloaded from %s", srv->config_path);
 }
 
@@ -378,12 +463,12 @@ int rs_server_run(struct rs_server *srv)
 		}
 	}
 	log_ready(srv);
-	rs__http_start(srv);
+	rs__http->start(srv);
 	rs__supervisor_start(srv, &loop);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	for (int k = 0; k < srv->n_workers; k++)
 		uv_thread_join(&srv->workers[k].thread);
-	rs__http_stop(srv);
+	rs__http->stop(srv);
 	log_totals(srv);
 	if (uv_loop_close(&loop) != 0)
 		rc = RS_EIO;
@@ -405,7 +490,7 @@ void rs_server_free(struct rs_server *srv)
 		}
 	}
 	free(srv->workers);
-	rs__tls_server_free(srv);
+	rs__tls->server_free(srv);
 	bl_db_close(srv->bl);
 	rs__cfg_unref(srv->cfg);
 	free(srv);

@@ -5,7 +5,7 @@
  * knowing once per store generation that the table is empty (most appliances have none, and
  * then a query costs no LMDB get), and the counters and warnings of what the lookup found.
  */
-#include "rs_srv.h"
+#include "rs_daemon_int.h"
 
 #include "kg_log.h"
 

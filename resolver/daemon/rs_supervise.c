@@ -8,7 +8,7 @@
  * allows (a hang), and once a second turn the store's meta into one flag the workers read:
  * "the feed is older than max_age and the policy is fail_closed".
  */
-#include "rs_srv.h"
+#include "rs_daemon_int.h"
 
 #include <signal.h>
 #include <stdlib.h>

@@ -9,7 +9,7 @@
  * A connection is freed when it is closed AND no pending upstream question still refers to it:
  * `refs` counts those waiters plus one while the connection is open.
  */
-#include "rs_srv.h"
+#include "rs_daemon_int.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
  *
  * The query path itself is in rs_query.c.
  */
-#include "rs_srv.h"
+#include "rs_daemon_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -163,7 +163,7 @@ static void begin_stop(struct rs_worker *w)
 	}
 	rs__forward_drop_all(w); /* in-flight questions are dropped, clients retry elsewhere */
 	rs__tcp_close_all(w);
-	rs__tls_worker_stop(w);
+	rs__tls->worker_stop(w);
 	uv_close((uv_handle_t *)&w->wakeup, NULL);
 }
 
@@ -247,7 +247,7 @@ int rs__worker_init(struct rs_worker *w)
 	rs__batch_init(w);
 	w->wakeup.data = w;
 	rc = open_listeners(w);
-	return rc ? rc : rs__tls_worker_init(w);
+	return rc ? rc : rs__tls->worker_init(w);
 }
 
 void rs__worker_run(void *arg)
@@ -275,7 +275,7 @@ void rs__worker_fini(struct rs_worker *w)
 			log_warn("worker %d: loop closed with handles still open", w->index);
 		w->loop.data = NULL;
 	}
-	rs__tls_worker_fini(w);
+	rs__tls->worker_fini(w);
 	rs_cache_free(w->cache);
 	w->cache = NULL;
 	rs_ratelimit_free(w->rl);

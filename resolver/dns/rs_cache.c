@@ -5,16 +5,16 @@
  * the answer body (OPT removed) and the offsets of its TTL fields, so that serving a hit is a
  * copy plus a few stores — no allocation, no parsing.
  */
-#include "rs_int.h"
+#include "rs_dns.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
-#include "kg_log.h"
-#include "rs_siphash.h"
+#include "rs_dns_int.h"
 
 struct entry {
 	struct entry *hnext;               /* hash chain */
@@ -44,12 +44,12 @@ struct rs_cache {
  * key drawn once per process from the kernel makes that guesswork: the key never leaves the
  * process, and rs_cache_key_make hashes each key once for both tables.
  */
-static struct kg_siphash_key hash_key;
+static struct rs_siphash_key hash_key;
 static pthread_once_t hash_key_once = PTHREAD_ONCE_INIT;
 
 static void hash_key_init(void)
 {
-	uint8_t b[KG_SIPHASH_KEY_LEN];
+	uint8_t b[RS_SIPHASH_KEY_LEN];
 	size_t got = 0;
 
 	while (got < sizeof(b)) {
@@ -58,13 +58,13 @@ static void hash_key_init(void)
 			continue;
 		if (n <= 0) {
 			/* No kernel randomness at all: nothing we could key a table with is safe.
-			 */
-			log_err("getrandom: %s", strerror(errno));
+			 * (stderr: the DNS library uses libc only; the journal takes stderr.) */
+			fprintf(stderr, "kidguard: getrandom: %s\n", strerror(errno));
 			abort();
 		}
 		got += (size_t)n;
 	}
-	kg_siphash_key_from_bytes(b, &hash_key);
+	rs__siphash_key_from_bytes(b, &hash_key);
 }
 
 void rs_cache_key_make(const struct rs_question *q, struct rs_cache_key *k)
@@ -80,7 +80,7 @@ void rs_cache_key_make(const struct rs_question *q, struct rs_cache_key *k)
 	*p++ = (uint8_t)((q->do_bit ? 1 : 0) | ((q->flags & RS_F_CD) ? 2 : 0));
 	k->len = (uint16_t)(p - k->data);
 	pthread_once(&hash_key_once, hash_key_init);
-	k->hash = (uint32_t)kg_siphash13(&hash_key, k->data, k->len);
+	k->hash = (uint32_t)rs__siphash13(&hash_key, k->data, k->len);
 }
 
 uint32_t rs_cache_key_hash(const struct rs_cache_key *k)
@@ -283,31 +283,4 @@ void rs_cache_policy_note(const struct rs_cache_entry_view *v, uint64_t gen, uin
 
 	e->policy_gen = gen;
 	e->policy_mask = mask;
-}
-
-uint32_t rs_cache_ttl_for(const struct rs_scan *s, const struct rs_config *cfg)
-{
-	uint32_t ttl;
-
-	if (s->too_many_rrs || (s->flags & RS_F_TC))
-		return 0;
-	if (s->rcode == RS_RCODE_NXDOMAIN || (s->rcode == RS_RCODE_NOERROR && s->ancount == 0)) {
-		/* Negative answer: only with an SOA to say for how long (RFC 2308 §5). */
-		if (s->neg_ttl == UINT32_MAX)
-			return 0;
-		ttl = s->neg_ttl;
-		if (ttl > cfg->cache_neg_max_ttl)
-			ttl = cfg->cache_neg_max_ttl;
-	} else if (s->rcode == RS_RCODE_NOERROR) {
-		if (s->min_ttl == UINT32_MAX)
-			return 0;
-		ttl = s->min_ttl;
-		if (ttl > cfg->cache_max_ttl)
-			ttl = cfg->cache_max_ttl;
-	} else {
-		return 0; /* SERVFAIL, REFUSED...: never cached */
-	}
-	if (ttl < cfg->cache_min_ttl)
-		ttl = cfg->cache_min_ttl;
-	return ttl;
 }

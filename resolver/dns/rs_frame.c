@@ -6,7 +6,7 @@
  * frame whether the connection may take one more query: the pipeline limit holds per query,
  * not per read (one 4 KiB read carries ~200 minimal queries).
  */
-#include "rs_int.h"
+#include "rs_dns.h"
 
 #include <errno.h>
 #include <string.h>

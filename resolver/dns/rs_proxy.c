@@ -17,7 +17,7 @@
  * longer than RS_PROXY_MAX_HDR (dnsdist's are a few dozen bytes; a bound keeps the TCP buffer
  * and the work per datagram small).
  */
-#include "rs_int.h"
+#include "rs_dns.h"
 
 #include <errno.h>
 #include <netinet/in.h>

@@ -8,7 +8,7 @@
  * with a full bucket, which errs on the side of answering). Hashing is keyed with a random
  * per-worker seed so that nobody can aim collisions at a victim's slot.
  */
-#include "rs_int.h"
+#include "rs_dns.h"
 
 #include <stdlib.h>
 #include <string.h>

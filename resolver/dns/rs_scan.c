@@ -9,8 +9,8 @@
  * table in name_layout() lists every type whose RDATA holds names (the set ldns 1.8
  * decompresses; RFC 3597 §4 forbids compression in any newer type).
  */
-#include "rs_bytes.h"
-#include "rs_int.h"
+#include "rs_dns_int.h"
+#include "rs_dns.h"
 
 #include <string.h>
 

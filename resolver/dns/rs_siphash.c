@@ -3,7 +3,7 @@
  * number of compression and finalisation rounds as parameters, so that the SipHash-2-4
  * reference vectors also check the code SipHash-1-3 runs.
  */
-#include "rs_siphash.h"
+#include "rs_dns_int.h"
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 
@@ -46,7 +46,7 @@ static void compress(struct state *s, uint64_t m, int rounds)
 	s->v0 ^= m;
 }
 
-static uint64_t siphash(const struct kg_siphash_key *key, const uint8_t *in, size_t len,
+static uint64_t siphash(const struct rs_siphash_key *key, const uint8_t *in, size_t len,
                         int c_rounds, int d_rounds)
 {
 	struct state s = {
@@ -69,18 +69,18 @@ static uint64_t siphash(const struct kg_siphash_key *key, const uint8_t *in, siz
 	return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
 }
 
-void kg_siphash_key_from_bytes(const uint8_t bytes[KG_SIPHASH_KEY_LEN], struct kg_siphash_key *key)
+void rs__siphash_key_from_bytes(const uint8_t bytes[RS_SIPHASH_KEY_LEN], struct rs_siphash_key *key)
 {
 	key->k0 = load_le64(bytes);
 	key->k1 = load_le64(bytes + 8);
 }
 
-uint64_t kg_siphash13(const struct kg_siphash_key *key, const void *data, size_t len)
+uint64_t rs__siphash13(const struct rs_siphash_key *key, const void *data, size_t len)
 {
 	return siphash(key, data, len, 1, 3);
 }
 
-uint64_t kg_siphash24(const struct kg_siphash_key *key, const void *data, size_t len)
+uint64_t rs__siphash24(const struct rs_siphash_key *key, const void *data, size_t len)
 {
 	return siphash(key, data, len, 2, 4);
 }

@@ -4,7 +4,7 @@
  * row an upstream is "down" for a back-off that doubles up to a minute; it is still used when
  * nothing else is left, so that a single-upstream setup never refuses to try.
  */
-#include "rs_int.h"
+#include "rs_dns.h"
 
 #define DOWN_AFTER_FAILS 3
 #define BACKOFF_MIN_MS   1000

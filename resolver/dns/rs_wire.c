@@ -4,8 +4,8 @@
  * fuzzed against (tests/fuzz); ldns itself is kept off the per-query path because building a
  * full ldns_pkt costs dozens of allocations per packet.
  */
-#include "rs_bytes.h"
-#include "rs_int.h"
+#include "rs_dns_int.h"
+#include "rs_dns.h"
 
 #include <string.h>
 

@@ -24,6 +24,7 @@
  *     CORS preflight that we never approve).
  * Everything else is refused: 401 when a token is configured, 403 when none is.
  */
+#include "rs_http.h"
 #include "rs_http_int.h"
 
 #include <errno.h>
@@ -728,4 +729,17 @@ void rs__json_error(struct rs_resp *r, int status, const char *msg)
 
 	cJSON_AddStringToObject(j, "error", msg);
 	rs__json_resp(r, status, j);
+}
+
+static const struct rs_http_ops http_ops = {
+    .start = rs__http_start,
+    .stop = rs__http_stop,
+    .reload = rs__http_reload,
+    .event_blocked = rs__event_blocked,
+    .event_answer = rs__event_answer,
+};
+
+const struct rs_http_ops *rs_http_plugin(void)
+{
+	return &http_ops;
 }

@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "rs_srv.h"
+#include "rs_daemon_int.h"
 
 #define RS_EV_RING      128   /* recent blocked events kept per worker */
 #define RS_HIST_SLOTS   1440  /* one per minute: 24 hours */
@@ -268,5 +268,14 @@ void rs__ev_addr_str(const struct rs_ev_addr *a, bool full, char *buf, size_t le
 struct cJSON;
 void rs__json_resp(struct rs_resp *r, int status, struct cJSON *j);
 void rs__json_error(struct rs_resp *r, int status, const char *msg);
+
+/* The entries of rs_http_plugin()'s table (struct rs_http_ops says when each runs). */
+int rs__http_start(struct rs_server *srv);
+void rs__http_stop(struct rs_server *srv);
+void rs__http_reload(struct rs_server *srv);
+void rs__event_blocked(struct rs_worker *w, const struct rs_question *q, const struct bl_verdict *v,
+                       const struct rs_profile *prof);
+void rs__event_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *msg,
+                      size_t len);
 
 #endif

@@ -5,7 +5,7 @@
  * the handler, and an operator must be told the line of a mistake.
  */
 #include "rs.h"
-#include "rs_int.h"
+#include "rs_policy_int.h"
 
 #include <errno.h>
 #include <arpa/inet.h>

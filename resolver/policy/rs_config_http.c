@@ -2,7 +2,7 @@
  * The [http] section: defaults and printing. The keys themselves are declared with every other
  * key in rs_config.c's keys[] table, so that the parser, the messages and this printout agree.
  */
-#include "rs_int.h"
+#include "rs_policy_int.h"
 
 #include <string.h>
 

@@ -4,7 +4,8 @@
  * so that the parser, its messages and the printout cannot disagree; what is here is pure and
  * also used by kidguard-ctl through kgconfig.
  */
-#include "rs_int.h"
+#include "rs_policy.h"
+#include "rs_policy_int.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -28,7 +29,7 @@ void rs__config_tls_defaults(struct rs_config *cfg)
 	memset(cfg->upstream_tls, 0, sizeof(cfg->upstream_tls));
 }
 
-bool rs__client_id_valid(const char *id)
+bool rs_client_id_valid(const char *id)
 {
 	size_t n = strlen(id);
 
@@ -41,7 +42,7 @@ bool rs__client_id_valid(const char *id)
 	return true;
 }
 
-void rs__client_id_from_sni(const char *sni, const char *hostname, char *out)
+void rs_client_id_from_sni(const char *sni, const char *hostname, char *out)
 {
 	size_t n, h = strlen(hostname);
 	const char *dot;
@@ -61,7 +62,7 @@ void rs__client_id_from_sni(const char *sni, const char *hostname, char *out)
 	for (size_t i = 0; i < (size_t)(dot - sni); i++)
 		out[i] = (char)tolower((unsigned char)sni[i]);
 	out[dot - sni] = '\0';
-	if (!rs__client_id_valid(out))
+	if (!rs_client_id_valid(out))
 		out[0] = '\0';
 }
 
@@ -91,7 +92,7 @@ int rs__profile_client_ids(struct rs_profile *p, const char *value, char *bad, s
 		for (char *q = s; *q; q++)
 			*q = (char)tolower((unsigned char)*q);
 		/* A configured ID is a secret like a generated one: short ones are guessable. */
-		if (!rs__client_id_valid(s) || strlen(s) < RS_CLIENT_ID_MIN) {
+		if (!rs_client_id_valid(s) || strlen(s) < RS_CLIENT_ID_MIN) {
 			snprintf(bad, badlen, "%s", items[i]);
 			return -1;
 		}

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "bl.h"
-#include "rs_int.h"
+#include "rs_dns.h"
 
 const char *rs_profile_by_name(int by)
 {

@@ -251,4 +251,12 @@ bool rs_safesearch_find(const struct rs_safesearch *t, const uint8_t *qname, siz
  * source tree's when running from a build directory. */
 const char *rs_safesearch_default_path(void);
 
+/* --------------------------------------------------- device IDs (rs_config_tls.c) --- */
+
+/* The device ID in an SNI: the first label of "kid1.HOSTNAME", lowercased; "" when the name
+ * is not below `hostname` or the label is not a valid ID. `out` has RS_CLIENT_ID_MAX bytes. */
+void rs_client_id_from_sni(const char *sni, const char *hostname, char *out);
+/* True when `id` is a valid device ID (1..63 of [a-z0-9-], as written after lowercasing). */
+bool rs_client_id_valid(const char *id);
+
 #endif

@@ -6,10 +6,18 @@
 set(KG_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR})
 set(KG_FUZZ_TARGETS query response config proxy tcp_frame http_body)
 
+# The resolver library each target exercises (resolver/CMakeLists.txt).
+set(KG_FUZZ_LIB_query kgdns)
+set(KG_FUZZ_LIB_proxy kgdns)
+set(KG_FUZZ_LIB_tcp_frame kgdns)
+set(KG_FUZZ_LIB_config kgpolicy)
+set(KG_FUZZ_LIB_response kgdaemon)
+set(KG_FUZZ_LIB_http_body kghttp)
+
 foreach(t ${KG_FUZZ_TARGETS})
 	add_executable(fuzz_replay_${t} ${KG_FUZZ_DIR}/fuzz_${t}.c ${KG_FUZZ_DIR}/replay_main.c)
 	target_include_directories(fuzz_replay_${t} PRIVATE ${KG_FUZZ_DIR})
-	target_link_libraries(fuzz_replay_${t} PRIVATE kgresolver kgcommon PkgConfig::LDNS)
+	target_link_libraries(fuzz_replay_${t} PRIVATE ${KG_FUZZ_LIB_${t}} kgcommon PkgConfig::LDNS)
 	add_test(NAME fuzz_replay_${t} COMMAND fuzz_replay_${t} ${KG_FUZZ_DIR}/corpus/${t})
 	# Crashers of bugs not fixed yet must still crash (each in its own process); once one
 	# passes this test turns red to say the bug is fixed: move the file into corpus/<target>/.
@@ -31,7 +39,7 @@ if(KG_FUZZ)
 	# Coverage feedback from the code under test, not only from the harness.
 	# kgsync and kgblocklist too: without them fuzz_feed_line and fuzz_manifest saw only the
 	# harness (cov 7 after 150M runs).
-	foreach(lib kgresolver kgconfig kgcommon kgsync kgblocklist)
+	foreach(lib kgdns kgpolicy kgdaemon kgtls kghttp kgcommon kgsync kgblocklist)
 		if(TARGET ${lib})
 			target_compile_options(${lib} PRIVATE -fsanitize=fuzzer-no-link)
 		endif()
@@ -41,7 +49,7 @@ if(KG_FUZZ)
 		target_include_directories(fuzz_${t} PRIVATE ${KG_FUZZ_DIR})
 		target_compile_options(fuzz_${t} PRIVATE -fsanitize=fuzzer,address,undefined)
 		target_link_options(fuzz_${t} PRIVATE -fsanitize=fuzzer,address,undefined)
-		target_link_libraries(fuzz_${t} PRIVATE kgresolver kgcommon PkgConfig::LDNS)
+		target_link_libraries(fuzz_${t} PRIVATE ${KG_FUZZ_LIB_${t}} kgcommon PkgConfig::LDNS)
 	endforeach()
 endif()
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "rs_int.h"
+#include "rs.h"
 
 static struct rs_config base;
 

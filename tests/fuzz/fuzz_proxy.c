@@ -11,7 +11,7 @@
 #include <netinet/in.h>
 
 #include "fuzz.h"
-#include "rs_int.h"
+#include "rs_dns.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -11,7 +11,7 @@
 #include <ldns/ldns.h>
 
 #include "fuzz.h"
-#include "rs_int.h"
+#include "rs_dns.h"
 
 /* The answer we write must be a message ldns reads, with our ID and the question echoed. */
 static void check_written(const uint8_t *out, size_t n, const struct rs_question *q, bool question,

@@ -14,7 +14,7 @@
 #include <ldns/ldns.h>
 
 #include "fuzz.h"
-#include "rs_int.h"
+#include "rs_daemon.h"
 
 static uint8_t pkt[RS_MAX_MSG];
 static uint8_t out[RS_MAX_MSG];

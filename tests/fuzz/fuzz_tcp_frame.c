@@ -25,7 +25,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "rs_int.h"
+#include "rs_dns.h"
 
 #define MAX_SIZES 16
 #define BUF_CAP   (RS_MAX_MSG + 2)

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "rs_int.h"
+#include "rs_daemon.h"
 
 /* A tiny body: header + question + one A record whose TTL field sits at TTL_OFF. */
 #define TTL_OFF (12 + 7 + 4 + 2 + 4)

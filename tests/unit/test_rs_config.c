@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "rs_int.h"
+#include "rs.h"
 
 /* Defaults with a fixed upstream, so that no test depends on this host's resolv.conf. */
 static void base(struct rs_config *cfg)

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "rs_int.h"
+#include "rs_dns.h"
 
 #define UNSET ((size_t)-1)
 

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include <netinet/in.h>
 
-#include "rs_int.h"
+#include "rs_dns.h"
 
 /* A header: signature, version/command, family/transport, then `body` (length from it). */
 static size_t hdr(uint8_t *out, uint8_t ver_cmd, uint8_t fam, const uint8_t *body, size_t blen)

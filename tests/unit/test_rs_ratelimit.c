@@ -8,7 +8,7 @@
 #include <arpa/inet.h>
 #include <cmocka.h>
 
-#include "rs_int.h"
+#include "rs_dns.h"
 
 static uint64_t key4(const char *ip, int prefix)
 {

@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "rs_int.h"
+#include "rs.h"
 
 #define NO_EXPLORE 1u /* any coin with coin % 32 != 0 */
 

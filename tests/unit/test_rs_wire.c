@@ -19,7 +19,7 @@
 #include <cmocka.h>
 #include <ldns/ldns.h>
 
-#include "rs_int.h"
+#include "rs_daemon.h"
 
 /* ------------------------------------------------------------------ wire builder --- */
 

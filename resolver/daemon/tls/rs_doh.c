@@ -15,7 +15,7 @@
  * DOH_PATH_MAX, HTTP/1.1 heads DOH_H1_HEAD_MAX, RS_DOH_MAX_INFLIGHT requests per connection.
  */
 
-#include "rs_tls.h"
+#include "rs_tls_int.h"
 
 #include <ctype.h>
 #include <nghttp2/nghttp2.h>
@@ -332,7 +332,7 @@ static int parse_path(struct doh_req *r, const char **query)
 	for (size_t i = 0; i < n - 1; i++)
 		r->client_id[i] = (char)tolower((unsigned char)p[1 + i]);
 	r->client_id[n - 1] = '\0';
-	return rs__client_id_valid(r->client_id) ? 0 : 404;
+	return rs_client_id_valid(r->client_id) ? 0 : 404;
 }
 
 /* Check the request and fill r->body with the DNS message. 0 or an HTTP status. */

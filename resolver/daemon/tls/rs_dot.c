@@ -10,7 +10,7 @@
  *
  * A connection is freed when it is closed AND no waiter or DoH request still refers to it.
  */
-#include "rs_tls.h"
+#include "rs_tls_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -194,7 +194,7 @@ static void on_established(struct rs_tconn *c)
 	char alpn[16];
 
 	c->established = true;
-	rs__client_id_from_sni(sni, c->w->cfg->cfg.tls_hostname, c->client_id);
+	rs_client_id_from_sni(sni, c->w->cfg->cfg.tls_hostname, c->client_id);
 	rs__tls_alpn(&c->io, alpn, sizeof(alpn));
 	/* A device ID is a secret: the log says one was given, never which. */
 	log_debug("tls: %s connection established, sni %s%s, alpn %s, %s",

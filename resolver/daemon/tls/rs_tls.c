@@ -9,7 +9,7 @@
  * certificate and the old context is freed with the last of them. An ACME client only has to
  * replace the files and send SIGHUP (`systemctl reload kidguard`).
  */
-#include "rs_tls.h"
+#include "rs_tls_int.h"
 
 #include <openssl/err.h>
 #include <openssl/rand.h>
@@ -433,4 +433,20 @@ static int on_client_session(SSL *ssl, SSL_SESSION *sess)
 		return 0;
 	rs__dot_up_store_session(io->owner, sess);
 	return 1; /* we keep the reference */
+}
+
+static const struct rs_tls_ops tls_ops = {
+    .server_new = rs__tls_server_new,
+    .server_free = rs__tls_server_free,
+    .reload = rs__tls_reload,
+    .worker_init = rs__tls_worker_init,
+    .worker_stop = rs__tls_worker_stop,
+    .worker_fini = rs__tls_worker_fini,
+    .upstream_send = rs__dot_upstream_send,
+    .upstream_cancel = rs__dot_upstream_cancel,
+};
+
+const struct rs_tls_ops *rs_tls_plugin(void)
+{
+	return &tls_ops;
 }

@@ -18,7 +18,7 @@
  * A question's try is an rs_dot_query, owned by its connection and pointed to by p->dot; it is
  * freed when answered, cancelled (retry, finish) or failed with its connection.
  */
-#include "rs_tls.h"
+#include "rs_tls_int.h"
 
 #include <arpa/inet.h>
 #include <openssl/x509v3.h>

@@ -3,15 +3,16 @@
  * (one libuv loop: listeners and the query path), rs_forward.c (upstream queries) and
  * rs_tcp.c (client TCP connections). Not a public interface.
  */
-#ifndef RS_SRV_H
-#define RS_SRV_H
+#ifndef RS_DAEMON_INT_H
+#define RS_DAEMON_INT_H
 
 #include <stdatomic.h>
 #include <sys/socket.h>
 #include <uv.h>
 
 #include "bl.h"
-#include "rs_int.h"
+#include "rs_daemon.h"
+#include "rs_dns.h"
 #include "rs_policy.h"
 
 #define RS_PENDING_BUCKETS    4096    /* in-flight questions per worker, hashed */
@@ -237,20 +238,34 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
                           const struct sockaddr *reply_to, const struct sockaddr *peer,
                           const struct rs_stream_ops *ops, void *stream);
 /* Send a finished answer to a waiter (UDP datagram or TCP frame). */
-void rs__send_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *msg,
-                     size_t len);
 
 /* rs_forward.c */
 /* Forward `upq` (usually wt->q; the safe endpoint's name for a rewrite) for this waiter;
  * coalesces onto an identical question in flight. */
+/* rs_answer.c: every answer the query path and forwarding send. */
+void rs__send_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *msg,
+                     size_t len);
+void rs__answer_error(struct rs_worker *w, const struct rs_waiter *wt, int rcode,
+                      bool with_question);
+/* Send what the verdict decided (a block or a refusal) and count it; false when the query
+ * goes on. */
+bool rs__answer_decided(struct rs_worker *w, const struct rs_waiter *wt,
+                        const struct rs_verdict *v);
+/* What rs_decide reads for this worker now, and who asks (address, device ID, MAC, ECS). */
+void rs__decide_ctx(struct rs_worker *w, struct rs_decide_ctx *cx);
+void rs__decide_client(struct rs_worker *w, const struct rs_waiter *wt, struct rs_client *cl,
+                       struct sockaddr_storage *subnet);
+/* An upstream body (fresh or cached) as the answer to wt: safe-search rewrite or CNAME
+ * inspection, then the reply. False when the CNAME chain was blocked (answered already). */
+bool rs__answer_from_body(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *body,
+                          size_t len, const uint16_t *ttl_offs, int n_ttl, uint32_t age,
+                          const uint8_t *rewrite_target, size_t rewrite_len);
+
 void rs__forward(struct rs_worker *w, const struct rs_cache_key *key, uint32_t hash,
                  const struct rs_question *upq, const struct rs_waiter *wt);
 /* Answer a waiter from an answer body (fresh or cached): safe-search rewrite, CNAME
  * inspection, or the plain reply. False when a CNAME target turned out blocked (the block
  * answer was sent instead). */
-bool rs__answer_from_body(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *body,
-                          size_t len, const uint16_t *ttl_offs, int n_ttl, uint32_t age,
-                          const uint8_t *rewrite_target, size_t rewrite_len);
 /* Drop every question in flight without answering (shutdown). */
 void rs__forward_drop_all(struct rs_worker *w);
 
@@ -276,19 +291,27 @@ int rs__listen_socket(const struct kg_sockaddr *a, bool probe);
 void rs__forward_answer(struct rs_pending *p, uint8_t *pkt, size_t len);
 void rs__forward_try_failed(struct rs_pending *p);
 
-/* rs_tls.c, rs_dot.c, rs_doh.c, rs_upstream_tls.c: DNS over TLS and HTTPS. */
-int rs__tls_server_new(struct rs_server *srv); /* certificates, listener sockets */
-void rs__tls_server_free(struct rs_server *srv);
-/* SIGHUP, main thread: new certificates for new connections; open ones keep theirs. May
- * adjust `cfg` (listeners change only on restart). A failure keeps the running certificate. */
-void rs__tls_reload(struct rs_server *srv, struct rs_config *cfg);
-int rs__tls_worker_init(struct rs_worker *w);  /* worker's loop: listeners */
-void rs__tls_worker_stop(struct rs_worker *w); /* close listeners and connections */
-void rs__tls_worker_fini(struct rs_worker *w); /* after the loop drained */
-/* Send p's current try to its DoT upstream (p->upstream); 0, or negative (nothing sent). */
-int rs__dot_upstream_send(struct rs_pending *p);
-/* Forget p's try on its DoT connection (retry, answer or shutdown). */
-void rs__dot_upstream_cancel(struct rs_pending *p);
+/*
+ * What the TLS library (daemon/tls/, kgtls: DNS over TLS and HTTPS, DoT upstreams) plugs into
+ * the server. kgdaemon calls TLS only through this table (rs_daemon_use_tls), so the
+ * libraries link one way: kgtls -> kgdaemon. Without it the server has no DoT/DoH listeners
+ * and refuses a config with tls:// upstreams.
+ */
+struct rs_tls_ops {
+	int (*server_new)(struct rs_server *srv); /* certificates, listener sockets */
+	void (*server_free)(struct rs_server *srv);
+	/* SIGHUP, main thread: new certificates for new connections; open ones keep theirs. May
+	 * adjust `cfg` (listeners change only on restart). A failure keeps the running one. */
+	void (*reload)(struct rs_server *srv, struct rs_config *cfg);
+	int (*worker_init)(struct rs_worker *w);  /* worker's loop: listeners */
+	void (*worker_stop)(struct rs_worker *w); /* close listeners and connections */
+	void (*worker_fini)(struct rs_worker *w); /* after the loop drained */
+	/* Send p's current try to its DoT upstream (p->upstream); 0, or negative (nothing sent). */
+	int (*upstream_send)(struct rs_pending *p);
+	/* Forget p's try on its DoT connection (retry, answer or shutdown). */
+	void (*upstream_cancel)(struct rs_pending *p);
+};
+extern const struct rs_tls_ops *rs__tls; /* never NULL: a table that does nothing by default */
 
 /* rs_subscriber.c: the store's subscriber table ("clients"), which rs_decide() consults
  * before the config's `clients =` prefixes. Is it empty (known once per store generation)?
@@ -308,18 +331,25 @@ extern const struct rs_stream_ops rs__tcp_ops;
 void rs__reject_connection(uv_stream_t *server, const char *why);
 void rs__tcp_close_all(struct rs_worker *w);
 
-/* rs_http.c, rs_http_*.c, rs_events.c: the operator's HTTP server and the bounded rings it
- * shows. Start after the workers, stop after they are joined; main thread only. */
+/*
+ * What the HTTP library (http/, kghttp: the operator's HTTP server and the bounded rings it
+ * shows) plugs into the server: start after the workers, stop after they are joined (main
+ * thread), reload, and the event sink the query path reports to. kgdaemon calls HTTP only
+ * through this table (rs_daemon_use_http): kghttp -> kgdaemon, never back.
+ */
 struct rs_http;
-int rs__http_start(struct rs_server *srv);
-void rs__http_stop(struct rs_server *srv);
-/* After a reload swapped srv->cfg (main thread): the HTTP threads take the new snapshot. */
-void rs__http_reload(struct rs_server *srv);
-/* Worker thread, after a block: remember it in this worker's ring (no allocation, bounded). */
-void rs__event_blocked(struct rs_worker *w, const struct rs_question *q, const struct bl_verdict *v,
-                       const struct rs_profile *prof);
-/* Worker thread, every answer sent: the optional query log ([http] query_log). */
-void rs__event_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *msg,
-                      size_t len);
+struct rs_http_ops {
+	int (*start)(struct rs_server *srv);
+	void (*stop)(struct rs_server *srv);
+	/* After a reload swapped srv->cfg (main thread): the HTTP threads take the new snapshot. */
+	void (*reload)(struct rs_server *srv);
+	/* Worker thread, after a block: remember it in this worker's ring (no allocation). */
+	void (*event_blocked)(struct rs_worker *w, const struct rs_question *q,
+	                      const struct bl_verdict *v, const struct rs_profile *prof);
+	/* Worker thread, every answer sent: the optional query log ([http] query_log). */
+	void (*event_answer)(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *msg,
+	                     size_t len);
+};
+extern const struct rs_http_ops *rs__http; /* never NULL: a table that does nothing by default */
 
 #endif

@@ -1,4 +1,5 @@
-/* Unit tests: SipHash (common/kg_siphash.c), the keyed hash of the cache and in-flight tables. */
+/* Unit tests: SipHash (resolver/dns/rs_siphash.c), the keyed hash of the cache and in-flight
+ * tables. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "rs_siphash.h"
+#include "rs_dns_int.h"
 
 /* SipHash-2-4 with key 00 01 .. 0f over the messages 00, 00 01, ... (00 .. len-1): the first
  * 16 of the 64 vectors in the paper's appendix and the reference implementation (vectors.h). */
@@ -20,15 +21,15 @@ static const uint64_t vectors24[16] = {
 
 static void test_reference_vectors_24(void **state)
 {
-	uint8_t kb[KG_SIPHASH_KEY_LEN], msg[16];
-	struct kg_siphash_key key;
+	uint8_t kb[RS_SIPHASH_KEY_LEN], msg[16];
+	struct rs_siphash_key key;
 
 	(void)state;
 	for (int i = 0; i < 16; i++)
 		kb[i] = msg[i] = (uint8_t)i;
-	kg_siphash_key_from_bytes(kb, &key);
+	rs__siphash_key_from_bytes(kb, &key);
 	for (size_t len = 0; len < 16; len++)
-		assert_true(kg_siphash24(&key, msg, len) == vectors24[len]);
+		assert_true(rs__siphash24(&key, msg, len) == vectors24[len]);
 }
 
 /* SipHash-1-3 under the all-zero key, from another implementation: CPython's str/bytes hash
@@ -45,7 +46,7 @@ static void test_vectors_13(void **state)
 	    {17, 0x4883c49a2c009c1dULL}, {63, 0x385d3e39e5f37359ULL},
 	};
 	uint8_t msg[64];
-	struct kg_siphash_key zero = {0, 0};
+	struct rs_siphash_key zero = {0, 0};
 	/* www.example.com in wire form, final zero included */
 	static const uint8_t name[] = {3,   'w', 'w', 'w', 7,   'e', 'x', 'a', 'm',
 	                               'p', 'l', 'e', 3,   'c', 'o', 'm', 0};
@@ -54,8 +55,8 @@ static void test_vectors_13(void **state)
 	for (int i = 0; i < 64; i++)
 		msg[i] = (uint8_t)i;
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
-		assert_true(kg_siphash13(&zero, msg, v[i].len) == v[i].h);
-	assert_true(kg_siphash13(&zero, name, sizeof(name)) == 0x8f7953d3bcaad838ULL);
+		assert_true(rs__siphash13(&zero, msg, v[i].len) == v[i].h);
+	assert_true(rs__siphash13(&zero, name, sizeof(name)) == 0x8f7953d3bcaad838ULL);
 }
 
 /* Issue 15 finding 11: the hash depends on the key, so a name's bucket cannot be known
@@ -64,13 +65,15 @@ static void test_key_changes_hash(void **state)
 {
 	static const uint8_t name[] = {3,   'w', 'w', 'w', 7,   'e', 'x', 'a', 'm',
 	                               'p', 'l', 'e', 3,   'c', 'o', 'm', 0};
-	struct kg_siphash_key k1 = {0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL};
-	struct kg_siphash_key k2 = k1;
+	struct rs_siphash_key k1 = {0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL};
+	struct rs_siphash_key k2 = k1;
 
 	(void)state;
 	k2.k1 ^= 1; /* one bit of key */
-	assert_true(kg_siphash13(&k1, name, sizeof(name)) != kg_siphash13(&k2, name, sizeof(name)));
-	assert_true(kg_siphash13(&k1, name, sizeof(name)) == kg_siphash13(&k1, name, sizeof(name)));
+	assert_true(rs__siphash13(&k1, name, sizeof(name)) !=
+	            rs__siphash13(&k2, name, sizeof(name)));
+	assert_true(rs__siphash13(&k1, name, sizeof(name)) ==
+	            rs__siphash13(&k1, name, sizeof(name)));
 }
 
 int main(void)
@@ -81,5 +84,5 @@ int main(void)
 	    cmocka_unit_test(test_key_changes_hash),
 	};
 
-	return cmocka_run_group_tests_name("kg_siphash", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("rs_siphash", tests, NULL, NULL);
 }

@@ -1,13 +1,13 @@
 /* Shared by the wire-format files (rs_wire.c, rs_scan.c): big-endian field access and the
  * one name reader. Internal. */
-#ifndef KG_RS_BYTES_H
-#define KG_RS_BYTES_H
+#ifndef KG_RS_DNS_INT_H
+#define KG_RS_DNS_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rs_int.h"
+#include "rs_dns.h"
 
 static inline uint16_t get16(const uint8_t *p)
 {
@@ -47,5 +47,28 @@ struct rs_label_marks {
  */
 size_t rs__name_read(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, size_t *outlen,
                      struct rs_label_marks *marks);
+
+/*
+ * SipHash (rs_siphash.c; Aumasson and Bernstein, 2012), a keyed hash for tables whose keys come
+ * from outside. Without the key, nobody can choose names that fall into one bucket.
+ * SipHash-1-3 is the table hash (as in Python and Rust); SipHash-2-4 is the variant the
+ * reference test vectors are published for, kept to check the shared core against them.
+ */
+#define RS_SIPHASH_KEY_LEN 16
+
+/* A 128-bit key as the two little-endian words the rounds use. */
+struct rs_siphash_key {
+	uint64_t k0, k1;
+};
+
+/* The key from its 16-byte form (the reference implementation's byte order). */
+void rs__siphash_key_from_bytes(const uint8_t bytes[RS_SIPHASH_KEY_LEN],
+                                struct rs_siphash_key *key);
+
+/* SipHash-1-3 of data[0..len) under `key` (both borrowed). */
+uint64_t rs__siphash13(const struct rs_siphash_key *key, const void *data, size_t len);
+
+/* SipHash-2-4 of data[0..len) under `key` (both borrowed). */
+uint64_t rs__siphash24(const struct rs_siphash_key *key, const void *data, size_t len);
 
 #endif

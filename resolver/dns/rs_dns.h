@@ -3,8 +3,8 @@
  * that is not also unit-tested). The pure parts — wire reader/writer, cache, upstream
  * selection — are declared here so that tests/unit and tests/fuzz can reach them.
  */
-#ifndef RS_INT_H
-#define RS_INT_H
+#ifndef RS_DNS_H
+#define RS_DNS_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -12,7 +12,14 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
-#include "rs.h"
+/* Errors of every resolver library (the DNS code needs them and includes libc only). */
+enum {
+	RS_EINVAL = -1000, /* bad argument or config value */
+	RS_ENOMEM = -1001,
+	RS_EPARSE = -1002, /* malformed packet */
+	RS_ENOSPC = -1003, /* output buffer too small */
+	RS_EIO = -1004,
+};
 
 /* ---------------------------------------------------------------- wire (rs_wire.c) --- */
 
@@ -138,6 +145,14 @@ bool rs_response_matches(const uint8_t *pkt, size_t len, const struct rs_questio
 size_t rs_build_reply(const uint8_t *body, size_t body_len, const uint16_t *ttl_offs, int n_ttl,
                       uint32_t age, const struct rs_question *q, size_t limit, uint8_t *out,
                       size_t max);
+
+/* What a blocked name gets. */
+enum rs_block_action {
+	RS_ACTION_SINKHOLE = 0, /* A/AAAA → the sinkhole address, other types → NODATA */
+	RS_ACTION_NXDOMAIN,
+	RS_ACTION_NODATA,
+	RS_ACTION_REFUSED,
+};
 
 /* How to answer a blocked question (RFC 8914 for the Extended DNS Error). */
 #define RS_EDE_BLOCKED  15
@@ -288,12 +303,6 @@ int rs_cache_put(struct rs_cache *c, const struct rs_cache_key *k, const uint8_t
                  size_t body_len, const uint16_t *ttl_offs, int n_ttl, uint32_t ttl,
                  uint64_t now_ms);
 
-/*
- * The TTL to cache a scanned answer for, with the config's caps, or 0 when it must not be
- * cached (SERVFAIL, truncated, too many RRs, zero TTL...).
- */
-uint32_t rs_cache_ttl_for(const struct rs_scan *s, const struct rs_config *cfg);
-
 /* ------------------------------------------------ rate limiting (rs_ratelimit.c) --- */
 
 struct rs_ratelimit;
@@ -332,33 +341,5 @@ int rs_upstream_pick(const struct rs_upstream_health *h, int n, uint32_t tried, 
                      uint32_t coin);
 void rs_upstream_ok(struct rs_upstream_health *h, uint32_t rtt_ms);
 void rs_upstream_failed(struct rs_upstream_health *h, uint64_t now);
-
-/* ------------------------------------------------- [http] config (rs_config_http.c) --- */
-
-/* Defaults of the [http] section, and its part of rs_config_print(). */
-void rs__config_http_defaults(struct rs_config *cfg);
-void rs__config_http_print(const struct rs_config *cfg, FILE *out);
-
-/* ------------------------------------- [tls] and DoT upstreams (rs_config_tls.c) --- */
-
-/* Defaults of the [tls] section; its part of rs_config_print(); cross-key checks (0, or -1
- * with the reason in err, naming the key in *key). */
-void rs__config_tls_defaults(struct rs_config *cfg);
-void rs__config_tls_print(const struct rs_config *cfg, FILE *out);
-int rs__config_tls_check(const struct rs_config *cfg, const char **key, char *err, size_t errlen);
-/* One [upstream] servers item: "ADDR[:PORT]" (plain) or "tls://ADDR[@PORT][#NAME]" (DoT, port
- * 853). Outputs untouched on failure. Returns 0 or -1. */
-int rs__upstream_parse(const char *item, struct kg_sockaddr *addr, bool *tls, char *name,
-                       size_t namelen);
-/* The servers list as the parser reads it. */
-void rs__upstream_print(const struct rs_config *cfg, FILE *out);
-/* Add "kid1, kid2" to a profile's client_ids. Returns 0; -1 with the bad item in `bad`. */
-int rs__profile_client_ids(struct rs_profile *p, const char *value, char *bad, size_t badlen);
-void rs__profile_client_ids_print(const struct rs_profile *p, FILE *out);
-/* The device ID in an SNI: the first label of "kid1.HOSTNAME", lowercased; "" when the name
- * is not below `hostname` or the label is not a valid ID. `out` has RS_CLIENT_ID_MAX bytes. */
-void rs__client_id_from_sni(const char *sni, const char *hostname, char *out);
-/* True when `id` is a valid device ID (1..63 of [a-z0-9-], as written after lowercasing). */
-bool rs__client_id_valid(const char *id);
 
 #endif
