@@ -1,6 +1,6 @@
 /*
  * kidguard-ctl check: the operator's "why is this blocked?". It calls the daemon's own decision
- * (rs_decide, resolver/rs_decide.c) with the daemon's config and store: profile (subscriber
+ * (rs_decide, resolver/policy/rs_decide.c) with the daemon's config and store: profile (subscriber
  * table, MAC, address), fail-closed, bypass canaries, schedule and bedtime, blocklist, safe
  * search.
  */

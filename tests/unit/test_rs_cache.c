@@ -1,4 +1,4 @@
-/* Unit tests: the answer cache and its TTL policy (resolver/rs_cache.c). */
+/* Unit tests: the answer cache and its TTL policy (resolver/dns/rs_cache.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /*
- * Unit tests: the configuration (resolver/rs_config.c): defaults, a full file, every kind of
+ * Unit tests: the configuration (resolver/policy/rs_config.c): defaults, a full file, every kind of
  * mistake with its "NAME:LINE: [section] key: ..." message, lists, and the printed form
  * (golden text and re-parse round trip).
  *

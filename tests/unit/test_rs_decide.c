@@ -1,5 +1,5 @@
 /*
- * Unit tests: the one decision (resolver/rs_decide.c), one table row per rule of
+ * Unit tests: the one decision (resolver/policy/rs_decide.c), one table row per rule of
  * docs/policy.md's "How a query is decided", against a real LMDB store (rules and a
  * subscriber table) and the shipped safe-search table. Also: the staged walk the query path
  * takes (PRE, then POST) gives the same verdict as one call, and a failing store fails closed.

@@ -1,4 +1,4 @@
-/* Unit tests: the RFC 7766 stream framing of client TCP and DoT (resolver/rs_frame.c). */
+/* Unit tests: the RFC 7766 stream framing of client TCP and DoT (resolver/dns/rs_frame.c). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Unit tests: the PROXY protocol v2 header parser (resolver/rs_proxy.c). */
+/* Unit tests: the PROXY protocol v2 header parser (resolver/dns/rs_proxy.c). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

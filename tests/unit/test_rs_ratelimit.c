@@ -1,4 +1,4 @@
-/* Unit tests: per-client token buckets (resolver/rs_ratelimit.c). */
+/* Unit tests: per-client token buckets (resolver/dns/rs_ratelimit.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Unit tests: upstream choice and health (resolver/rs_upstream.c). */
+/* Unit tests: upstream choice and health (resolver/dns/rs_upstream.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /*
- * Unit tests: the DNS wire reader/writer (resolver/rs_wire.c). Well-formed packets are built
+ * Unit tests: the DNS wire reader/writer (resolver/dns/rs_wire.c). Well-formed packets are built
  * with ldns, malformed ones by hand; everything we write is parsed back with ldns.
  *
  * Run with --known-bugs to run only the tests of bugs not fixed yet (ctest registers that run
