@@ -17,7 +17,11 @@ void rs__send_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint
 {
 	RS_INC(w, rcode[msg[3] & 0xf]);
 	RS_INC(w, answers[wt->ops ? wt->ops->transport : RS_TRANSPORT_UDP][msg[3] & 0xf]);
-	rs__http->event_answer(w, wt, msg, len);
+	struct rs_http *h = rs_server_http(w->srv);
+	if (h)
+		rs__http->event_answer(h, w->index, &w->cfg->cfg, &wt->q,
+		                       (const struct sockaddr *)&wt->peer.ss, wt->ops != NULL, msg,
+		                       len);
 	if (wt->ops) {
 		wt->ops->send(wt->stream, msg, len);
 		return;
@@ -167,7 +171,10 @@ bool rs__answer_decided(struct rs_worker *w, const struct rs_waiter *wt, const s
 		RS_INC(w, fail_closed);
 	} else if (v->step == RS_STEP_LIST) {
 		count_blocked(w, v->profile, v->list.categories & v->mask);
-		rs__http->event_blocked(w, &wt->q, &v->list, v->profile);
+		struct rs_http *h = rs_server_http(w->srv);
+		if (h)
+			rs__http->event_blocked(h, w->index, &w->cfg->cfg, &wt->q, &v->list,
+			                        v->profile);
 	} else if (v->step == RS_STEP_CANARY || v->step == RS_STEP_BEDTIME) {
 		count_blocked(w, v->profile, 0);
 	} else if (v->step == RS_STEP_NAME) {

@@ -1,13 +1,16 @@
 /*
  * The daemon library (kgdaemon): the public face of the worker loops and the server, what
- * main.c, the TLS library (daemon/tls/) and the HTTP library (http/) build on. The TLS and
- * HTTP sides plug in through the operation tables in rs_daemon_int.h, so that nothing in
- * kgdaemon calls up into them (the libraries link one way: kgtls, kghttp -> kgdaemon).
+ * main.c, the TLS library (daemon/tls/) and the HTTP library (http/) build on. HTTP reads the
+ * server only through this header (counters, config snapshot, store) and plugs in through
+ * struct rs_http_ops below; TLS through struct rs_tls_ops (rs_daemon_int.h). Nothing in
+ * kgdaemon calls up into either: the libraries link one way (kgtls, kghttp -> kgdaemon).
  */
 #ifndef RS_DAEMON_H
 #define RS_DAEMON_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "rs.h"
@@ -95,5 +98,57 @@ struct rs_tls_ops;
 struct rs_http_ops;
 void rs_daemon_use_tls(const struct rs_tls_ops *ops);
 void rs_daemon_use_http(const struct rs_http_ops *ops);
+
+/* ------------------------------------------- what the HTTP side sees of the server --- */
+
+/* An immutable config snapshot shared by the workers (and the HTTP threads); freed when the
+ * last one lets go. */
+struct rs_safesearch;
+struct rs_cfg_ref {
+	atomic_int refs;
+	struct rs_config cfg;
+	struct rs_safesearch *safesearch; /* loaded with the config, owned */
+};
+void rs_cfg_unref(struct rs_cfg_ref *r);
+
+/* The server's current snapshot, with a reference taken (main thread: start, reload). */
+struct rs_cfg_ref *rs_server_cfg_hold(struct rs_server *srv);
+int rs_server_n_workers(const struct rs_server *srv);
+/* The policy store, shared read-only (each thread opens its own reader). */
+struct bl_db *rs_server_store(const struct rs_server *srv);
+/* Seconds added to the clock (KIDGUARD_FAKE_NOW, tests only). */
+int64_t rs_server_clock_offset(const struct rs_server *srv);
+/* The feed is stale and [sync] on_stale = fail_closed. */
+bool rs_server_fail_closed(struct rs_server *srv);
+/* Every store lookup fails (KIDGUARD_TEST_STORE_FAULT, tests only). */
+bool rs_server_store_fault(const struct rs_server *srv);
+/* The HTTP side's state (NULL when off), handed back to its event sink. */
+struct rs_http;
+struct rs_http *rs_server_http(struct rs_server *srv);
+struct rs_http *rs_server_set_http(struct rs_server *srv, struct rs_http *h); /* returns old */
+
+/*
+ * What the HTTP library (http/, kghttp: the operator's HTTP server and the bounded rings it
+ * shows) plugs into the server: start after the workers, stop after they are joined (main
+ * thread), reload, and the event sink the query path reports to. kgdaemon calls HTTP only
+ * through this table (rs_daemon_use_http): kghttp -> kgdaemon, never back.
+ */
+struct bl_verdict;
+struct rs_profile;
+struct rs_http_ops {
+	int (*start)(struct rs_server *srv);
+	void (*stop)(struct rs_server *srv);
+	/* After a reload swapped the server's snapshot (main thread): HTTP takes the new one. */
+	void (*reload)(struct rs_server *srv);
+	/* Worker thread `worker`, after a block: remember it in its ring (no allocation). */
+	void (*event_blocked)(struct rs_http *h, int worker, const struct rs_config *cfg,
+	                      const struct rs_question *q, const struct bl_verdict *v,
+	                      const struct rs_profile *prof);
+	/* Worker thread `worker`, every answer sent (the optional query log): `peer` asked over
+	 * a stream (TCP, DoT, DoH) or not. */
+	void (*event_answer)(struct rs_http *h, int worker, const struct rs_config *cfg,
+	                     const struct rs_question *q, const struct sockaddr *peer, bool stream,
+	                     const uint8_t *msg, size_t len);
+};
 
 #endif

@@ -26,13 +26,6 @@
 #define RS_COALESCE_WINDOW_NS 5000000 /* measured over windows of at least 5 ms */
 #define RS_UDP_RCVBUF         (4 << 20) /* listener receive queue asked for (kernel caps it) */
 
-/* An immutable config snapshot shared by the workers; freed when the last one lets go. */
-struct rs_cfg_ref {
-	atomic_int refs;
-	struct rs_config cfg;
-	struct rs_safesearch *safesearch; /* loaded with the config, owned */
-};
-
 /* Counters have one writer (the worker's thread) and are read by the stats thread: relaxed
  * atomic stores and loads, which compile to plain moves, keep both sides well defined. */
 #define RS_ADD(w, field, n)                                                                        \
@@ -203,7 +196,6 @@ struct rs_server {
 };
 
 /* rs_server.c */
-void rs__cfg_unref(struct rs_cfg_ref *r);
 /* A snapshot with its loaded tables; NULL (logged) when a table cannot be read. */
 struct rs_cfg_ref *rs__cfg_ref_new(const struct rs_config *cfg, int refs);
 
@@ -331,25 +323,6 @@ extern const struct rs_stream_ops rs__tcp_ops;
 void rs__reject_connection(uv_stream_t *server, const char *why);
 void rs__tcp_close_all(struct rs_worker *w);
 
-/*
- * What the HTTP library (http/, kghttp: the operator's HTTP server and the bounded rings it
- * shows) plugs into the server: start after the workers, stop after they are joined (main
- * thread), reload, and the event sink the query path reports to. kgdaemon calls HTTP only
- * through this table (rs_daemon_use_http): kghttp -> kgdaemon, never back.
- */
-struct rs_http;
-struct rs_http_ops {
-	int (*start)(struct rs_server *srv);
-	void (*stop)(struct rs_server *srv);
-	/* After a reload swapped srv->cfg (main thread): the HTTP threads take the new snapshot. */
-	void (*reload)(struct rs_server *srv);
-	/* Worker thread, after a block: remember it in this worker's ring (no allocation). */
-	void (*event_blocked)(struct rs_worker *w, const struct rs_question *q,
-	                      const struct bl_verdict *v, const struct rs_profile *prof);
-	/* Worker thread, every answer sent: the optional query log ([http] query_log). */
-	void (*event_answer)(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *msg,
-	                     size_t len);
-};
 extern const struct rs_http_ops *rs__http; /* never NULL: a table that does nothing by default */
 
 #endif

@@ -71,12 +71,14 @@ static int no_http_start(struct rs_server *srv)
 static void no_http(struct rs_server *srv)
 {
 }
-static void no_http_blocked(struct rs_worker *w, const struct rs_question *q,
-                            const struct bl_verdict *v, const struct rs_profile *prof)
+static void no_http_blocked(struct rs_http *h, int worker, const struct rs_config *cfg,
+                            const struct rs_question *q, const struct bl_verdict *v,
+                            const struct rs_profile *prof)
 {
 }
-static void no_http_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *msg,
-                           size_t len)
+static void no_http_answer(struct rs_http *h, int worker, const struct rs_config *cfg,
+                           const struct rs_question *q, const struct sockaddr *peer, bool stream,
+                           const uint8_t *msg, size_t len)
 {
 }
 
@@ -100,6 +102,47 @@ void rs_daemon_use_tls(const struct rs_tls_ops *ops)
 void rs_daemon_use_http(const struct rs_http_ops *ops)
 {
 	rs__http = ops ? ops : &no_http_ops;
+}
+
+struct rs_cfg_ref *rs_server_cfg_hold(struct rs_server *srv)
+{
+	atomic_fetch_add(&srv->cfg->refs, 1);
+	return srv->cfg;
+}
+
+int rs_server_n_workers(const struct rs_server *srv)
+{
+	return srv->n_workers;
+}
+
+struct bl_db *rs_server_store(const struct rs_server *srv)
+{
+	return srv->bl;
+}
+
+int64_t rs_server_clock_offset(const struct rs_server *srv)
+{
+	return srv->clock_offset;
+}
+
+bool rs_server_fail_closed(struct rs_server *srv)
+{
+	return atomic_load(&srv->fail_closed);
+}
+
+bool rs_server_store_fault(const struct rs_server *srv)
+{
+	return srv->test_store_fault;
+}
+
+struct rs_http *rs_server_http(struct rs_server *srv)
+{
+	return atomic_load_explicit(&srv->http, memory_order_acquire);
+}
+
+struct rs_http *rs_server_set_http(struct rs_server *srv, struct rs_http *h)
+{
+	return atomic_exchange_explicit(&srv->http, h, memory_order_acq_rel);
 }
 
 const char *rs_strerror(int err)
@@ -129,7 +172,7 @@ const char *rs_transport_name(int transport)
 	return transport >= 0 && transport < RS_TRANSPORT_MAX ? names[transport] : "?";
 }
 
-void rs__cfg_unref(struct rs_cfg_ref *r)
+void rs_cfg_unref(struct rs_cfg_ref *r)
 {
 	if (r && atomic_fetch_sub(&r->refs, 1) == 1) {
 		rs_safesearch_free(r->safesearch);
@@ -348,10 +391,10 @@ static void reload(struct rs_server *srv)
 	kg_log_set_level(cfg.log_level);
 	for (int k = 0; k < srv->n_workers; k++) {
 		struct rs_cfg_ref *prev = atomic_exchange(&srv->workers[k].next_cfg, r);
-		rs__cfg_unref(prev);
+		rs_cfg_unref(prev);
 		uv_async_send(&srv->workers[k].wakeup);
 	}
-	rs__cfg_unref(srv->cfg);
+	rs_cfg_unref(srv->cfg);
 	srv->cfg = r;
 	rs__http->reload(srv);
 	log_info("configuration reloaded from %s", srv->config_path);
@@ -492,6 +535,6 @@ void rs_server_free(struct rs_server *srv)
 	free(srv->workers);
 	rs__tls->server_free(srv);
 	bl_db_close(srv->bl);
-	rs__cfg_unref(srv->cfg);
+	rs_cfg_unref(srv->cfg);
 	free(srv);
 }

@@ -149,7 +149,7 @@ static void apply_new_config(struct rs_worker *w)
 	    memcmp(r->cfg.upstream, old->cfg.upstream, sizeof(r->cfg.upstream)) != 0)
 		memset(w->health, 0, sizeof(w->health));
 	w->max_conns = (r->cfg.tcp_max_connections + w->srv->n_workers - 1) / w->srv->n_workers;
-	rs__cfg_unref(old);
+	rs_cfg_unref(old);
 }
 
 static void begin_stop(struct rs_worker *w)
@@ -285,8 +285,8 @@ void rs__worker_fini(struct rs_worker *w)
 	free(w->rx);
 	w->rx = NULL;
 	if (w->cfg)
-		rs__cfg_unref(w->cfg);
+		rs_cfg_unref(w->cfg);
 	w->cfg = NULL;
 	if (atomic_load(&w->next_cfg))
-		rs__cfg_unref(atomic_exchange(&w->next_cfg, NULL));
+		rs_cfg_unref(atomic_exchange(&w->next_cfg, NULL));
 }

@@ -29,7 +29,7 @@ static uint64_t now_ms(void)
 
 int rs__events_init(struct rs_http *h, const struct rs_config *cfg)
 {
-	int n = h->srv->n_workers;
+	int n = rs_server_n_workers(h->srv);
 
 	h->rings = calloc((size_t)n, sizeof(*h->rings));
 	if (!h->rings)
@@ -49,7 +49,7 @@ int rs__events_init(struct rs_http *h, const struct rs_config *cfg)
 
 void rs__events_fini(struct rs_http *h)
 {
-	for (int k = 0; h->rings && k < h->srv->n_workers; k++) {
+	for (int k = 0; h->rings && k < rs_server_n_workers(h->srv); k++) {
 		pthread_mutex_destroy(&h->rings[k].lock);
 		free(h->rings[k].qlog);
 	}
@@ -117,17 +117,16 @@ void rs__wire_to_text(const uint8_t *wire, size_t len, char *out, size_t outlen)
 	out[o < outlen ? o : outlen - 1] = '\0';
 }
 
-void rs__event_blocked(struct rs_worker *w, const struct rs_question *q, const struct bl_verdict *v,
+void rs__event_blocked(struct rs_http *h, int worker, const struct rs_config *cfg,
+                       const struct rs_question *q, const struct bl_verdict *v,
                        const struct rs_profile *prof)
 {
-	struct rs_http *h = atomic_load_explicit(&w->srv->http, memory_order_acquire);
-	const struct rs_config *cfg = &w->cfg->cfg;
 	struct rs_ev_ring *r;
 	struct rs_ev_blocked *e;
 
 	if (!h)
 		return;
-	r = &h->rings[w->index];
+	r = &h->rings[worker];
 	r->block_pending = true;
 	pthread_mutex_lock(&r->lock);
 	e = &r->blocked[r->n_blocked % RS_EV_RING];
@@ -148,18 +147,17 @@ void rs__event_blocked(struct rs_worker *w, const struct rs_question *q, const s
 	(void)cfg;
 }
 
-void rs__event_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *msg,
-                      size_t len)
+void rs__event_answer(struct rs_http *h, int worker, const struct rs_config *cfg,
+                      const struct rs_question *q, const struct sockaddr *peer, bool stream,
+                      const uint8_t *msg, size_t len)
 {
-	struct rs_http *h = atomic_load_explicit(&w->srv->http, memory_order_acquire);
-	const struct rs_config *cfg = &w->cfg->cfg;
 	struct rs_ev_ring *r;
 	struct rs_ev_query *e;
 	bool blocked;
 
 	if (!h)
 		return;
-	r = &h->rings[w->index];
+	r = &h->rings[worker];
 	blocked = r->block_pending;
 	r->block_pending = false;
 	/* A reload can turn the log off at once; turning it on needs a restart (the ring is
@@ -169,13 +167,13 @@ void rs__event_answer(struct rs_worker *w, const struct rs_waiter *wt, const uin
 	pthread_mutex_lock(&r->lock);
 	e = &r->qlog[r->n_qlog % r->qlog_cap];
 	e->t_ms = now_ms();
-	e->qtype = wt->q.qtype;
+	e->qtype = q->qtype;
 	e->rcode = msg[3] & 0xf;
 	e->blocked = blocked;
-	e->tcp = wt->ops != NULL;
-	e->qname_len = wt->q.qname_len;
-	memcpy(e->qname, wt->q.qname, wt->q.qname_len);
-	keep_addr((const struct sockaddr *)&wt->peer.ss, cfg->query_log_full_addresses, &e->client);
+	e->tcp = stream;
+	e->qname_len = q->qname_len;
+	memcpy(e->qname, q->qname, q->qname_len);
+	keep_addr(peer, cfg->query_log_full_addresses, &e->client);
 	r->n_qlog++;
 	if (blocked) {
 		/* The blocked event of this answer gets the (truncated) client too. */

@@ -66,22 +66,21 @@ struct rs_cfg_ref *rs__http_cfg_get(struct rs_http *h)
 
 void rs__http_cfg_put(struct rs_cfg_ref *r)
 {
-	rs__cfg_unref(r);
+	rs_cfg_unref(r);
 }
 
 void rs__http_reload(struct rs_server *srv)
 {
-	struct rs_http *h = atomic_load(&srv->http);
+	struct rs_http *h = rs_server_http(srv);
 	struct rs_cfg_ref *old;
 
 	if (!h)
 		return;
-	atomic_fetch_add(&srv->cfg->refs, 1);
 	pthread_mutex_lock(&h->cfg_lock);
 	old = h->cfg;
-	h->cfg = srv->cfg;
+	h->cfg = rs_server_cfg_hold(srv);
 	pthread_mutex_unlock(&h->cfg_lock);
-	rs__cfg_unref(old);
+	rs_cfg_unref(old);
 }
 
 /* ------------------------------------------------------------------------ helpers --- */
@@ -130,7 +129,7 @@ const char *rs__cat_names(struct rs_http *h, uint64_t mask, char *buf, size_t le
 		const char *name;
 		if (!(mask & (1ULL << b)))
 			continue;
-		name = bl_category_name(h->srv->bl, b);
+		name = bl_category_name(rs_server_store(h->srv), b);
 		n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? ", " : "", name ? name : "?");
 	}
 	return buf;
@@ -616,7 +615,7 @@ static void http_free(struct rs_http *h)
 		bl_reader_close(h->bl);
 	rs__events_fini(h);
 	if (h->cfg)
-		rs__cfg_unref(h->cfg);
+		rs_cfg_unref(h->cfg);
 	pthread_mutex_destroy(&h->cfg_lock);
 	pthread_mutex_destroy(&h->bl_lock);
 	pthread_mutex_destroy(&h->hist_lock);
@@ -628,16 +627,21 @@ static void http_free(struct rs_http *h)
 
 int rs__http_start(struct rs_server *srv)
 {
-	const struct rs_config *cfg = &srv->cfg->cfg;
+	struct rs_cfg_ref *cr = rs_server_cfg_hold(srv);
+	const struct rs_config *cfg = &cr->cfg;
 	struct rs_http *h;
 	char name[KG_ADDRSTRLEN];
 	int rc;
 
-	if (cfg->http_listen.len == 0 && cfg->block_page_listen.len == 0)
+	if (cfg->http_listen.len == 0 && cfg->block_page_listen.len == 0) {
+		rs_cfg_unref(cr);
 		return 0;
+	}
 	h = calloc(1, sizeof(*h));
-	if (!h)
+	if (!h) {
+		rs_cfg_unref(cr);
 		return RS_ENOMEM;
+	}
 	h->srv = srv;
 	h->started = (uint64_t)time(NULL);
 	pthread_mutex_init(&h->cfg_lock, NULL);
@@ -646,15 +650,14 @@ int rs__http_start(struct rs_server *srv)
 	pthread_mutex_init(&h->out_lock, NULL);
 	pthread_mutex_init(&h->stop_lock, NULL);
 	pthread_cond_init(&h->stop_cond, NULL);
-	atomic_fetch_add(&srv->cfg->refs, 1);
-	h->cfg = srv->cfg;
+	h->cfg = cr; /* the reference taken above */
 	find_assets(h, cfg);
 	rc = getrandom(h->report_key, sizeof(h->report_key), 0) == (ssize_t)sizeof(h->report_key)
 	         ? 0
 	         : RS_ENOMEM;
 	if (!rc)
 		rc = rs__events_init(h, cfg);
-	if (!rc && (rc = bl_reader_open(srv->bl, &h->bl)) < 0) {
+	if (!rc && (rc = bl_reader_open(rs_server_store(srv), &h->bl)) < 0) {
 		log_err("http: blocklist reader: %s", bl_strerror(rc));
 		h->bl = NULL; /* /health reports it */
 		rc = 0;
@@ -665,7 +668,7 @@ int rs__http_start(struct rs_server *srv)
 		return rc;
 	}
 	/* Workers see the rings from now on. */
-	atomic_store_explicit(&srv->http, h, memory_order_release);
+	rs_server_set_http(srv, h);
 	if (pthread_create(&h->sampler, NULL, sampler_main, h) == 0)
 		h->sampler_started = true;
 	if (cfg->http_listen.len) {
@@ -694,7 +697,7 @@ int rs__http_start(struct rs_server *srv)
 
 void rs__http_stop(struct rs_server *srv)
 {
-	struct rs_http *h = atomic_exchange(&srv->http, NULL);
+	struct rs_http *h = rs_server_set_http(srv, NULL);
 
 	if (!h)
 		return;

@@ -19,6 +19,7 @@
 #include "rs_policy.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -58,7 +59,7 @@ static cJSON *cat_array(struct rs_http *h, uint64_t mask)
 		const char *n;
 		if (!(mask & (1ULL << b)))
 			continue;
-		n = bl_category_name(h->srv->bl, b);
+		n = bl_category_name(rs_server_store(h->srv), b);
 		cJSON_AddItemToArray(a, cJSON_CreateString(n ? n : "?"));
 	}
 	return a;
@@ -157,7 +158,7 @@ static void stats_totals(struct rs_http *h, cJSON *root, const struct rs_stats *
 	for (int i = 0; i < 6; i++)
 		add_u64(rcodes, rc[i], s->rcode[i]);
 	for (int i = 0; i < BL_CATEGORY_MAX; i++) {
-		const char *n = bl_category_name(h->srv->bl, i);
+		const char *n = bl_category_name(rs_server_store(h->srv), i);
 		if (!s->blocked_category[i])
 			continue;
 		cJSON *o = cJSON_CreateObject();
@@ -196,7 +197,7 @@ static void stats_feed(struct rs_http *h, cJSON *root, const struct rs_config *c
 	cJSON_AddBoolToObject(f, "sync_configured", cfg->sync_url[0] != '\0');
 	cJSON_AddNumberToObject(f, "max_age", cfg->sync_max_age_s);
 	cJSON_AddNumberToObject(f, "interval", cfg->sync_interval_s);
-	if (bl_db_meta(h->srv->bl, &m) == 0) {
+	if (bl_db_meta(rs_server_store(h->srv), &m) == 0) {
 		add_u64(f, "version", m.feed_version);
 		add_u64(f, "last_sync", m.last_sync);
 		add_u64(f, "last_attempt", m.last_attempt);
@@ -206,7 +207,7 @@ static void stats_feed(struct rs_http *h, cJSON *root, const struct rs_config *c
 		cJSON_AddStringToObject(f, "last_error", m.last_error);
 		add_u64(st, "feed_hashed", m.hashed_entries);
 	}
-	bl_db_counts(h->srv->bl, &local, &feed);
+	bl_db_counts(rs_server_store(h->srv), &local, &feed);
 	add_u64(st, "local", local);
 	add_u64(st, "feed", feed);
 	for (int i = 0; i < cfg->n_upstream; i++)
@@ -301,7 +302,7 @@ static void explain(struct rs_http *h, const char *name, const struct bl_verdict
 
 static int minute_of_week(struct rs_http *h)
 {
-	time_t t = time(NULL) + (time_t)h->srv->clock_offset;
+	time_t t = time(NULL) + (time_t)rs_server_clock_offset(h->srv);
 	struct tm tm;
 
 	localtime_r(&t, &tm);
@@ -317,10 +318,10 @@ int rs__http_decide(struct rs_http *h, const struct rs_cfg_ref *cr, const struct
 	struct rs_decide_ctx cx = {
 	    .cfg = &cr->cfg,
 	    .ss = cr->safesearch,
-	    .db = h->srv->bl,
+	    .db = rs_server_store(h->srv),
 	    .minute_of_week = minute_of_week(h),
-	    .fail_closed = atomic_load(&h->srv->fail_closed),
-	    .test_store_fault = h->srv->test_store_fault,
+	    .fail_closed = rs_server_fail_closed(h->srv),
+	    .test_store_fault = rs_server_store_fault(h->srv),
 	};
 
 	if (n <= 0)
@@ -430,7 +431,7 @@ static void api_overrides_list(struct rs_req *q, struct rs_resp *r)
 	struct list_ctx c = {.h = q->h, .max = 5000};
 
 	c.arr = cJSON_AddArrayToObject(root, "overrides");
-	if (bl_db_list(q->h->srv->bl, BL_SOURCE_LOCAL, list_one, &c) < 0) {
+	if (bl_db_list(rs_server_store(q->h->srv), BL_SOURCE_LOCAL, list_one, &c) < 0) {
 		cJSON_Delete(root);
 		rs__json_error(r, 503, "the blocklist store cannot be read");
 		return;
@@ -443,7 +444,7 @@ static void api_overrides_list(struct rs_req *q, struct rs_resp *r)
 static int write_rule(struct rs_http *h, bool add, const char *name, unsigned flags, uint64_t cats)
 {
 	struct bl_writer *w;
-	int rc = bl_writer_begin(h->srv->bl, &w);
+	int rc = bl_writer_begin(rs_server_store(h->srv), &w);
 
 	if (rc)
 		return rc;
@@ -468,7 +469,8 @@ static void api_override_add(struct rs_req *q, struct rs_resp *r)
 	cJSON *j;
 	int rc;
 
-	if (rs__body_override(q->body, find_category, q->h->srv->bl, &o, msg, sizeof(msg)) < 0) {
+	if (rs__body_override(q->body, find_category, rs_server_store(q->h->srv), &o, msg,
+	                      sizeof(msg)) < 0) {
 		rs__json_error(r, 400, msg);
 		return;
 	}
@@ -538,7 +540,7 @@ static int by_time_desc(const void *a, const void *b)
 static void api_events(struct rs_req *q, struct rs_resp *r)
 {
 	struct rs_http *h = q->h;
-	int nw = h->srv->n_workers, n = 0;
+	int nw = rs_server_n_workers(h->srv), n = 0;
 	long limit = arg_long(q, "limit", 50, 1, RS_EV_RING * (long)nw);
 	struct rs_ev_blocked *all = malloc(sizeof(*all) * RS_EV_RING * (size_t)nw);
 	struct rs_cfg_ref *cr;
@@ -591,7 +593,7 @@ static void api_events(struct rs_req *q, struct rs_resp *r)
 static void api_querylog(struct rs_req *q, struct rs_resp *r)
 {
 	struct rs_http *h = q->h;
-	int nw = h->srv->n_workers;
+	int nw = rs_server_n_workers(h->srv);
 	size_t cap = 0, n = 0;
 	struct rs_ev_query *all;
 	struct rs_cfg_ref *cr = rs__http_cfg_get(h);

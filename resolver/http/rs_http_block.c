@@ -291,7 +291,7 @@ void rs__block_handle(struct rs_req *q, struct rs_resp *r)
 		                    "page.";
 		pg.reason = name[0] ? "not blocked" : "";
 		snprintf(cats, sizeof(cats), "-");
-		if (bl_db_meta(q->h->srv->bl, &m) == 0)
+		if (bl_db_meta(rs_server_store(q->h->srv), &m) == 0)
 			snprintf(ver, sizeof(ver), "%llu", (unsigned long long)m.feed_version);
 	}
 	pg.category = cats;

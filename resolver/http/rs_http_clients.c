@@ -63,7 +63,7 @@ static void lookup(struct rs_req *q, const struct bl_prefix *a, struct rs_resp *
 static int change(struct rs_http *h, const struct bl_prefix *p, const char *profile)
 {
 	struct bl_clients *t;
-	int rc = bl_clients_begin(h->srv->bl, &t);
+	int rc = bl_clients_begin(rs_server_store(h->srv), &t);
 
 	if (rc < 0)
 		return rc;

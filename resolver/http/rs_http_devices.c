@@ -72,11 +72,12 @@ static void list_devices(struct rs_req *q, struct rs_resp *r)
 		if (*end == '\0' && v > 0)
 			l.left = v > LIST_MAX ? LIST_MAX : v;
 	}
-	rc = bl_devices_count(q->h->srv->bl, &n);
+	rc = bl_devices_count(rs_server_store(q->h->srv), &n);
 	cJSON_AddNumberToObject(j, "count", (double)n);
 	l.arr = cJSON_AddArrayToObject(j, "devices");
 	if (rc == 0)
-		rc = bl_devices_list(q->h->srv->bl, after && *after ? after : NULL, add_one, &l);
+		rc = bl_devices_list(rs_server_store(q->h->srv), after && *after ? after : NULL,
+		                     add_one, &l);
 	rs__http_cfg_put(cr);
 	if (rc < 0) {
 		cJSON_Delete(j);
@@ -93,7 +94,7 @@ static int store_new(struct rs_http *h, const struct rs_device_req *d, char *id,
 	int rc;
 
 	if ((rc = bl_device_id_new(id, idlen)) == 0 && (rc = bl_device_hash(id, hash)) == 0 &&
-	    (rc = bl_devices_begin(h->srv->bl, &t)) == 0 &&
+	    (rc = bl_devices_begin(rs_server_store(h->srv), &t)) == 0 &&
 	    (rc = bl_devices_put(t, d->name, hash, d->profile, (uint64_t)time(NULL))) == 0) {
 		rc = bl_devices_commit(t);
 		t = NULL;
@@ -154,7 +155,7 @@ static void revoke_device(struct rs_req *q, const char *name, struct rs_resp *r)
 	struct bl_devices *t = NULL;
 	int rc = bl_device_name_valid(name) ? 0 : BL_ENOTFOUND;
 
-	if (rc == 0 && (rc = bl_devices_begin(q->h->srv->bl, &t)) == 0 &&
+	if (rc == 0 && (rc = bl_devices_begin(rs_server_store(q->h->srv), &t)) == 0 &&
 	    (rc = bl_devices_del(t, name)) == 0) {
 		rc = bl_devices_commit(t);
 		t = NULL;
@@ -173,7 +174,7 @@ void rs__api_devices(struct rs_req *q, struct rs_resp *r)
 	const char *m = q->method;
 	bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
 
-	if (!q->h->srv->bl) {
+	if (!rs_server_store(q->h->srv)) {
 		rs__json_error(r, 503, "no store");
 		return;
 	}

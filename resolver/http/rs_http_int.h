@@ -21,7 +21,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "rs_daemon_int.h"
+#include "bl.h"
+#include "rs_daemon.h"
+#include "rs_dns.h"
+#include "rs_policy.h"
 
 #define RS_EV_RING      128   /* recent blocked events kept per worker */
 #define RS_HIST_SLOTS   1440  /* one per minute: 24 hours */
@@ -108,7 +111,7 @@ struct rs_http {
 	pthread_mutex_t bl_lock; /* one reader for both MHD threads (MDB_NOTLS) */
 	struct bl_reader *bl;
 
-	struct rs_ev_ring *rings; /* srv->n_workers */
+	struct rs_ev_ring *rings; /* rs_server_n_workers(srv) */
 
 	pthread_mutex_t hist_lock;
 	struct rs_hist_point hist[RS_HIST_SLOTS];
@@ -273,9 +276,11 @@ void rs__json_error(struct rs_resp *r, int status, const char *msg);
 int rs__http_start(struct rs_server *srv);
 void rs__http_stop(struct rs_server *srv);
 void rs__http_reload(struct rs_server *srv);
-void rs__event_blocked(struct rs_worker *w, const struct rs_question *q, const struct bl_verdict *v,
+void rs__event_blocked(struct rs_http *h, int worker, const struct rs_config *cfg,
+                       const struct rs_question *q, const struct bl_verdict *v,
                        const struct rs_profile *prof);
-void rs__event_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *msg,
-                      size_t len);
+void rs__event_answer(struct rs_http *h, int worker, const struct rs_config *cfg,
+                      const struct rs_question *q, const struct sockaddr *peer, bool stream,
+                      const uint8_t *msg, size_t len);
 
 #endif

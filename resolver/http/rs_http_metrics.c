@@ -123,7 +123,7 @@ static void blocked(struct rs_http *h, struct buf *b, const struct rs_stats *s,
 	head(b, "kidguard_blocked_total", "counter",
 	     "Blocked answers, by category (an answer in two categories counts in both).");
 	for (int i = 0; i < BL_CATEGORY_MAX; i++) {
-		const char *n = bl_category_name(h->srv->bl, i);
+		const char *n = bl_category_name(rs_server_store(h->srv), i);
 		if (!n && !s->blocked_category[i])
 			continue;
 		bprintf(b, "kidguard_blocked_total{category=\"");
@@ -205,7 +205,7 @@ static void feed(struct rs_http *h, struct buf *b, const struct rs_config *cfg)
 	struct bl_meta m;
 	uint64_t local = 0, fd = 0, now = (uint64_t)time(NULL);
 	char why[256];
-	int store_ok = bl_db_meta(h->srv->bl, &m) == 0;
+	int store_ok = bl_db_meta(rs_server_store(h->srv), &m) == 0;
 
 	head(b, "kidguard_build_info", "gauge", "The running version (always 1).");
 	bprintf(b, "kidguard_build_info{version=\"%s\"} 1\n", KG_VERSION);
@@ -215,7 +215,7 @@ static void feed(struct rs_http *h, struct buf *b, const struct rs_config *cfg)
 	bprintf(b, "kidguard_healthy %d\n", rs__health_reason(h, why, sizeof(why)) == 0);
 	if (!store_ok)
 		return;
-	bl_db_counts(h->srv->bl, &local, &fd);
+	bl_db_counts(rs_server_store(h->srv), &local, &fd);
 	head(b, "kidguard_feed_version", "gauge", "Version of the feed the store enforces.");
 	bprintf(b, "kidguard_feed_version %llu\n", (unsigned long long)m.feed_version);
 	head(b, "kidguard_feed_last_sync_timestamp_seconds", "gauge",
@@ -264,7 +264,7 @@ static void isp(struct rs_http *h, struct buf *b, const struct rs_stats *s)
 	    "Subscriber table matches naming a profile the config lacks (fell back to clients =).");
 	bprintf(b, "kidguard_subscriber_unknown_profile_total %llu\n",
 	        (unsigned long long)s->subscriber_unknown_profile);
-	if (bl_clients_count(h->srv->bl, &n) == 0) {
+	if (bl_clients_count(rs_server_store(h->srv), &n) == 0) {
 		head(b, "kidguard_subscribers_entries", "gauge",
 		     "Prefixes in the subscriber table.");
 		bprintf(b, "kidguard_subscribers_entries %llu\n", (unsigned long long)n);
@@ -325,7 +325,8 @@ int rs__health_reason(struct rs_http *h, char *why, size_t len)
 	uint64_t now = (uint64_t)time(NULL), since;
 	int rc = 0;
 
-	if (bl_db_meta(h->srv->bl, &m) < 0 || rs__http_lookup(h, "health.invalid", 0, &v) < 0) {
+	if (bl_db_meta(rs_server_store(h->srv), &m) < 0 ||
+	    rs__http_lookup(h, "health.invalid", 0, &v) < 0) {
 		snprintf(why, len, "the blocklist store cannot be read");
 		rc = -1;
 	} else if (cfg->sync_url[0]) {

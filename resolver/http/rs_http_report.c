@@ -44,7 +44,7 @@ void rs__report_address(struct rs_http *h, char *buf, size_t len)
 	 * the manifest (recorded in the store by the sync worker). */
 	if (cr->cfg.report_url[0])
 		snprintf(buf, len, "%s", cr->cfg.report_url);
-	else if (bl_db_meta(h->srv->bl, &m) == 0 && m.report[0])
+	else if (bl_db_meta(rs_server_store(h->srv), &m) == 0 && m.report[0])
 		snprintf(buf, len, "%s", m.report);
 	else
 		buf[0] = '\0';
@@ -230,7 +230,7 @@ int rs__report_add(struct rs_http *h, const struct sockaddr *client, const char 
 	/* What the list says, from the store: the client does not get to choose. */
 	if (rs__http_lookup(h, rep.domain, UINT64_MAX, &v) == 0 && v.action == BL_ACTION_BLOCK)
 		rs__cat_names(h, v.categories, rep.category, sizeof(rep.category));
-	if (bl_db_meta(h->srv->bl, &m) == 0)
+	if (bl_db_meta(rs_server_store(h->srv), &m) == 0)
 		rep.feed_version = m.feed_version;
 	rep.created = rep.next_try = now;
 	rs__report_address(h, addr, sizeof(addr));

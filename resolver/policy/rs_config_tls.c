@@ -2,7 +2,7 @@
  * The [tls] section, DoT upstream entries and device IDs: defaults, parsing helpers, checks and
  * printing. The keys themselves are declared in rs_config.c's keys[] table with every other key,
  * so that the parser, its messages and the printout cannot disagree; what is here is pure and
- * also used by kidguard-ctl through kgconfig.
+ * also used by kidguard-ctl through kgpolicy.
  */
 #include "rs_policy.h"
 #include "rs_policy_int.h"

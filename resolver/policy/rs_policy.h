@@ -1,7 +1,7 @@
 /*
  * rs_policy: the child-protection rules beyond list lookups (presets, schedules, bedtime,
  * hardening canaries, MAC and subnet client matching). Pure functions over struct rs_config;
- * part of the kgconfig library so kidguard-ctl explains verdicts with the daemon's own code.
+ * part of the kgpolicy library so kidguard-ctl explains verdicts with the daemon's own code.
  */
 #ifndef RS_POLICY_H
 #define RS_POLICY_H

@@ -77,7 +77,8 @@ def source_keys(repo):
     if not m:
         raise SystemExit("check-man-keys: no keys[] table found in %s" % path)
     defines = c_defines([os.path.join(repo, "resolver", h)
-                         for h in ("policy/rs.h", "dns/rs_int.h", "daemon/rs_srv.h")] + [path])
+                         for h in ("policy/rs.h", "dns/rs_dns.h", "daemon/rs_daemon.h",
+                                   "daemon/rs_daemon_int.h")] + [path])
     keys = []
     for e in re.finditer(r'\{\s*"([^"]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*([^,]+),\s*([^,]+),',
                          m.group(1)):
