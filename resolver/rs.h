@@ -25,6 +25,7 @@ enum {
 	RS_EPARSE = -1002, /* malformed packet */
 	RS_ENOSPC = -1003, /* output buffer too small */
 	RS_EIO = -1004,
+	RS_ELIMIT = -1005, /* a bound on outside input was exceeded (e.g. a CNAME chain) */
 };
 
 const char *rs_strerror(int err);
@@ -290,6 +291,7 @@ struct rs_stats {
 	uint64_t proxy_refused;   /* PROXY headers missing, malformed or from an untrusted peer */
 	uint64_t subscriber_hits; /* profiles chosen by the subscriber table */
 	uint64_t subscriber_unknown_profile; /* table entries naming a profile the config lacks */
+	uint64_t cname_chain_refused;        /* SERVFAIL: an answer's CNAME/DNAME chain too long */
 };
 
 /* -------------------------------------------------------------------- the server --- */

@@ -145,6 +145,10 @@ static void blocked(struct rs_http *h, struct buf *b, const struct rs_stats *s,
 	head(b, "kidguard_policy_errors_total", "counter",
 	     "Queries answered without a policy decision because the store failed.");
 	bprintf(b, "kidguard_policy_errors_total %llu\n", (unsigned long long)s->policy_errors);
+	head(b, "kidguard_cname_chain_refused_total", "counter",
+	     "SERVFAIL answers: the upstream's CNAME/DNAME chain was longer than 16.");
+	bprintf(b, "kidguard_cname_chain_refused_total %llu\n",
+	        (unsigned long long)s->cname_chain_refused);
 }
 
 static void cache_upstream(struct buf *b, const struct rs_stats *s)

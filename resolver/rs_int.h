@@ -36,6 +36,7 @@ enum {
 	RS_TYPE_CNAME = 5,
 	RS_TYPE_SOA = 6,
 	RS_TYPE_AAAA = 28,
+	RS_TYPE_DNAME = 39,
 	RS_TYPE_OPT = 41,
 	RS_CLASS_IN = 1,
 };
@@ -157,13 +158,26 @@ struct rs_block_answer {
 size_t rs_build_blocked(const struct rs_question *q, const struct rs_block_answer *b, uint8_t *out,
                         size_t max);
 
+/* The longest CNAME/DNAME chain an answer may carry: longer is a loop or an attack (unbound
+ * gives up after 11 restarts), and every name of it must be checked. */
+#define RS_MAX_CNAME_CHAIN 16
+
+/* What a name reported by rs_answer_names is in its record. */
+enum rs_answer_name_kind { RS_ANAME_OWNER, RS_ANAME_CNAME, RS_ANAME_DNAME };
+
+/* Called per name; `name` (wire form, lowercased, uncompressed) is borrowed for the call. A
+ * nonzero return stops the walk and is returned by rs_answer_names. */
+typedef int (*rs_answer_name_cb)(void *ctx, const uint8_t *name, size_t len, int kind);
+
 /*
- * The names the answer section's CNAME records point to, expanded and lowercased, in order,
- * at most `max`. `names` receives max * RS_MAX_NAME bytes; lens[i] each length. Returns the
- * count (0 when none or malformed).
+ * Every name in the answer section of `body` that policy could apply to: each record's owner,
+ * each CNAME and DNAME target, in order, skipping a name equal to the one reported just before
+ * (the question's name counts as reported). `cb` may be NULL (only the checks below). Returns
+ * 0 after the last name, cb's nonzero return, RS_ELIMIT when more than `max_chain` CNAME and
+ * DNAME records are present, RS_EPARSE when malformed. Pure; two names on the stack.
  */
-int rs_cname_targets(const uint8_t *body, size_t len, uint8_t (*names)[RS_MAX_NAME], uint8_t *lens,
-                     int max);
+int rs_answer_names(const uint8_t *body, size_t len, int max_chain, rs_answer_name_cb cb,
+                    void *ctx);
 
 /*
  * Safe search: the answer to `orig` as "orig CNAME target" followed by the address and CNAME

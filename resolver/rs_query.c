@@ -15,8 +15,6 @@
 
 #include "kg_log.h"
 
-#define MAX_CNAMES 8 /* CNAME targets inspected per answer */
-
 static bool acl_allows(const struct rs_config *cfg, const struct sockaddr *peer)
 {
 	for (int i = 0; i < cfg->n_allow; i++)
@@ -267,30 +265,49 @@ static bool apply_policy(struct rs_worker *w, struct rs_waiter *wt, const struct
 	return false; /* the blocklist itself: see rs__handle_query_via */
 }
 
-/* CNAME inspection: an answer whose chain reaches a blocked name is blocked as if the
- * question had named it. */
+/* One name of an answer to inspect (rs_answer_names' callback): 1 when it was blocked and the
+ * answer sent. */
+struct inspect {
+	struct rs_worker *w;
+	const struct rs_waiter *wt;
+	const struct rs_profile *prof;
+};
+
+static int inspect_name(void *ctx, const uint8_t *name, size_t len, int kind)
+{
+	struct inspect *in = ctx;
+	char text[BL_NAME_MAX + 8];
+	uint8_t key[BL_KEY_MAX];
+	int kl = bl_key_from_wire(name, len, key, sizeof(key));
+
+	(void)kind;
+	if (kl < 0 || bl_key_to_name(key, (size_t)kl, text, sizeof(text)) < 0)
+		text[0] = '\0'; /* block_if_listed refuses a name that cannot be keyed */
+	return block_if_listed(in->w, in->wt, in->prof, name, len, in->wt->mask, text) ? 1 : 0;
+}
+
+/*
+ * CNAME inspection: an answer naming a blocked name anywhere in its answer section (a CNAME or
+ * DNAME target, an owner) is blocked as if the question had named it. An answer whose chain is
+ * longer than RS_MAX_CNAME_CHAIN, or that cannot be walked, gets SERVFAIL: it is never passed.
+ * Returns true when the answer was sent here.
+ */
 static bool cname_blocked(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *body,
                           size_t len)
 {
-	uint8_t names[MAX_CNAMES][RS_MAX_NAME], lens[MAX_CNAMES];
-	char text[BL_NAME_MAX + 8];
-	const struct rs_profile *prof;
-	int n;
+	struct inspect in = {.w = w, .wt = wt};
+	bool inspect = wt->mask && w->bl;
+	int rc;
 
-	if (!wt->mask || !w->bl)
-		return false;
-	n = rs_cname_targets(body, len, names, lens, MAX_CNAMES);
-	if (n == 0)
-		return false;
-	if (!(prof = waiter_profile(w, wt)))
-		return false;
-	for (int i = 0; i < n; i++) {
-		uint8_t key[BL_KEY_MAX];
-		int kl = bl_key_from_wire(names[i], lens[i], key, sizeof(key));
-		if (kl < 0 || bl_key_to_name(key, (size_t)kl, text, sizeof(text)) < 0)
-			continue;
-		if (block_if_listed(w, wt, prof, names[i], lens[i], wt->mask, text))
-			return true;
+	if (inspect && !(in.prof = waiter_profile(w, wt)))
+		inspect = false;
+	rc = rs_answer_names(body, len, RS_MAX_CNAME_CHAIN, inspect ? inspect_name : NULL, &in);
+	if (rc == 1)
+		return true;
+	if (rc < 0) {
+		RS_INC(w, cname_chain_refused);
+		answer_error(w, wt, RS_RCODE_SERVFAIL, true);
+		return true;
 	}
 	return false;
 }

@@ -32,6 +32,8 @@ const char *rs_strerror(int err)
 		return "buffer too small";
 	case RS_EIO:
 		return "I/O error";
+	case RS_ELIMIT:
+		return "limit exceeded";
 	default:
 		return err < 0 && err > -4096 ? strerror(-err) : "unknown error";
 	}

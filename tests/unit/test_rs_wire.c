@@ -1176,6 +1176,109 @@ static void client_query(struct rs_question *q, bool edns, bool do_bit, uint16_t
 	assert_int_equal(rs_query_parse(w.b, w.n, q), RS_Q_OK);
 }
 
+/* ------------------------------------------------- names in an answer (finding 3) --- */
+
+struct names_seen {
+	int n, kinds[64];
+	char text[64][64];
+	int stop_at; /* 1-based: return 1 at this name; 0 never */
+};
+
+static int collect_name(void *ctx, const uint8_t *name, size_t len, int kind)
+{
+	struct names_seen *s = ctx;
+	char *t = s->text[s->n];
+	size_t o = 0;
+
+	/* wire form to dotted text */
+	for (size_t i = 0; i < len && name[i]; i += 1u + name[i]) {
+		memcpy(t + o, name + i + 1, name[i]);
+		o += name[i];
+		t[o++] = '.';
+	}
+	t[o] = '\0';
+	s->kinds[s->n++] = kind;
+	return s->stop_at && s->n == s->stop_at ? 1 : 0;
+}
+
+/* A chain of `links` CNAMEs from c1.example. ending at an A record. */
+static size_t chain_answer(int links, uint8_t *out)
+{
+	ldns_pkt *p = answer_pkt("c1.example.", LDNS_RR_TYPE_A, 7, LDNS_RCODE_NOERROR);
+	char rr[128];
+
+	for (int i = 1; i <= links; i++) {
+		snprintf(rr, sizeof(rr), "c%d.example. 300 IN CNAME c%d.example.", i, i + 1);
+		push_rr(p, LDNS_SECTION_ANSWER, rr);
+	}
+	snprintf(rr, sizeof(rr), "c%d.example. 300 IN A 192.0.2.1", links + 1);
+	push_rr(p, LDNS_SECTION_ANSWER, rr);
+	return ldns_answer(p, out);
+}
+
+static void test_answer_names_every_target(void **state)
+{
+	uint8_t resp[4096];
+	struct names_seen s = {0};
+	size_t n = chain_answer(12, resp);
+
+	/* Every target of a 12-link chain, each once (the owner after it repeats it); the old
+	 * inspection stopped after 8. */
+	assert_int_equal(rs_answer_names(resp, n, RS_MAX_CNAME_CHAIN, collect_name, &s), 0);
+	assert_int_equal(s.n, 12);
+	for (int i = 0; i < 12; i++) {
+		char want[32];
+		snprintf(want, sizeof(want), "c%d.example.", i + 2);
+		assert_string_equal(s.text[i], want);
+		assert_int_equal(s.kinds[i], RS_ANAME_CNAME);
+	}
+	/* The callback's nonzero return stops the walk and is returned. */
+	memset(&s, 0, sizeof(s));
+	s.stop_at = 3;
+	assert_int_equal(rs_answer_names(resp, n, RS_MAX_CNAME_CHAIN, collect_name, &s), 1);
+	assert_int_equal(s.n, 3);
+	/* Over the bound: refused whatever the callback says, also without one. */
+	n = chain_answer(RS_MAX_CNAME_CHAIN + 1, resp);
+	assert_int_equal(rs_answer_names(resp, n, RS_MAX_CNAME_CHAIN, NULL, NULL), RS_ELIMIT);
+	n = chain_answer(RS_MAX_CNAME_CHAIN, resp);
+	assert_int_equal(rs_answer_names(resp, n, RS_MAX_CNAME_CHAIN, NULL, NULL), 0);
+}
+
+static void test_answer_names_owners_and_dname(void **state)
+{
+	uint8_t resp[4096];
+	struct names_seen s = {0};
+	ldns_pkt *p = answer_pkt("www.sub.example.", LDNS_RR_TYPE_A, 7, LDNS_RCODE_NOERROR);
+	size_t n;
+
+	push_rr(p, LDNS_SECTION_ANSWER, "sub.example. 300 IN DNAME blocked.test.");
+	push_rr(p, LDNS_SECTION_ANSWER, "www.sub.example. 300 IN CNAME www.blocked.test.");
+	push_rr(p, LDNS_SECTION_ANSWER, "www.blocked.test. 300 IN A 192.0.2.1");
+	push_rr(p, LDNS_SECTION_ANSWER, "www.blocked.test. 300 IN A 192.0.2.2");
+	push_rr(p, LDNS_SECTION_ANSWER, "stray.test. 300 IN A 192.0.2.3");
+	n = ldns_answer(p, resp);
+	assert_int_equal(rs_answer_names(resp, n, RS_MAX_CNAME_CHAIN, collect_name, &s), 0);
+	assert_int_equal(s.n, 5);
+	assert_string_equal(s.text[0], "sub.example.");
+	assert_int_equal(s.kinds[0], RS_ANAME_OWNER);
+	assert_string_equal(s.text[1], "blocked.test.");
+	assert_int_equal(s.kinds[1], RS_ANAME_DNAME);
+	assert_string_equal(s.text[2], "www.sub.example.");
+	assert_string_equal(s.text[3], "www.blocked.test.");
+	assert_int_equal(s.kinds[3], RS_ANAME_CNAME);
+	assert_string_equal(s.text[4], "stray.test.");
+	assert_int_equal(s.kinds[4], RS_ANAME_OWNER);
+}
+
+static void test_answer_names_malformed(void **state)
+{
+	uint8_t resp[4096];
+	size_t n = chain_answer(3, resp);
+
+	assert_int_equal(rs_answer_names(resp, n - 1, RS_MAX_CNAME_CHAIN, NULL, NULL), RS_EPARSE);
+	assert_int_equal(rs_answer_names(resp, 11, RS_MAX_CNAME_CHAIN, NULL, NULL), RS_EPARSE);
+}
+
 static void test_reply_basic(void **state)
 {
 	struct reply_fixture f;
@@ -1343,6 +1446,9 @@ int main(void)
 	    cmocka_unit_test(test_scan_long_compressed_name),
 	    cmocka_unit_test(test_scan_rdata_pointers),
 	    cmocka_unit_test(test_scramble_case),
+	    cmocka_unit_test(test_answer_names_every_target),
+	    cmocka_unit_test(test_answer_names_owners_and_dname),
+	    cmocka_unit_test(test_answer_names_malformed),
 	    cmocka_unit_test(test_scan_malformed),
 	    cmocka_unit_test(test_scan_too_many_rrs),
 	    cmocka_unit_test(test_reply_basic),
