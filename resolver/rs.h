@@ -94,6 +94,22 @@ struct rs_profile {
 	/* device IDs from DoT SNI / DoH path (rs_config_tls.c): lowercase labels */
 	char client_ids[RS_MAX_CLIENT_IDS][RS_CLIENT_ID_MAX];
 	int n_client_ids;
+	/* A child preset: also blocks the feed-defined categories the publisher does not mark
+	 * "child_default": "allow" (rs_config_bind_feed). Cleared by an explicit `block =`. */
+	bool feed_default;
+	uint64_t block_removed; /* `block -=` bits: never added back by feed_default */
+};
+
+/* A category named in the config that only the feed defines, resolved against the store by
+ * rs_config_bind_feed (kept so that its error names file:line and -n -v prints it). */
+#define RS_MAX_FEED_CAT_REFS 64
+struct rs_cat_ref {
+	char name[32];
+	char key[16]; /* "block", "block +", "block -" or "schedule" */
+	int line;
+	int8_t profile;
+	int8_t schedule; /* the window it extends (op 's') */
+	char op;         /* '=', '+', '-' or 's' */
 };
 
 /* [tls] unknown_client_id: what a client whose ID no profile claims gets. */
@@ -167,6 +183,8 @@ struct rs_config {
 	struct rs_profile profiles[RS_MAX_PROFILES];
 	int n_profiles;
 	int default_profile;
+	struct rs_cat_ref feed_cats[RS_MAX_FEED_CAT_REFS]; /* names only the feed defines */
+	int n_feed_cats;
 
 	/* [sync]: the signed national feed (empty url: no sync process) */
 	char sync_url[1024];
@@ -245,6 +263,16 @@ int rs_config_load_string(const char *text, const char *name, struct rs_config *
 
 /* Write the effective configuration as INI (what `kidguard -n -v` prints). */
 void rs_config_print(const struct rs_config *cfg, FILE *out);
+
+/*
+ * Resolve the category names only the feed defines (cfg->feed_cats) against the store `db`
+ * (borrowed; NULL when there is none), and add the feed-defined categories the child presets
+ * block. Call once on a freshly loaded config, before it is used. Returns 0, or RS_EINVAL with
+ * "FILE:LINE: [section] key: unknown category ..." in `err` for a name neither the standard
+ * table nor the store's feed defines.
+ */
+struct bl_db;
+int rs_config_bind_feed(struct rs_config *cfg, struct bl_db *db, char *err, size_t errlen);
 
 /* Read "nameserver" lines of a resolv.conf-format file into cfg->upstream. Returns count. */
 int rs_config_upstreams_from_resolv(struct rs_config *cfg, const char *path);

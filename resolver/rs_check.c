@@ -67,7 +67,7 @@ int rs_check(const struct rs_profile *prof, const char *name, int mow,
 		return rc;
 	k->have_verdict = true;
 	if (v->action == BL_ACTION_BLOCK) {
-		k->decided_by = "blocklist rule";
+		k->decided_by = v->mandatory ? "mandatory (publisher)" : "blocklist rule";
 		k->answer = rs_action_name(prof->action);
 		k->blocked = true;
 		return 0;

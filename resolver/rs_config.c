@@ -478,9 +478,60 @@ static struct rs_profile *profile_get(struct load_ctx *c, const char *pname)
 	return p;
 }
 
-/* "adult, gambling", "all" or "none" into a mask. Returns 1, or 0 after fail(). */
+/* Where a category list is being read: which profile, which operation (see rs_cat_ref). */
+struct cat_site {
+	int profile, schedule;
+	char op;
+};
+
+/* Drop the names an earlier `block =` (or preset) of this profile gave: the new one replaces
+ * them. */
+static void drop_set_refs(struct rs_config *cfg, int profile)
+{
+	int k = 0;
+
+	for (int i = 0; i < cfg->n_feed_cats; i++)
+		if (cfg->feed_cats[i].profile != profile || cfg->feed_cats[i].op != '=')
+			cfg->feed_cats[k++] = cfg->feed_cats[i];
+	cfg->n_feed_cats = k;
+}
+
+/* A name the standard table does not know may be one the feed defines: keep it for
+ * rs_config_bind_feed, which refuses it when the feed does not define it either. */
+static int defer_category(struct load_ctx *c, const char *item, const char *section,
+                          const char *name, const struct cat_site *at)
+{
+	struct rs_cat_ref *r;
+
+	if (!at || strlen(item) >= sizeof(r->name) || strlen(name) >= sizeof(r->key) ||
+	    item[strspn(item, "abcdefghijklmnopqrstuvwxyz0123456789_-")] != '\0') {
+		fail(c, section, name,
+		     "unknown category \"%s\" (known: all, none, adult, gambling, violence, "
+		     "drugs, self-harm, weapons, scam, phishing, malware, social, games, "
+		     "dating, doh-bypass, ads, tracking, piracy, hate, other, and the categories "
+		     "the feed defines)",
+		     item);
+		return 0;
+	}
+	if (c->cfg.n_feed_cats >= RS_MAX_FEED_CAT_REFS) {
+		fail(c, section, name, "more than %d feed category names in the file",
+		     RS_MAX_FEED_CAT_REFS);
+		return 0;
+	}
+	r = &c->cfg.feed_cats[c->cfg.n_feed_cats++];
+	snprintf(r->name, sizeof(r->name), "%s", item);
+	snprintf(r->key, sizeof(r->key), "%s", name);
+	r->line = c->line;
+	r->profile = (int8_t)at->profile;
+	r->schedule = (int8_t)at->schedule;
+	r->op = at->op;
+	return 1;
+}
+
+/* "adult, gambling", "all" or "none" into a mask; other names are deferred to the feed (`at`
+ * says where they apply; NULL refuses them). Returns 1, or 0 after fail(). */
 static int parse_categories(struct load_ctx *c, const char *value, const char *section,
-                            const char *name, uint64_t *mask)
+                            const char *name, uint64_t *mask, const struct cat_site *at)
 {
 	char buf[CONFIG_MAX_LINE];
 	char *items[BL_CATEGORY_MAX + 1];
@@ -500,13 +551,7 @@ static int parse_categories(struct load_ctx *c, const char *value, const char *s
 			continue;
 		} else if (bl_category_find(NULL, items[i], &bit) == 0) {
 			*mask |= 1ULL << bit;
-		} else {
-			fail(
-			    c, section, name,
-			    "unknown category \"%s\" (known: all, none, adult, gambling, violence, "
-			    "drugs, self-harm, weapons, scam, phishing, malware, social, games, "
-			    "dating, doh-bypass, ads, tracking, piracy, hate, other)",
-			    items[i]);
+		} else if (!defer_category(c, items[i], section, name, at)) {
 			return 0;
 		}
 	}
@@ -516,7 +561,11 @@ static int parse_categories(struct load_ctx *c, const char *value, const char *s
 static int profile_block(struct load_ctx *c, struct rs_profile *p, const char *value,
                          const char *section, const char *name)
 {
-	return parse_categories(c, value, section, name, &p->block_mask);
+	struct cat_site at = {.profile = (int)(p - c->cfg.profiles), .schedule = -1, .op = '='};
+
+	drop_set_refs(&c->cfg, at.profile);
+	p->feed_default = false; /* an explicit list: the preset's feed default no longer applies */
+	return parse_categories(c, value, section, name, &p->block_mask, &at);
 }
 
 static int profile_clients(struct load_ctx *c, struct rs_profile *p, const char *value,
@@ -595,8 +644,10 @@ static int profile_schedule(struct load_ctx *c, struct rs_profile *p, const char
 			fail(c, section, name, "expected \"block CATEGORY, ...\" after the times");
 			return 0;
 		}
+		struct cat_site at = {
+		    .profile = (int)(p - c->cfg.profiles), .schedule = p->n_schedules, .op = 's'};
 		if (!parse_categories(c, strstr(value, " block ") + 7, section, name,
-		                      &s->extra_block))
+		                      &s->extra_block, &at))
 			return 0;
 	}
 	p->n_schedules++;
@@ -646,8 +697,10 @@ static int profile_policy_key(struct load_ctx *c, struct rs_profile *p, const ch
 		if (rs_preset_apply(value, p) < 0)
 			fail(c, section, name, "unknown preset \"%s\" (known: %s)", value,
 			     rs_preset_names());
+		drop_set_refs(&c->cfg, idx);
 	} else if (!strcmp(name, "block +") || !strcmp(name, "block -")) {
-		if (parse_categories(c, value, section, name, &m)) {
+		struct cat_site at = {.profile = idx, .schedule = -1, .op = name[6]};
+		if (parse_categories(c, value, section, name, &m, &at)) {
 			if (name[6] == '+')
 				c->block_add[idx] |= m;
 			else
@@ -824,6 +877,7 @@ static int validate(struct load_ctx *c)
 	for (int i = 0; i < c->cfg.n_profiles; i++) {
 		struct rs_profile *p = &c->cfg.profiles[i];
 		p->block_mask = (p->block_mask | c->block_add[i]) & ~c->block_del[i];
+		p->block_removed = c->block_del[i];
 	}
 	if (c->cfg.cache_min_ttl > c->cfg.cache_max_ttl) {
 		at_key(c, "cache", "min_ttl");
@@ -913,6 +967,70 @@ int rs_config_load_string(const char *text, const char *name, struct rs_config *
 
 	c.str_pos = text;
 	return run_parse(&c, string_reader, cfg);
+}
+
+/* The categories the store's feed defines, as "a, b" for an error message. */
+static void feed_cat_list(struct bl_db *db, uint64_t defined, char *out, size_t len)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (int b = BL_CATEGORY_BUILTIN; b < BL_CATEGORY_MAX && n < len; b++) {
+		const char *name = (defined & (1ULL << b)) ? bl_category_name(db, b) : NULL;
+		if (name)
+			n += (size_t)snprintf(out + n, len - n, "%s%s", n ? ", " : "", name);
+	}
+	if (!out[0])
+		snprintf(out, len, "none");
+}
+
+static int bind_ref(struct rs_config *cfg, const struct rs_cat_ref *r, struct bl_db *db,
+                    const struct bl_meta *m, char *err, size_t errlen)
+{
+	struct rs_profile *p = &cfg->profiles[r->profile];
+	char known[512];
+	int bit;
+
+	if (bl_category_find_stored(db, r->name, &bit) != 0) {
+		feed_cat_list(db, m->feed_defined, known, sizeof(known));
+		snprintf(err, errlen,
+		         "%s:%d: [profile %s] %s: unknown category \"%s\" (neither a standard "
+		         "category nor one the feed defines; the feed%s defines: %s)",
+		         cfg->source, r->line, p->name, r->key, r->name,
+		         db ? "" : " (no store open)", known);
+		return RS_EINVAL;
+	}
+	if (r->op == '-') {
+		p->block_mask &= ~(1ULL << bit);
+		p->block_removed |= 1ULL << bit;
+	} else if (r->op == 's') {
+		p->schedules[r->schedule].extra_block |= 1ULL << bit;
+	} else if (!(p->block_removed & (1ULL << bit))) {
+		p->block_mask |= 1ULL << bit; /* `block -=` wins, as for the standard names */
+	}
+	return 0;
+}
+
+int rs_config_bind_feed(struct rs_config *cfg, struct bl_db *db, char *err, size_t errlen)
+{
+	struct bl_meta m;
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	if (db && bl_db_meta(db, &m) != 0)
+		memset(&m, 0, sizeof(m));
+	/* Removals first, so that a `block -=` anywhere in the section wins over an add. */
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < cfg->n_feed_cats; i++)
+			if ((cfg->feed_cats[i].op == '-') == (pass == 0) &&
+			    (rc = bind_ref(cfg, &cfg->feed_cats[i], db, &m, err, errlen)) != 0)
+				return rc;
+	for (int i = 0; i < cfg->n_profiles; i++) {
+		struct rs_profile *p = &cfg->profiles[i];
+		if (p->feed_default)
+			p->block_mask |= m.feed_defined & ~m.child_allow & ~p->block_removed;
+	}
+	return 0;
 }
 
 int rs_config_upstreams_from_resolv(struct rs_config *cfg, const char *path)
@@ -1104,6 +1222,16 @@ static void print_profile_policy(const struct rs_profile *p, FILE *out)
 	}
 }
 
+/* The feed-defined category names of profile `idx` (op '=' and '+' as block +=). */
+static void print_feed_cats(const struct rs_config *cfg, int idx, FILE *out)
+{
+	for (int i = 0; i < cfg->n_feed_cats; i++) {
+		const struct rs_cat_ref *r = &cfg->feed_cats[i];
+		if (r->profile == idx && r->op != 's')
+			fprintf(out, "block %c= %s\n", r->op == '-' ? '-' : '+', r->name);
+	}
+}
+
 static void print_profile(const struct rs_profile *p, FILE *out)
 {
 	uint64_t std = standard_bits();
@@ -1174,8 +1302,10 @@ static void print_blocking(const struct rs_config *cfg, FILE *out)
 	        cfg->block_ttl);
 	if (cfg->safe_search_table[0])
 		fprintf(out, "safe_search_table = %s\n", cfg->safe_search_table);
-	for (int i = 0; i < cfg->n_profiles; i++)
+	for (int i = 0; i < cfg->n_profiles; i++) {
 		print_profile(&cfg->profiles[i], out);
+		print_feed_cats(cfg, i, out);
+	}
 }
 
 void rs_config_print(const struct rs_config *cfg, FILE *out)

@@ -244,6 +244,9 @@ void rs__block_handle(struct rs_req *q, struct rs_resp *r)
 			rs__cat_names(q->h, c, cats, sizeof(cats));
 		else
 			snprintf(cats, sizeof(cats), "blocked on this network");
+		if (v.mandatory) /* the publisher's word, not the parent's: say so */
+			snprintf(cats + strlen(cats), sizeof(cats) - strlen(cats),
+			         "; mandatory (publisher)");
 		if (v.source == BL_SOURCE_FEED)
 			snprintf(ver, sizeof(ver), "%u", v.feed_version);
 		else

@@ -91,6 +91,10 @@ static size_t ede_text(struct rs_worker *w, const struct bl_verdict *v, uint64_t
 	}
 	if (n >= len)
 		n = len - 1;
+	if (v->mandatory)
+		n += (size_t)snprintf(buf + n, len - n, "%smandatory (publisher)", n ? "; " : "");
+	if (n >= len)
+		n = len - 1;
 	if (v->source == BL_SOURCE_LOCAL)
 		n += (size_t)snprintf(buf + n, len - n, "%slist=local", n ? "; " : "");
 	else
@@ -217,7 +221,7 @@ static bool block_if_listed(struct rs_worker *w, const struct rs_waiter *wt,
 	}
 	if (v.action != BL_ACTION_BLOCK)
 		return false;
-	count_blocked(w, prof, v.categories & mask);
+	count_blocked(w, prof, v.mandatory ? v.categories : v.categories & mask);
 	rs__event_blocked(w, &wt->q, &v, prof);
 	if (via)
 		n = (size_t)snprintf(text, sizeof(text), "cname=%s; ", via);
@@ -296,7 +300,9 @@ static bool cname_blocked(struct rs_worker *w, const struct rs_waiter *wt, const
                           size_t len)
 {
 	struct inspect in = {.w = w, .wt = wt};
-	bool inspect = wt->mask && w->bl;
+	/* Also for a profile that blocks nothing: the publisher's mandatory categories apply to
+	 * every client (bl_lookup adds them). */
+	bool inspect = w->bl != NULL;
 	int rc;
 
 	if (inspect && !(in.prof = waiter_profile(w, wt)))

@@ -165,11 +165,15 @@ struct rs_supervisor {
 	uv_timer_t restart, watch;
 	bool running, stopping, was_stale;
 	int pid;
-	uint64_t started_at, backoff_ms; /* loop ms */
-	uint64_t daemon_started;         /* epoch seconds */
+	uint64_t started_at, backoff_ms;           /* loop ms */
+	uint64_t daemon_started;                   /* epoch seconds */
+	uint64_t bound_defined, bound_child_allow; /* the feed categories the config is bound to */
 	char exe[RS_PATH_MAX];
 	char config[RS_PATH_MAX];
 };
+
+/* Load the config file again (SIGHUP), bound to the store's feed categories now. */
+void rs__server_reload(struct rs_server *srv);
 
 struct rs_server {
 	struct rs_cfg_ref *cfg;

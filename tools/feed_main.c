@@ -17,12 +17,16 @@ static void usage(FILE *f)
 	        "usage: kidguard-feed keygen --out KEYFILE\n"
 	        "       kidguard-feed publish --key KEYFILE [--key KEYFILE2] --dir FEEDDIR\n"
 	        "                     --category NAME=FILE[:FORMAT] ... [--confidential NAME]\n"
-	        "                     [--description NAME=TEXT] [--feed NAME] [--report ADDRESS]\n"
+	        "                     [--description NAME=TEXT] [--mandatory NAME]\n"
+	        "                     [--child-default NAME=block|allow] [--feed NAME] [--report "
+	        "ADDRESS]\n"
 	        "                     [--expires-in SECONDS] [--keep N] [--version N]\n"
 	        "       kidguard-feed verify --pubkey KEY [--pubkey KEY2] --dir FEEDDIR\n"
 	        "FORMAT is domains (default), hosts, adblock or rpz; FILE may be .gz or .xz.\n"
 	        "A --category NAME may be given several times with different files.\n"
 	        "--confidential NAME publishes that category as keyed hashes of the names.\n"
+	        "--mandatory NAME: appliances block it for every profile, above local allows.\n"
+	        "--child-default NAME=allow: the child presets do not block it (default block).\n"
 	        "--keep N: deltas from the last N versions (default 5).\n");
 }
 
