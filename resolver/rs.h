@@ -112,6 +112,11 @@ struct rs_cat_ref {
 	char op;         /* '=', '+', '-' or 's' */
 };
 
+/* [upstream] private_address_answers: private or loopback addresses under public names (DNS
+ * rebinding) are dropped from upstream answers, or allowed. */
+enum rs_private_answers { RS_PRIVATE_DROP = 0, RS_PRIVATE_ALLOW = 1 };
+#define RS_MAX_PRIVATE_DOMAINS 16
+
 /* [tls] unknown_client_id: what a client whose ID no profile claims gets. */
 enum rs_unknown_id { RS_UNKNOWN_ID_DEFAULT = 0, RS_UNKNOWN_ID_REFUSE = 1 };
 
@@ -152,8 +157,13 @@ struct rs_config {
 	int rl_action; /* enum rs_rl_action */
 	struct kg_cidr rl_exempt[RS_MAX_ACL];
 	int n_rl_exempt;
-	int upstream_max_inflight;    /* questions in flight upstream, per worker */
-	bool upstream_scramble_case;  /* 0x20: random letter case in questions sent over UDP */
+	int upstream_max_inflight;   /* questions in flight upstream, per worker */
+	bool upstream_scramble_case; /* 0x20: random letter case in questions sent over UDP */
+	int private_answers;         /* enum rs_private_answers */
+	/* names at or below which private addresses are fine: lowercased wire form */
+	uint8_t private_domains[RS_MAX_PRIVATE_DOMAINS][256];
+	uint8_t private_domain_len[RS_MAX_PRIVATE_DOMAINS];
+	int n_private_domains;
 	uint32_t cache_max_memory_mb; /* per worker; 0 = bounded by size only */
 
 	/* [access] */
@@ -320,6 +330,7 @@ struct rs_stats {
 	uint64_t subscriber_hits; /* profiles chosen by the subscriber table */
 	uint64_t subscriber_unknown_profile; /* table entries naming a profile the config lacks */
 	uint64_t cname_chain_refused;        /* SERVFAIL: an answer's CNAME/DNAME chain too long */
+	uint64_t private_answers_dropped;    /* upstream answers with private addresses dropped */
 };
 
 /* -------------------------------------------------------------------- the server --- */

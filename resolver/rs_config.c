@@ -27,7 +27,7 @@ struct load_ctx {
 	const char *name;
 	int line;
 	bool line_too_long;
-	bool seen_listen, seen_allow, seen_upstream;
+	bool seen_listen, seen_allow, seen_upstream, seen_private_domains;
 	char *err;
 	size_t errlen;
 	bool failed;
@@ -307,6 +307,58 @@ static int set_on_stale(struct load_ctx *c, const char *v, long lo, long hi, siz
 	return 0;
 }
 
+static int set_private_answers(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	if (strcmp(v, "drop") == 0)
+		c->cfg.private_answers = RS_PRIVATE_DROP;
+	else if (strcmp(v, "allow") == 0)
+		c->cfg.private_answers = RS_PRIVATE_ALLOW;
+	else
+		return -1;
+	return 0;
+}
+
+static int add_private_domain(struct rs_config *cfg, const char *name)
+{
+	int n = rs_name_to_wire(name, cfg->private_domains[cfg->n_private_domains],
+	                        sizeof(cfg->private_domains[0]));
+
+	if (n <= 0)
+		return -1;
+	cfg->private_domain_len[cfg->n_private_domains++] = (uint8_t)n;
+	return 0;
+}
+
+/* The first occurrence replaces the defaults; "none" empties the list. */
+static int set_private_domains(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	char buf[CONFIG_MAX_LINE];
+	char *items[RS_MAX_PRIVATE_DOMAINS + 1];
+	int k;
+
+	if (!c->seen_private_domains) {
+		c->cfg.n_private_domains = 0;
+		c->seen_private_domains = true;
+	}
+	if (strcmp(v, "none") == 0)
+		return 0;
+	snprintf(buf, sizeof(buf), "%s", v);
+	k = kg_split_list(buf, items, RS_MAX_PRIVATE_DOMAINS + 1);
+	if (k <= 0)
+		return -1;
+	for (int i = 0; i < k; i++) {
+		if (c->cfg.n_private_domains >= RS_MAX_PRIVATE_DOMAINS) {
+			c->limit = RS_MAX_PRIVATE_DOMAINS;
+			return -2;
+		}
+		if (add_private_domain(&c->cfg, items[i]) < 0) {
+			snprintf(c->item, sizeof(c->item), "%s", items[i]);
+			return -3;
+		}
+	}
+	return 0;
+}
+
 static int set_megabytes(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
 {
 	long n;
@@ -378,6 +430,8 @@ static const struct key_def keys[] = {
 	{"ratelimit", "exempt", set_rl_exempt, 0, 0, 0},
 	{"upstream", "max_inflight", set_int, 16, 1000000, OFF(upstream_max_inflight)},
 	{"upstream", "randomize_case", set_bool, 0, 0, OFF(upstream_scramble_case)},
+	{"upstream", "private_address_answers", set_private_answers, 0, 0, 0},
+	{"upstream", "private_domains", set_private_domains, 0, 0, 0},
 	{"cache", "max_memory", set_u32, 0, 65536, OFF(cache_max_memory_mb)},
 	{"blocklist", "path", set_path, 0, 0, OFF(state_dir)},
 	{"blocking", "sinkhole_ipv4", set_ipv4, 0, 0, OFF(sinkhole_ipv4)},
@@ -435,6 +489,10 @@ static const char *range_hint(const struct key_def *k)
 		return "expected a path shorter than 512 bytes";
 	if (k->set == set_https_url)
 		return "expected an https:// URL of the feed's manifest";
+	if (k->set == set_private_answers)
+		return "expected drop or allow";
+	if (k->set == set_private_domains)
+		return "expected none or a list of domain names";
 	if (k->set == set_on_stale)
 		return "expected keep or fail_closed";
 	if (k->set == set_string)
@@ -1062,6 +1120,7 @@ void rs_config_defaults(struct rs_config *cfg)
 	    "127.0.0.0/8",    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
 	    "169.254.0.0/16", "::1/128",    "fc00::/7",      "fe80::/10",
 	};
+	static const char *const private_zones[] = {"home.arpa", "lan", "internal", "localhost"};
 
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(cfg->source, sizeof(cfg->source), "(embedded default)");
@@ -1089,6 +1148,10 @@ void rs_config_defaults(struct rs_config *cfg)
 	cfg->rl_ipv6_prefix = 56;
 	cfg->rl_action = RS_RL_TRUNCATE;
 	cfg->upstream_max_inflight = 10000;
+	/* The local network's own names may carry private addresses; public names may not. */
+	cfg->private_answers = RS_PRIVATE_DROP;
+	for (size_t i = 0; i < sizeof(private_zones) / sizeof(private_zones[0]); i++)
+		add_private_domain(cfg, private_zones[i]);
 	cfg->cache_max_memory_mb = 256;
 	cfg->sync_interval_s = 60;
 	cfg->sync_timeout_s = 60;
@@ -1308,6 +1371,24 @@ static void print_blocking(const struct rs_config *cfg, FILE *out)
 	}
 }
 
+static void print_private(const struct rs_config *cfg, FILE *out)
+{
+	uint8_t key[BL_KEY_MAX];
+	char name[BL_NAME_MAX];
+
+	fprintf(out, "private_address_answers = %s\nprivate_domains = ",
+	        cfg->private_answers == RS_PRIVATE_ALLOW ? "allow" : "drop");
+	if (cfg->n_private_domains == 0)
+		fprintf(out, "none");
+	for (int i = 0; i < cfg->n_private_domains; i++) {
+		int kl = bl_key_from_wire(cfg->private_domains[i], cfg->private_domain_len[i], key,
+		                          sizeof(key));
+		if (kl > 0 && bl_key_to_name(key, (size_t)kl, name, sizeof(name)) > 0)
+			fprintf(out, "%s%s", i ? ", " : "", name);
+	}
+	fprintf(out, "\n\n");
+}
+
 void rs_config_print(const struct rs_config *cfg, FILE *out)
 {
 	char buf[KG_ADDRSTRLEN];
@@ -1331,10 +1412,10 @@ void rs_config_print(const struct rs_config *cfg, FILE *out)
 		fprintf(out, "group = %s\n", cfg->group);
 	fprintf(out, "log_level = %s\n\n[upstream]\nservers = ", levels[cfg->log_level & 3]);
 	rs__upstream_print(cfg, out);
-	fprintf(out,
-	        "\ntimeout = %d\nquery_timeout = %d\nmax_inflight = %d\nrandomize_case = %s\n\n",
+	fprintf(out, "\ntimeout = %d\nquery_timeout = %d\nmax_inflight = %d\nrandomize_case = %s\n",
 	        cfg->upstream_timeout_ms, cfg->query_timeout_ms, cfg->upstream_max_inflight,
 	        cfg->upstream_scramble_case ? "on" : "off");
+	print_private(cfg, out);
 	fprintf(out, "[cache]\nsize = %u\nmin_ttl = %u\nmax_ttl = %u\nnegative_max_ttl = %u\n",
 	        cfg->cache_size, cfg->cache_min_ttl, cfg->cache_max_ttl, cfg->cache_neg_max_ttl);
 	fprintf(out, "max_memory = %u\n\n", cfg->cache_max_memory_mb);

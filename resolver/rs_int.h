@@ -112,6 +112,28 @@ struct rs_scan {
 };
 
 /*
+ * DNS rebinding ([upstream] private_address_answers, like unbound's private-address): true for
+ * an address (4 or 16 bytes) in 0/8, 10/8, 100.64/10, 127/8, 169.254/16, 172.16/12,
+ * 192.168/16, ::, ::1, fc00::/7, fe80::/10, or ::ffff: mapped from one of those. Pure.
+ */
+bool rs_addr_private(const uint8_t *addr, size_t len);
+
+/* Is the lowercased wire name `name` equal to or below `zone` (same form)? Pure. */
+bool rs_name_at_or_under(const uint8_t *name, size_t nl, const uint8_t *zone, size_t zl);
+
+/*
+ * Drop from `pkt` (`len` bytes, an answer rs_response_scan accepted, OPT already cut) every
+ * IN A/AAAA record, in any section, whose address is private (rs_addr_private) while its owner
+ * is not at or below one of cfg->private_domains. Returns 0 when there is none (`out`
+ * untouched), else the number dropped, with the rest (pointers re-aimed, counts lowered) in
+ * `out` (at least `len` bytes) and its length in *out_len; an answer left without records is
+ * NODATA with the upstream's RCODE, as unbound answers. With `out` NULL, only counts.
+ * RS_EPARSE when malformed. Pure.
+ */
+int rs_private_strip(const uint8_t *pkt, size_t len, const struct rs_config *cfg, uint8_t *out,
+                     size_t *out_len);
+
+/*
  * Walk a whole upstream response, checking every name (compression pointers must point
  * backwards and stay in bounds), every RR length and the counts. Returns 0 or RS_EPARSE. Pure.
  */

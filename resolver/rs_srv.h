@@ -172,6 +172,10 @@ struct rs_supervisor {
 	char config[RS_PATH_MAX];
 };
 
+/* Drop private/loopback addresses under public names from an upstream answer (`pkt`, scanned
+ * into `s`, OPT cut) before it is cached; `s` is rescanned. rs_private.c. */
+void rs__strip_private(struct rs_worker *w, uint8_t *pkt, struct rs_scan *s);
+
 /* Load the config file again (SIGHUP), bound to the store's feed categories now. */
 void rs__server_reload(struct rs_server *srv);
 
