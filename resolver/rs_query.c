@@ -325,11 +325,12 @@ bool rs__answer_from_body(struct rs_worker *w, const struct rs_waiter *wt, const
 	size_t limit = wt->ops ? RS_MAX_MSG : rs_udp_limit(&wt->q, w->cfg->cfg.max_udp_size);
 	size_t n;
 
+	/* A safe-search endpoint's answer is inspected too: every name a client is given. */
+	if (cname_blocked(w, wt, body, len))
+		return false;
 	if (wt->rewrite)
 		n = rs_build_rewrite(body, len, rewrite_target, rewrite_len, age, &wt->q, limit,
 		                     w->wbuf + 2, sizeof(w->wbuf) - 2);
-	else if (cname_blocked(w, wt, body, len))
-		return false;
 	else
 		n = rs_build_reply(body, len, ttl_offs, n_ttl, age, &wt->q, limit, w->wbuf + 2,
 		                   sizeof(w->wbuf) - 2);
