@@ -5,10 +5,12 @@ applies it, and a real DNS client sees the names blocked. A new version arrives 
 Run alone: /usr/bin/python3 tests/integration/test_sync.py --build-dir build
 """
 
+import json
 import os
 import signal
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kgtest  # noqa: E402
@@ -121,6 +123,7 @@ class FeedCategoryPolicyTest(kgtest.KGTestCase):
                     extra=["--mandatory", "csam", "--child-default", "crypto=allow"])
         srv = kgfeed.FeedServer(self.tmp, pub.dir, pki).start()
         self.addCleanup(srv.stop)
+        http_port, page_port = kgtest.free_port(v6=False), kgtest.free_port(v6=False)
         up = self.start_upstream(extra_records=[
             ("abuse.kg.test.", "A", 300, "192.0.2.80"),
             ("miner.kg.test.", "A", 300, "192.0.2.81"),
@@ -131,7 +134,9 @@ class FeedCategoryPolicyTest(kgtest.KGTestCase):
             "profile kid": {"preset": "under9", "clients": KID},
             "profile grown": {"preset": "adult", "clients": GROWN},
             "profile noblock": {"block": "none", "clients": NOBLOCK},
-            "profile default": {"preset": "adult"}})
+            "profile default": {"preset": "adult"},
+            "http": {"listen": "127.0.0.1:%d" % http_port,
+                     "block_page_listen": "127.0.0.1:%d" % page_port}})
         self.assertTrue(kgtest.wait_until(lambda: sinkholed(d.port, "abuse.kg.test.", KID)[0],
                                           INTERVAL + 10), d.log_text()[-3000:])
         # mandatory: blocked for the adult profile and for block = none, and says why
@@ -146,6 +151,18 @@ class FeedCategoryPolicyTest(kgtest.KGTestCase):
             self.assertTrue(sinkholed(d.port, "abuse.kg.test.", src)[0], src)
         code, out = kgfeed.ctl_check(d.state, "abuse.kg.test")
         self.assertIn("mandatory (publisher)", out)
+        # ... and so do the API and the block page
+        with urllib.request.urlopen("http://127.0.0.1:%d/api/check?name=abuse.kg.test&client=%s"
+                                    % (http_port, GROWN), timeout=10) as r:
+            j = json.loads(r.read().decode())
+        self.assertEqual((j["action"], j["mandatory"], j["decided_by"]),
+                         ("block", True, "mandatory (publisher)"))
+        req = urllib.request.Request("http://127.0.0.1:%d/" % page_port,
+                                     headers={"Host": "abuse.kg.test"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            page = r.read().decode()
+        self.assertIn("This site is blocked", page)
+        self.assertIn("mandatory (publisher)", page)
         # the child preset blocks the feed's new category, not the one the publisher allows
         self.assertTrue(kgtest.wait_until(lambda: sinkholed(d.port, "novel.kg.test.", KID)[0],
                                           10), d.log_text()[-3000:])
