@@ -67,6 +67,11 @@ int bl__hmac_trunc(struct bl__hmac *h, const uint8_t *data, size_t len, uint8_t 
 /* Meta keys of the hashed entries, shared by the writer and the readers. */
 #define BL__META_HASH_KEY      "hash_key"
 #define BL__META_HASHED_LABELS "hashed_labels"
+#define BL__META_MANDATORY     "mandatory"
+#define BL__META_CHILD_ALLOW   "child_allow"
+
+/* A u64 LE meta value read in `txn`, 0 when absent or malformed. */
+uint64_t bl__meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *key);
 
 /* Name syntax check of one text label; used by normalize and the parsers. */
 bool bl__is_label_char(unsigned char c);

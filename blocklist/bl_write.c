@@ -357,6 +357,13 @@ int bl_writer_set_report_address(struct bl_writer *w, const char *addr)
 	return meta_put(w, "report", addr, n < BL_META_REPORT_MAX ? n : BL_META_REPORT_MAX - 1);
 }
 
+int bl_writer_set_feed_policy(struct bl_writer *w, uint64_t mandatory, uint64_t child_allow)
+{
+	int rc = meta_put_u64(w, BL__META_MANDATORY, mandatory);
+
+	return rc ? rc : meta_put_u64(w, BL__META_CHILD_ALLOW, child_allow);
+}
+
 int bl_writer_set_hash_key(struct bl_writer *w, const uint8_t key[BL_HASH_KEY_LEN])
 {
 	return meta_put(w, BL__META_HASH_KEY, key, BL_HASH_KEY_LEN);

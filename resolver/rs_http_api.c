@@ -376,6 +376,7 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 	cJSON_AddNumberToObject(o, "feed_version", v->feed_version);
 	cJSON_AddStringToObject(o, "match", v->match);
 	cJSON_AddBoolToObject(o, "subtree", v->subtree);
+	cJSON_AddBoolToObject(o, "mandatory", v->mandatory);
 	cJSON_AddItemToObject(o, "categories", cat_array(q->h, v->categories));
 	cJSON_AddStringToObject(o, "profile", prof->name);
 	cJSON_AddStringToObject(o, "profile_by", rs_profile_by_name(k.profile_by));

@@ -149,6 +149,15 @@ static void blocked(struct rs_http *h, struct buf *b, const struct rs_stats *s,
 	     "Blocklist and subscriber-table lookups the store failed (the query answered per "
 	     "[blocking] on_store_error).");
 	bprintf(b, "kidguard_store_errors_total %llu\n", (unsigned long long)s->store_errors);
+	head(b, "kidguard_cname_chain_refused_total", "counter",
+	     "SERVFAIL answers: the upstream's CNAME/DNAME chain was longer than 16.");
+	bprintf(b, "kidguard_cname_chain_refused_total %llu\n",
+	        (unsigned long long)s->cname_chain_refused);
+	head(b, "kidguard_private_answers_dropped_total", "counter",
+	     "Upstream answers whose private or loopback addresses under public names were "
+	     "dropped.");
+	bprintf(b, "kidguard_private_answers_dropped_total %llu\n",
+	        (unsigned long long)s->private_answers_dropped);
 }
 
 static void cache_upstream(struct buf *b, const struct rs_stats *s)

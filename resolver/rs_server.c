@@ -32,6 +32,8 @@ const char *rs_strerror(int err)
 		return "buffer too small";
 	case RS_EIO:
 		return "I/O error";
+	case RS_ELIMIT:
+		return "limit exceeded";
 	default:
 		return err < 0 && err > -4096 ? strerror(-err) : "unknown error";
 	}
@@ -160,6 +162,7 @@ static int open_listeners(struct rs_server *srv)
 int rs_server_new(const struct rs_config *cfg, struct rs_server **out)
 {
 	struct rs_server *srv = calloc(1, sizeof(*srv));
+	char err[512];
 	int rc = RS_ENOMEM;
 
 	if (!srv)
@@ -200,6 +203,12 @@ int rs_server_new(const struct rs_config *cfg, struct rs_server **out)
 		rc = RS_EIO;
 		goto fail;
 	}
+	/* Nothing runs yet, so the snapshot may still be completed in place. */
+	if (rs_config_bind_feed(&srv->cfg->cfg, srv->bl, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		rc = RS_EINVAL;
+		goto fail;
+	}
 	rc = open_listeners(srv);
 	if (!rc)
 		rc = rs__tls_server_new(srv);
@@ -224,7 +233,7 @@ void rs_server_set_config_path(struct rs_server *srv, const char *path)
 	snprintf(srv->config_path, sizeof(srv->config_path), "%s", path ? path : "");
 }
 
-static void reload(struct rs_server *srv)
+void rs__server_reload(struct rs_server *srv)
 {
 	struct rs_config cfg;
 	struct rs_cfg_ref *r;
@@ -236,7 +245,8 @@ static void reload(struct rs_server *srv)
 		return;
 	}
 	rs_config_defaults(&cfg);
-	if (rs_config_load(srv->config_path, &cfg, err, sizeof(err)) < 0) {
+	if (rs_config_load(srv->config_path, &cfg, err, sizeof(err)) < 0 ||
+	    rs_config_bind_feed(&cfg, srv->bl, err, sizeof(err)) < 0) {
 		log_err("reload failed, keeping the running configuration: %s", err);
 		return;
 	}
@@ -282,7 +292,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	struct signals *s = h->data;
 
 	if (signum == SIGHUP) {
-		reload(s->srv);
+		rs__server_reload(s->srv);
 		return;
 	}
 	if (signum == SIGUSR1) {

@@ -179,11 +179,19 @@ struct rs_supervisor {
 	uv_timer_t restart, watch;
 	bool running, stopping, was_stale;
 	int pid;
-	uint64_t started_at, backoff_ms; /* loop ms */
-	uint64_t daemon_started;         /* epoch seconds */
+	uint64_t started_at, backoff_ms;           /* loop ms */
+	uint64_t daemon_started;                   /* epoch seconds */
+	uint64_t bound_defined, bound_child_allow; /* the feed categories the config is bound to */
 	char exe[RS_PATH_MAX];
 	char config[RS_PATH_MAX];
 };
+
+/* Drop private/loopback addresses under public names from an upstream answer (`pkt`, scanned
+ * into `s`, OPT cut) before it is cached; `s` is rescanned. rs_private.c. */
+void rs__strip_private(struct rs_worker *w, uint8_t *pkt, struct rs_scan *s);
+
+/* Load the config file again (SIGHUP), bound to the store's feed categories now. */
+void rs__server_reload(struct rs_server *srv);
 
 struct rs_server {
 	struct rs_cfg_ref *cfg;

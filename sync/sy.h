@@ -117,6 +117,8 @@ struct sy_category {
 	char name[32]; /* [a-z0-9_-]{1,31} */
 	char desc[128];
 	bool confidential;
+	bool mandatory;   /* blocked for every profile, above local allow rules */
+	bool child_allow; /* "child_default": "allow": the child presets do not block it */
 };
 
 struct sy_manifest {

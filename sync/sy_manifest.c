@@ -108,9 +108,30 @@ static bool cat_name_ok(const char *n)
 	return true;
 }
 
+/* The optional publisher policy of one category: "mandatory" (boolean, default false) and
+ * "child_default" ("block", the default, or "allow"). Older appliances refuse these keys, so a
+ * publisher writes them only when they differ from the default. Returns 0 or -1. */
+static int parse_category_policy(const cJSON *c, struct sy_category *sc)
+{
+	const cJSON *mand = cJSON_GetObjectItemCaseSensitive(c, "mandatory");
+	const cJSON *child = cJSON_GetObjectItemCaseSensitive(c, "child_default");
+
+	if (mand && !cJSON_IsBool(mand))
+		return -1;
+	sc->mandatory = cJSON_IsTrue(mand);
+	if (!child)
+		return 0;
+	if (!cJSON_IsString(child) ||
+	    (strcmp(child->valuestring, "block") != 0 && strcmp(child->valuestring, "allow") != 0))
+		return -1;
+	sc->child_allow = strcmp(child->valuestring, "allow") == 0;
+	return 0;
+}
+
 static int parse_categories(const cJSON *a, struct sy_manifest *m, char *err, size_t errlen)
 {
-	static const char *const known[] = {"name", "description", "confidential", NULL};
+	static const char *const known[] = {"name",      "description",   "confidential",
+	                                    "mandatory", "child_default", NULL};
 	const cJSON *c;
 
 	if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > SY_CATEGORIES_MAX)
@@ -127,6 +148,11 @@ static int parse_categories(const cJSON *a, struct sy_manifest *m, char *err, si
 		    !cJSON_IsBool(conf))
 			return bad(err, errlen, "categories[%d]: malformed", m->n_categories);
 		sc->confidential = cJSON_IsTrue(conf);
+		if (parse_category_policy(c, sc) != 0)
+			return bad(err, errlen,
+			           "categories[%d]: mandatory not a boolean or "
+			           "child_default not \"block\"/\"allow\"",
+			           m->n_categories);
 		for (int i = 0; i < m->n_categories; i++) {
 			if (strcmp(m->categories[i].name, sc->name) == 0)
 				return bad(err, errlen, "categories: '%s' twice", sc->name);

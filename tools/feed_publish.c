@@ -170,6 +170,11 @@ static char *manifest_json(const struct sy_manifest *m)
 		cJSON_AddStringToObject(c, "name", m->categories[i].name);
 		cJSON_AddStringToObject(c, "description", m->categories[i].desc);
 		cJSON_AddBoolToObject(c, "confidential", m->categories[i].confidential);
+		/* Only when set: an appliance older than these keys refuses them. */
+		if (m->categories[i].mandatory)
+			cJSON_AddBoolToObject(c, "mandatory", true);
+		if (m->categories[i].child_allow)
+			cJSON_AddStringToObject(c, "child_default", "allow");
 		cJSON_AddItemToArray(cats, c);
 	}
 	cJSON_AddItemToObject(o, "categories", cats);

@@ -283,7 +283,8 @@ def _stop_pid(proc, sig=signal.SIGTERM, grace=5.0):
 class Upstream:
     """unbound as an authoritative server for the test zones, on loopback."""
 
-    def __init__(self, workdir, port=None, v6=True, extra_records=(), max_udp=1232):
+    def __init__(self, workdir, port=None, v6=True, extra_records=(), max_udp=1232,
+                 auth_zones=()):
         self.dir = os.path.join(workdir, "upstream-%d" % id(self))
         os.makedirs(self.dir, exist_ok=True)
         self.port = port or free_port(v6)
@@ -328,6 +329,15 @@ class Upstream:
         ]
         for (n, t, ttl, r) in recs:
             lines.append("  local-data: '%s %d IN %s %s'" % (n, ttl, t, r))
+        # auth_zones: [(origin, [(name, type, ttl, rdata)])] served from zone files, where
+        # unbound (unlike local-data) follows a CNAME chain inside the zone in one answer.
+        for (origin, zrecs) in auth_zones:
+            zpath = os.path.join(self.dir, origin.strip(".") + ".zone")
+            with open(zpath, "w") as f:
+                for (n, t, ttl, r) in zrecs:
+                    f.write("%s %d IN %s %s\n" % (n, ttl, t, r))
+            lines += ["auth-zone:", '  name: "%s"' % origin, '  zonefile: "%s"' % zpath,
+                      "  for-downstream: yes", "  for-upstream: no", "server:"]
         lines += [
             "remote-control:",
             "  control-enable: yes",

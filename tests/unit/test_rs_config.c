@@ -108,6 +108,8 @@ static const char full_golden[] =
     "query_timeout = 2500\n"
     "max_inflight = 10000\n"
     "randomize_case = off\n"
+    "private_address_answers = drop\n"
+    "private_domains = home.arpa, lan, internal, localhost\n"
     "\n"
     "[cache]\n"
     "size = 5000\n"
