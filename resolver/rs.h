@@ -198,6 +198,7 @@ struct rs_config {
 	char tls_hostname[RS_TLS_NAME_MAX]; /* "dns.example.net": SNI kid1.dns.example.net = kid1 */
 	bool tls_self_signed;               /* generate a throwaway certificate at start */
 	int tls_unknown_client_id;          /* enum rs_unknown_id */
+	uint32_t tls_max_pending; /* DoH requests + DoT questions waiting, all connections */
 };
 
 enum rs_rl_action {
@@ -290,6 +291,8 @@ struct rs_stats {
 	uint64_t proxy_refused;   /* PROXY headers missing, malformed or from an untrusted peer */
 	uint64_t subscriber_hits; /* profiles chosen by the subscriber table */
 	uint64_t subscriber_unknown_profile; /* table entries naming a profile the config lacks */
+	uint64_t tls_pending;                /* DoH requests and DoT questions waiting now */
+	uint64_t tls_pending_refused;        /* refused at [tls] max_pending (503, SERVFAIL) */
 };
 
 /* -------------------------------------------------------------------- the server --- */

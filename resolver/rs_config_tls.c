@@ -21,6 +21,7 @@ void rs__config_tls_defaults(struct rs_config *cfg)
 	cfg->tls_cert[0] = cfg->tls_key[0] = cfg->tls_hostname[0] = '\0';
 	cfg->tls_self_signed = false;
 	cfg->tls_unknown_client_id = RS_UNKNOWN_ID_DEFAULT;
+	cfg->tls_max_pending = 10000;
 	cfg->upstream_tls_ca_file[0] = '\0';
 	memset(cfg->upstream_tls, 0, sizeof(cfg->upstream_tls));
 }
@@ -216,6 +217,7 @@ void rs__config_tls_print(const struct rs_config *cfg, FILE *out)
 	fprintf(out, "self_signed = %s\nunknown_client_id = %s\n",
 	        cfg->tls_self_signed ? "on" : "off",
 	        cfg->tls_unknown_client_id == RS_UNKNOWN_ID_REFUSE ? "refuse" : "default");
+	fprintf(out, "max_pending = %u\n", cfg->tls_max_pending);
 }
 
 static int check_ids_unique(const struct rs_config *cfg, char *err, size_t errlen)

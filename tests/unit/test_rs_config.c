@@ -161,7 +161,8 @@ static const char full_golden[] =
     "listen_dot = off\n"
     "listen_doh = off\n"
     "self_signed = off\n"
-    "unknown_client_id = default\n";
+    "unknown_client_id = default\n"
+    "max_pending = 10000\n";
 
 static char *print_to_string(const struct rs_config *cfg)
 {
