@@ -191,12 +191,13 @@ static void on_timer(uv_timer_t *t)
 		rs__tconn_close(c);
 }
 
-/* Hand every complete frame to the query path; keep a partial one for the next read. */
+/* Hand complete frames to the query path until the pipeline is full; keep the rest (a partial
+ * frame, or frames beyond the limit) for later. */
 static void drain_frames(struct rs_tconn *c)
 {
 	size_t off = 0;
 
-	while (!c->closing) {
+	while (!c->closing && !pipeline_full(c)) {
 		size_t moff, mlen;
 		int rc = rs_frame_next(c->buf + off, c->len - off, &moff, &mlen);
 		if (rc == -EAGAIN)
@@ -256,7 +257,13 @@ static void run_records(struct rs_tconn *c)
 
 	while (!c->closing && !pipeline_full(c)) {
 		if (c->kind == RS_TC_DOT) {
-			size_t room = dot_room(c);
+			size_t room;
+			/* Frames left over when the pipeline filled go first. A full buffer always
+			 * holds a whole frame, so there is room once they are taken. */
+			drain_frames(c);
+			if (c->closing || pipeline_full(c))
+				break;
+			room = dot_room(c);
 			n = room ? rs__tls_io_read(&c->io, c->buf + c->len, room) : RS_ENOMEM;
 			if (n > 0) {
 				c->len += (size_t)n;

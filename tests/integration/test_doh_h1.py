@@ -13,6 +13,7 @@ findings 1 and 6), against the real daemon over real TLS sockets.
   kidguard_tls_pending_refused_total; kidguard_tls_pending shows the current number.
 * finding 6: [ratelimit] applies to DoH and DoT clients too; over the limit they get REFUSED
   (never TC, which means nothing on a stream).
+* DoT's per-connection limit (32) resumes reading when answers drain (it used to spin).
 """
 
 import base64
@@ -122,6 +123,13 @@ class DohH1Test(kgtest.KGTestCase):
     def metric(self, name):
         return metrics(self.http).get(name, 0.0)
 
+    def probe(self, d):
+        """A round trip through the worker that needs no upstream (opcode STATUS: NOTIMP):
+        whatever a client sent before it has been read by then."""
+        m = make_query("probe.kg.test.", "A")
+        m.set_opcode(dns.opcode.STATUS)
+        self.assertIsNotNone(kgtest.udp_raw(d.port, m.to_wire(), timeout=5))
+
     def test_pipelined_gets_behind_a_slow_question(self):
         """Finding 1: 500 pipelined GETs queued behind one slow question are answered in
         order once it returns; the daemon does not recurse itself to death."""
@@ -163,7 +171,7 @@ class DohH1Test(kgtest.KGTestCase):
                         "requests never reached the per-connection bound")
         # Another client is served meanwhile; by then the pipelining one has had every chance
         # to push past the bound.
-        query(d.port, "ready-probe.kg.test.", timeout=5)
+        self.probe(d)
         self.assertEqual(self.metric("kidguard_tls_pending"), 100)
         # The upstream never answers: each question gets SERVFAIL at query_timeout, and the
         # connection moves on to the rest, in order.
@@ -176,6 +184,50 @@ class DohH1Test(kgtest.KGTestCase):
             self.assertEqual(m.rcode(), dns.rcode.SERVFAIL)
         s.close()
         self.assertTrue(wait_until(lambda: self.metric("kidguard_tls_pending") == 0, 5))
+        self.assertTrue(d.alive())
+
+    def test_dot_pipeline_resumes(self):
+        """DoT, 40 slow questions pipelined on one connection (limit 32): when the first
+        answers come back reading resumes and every question is answered. The limit used to
+        count the reference taken around a read: one below it, reading stopped and restarted
+        forever and the worker hung."""
+        up = self.start_upstream()
+        slow = self.delay_line(up, 0.5)
+        d = self.start("127.0.0.1:%d" % slow.port, probe="socket",
+                       extra={"upstream": {"timeout": "3000", "query_timeout": "6000"}})
+        ctx = ssl.create_default_context(cafile=self.ca)
+        t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.dot), timeout=10),
+                            server_hostname=HOST)
+        k = 40
+        wires = []
+        for i in range(k):
+            m = make_query("n%d.kg.test." % (i + 1), "A")
+            m.id = i
+            wires.append(kgtest.frame(m.to_wire()))
+        t.sendall(b"".join(wires))
+        got = {}
+        for _ in range(k):
+            m = dns.message.from_wire(kgtest.tcp_read_msg(t))
+            got[m.id] = kgtest.answer_rdata(m, "A")
+        t.close()
+        self.assertEqual(got, {i: {"198.51.100.%d" % (i + 1)} for i in range(k)})
+        self.assertAliveAndAnswering(d)
+
+    def test_dot_pipeline_bound(self):
+        """DoT, 40 questions in one write to an upstream that never answers: 32 wait, the
+        rest stay unread (they used to be taken with the read that carried them)."""
+        bh = self.blackhole()
+        d = self.start("127.0.0.1:%d" % bh.port, probe="socket",
+                       extra={"upstream": {"timeout": "3000", "query_timeout": "6000"}})
+        ctx = ssl.create_default_context(cafile=self.ca)
+        t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.dot), timeout=10),
+                            server_hostname=HOST)
+        t.sendall(b"".join(kgtest.frame(make_query("q%d.dot.kg.test." % i, "A").to_wire())
+                           for i in range(40)))
+        self.assertTrue(wait_until(lambda: self.metric("kidguard_tls_pending") >= 32, 5))
+        self.probe(d)
+        self.assertEqual(self.metric("kidguard_tls_pending"), 32)
+        t.close()
         self.assertTrue(d.alive())
 
     def test_global_pending_bound(self):
