@@ -283,7 +283,7 @@ struct rs_stats {
 	uint64_t upstream_latency[RS_LAT_BUCKETS];
 	uint64_t upstream_latency_sum_ms;
 	uint64_t coalesced, dropped, refused_acl, formerr, notimp, policy_errors;
-	uint64_t ratelimited;     /* queries over a client's limit (dropped or truncated) */
+	uint64_t ratelimited;     /* over a client's limit (dropped, TC=1; DoT/DoH: REFUSED) */
 	uint64_t overload;        /* SERVFAIL because max_inflight was reached */
 	uint64_t inflight;        /* upstream questions waiting now */
 	uint64_t tcp_connections; /* open now */
