@@ -235,6 +235,7 @@ struct rs_config {
 	int tls_unknown_client_id;          /* enum rs_unknown_id */
 	bool tls_device_id_overrides;       /* device_id_overrides_address: an ID may loosen an
 	                                     * address's profile (rs_profile_for_device) */
+	uint32_t tls_max_pending; /* DoH requests + DoT questions waiting, all connections */
 };
 
 enum rs_rl_action {
@@ -344,7 +345,7 @@ struct rs_stats {
 	uint64_t upstream_latency[RS_LAT_BUCKETS];
 	uint64_t upstream_latency_sum_ms;
 	uint64_t coalesced, dropped, refused_acl, formerr, notimp, policy_errors;
-	uint64_t ratelimited;     /* queries over a client's limit (dropped or truncated) */
+	uint64_t ratelimited;     /* over a client's limit (dropped, TC=1; DoT/DoH: REFUSED) */
 	uint64_t overload;        /* SERVFAIL because max_inflight was reached */
 	uint64_t inflight;        /* upstream questions waiting now */
 	uint64_t tcp_connections; /* open now */
@@ -355,6 +356,8 @@ struct rs_stats {
 	uint64_t store_errors;               /* blocklist or subscriber lookups the store failed */
 	uint64_t cname_chain_refused;        /* SERVFAIL: an answer's CNAME/DNAME chain too long */
 	uint64_t private_answers_dropped;    /* upstream answers with private addresses dropped */
+	uint64_t tls_pending;                /* DoH requests and DoT questions waiting now */
+	uint64_t tls_pending_refused;        /* refused at [tls] max_pending (503, SERVFAIL) */
 };
 
 /* -------------------------------------------------------------------- the server --- */

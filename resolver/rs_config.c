@@ -513,6 +513,7 @@ static const struct key_def keys[] = {
 	{"tls", "key", set_path, 0, 0, OFF(tls_key)},
 	{"tls", "hostname", set_string, 0, RS_TLS_NAME_MAX - 1, OFF(tls_hostname)},
 	{"tls", "self_signed", set_bool, 0, 0, OFF(tls_self_signed)},
+	{"tls", "max_pending", set_u32, 16, 1000000, OFF(tls_max_pending)},
 	{"tls", "unknown_client_id", set_unknown_id, 0, 0, 0},
 	{"tls", "device_id_overrides_address", set_bool, 0, 0, OFF(tls_device_id_overrides)},
 };

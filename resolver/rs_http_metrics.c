@@ -110,7 +110,8 @@ static void queries(struct buf *b, const struct rs_stats *s)
 	     "Listener wakeups followed by a [server] udp_coalesce wait (heavy load only).");
 	bprintf(b, "kidguard_rx_coalesced_total %llu\n", (unsigned long long)s->rx_coalesced);
 	head(b, "kidguard_ratelimited_total", "counter",
-	     "UDP queries over a client's [ratelimit] (answered TC=1 or dropped).");
+	     "UDP, DoT and DoH queries over a client's [ratelimit] (TC=1 or dropped; REFUSED on "
+	     "DoT and DoH).");
 	bprintf(b, "kidguard_ratelimited_total %llu\n", (unsigned long long)s->ratelimited);
 	head(b, "kidguard_overload_total", "counter",
 	     "Queries answered SERVFAIL because [upstream] max_inflight was reached.");
@@ -207,6 +208,13 @@ static void cache_upstream(struct buf *b, const struct rs_stats *s)
 	bprintf(b, "kidguard_inflight_queries %llu\n", (unsigned long long)s->inflight);
 	head(b, "kidguard_tcp_connections", "gauge", "Open client TCP connections.");
 	bprintf(b, "kidguard_tcp_connections %llu\n", (unsigned long long)s->tcp_connections);
+	head(b, "kidguard_tls_pending", "gauge",
+	     "DoH requests and DoT questions waiting for an answer ([tls] max_pending).");
+	bprintf(b, "kidguard_tls_pending %llu\n", (unsigned long long)s->tls_pending);
+	head(b, "kidguard_tls_pending_refused_total", "counter",
+	     "DoH requests (503) and DoT questions (SERVFAIL) refused at [tls] max_pending.");
+	bprintf(b, "kidguard_tls_pending_refused_total %llu\n",
+	        (unsigned long long)s->tls_pending_refused);
 }
 
 static void feed(struct rs_http *h, struct buf *b, const struct rs_config *cfg)

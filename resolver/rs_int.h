@@ -397,4 +397,27 @@ void rs__client_id_from_sni(const char *sni, const char *hostname, char *out);
 /* True when `id` is a valid device ID (1..63 of [a-z0-9-], as written after lowercasing). */
 bool rs__client_id_valid(const char *id);
 
+/* --------------------------------------------- DoH's HTTP/1.1 requests (rs_h1.c) --- */
+
+#define RS_H1_HEAD_MAX   16384      /* request line and headers, blank line included */
+#define RS_H1_BODY_MAX   RS_MAX_MSG /* a DNS message */
+#define RS_H1_METHOD_MAX 7
+
+/* One request; every pointer is borrowed from the buffer given to rs_h1_parse(). */
+struct rs_h1_req {
+	const uint8_t *method, *target, *body; /* body NULL when body_len is 0 */
+	size_t method_len, target_len, body_len;
+	bool ct_dns; /* Content-Type: application/dns-message */
+	bool close;  /* the client wants the connection closed after the answer */
+};
+
+/*
+ * Parse the request at the front of buf[0, len). Returns its length in bytes (head and body,
+ * > 0), 0 when more bytes are needed (never once len >= RS_H1_HEAD_MAX + RS_H1_BODY_MAX), or
+ * minus the HTTP status to answer before closing: -400 malformed, -413 body over
+ * RS_H1_BODY_MAX, -431 head over RS_H1_HEAD_MAX, -501 Transfer-Encoding. `req` is written only
+ * when a request is returned. Pure: no allocation, no state.
+ */
+int rs_h1_parse(const uint8_t *buf, size_t len, struct rs_h1_req *req);
+
 #endif

@@ -311,7 +311,9 @@ static bool over_limit(struct rs_worker *w, const struct rs_waiter *wt, const st
 	uint32_t n = (uint32_t)w->srv->n_workers, qps, burst;
 	size_t len;
 
-	if (!cfg->rl_qps || wt->ops)
+	/* Plain TCP stays unlimited: it is where a truncated UDP client goes next. DoT and DoH
+	 * are not, or a client could flood through them. */
+	if (!cfg->rl_qps || (wt->ops && wt->ops->transport == RS_TRANSPORT_TCP))
 		return false;
 	for (int i = 0; i < cfg->n_rl_exempt; i++)
 		if (kg_cidr_match(&cfg->rl_exempt[i], peer))
@@ -324,6 +326,13 @@ static bool over_limit(struct rs_worker *w, const struct rs_waiter *wt, const st
 	                       uv_now(&w->loop), qps, burst))
 		return false;
 	RS_INC(w, ratelimited);
+	/* TC means nothing on a stream (there is nowhere bigger to retry): REFUSED, even for
+	 * action = drop, as a stream client would otherwise wait on the question. */
+	if (wt->ops) {
+		if (parsed)
+			answer_error(w, wt, RS_RCODE_REFUSED, true);
+		return true;
+	}
 	if (parsed && cfg->rl_action == RS_RL_TRUNCATE &&
 	    (len = rs_build_truncated(&wt->q, w->wbuf + 2, sizeof(w->wbuf) - 2)))
 		rs__send_answer(w, wt, w->wbuf + 2, len);

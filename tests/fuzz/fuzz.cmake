@@ -4,7 +4,7 @@
 # run by ctest over tests/fuzz/corpus/<target> (seeds and saved crashers). With KG_FUZZ=ON
 # (clang): fuzz_<target>, the libFuzzer binaries; tests/fuzz/run-fuzzers builds and runs them.
 set(KG_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR})
-set(KG_FUZZ_TARGETS query response config proxy tcp_frame http_body)
+set(KG_FUZZ_TARGETS query response config proxy tcp_frame http_body h1)
 
 foreach(t ${KG_FUZZ_TARGETS})
 	add_executable(fuzz_replay_${t} ${KG_FUZZ_DIR}/fuzz_${t}.c ${KG_FUZZ_DIR}/replay_main.c)

@@ -165,7 +165,8 @@ static const char full_golden[] =
     "listen_doh = off\n"
     "self_signed = off\n"
     "unknown_client_id = default\n"
-    "device_id_overrides_address = off\n";
+    "device_id_overrides_address = off\n"
+    "max_pending = 10000\n";
 
 static char *print_to_string(const struct rs_config *cfg)
 {
