@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kg_err.h"
 #include "kg_log.h"
 
 #define MAX_CNAMES 8 /* CNAME targets inspected per answer */
@@ -171,7 +172,7 @@ static void count_store_error(struct rs_worker *w, const struct rs_verdict *v)
 	log_every(10, KG_LOG_ERR,
 	          "worker %d: a blocklist store lookup failed (%s); %s (counted in "
 	          "kidguard_store_errors_total)",
-	          w->index, bl_strerror(v->store_rc),
+	          w->index, kg_strerror(v->store_rc),
 	          v->step == RS_STEP_STORE
 	              ? "failing closed ([blocking] on_store_error = fail_closed)"
 	              : "answering unfiltered ([blocking] on_store_error = forward, or a profile "
@@ -227,7 +228,11 @@ static bool cname_blocked(struct rs_worker *w, const struct rs_waiter *wt, const
 		return false;
 	decide_ctx(w, &cx);
 	decide_client(w, wt, &cl, &subnet);
-	if (rs_decide(&cx, &cl, &ask, RS_STAGE_PROFILE, &v) < 0 || v.outcome != RS_OUT_CONTINUE)
+	if (kg_fails_assert(rs_decide(&cx, &cl, &ask, RS_STAGE_PROFILE, &v) == 0)) {
+		answer_error(w, wt, RS_RCODE_SERVFAIL, true);
+		return true;
+	}
+	if (v.outcome != RS_OUT_CONTINUE)
 		return false;
 	v.mask = wt->mask; /* the question's mask, as its policy stage computed it */
 	for (int i = 0; i < n; i++) {
@@ -236,7 +241,11 @@ static bool cname_blocked(struct rs_worker *w, const struct rs_waiter *wt, const
 		if (kl < 0 || bl_key_to_name(key, (size_t)kl, text, sizeof(text)) < 0)
 			continue;
 		ask = (struct rs_ask){names[i], lens[i], wt->q.qclass, text};
-		if (rs_decide(&cx, &cl, &ask, RS_STAGE_LIST, &v) == 0 && answer_decided(w, wt, &v))
+		if (kg_fails_assert(rs_decide(&cx, &cl, &ask, RS_STAGE_LIST, &v) == 0)) {
+			answer_error(w, wt, RS_RCODE_SERVFAIL, true);
+			return true;
+		}
+		if (answer_decided(w, wt, &v))
 			return true;
 	}
 	return false;
@@ -396,7 +405,12 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 	decide_ctx(w, &cx);
 	decide_client(w, &wt, &cl, &subnet);
 	ask = (struct rs_ask){wt.q.qname, wt.q.qname_len, wt.q.qclass, NULL};
-	rs_decide(&cx, &cl, &ask, RS_STAGE_PRE, &dv);
+	/* rs_decide() fails only on a state it believes impossible (no profile after the profile
+	 * stage); going on would forward unfiltered. */
+	if (kg_fails_assert(rs_decide(&cx, &cl, &ask, RS_STAGE_PRE, &dv) == 0)) {
+		answer_error(w, &wt, RS_RCODE_SERVFAIL, true);
+		return;
+	}
 	rs__subscriber_account(w, &dv);
 	if (answer_decided(w, &wt, &dv))
 		return;
@@ -414,7 +428,10 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 		answer_known(w, &wt, &v);
 		return;
 	}
-	rs_decide(&cx, &cl, &ask, RS_STAGE_POST, &dv);
+	if (kg_fails_assert(rs_decide(&cx, &cl, &ask, RS_STAGE_POST, &dv) == 0)) {
+		answer_error(w, &wt, RS_RCODE_SERVFAIL, true);
+		return;
+	}
 	if (answer_decided(w, &wt, &dv))
 		return;
 	if (dv.outcome == RS_OUT_REWRITE) {

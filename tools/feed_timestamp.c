@@ -73,7 +73,7 @@ static int resign(struct pub *p)
 	free(data);
 	if (rc != 0) {
 		fprintf(stderr, "kidguard-feed: %s: %s\n", file,
-		        rc < 0 && rc > -4000 ? strerror(-rc) : sy_strerror(rc));
+		        rc < 0 && rc > -4000 ? strerror(-rc) : kg_strerror(rc));
 		return -1;
 	}
 	if ((rc = sy_manifest_parse(payload, plen, &m, why, sizeof(why))) == 0 &&
