@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """The one error model (common/kg_err.h), seen from outside the daemon.
 
-StoreErrorTextTest: a store error that travels up through the resolver is named in the log.
-rs_strerror() knew only the RS_E* range and printed "Unknown error 4005" for BL_EVERSION.
+StoreErrorTextTest: a store error that travels up through the resolver is named in the log
+by the one kg_strerror() (rs_strerror() knew only the RS_E* range and printed "Unknown error
+4005" for BL_EVERSION; before kg_strerror this call site had to pick bl_strerror by hand).
 
 AssertMetricTest: kg_fails_assert() failures are exported as kidguard_assert_failures_total,
 so a surprise on the query path (answered SERVFAIL) is visible to monitoring, not only in a
