@@ -11,7 +11,7 @@ static const char *rs_text(int err)
 {
 	switch (err) {
 	case RS_EINVAL:
-		return "invalid argument";
+		return "invalid argument or config value";
 	case RS_ENOMEM:
 		return "out of memory";
 	case RS_EPARSE:

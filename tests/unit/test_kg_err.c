@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,7 +42,7 @@ static void test_every_code_named(void **state)
 		if (!named(s))
 			fail_msg("code %d has no name: \"%s\"", codes[i], s ? s : "(null)");
 		for (size_t j = 0; j < i; j++)
-			if (strcmp(s, kg_strerror(codes[j])) == 0)
+			if (strcasecmp(s, kg_strerror(codes[j])) == 0)
 				fail_msg("codes %d and %d share \"%s\"", codes[i], codes[j], s);
 	}
 }
