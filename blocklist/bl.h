@@ -3,8 +3,8 @@
  * and the LMDB store that holds them, plus parsers for the list formats found in the wild.
  *
  * Error model: every `int` function returns 0 on success and a negative value on error: either
- * one of the BL_E* codes below or -errno (e.g. -ENOMEM, -EINVAL). bl_strerror() names both.
- * Out-parameters are left untouched on failure unless stated otherwise.
+ * one of the BL_E* codes below or -errno (e.g. -ENOMEM, -EINVAL). kg_strerror() (common/kg_err.h)
+ * names both. Out-parameters are left untouched on failure unless stated otherwise.
  *
  * Threads: a struct bl_db is shared by all threads. A struct bl_reader belongs to one thread at
  * a time. Only one struct bl_writer may exist per store at a time (LMDB serialises writers
@@ -17,20 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Error codes. The range -4100..-4001 is ours; everything else is -errno. */
-#define BL_ENAME     (-4001) /* not a valid domain name */
-#define BL_ENOSPACE  (-4002) /* output buffer too small */
-#define BL_EMAPFULL  (-4003) /* the store reached its map size; raise it */
-#define BL_ECORRUPT  (-4004) /* a stored record is malformed */
-#define BL_EVERSION  (-4005) /* store or record written by an incompatible version */
-#define BL_ENOTFOUND (-4006) /* no such entry, category or meta key */
-#define BL_EREADERS  (-4007) /* too many reader slots in use */
-#define BL_ECATEGORY (-4008) /* unknown category name, or no free category bit */
-#define BL_ESTORE    (-4009) /* any other store (LMDB) failure, details in the log */
-#define BL_EFULLTXN  (-4010) /* too many changes in one write transaction */
-
-/* Static English text for any return value of this module (never NULL). */
-const char *bl_strerror(int err);
+/* Error codes: BL_E* (-4001..-4100) are defined in kg_err.h, named by kg_strerror(). */
+#include "kg_err.h"
 
 /* ---- Names ------------------------------------------------------------------------------ */
 

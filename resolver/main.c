@@ -349,7 +349,7 @@ int main(int argc, char **argv)
 		return 1;
 	rc = rs_server_new(&cfg, &srv);
 	if (rc < 0) {
-		log_err("cannot start: %s", rs_strerror(rc));
+		log_err("cannot start: %s", kg_strerror(rc));
 		return 1;
 	}
 	if (ra.drop)

@@ -5,9 +5,9 @@
  * Data flow of one query (see README.md):
  *   packet → rs_query_parse (shape check) → ACL → policy (blocklist) → cache → forward → reply.
  *
- * Errors: functions return 0 on success and a negative value on failure. The RS_E* range is
- * ours; anything else is -errno. foreign codes (ldns_status, uv errors) are translated where
- * they are called and never leave the module.
+ * Errors: functions return 0 on success and a negative value on failure: an RS_E* code, a
+ * BL_E* code from the store, or -errno; all are defined in kg_err.h and named by kg_strerror().
+ * Foreign codes (OpenSSL, uv) are translated where they are called and never leave the module.
  */
 #ifndef RS_H
 #define RS_H
@@ -18,17 +18,7 @@
 #include <stdio.h>
 
 #include "kg_addr.h"
-
-enum {
-	RS_EINVAL = -1000, /* bad argument or config value */
-	RS_ENOMEM = -1001,
-	RS_EPARSE = -1002, /* malformed packet */
-	RS_ENOSPC = -1003, /* output buffer too small */
-	RS_EIO = -1004,
-	RS_ELIMIT = -1005, /* a bound on outside input was exceeded (e.g. a CNAME chain) */
-};
-
-const char *rs_strerror(int err);
+#include "kg_err.h"
 
 /* ------------------------------------------------------------------ configuration --- */
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "kg_err.h"
 #include "kg_log.h"
 #include "kg_siphash.h"
 
@@ -56,12 +57,10 @@ static void hash_key_init(void)
 		ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			/* No kernel randomness at all: nothing we could key a table with is safe.
-			 */
+		/* No kernel randomness at all: nothing we could key a table with is safe. */
+		if (n <= 0)
 			log_err("getrandom: %s", strerror(errno));
-			abort();
-		}
+		KG_REQUIRE(n > 0);
 		got += (size_t)n;
 	}
 	kg_siphash_key_from_bytes(b, &hash_key);

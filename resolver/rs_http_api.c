@@ -475,7 +475,7 @@ static void api_override_add(struct rs_req *q, struct rs_resp *r)
 	}
 	rc = write_rule(q->h, true, o.name, o.flags, o.categories);
 	if (rc) {
-		rs__json_error(r, 500, bl_strerror(rc));
+		rs__json_error(r, 500, kg_strerror(rc));
 		return;
 	}
 	j = cJSON_CreateObject();
@@ -506,7 +506,7 @@ static void api_override_del(struct rs_req *q, struct rs_resp *r)
 		return;
 	}
 	if (rc) {
-		rs__json_error(r, 500, bl_strerror(rc));
+		rs__json_error(r, 500, kg_strerror(rc));
 		return;
 	}
 	rs__resp_text(r, 200, "application/json", "{\"deleted\":true}");

@@ -6,6 +6,8 @@
  */
 #include "rs_http_int.h"
 
+#include "kg_err.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +118,10 @@ static void queries(struct buf *b, const struct rs_stats *s)
 	head(b, "kidguard_overload_total", "counter",
 	     "Queries answered SERVFAIL because [upstream] max_inflight was reached.");
 	bprintf(b, "kidguard_overload_total %llu\n", (unsigned long long)s->overload);
+	head(b, "kidguard_assert_failures_total", "counter",
+	     "Queries answered SERVFAIL because the code met a state it believes impossible "
+	     "(a bug: the log names the file and line).");
+	bprintf(b, "kidguard_assert_failures_total %llu\n", kg_fails_assert_count());
 }
 
 static void blocked(struct rs_http *h, struct buf *b, const struct rs_stats *s,

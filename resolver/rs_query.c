@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kg_err.h"
 #include "kg_log.h"
 
 static bool acl_allows(const struct rs_config *cfg, const struct sockaddr *peer)
@@ -169,7 +170,7 @@ static void count_store_error(struct rs_worker *w, const struct rs_verdict *v)
 	log_every(10, KG_LOG_ERR,
 	          "worker %d: a blocklist store lookup failed (%s); %s (counted in "
 	          "kidguard_store_errors_total)",
-	          w->index, bl_strerror(v->store_rc),
+	          w->index, kg_strerror(v->store_rc),
 	          v->step == RS_STEP_STORE
 	              ? "failing closed ([blocking] on_store_error = fail_closed)"
 	              : "answering unfiltered ([blocking] on_store_error = forward, or a profile "
@@ -227,8 +228,10 @@ static int inspect_name(void *ctx, const uint8_t *name, size_t len, int kind)
 	if (kl < 0 || bl_key_to_name(key, (size_t)kl, text, sizeof(text)) < 0)
 		text[0] = '\0'; /* rs_decide refuses a name that cannot be keyed */
 	ask = (struct rs_ask){name, len, in->wt->q.qclass, text};
-	if (rs_decide(&in->cx, &in->cl, &ask, RS_STAGE_LIST, &in->v) < 0)
-		return 0;
+	if (kg_fails_assert(rs_decide(&in->cx, &in->cl, &ask, RS_STAGE_LIST, &in->v) == 0)) {
+		answer_error(in->w, in->wt, RS_RCODE_SERVFAIL, true);
+		return 1;
+	}
 	return answer_decided(in->w, in->wt, &in->v) ? 1 : 0;
 }
 
@@ -253,8 +256,12 @@ static bool cname_blocked(struct rs_worker *w, const struct rs_waiter *wt, const
 	if (inspect) {
 		decide_ctx(w, &in->cx);
 		decide_client(w, wt, &in->cl, &subnet);
-		inspect = rs_decide(&in->cx, &in->cl, &ask, RS_STAGE_PROFILE, &in->v) == 0 &&
-		          in->v.outcome == RS_OUT_CONTINUE;
+		if (kg_fails_assert(rs_decide(&in->cx, &in->cl, &ask, RS_STAGE_PROFILE, &in->v) ==
+		                    0)) {
+			answer_error(w, wt, RS_RCODE_SERVFAIL, true);
+			return true;
+		}
+		inspect = in->v.outcome == RS_OUT_CONTINUE;
 		in->v.mask = wt->mask; /* the question's mask, as its policy stage computed it */
 	}
 	rc = rs_answer_names(body, len, RS_MAX_CNAME_CHAIN, inspect ? inspect_name : NULL, in);
@@ -432,7 +439,12 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 	decide_ctx(w, &cx);
 	decide_client(w, &wt, &cl, &subnet);
 	ask = (struct rs_ask){wt.q.qname, wt.q.qname_len, wt.q.qclass, NULL};
-	rs_decide(&cx, &cl, &ask, RS_STAGE_PRE, &dv);
+	/* rs_decide() fails only on a state it believes impossible (no profile after the profile
+	 * stage); going on would forward unfiltered. */
+	if (kg_fails_assert(rs_decide(&cx, &cl, &ask, RS_STAGE_PRE, &dv) == 0)) {
+		answer_error(w, &wt, RS_RCODE_SERVFAIL, true);
+		return;
+	}
 	rs__subscriber_account(w, &dv);
 	if (answer_decided(w, &wt, &dv))
 		return;
@@ -450,7 +462,10 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 		answer_known(w, &wt, &v);
 		return;
 	}
-	rs_decide(&cx, &cl, &ask, RS_STAGE_POST, &dv);
+	if (kg_fails_assert(rs_decide(&cx, &cl, &ask, RS_STAGE_POST, &dv) == 0)) {
+		answer_error(w, &wt, RS_RCODE_SERVFAIL, true);
+		return;
+	}
 	if (answer_decided(w, &wt, &dv))
 		return;
 	if (dv.outcome == RS_OUT_REWRITE) {

@@ -17,28 +17,6 @@
 
 #include "kg_log.h"
 
-const char *rs_strerror(int err)
-{
-	switch (err) {
-	case 0:
-		return "success";
-	case RS_EINVAL:
-		return "invalid argument";
-	case RS_ENOMEM:
-		return "out of memory";
-	case RS_EPARSE:
-		return "malformed message";
-	case RS_ENOSPC:
-		return "buffer too small";
-	case RS_EIO:
-		return "I/O error";
-	case RS_ELIMIT:
-		return "limit exceeded";
-	default:
-		return err < 0 && err > -4096 ? strerror(-err) : "unknown error";
-	}
-}
-
 const char *rs_transport_name(int transport)
 {
 	static const char *const names[RS_TRANSPORT_MAX] = {"udp", "tcp", "dot", "doh"};
@@ -199,7 +177,7 @@ int rs_server_new(const struct rs_config *cfg, struct rs_server **out)
 	rc = bl_db_open(cfg->state_dir, NULL, &srv->bl);
 	if (rc < 0) {
 		log_err("cannot open the blocklist store in %s: %s", cfg->state_dir,
-		        bl_strerror(rc));
+		        kg_strerror(rc));
 		rc = RS_EIO;
 		goto fail;
 	}

@@ -155,10 +155,8 @@ struct rs_worker {
 	int n_conns, max_conns;    /* TCP, DoT and DoH connections together */
 	struct rs_tls_worker *tls; /* DoT/DoH listeners and DoT upstreams (rs_dot.c), or NULL */
 
-	uint64_t clock_sec;     /* loop second the schedule clock was last read */
-	int minute_of_week;     /* local time, 0 = Monday 00:00 */
-	uint64_t sub_warned_at; /* loop ms of the last unknown-profile warning (rs_subscriber.c) */
-	uint64_t proxy_warned_at; /* loop ms of the last refused PROXY warning (rs_proxy_srv.c) */
+	uint64_t clock_sec; /* loop second the schedule clock was last read */
+	int minute_of_week; /* local time, 0 = Monday 00:00 */
 	uint8_t rand_buf[512];
 	size_t rand_pos;
 	struct rs_recvbatch *rx;               /* listeners' recvmmsg slots, owned */

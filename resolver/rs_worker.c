@@ -14,6 +14,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "kg_err.h"
 #include "kg_log.h"
 
 uint32_t rs__random32(struct rs_worker *w)
@@ -23,8 +24,9 @@ uint32_t rs__random32(struct rs_worker *w)
 	/* IDs and the upstream choice come from the kernel's CSPRNG, in batches. */
 	if (w->rand_pos + sizeof(v) > sizeof(w->rand_buf)) {
 		ssize_t n = getrandom(w->rand_buf, sizeof(w->rand_buf), 0);
-		if (n != (ssize_t)sizeof(w->rand_buf))
-			abort(); /* never fall back to predictable IDs */
+		/* Never fall back to predictable IDs; up to 256 bytes the kernel never returns
+		 * short once its pool is ready. */
+		KG_REQUIRE(n == (ssize_t)sizeof(w->rand_buf));
 		w->rand_pos = 0;
 	}
 	memcpy(&v, w->rand_buf + w->rand_pos, sizeof(v));
@@ -237,7 +239,7 @@ int rs__worker_init(struct rs_worker *w)
 	if ((rc = rx_alloc(w)) < 0)
 		return rc;
 	if (w->srv->bl && (rc = bl_reader_open(w->srv->bl, &w->bl)) < 0) {
-		log_err("worker %d: blocklist reader: %s", w->index, bl_strerror(rc));
+		log_err("worker %d: blocklist reader: %s", w->index, kg_strerror(rc));
 		return RS_EIO;
 	}
 	if (uv_loop_init(&w->loop) < 0)

@@ -231,7 +231,7 @@ int feed_load_prev(struct pub *p)
 	}
 	if (rc != 0) {
 		fprintf(stderr, "kidguard-feed: %s: %s (signed by none of the --key keys?)\n", file,
-		        sy_strerror(rc));
+		        kg_strerror(rc));
 		return -1;
 	}
 	p->have_prev = true;

@@ -258,7 +258,7 @@ static int publish(struct pub *p)
 	fset_finish(&p->set);
 	if ((rc = write_snapshot(p)) != 0 || (rc = feed_write_deltas(p)) != 0 ||
 	    (rc = write_manifest(p)) != 0) {
-		fprintf(stderr, "kidguard-feed: publish failed: %s\n", strerror(-rc));
+		fprintf(stderr, "kidguard-feed: publish failed: %s\n", kg_strerror(rc));
 		return -1;
 	}
 	cleanup(p);
