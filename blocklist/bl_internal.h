@@ -39,6 +39,9 @@ struct bl_db {
 
 /* The one place MDB_* codes become BL_E* / -errno. `what` names the operation for the log. */
 int bl__mdb_err(int rc, const char *what);
+/* Commit `txn` (consumed, committed or not) and sync the env: the one durable commit of every
+ * writer (lists, subscriber table, devices). Returns 0 or a BL_E* code. */
+int bl__commit_durable(struct bl_db *db, MDB_txn *txn);
 
 /* Decode an entry value into `recs` (BL__REC_MAX). Returns the count or BL_ECORRUPT/EVERSION. */
 int bl__recs_decode(const MDB_val *val, struct bl__rec *recs);

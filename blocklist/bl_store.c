@@ -646,3 +646,14 @@ int bl_lookup_text(struct bl_reader *r, const char *name, uint64_t block_mask, s
 	levels_split(&lv, klen);
 	return lookup_levels(r, &lv, block_mask, v);
 }
+
+int bl__commit_durable(struct bl_db *db, MDB_txn *txn)
+{
+	int rc = mdb_txn_commit(txn);
+
+	if (rc != 0)
+		return bl__mdb_err(rc, "commit");
+	/* The env uses MDB_NOMETASYNC; this makes the commit durable before we report it. */
+	rc = mdb_env_sync(db->env, 1);
+	return rc == 0 ? 0 : bl__mdb_err(rc, "sync");
+}

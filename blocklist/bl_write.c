@@ -386,20 +386,18 @@ int bl_writer_commit(struct bl_writer *w)
 {
 	struct bl_db *db = w->db;
 	bool cats = w->cats_changed;
+	MDB_txn *txn;
 	int rc;
 
 	if (w->dead) {
 		bl_writer_abort(w);
 		return BL_ESTORE;
 	}
-	rc = mdb_txn_commit(w->txn);
+	txn = w->txn;
 	free(w);
+	rc = bl__commit_durable(db, txn);
 	if (rc != 0)
-		return bl__mdb_err(rc, "commit");
-	/* The env uses MDB_NOMETASYNC; this makes the commit durable before we report it. */
-	rc = mdb_env_sync(db->env, 1);
-	if (rc != 0)
-		return bl__mdb_err(rc, "sync");
+		return rc;
 	return cats ? bl_db_categories_reload(db) : 0;
 }
 
