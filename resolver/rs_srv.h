@@ -156,7 +156,11 @@ struct rs_worker {
 	struct rs_tls_worker *tls; /* DoT/DoH listeners and DoT upstreams (rs_dot.c), or NULL */
 
 	uint64_t clock_sec;     /* loop second the schedule clock was last read */
-	int minute_of_week;     /* local time, 0 = Monday 00:00 */
+	bool test_clock;        /* the cache clock is srv->test_clock's value, not loop time */
+	bool test_clock_due;    /* a new loop iteration: read the file again before using it */
+	uint64_t test_clock_ms; /* its last value (never goes back) */
+	uv_prepare_t test_clock_prep; /* marks each iteration due (only when test_clock) */
+	int minute_of_week;           /* local time, 0 = Monday 00:00 */
 	uint64_t sub_warned_at; /* loop ms of the last unknown-profile warning (rs_subscriber.c) */
 	uint64_t proxy_warned_at; /* loop ms of the last refused PROXY warning (rs_proxy_srv.c) */
 	uint8_t rand_buf[512];
@@ -191,7 +195,9 @@ struct rs_server {
 	atomic_bool fail_closed; /* feed stale and on_stale = fail_closed */
 	int64_t clock_offset;    /* seconds added to the clock (KIDGUARD_FAKE_NOW, tests only) */
 	bool test_store_fault;   /* every store lookup fails (KIDGUARD_TEST_STORE_FAULT, tests) */
-	struct bl_db *bl;        /* the policy store, shared read-only by the workers */
+	const char
+	    *test_clock;  /* file holding the cache clock in ms (KIDGUARD_TEST_CLOCK, tests) */
+	struct bl_db *bl; /* the policy store, shared read-only by the workers */
 	int n_workers;
 	struct rs_worker *workers;
 	int fds_udp[RS_MAX_WORKERS][RS_MAX_LISTEN];
@@ -208,6 +214,19 @@ struct rs_cfg_ref *rs__cfg_ref_new(const struct rs_config *cfg, int refs);
 
 /* rs_sendbatch.c */
 void rs__batch_init(struct rs_worker *w);
+
+uint64_t rs__test_clock_now(struct rs_worker *w);
+
+/*
+ * The clock cache entries are stored and aged by, TTLs and negative TTLs included (loop ms).
+ * Tests replace it with a file's value (KIDGUARD_TEST_CLOCK) so TTLs can be checked exactly
+ * without sleeping; upstream timeouts, retries and health keep the real loop time. Without
+ * the variable the flag is never set: one predictable branch, no system call per query.
+ */
+static inline uint64_t rs__cache_now(struct rs_worker *w)
+{
+	return w->test_clock ? rs__test_clock_now(w) : uv_now(&w->loop);
+}
 void rs__batch_stop(struct rs_worker *w);
 /* Answers from now on leave from `udp` in one batch. */
 void rs__batch_begin(struct rs_worker *w, uv_udp_t *udp);

@@ -597,9 +597,36 @@ def sanitizer_report(text):
     return None
 
 
+class FakeClock:
+    """The daemon's cache clock under KIDGUARD_TEST_CLOCK: a file holding milliseconds.
+
+    The daemon re-reads it once per loop iteration, so a query sent after set()/advance()
+    returns already sees the new time; cache TTLs then age exactly, without sleeping."""
+
+    def __init__(self, workdir, start_ms=1000000):
+        self.path = os.path.join(workdir, "test-clock")
+        self.ms = 0
+        self.set(start_ms)
+
+    def set(self, ms):
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % ms)
+        os.replace(tmp, self.path)  # never a half-written file
+        self.ms = ms
+
+    def advance(self, seconds):
+        self.set(self.ms + int(round(seconds * 1000)))
+
+    def env(self):
+        return {"KIDGUARD_TEST_CLOCK": self.path}
+
+
 class Daemon:
-    def __init__(self, workdir, upstream_servers, overrides=None, v6=True, name="kidguard"):
+    def __init__(self, workdir, upstream_servers, overrides=None, v6=True, name="kidguard",
+                 env=None):
         self.workdir = workdir
+        self.env = env
         self.port = free_port(v6)
         self.v6 = v6
         self.binary = daemon_binary()
@@ -629,8 +656,10 @@ class Daemon:
             raise AssertionError("kidguard binary not found: %s (build it, or set "
                                  "KG_BUILD_DIR / --build-dir / KG_DAEMON)" % self.binary)
         self._err = open(self.stderr_path, "w")
+        env = dict(os.environ, **self.env) if self.env else None
         self.proc = subprocess.Popen([self.binary, "-c", self.conf], stdout=self._err,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     env=env)
         if wait:
             self.wait_ready(probe=probe)
         return self
