@@ -15,6 +15,14 @@ Everything here talks real DNS over real loopback sockets:
   what it receives.  Used to make "slow upstream" deterministic.
 * ``Daemon``    - kidguard itself, started with a generated INI config,
   stderr captured to a file, stopped by PID with SIGTERM (must exit 0 in 5 s).
+  ``env=`` adds test-only variables: KIDGUARD_FAKE_NOW (the schedule clock, epoch s),
+  KIDGUARD_TEST_CLOCK (the cache clock, see ``FakeClock``), KIDGUARD_TEST_STORE_FAULT.
+* ``FakeClock`` - the file KIDGUARD_TEST_CLOCK names; ``advance(s)`` ages every cached
+  answer by exactly s seconds, so TTL tests need no sleeps.
+
+No test sleeps to wait for something: ``wait_until(pred, bound)`` polls the condition
+(a metric, an answer, a log line). The sleeps left pace a load generator or a fake
+upstream, each with a comment saying so.
 
 Binary: $KG_DAEMON, else <build>/resolver/kidguard where <build> comes from
 ``--build-dir`` on the command line, $KG_BUILD_DIR, or <repo>/build.
@@ -129,6 +137,17 @@ def free_port(v6=True):
         if ok:
             return port
     raise RuntimeError("no free port found")
+
+
+def metrics_value(http_port, name, default=None):
+    """One unlabelled sample of the daemon's /metrics, or default when it is absent."""
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % http_port, timeout=5) as r:
+        text = r.read().decode()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return default
 
 
 def wait_until(pred, timeout, interval=0.05):
@@ -491,7 +510,7 @@ class DelayLine:
             self._threads.append(t)
 
     def _relay(self, data, peer):
-        time.sleep(self.delay)
+        time.sleep(self.delay)  # the fake slow upstream's delay: pacing, not waiting
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.settimeout(3)
         reply = None
