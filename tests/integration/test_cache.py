@@ -6,6 +6,7 @@ TTL tests move the daemon's cache clock (kgtest.FakeClock, KIDGUARD_TEST_CLOCK) 
 sleeping, so they check TTLs to the second and expiry to the millisecond."""
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kgtest  # noqa: E402
@@ -164,6 +165,27 @@ class CacheTest(kgtest.KGTestCase):
         query(d.port, "gone.neg2.test.", "A")
         self.assertEqual(up.count("gone.neg2.test.", "A"), 2,
                          "negative entry outlived the SOA minimum (2 s)")
+
+    def test_fake_clock_leaves_upstream_timeouts_real(self):
+        """Only cache aging follows the fake clock: with it standing still, an upstream that
+        never answers still times out by real time (SERVFAIL), and a stale fake clock never
+        makes the daemon give up early."""
+        clock = kgtest.FakeClock(self.tmp)
+        hole = self.blackhole()
+        d = self.start_daemon("127.0.0.1:%d" % hole.port,
+                              {"upstream": {"timeout": "300", "query_timeout": "800"}},
+                              probe="socket", env=clock.env())
+        t0 = time.monotonic()
+        r = query(d.port, "www.kg.test.", "A", timeout=5)
+        el = time.monotonic() - t0
+        self.assertEqual(r.rcode(), dns.rcode.SERVFAIL)
+        self.assertGreaterEqual(el, 0.7, "gave up before query_timeout")
+        self.assertLess(el, 3.0, "query_timeout not kept while the fake clock stands still")
+        clock.advance(3600)  # after an hour of fake time a question still waits in real time
+        t0 = time.monotonic()
+        r = query(d.port, "n1.kg.test.", "A", timeout=5)
+        self.assertEqual(r.rcode(), dns.rcode.SERVFAIL)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.7, "fake time cut a real timeout")
 
     def test_lru_order(self):
         """size=8: after n1..n8, touch n1, add n9 -> n2 (least recent) evicted, n1 kept."""
