@@ -148,7 +148,8 @@ static void on_answer(struct rs_pending *p, uint8_t *pkt, size_t len, bool via_t
 	if (ttl) {
 		/* The first client sees the same capped TTLs as those served from the cache. */
 		rs_set_ttls(pkt, s.ttl_offs, s.n_ttl, ttl);
-		rs_cache_put(w->cache, &p->key, pkt, s.keep_len, s.ttl_offs, s.n_ttl, ttl, now);
+		rs_cache_put(w->cache, &p->key, pkt, s.keep_len, s.ttl_offs, s.n_ttl, ttl,
+		             rs__cache_now(w));
 	}
 	send_to_waiters(p, pkt, s.keep_len, &s);
 	finish(p);

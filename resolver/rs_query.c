@@ -382,7 +382,7 @@ static void safe_search(struct rs_worker *w, struct rs_waiter *wt, const uint8_t
 	tq.qname_len = (uint8_t)tlen;
 	wt->rewrite = true;
 	rs_cache_key_make(&tq, &key);
-	if (rs_cache_get(w->cache, &key, uv_now(&w->loop), &v)) {
+	if (rs_cache_get(w->cache, &key, rs__cache_now(w), &v)) {
 		RS_INC(w, cache_hits);
 		rs__answer_from_body(w, wt, v.body, v.body_len, v.ttl_offs, v.n_ttl, v.age, target,
 		                     tlen);
@@ -455,7 +455,7 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 	 * (a miss, a new commit, another mask, a safe-search host) takes the full path.
 	 */
 	rs_cache_key_make(&wt.q, &key);
-	hit = rs_cache_get(w->cache, &key, uv_now(&w->loop), &v);
+	hit = rs_cache_get(w->cache, &key, rs__cache_now(w), &v);
 	gen = w->bl ? bl_db_generation(w->srv->bl) : 0;
 	if (hit && !dv.rewrite_target && rs_cache_policy_known(&v, gen, wt.mask)) {
 		RS_INC(w, cache_hits);

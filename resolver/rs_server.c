@@ -162,6 +162,14 @@ int rs_server_new(const struct rs_config *cfg, struct rs_server **out)
 		log_warn(
 		    "KIDGUARD_TEST_STORE_FAULT set: every blocklist lookup fails (tests only)");
 	}
+	/* Tests stop the cache clock: KIDGUARD_TEST_CLOCK=file holding its value in ms. */
+	if (getenv("KIDGUARD_TEST_CLOCK")) {
+		srv->test_clock = getenv("KIDGUARD_TEST_CLOCK");
+		log_warn(
+		    "KIDGUARD_TEST_CLOCK set: cache TTLs age by the clock in %s, not real time "
+		    "(tests only, never in production)",
+		    srv->test_clock);
+	}
 	if (srv->n_workers == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		srv->n_workers = n < 1 ? 1 : n > RS_MAX_WORKERS ? RS_MAX_WORKERS : (int)n;

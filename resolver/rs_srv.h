@@ -143,6 +143,7 @@ struct rs_worker {
 	int n_listen;
 
 	struct rs_cache *cache;
+	bool test_clock;      /* KIDGUARD_TEST_CLOCK: next to the cache, read on every lookup */
 	struct bl_reader *bl; /* this thread's blocklist reader */
 	struct rs_ratelimit *rl;
 	uint64_t subs_gen; /* store generation subs_empty was read at */
@@ -167,6 +168,11 @@ struct rs_worker {
 	uint8_t rbuf[RS_MAX_MSG];     /* upstream UDP receive buffer */
 	uint8_t wbuf[RS_MAX_MSG + 2]; /* reply scratch (+2 for the TCP length prefix) */
 	struct rs_stats stats;
+
+	/* KIDGUARD_TEST_CLOCK (tests only): the cache clock is the file's value (rs__cache_now) */
+	bool test_clock_due;          /* a new loop iteration: read the file before using it */
+	uint64_t test_clock_ms;       /* its last value (never goes back) */
+	uv_prepare_t test_clock_prep; /* marks each iteration due */
 };
 
 /* The sync child process and the feed-freshness watch (rs_supervise.c), main thread only. */
@@ -197,6 +203,7 @@ struct rs_server {
 	atomic_bool fail_closed; /* feed stale and on_stale = fail_closed */
 	int64_t clock_offset;    /* seconds added to the clock (KIDGUARD_FAKE_NOW, tests only) */
 	bool test_store_fault;   /* every store lookup fails (KIDGUARD_TEST_STORE_FAULT, tests) */
+	const char *test_clock;  /* KIDGUARD_TEST_CLOCK: the cache clock's file (tests) */
 	struct bl_db *bl;        /* the policy store, shared read-only by the workers */
 	int n_workers;
 	struct rs_worker *workers;
@@ -232,6 +239,18 @@ int rs__worker_init(struct rs_worker *w);
 void rs__worker_run(void *arg); /* thread entry */
 void rs__worker_fini(struct rs_worker *w);
 uint32_t rs__random32(struct rs_worker *w);
+uint64_t rs__test_clock_now(struct rs_worker *w);
+
+/*
+ * The clock cache entries are stored and aged by, TTLs and negative TTLs included (loop ms).
+ * Tests replace it with a file's value (KIDGUARD_TEST_CLOCK) so TTLs can be checked exactly
+ * without sleeping; upstream timeouts, retries and health keep the real loop time. Without
+ * the variable the flag is never set: one predictable branch, no system call per query.
+ */
+static inline uint64_t rs__cache_now(struct rs_worker *w)
+{
+	return w->test_clock ? rs__test_clock_now(w) : uv_now(&w->loop);
+}
 /* Answer one query that arrived on UDP (ops NULL, `udp` the listener) or on a stream. `pkt`
  * is borrowed. */
 void rs__handle_query(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_udp_t *udp,

@@ -8,11 +8,13 @@
 #include "rs_srv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kg_err.h"
 #include "kg_log.h"
@@ -166,6 +168,8 @@ static void begin_stop(struct rs_worker *w)
 	rs__forward_drop_all(w); /* in-flight questions are dropped, clients retry elsewhere */
 	rs__tcp_close_all(w);
 	rs__tls_worker_stop(w);
+	if (w->test_clock)
+		uv_close((uv_handle_t *)&w->test_clock_prep, NULL);
 	uv_close((uv_handle_t *)&w->wakeup, NULL);
 }
 
@@ -220,6 +224,54 @@ static int open_listeners(struct rs_worker *w)
 	return 0;
 }
 
+/* Runs before the loop waits: whatever the next wakeup brings (a query sent after the test
+ * rewrote the file) sees the file's new value. */
+static void on_test_clock_prepare(uv_prepare_t *h)
+{
+	struct rs_worker *w = h->data;
+
+	w->test_clock_due = true;
+}
+
+/* The cache clock under KIDGUARD_TEST_CLOCK: the file's value in ms, read at most once a loop
+ * iteration. A missing or garbled file, or a smaller value, keeps the last one: the clock
+ * never goes back, so no cached entry is ever younger than its store time. */
+uint64_t rs__test_clock_now(struct rs_worker *w)
+{
+	char buf[32], *end;
+	unsigned long long v;
+	ssize_t n;
+	int fd;
+
+	if (!w->test_clock_due)
+		return w->test_clock_ms;
+	w->test_clock_due = false;
+	fd = open(w->srv->test_clock, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return w->test_clock_ms;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return w->test_clock_ms;
+	buf[n] = '\0';
+	errno = 0;
+	v = strtoull(buf, &end, 10);
+	if (!errno && end != buf && (*end == '\0' || *end == '\n') && v > w->test_clock_ms)
+		w->test_clock_ms = v;
+	return w->test_clock_ms;
+}
+
+static void test_clock_init(struct rs_worker *w)
+{
+	if (!w->srv->test_clock)
+		return;
+	w->test_clock = true;
+	w->test_clock_due = true;
+	uv_prepare_init(&w->loop, &w->test_clock_prep);
+	w->test_clock_prep.data = w;
+	uv_prepare_start(&w->test_clock_prep, on_test_clock_prepare);
+}
+
 int rs__worker_init(struct rs_worker *w)
 {
 	const struct rs_config *cfg = &w->cfg->cfg;
@@ -247,6 +299,7 @@ int rs__worker_init(struct rs_worker *w)
 	w->loop.data = w;
 	uv_async_init(&w->loop, &w->wakeup, on_wakeup);
 	rs__batch_init(w);
+	test_clock_init(w);
 	w->wakeup.data = w;
 	rc = open_listeners(w);
 	return rc ? rc : rs__tls_worker_init(w);

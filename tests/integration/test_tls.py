@@ -663,7 +663,7 @@ class TlsTest(kgtest.KGTestCase):
         chunk = b"\0" * 16384
         for i in range(4):
             s.sendall(h2_frame(0, 0, 1, chunk))
-            time.sleep(0.05)
+            time.sleep(0.05)  # pacing: the body arrives in separate DATA frames
         s.sendall(h2_frame(0, 0x1, 1, b"\0" * 10))
         data = read_all(s, 2)
         self.assertIn(b"413", data)

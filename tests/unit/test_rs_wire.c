@@ -1065,10 +1065,10 @@ static void test_scan_too_many_rrs(void **state)
 	assert_int_equal(rs_cache_ttl_for(&s, &cfg), 0);
 }
 
-/* Known bug: rs_response_scan clears the struct only up to ttl_offs, so too_many_rrs keeps
- * whatever was there (stack garbage in rs_forward.c on_answer, or the previous scan). A small
- * answer scanned after a large one is then never cached. */
-static void test_bug_scan_resets_too_many_rrs(void **state)
+/* Regression: rs_response_scan cleared the struct only up to ttl_offs, so too_many_rrs kept
+ * whatever was there (stack garbage in rs_forward.c on_answer, or the previous scan), and a
+ * small answer scanned after a large one was never cached. */
+static void test_scan_resets_too_many_rrs(void **state)
 {
 	struct wb w;
 	struct rs_scan s;
@@ -1085,9 +1085,9 @@ static void test_bug_scan_resets_too_many_rrs(void **state)
 	assert_int_equal(rs_cache_ttl_for(&s, &cfg), 300);
 }
 
-/* Known bug: RFC 2181 §8 says a TTL with the top bit set is treated as zero; the scan masks
- * the bit instead, so 0x80000005 counts as 5 and 0xffffffff as 68 years (then max_ttl). */
-static void test_bug_scan_ttl_msb_is_zero(void **state)
+/* Regression: RFC 2181 §8 says a TTL with the top bit set is treated as zero; the scan
+ * masked the bit instead, so 0x80000005 counted as 5 and 0xffffffff as 68 years. */
+static void test_scan_ttl_msb_is_zero(void **state)
 {
 	struct wb w;
 	struct rs_scan s;
@@ -1116,10 +1116,10 @@ static int parse_guarded(const uint8_t *pkt, size_t n, struct rs_question *q)
 	return v;
 }
 
-/* Known bug (found by fuzz_query): read_opt hands an option to read_option before checking
+/* Regression (found by fuzz_query): read_opt handed an option to read_option before checking
  * that the option's length fits the RDATA, so an ECS (or MAC) option claiming more bytes than
- * the packet has is read past the end of the packet. */
-static void test_bug_opt_option_overread(void **state)
+ * the packet has was read past the end of the packet. */
+static void test_opt_option_overread(void **state)
 {
 	struct wb w;
 	struct rs_question q;
@@ -1554,9 +1554,9 @@ int main(void)
 	    cmocka_unit_test(test_reply_truncated),
 	    cmocka_unit_test(test_reply_small_buffers),
 	    cmocka_unit_test(test_udp_limit),
-	    cmocka_unit_test(test_bug_scan_resets_too_many_rrs),
-	    cmocka_unit_test(test_bug_scan_ttl_msb_is_zero),
-	    cmocka_unit_test(test_bug_opt_option_overread),
+	    cmocka_unit_test(test_scan_resets_too_many_rrs),
+	    cmocka_unit_test(test_scan_ttl_msb_is_zero),
+	    cmocka_unit_test(test_opt_option_overread),
 	};
 
 	return cmocka_run_group_tests_name("rs_wire", tests, NULL, NULL);
