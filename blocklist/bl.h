@@ -3,8 +3,8 @@
  * and the LMDB store that holds them, plus parsers for the list formats found in the wild.
  *
  * Error model: every `int` function returns 0 on success and a negative value on error: either
- * one of the BL_E* codes below or -errno (e.g. -ENOMEM, -EINVAL). bl_strerror() names both.
- * Out-parameters are left untouched on failure unless stated otherwise.
+ * one of the BL_E* codes below or -errno (e.g. -ENOMEM, -EINVAL). kg_strerror() (common/kg_err.h)
+ * names both. Out-parameters are left untouched on failure unless stated otherwise.
  *
  * Threads: a struct bl_db is shared by all threads. A struct bl_reader belongs to one thread at
  * a time. Only one struct bl_writer may exist per store at a time (LMDB serialises writers
@@ -17,20 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Error codes. The range -4100..-4001 is ours; everything else is -errno. */
-#define BL_ENAME     (-4001) /* not a valid domain name */
-#define BL_ENOSPACE  (-4002) /* output buffer too small */
-#define BL_EMAPFULL  (-4003) /* the store reached its map size; raise it */
-#define BL_ECORRUPT  (-4004) /* a stored record is malformed */
-#define BL_EVERSION  (-4005) /* store or record written by an incompatible version */
-#define BL_ENOTFOUND (-4006) /* no such entry, category or meta key */
-#define BL_EREADERS  (-4007) /* too many reader slots in use */
-#define BL_ECATEGORY (-4008) /* unknown category name, or no free category bit */
-#define BL_ESTORE    (-4009) /* any other store (LMDB) failure, details in the log */
-#define BL_EFULLTXN  (-4010) /* too many changes in one write transaction */
-
-/* Static English text for any return value of this module (never NULL). */
-const char *bl_strerror(int err);
+/* Error codes: BL_E* (-4001..-4100) are defined in kg_err.h, named by kg_strerror(). */
+#include "kg_err.h"
 
 /* ---- Names ------------------------------------------------------------------------------ */
 
@@ -111,6 +99,12 @@ struct bl_db;
 int bl_category_find(struct bl_db *db, const char *name, int *bit);
 
 /*
+ * bl_category_find() against the categories committed now (by any process), read in a fresh
+ * read transaction; db->cats is not touched, so it is safe beside lookups. `db` may be NULL.
+ */
+int bl_category_find_stored(struct bl_db *db, const char *name, int *bit);
+
+/*
  * Name of category `bit`, or NULL when the bit is not defined. `db` may be NULL as above.
  * The string is static (standard table) or owned by `db`, valid until bl_db_close() or the
  * next bl_db_categories_reload() on that db.
@@ -179,6 +173,8 @@ struct bl_verdict {
 	uint64_t categories;     /* category mask of the deciding rule */
 	uint32_t feed_version;   /* version stamped on the rule (feed rules; 0 for local) */
 	bool subtree;            /* the deciding rule is a subtree rule */
+	bool mandatory;          /* blocked by a category the publisher made mandatory: for every
+	                          * client, above local allow rules ("mandatory (publisher)") */
 	char match[BL_NAME_MAX]; /* normalised name of the deciding rule, "" if none */
 };
 
@@ -193,7 +189,10 @@ void bl_reader_close(struct bl_reader *r);
  * Decide about one name. Precedence: local overrides over the feed (local is decided over all
  * levels first); within a source the most specific level with an applicable rule wins, and at
  * one level an allow beats a deny. A deny applies only when its mask intersects `block_mask`,
- * except a local deny with mask 0 which applies to everyone. Each call renews a read
+ * except a local deny with mask 0 which applies to everyone. Categories the publisher made
+ * mandatory (meta "mandatory") are added to every `block_mask`, and a feed deny in one of them
+ * beats a local allow (v->mandatory set); the feed's own allow rules still apply, they are the
+ * publisher's. Each call renews a read
  * transaction and resets it before returning; nothing is held between calls.
  * `wire` (borrowed, `wirelen` bytes) is an uncompressed, lowercased wire name; `v` (borrowed)
  * receives the verdict. Returns 0 (also when no rule matched: v->action == BL_ACTION_NONE),
@@ -250,6 +249,10 @@ int bl_writer_set_timestamp(struct bl_writer *w, uint64_t signed_at, uint64_t tt
  * `addr` borrowed, truncated to BL_META_REPORT_MAX - 1. */
 #define BL_META_REPORT_MAX 256
 int bl_writer_set_report_address(struct bl_writer *w, const char *addr);
+/* The publisher's category policy (from the signed manifest), store bits: `mandatory` is blocked
+ * for every client above any allow rule outside the feed; `child_allow` is the feed-defined
+ * categories the child presets leave alone (every other one they block). */
+int bl_writer_set_feed_policy(struct bl_writer *w, uint64_t mandatory, uint64_t child_allow);
 
 /* ---- Confidential (hashed) feed entries --------------------------------------------------
  *
@@ -306,6 +309,9 @@ struct bl_meta {
 	bool has_hash_key;
 	uint8_t hash_key[BL_HASH_KEY_LEN];
 	uint64_t hashed_entries; /* entries in the hashed (confidential) feed database */
+	uint64_t mandatory;      /* categories the publisher made mandatory (store bits) */
+	uint64_t child_allow;    /* feed-defined categories the child presets do not block */
+	uint64_t feed_defined;   /* the feed-defined categories in the store now (bits 18..63) */
 };
 int bl_db_meta(struct bl_db *db, struct bl_meta *m);
 

@@ -408,6 +408,7 @@ static int store_counts(struct bl_clients *t)
 int bl_clients_commit(struct bl_clients *t)
 {
 	struct bl_db *db = t->db;
+	MDB_txn *txn;
 	int rc;
 
 	rc = t->dead ? BL_ESTORE : store_counts(t);
@@ -415,13 +416,9 @@ int bl_clients_commit(struct bl_clients *t)
 		bl_clients_abort(t);
 		return rc;
 	}
-	rc = mdb_txn_commit(t->txn);
+	txn = t->txn;
 	free(t);
-	if (rc != 0)
-		return bl__mdb_err(rc, "commit");
-	/* The env uses MDB_NOMETASYNC; this makes the commit durable before we report it. */
-	rc = mdb_env_sync(db->env, 1);
-	return rc == 0 ? 0 : bl__mdb_err(rc, "sync");
+	return bl__commit_durable(db, txn);
 }
 
 void bl_clients_abort(struct bl_clients *t)

@@ -383,19 +383,15 @@ int bl_devices_del(struct bl_devices *t, const char *name)
 int bl_devices_commit(struct bl_devices *t)
 {
 	struct bl_db *db = t->db;
-	int rc;
+	MDB_txn *txn;
 
 	if (t->dead) {
 		bl_devices_abort(t);
 		return BL_ESTORE;
 	}
-	rc = mdb_txn_commit(t->txn);
+	txn = t->txn;
 	free(t);
-	if (rc != 0)
-		return bl__mdb_err(rc, "commit");
-	/* The env uses MDB_NOMETASYNC; this makes the commit durable before we report it. */
-	rc = mdb_env_sync(db->env, 1);
-	return rc == 0 ? 0 : bl__mdb_err(rc, "sync");
+	return bl__commit_durable(db, txn);
 }
 
 void bl_devices_abort(struct bl_devices *t)

@@ -39,6 +39,9 @@ struct bl_db {
 
 /* The one place MDB_* codes become BL_E* / -errno. `what` names the operation for the log. */
 int bl__mdb_err(int rc, const char *what);
+/* Commit `txn` (consumed, committed or not) and sync the env: the one durable commit of every
+ * writer (lists, subscriber table, devices). Returns 0 or a BL_E* code. */
+int bl__commit_durable(struct bl_db *db, MDB_txn *txn);
 
 /* Decode an entry value into `recs` (BL__REC_MAX). Returns the count or BL_ECORRUPT/EVERSION. */
 int bl__recs_decode(const MDB_val *val, struct bl__rec *recs);
@@ -67,6 +70,11 @@ int bl__hmac_trunc(struct bl__hmac *h, const uint8_t *data, size_t len, uint8_t 
 /* Meta keys of the hashed entries, shared by the writer and the readers. */
 #define BL__META_HASH_KEY      "hash_key"
 #define BL__META_HASHED_LABELS "hashed_labels"
+#define BL__META_MANDATORY     "mandatory"
+#define BL__META_CHILD_ALLOW   "child_allow"
+
+/* A u64 LE meta value read in `txn`, 0 when absent or malformed. */
+uint64_t bl__meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *key);
 
 /* Name syntax check of one text label; used by normalize and the parsers. */
 bool bl__is_label_char(unsigned char c);

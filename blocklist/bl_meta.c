@@ -70,6 +70,49 @@ int bl__categories_load(struct bl_db *db, MDB_txn *txn)
 	return rc == MDB_NOTFOUND ? 0 : bl__mdb_err(rc, "categories");
 }
 
+/* The feed-defined bits stored in `txn`; with `name`, *bit is set to the one named so. */
+static uint64_t stored_categories(struct bl_db *db, MDB_txn *txn, const char *name, int *bit)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t bits = 0;
+
+	if (mdb_cursor_open(txn, db->dbi_cat, &cur) != 0)
+		return 0;
+	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const uint8_t *p = v.mv_data;
+		uint8_t b = k.mv_size == 1 ? *(const uint8_t *)k.mv_data : 0;
+		if (b < BL_CATEGORY_BUILTIN || b >= BL_CATEGORY_MAX || v.mv_size < 4 || p[2] == 0 ||
+		    v.mv_size < 4u + p[2])
+			continue;
+		bits |= 1ULL << b;
+		if (name && bit && strlen(name) == p[2] && memcmp(name, p + 4, p[2]) == 0)
+			*bit = b;
+	}
+	mdb_cursor_close(cur);
+	return bits;
+}
+
+int bl_category_find_stored(struct bl_db *db, const char *name, int *bit)
+{
+	MDB_txn *txn;
+	int found = -1;
+
+	if (!name)
+		return -EINVAL;
+	if (bl_category_find(NULL, name, bit) == 0 || !db)
+		return bl_category_find(NULL, name, bit);
+	if (mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn) != 0)
+		return BL_ESTORE;
+	stored_categories(db, txn, name, &found);
+	mdb_txn_abort(txn);
+	if (found < 0)
+		return BL_ECATEGORY;
+	*bit = found;
+	return 0;
+}
+
 int bl_db_categories_reload(struct bl_db *db)
 {
 	MDB_txn *txn;
@@ -82,7 +125,7 @@ int bl_db_categories_reload(struct bl_db *db)
 	return rc;
 }
 
-static uint64_t meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *key)
+uint64_t bl__meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *key)
 {
 	MDB_val k = {strlen(key), (void *)key}, v;
 	uint64_t x = 0;
@@ -117,12 +160,12 @@ int bl_db_meta(struct bl_db *db, struct bl_meta *m)
 
 	if (rc != 0)
 		return bl__mdb_err(rc, "begin");
-	m->feed_version = meta_u64(txn, db->dbi_meta, "feed_version");
-	m->last_sync = meta_u64(txn, db->dbi_meta, "last_sync");
-	m->last_attempt = meta_u64(txn, db->dbi_meta, "last_attempt");
-	m->feed_expires = meta_u64(txn, db->dbi_meta, "feed_expires");
-	m->timestamp_signed = meta_u64(txn, db->dbi_meta, "ts_signed");
-	m->timestamp_ttl = meta_u64(txn, db->dbi_meta, "ts_ttl");
+	m->feed_version = bl__meta_u64(txn, db->dbi_meta, "feed_version");
+	m->last_sync = bl__meta_u64(txn, db->dbi_meta, "last_sync");
+	m->last_attempt = bl__meta_u64(txn, db->dbi_meta, "last_attempt");
+	m->feed_expires = bl__meta_u64(txn, db->dbi_meta, "feed_expires");
+	m->timestamp_signed = bl__meta_u64(txn, db->dbi_meta, "ts_signed");
+	m->timestamp_ttl = bl__meta_u64(txn, db->dbi_meta, "ts_ttl");
 	m->last_error[0] = '\0';
 	if (mdb_get(txn, db->dbi_meta, &k, &v) == 0) {
 		size_t n = v.mv_size < BL_META_ERR_MAX - 1 ? v.mv_size : BL_META_ERR_MAX - 1;
@@ -138,6 +181,9 @@ int bl_db_meta(struct bl_db *db, struct bl_meta *m)
 		m->report[n] = '\0';
 	}
 	meta_hashed(db, txn, m);
+	m->mandatory = bl__meta_u64(txn, db->dbi_meta, BL__META_MANDATORY);
+	m->child_allow = bl__meta_u64(txn, db->dbi_meta, BL__META_CHILD_ALLOW);
+	m->feed_defined = stored_categories(db, txn, NULL, NULL);
 	mdb_txn_abort(txn);
 	return 0;
 }

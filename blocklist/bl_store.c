@@ -37,6 +37,9 @@
  *           "hash_key"      32 bytes, the feed's key for HASH (absent: no hashed entries)
  *           "hashed_labels" u32 LE, the most labels of any hashed name ever put since the
  *                           last clear; lookups hash only levels up to it
+ *           "mandatory"     u64 LE, category bits the publisher made mandatory: blocked for
+ *                           every client, above local allow rules (written with the feed)
+ *           "child_allow"   u64 LE, feed-defined category bits the child presets leave alone
  *
  * HASH: the first 16 bytes of HMAC-SHA256(hash_key, NAMEKEY) (bl_hash.c). The sync worker
  * writes "feed_hashed" and "hash_key" in the same transaction as the entries they describe.
@@ -316,6 +319,8 @@ struct bl_reader {
 	MDB_txn *txn;          /* always in the reset state between calls */
 	MDB_cursor *cur[2];    /* [source - 1], renewed with the txn */
 	struct bl__hmac *hmac; /* made on the first lookup that meets hashed entries */
+	size_t mand_txnid;     /* the snapshot `mandatory` was read in (0: none yet) */
+	uint64_t mandatory;    /* meta "mandatory" of that snapshot */
 };
 
 int bl_reader_open(struct bl_db *db, struct bl_reader **out)
@@ -553,6 +558,44 @@ static int lookup_feed(struct bl_reader *r, const struct levels *lv, uint64_t ma
 	return fl > 0 || hl > 0;
 }
 
+/* The publisher's mandatory categories in the renewed snapshot: read once per commit. */
+static uint64_t mandatory_mask(struct bl_reader *r)
+{
+	size_t id = mdb_txn_id(r->txn);
+
+	if (id != r->mand_txnid) {
+		r->mandatory = bl__meta_u64(r->txn, r->db->dbi_meta, BL__META_MANDATORY);
+		r->mand_txnid = id;
+	}
+	return r->mandatory;
+}
+
+/*
+ * Both sources, local first. A mandatory category is blocked whatever the client's mask and
+ * above a local allow: when local allowed, the feed is asked again for the mandatory
+ * categories alone, and its deny wins.
+ */
+static int decide(struct bl_reader *r, const struct levels *lv, uint64_t mask, struct bl_verdict *v)
+{
+	uint64_t mand = mandatory_mask(r);
+	struct bl_verdict mv;
+	int rc = lookup_source(r, lv, BL_SOURCE_LOCAL, mask | mand, v), mr;
+
+	if (rc == 0) {
+		rc = lookup_feed(r, lv, mask | mand, v);
+	} else if (rc > 0 && mand && v->action == BL_ACTION_ALLOW) {
+		memset(&mv, 0, sizeof(mv));
+		if ((mr = lookup_feed(r, lv, mand, &mv)) < 0)
+			return mr;
+		if (mr > 0 && mv.action == BL_ACTION_BLOCK)
+			*v = mv;
+	}
+	if (rc > 0)
+		v->mandatory = v->action == BL_ACTION_BLOCK && v->source == BL_SOURCE_FEED &&
+		               (v->categories & mand);
+	return rc;
+}
+
 static int lookup_levels(struct bl_reader *r, const struct levels *lv, uint64_t mask,
                          struct bl_verdict *v)
 {
@@ -568,8 +611,8 @@ static int lookup_levels(struct bl_reader *r, const struct levels *lv, uint64_t 
 	}
 	if (lv->n == 0) /* the root name: no rule can match */
 		rc = 0;
-	else if ((rc = lookup_source(r, lv, BL_SOURCE_LOCAL, mask, v)) == 0)
-		rc = lookup_feed(r, lv, mask, v);
+	else
+		rc = decide(r, lv, mask, v);
 	if (rc == 0)
 		memset(v, 0, sizeof(*v));
 out:
@@ -602,4 +645,15 @@ int bl_lookup_text(struct bl_reader *r, const char *name, uint64_t block_mask, s
 		return klen;
 	levels_split(&lv, klen);
 	return lookup_levels(r, &lv, block_mask, v);
+}
+
+int bl__commit_durable(struct bl_db *db, MDB_txn *txn)
+{
+	int rc = mdb_txn_commit(txn);
+
+	if (rc != 0)
+		return bl__mdb_err(rc, "commit");
+	/* The env uses MDB_NOMETASYNC; this makes the commit durable before we report it. */
+	rc = mdb_env_sync(db->env, 1);
+	return rc == 0 ? 0 : bl__mdb_err(rc, "sync");
 }

@@ -357,6 +357,13 @@ int bl_writer_set_report_address(struct bl_writer *w, const char *addr)
 	return meta_put(w, "report", addr, n < BL_META_REPORT_MAX ? n : BL_META_REPORT_MAX - 1);
 }
 
+int bl_writer_set_feed_policy(struct bl_writer *w, uint64_t mandatory, uint64_t child_allow)
+{
+	int rc = meta_put_u64(w, BL__META_MANDATORY, mandatory);
+
+	return rc ? rc : meta_put_u64(w, BL__META_CHILD_ALLOW, child_allow);
+}
+
 int bl_writer_set_hash_key(struct bl_writer *w, const uint8_t key[BL_HASH_KEY_LEN])
 {
 	return meta_put(w, BL__META_HASH_KEY, key, BL_HASH_KEY_LEN);
@@ -379,20 +386,18 @@ int bl_writer_commit(struct bl_writer *w)
 {
 	struct bl_db *db = w->db;
 	bool cats = w->cats_changed;
+	MDB_txn *txn;
 	int rc;
 
 	if (w->dead) {
 		bl_writer_abort(w);
 		return BL_ESTORE;
 	}
-	rc = mdb_txn_commit(w->txn);
+	txn = w->txn;
 	free(w);
+	rc = bl__commit_durable(db, txn);
 	if (rc != 0)
-		return bl__mdb_err(rc, "commit");
-	/* The env uses MDB_NOMETASYNC; this makes the commit durable before we report it. */
-	rc = mdb_env_sync(db->env, 1);
-	if (rc != 0)
-		return bl__mdb_err(rc, "sync");
+		return rc;
 	return cats ? bl_db_categories_reload(db) : 0;
 }
 

@@ -12,7 +12,7 @@
  * switch at commit and a failure anywhere leaves the last good list serving.
  *
  * Error model: 0 is success, negative is an error: one of the SY_E* codes below, a BL_E* code
- * from the store, or -errno. sy_strerror() names all of them.
+ * from the store, or -errno. kg_strerror() (common/kg_err.h) names all of them.
  */
 #ifndef SY_H
 #define SY_H
@@ -21,19 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Error codes. The range -4200..-4101 is ours. */
-#define SY_ESIG      (-4101) /* no valid signature by a pinned key */
-#define SY_EFORMAT   (-4102) /* malformed envelope, manifest or feed line */
-#define SY_EROLLBACK (-4103) /* manifest version older than the store's */
-#define SY_EEXPIRED  (-4104) /* manifest expired (freeze attack or a stalled publisher) */
-#define SY_EHASH     (-4105) /* a file's size or SHA-256 differs from the manifest */
-#define SY_ETOOBIG   (-4106) /* a download, or its decompressed content, exceeds a cap */
-#define SY_EFETCH    (-4107) /* transfer failed: DNS, connect, TLS, HTTP status, timeout */
-#define SY_ESTOP     (-4108) /* interrupted by SIGTERM */
-#define SY_ESTALE    (-4109) /* signed timestamp refused: expired, older than seen, mismatch */
-
-/* Static English text for any return value of this module or of bl (never NULL). */
-const char *sy_strerror(int err);
+/* Error codes: SY_E* (-4101..-4200) are defined in kg_err.h, named by kg_strerror(). */
+#include "kg_err.h"
 
 /* ---- The worker ------------------------------------------------------------------------- */
 
@@ -117,6 +106,8 @@ struct sy_category {
 	char name[32]; /* [a-z0-9_-]{1,31} */
 	char desc[128];
 	bool confidential;
+	bool mandatory;   /* blocked for every profile, above local allow rules */
+	bool child_allow; /* "child_default": "allow": the child presets do not block it */
 };
 
 struct sy_manifest {

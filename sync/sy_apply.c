@@ -91,11 +91,28 @@ static int apply_line(void *arg, const struct sy_line *l)
 	return rc;
 }
 
+/* The publisher's category policy in store bits, written in the same transaction as the list
+ * it belongs to. */
+static int set_policy(struct apply *a)
+{
+	uint64_t mand = 0, child_allow = 0;
+
+	for (int i = 0; i < a->m->n_categories; i++) {
+		if (a->m->categories[i].mandatory)
+			mand |= 1ULL << a->bits[i];
+		if (a->m->categories[i].child_allow)
+			child_allow |= 1ULL << a->bits[i];
+	}
+	return bl_writer_set_feed_policy(a->w, mand, child_allow);
+}
+
 static int finish(struct apply *a)
 {
 	uint64_t now = (uint64_t)time(NULL);
 	int rc = bl_writer_set_feed_version(a->w, a->m->version);
 
+	if (rc == 0)
+		rc = set_policy(a);
 	if (rc == 0)
 		rc = bl_writer_set_feed_expires(a->w, a->m->expires);
 	if (rc == 0)

@@ -41,6 +41,9 @@ int sy__ed25519_verify(const uint8_t key[SY_KEY_LEN], const uint8_t *msg, size_t
 /* cJSON parse of exactly `len` bytes: trailing bytes other than white space are an error. */
 struct cJSON;
 struct cJSON *sy__json_parse(const char *text, size_t len);
+/* o[key] as a whole number 0..max (and within JSON's exact integers) into *out; false else.
+ * One reading of numbers for the manifest and the timestamp (sy_manifest.c). */
+bool sy__json_uint(const struct cJSON *o, const char *key, uint64_t max, uint64_t *out);
 
 /* A growable byte buffer with a hard cap. */
 struct sy_buf {

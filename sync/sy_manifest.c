@@ -25,7 +25,7 @@ static int bad(char *err, size_t errlen, const char *fmt, ...)
 	return SY_EFORMAT;
 }
 
-static bool get_uint(const cJSON *o, const char *key, uint64_t max, uint64_t *out)
+bool sy__json_uint(const cJSON *o, const char *key, uint64_t max, uint64_t *out)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
@@ -88,13 +88,13 @@ static bool parse_file(const cJSON *o, bool delta, struct sy_file *f)
 	memset(f, 0, sizeof(*f));
 	if (!cJSON_IsObject(o) || !sy__keys_known(o, known) ||
 	    !get_str(o, "url", f->url, sizeof(f->url), false) || !url_ok(f->url) ||
-	    !get_uint(o, "size", UINT64_MAX, &f->size) ||
-	    !get_uint(o, "raw_size", UINT64_MAX, &f->raw_size) ||
-	    !get_uint(o, "entries", UINT64_MAX, &f->entries) || !cJSON_IsString(h) ||
+	    !sy__json_uint(o, "size", UINT64_MAX, &f->size) ||
+	    !sy__json_uint(o, "raw_size", UINT64_MAX, &f->raw_size) ||
+	    !sy__json_uint(o, "entries", UINT64_MAX, &f->entries) || !cJSON_IsString(h) ||
 	    sy__hex_decode(h->valuestring, strlen(h->valuestring), f->sha256, SY_SHA256_LEN) != 0)
 		return false;
 	if (delta)
-		return get_uint(o, "from", UINT32_MAX, &f->from) && f->from > 0;
+		return sy__json_uint(o, "from", UINT32_MAX, &f->from) && f->from > 0;
 	return cJSON_GetObjectItemCaseSensitive(o, "from") == NULL;
 }
 
@@ -108,9 +108,30 @@ static bool cat_name_ok(const char *n)
 	return true;
 }
 
+/* The optional publisher policy of one category: "mandatory" (boolean, default false) and
+ * "child_default" ("block", the default, or "allow"). Older appliances refuse these keys, so a
+ * publisher writes them only when they differ from the default. Returns 0 or -1. */
+static int parse_category_policy(const cJSON *c, struct sy_category *sc)
+{
+	const cJSON *mand = cJSON_GetObjectItemCaseSensitive(c, "mandatory");
+	const cJSON *child = cJSON_GetObjectItemCaseSensitive(c, "child_default");
+
+	if (mand && !cJSON_IsBool(mand))
+		return -1;
+	sc->mandatory = cJSON_IsTrue(mand);
+	if (!child)
+		return 0;
+	if (!cJSON_IsString(child) ||
+	    (strcmp(child->valuestring, "block") != 0 && strcmp(child->valuestring, "allow") != 0))
+		return -1;
+	sc->child_allow = strcmp(child->valuestring, "allow") == 0;
+	return 0;
+}
+
 static int parse_categories(const cJSON *a, struct sy_manifest *m, char *err, size_t errlen)
 {
-	static const char *const known[] = {"name", "description", "confidential", NULL};
+	static const char *const known[] = {"name",      "description",   "confidential",
+	                                    "mandatory", "child_default", NULL};
 	const cJSON *c;
 
 	if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > SY_CATEGORIES_MAX)
@@ -127,6 +148,11 @@ static int parse_categories(const cJSON *a, struct sy_manifest *m, char *err, si
 		    !cJSON_IsBool(conf))
 			return bad(err, errlen, "categories[%d]: malformed", m->n_categories);
 		sc->confidential = cJSON_IsTrue(conf);
+		if (parse_category_policy(c, sc) != 0)
+			return bad(err, errlen,
+			           "categories[%d]: mandatory not a boolean or "
+			           "child_default not \"block\"/\"allow\"",
+			           m->n_categories);
 		for (int i = 0; i < m->n_categories; i++) {
 			if (strcmp(m->categories[i].name, sc->name) == 0)
 				return bad(err, errlen, "categories: '%s' twice", sc->name);
@@ -165,22 +191,22 @@ static int parse_root(const cJSON *root, struct sy_manifest *m, char *err, size_
 
 	if (!cJSON_IsObject(root) || !sy__keys_known(root, known))
 		return bad(err, errlen, "not an object of known keys");
-	if (!get_uint(root, "format", 1000, &fmt) || fmt != 1)
+	if (!sy__json_uint(root, "format", 1000, &fmt) || fmt != 1)
 		return bad(err, errlen, "format: not 1");
 	if (!get_str(root, "feed", m->feed, sizeof(m->feed), false) ||
 	    !get_str(root, "report", m->report, sizeof(m->report), true))
 		return bad(err, errlen, "feed or report: missing or too long");
-	if (!get_uint(root, "version", UINT32_MAX, &m->version) || m->version == 0)
+	if (!sy__json_uint(root, "version", UINT32_MAX, &m->version) || m->version == 0)
 		return bad(err, errlen, "version: not 1..2^32-1");
-	if (!get_uint(root, "created", UINT64_MAX, &m->created) ||
-	    !get_uint(root, "expires", UINT64_MAX, &m->expires) || m->expires <= m->created)
+	if (!sy__json_uint(root, "created", UINT64_MAX, &m->created) ||
+	    !sy__json_uint(root, "expires", UINT64_MAX, &m->expires) || m->expires <= m->created)
 		return bad(err, errlen, "created/expires: missing or expires <= created");
 	if (!cJSON_IsString(hk) || sy__hex_decode(hk->valuestring, strlen(hk->valuestring),
 	                                          m->hash_key, SY_HASH_KEY_LEN) != 0)
 		return bad(err, errlen, "hash_key: not 64 hex digits");
 	/* Optional: a feed without it has no signed timestamp (freshness as before it). */
 	if (cJSON_GetObjectItemCaseSensitive(root, "timestamp_ttl") &&
-	    (!get_uint(root, "timestamp_ttl", SY_TIMESTAMP_TTL_MAX, &m->timestamp_ttl) ||
+	    (!sy__json_uint(root, "timestamp_ttl", SY_TIMESTAMP_TTL_MAX, &m->timestamp_ttl) ||
 	     m->timestamp_ttl == 0))
 		return bad(err, errlen, "timestamp_ttl: not 1..%d", SY_TIMESTAMP_TTL_MAX);
 	rc = parse_categories(cJSON_GetObjectItemCaseSensitive(root, "categories"), m, err, errlen);

@@ -155,7 +155,7 @@ static int update(struct sy_ctx *ctx, const struct sy_manifest *m, const struct 
 				         (unsigned long long)(ms_now() - t0));
 			return rc;
 		}
-		log_warn("sync: delta %s: %s; fetching the snapshot", d->url, sy_strerror(rc));
+		log_warn("sync: delta %s: %s; fetching the snapshot", d->url, kg_strerror(rc));
 	}
 	*what = m->snapshot.url;
 	t0 = ms_now();
@@ -191,7 +191,7 @@ static int poll_timestamp(struct sy_ctx *ctx, const struct sy_manifest *m,
 		                           &payload, &plen);
 	sy__buf_free(&b);
 	if (rc != 0) {
-		snprintf(err, errlen, "%s: %s", SY_TIMESTAMP_FILE, sy_strerror(rc));
+		snprintf(err, errlen, "%s: %s", SY_TIMESTAMP_FILE, kg_strerror(rc));
 		return rc;
 	}
 	rc = sy_timestamp_parse(payload, plen, &ts, why, sizeof(why));
@@ -234,7 +234,7 @@ static int check_manifest(struct sy_ctx *ctx, const struct sy_buf *b, const stru
 	                          ctx->nkeys, &payload, &plen);
 
 	if (rc != 0) {
-		snprintf(err, errlen, "manifest: %s", sy_strerror(rc));
+		snprintf(err, errlen, "manifest: %s", kg_strerror(rc));
 		return rc;
 	}
 	rc = sy_manifest_parse(payload, plen, m, why, sizeof(why));
@@ -271,7 +271,7 @@ static int poll_manifest(struct sy_ctx *ctx, const struct bl_meta *meta, char *e
 	                   sizeof(etag), &b);
 
 	if (rc != 0) {
-		snprintf(err, errlen, "manifest: %s", sy_strerror(rc));
+		snprintf(err, errlen, "manifest: %s", kg_strerror(rc));
 		goto out;
 	}
 	if (nm) { /* the manifest we verified last time, still current */
@@ -294,7 +294,7 @@ static int poll_manifest(struct sy_ctx *ctx, const struct bl_meta *meta, char *e
 		goto out;
 	if (m->version > meta->feed_version && (rc = update(ctx, m, meta, &what)) != 0) {
 		snprintf(err, errlen, "version %llu: %s: %s", (unsigned long long)m->version, what,
-		         sy_strerror(rc));
+		         kg_strerror(rc));
 		goto out;
 	}
 	memcpy(ctx->etag, etag, sizeof(etag));
@@ -333,6 +333,6 @@ int sy_poll_once(struct sy_ctx *ctx)
 		         (unsigned long long)meta.feed_version);
 	rr = sy__record(ctx, err, rc == 0);
 	if (rr != 0)
-		log_err("sync: cannot record the sync status: %s", sy_strerror(rr));
+		log_err("sync: cannot record the sync status: %s", kg_strerror(rr));
 	return rc;
 }

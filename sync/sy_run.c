@@ -81,12 +81,12 @@ int sy_run(const struct sy_options *o)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return -ENOMEM;
 	if ((rc = sy_ctx_new(o, &ctx)) != 0) {
-		log_err("sync: cannot start: %s", sy_strerror(rc));
+		log_err("sync: cannot start: %s", kg_strerror(rc));
 		curl_global_cleanup();
 		return rc;
 	}
 	if ((rc = write_pid(o->state_dir)) != 0)
-		log_warn("sync: cannot write %s/sync.pid: %s", o->state_dir, sy_strerror(rc));
+		log_warn("sync: cannot write %s/sync.pid: %s", o->state_dir, kg_strerror(rc));
 	log_info("sync: polling %s every %d s", o->url, o->interval_s);
 	do {
 		if (sy_poll_once(ctx) == SY_ESTOP)

@@ -30,17 +30,6 @@ static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
 	return rc;
 }
 
-static bool uint_of(const cJSON *o, const char *key, uint64_t max, uint64_t *out)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > MAX_SAFE_INT ||
-	    v->valuedouble != (double)(uint64_t)v->valuedouble || (uint64_t)v->valuedouble > max)
-		return false;
-	*out = (uint64_t)v->valuedouble;
-	return true;
-}
-
 static int parse_root(const cJSON *root, struct sy_timestamp *ts, char *err, size_t errlen)
 {
 	static const char *const known[] = {"format", "feed",    "version", "manifest_sha256",
@@ -51,20 +40,21 @@ static int parse_root(const cJSON *root, struct sy_timestamp *ts, char *err, siz
 
 	if (!cJSON_IsObject(root) || !sy__keys_known(root, known))
 		return fail(SY_EFORMAT, err, errlen, "timestamp: not an object of known keys");
-	if (!uint_of(root, "format", 1000, &fmt) || fmt != 1)
+	if (!sy__json_uint(root, "format", 1000, &fmt) || fmt != 1)
 		return fail(SY_EFORMAT, err, errlen, "timestamp: format: not 1");
 	if (!cJSON_IsString(feed) || !feed->valuestring[0] ||
 	    strlen(feed->valuestring) >= sizeof(ts->feed))
 		return fail(SY_EFORMAT, err, errlen, "timestamp: feed: missing or too long");
 	memcpy(ts->feed, feed->valuestring, strlen(feed->valuestring) + 1);
-	if (!uint_of(root, "version", UINT32_MAX, &ts->version) || ts->version == 0)
+	if (!sy__json_uint(root, "version", UINT32_MAX, &ts->version) || ts->version == 0)
 		return fail(SY_EFORMAT, err, errlen, "timestamp: version: not 1..2^32-1");
 	if (!cJSON_IsString(h) || sy__hex_decode(h->valuestring, strlen(h->valuestring),
 	                                         ts->manifest_sha256, SY_SHA256_LEN) != 0)
 		return fail(SY_EFORMAT, err, errlen,
 		            "timestamp: manifest_sha256: not 64 hex digits");
-	if (!uint_of(root, "signed", UINT64_MAX, &ts->signed_at) ||
-	    !uint_of(root, "expires", UINT64_MAX, &ts->expires) || ts->expires <= ts->signed_at)
+	if (!sy__json_uint(root, "signed", UINT64_MAX, &ts->signed_at) ||
+	    !sy__json_uint(root, "expires", UINT64_MAX, &ts->expires) ||
+	    ts->expires <= ts->signed_at)
 		return fail(SY_EFORMAT, err, errlen,
 		            "timestamp: signed/expires: missing or expires <= signed");
 	return 0;

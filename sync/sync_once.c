@@ -92,13 +92,13 @@ int main(int argc, char **argv)
 	if (loop)
 		return sy_run(&o) == 0 ? 0 : 1;
 	if ((rc = sy_ctx_new(&o, &ctx)) != 0) {
-		fprintf(stderr, "kidguard-sync-once: %s\n", sy_strerror(rc));
+		fprintf(stderr, "kidguard-sync-once: %s\n", kg_strerror(rc));
 		return 1;
 	}
 	rc = sy_poll_once(ctx);
 	printf("version %llu\n", (unsigned long long)sy_ctx_version(ctx));
 	sy_ctx_free(ctx);
 	if (rc != 0)
-		fprintf(stderr, "kidguard-sync-once: %s\n", sy_strerror(rc));
+		fprintf(stderr, "kidguard-sync-once: %s\n", kg_strerror(rc));
 	return rc == 0 ? 0 : 1;
 }

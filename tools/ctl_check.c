@@ -234,7 +234,7 @@ int ctl_cmd_check(struct ctl *c, int argc, char **argv)
 	if (parse_check_args(c, argc, argv, &k, &json) < 0)
 		return CTL_EXIT_USAGE;
 	if ((rc = bl_name_normalize(argv[optind], norm, sizeof(norm))) != 0) {
-		fprintf(stderr, "kidguard-ctl: %s: %s\n", argv[optind], bl_strerror(rc));
+		fprintf(stderr, "kidguard-ctl: %s: %s\n", argv[optind], kg_strerror(rc));
 		return CTL_EXIT_FAIL;
 	}
 	if (!(db = ctl_open(c, true)))
@@ -246,7 +246,7 @@ int ctl_cmd_check(struct ctl *c, int argc, char **argv)
 		print_text(db, norm, &k);
 	else
 		fprintf(stderr, "kidguard-ctl: lookup failed: %s\n",
-		        rc == RS_EINVAL ? "no profile" : bl_strerror(rc));
+		        rc == RS_EINVAL ? "no profile" : kg_strerror(rc));
 	bl_db_close(db);
 	return rc ? CTL_EXIT_FAIL : 0;
 }

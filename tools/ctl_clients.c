@@ -124,7 +124,7 @@ static int import_lines(const struct ctl *c, struct bl_clients *t, struct import
 		if (rc < 0) {
 			fprintf(stderr, "kidguard-ctl: %s:%lu: %s\n", im->file, im->line,
 			        rc == -EINVAL ? "bad profile name (1..31 printable characters)"
-			                      : bl_strerror(rc));
+			                      : kg_strerror(rc));
 			return -1;
 		}
 		if (!profile_known(c, profile) && im->unknown++ == 0)
@@ -161,7 +161,7 @@ static int cmd_import(struct ctl *c, struct bl_db *db, int argc, char **argv)
 		im.size = (long long)st.st_size;
 	bl_clients_count(db, &before);
 	if ((rc = bl_clients_begin(db, &t)) < 0 || (!merge && (rc = bl_clients_clear(t)) < 0)) {
-		fprintf(stderr, "kidguard-ctl: clients import: %s\n", bl_strerror(rc));
+		fprintf(stderr, "kidguard-ctl: clients import: %s\n", kg_strerror(rc));
 		goto fail;
 	}
 	if (import_lines(c, t, &im) < 0)
@@ -170,7 +170,7 @@ static int cmd_import(struct ctl *c, struct bl_db *db, int argc, char **argv)
 	rc = bl_clients_commit(t);
 	t = NULL;
 	if (rc < 0) {
-		fprintf(stderr, "kidguard-ctl: clients import: commit: %s\n", bl_strerror(rc));
+		fprintf(stderr, "kidguard-ctl: clients import: commit: %s\n", kg_strerror(rc));
 		goto fail;
 	}
 	bl_clients_count(db, &after);
@@ -218,7 +218,7 @@ static int cmd_change(struct ctl *c, struct bl_db *db, bool set, int argc, char 
 		fprintf(stderr, "kidguard-ctl: clients %s %s: %s\n", argv[1], argv[2],
 		        rc == -EINVAL        ? "bad profile name (1..31 printable characters)"
 		        : rc == BL_ENOTFOUND ? "no such prefix in the table"
-		                             : bl_strerror(rc));
+		                             : kg_strerror(rc));
 		return CTL_EXIT_FAIL;
 	}
 	if (set && !profile_known(c, argv[3]))
@@ -241,7 +241,7 @@ static int cmd_lookup(struct bl_db *db, int argc, char **argv)
 		return CTL_EXIT_USAGE;
 	}
 	if ((rc = bl_reader_open(db, &r)) < 0) {
-		fprintf(stderr, "kidguard-ctl: %s\n", bl_strerror(rc));
+		fprintf(stderr, "kidguard-ctl: %s\n", kg_strerror(rc));
 		return CTL_EXIT_FAIL;
 	}
 	rc = bl_client_lookup(r, a.family, a.addr, profile, sizeof(profile), &m);
@@ -252,7 +252,7 @@ static int cmd_lookup(struct bl_db *db, int argc, char **argv)
 		return CTL_EXIT_FAIL;
 	}
 	if (rc < 0) {
-		fprintf(stderr, "kidguard-ctl: %s\n", bl_strerror(rc));
+		fprintf(stderr, "kidguard-ctl: %s\n", kg_strerror(rc));
 		return CTL_EXIT_FAIL;
 	}
 	printf("%s %s (%s)\n", argv[2], profile, bl_prefix_str(&m, buf, sizeof(buf)));

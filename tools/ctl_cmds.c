@@ -18,7 +18,7 @@ struct bl_db *ctl_open(const struct ctl *c, bool readonly)
 
 	if (rc != 0) {
 		fprintf(stderr, "kidguard-ctl: cannot open store %s: %s\n", c->state_dir,
-		        bl_strerror(rc));
+		        kg_strerror(rc));
 		return NULL;
 	}
 	return db;
@@ -87,7 +87,7 @@ static int rule_apply(struct bl_db *db, bool allow, const struct rule_args *a, c
 out:
 	if (rc != 0)
 		fprintf(stderr, "kidguard-ctl: %s %s %s: %s\n", allow ? "allow" : "deny",
-		        a->add ? "add" : "del", norm, bl_strerror(rc));
+		        a->add ? "add" : "del", norm, kg_strerror(rc));
 	return rc ? CTL_EXIT_FAIL : 0;
 }
 
@@ -105,7 +105,7 @@ int ctl_cmd_rule(struct ctl *c, bool allow, int argc, char **argv)
 		return CTL_EXIT_USAGE;
 	}
 	if ((rc = bl_name_normalize(a.name, norm, sizeof(norm))) != 0) {
-		fprintf(stderr, "kidguard-ctl: %s: %s\n", a.name, bl_strerror(rc));
+		fprintf(stderr, "kidguard-ctl: %s: %s\n", a.name, kg_strerror(rc));
 		return CTL_EXIT_FAIL;
 	}
 	if (!(db = ctl_open(c, false)))
@@ -174,7 +174,7 @@ int ctl_cmd_info(struct ctl *c, int argc, char **argv)
 			printf("last error     %s\n", m.last_error);
 		print_stats(db, &st);
 	} else {
-		fprintf(stderr, "kidguard-ctl: info: %s\n", bl_strerror(rc));
+		fprintf(stderr, "kidguard-ctl: info: %s\n", kg_strerror(rc));
 	}
 	bl_db_close(db);
 	return rc ? CTL_EXIT_FAIL : 0;

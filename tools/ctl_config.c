@@ -3,6 +3,27 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "bl.h"
+
+/* The config's feed category names and the presets' feed default, as the daemon binds them. */
+static int bind_feed(struct ctl *c)
+{
+	struct bl_db_options o = {.readonly = true};
+	struct bl_db *db = NULL;
+	char file[sizeof(c->state_dir) + 16], err[512];
+	int rc;
+
+	snprintf(file, sizeof(file), "%s/data.mdb", c->state_dir);
+	if (access(file, R_OK) == 0 && bl_db_open(c->state_dir, &o, &db) != 0)
+		db = NULL;
+	rc = rs_config_bind_feed(&c->cfg, db, err, sizeof(err));
+	bl_db_close(db);
+	if (rc < 0)
+		fprintf(stderr, "kidguard-ctl: %s\n", err);
+	return rc;
+}
 
 int ctl_load_config(struct ctl *c, const char *path)
 {
@@ -13,5 +34,5 @@ int ctl_load_config(struct ctl *c, const char *path)
 		return -1;
 	}
 	snprintf(c->state_dir, sizeof(c->state_dir), "%s", c->cfg.state_dir);
-	return 0;
+	return bind_feed(c);
 }

@@ -92,7 +92,7 @@ static int cmd_add(struct ctl *c, struct bl_db *db, int argc, char **argv)
 	if (rc < 0) {
 		fprintf(stderr, "kidguard-ctl: devices add %s: %s\n", name,
 		        rc == -EEXIST ? "a device of that name exists (revoke it first)"
-		                      : bl_strerror(rc));
+		                      : kg_strerror(rc));
 		return CTL_EXIT_FAIL;
 	}
 	bl_device_fingerprint(hash, fp);
@@ -129,7 +129,7 @@ static int cmd_revoke(struct bl_db *db, const char *name)
 	bl_devices_abort(t);
 	if (rc < 0) {
 		fprintf(stderr, "kidguard-ctl: devices revoke %s: %s\n", name,
-		        rc == BL_ENOTFOUND || rc == -EINVAL ? "no such device" : bl_strerror(rc));
+		        rc == BL_ENOTFOUND || rc == -EINVAL ? "no such device" : kg_strerror(rc));
 		return CTL_EXIT_FAIL;
 	}
 	printf("revoked %s\n", name);
@@ -158,7 +158,7 @@ int ctl_cmd_devices(struct ctl *c, int argc, char **argv)
 		printf("%-24s %-16s %-20s %s\n", "NAME", "PROFILE", "CREATED", "FINGERPRINT");
 		rc = bl_devices_list(db, NULL, print_device, NULL);
 		if (rc < 0)
-			fprintf(stderr, "kidguard-ctl: devices list: %s\n", bl_strerror(rc));
+			fprintf(stderr, "kidguard-ctl: devices list: %s\n", kg_strerror(rc));
 		rc = rc < 0 ? CTL_EXIT_FAIL : 0;
 	} else if ((rc = bl_devices_count(db, &n)) == 0) {
 		printf("%llu\n", (unsigned long long)n);

@@ -126,7 +126,7 @@ static int import_file(struct import *im, const char *file)
 	if (fp != stdin)
 		fclose(fp);
 	if (rc != 0)
-		fprintf(stderr, "kidguard-ctl: %s:%lu: %s\n", file, ln, bl_strerror(rc));
+		fprintf(stderr, "kidguard-ctl: %s:%lu: %s\n", file, ln, kg_strerror(rc));
 	return rc;
 }
 
@@ -176,7 +176,7 @@ static int import_run(struct import *im, struct bl_db *db, int nfiles, char **fi
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((rc = bl_writer_begin(db, &im->w)) != 0) {
-		fprintf(stderr, "kidguard-ctl: import: %s\n", bl_strerror(rc));
+		fprintf(stderr, "kidguard-ctl: import: %s\n", kg_strerror(rc));
 		return CTL_EXIT_FAIL;
 	}
 	for (int i = 0; i < nfiles && rc == 0; i++)
@@ -187,7 +187,7 @@ static int import_run(struct import *im, struct bl_db *db, int nfiles, char **fi
 		return CTL_EXIT_FAIL;
 	}
 	if ((rc = bl_writer_commit(im->w)) != 0) {
-		fprintf(stderr, "kidguard-ctl: import commit: %s\n", bl_strerror(rc));
+		fprintf(stderr, "kidguard-ctl: import commit: %s\n", kg_strerror(rc));
 		return CTL_EXIT_FAIL;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);

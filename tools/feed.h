@@ -83,6 +83,9 @@ struct pub {
 	int nkey_files;
 	const char *conf[SY_CATEGORIES_MAX], *desc[SY_CATEGORIES_MAX];
 	int nconf, ndesc;
+	const char *mand[SY_CATEGORIES_MAX],
+	    *child[SY_CATEGORIES_MAX]; /* --mandatory, --child-default */
+	int nmand, nchild;
 	struct sy_manifest m, prev;
 	bool have_prev;
 	struct fset set;

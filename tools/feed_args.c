@@ -71,7 +71,8 @@ int feed_parse_args(struct pub *p, int argc, char **argv)
 	static const struct option lo[] = {
 	    {"key", 1, NULL, 'k'},           {"dir", 1, NULL, 'd'},
 	    {"category", 1, NULL, 'c'},      {"confidential", 1, NULL, 'C'},
-	    {"description", 1, NULL, 'D'},   {"feed", 1, NULL, 'f'},
+	    {"description", 1, NULL, 'D'},   {"mandatory", 1, NULL, 'M'},
+	    {"child-default", 1, NULL, 'H'}, {"feed", 1, NULL, 'f'},
 	    {"report", 1, NULL, 'r'},        {"expires-in", 1, NULL, 'e'},
 	    {"keep", 1, NULL, 'K'},          {"version", 1, NULL, 'V'},
 	    {"timestamp-ttl", 1, NULL, 'T'}, {NULL, 0, NULL, 0}};
@@ -99,6 +100,12 @@ int feed_parse_args(struct pub *p, int argc, char **argv)
 			break;
 		case 'D':
 			bad = add_ptr(p->desc, &p->ndesc, SY_CATEGORIES_MAX, optarg);
+			break;
+		case 'M':
+			bad = add_ptr(p->mand, &p->nmand, SY_CATEGORIES_MAX, optarg);
+			break;
+		case 'H':
+			bad = add_ptr(p->child, &p->nchild, SY_CATEGORIES_MAX, optarg);
 			break;
 		case 'f':
 			p->feed = optarg;
@@ -135,8 +142,39 @@ int feed_parse_args(struct pub *p, int argc, char **argv)
 	return 0;
 }
 
+/* --mandatory NAME and --child-default NAME=block|allow. */
+static int apply_policy(struct pub *p)
+{
+	for (int i = 0; i < p->nmand; i++) {
+		int c = category_index(&p->m, p->mand[i], strlen(p->mand[i]), false);
+		if (c < 0) {
+			fprintf(stderr, "kidguard-feed: --mandatory %s: no such --category\n",
+			        p->mand[i]);
+			return -1;
+		}
+		p->m.categories[c].mandatory = true;
+	}
+	for (int i = 0; i < p->nchild; i++) {
+		const char *eq = strchr(p->child[i], '=');
+		int c =
+		    eq ? category_index(&p->m, p->child[i], (size_t)(eq - p->child[i]), false) : -1;
+		if (c < 0 || (strcmp(eq + 1, "block") != 0 && strcmp(eq + 1, "allow") != 0)) {
+			fprintf(
+			    stderr,
+			    "kidguard-feed: --child-default %s: want NAME=block or NAME=allow for "
+			    "a --category NAME\n",
+			    p->child[i]);
+			return -1;
+		}
+		p->m.categories[c].child_allow = strcmp(eq + 1, "allow") == 0;
+	}
+	return 0;
+}
+
 static int apply_marks(struct pub *p)
 {
+	if (apply_policy(p) != 0)
+		return -1;
 	for (int i = 0; i < p->nconf; i++) {
 		int c = category_index(&p->m, p->conf[i], strlen(p->conf[i]), false);
 		if (c < 0) {
@@ -193,7 +231,7 @@ int feed_load_prev(struct pub *p)
 	}
 	if (rc != 0) {
 		fprintf(stderr, "kidguard-feed: %s: %s (signed by none of the --key keys?)\n", file,
-		        sy_strerror(rc));
+		        kg_strerror(rc));
 		return -1;
 	}
 	p->have_prev = true;

@@ -170,6 +170,11 @@ static char *manifest_json(const struct sy_manifest *m)
 		cJSON_AddStringToObject(c, "name", m->categories[i].name);
 		cJSON_AddStringToObject(c, "description", m->categories[i].desc);
 		cJSON_AddBoolToObject(c, "confidential", m->categories[i].confidential);
+		/* Only when set: an appliance older than these keys refuses them. */
+		if (m->categories[i].mandatory)
+			cJSON_AddBoolToObject(c, "mandatory", true);
+		if (m->categories[i].child_allow)
+			cJSON_AddStringToObject(c, "child_default", "allow");
 		cJSON_AddItemToArray(cats, c);
 	}
 	cJSON_AddItemToObject(o, "categories", cats);
@@ -253,7 +258,7 @@ static int publish(struct pub *p)
 	fset_finish(&p->set);
 	if ((rc = write_snapshot(p)) != 0 || (rc = feed_write_deltas(p)) != 0 ||
 	    (rc = write_manifest(p)) != 0) {
-		fprintf(stderr, "kidguard-feed: publish failed: %s\n", strerror(-rc));
+		fprintf(stderr, "kidguard-feed: publish failed: %s\n", kg_strerror(rc));
 		return -1;
 	}
 	cleanup(p);

@@ -72,8 +72,7 @@ static int resign(struct pub *p)
 		                      &payload, &plen);
 	free(data);
 	if (rc != 0) {
-		fprintf(stderr, "kidguard-feed: %s: %s\n", file,
-		        rc < 0 && rc > -4000 ? strerror(-rc) : sy_strerror(rc));
+		fprintf(stderr, "kidguard-feed: %s: %s\n", file, kg_strerror(rc));
 		return -1;
 	}
 	if ((rc = sy_manifest_parse(payload, plen, &m, why, sizeof(why))) == 0 &&
@@ -84,7 +83,7 @@ static int resign(struct pub *p)
 		rc = -1;
 	}
 	if (rc == 0 && (rc = feed_write_timestamp(p, &m, payload, plen)) != 0)
-		snprintf(why, sizeof(why), "%s: %s", SY_TIMESTAMP_FILE, strerror(-rc));
+		snprintf(why, sizeof(why), "%s: %s", SY_TIMESTAMP_FILE, kg_strerror(rc));
 	free(payload);
 	if (rc != 0) {
 		fprintf(stderr, "kidguard-feed: %s: %s\n", file, why);

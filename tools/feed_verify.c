@@ -37,7 +37,7 @@ static int check_file(const char *dir, const struct sy_manifest *m, const struct
 		rc = sy_file_lines(m, f, delta, data, len, UINT64_MAX, count_line, &n);
 	free(data);
 	printf("  %-40s %10llu bytes %9llu lines  %s\n", f->url, (unsigned long long)f->size,
-	       (unsigned long long)n, rc == 0 ? "ok" : sy_strerror(rc));
+	       (unsigned long long)n, rc == 0 ? "ok" : kg_strerror(rc));
 	return rc == 0 ? 0 : -1;
 }
 
@@ -58,7 +58,7 @@ static int check_timestamp(const char *dir, const struct sy_manifest *m,
 		                           &plen);
 	free(data);
 	if (rc != 0)
-		snprintf(why, sizeof(why), "%s", sy_strerror(rc));
+		snprintf(why, sizeof(why), "%s", kg_strerror(rc));
 	else if ((rc = sy_timestamp_parse(payload, plen, &ts, why, sizeof(why))) == 0 &&
 	         (rc = sy_timestamp_check(m, msha, &ts, 0, (uint64_t)time(NULL), why,
 	                                  sizeof(why))) == 0)
@@ -86,7 +86,7 @@ static int verify_dir(const char *dir, const uint8_t (*keys)[SY_KEY_LEN], int nk
 	rc = sy_envelope_open(data, len, keys, nkeys, &payload, &plen);
 	free(data);
 	if (rc != 0) {
-		fprintf(stderr, "kidguard-feed: %s: %s\n", file, sy_strerror(rc));
+		fprintf(stderr, "kidguard-feed: %s: %s\n", file, kg_strerror(rc));
 		return 1;
 	}
 	rc = sy_manifest_parse(payload, plen, &m, why, sizeof(why));

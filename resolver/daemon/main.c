@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bl.h"
 #include "kg_log.h"
 #include "rs_daemon.h"
 #include "rs_http.h"
@@ -243,6 +244,25 @@ static int drop_privileges(const struct run_as *ra)
 	return 0;
 }
 
+/* -n: the category names only a feed defines are checked against the store, when there is one
+ * (read-only; the daemon itself binds at start and at every reload). */
+static int check_feed_categories(struct rs_config *cfg)
+{
+	struct bl_db_options o = {.readonly = true};
+	struct bl_db *db = NULL;
+	char file[RS_PATH_MAX + 16], err[512];
+	int rc;
+
+	snprintf(file, sizeof(file), "%s/data.mdb", cfg->state_dir);
+	if (access(file, R_OK) == 0 && bl_db_open(cfg->state_dir, &o, &db) != 0)
+		db = NULL;
+	rc = rs_config_bind_feed(cfg, db, err, sizeof(err));
+	bl_db_close(db);
+	if (rc < 0)
+		fprintf(stderr, "kidguard: %s\n", err);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -311,6 +331,8 @@ int main(int argc, char **argv)
 		}
 		rs_safesearch_free(ss);
 	}
+	if (check && check_feed_categories(&cfg) < 0)
+		return 1;
 	if (check) {
 		if (verbose)
 			rs_config_print(&cfg, stdout);
@@ -331,7 +353,7 @@ int main(int argc, char **argv)
 	rs_daemon_use_http(rs_http_plugin());
 	rc = rs_server_new(&cfg, &srv);
 	if (rc < 0) {
-		log_err("cannot start: %s", rs_strerror(rc));
+		log_err("cannot start: %s", kg_strerror(rc));
 		return 1;
 	}
 	if (ra.drop)

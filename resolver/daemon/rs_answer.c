@@ -8,9 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "kg_err.h"
 #include "kg_log.h"
-
-#define MAX_CNAMES 8 /* CNAME targets inspected per answer */
 
 void rs__send_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *msg,
                      size_t len)
@@ -147,7 +146,7 @@ static void count_store_error(struct rs_worker *w, const struct rs_verdict *v)
 	log_every(10, KG_LOG_ERR,
 	          "worker %d: a blocklist store lookup failed (%s); %s (counted in "
 	          "kidguard_store_errors_total)",
-	          w->index, bl_strerror(v->store_rc),
+	          w->index, kg_strerror(v->store_rc),
 	          v->step == RS_STEP_STORE
 	              ? "failing closed ([blocking] on_store_error = fail_closed)"
 	              : "answering unfiltered ([blocking] on_store_error = forward, or a profile "
@@ -170,7 +169,7 @@ bool rs__answer_decided(struct rs_worker *w, const struct rs_waiter *wt, const s
 	if (v->step == RS_STEP_STALE) {
 		RS_INC(w, fail_closed);
 	} else if (v->step == RS_STEP_LIST) {
-		count_blocked(w, v->profile, v->list.categories & v->mask);
+		count_blocked(w, v->profile, rs_verdict_categories(v));
 		struct rs_http *h = rs_server_http(w->srv);
 		if (h)
 			rs__http->event_blocked(h, w->index, &w->cfg->cfg, &wt->q, &v->list,
@@ -184,39 +183,72 @@ bool rs__answer_decided(struct rs_worker *w, const struct rs_waiter *wt, const s
 	return true;
 }
 
-/* CNAME inspection: an answer whose chain reaches a blocked name is blocked as if the
- * question had named it. */
+/* The state of one answer's inspection (rs_answer_names' callback context). */
+struct inspect {
+	struct rs_worker *w;
+	const struct rs_waiter *wt;
+	struct rs_decide_ctx cx;
+	struct rs_client cl;
+	struct rs_verdict v; /* the question's profile and mask, from the profile stage */
+};
+
+/* One name of the answer, checked with the question's profile and mask: 1 when it was blocked
+ * and the answer sent. */
+static int inspect_name(void *ctx, const uint8_t *name, size_t len, int kind)
+{
+	struct inspect *in = ctx;
+	char text[BL_NAME_MAX + 8];
+	uint8_t key[BL_KEY_MAX];
+	int kl = bl_key_from_wire(name, len, key, sizeof(key));
+	struct rs_ask ask;
+
+	(void)kind;
+	if (kl < 0 || bl_key_to_name(key, (size_t)kl, text, sizeof(text)) < 0)
+		text[0] = '\0'; /* rs_decide refuses a name that cannot be keyed */
+	ask = (struct rs_ask){name, len, in->wt->q.qclass, text};
+	if (kg_fails_assert(rs_decide(&in->cx, &in->cl, &ask, RS_STAGE_LIST, &in->v) == 0)) {
+		rs__answer_error(in->w, in->wt, RS_RCODE_SERVFAIL, true);
+		return 1;
+	}
+	return rs__answer_decided(in->w, in->wt, &in->v) ? 1 : 0;
+}
+
+/*
+ * CNAME inspection: an answer naming a blocked name anywhere in its answer section (a CNAME or
+ * DNAME target, an owner) is blocked as if the question had named it. An answer whose chain is
+ * longer than RS_MAX_CNAME_CHAIN, or that cannot be walked, gets SERVFAIL: it is never passed.
+ * Also for a profile that blocks nothing: the publisher's mandatory categories apply to every
+ * client (bl_lookup adds them). Returns true when the answer was sent here.
+ */
 static bool cname_blocked(struct rs_worker *w, const struct rs_waiter *wt, const uint8_t *body,
                           size_t len)
 {
-	uint8_t names[MAX_CNAMES][RS_MAX_NAME], lens[MAX_CNAMES];
-	char text[BL_NAME_MAX + 8];
-	struct rs_decide_ctx cx;
-	struct rs_client cl;
+	struct inspect inspection, *in = &inspection; /* < 1 KiB: one verdict and a context */
 	struct sockaddr_storage subnet;
-	struct rs_verdict v;
 	struct rs_ask ask = {wt->q.qname, wt->q.qname_len, wt->q.qclass, NULL};
-	int n;
+	bool inspect = w->bl != NULL;
+	int rc;
 
-	if (!wt->mask || !w->bl)
-		return false;
-	n = rs_cname_targets(body, len, names, lens, MAX_CNAMES);
-	if (n == 0)
-		return false;
-	rs__decide_ctx(w, &cx);
-	rs__decide_client(w, wt, &cl, &subnet);
-	if (rs_decide(&cx, &cl, &ask, RS_STAGE_PROFILE, &v) < 0 || v.outcome != RS_OUT_CONTINUE)
-		return false;
-	v.mask = wt->mask; /* the question's mask, as its policy stage computed it */
-	for (int i = 0; i < n; i++) {
-		uint8_t key[BL_KEY_MAX];
-		int kl = bl_key_from_wire(names[i], lens[i], key, sizeof(key));
-		if (kl < 0 || bl_key_to_name(key, (size_t)kl, text, sizeof(text)) < 0)
-			continue;
-		ask = (struct rs_ask){names[i], lens[i], wt->q.qclass, text};
-		if (rs_decide(&cx, &cl, &ask, RS_STAGE_LIST, &v) == 0 &&
-		    rs__answer_decided(w, wt, &v))
+	in->w = w;
+	in->wt = wt;
+	if (inspect) {
+		rs__decide_ctx(w, &in->cx);
+		rs__decide_client(w, wt, &in->cl, &subnet);
+		if (kg_fails_assert(rs_decide(&in->cx, &in->cl, &ask, RS_STAGE_PROFILE, &in->v) ==
+		                    0)) {
+			rs__answer_error(w, wt, RS_RCODE_SERVFAIL, true);
 			return true;
+		}
+		inspect = in->v.outcome == RS_OUT_CONTINUE;
+		in->v.mask = wt->mask; /* the question's mask, as its policy stage computed it */
+	}
+	rc = rs_answer_names(body, len, RS_MAX_CNAME_CHAIN, inspect ? inspect_name : NULL, in);
+	if (rc == 1)
+		return true;
+	if (rc < 0) {
+		RS_INC(w, cname_chain_refused);
+		rs__answer_error(w, wt, RS_RCODE_SERVFAIL, true);
+		return true;
 	}
 	return false;
 }
@@ -228,11 +260,12 @@ bool rs__answer_from_body(struct rs_worker *w, const struct rs_waiter *wt, const
 	size_t limit = wt->ops ? RS_MAX_MSG : rs_udp_limit(&wt->q, w->cfg->cfg.max_udp_size);
 	size_t n;
 
+	/* A safe-search endpoint's answer is inspected too: every name a client is given. */
+	if (cname_blocked(w, wt, body, len))
+		return false;
 	if (wt->rewrite)
 		n = rs_build_rewrite(body, len, rewrite_target, rewrite_len, age, &wt->q, limit,
 		                     w->wbuf + 2, sizeof(w->wbuf) - 2);
-	else if (cname_blocked(w, wt, body, len))
-		return false;
 	else
 		n = rs_build_reply(body, len, ttl_offs, n_ttl, age, &wt->q, limit, w->wbuf + 2,
 		                   sizeof(w->wbuf) - 2);

@@ -15,8 +15,6 @@
 
 #include "rs.h"
 
-const char *rs_strerror(int err);
-
 /*
  * The TTL to cache a scanned answer for, with the config's caps, or 0 when it must not be
  * cached (SERVFAIL, truncated, too many RRs, zero TTL...). (rs_answer.c)
@@ -57,7 +55,7 @@ struct rs_stats {
 	uint64_t upstream_latency[RS_LAT_BUCKETS];
 	uint64_t upstream_latency_sum_ms;
 	uint64_t coalesced, dropped, refused_acl, formerr, notimp, policy_errors;
-	uint64_t ratelimited;     /* queries over a client's limit (dropped or truncated) */
+	uint64_t ratelimited;     /* over a client's limit (dropped, TC=1; DoT/DoH: REFUSED) */
 	uint64_t overload;        /* SERVFAIL because max_inflight was reached */
 	uint64_t inflight;        /* upstream questions waiting now */
 	uint64_t tcp_connections; /* open now */
@@ -66,6 +64,10 @@ struct rs_stats {
 	uint64_t subscriber_hits; /* profiles chosen by the subscriber table */
 	uint64_t subscriber_unknown_profile; /* table entries naming a profile the config lacks */
 	uint64_t store_errors;               /* blocklist or subscriber lookups the store failed */
+	uint64_t cname_chain_refused;        /* SERVFAIL: an answer's CNAME/DNAME chain too long */
+	uint64_t private_answers_dropped;    /* upstream answers with private addresses dropped */
+	uint64_t tls_pending;                /* DoH requests and DoT questions waiting now */
+	uint64_t tls_pending_refused;        /* refused at [tls] max_pending (503, SERVFAIL) */
 };
 
 /* -------------------------------------------------------------------- the server --- */

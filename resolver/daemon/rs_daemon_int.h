@@ -137,6 +137,7 @@ struct rs_worker {
 	int n_listen;
 
 	struct rs_cache *cache;
+	bool test_clock;      /* KIDGUARD_TEST_CLOCK: next to the cache, read on every lookup */
 	struct bl_reader *bl; /* this thread's blocklist reader */
 	struct rs_ratelimit *rl;
 	uint64_t subs_gen; /* store generation subs_empty was read at */
@@ -149,10 +150,8 @@ struct rs_worker {
 	int n_conns, max_conns;    /* TCP, DoT and DoH connections together */
 	struct rs_tls_worker *tls; /* DoT/DoH listeners and DoT upstreams (rs_dot.c), or NULL */
 
-	uint64_t clock_sec;     /* loop second the schedule clock was last read */
-	int minute_of_week;     /* local time, 0 = Monday 00:00 */
-	uint64_t sub_warned_at; /* loop ms of the last unknown-profile warning (rs_subscriber.c) */
-	uint64_t proxy_warned_at; /* loop ms of the last refused PROXY warning (rs_proxy_srv.c) */
+	uint64_t clock_sec; /* loop second the schedule clock was last read */
+	int minute_of_week; /* local time, 0 = Monday 00:00 */
 	uint8_t rand_buf[512];
 	size_t rand_pos;
 	struct rs_recvbatch *rx;               /* listeners' recvmmsg slots, owned */
@@ -163,6 +162,11 @@ struct rs_worker {
 	uint8_t rbuf[RS_MAX_MSG];     /* upstream UDP receive buffer */
 	uint8_t wbuf[RS_MAX_MSG + 2]; /* reply scratch (+2 for the TCP length prefix) */
 	struct rs_stats stats;
+
+	/* KIDGUARD_TEST_CLOCK (tests only): the cache clock is the file's value (rs__cache_now) */
+	bool test_clock_due;          /* a new loop iteration: read the file before using it */
+	uint64_t test_clock_ms;       /* its last value (never goes back) */
+	uv_prepare_t test_clock_prep; /* marks each iteration due */
 };
 
 /* The sync child process and the feed-freshness watch (rs_supervise.c), main thread only. */
@@ -173,11 +177,19 @@ struct rs_supervisor {
 	uv_timer_t restart, watch;
 	bool running, stopping, was_stale;
 	int pid;
-	uint64_t started_at, backoff_ms; /* loop ms */
-	uint64_t daemon_started;         /* epoch seconds */
+	uint64_t started_at, backoff_ms;           /* loop ms */
+	uint64_t daemon_started;                   /* epoch seconds */
+	uint64_t bound_defined, bound_child_allow; /* the feed categories the config is bound to */
 	char exe[RS_PATH_MAX];
 	char config[RS_PATH_MAX];
 };
+
+/* Drop private/loopback addresses under public names from an upstream answer (`pkt`, scanned
+ * into `s`, OPT cut) before it is cached; `s` is rescanned. rs_private.c. */
+void rs__strip_private(struct rs_worker *w, uint8_t *pkt, struct rs_scan *s);
+
+/* Load the config file again (SIGHUP), bound to the store's feed categories now. */
+void rs__server_reload(struct rs_server *srv);
 
 struct rs_server {
 	struct rs_cfg_ref *cfg;
@@ -185,6 +197,7 @@ struct rs_server {
 	atomic_bool fail_closed; /* feed stale and on_stale = fail_closed */
 	int64_t clock_offset;    /* seconds added to the clock (KIDGUARD_FAKE_NOW, tests only) */
 	bool test_store_fault;   /* every store lookup fails (KIDGUARD_TEST_STORE_FAULT, tests) */
+	const char *test_clock;  /* KIDGUARD_TEST_CLOCK: the cache clock's file (tests) */
 	struct bl_db *bl;        /* the policy store, shared read-only by the workers */
 	int n_workers;
 	struct rs_worker *workers;
@@ -219,6 +232,18 @@ int rs__worker_init(struct rs_worker *w);
 void rs__worker_run(void *arg); /* thread entry */
 void rs__worker_fini(struct rs_worker *w);
 uint32_t rs__random32(struct rs_worker *w);
+uint64_t rs__test_clock_now(struct rs_worker *w);
+
+/*
+ * The clock cache entries are stored and aged by, TTLs and negative TTLs included (loop ms).
+ * Tests replace it with a file's value (KIDGUARD_TEST_CLOCK) so TTLs can be checked exactly
+ * without sleeping; upstream timeouts, retries and health keep the real loop time. Without
+ * the variable the flag is never set: one predictable branch, no system call per query.
+ */
+static inline uint64_t rs__cache_now(struct rs_worker *w)
+{
+	return w->test_clock ? rs__test_clock_now(w) : uv_now(&w->loop);
+}
 /* Answer one query that arrived on UDP (ops NULL, `udp` the listener) or on a stream. `pkt`
  * is borrowed. */
 void rs__handle_query(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_udp_t *udp,

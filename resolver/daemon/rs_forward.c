@@ -143,11 +143,13 @@ static void on_answer(struct rs_pending *p, uint8_t *pkt, size_t len, bool via_t
 	/* Cut the upstream's OPT (we add our own per client) and keep the rest. */
 	pkt[10] = (uint8_t)(s.arcount_kept >> 8);
 	pkt[11] = (uint8_t)s.arcount_kept;
+	rs__strip_private(w, pkt, &s); /* DNS rebinding: before the cache sees it */
 	ttl = rs_cache_ttl_for(&s, cfg_of(p));
 	if (ttl) {
 		/* The first client sees the same capped TTLs as those served from the cache. */
 		rs_set_ttls(pkt, s.ttl_offs, s.n_ttl, ttl);
-		rs_cache_put(w->cache, &p->key, pkt, s.keep_len, s.ttl_offs, s.n_ttl, ttl, now);
+		rs_cache_put(w->cache, &p->key, pkt, s.keep_len, s.ttl_offs, s.n_ttl, ttl,
+		             rs__cache_now(w));
 	}
 	send_to_waiters(p, pkt, s.keep_len, &s);
 	finish(p);

@@ -16,8 +16,6 @@
 
 #include "kg_log.h"
 
-#define WARN_EVERY_MS 10000
-
 static bool from_frontend(const struct rs_config *cfg, const struct sockaddr *peer)
 {
 	for (int i = 0; i < cfg->n_proxy_from; i++)
@@ -28,16 +26,13 @@ static bool from_frontend(const struct rs_config *cfg, const struct sockaddr *pe
 
 static void refused(struct rs_worker *w, const struct sockaddr *peer, const char *why)
 {
-	uint64_t now = uv_now(&w->loop);
 	char buf[KG_ADDRSTRLEN];
 
 	RS_INC(w, proxy_refused);
-	/* Rate limited: whoever sends these can send many. Shared with nothing: per worker. */
-	if (w->proxy_warned_at == 0 || now - w->proxy_warned_at >= WARN_EVERY_MS) {
-		w->proxy_warned_at = now ? now : 1;
-		log_warn("worker %d: %s from %s (dropped; counted in kidguard_proxy_refused_total)",
-		         w->index, why, kg_sockaddr_str(peer, buf, sizeof(buf)));
-	}
+	/* Rate limited: whoever sends these can send many. */
+	log_every(10, KG_LOG_WARN,
+	          "worker %d: %s from %s (dropped; counted in kidguard_proxy_refused_total)",
+	          w->index, why, kg_sockaddr_str(peer, buf, sizeof(buf)));
 }
 
 void rs__udp_datagram(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_udp_t *udp,

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kg_err.h"
 #include "kg_log.h"
 
 static bool acl_allows(const struct rs_config *cfg, const struct sockaddr *peer)
@@ -61,7 +62,9 @@ static bool over_limit(struct rs_worker *w, const struct rs_waiter *wt, const st
 	uint32_t n = (uint32_t)w->srv->n_workers, qps, burst;
 	size_t len;
 
-	if (!cfg->rl_qps || wt->ops)
+	/* Plain TCP stays unlimited: it is where a truncated UDP client goes next. DoT and DoH
+	 * are not, or a client could flood through them. */
+	if (!cfg->rl_qps || (wt->ops && wt->ops->transport == RS_TRANSPORT_TCP))
 		return false;
 	for (int i = 0; i < cfg->n_rl_exempt; i++)
 		if (kg_cidr_match(&cfg->rl_exempt[i], peer))
@@ -74,6 +77,13 @@ static bool over_limit(struct rs_worker *w, const struct rs_waiter *wt, const st
 	                       uv_now(&w->loop), qps, burst))
 		return false;
 	RS_INC(w, ratelimited);
+	/* TC means nothing on a stream (there is nowhere bigger to retry): REFUSED, even for
+	 * action = drop, as a stream client would otherwise wait on the question. */
+	if (wt->ops) {
+		if (parsed)
+			rs__answer_error(w, wt, RS_RCODE_REFUSED, true);
+		return true;
+	}
 	if (parsed && cfg->rl_action == RS_RL_TRUNCATE &&
 	    (len = rs_build_truncated(&wt->q, w->wbuf + 2, sizeof(w->wbuf) - 2)))
 		rs__send_answer(w, wt, w->wbuf + 2, len);
@@ -116,7 +126,7 @@ static void safe_search(struct rs_worker *w, struct rs_waiter *wt, const uint8_t
 	tq.qname_len = (uint8_t)tlen;
 	wt->rewrite = true;
 	rs_cache_key_make(&tq, &key);
-	if (rs_cache_get(w->cache, &key, uv_now(&w->loop), &v)) {
+	if (rs_cache_get(w->cache, &key, rs__cache_now(w), &v)) {
 		RS_INC(w, cache_hits);
 		rs__answer_from_body(w, wt, v.body, v.body_len, v.ttl_offs, v.n_ttl, v.age, target,
 		                     tlen);
@@ -173,7 +183,12 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 	rs__decide_ctx(w, &cx);
 	rs__decide_client(w, &wt, &cl, &subnet);
 	ask = (struct rs_ask){wt.q.qname, wt.q.qname_len, wt.q.qclass, NULL};
-	rs_decide(&cx, &cl, &ask, RS_STAGE_PRE, &dv);
+	/* rs_decide() fails only on a state it believes impossible (no profile after the profile
+	 * stage); going on would forward unfiltered. */
+	if (kg_fails_assert(rs_decide(&cx, &cl, &ask, RS_STAGE_PRE, &dv) == 0)) {
+		rs__answer_error(w, &wt, RS_RCODE_SERVFAIL, true);
+		return;
+	}
 	rs__subscriber_account(w, &dv);
 	if (rs__answer_decided(w, &wt, &dv))
 		return;
@@ -184,14 +199,17 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 	 * (a miss, a new commit, another mask, a safe-search host) takes the full path.
 	 */
 	rs_cache_key_make(&wt.q, &key);
-	hit = rs_cache_get(w->cache, &key, uv_now(&w->loop), &v);
+	hit = rs_cache_get(w->cache, &key, rs__cache_now(w), &v);
 	gen = w->bl ? bl_db_generation(w->srv->bl) : 0;
 	if (hit && !dv.rewrite_target && rs_cache_policy_known(&v, gen, wt.mask)) {
 		RS_INC(w, cache_hits);
 		answer_known(w, &wt, &v);
 		return;
 	}
-	rs_decide(&cx, &cl, &ask, RS_STAGE_POST, &dv);
+	if (kg_fails_assert(rs_decide(&cx, &cl, &ask, RS_STAGE_POST, &dv) == 0)) {
+		rs__answer_error(w, &wt, RS_RCODE_SERVFAIL, true);
+		return;
+	}
 	if (rs__answer_decided(w, &wt, &dv))
 		return;
 	if (dv.outcome == RS_OUT_REWRITE) {

@@ -145,26 +145,6 @@ struct rs_http *rs_server_set_http(struct rs_server *srv, struct rs_http *h)
 	return atomic_exchange_explicit(&srv->http, h, memory_order_acq_rel);
 }
 
-const char *rs_strerror(int err)
-{
-	switch (err) {
-	case 0:
-		return "success";
-	case RS_EINVAL:
-		return "invalid argument";
-	case RS_ENOMEM:
-		return "out of memory";
-	case RS_EPARSE:
-		return "malformed message";
-	case RS_ENOSPC:
-		return "buffer too small";
-	case RS_EIO:
-		return "I/O error";
-	default:
-		return err < 0 && err > -4096 ? strerror(-err) : "unknown error";
-	}
-}
-
 const char *rs_transport_name(int transport)
 {
 	static const char *const names[RS_TRANSPORT_MAX] = {"udp", "tcp", "dot", "doh"};
@@ -288,6 +268,7 @@ static int open_listeners(struct rs_server *srv)
 int rs_server_new(const struct rs_config *cfg, struct rs_server **out)
 {
 	struct rs_server *srv = calloc(1, sizeof(*srv));
+	char err[512];
 	int rc = RS_ENOMEM;
 
 	if (!srv)
@@ -309,6 +290,14 @@ int rs_server_new(const struct rs_config *cfg, struct rs_server **out)
 		log_warn(
 		    "KIDGUARD_TEST_STORE_FAULT set: every blocklist lookup fails (tests only)");
 	}
+	/* Tests stop the cache clock: KIDGUARD_TEST_CLOCK=file holding its value in ms. */
+	if (getenv("KIDGUARD_TEST_CLOCK")) {
+		srv->test_clock = getenv("KIDGUARD_TEST_CLOCK");
+		log_warn(
+		    "KIDGUARD_TEST_CLOCK set: cache TTLs age by the clock in %s, not real time "
+		    "(tests only, never in production)",
+		    srv->test_clock);
+	}
 	if (srv->n_workers == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		srv->n_workers = n < 1 ? 1 : n > RS_MAX_WORKERS ? RS_MAX_WORKERS : (int)n;
@@ -324,8 +313,14 @@ int rs_server_new(const struct rs_config *cfg, struct rs_server **out)
 	rc = bl_db_open(cfg->state_dir, NULL, &srv->bl);
 	if (rc < 0) {
 		log_err("cannot open the blocklist store in %s: %s", cfg->state_dir,
-		        bl_strerror(rc));
+		        kg_strerror(rc));
 		rc = RS_EIO;
+		goto fail;
+	}
+	/* Nothing runs yet, so the snapshot may still be completed in place. */
+	if (rs_config_bind_feed(&srv->cfg->cfg, srv->bl, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		rc = RS_EINVAL;
 		goto fail;
 	}
 	rc = open_listeners(srv);
@@ -352,7 +347,7 @@ void rs_server_set_config_path(struct rs_server *srv, const char *path)
 	snprintf(srv->config_path, sizeof(srv->config_path), "%s", path ? path : "");
 }
 
-static void reload(struct rs_server *srv)
+void rs__server_reload(struct rs_server *srv)
 {
 	struct rs_config cfg;
 	struct rs_cfg_ref *r;
@@ -364,7 +359,8 @@ static void reload(struct rs_server *srv)
 		return;
 	}
 	rs_config_defaults(&cfg);
-	if (rs_config_load(srv->config_path, &cfg, err, sizeof(err)) < 0) {
+	if (rs_config_load(srv->config_path, &cfg, err, sizeof(err)) < 0 ||
+	    rs_config_bind_feed(&cfg, srv->bl, err, sizeof(err)) < 0) {
 		log_err("reload failed, keeping the running configuration: %s", err);
 		return;
 	}
@@ -410,7 +406,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	struct signals *s = h->data;
 
 	if (signum == SIGHUP) {
-		reload(s->srv);
+		rs__server_reload(s->srv);
 		return;
 	}
 	if (signum == SIGUSR1) {

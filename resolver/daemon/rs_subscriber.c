@@ -9,8 +9,6 @@
 
 #include "kg_log.h"
 
-#define WARN_EVERY_MS 60000 /* one unknown-profile warning per worker per minute */
-
 bool rs__subscribers_empty(struct rs_worker *w)
 {
 	uint64_t gen, n = 0;
@@ -27,8 +25,6 @@ bool rs__subscribers_empty(struct rs_worker *w)
 
 void rs__subscriber_account(struct rs_worker *w, const struct rs_verdict *v)
 {
-	uint64_t now;
-
 	if (v->sub_status == RS_SUB_HIT) {
 		RS_INC(w, subscriber_hits);
 		return;
@@ -36,13 +32,10 @@ void rs__subscriber_account(struct rs_worker *w, const struct rs_verdict *v)
 	if (v->sub_status != RS_SUB_UNKNOWN_PROFILE)
 		return; /* a store error is counted with the query's other store errors */
 	RS_INC(w, subscriber_unknown_profile);
-	now = uv_now(&w->loop);
-	if (w->sub_warned_at == 0 || now - w->sub_warned_at >= WARN_EVERY_MS) {
-		w->sub_warned_at = now ? now : 1;
-		log_warn(
-		    "worker %d: the subscriber table names profile '%s', which the config does "
-		    "not define; using the config's clients = match (counted in "
-		    "kidguard_subscriber_unknown_profile_total; next warning in a minute)",
-		    w->index, v->sub_profile);
-	}
+	/* Every query of such a subscriber would warn: one line a minute, for all workers. */
+	log_every(60, KG_LOG_WARN,
+	          "worker %d: the subscriber table names profile '%s', which the config does not "
+	          "define; using the config's clients = match (counted in "
+	          "kidguard_subscriber_unknown_profile_total; next warning in a minute)",
+	          w->index, v->sub_profile);
 }

@@ -81,6 +81,20 @@ static void spawn(struct rs_supervisor *s)
 }
 
 /* Freshness and hang watch, once a second. */
+/* A feed that defines new categories (or changes which the child presets leave alone) changes
+ * what the config's names and presets mean: bind the config again, as a reload does. */
+static void rebind_if_new_categories(struct rs_supervisor *s, const struct bl_meta *m)
+{
+	if (m->feed_defined == s->bound_defined && m->child_allow == s->bound_child_allow)
+		return;
+	s->bound_defined = m->feed_defined;
+	s->bound_child_allow = m->child_allow;
+	if (!s->srv->config_path[0])
+		return;
+	log_info("the feed's categories changed: binding the configuration to them again");
+	rs__server_reload(s->srv);
+}
+
 static void on_watch(uv_timer_t *t)
 {
 	struct rs_supervisor *s = t->data;
@@ -91,6 +105,7 @@ static void on_watch(uv_timer_t *t)
 
 	if (!cfg->sync_url[0] || bl_db_meta(s->srv->bl, &m) < 0)
 		return;
+	rebind_if_new_categories(s, &m);
 	stale = rs_feed_stale(cfg, &m, now, s->daemon_started); /* shared with kidguard-ctl */
 	if (stale != s->was_stale) {
 		if (stale)
@@ -122,12 +137,17 @@ static void on_watch(uv_timer_t *t)
 int rs__supervisor_start(struct rs_server *srv, uv_loop_t *loop)
 {
 	struct rs_supervisor *s = &srv->sup;
+	struct bl_meta m;
 	ssize_t n;
 
 	s->srv = srv;
 	s->loop = loop;
 	s->backoff_ms = BACKOFF_MIN_MS;
 	s->daemon_started = (uint64_t)time(NULL);
+	if (bl_db_meta(srv->bl, &m) == 0) { /* what rs_server_new bound the config to */
+		s->bound_defined = m.feed_defined;
+		s->bound_child_allow = m.child_allow;
+	}
 	uv_timer_init(loop, &s->restart);
 	uv_timer_init(loop, &s->watch);
 	s->restart.data = s->watch.data = s;

@@ -109,7 +109,8 @@ static void drain_frames(struct rs_tcp_conn *c);
 /* Below the pipeline limit again: first the queries already buffered, then read on. */
 static void resume_reading(struct rs_tcp_conn *c)
 {
-	if (c->closing || c->reading || c->draining || pipeline_full(c))
+	/* A stopping worker has dropped its questions: held queries must not start new ones. */
+	if (c->closing || c->reading || c->draining || pipeline_full(c) || c->w->stopping)
 		return;
 	c->refs++; /* the query path may drop the last other reference */
 	drain_frames(c);
@@ -212,7 +213,7 @@ static bool frame_ready(void *arg)
 {
 	struct rs_tcp_conn *c = arg;
 
-	return !c->closing && !pipeline_full(c);
+	return !c->closing && !c->w->stopping && !pipeline_full(c);
 }
 
 static void frame_dispatch(void *arg, const uint8_t *msg, size_t len)

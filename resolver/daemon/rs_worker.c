@@ -8,12 +8,15 @@
 #include "rs_daemon_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "kg_err.h"
 #include "kg_log.h"
 
 uint32_t rs__random32(struct rs_worker *w)
@@ -23,8 +26,9 @@ uint32_t rs__random32(struct rs_worker *w)
 	/* IDs and the upstream choice come from the kernel's CSPRNG, in batches. */
 	if (w->rand_pos + sizeof(v) > sizeof(w->rand_buf)) {
 		ssize_t n = getrandom(w->rand_buf, sizeof(w->rand_buf), 0);
-		if (n != (ssize_t)sizeof(w->rand_buf))
-			abort(); /* never fall back to predictable IDs */
+		/* Never fall back to predictable IDs; up to 256 bytes the kernel never returns
+		 * short once its pool is ready. */
+		KG_REQUIRE(n == (ssize_t)sizeof(w->rand_buf));
 		w->rand_pos = 0;
 	}
 	memcpy(&v, w->rand_buf + w->rand_pos, sizeof(v));
@@ -164,6 +168,8 @@ static void begin_stop(struct rs_worker *w)
 	rs__forward_drop_all(w); /* in-flight questions are dropped, clients retry elsewhere */
 	rs__tcp_close_all(w);
 	rs__tls->worker_stop(w);
+	if (w->test_clock)
+		uv_close((uv_handle_t *)&w->test_clock_prep, NULL);
 	uv_close((uv_handle_t *)&w->wakeup, NULL);
 }
 
@@ -218,6 +224,54 @@ static int open_listeners(struct rs_worker *w)
 	return 0;
 }
 
+/* Runs before the loop waits: whatever the next wakeup brings (a query sent after the test
+ * rewrote the file) sees the file's new value. */
+static void on_test_clock_prepare(uv_prepare_t *h)
+{
+	struct rs_worker *w = h->data;
+
+	w->test_clock_due = true;
+}
+
+/* The cache clock under KIDGUARD_TEST_CLOCK: the file's value in ms, read at most once a loop
+ * iteration. A missing or garbled file, or a smaller value, keeps the last one: the clock
+ * never goes back, so no cached entry is ever younger than its store time. */
+uint64_t rs__test_clock_now(struct rs_worker *w)
+{
+	char buf[32], *end;
+	unsigned long long v;
+	ssize_t n;
+	int fd;
+
+	if (!w->test_clock_due)
+		return w->test_clock_ms;
+	w->test_clock_due = false;
+	fd = open(w->srv->test_clock, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return w->test_clock_ms;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return w->test_clock_ms;
+	buf[n] = '\0';
+	errno = 0;
+	v = strtoull(buf, &end, 10);
+	if (!errno && end != buf && (*end == '\0' || *end == '\n') && v > w->test_clock_ms)
+		w->test_clock_ms = v;
+	return w->test_clock_ms;
+}
+
+static void test_clock_init(struct rs_worker *w)
+{
+	if (!w->srv->test_clock)
+		return;
+	w->test_clock = true;
+	w->test_clock_due = true;
+	uv_prepare_init(&w->loop, &w->test_clock_prep);
+	w->test_clock_prep.data = w;
+	uv_prepare_start(&w->test_clock_prep, on_test_clock_prepare);
+}
+
 int rs__worker_init(struct rs_worker *w)
 {
 	const struct rs_config *cfg = &w->cfg->cfg;
@@ -237,7 +291,7 @@ int rs__worker_init(struct rs_worker *w)
 	if ((rc = rx_alloc(w)) < 0)
 		return rc;
 	if (w->srv->bl && (rc = bl_reader_open(w->srv->bl, &w->bl)) < 0) {
-		log_err("worker %d: blocklist reader: %s", w->index, bl_strerror(rc));
+		log_err("worker %d: blocklist reader: %s", w->index, kg_strerror(rc));
 		return RS_EIO;
 	}
 	if (uv_loop_init(&w->loop) < 0)
@@ -245,6 +299,7 @@ int rs__worker_init(struct rs_worker *w)
 	w->loop.data = w;
 	uv_async_init(&w->loop, &w->wakeup, on_wakeup);
 	rs__batch_init(w);
+	test_clock_init(w);
 	w->wakeup.data = w;
 	rc = open_listeners(w);
 	return rc ? rc : rs__tls->worker_init(w);

@@ -56,12 +56,11 @@ static void hash_key_init(void)
 		ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			/* No kernel randomness at all: nothing we could key a table with is safe.
-			 * (stderr: the DNS library uses libc only; the journal takes stderr.) */
+		/* No kernel randomness at all: nothing we could key a table with is safe.
+		 * (stderr for why: the DNS library does not log; the journal takes stderr.) */
+		if (n <= 0)
 			fprintf(stderr, "kidguard: getrandom: %s\n", strerror(errno));
-			abort();
-		}
+		KG_REQUIRE(n > 0);
 		got += (size_t)n;
 	}
 	rs__siphash_key_from_bytes(b, &hash_key);

@@ -12,14 +12,8 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
-/* Errors of every resolver library (the DNS code needs them and includes libc only). */
-enum {
-	RS_EINVAL = -1000, /* bad argument or config value */
-	RS_ENOMEM = -1001,
-	RS_EPARSE = -1002, /* malformed packet */
-	RS_ENOSPC = -1003, /* output buffer too small */
-	RS_EIO = -1004,
-};
+/* Errors: the RS_E* codes live with every other range in kg_err.h (constants, libc only). */
+#include "kg_err.h"
 
 /* ---------------------------------------------------------------- wire (rs_wire.c) --- */
 
@@ -43,6 +37,7 @@ enum {
 	RS_TYPE_CNAME = 5,
 	RS_TYPE_SOA = 6,
 	RS_TYPE_AAAA = 28,
+	RS_TYPE_DNAME = 39,
 	RS_TYPE_OPT = 41,
 	RS_CLASS_IN = 1,
 };
@@ -118,6 +113,36 @@ struct rs_scan {
 };
 
 /*
+ * DNS rebinding ([upstream] private_address_answers, like unbound's private-address): true for
+ * an address (4 or 16 bytes) in 0/8, 10/8, 100.64/10, 127/8, 169.254/16, 172.16/12,
+ * 192.168/16, ::, ::1, fc00::/7, fe80::/10, or ::ffff: mapped from one of those. Pure.
+ */
+bool rs_addr_private(const uint8_t *addr, size_t len);
+
+/* Is the lowercased wire name `name` equal to or below `zone` (same form)? Pure. */
+bool rs_name_at_or_under(const uint8_t *name, size_t nl, const uint8_t *zone, size_t zl);
+
+/* Names in lowercased wire form, borrowed: `n` of them, name[i] of len[i] bytes. (The DNS
+ * library sees no config; rs_private_zones() in rs.h makes one of [upstream] private_domains.) */
+struct rs_zones {
+	const uint8_t (*name)[256];
+	const uint8_t *len;
+	int n;
+};
+
+/*
+ * Drop from `pkt` (`len` bytes, an answer rs_response_scan accepted, OPT already cut) every
+ * IN A/AAAA record, in any section, whose address is private (rs_addr_private) while its owner
+ * is not at or below one of `allowed`. Returns 0 when there is none (`out` untouched), else
+ * the number dropped, with the rest (pointers re-aimed, counts lowered) in `out` (at least
+ * `len` bytes) and its length in *out_len; an answer left without records is NODATA with the
+ * upstream's RCODE, as unbound answers. With `out` NULL, only counts. RS_EPARSE when
+ * malformed. Pure.
+ */
+int rs_private_strip(const uint8_t *pkt, size_t len, const struct rs_zones *allowed, uint8_t *out,
+                     size_t *out_len);
+
+/*
  * Walk a whole upstream response, checking every name (compression pointers must point
  * backwards and stay in bounds), every RR length and the counts. Returns 0 or RS_EPARSE. Pure.
  */
@@ -172,13 +197,26 @@ struct rs_block_answer {
 size_t rs_build_blocked(const struct rs_question *q, const struct rs_block_answer *b, uint8_t *out,
                         size_t max);
 
+/* The longest CNAME/DNAME chain an answer may carry: longer is a loop or an attack (unbound
+ * gives up after 11 restarts), and every name of it must be checked. */
+#define RS_MAX_CNAME_CHAIN 16
+
+/* What a name reported by rs_answer_names is in its record. */
+enum rs_answer_name_kind { RS_ANAME_OWNER, RS_ANAME_CNAME, RS_ANAME_DNAME };
+
+/* Called per name; `name` (wire form, lowercased, uncompressed) is borrowed for the call. A
+ * nonzero return stops the walk and is returned by rs_answer_names. */
+typedef int (*rs_answer_name_cb)(void *ctx, const uint8_t *name, size_t len, int kind);
+
 /*
- * The names the answer section's CNAME records point to, expanded and lowercased, in order,
- * at most `max`. `names` receives max * RS_MAX_NAME bytes; lens[i] each length. Returns the
- * count (0 when none or malformed).
+ * Every name in the answer section of `body` that policy could apply to: each record's owner,
+ * each CNAME and DNAME target, in order, skipping a name equal to the one reported just before
+ * (the question's name counts as reported). `cb` may be NULL (only the checks below). Returns
+ * 0 after the last name, cb's nonzero return, RS_ELIMIT when more than `max_chain` CNAME and
+ * DNAME records are present, RS_EPARSE when malformed. Pure; two names on the stack.
  */
-int rs_cname_targets(const uint8_t *body, size_t len, uint8_t (*names)[RS_MAX_NAME], uint8_t *lens,
-                     int max);
+int rs_answer_names(const uint8_t *body, size_t len, int max_chain, rs_answer_name_cb cb,
+                    void *ctx);
 
 /*
  * Safe search: the answer to `orig` as "orig CNAME target" followed by the address and CNAME
@@ -341,5 +379,28 @@ int rs_upstream_pick(const struct rs_upstream_health *h, int n, uint32_t tried, 
                      uint32_t coin);
 void rs_upstream_ok(struct rs_upstream_health *h, uint32_t rtt_ms);
 void rs_upstream_failed(struct rs_upstream_health *h, uint64_t now);
+
+/* --------------------------------------------- DoH's HTTP/1.1 requests (rs_h1.c) --- */
+
+#define RS_H1_HEAD_MAX   16384      /* request line and headers, blank line included */
+#define RS_H1_BODY_MAX   RS_MAX_MSG /* a DNS message */
+#define RS_H1_METHOD_MAX 7
+
+/* One request; every pointer is borrowed from the buffer given to rs_h1_parse(). */
+struct rs_h1_req {
+	const uint8_t *method, *target, *body; /* body NULL when body_len is 0 */
+	size_t method_len, target_len, body_len;
+	bool ct_dns; /* Content-Type: application/dns-message */
+	bool close;  /* the client wants the connection closed after the answer */
+};
+
+/*
+ * Parse the request at the front of buf[0, len). Returns its length in bytes (head and body,
+ * > 0), 0 when more bytes are needed (never once len >= RS_H1_HEAD_MAX + RS_H1_BODY_MAX), or
+ * minus the HTTP status to answer before closing: -400 malformed, -413 body over
+ * RS_H1_BODY_MAX, -431 head over RS_H1_HEAD_MAX, -501 Transfer-Encoding. `req` is written only
+ * when a request is returned. Pure: no allocation, no state.
+ */
+int rs_h1_parse(const uint8_t *buf, size_t len, struct rs_h1_req *req);
 
 #endif

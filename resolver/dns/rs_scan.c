@@ -214,3 +214,204 @@ int rs_response_scan(const uint8_t *pkt, size_t len, struct rs_scan *s)
 		return RS_EPARSE; /* trailing bytes: not a message we understand */
 	return 0;
 }
+
+/* ------------------------------------- private addresses under public names (rebinding) --- */
+
+static bool v4_private(const uint8_t *a)
+{
+	return a[0] == 0 || a[0] == 10 || a[0] == 127 || (a[0] == 172 && (a[1] & 0xf0) == 16) ||
+	       (a[0] == 192 && a[1] == 168) || (a[0] == 169 && a[1] == 254) ||
+	       (a[0] == 100 && (a[1] & 0xc0) == 64);
+}
+
+bool rs_addr_private(const uint8_t *a, size_t len)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const uint8_t zero[15] = {0};
+
+	if (len == 4)
+		return v4_private(a);
+	if (len != 16)
+		return false;
+	if (memcmp(a, zero, 15) == 0 && a[15] <= 1)
+		return true; /* :: and ::1 */
+	if ((a[0] & 0xfe) == 0xfc || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80))
+		return true; /* fc00::/7 unique local, fe80::/10 link local */
+	return memcmp(a, mapped, 12) == 0 && v4_private(a + 12);
+}
+
+bool rs_name_at_or_under(const uint8_t *name, size_t nl, const uint8_t *zone, size_t zl)
+{
+	for (size_t off = 0; off < nl && nl - off >= zl; off += 1u + name[off])
+		if (nl - off == zl)
+			return memcmp(name + off, zone, zl) == 0;
+	return false;
+}
+
+#define MAX_CUTS 64 /* records dropped from one answer; more: the whole answer is emptied */
+
+struct strip {
+	const uint8_t *pkt;
+	size_t len;
+	struct {
+		uint16_t start, end;
+	} cuts[MAX_CUTS];
+	int n_cuts;
+	bool overflow;
+	uint16_t removed[3]; /* per section */
+};
+
+/* Bytes cut before offset `t` of the original; -1 when `t` lies inside a cut record. */
+static long cut_before(const struct strip *st, size_t t)
+{
+	long n = 0;
+
+	for (int i = 0; i < st->n_cuts && st->cuts[i].start <= t; i++) {
+		if (t < st->cuts[i].end)
+			return -1;
+		n += st->cuts[i].end - st->cuts[i].start;
+	}
+	return n;
+}
+
+static bool under_private_domain(const struct rs_zones *allowed, const uint8_t *name, size_t nl)
+{
+	for (int i = 0; i < allowed->n; i++)
+		if (rs_name_at_or_under(name, nl, allowed->name[i], allowed->len[i]))
+			return true;
+	return false;
+}
+
+/* Pass 1: find the A/AAAA records to drop. Returns the offset after the question, or 0. */
+static size_t find_cuts(struct strip *st, const struct rs_zones *allowed)
+{
+	const uint8_t *pkt = st->pkt;
+	uint8_t name[RS_MAX_NAME];
+	size_t off = RS_HDR_LEN, qend, nl;
+
+	if (get16(pkt + 4) != 1 || !(off = rs__name_read(pkt, st->len, off, NULL, &nl, NULL)))
+		return 0;
+	qend = off += 4;
+	for (int sec = 0; sec < 3; sec++) {
+		for (unsigned i = get16(pkt + 6 + 2 * sec); i > 0; i--) {
+			size_t start = off,
+			       after = rs__name_read(pkt, st->len, off, name, &nl, NULL);
+			uint16_t type, rdlen;
+			if (!after || after + 10 > st->len)
+				return 0;
+			type = get16(pkt + after);
+			rdlen = get16(pkt + after + 8);
+			off = after + 10 + rdlen;
+			if (off > st->len)
+				return 0;
+			if (get16(pkt + after + 2) != RS_CLASS_IN ||
+			    !((type == RS_TYPE_A && rdlen == 4) ||
+			      (type == RS_TYPE_AAAA && rdlen == 16)) ||
+			    !rs_addr_private(pkt + after + 10, rdlen) ||
+			    under_private_domain(allowed, name, nl))
+				continue;
+			if (st->n_cuts == MAX_CUTS) {
+				st->overflow = true;
+				continue;
+			}
+			st->cuts[st->n_cuts].start = (uint16_t)start;
+			st->cuts[st->n_cuts++].end = (uint16_t)off;
+			st->removed[sec]++;
+		}
+	}
+	return off == st->len ? qend : 0;
+}
+
+/* Re-aim the compression pointer ending the name at `off` of the original (if any) in `out`,
+ * where the original's byte p sits at p - shift. Returns the offset after the name, or 0 when
+ * the pointer lands in a dropped record. */
+static size_t fix_name(const struct strip *st, size_t off, uint8_t *out, long shift)
+{
+	const uint8_t *pkt = st->pkt;
+
+	size_t t;
+	long before;
+
+	while (off < st->len && pkt[off] != 0 && (pkt[off] & 0xc0) != 0xc0)
+		off += 1u + pkt[off];
+	if (off >= st->len)
+		return 0;
+	if (pkt[off] == 0)
+		return off + 1;
+	t = (size_t)((pkt[off] & 0x3f) << 8) | pkt[off + 1];
+	if ((before = cut_before(st, t)) < 0)
+		return 0;
+	t -= (size_t)before;
+	out[off - (size_t)shift] = (uint8_t)(0xc0 | (t >> 8));
+	out[off + 1 - (size_t)shift] = (uint8_t)t;
+	return off + 2;
+}
+
+/* The names in one kept record's RDATA, as walk_rdata finds them. */
+static bool fix_rdata(const struct strip *st, size_t rd, size_t end, uint16_t type, uint8_t *out,
+                      long shift)
+{
+	const struct name_layout *l = name_layout(type);
+	size_t o;
+
+	if (!l)
+		return true;
+	o = (type == 35 || type == 55) ? names_start(st->pkt, rd, end, type) : rd + l->skip;
+	for (int i = 0; o && (l->names ? i < l->names : o < end); i++)
+		o = fix_name(st, o, out, shift);
+	return o != 0;
+}
+
+/* Pass 2: copy the kept records, re-aiming their pointers. Returns the length, or 0. */
+static size_t copy_kept(const struct strip *st, size_t qend, uint8_t *out)
+{
+	const uint8_t *pkt = st->pkt;
+	size_t off = qend, o = qend, nl;
+	int cut = 0;
+
+	memcpy(out, pkt, qend);
+	for (int sec = 0; sec < 3; sec++) {
+		put16(out + 6 + 2 * sec, (uint16_t)(get16(pkt + 6 + 2 * sec) - st->removed[sec]));
+		for (unsigned i = get16(pkt + 6 + 2 * sec); i > 0; i--) {
+			size_t start = off,
+			       after = rs__name_read(pkt, st->len, off, NULL, &nl, NULL);
+			size_t end = after + 10 + get16(pkt + after + 8);
+			long shift = (long)(start - o);
+			off = end;
+			if (cut < st->n_cuts && st->cuts[cut].start == start) {
+				cut++;
+				continue;
+			}
+			memcpy(out + o, pkt + start, end - start);
+			if (!fix_name(st, start, out, shift) ||
+			    !fix_rdata(st, after + 10, end, get16(pkt + after), out, shift))
+				return 0;
+			o += end - start;
+		}
+	}
+	return o;
+}
+
+int rs_private_strip(const uint8_t *pkt, size_t len, const struct rs_zones *allowed, uint8_t *out,
+                     size_t *out_len)
+{
+	struct strip st = {.pkt = pkt, .len = len};
+	size_t qend, n;
+
+	if (len < RS_HDR_LEN || !(qend = find_cuts(&st, allowed)))
+		return RS_EPARSE;
+	if (st.n_cuts == 0 && !st.overflow)
+		return 0;
+	if (!out)
+		return st.n_cuts + (st.overflow ? 1 : 0);
+	n = st.overflow ? 0 : copy_kept(&st, qend, out);
+	if (n == 0) {
+		/* Too many to drop one by one, or a kept name pointing into a dropped record:
+		 * keep the question only (NODATA with the upstream's RCODE). */
+		memcpy(out, pkt, qend);
+		memset(out + 6, 0, 6);
+		n = qend;
+	}
+	*out_len = n;
+	return st.n_cuts + (st.overflow ? 1 : 0);
+}

@@ -448,30 +448,54 @@ static size_t answer_start(const uint8_t *pkt, size_t len)
 	return (off && off + 4 <= len) ? off + 4 : 0;
 }
 
-int rs_cname_targets(const uint8_t *body, size_t len, uint8_t (*names)[RS_MAX_NAME], uint8_t *lens,
-                     int max)
+/* Report `name` unless it is the one reported last: an owner name usually repeats the CNAME
+ * target just before it, and an RRset repeats its owner. */
+static int report_name(const uint8_t *name, size_t nl, uint8_t *last, size_t *last_len, int kind,
+                       rs_answer_name_cb cb, void *ctx)
 {
-	size_t off = answer_start(body, len);
-	uint16_t an;
-	int n = 0;
-
-	if (!off)
+	if (nl == *last_len && memcmp(name, last, nl) == 0)
 		return 0;
+	memcpy(last, name, nl);
+	*last_len = nl;
+	return cb ? cb(ctx, name, nl, kind) : 0;
+}
+
+int rs_answer_names(const uint8_t *body, size_t len, int max_chain, rs_answer_name_cb cb, void *ctx)
+{
+	/* Two names: 2 x 255 bytes, so that no answer needs a table of targets. */
+	uint8_t name[RS_MAX_NAME], last[RS_MAX_NAME];
+	size_t off = answer_start(body, len), nl, last_len;
+	int chain = 0, rc;
+	uint16_t an;
+
+	if (!off || !rs__name_read(body, len, RS_HDR_LEN, last, &last_len, NULL))
+		return RS_EPARSE; /* the question's name counts as reported: it was checked */
 	an = get16(body + 6);
-	for (uint16_t i = 0; i < an && n < max; i++) {
-		size_t after = skip_name(body, len, off), nl;
-		uint16_t rdlen;
+	for (uint16_t i = 0; i < an; i++) {
+		size_t after = rs__name_read(body, len, off, name, &nl, NULL), end;
+		uint16_t type;
 		if (!after || after + 10 > len)
-			return 0;
-		rdlen = get16(body + after + 8);
-		if (after + 10 + rdlen > len)
-			return 0;
-		if (get16(body + after) == RS_TYPE_CNAME &&
-		    rs__name_read(body, after + 10 + rdlen, after + 10, names[n], &nl, NULL))
-			lens[n++] = (uint8_t)nl;
-		off = after + 10 + rdlen;
+			return RS_EPARSE;
+		type = get16(body + after);
+		end = after + 10 + get16(body + after + 8);
+		if (end > len)
+			return RS_EPARSE;
+		if ((rc = report_name(name, nl, last, &last_len, RS_ANAME_OWNER, cb, ctx)))
+			return rc;
+		if (type == RS_TYPE_CNAME || type == RS_TYPE_DNAME) {
+			if (++chain > max_chain)
+				return RS_ELIMIT;
+			if (!rs__name_read(body, end, after + 10, name, &nl, NULL))
+				return RS_EPARSE;
+			rc = report_name(name, nl, last, &last_len,
+			                 type == RS_TYPE_CNAME ? RS_ANAME_CNAME : RS_ANAME_DNAME,
+			                 cb, ctx);
+			if (rc)
+				return rc;
+		}
+		off = end;
 	}
-	return n;
+	return 0;
 }
 
 /* Copy one answer RR of `body` at `off` uncompressed into out+n, if it is an address or CNAME

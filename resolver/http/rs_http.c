@@ -532,7 +532,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	buf[strcspn(buf, "\n")] = '\0';
-	log_warn("http: %s", buf);
+	/* libmicrohttpd reports per connection (a reset, a bad request): rate limited. */
+	log_every(10, KG_LOG_WARN, "http: %s", buf);
 }
 
 static struct MHD_Daemon *start_daemon(struct rs_http *h, const struct kg_sockaddr *a,
@@ -658,12 +659,12 @@ int rs__http_start(struct rs_server *srv)
 	if (!rc)
 		rc = rs__events_init(h, cfg);
 	if (!rc && (rc = bl_reader_open(rs_server_store(srv), &h->bl)) < 0) {
-		log_err("http: blocklist reader: %s", bl_strerror(rc));
+		log_err("http: blocklist reader: %s", kg_strerror(rc));
 		h->bl = NULL; /* /health reports it */
 		rc = 0;
 	}
 	if (rc) {
-		log_err("http: %s; the HTTP server is off", rs_strerror(rc));
+		log_err("http: %s; the HTTP server is off", kg_strerror(rc));
 		http_free(h);
 		return rc;
 	}

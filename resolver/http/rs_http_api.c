@@ -377,6 +377,7 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 	cJSON_AddNumberToObject(o, "feed_version", v->feed_version);
 	cJSON_AddStringToObject(o, "match", v->match);
 	cJSON_AddBoolToObject(o, "subtree", v->subtree);
+	cJSON_AddBoolToObject(o, "mandatory", v->mandatory);
 	cJSON_AddItemToObject(o, "categories", cat_array(q->h, v->categories));
 	cJSON_AddStringToObject(o, "profile", prof->name);
 	cJSON_AddStringToObject(o, "profile_by", rs_profile_by_name(k.profile_by));
@@ -476,7 +477,7 @@ static void api_override_add(struct rs_req *q, struct rs_resp *r)
 	}
 	rc = write_rule(q->h, true, o.name, o.flags, o.categories);
 	if (rc) {
-		rs__json_error(r, 500, bl_strerror(rc));
+		rs__json_error(r, 500, kg_strerror(rc));
 		return;
 	}
 	j = cJSON_CreateObject();
@@ -507,7 +508,7 @@ static void api_override_del(struct rs_req *q, struct rs_resp *r)
 		return;
 	}
 	if (rc) {
-		rs__json_error(r, 500, bl_strerror(rc));
+		rs__json_error(r, 500, kg_strerror(rc));
 		return;
 	}
 	rs__resp_text(r, 200, "application/json", "{\"deleted\":true}");

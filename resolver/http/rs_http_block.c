@@ -255,6 +255,8 @@ static void blocked_page(struct rs_http *h, const struct rs_verdict *k, struct p
 		snprintf(cats, clen, "blocked on this network");
 	else
 		snprintf(cats, clen, "%s", k->text);
+	if (k->step == RS_STEP_LIST && k->list.mandatory) /* the publisher's word: say so */
+		snprintf(cats + strlen(cats), clen - strlen(cats), "; mandatory (publisher)");
 	if (k->step == RS_STEP_LIST && k->list.source == BL_SOURCE_FEED)
 		snprintf(ver, vlen, "%u", k->list.feed_version);
 	else if (k->step == RS_STEP_LIST)

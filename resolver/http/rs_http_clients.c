@@ -49,7 +49,7 @@ static void lookup(struct rs_req *q, const struct bl_prefix *a, struct rs_resp *
 		return;
 	}
 	if (rc < 0) {
-		rs__json_error(r, 500, bl_strerror(rc));
+		rs__json_error(r, 500, kg_strerror(rc));
 		return;
 	}
 	j = cJSON_CreateObject();
@@ -92,7 +92,7 @@ static void put(struct rs_req *q, const struct bl_prefix *p, struct rs_resp *r)
 		return;
 	}
 	if (rc < 0) {
-		rs__json_error(r, 500, bl_strerror(rc));
+		rs__json_error(r, 500, kg_strerror(rc));
 		return;
 	}
 	defined = profile_defined(q->h, prof);
@@ -137,7 +137,7 @@ void rs__api_clients(struct rs_req *q, struct rs_resp *r)
 		if (rc == BL_ENOTFOUND)
 			rs__json_error(r, 404, "no such prefix in the subscriber table");
 		else if (rc < 0)
-			rs__json_error(r, 500, bl_strerror(rc));
+			rs__json_error(r, 500, kg_strerror(rc));
 		else
 			rs__resp_text(r, 200, "application/json", "{\"deleted\":true}");
 		return;

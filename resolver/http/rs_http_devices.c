@@ -81,7 +81,7 @@ static void list_devices(struct rs_req *q, struct rs_resp *r)
 	rs__http_cfg_put(cr);
 	if (rc < 0) {
 		cJSON_Delete(j);
-		rs__json_error(r, 500, bl_strerror(rc));
+		rs__json_error(r, 500, kg_strerror(rc));
 		return;
 	}
 	rs__json_resp(r, 200, j);
@@ -133,7 +133,7 @@ static void add_device(struct rs_req *q, struct rs_resp *r)
 		return;
 	}
 	if (rc < 0) {
-		rs__json_error(r, 500, bl_strerror(rc));
+		rs__json_error(r, 500, kg_strerror(rc));
 		return;
 	}
 	cr = rs__http_cfg_get(q->h);
@@ -164,7 +164,7 @@ static void revoke_device(struct rs_req *q, const char *name, struct rs_resp *r)
 	if (rc == BL_ENOTFOUND)
 		rs__json_error(r, 404, "no such device");
 	else if (rc < 0)
-		rs__json_error(r, 500, bl_strerror(rc));
+		rs__json_error(r, 500, kg_strerror(rc));
 	else
 		rs__resp_text(r, 200, "application/json", "{\"revoked\":true}");
 }

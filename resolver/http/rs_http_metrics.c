@@ -6,6 +6,8 @@
  */
 #include "rs_http_int.h"
 
+#include "kg_err.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,11 +112,16 @@ static void queries(struct buf *b, const struct rs_stats *s)
 	     "Listener wakeups followed by a [server] udp_coalesce wait (heavy load only).");
 	bprintf(b, "kidguard_rx_coalesced_total %llu\n", (unsigned long long)s->rx_coalesced);
 	head(b, "kidguard_ratelimited_total", "counter",
-	     "UDP queries over a client's [ratelimit] (answered TC=1 or dropped).");
+	     "UDP, DoT and DoH queries over a client's [ratelimit] (TC=1 or dropped; REFUSED on "
+	     "DoT and DoH).");
 	bprintf(b, "kidguard_ratelimited_total %llu\n", (unsigned long long)s->ratelimited);
 	head(b, "kidguard_overload_total", "counter",
 	     "Queries answered SERVFAIL because [upstream] max_inflight was reached.");
 	bprintf(b, "kidguard_overload_total %llu\n", (unsigned long long)s->overload);
+	head(b, "kidguard_assert_failures_total", "counter",
+	     "Queries answered SERVFAIL because the code met a state it believes impossible "
+	     "(a bug: the log names the file and line).");
+	bprintf(b, "kidguard_assert_failures_total %llu\n", kg_fails_assert_count());
 }
 
 static void blocked(struct rs_http *h, struct buf *b, const struct rs_stats *s,
@@ -149,6 +156,15 @@ static void blocked(struct rs_http *h, struct buf *b, const struct rs_stats *s,
 	     "Blocklist and subscriber-table lookups the store failed (the query answered per "
 	     "[blocking] on_store_error).");
 	bprintf(b, "kidguard_store_errors_total %llu\n", (unsigned long long)s->store_errors);
+	head(b, "kidguard_cname_chain_refused_total", "counter",
+	     "SERVFAIL answers: the upstream's CNAME/DNAME chain was longer than 16.");
+	bprintf(b, "kidguard_cname_chain_refused_total %llu\n",
+	        (unsigned long long)s->cname_chain_refused);
+	head(b, "kidguard_private_answers_dropped_total", "counter",
+	     "Upstream answers whose private or loopback addresses under public names were "
+	     "dropped.");
+	bprintf(b, "kidguard_private_answers_dropped_total %llu\n",
+	        (unsigned long long)s->private_answers_dropped);
 }
 
 static void cache_upstream(struct buf *b, const struct rs_stats *s)
@@ -198,6 +214,13 @@ static void cache_upstream(struct buf *b, const struct rs_stats *s)
 	bprintf(b, "kidguard_inflight_queries %llu\n", (unsigned long long)s->inflight);
 	head(b, "kidguard_tcp_connections", "gauge", "Open client TCP connections.");
 	bprintf(b, "kidguard_tcp_connections %llu\n", (unsigned long long)s->tcp_connections);
+	head(b, "kidguard_tls_pending", "gauge",
+	     "DoH requests and DoT questions waiting for an answer ([tls] max_pending).");
+	bprintf(b, "kidguard_tls_pending %llu\n", (unsigned long long)s->tls_pending);
+	head(b, "kidguard_tls_pending_refused_total", "counter",
+	     "DoH requests (503) and DoT questions (SERVFAIL) refused at [tls] max_pending.");
+	bprintf(b, "kidguard_tls_pending_refused_total %llu\n",
+	        (unsigned long long)s->tls_pending_refused);
 }
 
 static void feed(struct rs_http *h, struct buf *b, const struct rs_config *cfg)

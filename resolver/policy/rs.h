@@ -5,9 +5,9 @@
  * Data flow of one query (see README.md):
  *   packet → rs_query_parse (shape check) → ACL → policy (blocklist) → cache → forward → reply.
  *
- * Errors: functions return 0 on success and a negative value on failure. The RS_E* range is
- * ours; anything else is -errno. foreign codes (ldns_status, uv errors) are translated where
- * they are called and never leave the module.
+ * Errors: functions return 0 on success and a negative value on failure: an RS_E* code, a
+ * BL_E* code from the store, or -errno; all are defined in kg_err.h and named by kg_strerror().
+ * Foreign codes (OpenSSL, uv) are translated where they are called and never leave the module.
  */
 #ifndef RS_H
 #define RS_H
@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "kg_addr.h"
+#include "kg_err.h"
 #include "rs_dns.h"
 
 /* ------------------------------------------------------------------ configuration --- */
@@ -78,7 +79,28 @@ struct rs_profile {
 	/* device IDs from DoT SNI / DoH path (rs_config_tls.c): lowercase labels */
 	char client_ids[RS_MAX_CLIENT_IDS][RS_CLIENT_ID_MAX];
 	int n_client_ids;
+	/* A child preset: also blocks the feed-defined categories the publisher does not mark
+	 * "child_default": "allow" (rs_config_bind_feed). Cleared by an explicit `block =`. */
+	bool feed_default;
+	uint64_t block_removed; /* `block -=` bits: never added back by feed_default */
 };
+
+/* A category named in the config that only the feed defines, resolved against the store by
+ * rs_config_bind_feed (kept so that its error names file:line and -n -v prints it). */
+#define RS_MAX_FEED_CAT_REFS 64
+struct rs_cat_ref {
+	char name[32];
+	char key[16]; /* "block", "block +", "block -" or "schedule" */
+	int line;
+	int8_t profile;
+	int8_t schedule; /* the window it extends (op 's') */
+	char op;         /* '=', '+', '-' or 's' */
+};
+
+/* [upstream] private_address_answers: private or loopback addresses under public names (DNS
+ * rebinding) are dropped from upstream answers, or allowed. */
+enum rs_private_answers { RS_PRIVATE_DROP = 0, RS_PRIVATE_ALLOW = 1 };
+#define RS_MAX_PRIVATE_DOMAINS 16
 
 /* [tls] unknown_client_id: what a client whose ID no profile claims gets. */
 enum rs_unknown_id { RS_UNKNOWN_ID_DEFAULT = 0, RS_UNKNOWN_ID_REFUSE = 1 };
@@ -120,8 +142,13 @@ struct rs_config {
 	int rl_action; /* enum rs_rl_action */
 	struct kg_cidr rl_exempt[RS_MAX_ACL];
 	int n_rl_exempt;
-	int upstream_max_inflight;    /* questions in flight upstream, per worker */
-	bool upstream_scramble_case;  /* 0x20: random letter case in questions sent over UDP */
+	int upstream_max_inflight;   /* questions in flight upstream, per worker */
+	bool upstream_scramble_case; /* 0x20: random letter case in questions sent over UDP */
+	int private_answers;         /* enum rs_private_answers */
+	/* names at or below which private addresses are fine: lowercased wire form */
+	uint8_t private_domains[RS_MAX_PRIVATE_DOMAINS][256];
+	uint8_t private_domain_len[RS_MAX_PRIVATE_DOMAINS];
+	int n_private_domains;
 	uint32_t cache_max_memory_mb; /* per worker; 0 = bounded by size only */
 
 	/* [access] */
@@ -152,6 +179,8 @@ struct rs_config {
 	struct rs_profile profiles[RS_MAX_PROFILES];
 	int n_profiles;
 	int default_profile;
+	struct rs_cat_ref feed_cats[RS_MAX_FEED_CAT_REFS]; /* names only the feed defines */
+	int n_feed_cats;
 
 	/* [sync]: the signed national feed (empty url: no sync process) */
 	char sync_url[1024];
@@ -189,6 +218,7 @@ struct rs_config {
 	int tls_unknown_client_id;          /* enum rs_unknown_id */
 	bool tls_device_id_overrides;       /* device_id_overrides_address: an ID may loosen an
 	                                     * address's profile (rs_profile_for_device) */
+	uint32_t tls_max_pending; /* DoH requests + DoT questions waiting, all connections */
 };
 
 enum rs_rl_action {
@@ -251,7 +281,24 @@ int rs_config_load_string(const char *text, const char *name, struct rs_config *
 /* Write the effective configuration as INI (what `kidguard -n -v` prints). */
 void rs_config_print(const struct rs_config *cfg, FILE *out);
 
+/*
+ * Resolve the category names only the feed defines (cfg->feed_cats) against the store `db`
+ * (borrowed; NULL when there is none), and add the feed-defined categories the child presets
+ * block. Call once on a freshly loaded config, before it is used. Returns 0, or RS_EINVAL with
+ * "FILE:LINE: [section] key: unknown category ..." in `err` for a name neither the standard
+ * table nor the store's feed defines.
+ */
+struct bl_db;
+int rs_config_bind_feed(struct rs_config *cfg, struct bl_db *db, char *err, size_t errlen);
+
 /* Read "nameserver" lines of a resolv.conf-format file into cfg->upstream. Returns count. */
 int rs_config_upstreams_from_resolv(struct rs_config *cfg, const char *path);
+
+/* [upstream] private_domains as rs_private_strip (rs_dns.h) takes them; borrows `cfg`. */
+static inline struct rs_zones rs_private_zones(const struct rs_config *cfg)
+{
+	return (struct rs_zones){cfg->private_domains, cfg->private_domain_len,
+	                         cfg->n_private_domains};
+}
 
 #endif

@@ -27,7 +27,7 @@ struct load_ctx {
 	const char *name;
 	int line;
 	bool line_too_long;
-	bool seen_listen, seen_allow, seen_upstream;
+	bool seen_listen, seen_allow, seen_upstream, seen_private_domains;
 	char *err;
 	size_t errlen;
 	bool failed;
@@ -318,6 +318,58 @@ static int set_on_store_error(struct load_ctx *c, const char *v, long lo, long h
 	return 0;
 }
 
+static int set_private_answers(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	if (strcmp(v, "drop") == 0)
+		c->cfg.private_answers = RS_PRIVATE_DROP;
+	else if (strcmp(v, "allow") == 0)
+		c->cfg.private_answers = RS_PRIVATE_ALLOW;
+	else
+		return -1;
+	return 0;
+}
+
+static int add_private_domain(struct rs_config *cfg, const char *name)
+{
+	int n = rs_name_to_wire(name, cfg->private_domains[cfg->n_private_domains],
+	                        sizeof(cfg->private_domains[0]));
+
+	if (n <= 0)
+		return -1;
+	cfg->private_domain_len[cfg->n_private_domains++] = (uint8_t)n;
+	return 0;
+}
+
+/* The first occurrence replaces the defaults; "none" empties the list. */
+static int set_private_domains(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	char buf[CONFIG_MAX_LINE];
+	char *items[RS_MAX_PRIVATE_DOMAINS + 1];
+	int k;
+
+	if (!c->seen_private_domains) {
+		c->cfg.n_private_domains = 0;
+		c->seen_private_domains = true;
+	}
+	if (strcmp(v, "none") == 0)
+		return 0;
+	snprintf(buf, sizeof(buf), "%s", v);
+	k = kg_split_list(buf, items, RS_MAX_PRIVATE_DOMAINS + 1);
+	if (k <= 0)
+		return -1;
+	for (int i = 0; i < k; i++) {
+		if (c->cfg.n_private_domains >= RS_MAX_PRIVATE_DOMAINS) {
+			c->limit = RS_MAX_PRIVATE_DOMAINS;
+			return -2;
+		}
+		if (add_private_domain(&c->cfg, items[i]) < 0) {
+			snprintf(c->item, sizeof(c->item), "%s", items[i]);
+			return -3;
+		}
+	}
+	return 0;
+}
+
 static int set_megabytes(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
 {
 	long n;
@@ -423,6 +475,8 @@ static const struct key_def keys[] = {
 	{"ratelimit", "exempt", set_rl_exempt, 0, 0, 0},
 	{"upstream", "max_inflight", set_int, 16, 1000000, OFF(upstream_max_inflight)},
 	{"upstream", "randomize_case", set_bool, 0, 0, OFF(upstream_scramble_case)},
+	{"upstream", "private_address_answers", set_private_answers, 0, 0, 0},
+	{"upstream", "private_domains", set_private_domains, 0, 0, 0},
 	{"cache", "max_memory", set_u32, 0, 65536, OFF(cache_max_memory_mb)},
 	{"blocklist", "path", set_path, 0, 0, OFF(state_dir)},
 	{"blocking", "sinkhole_ipv4", set_ipv4, 0, 0, OFF(sinkhole_ipv4)},
@@ -459,6 +513,7 @@ static const struct key_def keys[] = {
 	{"tls", "key", set_path, 0, 0, OFF(tls_key)},
 	{"tls", "hostname", set_string, 0, RS_TLS_NAME_MAX - 1, OFF(tls_hostname)},
 	{"tls", "self_signed", set_bool, 0, 0, OFF(tls_self_signed)},
+	{"tls", "max_pending", set_u32, 16, 1000000, OFF(tls_max_pending)},
 	{"tls", "unknown_client_id", set_unknown_id, 0, 0, 0},
 	{"tls", "device_id_overrides_address", set_bool, 0, 0, OFF(tls_device_id_overrides)},
 };
@@ -483,6 +538,10 @@ static const char *range_hint(const struct key_def *k)
 		return "expected a path shorter than 512 bytes";
 	if (k->set == set_https_url)
 		return "expected an https:// URL of the feed's manifest";
+	if (k->set == set_private_answers)
+		return "expected drop or allow";
+	if (k->set == set_private_domains)
+		return "expected none or a list of domain names";
 	if (k->set == set_on_stale)
 		return "expected keep or fail_closed";
 	if (k->set == set_on_store_error)
@@ -530,9 +589,60 @@ static struct rs_profile *profile_get(struct load_ctx *c, const char *pname)
 	return p;
 }
 
-/* "adult, gambling", "all" or "none" into a mask. Returns 1, or 0 after fail(). */
+/* Where a category list is being read: which profile, which operation (see rs_cat_ref). */
+struct cat_site {
+	int profile, schedule;
+	char op;
+};
+
+/* Drop the names an earlier `block =` (or preset) of this profile gave: the new one replaces
+ * them. */
+static void drop_set_refs(struct rs_config *cfg, int profile)
+{
+	int k = 0;
+
+	for (int i = 0; i < cfg->n_feed_cats; i++)
+		if (cfg->feed_cats[i].profile != profile || cfg->feed_cats[i].op != '=')
+			cfg->feed_cats[k++] = cfg->feed_cats[i];
+	cfg->n_feed_cats = k;
+}
+
+/* A name the standard table does not know may be one the feed defines: keep it for
+ * rs_config_bind_feed, which refuses it when the feed does not define it either. */
+static int defer_category(struct load_ctx *c, const char *item, const char *section,
+                          const char *name, const struct cat_site *at)
+{
+	struct rs_cat_ref *r;
+
+	if (!at || strlen(item) >= sizeof(r->name) || strlen(name) >= sizeof(r->key) ||
+	    item[strspn(item, "abcdefghijklmnopqrstuvwxyz0123456789_-")] != '\0') {
+		fail(c, section, name,
+		     "unknown category \"%s\" (known: all, none, adult, gambling, violence, "
+		     "drugs, self-harm, weapons, scam, phishing, malware, social, games, "
+		     "dating, doh-bypass, ads, tracking, piracy, hate, other, and the categories "
+		     "the feed defines)",
+		     item);
+		return 0;
+	}
+	if (c->cfg.n_feed_cats >= RS_MAX_FEED_CAT_REFS) {
+		fail(c, section, name, "more than %d feed category names in the file",
+		     RS_MAX_FEED_CAT_REFS);
+		return 0;
+	}
+	r = &c->cfg.feed_cats[c->cfg.n_feed_cats++];
+	snprintf(r->name, sizeof(r->name), "%s", item);
+	snprintf(r->key, sizeof(r->key), "%s", name);
+	r->line = c->line;
+	r->profile = (int8_t)at->profile;
+	r->schedule = (int8_t)at->schedule;
+	r->op = at->op;
+	return 1;
+}
+
+/* "adult, gambling", "all" or "none" into a mask; other names are deferred to the feed (`at`
+ * says where they apply; NULL refuses them). Returns 1, or 0 after fail(). */
 static int parse_categories(struct load_ctx *c, const char *value, const char *section,
-                            const char *name, uint64_t *mask)
+                            const char *name, uint64_t *mask, const struct cat_site *at)
 {
 	char buf[CONFIG_MAX_LINE];
 	char *items[BL_CATEGORY_MAX + 1];
@@ -552,13 +662,7 @@ static int parse_categories(struct load_ctx *c, const char *value, const char *s
 			continue;
 		} else if (bl_category_find(NULL, items[i], &bit) == 0) {
 			*mask |= 1ULL << bit;
-		} else {
-			fail(
-			    c, section, name,
-			    "unknown category \"%s\" (known: all, none, adult, gambling, violence, "
-			    "drugs, self-harm, weapons, scam, phishing, malware, social, games, "
-			    "dating, doh-bypass, ads, tracking, piracy, hate, other)",
-			    items[i]);
+		} else if (!defer_category(c, items[i], section, name, at)) {
 			return 0;
 		}
 	}
@@ -568,7 +672,11 @@ static int parse_categories(struct load_ctx *c, const char *value, const char *s
 static int profile_block(struct load_ctx *c, struct rs_profile *p, const char *value,
                          const char *section, const char *name)
 {
-	return parse_categories(c, value, section, name, &p->block_mask);
+	struct cat_site at = {.profile = (int)(p - c->cfg.profiles), .schedule = -1, .op = '='};
+
+	drop_set_refs(&c->cfg, at.profile);
+	p->feed_default = false; /* an explicit list: the preset's feed default no longer applies */
+	return parse_categories(c, value, section, name, &p->block_mask, &at);
 }
 
 static int profile_clients(struct load_ctx *c, struct rs_profile *p, const char *value,
@@ -647,8 +755,10 @@ static int profile_schedule(struct load_ctx *c, struct rs_profile *p, const char
 			fail(c, section, name, "expected \"block CATEGORY, ...\" after the times");
 			return 0;
 		}
+		struct cat_site at = {
+		    .profile = (int)(p - c->cfg.profiles), .schedule = p->n_schedules, .op = 's'};
 		if (!parse_categories(c, strstr(value, " block ") + 7, section, name,
-		                      &s->extra_block))
+		                      &s->extra_block, &at))
 			return 0;
 	}
 	p->n_schedules++;
@@ -698,8 +808,10 @@ static int profile_policy_key(struct load_ctx *c, struct rs_profile *p, const ch
 		if (rs_preset_apply(value, p) < 0)
 			fail(c, section, name, "unknown preset \"%s\" (known: %s)", value,
 			     rs_preset_names());
+		drop_set_refs(&c->cfg, idx);
 	} else if (!strcmp(name, "block +") || !strcmp(name, "block -")) {
-		if (parse_categories(c, value, section, name, &m)) {
+		struct cat_site at = {.profile = idx, .schedule = -1, .op = name[6]};
+		if (parse_categories(c, value, section, name, &m, &at)) {
 			if (name[6] == '+')
 				c->block_add[idx] |= m;
 			else
@@ -877,6 +989,7 @@ static int validate(struct load_ctx *c)
 	for (int i = 0; i < c->cfg.n_profiles; i++) {
 		struct rs_profile *p = &c->cfg.profiles[i];
 		p->block_mask = (p->block_mask | c->block_add[i]) & ~c->block_del[i];
+		p->block_removed = c->block_del[i];
 	}
 	if (c->cfg.cache_min_ttl > c->cfg.cache_max_ttl) {
 		at_key(c, "cache", "min_ttl");
@@ -968,6 +1081,70 @@ int rs_config_load_string(const char *text, const char *name, struct rs_config *
 	return run_parse(&c, string_reader, cfg);
 }
 
+/* The categories the store's feed defines, as "a, b" for an error message. */
+static void feed_cat_list(struct bl_db *db, uint64_t defined, char *out, size_t len)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (int b = BL_CATEGORY_BUILTIN; b < BL_CATEGORY_MAX && n < len; b++) {
+		const char *name = (defined & (1ULL << b)) ? bl_category_name(db, b) : NULL;
+		if (name)
+			n += (size_t)snprintf(out + n, len - n, "%s%s", n ? ", " : "", name);
+	}
+	if (!out[0])
+		snprintf(out, len, "none");
+}
+
+static int bind_ref(struct rs_config *cfg, const struct rs_cat_ref *r, struct bl_db *db,
+                    const struct bl_meta *m, char *err, size_t errlen)
+{
+	struct rs_profile *p = &cfg->profiles[r->profile];
+	char known[512];
+	int bit;
+
+	if (bl_category_find_stored(db, r->name, &bit) != 0) {
+		feed_cat_list(db, m->feed_defined, known, sizeof(known));
+		snprintf(err, errlen,
+		         "%s:%d: [profile %s] %s: unknown category \"%s\" (neither a standard "
+		         "category nor one the feed defines; the feed%s defines: %s)",
+		         cfg->source, r->line, p->name, r->key, r->name,
+		         db ? "" : " (no store open)", known);
+		return RS_EINVAL;
+	}
+	if (r->op == '-') {
+		p->block_mask &= ~(1ULL << bit);
+		p->block_removed |= 1ULL << bit;
+	} else if (r->op == 's') {
+		p->schedules[r->schedule].extra_block |= 1ULL << bit;
+	} else if (!(p->block_removed & (1ULL << bit))) {
+		p->block_mask |= 1ULL << bit; /* `block -=` wins, as for the standard names */
+	}
+	return 0;
+}
+
+int rs_config_bind_feed(struct rs_config *cfg, struct bl_db *db, char *err, size_t errlen)
+{
+	struct bl_meta m;
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	if (db && bl_db_meta(db, &m) != 0)
+		memset(&m, 0, sizeof(m));
+	/* Removals first, so that a `block -=` anywhere in the section wins over an add. */
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < cfg->n_feed_cats; i++)
+			if ((cfg->feed_cats[i].op == '-') == (pass == 0) &&
+			    (rc = bind_ref(cfg, &cfg->feed_cats[i], db, &m, err, errlen)) != 0)
+				return rc;
+	for (int i = 0; i < cfg->n_profiles; i++) {
+		struct rs_profile *p = &cfg->profiles[i];
+		if (p->feed_default)
+			p->block_mask |= m.feed_defined & ~m.child_allow & ~p->block_removed;
+	}
+	return 0;
+}
+
 int rs_config_upstreams_from_resolv(struct rs_config *cfg, const char *path)
 {
 	char line[256], addr[128];
@@ -997,6 +1174,7 @@ void rs_config_defaults(struct rs_config *cfg)
 	    "127.0.0.0/8",    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
 	    "169.254.0.0/16", "::1/128",    "fc00::/7",      "fe80::/10",
 	};
+	static const char *const private_zones[] = {"home.arpa", "lan", "internal", "localhost"};
 
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(cfg->source, sizeof(cfg->source), "(embedded default)");
@@ -1024,6 +1202,10 @@ void rs_config_defaults(struct rs_config *cfg)
 	cfg->rl_ipv6_prefix = 56;
 	cfg->rl_action = RS_RL_TRUNCATE;
 	cfg->upstream_max_inflight = 10000;
+	/* The local network's own names may carry private addresses; public names may not. */
+	cfg->private_answers = RS_PRIVATE_DROP;
+	for (size_t i = 0; i < sizeof(private_zones) / sizeof(private_zones[0]); i++)
+		add_private_domain(cfg, private_zones[i]);
 	cfg->cache_max_memory_mb = 256;
 	cfg->sync_interval_s = 60;
 	cfg->sync_timeout_s = 60;
@@ -1157,6 +1339,16 @@ static void print_profile_policy(const struct rs_profile *p, FILE *out)
 	}
 }
 
+/* The feed-defined category names of profile `idx` (op '=' and '+' as block +=). */
+static void print_feed_cats(const struct rs_config *cfg, int idx, FILE *out)
+{
+	for (int i = 0; i < cfg->n_feed_cats; i++) {
+		const struct rs_cat_ref *r = &cfg->feed_cats[i];
+		if (r->profile == idx && r->op != 's')
+			fprintf(out, "block %c= %s\n", r->op == '-' ? '-' : '+', r->name);
+	}
+}
+
 static void print_profile(const struct rs_profile *p, FILE *out)
 {
 	uint64_t std = standard_bits();
@@ -1229,8 +1421,28 @@ static void print_blocking(const struct rs_config *cfg, FILE *out)
 		fprintf(out, "safe_search_table = %s\n", cfg->safe_search_table);
 	fprintf(out, "on_store_error = %s\n",
 	        cfg->on_store_error == RS_STORE_ERROR_FORWARD ? "forward" : "fail_closed");
-	for (int i = 0; i < cfg->n_profiles; i++)
+	for (int i = 0; i < cfg->n_profiles; i++) {
 		print_profile(&cfg->profiles[i], out);
+		print_feed_cats(cfg, i, out);
+	}
+}
+
+static void print_private(const struct rs_config *cfg, FILE *out)
+{
+	uint8_t key[BL_KEY_MAX];
+	char name[BL_NAME_MAX];
+
+	fprintf(out, "private_address_answers = %s\nprivate_domains = ",
+	        cfg->private_answers == RS_PRIVATE_ALLOW ? "allow" : "drop");
+	if (cfg->n_private_domains == 0)
+		fprintf(out, "none");
+	for (int i = 0; i < cfg->n_private_domains; i++) {
+		int kl = bl_key_from_wire(cfg->private_domains[i], cfg->private_domain_len[i], key,
+		                          sizeof(key));
+		if (kl > 0 && bl_key_to_name(key, (size_t)kl, name, sizeof(name)) > 0)
+			fprintf(out, "%s%s", i ? ", " : "", name);
+	}
+	fprintf(out, "\n\n");
 }
 
 void rs_config_print(const struct rs_config *cfg, FILE *out)
@@ -1256,10 +1468,10 @@ void rs_config_print(const struct rs_config *cfg, FILE *out)
 		fprintf(out, "group = %s\n", cfg->group);
 	fprintf(out, "log_level = %s\n\n[upstream]\nservers = ", levels[cfg->log_level & 3]);
 	rs__upstream_print(cfg, out);
-	fprintf(out,
-	        "\ntimeout = %d\nquery_timeout = %d\nmax_inflight = %d\nrandomize_case = %s\n\n",
+	fprintf(out, "\ntimeout = %d\nquery_timeout = %d\nmax_inflight = %d\nrandomize_case = %s\n",
 	        cfg->upstream_timeout_ms, cfg->query_timeout_ms, cfg->upstream_max_inflight,
 	        cfg->upstream_scramble_case ? "on" : "off");
+	print_private(cfg, out);
 	fprintf(out, "[cache]\nsize = %u\nmin_ttl = %u\nmax_ttl = %u\nnegative_max_ttl = %u\n",
 	        cfg->cache_size, cfg->cache_min_ttl, cfg->cache_max_ttl, cfg->cache_neg_max_ttl);
 	fprintf(out, "max_memory = %u\n\n", cfg->cache_max_memory_mb);

@@ -25,6 +25,7 @@ void rs__config_tls_defaults(struct rs_config *cfg)
 	cfg->tls_self_signed = false;
 	cfg->tls_unknown_client_id = RS_UNKNOWN_ID_DEFAULT;
 	cfg->tls_device_id_overrides = false;
+	cfg->tls_max_pending = 10000;
 	cfg->upstream_tls_ca_file[0] = '\0';
 	memset(cfg->upstream_tls, 0, sizeof(cfg->upstream_tls));
 }
@@ -222,6 +223,7 @@ void rs__config_tls_print(const struct rs_config *cfg, FILE *out)
 	        cfg->tls_self_signed ? "on" : "off",
 	        cfg->tls_unknown_client_id == RS_UNKNOWN_ID_REFUSE ? "refuse" : "default",
 	        cfg->tls_device_id_overrides ? "on" : "off");
+	fprintf(out, "max_pending = %u\n", cfg->tls_max_pending);
 }
 
 static int check_ids_unique(const struct rs_config *cfg, char *err, size_t errlen)

@@ -295,6 +295,10 @@ static void list_text(const struct rs_decide_ctx *cx, const struct rs_ask *q, st
 	}
 	if (n >= len)
 		n = len - 1;
+	if (v->list.mandatory) /* the publisher's word, not the parent's: say so */
+		n += (size_t)snprintf(buf + n, len - n, "%smandatory (publisher)", n ? "; " : "");
+	if (n >= len)
+		n = len - 1;
 	if (v->list.source == BL_SOURCE_LOCAL)
 		snprintf(buf + n, len - n, "%slist=local", n ? "; " : "");
 	else
@@ -339,7 +343,7 @@ static void apply_list(const struct rs_decide_ctx *cx, const struct rs_ask *q, s
 	v->outcome = RS_OUT_BLOCK;
 	v->action = prof->action;
 	v->ede_code = v->list.source == BL_SOURCE_LOCAL ? RS_EDE_FILTERED : RS_EDE_BLOCKED;
-	v->decided_by = "blocklist rule";
+	v->decided_by = v->list.mandatory ? "mandatory (publisher)" : "blocklist rule";
 	v->step = RS_STEP_LIST;
 	list_text(cx, q, v);
 }

@@ -54,6 +54,9 @@ int rs_preset_apply(const char *name, struct rs_profile *p)
 		p->block_mask = presets[i].block;
 		p->safe_search = presets[i].safe_search;
 		p->hardening = presets[i].hardening;
+		/* The age tiers below adult block what the feed adds unless its publisher says
+		 * a category is fine for children (docs/feed-format.md, child_default). */
+		p->feed_default = strcmp(name, "adult") != 0;
 		snprintf(p->preset, sizeof(p->preset), "%s", name);
 		return 0;
 	}

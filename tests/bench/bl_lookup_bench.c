@@ -220,14 +220,14 @@ int main(int argc, char **argv)
 	if (!dir && !(dir = mkdtemp(tmp)))
 		return 1;
 	if ((rc = bl_db_open(dir, &o, &db)) != 0 || !(keys = generate(n))) {
-		fprintf(stderr, "open %s: %s\n", dir, bl_strerror(rc));
+		fprintf(stderr, "open %s: %s\n", dir, kg_strerror(rc));
 		return 1;
 	}
 	bl_db_counts(db, NULL, &have);
 	if (have == 0 && (rc = import(db, keys, n)) != 0)
-		fprintf(stderr, "import: %s\n", bl_strerror(rc));
+		fprintf(stderr, "import: %s\n", kg_strerror(rc));
 	if (rc == 0 && (rc = bench(db, keys, n, m)) != 0)
-		fprintf(stderr, "bench: %s\n", bl_strerror(rc));
+		fprintf(stderr, "bench: %s\n", kg_strerror(rc));
 	bl_db_close(db);
 	free(keys);
 	if (dir == tmp && !keep) {

@@ -4,12 +4,13 @@
 # run by ctest over tests/fuzz/corpus/<target> (seeds and saved crashers). With KG_FUZZ=ON
 # (clang): fuzz_<target>, the libFuzzer binaries; tests/fuzz/run-fuzzers builds and runs them.
 set(KG_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR})
-set(KG_FUZZ_TARGETS query response config proxy tcp_frame http_body)
+set(KG_FUZZ_TARGETS query response config proxy tcp_frame http_body h1)
 
 # The resolver library each target exercises (resolver/CMakeLists.txt).
 set(KG_FUZZ_LIB_query kgdns)
 set(KG_FUZZ_LIB_proxy kgdns)
 set(KG_FUZZ_LIB_tcp_frame kgdns)
+set(KG_FUZZ_LIB_h1 kgdns)
 set(KG_FUZZ_LIB_config kgpolicy)
 set(KG_FUZZ_LIB_response kgdaemon)
 set(KG_FUZZ_LIB_http_body kghttp)

@@ -5,7 +5,9 @@
 #   /usr/bin/python3 tests/integration/test_cache.py --build-dir build
 set(KG_INTEG_PYTHON /usr/bin/python3)
 set(KG_INTEG_TESTS forwarding cache tcp edns_malformed acl failures cli blocklist policy http
-	dashboard isp tls adversarial spoofing ratelimit multiworker statedir decide)
+	dashboard isp tls doh_h1 adversarial spoofing ratelimit multiworker statedir decide
+	cname_chain private_answers)
+list(APPEND KG_INTEG_TESTS errors) # the one error model (common/kg_err.h)
 foreach(t ${KG_INTEG_TESTS})
 	add_test(NAME integ_${t}
 		COMMAND ${KG_INTEG_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_${t}.py)

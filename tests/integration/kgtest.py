@@ -15,6 +15,14 @@ Everything here talks real DNS over real loopback sockets:
   what it receives.  Used to make "slow upstream" deterministic.
 * ``Daemon``    - kidguard itself, started with a generated INI config,
   stderr captured to a file, stopped by PID with SIGTERM (must exit 0 in 5 s).
+  ``env=`` adds test-only variables: KIDGUARD_FAKE_NOW (the schedule clock, epoch s),
+  KIDGUARD_TEST_CLOCK (the cache clock, see ``FakeClock``), KIDGUARD_TEST_STORE_FAULT.
+* ``FakeClock`` - the file KIDGUARD_TEST_CLOCK names; ``advance(s)`` ages every cached
+  answer by exactly s seconds, so TTL tests need no sleeps.
+
+No test sleeps to wait for something: ``wait_until(pred, bound)`` polls the condition
+(a metric, an answer, a log line). The sleeps left pace a load generator or a fake
+upstream, each with a comment saying so.
 
 Binary: $KG_DAEMON, else <build>/resolver/kidguard where <build> comes from
 ``--build-dir`` on the command line, $KG_BUILD_DIR, or <repo>/build.
@@ -129,6 +137,17 @@ def free_port(v6=True):
         if ok:
             return port
     raise RuntimeError("no free port found")
+
+
+def metrics_value(http_port, name, default=None):
+    """One unlabelled sample of the daemon's /metrics, or default when it is absent."""
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % http_port, timeout=5) as r:
+        text = r.read().decode()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return default
 
 
 def wait_until(pred, timeout, interval=0.05):
@@ -283,7 +302,8 @@ def _stop_pid(proc, sig=signal.SIGTERM, grace=5.0):
 class Upstream:
     """unbound as an authoritative server for the test zones, on loopback."""
 
-    def __init__(self, workdir, port=None, v6=True, extra_records=(), max_udp=1232):
+    def __init__(self, workdir, port=None, v6=True, extra_records=(), max_udp=1232,
+                 auth_zones=()):
         self.dir = os.path.join(workdir, "upstream-%d" % id(self))
         os.makedirs(self.dir, exist_ok=True)
         self.port = port or free_port(v6)
@@ -328,6 +348,15 @@ class Upstream:
         ]
         for (n, t, ttl, r) in recs:
             lines.append("  local-data: '%s %d IN %s %s'" % (n, ttl, t, r))
+        # auth_zones: [(origin, [(name, type, ttl, rdata)])] served from zone files, where
+        # unbound (unlike local-data) follows a CNAME chain inside the zone in one answer.
+        for (origin, zrecs) in auth_zones:
+            zpath = os.path.join(self.dir, origin.strip(".") + ".zone")
+            with open(zpath, "w") as f:
+                for (n, t, ttl, r) in zrecs:
+                    f.write("%s %d IN %s %s\n" % (n, ttl, t, r))
+            lines += ["auth-zone:", '  name: "%s"' % origin, '  zonefile: "%s"' % zpath,
+                      "  for-downstream: yes", "  for-upstream: no", "server:"]
         lines += [
             "remote-control:",
             "  control-enable: yes",
@@ -491,7 +520,7 @@ class DelayLine:
             self._threads.append(t)
 
     def _relay(self, data, peer):
-        time.sleep(self.delay)
+        time.sleep(self.delay)  # the fake slow upstream's delay: pacing, not waiting
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.settimeout(3)
         reply = None
@@ -597,9 +626,36 @@ def sanitizer_report(text):
     return None
 
 
+class FakeClock:
+    """The daemon's cache clock under KIDGUARD_TEST_CLOCK: a file holding milliseconds.
+
+    The daemon re-reads it once per loop iteration, so a query sent after set()/advance()
+    returns already sees the new time; cache TTLs then age exactly, without sleeping."""
+
+    def __init__(self, workdir, start_ms=1000000):
+        self.path = os.path.join(workdir, "test-clock")
+        self.ms = 0
+        self.set(start_ms)
+
+    def set(self, ms):
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % ms)
+        os.replace(tmp, self.path)  # never a half-written file
+        self.ms = ms
+
+    def advance(self, seconds):
+        self.set(self.ms + int(round(seconds * 1000)))
+
+    def env(self):
+        return {"KIDGUARD_TEST_CLOCK": self.path}
+
+
 class Daemon:
-    def __init__(self, workdir, upstream_servers, overrides=None, v6=True, name="kidguard"):
+    def __init__(self, workdir, upstream_servers, overrides=None, v6=True, name="kidguard",
+                 env=None):
         self.workdir = workdir
+        self.env = env
         self.port = free_port(v6)
         self.v6 = v6
         self.binary = daemon_binary()
@@ -629,8 +685,10 @@ class Daemon:
             raise AssertionError("kidguard binary not found: %s (build it, or set "
                                  "KG_BUILD_DIR / --build-dir / KG_DAEMON)" % self.binary)
         self._err = open(self.stderr_path, "w")
+        env = dict(os.environ, **self.env) if self.env else None
         self.proc = subprocess.Popen([self.binary, "-c", self.conf], stdout=self._err,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     env=env)
         if wait:
             self.wait_ready(probe=probe)
         return self

@@ -373,7 +373,7 @@ class AdversarialTCP(kgtest.KGTestCase):
             r = query(d.port, "www.kg.test.", "A", tcp=bool(i % 2), timeout=2)
             lat.append(time.monotonic() - t0)
             self.assertEqual(answer_rdata(r, "A"), {"192.0.2.1"})
-            time.sleep(0.1)
+            time.sleep(0.1)  # pacing: spread the 20 probes over the drip clients' lifetime
         for t in ts:
             t.join(15)
         self.assertEqual(len(results), 20, results)

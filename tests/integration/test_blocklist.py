@@ -512,7 +512,7 @@ class BlocklistTest(kgtest.KGTestCase):
                             ok[0] += 1
                     except Exception as e:  # noqa: BLE001
                         errors.append("%s: %r" % (name, e))
-                time.sleep(0.005)
+                time.sleep(0.005)  # pacing of the query load, not a wait
         t = threading.Thread(target=querier, daemon=True)
         t.start()
         try:
@@ -520,13 +520,17 @@ class BlocklistTest(kgtest.KGTestCase):
                                   "domains", "--category", "gambling", big],
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             self.addCleanup(lambda: w.poll() is None and w.kill())
-            time.sleep(0.5)
+            # kill once queries have been answered while the writer runs
+            n0 = ok[0]
+            kgtest.wait_until(lambda: ok[0] >= n0 + 20 or w.poll() is not None, 10)
             if w.poll() is not None:
-                self.fail("import finished within 0.5 s, nothing to kill: %s" % w.stdout.read())
+                self.fail("import finished before 20 queries, nothing to kill: %s"
+                          % w.stdout.read())
             os.kill(w.pid, signal.SIGKILL)
             self.assertEqual(w.wait(5), -signal.SIGKILL)
             w.stdout.close()
-            time.sleep(0.5)
+            n1 = ok[0]  # and queries keep being answered after it died
+            kgtest.wait_until(lambda: ok[0] >= n1 + 20 or errors, 10)
         finally:
             stop.set()
             t.join(5)

@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 """Cache: hits never reach the upstream (counted in unbound's query log), TTLs
-honoured/capped/decremented, negative caching from the SOA minimum, LRU bound."""
+honoured/capped/decremented, negative caching from the SOA minimum, LRU bound.
+
+TTL tests move the daemon's cache clock (kgtest.FakeClock, KIDGUARD_TEST_CLOCK) instead of
+sleeping, so they check TTLs to the second and expiry to the millisecond."""
 import os
 import sys
 import time
@@ -60,59 +63,82 @@ class CacheTest(kgtest.KGTestCase):
         self.assertEqual(answer_rdata(r, "A"), {"192.0.2.1"})
         self.assertEqual(up.count("www.kg.test.", "A"), 1)
 
+    def start_clocked(self, overrides=None):
+        """A pair whose daemon ages its cache by a FakeClock (KIDGUARD_TEST_CLOCK): TTLs are
+        exact and nobody sleeps. Upstream timeouts still run on real time."""
+        clock = kgtest.FakeClock(self.tmp)
+        up, d = self.start_pair(overrides, env=clock.env())
+        return clock, up, d
+
     def test_ttl_decrements(self):
-        up, d = self.start_pair()
+        clock, up, d = self.start_clocked()
         r0 = query(d.port, "long.kg.test.", "A")
-        t0 = answer_ttl(r0)
-        self.assertLessEqual(t0, 300)
-        self.assertGreaterEqual(t0, 298)
-        time.sleep(2.2)
-        r1 = query(d.port, "long.kg.test.", "A")
-        t1 = answer_ttl(r1)
-        self.assertLessEqual(t1, t0 - 2, "TTL not decremented on a cache hit")
-        self.assertGreaterEqual(t1, t0 - 4)
+        self.assertEqual(answer_ttl(r0), 300)
+        clock.advance(2)
+        self.assertEqual(answer_ttl(query(d.port, "long.kg.test.", "A")), 298,
+                         "TTL not decremented on a cache hit")
+        clock.advance(0.999)  # age counts whole seconds
+        self.assertEqual(answer_ttl(query(d.port, "long.kg.test.", "A")), 298)
+        clock.advance(0.001)
+        self.assertEqual(answer_ttl(query(d.port, "long.kg.test.", "A")), 297)
         self.assertEqual(up.count("long.kg.test.", "A"), 1)
+        self.assertIn("KIDGUARD_TEST_CLOCK set", d.log_text(), "no warning for a fake clock")
 
     def test_ttl_expiry_refetches(self):
-        up, d = self.start_pair()
+        clock, up, d = self.start_clocked()
         r = query(d.port, "short.kg.test.", "A")
-        self.assertLessEqual(answer_ttl(r), 5)
-        query(d.port, "short.kg.test.", "A")
+        self.assertEqual(answer_ttl(r), 5)
+        clock.advance(4.999)  # the last millisecond of its life: still a hit
+        r = query(d.port, "short.kg.test.", "A")
+        self.assertEqual(answer_ttl(r), 1)
         self.assertEqual(up.count("short.kg.test.", "A"), 1)
-        time.sleep(6.0)
+        clock.advance(0.001)
         r = query(d.port, "short.kg.test.", "A")
         self.assertEqual(answer_rdata(r, "A"), {"192.0.2.5"})
+        self.assertEqual(answer_ttl(r), 5)
         self.assertEqual(up.count("short.kg.test.", "A"), 2, "expired entry served from cache")
 
     def test_max_ttl_caps(self):
-        up, d = self.start_pair({"cache": {"max_ttl": "2"}})
+        clock, up, d = self.start_clocked({"cache": {"max_ttl": "2"}})
         r = query(d.port, "long.kg.test.", "A")
-        self.assertLessEqual(answer_ttl(r), 2, "TTL 300 not capped to max_ttl=2")
-        time.sleep(3.2)
+        self.assertEqual(answer_ttl(r), 2, "TTL 300 not capped to max_ttl=2")
+        clock.advance(1.999)
+        self.assertEqual(answer_ttl(query(d.port, "long.kg.test.", "A")), 1)
+        self.assertEqual(up.count("long.kg.test.", "A"), 1)
+        clock.advance(0.001)
         query(d.port, "long.kg.test.", "A")
         self.assertEqual(up.count("long.kg.test.", "A"), 2, "entry outlived max_ttl")
 
     def test_min_ttl_floor(self):
-        up, d = self.start_pair({"cache": {"min_ttl": "30"}})
-        query(d.port, "short.kg.test.", "A")
-        time.sleep(6.0)  # past the record's own TTL of 5
+        clock, up, d = self.start_clocked({"cache": {"min_ttl": "30"}})
+        r = query(d.port, "short.kg.test.", "A")
+        self.assertEqual(answer_ttl(r), 30, "TTL 5 not raised to min_ttl=30")
+        clock.advance(6)  # past the record's own TTL of 5
         r = query(d.port, "short.kg.test.", "A")
         self.assertEqual(answer_rdata(r, "A"), {"192.0.2.5"})
+        self.assertEqual(answer_ttl(r), 24)
         self.assertEqual(up.count("short.kg.test.", "A"), 1, "min_ttl=30 not honoured")
+        clock.advance(24)
+        query(d.port, "short.kg.test.", "A")
+        self.assertEqual(up.count("short.kg.test.", "A"), 2, "entry outlived min_ttl")
 
     def test_negative_nxdomain_cached_with_soa_minimum(self):
-        up, d = self.start_pair()
+        clock, up, d = self.start_clocked()
         r = query(d.port, "missing.kg.test.", "A")
         self.assertEqual(r.rcode(), dns.rcode.NXDOMAIN)
         first = soa_ttl(r)
         self.assertIsNotNone(first, "no SOA in NXDOMAIN authority section")
-        self.assertLessEqual(first, 60)
-        time.sleep(1.1)
+        self.assertEqual(first, 60, "negative TTL is not the SOA minimum (60)")
+        clock.advance(1)
         r = query(d.port, "missing.kg.test.", "A")
         self.assertEqual(r.rcode(), dns.rcode.NXDOMAIN)
         self.assertIsNotNone(soa_ttl(r), "cached NXDOMAIN lost its SOA")
-        self.assertLess(soa_ttl(r), first, "negative TTL not decremented")
+        self.assertEqual(soa_ttl(r), 59, "negative TTL not decremented")
         self.assertEqual(up.count("missing.kg.test.", "A"), 1, "NXDOMAIN not cached")
+        clock.advance(59)
+        query(d.port, "missing.kg.test.", "A")
+        self.assertEqual(up.count("missing.kg.test.", "A"), 2,
+                         "negative entry outlived the SOA minimum (60 s)")
 
     def test_negative_nodata_cached(self):
         up, d = self.start_pair()
@@ -127,15 +153,39 @@ class CacheTest(kgtest.KGTestCase):
         self.assertEqual(answer_rdata(r, "A"), {"192.0.2.7"})
 
     def test_negative_ttl_expires_at_soa_minimum(self):
-        up, d = self.start_pair()  # zone neg2.test. has SOA minimum 2
+        clock, up, d = self.start_clocked()  # zone neg2.test. has SOA minimum 2
         r = query(d.port, "gone.neg2.test.", "A")
         self.assertEqual(r.rcode(), dns.rcode.NXDOMAIN)
-        query(d.port, "gone.neg2.test.", "A")
+        self.assertEqual(soa_ttl(r), 2)
+        clock.advance(1.999)
+        r = query(d.port, "gone.neg2.test.", "A")
+        self.assertEqual(soa_ttl(r), 1)
         self.assertEqual(up.count("gone.neg2.test.", "A"), 1)
-        time.sleep(3.2)
+        clock.advance(0.001)
         query(d.port, "gone.neg2.test.", "A")
         self.assertEqual(up.count("gone.neg2.test.", "A"), 2,
                          "negative entry outlived the SOA minimum (2 s)")
+
+    def test_fake_clock_leaves_upstream_timeouts_real(self):
+        """Only cache aging follows the fake clock: with it standing still, an upstream that
+        never answers still times out by real time (SERVFAIL), and a stale fake clock never
+        makes the daemon give up early."""
+        clock = kgtest.FakeClock(self.tmp)
+        hole = self.blackhole()
+        d = self.start_daemon("127.0.0.1:%d" % hole.port,
+                              {"upstream": {"timeout": "300", "query_timeout": "800"}},
+                              probe="socket", env=clock.env())
+        t0 = time.monotonic()
+        r = query(d.port, "www.kg.test.", "A", timeout=5)
+        el = time.monotonic() - t0
+        self.assertEqual(r.rcode(), dns.rcode.SERVFAIL)
+        self.assertGreaterEqual(el, 0.7, "gave up before query_timeout")
+        self.assertLess(el, 3.0, "query_timeout not kept while the fake clock stands still")
+        clock.advance(3600)  # after an hour of fake time a question still waits in real time
+        t0 = time.monotonic()
+        r = query(d.port, "n1.kg.test.", "A", timeout=5)
+        self.assertEqual(r.rcode(), dns.rcode.SERVFAIL)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.7, "fake time cut a real timeout")
 
     def test_lru_order(self):
         """size=8: after n1..n8, touch n1, add n9 -> n2 (least recent) evicted, n1 kept."""

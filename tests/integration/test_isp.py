@@ -176,7 +176,7 @@ class IspTest(kgtest.KGTestCase):
         for i in range(total):
             delay = t0 + i / rate - time.monotonic()
             if delay > 0:
-                time.sleep(delay)
+                time.sleep(delay)  # pacing of the load generator at RATE a second
             if i == stop_at:
                 a.stop()
             src = KIDS if i % 2 else OPEN
@@ -226,7 +226,7 @@ class IspTest(kgtest.KGTestCase):
         try:  # the header in two pieces, then two pipelined queries: both answered
             h = proxy_v2(KIDS, dgram=False)
             s.sendall(h[:7])
-            time.sleep(0.1)
+            time.sleep(0.1)  # pacing: the second piece must arrive as its own segment
             s.sendall(h[7:] + kgtest.frame(kgtest.make_query(BLOCKED, "A").to_wire()) +
                       kgtest.frame(q))
             rc = {dns.rcode.to_text(dns.message.from_wire(kgtest.tcp_read_msg(s)).rcode())

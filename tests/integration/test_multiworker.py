@@ -86,7 +86,7 @@ class MultiWorkerTest(kgtest.KGTestCase):
                     counts["metrics"] = counts.get("metrics", 0) + 1
                 except Exception as ex:  # noqa: BLE001
                     errors.append("metrics: %r" % ex)
-                time.sleep(0.05)
+                time.sleep(0.05)  # pacing: a scrape every 50 ms alongside the queries
         ts = [threading.Thread(target=client, args=(k,)) for k in range(6)]
         ts.append(threading.Thread(target=scraper))
         for t in ts:
@@ -97,15 +97,28 @@ class MultiWorkerTest(kgtest.KGTestCase):
         up, d = self.start()
         errors, counts = [], {}
         ts = self.load(d, 6.0, errors, counts)
-        time.sleep(1.0)
+
+        def answered():
+            return sum(v for k, v in counts.items() if k != "metrics")
+
+        def reloaded(n):
+            """The n-th reload is logged and queries were answered after it."""
+            self.assertTrue(kgtest.wait_until(
+                lambda: d.log_text().count("configuration reloaded") >= n, 5),
+                "reload %d not applied" % n)
+            q = answered()
+            self.assertTrue(kgtest.wait_until(lambda: answered() >= q + 50, 5),
+                            "no answers after reload %d" % n)
+
+        self.assertTrue(kgtest.wait_until(lambda: answered() >= 50, 5), "no load")
         d.send_signal(signal.SIGHUP)  # same config
-        time.sleep(1.5)
+        reloaded(1)
         d.sections["cache"]["size"] = "5000"
         d.sections["access"]["allow"] = "127.0.0.0/8, ::1, 10.0.0.0/8"
         d.sections.setdefault("ratelimit", {})["qps"] = "100000"
         d.write_config()
         d.send_signal(signal.SIGHUP)  # a changed config
-        time.sleep(1.5)
+        reloaded(2)
         d.send_signal(signal.SIGHUP)
         for t in ts:
             t.join(20)
@@ -140,7 +153,9 @@ class MultiWorkerTest(kgtest.KGTestCase):
         ts = [threading.Thread(target=client, args=(k,)) for k in range(6)]
         for t in ts:
             t.start()
-        time.sleep(1.5)
+        # some questions are in flight on the slow upstream (0.5 s each) when SIGTERM comes
+        self.assertTrue(kgtest.wait_until(lambda: len(slow.received) >= 6, 5),
+                        "no questions reached the upstream")
         try:
             d.stop()  # asserts exit 0 in 5 s and no sanitizer report
         finally:

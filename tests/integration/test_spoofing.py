@@ -96,7 +96,7 @@ class FakeUpstream:
             if withhold:
                 continue
             if self.delay:
-                time.sleep(self.delay)
+                time.sleep(self.delay)  # the fake slow upstream's delay: pacing
             w = self.answer(m).to_wire()
             if self.lower_udp:
                 w = lower_question(w, q)
@@ -282,7 +282,7 @@ class SpoofingTest(kgtest.KGTestCase):
                 elif kind == "no-question":
                     w = bytearray(struct.pack("!HHHHHH", m.id, 0x8180, 0, 0, 0, 0))
                     up.sock.sendto(bytes(w), peer)
-            time.sleep(0.05)  # let the daemon see the forgeries first
+            time.sleep(0.05)  # fake upstream: forgeries leave first, the real answer later
             return self.withhold
         return forge
 
@@ -367,7 +367,7 @@ class SpoofingTest(kgtest.KGTestCase):
         # 2. A forgery right in everything but the case is ignored; the real answer wins.
         def wrong_case(u, m, data, peer):
             u.sock.sendto(lower_question(u.answer(m, FAKE).to_wire(), m.question[0]), peer)
-            time.sleep(0.05)
+            time.sleep(0.05)  # fake upstream: the forgery leaves before the real answer
             return False
         up.forge = wrong_case
         before = self._counter(http_port)
@@ -379,7 +379,7 @@ class SpoofingTest(kgtest.KGTestCase):
         # control: the same forgery with the exact case is accepted
         def right_case(u, m, data, peer):
             u.sock.sendto(u.answer(m, FAKE).to_wire(), peer)
-            time.sleep(0.05)
+            time.sleep(0.05)  # fake upstream: the forgery leaves before the real answer
             return False
         up.forge = right_case
         r = query(d.port, "rc.spoof.test.", "A", timeout=4)

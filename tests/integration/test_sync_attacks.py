@@ -127,7 +127,10 @@ class AttackTest(kgtest.KGTestCase):
         self.pub.publish([("gambling", LIST, "domains"), ("other", self.extra, "domains")],
                          extra=["--expires-in", "1"])
         self.serve_feed(self.pub.dir)
-        time.sleep(2.1)
+        _, m = open_envelope(os.path.join(self.serve, "manifest.json"))
+        # sy_poll refuses once expires <= the poll's start (whole seconds)
+        self.assertTrue(kgtest.wait_until(lambda: time.time() >= m["expires"], 5),
+                        "the manifest never expired")
         self.refused("expired")
 
     def tamper_files(self, fn):
@@ -380,7 +383,7 @@ class KillDuringApplyTest(kgtest.KGTestCase):
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             n = len(srv.fetched("snapshot-2"))
             kgtest.wait_until(lambda: len(srv.fetched("snapshot-2")) > n, 30, interval=0.01)
-            time.sleep(delay)
+            time.sleep(delay)  # deliberate: kill at several points of the apply
             p.send_signal(signal.SIGKILL)
             p.wait()
             info = kgfeed.ctl_info(state)

@@ -117,7 +117,7 @@ class TcpTest(kgtest.KGTestCase):
         data = frame(q.to_wire())
         for i in range(0, len(data), 5):
             s.sendall(data[i:i + 5])
-            time.sleep(0.03)
+            time.sleep(0.03)  # pacing: each piece must arrive as its own segment
         s.settimeout(3)
         r = dns.message.from_wire(tcp_read_msg(s))
         self.assertEqual(r.id, q.id)
@@ -163,7 +163,7 @@ class TcpTest(kgtest.KGTestCase):
         for i in range(4):  # 4 queries 1 s apart = 4 s > idle timeout
             r = tcp_ask(s, "n%d.kg.test." % (i + 1), 300 + i)
             self.assertIsNotNone(r, "active connection closed at query %d" % i)
-            time.sleep(1.0)
+            time.sleep(1.0)  # pacing: the activity must span the 2 s idle timeout
 
     def test_connection_cap(self):
         """tcp_max_connections=4: never more than 4 connections get served at once."""
@@ -197,7 +197,6 @@ class TcpTest(kgtest.KGTestCase):
         # after closing everything, new connections work again
         for s in conns + extra:
             s.close()
-        time.sleep(0.5)
 
         def fresh_ok():
             try:

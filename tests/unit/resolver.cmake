@@ -35,3 +35,8 @@ add_test(NAME unit_rs_decide COMMAND test_rs_decide)
 add_executable(test_kg_log ${CMAKE_CURRENT_LIST_DIR}/test_kg_log.c)
 target_link_libraries(test_kg_log PRIVATE kgcommon PkgConfig::CMOCKA)
 add_test(NAME unit_kg_log COMMAND test_kg_log)
+
+# The one error model (common/kg_err.c).
+add_executable(test_kg_err ${CMAKE_CURRENT_LIST_DIR}/test_kg_err.c)
+target_link_libraries(test_kg_err PRIVATE kgcommon PkgConfig::CMOCKA)
+add_test(NAME unit_kg_err COMMAND test_kg_err)

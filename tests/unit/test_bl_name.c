@@ -126,9 +126,9 @@ static void test_key_from_wire(void **state)
 
 static void test_strerror(void **state)
 {
-	assert_string_equal(bl_strerror(BL_ENAME), "invalid domain name");
-	assert_non_null(bl_strerror(-2));
-	assert_non_null(bl_strerror(-99999));
+	assert_string_equal(kg_strerror(BL_ENAME), "invalid domain name");
+	assert_non_null(kg_strerror(-2));
+	assert_non_null(kg_strerror(-99999));
 }
 
 int main(void)

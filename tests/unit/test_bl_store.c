@@ -210,6 +210,65 @@ static void test_categories_and_meta(void **state)
 	assert_string_equal(m.last_error, "timeout");
 }
 
+/* Issue 15, finding 15: a category the publisher made mandatory is blocked for every mask and
+ * above local allow rules; the meta keeps the mask with the list. */
+static void test_mandatory_category(void **state)
+{
+	struct fx *f = *state;
+	struct bl_writer *w;
+	struct bl_meta m;
+	struct bl_verdict v;
+	const uint64_t csam = 1ULL << 40;
+	int bit = -1;
+
+	assert_int_equal(bl_writer_begin(f->db, &w), 0);
+	assert_int_equal(bl_writer_category_set(w, 40, "csam", "", true), 0);
+	assert_int_equal(bl_writer_category_set(w, 41, "crypto", "", false), 0);
+	assert_int_equal(bl_writer_put(w, BL_SOURCE_FEED, "bad.example", BL_F_SUBTREE, csam, 3), 0);
+	assert_int_equal(
+	    bl_writer_put(w, BL_SOURCE_FEED, "ok.bad.example", BL_F_SUBTREE | BL_F_ALLOW, 0, 3), 0);
+	assert_int_equal(bl_writer_put(w, BL_SOURCE_FEED, "casino.example", 0, GAMB, 3), 0);
+	assert_int_equal(bl_writer_commit(w), 0);
+	put(f, BL_SOURCE_LOCAL, "bad.example", BL_F_SUBTREE | BL_F_ALLOW, 0);
+	put(f, BL_SOURCE_LOCAL, "casino.example", BL_F_ALLOW, 0);
+
+	/* Not mandatory yet: the profile's mask and the local allow decide. */
+	assert_int_equal(check(f, "www.bad.example", 0).action, BL_ACTION_ALLOW);
+	assert_int_equal(check(f, "www.bad.example", csam).action, BL_ACTION_ALLOW);
+
+	assert_int_equal(bl_writer_begin(f->db, &w), 0);
+	assert_int_equal(bl_writer_set_feed_policy(w, csam, 1ULL << 41), 0);
+	assert_int_equal(bl_writer_commit(w), 0);
+	assert_int_equal(bl_db_meta(f->db, &m), 0);
+	assert_int_equal(m.mandatory, csam);
+	assert_int_equal(m.child_allow, 1ULL << 41);
+	assert_int_equal(m.feed_defined, csam | (1ULL << 41));
+
+	/* Blocked for a mask of 0 (adult, block = none) and above the local allow. */
+	v = check(f, "www.bad.example", 0);
+	assert_int_equal(v.action, BL_ACTION_BLOCK);
+	assert_true(v.mandatory);
+	assert_int_equal(v.source, BL_SOURCE_FEED);
+	assert_int_equal(v.categories, csam);
+	assert_true(check(f, "bad.example", ADULT).mandatory);
+	/* The publisher's own exception still applies; other categories keep the local allow. */
+	assert_int_equal(check(f, "x.ok.bad.example", 0).action, BL_ACTION_ALLOW);
+	v = check(f, "casino.example", GAMB);
+	assert_int_equal(v.action, BL_ACTION_ALLOW);
+	assert_false(v.mandatory);
+	v = check(f, "other.example", ALL);
+	assert_int_equal(v.action, BL_ACTION_NONE);
+	assert_false(v.mandatory);
+
+	/* Feed categories are found in the committed store without reloading db->cats. */
+	assert_int_equal(bl_category_find_stored(f->db, "csam", &bit), 0);
+	assert_int_equal(bit, 40);
+	assert_int_equal(bl_category_find_stored(f->db, "adult", &bit), 0);
+	assert_int_equal(bit, BL_CAT_ADULT);
+	assert_int_equal(bl_category_find_stored(f->db, "nope", &bit), BL_ECATEGORY);
+	assert_int_equal(bl_category_find_stored(NULL, "csam", &bit), BL_ECATEGORY);
+}
+
 static void test_map_full(void **state)
 {
 	struct bl_db *db;
@@ -248,6 +307,7 @@ int main(void)
 	    T(test_reader_isolation),
 	    T(test_wire_lookup),
 	    T(test_categories_and_meta),
+	    T(test_mandatory_category),
 	    cmocka_unit_test(test_map_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -108,6 +108,8 @@ static const char full_golden[] =
     "query_timeout = 2500\n"
     "max_inflight = 10000\n"
     "randomize_case = off\n"
+    "private_address_answers = drop\n"
+    "private_domains = home.arpa, lan, internal, localhost\n"
     "\n"
     "[cache]\n"
     "size = 5000\n"
@@ -163,7 +165,8 @@ static const char full_golden[] =
     "listen_doh = off\n"
     "self_signed = off\n"
     "unknown_client_id = default\n"
-    "device_id_overrides_address = off\n";
+    "device_id_overrides_address = off\n"
+    "max_pending = 10000\n";
 
 static char *print_to_string(const struct rs_config *cfg)
 {
@@ -199,7 +202,46 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.cache_neg_max_ttl, 3600);
 	assert_int_equal(cfg.n_allow, 9); /* loopback and private ranges only */
 	assert_string_equal(cfg.state_dir, "./kidguard-data");
-	assert_true(cfg.n_upstream >= 0 && cfg.n_upstream <= RS_MAX_UPSTREAMS);
+	/* The default upstreams are exactly the host's resolvers, in order (/etc/resolv.conf). */
+	{
+		struct rs_config host;
+		char b2[KG_ADDRSTRLEN];
+
+		assert_int_equal(rs_config_upstreams_from_resolv(&host, "/etc/resolv.conf"),
+		                 cfg.n_upstream);
+		for (int i = 0; i < cfg.n_upstream; i++)
+			assert_string_equal(addr_str(&cfg.upstream[i], buf),
+			                    addr_str(&host.upstream[i], b2));
+	}
+}
+
+/* resolv.conf: nameserver lines in order, port 53, zone indexes and other lines skipped, at
+ * most RS_MAX_UPSTREAMS; a missing file gives none. */
+static void test_upstreams_from_resolv(void **state)
+{
+	char path[] = "/tmp/kg_test_rs_resolv_XXXXXX";
+	int fd = mkstemp(path);
+	struct rs_config cfg;
+	char buf[KG_ADDRSTRLEN];
+	FILE *f;
+
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	fputs("# generated\nsearch lan\nnameserver 192.0.2.53\noptions edns0\n"
+	      "nameserver fe80::1%eth0\nnameserver 2001:db8::53\n",
+	      f);
+	for (int i = 0; i < RS_MAX_UPSTREAMS; i++)
+		fprintf(f, "nameserver 198.51.100.%d\n", i + 1);
+	fclose(f);
+	assert_int_equal(rs_config_upstreams_from_resolv(&cfg, path), RS_MAX_UPSTREAMS);
+	assert_string_equal(addr_str(&cfg.upstream[0], buf), "192.0.2.53:53");
+	assert_string_equal(addr_str(&cfg.upstream[1], buf), "[2001:db8::53]:53");
+	assert_string_equal(addr_str(&cfg.upstream[2], buf), "198.51.100.1:53");
+	assert_string_equal(addr_str(&cfg.upstream[RS_MAX_UPSTREAMS - 1], buf), "198.51.100.14:53");
+	unlink(path);
+	assert_int_equal(rs_config_upstreams_from_resolv(&cfg, path), 0);
+	assert_int_equal(cfg.n_upstream, 0);
 }
 
 static void test_defaults_acl(void **state)
@@ -518,10 +560,11 @@ static void test_http_hostnames(void **state)
 	    "t.conf:2: [http] hostname: more than 16 items (the limit)");
 }
 
-/* ------------------------------------------------------------------ known bugs --- */
+/* ------------------------------------------ regressions (bugs once known, now fixed) --- */
 
-/* Known bug: min_ttl > max_ttl (and timeout > query_timeout) are reported at line 0. */
-static void test_bug_cross_check_line(void **state)
+/* Regression: min_ttl > max_ttl and timeout > query_timeout were reported at line 0; they
+ * name the line of the key. */
+static void test_cross_check_names_line(void **state)
 {
 	struct rs_config cfg;
 	char err[512];
@@ -531,12 +574,16 @@ static void test_bug_cross_check_line(void **state)
 	    RS_EINVAL);
 	assert_string_equal(
 	    err, "t.conf:3: [cache] min_ttl: min_ttl (500) is larger than max_ttl (100)");
+	assert_int_equal(
+	    load("[upstream]\n\ntimeout = 5000\nquery_timeout = 1000\n", &cfg, err, sizeof(err)),
+	    RS_EINVAL);
+	assert_non_null(strstr(err, "t.conf:3: [upstream] timeout: timeout (5000 ms) exceeds"));
 }
 
-/* Known bug: Debian's libinih reads into a heap buffer of ini_initial_alloc (200) bytes
- * unless realloc is allowed, so ini_max_line = 4096 has no effect and any line of 199 bytes
- * or more is rejected as "longer than 4094 bytes". */
-static void test_bug_line_of_300_bytes(void **state)
+/* Regression: Debian's libinih reads into a heap buffer of ini_initial_alloc (200) bytes
+ * unless realloc is allowed, so ini_max_line = 4096 had no effect and any line of 199 bytes
+ * or more was rejected as "longer than 4094 bytes". */
+static void test_line_of_300_bytes(void **state)
 {
 	struct rs_config cfg;
 	char err[512];
@@ -552,8 +599,8 @@ static void test_bug_line_of_300_bytes(void **state)
 	assert_int_equal(cfg.n_allow, 19);
 }
 
-/* Known bug: "[profile ]" makes a profile with an empty name, though names are 1..31. */
-static void test_bug_empty_profile_name(void **state)
+/* Regression: "[profile ]" made a profile with an empty name, though names are 1..31. */
+static void test_empty_profile_name_refused(void **state)
 {
 	struct rs_config cfg;
 	char err[512];
@@ -565,6 +612,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_upstreams_from_resolv),
 	    cmocka_unit_test(test_defaults_acl),
 	    cmocka_unit_test(test_full),
 	    cmocka_unit_test(test_from_file),
@@ -577,9 +625,9 @@ int main(void)
 	    cmocka_unit_test(test_on_store_error),
 	    cmocka_unit_test(test_print_round_trip),
 	    cmocka_unit_test(test_http_hostnames),
-	    cmocka_unit_test(test_bug_cross_check_line),
-	    cmocka_unit_test(test_bug_line_of_300_bytes),
-	    cmocka_unit_test(test_bug_empty_profile_name),
+	    cmocka_unit_test(test_cross_check_names_line),
+	    cmocka_unit_test(test_line_of_300_bytes),
+	    cmocka_unit_test(test_empty_profile_name_refused),
 	};
 
 	return cmocka_run_group_tests_name("rs_config", tests, NULL, NULL);

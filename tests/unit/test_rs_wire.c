@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
 #include <cmocka.h>
 #include <ldns/ldns.h>
 
@@ -1064,10 +1065,10 @@ static void test_scan_too_many_rrs(void **state)
 	assert_int_equal(rs_cache_ttl_for(&s, &cfg), 0);
 }
 
-/* Known bug: rs_response_scan clears the struct only up to ttl_offs, so too_many_rrs keeps
- * whatever was there (stack garbage in rs_forward.c on_answer, or the previous scan). A small
- * answer scanned after a large one is then never cached. */
-static void test_bug_scan_resets_too_many_rrs(void **state)
+/* Regression: rs_response_scan cleared the struct only up to ttl_offs, so too_many_rrs kept
+ * whatever was there (stack garbage in rs_forward.c on_answer, or the previous scan), and a
+ * small answer scanned after a large one was never cached. */
+static void test_scan_resets_too_many_rrs(void **state)
 {
 	struct wb w;
 	struct rs_scan s;
@@ -1084,9 +1085,9 @@ static void test_bug_scan_resets_too_many_rrs(void **state)
 	assert_int_equal(rs_cache_ttl_for(&s, &cfg), 300);
 }
 
-/* Known bug: RFC 2181 §8 says a TTL with the top bit set is treated as zero; the scan masks
- * the bit instead, so 0x80000005 counts as 5 and 0xffffffff as 68 years (then max_ttl). */
-static void test_bug_scan_ttl_msb_is_zero(void **state)
+/* Regression: RFC 2181 §8 says a TTL with the top bit set is treated as zero; the scan
+ * masked the bit instead, so 0x80000005 counted as 5 and 0xffffffff as 68 years. */
+static void test_scan_ttl_msb_is_zero(void **state)
 {
 	struct wb w;
 	struct rs_scan s;
@@ -1115,10 +1116,10 @@ static int parse_guarded(const uint8_t *pkt, size_t n, struct rs_question *q)
 	return v;
 }
 
-/* Known bug (found by fuzz_query): read_opt hands an option to read_option before checking
+/* Regression (found by fuzz_query): read_opt handed an option to read_option before checking
  * that the option's length fits the RDATA, so an ECS (or MAC) option claiming more bytes than
- * the packet has is read past the end of the packet. */
-static void test_bug_opt_option_overread(void **state)
+ * the packet has was read past the end of the packet. */
+static void test_opt_option_overread(void **state)
 {
 	struct wb w;
 	struct rs_question q;
@@ -1174,6 +1175,207 @@ static void client_query(struct rs_question *q, bool edns, bool do_bit, uint16_t
 	if (edns)
 		wopt(&w, 4096, 0, 0, do_bit ? 0x8000 : 0, NULL, 0);
 	assert_int_equal(rs_query_parse(w.b, w.n, q), RS_Q_OK);
+}
+
+/* ------------------------------------------------- names in an answer (finding 3) --- */
+
+struct names_seen {
+	int n, kinds[64];
+	char text[64][64];
+	int stop_at; /* 1-based: return 1 at this name; 0 never */
+};
+
+static int collect_name(void *ctx, const uint8_t *name, size_t len, int kind)
+{
+	struct names_seen *s = ctx;
+	char *t = s->text[s->n];
+	size_t o = 0;
+
+	/* wire form to dotted text */
+	for (size_t i = 0; i < len && name[i]; i += 1u + name[i]) {
+		memcpy(t + o, name + i + 1, name[i]);
+		o += name[i];
+		t[o++] = '.';
+	}
+	t[o] = '\0';
+	s->kinds[s->n++] = kind;
+	return s->stop_at && s->n == s->stop_at ? 1 : 0;
+}
+
+/* A chain of `links` CNAMEs from c1.example. ending at an A record. */
+static size_t chain_answer(int links, uint8_t *out)
+{
+	ldns_pkt *p = answer_pkt("c1.example.", LDNS_RR_TYPE_A, 7, LDNS_RCODE_NOERROR);
+	char rr[128];
+
+	for (int i = 1; i <= links; i++) {
+		snprintf(rr, sizeof(rr), "c%d.example. 300 IN CNAME c%d.example.", i, i + 1);
+		push_rr(p, LDNS_SECTION_ANSWER, rr);
+	}
+	snprintf(rr, sizeof(rr), "c%d.example. 300 IN A 192.0.2.1", links + 1);
+	push_rr(p, LDNS_SECTION_ANSWER, rr);
+	return ldns_answer(p, out);
+}
+
+static void test_answer_names_every_target(void **state)
+{
+	uint8_t resp[4096];
+	struct names_seen s = {0};
+	size_t n = chain_answer(12, resp);
+
+	/* Every target of a 12-link chain, each once (the owner after it repeats it); the old
+	 * inspection stopped after 8. */
+	assert_int_equal(rs_answer_names(resp, n, RS_MAX_CNAME_CHAIN, collect_name, &s), 0);
+	assert_int_equal(s.n, 12);
+	for (int i = 0; i < 12; i++) {
+		char want[32];
+		snprintf(want, sizeof(want), "c%d.example.", i + 2);
+		assert_string_equal(s.text[i], want);
+		assert_int_equal(s.kinds[i], RS_ANAME_CNAME);
+	}
+	/* The callback's nonzero return stops the walk and is returned. */
+	memset(&s, 0, sizeof(s));
+	s.stop_at = 3;
+	assert_int_equal(rs_answer_names(resp, n, RS_MAX_CNAME_CHAIN, collect_name, &s), 1);
+	assert_int_equal(s.n, 3);
+	/* Over the bound: refused whatever the callback says, also without one. */
+	n = chain_answer(RS_MAX_CNAME_CHAIN + 1, resp);
+	assert_int_equal(rs_answer_names(resp, n, RS_MAX_CNAME_CHAIN, NULL, NULL), RS_ELIMIT);
+	n = chain_answer(RS_MAX_CNAME_CHAIN, resp);
+	assert_int_equal(rs_answer_names(resp, n, RS_MAX_CNAME_CHAIN, NULL, NULL), 0);
+}
+
+static void test_answer_names_owners_and_dname(void **state)
+{
+	uint8_t resp[4096];
+	struct names_seen s = {0};
+	ldns_pkt *p = answer_pkt("www.sub.example.", LDNS_RR_TYPE_A, 7, LDNS_RCODE_NOERROR);
+	size_t n;
+
+	push_rr(p, LDNS_SECTION_ANSWER, "sub.example. 300 IN DNAME blocked.test.");
+	push_rr(p, LDNS_SECTION_ANSWER, "www.sub.example. 300 IN CNAME www.blocked.test.");
+	push_rr(p, LDNS_SECTION_ANSWER, "www.blocked.test. 300 IN A 192.0.2.1");
+	push_rr(p, LDNS_SECTION_ANSWER, "www.blocked.test. 300 IN A 192.0.2.2");
+	push_rr(p, LDNS_SECTION_ANSWER, "stray.test. 300 IN A 192.0.2.3");
+	n = ldns_answer(p, resp);
+	assert_int_equal(rs_answer_names(resp, n, RS_MAX_CNAME_CHAIN, collect_name, &s), 0);
+	assert_int_equal(s.n, 5);
+	assert_string_equal(s.text[0], "sub.example.");
+	assert_int_equal(s.kinds[0], RS_ANAME_OWNER);
+	assert_string_equal(s.text[1], "blocked.test.");
+	assert_int_equal(s.kinds[1], RS_ANAME_DNAME);
+	assert_string_equal(s.text[2], "www.sub.example.");
+	assert_string_equal(s.text[3], "www.blocked.test.");
+	assert_int_equal(s.kinds[3], RS_ANAME_CNAME);
+	assert_string_equal(s.text[4], "stray.test.");
+	assert_int_equal(s.kinds[4], RS_ANAME_OWNER);
+}
+
+static void test_answer_names_malformed(void **state)
+{
+	uint8_t resp[4096];
+	size_t n = chain_answer(3, resp);
+
+	assert_int_equal(rs_answer_names(resp, n - 1, RS_MAX_CNAME_CHAIN, NULL, NULL), RS_EPARSE);
+	assert_int_equal(rs_answer_names(resp, 11, RS_MAX_CNAME_CHAIN, NULL, NULL), RS_EPARSE);
+}
+
+/* ------------------------------------ private addresses under public names (finding 4) --- */
+
+static void test_private_addresses(void **state)
+{
+	static const uint8_t yes4[][4] = {{10, 1, 2, 3},   {127, 0, 0, 1},  {192, 168, 1, 1},
+	                                  {172, 16, 0, 1}, {172, 31, 9, 9}, {169, 254, 1, 1},
+	                                  {0, 0, 0, 0},    {100, 64, 0, 1}};
+	static const uint8_t no4[][4] = {
+	    {192, 0, 2, 1}, {172, 32, 0, 1}, {8, 8, 8, 8}, {100, 128, 0, 1}};
+	uint8_t a6[16];
+
+	for (size_t i = 0; i < sizeof(yes4) / 4; i++)
+		assert_true(rs_addr_private(yes4[i], 4));
+	for (size_t i = 0; i < sizeof(no4) / 4; i++)
+		assert_false(rs_addr_private(no4[i], 4));
+	assert_int_equal(inet_pton(AF_INET6, "::1", a6), 1);
+	assert_true(rs_addr_private(a6, 16));
+	assert_int_equal(inet_pton(AF_INET6, "fd12::1", a6), 1);
+	assert_true(rs_addr_private(a6, 16));
+	assert_int_equal(inet_pton(AF_INET6, "fe80::1", a6), 1);
+	assert_true(rs_addr_private(a6, 16));
+	assert_int_equal(inet_pton(AF_INET6, "::ffff:192.168.0.1", a6), 1);
+	assert_true(rs_addr_private(a6, 16));
+	assert_int_equal(inet_pton(AF_INET6, "::ffff:192.0.2.1", a6), 1);
+	assert_false(rs_addr_private(a6, 16));
+	assert_int_equal(inet_pton(AF_INET6, "2001:db8::1", a6), 1);
+	assert_false(rs_addr_private(a6, 16));
+	assert_true(rs_name_at_or_under((const uint8_t *)"\3nas\4home\4arpa", 15,
+	                                (const uint8_t *)"\4home\4arpa", 11));
+	assert_true(rs_name_at_or_under((const uint8_t *)"\4home\4arpa", 11,
+	                                (const uint8_t *)"\4home\4arpa", 11));
+	assert_false(rs_name_at_or_under((const uint8_t *)"\5xhome\4arpa", 12,
+	                                 (const uint8_t *)"\4home\4arpa", 11));
+}
+
+static struct rs_config priv_cfg;  /* large: off the stack */
+static struct rs_zones priv_zones; /* its private_domains */
+
+static void test_private_strip(void **state)
+{
+	uint8_t resp[4096], out[4096];
+	struct rs_scan s;
+	ldns_pkt *p = answer_pkt("rebind.example.", LDNS_RR_TYPE_A, 9, LDNS_RCODE_NOERROR), *back;
+	size_t n, on;
+
+	rs_config_defaults(&priv_cfg);
+	priv_zones = rs_private_zones(&priv_cfg);
+	push_rr(p, LDNS_SECTION_ANSWER, "rebind.example. 60 IN A 192.168.1.1");
+	push_rr(p, LDNS_SECTION_ANSWER, "rebind.example. 60 IN A 192.0.2.1");
+	push_rr(p, LDNS_SECTION_AUTHORITY, "example. 60 IN NS ns.example.");
+	push_rr(p, LDNS_SECTION_ADDITIONAL, "ns.example. 60 IN A 10.0.0.53");
+	push_rr(p, LDNS_SECTION_ADDITIONAL, "ns.example. 60 IN AAAA ::ffff:127.0.0.1");
+	push_rr(p, LDNS_SECTION_ADDITIONAL, "nas.home.arpa. 60 IN A 192.168.1.2");
+	push_rr(p, LDNS_SECTION_ADDITIONAL, "ns.example. 60 IN A 192.0.2.53");
+	n = ldns_answer(p, resp);
+	assert_int_equal(rs_response_scan(resp, n, &s), 0);
+
+	assert_int_equal(rs_private_strip(resp, n, &priv_zones, NULL, &on), 3);
+	assert_int_equal(rs_private_strip(resp, n, &priv_zones, out, &on), 3);
+	assert_true(on < n);
+	/* what is left is a message we accept, whose pointers land where they should */
+	assert_int_equal(rs_response_scan(out, on, &s), 0);
+	assert_int_equal(ldns_wire2pkt(&back, out, on), LDNS_STATUS_OK);
+	assert_int_equal(ldns_pkt_ancount(back), 1);
+	assert_int_equal(ldns_pkt_nscount(back), 1);
+	assert_int_equal(ldns_pkt_arcount(back), 2);
+	{
+		char *t = ldns_pkt2str(back);
+		assert_non_null(strstr(t, "rebind.example.\t60\tIN\tA\t192.0.2.1"));
+		assert_non_null(strstr(t, "example.\t60\tIN\tNS\tns.example."));
+		assert_non_null(strstr(t, "nas.home.arpa.\t60\tIN\tA\t192.168.1.2"));
+		assert_non_null(strstr(t, "ns.example.\t60\tIN\tA\t192.0.2.53"));
+		assert_null(strstr(t, "192.168.1.1"));
+		assert_null(strstr(t, "10.0.0.53"));
+		free(t);
+	}
+	ldns_pkt_free(back);
+
+	/* Nothing private: untouched. Everything private: NODATA. */
+	p = answer_pkt("www.example.", LDNS_RR_TYPE_A, 9, LDNS_RCODE_NOERROR);
+	push_rr(p, LDNS_SECTION_ANSWER, "www.example. 60 IN A 192.0.2.7");
+	n = ldns_answer(p, resp);
+	assert_int_equal(rs_private_strip(resp, n, &priv_zones, out, &on), 0);
+	p = answer_pkt("www.example.", LDNS_RR_TYPE_A, 9, LDNS_RCODE_NOERROR);
+	push_rr(p, LDNS_SECTION_ANSWER, "www.example. 60 IN CNAME lan.example.");
+	push_rr(p, LDNS_SECTION_ANSWER, "lan.example. 60 IN A 127.0.0.1");
+	n = ldns_answer(p, resp);
+	assert_int_equal(rs_private_strip(resp, n, &priv_zones, out, &on), 1);
+	assert_int_equal(rs_response_scan(out, on, &s), 0);
+	assert_int_equal(s.ancount, 1); /* the CNAME stays */
+	/* an allowed private domain passes */
+	assert_int_equal(rs_config_load_string("[upstream]\nprivate_domains = example\n", "t.conf",
+	                                       &priv_cfg, (char *)out, sizeof(out)),
+	                 0);
+	priv_zones = rs_private_zones(&priv_cfg);
+	assert_int_equal(rs_private_strip(resp, n, &priv_zones, out, &on), 0);
 }
 
 static void test_reply_basic(void **state)
@@ -1343,6 +1545,11 @@ int main(void)
 	    cmocka_unit_test(test_scan_long_compressed_name),
 	    cmocka_unit_test(test_scan_rdata_pointers),
 	    cmocka_unit_test(test_scramble_case),
+	    cmocka_unit_test(test_answer_names_every_target),
+	    cmocka_unit_test(test_answer_names_owners_and_dname),
+	    cmocka_unit_test(test_answer_names_malformed),
+	    cmocka_unit_test(test_private_addresses),
+	    cmocka_unit_test(test_private_strip),
 	    cmocka_unit_test(test_scan_malformed),
 	    cmocka_unit_test(test_scan_too_many_rrs),
 	    cmocka_unit_test(test_reply_basic),
@@ -1350,9 +1557,9 @@ int main(void)
 	    cmocka_unit_test(test_reply_truncated),
 	    cmocka_unit_test(test_reply_small_buffers),
 	    cmocka_unit_test(test_udp_limit),
-	    cmocka_unit_test(test_bug_scan_resets_too_many_rrs),
-	    cmocka_unit_test(test_bug_scan_ttl_msb_is_zero),
-	    cmocka_unit_test(test_bug_opt_option_overread),
+	    cmocka_unit_test(test_scan_resets_too_many_rrs),
+	    cmocka_unit_test(test_scan_ttl_msb_is_zero),
+	    cmocka_unit_test(test_opt_option_overread),
 	};
 
 	return cmocka_run_group_tests_name("rs_wire", tests, NULL, NULL);

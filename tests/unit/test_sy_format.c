@@ -125,16 +125,25 @@ static void test_manifest(void **state)
 	assert_int_equal(m.version, 7);
 	assert_int_equal(m.n_categories, 2);
 	assert_true(m.categories[1].confidential);
+	assert_false(m.categories[1].mandatory);
+	assert_false(m.categories[1].child_allow);
 	assert_int_equal(m.n_deltas, 1);
 	assert_int_equal(m.deltas[0].from, 6);
 	assert_int_equal(m.snapshot.sha256[31], 0xff);
 	assert_string_equal(m.deltas[0].url, "d/delta-6-7.jsonl.gz");
 	const char *subst[][2] = {
-	    {"\"version\":7", "\"version\":0"},          {"\"version\":7", "\"version\":7.5"},
-	    {"\"expires\":2000", "\"expires\":500"},     {"snapshot-7.jsonl.gz", "../etc/passwd"},
-	    {"snapshot-7.jsonl.gz", "https://x/y"},      {"\"format\":1", "\"format\":2"},
-	    {"\"feed\":", "\"unknown\":1,\"feed\":"},    {"\"from\":6", "\"from\":7"},
-	    {"\"name\":\"csam\"", "\"name\":\"adult\""}, {"\"name\":\"csam\"", "\"name\":\"A B\""},
+	    {"\"version\":7", "\"version\":0"},
+	    {"\"version\":7", "\"version\":7.5"},
+	    {"\"expires\":2000", "\"expires\":500"},
+	    {"snapshot-7.jsonl.gz", "../etc/passwd"},
+	    {"snapshot-7.jsonl.gz", "https://x/y"},
+	    {"\"format\":1", "\"format\":2"},
+	    {"\"feed\":", "\"unknown\":1,\"feed\":"},
+	    {"\"from\":6", "\"from\":7"},
+	    {"\"name\":\"csam\"", "\"name\":\"adult\""},
+	    {"\"name\":\"csam\"", "\"name\":\"A B\""},
+	    {"\"confidential\":true", "\"confidential\":true,\"mandatory\":1"},
+	    {"\"confidential\":true", "\"confidential\":true,\"child_default\":\"maybe\""},
 	};
 	for (size_t i = 0; i < sizeof(subst) / sizeof(subst[0]); i++) {
 		const char *p = strstr(MANIFEST, subst[i][0]);
@@ -232,6 +241,22 @@ static void test_timestamp(void **state)
 	                 SY_EFORMAT);
 	assert_null(payload);
 	EVP_PKEY_free(k);
+}
+
+/* Issue 15, finding 15: the publisher's category policy in the signed manifest. */
+static void test_manifest_category_policy(void **state)
+{
+	static struct sy_manifest m;
+	char err[200], text[4096];
+	const char *p = strstr(MANIFEST, "\"confidential\":true");
+
+	snprintf(text, sizeof(text), "%.*s%s%s", (int)(p - MANIFEST), MANIFEST,
+	         "\"confidential\":true,\"mandatory\":true,\"child_default\":\"allow\"",
+	         p + strlen("\"confidential\":true"));
+	assert_int_equal(sy_manifest_parse(text, strlen(text), &m, err, sizeof(err)), 0);
+	assert_true(m.categories[1].mandatory);
+	assert_true(m.categories[1].child_allow);
+	assert_false(m.categories[0].mandatory);
 }
 
 static int line(const struct sy_manifest *m, bool delta, const char *s, struct sy_line *l)
@@ -339,9 +364,13 @@ static void test_file_lines(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_keys),       cmocka_unit_test(test_envelope),
-	    cmocka_unit_test(test_manifest),   cmocka_unit_test(test_lines),
-	    cmocka_unit_test(test_file_lines), cmocka_unit_test(test_timestamp),
+	    cmocka_unit_test(test_keys),
+	    cmocka_unit_test(test_envelope),
+	    cmocka_unit_test(test_manifest),
+	    cmocka_unit_test(test_lines),
+	    cmocka_unit_test(test_file_lines),
+	    cmocka_unit_test(test_timestamp),
+	    cmocka_unit_test(test_manifest_category_policy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

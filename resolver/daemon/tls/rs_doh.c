@@ -11,8 +11,20 @@
  * nghttp2 forbids sending from inside its receive callbacks, so answers made while input is
  * parsed are only submitted there and sent when the parse returns (`in_recv`).
  *
+ * HTTP/1.1 requests are parsed one at a time by rs_h1_parse() (rs_h1.c) in one loop, h1_run(),
+ * which is never re-entered: an answer made while it runs only marks its request, and the loop
+ * writes answers in request order. They are all dispatched at once (a slow question does not
+ * hold back the cache hits behind it), up to RS_DOH_MAX_INFLIGHT per connection; beyond that,
+ * or with a whole request's worth of bytes buffered, the connection stops reading (rs_dot.c's
+ * pipeline_full asks rs__doh_full) until answers drain.
+ *
+ * Memory: a request keeps its path and body only until it is dispatched; while it waits it
+ * costs its struct (and its answer, once made). Requests waiting across all connections and
+ * workers, with DoT questions, are bounded by [tls] max_pending: beyond it, 503.
+ *
  * Bounds: request bodies and decoded GET parameters 65535 bytes (413 above), paths
- * DOH_PATH_MAX, HTTP/1.1 heads DOH_H1_HEAD_MAX, RS_DOH_MAX_INFLIGHT requests per connection.
+ * DOH_PATH_MAX (414), HTTP/1.1 heads RS_H1_HEAD_MAX (431), RS_DOH_MAX_INFLIGHT requests per
+ * connection.
  */
 
 #include "rs_tls_int.h"
@@ -25,23 +37,28 @@
 
 #include "kg_log.h"
 
-#define DOH_PATH_MAX    8192 /* "?dns=" of a 6 KB query fits */
-#define DOH_BODY_MAX    RS_MAX_MSG
-#define DOH_H1_HEAD_MAX 16384
-#define DOH_CT          "application/dns-message"
+#define DOH_PATH_MAX 8192 /* "?dns=" of a 6 KB query fits */
+#define DOH_BODY_MAX RS_MAX_MSG
+#define DOH_CT       "application/dns-message"
+/* HTTP/1.1 input kept unparsed: a whole request, plus one read that arrived meanwhile. */
+#define DOH_H1_IN_FULL (RS_H1_HEAD_MAX + RS_H1_BODY_MAX)
+#define DOH_H1_IN_MAX  (DOH_H1_IN_FULL + RS_TLS_SCRATCH)
 
 struct doh_req {
-	struct doh_req *prev, *next;
+	struct doh_req *prev, *next; /* the connection's list */
+	struct doh_req *h1_next;     /* HTTP/1.1: the next request to answer */
 	struct rs_tconn *c;
 	int32_t stream_id; /* 0 for HTTP/1.1 */
 	int refs;
+	int status;       /* the answer's, once answered */
 	bool linked;      /* on the connection's list */
 	bool stream_open; /* the protocol still waits for an answer */
+	bool counted;     /* holds one of [tls] max_pending */
 	bool answered, dispatched, too_big, ct_ok, close_after;
 	char method[8];
-	char path[DOH_PATH_MAX];
+	char *path;                       /* until dispatched; sized to the request */
 	char client_id[RS_CLIENT_ID_MAX]; /* from the path, "" none */
-	uint8_t *body;                    /* request body, or the decoded GET parameter */
+	uint8_t *body; /* request body or decoded GET parameter, until dispatched */
 	size_t body_len;
 	uint8_t *resp; /* answer body being sent */
 	size_t resp_len, resp_off;
@@ -50,15 +67,19 @@ struct doh_req {
 struct rs_doh {
 	nghttp2_session *h2; /* NULL: HTTP/1.1 */
 	struct doh_req *reqs;
-	bool in_recv;           /* inside nghttp2's receive or the HTTP/1.1 parser */
-	bool dead;              /* the connection closed while in_recv: free afterwards */
-	struct doh_req *h1_cur; /* HTTP/1.1 answers in order: one request at a time */
-	uint8_t *in;            /* HTTP/1.1 input not yet parsed */
-	size_t in_len;
+	bool in_recv;   /* inside nghttp2's receive or h1_run(): answers are only queued */
+	bool dead;      /* the connection closed while in_recv: free afterwards */
+	bool h1_broken; /* HTTP/1.1: a request was refused; answer what came before it, close */
+	struct doh_req *h1_head, *h1_tail; /* HTTP/1.1 requests not yet answered on the wire */
+	int h1_n;
+	int n_reqs;  /* requests alive: parsed and not yet answered, or still referenced */
+	uint8_t *in; /* HTTP/1.1 input: parsed up to in_off, received up to in_len */
+	size_t in_off, in_len;
 };
 
 static void h2_flush(struct rs_tconn *c);
-static int h1_parse(struct rs_tconn *c);
+static void h1_answered(struct rs_tconn *c);
+static void doh_release(struct rs_tconn *c);
 
 /* ------------------------------------------------------------------ requests --- */
 
@@ -68,6 +89,10 @@ static struct doh_req *req_new(struct rs_tconn *c, int32_t stream_id)
 
 	if (!r)
 		return NULL;
+	/* Over [tls] max_pending the request is still read, to be answered 503 in its turn. */
+	r->counted = !rs__tls_pending_full(c->w);
+	if (r->counted)
+		rs__tls_pending_add(c->w, 1);
 	r->c = c;
 	r->stream_id = stream_id;
 	r->refs = 1; /* the protocol's */
@@ -77,6 +102,7 @@ static struct doh_req *req_new(struct rs_tconn *c, int32_t stream_id)
 	if (r->next)
 		r->next->prev = r;
 	c->doh->reqs = r;
+	c->doh->n_reqs++;
 	rs__tconn_ref(c);
 	return r;
 }
@@ -86,6 +112,7 @@ static void req_unlink(struct doh_req *r)
 	if (!r->linked)
 		return;
 	r->linked = false;
+	r->c->doh->n_reqs--;
 	if (r->prev)
 		r->prev->next = r->next;
 	else
@@ -101,6 +128,9 @@ static void req_unref(struct doh_req *r)
 	if (--r->refs > 0)
 		return;
 	req_unlink(r);
+	if (r->counted)
+		rs__tls_pending_add(c->w, -1);
+	free(r->path);
 	free(r->body);
 	free(r->resp);
 	free(r);
@@ -147,6 +177,8 @@ static const char *status_text(int status)
 		return "Unsupported Media Type";
 	case 431:
 		return "Request Header Fields Too Large";
+	case 503:
+		return "Service Unavailable";
 	default:
 		return "Not Implemented";
 	}
@@ -196,57 +228,66 @@ static void h2_respond(struct doh_req *r, int status)
 		h2_flush(c);
 }
 
-static void h1_respond(struct doh_req *r, int status)
+/* Write an HTTP/1.1 answer whose turn has come. Returns 0, or negative: close. */
+static int h1_write(struct rs_tconn *c, const struct doh_req *r)
 {
-	struct rs_tconn *c = r->c;
-	struct rs_doh *d = c->doh;
 	char head[256];
 	uint8_t *out;
-	int n;
+	int n, rc;
 
 	n = snprintf(head, sizeof(head),
-	             "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n", status,
-	             status_text(status), status == 200 ? DOH_CT : "text/plain", r->resp_len,
-	             r->close_after || status != 200 ? "Connection: close\r\n" : "");
+	             "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n",
+	             r->status, status_text(r->status), r->status == 200 ? DOH_CT : "text/plain",
+	             r->resp_len,
+	             r->close_after || r->status != 200 ? "Connection: close\r\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return RS_EIO;
 	out = malloc((size_t)n + r->resp_len);
-	if (!out || n < 0 || (size_t)n >= sizeof(head)) {
-		free(out);
-		rs__tconn_close(c);
-		return;
-	}
+	if (!out)
+		return RS_ENOMEM;
 	memcpy(out, head, (size_t)n);
 	if (r->resp_len)
 		memcpy(out + n, r->resp, r->resp_len);
-	/* The request is answered: the next one may be parsed. */
-	r->stream_open = false;
-	d->h1_cur = NULL;
-	if (rs__tconn_write(c, out, (size_t)n + r->resp_len) == 0 &&
-	    (r->close_after || status != 200))
-		rs__tconn_close(c);
+	rc = rs__tconn_write(c, out, (size_t)n + r->resp_len);
 	free(out);
-	req_unref(r); /* the protocol's reference */
-	if (!c->closing && !c->doh->in_recv && h1_parse(c) < 0)
-		rs__tconn_close(c);
+	if (rc == 0 && (r->close_after || r->status != 200))
+		rc = RS_EIO; /* said "Connection: close" */
+	return rc;
 }
 
 static void respond(struct doh_req *r, int status, const uint8_t *body, size_t len)
 {
-	if (r->answered || !r->stream_open || r->c->closing)
+	struct rs_tconn *c = r->c;
+	bool was;
+
+	if (r->answered || !r->stream_open || c->closing)
 		return;
 	r->answered = true;
+	r->status = status;
 	if (len) {
 		r->resp = malloc(len);
 		if (!r->resp) {
-			rs__tconn_close(r->c);
+			rs__tconn_close(c);
 			return;
 		}
 		memcpy(r->resp, body, len);
 	}
 	r->resp_len = len;
-	if (r->c->doh->h2)
+	/*
+	 * Answers also come from the query path, outside any read of this connection. Sending
+	 * one lets go of requests, which may drop the connection below its pipeline limit; the
+	 * read that rs__tconn_unref() would then start must wait until we are done here, so it
+	 * is held off (in_process) and started by our own last unref instead.
+	 */
+	rs__tconn_ref(c);
+	was = c->in_process;
+	c->in_process = true;
+	if (c->doh->h2)
 		h2_respond(r, status);
 	else
-		h1_respond(r, status);
+		h1_answered(c);
+	c->in_process = was;
+	rs__tconn_unref(c);
 }
 
 static void doh_send(void *arg, const uint8_t *msg, size_t len)
@@ -339,8 +380,12 @@ static int parse_path(struct doh_req *r, const char **query)
 static int request_message(struct doh_req *r)
 {
 	const char *query, *b64;
-	size_t len;
-	int st = parse_path(r, &query), n;
+	size_t len, max;
+	int st, n;
+
+	if (!r->path)
+		return 400;
+	st = parse_path(r, &query);
 
 	if (st)
 		return st;
@@ -353,11 +398,15 @@ static int request_message(struct doh_req *r)
 		return 405;
 	if (!(b64 = dns_param(query, &len)))
 		return 400;
+	/* Sized to the parameter: 4 characters carry 3 bytes. */
+	max = len / 4 * 3 + 3;
+	if (max > DOH_BODY_MAX)
+		max = DOH_BODY_MAX;
 	free(r->body);
-	r->body = malloc(DOH_BODY_MAX);
+	r->body = malloc(max);
 	if (!r->body)
 		return 413;
-	n = rs__base64url_decode(b64, len, r->body, DOH_BODY_MAX);
+	n = rs__base64url_decode(b64, len, r->body, max);
 	if (n < RS_HDR_LEN)
 		return 400;
 	r->body_len = (size_t)n;
@@ -372,6 +421,11 @@ static void dispatch(struct doh_req *r)
 	if (r->dispatched || r->answered)
 		return;
 	r->dispatched = true;
+	if (!r->counted) {
+		RS_INC(c->w, tls_pending_refused);
+		respond(r, 503, NULL, 0);
+		return;
+	}
 	if (r->too_big || (st = request_message(r))) {
 		respond(r, r->too_big ? 413 : st, NULL, 0);
 		return;
@@ -379,6 +433,12 @@ static void dispatch(struct doh_req *r)
 	r->refs++; /* the query path may answer and the stream close under us */
 	rs__handle_query(c->w, r->body, r->body_len, NULL, (const struct sockaddr *)&c->peer.ss,
 	                 &doh_ops, r);
+	/* The query path took what it needs: a waiting request keeps no request bytes. */
+	free(r->body);
+	free(r->path);
+	r->body = NULL;
+	r->path = NULL;
+	r->body_len = 0;
 	/* Dropped without an answer and nobody waiting upstream: tell the client. */
 	if (!r->answered && r->refs == 2)
 		respond(r, 400, NULL, 0);
@@ -433,7 +493,9 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 	if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
 		snprintf(r->method, sizeof(r->method), "%.*s", (int)valuelen, (const char *)value);
 	} else if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
-		if (valuelen >= sizeof(r->path))
+		if (valuelen >= DOH_PATH_MAX || r->path)
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+		if (!(r->path = malloc(valuelen + 1)))
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 		memcpy(r->path, value, valuelen);
 		r->path[valuelen] = '\0';
@@ -527,93 +589,131 @@ static int h2_start(struct rs_tconn *c)
 
 /* ------------------------------------------------------------------ HTTP/1.1 --- */
 
-/* A header's value in a NUL-terminated head ("\r\nName: value"), copied into out. */
-static bool h1_header(const char *head, const char *name, char *out, size_t len)
+static void h1_enqueue(struct rs_doh *d, struct doh_req *r)
 {
-	size_t nl = strlen(name);
-
-	for (const char *p = strstr(head, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
-		if (strncasecmp(p + 2, name, nl) != 0 || p[2 + nl] != ':')
-			continue;
-		p += 3 + nl;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		snprintf(out, len, "%.*s", (int)strcspn(p, "\r"), p);
-		return true;
-	}
-	return false;
+	if (d->h1_tail)
+		d->h1_tail->h1_next = r;
+	else
+		d->h1_head = r;
+	d->h1_tail = r;
+	d->h1_n++;
 }
 
-/* One request from d->in: 1 dispatched, 0 incomplete, negative closes (after an answer). */
-static int h1_one(struct rs_tconn *c)
+/* Write the answers whose turn has come, in request order. Returns 0, or negative: close. */
+static int h1_flush(struct rs_tconn *c)
 {
 	struct rs_doh *d = c->doh;
-	char head[DOH_H1_HEAD_MAX + 1], val[64], version[16];
-	uint8_t *end = memmem(d->in, d->in_len, "\r\n\r\n", 4);
-	size_t hlen, clen = 0;
 	struct doh_req *r;
-	int used = 0;
+	int rc = 0;
 
-	if (!end)
-		return d->in_len > DOH_H1_HEAD_MAX ? RS_EPARSE : 0;
-	hlen = (size_t)(end - d->in) + 4;
-	if (hlen > DOH_H1_HEAD_MAX)
-		return RS_EPARSE;
-	memcpy(head, d->in, hlen);
-	head[hlen] = '\0';
-	if (h1_header(head, "Transfer-Encoding", val, sizeof(val)))
-		return RS_EPARSE; /* chunked bodies are not worth their parser here */
-	if (h1_header(head, "Content-Length", val, sizeof(val))) {
-		char *e;
-		unsigned long v = strtoul(val, &e, 10);
-		if (*e || v > DOH_BODY_MAX)
-			return RS_ENOSPC;
-		clen = v;
+	while (rc == 0 && !c->closing && (r = d->h1_head) && r->answered) {
+		d->h1_head = r->h1_next;
+		if (!d->h1_head)
+			d->h1_tail = NULL;
+		d->h1_n--;
+		rc = h1_write(c, r);
+		r->stream_open = false;
+		req_unref(r); /* the protocol's reference */
 	}
-	if (d->in_len < hlen + clen)
-		return 0;
-	if (!(r = req_new(c, 0)))
-		return RS_ENOMEM;
-	d->h1_cur = r;
-	if (sscanf(head, "%7s %n", r->method, &used) != 1 || used == 0 ||
-	    sscanf(head + used, "%*s %15s", version) != 1 || strncmp(version, "HTTP/1.", 7) != 0 ||
-	    strcspn(head + used, " ") >= sizeof(r->path))
-		r->method[0] = '\0';
-	else
-		snprintf(r->path, sizeof(r->path), "%.*s", (int)strcspn(head + used, " "),
-		         head + used);
-	r->ct_ok =
-	    h1_header(head, "Content-Type", val, sizeof(val)) && strcasecmp(val, DOH_CT) == 0;
-	r->close_after =
-	    h1_header(head, "Connection", val, sizeof(val)) && strcasecmp(val, "close") == 0;
-	if (clen && body_append(r, d->in + hlen, clen) < 0)
-		r->too_big = true;
-	memmove(d->in, d->in + hlen + clen, d->in_len - hlen - clen);
-	d->in_len -= hlen + clen;
-	if (!r->method[0])
-		respond(r, 400, NULL, 0);
-	else
-		dispatch(r);
-	return 1;
+	return rc;
 }
 
-static int h1_parse(struct rs_tconn *c)
+/* A request rs_h1_parse() took: the parts we keep, then the query path. */
+static int h1_request(struct rs_tconn *c, const struct rs_h1_req *hr)
+{
+	struct doh_req *r = req_new(c, 0);
+
+	if (!r)
+		return RS_ENOMEM;
+	h1_enqueue(c->doh, r);
+	r->ct_ok = hr->ct_dns;
+	r->close_after = hr->close;
+	if (hr->method_len < sizeof(r->method))
+		memcpy(r->method, hr->method, hr->method_len);
+	if (hr->target_len >= DOH_PATH_MAX) {
+		respond(r, 414, NULL, 0);
+		return 0;
+	}
+	if (!(r->path = malloc(hr->target_len + 1)) ||
+	    (hr->body_len && body_append(r, hr->body, hr->body_len) < 0)) {
+		respond(r, 413, NULL, 0);
+		return 0;
+	}
+	memcpy(r->path, hr->target, hr->target_len);
+	r->path[hr->target_len] = '\0';
+	dispatch(r);
+	return 0;
+}
+
+/* The client sent what we will not parse: answer it in its turn, then close. */
+static int h1_refuse(struct rs_tconn *c, int status)
+{
+	struct doh_req *r = req_new(c, 0);
+
+	if (!r)
+		return RS_ENOMEM;
+	h1_enqueue(c->doh, r);
+	c->doh->h1_broken = true;
+	respond(r, status, NULL, 0);
+	return 0;
+}
+
+/*
+ * The one loop of an HTTP/1.1 connection: write what is due, take the next request, until the
+ * input runs out or the pipeline is full. Called with in_recv set, so that answers made in it
+ * (a cache hit, a block) only mark their request; this loop writes them. Returns 0, or
+ * negative: close.
+ */
+static int h1_run(struct rs_tconn *c)
 {
 	struct rs_doh *d = c->doh;
-	int rc = 1;
+	struct rs_h1_req hr;
+	int rc = 0, n;
 
-	while (rc > 0 && !c->closing && !d->h1_cur && d->in_len)
-		rc = h1_one(c);
-	if (rc < 0 && !c->closing) {
-		/* Answer what we can before closing: a head too long, a body too large. */
-		struct doh_req *r = req_new(c, 0);
-		if (r) {
-			d->h1_cur = r;
-			respond(r, rc == RS_ENOSPC ? 413 : rc == RS_EPARSE ? 431 : 400, NULL, 0);
+	while (rc == 0 && (rc = h1_flush(c)) == 0 && !c->closing) {
+		if (d->h1_broken || d->h1_n >= RS_DOH_MAX_INFLIGHT || d->in_off == d->in_len)
+			break;
+		n = rs_h1_parse(d->in + d->in_off, d->in_len - d->in_off, &hr);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			rc = h1_refuse(c, -n);
+			continue;
 		}
-		return RS_EIO;
+		/* hr points into d->in, which only h1_input changes, and not while we run. */
+		d->in_off += (size_t)n;
+		rc = h1_request(c, &hr);
 	}
-	return 0;
+	if (c->closing)
+		return 0;
+	if (d->in_off == d->in_len) {
+		/* An idle connection keeps no input buffer. */
+		free(d->in);
+		d->in = NULL;
+		d->in_off = d->in_len = 0;
+	} else if (d->in_off) {
+		memmove(d->in, d->in + d->in_off, d->in_len - d->in_off);
+		d->in_len -= d->in_off;
+		d->in_off = 0;
+	}
+	return rc;
+}
+
+/* An answer was made outside h1_run: run it now (inside, the loop writes it). */
+static void h1_answered(struct rs_tconn *c)
+{
+	struct rs_doh *d = c->doh;
+	int rc;
+
+	if (d->in_recv)
+		return;
+	d->in_recv = true;
+	rc = h1_run(c);
+	d->in_recv = false;
+	if (d->dead)
+		doh_release(c);
+	else if (rc < 0)
+		rs__tconn_close(c);
 }
 
 static int h1_input(struct rs_tconn *c, const uint8_t *data, size_t len)
@@ -621,15 +721,30 @@ static int h1_input(struct rs_tconn *c, const uint8_t *data, size_t len)
 	struct rs_doh *d = c->doh;
 	uint8_t *n;
 
-	if (d->in_len + len > DOH_H1_HEAD_MAX + DOH_BODY_MAX)
-		return RS_ENOSPC; /* a pipelining client far ahead of us */
+	if (d->h1_broken)
+		return 0; /* closing after the answers due: the rest is not read */
+	/* rs__doh_full() stops reading at DOH_H1_IN_FULL; this is one read past it. */
+	if (d->in_len + len > DOH_H1_IN_MAX)
+		return RS_ENOSPC;
 	n = realloc(d->in, d->in_len + len);
 	if (!n)
 		return RS_ENOMEM;
 	memcpy(n + d->in_len, data, len);
 	d->in = n;
 	d->in_len += len;
-	return h1_parse(c);
+	return h1_run(c);
+}
+
+bool rs__doh_full(const struct rs_tconn *c)
+{
+	const struct rs_doh *d = c->doh;
+
+	if (!d)
+		return false;
+	if (d->n_reqs >= RS_DOH_MAX_INFLIGHT)
+		return true;
+	return !d->h2 && (d->h1_broken || d->h1_n >= RS_DOH_MAX_INFLIGHT ||
+	                  d->in_len - d->in_off >= DOH_H1_IN_FULL);
 }
 
 /* ------------------------------------------------------------------ connection --- */
@@ -675,6 +790,8 @@ int rs__doh_input(struct rs_tconn *c, const uint8_t *data, size_t len)
 
 	if (!d)
 		return RS_EIO;
+	if (d->in_recv)
+		return RS_EIO; /* never: reads wait while we run (in_process) */
 	d->in_recv = true;
 	if (d->h2) {
 		n = nghttp2_session_mem_recv(d->h2, data, len);
@@ -694,8 +811,6 @@ int rs__doh_input(struct rs_tconn *c, const uint8_t *data, size_t len)
 	}
 	if (d->h2)
 		h2_flush(c);
-	else if (!rc && !c->closing && !d->h1_cur)
-		rc = h1_parse(c);
 	return c->closing ? 0 : rc;
 }
 

@@ -74,16 +74,24 @@ void rs__tconn_ref(struct rs_tconn *c)
 	c->refs++;
 }
 
-static int pipeline_limit(const struct rs_tconn *c)
-{
-	return c->kind == RS_TC_DOT ? RS_TCP_PIPELINE : RS_DOH_MAX_INFLIGHT;
-}
-
-/* refs counts the connection's own reference, one per query or request in flight and, while
- * in process(), the caller's hold (on_read, rs__tconn_unref): only the queries count. */
+/* Counted from what waits, not from `refs`: the references taken around process() would make
+ * a connection one below its limit look full inside it and not full after, and reading would
+ * stop and restart forever. */
 static bool pipeline_full(const struct rs_tconn *c)
 {
-	return c->refs - 1 - (c->in_process ? 1 : 0) >= pipeline_limit(c);
+	return c->kind == RS_TC_DOT ? c->waiting >= RS_TCP_PIPELINE : rs__doh_full(c);
+}
+
+bool rs__tls_pending_full(struct rs_worker *w)
+{
+	return atomic_load_explicit(&w->srv->tls->pending, memory_order_relaxed) >=
+	       (long)w->cfg->cfg.tls_max_pending;
+}
+
+void rs__tls_pending_add(struct rs_worker *w, int delta)
+{
+	atomic_fetch_add_explicit(&w->srv->tls->pending, delta, memory_order_relaxed);
+	RS_SET(w, tls_pending, w->stats.tls_pending + (uint64_t)(int64_t)delta);
 }
 
 void rs__tconn_unref(struct rs_tconn *c)
@@ -93,8 +101,9 @@ void rs__tconn_unref(struct rs_tconn *c)
 		maybe_free(c);
 		return;
 	}
-	/* Below the pipeline limit again: read on, starting with what TLS already holds. */
-	if (!c->closing && !c->reading && !pipeline_full(c) && !c->in_process) {
+	/* Below the pipeline limit again: read on, starting with what TLS already holds (not
+	 * while the worker stops: it dropped its questions, held ones must not start new ones). */
+	if (!c->closing && !c->reading && !pipeline_full(c) && !c->in_process && !c->w->stopping) {
 		if (uv_read_start((uv_stream_t *)&c->h, on_alloc, on_read) < 0) {
 			rs__tconn_close(c); /* else each unref would try again, recursing */
 			return;
@@ -127,14 +136,39 @@ static void dot_send(void *arg, const uint8_t *msg, size_t len)
 	rs__tconn_write(arg, frame, len + 2);
 }
 
+/* A waiter's reference: one DoT question waiting, counted against [tls] max_pending. */
 static void dot_ref(void *arg)
 {
-	rs__tconn_ref(arg);
+	struct rs_tconn *c = arg;
+
+	rs__tls_pending_add(c->w, 1);
+	c->waiting++;
+	rs__tconn_ref(c);
 }
 
 static void dot_unref(void *arg)
 {
-	rs__tconn_unref(arg);
+	struct rs_tconn *c = arg;
+
+	rs__tls_pending_add(c->w, -1);
+	c->waiting--;
+	rs__tconn_unref(c);
+}
+
+/* At [tls] max_pending a question is not taken: SERVFAIL at once, as at [upstream]
+ * max_inflight. A message too broken to answer is dropped. */
+static void dot_refuse(struct rs_tconn *c, const uint8_t *msg, size_t len)
+{
+	struct rs_worker *w = c->w;
+	struct rs_question q;
+	size_t n;
+
+	RS_INC(w, tls_pending_refused);
+	if (rs_query_parse(msg, len, &q) != RS_Q_OK)
+		return;
+	n = rs_build_error(&q, true, RS_RCODE_SERVFAIL, w->wbuf + 2, sizeof(w->wbuf) - 2);
+	if (n)
+		dot_send(c, w->wbuf + 2, n);
 }
 
 static const char *dot_client_id(void *arg)
@@ -167,7 +201,7 @@ static bool frame_ready(void *arg)
 {
 	struct rs_tconn *c = arg;
 
-	return !c->closing && !pipeline_full(c);
+	return !c->closing && !c->w->stopping && !pipeline_full(c);
 }
 
 static void frame_dispatch(void *arg, const uint8_t *msg, size_t len)
@@ -175,7 +209,11 @@ static void frame_dispatch(void *arg, const uint8_t *msg, size_t len)
 	struct rs_tconn *c = arg;
 
 	uv_timer_again(&c->timer);
-	rs__handle_query(c->w, msg, len, NULL, (const struct sockaddr *)&c->peer.ss, &dot_ops, c);
+	if (rs__tls_pending_full(c->w))
+		dot_refuse(c, msg, len);
+	else
+		rs__handle_query(c->w, msg, len, NULL, (const struct sockaddr *)&c->peer.ss,
+		                 &dot_ops, c);
 }
 
 /* Hand complete frames to the query path while the pipeline has room; keep the rest (a

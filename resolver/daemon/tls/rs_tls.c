@@ -2,7 +2,7 @@
  * TLS for kidguard: the server context (certificate files or a throwaway self-signed one,
  * TLS 1.2+, session tickets, ALPN), the client context for DoT upstreams (system CAs or
  * [upstream] tls_ca_file), their swap on SIGHUP, and the memory-BIO engine the connections run
- * on (see rs_tls.h for why memory BIOs).
+ * on (see rs_tls_int.h for why memory BIOs).
  *
  * Reload: a new SSL_CTX is built from the files and swapped in under a mutex; an SSL object
  * holds a reference to the context it was made from, so open connections finish on the old

@@ -33,6 +33,7 @@ struct rs_tls_server {
 	SSL_CTX *server_ctx; /* new client connections; NULL without DoT/DoH listeners */
 	SSL_CTX *client_ctx; /* new upstream connections */
 	int fds_dot[RS_MAX_WORKERS], fds_doh[RS_MAX_WORKERS];
+	atomic_long pending; /* DoH requests and DoT questions waiting, all workers: max_pending */
 };
 
 /* One TLS session over memory BIOs, fed and drained through a libuv stream. */
@@ -60,6 +61,7 @@ struct rs_tconn {
 	struct rs_tls_io io;
 	int kind; /* RS_TC_DOT or RS_TC_DOH: the listener it came from */
 	int refs, handles_open;
+	int waiting; /* DoT: questions waiting upstream (RS_TCP_PIPELINE) */
 	bool closing, reading, established, in_process;
 	char client_id[RS_CLIENT_ID_MAX]; /* from the SNI, "" none */
 	uint8_t *buf;                     /* DoT: plaintext not yet framed */
@@ -103,6 +105,10 @@ void rs__tls_io_shutdown(struct rs_tls_io *io);
 const char *rs__tls_alpn(const struct rs_tls_io *io, char *buf, size_t len);
 
 /* rs_dot.c: used by rs_doh.c. */
+/* [tls] max_pending: true when it is reached. */
+bool rs__tls_pending_full(struct rs_worker *w);
+/* Count one more waiting (delta 1) or one fewer (-1), in the total and the worker's gauge. */
+void rs__tls_pending_add(struct rs_worker *w, int delta);
 void rs__tconn_ref(struct rs_tconn *c);
 void rs__tconn_unref(struct rs_tconn *c);
 void rs__tconn_close(struct rs_tconn *c);
@@ -113,6 +119,8 @@ int rs__tconn_write(struct rs_tconn *c, const void *data, size_t len);
 int rs__doh_start(struct rs_tconn *c);                                  /* after the handshake */
 int rs__doh_input(struct rs_tconn *c, const uint8_t *data, size_t len); /* <0: close */
 void rs__doh_free(struct rs_tconn *c);                                  /* at close */
+/* RS_DOH_MAX_INFLIGHT requests, or HTTP/1.1 input at its bound: reading waits for answers. */
+bool rs__doh_full(const struct rs_tconn *c);
 /* Decode base64url without padding (RFC 8484 §4.1). Returns the length or -1. Pure. */
 int rs__base64url_decode(const char *in, size_t len, uint8_t *out, size_t max);
 

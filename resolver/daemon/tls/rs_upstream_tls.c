@@ -131,10 +131,11 @@ static void up_fail(struct rs_dot_up *u, const char *why)
 			tw->up_retry_at[u->idx] = uv_now(&u->w->loop) + *b;
 		}
 	}
+	/* Backed off per upstream, but every worker reconnects: rate limited. */
 	if (why)
-		log_warn("DoT upstream %s (%s): %s",
-		         kg_sockaddr_str((const struct sockaddr *)&u->addr.ss, a, sizeof(a)),
-		         u->name[0] ? u->name : "no name", why);
+		log_every(10, KG_LOG_WARN, "DoT upstream %s (%s): %s",
+		          kg_sockaddr_str((const struct sockaddr *)&u->addr.ss, a, sizeof(a)),
+		          u->name[0] ? u->name : "no name", why);
 	uv_close((uv_handle_t *)&u->h, up_closed);
 	uv_close((uv_handle_t *)&u->timer, up_closed);
 	for (int b = 0; b < RS_DOT_UP_BUCKETS; b++) {

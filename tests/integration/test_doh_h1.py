@@ -1,0 +1,305 @@
+#!/usr/bin/python3
+"""DoH over HTTP/1.1 under pipelining, and the bounds on pending DoH/DoT questions (issue 15,
+findings 1 and 6), against the real daemon over real TLS sockets.
+
+* finding 1: one slow question (the upstream sits behind a DelayLine) followed by 500 pipelined
+  GETs on one HTTP/1.1 connection. The parser used to call itself once per buffered request
+  when the slow answer came back (16 KiB on the stack per level): the worker's stack overflowed
+  and the daemon died. Now every request is answered, in order, and the daemon lives.
+* the per-connection bound: with an upstream that never answers, a connection holds at most
+  RS_DOH_MAX_INFLIGHT (100) requests; reading pauses, the rest wait in the socket.
+* finding 6: [tls] max_pending bounds the DoH requests and DoT questions waiting for an answer
+  across all connections: beyond it DoH gets 503 and DoT SERVFAIL, counted in
+  kidguard_tls_pending_refused_total; kidguard_tls_pending shows the current number.
+* finding 6: [ratelimit] applies to DoH and DoT clients too; over the limit they get REFUSED
+  (never TC, which means nothing on a stream).
+* DoT's per-connection limit (32) resumes reading when answers drain (it used to spin).
+"""
+
+import base64
+import os
+import socket
+import ssl
+import sys
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kgtest  # noqa: E402
+from kgtest import dns, make_query, query, wait_until  # noqa: E402
+from test_tls import HOST, make_ca, make_cert  # noqa: E402
+
+
+def metrics(port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            k, _, v = line.rpartition(" ")
+            out[k] = float(v)
+    return out
+
+
+def get_request(name, qid=0):
+    wire = make_query(name, "A")
+    wire.id = qid
+    b64 = base64.urlsafe_b64encode(wire.to_wire()).rstrip(b"=")
+    return b"GET /dns-query?dns=" + b64 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+class Responses:
+    """Reads HTTP/1.1 responses (Content-Length bodies) off one connection."""
+
+    def __init__(self, s):
+        self.s = s
+        self.buf = b""
+
+    def _fill(self):
+        b = self.s.recv(65536)
+        if not b:
+            raise EOFError("connection closed")
+        self.buf += b
+
+    def next(self):
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        head, _, rest = self.buf.partition(b"\r\n\r\n")
+        status = int(head.split(b" ")[1])
+        clen = 0
+        for line in head.split(b"\r\n")[1:]:
+            k, _, v = line.partition(b":")
+            if k.strip().lower() == b"content-length":
+                clen = int(v.strip())
+        while len(rest) < clen:
+            self._fill()
+            head, _, rest = self.buf.partition(b"\r\n\r\n")
+        self.buf = rest[clen:]
+        return status, rest[:clen]
+
+
+class DohH1Test(kgtest.KGTestCase):
+
+    def setUp(self):
+        self.pki = os.path.join(self.tmp, "pki")
+        os.makedirs(self.pki)
+        self.ca = make_ca(self.pki)
+        self.cert, self.key = make_cert(self.pki, "server",
+                                        ["DNS:" + HOST, "DNS:*." + HOST, "IP:127.0.0.1"])
+
+    def start(self, servers, extra=None, probe="dns"):
+        self.dot = kgtest.free_port(False)
+        self.doh = kgtest.free_port(False)
+        self.http = kgtest.free_port(False)
+        o = {
+            "tls": {"listen_dot": "127.0.0.1:%d" % self.dot,
+                    "listen_doh": "127.0.0.1:%d" % self.doh,
+                    "cert": self.cert, "key": self.key, "hostname": HOST},
+            "http": {"listen": "127.0.0.1:%d" % self.http},
+            "profile default": {"block": "none"},
+        }
+        for sec, kv in (extra or {}).items():
+            o.setdefault(sec, {}).update(kv)
+        d = self.start_daemon(servers, o, v6=False, probe=probe)
+        # probe="socket" only sees the DNS port: also wait for the DoH listener and /metrics.
+        self.assertTrue(wait_until(lambda: self._up(self.doh) and self._up(self.http), 10),
+                        "DoH listener or /metrics not up")
+        return d
+
+    @staticmethod
+    def _up(port):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def connect(self, alpn="http/1.1", port=None):
+        ctx = ssl.create_default_context(cafile=self.ca)
+        if alpn:
+            ctx.set_alpn_protocols([alpn])
+        raw = socket.create_connection(("127.0.0.1", port or self.doh), timeout=10)
+        return ctx.wrap_socket(raw, server_hostname=HOST)
+
+    def metric(self, name):
+        return metrics(self.http).get(name, 0.0)
+
+    def probe(self, d):
+        """A round trip through the worker that needs no upstream (opcode STATUS: NOTIMP):
+        whatever a client sent before it has been read by then."""
+        m = make_query("probe.kg.test.", "A")
+        m.set_opcode(dns.opcode.STATUS)
+        self.assertIsNotNone(kgtest.udp_raw(d.port, m.to_wire(), timeout=5))
+
+    def test_pipelined_gets_behind_a_slow_question(self):
+        """Finding 1: 500 pipelined GETs queued behind one slow question are answered in
+        order once it returns; the daemon does not recurse itself to death."""
+        up = self.start_upstream()
+        slow = self.delay_line(up, 1.0)
+        d = self.start("127.0.0.1:%d" % slow.port, probe="socket",
+                       extra={"upstream": {"timeout": "3000", "query_timeout": "6000"}})
+        # Cache www.kg.test so that every pipelined GET is answered without the upstream.
+        r = query(d.port, "www.kg.test.", timeout=5)
+        self.assertEqual(r.rcode(), dns.rcode.NOERROR)
+        s = self.connect()
+        n = 500
+        s.sendall(get_request("txt.kg.test.", 1) +
+                  b"".join(get_request("www.kg.test.", 2 + i) for i in range(n)))
+        resp = Responses(s)
+        status, body = resp.next()
+        self.assertEqual(status, 200)
+        self.assertEqual(dns.message.from_wire(body).id, 1)
+        for i in range(n):
+            status, body = resp.next()
+            self.assertEqual(status, 200, "response %d" % i)
+            m = dns.message.from_wire(body)
+            self.assertEqual(m.id, 2 + i, "answers out of order")
+            self.assertEqual(kgtest.answer_rdata(m, "A"), {"192.0.2.1"})
+        s.close()
+        self.assertTrue(d.alive(), "kidguard died (rc=%s)" % d.proc.poll())
+        self.assertAliveAndAnswering(d)
+
+    def test_pipeline_bound_per_connection(self):
+        """At most 100 requests of one HTTP/1.1 connection wait at once; the rest stay unread
+        until answers drain, and the connection still works afterwards."""
+        bh = self.blackhole()
+        d = self.start("127.0.0.1:%d" % bh.port, probe="socket",
+                       extra={"upstream": {"timeout": "300", "query_timeout": "1500"}})
+        s = self.connect()
+        n = 300
+        s.sendall(b"".join(get_request("n%d.pipe.kg.test." % i, i) for i in range(n)))
+        self.assertTrue(wait_until(lambda: self.metric("kidguard_tls_pending") >= 100, 5),
+                        "requests never reached the per-connection bound")
+        # Another client is served meanwhile; by then the pipelining one has had every chance
+        # to push past the bound.
+        self.probe(d)
+        self.assertEqual(self.metric("kidguard_tls_pending"), 100)
+        # The upstream never answers: each question gets SERVFAIL at query_timeout, and the
+        # connection moves on to the rest, in order.
+        resp = Responses(s)
+        for i in range(n):
+            status, body = resp.next()
+            self.assertEqual(status, 200)
+            m = dns.message.from_wire(body)
+            self.assertEqual(m.id, i)
+            self.assertEqual(m.rcode(), dns.rcode.SERVFAIL)
+        s.close()
+        self.assertTrue(wait_until(lambda: self.metric("kidguard_tls_pending") == 0, 5))
+        self.assertTrue(d.alive())
+
+    def test_dot_pipeline_resumes(self):
+        """DoT, 40 slow questions pipelined on one connection (limit 32): when the first
+        answers come back reading resumes and every question is answered. The limit used to
+        count the reference taken around a read: one below it, reading stopped and restarted
+        forever and the worker hung."""
+        up = self.start_upstream()
+        slow = self.delay_line(up, 0.5)
+        d = self.start("127.0.0.1:%d" % slow.port, probe="socket",
+                       extra={"upstream": {"timeout": "3000", "query_timeout": "6000"}})
+        ctx = ssl.create_default_context(cafile=self.ca)
+        t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.dot), timeout=10),
+                            server_hostname=HOST)
+        k = 40
+        wires = []
+        for i in range(k):
+            m = make_query("n%d.kg.test." % (i + 1), "A")
+            m.id = i
+            wires.append(kgtest.frame(m.to_wire()))
+        t.sendall(b"".join(wires))
+        got = {}
+        for _ in range(k):
+            m = dns.message.from_wire(kgtest.tcp_read_msg(t))
+            got[m.id] = kgtest.answer_rdata(m, "A")
+        t.close()
+        self.assertEqual(got, {i: {"198.51.100.%d" % (i + 1)} for i in range(k)})
+        self.assertAliveAndAnswering(d)
+
+    def test_dot_pipeline_bound(self):
+        """DoT, 40 questions in one write to an upstream that never answers: 32 wait, the
+        rest stay unread (they used to be taken with the read that carried them)."""
+        bh = self.blackhole()
+        d = self.start("127.0.0.1:%d" % bh.port, probe="socket",
+                       extra={"upstream": {"timeout": "3000", "query_timeout": "6000"}})
+        ctx = ssl.create_default_context(cafile=self.ca)
+        t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.dot), timeout=10),
+                            server_hostname=HOST)
+        t.sendall(b"".join(kgtest.frame(make_query("q%d.dot.kg.test." % i, "A").to_wire())
+                           for i in range(40)))
+        self.assertTrue(wait_until(lambda: self.metric("kidguard_tls_pending") >= 32, 5))
+        self.probe(d)
+        self.assertEqual(self.metric("kidguard_tls_pending"), 32)
+        t.close()
+        self.assertTrue(d.alive())
+
+    def test_global_pending_bound(self):
+        """Finding 6: [tls] max_pending = 20 over two DoH connections and a DoT one: beyond it
+        DoH answers 503 and DoT SERVFAIL at once, the refusals are counted."""
+        bh = self.blackhole()
+        d = self.start("127.0.0.1:%d" % bh.port, probe="socket",
+                       extra={"tls": {"max_pending": "20"},
+                              "upstream": {"timeout": "3000", "query_timeout": "6000"}})
+        a = self.connect()
+        a.sendall(b"".join(get_request("a%d.kg.test." % i, i) for i in range(15)))
+        self.assertTrue(wait_until(lambda: self.metric("kidguard_tls_pending") == 15, 5))
+        b = self.connect()
+        b.sendall(b"".join(get_request("b%d.kg.test." % i, i) for i in range(10)))
+        self.assertTrue(wait_until(
+            lambda: self.metric("kidguard_tls_pending_refused_total") >= 5, 5))
+        self.assertEqual(self.metric("kidguard_tls_pending"), 20)
+        # b's first five are waiting; its last five were refused and queue behind them, so
+        # only a's questions and b's first five reach the upstream.
+        ctx = ssl.create_default_context(cafile=self.ca)
+        t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.dot), timeout=5),
+                            server_hostname=HOST)
+        t.sendall(kgtest.frame(make_query("c.kg.test.", "A").to_wire()))
+        m = dns.message.from_wire(kgtest.tcp_read_msg(t))
+        self.assertEqual(m.rcode(), dns.rcode.SERVFAIL)
+        self.assertEqual(self.metric("kidguard_tls_pending_refused_total"), 6)
+        # A fresh DoH connection asking beyond the bound gets 503 first thing.
+        c = self.connect()
+        c.sendall(get_request("c.kg.test.", 7))
+        status, _ = Responses(c).next()
+        self.assertEqual(status, 503)
+        for s in (a, b, c, t):
+            s.close()
+        self.assertTrue(d.alive())
+
+    def test_ratelimit_applies_to_doh_and_dot(self):
+        """Finding 6: a DoH (and DoT) client over [ratelimit] qps gets REFUSED, counted in
+        kidguard_ratelimited_total, and never TC."""
+        up = self.start_upstream()
+        d = self.start("127.0.0.1:%d" % up.port,
+                       extra={"ratelimit": {"qps": "1", "burst": "10", "action": "truncate"}})
+        s = self.connect()
+        n = 60
+        s.sendall(b"".join(get_request("www.kg.test.", i) for i in range(n)))
+        resp = Responses(s)
+        codes = []
+        for i in range(n):
+            status, body = resp.next()
+            self.assertEqual(status, 200)
+            m = dns.message.from_wire(body)
+            self.assertEqual(m.id, i)
+            self.assertFalse(m.flags & dns.flags.TC, "TC on a stream")
+            codes.append(m.rcode())
+        s.close()
+        refused = codes.count(dns.rcode.REFUSED)
+        self.assertGreaterEqual(refused, n - 15, codes)
+        self.assertEqual(codes.count(dns.rcode.NOERROR) + refused, n)
+        self.assertGreaterEqual(self.metric("kidguard_ratelimited_total"), refused)
+        # DoT from the same client draws on the same bucket.
+        ctx = ssl.create_default_context(cafile=self.ca)
+        t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.dot), timeout=5),
+                            server_hostname=HOST)
+        k = 20
+        t.sendall(b"".join(kgtest.frame(make_query("www.kg.test.", "A").to_wire())
+                           for _ in range(k)))
+        dot = [dns.message.from_wire(kgtest.tcp_read_msg(t)) for _ in range(k)]
+        t.close()
+        self.assertFalse(any(m.flags & dns.flags.TC for m in dot), "TC on a stream")
+        self.assertGreaterEqual(sum(m.rcode() == dns.rcode.REFUSED for m in dot), k - 5)
+        # Plain TCP stays unlimited: it is where a truncated UDP client goes.
+        r = query(d.port, "www.kg.test.", tcp=True, timeout=5)
+        self.assertEqual(r.rcode(), dns.rcode.NOERROR)
+
+if __name__ == "__main__":
+    kgtest.main()
