@@ -71,36 +71,38 @@ void bl__rpz_free(struct bl__rpz *z)
 
 /*
  * Append the record text of one line to z->rec, without its comment, counting parentheses
- * outside quotes and escapes. Returns NULL or why the line is bad.
+ * outside quotes and escapes. The parentheses become blanks: they only join lines, and ldns
+ * must not see them (ldns 1.8.3 reads past a buffer on a TTL field with a parenthesis inside,
+ * found by fuzz_rpz). Returns NULL or why the line is bad.
  */
 static const char *join_line(struct bl__rpz *z, const char *s)
 {
-	bool quoted = false;
-	size_t n = 0;
+	bool quoted = false, fits = !z->overflow;
+	size_t n;
 
-	for (; s[n]; n++) {
+	if (fits && z->len > 0 && z->len < RPZ_RECORD_MAX)
+		z->rec[z->len++] = ' ';
+	for (n = 0; s[n]; n++) {
 		char c = s[n];
-		if (c == '\\' && s[n + 1]) {
-			n++;
-			continue;
-		}
-		if (c == '"')
+		bool esc = c == '\\' && s[n + 1];
+		if (!esc && c == '"')
 			quoted = !quoted;
-		else if (!quoted && c == ';')
+		else if (!esc && !quoted && c == ';')
 			break;
-		else if (!quoted && c == '(')
-			z->depth++;
-		else if (!quoted && c == ')' && --z->depth < 0)
-			return "unbalanced parenthesis";
+		else if (!esc && !quoted && (c == '(' || c == ')')) {
+			z->depth += c == '(' ? 1 : -1;
+			if (z->depth < 0)
+				return "unbalanced parenthesis";
+			c = ' ';
+		}
+		fits = fits && z->len + (esc ? 2 : 1) <= RPZ_RECORD_MAX;
+		if (fits)
+			z->rec[z->len++] = c;
+		if (esc && fits)
+			z->rec[z->len++] = s[n + 1];
+		n += esc;
 	}
-	if (z->overflow || z->len + n + 1 > RPZ_RECORD_MAX) {
-		z->overflow = true;
-		return NULL;
-	}
-	if (z->len > 0)
-		z->rec[z->len++] = '\n'; /* ldns reads a newline inside parentheses as a blank */
-	memcpy(z->rec + z->len, s, n);
-	z->len += n;
+	z->overflow = !fits;
 	z->rec[z->len] = '\0';
 	return NULL;
 }
