@@ -8,6 +8,7 @@
 #include "bl.h"
 
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -18,6 +19,7 @@
 #define SAMPLES_MAX    5
 #define SAMPLE_TEXT    100
 #define PROGRESS_EVERY 100000
+#define CTL_RPZ_TRIM   (4 << 20)
 
 struct import {
 	enum bl_format fmt;
@@ -243,6 +245,8 @@ int ctl_cmd_import(struct ctl *c, int argc, char **argv)
 		return CTL_EXIT_USAGE;
 	}
 	im.tty = isatty(STDERR_FILENO);
+	if (im.fmt == BL_FMT_RPZ)
+		mallopt(M_TRIM_THRESHOLD, CTL_RPZ_TRIM); /* see bl_parser_new in bl.h */
 	rc = import_run(&im, db, argc - optind, argv + optind);
 	bl_db_close(db);
 	return rc;

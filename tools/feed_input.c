@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #define LINE_BUF       4100
 #define PROGRESS_EVERY 100000
+#define RPZ_TRIM       (4 << 20)
 
 extern char **environ;
 
@@ -126,6 +128,8 @@ int feed_read_list(struct fset *s, const char *file, enum bl_format fmt, int cat
 			close(fd);
 		return -1;
 	}
+	if (fmt == BL_FMT_RPZ)
+		mallopt(M_TRIM_THRESHOLD, RPZ_TRIM); /* see bl_parser_new in bl.h */
 	rc = bl_parser_new(fmt, &ps); /* one per file: an RPZ's $ORIGIN ends with it */
 	if (rc == 0)
 		rc = read_lines(s, gz, file, ps, cat, confidential, hash_key);
