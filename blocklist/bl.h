@@ -315,7 +315,7 @@ enum bl_format {
 	BL_FMT_DOMAINS, /* "name" or "*.name", both a subtree (UT1: a domain and its subdomains) */
 	BL_FMT_HOSTS,   /* "0.0.0.0 name [name...]": each name exact */
 	BL_FMT_ADBLOCK, /* "||name^" deny subtree, "@@||name^" allow subtree */
-	BL_FMT_RPZ, /* "name CNAME ." deny exact, "*.name CNAME ." deny subtree, rpz-passthru. */
+	BL_FMT_RPZ, /* a zone: "name CNAME ." deny exact, "*.name CNAME ." subtree, rpz-passthru. */
 };
 
 /* Parse a format name ("domains", "hosts", "adblock", "rpz"). Returns 0 or -EINVAL. */

@@ -196,7 +196,7 @@ static const char *policy_name(const struct bl__rpz *z, const ldns_rdf *owner, c
 		keep -= ldns_rdf_size(z->apex) - 1; /* the apex's labels, not its root byte */
 	}
 	if (keep < 2 || keep > sizeof(wire))
-		return "record at the zone apex";
+		return "owner is the root name"; /* no apex yet, and "@" or a blank owner */
 	memcpy(wire, ldns_rdf_data(owner), keep - 1);
 	wire[keep - 1] = 0; /* the root label ends the labels kept */
 	d = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, keep, wire);

@@ -205,10 +205,12 @@ static void test_rpz_soa_apex(void **state)
 		enum bl_line_status status;
 		const char *name; /* OK: the name; else the reason or NULL */
 	} t[] = {
+	    {"@ CNAME .", BL_LINE_INVALID, "owner is the root name"},
 	    {"before.example. CNAME .", BL_LINE_OK, "before.example"},
 	    {"rpz.example. 3600 IN SOA localhost. root.localhost. 1 2 3 4 5", BL_LINE_EMPTY, NULL},
 	    {"after.example.rpz.example. CNAME .", BL_LINE_OK, "after.example"},
 	    {"rel.example CNAME .", BL_LINE_OK, "rel.example"},
+	    {"UP.Example.RPZ.EXAMPLE. CNAME .", BL_LINE_OK, "up.example"},
 	    {"rpz.example. CNAME .", BL_LINE_INVALID, "record at the zone apex"},
 	    {"x.example CNAME rpz-passthru", BL_LINE_SKIPPED, "unsupported RPZ action"},
 	    {"$ORIGIN", BL_LINE_INVALID, "bad $ORIGIN"},
