@@ -211,6 +211,8 @@ static void test_rpz_soa_apex(void **state)
 	    {"after.example.rpz.example. CNAME .", BL_LINE_OK, "after.example"},
 	    {"rel.example CNAME .", BL_LINE_OK, "rel.example"},
 	    {"UP.Example.RPZ.EXAMPLE. CNAME .", BL_LINE_OK, "up.example"},
+	    {"$ORIGIN sub", BL_LINE_EMPTY, NULL}, /* relative: sub.rpz.example. */
+	    {"www CNAME .", BL_LINE_OK, "www.sub"},
 	    {"rpz.example. CNAME .", BL_LINE_INVALID, "record at the zone apex"},
 	    {"x.example CNAME rpz-passthru", BL_LINE_SKIPPED, "unsupported RPZ action"},
 	    {"$ORIGIN", BL_LINE_INVALID, "bad $ORIGIN"},
