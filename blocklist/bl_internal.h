@@ -79,4 +79,17 @@ uint64_t bl__meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *key);
 /* Name syntax check of one text label; used by normalize and the parsers. */
 bool bl__is_label_char(unsigned char c);
 
+/* Normalise `text` and append it to `out` with `flags`. Returns NULL or why it was dropped. */
+const char *bl__parsed_add(struct bl_parsed *out, const char *text, unsigned flags);
+
+/* The RPZ reader (bl_rpz.c): a zone file's state between lines. */
+struct bl__rpz;
+/* Returns NULL on allocation failure. */
+struct bl__rpz *bl__rpz_new(void);
+void bl__rpz_free(struct bl__rpz *z);
+/* One line, NUL-terminated, without its line ending. Returns 0 (see out) or -ENOMEM. */
+int bl__rpz_line(struct bl__rpz *z, const char *line, struct bl_parsed *out);
+/* End of file: a record still open is an invalid line. Returns 0. */
+int bl__rpz_end(struct bl__rpz *z, struct bl_parsed *out);
+
 #endif

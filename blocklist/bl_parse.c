@@ -9,15 +9,15 @@
  *           Boilerplate (localhost, broadcasthost, ip6-*) and single-label names are dropped.
  *  ADBLOCK  "||d^" deny subtree, "@@||d^" allow subtree, optional "$important"; every other
  *           rule (paths, wildcards, regexes, cosmetic, other modifiers) is SKIPPED.
- *  RPZ      "d CNAME ." exact, "*.d CNAME ." subtree (we also cover d itself), "CNAME *."
- *           and "rpz-drop." deny, "rpz-passthru." allow. Owners are relative to the zone apex,
- *           which is unknown here, so they are taken as the policy names; $ORIGIN is ignored,
- *           a trailing dot is stripped. SOA/NS, $TTL and lines starting with blanks are EMPTY.
+ *  RPZ      a zone file, read by bl_rpz.c with ldns ($ORIGIN, $TTL, parentheses, the zone
+ *           apex cut off the owners): it needs the lines before, so it is read through a
+ *           struct bl_parser; bl_parse_line gives it one line as a file of its own.
  */
 #include "bl_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -57,8 +57,7 @@ static bool is_ipv4_literal(const char *name)
 	return labels == 4;
 }
 
-/* Normalise `text` and append it to `out`. Returns NULL or the reason it was dropped. */
-static const char *add_name(struct bl_parsed *out, const char *text, unsigned flags)
+const char *bl__parsed_add(struct bl_parsed *out, const char *text, unsigned flags)
 {
 	char norm[BL_NAME_MAX];
 
@@ -105,7 +104,7 @@ static int parse_domains(char *s, struct bl_parsed *out)
 		name += 2;
 	else if (name[0] == '.')
 		name++;
-	why = add_name(out, name, BL_F_SUBTREE);
+	why = bl__parsed_add(out, name, BL_F_SUBTREE);
 	return result(out, why ? BL_LINE_INVALID : BL_LINE_OK, why);
 }
 
@@ -146,7 +145,7 @@ static int parse_hosts(char *s, struct bl_parsed *out)
 		if (!strchr(tok[i], '.') || strchr(tok[i], '.') == tok[i] + strlen(tok[i]) - 1)
 			w = "single-label name";
 		else
-			w = add_name(out, tok[i], 0);
+			w = bl__parsed_add(out, tok[i], 0);
 		if (w && !why)
 			why = w;
 	}
@@ -192,86 +191,16 @@ static int parse_adblock(char *s, struct bl_parsed *out)
 		caret++;
 	if (caret[1] != '\0' && (caret[1] != '$' || !adblock_modifiers_ok(caret + 2)))
 		return result(out, BL_LINE_SKIPPED, "unsupported modifier");
-	why = add_name(out, name, flags);
+	why = bl__parsed_add(out, name, flags);
 	return result(out, why ? BL_LINE_INVALID : BL_LINE_OK, why);
 }
 
-static bool rpz_trigger(const char *owner)
-{
-	static const char *const trig[] = {"rpz-ip", "rpz-nsip", "rpz-nsdname", "rpz-client-ip"};
-	const char *dot = strrchr(owner, '.');
-	const char *last = dot ? dot + 1 : owner;
-
-	for (int i = 0; i < 4; i++) {
-		if (strcasecmp(last, trig[i]) == 0)
-			return true;
-	}
-	return false;
-}
-
-/* Action of a CNAME target: 0 deny, BL_F_ALLOW allow, -1 unsupported. */
-static int rpz_action(const char *target)
-{
-	if (strcmp(target, ".") == 0 || strcmp(target, "*.") == 0 ||
-	    strcasecmp(target, "rpz-drop.") == 0)
-		return 0;
-	if (strcasecmp(target, "rpz-passthru.") == 0)
-		return BL_F_ALLOW;
-	return -1;
-}
-
-static int rpz_record(char **tok, int n, struct bl_parsed *out)
-{
-	char *owner = tok[0];
-	unsigned flags = 0;
-	int i = 1, act;
-	size_t len;
-	const char *why;
-
-	while (i < n &&
-	       (strspn(tok[i], "0123456789") == strlen(tok[i]) || strcasecmp(tok[i], "IN") == 0))
-		i++; /* optional TTL and class */
-	if (i >= n)
-		return result(out, BL_LINE_INVALID, "record without a type");
-	if (strcasecmp(tok[i], "SOA") == 0 || strcasecmp(tok[i], "NS") == 0)
-		return result(out, BL_LINE_EMPTY, NULL);
-	if (strcasecmp(tok[i], "CNAME") != 0)
-		return result(out, BL_LINE_SKIPPED, "local-data record not supported");
-	if (i + 1 >= n)
-		return result(out, BL_LINE_INVALID, "CNAME without a target");
-	if ((act = rpz_action(tok[i + 1])) < 0)
-		return result(out, BL_LINE_SKIPPED, "unsupported RPZ action");
-	len = strlen(owner);
-	if (len > 1 && owner[len - 1] == '.')
-		owner[len - 1] = '\0';
-	if (rpz_trigger(owner))
-		return result(out, BL_LINE_SKIPPED, "RPZ trigger other than QNAME");
-	if (strncmp(owner, "*.", 2) == 0) {
-		flags = BL_F_SUBTREE;
-		owner += 2;
-	}
-	why = add_name(out, owner, flags | (unsigned)act);
-	return result(out, why ? BL_LINE_INVALID : BL_LINE_OK, why);
-}
-
-static int parse_rpz(char *s, struct bl_parsed *out)
-{
-	char *tok[TOK_MAX], *semi = strchr(s, ';');
-	int n;
-
-	if (semi)
-		*semi = '\0';
-	if (s[0] == ' ' || s[0] == '\t')
-		return result(out, BL_LINE_EMPTY, NULL); /* a record of the previous owner (NS) */
-	if (s[0] == '$')
-		return strncasecmp(s, "$INCLUDE", 8) == 0
-		           ? result(out, BL_LINE_SKIPPED, "$INCLUDE not supported")
-		           : result(out, BL_LINE_EMPTY, NULL);
-	n = tokenize(s, tok);
-	if (n == 0 || strcmp(tok[0], "@") == 0)
-		return result(out, BL_LINE_EMPTY, NULL);
-	return rpz_record(tok, n, out);
-}
+/* A file being read: the line buffer lives here, not on the stack. */
+struct bl_parser {
+	enum bl_format fmt;
+	struct bl__rpz *rpz; /* RPZ only */
+	char buf[LINE_MAX_LEN + 1];
+};
 
 /* Copy the line without its line ending and trailing blanks. */
 static size_t copy_line(const char *line, size_t len, char *buf)
@@ -283,19 +212,23 @@ static size_t copy_line(const char *line, size_t len, char *buf)
 	return len;
 }
 
-int bl_parse_line(enum bl_format fmt, const char *line, size_t len, struct bl_parsed *out)
+/* Check a line and copy it into `buf` (LINE_MAX_LEN + 1). Returns 1 to parse it, 0: `out` set. */
+static int line_prep(const char *line, size_t len, char *buf, struct bl_parsed *out)
 {
-	char buf[LINE_MAX_LEN + 1], *s = buf;
-
 	out->n = 0;
 	if (len > LINE_MAX_LEN)
 		return result(out, BL_LINE_INVALID, "line too long");
 	len = copy_line(line, len, buf);
 	if (memchr(buf, '\0', len))
 		return result(out, BL_LINE_INVALID, "NUL byte in line");
-	if (fmt != BL_FMT_RPZ)
-		while (*s == ' ' || *s == '\t')
-			s++;
+	return 1;
+}
+
+/* One line of the formats that need no lines before it. */
+static int parse_stateless(enum bl_format fmt, char *s, struct bl_parsed *out)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
 	if (*s == '\0')
 		return result(out, BL_LINE_EMPTY, NULL);
 	switch (fmt) {
@@ -308,7 +241,68 @@ int bl_parse_line(enum bl_format fmt, const char *line, size_t len, struct bl_pa
 	case BL_FMT_ADBLOCK:
 		return parse_adblock(s, out);
 	case BL_FMT_RPZ:
-		return parse_rpz(s, out);
+		break;
 	}
 	return -EINVAL;
+}
+
+int bl_parse_line(enum bl_format fmt, const char *line, size_t len, struct bl_parsed *out)
+{
+	struct bl_parser *p;
+	int rc;
+
+	if (fmt != BL_FMT_RPZ) {
+		char buf[LINE_MAX_LEN + 1];
+		rc = line_prep(line, len, buf, out);
+		return rc == 1 ? parse_stateless(fmt, buf, out) : rc;
+	}
+	if ((rc = bl_parser_new(fmt, &p)) != 0)
+		return rc;
+	rc = bl_parser_line(p, line, len, out);
+	if (rc == 0 && out->status == BL_LINE_EMPTY)
+		rc = bl_parser_end(p, out); /* a record still open has no end here */
+	bl_parser_free(p);
+	return rc;
+}
+
+int bl_parser_new(enum bl_format fmt, struct bl_parser **out)
+{
+	struct bl_parser *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->fmt = fmt;
+	if (fmt == BL_FMT_RPZ && !(p->rpz = bl__rpz_new())) {
+		free(p);
+		return -ENOMEM;
+	}
+	*out = p;
+	return 0;
+}
+
+int bl_parser_line(struct bl_parser *p, const char *line, size_t len, struct bl_parsed *out)
+{
+	int rc = line_prep(line, len, p->buf, out);
+
+	if (rc != 1)
+		return rc;
+	if (p->fmt == BL_FMT_RPZ)
+		return bl__rpz_line(p->rpz, p->buf, out);
+	return parse_stateless(p->fmt, p->buf, out);
+}
+
+int bl_parser_end(struct bl_parser *p, struct bl_parsed *out)
+{
+	out->n = 0;
+	if (p->fmt == BL_FMT_RPZ)
+		return bl__rpz_end(p->rpz, out);
+	return result(out, BL_LINE_EMPTY, NULL);
+}
+
+void bl_parser_free(struct bl_parser *p)
+{
+	if (!p)
+		return;
+	bl__rpz_free(p->rpz);
+	free(p);
 }

@@ -8,6 +8,7 @@
 #include "bl.h"
 
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -18,6 +19,7 @@
 #define SAMPLES_MAX    5
 #define SAMPLE_TEXT    100
 #define PROGRESS_EVERY 100000
+#define CTL_RPZ_TRIM   (4 << 20)
 
 struct import {
 	enum bl_format fmt;
@@ -74,33 +76,69 @@ static int apply(struct import *im, const struct bl_parsed *p)
 	return 0;
 }
 
-static int line(struct import *im, const char *file, unsigned long ln, const char *buf, size_t len)
+/* Count one parsed line (or the end of a file) and apply its names. */
+static int tally(struct import *im, const char *file, unsigned long ln, const char *buf,
+                 const struct bl_parsed *p)
+{
+	if (p->status == BL_LINE_EMPTY)
+		im->empty++;
+	else if (p->status == BL_LINE_SKIPPED || p->status == BL_LINE_INVALID)
+		(p->status == BL_LINE_SKIPPED ? im->skipped++ : im->invalid++);
+	if (p->reason) {
+		count_reason(im, p->reason);
+		if (p->status == BL_LINE_INVALID)
+			sample(im, file, ln, buf, p->reason);
+	}
+	return apply(im, p);
+}
+
+static int line(struct import *im, struct bl_parser *ps, const char *file, unsigned long ln,
+                const char *buf, size_t len)
 {
 	struct bl_parsed p;
+	int rc;
 
 	im->lines++;
-	bl_parse_line(im->fmt, buf, len, &p);
-	if (p.status == BL_LINE_EMPTY)
-		im->empty++;
-	else if (p.status == BL_LINE_SKIPPED || p.status == BL_LINE_INVALID)
-		(p.status == BL_LINE_SKIPPED ? im->skipped++ : im->invalid++);
-	if (p.reason) {
-		count_reason(im, p.reason);
-		if (p.status == BL_LINE_INVALID)
-			sample(im, file, ln, buf, p.reason);
-	}
+	if ((rc = bl_parser_line(ps, buf, len, &p)) != 0)
+		return rc;
 	if (im->tty && im->lines % PROGRESS_EVERY == 0)
 		fprintf(stderr, "\r%s: %lu lines, %lu names", file, im->lines, im->names);
-	return apply(im, &p);
+	return tally(im, file, ln, buf, &p);
+}
+
+/* Read one file with its own parser (an RPZ's $ORIGIN and apex end with the file). */
+static int read_file(struct import *im, FILE *fp, const char *file, unsigned long *ln)
+{
+	char buf[LINE_BUF];
+	struct bl_parser *ps;
+	struct bl_parsed p;
+	size_t len;
+	int rc;
+
+	if ((rc = bl_parser_new(im->fmt, &ps)) != 0)
+		return rc;
+	while (rc == 0 && fgets(buf, sizeof(buf), fp)) {
+		len = strlen(buf);
+		++*ln;
+		if (len == sizeof(buf) - 1 && buf[len - 1] != '\n') {
+			int ch; /* overlong line: give the parser its length, drop the rest */
+			while ((ch = getc(fp)) != EOF && ch != '\n')
+				len++;
+		}
+		rc = line(im, ps, file, *ln, buf, len);
+	}
+	if (rc == 0 && (rc = bl_parser_end(ps, &p)) == 0 && p.status != BL_LINE_EMPTY)
+		rc = tally(im, file, *ln, "(end of file)", &p);
+	bl_parser_free(ps);
+	return rc;
 }
 
 static int import_file(struct import *im, const char *file)
 {
-	char buf[LINE_BUF];
 	unsigned long ln = 0;
 	size_t len = strlen(file);
 	FILE *fp = strcmp(file, "-") == 0 ? stdin : NULL;
-	int rc = 0;
+	int rc;
 
 	if (len > 3 && strcmp(file + len - 3, ".xz") == 0) {
 		fprintf(stderr, "kidguard-ctl: %s: decompress first (xz -dc %s | ... import -)\n",
@@ -111,16 +149,7 @@ static int import_file(struct import *im, const char *file)
 		perror(file);
 		return -1;
 	}
-	while (rc == 0 && fgets(buf, sizeof(buf), fp)) {
-		len = strlen(buf);
-		ln++;
-		if (len == sizeof(buf) - 1 && buf[len - 1] != '\n') {
-			int ch; /* overlong line: give the parser its length, drop the rest */
-			while ((ch = getc(fp)) != EOF && ch != '\n')
-				len++;
-		}
-		rc = line(im, file, ln, buf, len);
-	}
+	rc = read_file(im, fp, file, &ln);
 	if (ferror(fp))
 		perror(file);
 	if (fp != stdin)
@@ -216,6 +245,8 @@ int ctl_cmd_import(struct ctl *c, int argc, char **argv)
 		return CTL_EXIT_USAGE;
 	}
 	im.tty = isatty(STDERR_FILENO);
+	if (im.fmt == BL_FMT_RPZ)
+		mallopt(M_TRIM_THRESHOLD, CTL_RPZ_TRIM); /* see bl_parser_new in bl.h */
 	rc = import_run(&im, db, argc - optind, argv + optind);
 	bl_db_close(db);
 	return rc;

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #define LINE_BUF       4100
 #define PROGRESS_EVERY 100000
+#define RPZ_TRIM       (4 << 20)
 
 extern char **environ;
 
@@ -76,7 +78,7 @@ static int add_parsed(struct fset *s, const struct bl_parsed *p, int cat, bool c
 	return 0;
 }
 
-static int read_lines(struct fset *s, gzFile gz, const char *file, enum bl_format fmt, int cat,
+static int read_lines(struct fset *s, gzFile gz, const char *file, struct bl_parser *ps, int cat,
                       bool conf, const uint8_t *hkey)
 {
 	static struct bl_parsed p;
@@ -94,7 +96,8 @@ static int read_lines(struct fset *s, gzFile gz, const char *file, enum bl_forma
 			bad++;
 			continue;
 		}
-		bl_parse_line(fmt, buf, len, &p);
+		if ((rc = bl_parser_line(ps, buf, len, &p)) != 0)
+			break;
 		if (p.status == BL_LINE_OK)
 			rc = add_parsed(s, &p, cat, conf, hkey);
 		else if (p.status == BL_LINE_INVALID)
@@ -102,6 +105,8 @@ static int read_lines(struct fset *s, gzFile gz, const char *file, enum bl_forma
 		if (++n % PROGRESS_EVERY == 0 && tty)
 			fprintf(stderr, "\rkidguard-feed: %s: %lu lines", file, n);
 	}
+	if (rc == 0 && (rc = bl_parser_end(ps, &p)) == 0 && p.status == BL_LINE_INVALID)
+		bad++; /* an RPZ record left open */
 	if (tty && n >= PROGRESS_EVERY)
 		fprintf(stderr, "\rkidguard-feed: %s: %lu lines\n", file, n);
 	if (bad)
@@ -112,6 +117,7 @@ static int read_lines(struct fset *s, gzFile gz, const char *file, enum bl_forma
 int feed_read_list(struct fset *s, const char *file, enum bl_format fmt, int cat, bool confidential,
                    const uint8_t hash_key[BL_HASH_KEY_LEN])
 {
+	struct bl_parser *ps = NULL;
 	pid_t child;
 	int fd = open_input(file, &child), rc, st = 0;
 	gzFile gz;
@@ -122,7 +128,12 @@ int feed_read_list(struct fset *s, const char *file, enum bl_format fmt, int cat
 			close(fd);
 		return -1;
 	}
-	rc = read_lines(s, gz, file, fmt, cat, confidential, hash_key);
+	if (fmt == BL_FMT_RPZ)
+		mallopt(M_TRIM_THRESHOLD, RPZ_TRIM); /* see bl_parser_new in bl.h */
+	rc = bl_parser_new(fmt, &ps); /* one per file: an RPZ's $ORIGIN ends with it */
+	if (rc == 0)
+		rc = read_lines(s, gz, file, ps, cat, confidential, hash_key);
+	bl_parser_free(ps);
 	gzclose(gz);
 	if (child > 0 && (waitpid(child, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)) {
 		fprintf(stderr, "kidguard-feed: %s: xz -dc failed\n", file);

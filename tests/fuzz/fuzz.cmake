@@ -76,3 +76,5 @@ endforeach()
 
 # The list formats kidguard-ctl imports (blocklist/): kgblocklist only, as the parsers are.
 kg_fuzz_target(list_line kgblocklist kgcommon)
+# RPZ zone files, whole (the reader's state between lines): kgblocklist, which links ldns.
+kg_fuzz_target(rpz kgblocklist kgcommon)

@@ -15,6 +15,7 @@ with kidguard-ctl are seen by the running daemon on the next query; a 1M-entry s
 within 1 s of spawning the daemon; kill -9 of a writer mid-import leaves the committed state;
 `kidguard-ctl check --client` agrees with the daemon.
 """
+import json
 import os
 import re
 import signal
@@ -301,6 +302,44 @@ class BlocklistTest(kgtest.KGTestCase):
         self.assertEqual(answer_rdata(r, "A"), kgtest.expected_rdata("n5.kg.test", "A"))
         self.assertEqual(ede_options(r), [])
         self.assertEqual(up.count("n5.kg.test", "A"), 1, "cached answer not used after deny del")
+
+    def test_bind_rpz_absolute_owners_two_origins(self):
+        """Issue 16: a BIND-style policy zone imports the policy names, not the owners."""
+        up, d = self.setup(profiles_overrides(), import_lists=False)
+        zone = os.path.join(d.workdir, "ministry.rpz")
+        with open(zone, "w") as f:
+            f.write("$TTL 2h\n"
+                    "$ORIGIN rpz.ministry.example.\n"
+                    "@ IN SOA ns1.ministry.example. hostmaster.ministry.example. (\n"
+                    "        2026120201 ; serial\n"
+                    "        3600 600 86400 300 )\n"
+                    "  IN NS ns1.ministry.example.\n"
+                    "bad.kg.test.rpz.ministry.example. CNAME .\n"
+                    "*.wild.kg.test.rpz.ministry.example. 300 IN CNAME .\n"
+                    "ok.bad.kg.test CNAME rpz-passthru.\n"
+                    "\\110\\053.kg.test CNAME rpz-drop.\n"      # escapes: n5.kg.test
+                    "$INCLUDE /etc/passwd\n"                       # line 11
+                    "outside.kg.test. CNAME .\n"                   # line 12
+                    "$ORIGIN sub.kg.test.rpz.ministry.example.\n"
+                    "www CNAME .\n"
+                    "* CNAME *.\n")
+        r = self.ctl(d, "import", "--format", "rpz", "--category", "adult", zone)
+        self.assertIn("6 names imported", r.stdout)
+        self.assertIn("2 invalid", r.stdout)
+        self.assertIn("ministry.rpz:11: $INCLUDE refused", r.stdout)
+        self.assertIn("ministry.rpz:12: owner outside the policy zone", r.stdout)
+        # the policy names are blocked (exact, subtree, after the second $ORIGIN) ...
+        for name in ("bad.kg.test", "a.wild.kg.test", "wild.kg.test", "n5.kg.test",
+                     "www.sub.kg.test", "sub.kg.test", "x.y.sub.kg.test"):
+            self.assertBlockedRcode(d, name, dns.rcode.NXDOMAIN, "adult")
+        # ... an exact rule does not cover names below it, passthru allows, and the owners as
+        # written were not imported as names
+        self.assertForwardedNx(up, d, "a.bad.kg.test")
+        self.assertForwardedNx(up, d, "ok.bad.kg.test")
+        self.assertForwardedNx(up, d, "outside.kg.test")
+        c = run_ctl(["check", "bad.kg.test.rpz.ministry.example", "--json"], config=d.conf)
+        self.assertEqual(c.returncode, 0, c.stdout + c.stderr)
+        self.assertNotEqual(json.loads(c.stdout)["action"], "block", c.stdout)
 
     def test_local_deny_without_category_blocks_every_profile(self):
         up, d = self.setup(profiles_overrides({

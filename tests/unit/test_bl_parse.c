@@ -114,6 +114,125 @@ static void test_rpz(void **state)
 	assert_int_equal(parse(BL_FMT_RPZ, "bad..com CNAME ."), BL_LINE_INVALID);
 }
 
+/* A BIND-style policy zone (issue 16): every line, what it must give. */
+static const char BIND_RPZ[] =
+    "; policy zone of the ministry, as BIND serves it\n"              /* 1 */
+    "$TTL 2h\n"                                                       /* 2 */
+    "$ORIGIN rpz.ministry.example.\n"                                 /* 3 */
+    "@ IN SOA ns1.ministry.example. hostmaster.ministry.example. (\n" /* 4 */
+    "        2026120201 ; serial\n"                                   /* 5 */
+    "        3600 600 86400 300 )\n"                                  /* 6 */
+    "  IN NS ns1.ministry.example.\n"                                 /* 7 */
+    "bad.example.rpz.ministry.example. CNAME .\n"                     /* 8 */
+    "*.wild.example.rpz.ministry.example. 300 IN CNAME .\n"           /* 9 */
+    "relative.example CNAME .\n"                                      /* 10 */
+    "\\098ad2.example CNAME rpz-drop.\n"                              /* 11 */
+    "ok.bad.example CNAME rpz-passthru.\n"                            /* 12 */
+    "drop.example CNAME *.\n"                                         /* 13 */
+    "32.1.0.0.10.rpz-ip CNAME .\n"                                    /* 14 */
+    "local.example A 192.0.2.1\n"                                     /* 15 */
+    "$INCLUDE /etc/passwd\n"                                          /* 16 */
+    "outside.example.org. CNAME .\n"                                  /* 17 */
+    "$ORIGIN example.net.rpz.ministry.example.\n"                     /* 18 */
+    "www CNAME .\n"                                                   /* 19 */
+    "* CNAME .\n"                                                     /* 20 */
+    "mail IN CNAME rpz-passthru. ; allowed\n"                         /* 21 */
+    "(\n";                                                            /* 22 */
+
+struct want {
+	unsigned line;
+	enum bl_line_status status;
+	const char *name; /* OK: the one name; SKIPPED/INVALID: the reason */
+	unsigned flags;
+};
+
+static void test_rpz_zone(void **state)
+{
+	static const struct want want[] = {
+	    {8, BL_LINE_OK, "bad.example", 0},
+	    {9, BL_LINE_OK, "wild.example", BL_F_SUBTREE},
+	    {10, BL_LINE_OK, "relative.example", 0},
+	    {11, BL_LINE_OK, "bad2.example", 0},
+	    {12, BL_LINE_OK, "ok.bad.example", BL_F_ALLOW},
+	    {13, BL_LINE_OK, "drop.example", 0},
+	    {14, BL_LINE_SKIPPED, "RPZ trigger other than QNAME", 0},
+	    {15, BL_LINE_SKIPPED, "local-data record not supported", 0},
+	    {16, BL_LINE_INVALID, "$INCLUDE refused: a list must not read files", 0},
+	    {17, BL_LINE_INVALID, "owner outside the policy zone", 0},
+	    {19, BL_LINE_OK, "www.example.net", 0},
+	    {20, BL_LINE_OK, "example.net", BL_F_SUBTREE},
+	    {21, BL_LINE_OK, "mail.example.net", BL_F_ALLOW},
+	    {23, BL_LINE_INVALID, "parenthesis not closed at end of file", 0},
+	};
+	struct bl_parser *ps;
+	const char *s = BIND_RPZ, *nl;
+	unsigned ln = 0, w = 0;
+
+	assert_int_equal(bl_parser_new(BL_FMT_RPZ, &ps), 0);
+	for (; *s; s = nl + 1) {
+		nl = strchr(s, '\n');
+		assert_int_equal(bl_parser_line(ps, s, (size_t)(nl - s + 1), &P), 0);
+		ln++;
+		if (w < sizeof(want) / sizeof(want[0]) && want[w].line == ln)
+			goto check;
+		assert_int_equal(P.status, BL_LINE_EMPTY); /* comments, directives, SOA, NS */
+		assert_int_equal(P.n, 0);
+		continue;
+	check:
+		assert_int_equal(P.status, want[w].status);
+		if (P.status == BL_LINE_OK) {
+			assert_int_equal(P.n, 1);
+			assert_string_equal(P.names[0].name, want[w].name);
+			assert_int_equal(P.names[0].flags, want[w].flags);
+		} else {
+			assert_int_equal(P.n, 0);
+			assert_string_equal(P.reason, want[w].name);
+		}
+		w++;
+	}
+	assert_int_equal(bl_parser_end(ps, &P), 0);
+	assert_int_equal(want[w].line, 23);
+	assert_int_equal(P.status, want[w].status);
+	assert_string_equal(P.reason, want[w].name);
+	bl_parser_free(ps);
+}
+
+/* Owners before any $ORIGIN or SOA are whole names; the SOA owner becomes the apex. */
+static void test_rpz_soa_apex(void **state)
+{
+	static const struct {
+		const char *line;
+		enum bl_line_status status;
+		const char *name; /* OK: the name; else the reason or NULL */
+	} t[] = {
+	    {"@ CNAME .", BL_LINE_INVALID, "owner is the root name"},
+	    {"before.example. CNAME .", BL_LINE_OK, "before.example"},
+	    {"rpz.example. 3600 IN SOA localhost. root.localhost. 1 2 3 4 5", BL_LINE_EMPTY, NULL},
+	    {"after.example.rpz.example. CNAME .", BL_LINE_OK, "after.example"},
+	    {"rel.example CNAME .", BL_LINE_OK, "rel.example"},
+	    {"UP.Example.RPZ.EXAMPLE. CNAME .", BL_LINE_OK, "up.example"},
+	    {"$ORIGIN sub", BL_LINE_EMPTY, NULL}, /* relative: sub.rpz.example. */
+	    {"www CNAME .", BL_LINE_OK, "www.sub"},
+	    {"rpz.example. CNAME .", BL_LINE_INVALID, "record at the zone apex"},
+	    {"x.example CNAME rpz-passthru", BL_LINE_SKIPPED, "unsupported RPZ action"},
+	    {"$ORIGIN", BL_LINE_INVALID, "bad $ORIGIN"},
+	    {"$TTL 1x", BL_LINE_INVALID, "bad $TTL"},
+	    {"x.example ) CNAME .", BL_LINE_INVALID, "unbalanced parenthesis"},
+	};
+	struct bl_parser *ps;
+
+	assert_int_equal(bl_parser_new(BL_FMT_RPZ, &ps), 0);
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		assert_int_equal(bl_parser_line(ps, t[i].line, strlen(t[i].line), &P), 0);
+		assert_int_equal(P.status, t[i].status);
+		if (t[i].status == BL_LINE_OK)
+			assert_string_equal(P.names[0].name, t[i].name);
+		else if (t[i].name)
+			assert_string_equal(P.reason, t[i].name);
+	}
+	bl_parser_free(ps);
+}
+
 static void test_limits(void **state)
 {
 	char big[5000];
@@ -150,6 +269,7 @@ static uint64_t fnv(const char *s)
 static struct tally run_file(enum bl_format fmt, const char *rel)
 {
 	struct tally t = {0};
+	struct bl_parser *ps;
 	char cmd[1024], *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
@@ -158,8 +278,9 @@ static struct tally run_file(enum bl_format fmt, const char *rel)
 	snprintf(cmd, sizeof(cmd), "xz -dc '%s/%s'", data_dir(), rel);
 	fp = popen(cmd, "r");
 	assert_non_null(fp);
+	assert_int_equal(bl_parser_new(fmt, &ps), 0); /* a file: RPZ keeps $ORIGIN and the apex */
 	while ((len = getline(&line, &cap, fp)) >= 0) {
-		assert_int_equal(bl_parse_line(fmt, line, (size_t)len, &P), 0);
+		assert_int_equal(bl_parser_line(ps, line, (size_t)len, &P), 0);
 		t.lines++;
 		t.empty += P.status == BL_LINE_EMPTY;
 		t.ok += P.status == BL_LINE_OK;
@@ -168,6 +289,9 @@ static struct tally run_file(enum bl_format fmt, const char *rel)
 		for (unsigned i = 0; i < P.n; i++, t.names++)
 			t.hash += fnv(P.names[i].name);
 	}
+	assert_int_equal(bl_parser_end(ps, &P), 0);
+	assert_int_equal(P.status, BL_LINE_EMPTY);
+	bl_parser_free(ps);
 	free(line);
 	assert_int_equal(pclose(fp), 0);
 	print_message("  %-55s lines %7lu ok %7lu skipped %4lu invalid %5lu\n", rel, t.lines, t.ok,
@@ -248,6 +372,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_domains),  cmocka_unit_test(test_hosts),
 	    cmocka_unit_test(test_adblock),  cmocka_unit_test(test_rpz),
+	    cmocka_unit_test(test_rpz_zone), cmocka_unit_test(test_rpz_soa_apex),
 	    cmocka_unit_test(test_limits),   cmocka_unit_test(test_real_equivalence),
 	    cmocka_unit_test(test_real_rpz), cmocka_unit_test(test_real_dirty),
 	};
