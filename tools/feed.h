@@ -65,10 +65,16 @@ int feed_slurp(const char *path, size_t max, uint8_t **data, size_t *len);
 
 #define FEED_LISTS_MAX 256
 
+/* A new feed's signed timestamp is valid a day unless --timestamp-ttl says otherwise: a publisher
+ * that publishes daily needs no cron, one that re-signs with `kidguard-feed timestamp` every few
+ * minutes may choose far less. */
+#define FEED_TIMESTAMP_TTL_DEFAULT 86400
+
 struct pub {
 	const char *dir, *feed, *report;
 	uint64_t expires_in, force_version;
-	int64_t timestamp_ttl; /* --timestamp-ttl; -1: not given (keep the previous version's) */
+	int64_t timestamp_ttl; /* --timestamp-ttl; -1: not given (keep the previous version's; a
+	                        * new feed gets FEED_TIMESTAMP_TTL_DEFAULT) */
 	int keep;
 	void *keys[FEED_KEYS_MAX];
 	uint8_t pubs[FEED_KEYS_MAX][SY_KEY_LEN];

@@ -214,7 +214,11 @@ int feed_prepare(struct pub *p)
 	memcpy(p->m.report, p->report, strlen(p->report) + 1);
 	p->m.created = (uint64_t)time(NULL);
 	p->m.expires = p->m.created + p->expires_in;
-	p->m.timestamp_ttl = p->timestamp_ttl > 0 ? (uint64_t)p->timestamp_ttl : 0;
+	/* A new feed signs its freshness from the start (a mirror that replays the manifest must
+	 * not keep appliances "fresh"); an existing feed keeps its setting (feed_load_prev). */
+	p->m.timestamp_ttl = p->timestamp_ttl < 0   ? FEED_TIMESTAMP_TTL_DEFAULT
+	                     : p->timestamp_ttl > 0 ? (uint64_t)p->timestamp_ttl
+	                                            : 0;
 	return 0;
 }
 
