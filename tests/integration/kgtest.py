@@ -30,6 +30,7 @@ Clients: dnspython (run the tests with /usr/bin/python3) and kdig/dig.
 """
 
 import os
+import random
 import re
 import shutil
 import signal
@@ -123,14 +124,28 @@ def _can_bind(family, addr, port, kind):
         s.close()
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_port_rng = random.Random(os.getpid() * 1000003 + int(time.time() * 1000))
+
+
 def free_port(v6=True):
-    """A port free for UDP and TCP on 127.0.0.1 (and ::1 when v6)."""
-    for _ in range(200):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        ok = _can_bind(socket.AF_INET, "127.0.0.1", port, socket.SOCK_DGRAM)
+    """A port free for UDP and TCP on 127.0.0.1 (and ::1 when v6).
+
+    Chosen below the kernel's ephemeral range: a port the kernel hands out (to a client socket,
+    or a daemon's random upstream port) could otherwise take it between this check and the
+    server's bind, as happened under ctest -j2."""
+    hi = min(_ephemeral_low(), 65536) - 1
+    for _ in range(500):
+        port = _port_rng.randrange(10000, max(hi, 10001))
+        ok = (_can_bind(socket.AF_INET, "127.0.0.1", port, socket.SOCK_STREAM) and
+              _can_bind(socket.AF_INET, "127.0.0.1", port, socket.SOCK_DGRAM))
         if ok and v6:
             ok = (_can_bind(socket.AF_INET6, "::1", port, socket.SOCK_DGRAM) and
                   _can_bind(socket.AF_INET6, "::1", port, socket.SOCK_STREAM))
