@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "bl.h"
-#include "rs_policy.h"
+#include "rs.h"
 
 struct check {
 	const struct rs_profile *prof;

@@ -16,7 +16,7 @@
 #include "kg_log.h"
 #include "rs_daemon.h"
 #include "rs_http.h"
-#include "rs_policy.h"
+#include "rs.h"
 #include "rs_tls.h"
 #ifdef KG_HAVE_SYNC
 #include "sy.h"

@@ -13,7 +13,7 @@
 #include "bl.h"
 #include "rs_daemon.h"
 #include "rs_dns.h"
-#include "rs_policy.h"
+#include "rs.h"
 
 #define RS_PENDING_BUCKETS    4096    /* in-flight questions per worker, hashed */
 #define RS_MAX_WAITERS        64      /* clients coalesced onto one upstream question */

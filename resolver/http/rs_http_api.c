@@ -16,7 +16,7 @@
  *   GET    /api/reports                  the report outbox
  */
 #include "rs_http_int.h"
-#include "rs_policy.h"
+#include "rs.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

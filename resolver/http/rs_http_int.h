@@ -24,7 +24,7 @@
 #include "bl.h"
 #include "rs_daemon.h"
 #include "rs_dns.h"
-#include "rs_policy.h"
+#include "rs.h"
 
 #define RS_EV_RING      128   /* recent blocked events kept per worker */
 #define RS_HIST_SLOTS   1440  /* one per minute: 24 hours */

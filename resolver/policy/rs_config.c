@@ -17,7 +17,6 @@
 #include <string.h>
 
 #include "bl.h"
-#include "rs_policy.h"
 #include "kg_log.h"
 
 #define CONFIG_MAX_LINE 4096

@@ -4,7 +4,7 @@
  * so that the parser, its messages and the printout cannot disagree; what is here is pure and
  * also used by kidguard-ctl through kgpolicy.
  */
-#include "rs_policy.h"
+#include "rs.h"
 #include "rs_policy_int.h"
 
 #include <arpa/inet.h>

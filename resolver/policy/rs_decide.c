@@ -9,7 +9,7 @@
  * (kidguard-ctl check, GET /api/check, the block page). Pure: it reads the config snapshot
  * and the store through the caller's reader, allocates nothing and keeps no state.
  */
-#include "rs_policy.h"
+#include "rs.h"
 
 #include <netinet/in.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
  * hardening (canary names), MAC addresses and which profile a client gets.
  * docs/policy.md describes the behaviour for parents and operators.
  */
-#include "rs_policy.h"
+#include "rs.h"
 
 #include <stdio.h>
 #include <stdlib.h>

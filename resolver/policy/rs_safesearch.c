@@ -4,7 +4,7 @@
  * new country domain needs no release. Names are kept in one pool; an open-addressing hash on
  * the host's wire form finds an entry in one or two probes.
  */
-#include "rs_policy.h"
+#include "rs.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -16,7 +16,7 @@
 #include <netinet/in.h>
 
 #include "bl_fixture.h"
-#include "rs_policy.h"
+#include "rs.h"
 
 #define MOW(day, h, m) ((day)*1440 + (h)*60 + (m)) /* day 0 = Monday */
 #define NOON           MOW(2, 12, 0)

@@ -13,7 +13,7 @@
 #include <netinet/in.h>
 
 #include "bl.h"
-#include "rs_policy.h"
+#include "rs.h"
 
 #define MOW(day, h, m) ((day)*1440 + (h)*60 + (m)) /* day 0 = Monday */
 
