@@ -34,6 +34,8 @@ struct load_ctx {
 	char item[128];    /* the list item a setter rejected (rc -3) */
 	int limit;         /* the maximum a list exceeded (rc -2) */
 	int key_line[128]; /* line that last set keys[i], 0 = not in the file (for validate) */
+	int macs_line; /* the first profile `macs` line, for validate's trusted_forwarders check */
+	char macs_section[RS_PROFILE_NAME_MAX + 16];
 	/* for string input */
 	const char *str_pos;
 	FILE *file;
@@ -723,6 +725,10 @@ static int profile_macs(struct load_ctx *c, struct rs_profile *p, const char *va
 		}
 		p->n_macs++;
 	}
+	if (!c->macs_line) {
+		c->macs_line = c->line;
+		snprintf(c->macs_section, sizeof(c->macs_section), "%s", section);
+	}
 	return 1;
 }
 
@@ -1014,6 +1020,16 @@ static int validate(struct load_ctx *c)
 	}
 	if (c->cfg.n_listen == 0) {
 		fail(c, "server", "listen", "no listen address");
+		return -1;
+	}
+	if (c->macs_line && c->cfg.n_trusted_forwarders == 0) {
+		/* A MAC is only believed from the router that adds it: without one named, the
+		 * profile never matches and the device silently gets the default profile. */
+		c->line = c->macs_line;
+		fail(c, c->macs_section, "macs",
+		     "MAC addresses are believed only from [server] trusted_forwarders (the router "
+		     "that adds EDNS option 65001), and none is set, so this profile would never "
+		     "match: add trusted_forwarders = ROUTER-ADDRESS");
 		return -1;
 	}
 	if (rs__config_tls_check(&c->cfg, &key, why, sizeof(why)) < 0) {

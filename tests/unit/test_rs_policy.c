@@ -239,10 +239,29 @@ static void test_client_ids_are_secrets(void **state)
 	                 0);
 }
 
+/* Issue 17: a profile matched by MAC with no router trusted to send MACs never matches; the
+ * tablet would silently get the default profile. kidguard -n says so, at the macs line. */
+static void test_macs_need_trusted_forwarders(void **state)
+{
+	char err[512];
+
+	(void)state;
+	assert_int_not_equal(load("[profile little]\npreset = under9\n\nmacs = 02:00:00:00:00:01\n",
+	                          err, sizeof(err)),
+	                     0);
+	assert_non_null(strstr(err, "t.conf:4: [profile little] macs:"));
+	assert_non_null(strstr(err, "trusted_forwarders"));
+	assert_int_equal(load("[server]\ntrusted_forwarders = 192.168.1.1\n[profile little]\n"
+	                      "macs = 02:00:00:00:00:01\n",
+	                      err, sizeof(err)),
+	                 0);
+}
+
 static void test_household_in_few_lines(void **state)
 {
 	/* Issue 5: three children of different ages and two adults in under 20 lines. */
 	static const char household[] =
+	    "[server]\ntrusted_forwarders = 192.168.1.1\n"
 	    "[profile little]\npreset = under9\nmacs = 02:00:00:00:00:01\n"
 	    "bedtime = daily 19:30-07:00\nbedtime_allow = school.example\n"
 	    "[profile middle]\npreset = 9to12\nclients = 192.168.1.20\n"
@@ -336,6 +355,7 @@ int main(void)
 	    cmocka_unit_test(test_config_errors_name_line_and_key),
 	    cmocka_unit_test(test_feed_categories_bind),
 	    cmocka_unit_test(test_household_in_few_lines),
+	    cmocka_unit_test(test_macs_need_trusted_forwarders),
 	    cmocka_unit_test(test_profile_looser),
 	    cmocka_unit_test(test_profile_for_device),
 	    cmocka_unit_test(test_client_ids_are_secrets),
