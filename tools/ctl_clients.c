@@ -6,6 +6,8 @@
  *                                   table (the file is the truth, e.g. a nightly RADIUS dump);
  *                                   --merge adds to it. Any bad line aborts and changes nothing.
  *   clients set PREFIX PROFILE      one change (a RADIUS/DHCP hook can use the HTTP API too)
+ *   --allow-undefined               (import, set) store a profile name the config (-c) does not
+ *                                   define; without it such a name is refused, naming the line
  *   clients del PREFIX
  *   clients lookup IP               the longest prefix holding IP and its profile
  *   clients count
@@ -28,21 +30,30 @@
 
 static int usage(void)
 {
-	fputs("usage: kidguard-ctl clients import [--merge] FILE | set PREFIX PROFILE | "
-	      "del PREFIX | lookup IP | count\n",
+	fputs("usage: kidguard-ctl clients import [--merge] [--allow-undefined] FILE |\n"
+	      "                           set [--allow-undefined] PREFIX PROFILE | del PREFIX |\n"
+	      "                           lookup IP | count\n",
 	      stderr);
 	return CTL_EXIT_USAGE;
 }
 
-/* With -c, a profile name the config lacks is worth a warning (the daemon would fall back). */
+/* With -c, a profile name the config lacks would silently give those subscribers the config's
+ * clients = match (a weaker profile, for a typo): refused unless --allow-undefined. */
 static bool profile_known(const struct ctl *c, const char *name)
 {
 	if (c->cfg.n_profiles == 0)
 		return true; /* no config given: nothing to check against */
-	for (int i = 0; i < c->cfg.n_profiles; i++)
-		if (strcmp(c->cfg.profiles[i].name, name) == 0)
-			return true;
-	return false;
+	return rs_profile_named(&c->cfg, name) != NULL;
+}
+
+static void unknown_profile(const struct ctl *c, const char *where, const char *name)
+{
+	char names[512];
+
+	fprintf(stderr,
+	        "kidguard-ctl: %s: unknown profile '%s': the config defines %s (--allow-undefined "
+	        "stores it anyway, for a profile the next config adds)\n",
+	        where, name, rs_profile_names(&c->cfg, names, sizeof(names)));
 }
 
 static double now_s(void)
@@ -57,7 +68,8 @@ struct import {
 	const char *file;
 	FILE *fp;
 	bool tty;
-	long long size; /* bytes, for the progress line; 0 when unknown (a pipe) */
+	bool allow_undefined; /* --allow-undefined */
+	long long size;       /* bytes, for the progress line; 0 when unknown (a pipe) */
 	unsigned long line, entries, unknown;
 	char first_unknown[BL_CLIENT_PROFILE_MAX];
 };
@@ -127,8 +139,17 @@ static int import_lines(const struct ctl *c, struct bl_clients *t, struct import
 			                      : kg_strerror(rc));
 			return -1;
 		}
-		if (!profile_known(c, profile) && im->unknown++ == 0)
-			snprintf(im->first_unknown, sizeof(im->first_unknown), "%s", profile);
+		if (!profile_known(c, profile)) {
+			if (!im->allow_undefined) {
+				char where[300];
+				snprintf(where, sizeof(where), "%s:%lu", im->file, im->line);
+				unknown_profile(c, where, profile);
+				return -1;
+			}
+			if (im->unknown++ == 0)
+				snprintf(im->first_unknown, sizeof(im->first_unknown), "%s",
+				         profile);
+		}
 		if (++im->entries % PROGRESS_EVERY == 0)
 			progress(im, false);
 	}
@@ -139,9 +160,9 @@ static int import_lines(const struct ctl *c, struct bl_clients *t, struct import
 	return 0;
 }
 
-static int cmd_import(struct ctl *c, struct bl_db *db, int argc, char **argv)
+static int cmd_import(struct ctl *c, struct bl_db *db, int argc, char **argv, bool allow)
 {
-	struct import im = {.tty = isatty(STDERR_FILENO) == 1};
+	struct import im = {.tty = isatty(STDERR_FILENO) == 1, .allow_undefined = allow};
 	struct bl_clients *t = NULL;
 	bool merge = argc == 4 && strcmp(argv[2], "--merge") == 0;
 	uint64_t before = 0, after = 0;
@@ -181,7 +202,9 @@ static int cmd_import(struct ctl *c, struct bl_db *db, int argc, char **argv)
 		fprintf(
 		    stderr,
 		    "kidguard-ctl: warning: %lu lines name a profile the config does not define "
-		    "(first: '%s'); those subscribers get the config's clients = match\n",
+		    "(first: '%s', stored as --allow-undefined asked); until the config defines "
+		    "it, "
+		    "those subscribers get the config's clients = match\n",
 		    im.unknown, im.first_unknown);
 	if (im.fp != stdin)
 		fclose(im.fp);
@@ -194,7 +217,7 @@ fail:
 	return CTL_EXIT_FAIL;
 }
 
-static int cmd_change(struct ctl *c, struct bl_db *db, bool set, int argc, char **argv)
+static int cmd_change(struct ctl *c, struct bl_db *db, bool set, int argc, char **argv, bool allow)
 {
 	struct bl_clients *t = NULL;
 	struct bl_prefix p;
@@ -206,6 +229,10 @@ static int cmd_change(struct ctl *c, struct bl_db *db, bool set, int argc, char 
 		fprintf(stderr, "kidguard-ctl: %s: not a prefix (no host bits past the length)\n",
 		        argv[2]);
 		return CTL_EXIT_USAGE;
+	}
+	if (set && !allow && !profile_known(c, argv[3])) {
+		unknown_profile(c, "clients set", argv[3]);
+		return CTL_EXIT_FAIL;
 	}
 	if ((rc = bl_clients_begin(db, &t)) == 0)
 		rc = set ? bl_clients_put(t, &p, argv[3]) : bl_clients_del(t, &p);
@@ -222,7 +249,9 @@ static int cmd_change(struct ctl *c, struct bl_db *db, bool set, int argc, char 
 		return CTL_EXIT_FAIL;
 	}
 	if (set && !profile_known(c, argv[3]))
-		fprintf(stderr, "kidguard-ctl: warning: the config defines no profile '%s'\n",
+		fprintf(stderr,
+		        "kidguard-ctl: warning: the config defines no profile '%s' (stored as "
+		        "--allow-undefined asked)\n",
 		        argv[3]);
 	return 0;
 }
@@ -259,8 +288,25 @@ static int cmd_lookup(struct bl_db *db, int argc, char **argv)
 	return 0;
 }
 
+/* Take --allow-undefined out of argv (anywhere after the subcommand); true when present. */
+static bool take_allow_undefined(int *argc, char **argv)
+{
+	bool found = false;
+	int n = 0;
+
+	for (int i = 0; i < *argc; i++) {
+		if (i >= 2 && strcmp(argv[i], "--allow-undefined") == 0)
+			found = true;
+		else
+			argv[n++] = argv[i];
+	}
+	*argc = n;
+	return found;
+}
+
 int ctl_cmd_clients(struct ctl *c, int argc, char **argv)
 {
+	bool allow = take_allow_undefined(&argc, argv);
 	const char *sub = argc >= 2 ? argv[1] : "";
 	bool ro = strcmp(sub, "lookup") == 0 || strcmp(sub, "count") == 0;
 	struct bl_db *db;
@@ -272,9 +318,9 @@ int ctl_cmd_clients(struct ctl *c, int argc, char **argv)
 	if (!(db = ctl_open(c, ro)))
 		return CTL_EXIT_FAIL;
 	if (strcmp(sub, "import") == 0)
-		rc = cmd_import(c, db, argc, argv);
+		rc = cmd_import(c, db, argc, argv, allow);
 	else if (strcmp(sub, "set") == 0 || strcmp(sub, "del") == 0)
-		rc = cmd_change(c, db, sub[0] == 's', argc, argv);
+		rc = cmd_change(c, db, sub[0] == 's', argc, argv, allow);
 	else if (strcmp(sub, "lookup") == 0)
 		rc = cmd_lookup(db, argc, argv);
 	else if (argc != 2)

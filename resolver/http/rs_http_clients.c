@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <microhttpd.h>
 #include <string.h>
 
 #define PATH "/api/clients/"
@@ -21,12 +22,31 @@
 static bool profile_defined(struct rs_http *h, const char *name)
 {
 	struct rs_cfg_ref *cr = rs__http_cfg_get(h);
-	bool found = false;
+	bool found = rs_profile_named(&cr->cfg, name) != NULL;
 
-	for (int i = 0; i < cr->cfg.n_profiles && !found; i++)
-		found = strcmp(cr->cfg.profiles[i].name, name) == 0;
 	rs__http_cfg_put(cr);
 	return found;
+}
+
+static bool allow_undefined(struct rs_req *q)
+{
+	const char *v =
+	    MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, "allow_undefined");
+
+	return v && strcmp(v, "1") == 0;
+}
+
+static void unknown_profile(struct rs_http *h, const char *name, struct rs_resp *r)
+{
+	struct rs_cfg_ref *cr = rs__http_cfg_get(h);
+	char names[512], msg[700];
+
+	snprintf(msg, sizeof(msg),
+	         "unknown profile '%s': the config defines %s (PUT ...?allow_undefined=1 stores it "
+	         "anyway, for a profile the next reload adds)",
+	         name, rs_profile_names(&cr->cfg, names, sizeof(names)));
+	rs__http_cfg_put(cr);
+	rs__json_error(r, 400, msg);
 }
 
 static void lookup(struct rs_req *q, const struct bl_prefix *a, struct rs_resp *r)
@@ -86,6 +106,14 @@ static void put(struct rs_req *q, const struct bl_prefix *p, struct rs_resp *r)
 		rs__json_error(r, 400, "expected {\"profile\": NAME}");
 		return;
 	}
+	/* An unknown name would silently give the subscriber the config's clients = match (a
+	 * weaker profile, for a typo): refused unless the operator says it is on purpose (the
+	 * profile comes with the next config reload). */
+	defined = profile_defined(q->h, prof);
+	if (!defined && !allow_undefined(q)) {
+		unknown_profile(q->h, prof, r);
+		return;
+	}
 	rc = change(q->h, p, prof);
 	if (rc == -EINVAL) {
 		rs__json_error(r, 400, "bad profile name (1..31 printable characters, no spaces)");
@@ -95,11 +123,11 @@ static void put(struct rs_req *q, const struct bl_prefix *p, struct rs_resp *r)
 		rs__json_error(r, 500, kg_strerror(rc));
 		return;
 	}
-	defined = profile_defined(q->h, prof);
 	j = cJSON_CreateObject();
 	cJSON_AddStringToObject(j, "prefix", bl_prefix_str(p, buf, sizeof(buf)));
 	cJSON_AddStringToObject(j, "profile", prof);
-	/* Stored either way (the config may gain the profile at the next reload), but said. */
+	/* With ?allow_undefined=1 an unknown name is stored (the config may gain the profile at
+	 * the next reload), and said. */
 	cJSON_AddBoolToObject(j, "profile_defined", defined);
 	rs__json_resp(r, 201, j);
 }

@@ -248,6 +248,13 @@ enum rs_on_stale {
  */
 const struct rs_profile *rs_profile_for(const struct rs_config *cfg, const struct sockaddr *sa);
 
+/* The profile called `name`, or NULL when the config defines none. Pure. */
+const struct rs_profile *rs_profile_named(const struct rs_config *cfg, const char *name);
+
+/* "kids, teen, default": the config's profile names, for an error that refuses an unknown one
+ * (truncated to fit `len`, always NUL-terminated). Returns `buf`. */
+char *rs_profile_names(const struct rs_config *cfg, char *buf, size_t len);
+
 /*
  * The profile that lists device ID `id` in its client_ids, or NULL when none does. Pure.
  */

@@ -1255,6 +1255,25 @@ int rs_action_parse(const char *s, int *action)
 	return -1;
 }
 
+const struct rs_profile *rs_profile_named(const struct rs_config *cfg, const char *name)
+{
+	for (int i = 0; i < cfg->n_profiles; i++)
+		if (strcmp(cfg->profiles[i].name, name) == 0)
+			return &cfg->profiles[i];
+	return NULL;
+}
+
+char *rs_profile_names(const struct rs_config *cfg, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < cfg->n_profiles && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "",
+		                      cfg->profiles[i].name);
+	return buf;
+}
+
 const struct rs_profile *rs_profile_for(const struct rs_config *cfg, const struct sockaddr *sa)
 {
 	const struct rs_profile *best = &cfg->profiles[cfg->default_profile];

@@ -255,6 +255,23 @@ class IspTest(kgtest.KGTestCase):
                 f.write("%d.%d.%d.%d/30 %s\n" % (a >> 24, (a >> 16) & 255, (a >> 8) & 255,
                                                  a & 255, "kids" if i % 2 else "open"))
             f.write("127.0.0.0/24 kids\n")
+        # A mistyped profile name is refused, naming the line, and nothing is stored (an ISP's
+        # typo must not give subscribers a weaker profile); --allow-undefined stores it.
+        typo = os.path.join(self.tmp, "typo.txt")
+        with open(typo, "w") as f:
+            f.write("10.200.0.0/30 kids\n# comment\n10.200.0.4/30 yuong\n")
+        rc = run_ctl(["clients", "import", typo], config=d.conf)
+        self.assertEqual(rc.returncode, 1, rc.stderr)
+        self.assertIn("typo.txt:3: unknown profile 'yuong'", rc.stderr)
+        self.assertIn("kids", rc.stderr.split("defines", 1)[1])  # the names it knows
+        self.assertIn("nothing changed", rc.stderr)
+        self.assertEqual(run_ctl(["clients", "count"], state=d.state).stdout.strip(), "0")
+        rc = run_ctl(["clients", "set", "10.200.0.4/30", "yuong"], config=d.conf)
+        self.assertEqual(rc.returncode, 1, rc.stderr)
+        self.assertIn("unknown profile 'yuong'", rc.stderr)
+        rc = run_ctl(["clients", "import", "--allow-undefined", typo], config=d.conf)
+        self.assertEqual(rc.returncode, 0, rc.stderr)
+        self.assertIn("stored as --allow-undefined asked", rc.stderr)
         t0 = time.monotonic()
         rc = run_ctl(["clients", "import", path], config=d.conf, timeout=300)
         secs = time.monotonic() - t0
@@ -294,8 +311,14 @@ class IspTest(kgtest.KGTestCase):
         # Without the token: refused.
         st, _ = http(http_port, "PUT", "/api/clients/127.0.0.3", {"profile": "kids"}, token=None)
         self.assertIn(st, (401, 403))
-        # An unknown profile name falls back to the config's match, and is counted.
+        # An unknown profile name is refused (400 naming the profiles the config defines)...
         st, body = http(http_port, "PUT", "/api/clients/127.0.0.3", {"profile": "nosuch"})
+        self.assertEqual(st, 400, body)
+        self.assertIn("unknown profile 'nosuch'", body["error"])
+        self.assertIn("kids", body["error"])
+        # ... unless asked for; then it falls back to the config's match, and is counted.
+        st, body = http(http_port, "PUT", "/api/clients/127.0.0.3?allow_undefined=1",
+                        {"profile": "nosuch"})
         self.assertEqual((st, body["profile_defined"]), (201, False))
         r = query(d.port, BLOCKED, "A", source=OPEN)
         self.assertEqual(dns.rcode.to_text(r.rcode()), "NOERROR", "config says open")
