@@ -209,7 +209,7 @@ function renderProfiles(names, def) {
   const have = Array.from(sel.options, (o) => o.value);
   if (have.join("\n") === names.join("\n")) return;
   const keep = names.includes(sel.value) ? sel.value : def;
-  sel.replaceChildren(...names.map((n) => el("option", { value: n }, n === def ? n + " (default)" : n)));
+  sel.replaceChildren(...names.map((n) => el("option", { value: n }, n === def && n !== "default" ? n + " (default)" : n)));
   sel.value = keep;
 }
 
