@@ -121,6 +121,7 @@ void rs__decide_client(struct rs_worker *w, const struct rs_waiter *wt, struct r
 	cl->mac = q->has_mac ? q->mac : NULL;
 	cl->subnet = NULL;
 	cl->assume_trusted = false;
+	cl->profile = NULL; /* only the operator names a profile (GET /api/check) */
 	if (!q->has_ecs)
 		return;
 	memset(subnet, 0, sizeof(*subnet));

@@ -3,7 +3,8 @@
  * [http] listen; rs_http.c has already refused state changes that are not authorised.
  *
  *   GET    /api/stats                    counters, 24 h history, feed, store, upstreams
- *   GET    /api/check?name=N[&client=IP] the verdict, as `kidguard-ctl check --json`, explained
+ *   GET    /api/check?name=N[&client=IP][&mac=M][&profile=P]
+ *                                        the verdict, as `kidguard-ctl check --json`, explained
  *   GET    /api/overrides                local allow/deny rules
  *   POST   /api/overrides                {"name","action":"deny"|"allow","subtree","categories"}
  *   DELETE /api/overrides?name=N&action=A[&subtree=0|1]
@@ -335,10 +336,30 @@ int rs__http_decide(struct rs_http *h, const struct rs_cfg_ref *cr, const struct
 	return rc;
 }
 
+/* profile=NAME of /api/check: the profile, or NULL after a 400 listing the valid names
+ * (an unknown name is refused, not ignored: the answer would be for someone else). */
+static const struct rs_profile *asked_profile(const struct rs_config *cfg, const char *name,
+                                              struct rs_resp *r)
+{
+	char msg[1024];
+	size_t off;
+
+	for (int i = 0; i < cfg->n_profiles; i++)
+		if (strcmp(cfg->profiles[i].name, name) == 0)
+			return &cfg->profiles[i];
+	off = (size_t)snprintf(msg, sizeof(msg), "profile: no profile \"%.64s\"; valid:", name);
+	for (int i = 0; i < cfg->n_profiles && off < sizeof(msg); i++)
+		off += (size_t)snprintf(msg + off, sizeof(msg) - off, "%s %s", i ? "," : "",
+		                        cfg->profiles[i].name);
+	rs__json_error(r, 400, msg);
+	return NULL;
+}
+
 static void api_check(struct rs_req *q, struct rs_resp *r)
 {
 	struct rs_cfg_ref *cr;
 	const char *name = arg(q, "name"), *client = arg(q, "client"), *mac = arg(q, "mac");
+	const char *asked = arg(q, "profile");
 	const struct rs_profile *prof;
 	struct kg_sockaddr ca;
 	struct rs_client cl = {0};
@@ -364,6 +385,10 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 	cl.mac = mac && *mac ? macb : NULL;
 	cl.assume_trusted = true; /* the operator asks what that device would get */
 	cr = rs__http_cfg_get(q->h);
+	if (asked && *asked && !(cl.profile = asked_profile(&cr->cfg, asked, r))) {
+		rs__http_cfg_put(cr);
+		return;
+	}
 	if (rs__http_decide(q->h, cr, &cl, norm, &k) != 0 || !(prof = k.profile)) {
 		rs__http_cfg_put(cr);
 		rs__json_error(r, 503, "the blocklist store cannot be read");

@@ -411,6 +411,7 @@ enum rs_profile_by {
 	RS_BY_SUBNET,
 	RS_BY_SUBSCRIBER,
 	RS_BY_ADDRESS,
+	RS_BY_ASKED, /* the operator asked for this profile (GET /api/check?profile=) */
 };
 
 /* Which step decided. */
@@ -468,6 +469,9 @@ struct rs_client {
 	/* Believe mac/subnet without addr being a trusted forwarder: kidguard-ctl's and the
 	 * API's "what would this device get", asked by the operator. */
 	bool assume_trusted;
+	/* The operator asks "what would this profile get" (GET /api/check?profile=): taken as
+	 * is, instead of choosing one from the fields above. NULL: choose as for DNS. */
+	const struct rs_profile *profile;
 };
 
 /* The name asked: lowercased wire form. `via` (text) names a CNAME chain's name, or NULL. */

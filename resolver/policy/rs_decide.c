@@ -21,9 +21,10 @@
 const char *rs_profile_by_name(int by)
 {
 	static const char *const names[] = {"default profile", "device ID",        "MAC address",
-	                                    "client subnet",   "subscriber table", "address"};
+	                                    "client subnet",   "subscriber table", "address",
+	                                    "asked for"};
 
-	return by >= 0 && by <= RS_BY_ADDRESS ? names[by] : "?";
+	return by >= 0 && by <= RS_BY_ASKED ? names[by] : "?";
 }
 
 bool rs_trusted_forwarder(const struct rs_config *cfg, const struct sockaddr *addr)
@@ -202,6 +203,12 @@ static bool choose_profile(const struct rs_decide_ctx *cx, const struct rs_clien
 
 	v->profile = NULL;
 	v->profile_by = RS_BY_DEFAULT;
+	if (cl->profile) {
+		/* The operator names the profile: nothing to choose, every later step applies. */
+		v->profile = cl->profile;
+		v->profile_by = RS_BY_ASKED;
+		return true;
+	}
 	address_choice(cx, cl, v);
 	if (!cl->device_id || !cl->device_id[0])
 		return true;

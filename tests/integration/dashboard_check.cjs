@@ -1,10 +1,11 @@
 // Drive the dashboard in Debian's headless Chromium with playwright-core (no browser download).
 // Usage: node dashboard_check.cjs URL SCREENSHOT.png USERDATADIR BLOCKED_NAME NEW_DENY_NAME TOKEN
+//        CHILD_PROFILE CHILD_NAME (a name CHILD_PROFILE blocks and the default profile allows)
 // Prints one JSON line of what it saw; exits 1 on the first failed expectation.
 "use strict";
 const { chromium } = require("playwright-core");
 
-const [url, shot, userDir, blockedName, denyName, token] = process.argv.slice(2);
+const [url, shot, userDir, blockedName, denyName, token, childProfile, childName] = process.argv.slice(2);
 
 function expect(cond, what) {
   if (!cond) {
@@ -64,6 +65,28 @@ function expect(cond, what) {
     seen.explanation = await page.textContent("#check-explanation");
     expect(/Blocked/.test(seen.verdict), "verdict says Blocked");
     expect(/adult/.test(seen.explanation), "explanation names the category");
+    expect(seen.verdict.includes("for default"), "verdict names the default profile");
+    // "for whom?": the default profile lets the child's name through, the child's does not
+    seen.profiles = await page.$$eval("#check-profile option", (os) => os.map((o) => o.value));
+    expect(seen.profiles.includes(childProfile), "the child's profile is a choice");
+    const verdictFor = async (who) => {
+      await page.selectOption("#check-profile", who);
+      await page.fill("#check-input", childName);
+      await page.click("#check-btn");
+      await page.waitForFunction((want) => {
+        const v = document.getElementById("check-verdict");
+        return v && v.textContent.endsWith(want);
+      }, childName + " for " + who);
+      return page.textContent("#check-verdict");
+    };
+    seen.verdict_default = await verdictFor("default");
+    expect(/^Not blocked/.test(seen.verdict_default), "the default profile: Not blocked");
+    seen.verdict_child = await verdictFor(childProfile);
+    expect(/^Blocked/.test(seen.verdict_child), "the child's profile: Blocked");
+    // recently blocked says for whom
+    seen.event_profiles = await page.$$eval("#events tbody td.profile", (tds) => tds.map((t) => t.textContent));
+    expect(seen.event_profiles.includes(childProfile), "the child's block shows its profile");
+    expect(seen.event_profiles.includes("default"), "the default's blocks show theirs");
     // add a local deny rule: refused without the token, the dashboard asks for it once,
     // then the same change goes through and is listed
     await page.fill("#ov-name", denyName);

@@ -5,7 +5,8 @@ A daemon with a local deny rule gets real DNS traffic; dashboard_check.cjs loads
 asserts the numbers and the charts show, uses the "check a domain" box, adds a local deny
 rule (the daemon has a token and trust_loopback is off by default, so the dashboard asks for
 the token once, keeps it, and the change then goes through; after a reload a second change
-needs no prompt), and saves a screenshot to <build>/test-artifacts/dashboard.png. Here we then
+needs no prompt), asks "for whom?" (a child's profile blocks what the default allows, and
+"Recently blocked" names each block's profile), and saves a screenshot to <build>/test-artifacts/dashboard.png. Here we then
 check over DNS that the rule added in the browser really blocks.
 
 playwright-core is installed (once) with npm into $KG_NODE_CACHE, default
@@ -21,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kgtest  # noqa: E402
 from kgtest import answer_rdata, query, run_ctl  # noqa: E402
 
+KIDS = "127.0.0.9"
 CHROMIUM = os.environ.get("KG_CHROMIUM", "/usr/bin/chromium")
 NODE = shutil.which("node")
 NPM = shutil.which("npm")
@@ -56,15 +58,24 @@ class DashboardTest(kgtest.KGTestCase):
         hp = kgtest.free_port(v6=False)
         token = "dash-test-token-0123456789"
         d = self.start_daemon("127.0.0.1:%d" % up.port,
-                              {"http": {"listen": "127.0.0.1:%d" % hp, "token": token}},
+                              {"http": {"listen": "127.0.0.1:%d" % hp, "token": token},
+                               "profile kids": {"clients": KIDS + "/32",
+                                                "block": "adult, gambling",
+                                                "action": "sinkhole"},
+                               "profile default": {"block": "adult", "action": "sinkhole"}},
                               start=False)
         r = run_ctl(["deny", "add", "bad.kg.test", "--category", "adult"], state=d.state)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = run_ctl(["import", "--format", "domains", "--category", "gambling", "-"],
+                    state=d.state, input="multi.kg.test\n")
         self.assertEqual(r.returncode, 0, r.stderr)
         d.start()
         for i in range(1, 21):
             query(d.port, "n%d.kg.test." % i)
         for n in ("x.bad.kg.test.", "y.bad.kg.test.", "bad.kg.test."):
             self.assertEqual(answer_rdata(query(d.port, n), "A"), {"0.0.0.0"})
+        self.assertEqual(answer_rdata(query(d.port, "multi.kg.test.", source=KIDS), "A"),
+                         {"0.0.0.0"})
         out_dir = os.path.join(kgtest.build_dir(), "test-artifacts")
         os.makedirs(out_dir, exist_ok=True)
         shot = os.path.join(out_dir, "dashboard.png")
@@ -72,14 +83,14 @@ class DashboardTest(kgtest.KGTestCase):
         env = dict(os.environ, NODE_PATH=mod, KG_CHROMIUM=CHROMIUM)
         p = subprocess.run([NODE, script, "http://127.0.0.1:%d/" % hp, shot,
                             os.path.join(self.tmp, "chromium-profile"), "y.bad.kg.test",
-                            "www.kg.test", token],
+                            "www.kg.test", token, "kids", "multi.kg.test"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=120, env=env)
         sys.stderr.write("\ndashboard saw: %s\nscreenshot: %s\n" % (p.stdout.strip(), shot))
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         seen = json.loads(p.stdout.strip().splitlines()[-1])
         self.assertGreaterEqual(int(seen["queries"]), 23)
-        self.assertEqual(seen["blocked"], "3")
+        self.assertEqual(seen["blocked"], "4")
         self.assertIn("www.kg.test", seen["rules"])
         self.assertIn("second.www.kg.test", seen["rules"])
         self.assertIn("token", seen["token_prompt"])

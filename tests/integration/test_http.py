@@ -15,6 +15,10 @@ Issue 15: a Host that is not this server is refused on every API request (DNS re
 RebindTest); loopback is not trusted by default and never through a proxy's
 X-Forwarded-For/Forwarded (AuthTest); reports are limited per /24 or /56 client prefix and the
 block page's form needs its per-page token (ReportQuotaTest).
+
+Issue 17: /api/check?profile=NAME answers for that profile, as a DNS query from the profile's
+address gets it; an unknown profile is a 400 listing the valid names; /api/events names the
+profile of each block (CheckForWhomTest).
 """
 import json
 import os
@@ -449,6 +453,47 @@ class ApiTest(HTTPTestCase):
         r = run_ctl(["sync", "now"], config=d.conf)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(kgtest.wait_until(lambda: "SIGUSR1" in d.log_text(), 3), d.log_text())
+
+
+class CheckForWhomTest(HTTPTestCase):
+    KIDS = "127.0.0.9"
+
+    def test_check_for_a_profile_agrees_with_dns(self):
+        extra = {"profile kids": {"clients": self.KIDS + "/32", "block": "adult, gambling",
+                                  "action": "sinkhole"},
+                 "profile default": {"block": "adult", "action": "nxdomain"}}
+        d = self.start(deny=(), extra=extra)
+        r = run_ctl(["import", "--format", "domains", "--category", "gambling", "-"],
+                    state=d.state, input="www.kg.test\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # The default profile allows it, for DNS and for the check.
+        ok = kgtest.wait_until(lambda: answer_rdata(
+            query(d.port, "www.kg.test.", source=self.KIDS), "A") == {"0.0.0.0"}, 5)
+        self.assertTrue(ok, "the import never reached the kids' DNS answers")
+        self.assertEqual(answer_rdata(query(d.port, "www.kg.test."), "A"), {"192.0.2.1"})
+        plain = get_json(self.http_port, "/api/check?name=www.kg.test")
+        self.assertEqual((plain["profile"], plain["answer"]), ("default", "forward"))
+        # Asked for the kids, the same name is blocked, as the kids' DNS query was.
+        kids = get_json(self.http_port, "/api/check?name=www.kg.test&profile=kids")
+        self.assertEqual(kids["profile"], "kids")
+        self.assertEqual(kids["answer"], "sinkhole")
+        self.assertEqual(kids["action"], "block")
+        self.assertEqual(kids["categories"], ["gambling"])
+        self.assertIn("kids", kids["explanation"])
+        # The profile wins over client= (the operator asked "for whom").
+        both = get_json(self.http_port, "/api/check?name=www.kg.test&profile=default&client="
+                        + self.KIDS)
+        self.assertEqual((both["profile"], both["answer"]), ("default", "forward"))
+        # An unknown profile is refused, not answered for someone else.
+        st, _, text = http(self.http_port, "GET", "/api/check?name=www.kg.test&profile=nosuch")
+        self.assertEqual(st, 400, text)
+        err = json.loads(text)["error"]
+        self.assertIn("nosuch", err)
+        self.assertIn("kids", err)
+        self.assertIn("default", err)
+        # Recently blocked says for whom.
+        ev = get_json(self.http_port, "/api/events")["events"]
+        self.assertEqual([(e["name"], e["profile"]) for e in ev], [("www.kg.test", "kids")])
 
 
 class BlockPageTest(HTTPTestCase):

@@ -161,6 +161,46 @@ static const struct row rows[] = {
      false, RS_OUT_FORWARD, "default", RS_BY_DEFAULT, RS_STEP_NONE, "forward", NULL},
 };
 
+/* The operator asks for a profile (GET /api/check?profile=, rs_client.profile): taken as is,
+ * then every later step applies as for DNS. */
+struct asked_row {
+	const char *profile;
+	struct row r;
+};
+
+static const struct asked_row asked_rows[] = {
+    {"little",
+     {"asked profile at the default's address", "10.0.0.9", NULL, NULL, NULL, "evil.test", NOON,
+      false, false, false, RS_OUT_BLOCK, "little", RS_BY_ASKED, RS_STEP_LIST, "sinkhole",
+      "category=adult"}},
+    {"little",
+     {"asked profile beats device ID and MAC", "192.0.2.1", mac1, NULL, "dadphone2m4n6p8r",
+      "evil.test", NOON, false, false, false, RS_OUT_BLOCK, "little", RS_BY_ASKED, RS_STEP_LIST,
+      "sinkhole", NULL}},
+    {"open",
+     {"asked profile can be looser than the address", "10.0.0.2", NULL, NULL, NULL, "evil.test",
+      NOON, false, false, false, RS_OUT_FORWARD, "open", RS_BY_ASKED, RS_STEP_NONE, "forward",
+      NULL}},
+    {"little",
+     {"asked profile fails closed", NULL, NULL, NULL, NULL, "www.test", NOON, true, false, false,
+      RS_OUT_BLOCK, "little", RS_BY_ASKED, RS_STEP_STALE, "sinkhole", "feed stale"}},
+    {"little",
+     {"asked profile keeps canaries", NULL, NULL, NULL, NULL, "use-application-dns.net", NOON,
+      false, false, false, RS_OUT_BLOCK, "little", RS_BY_ASKED, RS_STEP_CANARY, "nxdomain", NULL}},
+    {"teen",
+     {"asked profile keeps its schedule", NULL, NULL, NULL, NULL, "play.test", MOW(2, 20, 30),
+      false, false, false, RS_OUT_BLOCK, "teen", RS_BY_ASKED, RS_STEP_LIST, "sinkhole",
+      "category=games"}},
+    {"teen",
+     {"asked profile keeps its bedtime", "10.0.0.9", NULL, NULL, NULL, "www.test", MOW(2, 22, 30),
+      false, false, false, RS_OUT_BLOCK, "teen", RS_BY_ASKED, RS_STEP_BEDTIME, "sinkhole",
+      "schedule=bedtime"}},
+    {"little",
+     {"asked profile keeps safe search", "10.0.0.9", NULL, NULL, NULL, "www.google.de", NOON, false,
+      false, false, RS_OUT_REWRITE, "little", RS_BY_ASKED, RS_STEP_SAFE, "rewrite",
+      "CNAME forcesafesearch.google.com"}},
+};
+
 static void put_sub(struct fx *f, const char *prefix, const char *profile)
 {
 	struct bl_clients *t;
@@ -219,13 +259,15 @@ static void sockaddr_of(const char *ip, struct sockaddr_storage *ss_out)
 }
 
 /* Run one row, in one call (RS_STAGE_ALL) or in the query path's two (PRE, then POST). */
-static void run_row(struct fx *f, const struct row *r, bool staged, struct rs_verdict *v)
+static void run_row_as(struct fx *f, const struct row *r, const char *asked_name, bool staged,
+                       struct rs_verdict *v)
 {
 	struct sockaddr_storage addr, subnet;
 	uint8_t wire[256];
 	int n = rs_name_to_wire(r->name, wire, sizeof(wire));
 	struct rs_ask ask = {wire, (size_t)n, 1, NULL};
 	struct rs_client cl = {.device_id = r->device_id, .mac = r->mac};
+	const struct rs_profile *asked = NULL;
 	struct rs_decide_ctx cx = {
 	    .cfg = &cfg,
 	    .ss = ss,
@@ -237,6 +279,11 @@ static void run_row(struct fx *f, const struct row *r, bool staged, struct rs_ve
 	};
 
 	assert_true(n > 0);
+	for (int i = 0; asked_name && i < cfg.n_profiles; i++)
+		if (strcmp(cfg.profiles[i].name, asked_name) == 0)
+			asked = &cfg.profiles[i];
+	assert_true(!asked_name || asked);
+	cl.profile = asked;
 	cl.id_profile = r->device_id ? rs_profile_for_id(&cfg, r->device_id) : NULL;
 	cfg.on_store_error = r->forward ? RS_STORE_ERROR_FORWARD : RS_STORE_ERROR_FAIL_CLOSED;
 	if (r->client) {
@@ -254,6 +301,11 @@ static void run_row(struct fx *f, const struct row *r, bool staged, struct rs_ve
 	assert_int_equal(rs_decide(&cx, &cl, &ask, RS_STAGE_PRE, v), 0);
 	if (v->outcome == RS_OUT_CONTINUE)
 		assert_int_equal(rs_decide(&cx, &cl, &ask, RS_STAGE_POST, v), 0);
+}
+
+static void run_row(struct fx *f, const struct row *r, bool staged, struct rs_verdict *v)
+{
+	run_row_as(f, r, NULL, staged, v);
 }
 
 static void check_row(const struct row *r, const struct rs_verdict *v)
@@ -285,6 +337,19 @@ static void test_staged_walk_agrees(void **state)
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		run_row(*state, &rows[i], true, &v);
 		check_row(&rows[i], &v);
+	}
+}
+
+/* A profile the operator names wins over device ID, MAC and address, and loses nothing after. */
+static void test_asked_profile(void **state)
+{
+	struct rs_verdict v;
+
+	for (size_t i = 0; i < sizeof(asked_rows) / sizeof(asked_rows[0]); i++) {
+		for (int staged = 0; staged < 2; staged++) {
+			run_row_as(*state, &asked_rows[i].r, asked_rows[i].profile, staged, &v);
+			check_row(&asked_rows[i].r, &v);
+		}
 	}
 }
 
@@ -342,6 +407,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_table),
 	    cmocka_unit_test(test_staged_walk_agrees),
+	    cmocka_unit_test(test_asked_profile),
 	    cmocka_unit_test(test_subscriber_status_and_store_rc),
 	    cmocka_unit_test(test_list_stage_for_a_cname),
 	};

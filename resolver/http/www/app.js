@@ -195,6 +195,7 @@ function renderStats(s) {
   urow("Waiting now", String(t.inflight));
 
   const st = s.settings;
+  renderProfiles(st.profiles || [], st.default_profile);
   $("qlog-note").textContent = st.query_log
     ? " — except that the query log is ON: the last queries are kept in memory with shortened device addresses"
     : "";
@@ -202,17 +203,27 @@ function renderStats(s) {
     : "No report address is configured ([http] report_url); reports are kept here.";
 }
 
+// The "for whom" choices of the check panel; keeps the parent's pick across refreshes.
+function renderProfiles(names, def) {
+  const sel = $("check-profile");
+  const have = Array.from(sel.options, (o) => o.value);
+  if (have.join("\n") === names.join("\n")) return;
+  const keep = names.includes(sel.value) ? sel.value : def;
+  sel.replaceChildren(...names.map((n) => el("option", { value: n }, n === def && n !== "default" ? n + " (default)" : n)));
+  sel.value = keep;
+}
+
 function renderEvents(ev) {
   const tb = $("events").tBodies[0];
   tb.replaceChildren();
   if (!ev.events.length) {
-    tb.append(el("tr", {}, el("td", { colspan: "3", class: "empty" }, "Nothing blocked yet.")));
+    tb.append(el("tr", {}, el("td", { colspan: "4", class: "empty" }, "Nothing blocked yet.")));
     return;
   }
   for (const e of ev.events.slice(0, 15)) {
     const link = el("a", { title: "Why?", onclick: () => check(e.name) }, e.name);
     tb.append(el("tr", {}, el("td", {}, new Date(e.time * 1000).toLocaleTimeString()), el("td", {}, link),
-      el("td", {}, e.categories.join(", ") || "local")));
+      el("td", {}, e.categories.join(", ") || "local"), el("td", { class: "profile" }, e.profile)));
   }
 }
 
@@ -236,15 +247,18 @@ async function check(name) {
   box.replaceChildren("Checking…");
   let v;
   try {
-    v = await api("GET", "/api/check?name=" + encodeURIComponent(name));
+    const who = $("check-profile").value;
+    v = await api("GET", "/api/check?name=" + encodeURIComponent(name) + (who ? "&profile=" + encodeURIComponent(who) : ""));
   } catch (e) {
     box.replaceChildren(String(e.message));
     return;
   }
-  const verdict = v.action === "block" ? "Blocked" : v.action === "allow" ? "Allowed" : "Not blocked";
-  box.className = "result " + v.action;
+  // The DNS answer decides (a bedtime or fail-closed block has no list action).
+  const blocked = !["forward", "rewrite", "refused"].includes(v.answer);
+  const verdict = blocked ? "Blocked" : v.action === "allow" ? "Allowed" : "Not blocked";
+  box.className = "result " + (blocked ? "block" : v.action);
   const actions = el("div", { class: "actions" });
-  if (v.action === "block") {
+  if (blocked) {
     actions.append(el("button", { type: "button", class: "secondary", onclick: () => addRule(v.name, "allow") },
       "Allow on this network"));
     if (v.source === "feed")
@@ -261,7 +275,7 @@ async function check(name) {
   if (v.match) details.push("rule: " + v.match + (v.subtree ? " and below" : ""));
   if (v.source !== "none") details.push("source: " + v.source + (v.source === "feed" ? " v" + v.feed_version : ""));
   details.push("profile: " + v.profile);
-  box.replaceChildren(el("div", { class: "verdict", id: "check-verdict" }, verdict + ": " + v.name),
+  box.replaceChildren(el("div", { class: "verdict", id: "check-verdict" }, verdict + ": " + v.name + " for " + v.profile),
     el("p", { id: "check-explanation" }, v.explanation), el("div", { class: "note" }, details.join(" · ")), actions);
 }
 
