@@ -192,7 +192,9 @@ void rs__history_sample(struct rs_http *h)
 	rs_server_stats(h->srv, &s);
 	pthread_mutex_lock(&h->hist_lock);
 	if (h->last_t == 0) {
-		h->last = s;
+		/* The first minute counts from the daemon's start (all counters zero), not from
+		 * this first sample: queries answered before it (the first second) belong in it. */
+		memset(&h->last, 0, sizeof(h->last));
 		h->last_t = minute;
 	}
 	while (h->last_t < minute) {
