@@ -297,37 +297,32 @@ static int set_https_url(struct load_ctx *c, const char *v, long lo, long hi, si
 	return set_string(c, v, lo, hi, off);
 }
 
+/* A key that names one of two modes: the first name is the enum's 0, the second its 1. */
+static int one_of(const char *v, const char *zero, const char *one, int *out)
+{
+	if (strcmp(v, zero) != 0 && strcmp(v, one) != 0)
+		return -1;
+	*out = strcmp(v, one) == 0;
+	return 0;
+}
+
+_Static_assert(RS_STALE_KEEP == 0 && RS_STALE_FAIL_CLOSED == 1, "one_of's order");
+_Static_assert(RS_STORE_ERROR_FAIL_CLOSED == 0 && RS_STORE_ERROR_FORWARD == 1, "one_of's order");
+_Static_assert(RS_PRIVATE_DROP == 0 && RS_PRIVATE_ALLOW == 1, "one_of's order");
+
 static int set_on_stale(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
 {
-	if (strcmp(v, "keep") == 0)
-		c->cfg.sync_on_stale = RS_STALE_KEEP;
-	else if (strcmp(v, "fail_closed") == 0)
-		c->cfg.sync_on_stale = RS_STALE_FAIL_CLOSED;
-	else
-		return -1;
-	return 0;
+	return one_of(v, "keep", "fail_closed", &c->cfg.sync_on_stale);
 }
 
 static int set_on_store_error(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
 {
-	if (strcmp(v, "fail_closed") == 0)
-		c->cfg.on_store_error = RS_STORE_ERROR_FAIL_CLOSED;
-	else if (strcmp(v, "forward") == 0)
-		c->cfg.on_store_error = RS_STORE_ERROR_FORWARD;
-	else
-		return -1;
-	return 0;
+	return one_of(v, "fail_closed", "forward", &c->cfg.on_store_error);
 }
 
 static int set_private_answers(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
 {
-	if (strcmp(v, "drop") == 0)
-		c->cfg.private_answers = RS_PRIVATE_DROP;
-	else if (strcmp(v, "allow") == 0)
-		c->cfg.private_answers = RS_PRIVATE_ALLOW;
-	else
-		return -1;
-	return 0;
+	return one_of(v, "drop", "allow", &c->cfg.private_answers);
 }
 
 static int add_private_domain(struct rs_config *cfg, const char *name)
