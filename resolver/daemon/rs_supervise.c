@@ -106,6 +106,7 @@ static void on_watch(uv_timer_t *t)
 	if (!cfg->sync_url[0] || bl_db_meta(s->srv->bl, &m) < 0)
 		return;
 	rebind_if_new_categories(s, &m);
+	cfg = &s->srv->cfg->cfg; /* the rebind may have replaced (and freed) the snapshot */
 	stale = rs_feed_stale(cfg, &m, now, s->daemon_started); /* shared with kidguard-ctl */
 	if (stale != s->was_stale) {
 		if (stale)
