@@ -5,7 +5,8 @@ set -eu
 
 BUILD="build-essential cmake pkg-config clang clang-format libldns-dev libuv1-dev liblmdb-dev
  libcurl4-openssl-dev libcjson-dev libinih-dev libmicrohttpd-dev libssl-dev libcmocka-dev
- zlib1g-dev libzstd-dev libidn2-dev libnghttp2-dev"
+ zlib1g-dev libzstd-dev libidn2-dev libnghttp2-dev libpsl-dev publicsuffix liblinear-dev
+ gettext"
 TEST="unbound nsd dnsperf knot-dnsutils bind9-dnsutils python3 python3-dnspython lmdb-utils
  xz-utils procps iproute2
  debhelper dpkg-dev fakeroot lintian systemd groff-base util-linux
