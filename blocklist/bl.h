@@ -453,6 +453,41 @@ int bl_clients_commit(struct bl_clients *t);
 /* Discard and free `t` (may be NULL). */
 void bl_clients_abort(struct bl_clients *t);
 
+/*
+ * The fleet subscriber channel (sync/sy_subs.c): a transaction that applies the ISP's signed
+ * table marks itself with bl_clients_fleet(); its commit records `version` and `expires`, sets
+ * "subs_applied" to `now` and resets the drift to 0. Any other transaction that changes the
+ * table (PUT /api/clients, kidguard-ctl clients) adds its changed prefixes to the drift. Every
+ * commit that changed something rewrites the table's SHA-256 (CLIENTS TEXT in bl_store.c), so
+ * two nodes holding the same mappings report the same hash whatever order they came in.
+ */
+int bl_clients_fleet(struct bl_clients *t, uint64_t version, uint64_t expires, uint64_t now);
+
+#define BL_SUBS_HASH_LEN 32
+struct bl_clients_meta {
+	uint64_t version; /* fleet version applied last (0: never) */
+	uint64_t expires, applied;
+	bool has_hash;
+	uint8_t hash[BL_SUBS_HASH_LEN]; /* of the table now */
+	uint64_t drift;                 /* local changes since the last fleet apply */
+	uint64_t last_attempt;          /* of the fleet poll */
+	char last_error[BL_META_ERR_MAX];
+};
+/* Read the above in one read transaction. Returns 0 or BL_ESTORE. */
+int bl_clients_meta(struct bl_db *db, struct bl_clients_meta *m);
+/* Record a fleet poll at `when` with error `err` (NULL or "": none), in its own transaction. */
+int bl_clients_record(struct bl_db *db, uint64_t when, const char *err);
+/*
+ * SHA-256 of the table as the CLIENTS TEXT of bl_store.c, computed now in its own read
+ * transaction (what the commits store). Returns 0 or BL_ESTORE.
+ */
+int bl_clients_hash(struct bl_db *db, uint8_t out[BL_SUBS_HASH_LEN]);
+/* One line of the CLIENTS TEXT ("client PREFIX PROFILE\n") into `buf` (`len` >= 128 bytes).
+ * Returns its length. Shared with the publisher (kidguard-feed subscribers). */
+size_t bl_clients_line(const struct bl_prefix *p, const char *profile, char *buf, size_t len);
+/* The store key order of two prefixes (family, address, length): <0, 0, >0. */
+int bl_prefix_cmp(const struct bl_prefix *a, const struct bl_prefix *b);
+
 /* ---- Device IDs (bl_devices.c) ----------------------------------------------------------
  *
  * The "devices" table: secret IDs a phone presents over DoT (first label of the server name)

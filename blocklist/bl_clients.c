@@ -23,6 +23,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <openssl/evp.h>
+
 #define KEY_MAX    18 /* family, 16 address bytes, length */
 #define V4_COUNTS  33
 #define V6_COUNTS  129
@@ -36,6 +38,9 @@ struct bl_clients {
 	size_t last_len;
 	uint8_t last[KEY_MAX];
 	uint32_t counts[2][COUNTS_MAX]; /* [v4, v6][length] as this transaction sees them */
+	uint64_t changes;               /* prefixes added, changed or removed */
+	bool fleet;                     /* a fleet apply (bl_clients_fleet) */
+	uint64_t fleet_version, fleet_expires, fleet_now;
 };
 
 static int fam_index(int family)
@@ -327,17 +332,22 @@ int bl_clients_put(struct bl_clients *t, const struct bl_prefix *p, const char *
 		memcpy(t->last, key, klen);
 		t->last_len = klen;
 		t->counts[fi][p->len]++;
+		t->changes++;
 		return 0;
 	}
 	t->append = false;
 	rc = mdb_put(t->txn, t->db->dbi_clients, &k, &v, MDB_NOOVERWRITE);
 	if (rc == 0) {
 		t->counts[fi][p->len]++;
+		t->changes++;
 		return 0;
 	}
 	if (rc == MDB_KEYEXIST) {
+		if (v.mv_size == vlen && memcmp(v.mv_data, profile, vlen) == 0)
+			return 0; /* the same mapping: no change, no drift */
 		v = (MDB_val){vlen, (void *)profile};
 		rc = mdb_put(t->txn, t->db->dbi_clients, &k, &v, 0);
+		t->changes++;
 	}
 	return rc == 0 ? 0 : fail(t, rc, "client put");
 }
@@ -358,6 +368,7 @@ int bl_clients_del(struct bl_clients *t, const struct bl_prefix *p)
 		return fail(t, rc, "client del");
 	if (t->counts[fi][p->len] > 0)
 		t->counts[fi][p->len]--;
+	t->changes++;
 	return 0;
 }
 
@@ -370,10 +381,203 @@ int bl_clients_clear(struct bl_clients *t)
 	rc = mdb_drop(t->txn, t->db->dbi_clients, 0);
 	if (rc != 0)
 		return fail(t, rc, "client clear");
+	for (int f = 0; f < 2; f++) {
+		for (int i = 0; i < COUNTS_MAX; i++)
+			t->changes += t->counts[f][i];
+	}
 	memset(t->counts, 0, sizeof(t->counts));
 	t->append = true;
 	t->last_len = 0;
 	return 0;
+}
+
+/* ---- Fleet meta and the table's hash ------------------------------------------------------ */
+
+int bl_prefix_cmp(const struct bl_prefix *a, const struct bl_prefix *b)
+{
+	uint8_t ka[KEY_MAX], kb[KEY_MAX];
+	size_t la = make_key(a->family, a->addr, a->len, ka),
+	       lb = make_key(b->family, b->addr, b->len, kb);
+	int c = memcmp(ka, kb, la < lb ? la : lb);
+
+	return c ? c : (int)la - (int)lb;
+}
+
+size_t bl_clients_line(const struct bl_prefix *p, const char *profile, char *buf, size_t len)
+{
+	char pfx[64];
+	int n = snprintf(buf, len, "client %s %s\n", bl_prefix_str(p, pfx, sizeof(pfx)), profile);
+
+	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+}
+
+/* SHA-256 of the CLIENTS TEXT as `txn` sees the table. */
+static int hash_txn(struct bl_db *db, MDB_txn *txn, uint8_t out[BL_SUBS_HASH_LEN])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	unsigned mdlen = 0;
+	int rc = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) ? 0 : -ENOMEM;
+
+	if (rc == 0 && (rc = mdb_cursor_open(txn, db->dbi_clients, &cur)) != 0)
+		rc = bl__mdb_err(rc, "client hash");
+	for (int op = MDB_FIRST; rc == 0; op = MDB_NEXT) {
+		const uint8_t *key;
+		struct bl_prefix p;
+		char line[128], prof[BL_CLIENT_PROFILE_MAX];
+		size_t n;
+		int mr = mdb_cursor_get(cur, &k, &v, (MDB_cursor_op)op);
+		if (mr == MDB_NOTFOUND)
+			break;
+		if (mr != 0) {
+			rc = bl__mdb_err(mr, "client hash");
+			break;
+		}
+		key = k.mv_data;
+		if (key[0] == 0)
+			continue; /* the per-length counts */
+		if ((k.mv_size != 6 && k.mv_size != 18) || v.mv_size == 0 ||
+		    v.mv_size >= sizeof(prof)) {
+			rc = BL_ECORRUPT;
+			break;
+		}
+		memset(&p, 0, sizeof(p));
+		p.family = key[0];
+		memcpy(p.addr, key + 1, k.mv_size - 2);
+		p.len = key[k.mv_size - 1];
+		memcpy(prof, v.mv_data, v.mv_size);
+		prof[v.mv_size] = '\0';
+		n = bl_clients_line(&p, prof, line, sizeof(line));
+		if (!EVP_DigestUpdate(md, line, n))
+			rc = -ENOMEM;
+	}
+	if (rc == 0 && !EVP_DigestFinal_ex(md, out, &mdlen))
+		rc = -ENOMEM;
+	if (cur)
+		mdb_cursor_close(cur);
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
+int bl_clients_hash(struct bl_db *db, uint8_t out[BL_SUBS_HASH_LEN])
+{
+	MDB_txn *txn;
+	int rc;
+
+	if (!db->has_clients)
+		return EVP_Digest("", 0, out, NULL, EVP_sha256(), NULL) ? 0 : -ENOMEM;
+	rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return bl__mdb_err(rc, "begin");
+	rc = hash_txn(db, txn, out);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+static int meta_put(MDB_txn *txn, struct bl_db *db, const char *key, const void *d, size_t len)
+{
+	MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)d};
+	int rc = mdb_put(txn, db->dbi_meta, &k, &v, 0);
+
+	return rc ? bl__mdb_err(rc, "meta") : 0;
+}
+
+static int meta_put_u64(MDB_txn *txn, struct bl_db *db, const char *key, uint64_t x)
+{
+	uint8_t b[8];
+
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(x >> (8 * i));
+	return meta_put(txn, db, key, b, sizeof(b));
+}
+
+int bl_clients_fleet(struct bl_clients *t, uint64_t version, uint64_t expires, uint64_t now)
+{
+	if (t->dead)
+		return BL_ESTORE;
+	t->fleet = true;
+	t->fleet_version = version;
+	t->fleet_expires = expires;
+	t->fleet_now = now;
+	return 0;
+}
+
+/* The hash of the table as committed, and the fleet version or the drift. */
+static int store_fleet_meta(struct bl_clients *t)
+{
+	struct bl_db *db = t->db;
+	uint8_t h[BL_SUBS_HASH_LEN];
+	int rc = hash_txn(db, t->txn, h);
+
+	if (rc == 0)
+		rc = meta_put(t->txn, db, "subs_hash", h, sizeof(h));
+	if (rc == 0 && t->fleet) {
+		rc = meta_put_u64(t->txn, db, "subs_version", t->fleet_version);
+		rc = rc ? rc : meta_put_u64(t->txn, db, "subs_expires", t->fleet_expires);
+		rc = rc ? rc : meta_put_u64(t->txn, db, "subs_applied", t->fleet_now);
+		rc = rc ? rc : meta_put_u64(t->txn, db, "subs_drift", 0);
+	} else if (rc == 0) {
+		uint64_t d = bl__meta_u64(t->txn, db->dbi_meta, "subs_drift");
+		rc = meta_put_u64(t->txn, db, "subs_drift", d + t->changes);
+	}
+	if (rc != 0)
+		t->dead = true;
+	return rc;
+}
+
+int bl_clients_meta(struct bl_db *db, struct bl_clients_meta *m)
+{
+	MDB_txn *txn;
+	MDB_val k = {9, "subs_hash"}, v;
+	int rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn);
+
+	memset(m, 0, sizeof(*m));
+	if (rc != 0)
+		return bl__mdb_err(rc, "begin");
+	m->version = bl__meta_u64(txn, db->dbi_meta, "subs_version");
+	m->expires = bl__meta_u64(txn, db->dbi_meta, "subs_expires");
+	m->applied = bl__meta_u64(txn, db->dbi_meta, "subs_applied");
+	m->drift = bl__meta_u64(txn, db->dbi_meta, "subs_drift");
+	m->last_attempt = bl__meta_u64(txn, db->dbi_meta, "subs_attempt");
+	if (mdb_get(txn, db->dbi_meta, &k, &v) == 0 && v.mv_size == BL_SUBS_HASH_LEN) {
+		m->has_hash = true;
+		memcpy(m->hash, v.mv_data, BL_SUBS_HASH_LEN);
+	}
+	k = (MDB_val){10, "subs_error"};
+	if (mdb_get(txn, db->dbi_meta, &k, &v) == 0) {
+		size_t n = v.mv_size < BL_META_ERR_MAX - 1 ? v.mv_size : BL_META_ERR_MAX - 1;
+		memcpy(m->last_error, v.mv_data, n);
+		m->last_error[n] = '\0';
+	}
+	mdb_txn_abort(txn);
+	return 0;
+}
+
+int bl_clients_record(struct bl_db *db, uint64_t when, const char *err)
+{
+	MDB_txn *txn;
+	MDB_val k = {10, "subs_error"};
+	int rc, dead;
+
+	if (db->readonly)
+		return -EROFS;
+	mdb_reader_check(db->env, &dead);
+	rc = mdb_txn_begin(db->env, NULL, 0, &txn);
+	if (rc != 0)
+		return bl__mdb_err(rc, "begin");
+	rc = meta_put_u64(txn, db, "subs_attempt", when);
+	if (rc == 0 && err && *err) {
+		rc = meta_put(txn, db, "subs_error", err, strnlen(err, BL_META_ERR_MAX - 1));
+	} else if (rc == 0) {
+		int dr = mdb_del(txn, db->dbi_meta, &k, NULL);
+		rc = dr == 0 || dr == MDB_NOTFOUND ? 0 : bl__mdb_err(dr, "meta");
+	}
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return bl__commit_durable(db, txn);
 }
 
 /* Write (or remove, when all zero) each family's counts. */
@@ -412,6 +616,8 @@ int bl_clients_commit(struct bl_clients *t)
 	int rc;
 
 	rc = t->dead ? BL_ESTORE : store_counts(t);
+	if (rc == 0 && (t->changes > 0 || t->fleet))
+		rc = store_fleet_meta(t);
 	if (rc < 0) {
 		bl_clients_abort(t);
 		return rc;

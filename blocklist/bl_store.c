@@ -40,6 +40,20 @@
  *           "mandatory"     u64 LE, category bits the publisher made mandatory: blocked for
  *                           every client, above local allow rules (written with the feed)
  *           "child_allow"   u64 LE, feed-defined category bits the child presets leave alone
+ *           "subs_version"  u64 LE, the fleet subscriber table's version applied last
+ *           "subs_expires"  u64 LE, unix seconds, expiry of that table's manifest
+ *           "subs_applied"  u64 LE, unix seconds of that apply
+ *           "subs_hash"     32 bytes, SHA-256 of the "clients" table as it is now (the
+ *                           canonical text below), rewritten by every change of the table
+ *           "subs_drift"    u64 LE, prefixes changed locally (API, kidguard-ctl) since the
+ *                           last fleet apply, which resets it to 0
+ *           "subs_attempt"  u64 LE, unix seconds of the last fleet poll
+ *           "subs_error"    text (no NUL), the error of that poll, absent when none
+ *
+ * CLIENTS TEXT: the canonical form of the "clients" table that "subs_hash" hashes and the
+ * fleet channel's snapshot carries byte for byte: one line "client PREFIX PROFILE\n" per
+ * entry in key order, PREFIX as bl_prefix_str() writes it (so `zcat snapshot | sha256sum` on
+ * the publisher's side equals a node's hash when the node holds exactly that table).
  *
  * HASH: the first 16 bytes of HMAC-SHA256(hash_key, NAMEKEY) (bl_hash.c). The sync worker
  * writes "feed_hashed" and "hash_key" in the same transaction as the entries they describe.

@@ -21,10 +21,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bl.h"
+
 /* Error codes: SY_E* (-4101..-4200) are defined in kg_err.h, named by kg_strerror(). */
 #include "kg_err.h"
 
 /* ---- The worker ------------------------------------------------------------------------- */
+
+/* The channels one sync process polls: the national feed and the ISP's subscriber table
+ * (docs/feed-format.md, "The subscriber channel"). Same envelope, manifest, snapshots and
+ * deltas; each has its own URL, keys, interval and status. */
+enum sy_channel { SY_CHANNEL_FEED = 0, SY_CHANNEL_SUBSCRIBERS = 1 };
 
 struct sy_options {
 	char url[1024];           /* https://.../manifest.json */
@@ -35,6 +42,7 @@ struct sy_options {
 	char state_dir[512];         /* the LMDB store directory */
 	uint64_t max_download_bytes; /* cap on any file, after decompression too; 0 = 512 MiB */
 	int timeout_s;               /* per transfer; 0 = 60 */
+	enum sy_channel channel;     /* what the URL serves (default: the feed) */
 };
 
 struct sy_ctx;
@@ -74,6 +82,9 @@ uint64_t sy_ctx_version(const struct sy_ctx *ctx);
  * SIGTERM (nothing is committed). Returns 0 on SIGTERM, negative when it cannot start.
  */
 int sy_run(const struct sy_options *o);
+/* sy_run() for `n` channels (1..2, `o` borrowed), each polled on its own interval in the one
+ * process; SIGUSR1 polls all of them at once. */
+int sy_run_channels(const struct sy_options *o, int n);
 
 /* ---- The feed format --------------------------------------------------------------------- */
 
@@ -88,8 +99,11 @@ int sy_run(const struct sy_options *o);
 #define SY_PAYLOAD_TYPE   "application/vnd.kidguard.feed.v1+json"
 /* The signed timestamp (timestamp.json) travels in the same envelope under its own type, so
  * a signed manifest can never be replayed as a timestamp or the other way round. */
-#define SY_TIMESTAMP_TYPE    "application/vnd.kidguard.timestamp.v1+json"
-#define SY_TIMESTAMP_FILE    "timestamp.json"
+#define SY_TIMESTAMP_TYPE "application/vnd.kidguard.timestamp.v1+json"
+#define SY_TIMESTAMP_FILE "timestamp.json"
+/* The subscriber channel's manifests travel under their own payload type: a national feed
+ * manifest (or the other way round) is never taken for a subscriber table. */
+#define SY_SUBS_TYPE         "application/vnd.kidguard.subscribers.v1+json"
 #define SY_TIMESTAMP_MAX     (64 * 1024) /* bytes of a signed timestamp envelope */
 #define SY_TIMESTAMP_TTL_MAX (31 * 86400)
 
@@ -222,5 +236,39 @@ typedef int (*sy_line_cb)(void *arg, const struct sy_line *l);
  */
 int sy_file_lines(const struct sy_manifest *m, const struct sy_file *f, bool delta,
                   const uint8_t *data, size_t len, uint64_t max_raw, sy_line_cb cb, void *arg);
+
+/* ---- The subscriber channel's lines ------------------------------------------------------ */
+
+/* Called for each raw line (no newline, `len` bytes, borrowed for the call). */
+typedef int (*sy_raw_cb)(void *arg, const char *line, size_t len);
+
+/* sy_file_lines() without the feed's line parser: inflate, bound, split, count; `cb` gets each
+ * line as text. Same return values. */
+int sy_file_raw_lines(const struct sy_file *f, const uint8_t *data, size_t len, uint64_t max_raw,
+                      sy_raw_cb cb, void *arg);
+
+enum sy_subs_kind {
+	SY_SUBS_CLIENT,  /* "client PREFIX PROFILE": map PREFIX to PROFILE (replacing) */
+	SY_SUBS_DEL,     /* "del PREFIX" (deltas only): remove the mapping */
+	SY_SUBS_PROFILE, /* "profile NAME {json}": a household record (not applied yet) */
+};
+
+#define SY_SUBS_NAME_MAX 32 /* profile name and its NUL (BL_CLIENT_PROFILE_MAX) */
+
+struct sy_subs_line {
+	enum sy_subs_kind kind;
+	struct bl_prefix prefix;     /* CLIENT, DEL */
+	char name[SY_SUBS_NAME_MAX]; /* CLIENT: the profile; PROFILE: the household */
+	const char *json;            /* PROFILE: the record, borrowed from the line */
+	size_t json_len;
+};
+
+/*
+ * Parse one subscriber line (`line`, `len` bytes, no newline, borrowed). Strict: single
+ * spaces, the prefix in its canonical form (as bl_prefix_str() writes it: what the table's
+ * hash covers), a profile name of 1..31 [A-Za-z0-9_.-]; `del` only in a delta. Returns 0 or
+ * SY_EFORMAT.
+ */
+int sy_subs_line_parse(bool delta, const char *line, size_t len, struct sy_subs_line *out);
 
 #endif

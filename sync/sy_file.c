@@ -20,6 +20,7 @@ struct lines {
 	const struct sy_manifest *m;
 	bool delta;
 	sy_line_cb cb;
+	sy_raw_cb raw; /* instead of parsing feed lines */
 	void *arg;
 	uint64_t n;
 	size_t llen;
@@ -40,8 +41,13 @@ int sy_file_check(const struct sy_file *f, const uint8_t *data, size_t len)
 static int one_line(struct lines *l)
 {
 	struct sy_line pl;
-	int rc = sy_line_parse(l->m, l->delta, l->line, l->llen, &pl);
+	int rc;
 
+	if (l->raw) {
+		l->n++;
+		return l->raw(l->arg, l->line, l->llen);
+	}
+	rc = sy_line_parse(l->m, l->delta, l->line, l->llen, &pl);
 	if (rc != 0) {
 		log_warn("feed: line %llu: malformed", (unsigned long long)l->n + 1);
 		return rc;
@@ -96,8 +102,9 @@ static int inflate_all(struct lines *l, z_stream *z, unsigned char *out, uint64_
 	return rc;
 }
 
-int sy_file_lines(const struct sy_manifest *m, const struct sy_file *f, bool delta,
-                  const uint8_t *data, size_t len, uint64_t max_raw, sy_line_cb cb, void *arg)
+static int file_lines(const struct sy_manifest *m, const struct sy_file *f, bool delta,
+                      const uint8_t *data, size_t len, uint64_t max_raw, sy_line_cb cb,
+                      sy_raw_cb raw, void *arg)
 {
 	struct lines *l = calloc(1, sizeof(*l));
 	unsigned char *out = malloc(CHUNK);
@@ -112,6 +119,7 @@ int sy_file_lines(const struct sy_manifest *m, const struct sy_file *f, bool del
 	l->m = m;
 	l->delta = delta;
 	l->cb = cb;
+	l->raw = raw;
 	l->arg = arg;
 	z.next_in = (unsigned char *)data;
 	z.avail_in = (uInt)len;
@@ -124,4 +132,16 @@ out:
 	free(out);
 	free(l);
 	return rc;
+}
+
+int sy_file_lines(const struct sy_manifest *m, const struct sy_file *f, bool delta,
+                  const uint8_t *data, size_t len, uint64_t max_raw, sy_line_cb cb, void *arg)
+{
+	return file_lines(m, f, delta, data, len, max_raw, cb, NULL, arg);
+}
+
+int sy_file_raw_lines(const struct sy_file *f, const uint8_t *data, size_t len, uint64_t max_raw,
+                      sy_raw_cb cb, void *arg)
+{
+	return file_lines(NULL, f, false, data, len, max_raw, NULL, cb, arg);
 }

@@ -18,6 +18,7 @@ struct sy_ctx {
 	uint8_t keys[8][SY_KEY_LEN];
 	int nkeys;
 	struct bl_db *db;
+	bool own_db; /* else borrowed from the process's other channel */
 	CURL *curl;
 	char etag[256];          /* of the last manifest we verified, for If-None-Match */
 	uint64_t etag_version;   /* the version that manifest carried */
@@ -72,6 +73,16 @@ int sy__apply(struct sy_ctx *ctx, const struct sy_manifest *m, const struct sy_f
 
 /* Record a failed or unchanged attempt in the store meta (own transaction). */
 int sy__record(struct sy_ctx *ctx, const char *err, bool confirmed_current);
+
+/* The URL of file `name` of the channel: the manifest's directory plus `name` (borrowed). */
+int sy__feed_url(const struct sy_ctx *ctx, const char *name, char *out, size_t len);
+
+/* sy_ctx_new() on store `db` (borrowed, outlives the context) when not NULL: LMDB allows one
+ * environment per file and process, so a second channel shares the first one's. */
+int sy__ctx_new_db(const struct sy_options *o, struct bl_db *db, struct sy_ctx **out);
+
+/* One poll of the subscriber channel (sy_subs.c): sy_poll_once() for SY_CHANNEL_SUBSCRIBERS. */
+int sy__subs_poll(struct sy_ctx *ctx);
 
 /* True once SIGTERM or SIGINT is pending in this process (they are blocked by sy_run). */
 bool sy__stop_requested(void);

@@ -25,6 +25,11 @@ static uint64_t ms_now(void)
 
 int sy_ctx_new(const struct sy_options *o, struct sy_ctx **out)
 {
+	return sy__ctx_new_db(o, NULL, out);
+}
+
+int sy__ctx_new_db(const struct sy_options *o, struct bl_db *db, struct sy_ctx **out)
+{
 	struct sy_ctx *ctx;
 	int rc = -EINVAL;
 
@@ -41,8 +46,10 @@ int sy_ctx_new(const struct sy_options *o, struct sy_ctx **out)
 			goto fail;
 	}
 	ctx->nkeys = o->n_public_keys;
-	if ((rc = bl_db_open(ctx->o.state_dir, NULL, &ctx->db)) != 0)
+	ctx->db = db;
+	if (!db && (rc = bl_db_open(ctx->o.state_dir, NULL, &ctx->db)) != 0)
 		goto fail;
+	ctx->own_db = !db;
 	rc = -ENOMEM;
 	if (!(ctx->curl = sy__curl_new()))
 		goto fail;
@@ -59,7 +66,8 @@ void sy_ctx_free(struct sy_ctx *ctx)
 		return;
 	if (ctx->curl)
 		curl_easy_cleanup(ctx->curl);
-	bl_db_close(ctx->db);
+	if (ctx->own_db)
+		bl_db_close(ctx->db);
 	free(ctx->cur);
 	OPENSSL_cleanse(ctx->keys, sizeof(ctx->keys));
 	free(ctx);
@@ -90,7 +98,7 @@ int sy__record(struct sy_ctx *ctx, const char *err, bool confirmed_current)
 }
 
 /* The URL of a file of the feed: the manifest's directory plus the relative path `name`. */
-static int feed_url(const struct sy_ctx *ctx, const char *name, char *out, size_t len)
+int sy__feed_url(const struct sy_ctx *ctx, const char *name, char *out, size_t len)
 {
 	const char *slash = strrchr(ctx->o.url + 8, '/');
 	size_t base = slash ? (size_t)(slash - ctx->o.url) + 1 : strlen(ctx->o.url);
@@ -111,7 +119,7 @@ static int fetch_apply(struct sy_ctx *ctx, const struct sy_manifest *m, const st
 
 	if (f->size > max || f->raw_size > max)
 		return SY_ETOOBIG;
-	if ((rc = feed_url(ctx, f->url, url, sizeof(url))) != 0)
+	if ((rc = sy__feed_url(ctx, f->url, url, sizeof(url))) != 0)
 		return rc;
 	rc = sy__fetch(ctx, url, f->size, NULL, NULL, NULL, 0, &b);
 	if (rc == 0)
@@ -181,7 +189,7 @@ static int poll_timestamp(struct sy_ctx *ctx, const struct sy_manifest *m,
 	struct sy_timestamp ts;
 	char url[1400], why[300] = "", *payload = NULL;
 	size_t plen = 0;
-	int rc = feed_url(ctx, SY_TIMESTAMP_FILE, url, sizeof(url));
+	int rc = sy__feed_url(ctx, SY_TIMESTAMP_FILE, url, sizeof(url));
 
 	if (rc == 0)
 		rc = sy__fetch(ctx, url, SY_TIMESTAMP_MAX, NULL, NULL, NULL, 0, &b);
@@ -317,6 +325,8 @@ int sy_poll_once(struct sy_ctx *ctx)
 	char err[BL_META_ERR_MAX] = "";
 	int rc, rr;
 
+	if (ctx->o.channel == SY_CHANNEL_SUBSCRIBERS)
+		return sy__subs_poll(ctx);
 	ctx->poll_start = (uint64_t)time(NULL);
 	ctx->ts_set = false;
 	if ((rc = bl_db_meta(ctx->db, &meta)) != 0)

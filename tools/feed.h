@@ -120,7 +120,16 @@ int feed_write_timestamp(const struct pub *p, const struct sy_manifest *m, const
 /* Write `len` bytes of `text` to `file` atomically (temp file, fsync, rename). */
 int feed_write_atomic(const char *file, const char *text, size_t len);
 
+/* The manifest payload JSON of `m` (malloc'd, owned by the caller). */
+char *feed_manifest_json(const struct sy_manifest *m);
+/* Remove files of FEEDDIR no client can need any more (older than p->keep versions). */
+void feed_cleanup(const struct pub *p);
+/* One text line (with its newline) into a feed file: the subscriber channel's lines. */
+int gzw_text(struct gzw *g, const char *line, size_t len);
+
 int feed_publish(int argc, char **argv);
+/* feed_subs.c: kidguard-feed subscribers (the ISP's subscriber table). */
+int feed_subscribers(int argc, char **argv);
 int feed_timestamp(int argc, char **argv);
 int feed_verify(int argc, char **argv);
 

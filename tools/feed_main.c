@@ -4,6 +4,7 @@
  *   kidguard-feed publish --key KEYFILE --dir FEEDDIR --category NAME=FILE[:FORMAT] ...
  *   kidguard-feed verify --pubkey KEY --dir FEEDDIR
  *   kidguard-feed timestamp --key KEYFILE --dir FEEDDIR
+ *   kidguard-feed subscribers --key KEYFILE --dir DIR --table FILE
  */
 #include "feed.h"
 
@@ -24,12 +25,16 @@ static void usage(FILE *f)
 	       "                     [--version N] [--timestamp-ttl SECONDS]\n"
 	       "       kidguard-feed verify --pubkey KEY [--pubkey KEY2] --dir FEEDDIR\n"
 	       "       kidguard-feed timestamp --key KEYFILE [--key KEYFILE2] --dir FEEDDIR\n"
+	       "       kidguard-feed subscribers --key KEYFILE [--key KEYFILE2] --dir DIR\n"
+	       "                     --table FILE [--expires-in SECONDS] [--keep N] [--version N]\n"
 	       "FORMAT is domains (default), hosts, adblock or rpz; FILE may be .gz or .xz.\n"
 	       "A --category NAME may be given several times with different files.\n"
 	       "--confidential NAME publishes that category as keyed hashes of the names.\n"
 	       "--mandatory NAME: appliances block it for every profile, above local allows.\n"
 	       "--child-default NAME=allow: the child presets do not block it (default block).\n"
 	       "--keep N: deltas from the last N versions (default 5).\n"
+	       "subscribers: the ISP's table (lines \"PREFIX PROFILE\", # comments) as a signed\n"
+	       "channel the nodes' [subscribers] url polls; prints the table's SHA-256.\n"
 	       "--timestamp-ttl SECONDS: publish a signed timestamp.json valid that long; re-sign\n"
 	       "it with `kidguard-feed timestamp` (cron) well within it. 0 turns it off; without\n"
 	       "the option a publish keeps the previous version's setting.\n");
@@ -43,6 +48,8 @@ int main(int argc, char **argv)
 			return feed_keygen(argv[3]) == 0 ? 0 : 1;
 	} else if (argc >= 2 && strcmp(argv[1], "publish") == 0) {
 		return feed_publish(argc - 1, argv + 1);
+	} else if (argc >= 2 && strcmp(argv[1], "subscribers") == 0) {
+		return feed_subscribers(argc - 1, argv + 1);
 	} else if (argc >= 2 && strcmp(argv[1], "timestamp") == 0) {
 		return feed_timestamp(argc - 1, argv + 1);
 	} else if (argc >= 2 && strcmp(argv[1], "verify") == 0) {

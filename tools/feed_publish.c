@@ -151,7 +151,7 @@ static cJSON *file_json(const struct sy_file *f)
 	return o;
 }
 
-static char *manifest_json(const struct sy_manifest *m)
+char *feed_manifest_json(const struct sy_manifest *m)
 {
 	cJSON *o = cJSON_CreateObject(), *cats = cJSON_CreateArray(), *ds = cJSON_CreateArray();
 	char hex[2 * SY_HASH_KEY_LEN + 1], *s;
@@ -191,7 +191,7 @@ static char *manifest_json(const struct sy_manifest *m)
 
 static int write_manifest(struct pub *p)
 {
-	char *payload = manifest_json(&p->m), *env = NULL, file[FEED_PATH_MAX];
+	char *payload = feed_manifest_json(&p->m), *env = NULL, file[FEED_PATH_MAX];
 	int rc = -ENOMEM, dfd;
 
 	if (!payload || !(env = feed_envelope(payload, strlen(payload), p->keys,
@@ -221,7 +221,7 @@ out:
 
 /* Remove what no client can need any more: snapshots and manifests older than the kept
  * versions, deltas into versions before the previous one, and stale temp files. */
-static void cleanup(const struct pub *p)
+void feed_cleanup(const struct pub *p)
 {
 	DIR *d = opendir(p->dir);
 	struct dirent *e;
@@ -261,7 +261,7 @@ static int publish(struct pub *p)
 		fprintf(stderr, "kidguard-feed: publish failed: %s\n", kg_strerror(rc));
 		return -1;
 	}
-	cleanup(p);
+	feed_cleanup(p);
 	printf("version %llu: %zu rules, snapshot %llu bytes, %d deltas\n",
 	       (unsigned long long)p->m.version, p->set.n, (unsigned long long)p->m.snapshot.size,
 	       p->m.n_deltas);

@@ -186,6 +186,12 @@ int gzw_line(struct gzw *g, const struct fset *s, const struct fe *e, int op,
 	return put(g, line, (size_t)n);
 }
 
+int gzw_text(struct gzw *g, const char *line, size_t len)
+{
+	g->entries++;
+	return put(g, line, len);
+}
+
 int gzw_close(struct gzw *g, struct sy_file *f)
 {
 	unsigned mdlen = 0;

@@ -43,40 +43,58 @@ static void usage(FILE *out)
 	    "  -h, --help         this text\n"
 	    "  -V, --version      print the version\n"
 	    "      --sync-worker  (internal) run the feed sync process; the daemon starts it\n"
-	    "                     itself when the config has a [sync] url\n"
+	    "                     itself when the config has a [sync] or [subscribers] url\n"
 	    "\n"
 	    "Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration (a bad file\n"
 	    "is logged and the running configuration kept).\n");
 }
 
 /* `kidguard --sync-worker -c FILE`: the sync process the daemon starts and supervises. It
- * runs the same binary so that an installed kidguard never finds a mismatched helper. */
+ * runs the same binary so that an installed kidguard never finds a mismatched helper. It polls
+ * the national feed ([sync]) and the ISP's subscriber table ([subscribers]), whichever are set. */
+#ifdef KG_HAVE_SYNC
+static int sync_channel(const struct rs_config *cfg, bool subs, struct sy_options *o)
+{
+	const char *sec = subs ? "subscribers" : "sync";
+	char err[256];
+
+	memset(o, 0, sizeof(*o));
+	if (sy_parse_keys(subs ? cfg->subs_public_keys : cfg->sync_public_keys, o, err,
+	                  sizeof(err)) < 0) {
+		log_err("%s: [%s] public_keys: %s", cfg->source, sec, err);
+		return -1;
+	}
+	snprintf(o->url, sizeof(o->url), "%s", subs ? cfg->subs_url : cfg->sync_url);
+	snprintf(o->ca_file, sizeof(o->ca_file), "%s",
+	         subs ? cfg->subs_ca_file : cfg->sync_ca_file);
+	snprintf(o->state_dir, sizeof(o->state_dir), "%s", cfg->state_dir);
+	o->interval_s = subs ? cfg->subs_interval_s : cfg->sync_interval_s;
+	o->timeout_s = cfg->sync_timeout_s;
+	o->max_download_bytes = cfg->sync_max_download;
+	o->channel = subs ? SY_CHANNEL_SUBSCRIBERS : SY_CHANNEL_FEED;
+	return 0;
+}
+#endif
+
 static int run_sync_worker(const struct rs_config *cfg)
 {
 #ifndef KG_HAVE_SYNC
 	log_err("this kidguard was built without the sync module");
 	return 1;
 #else
-	struct sy_options o;
-	char err[256];
+	static struct sy_options o[2];
+	int n = 0;
 
-	memset(&o, 0, sizeof(o));
 	kg_log_set_tag("kidguard-sync");
-	if (!cfg->sync_url[0]) {
-		log_err("no [sync] url in %s", cfg->source);
+	if (!cfg->sync_url[0] && !cfg->subs_url[0]) {
+		log_err("no [sync] url and no [subscribers] url in %s", cfg->source);
 		return 1;
 	}
-	if (sy_parse_keys(cfg->sync_public_keys, &o, err, sizeof(err)) < 0) {
-		log_err("%s: [sync] public_keys: %s", cfg->source, err);
+	if (cfg->sync_url[0] && sync_channel(cfg, false, &o[n++]) < 0)
 		return 1;
-	}
-	snprintf(o.url, sizeof(o.url), "%s", cfg->sync_url);
-	snprintf(o.ca_file, sizeof(o.ca_file), "%s", cfg->sync_ca_file);
-	snprintf(o.state_dir, sizeof(o.state_dir), "%s", cfg->state_dir);
-	o.interval_s = cfg->sync_interval_s;
-	o.timeout_s = cfg->sync_timeout_s;
-	o.max_download_bytes = cfg->sync_max_download;
-	return sy_run(&o) < 0 ? 1 : 0;
+	if (cfg->subs_url[0] && sync_channel(cfg, true, &o[n++]) < 0)
+		return 1;
+	return sy_run_channels(o, n) < 0 ? 1 : 0;
 #endif
 }
 

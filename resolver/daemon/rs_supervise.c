@@ -76,8 +76,11 @@ static void spawn(struct rs_supervisor *s)
 	s->running = true;
 	s->pid = s->proc.pid;
 	s->started_at = uv_now(s->loop);
-	log_info("sync process %d started (feed %s, every %d s)", s->pid, s->srv->cfg->cfg.sync_url,
-	         s->srv->cfg->cfg.sync_interval_s);
+	log_info("sync process %d started (feed %s, every %d s; subscribers %s, every %d s)",
+	         s->pid, s->srv->cfg->cfg.sync_url[0] ? s->srv->cfg->cfg.sync_url : "none",
+	         s->srv->cfg->cfg.sync_interval_s,
+	         s->srv->cfg->cfg.subs_url[0] ? s->srv->cfg->cfg.subs_url : "none",
+	         s->srv->cfg->cfg.subs_interval_s);
 }
 
 /* Freshness and hang watch, once a second. */
@@ -95,6 +98,34 @@ static void rebind_if_new_categories(struct rs_supervisor *s, const struct bl_me
 	rs__server_reload(s->srv);
 }
 
+/* A sync process that has not even recorded an attempt for `stuck_after` seconds since
+ * `last` is hung: kill it (the exit handler restarts it). */
+static void kill_if_hung(struct rs_supervisor *s, uint64_t last, uint64_t stuck_after)
+{
+	uint64_t now = (uint64_t)time(NULL);
+
+	if (s->running && uv_now(s->loop) - s->started_at > stuck_after * 1000 &&
+	    now > (last > s->daemon_started ? last : s->daemon_started) + stuck_after) {
+		log_err("sync process %d made no attempt for %llu s: killing it", s->pid,
+		        (unsigned long long)stuck_after);
+		uv_process_kill(&s->proc, SIGKILL);
+		s->started_at = uv_now(s->loop); /* one kill per period */
+	}
+}
+
+/* Without a feed the process polls only the subscriber table: the hang watch follows its
+ * attempts (there is no feed freshness to watch). */
+static void watch_subscribers_only(struct rs_supervisor *s)
+{
+	const struct rs_config *cfg = &s->srv->cfg->cfg;
+	struct bl_clients_meta cm;
+
+	if (!cfg->subs_url[0] || !s->running || bl_clients_meta(s->srv->bl, &cm) < 0)
+		return;
+	kill_if_hung(s, cm.last_attempt,
+	             3ULL * (uint64_t)cfg->subs_interval_s + 2ULL * (uint64_t)cfg->sync_timeout_s);
+}
+
 static void on_watch(uv_timer_t *t)
 {
 	struct rs_supervisor *s = t->data;
@@ -103,7 +134,11 @@ static void on_watch(uv_timer_t *t)
 	uint64_t now = (uint64_t)time(NULL), stuck_after;
 	bool stale;
 
-	if (!cfg->sync_url[0] || bl_db_meta(s->srv->bl, &m) < 0)
+	if (!cfg->sync_url[0]) {
+		watch_subscribers_only(s);
+		return;
+	}
+	if (bl_db_meta(s->srv->bl, &m) < 0)
 		return;
 	rebind_if_new_categories(s, &m);
 	cfg = &s->srv->cfg->cfg; /* the rebind may have replaced (and freed) the snapshot */
@@ -125,14 +160,7 @@ static void on_watch(uv_timer_t *t)
 	atomic_store(&s->srv->fail_closed, stale && cfg->sync_on_stale == RS_STALE_FAIL_CLOSED);
 	/* A sync process that has not even recorded an attempt for this long is hung. */
 	stuck_after = 3ULL * (uint64_t)cfg->sync_interval_s + 2ULL * (uint64_t)cfg->sync_timeout_s;
-	if (s->running && uv_now(s->loop) - s->started_at > stuck_after * 1000 &&
-	    now > (m.last_attempt > s->daemon_started ? m.last_attempt : s->daemon_started) +
-	              stuck_after) {
-		log_err("sync process %d made no attempt for %llu s: killing it", s->pid,
-		        (unsigned long long)stuck_after);
-		uv_process_kill(&s->proc, SIGKILL);
-		s->started_at = uv_now(s->loop); /* one kill per period */
-	}
+	kill_if_hung(s, m.last_attempt, stuck_after);
 }
 
 int rs__supervisor_start(struct rs_server *srv, uv_loop_t *loop)
@@ -153,10 +181,10 @@ int rs__supervisor_start(struct rs_server *srv, uv_loop_t *loop)
 	uv_timer_init(loop, &s->watch);
 	s->restart.data = s->watch.data = s;
 	uv_timer_start(&s->watch, on_watch, 1000, 1000);
-	if (!srv->cfg->cfg.sync_url[0])
+	if (!srv->cfg->cfg.sync_url[0] && !srv->cfg->cfg.subs_url[0])
 		return 0;
 	if (!srv->config_path[0]) {
-		log_err("[sync] needs the daemon to run with -c CONFIG");
+		log_err("[sync] and [subscribers] need the daemon to run with -c CONFIG");
 		return 0;
 	}
 	n = readlink("/proc/self/exe", s->exe, sizeof(s->exe) - 1);

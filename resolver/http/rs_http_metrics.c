@@ -270,6 +270,43 @@ static void feed(struct rs_http *h, struct buf *b, const struct rs_config *cfg)
 	        (unsigned long long)m.hashed_entries);
 }
 
+/*
+ * The fleet subscriber channel: which version of the ISP's table this node applied, the hash
+ * of the table it holds now and how many local changes it carries. Alerts compare the hash
+ * across nodes (two nodes with equal counts can still map differently); the first 48 bits fit
+ * a gauge's double exactly.
+ */
+static void fleet(struct rs_http *h, struct buf *b)
+{
+	struct bl_clients_meta cm;
+	uint64_t h48 = 0;
+
+	if (bl_clients_meta(rs_server_store(h->srv), &cm) != 0)
+		return;
+	head(b, "kidguard_subscribers_version", "gauge",
+	     "Version of the fleet subscriber table applied last (0: none).");
+	bprintf(b, "kidguard_subscribers_version %llu\n", (unsigned long long)cm.version);
+	head(b, "kidguard_subscribers_drift", "gauge",
+	     "Subscriber prefixes changed on this node (API, kidguard-ctl) since the last fleet "
+	     "apply.");
+	bprintf(b, "kidguard_subscribers_drift %llu\n", (unsigned long long)cm.drift);
+	head(b, "kidguard_subscribers_last_attempt_seconds", "gauge",
+	     "Unix time of the last poll of the subscriber channel (0: none).");
+	bprintf(b, "kidguard_subscribers_last_attempt_seconds %llu\n",
+	        (unsigned long long)cm.last_attempt);
+	head(b, "kidguard_subscribers_poll_failing", "gauge",
+	     "1 when the last poll of the subscriber channel failed (the last good table serves).");
+	bprintf(b, "kidguard_subscribers_poll_failing %d\n", cm.last_error[0] ? 1 : 0);
+	if (!cm.has_hash)
+		return;
+	for (int i = 0; i < 6; i++)
+		h48 = h48 << 8 | cm.hash[i];
+	head(b, "kidguard_subscribers_hash", "gauge",
+	     "First 48 bits of the SHA-256 of the subscriber table held now (equal on nodes that "
+	     "hold the same mappings).");
+	bprintf(b, "kidguard_subscribers_hash %llu\n", (unsigned long long)h48);
+}
+
 /* ISP scale: PROXY v2 fronts and the subscriber table. */
 static void isp(struct rs_http *h, struct buf *b, const struct rs_stats *s)
 {
@@ -292,6 +329,7 @@ static void isp(struct rs_http *h, struct buf *b, const struct rs_stats *s)
 		     "Prefixes in the subscriber table.");
 		bprintf(b, "kidguard_subscribers_entries %llu\n", (unsigned long long)n);
 	}
+	fleet(h, b);
 }
 
 static void reports(struct rs_http *h, struct buf *b)

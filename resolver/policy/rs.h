@@ -197,6 +197,13 @@ struct rs_config {
 	int sync_on_stale;          /* enum rs_on_stale */
 	uint64_t sync_max_download; /* bytes */
 
+	/* [subscribers]: the ISP's signed subscriber table, polled by the same sync process
+	 * (empty url: none). Timeout and max_download are [sync]'s. */
+	char subs_url[1024];
+	char subs_public_keys[1200];
+	char subs_ca_file[RS_PATH_MAX];
+	int subs_interval_s;
+
 	/* [http]: API, metrics, dashboard, block page, query log (rs_http*.c, rs_config_http.c) */
 	struct kg_sockaddr http_listen; /* len 0: off */
 	char http_token[128];           /* bearer token for state-changing requests; "" none */

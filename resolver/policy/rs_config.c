@@ -490,6 +490,10 @@ static const struct key_def keys[] = {
 	{"sync", "max_age", set_int, 60, 90 * 86400, OFF(sync_max_age_s)},
 	{"sync", "on_stale", set_on_stale, 0, 0, 0},
 	{"sync", "max_download", set_megabytes, 1, 4096, OFF(sync_max_download)},
+	{"subscribers", "url", set_https_url, 0, 1023, OFF(subs_url)},
+	{"subscribers", "public_keys", set_string, 0, 1199, OFF(subs_public_keys)},
+	{"subscribers", "ca_file", set_path, 0, 0, OFF(subs_ca_file)},
+	{"subscribers", "interval", set_int, 2, 86400, OFF(subs_interval_s)},
 	{"http", "listen", set_addr_or_off, 0, 8053, OFF(http_listen)},
 	{"http", "token", set_string, 0, 127, OFF(http_token)},
 	{"http", "trust_loopback", set_bool, 0, 0, OFF(http_trust_loopback)},
@@ -1013,6 +1017,12 @@ static int validate(struct load_ctx *c)
 		     "a feed url needs at least one pinned publisher key (kidguard-feed keygen)");
 		return -1;
 	}
+	if (c->cfg.subs_url[0] && !c->cfg.subs_public_keys[0]) {
+		fail(c, "subscribers", "public_keys",
+		     "a subscriber table url needs at least one pinned key of the ISP "
+		     "(kidguard-feed keygen)");
+		return -1;
+	}
 	if (c->cfg.n_listen == 0) {
 		fail(c, "server", "listen", "no listen address");
 		return -1;
@@ -1222,6 +1232,7 @@ void rs_config_defaults(struct rs_config *cfg)
 	cfg->sync_max_age_s = 2 * 86400;
 	cfg->sync_on_stale = RS_STALE_KEEP;
 	cfg->sync_max_download = 512ULL << 20;
+	cfg->subs_interval_s = 60;
 	/* sinkhole addresses stay 0.0.0.0 and :: (all zero) */
 	cfg->n_profiles = 1;
 	snprintf(cfg->profiles[0].name, sizeof(cfg->profiles[0].name), "default");
@@ -1438,6 +1449,17 @@ static void print_sync(const struct rs_config *cfg, FILE *out)
 	fprintf(out, "max_download = %llu\n", (unsigned long long)(cfg->sync_max_download >> 20));
 }
 
+static void print_subscribers(const struct rs_config *cfg, FILE *out)
+{
+	if (!cfg->subs_url[0])
+		return;
+	fprintf(out, "\n[subscribers]\nurl = %s\npublic_keys = %s\n", cfg->subs_url,
+	        cfg->subs_public_keys);
+	if (cfg->subs_ca_file[0])
+		fprintf(out, "ca_file = %s\n", cfg->subs_ca_file);
+	fprintf(out, "interval = %d\n", cfg->subs_interval_s);
+}
+
 static void print_blocking(const struct rs_config *cfg, FILE *out)
 {
 	char v4[INET_ADDRSTRLEN], v6[INET6_ADDRSTRLEN];
@@ -1531,6 +1553,7 @@ void rs_config_print(const struct rs_config *cfg, FILE *out)
 		fprintf(out, "\n");
 	}
 	print_sync(cfg, out);
+	print_subscribers(cfg, out);
 	print_blocking(cfg, out);
 	rs__config_http_print(cfg, out);
 	rs__config_tls_print(cfg, out);
