@@ -1,0 +1,214 @@
+#!/usr/bin/python3
+"""The fleet subscriber channel: one subscriber table on every node.
+
+Two kidguard nodes behind a real dnsdist (the shipped config, PROXY v2) poll the ISP's signed
+subscriber table ([subscribers] url) from a real HTTPS server; the table is published with
+`kidguard-feed subscribers` under the ISP's own key.
+
+* Both nodes apply version 1; a subscriber asked through dnsdist and through either node gets
+  the same answer; both nodes report the same kidguard_subscribers_hash, and it is the first
+  48 bits of the SHA-256 the publisher printed.
+* The ISP moves a subscriber to another profile (version 2, a delta): both nodes serve the new
+  profile within one interval.
+* A local PUT /api/clients on node A shows as drift there (not on B) and the hashes differ;
+  the next published version puts A back (the snapshot, not a delta, since A drifted).
+* A table signed by a key the nodes do not pin is refused: the last good table keeps serving
+  and the poll shows as failing.
+"""
+import os
+import re
+import shutil
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kgfeed  # noqa: E402
+import kgtest  # noqa: E402
+from kgtest import dns, query, run_ctl  # noqa: E402
+from test_isp import DNSDIST, FRONT, Dnsdist, http, proxy_v2  # noqa: E402
+
+INTERVAL = 3  # [subscribers] interval: a poll every 2.7..3.3 s
+KIDS, OTHER, LOCAL = "127.0.0.2", "127.0.0.3", "127.0.0.5"
+BLOCKED = "n7.kg.test."  # denied (category adult) on both nodes
+TOKEN = "fleet-test-token"
+
+
+def rcode(r):
+    return dns.rcode.to_text(r.rcode())
+
+
+class IspTable:
+    """The ISP's side: a key, a table file and a channel directory."""
+
+    def __init__(self, workdir, name="subs"):
+        self.dir = os.path.join(workdir, name)
+        self.table = os.path.join(workdir, name + ".txt")
+        self.keyfile = os.path.join(workdir, name + "-key.pem")
+        self.pub = kgfeed.Publisher.keygen(self.keyfile)
+
+    def publish(self, rows, extra=()):
+        with open(self.table, "w") as f:
+            f.write("# the ISP's subscriber table\n")
+            for prefix, profile in rows:
+                f.write("%s %s\n" % (prefix, profile))
+        r = kgtest.run_cmd([kgfeed.tool("kidguard-feed"), "subscribers", "--key", self.keyfile,
+                            "--dir", self.dir, "--table", self.table] + list(extra))
+        if r.returncode != 0:
+            raise AssertionError("publish failed: %s %s" % (r.stdout, r.stderr))
+        m = re.search(r"version (\d+): .* table sha256 ([0-9a-f]{64})", r.stdout)
+        assert m, r.stdout
+        return int(m.group(1)), int(m.group(2)[:12], 16)
+
+
+@kgtest.unittest.skipUnless(DNSDIST, "dnsdist not installed (packaging/install-deps.sh)")
+class FleetTest(kgtest.KGTestCase):
+
+    def node(self, up, name, isp, pki):
+        http_port = kgtest.free_port(v6=False)
+        over = {
+            "server": {"proxy_from": FRONT + "/32", "workers": "2"},
+            "profile kids": {"block": "adult", "action": "nxdomain"},
+            "profile open": {"block": "none"},
+            "profile default": {"block": "none"},
+            "http": {"listen": "127.0.0.1:%d" % http_port, "token": TOKEN,
+                     "trust_loopback": "off"},
+            "subscribers": {"url": "https://127.0.0.1:%d/manifest.json" % self.srv.port,
+                            "public_keys": isp.pub, "ca_file": pki.ca,
+                            "interval": INTERVAL},
+        }
+        d = self.start_daemon("127.0.0.1:%d" % up.port, over, name=name, v6=False)
+        d.http_port = http_port
+        rc = run_ctl(["deny", "add", BLOCKED.rstrip("."), "--category", "adult"],
+                     state=d.state)
+        self.assertEqual(rc.returncode, 0, rc.stderr)
+        return d
+
+    def metric(self, d, name):
+        return kgtest.metrics_value(d.http_port, name)
+
+    def answers(self, port, source, proxy=False):
+        """The rcode the subscriber at `source` gets for BLOCKED through `port`."""
+        if proxy:  # a node asked directly by the front, as dnsdist does
+            raw = kgtest.udp_raw(port, proxy_v2(source) + kgtest.make_query(BLOCKED, "A")
+                                 .to_wire(), source=FRONT)
+            return rcode(dns.message.from_wire(raw)) if raw else None
+        return rcode(query(port, BLOCKED, "A", source=source))
+
+    def test_table_reaches_every_node(self):
+        pki = kgfeed.Pki(self.tmp)
+        isp = IspTable(self.tmp)
+        v1, h1 = isp.publish([(KIDS + "/32", "kids"), (OTHER + "/32", "open"),
+                              ("10.0.0.0/8", "kids"), ("2001:db8::/32", "open")])
+        self.assertEqual(v1, 1)
+        self.srv = kgfeed.FeedServer(self.tmp, isp.dir, pki).start()
+        self.addCleanup(self.srv.stop)
+        up = self.start_upstream()
+        a, b = self.node(up, "node-a", isp, pki), self.node(up, "node-b", isp, pki)
+        nodes = (a, b)
+        for d in nodes:
+            self.assertTrue(kgtest.wait_until(
+                lambda: self.metric(d, "kidguard_subscribers_version") == 1, INTERVAL + 10),
+                d.log_text()[-3000:])
+        dd = Dnsdist(self.tmp, [n.port for n in nodes])
+        self.addCleanup(dd.stop)
+        dd.start()
+        self.assertTrue(kgtest.wait_until(lambda: self._up(dd.port), 10),
+                        dd.log_text()[-3000:])
+
+        # Version 1 everywhere: the same answer through dnsdist and through either node.
+        for port, proxy in ((dd.port, False), (a.port, True), (b.port, True)):
+            self.assertEqual(self.answers(port, KIDS, proxy), "NXDOMAIN", port)
+            self.assertEqual(self.answers(port, OTHER, proxy), "NOERROR", port)
+        for d in nodes:
+            self.assertEqual(self.metric(d, "kidguard_subscribers_hash"), h1, d.state)
+            self.assertEqual(self.metric(d, "kidguard_subscribers_drift"), 0)
+            self.assertEqual(self.metric(d, "kidguard_subscribers_entries"), 4)
+
+        # The ISP moves KIDS to "open" and OTHER to "kids": both nodes within one interval.
+        v2, h2 = isp.publish([(KIDS + "/32", "open"), (OTHER + "/32", "kids"),
+                              ("10.0.0.0/8", "kids"), ("2001:db8::/32", "open")])
+        t0 = time.monotonic()
+        for d in nodes:
+            ok = kgtest.wait_until(lambda: self.answers(d.port, KIDS, True) == "NOERROR",
+                                   INTERVAL * 1.1 + 2, 0.1)
+            self.assertTrue(ok, d.log_text()[-3000:])
+        took = time.monotonic() - t0
+        sys.stderr.write("FLEET: version %d on both nodes %.1f s after the publish "
+                         "(interval %d s)\n" % (v2, took, INTERVAL))
+        self.assertLessEqual(took, INTERVAL * 1.1 + 2)
+        for d in nodes:
+            self.assertTrue(kgtest.wait_until(
+                lambda: self.metric(d, "kidguard_subscribers_version") == v2, 2))
+            self.assertEqual(self.metric(d, "kidguard_subscribers_hash"), h2)
+        self.assertTrue(self.srv.fetched("delta-1-2"), "version 2 came as a delta")
+        for port, proxy in ((dd.port, False), (a.port, True), (b.port, True)):
+            self.assertEqual(self.answers(port, KIDS, proxy), "NOERROR", port)
+            self.assertEqual(self.answers(port, OTHER, proxy), "NXDOMAIN", port)
+
+        # A local change on node A: drift there, the hashes differ, B is untouched.
+        st, body = http(a.http_port, "PUT", "/api/clients/%s" % LOCAL, {"profile": "kids"},
+                        token=TOKEN)
+        self.assertEqual(st, 201, body)
+        self.assertEqual(self.metric(a, "kidguard_subscribers_drift"), 1)
+        self.assertEqual(self.metric(b, "kidguard_subscribers_drift"), 0)
+        self.assertNotEqual(self.metric(a, "kidguard_subscribers_hash"),
+                            self.metric(b, "kidguard_subscribers_hash"))
+        self.assertEqual(self.metric(b, "kidguard_subscribers_hash"), h2)
+        self.assertEqual(self.answers(a.port, LOCAL, True), "NXDOMAIN")
+        self.assertEqual(self.answers(b.port, LOCAL, True), "NOERROR")
+
+        # The next version puts A back to the fleet's table (A takes the snapshot).
+        v3, h3 = isp.publish([(KIDS + "/32", "open"), (OTHER + "/32", "kids"),
+                              ("10.0.0.0/8", "kids")])
+        for d in nodes:
+            self.assertTrue(kgtest.wait_until(
+                lambda: self.metric(d, "kidguard_subscribers_version") == v3,
+                INTERVAL * 1.1 + 2, 0.1), d.log_text()[-3000:])
+            self.assertEqual(self.metric(d, "kidguard_subscribers_hash"), h3)
+            self.assertEqual(self.metric(d, "kidguard_subscribers_drift"), 0)
+        self.assertEqual(self.answers(a.port, LOCAL, True), "NOERROR")
+        self.assertIn("subscribers: version %d applied from the snapshot" % v3, a.log_text())
+        self.assertIn("subscribers: version %d applied from a delta" % v3, b.log_text())
+
+        # A table signed by a key no node pins (a compromised mirror): refused, the last good
+        # table keeps serving.
+        rogue = IspTable(self.tmp, "rogue")
+        rogue.publish([(KIDS + "/32", "kids")], extra=["--version", "9"])
+        for name in os.listdir(rogue.dir):
+            if not name.startswith("."):
+                shutil.copy(os.path.join(rogue.dir, name), os.path.join(isp.dir, name))
+        for d in nodes:
+            self.assertTrue(kgtest.wait_until(
+                lambda: self.metric(d, "kidguard_subscribers_poll_failing") == 1,
+                INTERVAL * 1.1 + 2, 0.1), d.log_text()[-3000:])
+            self.assertEqual(self.metric(d, "kidguard_subscribers_version"), v3)
+            self.assertEqual(self.metric(d, "kidguard_subscribers_hash"), h3)
+            self.assertIn("the last good table (version %d) keeps serving" % v3,
+                          d.log_text())
+        self.assertEqual(self.answers(dd.port, KIDS), "NOERROR")
+
+    def _up(self, port):
+        try:
+            return query(port, "www.kg.test.", "A", source=OTHER, timeout=0.3)
+        except (dns.exception.Timeout, OSError):
+            return None
+
+    def test_publisher_refuses_a_conflicting_table(self):
+        isp = IspTable(self.tmp)
+        with open(isp.table, "w") as f:
+            f.write("10.0.0.0/24 kids\n10.0.0.0/24 open\n")
+        r = kgtest.run_cmd([kgfeed.tool("kidguard-feed"), "subscribers", "--key", isp.keyfile,
+                            "--dir", isp.dir, "--table", isp.table])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("10.0.0.0/24 mapped to both", r.stderr)
+        with open(isp.table, "w") as f:
+            f.write("10.0.0.1/24 kids\n")  # host bits set
+        r = kgtest.run_cmd([kgfeed.tool("kidguard-feed"), "subscribers", "--key", isp.keyfile,
+                            "--dir", isp.dir, "--table", isp.table])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("subs.txt:1:", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(isp.dir, "manifest.json")))
+
+
+if __name__ == "__main__":
+    kgtest.main()
