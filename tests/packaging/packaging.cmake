@@ -17,3 +17,13 @@ set_tests_properties(packaging_deb PROPERTIES
 	LABELS packaging
 	# builds with every core: keep it from competing with the timing-sensitive tests
 	RUN_SERIAL TRUE)
+
+# The Prometheus alert rules: valid, and the fleet alerts fire on made-up series (a diverged
+# subscriber table with equal counts, drift) and stay quiet on a converged fleet.
+find_program(KG_PROMTOOL promtool)
+if(KG_PROMTOOL)
+	add_test(NAME packaging_alerts
+		COMMAND ${KG_PROMTOOL} test rules kidguard-alerts-test.yml
+		WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/packaging)
+	set_tests_properties(packaging_alerts PROPERTIES TIMEOUT 60 LABELS packaging)
+endif()
