@@ -69,8 +69,9 @@ function(kg_fuzz_target t)
 	endif()
 endfunction()
 
-# The feed (sync/): the line parser and the manifest/envelope parsers, linked with kgsync.
-foreach(t feed_line manifest)
+# The feed (sync/): the line parsers (feed and subscriber table) and the manifest/envelope
+# parsers, linked with kgsync.
+foreach(t feed_line manifest subs_line)
 	kg_fuzz_target(${t} kgsync kgblocklist kgcommon)
 endforeach()
 

@@ -156,12 +156,91 @@ static void test_bulk_in_order(void **state)
 	assert_string_equal(lookup(f, "10.9.0.0", NULL), "wide");
 }
 
+/*
+ * The fleet meta: the hash covers the table's mappings in key order, whatever order they were
+ * written in; a fleet apply records its version and resets the drift; local changes (a new
+ * mapping, a changed one, a removal) add to the drift, rewriting a mapping unchanged does not.
+ */
+static void test_fleet_hash_and_drift(void **state)
+{
+	struct fx *f = *state;
+	struct bl_clients *t;
+	struct bl_clients_meta m;
+	struct bl_prefix p;
+	uint8_t now[BL_SUBS_HASH_LEN];
+	/* sha256sum of "client 10.0.0.0/8 kids\nclient 192.0.2.7/32 open\n"
+	 * "client 2001:db8::/32 teen\n": the table in key order, as the publisher writes it */
+	static const uint8_t want[BL_SUBS_HASH_LEN] = {
+	    0x9e, 0x68, 0xe8, 0xe4, 0x35, 0x01, 0xa9, 0x63, 0x12, 0x88, 0x72,
+	    0x8a, 0xab, 0x75, 0xa5, 0xdd, 0x80, 0x34, 0x82, 0xbf, 0x49, 0xf9,
+	    0x4d, 0x0c, 0xe1, 0xbf, 0x2c, 0x26, 0x0a, 0x90, 0x08, 0x6c};
+
+	assert_int_equal(bl_clients_meta(f->db, &m), 0);
+	assert_int_equal(m.version, 0);
+	assert_false(m.has_hash);
+	/* A fleet apply, written out of order. */
+	assert_int_equal(bl_clients_begin(f->db, &t), 0);
+	put(t, "2001:db8::/32", "teen");
+	put(t, "192.0.2.7", "open");
+	put(t, "10.0.0.0/8", "kids");
+	assert_int_equal(bl_clients_fleet(t, 7, 2000, 1000), 0);
+	assert_int_equal(bl_clients_commit(t), 0);
+	assert_int_equal(bl_clients_meta(f->db, &m), 0);
+	assert_int_equal(m.version, 7);
+	assert_int_equal(m.expires, 2000);
+	assert_int_equal(m.applied, 1000);
+	assert_int_equal(m.drift, 0);
+	assert_true(m.has_hash);
+	assert_memory_equal(m.hash, want, BL_SUBS_HASH_LEN);
+	assert_int_equal(bl_clients_hash(f->db, now), 0);
+	assert_memory_equal(now, want, BL_SUBS_HASH_LEN);
+
+	/* Local: the same mapping again is no change; a new one and a removal are two. */
+	assert_int_equal(bl_clients_begin(f->db, &t), 0);
+	put(t, "10.0.0.0/8", "kids");
+	assert_int_equal(bl_clients_commit(t), 0);
+	assert_int_equal(bl_clients_meta(f->db, &m), 0);
+	assert_int_equal(m.drift, 0);
+	assert_int_equal(bl_clients_begin(f->db, &t), 0);
+	put(t, "198.51.100.0/24", "kids");
+	assert_int_equal(bl_prefix_parse("192.0.2.7", &p), 0);
+	assert_int_equal(bl_clients_del(t, &p), 0);
+	assert_int_equal(bl_clients_commit(t), 0);
+	assert_int_equal(bl_clients_meta(f->db, &m), 0);
+	assert_int_equal(m.drift, 2);
+	assert_int_equal(m.version, 7);
+	assert_memory_not_equal(m.hash, want, BL_SUBS_HASH_LEN);
+
+	/* The next fleet apply (a full replace) puts it back and resets the drift. */
+	assert_int_equal(bl_clients_begin(f->db, &t), 0);
+	assert_int_equal(bl_clients_clear(t), 0);
+	put(t, "10.0.0.0/8", "kids");
+	put(t, "192.0.2.7/32", "open");
+	put(t, "2001:db8::/32", "teen");
+	assert_int_equal(bl_clients_fleet(t, 8, 3000, 1100), 0);
+	assert_int_equal(bl_clients_commit(t), 0);
+	assert_int_equal(bl_clients_meta(f->db, &m), 0);
+	assert_int_equal(m.version, 8);
+	assert_int_equal(m.drift, 0);
+	assert_memory_equal(m.hash, want, BL_SUBS_HASH_LEN);
+
+	/* Poll status. */
+	assert_int_equal(bl_clients_record(f->db, 1200, "manifest: bad signature"), 0);
+	assert_int_equal(bl_clients_meta(f->db, &m), 0);
+	assert_int_equal(m.last_attempt, 1200);
+	assert_string_equal(m.last_error, "manifest: bad signature");
+	assert_int_equal(bl_clients_record(f->db, 1300, ""), 0);
+	assert_int_equal(bl_clients_meta(f->db, &m), 0);
+	assert_string_equal(m.last_error, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_prefix_parse),
 	    cmocka_unit_test_setup_teardown(test_longest_match, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bulk_in_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fleet_hash_and_drift, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("bl_clients", tests, NULL, NULL);
