@@ -4,7 +4,8 @@
  * integration tests can drive sync -> store -> lookups without the daemon.
  *
  *   kidguard-sync-once --url URL --keys K1[,K2] --state DIR [--ca FILE] [--interval S]
- *                      [--timeout S] [--max-bytes N] [--loop] [-v]
+ *                      [--timeout S] [--max-bytes N] [--subscribers] [--loop] [-v]
+ * --subscribers: the URL is an ISP's subscriber table (the [subscribers] channel).
  * Exit status: 0 applied or unchanged, 1 a poll error (text on stderr), 2 usage.
  */
 #include "sy.h"
@@ -26,10 +27,11 @@ static int copy(char *dst, size_t len, const char *src)
 
 static int parse(int argc, char **argv, struct sy_options *o, bool *loop)
 {
-	static const struct option lo[] = {
-	    {"url", 1, NULL, 'u'},       {"keys", 1, NULL, 'k'},     {"state", 1, NULL, 's'},
-	    {"ca", 1, NULL, 'c'},        {"interval", 1, NULL, 'i'}, {"timeout", 1, NULL, 't'},
-	    {"max-bytes", 1, NULL, 'm'}, {"loop", 0, NULL, 'l'},     {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {{"url", 1, NULL, 'u'},         {"keys", 1, NULL, 'k'},
+	                                   {"state", 1, NULL, 's'},       {"ca", 1, NULL, 'c'},
+	                                   {"interval", 1, NULL, 'i'},    {"timeout", 1, NULL, 't'},
+	                                   {"max-bytes", 1, NULL, 'm'},   {"loop", 0, NULL, 'l'},
+	                                   {"subscribers", 0, NULL, 'S'}, {NULL, 0, NULL, 0}};
 	char err[256];
 	int c;
 
@@ -61,6 +63,9 @@ static int parse(int argc, char **argv, struct sy_options *o, bool *loop)
 		case 'l':
 			*loop = true;
 			break;
+		case 'S':
+			o->channel = SY_CHANNEL_SUBSCRIBERS;
+			break;
 		case 'v':
 			kg_log_set_level(KG_LOG_DEBUG);
 			break;
@@ -86,7 +91,8 @@ int main(int argc, char **argv)
 	if (parse(argc, argv, &o, &loop) != 0) {
 		fprintf(stderr,
 		        "usage: kidguard-sync-once --url URL --keys K[,K] --state DIR "
-		        "[--ca FILE] [--interval S] [--timeout S] [--max-bytes N] [--loop]\n");
+		        "[--ca FILE] [--interval S] [--timeout S] [--max-bytes N] [--subscribers] "
+		        "[--loop]\n");
 		return 2;
 	}
 	if (loop)
