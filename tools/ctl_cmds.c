@@ -146,6 +146,28 @@ static void print_stats(struct bl_db *db, const struct bl_stats *st)
 	       st->map_bytes / 1048576.0);
 }
 
+/* The fleet subscriber channel ([subscribers]): shown once the table has a hash. */
+static void print_fleet(struct bl_db *db)
+{
+	struct bl_clients_meta cm;
+	uint64_t n = 0;
+
+	if (bl_clients_meta(db, &cm) != 0 || (!cm.has_hash && !cm.last_attempt))
+		return;
+	bl_clients_count(db, &n);
+	printf("subscribers    %" PRIu64 " prefixes, fleet version %" PRIu64 ", drift %" PRIu64
+	       "\n",
+	       n, cm.version, cm.drift);
+	if (cm.has_hash) {
+		printf("table sha256   ");
+		for (int i = 0; i < BL_SUBS_HASH_LEN; i++)
+			printf("%02x", cm.hash[i]);
+		printf("\n");
+	}
+	if (cm.last_error[0])
+		printf("subs error     %s\n", cm.last_error);
+}
+
 int ctl_cmd_info(struct ctl *c, int argc, char **argv)
 {
 	struct bl_stats st;
@@ -173,6 +195,7 @@ int ctl_cmd_info(struct ctl *c, int argc, char **argv)
 		if (m.last_error[0])
 			printf("last error     %s\n", m.last_error);
 		print_stats(db, &st);
+		print_fleet(db);
 	} else {
 		fprintf(stderr, "kidguard-ctl: info: %s\n", kg_strerror(rc));
 	}

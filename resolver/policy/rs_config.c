@@ -537,7 +537,7 @@ static const char *range_hint(const struct key_def *k)
 	if (k->set == set_path)
 		return "expected a path shorter than 512 bytes";
 	if (k->set == set_https_url)
-		return "expected an https:// URL of the feed's manifest";
+		return "expected an https:// URL of a signed manifest";
 	if (k->set == set_private_answers)
 		return "expected drop or allow";
 	if (k->set == set_private_domains)
@@ -1018,6 +1018,7 @@ static int validate(struct load_ctx *c)
 		return -1;
 	}
 	if (c->cfg.subs_url[0] && !c->cfg.subs_public_keys[0]) {
+		at_key(c, "subscribers", "url");
 		fail(c, "subscribers", "public_keys",
 		     "a subscriber table url needs at least one pinned key of the ISP "
 		     "(kidguard-feed keygen)");

@@ -193,6 +193,36 @@ class FleetTest(kgtest.KGTestCase):
         except (dns.exception.Timeout, OSError):
             return None
 
+    def test_channels_do_not_mix(self):
+        """A national feed manifest signed with the ISP's own key is not a subscriber table,
+        and a subscriber table is not a feed: the payload types differ. A good table applied
+        by kidguard-sync-once shows in kidguard-ctl info with the publisher's hash."""
+        pki = kgfeed.Pki(self.tmp)
+        isp = IspTable(self.tmp)
+        feed = kgfeed.Publisher(self.tmp, "feed")
+        feed.keyfile, feed.pub = isp.keyfile, isp.pub  # the same key for both channels
+        names = kgfeed.write_list(os.path.join(self.tmp, "adult.txt"), ["x.kg-feed.test"])
+        feed.publish([("adult", names, "domains")])
+        _, h = isp.publish([("192.0.2.0/24", "kids"), ("2001:db8::/48", "open")])
+        srv = kgfeed.FeedServer(self.tmp, self.tmp, pki).start()
+        self.addCleanup(srv.stop)
+        state = os.path.join(self.tmp, "state")
+        r = kgfeed.sync_once(srv.url("feed/manifest.json"), [isp.pub], state, pki.ca,
+                             extra=["--subscribers"])
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("manifest", r.stderr)
+        r = kgfeed.sync_once(srv.url("subs/manifest.json"), [isp.pub], state, pki.ca)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertEqual(run_ctl(["clients", "count"], state=state).stdout.strip(), "0")
+        r = kgfeed.sync_once(srv.url("subs/manifest.json"), [isp.pub], state, pki.ca,
+                             extra=["--subscribers"])
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        info = kgfeed.ctl_info(state)
+        self.assertIn("subscribers    2 prefixes, fleet version 1, drift 0", info)
+        self.assertRegex(info, r"table sha256   %012x[0-9a-f]{52}" % h)
+        out = run_ctl(["clients", "lookup", "192.0.2.9"], state=state)
+        self.assertEqual(out.stdout.split()[1], "kids", out.stdout)
+
     def test_publisher_refuses_a_conflicting_table(self):
         isp = IspTable(self.tmp)
         with open(isp.table, "w") as f:

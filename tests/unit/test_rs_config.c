@@ -530,6 +530,31 @@ static void test_print_round_trip(void **state)
 	round_trip("[profile a]\nblock = none\n[profile b]\nblock = all\naction = refused\n"
 	           "[profile c]\nblock = ads, tracking\naction = nodata\nclients = 10.0.0.0/8\n");
 	round_trip("[blocklist]\npath = /a path/with spaces=and:colons\n");
+	round_trip("[subscribers]\nurl = https://subs.example/manifest.json\n"
+	           "public_keys = k1, k2\nca_file = /etc/isp-ca.pem\ninterval = 30\n");
+}
+
+/* [subscribers] (issue 19): the ISP's signed table; a url needs keys, the interval a range. */
+static void test_subscribers(void **state)
+{
+	struct rs_config cfg;
+	char err[512];
+
+	assert_int_equal(load("[subscribers]\nurl = https://s.example/m.json\npublic_keys = k\n",
+	                      &cfg, err, sizeof(err)),
+	                 0);
+	assert_string_equal(cfg.subs_url, "https://s.example/m.json");
+	assert_int_equal(cfg.subs_interval_s, 60);
+	bad("[subscribers]\n\nurl = https://s.example/m.json\n",
+	    "t.conf:3: [subscribers] public_keys: a subscriber table url needs at least one pinned "
+	    "key of the ISP (kidguard-feed keygen)");
+	bad("[subscribers]\ninterval = 1\n",
+	    "t.conf:2: [subscribers] interval: invalid value \"1\" (expected an integer in "
+	    "2..86400)");
+	bad("[subscribers]\nurl = http://s.example/m.json\npublic_keys = k\n",
+	    "t.conf:2: [subscribers] url: invalid value \"http://s.example/m.json\" (expected an "
+	    "https:// URL of a signed manifest)");
+	bad("[subscribers]\nurls = x\n", "t.conf:2: [subscribers] urls: unknown key");
 }
 
 /* [http] hostname (issue 15): names only, normalised, bounded; printed and read back. */
@@ -624,6 +649,7 @@ int main(void)
 	    cmocka_unit_test(test_print_golden),
 	    cmocka_unit_test(test_on_store_error),
 	    cmocka_unit_test(test_print_round_trip),
+	    cmocka_unit_test(test_subscribers),
 	    cmocka_unit_test(test_http_hostnames),
 	    cmocka_unit_test(test_cross_check_names_line),
 	    cmocka_unit_test(test_line_of_300_bytes),
