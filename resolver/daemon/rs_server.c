@@ -367,6 +367,12 @@ void rs__server_reload(struct rs_server *srv)
 	if (strcmp(cfg.sync_url, old->sync_url) != 0 ||
 	    strcmp(cfg.sync_public_keys, old->sync_public_keys) != 0)
 		log_warn("reload: [sync] changes reach the sync process when it next restarts");
+	if (strcmp(cfg.subs_url, old->subs_url) != 0 ||
+	    strcmp(cfg.subs_public_keys, old->subs_public_keys) != 0 ||
+	    strcmp(cfg.subs_ca_file, old->subs_ca_file) != 0 ||
+	    cfg.subs_interval_s != old->subs_interval_s)
+		log_warn("reload: [subscribers] changes reach the sync process when it next "
+		         "restarts");
 	if (strcmp(cfg.state_dir, old->state_dir) != 0) {
 		log_warn("reload: [blocklist] path changes only on restart");
 		memcpy(cfg.state_dir, old->state_dir, sizeof(cfg.state_dir));

@@ -15,3 +15,7 @@ set_tests_properties(unit_bl_parse PROPERTIES TIMEOUT 300)
 # Not run by ctest: bl_lookup_bench [-n ENTRIES] [-m LOOKUPS] [-d DIR]
 add_executable(bl_lookup_bench ${CMAKE_CURRENT_LIST_DIR}/../bench/bl_lookup_bench.c)
 target_link_libraries(bl_lookup_bench PRIVATE kgblocklist kgcommon)
+
+# Not run by ctest: bl_fill_devices STATE_DIR N PROFILE (tests/bench/isp-bench --devices N)
+add_executable(bl_fill_devices ${CMAKE_CURRENT_LIST_DIR}/../bench/bl_fill_devices.c)
+target_link_libraries(bl_fill_devices PRIVATE kgblocklist kgcommon)
