@@ -458,8 +458,9 @@ void bl_clients_abort(struct bl_clients *t);
  * table marks itself with bl_clients_fleet(); its commit records `version` and `expires`, sets
  * "subs_applied" to `now` and resets the drift to 0. Any other transaction that changes the
  * table (PUT /api/clients, kidguard-ctl clients) adds its changed prefixes to the drift. Every
- * commit that changed something rewrites the table's SHA-256 (CLIENTS TEXT in bl_store.c), so
- * two nodes holding the same mappings report the same hash whatever order they came in.
+ * commit that changed something stores the table's hash (CLIENTS HASH in bl_store.c), kept up
+ * to date per change, so two nodes holding the same mappings report the same hash whatever
+ * order they came in, and nodes with different mappings differ even with equal counts.
  */
 int bl_clients_fleet(struct bl_clients *t, uint64_t version, uint64_t expires, uint64_t now);
 
@@ -468,7 +469,7 @@ struct bl_clients_meta {
 	uint64_t version; /* fleet version applied last (0: never) */
 	uint64_t expires, applied;
 	bool has_hash;
-	uint8_t hash[BL_SUBS_HASH_LEN]; /* of the table now */
+	uint8_t hash[BL_SUBS_HASH_LEN]; /* of the table now (CLIENTS HASH) */
 	uint64_t drift;                 /* local changes since the last fleet apply */
 	uint64_t last_attempt;          /* of the fleet poll */
 	char last_error[BL_META_ERR_MAX];
@@ -478,10 +479,14 @@ int bl_clients_meta(struct bl_db *db, struct bl_clients_meta *m);
 /* Record a fleet poll at `when` with error `err` (NULL or "": none), in its own transaction. */
 int bl_clients_record(struct bl_db *db, uint64_t when, const char *err);
 /*
- * SHA-256 of the table as the CLIENTS TEXT of bl_store.c, computed now in its own read
- * transaction (what the commits store). Returns 0 or BL_ESTORE.
+ * The table's hash (CLIENTS HASH in bl_store.c: the sum of the SHA-256 of each line of the
+ * table, mod 2^256), computed from scratch in its own read transaction: what the commits keep
+ * up to date change by change. Returns 0 or BL_ESTORE.
  */
 int bl_clients_hash(struct bl_db *db, uint8_t out[BL_SUBS_HASH_LEN]);
+/* Add (or, `add` false, take out) one line (`line`, `len` bytes, with its newline) to the hash
+ * `sum`. Shared with the publisher, which hashes the table it publishes the same way. */
+void bl_clients_hash_line(uint8_t sum[BL_SUBS_HASH_LEN], const char *line, size_t len, bool add);
 /* One line of the CLIENTS TEXT ("client PREFIX PROFILE\n") into `buf` (`len` >= 128 bytes).
  * Returns its length. Shared with the publisher (kidguard-feed subscribers). */
 size_t bl_clients_line(const struct bl_prefix *p, const char *profile, char *buf, size_t len);

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #define KEY_MAX    18 /* family, 16 address bytes, length */
 #define V4_COUNTS  33
@@ -39,6 +39,7 @@ struct bl_clients {
 	uint8_t last[KEY_MAX];
 	uint32_t counts[2][COUNTS_MAX]; /* [v4, v6][length] as this transaction sees them */
 	uint64_t changes;               /* prefixes added, changed or removed */
+	uint8_t sum[BL_SUBS_HASH_LEN];  /* the table's hash as this transaction sees it */
 	bool fleet;                     /* a fleet apply (bl_clients_fleet) */
 	uint64_t fleet_version, fleet_expires, fleet_now;
 };
@@ -240,157 +241,6 @@ int bl_clients_count(struct bl_db *db, uint64_t *n)
 	return 0;
 }
 
-/* ---- Writes ---------------------------------------------------------------------------- */
-
-static int fail(struct bl_clients *t, int rc, const char *what)
-{
-	int err = bl__mdb_err(rc, what);
-
-	if (err != BL_ENOTFOUND)
-		t->dead = true;
-	return err;
-}
-
-static int load_counts(struct bl_clients *t)
-{
-	for (int family = BL_FAMILY_V4; family <= BL_FAMILY_V6; family += 2) {
-		uint8_t mk[2] = {0, (uint8_t)family};
-		MDB_val k = {sizeof(mk), mk}, v;
-		int fi = fam_index(family), rc = mdb_get(t->txn, t->db->dbi_clients, &k, &v);
-		if (rc == MDB_NOTFOUND)
-			continue;
-		if (rc != 0)
-			return bl__mdb_err(rc, "client counts");
-		if (v.mv_size != 4 * (fam_bits(family) + 1))
-			return BL_ECORRUPT;
-		for (unsigned i = 0; i <= fam_bits(family); i++)
-			t->counts[fi][i] = get_le32((const uint8_t *)v.mv_data + 4 * i);
-	}
-	return 0;
-}
-
-int bl_clients_begin(struct bl_db *db, struct bl_clients **out)
-{
-	struct bl_clients *t;
-	MDB_stat st;
-	int rc, dead;
-
-	if (db->readonly || !db->has_clients)
-		return -EROFS;
-	t = calloc(1, sizeof(*t));
-	if (!t)
-		return -ENOMEM;
-	t->db = db;
-	mdb_reader_check(db->env, &dead);
-	rc = mdb_txn_begin(db->env, NULL, 0, &t->txn);
-	if (rc == 0)
-		rc = mdb_stat(t->txn, db->dbi_clients, &st);
-	if (rc != 0) {
-		if (t->txn)
-			mdb_txn_abort(t->txn);
-		free(t);
-		return bl__mdb_err(rc, "clients begin");
-	}
-	t->append = st.ms_entries == 0;
-	rc = load_counts(t);
-	if (rc < 0) {
-		mdb_txn_abort(t->txn);
-		free(t);
-		return rc;
-	}
-	*out = t;
-	return 0;
-}
-
-static bool key_after_last(const struct bl_clients *t, const uint8_t *key, size_t len)
-{
-	size_t n = len < t->last_len ? len : t->last_len;
-	int c = memcmp(key, t->last, n);
-
-	return t->last_len == 0 || c > 0 || (c == 0 && len > t->last_len);
-}
-
-int bl_clients_put(struct bl_clients *t, const struct bl_prefix *p, const char *profile)
-{
-	uint8_t key[KEY_MAX];
-	size_t klen, vlen;
-	MDB_val k, v;
-	int fi, rc;
-
-	if (t->dead)
-		return BL_ESTORE;
-	if (!p || (fi = fam_index(p->family)) < 0 || p->len > fam_bits(p->family) || !profile ||
-	    !profile_ok(profile, &vlen))
-		return -EINVAL;
-	klen = make_key(p->family, p->addr, p->len, key);
-	k = (MDB_val){klen, key};
-	v = (MDB_val){vlen, (void *)profile};
-	if (t->append && key_after_last(t, key, klen)) {
-		rc = mdb_put(t->txn, t->db->dbi_clients, &k, &v, MDB_APPEND);
-		if (rc != 0)
-			return fail(t, rc, "client put");
-		memcpy(t->last, key, klen);
-		t->last_len = klen;
-		t->counts[fi][p->len]++;
-		t->changes++;
-		return 0;
-	}
-	t->append = false;
-	rc = mdb_put(t->txn, t->db->dbi_clients, &k, &v, MDB_NOOVERWRITE);
-	if (rc == 0) {
-		t->counts[fi][p->len]++;
-		t->changes++;
-		return 0;
-	}
-	if (rc == MDB_KEYEXIST) {
-		if (v.mv_size == vlen && memcmp(v.mv_data, profile, vlen) == 0)
-			return 0; /* the same mapping: no change, no drift */
-		v = (MDB_val){vlen, (void *)profile};
-		rc = mdb_put(t->txn, t->db->dbi_clients, &k, &v, 0);
-		t->changes++;
-	}
-	return rc == 0 ? 0 : fail(t, rc, "client put");
-}
-
-int bl_clients_del(struct bl_clients *t, const struct bl_prefix *p)
-{
-	uint8_t key[KEY_MAX];
-	MDB_val k;
-	int fi, rc;
-
-	if (t->dead)
-		return BL_ESTORE;
-	if (!p || (fi = fam_index(p->family)) < 0 || p->len > fam_bits(p->family))
-		return -EINVAL;
-	k = (MDB_val){make_key(p->family, p->addr, p->len, key), key};
-	rc = mdb_del(t->txn, t->db->dbi_clients, &k, NULL);
-	if (rc != 0)
-		return fail(t, rc, "client del");
-	if (t->counts[fi][p->len] > 0)
-		t->counts[fi][p->len]--;
-	t->changes++;
-	return 0;
-}
-
-int bl_clients_clear(struct bl_clients *t)
-{
-	int rc;
-
-	if (t->dead)
-		return BL_ESTORE;
-	rc = mdb_drop(t->txn, t->db->dbi_clients, 0);
-	if (rc != 0)
-		return fail(t, rc, "client clear");
-	for (int f = 0; f < 2; f++) {
-		for (int i = 0; i < COUNTS_MAX; i++)
-			t->changes += t->counts[f][i];
-	}
-	memset(t->counts, 0, sizeof(t->counts));
-	t->append = true;
-	t->last_len = 0;
-	return 0;
-}
-
 /* ---- Fleet meta and the table's hash ------------------------------------------------------ */
 
 int bl_prefix_cmp(const struct bl_prefix *a, const struct bl_prefix *b)
@@ -411,22 +261,53 @@ size_t bl_clients_line(const struct bl_prefix *p, const char *profile, char *buf
 	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
 }
 
-/* SHA-256 of the CLIENTS TEXT as `txn` sees the table. */
+/* sum +/- SHA-256(line) mod 2^256, big-endian: an order-independent hash of a set of lines,
+ * updated in O(1) per change (a full recompute per API call would cost ~0.5 s of CPU at 1M). */
+void bl_clients_hash_line(uint8_t sum[BL_SUBS_HASH_LEN], const char *line, size_t len, bool add)
+{
+	uint8_t d[BL_SUBS_HASH_LEN];
+	unsigned carry = 0;
+
+	SHA256((const unsigned char *)line, len, d);
+	for (int i = BL_SUBS_HASH_LEN - 1; i >= 0; i--) {
+		if (add) {
+			unsigned x = (unsigned)sum[i] + d[i] + carry;
+			sum[i] = (uint8_t)x;
+			carry = x >> 8;
+		} else {
+			int x = (int)sum[i] - (int)d[i] - (int)carry;
+			carry = x < 0;
+			sum[i] = (uint8_t)(x + (x < 0 ? 256 : 0));
+		}
+	}
+}
+
+/* Add or take out the line of mapping (p, profile of `plen` bytes, not NUL-terminated). */
+static void sum_entry(uint8_t sum[BL_SUBS_HASH_LEN], const struct bl_prefix *p, const void *profile,
+                      size_t plen, bool add)
+{
+	char line[128], prof[BL_CLIENT_PROFILE_MAX];
+
+	if (plen >= sizeof(prof))
+		plen = sizeof(prof) - 1;
+	memcpy(prof, profile, plen);
+	prof[plen] = '\0';
+	bl_clients_hash_line(sum, line, bl_clients_line(p, prof, line, sizeof(line)), add);
+}
+
+/* The hash of the table as `txn` sees it, from scratch (a walk of every entry). */
 static int hash_txn(struct bl_db *db, MDB_txn *txn, uint8_t out[BL_SUBS_HASH_LEN])
 {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	MDB_cursor *cur = NULL;
 	MDB_val k, v;
-	unsigned mdlen = 0;
-	int rc = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) ? 0 : -ENOMEM;
+	int rc = mdb_cursor_open(txn, db->dbi_clients, &cur);
 
-	if (rc == 0 && (rc = mdb_cursor_open(txn, db->dbi_clients, &cur)) != 0)
-		rc = bl__mdb_err(rc, "client hash");
+	memset(out, 0, BL_SUBS_HASH_LEN);
+	if (rc != 0)
+		return bl__mdb_err(rc, "client hash");
 	for (int op = MDB_FIRST; rc == 0; op = MDB_NEXT) {
 		const uint8_t *key;
 		struct bl_prefix p;
-		char line[128], prof[BL_CLIENT_PROFILE_MAX];
-		size_t n;
 		int mr = mdb_cursor_get(cur, &k, &v, (MDB_cursor_op)op);
 		if (mr == MDB_NOTFOUND)
 			break;
@@ -438,7 +319,7 @@ static int hash_txn(struct bl_db *db, MDB_txn *txn, uint8_t out[BL_SUBS_HASH_LEN
 		if (key[0] == 0)
 			continue; /* the per-length counts */
 		if ((k.mv_size != 6 && k.mv_size != 18) || v.mv_size == 0 ||
-		    v.mv_size >= sizeof(prof)) {
+		    v.mv_size >= BL_CLIENT_PROFILE_MAX) {
 			rc = BL_ECORRUPT;
 			break;
 		}
@@ -446,17 +327,9 @@ static int hash_txn(struct bl_db *db, MDB_txn *txn, uint8_t out[BL_SUBS_HASH_LEN
 		p.family = key[0];
 		memcpy(p.addr, key + 1, k.mv_size - 2);
 		p.len = key[k.mv_size - 1];
-		memcpy(prof, v.mv_data, v.mv_size);
-		prof[v.mv_size] = '\0';
-		n = bl_clients_line(&p, prof, line, sizeof(line));
-		if (!EVP_DigestUpdate(md, line, n))
-			rc = -ENOMEM;
+		sum_entry(out, &p, v.mv_data, v.mv_size, true);
 	}
-	if (rc == 0 && !EVP_DigestFinal_ex(md, out, &mdlen))
-		rc = -ENOMEM;
-	if (cur)
-		mdb_cursor_close(cur);
-	EVP_MD_CTX_free(md);
+	mdb_cursor_close(cur);
 	return rc;
 }
 
@@ -465,8 +338,10 @@ int bl_clients_hash(struct bl_db *db, uint8_t out[BL_SUBS_HASH_LEN])
 	MDB_txn *txn;
 	int rc;
 
-	if (!db->has_clients)
-		return EVP_Digest("", 0, out, NULL, EVP_sha256(), NULL) ? 0 : -ENOMEM;
+	if (!db->has_clients) {
+		memset(out, 0, BL_SUBS_HASH_LEN);
+		return 0;
+	}
 	rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn);
 	if (rc != 0)
 		return bl__mdb_err(rc, "begin");
@@ -503,15 +378,28 @@ int bl_clients_fleet(struct bl_clients *t, uint64_t version, uint64_t expires, u
 	return 0;
 }
 
+/* The table's hash as it starts: the stored one, or (a store from before the fleet channel)
+ * computed once from the table. */
+static int load_sum(struct bl_clients *t)
+{
+	MDB_val k = {9, "subs_hash"}, v;
+	int rc = mdb_get(t->txn, t->db->dbi_meta, &k, &v);
+
+	if (rc == 0 && v.mv_size == BL_SUBS_HASH_LEN) {
+		memcpy(t->sum, v.mv_data, BL_SUBS_HASH_LEN);
+		return 0;
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return bl__mdb_err(rc, "meta");
+	return hash_txn(t->db, t->txn, t->sum);
+}
+
 /* The hash of the table as committed, and the fleet version or the drift. */
 static int store_fleet_meta(struct bl_clients *t)
 {
 	struct bl_db *db = t->db;
-	uint8_t h[BL_SUBS_HASH_LEN];
-	int rc = hash_txn(db, t->txn, h);
+	int rc = meta_put(t->txn, db, "subs_hash", t->sum, sizeof(t->sum));
 
-	if (rc == 0)
-		rc = meta_put(t->txn, db, "subs_hash", h, sizeof(h));
 	if (rc == 0 && t->fleet) {
 		rc = meta_put_u64(t->txn, db, "subs_version", t->fleet_version);
 		rc = rc ? rc : meta_put_u64(t->txn, db, "subs_expires", t->fleet_expires);
@@ -578,6 +466,168 @@ int bl_clients_record(struct bl_db *db, uint64_t when, const char *err)
 		return rc;
 	}
 	return bl__commit_durable(db, txn);
+}
+
+/* ---- Writes ---------------------------------------------------------------------------- */
+
+static int fail(struct bl_clients *t, int rc, const char *what)
+{
+	int err = bl__mdb_err(rc, what);
+
+	if (err != BL_ENOTFOUND)
+		t->dead = true;
+	return err;
+}
+
+static int load_counts(struct bl_clients *t)
+{
+	for (int family = BL_FAMILY_V4; family <= BL_FAMILY_V6; family += 2) {
+		uint8_t mk[2] = {0, (uint8_t)family};
+		MDB_val k = {sizeof(mk), mk}, v;
+		int fi = fam_index(family), rc = mdb_get(t->txn, t->db->dbi_clients, &k, &v);
+		if (rc == MDB_NOTFOUND)
+			continue;
+		if (rc != 0)
+			return bl__mdb_err(rc, "client counts");
+		if (v.mv_size != 4 * (fam_bits(family) + 1))
+			return BL_ECORRUPT;
+		for (unsigned i = 0; i <= fam_bits(family); i++)
+			t->counts[fi][i] = get_le32((const uint8_t *)v.mv_data + 4 * i);
+	}
+	return 0;
+}
+
+int bl_clients_begin(struct bl_db *db, struct bl_clients **out)
+{
+	struct bl_clients *t;
+	MDB_stat st;
+	int rc, dead;
+
+	if (db->readonly || !db->has_clients)
+		return -EROFS;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->db = db;
+	mdb_reader_check(db->env, &dead);
+	rc = mdb_txn_begin(db->env, NULL, 0, &t->txn);
+	if (rc == 0)
+		rc = mdb_stat(t->txn, db->dbi_clients, &st);
+	if (rc != 0) {
+		if (t->txn)
+			mdb_txn_abort(t->txn);
+		free(t);
+		return bl__mdb_err(rc, "clients begin");
+	}
+	t->append = st.ms_entries == 0;
+	rc = load_counts(t);
+	if (rc == 0)
+		rc = load_sum(t);
+	if (rc < 0) {
+		mdb_txn_abort(t->txn);
+		free(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+static bool key_after_last(const struct bl_clients *t, const uint8_t *key, size_t len)
+{
+	size_t n = len < t->last_len ? len : t->last_len;
+	int c = memcmp(key, t->last, n);
+
+	return t->last_len == 0 || c > 0 || (c == 0 && len > t->last_len);
+}
+
+int bl_clients_put(struct bl_clients *t, const struct bl_prefix *p, const char *profile)
+{
+	uint8_t key[KEY_MAX];
+	size_t klen, vlen;
+	MDB_val k, v;
+	int fi, rc;
+
+	if (t->dead)
+		return BL_ESTORE;
+	if (!p || (fi = fam_index(p->family)) < 0 || p->len > fam_bits(p->family) || !profile ||
+	    !profile_ok(profile, &vlen))
+		return -EINVAL;
+	klen = make_key(p->family, p->addr, p->len, key);
+	k = (MDB_val){klen, key};
+	v = (MDB_val){vlen, (void *)profile};
+	if (t->append && key_after_last(t, key, klen)) {
+		rc = mdb_put(t->txn, t->db->dbi_clients, &k, &v, MDB_APPEND);
+		if (rc != 0)
+			return fail(t, rc, "client put");
+		memcpy(t->last, key, klen);
+		t->last_len = klen;
+		t->counts[fi][p->len]++;
+		t->changes++;
+		sum_entry(t->sum, p, profile, vlen, true);
+		return 0;
+	}
+	t->append = false;
+	rc = mdb_put(t->txn, t->db->dbi_clients, &k, &v, MDB_NOOVERWRITE);
+	if (rc == 0) {
+		t->counts[fi][p->len]++;
+		t->changes++;
+		sum_entry(t->sum, p, profile, vlen, true);
+		return 0;
+	}
+	if (rc == MDB_KEYEXIST) {
+		if (v.mv_size == vlen && memcmp(v.mv_data, profile, vlen) == 0)
+			return 0; /* the same mapping: no change, no drift */
+		sum_entry(t->sum, p, v.mv_data, v.mv_size, false);
+		sum_entry(t->sum, p, profile, vlen, true);
+		v = (MDB_val){vlen, (void *)profile};
+		rc = mdb_put(t->txn, t->db->dbi_clients, &k, &v, 0);
+		t->changes++;
+	}
+	return rc == 0 ? 0 : fail(t, rc, "client put");
+}
+
+int bl_clients_del(struct bl_clients *t, const struct bl_prefix *p)
+{
+	uint8_t key[KEY_MAX];
+	MDB_val k, v;
+	int fi, rc;
+
+	if (t->dead)
+		return BL_ESTORE;
+	if (!p || (fi = fam_index(p->family)) < 0 || p->len > fam_bits(p->family))
+		return -EINVAL;
+	k = (MDB_val){make_key(p->family, p->addr, p->len, key), key};
+	rc = mdb_get(t->txn, t->db->dbi_clients, &k, &v);
+	if (rc == 0) /* the line it had leaves the hash (v is valid until the del) */
+		sum_entry(t->sum, p, v.mv_data, v.mv_size, false);
+	if (rc == 0)
+		rc = mdb_del(t->txn, t->db->dbi_clients, &k, NULL);
+	if (rc != 0)
+		return fail(t, rc, "client del");
+	if (t->counts[fi][p->len] > 0)
+		t->counts[fi][p->len]--;
+	t->changes++;
+	return 0;
+}
+
+int bl_clients_clear(struct bl_clients *t)
+{
+	int rc;
+
+	if (t->dead)
+		return BL_ESTORE;
+	rc = mdb_drop(t->txn, t->db->dbi_clients, 0);
+	if (rc != 0)
+		return fail(t, rc, "client clear");
+	for (int f = 0; f < 2; f++) {
+		for (int i = 0; i < COUNTS_MAX; i++)
+			t->changes += t->counts[f][i];
+	}
+	memset(t->counts, 0, sizeof(t->counts));
+	memset(t->sum, 0, sizeof(t->sum)); /* the empty table */
+	t->append = true;
+	t->last_len = 0;
+	return 0;
 }
 
 /* Write (or remove, when all zero) each family's counts. */

@@ -43,17 +43,22 @@
  *           "subs_version"  u64 LE, the fleet subscriber table's version applied last
  *           "subs_expires"  u64 LE, unix seconds, expiry of that table's manifest
  *           "subs_applied"  u64 LE, unix seconds of that apply
- *           "subs_hash"     32 bytes, SHA-256 of the "clients" table as it is now (the
- *                           canonical text below), rewritten by every change of the table
+ *           "subs_hash"     32 bytes, CLIENTS HASH of the "clients" table as it is now,
+ *                           kept up to date by every change of the table
  *           "subs_drift"    u64 LE, prefixes changed locally (API, kidguard-ctl) since the
  *                           last fleet apply, which resets it to 0
  *           "subs_attempt"  u64 LE, unix seconds of the last fleet poll
  *           "subs_error"    text (no NUL), the error of that poll, absent when none
  *
- * CLIENTS TEXT: the canonical form of the "clients" table that "subs_hash" hashes and the
- * fleet channel's snapshot carries byte for byte: one line "client PREFIX PROFILE\n" per
- * entry in key order, PREFIX as bl_prefix_str() writes it (so `zcat snapshot | sha256sum` on
- * the publisher's side equals a node's hash when the node holds exactly that table).
+ * CLIENTS TEXT: the canonical form of the "clients" table, which the fleet channel's snapshot
+ * carries byte for byte: one line "client PREFIX PROFILE\n" per entry in key order, PREFIX as
+ * bl_prefix_str() writes it.
+ * CLIENTS HASH: the sum, mod 2^256 (big-endian), of the SHA-256 of each of those lines. Order-
+ * independent and updated in O(1) per change (add the new line's digest, subtract the old
+ * one's), so a PUT /api/clients on a 1M table does not walk it; equal tables give equal
+ * hashes however they were built, and `kidguard-feed subscribers` prints the same sum for the
+ * table it publishes. (A consistency check between nodes and the publisher, not a security
+ * measure: the table's authenticity is the signature on its manifest.)
  *
  * HASH: the first 16 bytes of HMAC-SHA256(hash_key, NAMEKEY) (bl_hash.c). The sync worker
  * writes "feed_hashed" and "hash_key" in the same transaction as the entries they describe.

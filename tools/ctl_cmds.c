@@ -159,7 +159,7 @@ static void print_fleet(struct bl_db *db)
 	       "\n",
 	       n, cm.version, cm.drift);
 	if (cm.has_hash) {
-		printf("table sha256   ");
+		printf("table hash     ");
 		for (int i = 0; i < BL_SUBS_HASH_LEN; i++)
 			printf("%02x", cm.hash[i]);
 		printf("\n");

@@ -34,7 +34,7 @@ static void usage(FILE *f)
 	       "--child-default NAME=allow: the child presets do not block it (default block).\n"
 	       "--keep N: deltas from the last N versions (default 5).\n"
 	       "subscribers: the ISP's table (lines \"PREFIX PROFILE\", # comments) as a signed\n"
-	       "channel the nodes' [subscribers] url polls; prints the table's SHA-256.\n"
+	       "channel the nodes' [subscribers] url polls; prints the table's hash.\n"
 	       "--timestamp-ttl SECONDS: publish a signed timestamp.json valid that long; re-sign\n"
 	       "it with `kidguard-feed timestamp` (cron) well within it. 0 turns it off; without\n"
 	       "the option a publish keeps the previous version's setting.\n");

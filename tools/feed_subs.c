@@ -6,8 +6,9 @@
  * (docs/feed-format.md, "The subscriber channel").
  *
  * The snapshot lists the table in the store's key order, one canonical "client PREFIX PROFILE"
- * line each, so its inflated bytes are exactly the text a node hashes: the SHA-256 printed here
- * is what every node that applied this version reports (kidguard_subscribers_hash).
+ * line each; the hash printed here is computed over those lines exactly as a node computes it
+ * over its table (bl_clients_hash_line), so every node that applied this version without
+ * local changes reports it (kidguard_subscribers_hash: its first 48 bits).
  */
 #include "feed.h"
 
@@ -21,8 +22,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <openssl/evp.h>
 
 #define DEFAULT_EXPIRES (7 * 86400)
 #define DEFAULT_KEEP    5
@@ -194,35 +193,26 @@ static int read_old(const struct pub *p, uint64_t v, struct sy_manifest *om, str
 
 /* ---- Writing ---------------------------------------------------------------------------- */
 
-static int line_out(struct gzw *g, EVP_MD_CTX *md, const char *line, size_t n)
-{
-	if (md && !EVP_DigestUpdate(md, line, n))
-		return -ENOMEM;
-	return gzw_text(g, line, n);
-}
-
-static int write_snapshot(struct pub *p, const struct table *t, uint8_t sha[SY_SHA256_LEN])
+/* The snapshot, and the table's hash (CLIENTS HASH of bl_store.c) into `sum`. */
+static int write_snapshot(struct pub *p, const struct table *t, uint8_t sum[BL_SUBS_HASH_LEN])
 {
 	char file[FEED_PATH_MAX], tmp[FEED_PATH_MAX + 8], line[128];
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	struct gzw *g;
-	unsigned mdlen = 0;
-	int rc = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) ? 0 : -ENOMEM;
+	int rc;
 
+	memset(sum, 0, BL_SUBS_HASH_LEN);
 	feed_path(file, p, FF_SNAPSHOT, p->m.version, 0);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", file);
-	if (rc == 0 && (rc = gzw_open(&g, tmp)) == 0) {
-		for (size_t i = 0; i < t->n && rc == 0; i++)
-			rc =
-			    line_out(g, md, line,
-			             bl_clients_line(&t->v[i].p, t->v[i].prof, line, sizeof(line)));
-		rc = rc ? rc : gzw_close(g, &p->m.snapshot);
+	if ((rc = gzw_open(&g, tmp)) != 0)
+		return rc;
+	for (size_t i = 0; i < t->n && rc == 0; i++) {
+		size_t n = bl_clients_line(&t->v[i].p, t->v[i].prof, line, sizeof(line));
+		bl_clients_hash_line(sum, line, n, true);
+		rc = gzw_text(g, line, n);
 	}
-	if (rc == 0 && !EVP_DigestFinal_ex(md, sha, &mdlen))
-		rc = -ENOMEM;
+	rc = rc ? rc : gzw_close(g, &p->m.snapshot);
 	if (rc == 0 && rename(tmp, file) != 0)
 		rc = -errno;
-	EVP_MD_CTX_free(md);
 	feed_name(p->m.snapshot.url, FF_SNAPSHOT, p->m.version, 0);
 	return rc;
 }
@@ -308,9 +298,9 @@ out:
 
 static int publish(struct pub *p, const struct table *t)
 {
-	uint8_t sha[SY_SHA256_LEN];
-	char hex[2 * SY_SHA256_LEN + 1];
-	int rc = write_snapshot(p, t, sha);
+	uint8_t sum[BL_SUBS_HASH_LEN];
+	char hex[2 * BL_SUBS_HASH_LEN + 1];
+	int rc = write_snapshot(p, t, sum);
 
 	for (uint64_t v = p->prev.version;
 	     rc == 0 && p->have_prev && v > 0 && v + (uint64_t)p->keep > p->prev.version &&
@@ -326,9 +316,9 @@ static int publish(struct pub *p, const struct table *t)
 		return -1;
 	}
 	feed_cleanup(p);
-	for (int i = 0; i < SY_SHA256_LEN; i++)
-		snprintf(hex + 2 * i, 3, "%02x", sha[i]);
-	printf("subscribers version %llu: %zu prefixes, %d deltas, table sha256 %s\n",
+	for (int i = 0; i < BL_SUBS_HASH_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+	printf("subscribers version %llu: %zu prefixes, %d deltas, table hash %s\n",
 	       (unsigned long long)p->m.version, t->n, p->m.n_deltas, hex);
 	return 0;
 }

@@ -168,12 +168,12 @@ static void test_fleet_hash_and_drift(void **state)
 	struct bl_clients_meta m;
 	struct bl_prefix p;
 	uint8_t now[BL_SUBS_HASH_LEN];
-	/* sha256sum of "client 10.0.0.0/8 kids\nclient 192.0.2.7/32 open\n"
-	 * "client 2001:db8::/32 teen\n": the table in key order, as the publisher writes it */
+	/* sum mod 2^256 of the SHA-256 of "client 10.0.0.0/8 kids\n", "client 192.0.2.7/32
+	 * open\n" and "client 2001:db8::/32 teen\n" (python: hashlib, int.from_bytes) */
 	static const uint8_t want[BL_SUBS_HASH_LEN] = {
-	    0x9e, 0x68, 0xe8, 0xe4, 0x35, 0x01, 0xa9, 0x63, 0x12, 0x88, 0x72,
-	    0x8a, 0xab, 0x75, 0xa5, 0xdd, 0x80, 0x34, 0x82, 0xbf, 0x49, 0xf9,
-	    0x4d, 0x0c, 0xe1, 0xbf, 0x2c, 0x26, 0x0a, 0x90, 0x08, 0x6c};
+	    0x18, 0x82, 0x5f, 0x19, 0xa9, 0x34, 0x6f, 0x42, 0xbf, 0xe7, 0x0b,
+	    0xa2, 0x2f, 0x31, 0xe1, 0x1e, 0x59, 0x51, 0x96, 0xee, 0x1e, 0x44,
+	    0xcc, 0x4a, 0x2c, 0x15, 0x67, 0x92, 0xcf, 0xe0, 0x4c, 0xd9};
 
 	assert_int_equal(bl_clients_meta(f->db, &m), 0);
 	assert_int_equal(m.version, 0);
@@ -210,6 +210,24 @@ static void test_fleet_hash_and_drift(void **state)
 	assert_int_equal(m.drift, 2);
 	assert_int_equal(m.version, 7);
 	assert_memory_not_equal(m.hash, want, BL_SUBS_HASH_LEN);
+	assert_int_equal(bl_clients_hash(f->db, now), 0); /* kept up to date = from scratch */
+	assert_memory_equal(now, m.hash, BL_SUBS_HASH_LEN);
+	/* Changing a mapping and changing it back: the hash comes back too. */
+	assert_int_equal(bl_clients_begin(f->db, &t), 0);
+	put(t, "10.0.0.0/8", "open");
+	assert_int_equal(bl_clients_commit(t), 0);
+	assert_int_equal(bl_clients_hash(f->db, now), 0);
+	assert_int_equal(bl_clients_meta(f->db, &m), 0);
+	assert_memory_equal(now, m.hash, BL_SUBS_HASH_LEN);
+	assert_int_equal(bl_clients_begin(f->db, &t), 0);
+	put(t, "10.0.0.0/8", "kids");
+	put(t, "192.0.2.7/32", "open");
+	assert_int_equal(bl_prefix_parse("198.51.100.0/24", &p), 0);
+	assert_int_equal(bl_clients_del(t, &p), 0);
+	assert_int_equal(bl_clients_commit(t), 0);
+	assert_int_equal(bl_clients_meta(f->db, &m), 0);
+	assert_memory_equal(m.hash, want, BL_SUBS_HASH_LEN);
+	assert_int_equal(m.drift, 6);
 
 	/* The next fleet apply (a full replace) puts it back and resets the drift. */
 	assert_int_equal(bl_clients_begin(f->db, &t), 0);
