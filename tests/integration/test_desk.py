@@ -1,0 +1,262 @@
+"""The publisher's desk end to end (issue 18): three kidguard daemons, each with 20 child
+clients on their own loopback addresses (127.0.D.C), ask a planted set of new adult and
+gambling names among noise; each appliance's daily batch goes to a running kidguard-desk over
+HTTPS; triage ranks the planted names in its top 10; accept + export + kidguard-feed publish
+gets them blocked on all three daemons within one sync interval. A name asked by k-1 clients
+never reaches the desk, and bad input leaves nothing stored.
+
+The batches: the appliance side ([signal], issue 18 part 1) is built on another branch; until
+it is merged this test builds each appliance's batch the way design.md specifies it (distinct
+clients per registrable domain, only domains with >= k clients, Laplace noise of scale
+1/epsilon) from what the test's clients asked that daemon, and POSTs it with the exact JSON
+format. Everything after the POST is the real desk, the real feed tool and the real daemons.
+
+Run alone: /usr/bin/python3 tests/integration/test_desk.py --build-dir build
+"""
+
+import json
+import os
+import random
+import socket
+import ssl
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kgtest  # noqa: E402
+import kgfeed  # noqa: E402
+
+INTERVAL = 5
+K = 5
+EPSILON = 1.0
+DAY = "2026-12-02"
+CLIENTS = 20
+
+PLANTED = {
+    "phimsex-moi.example": "adult",
+    "hot-xxx-videos.example": "adult",
+    "nguoilon-clip.example": "adult",
+    "casino-vip88.example": "gambling",
+    "bet-thethao.example": "gambling",
+    "lode-online.example": "gambling",
+}
+POPULAR_NEW = ["homework-helper.example", "school-maths.example"]
+NOISE = ["site%02d.example" % i for i in range(40)]
+RARE = "rare-kminus1.example"  # asked by exactly K-1 clients on every daemon
+
+
+def desk_binary():
+    p = os.path.join(kgtest.build_dir(), "tools", "desk", "kidguard-desk")
+    if not os.path.exists(p):
+        raise AssertionError("kidguard-desk not built in %s" % kgtest.build_dir())
+    return p
+
+
+def laplace(rng, scale):
+    return rng.expovariate(1.0 / scale) - rng.expovariate(1.0 / scale)
+
+
+def batch_for(asked, rng):
+    """asked: {domain: set(client addresses)} -> the JSON batch design.md specifies."""
+    doms = [{"domain": d, "count": round(len(c) + laplace(rng, 1.0 / EPSILON), 3)}
+            for d, c in sorted(asked.items()) if len(c) >= K]
+    return {"day": DAY, "feed_version": 1, "software": "0.1.0", "epsilon": EPSILON, "k": K,
+            "domains": doms}
+
+
+class Desk:
+    def __init__(self, workdir, pki, rate=1000, name="desk"):
+        self.port = kgtest.free_port(v6=False)
+        self.store = os.path.join(workdir, name + "-store")
+        self.conf = os.path.join(workdir, name + ".conf")
+        self.log = os.path.join(workdir, name + ".log")
+        with open(self.conf, "w") as f:
+            f.write("[desk]\nlisten = 127.0.0.1:%d\ntls_cert = %s\ntls_key = %s\nstore = %s\n"
+                    "rate = %d\nmax_body = 65536\nday_window = 0\n"
+                    % (self.port, pki.cert, pki.key, self.store, rate))
+        self.ctx = ssl.create_default_context(cafile=pki.ca)
+        self.proc = None
+
+    def start(self):
+        self.logf = open(self.log, "w")
+        self.proc = subprocess.Popen([desk_binary(), "-c", self.conf, "serve"],
+                                     stdout=subprocess.DEVNULL, stderr=self.logf)
+
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return True
+            except OSError:
+                return False
+        if not kgtest.wait_until(up, 10):
+            raise AssertionError("kidguard-desk did not start: " + open(self.log).read())
+        return self
+
+    def stop(self):
+        if self.proc is not None:
+            kgtest._stop_pid(self.proc)
+            self.proc = None
+            self.logf.close()
+
+    def post(self, path, body, ctype="application/json"):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        req = urllib.request.Request("https://127.0.0.1:%d%s" % (self.port, path), data=data,
+                                     headers={"Content-Type": ctype}, method="POST")
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    def cmd(self, *args):
+        r = kgtest.run_cmd([desk_binary(), "-c", self.conf] + list(args), timeout=60)
+        if r.returncode != 0:
+            raise AssertionError("kidguard-desk %s: %s %s" % (args, r.stdout, r.stderr))
+        return r.stdout
+
+    def triage(self, limit=10):
+        return json.loads(self.cmd("triage", "--json", "--limit", str(limit)))["candidates"]
+
+
+def blocked(port, name):
+    try:
+        r = kgtest.query(port, name, "A", timeout=2, edns=0)
+    except Exception:
+        return False
+    return kgtest.answer_rdata(r, "A") == {"0.0.0.0"}
+
+
+class DeskEndToEndTest(kgtest.KGTestCase):
+    def setUp(self):
+        self.pki = kgfeed.Pki(self.tmp)
+        self.desk = Desk(self.tmp, self.pki).start()
+        self.addCleanup(self.desk.stop)
+
+    def start_fleet(self):
+        """A feed (one old gambling name), its HTTPS server and three synced daemons."""
+        self.pub = kgfeed.Publisher(self.tmp)
+        self.base = [("gambling", kgfeed.write_list(os.path.join(self.tmp, "base.txt"),
+                                                    ["old-casino.example"]), "domains")]
+        self.pub.publish(self.base)
+        srv = kgfeed.FeedServer(self.tmp, self.pub.dir, self.pki).start()
+        self.addCleanup(srv.stop)
+        names = list(PLANTED) + POPULAR_NEW + NOISE + [RARE, "old-casino.example"]
+        up = self.start_upstream(extra_records=[(n + ".", "A", 300, "192.0.2.10")
+                                                for n in names])
+        daemons = [self.start_daemon("127.0.0.1:%d" % up.port, {"sync": {
+            "url": srv.url(), "public_keys": self.pub.pub, "ca_file": self.pki.ca,
+            "interval": INTERVAL, "timeout": 10}}) for _ in range(3)]
+        for d in daemons:
+            self.assertTrue(kgtest.wait_until(lambda: blocked(d.port, "old-casino.example"),
+                                              INTERVAL + 10), d.log_text()[-3000:])
+        return daemons
+
+    def ask(self, d, di, rng):
+        """The 20 children of daemon number `di` browse; returns {domain: set(clients)}."""
+        asked = {}
+        plan = [(n, CLIENTS) for n in PLANTED] + [(n, CLIENTS) for n in POPULAR_NEW]
+        plan += [(RARE, K - 1)]
+        plan += [(n, rng.randint(1, 9)) for n in rng.sample(NOISE, 15)]
+        for name, n in plan:
+            for c in rng.sample(range(1, CLIENTS + 1), n):
+                src = "127.0.%d.%d" % (di + 10, c)
+                r = kgtest.query(d.port, name, "A", timeout=3, source=src)
+                self.assertEqual(kgtest.answer_rdata(r, "A"), {"192.0.2.10"}, name)
+                asked.setdefault(name, set()).add(src)
+        return asked
+
+    def test_signal_triage_accept_publish(self):
+        daemons = self.start_fleet()
+        rng = random.Random(18)
+        for di, d in enumerate(daemons):
+            batch = batch_for(self.ask(d, di, rng), rng)
+            self.assertNotIn(RARE, [x["domain"] for x in batch["domains"]])
+            status, body = self.desk.post("/signal", batch)
+            self.assertEqual((status, body["stored"]), (200, len(batch["domains"])))
+            # the same batch again (a retry): refused, not counted twice
+            self.assertEqual(self.desk.post("/signal", batch)[0], 409)
+        status, _ = self.desk.post("/report", {
+            "type": "kidguard-report", "kind": "not_blocked", "domain": "lode-online.example",
+            "category": "", "feed_version": 1, "software": "kidguard 0.1.0"})
+        self.assertEqual(status, 200)
+
+        top = self.desk.triage(10)
+        ranked = [c["domain"] for c in top]
+        for name in PLANTED:
+            self.assertIn(name, ranked, json.dumps(top, indent=1))
+        lode = [c for c in top if c["domain"] == "lode-online.example"][0]
+        self.assertEqual((lode["appliances"], lode["reports"], lode["first_seen"]),
+                         (3, 1, DAY))
+        everything = [c["domain"] for c in self.desk.triage(10000)]
+        self.assertNotIn(RARE, everything)
+        with open(os.path.join(self.desk.store, "data.mdb"), "rb") as f:
+            self.assertNotIn(RARE.encode(), f.read())
+
+        for name, cat in PLANTED.items():
+            self.desk.cmd("accept", name, "--category", cat, "--operator", "lan.nguyen")
+        self.desk.cmd("reject", "homework-helper.example", "--operator", "lan.nguyen")
+        audit = self.desk.cmd("audit").splitlines()
+        self.assertEqual(len(audit), len(PLANTED) + 1)
+        self.assertTrue(all("operator=lan.nguyen" in a for a in audit), audit)
+        left = [c["domain"] for c in self.desk.triage(10000)]
+        for name in list(PLANTED) + ["homework-helper.example"]:
+            self.assertNotIn(name, left)
+
+        out = os.path.join(self.tmp, "desk-out")
+        args = self.desk.cmd("export", "--dir", out).split()
+        self.assertEqual(sorted(a.split("=")[0] for a in args if a != "--category"),
+                         ["adult", "gambling"])
+        self.pub.publish(self.base, extra=args)
+        for d in daemons:
+            self.assertTrue(kgtest.wait_until(
+                lambda: all(blocked(d.port, n) for n in PLANTED), INTERVAL + 5),
+                d.log_text()[-3000:])
+        self.assertFalse(blocked(daemons[0].port, "homework-helper.example"))
+
+    def test_bad_input_stores_nothing(self):
+        ok = {"day": DAY, "feed_version": 1, "software": "0.1.0", "epsilon": 1.0, "k": 5,
+              "domains": [{"domain": "fine.example", "count": 9.5}]}
+        bad = [
+            ("/signal", b"{not json", "application/json", 400),
+            ("/signal", dict(ok, client="127.0.0.7"), "application/json", 400),
+            ("/signal", dict(ok, domains=[{"domain": "leak1.example", "count": 5,
+                                           "profile": "little"}]), "application/json", 400),
+            ("/signal", dict(ok, domains=[{"domain": "leak2.example", "count": 5},
+                                          {"domain": "bad name.example", "count": 5}]),
+             "application/json", 400),
+            ("/signal", dict(ok, day="2026-13-01"), "application/json", 400),
+            ("/signal", dict(ok, domains=[{"domain": "leak3.example", "count": 5}]),
+             "text/plain", 415),
+            ("/signal", dict(ok, domains=[{"domain": "leak4.example%05d" % i, "count": 5}
+                                          for i in range(3000)]), "application/json", 413),
+            ("/report", {"type": "kidguard-report", "kind": "nope", "domain": "leak5.example",
+                         "category": "", "feed_version": 1, "software": "x"},
+             "application/json", 400),
+            ("/nothing", ok, "application/json", 404),
+        ]
+        for path, body, ctype, want in bad:
+            status, reply = self.desk.post(path, body, ctype)
+            self.assertEqual(status, want, (path, reply))
+            self.assertIn("error", reply)
+        self.assertEqual(self.desk.triage(100), [])
+        with open(os.path.join(self.desk.store, "data.mdb"), "rb") as f:
+            data = f.read()
+        for leak in (b"leak", b"127.0.0.7", b"little", b"fine.example"):
+            self.assertNotIn(leak, data)
+        self.assertEqual(self.desk.post("/signal", ok)[0], 200)
+        self.assertEqual([c["domain"] for c in self.desk.triage(100)], ["fine.example"])
+
+    def test_rate_per_prefix(self):
+        slow = Desk(self.tmp, self.pki, rate=3, name="slow").start()
+        self.addCleanup(slow.stop)
+        ok = {"day": DAY, "feed_version": 1, "software": "0.1.0", "epsilon": 1.0, "k": 5}
+        codes = [slow.post("/signal", dict(ok, domains=[{"domain": "r%d.example" % i,
+                                                         "count": 6}]))[0] for i in range(5)]
+        self.assertEqual(codes, [200, 200, 200, 429, 429])
+        self.assertEqual(len(json.loads(slow.cmd("triage", "--json"))["candidates"]), 3)
+
+
+if __name__ == "__main__":
+    kgtest.main()
