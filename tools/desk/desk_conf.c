@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RATE_MAX       100000
+#define RATE_MAX       1000000
 #define BODY_MIN       1024
 #define BODY_MAX       (16u << 20)
 #define DAY_WINDOW_MAX 3650
