@@ -33,7 +33,8 @@ static void signal_body(const char *body, size_t len)
 		FUZZ_CHECK(b.obs == NULL && why[0] != '\0');
 		return;
 	}
-	FUZZ_CHECK(b.n >= 1 && b.n <= DK_BATCH_DOMAINS_MAX && b.k >= 1 && b.epsilon > 0);
+	FUZZ_CHECK(b.n <= DK_BATCH_DOMAINS_MAX && (b.n == 0) == (b.obs == NULL) && b.k >= 1 &&
+	           b.epsilon > 0);
 	FUZZ_CHECK(strnlen(b.software, DK_SOFTWARE_MAX) < DK_SOFTWARE_MAX);
 	dk_day_format(b.day, day);
 	FUZZ_CHECK(dk_day_parse(day, &d) == 0 && d == b.day);

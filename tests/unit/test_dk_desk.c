@@ -51,7 +51,6 @@ static void test_signal_refused(void **state)
 	    "",
 	    "[]",
 	    "{\"day\":\"2026-12-02\"",
-	    BATCH(""),
 	    BATCH("{\"domain\":\"a.example\",\"count\":1},{\"domain\":\"A.example\",\"count\":2}"),
 	    BATCH("{\"domain\":\"com\",\"count\":1}"),
 	    BATCH("{\"domain\":\"a b.example\",\"count\":1}"),
@@ -83,6 +82,16 @@ static void test_signal_refused(void **state)
 		assert_null(b.obs);
 		assert_true(i < 3 || why[0] != '\0');
 	}
+}
+
+static void test_signal_empty(void **state)
+{
+	struct dk_batch b;
+
+	/* nothing reached k clients: a valid batch of no domains */
+	assert_int_equal(parse(BATCH(""), &b), 0);
+	assert_int_equal(b.n, 0);
+	dk_batch_free(&b);
 }
 
 static void test_day(void **state)
@@ -277,9 +286,13 @@ static void test_rate(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_signal_ok),    cmocka_unit_test(test_signal_refused),
-	    cmocka_unit_test(test_day),          cmocka_unit_test(test_report),
-	    cmocka_unit_test(test_store_triage), cmocka_unit_test(test_reports_in_triage),
+	    cmocka_unit_test(test_signal_ok),
+	    cmocka_unit_test(test_signal_refused),
+	    cmocka_unit_test(test_signal_empty),
+	    cmocka_unit_test(test_day),
+	    cmocka_unit_test(test_report),
+	    cmocka_unit_test(test_store_triage),
+	    cmocka_unit_test(test_reports_in_triage),
 	    cmocka_unit_test(test_rate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

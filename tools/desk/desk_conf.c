@@ -113,7 +113,7 @@ int desk_conf_load(struct desk_conf *c, const char *file)
 	snprintf(c->listen, sizeof(c->listen), "127.0.0.1:8443");
 	snprintf(c->store, sizeof(c->store), "/var/lib/kidguard-desk");
 	c->rate = 60;
-	c->max_body = 1u << 20;
+	c->max_body = 4u << 20; /* 64k domains of ~60 bytes */
 	c->day_window = 2;
 	if (!file)
 		return 0;

@@ -18,10 +18,10 @@
 #define DK_CATEGORY_MAX      32  /* [a-z0-9_-]{1,31} plus the NUL, as feed categories */
 #define DK_OPERATOR_MAX      64
 #define DK_SOFTWARE_MAX      32
-#define DK_REPORT_CAT_MAX    128 /* the appliance's "category" field of a report */
-#define DK_BATCH_DOMAINS_MAX 10000
-#define DK_COUNT_MAX         1e7 /* |noisy count| above this is not a distinct-client count */
-#define DK_WINDOW_DEFAULT    7   /* days of signal triage looks at */
+#define DK_REPORT_CAT_MAX    128   /* the appliance's "category" field of a report */
+#define DK_BATCH_DOMAINS_MAX 65536 /* an appliance counts at most 64k domains a day */
+#define DK_COUNT_MAX         1e7   /* |noisy count| above this is not a distinct-client count */
+#define DK_WINDOW_DEFAULT    7     /* days of signal triage looks at */
 #define DK_SHA256_LEN        32
 
 /* One domain of a signal batch: a registrable domain and its noisy distinct-client count. */

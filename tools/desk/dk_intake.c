@@ -217,8 +217,10 @@ static int parse_domains(const cJSON *arr, struct dk_batch *b, char *why, size_t
 	int n = cJSON_GetArraySize(arr), i = 0;
 	const cJSON *d;
 
-	if (!cJSON_IsArray(arr) || n < 1 || n > DK_BATCH_DOMAINS_MAX)
-		return fail(why, whylen, "%s", "domains: want 1..10000 objects");
+	if (!cJSON_IsArray(arr) || n > DK_BATCH_DOMAINS_MAX)
+		return fail(why, whylen, "domains: want at most %d objects", DK_BATCH_DOMAINS_MAX);
+	if (n == 0)
+		return 0; /* an appliance whose children reached nothing new by k clients */
 	b->obs = calloc((size_t)n, sizeof(*b->obs));
 	if (!b->obs)
 		return -ENOMEM;
