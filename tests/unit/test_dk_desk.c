@@ -168,12 +168,14 @@ static void add(struct dk_store *s, const char *day, const char *const *names, c
 	dk_batch_free(&b);
 }
 
-static int harm_by_name(void *arg, const char *domain, char *cat, size_t len, double *harm)
+static int harm_by_name(void *arg, const char *domain, char *cat, size_t len, double *prob,
+                        double *harm)
 {
 	bool bad = strstr(domain, "casino") != NULL;
 
 	snprintf(cat, len, "%s", bad ? "gambling" : "none");
 	*harm = bad ? 0.9 : 0.05;
+	*prob = bad ? 0.9 : 0.95;
 	return 0;
 }
 

@@ -40,7 +40,8 @@ struct desk_harm;
 int desk_harm_load(const char *file, struct desk_harm **out);
 void desk_harm_free(struct desk_harm *h);
 /* A dk_harm_fn: `arg` is a struct desk_harm. */
-int desk_harm(void *arg, const char *domain, char *category, size_t len, double *harm);
+int desk_harm(void *arg, const char *domain, char *category, size_t len, double *prob,
+              double *harm);
 
 /* Triage as JSON text (malloc'ed, the caller frees), for --json and GET /api/triage. */
 char *desk_triage_json(const struct dk_cand *c, size_t n, uint32_t day);

@@ -43,7 +43,8 @@ char *desk_triage_json(const struct dk_cand *c, size_t n, uint32_t day)
 		cJSON_AddNumberToObject(e, "strength", c[i].strength);
 		cJSON_AddNumberToObject(e, "growth", c[i].growth);
 		cJSON_AddStringToObject(e, "category", c[i].category);
-		cJSON_AddNumberToObject(e, "probability", c[i].harm);
+		cJSON_AddNumberToObject(e, "probability", c[i].prob);
+		cJSON_AddNumberToObject(e, "harm", c[i].harm);
 		cJSON_AddNumberToObject(e, "appliances", c[i].appliances);
 		cJSON_AddNumberToObject(e, "reports", c[i].reports);
 		dk_day_format(c[i].first_day, d);
@@ -62,14 +63,14 @@ static void print_table(const struct dk_cand *c, size_t n, uint32_t day)
 
 	dk_day_format(day, d);
 	printf("triage for the %d days up to %s: %zu candidates\n", DK_WINDOW_DEFAULT, d, n);
-	printf("%4s  %-40s %9s %9s %8s %-12s %6s %5s %7s  %s\n", "rank", "domain", "score",
-	       "strength", "growth", "category", "prob", "appl", "reports", "first seen");
+	printf("%4s  %-40s %9s %9s %8s %-12s %6s %6s %5s %7s  %s\n", "rank", "domain", "score",
+	       "strength", "growth", "category", "prob", "harm", "appl", "reports", "first seen");
 	for (size_t i = 0; i < n; i++) {
 		dk_day_format(c[i].first_day, d);
-		printf("%4zu  %-40.40s %9.1f %9.1f %8.1f %-12s %6.3f %5u %7u  %s\n", i + 1,
+		printf("%4zu  %-40.40s %9.1f %9.1f %8.1f %-12s %6.3f %6.3f %5u %7u  %s\n", i + 1,
 		       c[i].domain, c[i].score, c[i].strength, c[i].growth,
-		       c[i].category[0] ? c[i].category : "-", c[i].harm, c[i].appliances,
-		       c[i].reports, d);
+		       c[i].category[0] ? c[i].category : "-", c[i].prob, c[i].harm,
+		       c[i].appliances, c[i].reports, d);
 	}
 }
 

@@ -59,17 +59,22 @@ void desk_harm_free(struct desk_harm *h)
 	free(h);
 }
 
-int desk_harm(void *arg, const char *domain, char *category, size_t len, double *harm)
+int desk_harm(void *arg, const char *domain, char *category, size_t len, double *prob, double *harm)
 {
 #ifdef KG_DESK_MODEL
 	struct desk_harm *h = arg;
-	double p = 0;
-	int rc = dk_model_predict(h->m, domain, category, len, &p);
+	double probs[DK_CLASSES_MAX];
+	int rc = dk_model_predict(h->m, domain, category, len, prob), n = dk_model_classes(h->m);
 
-	if (rc != 0)
+	if (rc != 0 || (rc = dk_model_probs(h->m, domain, probs, DK_CLASSES_MAX)) != 0)
 		return rc;
-	/* The probability of the predicted class; a harmless prediction leaves the rest. */
-	*harm = strcmp(category, "none") == 0 ? 1.0 - p : p;
+	/* Harm: every category but the harmless one ("none", the negatives), so that a name the
+	 * model splits between adult and gambling is not ranked as half harmless. */
+	*harm = 1.0;
+	for (int i = 0; i < n; i++) {
+		if (strcmp(dk_model_class_name(h->m, i), "none") == 0)
+			*harm = 1.0 - probs[i];
+	}
 	return 0;
 #else
 	return -ENOTSUP;

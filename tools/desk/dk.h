@@ -116,8 +116,10 @@ int dk_store_audit(struct dk_store *s, int (*cb)(void *arg, const char *line), v
 int dk_store_accepted(struct dk_store *s,
                       int (*cb)(void *arg, const char *domain, const char *category), void *arg);
 
-/* Predicted harm of a domain in 0..1 and the predicted category (`category`, `len` bytes). */
-typedef int (*dk_harm_fn)(void *arg, const char *domain, char *category, size_t len, double *harm);
+/* Predicted harm of a domain in 0..1 (the probability that it is in any category but the
+ * harmless one), the most probable category (`category`, `len` bytes) and its probability. */
+typedef int (*dk_harm_fn)(void *arg, const char *domain, char *category, size_t len, double *prob,
+                          double *harm);
 
 struct dk_triage_opts {
 	uint32_t day;    /* the last day of the window; 0: the newest day in the store */
@@ -131,6 +133,7 @@ struct dk_triage_opts {
 struct dk_cand {
 	char domain[DK_DOMAIN_MAX];
 	char category[DK_CATEGORY_MAX]; /* predicted; "" without a model */
+	double prob;                    /* of the predicted category */
 	double score;                   /* strength x harm */
 	double strength;                /* window sum of noisy counts + growth + reports */
 	double growth; /* the last day's sum above the mean of the window's earlier days */

@@ -254,8 +254,10 @@ static int rank(struct dk_store *s, MDB_txn *txn, const struct dk_triage_opts *o
 			continue;
 		c->harm = 1.0;
 		if (o->harm && o->harm(o->harm_arg, c->domain, c->category, sizeof(c->category),
-		                       &c->harm) != 0)
+		                       &c->prob, &c->harm) != 0) {
 			c->harm = 1.0;
+			c->category[0] = '\0';
+		}
 		c->strength = g->strength;
 		c->growth = g->growth;
 		c->score = g->strength * c->harm;
