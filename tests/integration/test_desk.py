@@ -27,6 +27,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kgtest  # noqa: E402
 import kgfeed  # noqa: E402
+import test_dashboard  # noqa: E402  (Chromium and playwright-core, as the dashboard's test)
 
 INTERVAL = 5
 K = 5
@@ -85,15 +86,15 @@ def train_model(workdir):
 
 
 class Desk:
-    def __init__(self, workdir, pki, rate=1000, name="desk", model=""):
+    def __init__(self, workdir, pki, rate=1000, name="desk", model="", view="127.0.0.0/8"):
         self.port = kgtest.free_port(v6=False)
         self.store = os.path.join(workdir, name + "-store")
         self.conf = os.path.join(workdir, name + ".conf")
         self.log = os.path.join(workdir, name + ".log")
         with open(self.conf, "w") as f:
             f.write("[desk]\nlisten = 127.0.0.1:%d\ntls_cert = %s\ntls_key = %s\nstore = %s\n"
-                    "rate = %d\nmax_body = 65536\nday_window = 0\nmodel = %s\n"
-                    % (self.port, pki.cert, pki.key, self.store, rate, model))
+                    "rate = %d\nmax_body = 65536\nday_window = 0\nmodel = %s\nview_allow = %s\n"
+                    % (self.port, pki.cert, pki.key, self.store, rate, model, view))
         self.ctx = ssl.create_default_context(cafile=pki.ca)
         self.proc = None
 
@@ -127,6 +128,14 @@ class Desk:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"{}")
+
+    def get(self, path):
+        req = urllib.request.Request("https://127.0.0.1:%d%s" % (self.port, path))
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=10) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
 
     def cmd(self, *args):
         r = kgtest.run_cmd([desk_binary(), "-c", self.conf] + list(args), timeout=60)
@@ -241,6 +250,8 @@ class DeskEndToEndTest(kgtest.KGTestCase):
                 lambda: all(blocked(d.port, n) for n in PLANTED), INTERVAL + 5),
                 d.log_text()[-3000:])
         self.assertFalse(blocked(daemons[0].port, "homework-helper.example"))
+        # the desk's list adds to the feed's own list of the same category
+        self.assertTrue(blocked(daemons[0].port, "old-casino.example"))
 
     def test_bad_input_stores_nothing(self):
         ok = {"day": DAY, "feed_version": 1, "software": "0.1.0", "epsilon": 1.0, "k": 5,
@@ -274,6 +285,42 @@ class DeskEndToEndTest(kgtest.KGTestCase):
             self.assertNotIn(leak, data)
         self.assertEqual(self.desk.post("/signal", ok)[0], 200)
         self.assertEqual([c["domain"] for c in self.desk.triage(100)], ["fine.example"])
+
+    def test_desk_page_in_chromium(self):
+        if not os.path.exists(test_dashboard.CHROMIUM) or not test_dashboard.NODE:
+            self.skipTest("chromium or node not installed (packaging/install-deps.sh)")
+        mod = test_dashboard.playwright_dir()
+        if not mod:
+            self.skipTest("playwright-core could not be installed with npm")
+        batch = {"day": DAY, "feed_version": 1, "software": "0.1.0", "epsilon": 1.0, "k": 5,
+                 "domains": [{"domain": "casino-vip88.example", "count": 40},
+                             {"domain": "phimsex-moi.example", "count": 30},
+                             {"domain": "school-maths.example", "count": 35}]}
+        self.assertEqual(self.desk.post("/signal", batch)[0], 200)
+        want = [c["domain"] for c in self.desk.triage(10)]
+        out_dir = os.path.join(kgtest.build_dir(), "test-artifacts")
+        os.makedirs(out_dir, exist_ok=True)
+        shot = os.path.join(out_dir, "desk.png")
+        r = subprocess.run([test_dashboard.NODE, os.path.join(kgtest.HERE, "desk_check.cjs"),
+                            "https://127.0.0.1:%d/" % self.desk.port, shot,
+                            os.path.join(self.tmp, "chromium-profile")] + want,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=120, env=dict(os.environ, NODE_PATH=mod,
+                                                       KG_CHROMIUM=test_dashboard.CHROMIUM))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        seen = json.loads(r.stdout.strip().splitlines()[-1])
+        self.assertEqual(seen["rows"], want)
+        self.assertTrue(os.path.getsize(shot) > 10000)
+
+    def test_view_allow(self):
+        other = Desk(self.tmp, self.pki, name="closed", view="off").start()
+        self.addCleanup(other.stop)
+        for path in ("/", "/api/triage", "/desk.js"):
+            self.assertEqual(other.get(path)[0], 403, path)
+            self.assertEqual(self.desk.get(path)[0], 200, path)
+        # the intake stays open
+        self.assertEqual(other.post("/signal", {"day": DAY, "feed_version": 1, "software": "x",
+                                                "epsilon": 1.0, "k": 5, "domains": []})[0], 200)
 
     def test_rate_per_prefix(self):
         slow = Desk(self.tmp, self.pki, rate=3, name="slow").start()

@@ -7,8 +7,10 @@
 #include <stdint.h>
 
 #include "dk.h"
+#include "kg_addr.h"
 
 #define DESK_PATH_MAX 1024
+#define DESK_VIEW_MAX 16
 
 /* desk.conf ([desk] section); defaults in desk_conf.c, every key in kidguard-desk(1). */
 struct desk_conf {
@@ -20,6 +22,8 @@ struct desk_conf {
 	unsigned rate;       /* requests per minute per /24 or /56 */
 	size_t max_body;     /* bytes */
 	unsigned day_window; /* a batch's day at most this many days from today; 0: any */
+	struct kg_cidr view_allow[DESK_VIEW_MAX]; /* who may GET the page and /api/triage */
+	int n_view_allow;
 };
 
 /* Defaults, then `file` (borrowed; NULL: defaults only). A bad line names FILE:LINE: key on
@@ -42,6 +46,10 @@ void desk_harm_free(struct desk_harm *h);
 /* A dk_harm_fn: `arg` is a struct desk_harm. */
 int desk_harm(void *arg, const char *domain, char *category, size_t len, double *prob,
               double *harm);
+
+/* The Desk page's files, built in (embed.cmake): NUL-terminated, `_len` bytes before it. */
+extern const unsigned char desk_www_index[], desk_www_js[], desk_www_css[], desk_www_icon[];
+extern const size_t desk_www_index_len, desk_www_js_len, desk_www_css_len, desk_www_icon_len;
 
 /* Triage as JSON text (malloc'ed, the caller frees), for --json and GET /api/triage. */
 char *desk_triage_json(const struct dk_cand *c, size_t n, uint32_t day);

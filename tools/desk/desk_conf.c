@@ -39,6 +39,29 @@ static int number(const char *v, unsigned long min, unsigned long max, unsigned 
 	return 0;
 }
 
+/* "off" (nobody), or a list of prefixes ("127.0.0.0/8, ::1"). */
+static int view_allow(struct desk_conf *c, const char *v)
+{
+	char buf[1024], *items[DESK_VIEW_MAX];
+	int n;
+
+	c->n_view_allow = 0;
+	if (strcmp(v, "off") == 0)
+		return 0;
+	if (strlen(v) >= sizeof(buf))
+		return -1;
+	memcpy(buf, v, strlen(v) + 1);
+	n = kg_split_list(buf, items, DESK_VIEW_MAX);
+	if (n <= 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		if (kg_cidr_parse(items[i], &c->view_allow[i]) != 0)
+			return -1;
+	}
+	c->n_view_allow = n;
+	return 0;
+}
+
 static int set(struct desk_conf *c, const char *name, const char *v)
 {
 	unsigned long n = 0;
@@ -64,6 +87,8 @@ static int set(struct desk_conf *c, const char *name, const char *v)
 		c->max_body = n;
 		return rc;
 	}
+	if (strcmp(name, "view_allow") == 0)
+		return view_allow(c, v);
 	if (strcmp(name, "day_window") == 0) {
 		rc = number(v, 0, DAY_WINDOW_MAX, &n);
 		c->day_window = (unsigned)n;
@@ -115,6 +140,9 @@ int desk_conf_load(struct desk_conf *c, const char *file)
 	c->rate = 60;
 	c->max_body = 4u << 20; /* 64k domains of ~60 bytes */
 	c->day_window = 2;
+	kg_cidr_parse("127.0.0.0/8", &c->view_allow[0]);
+	kg_cidr_parse("::1", &c->view_allow[1]);
+	c->n_view_allow = 2;
 	if (!file)
 		return 0;
 	if (!(f = fopen(file, "r"))) {

@@ -184,22 +184,60 @@ static enum MHD_Result respond(struct MHD_Connection *c, struct resp *r)
 	return ret;
 }
 
-enum route { R_NONE, R_SIGNAL, R_REPORT, R_TRIAGE };
+/* A built-in file of the page; a script from this origin only, no framing. */
+static enum MHD_Result static_file(struct MHD_Connection *c, const unsigned char *data, size_t len,
+                                   const char *type)
+{
+	struct MHD_Response *m =
+	    MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result ret;
+
+	if (!m)
+		return MHD_NO;
+	MHD_add_response_header(m, "Content-Type", type);
+	MHD_add_response_header(m, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(m, "X-Frame-Options", "DENY");
+	MHD_add_response_header(m, "Content-Security-Policy",
+	                        "default-src 'self'; frame-ancestors 'none'");
+	MHD_add_response_header(m, "Cache-Control", "no-cache");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, m);
+	MHD_destroy_response(m);
+	return ret;
+}
+
+/* The reads (R_TRIAGE and after) are GET and limited to view_allow; the rest are POST. */
+enum route { R_NONE, R_SIGNAL, R_REPORT, R_TRIAGE, R_PAGE, R_JS, R_CSS, R_ICON };
 
 static enum route route_of(const char *url, const char *method, unsigned *status)
 {
-	enum route rt = strcmp(url, "/signal") == 0       ? R_SIGNAL
-	                : strcmp(url, "/report") == 0     ? R_REPORT
-	                : strcmp(url, "/api/triage") == 0 ? R_TRIAGE
-	                                                  : R_NONE;
+	enum route rt = strcmp(url, "/signal") == 0        ? R_SIGNAL
+	                : strcmp(url, "/report") == 0      ? R_REPORT
+	                : strcmp(url, "/api/triage") == 0  ? R_TRIAGE
+	                : strcmp(url, "/") == 0            ? R_PAGE
+	                : strcmp(url, "/desk.js") == 0     ? R_JS
+	                : strcmp(url, "/style.css") == 0   ? R_CSS
+	                : strcmp(url, "/favicon.svg") == 0 ? R_ICON
+	                                                   : R_NONE;
+	bool reads = rt >= R_TRIAGE;
 	bool post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0;
 
 	*status = 0;
 	if (rt == R_NONE)
 		*status = MHD_HTTP_NOT_FOUND;
-	else if ((rt == R_TRIAGE && !get) || (rt != R_TRIAGE && !post))
+	else if ((reads && !get) || (!reads && !post))
 		*status = MHD_HTTP_METHOD_NOT_ALLOWED;
 	return rt;
+}
+
+/* The candidate list is the desk's working material (unreviewed names of harmful sites), not
+ * for whoever can reach the intake: only view_allow reads it. */
+static bool may_view(const struct desk_conf *c, const struct sockaddr *sa)
+{
+	for (int i = 0; i < c->n_view_allow; i++) {
+		if (kg_cidr_match(&c->view_allow[i], sa))
+			return true;
+	}
+	return false;
 }
 
 /* The checks made before any body is read; 0 or the status to answer with. */
@@ -217,8 +255,8 @@ static unsigned first_checks(struct server *s, struct MHD_Connection *c, const c
 		return status;
 	if (!ci || !dk_rate_allow(s->rate, ci->client_addr, now_ms()))
 		return MHD_HTTP_TOO_MANY_REQUESTS;
-	if (rt == R_TRIAGE)
-		return 0;
+	if (rt >= R_TRIAGE)
+		return may_view(s->conf, ci->client_addr) ? 0 : MHD_HTTP_FORBIDDEN;
 	if (!ct || strncasecmp(ct, "application/json", 16) != 0)
 		return MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
 	if (cl && strtoull(cl, NULL, 10) > s->conf->max_body)
@@ -231,6 +269,8 @@ static const char *status_text(unsigned status)
 	switch (status) {
 	case MHD_HTTP_NOT_FOUND:
 		return "no such endpoint";
+	case MHD_HTTP_FORBIDDEN:
+		return "not from this address (view_allow)";
 	case MHD_HTTP_METHOD_NOT_ALLOWED:
 		return "method not allowed";
 	case MHD_HTTP_TOO_MANY_REQUESTS:
@@ -296,6 +336,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	case R_TRIAGE:
 		handle_triage(s, c, &r);
 		break;
+	case R_PAGE:
+		return static_file(c, desk_www_index, desk_www_index_len,
+		                   "text/html; charset=utf-8");
+	case R_JS:
+		return static_file(c, desk_www_js, desk_www_js_len,
+		                   "text/javascript; charset=utf-8");
+	case R_CSS:
+		return static_file(c, desk_www_css, desk_www_css_len, "text/css; charset=utf-8");
+	case R_ICON:
+		return static_file(c, desk_www_icon, desk_www_icon_len, "image/svg+xml");
 	default:
 		set_error(&r, MHD_HTTP_NOT_FOUND, status_text(MHD_HTTP_NOT_FOUND));
 	}
