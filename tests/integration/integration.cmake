@@ -18,3 +18,5 @@ foreach(t ${KG_INTEG_TESTS})
 endforeach()
 # The subset tests/sanitize runs under ThreadSanitizer: workers > 1 under concurrent load.
 set_tests_properties(integ_multiworker PROPERTIES LABELS "integration;multiworker")
+# Three daemons, a feed, the desk, a classifier trained on the fixture and Chromium: longer.
+set_tests_properties(integ_desk PROPERTIES TIMEOUT 400)
