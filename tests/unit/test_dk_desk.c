@@ -241,6 +241,31 @@ static void test_store_triage(void **state)
 	rmstore(dir);
 }
 
+static void test_prune(void **state)
+{
+	static const char *const names[] = {"old.example", "new.example"};
+	const double c[] = {10, 10};
+	struct dk_triage_opts o = {.window = 365, .now = 1};
+	struct dk_cand out[4];
+	char *dir = tmpdir();
+	struct dk_store *s;
+	uint32_t before;
+	uint64_t removed;
+	size_t n = 4;
+
+	assert_int_equal(dk_store_open(dir, false, &s), 0);
+	add(s, "2026-11-01", names, c, 1, 1);
+	add(s, "2026-12-01", names + 1, c, 1, 2);
+	assert_int_equal(dk_day_parse("2026-11-15", &before), 0);
+	assert_int_equal(dk_store_prune(s, before, &removed), 0);
+	assert_int_equal(removed, 2); /* one signal entry, one batch digest */
+	assert_int_equal(dk_triage(s, &o, out, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(out[0].domain, "new.example");
+	dk_store_close(s);
+	rmstore(dir);
+}
+
 static void test_reports_in_triage(void **state)
 {
 	struct dk_report r = {.kind = DK_REPORT_NOT_BLOCKED, .domain = "reported.example"};
@@ -295,6 +320,7 @@ int main(void)
 	    cmocka_unit_test(test_report),
 	    cmocka_unit_test(test_store_triage),
 	    cmocka_unit_test(test_reports_in_triage),
+	    cmocka_unit_test(test_prune),
 	    cmocka_unit_test(test_rate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

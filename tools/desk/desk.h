@@ -36,6 +36,7 @@ int desk_triage(const struct desk_conf *c, int argc, char **argv);
 int desk_decide(const struct desk_conf *c, int argc, char **argv);
 int desk_audit(const struct desk_conf *c, int argc, char **argv);
 int desk_export(const struct desk_conf *c, int argc, char **argv);
+int desk_prune(const struct desk_conf *c, int argc, char **argv);
 int desk_stats(const struct desk_conf *c, int argc, char **argv);
 int desk_model_cmd(const struct desk_conf *c, int argc, char **argv);
 

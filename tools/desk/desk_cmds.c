@@ -425,6 +425,34 @@ int desk_export(const struct desk_conf *c, int argc, char **argv)
 	return 0;
 }
 
+int desk_prune(const struct desk_conf *c, int argc, char **argv)
+{
+	struct dk_store *s;
+	uint64_t removed = 0;
+	uint32_t before;
+	char d[11];
+	long keep;
+	int rc;
+
+	if (argc != 3 || strcmp(argv[1], "--keep-days") != 0 ||
+	    (keep = strtol(argv[2], NULL, 10)) < 7 || keep > 3650) {
+		fprintf(stderr, "usage: kidguard-desk prune --keep-days 7..3650\n");
+		return 2;
+	}
+	before = (uint32_t)(time(NULL) / 86400) - (uint32_t)keep;
+	if (open_store(c, false, &s) != 0)
+		return 1;
+	rc = dk_store_prune(s, before, &removed);
+	dk_store_close(s);
+	if (rc != 0) {
+		fprintf(stderr, "kidguard-desk: prune: %s\n", kg_strerror(rc));
+		return 1;
+	}
+	dk_day_format(before, d);
+	printf("removed %llu entries of days before %s\n", (unsigned long long)removed, d);
+	return 0;
+}
+
 int desk_stats(const struct desk_conf *c, int argc, char **argv)
 {
 	struct dk_store *s;

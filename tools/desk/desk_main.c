@@ -24,6 +24,7 @@ static int usage(FILE *f)
 	           "  audit                              every decision, oldest first\n"
 	           "  export --dir DIR                   accepted names, DIR/CATEGORY.txt\n"
 	           "  stats                              the store's size\n"
+	           "  prune --keep-days N                drop signal older than N days (7..3650)\n"
 	           "  model train ...                    write the classifier (docs/desk.md)\n"
 	           "see kidguard-desk(1)\n");
 	return f == stderr ? 2 : 0;
@@ -33,9 +34,10 @@ static const struct {
 	const char *name;
 	int (*fn)(const struct desk_conf *, int, char **);
 } cmds[] = {
-    {"triage", desk_triage}, {"accept", desk_decide}, {"reject", desk_decide},
-    {"snooze", desk_decide}, {"undo", desk_decide},   {"audit", desk_audit},
-    {"export", desk_export}, {"stats", desk_stats},   {"model", desk_model_cmd},
+    {"triage", desk_triage},   {"accept", desk_decide}, {"reject", desk_decide},
+    {"snooze", desk_decide},   {"undo", desk_decide},   {"audit", desk_audit},
+    {"export", desk_export},   {"stats", desk_stats},   {"prune", desk_prune},
+    {"model", desk_model_cmd},
 };
 
 int main(int argc, char **argv)

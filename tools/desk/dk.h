@@ -89,6 +89,11 @@ int dk_store_add_batch(struct dk_store *s, const struct dk_batch *b,
                        const uint8_t digest[DK_SHA256_LEN]);
 /* Add one report received at `now` (unix seconds). */
 int dk_store_add_report(struct dk_store *s, const struct dk_report *r, uint64_t now);
+/* Delete the signal of days before `before` (days since 1970-01-01), and the replay digests
+ * of batches for those days, in transactions of at most DK_PRUNE_TXN deletions. Reports,
+ * decisions and the audit log stay. `*removed` (may be NULL) counts the deleted entries. */
+#define DK_PRUNE_TXN 100000
+int dk_store_prune(struct dk_store *s, uint32_t before, uint64_t *removed);
 /* Force what was committed to disk (the intake commits without fsync; see dk_store.c). */
 int dk_store_sync(struct dk_store *s);
 /* Bytes the store's data file holds (its last page in use) into `*bytes`. */

@@ -339,6 +339,68 @@ int dk_store_add_report(struct dk_store *s, const struct dk_report *r, uint64_t 
 	return dk__mdb_err(mdb_txn_commit(txn), "commit report");
 }
 
+/* One transaction's worth of pruning `dbi`: entries whose day (`day_of`) is before `before`.
+ * `*done` is set when the database has been walked to its end. */
+static int prune_some(struct dk_store *s, MDB_dbi dbi, uint32_t before,
+                      uint32_t (*day_of)(const MDB_val *k, const MDB_val *v), uint64_t *removed,
+                      bool *done)
+{
+	uint64_t n = 0;
+	MDB_cursor *c;
+	MDB_txn *txn;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
+		return dk__mdb_err(rc, "begin");
+	if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0) {
+		mdb_txn_abort(txn);
+		return dk__mdb_err(rc, "cursor");
+	}
+	while (n < DK_PRUNE_TXN && (rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
+		if (day_of(&k, &v) >= before)
+			continue;
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+		n++;
+	}
+	mdb_cursor_close(c);
+	*done = rc == MDB_NOTFOUND;
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return dk__mdb_err(rc, "prune");
+	}
+	if ((rc = dk__mdb_err(mdb_txn_commit(txn), "commit prune")) == 0 && removed)
+		*removed += n;
+	return rc;
+}
+
+static uint32_t signal_day(const MDB_val *k, const MDB_val *v)
+{
+	return k->mv_size > 5 ? dk__be32((const uint8_t *)k->mv_data + k->mv_size - 4) : 0;
+}
+
+static uint32_t batch_day(const MDB_val *k, const MDB_val *v)
+{
+	return v->mv_size == 4 ? get_le32(v->mv_data) : 0;
+}
+
+int dk_store_prune(struct dk_store *s, uint32_t before, uint64_t *removed)
+{
+	bool done = false;
+	int rc = 0;
+
+	if (removed)
+		*removed = 0;
+	/* Walked again from the start after each transaction: kept entries are skipped fast. */
+	while (rc == 0 && !done)
+		rc = prune_some(s, s->signal, before, signal_day, removed, &done);
+	done = false;
+	while (rc == 0 && !done)
+		rc = prune_some(s, s->batches, before, batch_day, removed, &done);
+	return rc == 0 ? dk_store_sync(s) : rc;
+}
+
 static const char *action_name(uint8_t state)
 {
 	switch (state) {
