@@ -8,6 +8,7 @@ set(KG_INTEG_TESTS forwarding cache tcp edns_malformed acl failures cli blocklis
 	dashboard isp tls doh_h1 adversarial spoofing ratelimit multiworker statedir decide
 	cname_chain private_answers desk)
 list(APPEND KG_INTEG_TESTS errors) # the one error model (common/kg_err.h)
+list(APPEND KG_INTEG_TESTS signal) # [signal], the early-warning signal (issue 18)
 foreach(t ${KG_INTEG_TESTS})
 	add_test(NAME integ_${t}
 		COMMAND ${KG_INTEG_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_${t}.py)
