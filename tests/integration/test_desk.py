@@ -1,22 +1,17 @@
-"""The publisher's desk end to end (issue 18): three kidguard daemons, each with 20 child
-clients on their own loopback addresses (127.0.D.C), ask a planted set of new adult and
-gambling names among noise; each appliance's daily batch goes to a running kidguard-desk over
-HTTPS; triage ranks the planted names in its top 10; accept + export + kidguard-feed publish
-gets them blocked on all three daemons within one sync interval. A name asked by k-1 clients
-never reaches the desk, and bad input leaves nothing stored.
-
-The batches: the appliance side ([signal], issue 18 part 1) is built on another branch; until
-it is merged this test builds each appliance's batch the way design.md specifies it (distinct
-clients per registrable domain, only domains with >= k clients, Laplace noise of scale
-1/epsilon) from what the test's clients asked that daemon, and POSTs it with the exact JSON
-format. Everything after the POST is the real desk, the real feed tool and the real daemons.
+"""The publisher's desk end to end (issue 18): three kidguard daemons with [signal] on, each
+with 20 child clients on their own loopback addresses (127.0.D.C), ask a planted set of new
+adult and gambling names among noise; when the day rolls (the daemons' test clock) each
+appliance sends its batch to the signal address the publisher signed into the feed's manifest:
+a running kidguard-desk, over HTTPS. Triage ranks the planted names in its top 10; accept +
+export + kidguard-feed publish gets them blocked on all three daemons within one sync interval.
+A name asked by k-1 clients never reaches the desk, and bad input leaves nothing stored.
 
 Run alone: /usr/bin/python3 tests/integration/test_desk.py --build-dir build
 """
 
+import http.client
 import json
 import os
-import random
 import socket
 import ssl
 import subprocess
@@ -53,18 +48,6 @@ def desk_binary():
     if not os.path.exists(p):
         raise AssertionError("kidguard-desk not built in %s" % kgtest.build_dir())
     return p
-
-
-def laplace(rng, scale):
-    return rng.expovariate(1.0 / scale) - rng.expovariate(1.0 / scale)
-
-
-def batch_for(asked, rng):
-    """asked: {domain: set(client addresses)} -> the JSON batch design.md specifies."""
-    doms = [{"domain": d, "count": round(len(c) + laplace(rng, 1.0 / EPSILON), 3)}
-            for d, c in sorted(asked.items()) if len(c) >= K]
-    return {"day": DAY, "feed_version": 1, "software": "0.1.0", "epsilon": EPSILON, "k": K,
-            "domains": doms}
 
 
 def train_model(workdir):
@@ -162,48 +145,55 @@ class DeskEndToEndTest(kgtest.KGTestCase):
         self.addCleanup(self.desk.stop)
 
     def start_fleet(self):
-        """A feed (one old gambling name), its HTTPS server and three synced daemons."""
+        """A feed (one old gambling name, the desk as its signal address), its HTTPS server
+        and three synced daemons with [signal] on, on one test clock."""
         self.pub = kgfeed.Publisher(self.tmp)
         self.base = [("gambling", kgfeed.write_list(os.path.join(self.tmp, "base.txt"),
                                                     ["old-casino.example"]), "domains")]
-        self.pub.publish(self.base)
+        self.signal_url = ["--signal", "https://127.0.0.1:%d/signal" % self.desk.port]
+        self.pub.publish(self.base, extra=self.signal_url)
+        self.clock = kgtest.FakeClock(self.tmp)
+        popular = kgfeed.write_list(os.path.join(self.tmp, "popular.txt"), ["popular.example"])
         srv = kgfeed.FeedServer(self.tmp, self.pub.dir, self.pki).start()
         self.addCleanup(srv.stop)
-        names = list(PLANTED) + POPULAR_NEW + NOISE + [RARE, "old-casino.example"]
+        names = list(PLANTED) + POPULAR_NEW + NOISE + [RARE, "popular.example"]
+        names += ["www." + n for n in names] + ["old-casino.example"]
         up = self.start_upstream(extra_records=[(n + ".", "A", 300, "192.0.2.10")
                                                 for n in names])
-        daemons = [self.start_daemon("127.0.0.1:%d" % up.port, {"sync": {
-            "url": srv.url(), "public_keys": self.pub.pub, "ca_file": self.pki.ca,
-            "interval": INTERVAL, "timeout": 10}}) for _ in range(3)]
+        daemons = [self.start_daemon("127.0.0.1:%d" % up.port, {
+            "sync": {"url": srv.url(), "public_keys": self.pub.pub, "ca_file": self.pki.ca,
+                     "interval": INTERVAL, "timeout": 10},
+            "signal": {"enabled": "on", "k": K, "epsilon": EPSILON, "allow_list": popular},
+            "http": {"listen": "127.0.0.1:%d" % kgtest.free_port(v6=False)}},
+            env=self.clock.env()) for _ in range(3)]
         for d in daemons:
             self.assertTrue(kgtest.wait_until(lambda: blocked(d.port, "old-casino.example"),
                                               INTERVAL + 10), d.log_text()[-3000:])
         return daemons
 
-    def ask(self, d, di, rng):
-        """The 20 children of daemon number `di` browse; returns {domain: set(clients)}."""
-        asked = {}
+    def ask(self, d, di):
+        """The 20 children of daemon number `di` browse: the planted names and the new school
+        sites (www. and the bare name: one registrable domain), noise, and one name by k-1."""
         plan = [(n, CLIENTS) for n in PLANTED] + [(n, CLIENTS) for n in POPULAR_NEW]
-        plan += [(RARE, K - 1)]
-        plan += [(n, rng.randint(1, 9)) for n in rng.sample(NOISE, 15)]
+        plan += [(RARE, K - 1), ("popular.example", CLIENTS)]
+        plan += [(n, 1 + (i * 7 + di) % 9) for i, n in enumerate(NOISE[di * 10:di * 10 + 15])]
         for name, n in plan:
-            for c in rng.sample(range(1, CLIENTS + 1), n):
+            for c in range(1, n + 1):
                 src = "127.0.%d.%d" % (di + 10, c)
-                r = kgtest.query(d.port, name, "A", timeout=3, source=src)
-                self.assertEqual(kgtest.answer_rdata(r, "A"), {"192.0.2.10"}, name)
-                asked.setdefault(name, set()).add(src)
-        return asked
+                for q in (name, "www." + name):
+                    r = kgtest.query(d.port, q, "A", timeout=3, source=src)
+                    self.assertEqual(kgtest.answer_rdata(r, "A"), {"192.0.2.10"}, q)
 
     def test_signal_triage_accept_publish(self):
         daemons = self.start_fleet()
-        rng = random.Random(18)
         for di, d in enumerate(daemons):
-            batch = batch_for(self.ask(d, di, rng), rng)
-            self.assertNotIn(RARE, [x["domain"] for x in batch["domains"]])
-            status, body = self.desk.post("/signal", batch)
-            self.assertEqual((status, body["stored"]), (200, len(batch["domains"])))
-            # the same batch again (a retry): refused, not counted twice
-            self.assertEqual(self.desk.post("/signal", batch)[0], 409)
+            self.ask(d, di)
+        # the day ends on the appliances' clock: each sends its batch to the manifest's address
+        self.clock.advance(86400)
+        for d in daemons:
+            self.assertTrue(kgtest.wait_until(lambda: "delivered to https://127.0.0.1:%d"
+                                              % self.desk.port in d.log_text(), 20),
+                            d.log_text()[-3000:])
         status, _ = self.desk.post("/report", {
             "type": "kidguard-report", "kind": "not_blocked", "domain": "lode-online.example",
             "category": "", "feed_version": 1, "software": "kidguard 0.1.0"})
@@ -223,10 +213,10 @@ class DeskEndToEndTest(kgtest.KGTestCase):
         self.assertGreater(min(ranked.index(n) for n in ["school-maths.example"]),
                            max(ranked.index(n) for n in PLANTED), ranked)
         lode = [c for c in top if c["domain"] == "lode-online.example"][0]
-        self.assertEqual((lode["appliances"], lode["reports"], lode["first_seen"]),
-                         (3, 1, DAY))
+        self.assertEqual((lode["appliances"], lode["reports"]), (3, 1))
         everything = [c["domain"] for c in self.desk.triage(10000)]
         self.assertNotIn(RARE, everything)
+        self.assertNotIn("popular.example", everything)
         with open(os.path.join(self.desk.store, "data.mdb"), "rb") as f:
             self.assertNotIn(RARE.encode(), f.read())
 
@@ -244,7 +234,7 @@ class DeskEndToEndTest(kgtest.KGTestCase):
         args = self.desk.cmd("export", "--dir", out).split()
         self.assertEqual(sorted(a.split("=")[0] for a in args if a != "--category"),
                          ["adult", "gambling"])
-        self.pub.publish(self.base, extra=args)
+        self.pub.publish(self.base, extra=args + self.signal_url)
         for d in daemons:
             self.assertTrue(kgtest.wait_until(
                 lambda: all(blocked(d.port, n) for n in PLANTED), INTERVAL + 5),
@@ -274,10 +264,27 @@ class DeskEndToEndTest(kgtest.KGTestCase):
              "application/json", 400),
             ("/nothing", ok, "application/json", 404),
         ]
+        # the same batch twice (a retry after a lost answer): done, counted once
+        twice = dict(ok, domains=[{"domain": "retried.example", "count": 7}])
+        self.assertEqual(self.desk.post("/signal", twice), (200, {"stored": 1}))
+        self.assertEqual(self.desk.post("/signal", twice),
+                         (200, {"stored": 0, "replay": True}))
+        self.assertEqual([(c["domain"], c["appliances"]) for c in self.desk.triage(100)],
+                         [("retried.example", 1)])
+        self.desk.cmd("reject", "retried.example", "--operator", "t")
         for path, body, ctype, want in bad:
             status, reply = self.desk.post(path, body, ctype)
             self.assertEqual(status, want, (path, reply))
             self.assertIn("error", reply)
+        # a body announced far over the bound is refused before a byte of it is read
+        conn = http.client.HTTPSConnection("127.0.0.1", self.desk.port, context=self.desk.ctx,
+                                           timeout=10)
+        conn.putrequest("POST", "/signal")
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Content-Length", str(10 ** 9))
+        conn.endheaders()
+        self.assertEqual(conn.getresponse().status, 413)
+        conn.close()
         self.assertEqual(self.desk.triage(100), [])
         with open(os.path.join(self.desk.store, "data.mdb"), "rb") as f:
             data = f.read()

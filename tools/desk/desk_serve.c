@@ -8,9 +8,9 @@
  *   GET  /api/triage   the ranking as kidguard-desk triage --json prints it (read only)
  *
  * Order of checks, cheapest first, before a byte of body is kept: route and method, the rate
- * per source prefix, Content-Type, Content-Length against max_body. A body is then read up to
- * max_body (beyond it: drained and answered 413). Bad input gets a 4xx and nothing is stored:
- * a batch is parsed completely before its one write transaction starts.
+ * per source prefix, Content-Type, Content-Length against DRAIN_FACTOR x max_body. A body is then
+ * read up to max_body (beyond it: drained and answered 413). Bad input gets a 4xx and nothing is
+ * stored: a batch is parsed completely before its one write transaction starts.
  */
 #include "desk.h"
 
@@ -31,6 +31,10 @@
 #define SYNC_EVERY_S   5
 #define TRIAGE_API_MAX 200
 #define PEM_MAX        (64 * 1024)
+/* A body over max_body is read and dropped, so that the client (which may not read an early
+ * answer while it still sends) gets its 413; beyond DRAIN_FACTOR x max_body the connection is
+ * closed instead. */
+#define DRAIN_FACTOR 16
 
 struct server {
 	const struct desk_conf *conf;
@@ -41,7 +45,7 @@ struct server {
 
 struct req {
 	char *body;
-	size_t len;
+	size_t len, seen;
 	bool too_big;
 };
 
@@ -77,11 +81,15 @@ static void set_stored(struct resp *r, size_t n)
 	r->body = strdup(buf);
 }
 
+static void set_replay(struct resp *r)
+{
+	r->status = MHD_HTTP_OK;
+	r->body = strdup("{\"stored\":0,\"replay\":true}");
+}
+
 static unsigned store_status(int rc)
 {
-	return rc == -EEXIST   ? MHD_HTTP_CONFLICT
-	       : rc == -ENOSPC ? MHD_HTTP_INSUFFICIENT_STORAGE
-	                       : MHD_HTTP_SERVICE_UNAVAILABLE;
+	return rc == -ENOSPC ? MHD_HTTP_INSUFFICIENT_STORAGE : MHD_HTTP_SERVICE_UNAVAILABLE;
 }
 
 static void handle_signal(struct server *s, const struct req *q, struct resp *r)
@@ -106,9 +114,10 @@ static void handle_signal(struct server *s, const struct req *q, struct resp *r)
 	rc = dk_store_add_batch(s->store, &b, digest);
 	if (rc == 0)
 		set_stored(r, b.n);
+	else if (rc == -EEXIST)
+		set_replay(r); /* a retry after a lost answer: done, and counted once */
 	else
-		set_error(r, store_status(rc),
-		          rc == -EEXIST ? "batch already received" : kg_strerror(rc));
+		set_error(r, store_status(rc), kg_strerror(rc));
 	dk_batch_free(&b);
 }
 
@@ -259,7 +268,7 @@ static unsigned first_checks(struct server *s, struct MHD_Connection *c, const c
 		return may_view(s->conf, ci->client_addr) ? 0 : MHD_HTTP_FORBIDDEN;
 	if (!ct || strncasecmp(ct, "application/json", 16) != 0)
 		return MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
-	if (cl && strtoull(cl, NULL, 10) > s->conf->max_body)
+	if (cl && strtoull(cl, NULL, 10) > DRAIN_FACTOR * (unsigned long long)s->conf->max_body)
 		return MHD_HTTP_CONTENT_TOO_LARGE;
 	return 0;
 }
@@ -304,6 +313,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (*data_size) {
+		q->seen += *data_size;
+		if (q->seen > DRAIN_FACTOR * s->conf->max_body)
+			return MHD_NO;
 		if (!q->too_big && q->len + *data_size <= s->conf->max_body) {
 			char *nb = realloc(q->body, q->len + *data_size + 1);
 			if (!nb)
