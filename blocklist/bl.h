@@ -249,6 +249,9 @@ int bl_writer_set_timestamp(struct bl_writer *w, uint64_t signed_at, uint64_t tt
  * `addr` borrowed, truncated to BL_META_REPORT_MAX - 1. */
 #define BL_META_REPORT_MAX 256
 int bl_writer_set_report_address(struct bl_writer *w, const char *addr);
+/* Where appliances send the early-warning signal's daily batch ([signal]; the manifest's
+ * signal_url, "" for none). `addr` borrowed, truncated to BL_META_REPORT_MAX - 1. */
+int bl_writer_set_signal_address(struct bl_writer *w, const char *addr);
 /* The publisher's category policy (from the signed manifest), store bits: `mandatory` is blocked
  * for every client above any allow rule outside the feed; `child_allow` is the feed-defined
  * categories the child presets leave alone (every other one they block). */
@@ -306,6 +309,7 @@ struct bl_meta {
 	uint64_t timestamp_ttl;    /* the applied manifest's timestamp_ttl (0: no timestamps) */
 	char last_error[BL_META_ERR_MAX];
 	char report[BL_META_REPORT_MAX]; /* the publisher's report address, "" if none */
+	char signal[BL_META_REPORT_MAX]; /* the publisher's signal address, "" if none */
 	bool has_hash_key;
 	uint8_t hash_key[BL_HASH_KEY_LEN];
 	uint64_t hashed_entries; /* entries in the hashed (confidential) feed database */

@@ -180,6 +180,14 @@ int bl_db_meta(struct bl_db *db, struct bl_meta *m)
 		memcpy(m->report, v.mv_data, n);
 		m->report[n] = '\0';
 	}
+	k.mv_data = "signal";
+	k.mv_size = 6;
+	m->signal[0] = '\0';
+	if (mdb_get(txn, db->dbi_meta, &k, &v) == 0) {
+		size_t n = v.mv_size < BL_META_REPORT_MAX - 1 ? v.mv_size : BL_META_REPORT_MAX - 1;
+		memcpy(m->signal, v.mv_data, n);
+		m->signal[n] = '\0';
+	}
 	meta_hashed(db, txn, m);
 	m->mandatory = bl__meta_u64(txn, db->dbi_meta, BL__META_MANDATORY);
 	m->child_allow = bl__meta_u64(txn, db->dbi_meta, BL__META_CHILD_ALLOW);

@@ -29,6 +29,8 @@
  *           "feed_version"  u64 LE
  *           "feed_expires"  u64 LE, unix seconds, expiry of the applied feed manifest
  *           "report"        text, the publisher's address for reports (from the manifest)
+ *           "signal"        text, where appliances send the early-warning signal's daily
+ *                           batch (the manifest's signal_url; "" for none)
  *           "last_sync"     u64 LE, unix seconds of the last successful feed apply
  *           "last_attempt"  u64 LE, unix seconds of the last feed attempt
  *           "ts_signed"     u64 LE, unix seconds: the newest signed feed timestamp verified

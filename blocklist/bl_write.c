@@ -357,6 +357,13 @@ int bl_writer_set_report_address(struct bl_writer *w, const char *addr)
 	return meta_put(w, "report", addr, n < BL_META_REPORT_MAX ? n : BL_META_REPORT_MAX - 1);
 }
 
+int bl_writer_set_signal_address(struct bl_writer *w, const char *addr)
+{
+	size_t n = strlen(addr);
+
+	return meta_put(w, "signal", addr, n < BL_META_REPORT_MAX ? n : BL_META_REPORT_MAX - 1);
+}
+
 int bl_writer_set_feed_policy(struct bl_writer *w, uint64_t mandatory, uint64_t child_allow)
 {
 	int rc = meta_put_u64(w, BL__META_MANDATORY, mandatory);

@@ -21,12 +21,16 @@ install(FILES ${PROJECT_SOURCE_DIR}/packaging/kidguard.conf
 	DESTINATION ${CMAKE_INSTALL_SYSCONFDIR}/kidguard)
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/examples/home-router.conf
 	${PROJECT_SOURCE_DIR}/packaging/examples/isp-family.conf
+	${PROJECT_SOURCE_DIR}/packaging/examples/desk.conf
 	DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
 # Manual pages: hand-written roff, with the version filled in from project().
 set(KG_MAN_PAGES kidguard.8 kidguard-ctl.8 kidguard.conf.5)
 if(TARGET kidguard-feed)
 	list(APPEND KG_MAN_PAGES kidguard-feed.1)
+endif()
+if(TARGET kidguard-desk)
+	list(APPEND KG_MAN_PAGES kidguard-desk.1)
 endif()
 foreach(page ${KG_MAN_PAGES})
 	string(REGEX REPLACE ".*\\.([0-9])$" "\\1" sect ${page})

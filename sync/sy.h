@@ -128,7 +128,8 @@ struct sy_manifest {
 	char feed[64];
 	uint64_t version; /* 1..2^32-1 */
 	uint64_t created, expires;
-	char report[256]; /* where to report wrong or missing blocks */
+	char report[256];     /* where to report wrong or missing blocks */
+	char signal_url[256]; /* where appliances send the [signal] batch ("" = none) */
 	uint8_t hash_key[SY_HASH_KEY_LEN];
 	int n_categories;
 	struct sy_category categories[SY_CATEGORIES_MAX];

@@ -118,6 +118,8 @@ static int finish(struct apply *a)
 	if (rc == 0)
 		rc = bl_writer_set_report_address(a->w, a->m->report);
 	if (rc == 0)
+		rc = bl_writer_set_signal_address(a->w, a->m->signal_url);
+	if (rc == 0)
 		rc = bl_writer_set_last_sync(a->w, now);
 	if (rc == 0)
 		rc = bl_writer_set_last_attempt(a->w, now, "");

@@ -184,7 +184,8 @@ static int parse_root(const cJSON *root, struct sy_manifest *m, char *err, size_
 {
 	static const char *const known[] = {"format",   "feed",   "version",       "created",
 	                                    "expires",  "report", "hash_key",      "categories",
-	                                    "snapshot", "deltas", "timestamp_ttl", NULL};
+	                                    "snapshot", "deltas", "timestamp_ttl", "signal_url",
+	                                    NULL};
 	const cJSON *hk = cJSON_GetObjectItemCaseSensitive(root, "hash_key");
 	uint64_t fmt;
 	int rc;
@@ -196,6 +197,11 @@ static int parse_root(const cJSON *root, struct sy_manifest *m, char *err, size_
 	if (!get_str(root, "feed", m->feed, sizeof(m->feed), false) ||
 	    !get_str(root, "report", m->report, sizeof(m->report), true))
 		return bad(err, errlen, "feed or report: missing or too long");
+	/* Optional: older feeds have no signal address. */
+	if (cJSON_GetObjectItemCaseSensitive(root, "signal_url") &&
+	    (!get_str(root, "signal_url", m->signal_url, sizeof(m->signal_url), true) ||
+	     (m->signal_url[0] && strncmp(m->signal_url, "https://", 8) != 0)))
+		return bad(err, errlen, "signal_url: not an https:// address of at most 255 bytes");
 	if (!sy__json_uint(root, "version", UINT32_MAX, &m->version) || m->version == 0)
 		return bad(err, errlen, "version: not 1..2^32-1");
 	if (!sy__json_uint(root, "created", UINT64_MAX, &m->created) ||

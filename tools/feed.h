@@ -71,7 +71,7 @@ int feed_slurp(const char *path, size_t max, uint8_t **data, size_t *len);
 #define FEED_TIMESTAMP_TTL_DEFAULT 86400
 
 struct pub {
-	const char *dir, *feed, *report;
+	const char *dir, *feed, *report, *signal;
 	uint64_t expires_in, force_version;
 	int64_t timestamp_ttl; /* --timestamp-ttl; -1: not given (keep the previous version's; a
 	                        * new feed gets FEED_TIMESTAMP_TTL_DEFAULT) */

@@ -68,18 +68,26 @@ static int add_ptr(const char **arr, int *n, int max, const char *v)
 
 int feed_parse_args(struct pub *p, int argc, char **argv)
 {
-	static const struct option lo[] = {
-	    {"key", 1, NULL, 'k'},           {"dir", 1, NULL, 'd'},
-	    {"category", 1, NULL, 'c'},      {"confidential", 1, NULL, 'C'},
-	    {"description", 1, NULL, 'D'},   {"mandatory", 1, NULL, 'M'},
-	    {"child-default", 1, NULL, 'H'}, {"feed", 1, NULL, 'f'},
-	    {"report", 1, NULL, 'r'},        {"expires-in", 1, NULL, 'e'},
-	    {"keep", 1, NULL, 'K'},          {"version", 1, NULL, 'V'},
-	    {"timestamp-ttl", 1, NULL, 'T'}, {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {{"key", 1, NULL, 'k'},
+	                                   {"dir", 1, NULL, 'd'},
+	                                   {"category", 1, NULL, 'c'},
+	                                   {"confidential", 1, NULL, 'C'},
+	                                   {"description", 1, NULL, 'D'},
+	                                   {"mandatory", 1, NULL, 'M'},
+	                                   {"child-default", 1, NULL, 'H'},
+	                                   {"feed", 1, NULL, 'f'},
+	                                   {"report", 1, NULL, 'r'},
+	                                   {"expires-in", 1, NULL, 'e'},
+	                                   {"keep", 1, NULL, 'K'},
+	                                   {"version", 1, NULL, 'V'},
+	                                   {"timestamp-ttl", 1, NULL, 'T'},
+	                                   {"signal", 1, NULL, 'S'},
+	                                   {NULL, 0, NULL, 0}};
 	int c, bad = 0;
 
 	p->feed = "national";
 	p->report = "";
+	p->signal = "";
 	p->expires_in = DEFAULT_EXPIRES;
 	p->keep = DEFAULT_KEEP;
 	p->timestamp_ttl = -1;
@@ -113,6 +121,10 @@ int feed_parse_args(struct pub *p, int argc, char **argv)
 		case 'r':
 			p->report = optarg;
 			break;
+		case 'S':
+			p->signal = optarg;
+			bad = optarg[0] && strncmp(optarg, "https://", 8) != 0;
+			break;
 		case 'e':
 			p->expires_in = strtoull(optarg, NULL, 10);
 			break;
@@ -134,7 +146,8 @@ int feed_parse_args(struct pub *p, int argc, char **argv)
 	}
 	if (bad || !p->dir || p->nkey_files == 0 || p->nlists == 0 || p->expires_in == 0 ||
 	    p->keep < 0 || p->keep > SY_DELTAS_MAX || strlen(p->feed) >= sizeof(p->m.feed) ||
-	    strlen(p->report) >= sizeof(p->m.report)) {
+	    strlen(p->report) >= sizeof(p->m.report) ||
+	    strlen(p->signal) >= sizeof(p->m.signal_url)) {
 		fprintf(stderr, "kidguard-feed publish: --key KEYFILE --dir FEEDDIR --category "
 		                "NAME=FILE[:FORMAT] ... are required (see kidguard-feed --help)\n");
 		return -1;
@@ -212,6 +225,7 @@ int feed_prepare(struct pub *p)
 	}
 	memcpy(p->m.feed, p->feed, strlen(p->feed) + 1);
 	memcpy(p->m.report, p->report, strlen(p->report) + 1);
+	memcpy(p->m.signal_url, p->signal, strlen(p->signal) + 1);
 	p->m.created = (uint64_t)time(NULL);
 	p->m.expires = p->m.created + p->expires_in;
 	/* A new feed signs its freshness from the start (a mirror that replays the manifest must

@@ -164,6 +164,9 @@ char *feed_manifest_json(const struct sy_manifest *m)
 	cJSON_AddNumberToObject(o, "created", (double)m->created);
 	cJSON_AddNumberToObject(o, "expires", (double)m->expires);
 	cJSON_AddStringToObject(o, "report", m->report);
+	/* only when set: a manifest without it stays readable by older appliances */
+	if (m->signal_url[0])
+		cJSON_AddStringToObject(o, "signal_url", m->signal_url);
 	cJSON_AddStringToObject(o, "hash_key", hex);
 	for (int i = 0; i < m->n_categories; i++) {
 		cJSON *c = cJSON_CreateObject();

@@ -153,4 +153,18 @@ struct rs_http_ops {
 	                     const uint8_t *msg, size_t len);
 };
 
+/*
+ * The early-warning signal ([signal], rs_signal_srv.c), for the HTTP server's background
+ * thread, once a second: when the local date changed since the table was started, writes
+ * the closed day's batch (JSON, docs/http.md "Privacy") to `*json` (malloc'd, owned by the
+ * caller, `*len` bytes), its date to `day` and its domain count to `*n_domains`, starts a new
+ * day and returns 1. Returns 0 when the day goes on or the signal is off, < 0 on error.
+ * `rd` (borrowed, the caller's thread's reader) drops domains the store learned today.
+ */
+int rs_server_signal_tick(struct rs_server *srv, struct bl_reader *rd, char **json, size_t *len,
+                          char *day, size_t daylen, uint32_t *n_domains);
+
+/* The bundled popular-sites list ([signal] allow_list's default). */
+const char *rs_signal_default_allow_list(void);
+
 #endif

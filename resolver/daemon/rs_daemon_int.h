@@ -206,7 +206,17 @@ struct rs_server {
 	char config_path[RS_PATH_MAX];  /* empty: embedded default */
 	_Atomic(struct rs_http *) http; /* rs_http.c: API, metrics, event rings; NULL when off */
 	struct rs_tls_server *tls;      /* rs_tls.c: certificates and listener sockets */
+	struct rs_signal_srv *signal;   /* rs_signal_srv.c: [signal] counts; NULL when off */
 };
+
+/* rs_signal_srv.c: the early-warning signal. `*out` NULL when [signal] is off. */
+int rs__signal_new(struct rs_server *srv, const struct rs_config *cfg, struct rs_signal_srv **out);
+void rs__signal_free(struct rs_signal_srv *s);
+/* Count `peer` for the registrable domain of `q` (query path; no allocation, no I/O). */
+void rs__signal_note(struct rs_worker *w, const struct sockaddr *peer, const struct rs_question *q,
+                     const struct rs_verdict *dv);
+/* The signal's clock (epoch seconds): KIDGUARD_TEST_CLOCK's file when set, else time(). */
+uint64_t rs__signal_now(const struct rs_server *srv);
 
 /* rs_server.c */
 /* A snapshot with its loaded tables; NULL (logged) when a table cannot be read. */

@@ -192,6 +192,8 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 	rs__subscriber_account(w, &dv);
 	if (rs__answer_decided(w, &wt, &dv))
 		return;
+	/* before the cache: every client counts, not only the first to ask */
+	rs__signal_note(w, peer, &wt.q, &dv);
 	wt.mask = dv.mask;
 	/*
 	 * The hot path: a cached answer that already passed the blocklist for this category mask

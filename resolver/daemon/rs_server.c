@@ -323,7 +323,9 @@ int rs_server_new(const struct rs_config *cfg, struct rs_server **out)
 		rc = RS_EINVAL;
 		goto fail;
 	}
-	rc = open_listeners(srv);
+	rc = rs__signal_new(srv, cfg, &srv->signal);
+	if (!rc)
+		rc = open_listeners(srv);
 	if (!rc)
 		rc = rs__tls->server_new(srv);
 	for (int k = 0; !rc && k < srv->n_workers; k++) {
@@ -536,6 +538,7 @@ void rs_server_free(struct rs_server *srv)
 	}
 	free(srv->workers);
 	rs__tls->server_free(srv);
+	rs__signal_free(srv->signal);
 	bl_db_close(srv->bl);
 	rs_cfg_unref(srv->cfg);
 	free(srv);

@@ -403,4 +403,65 @@ struct rs_h1_req {
  */
 int rs_h1_parse(const uint8_t *buf, size_t len, struct rs_h1_req *req);
 
+/* ------------------------------------ early-warning signal counts (rs_signal.c) --- */
+
+/*
+ * Per day, how many distinct clients asked each registrable domain ([signal], issue 18): a
+ * bounded table of domains, each with a k-minimum-values sketch of keyed client hashes (exact
+ * below RS_SIGNAL_KMV clients). Not thread-safe: the daemon serialises calls.
+ */
+#define RS_SIGNAL_KMV         16
+#define RS_SIGNAL_NAME_MAX    64 /* a registrable domain's bytes, NUL included; longer: skipped */
+#define RS_SIGNAL_KEY_LEN     32 /* table key + client key, random per day */
+#define RS_SIGNAL_DOMAINS_MAX (1u << 22)
+
+struct rs_signal;
+
+/* A table of at most `max_domains` (1..RS_SIGNAL_DOMAINS_MAX) domains, keyed with `key`
+ * (copied). `*out` owned by the caller (rs_signal_free). Returns 0, RS_EINVAL or RS_ENOMEM. */
+int rs_signal_new(uint32_t max_domains, const uint8_t key[RS_SIGNAL_KEY_LEN],
+                  struct rs_signal **out);
+void rs_signal_free(struct rs_signal *s);
+
+/* Forget every count and take a new key (a new day). */
+void rs_signal_reset(struct rs_signal *s, const uint8_t key[RS_SIGNAL_KEY_LEN]);
+
+/*
+ * Count client `client` (`client_len` bytes, e.g. its address; hashed with the day's key,
+ * never kept) for `domain` (lowercase registrable domain, borrowed). A domain seen for the
+ * first time is asked `excluded(arg, domain)` (may be NULL): true keeps it out for the day.
+ * Returns 0, RS_EINVAL (empty or too long) or RS_ELIMIT (table full: counted in dropped).
+ */
+int rs_signal_note(struct rs_signal *s, const char *domain, const void *client, size_t client_len,
+                   bool (*excluded)(void *arg, const char *domain), void *arg);
+
+/* Distinct clients of `domain` (exact below RS_SIGNAL_KMV), 0 when unknown or excluded. */
+double rs_signal_estimate(const struct rs_signal *s, const char *domain);
+uint32_t rs_signal_domains(const struct rs_signal *s);
+uint32_t rs_signal_dropped(const struct rs_signal *s);
+
+/* A Laplace(0, scale) draw from 64 uniform random bits `r`. */
+double rs_signal_laplace(double scale, uint64_t r);
+
+struct rs_signal_batch_params {
+	const char *day; /* "YYYY-MM-DD" */
+	uint64_t feed_version;
+	const char *software;          /* the appliance's version */
+	double epsilon;                /* > 0: each count gets Laplace(1/epsilon) noise */
+	uint32_t k;                    /* >= 1: only domains with at least k distinct clients */
+	uint64_t (*rand64)(void *arg); /* uniform random bits (a CSPRNG in the daemon) */
+	void *rand_arg;
+	bool (*excluded)(void *arg, const char *domain); /* may be NULL: on the store now? */
+	void *excl_arg;
+};
+
+/*
+ * The day's batch as JSON (docs/http.md "Privacy"): {"day","feed_version","software",
+ * "epsilon","k","domains":[{"domain","count"}]}, counts with noise, only domains reached by
+ * >= k clients and not excluded. `*json` (malloc'd, NUL-terminated, `*len` bytes) owned by
+ * the caller; `*n_sent` (may be NULL) the number of domains. Returns 0, RS_EINVAL, RS_ENOMEM.
+ */
+int rs_signal_batch(const struct rs_signal *s, const struct rs_signal_batch_params *p, char **json,
+                    size_t *len, uint32_t *n_sent);
+
 #endif

@@ -577,6 +577,7 @@ static void *sampler_main(void *arg)
 		pthread_mutex_unlock(&h->stop_lock);
 		rs__history_sample(h);
 		rs__reports_deliver(h);
+		rs__signal_deliver(h);
 		pthread_mutex_lock(&h->stop_lock);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
@@ -614,6 +615,7 @@ static void http_free(struct rs_http *h)
 {
 	if (h->bl)
 		bl_reader_close(h->bl);
+	free(h->signal_batch);
 	rs__events_fini(h);
 	if (h->cfg)
 		rs_cfg_unref(h->cfg);

@@ -131,6 +131,14 @@ struct rs_http {
 	int n_rate_pfx;
 	uint8_t report_key[32]; /* per process: the block page's form tokens */
 
+	/* [signal]: the last closed day's batch until delivered (sampler thread only) */
+	char *signal_batch; /* malloc'd JSON, NULL when none is pending */
+	size_t signal_len;
+	char signal_day[16];
+	uint32_t signal_domains;
+	int signal_tries;
+	uint64_t signal_next_try; /* epoch seconds */
+
 	pthread_t sampler;
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
@@ -258,6 +266,8 @@ void rs__report_address(struct rs_http *h, char *buf, size_t len);
 /* A mailto: link for one report (for the dashboard and the block page). */
 void rs__report_mailto(const char *addr, const struct rs_report *rep, char *buf, size_t len);
 void rs__reports_deliver(struct rs_http *h); /* sampler thread */
+/* rs_http_signal.c: close the signal's day and deliver its batch (sampler thread). */
+void rs__signal_deliver(struct rs_http *h);
 
 /* rs_events.c */
 int rs__events_init(struct rs_http *h, const struct rs_config *cfg);

@@ -220,6 +220,14 @@ struct rs_config {
 	int query_log_size;
 	bool query_log_full_addresses;
 
+	/* [signal]: the early-warning signal (rs_signal.c, rs_signal_srv.c, rs_http_signal.c) */
+	bool signal_enabled;
+	uint32_t signal_k;                   /* only domains reached by >= k distinct clients */
+	double signal_epsilon;               /* Laplace noise of scale 1/epsilon on each count */
+	uint32_t signal_max_domains;         /* the day's table; further new domains are dropped */
+	char signal_url[512];                /* https://, overrides the manifest's signal_url */
+	char signal_allow_list[RS_PATH_MAX]; /* popular sites never counted ("" = bundled) */
+
 	/* [tls]: DoT and DoH listeners (rs_tls.c, rs_dot.c, rs_doh.c; rs_config_tls.c) */
 	struct kg_sockaddr tls_listen_dot;  /* len 0: off */
 	struct kg_sockaddr tls_listen_doh;  /* len 0: off */

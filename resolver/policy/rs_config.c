@@ -409,6 +409,27 @@ static int set_report_url(struct load_ctx *c, const char *v, long lo, long hi, s
 }
 
 /* [http] hostname: names a browser may use for the API (Host header), without a port. */
+/* A decimal in lo/1000 .. hi/1000 (key_def bounds are integers). */
+static int set_decimal(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	double *d = (double *)((char *)&c->cfg + off), x;
+	char *end;
+
+	errno = 0;
+	x = strtod(v, &end);
+	if (errno || end == v || *end || !(x >= lo / 1000.0 && x <= hi / 1000.0))
+		return -1;
+	*d = x;
+	return 0;
+}
+
+static int set_signal_url(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	if (strncmp(v, "https://", 8) != 0)
+		return -1;
+	return set_string(c, v, lo, hi, off);
+}
+
 static int set_http_hostnames(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
 {
 	char buf[CONFIG_MAX_LINE];
@@ -515,6 +536,12 @@ static const struct key_def keys[] = {
 	{"tls", "self_signed", set_bool, 0, 0, OFF(tls_self_signed)},
 	{"tls", "max_pending", set_u32, 16, 1000000, OFF(tls_max_pending)},
 	{"tls", "unknown_client_id", set_unknown_id, 0, 0, 0},
+	{"signal", "enabled", set_bool, 0, 0, OFF(signal_enabled)},
+	{"signal", "k", set_u32, 2, 1000000, OFF(signal_k)},
+	{"signal", "epsilon", set_decimal, 10, 10000, OFF(signal_epsilon)},
+	{"signal", "max_domains", set_u32, 1024, 4194304, OFF(signal_max_domains)},
+	{"signal", "url", set_signal_url, 0, 511, OFF(signal_url)},
+	{"signal", "allow_list", set_path, 0, 0, OFF(signal_allow_list)},
 	{"tls", "device_id_overrides_address", set_bool, 0, 0, OFF(tls_device_id_overrides)},
 };
 /* clang-format on */
@@ -556,6 +583,13 @@ static const char *range_hint(const struct key_def *k)
 		return "expected an https:// or mailto: address";
 	if (k->set == set_http_hostnames)
 		return "expected host names without a port, comma separated";
+	if (k->set == set_decimal) {
+		snprintf(buf, sizeof(buf), "expected a number in %g..%g", k->lo / 1000.0,
+		         k->hi / 1000.0);
+		return buf;
+	}
+	if (k->set == set_signal_url)
+		return "expected an https:// address";
 	if (k->set == set_megabytes) {
 		snprintf(buf, sizeof(buf), "expected megabytes in %ld..%ld", k->lo, k->hi);
 		return buf;
@@ -1038,6 +1072,14 @@ static int validate(struct load_ctx *c)
 		     "match: add trusted_forwarders = ROUTER-ADDRESS");
 		return -1;
 	}
+	if (c->cfg.signal_enabled && c->cfg.http_listen.len == 0 &&
+	    c->cfg.block_page_listen.len == 0) {
+		/* the batch is sent by the HTTP server's background thread */
+		at_key(c, "signal", "enabled");
+		fail(c, "signal", "enabled",
+		     "the signal is sent by the HTTP server's thread: set [http] listen");
+		return -1;
+	}
 	if (rs__config_tls_check(&c->cfg, &key, why, sizeof(why)) < 0) {
 		at_key(c, "tls", key);
 		fail(c, "tls", key, "%s", why);
@@ -1234,6 +1276,10 @@ void rs_config_defaults(struct rs_config *cfg)
 	cfg->sync_on_stale = RS_STALE_KEEP;
 	cfg->sync_max_download = 512ULL << 20;
 	cfg->subs_interval_s = 60;
+	cfg->signal_enabled = false;
+	cfg->signal_k = 5;
+	cfg->signal_epsilon = 1.0;
+	cfg->signal_max_domains = 65536;
 	/* sinkhole addresses stay 0.0.0.0 and :: (all zero) */
 	cfg->n_profiles = 1;
 	snprintf(cfg->profiles[0].name, sizeof(cfg->profiles[0].name), "default");
@@ -1459,6 +1505,18 @@ static void print_subscribers(const struct rs_config *cfg, FILE *out)
 	if (cfg->subs_ca_file[0])
 		fprintf(out, "ca_file = %s\n", cfg->subs_ca_file);
 	fprintf(out, "interval = %d\n", cfg->subs_interval_s);
+static void print_signal(const struct rs_config *cfg, FILE *out)
+{
+	/* off by default, and then nothing of it matters: printed only when on (as [sync]) */
+	if (!cfg->signal_enabled)
+		return;
+	fprintf(out, "\n[signal]\nenabled = %s\nk = %u\nepsilon = %g\nmax_domains = %u\n",
+	        cfg->signal_enabled ? "on" : "off", cfg->signal_k, cfg->signal_epsilon,
+	        cfg->signal_max_domains);
+	if (cfg->signal_url[0])
+		fprintf(out, "url = %s\n", cfg->signal_url);
+	if (cfg->signal_allow_list[0])
+		fprintf(out, "allow_list = %s\n", cfg->signal_allow_list);
 }
 
 static void print_blocking(const struct rs_config *cfg, FILE *out)
@@ -1555,6 +1613,7 @@ void rs_config_print(const struct rs_config *cfg, FILE *out)
 	}
 	print_sync(cfg, out);
 	print_subscribers(cfg, out);
+	print_signal(cfg, out);
 	print_blocking(cfg, out);
 	rs__config_http_print(cfg, out);
 	rs__config_tls_print(cfg, out);

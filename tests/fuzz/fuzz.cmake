@@ -40,7 +40,7 @@ if(KG_FUZZ)
 	# Coverage feedback from the code under test, not only from the harness.
 	# kgsync and kgblocklist too: without them fuzz_feed_line and fuzz_manifest saw only the
 	# harness (cov 7 after 150M runs).
-	foreach(lib kgdns kgpolicy kgdaemon kgtls kghttp kgcommon kgsync kgblocklist)
+	foreach(lib kgdns kgpolicy kgdaemon kgtls kghttp kgcommon kgsync kgblocklist kgdesk)
 		if(TARGET ${lib})
 			target_compile_options(${lib} PRIVATE -fsanitize=fuzzer-no-link)
 		endif()
@@ -79,3 +79,6 @@ endforeach()
 kg_fuzz_target(list_line kgblocklist kgcommon)
 # RPZ zone files, whole (the reader's state between lines): kgblocklist, which links ldns.
 kg_fuzz_target(rpz kgblocklist kgcommon)
+
+# The desk's intake (tools/desk/): POST /signal and POST /report bodies, linked with kgdesk.
+kg_fuzz_target(desk_intake kgdesk kgblocklist kgcommon)

@@ -6,9 +6,10 @@
 set(KG_INTEG_PYTHON /usr/bin/python3)
 set(KG_INTEG_TESTS forwarding cache tcp edns_malformed acl failures cli blocklist policy http
 	dashboard isp tls doh_h1 adversarial spoofing ratelimit multiworker statedir decide
-	cname_chain private_answers)
+	cname_chain private_answers desk)
 list(APPEND KG_INTEG_TESTS errors) # the one error model (common/kg_err.h)
 list(APPEND KG_INTEG_TESTS fleet) # the subscriber channel: two nodes behind dnsdist
+list(APPEND KG_INTEG_TESTS signal) # [signal], the early-warning signal (issue 18)
 foreach(t ${KG_INTEG_TESTS})
 	add_test(NAME integ_${t}
 		COMMAND ${KG_INTEG_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_${t}.py)
@@ -19,3 +20,5 @@ foreach(t ${KG_INTEG_TESTS})
 endforeach()
 # The subset tests/sanitize runs under ThreadSanitizer: workers > 1 under concurrent load.
 set_tests_properties(integ_multiworker PROPERTIES LABELS "integration;multiworker")
+# Three daemons, a feed, the desk, a classifier trained on the fixture and Chromium: longer.
+set_tests_properties(integ_desk PROPERTIES TIMEOUT 400)

@@ -148,6 +148,11 @@ class Package(unittest.TestCase):
                 os.path.exists(self.path("usr/bin/kidguard-feed")):
             self.assertTrue(os.path.exists(self.path("usr/bin/kidguard-feed")),
                             "kidguard-feed is built but not installed in /usr/bin")
+        if os.path.isfile(os.path.join(REPO, "tools", "desk", "desk_main.c")):
+            self.assertTrue(os.path.exists(self.path("usr/bin/kidguard-desk")),
+                            "kidguard-desk is built but not installed in /usr/bin")
+            self.assertTrue(os.path.isfile(self.path(
+                "usr/share/doc/kidguard/examples/desk.conf")), "desk.conf example missing")
         if os.path.isdir(os.path.join(REPO, "resolver", "http", "www")):
             self.assertTrue(os.path.isfile(self.path("usr/share/kidguard/www/index.html")),
                             "resolver/http/www exists but /usr/share/kidguard/www/index.html is "

@@ -1,0 +1,83 @@
+/*
+ * kidguard-desk: the feed publisher's desk (issue 18, docs/desk.md). Receives appliances'
+ * early-warning signal and parents' reports (serve), ranks the candidates (triage), records
+ * the operators' decisions (accept, reject, snooze, undo; audit) and hands the accepted names
+ * to kidguard-feed publish (export).
+ */
+#include "desk.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kg_log.h"
+
+static int usage(FILE *f)
+{
+	fprintf(f, "usage: kidguard-desk [-c desk.conf] [-d STOREDIR] COMMAND ...\n"
+	           "  serve                              receive POST /signal and /report\n"
+	           "  triage [--json] [--limit N] [--day YYYY-MM-DD] [--window DAYS] [--model F]\n"
+	           "  accept NAME --category C [--operator WHO]\n"
+	           "  reject NAME [--operator WHO]\n"
+	           "  snooze NAME --days N [--operator WHO]\n"
+	           "  undo NAME [--operator WHO]         forget the decision (audited)\n"
+	           "  audit                              every decision, oldest first\n"
+	           "  export --dir DIR                   accepted names, DIR/CATEGORY.txt\n"
+	           "  stats                              the store's size\n"
+	           "  prune --keep-days N                drop signal older than N days (7..3650)\n"
+	           "  model train ...                    write the classifier (docs/desk.md)\n"
+	           "see kidguard-desk(1)\n");
+	return f == stderr ? 2 : 0;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(const struct desk_conf *, int, char **);
+} cmds[] = {
+    {"triage", desk_triage},   {"accept", desk_decide}, {"reject", desk_decide},
+    {"snooze", desk_decide},   {"undo", desk_decide},   {"audit", desk_audit},
+    {"export", desk_export},   {"stats", desk_stats},   {"prune", desk_prune},
+    {"model", desk_model_cmd},
+};
+
+int main(int argc, char **argv)
+{
+	const char *conf_file = NULL, *store = NULL;
+	struct desk_conf c;
+	int o;
+
+	kg_log_set_tag("kidguard-desk");
+	while ((o = getopt(argc, argv, "+c:d:hV")) != -1) {
+		switch (o) {
+		case 'c':
+			conf_file = optarg;
+			break;
+		case 'd':
+			store = optarg;
+			break;
+		case 'h':
+			return usage(stdout);
+		case 'V':
+			printf("kidguard-desk %s\n", KG_VERSION);
+			return 0;
+		default:
+			return usage(stderr);
+		}
+	}
+	if (optind >= argc)
+		return usage(stderr);
+	if (desk_conf_load(&c, conf_file) != 0)
+		return 2;
+	if (store && snprintf(c.store, sizeof(c.store), "%s", store) >= (int)sizeof(c.store))
+		return 2;
+	argc -= optind;
+	argv += optind;
+	if (strcmp(argv[0], "serve") == 0)
+		return argc == 1 ? desk_serve(&c) : usage(stderr);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strcmp(argv[0], cmds[i].name) == 0)
+			return cmds[i].fn(&c, argc, argv);
+	}
+	fprintf(stderr, "kidguard-desk: unknown command %s\n", argv[0]);
+	return usage(stderr);
+}
