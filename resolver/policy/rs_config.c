@@ -1505,6 +1505,8 @@ static void print_subscribers(const struct rs_config *cfg, FILE *out)
 	if (cfg->subs_ca_file[0])
 		fprintf(out, "ca_file = %s\n", cfg->subs_ca_file);
 	fprintf(out, "interval = %d\n", cfg->subs_interval_s);
+}
+
 static void print_signal(const struct rs_config *cfg, FILE *out)
 {
 	/* off by default, and then nothing of it matters: printed only when on (as [sync]) */
