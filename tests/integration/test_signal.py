@@ -7,6 +7,7 @@ not by waiting. Checks: a domain asked by k-1 clients never leaves; popular site
 the store never leave; the batch has exactly the documented keys (no address, no profile name,
 no time finer than the day); a new day starts from nothing.
 """
+import base64
 import http.server
 import json
 import os
@@ -138,6 +139,31 @@ class SignalTest(KGTestCase):
         self.assertEqual(batch2["domains"], [])
         self.assertNotEqual(batch2["day"], batch["day"])
         self.assertIn("signal:", d.log_text())
+
+    def test_address_from_the_signed_manifest(self):
+        """Without [signal] url the batch goes to the signal_url the publisher signed into
+        the manifest (kidguard-feed publish --signal); names the feed lists never leave."""
+        pub = kgfeed.Publisher(self.tmp)
+        lst = kgfeed.write_list(os.path.join(self.tmp, "adult.txt"), ["listed-by-feed.test"])
+        pub.publish([("adult", lst, "domains")],
+                    extra=["--signal", "https://127.0.0.1:%d/from-manifest" % self.rx.port])
+        with open(os.path.join(pub.dir, "manifest.json")) as f:
+            payload = json.loads(base64.b64decode(json.load(f)["payload"]))
+        self.assertEqual(payload["signal_url"],
+                         "https://127.0.0.1:%d/from-manifest" % self.rx.port)
+        srv = kgfeed.FeedServer(self.tmp, pub.dir, self.pki).start()
+        self.addCleanup(srv.stop)
+        d = self.start(url=False)
+        r = kgfeed.sync_once(srv.url(), [pub.pub], d.state, self.pki.ca)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        d.start()
+        self.ask(d, "www.listed-by-feed.test", range(1, 21))  # blocked: on the store
+        self.ask(d, "new-site.test", range(1, 21))
+        batch = self.roll_day(0)
+        self.assertEqual(self.rx.paths[0], "/from-manifest")
+        self.assertEqual([e["domain"] for e in batch["domains"]], ["new-site.test"])
+        self.assertEqual(batch["feed_version"], kgfeed.store_version(d.state))
+        self.assertGreaterEqual(batch["feed_version"], 1)
 
     def test_bundled_list_is_loaded(self):
         d = self.start({"allow_list": ""})
