@@ -64,7 +64,7 @@ class SignalTest(KGTestCase):
         self.addCleanup(self.rx.stop)
         self.clock = FakeClock(self.tmp)
 
-    def start(self, signal_extra=None, url=True):
+    def start(self, signal_extra=None, url=True, extra_sections=None):
         up = self.start_upstream()
         popular = os.path.join(self.tmp, "popular.txt")
         with open(popular, "w") as f:
@@ -78,6 +78,7 @@ class SignalTest(KGTestCase):
             "signal": sig,
             "sync": {"ca_file": self.pki.ca},
             "http": {"listen": "127.0.0.1:%d" % http_port},
+            **(extra_sections or {}),
         }, env=self.clock.env(), start=False)
         return d
 
@@ -93,7 +94,9 @@ class SignalTest(KGTestCase):
         return json.loads(self.rx.bodies[n_before])
 
     def test_batch_holds_only_k_anonymous_noisy_domains(self):
-        d = self.start()
+        # 127.0.2.x are grown-ups: a profile that blocks nothing is not counted
+        d = self.start(extra_sections={
+            "profile grownups": {"block": "none", "clients": "127.0.2.0/24"}})
         # a name the store knows (any verdict) is never counted
         rc = run_ctl(["allow", "add", "listed-on-store.test"], state=d.state)
         self.assertEqual(rc.returncode, 0, rc.stderr)
@@ -108,6 +111,8 @@ class SignalTest(KGTestCase):
             self.ask(d, "one-client-often.test", [7])
         self.ask(d, "www.popular-site.test", everyone)  # on the popular-sites list
         self.ask(d, "www.listed-on-store.test", everyone)
+        for c in everyone:
+            query(d.port, "grownups-only.test", source="127.0.2.%d" % c, timeout=3)
 
         batch = self.roll_day(0)
         self.assertEqual(self.rx.paths[0], "/signal")
@@ -130,6 +135,7 @@ class SignalTest(KGTestCase):
         self.assertNotIn("127.0.", raw)
         self.assertNotIn("default", raw)
         self.assertNotIn("k-minus-one", raw)
+        self.assertNotIn("grownups", raw)
         self.assertIsNone(re.search(r"\d\d:\d\d", raw))
         self.assertIsNone(re.search(r"T\d\d", raw))
 
