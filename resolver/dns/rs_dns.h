@@ -459,7 +459,8 @@ struct rs_signal_batch_params {
  * The day's batch as JSON (docs/http.md "Privacy"): {"day","feed_version","software",
  * "epsilon","k","domains":[{"domain","count"}]}, counts with noise, only domains reached by
  * >= k clients and not excluded. `*json` (malloc'd, NUL-terminated, `*len` bytes) owned by
- * the caller; `*n_sent` (may be NULL) the number of domains. Returns 0, RS_EINVAL, RS_ENOMEM.
+ * the caller; `*n_sent` (may be NULL) the number of domains. Returns 0, RS_EINVAL,
+ * RS_ENOMEM (RS_ENOSPC only if the size bound were wrong).
  */
 int rs_signal_batch(const struct rs_signal *s, const struct rs_signal_batch_params *p, char **json,
                     size_t *len, uint32_t *n_sent);
