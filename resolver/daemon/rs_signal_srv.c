@@ -287,3 +287,16 @@ int rs_server_signal_tick(struct rs_server *srv, struct bl_reader *rd, char **js
 	pthread_mutex_unlock(&s->lock);
 	return rc < 0 ? rc : 1;
 }
+
+int rs_server_signal_stats(struct rs_server *srv, uint32_t *domains, uint32_t *dropped)
+{
+	struct rs_signal_srv *s = srv->signal;
+
+	if (!s)
+		return -1;
+	pthread_mutex_lock(&s->lock);
+	*domains = rs_signal_domains(s->tab);
+	*dropped = rs_signal_dropped(s->tab);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}

@@ -73,7 +73,7 @@ class SignalTest(KGTestCase):
         if url:
             sig["url"] = "https://127.0.0.1:%d/signal" % self.rx.port
         sig.update(signal_extra or {})
-        http_port = kgtest.free_port(False)
+        http_port = self.http_port = kgtest.free_port(False)
         d = self.start_daemon("127.0.0.1:%d" % up.port, {
             "signal": sig,
             "sync": {"ca_file": self.pki.ca},
@@ -114,8 +114,14 @@ class SignalTest(KGTestCase):
         for c in everyone:
             query(d.port, "grownups-only.test", source="127.0.2.%d" % c, timeout=3)
 
+        # twenty-kids, exactly-k, k-minus-one, one-client-often, listed-on-store (kept out
+        # but known) and kg.test (the start-up probe); popular and grown-up names never enter
+        self.assertEqual(kgtest.metrics_value(self.http_port, "kidguard_signal_domains"), 6)
         batch = self.roll_day(0)
         self.assertEqual(self.rx.paths[0], "/signal")
+        self.assertTrue(wait_until(lambda: kgtest.metrics_value(
+            self.http_port, 'kidguard_signal_batches_total{result="sent"}') == 1, 5))
+        self.assertEqual(kgtest.metrics_value(self.http_port, "kidguard_signal_domains"), 0)
         raw = self.rx.bodies[0]
         # exactly the documented keys, nothing else
         self.assertEqual(set(batch), {"day", "feed_version", "software", "epsilon", "k",
