@@ -263,6 +263,17 @@ int rs_server_signal_tick(struct rs_server *srv, struct bl_reader *rd, char **js
 		return 0;
 	}
 	cr = rs_server_cfg_hold(srv);
+	if (!cr->cfg.signal_enabled) {
+		/* turned off by a reload: what was counted before stays here and is forgotten */
+		rs_cfg_unref(cr);
+		if (new_key(key) != 0)
+			log_err("signal: no random key for the new day");
+		rs_signal_reset(s->tab, key);
+		explicit_bzero(key, sizeof(key));
+		snprintf(s->day, sizeof(s->day), "%s", now);
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
 	p.day = s->day;
 	p.feed_version = bl_db_meta(srv->bl, &m) == 0 ? m.feed_version : 0;
 	p.software = KG_VERSION;

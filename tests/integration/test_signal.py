@@ -12,6 +12,7 @@ import http.server
 import json
 import os
 import re
+import signal
 import ssl
 import sys
 import threading
@@ -195,6 +196,18 @@ class SignalTest(KGTestCase):
         self.assertFalse(wait_until(lambda: self.rx.bodies, 3))
         self.assertTrue(d.alive())
         self.assertNotIn("signal on", d.log_text())
+
+    def test_reload_turning_it_off_sends_nothing(self):
+        d = self.start()
+        d.start()
+        self.ask(d, "www.twenty-kids.test", range(1, 21))
+        d.sections["signal"]["enabled"] = "off"
+        d.write_config()
+        d.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_until(lambda: "configuration reloaded" in d.log_text(), 10))
+        self.clock.advance(86400)
+        self.assertFalse(wait_until(lambda: self.rx.bodies, 3))
+        self.assertTrue(d.alive())
 
     def test_bad_config_is_refused_naming_the_key(self):
         d = self.start({"epsilon": "0"})
