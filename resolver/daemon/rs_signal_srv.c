@@ -177,6 +177,24 @@ static bool wire_text(const uint8_t *q, size_t len, char *out, size_t outlen)
 	return o > 0;
 }
 
+/* Names of the local network (reverse lookups, router zones): never counted, because a
+ * household's device names ("anna-laptop.lan") would say who asked. */
+static bool local_name(const char *reg)
+{
+	static const char *const tlds[] = {"arpa",     "local",   "lan",       "localdomain",
+	                                   "internal", "home",    "corp",      "localhost",
+	                                   "intranet", "private", "invalid",   "onion",
+	                                   "alt",      "router",  "fritz.box", NULL};
+	size_t n = strlen(reg);
+
+	for (const char *const *t = tlds; *t; t++) {
+		size_t l = strlen(*t);
+		if (n > l && reg[n - l - 1] == '.' && strcmp(reg + n - l, *t) == 0)
+			return true;
+	}
+	return false;
+}
+
 static bool on_store(struct bl_reader *rd, const char *domain)
 {
 	struct bl_verdict v;
@@ -217,7 +235,7 @@ void rs__signal_note(struct rs_worker *w, const struct sockaddr *peer, const str
 	if (!wire_text(q->qname, q->qname_len, name, sizeof(name)))
 		return;
 	reg = psl_registrable_domain(s->psl ? s->psl : psl_builtin(), name);
-	if (!reg || strlen(reg) >= RS_SIGNAL_NAME_MAX)
+	if (!reg || strlen(reg) >= RS_SIGNAL_NAME_MAX || local_name(reg))
 		return;
 	key = reg;
 	if (bsearch(&key, s->popular, s->n_popular, sizeof(*s->popular), by_str))

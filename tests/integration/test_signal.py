@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import ssl
 import sys
 import threading
@@ -88,6 +89,13 @@ class SignalTest(KGTestCase):
             r = query(d.port, name, source="127.0.1.%d" % c, timeout=3)
             self.assertIsNotNone(r)
 
+    def fire(self, d, name, clients):
+        wire = kgtest.make_query(name).to_wire()
+        for c in clients:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.bind(("127.0.1.%d" % c, 0))
+                s.sendto(wire, ("127.0.0.1", d.port))
+
     def roll_day(self, n_before):
         self.clock.advance(86400)
         self.assertTrue(wait_until(lambda: len(self.rx.bodies) > n_before, 15),
@@ -112,6 +120,11 @@ class SignalTest(KGTestCase):
             self.ask(d, "one-client-often.test", [7])
         self.ask(d, "www.popular-site.test", everyone)  # on the popular-sites list
         self.ask(d, "www.listed-on-store.test", everyone)
+        # the household's own names and reverse lookups say who asked: never counted (sent
+        # without waiting: the test upstream does not answer them; the one worker handles
+        # them before the questions below, whose answers are awaited)
+        self.fire(d, "anna-laptop.lan", everyone)
+        self.fire(d, "1.1.0.127.in-addr.arpa", everyone)
         for c in everyone:
             query(d.port, "grownups-only.test", source="127.0.2.%d" % c, timeout=3)
 
@@ -143,6 +156,8 @@ class SignalTest(KGTestCase):
         self.assertNotIn("default", raw)
         self.assertNotIn("k-minus-one", raw)
         self.assertNotIn("grownups", raw)
+        self.assertNotIn("anna", raw)
+        self.assertNotIn("arpa", raw)
         self.assertIsNone(re.search(r"\d\d:\d\d", raw))
         self.assertIsNone(re.search(r"T\d\d", raw))
 
