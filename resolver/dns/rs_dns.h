@@ -430,7 +430,8 @@ void rs_signal_reset(struct rs_signal *s, const uint8_t key[RS_SIGNAL_KEY_LEN]);
  * Count client `client` (`client_len` bytes, e.g. its address; hashed with the day's key,
  * never kept) for `domain` (lowercase registrable domain, borrowed). A domain seen for the
  * first time is asked `excluded(arg, domain)` (may be NULL): true keeps it out for the day.
- * Returns 0, RS_EINVAL (empty or too long) or RS_ELIMIT (table full: counted in dropped).
+ * Returns 0, RS_EINVAL (empty, too long, or a byte outside [a-z0-9._-]) or RS_ELIMIT (table
+ * full: counted in dropped).
  */
 int rs_signal_note(struct rs_signal *s, const char *domain, const void *client, size_t client_len,
                    bool (*excluded)(void *arg, const char *domain), void *arg);

@@ -114,6 +114,13 @@ int rs_signal_note(struct rs_signal *s, const char *domain, const void *client, 
 
 	if (len == 0 || len >= RS_SIGNAL_NAME_MAX)
 		return RS_EINVAL;
+	/* only what a host name holds: the batch writes names into JSON without escaping */
+	for (size_t i = 0; i < len; i++) {
+		char c = domain[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		      c == '.'))
+			return RS_EINVAL;
+	}
 	e = find(s, domain, len);
 	if (!e->name[0]) {
 		if (s->used >= s->max) {
