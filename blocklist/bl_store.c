@@ -40,6 +40,9 @@
  *           "mandatory"     u64 LE, category bits the publisher made mandatory: blocked for
  *                           every client, above local allow rules (written with the feed)
  *           "child_allow"   u64 LE, feed-defined category bits the child presets leave alone
+ *           "feed_keys"     n x 72 bytes (n <= 8): feed signing keys announced in band by a
+ *                           verified manifest: key (32) | u64 LE trusted-from time |
+ *                           the announcing key (32), dropped key_grace after that time
  *
  * HASH: the first 16 bytes of HMAC-SHA256(hash_key, NAMEKEY) (bl_hash.c). The sync worker
  * writes "feed_hashed" and "hash_key" in the same transaction as the entries they describe.

@@ -26,10 +26,11 @@ static int copy(char *dst, size_t len, const char *src)
 
 static int parse(int argc, char **argv, struct sy_options *o, bool *loop)
 {
-	static const struct option lo[] = {
-	    {"url", 1, NULL, 'u'},       {"keys", 1, NULL, 'k'},     {"state", 1, NULL, 's'},
-	    {"ca", 1, NULL, 'c'},        {"interval", 1, NULL, 'i'}, {"timeout", 1, NULL, 't'},
-	    {"max-bytes", 1, NULL, 'm'}, {"loop", 0, NULL, 'l'},     {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {{"url", 1, NULL, 'u'},       {"keys", 1, NULL, 'k'},
+	                                   {"state", 1, NULL, 's'},     {"ca", 1, NULL, 'c'},
+	                                   {"interval", 1, NULL, 'i'},  {"timeout", 1, NULL, 't'},
+	                                   {"max-bytes", 1, NULL, 'm'}, {"loop", 0, NULL, 'l'},
+	                                   {"key-grace", 1, NULL, 'g'}, {NULL, 0, NULL, 0}};
 	char err[256];
 	int c;
 
@@ -58,6 +59,9 @@ static int parse(int argc, char **argv, struct sy_options *o, bool *loop)
 		case 'm':
 			o->max_download_bytes = strtoull(optarg, NULL, 10);
 			break;
+		case 'g':
+			o->key_grace_s = (int)strtol(optarg, NULL, 10);
+			break;
 		case 'l':
 			*loop = true;
 			break;
@@ -82,11 +86,13 @@ int main(int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	o.interval_s = 60;
+	o.key_grace_s = 30 * 86400;
 	kg_log_set_level(KG_LOG_INFO);
 	if (parse(argc, argv, &o, &loop) != 0) {
 		fprintf(stderr,
 		        "usage: kidguard-sync-once --url URL --keys K[,K] --state DIR "
-		        "[--ca FILE] [--interval S] [--timeout S] [--max-bytes N] [--loop]\n");
+		        "[--ca FILE] [--interval S] [--timeout S] [--max-bytes N] [--key-grace S] "
+		        "[--loop]\n");
 		return 2;
 	}
 	if (loop)

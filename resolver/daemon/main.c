@@ -76,6 +76,7 @@ static int run_sync_worker(const struct rs_config *cfg)
 	o.interval_s = cfg->sync_interval_s;
 	o.timeout_s = cfg->sync_timeout_s;
 	o.max_download_bytes = cfg->sync_max_download;
+	o.key_grace_s = cfg->sync_key_grace_s;
 	return sy_run(&o) < 0 ? 1 : 0;
 #endif
 }

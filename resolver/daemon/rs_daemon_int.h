@@ -176,6 +176,7 @@ struct rs_supervisor {
 	uv_process_t proc;
 	uv_timer_t restart, watch;
 	bool running, stopping, was_stale;
+	bool respawn; /* stopped for a new [sync] config: start again at once */
 	int pid;
 	uint64_t started_at, backoff_ms;           /* loop ms */
 	uint64_t daemon_started;                   /* epoch seconds */
@@ -187,6 +188,9 @@ struct rs_supervisor {
 /* Drop private/loopback addresses under public names from an upstream answer (`pkt`, scanned
  * into `s`, OPT cut) before it is cached; `s` is rescanned. rs_private.c. */
 void rs__strip_private(struct rs_worker *w, uint8_t *pkt, struct rs_scan *s);
+
+/* A reload changed [sync]: restart the sync process with it (rs_supervise.c). */
+void rs__supervisor_config_changed(struct rs_server *srv);
 
 /* Load the config file again (SIGHUP), bound to the store's feed categories now. */
 void rs__server_reload(struct rs_server *srv);

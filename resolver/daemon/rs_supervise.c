@@ -38,6 +38,16 @@ static void on_child_exit(uv_process_t *p, int64_t status, int sig)
 	uv_close((uv_handle_t *)p, NULL);
 	if (s->stopping)
 		return;
+	if (s->respawn) { /* stopped by us for a new [sync] config: start it again at once */
+		s->respawn = false;
+		s->backoff_ms = BACKOFF_MIN_MS;
+		log_info("sync process %d stopped; starting it with the new [sync] settings",
+		         s->pid);
+		/* From the timer, once the handle's close has completed (it is reused). */
+		if (s->srv->cfg->cfg.sync_url[0])
+			uv_timer_start(&s->restart, on_restart_timer, 0, 0);
+		return;
+	}
 	if (ran >= HEALTHY_RUN_MS)
 		s->backoff_ms = BACKOFF_MIN_MS;
 	log_err("sync process %d exited (status %lld, signal %d) after %llu s; restarting in %llu "
@@ -135,11 +145,25 @@ static void on_watch(uv_timer_t *t)
 	}
 }
 
+/* Our own executable (the sync process is `kidguard --sync-worker`) and the config path. */
+static int find_exe(struct rs_supervisor *s)
+{
+	ssize_t n = readlink("/proc/self/exe", s->exe, sizeof(s->exe) - 1);
+
+	if (n <= 0) {
+		s->exe[0] = '\0';
+		log_err("cannot find my own executable to start the sync process");
+		return -1;
+	}
+	s->exe[n] = '\0';
+	snprintf(s->config, sizeof(s->config), "%s", s->srv->config_path);
+	return 0;
+}
+
 int rs__supervisor_start(struct rs_server *srv, uv_loop_t *loop)
 {
 	struct rs_supervisor *s = &srv->sup;
 	struct bl_meta m;
-	ssize_t n;
 
 	s->srv = srv;
 	s->loop = loop;
@@ -159,15 +183,35 @@ int rs__supervisor_start(struct rs_server *srv, uv_loop_t *loop)
 		log_err("[sync] needs the daemon to run with -c CONFIG");
 		return 0;
 	}
-	n = readlink("/proc/self/exe", s->exe, sizeof(s->exe) - 1);
-	if (n <= 0) {
-		log_err("cannot find my own executable to start the sync process");
+	if (find_exe(s) < 0)
 		return 0;
-	}
-	s->exe[n] = '\0';
-	snprintf(s->config, sizeof(s->config), "%s", srv->config_path);
 	spawn(s);
 	return 0;
+}
+
+/* The sync process reads the config file itself (-c) when it starts, so a new [sync] is
+ * applied by stopping it and starting it again: at once when it is running (on_child_exit),
+ * now when it is waiting out a back-off, and not at all once [sync] url is gone. */
+void rs__supervisor_config_changed(struct rs_server *srv)
+{
+	struct rs_supervisor *s = &srv->sup;
+	const struct rs_config *cfg = &srv->cfg->cfg;
+
+	if (!s->loop || s->stopping)
+		return;
+	if (!srv->config_path[0] || (!s->exe[0] && find_exe(s) < 0))
+		return;
+	if (s->running) {
+		log_info("reload: [sync] changed: restarting the sync process %d", s->pid);
+		s->respawn = true;
+		uv_process_kill(&s->proc, SIGTERM);
+		return;
+	}
+	uv_timer_stop(&s->restart);
+	if (cfg->sync_url[0]) {
+		log_info("reload: [sync] changed: starting the sync process");
+		spawn(s);
+	}
 }
 
 void rs__supervisor_stop(struct rs_server *srv)

@@ -196,6 +196,8 @@ struct rs_config {
 	int sync_max_age_s;
 	int sync_on_stale;          /* enum rs_on_stale */
 	uint64_t sync_max_download; /* bytes */
+	int sync_key_grace_s;       /* an announced key's predecessor stays trusted this long */
+	char sync_user[64];         /* "" = kidguard-sync if that user exists, else [server] user */
 
 	/* [http]: API, metrics, dashboard, block page, query log (rs_http*.c, rs_config_http.c) */
 	struct kg_sockaddr http_listen; /* len 0: off */

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <ini.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -297,6 +298,16 @@ static int set_https_url(struct load_ctx *c, const char *v, long lo, long hi, si
 	return set_string(c, v, lo, hi, off);
 }
 
+/* [sync] user: the sync process's own account when the daemon starts as root. A name that is
+ * not a user is refused here, not when the process would start (the daemon may not be root
+ * when the file is checked, but the name must exist either way). */
+static int set_sync_user(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	if (strlen(v) > (size_t)hi || !getpwnam(v))
+		return -1;
+	return set_string(c, v, lo, hi, off);
+}
+
 /* A key that names one of two modes: the first name is the enum's 0, the second its 1. */
 static int one_of(const char *v, const char *zero, const char *one, int *out)
 {
@@ -490,6 +501,8 @@ static const struct key_def keys[] = {
 	{"sync", "max_age", set_int, 60, 90 * 86400, OFF(sync_max_age_s)},
 	{"sync", "on_stale", set_on_stale, 0, 0, 0},
 	{"sync", "max_download", set_megabytes, 1, 4096, OFF(sync_max_download)},
+	{"sync", "key_grace", set_int, 0, 365 * 86400, OFF(sync_key_grace_s)},
+	{"sync", "user", set_sync_user, 0, 63, OFF(sync_user)},
 	{"http", "listen", set_addr_or_off, 0, 8053, OFF(http_listen)},
 	{"http", "token", set_string, 0, 127, OFF(http_token)},
 	{"http", "trust_loopback", set_bool, 0, 0, OFF(http_trust_loopback)},
@@ -544,6 +557,8 @@ static const char *range_hint(const struct key_def *k)
 		return "expected fail_closed or forward";
 	if (k->set == set_string)
 		return "expected a non-empty value";
+	if (k->set == set_sync_user)
+		return "no such user: expected the name of an existing account";
 	if (k->set == set_addr_or_off)
 		return "expected off, ADDR[:PORT] or [V6ADDR]:PORT";
 	if (k->set == set_bool)
@@ -1222,6 +1237,7 @@ void rs_config_defaults(struct rs_config *cfg)
 	cfg->sync_max_age_s = 2 * 86400;
 	cfg->sync_on_stale = RS_STALE_KEEP;
 	cfg->sync_max_download = 512ULL << 20;
+	cfg->sync_key_grace_s = 30 * 86400;
 	/* sinkhole addresses stay 0.0.0.0 and :: (all zero) */
 	cfg->n_profiles = 1;
 	snprintf(cfg->profiles[0].name, sizeof(cfg->profiles[0].name), "default");
@@ -1436,6 +1452,11 @@ static void print_sync(const struct rs_config *cfg, FILE *out)
 	        cfg->sync_interval_s, cfg->sync_timeout_s, cfg->sync_max_age_s,
 	        cfg->sync_on_stale == RS_STALE_FAIL_CLOSED ? "fail_closed" : "keep");
 	fprintf(out, "max_download = %llu\n", (unsigned long long)(cfg->sync_max_download >> 20));
+	fprintf(out, "key_grace = %d\n", cfg->sync_key_grace_s);
+	if (cfg->sync_user[0])
+		fprintf(out, "user = %s\n", cfg->sync_user);
+	else
+		fprintf(out, "; user: kidguard-sync if that account exists, else [server] user\n");
 }
 
 static void print_blocking(const struct rs_config *cfg, FILE *out)
