@@ -41,6 +41,7 @@
 #define RS_CLIENT_ID_MAX       64  /* one DNS label and its NUL */
 #define RS_CLIENT_ID_MIN       16  /* config client_ids are secrets: no guessable "dad" */
 #define RS_TLS_NAME_MAX        256 /* a host name and its NUL */
+#define RS_HTTP_TOKENS_MAX     8   /* [http] tokens */
 #define RS_HTTP_HOSTNAMES_MAX  16  /* [http] hostname entries */
 
 #define RS_MAX_SCHEDULES    8
@@ -203,6 +204,13 @@ struct rs_config {
 	struct kg_sockaddr http_listen; /* len 0: off */
 	char http_token[128];           /* bearer token for state-changing requests; "" none */
 	bool http_trust_loopback;       /* loopback clients may change state without the token */
+	/* [http] tokens = NAME:SECRET, ...: more bearer tokens, each with a name for the audit
+	 * log (the `token` key's is named "default"). */
+	struct {
+		char name[32];    /* [a-z0-9_-]{1,31} */
+		char secret[128]; /* 16..127 characters */
+	} http_tokens[RS_HTTP_TOKENS_MAX];
+	int n_http_tokens;
 	/* Host names the API answers to besides its address and localhost (DNS rebinding) */
 	char http_hostnames[RS_HTTP_HOSTNAMES_MAX][RS_TLS_NAME_MAX]; /* normalised, lowercase */
 	int n_http_hostnames;

@@ -453,6 +453,58 @@ static int set_http_hostnames(struct load_ctx *c, const char *v, long lo, long h
 	return 0;
 }
 
+static bool token_name_ok(const char *n, size_t len)
+{
+	if (len == 0 || len > 31 || (len == 7 && memcmp(n, "default", 7) == 0))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = n[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+		      ch == '_'))
+			return false;
+	}
+	return true;
+}
+
+/* [http] tokens: NAME:SECRET items. The name is what the audit log shows of a request; the
+ * secret is as long as a guess-proof one needs to be, and never printed. */
+static int set_http_tokens(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	char buf[CONFIG_MAX_LINE];
+	char *items[RS_HTTP_TOKENS_MAX + 1];
+	int k;
+
+	(void)lo, (void)hi, (void)off;
+	snprintf(buf, sizeof(buf), "%s", v);
+	k = kg_split_list(buf, items, RS_HTTP_TOKENS_MAX + 1);
+	if (k < 0 || c->cfg.n_http_tokens + k > RS_HTTP_TOKENS_MAX) {
+		c->limit = RS_HTTP_TOKENS_MAX;
+		return -2;
+	}
+	if (k == 0)
+		return -1;
+	for (int i = 0; i < k; i++) {
+		char *colon = strchr(items[i], ':');
+		size_t nl = colon ? (size_t)(colon - items[i]) : 0,
+		       sl = colon ? strlen(colon + 1) : 0;
+		bool dup = false;
+		for (int j = 0; colon && j < c->cfg.n_http_tokens; j++)
+			dup |= strlen(c->cfg.http_tokens[j].name) == nl &&
+			       memcmp(c->cfg.http_tokens[j].name, items[i], nl) == 0;
+		if (!colon || !token_name_ok(items[i], nl) || dup || sl < 16 || sl > 127) {
+			/* the name only: the item holds a secret */
+			snprintf(c->item, sizeof(c->item), "%.*s:...",
+			         colon ? (int)(nl < 40 ? nl : 40) : 0, items[i]);
+			return -3;
+		}
+		memcpy(c->cfg.http_tokens[c->cfg.n_http_tokens].name, items[i], nl);
+		c->cfg.http_tokens[c->cfg.n_http_tokens].name[nl] = '\0';
+		memcpy(c->cfg.http_tokens[c->cfg.n_http_tokens].secret, colon + 1, sl + 1);
+		c->cfg.n_http_tokens++;
+	}
+	return 0;
+}
+
 #define OFF(f) offsetof(struct rs_config, f)
 
 /* clang-format off */
@@ -505,6 +557,7 @@ static const struct key_def keys[] = {
 	{"sync", "user", set_sync_user, 0, 63, OFF(sync_user)},
 	{"http", "listen", set_addr_or_off, 0, 8053, OFF(http_listen)},
 	{"http", "token", set_string, 0, 127, OFF(http_token)},
+	{"http", "tokens", set_http_tokens, 0, 0, 0},
 	{"http", "trust_loopback", set_bool, 0, 0, OFF(http_trust_loopback)},
 	{"http", "hostname", set_http_hostnames, 0, 0, 0},
 	{"http", "assets", set_path, 0, 0, OFF(http_assets)},
@@ -557,6 +610,9 @@ static const char *range_hint(const struct key_def *k)
 		return "expected fail_closed or forward";
 	if (k->set == set_string)
 		return "expected a non-empty value";
+	if (k->set == set_http_tokens)
+		return "expected NAME:SECRET, comma separated: NAME [a-z0-9_-]{1,31}, not default, "
+		       "each once; SECRET 16..127 characters";
 	if (k->set == set_sync_user)
 		return "no such user: expected the name of an existing account";
 	if (k->set == set_addr_or_off)
