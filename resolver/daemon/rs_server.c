@@ -378,6 +378,8 @@ void rs__server_reload(struct rs_server *srv)
 		return;
 	}
 	sync_changed = sync_config_changed(old, &cfg);
+	if (strcmp(cfg.sync_user, old->sync_user) != 0)
+		log_warn("reload: [sync] user changes only on restart");
 	if (strcmp(cfg.state_dir, old->state_dir) != 0) {
 		log_warn("reload: [blocklist] path changes only on restart");
 		memcpy(cfg.state_dir, old->state_dir, sizeof(cfg.state_dir));
@@ -543,6 +545,8 @@ void rs_server_free(struct rs_server *srv)
 	}
 	free(srv->workers);
 	rs__tls->server_free(srv);
+	if (srv->sup.has_launcher)
+		close(srv->sup.launcher_fd); /* the launcher stops the sync process at EOF */
 	bl_db_close(srv->bl);
 	rs_cfg_unref(srv->cfg);
 	free(srv);
