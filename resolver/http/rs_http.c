@@ -351,12 +351,14 @@ static void audit(const struct rs_req *q, const char *who, int status, const cha
 	if (!kg_sockaddr_str(q->client, src, sizeof(src)))
 		snprintf(src, sizeof(src), "?");
 	if (status >= 400 && why)
-		log_warn("audit: refused method=%s path=\"%s\" source=%s token=%s result=%d "
-		         "reason=%s",
-		         method, path, src, who, status, why);
+		kg_log_always(KG_LOG_WARN,
+		              "audit: refused method=%s path=\"%s\" source=%s token=%s result=%d "
+		              "reason=%s",
+		              method, path, src, who, status, why);
 	else
-		log_info("audit: %s method=%s path=\"%s\" source=%s token=%s result=%d",
-		         status < 400 ? "change" : "failed", method, path, src, who, status);
+		kg_log_always(KG_LOG_INFO,
+		              "audit: %s method=%s path=\"%s\" source=%s token=%s result=%d",
+		              status < 400 ? "change" : "failed", method, path, src, who, status);
 }
 
 /* ------------------------------------------------------------------- host check --- */
