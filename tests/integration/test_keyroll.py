@@ -7,6 +7,7 @@ SIGHUP test runs the daemon's own sync process.
 Run alone: /usr/bin/python3 tests/integration/test_keyroll.py --build-dir build
 """
 
+import base64
 import os
 import pwd
 import shutil
@@ -49,6 +50,8 @@ class KeyRolloverTest(kgtest.KGTestCase):
         self.assertEqual(rc, 0, out)
         self.assertEqual(kgfeed.store_version(state), 1)
         self.assertIn("announced", out)
+        self.assertIn("announced key  %s from %d" % (base64.b64decode(new_pub).hex(), t_from),
+                      kgfeed.ctl_info(state))
 
         # v2 signed by A and B (the publisher's transition), v3 by B only, before its date:
         # the appliance pins only A, and B does not count yet.
