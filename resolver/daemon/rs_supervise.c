@@ -42,11 +42,14 @@ static void child_exited(struct rs_supervisor *s, int64_t status, int sig)
 	if (s->respawn) { /* stopped by us for a new [sync] config: start it again at once */
 		s->respawn = false;
 		s->backoff_ms = BACKOFF_MIN_MS;
+		if (!s->srv->cfg->cfg.sync_url[0]) {
+			log_info("sync process %d stopped: [sync] url is gone", s->pid);
+			return;
+		}
 		log_info("sync process %d stopped; starting it with the new [sync] settings",
 		         s->pid);
 		/* From the timer, once the handle's close has completed (it is reused). */
-		if (s->srv->cfg->cfg.sync_url[0])
-			uv_timer_start(&s->restart, on_restart_timer, 0, 0);
+		uv_timer_start(&s->restart, on_restart_timer, 0, 0);
 		return;
 	}
 	if (ran >= HEALTHY_RUN_MS)
