@@ -257,6 +257,21 @@ int bl_writer_set_signal_address(struct bl_writer *w, const char *addr);
  * categories the child presets leave alone (every other one they block). */
 int bl_writer_set_feed_policy(struct bl_writer *w, uint64_t mandatory, uint64_t child_allow);
 
+/* Feed signing keys announced in band (meta "feed_keys"): each successor key, the date it is
+ * trusted from, and the key whose signed manifest announced it (dropped a grace period after
+ * that date). Written by the sync worker only from a verified manifest. */
+#define BL_FEED_KEYS_MAX 8
+#define BL_FEED_KEY_LEN  32
+struct bl_feed_key {
+	uint8_t key[BL_FEED_KEY_LEN];
+	uint64_t from; /* unix seconds */
+	uint8_t announcer[BL_FEED_KEY_LEN];
+};
+/* Replace the announcements with `k` (n, borrowed; at most BL_FEED_KEYS_MAX). */
+int bl_writer_set_feed_keys(struct bl_writer *w, const struct bl_feed_key *k, int n);
+/* Read them into `k` (at most `max`). Returns how many (0: none), or a negative error. */
+int bl_db_feed_keys(struct bl_db *db, struct bl_feed_key *k, int max);
+
 /* ---- Confidential (hashed) feed entries --------------------------------------------------
  *
  * A category the publisher marks confidential is published, and stored, as keyed hashes of

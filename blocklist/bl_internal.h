@@ -71,6 +71,8 @@ int bl__hmac_trunc(struct bl__hmac *h, const uint8_t *data, size_t len, uint8_t 
 #define BL__META_HASH_KEY      "hash_key"
 #define BL__META_HASHED_LABELS "hashed_labels"
 #define BL__META_MANDATORY     "mandatory"
+#define BL__META_FEED_KEYS     "feed_keys"
+#define BL__FEED_KEY_REC       (2 * BL_FEED_KEY_LEN + 8) /* key | u64 LE from | announcer */
 #define BL__META_CHILD_ALLOW   "child_allow"
 
 /* A u64 LE meta value read in `txn`, 0 when absent or malformed. */

@@ -152,6 +152,28 @@ static void meta_hashed(struct bl_db *db, MDB_txn *txn, struct bl_meta *m)
 		m->hashed_entries = st.ms_entries;
 }
 
+int bl_db_feed_keys(struct bl_db *db, struct bl_feed_key *k, int max)
+{
+	MDB_txn *txn;
+	MDB_val key = {sizeof(BL__META_FEED_KEYS) - 1, BL__META_FEED_KEYS}, v;
+	int rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn), n = 0;
+
+	if (rc != 0)
+		return bl__mdb_err(rc, "begin");
+	if (mdb_get(txn, db->dbi_meta, &key, &v) == 0 && v.mv_size % BL__FEED_KEY_REC == 0) {
+		const uint8_t *p = v.mv_data;
+		for (size_t off = 0; off < v.mv_size && n < max; off += BL__FEED_KEY_REC, n++) {
+			memcpy(k[n].key, p + off, BL_FEED_KEY_LEN);
+			k[n].from = 0;
+			for (int b = 7; b >= 0; b--)
+				k[n].from = (k[n].from << 8) | p[off + BL_FEED_KEY_LEN + b];
+			memcpy(k[n].announcer, p + off + BL_FEED_KEY_LEN + 8, BL_FEED_KEY_LEN);
+		}
+	}
+	mdb_txn_abort(txn);
+	return n;
+}
+
 int bl_db_meta(struct bl_db *db, struct bl_meta *m)
 {
 	MDB_txn *txn;

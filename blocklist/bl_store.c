@@ -61,6 +61,9 @@
  * hashes however they were built, and `kidguard-feed subscribers` prints the same sum for the
  * table it publishes. (A consistency check between nodes and the publisher, not a security
  * measure: the table's authenticity is the signature on its manifest.)
+ *           "feed_keys"     n x 72 bytes (n <= 8): feed signing keys announced in band by a
+ *                           verified manifest: key (32) | u64 LE trusted-from time |
+ *                           the announcing key (32), dropped key_grace after that time
  *
  * HASH: the first 16 bytes of HMAC-SHA256(hash_key, NAMEKEY) (bl_hash.c). The sync worker
  * writes "feed_hashed" and "hash_key" in the same transaction as the entries they describe.

@@ -371,6 +371,21 @@ int bl_writer_set_feed_policy(struct bl_writer *w, uint64_t mandatory, uint64_t 
 	return rc ? rc : meta_put_u64(w, BL__META_CHILD_ALLOW, child_allow);
 }
 
+int bl_writer_set_feed_keys(struct bl_writer *w, const struct bl_feed_key *k, int n)
+{
+	uint8_t buf[BL_FEED_KEYS_MAX * BL__FEED_KEY_REC], *p = buf;
+
+	if (n < 0 || n > BL_FEED_KEYS_MAX)
+		return -EINVAL;
+	for (int i = 0; i < n; i++, p += BL__FEED_KEY_REC) {
+		memcpy(p, k[i].key, BL_FEED_KEY_LEN);
+		for (int b = 0; b < 8; b++)
+			p[BL_FEED_KEY_LEN + b] = (uint8_t)(k[i].from >> (8 * b));
+		memcpy(p + BL_FEED_KEY_LEN + 8, k[i].announcer, BL_FEED_KEY_LEN);
+	}
+	return meta_put(w, BL__META_FEED_KEYS, buf, (size_t)(p - buf));
+}
+
 int bl_writer_set_hash_key(struct bl_writer *w, const uint8_t key[BL_HASH_KEY_LEN])
 {
 	return meta_put(w, BL__META_HASH_KEY, key, BL_HASH_KEY_LEN);

@@ -47,14 +47,33 @@ int kg_log_level_parse(const char *name, int *level)
 	return -1;
 }
 
+static void emit(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 void kg_log(int level, const char *fmt, ...)
 {
-	char buf[1024];
-	int n, m;
 	va_list ap;
 
 	if (level > atomic_load(&log_level))
 		return;
+	va_start(ap, fmt);
+	emit(level, fmt, ap);
+	va_end(ap);
+}
+
+void kg_log_always(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	emit(level, fmt, ap);
+	va_end(ap);
+}
+
+static void emit(int level, const char *fmt, va_list ap)
+{
+	char buf[1024];
+	int n, m;
+
 	if (level < 0 || level > KG_LOG_DEBUG)
 		level = KG_LOG_ERR;
 	/* "<N>" is the syslog priority prefix journald understands on stderr; a person at a
@@ -68,9 +87,7 @@ void kg_log(int level, const char *fmt, ...)
 		n = snprintf(buf, sizeof(buf), "%s: %s: ", log_tag, level_names[level]);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return;
-	va_start(ap, fmt);
 	m = vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
-	va_end(ap);
 	if (m < 0)
 		return;
 	n += m;

@@ -28,6 +28,10 @@ void kg_log_set_tag(const char *tag);
 
 void kg_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* kg_log() whatever the level set: for lines that must not be lost to a quieter log level
+ * (the HTTP API's audit log). */
+void kg_log_always(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #define log_err(...)   kg_log(KG_LOG_ERR, __VA_ARGS__)
 #define log_warn(...)  kg_log(KG_LOG_WARN, __VA_ARGS__)
 #define log_info(...)  kg_log(KG_LOG_INFO, __VA_ARGS__)

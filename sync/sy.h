@@ -43,6 +43,8 @@ struct sy_options {
 	uint64_t max_download_bytes; /* cap on any file, after decompression too; 0 = 512 MiB */
 	int timeout_s;               /* per transfer; 0 = 60 */
 	enum sy_channel channel;     /* what the URL serves (default: the feed) */
+	int key_grace_s; /* a key that announced a successor is trusted this long after the
+	                  * successor's date ([sync] key_grace) */
 };
 
 struct sy_ctx;
@@ -124,6 +126,18 @@ struct sy_category {
 	bool child_allow; /* "child_default": "allow": the child presets do not block it */
 };
 
+/*
+ * Key rollover in band: a manifest signed by a trusted key may announce successor keys, each
+ * trusted from its date on. The appliance keeps the announcements in the store (meta
+ * "feed_keys", only from a verified manifest), so no config edit is needed; the announcing key
+ * stays trusted [sync] key_grace after the successor's date, then is dropped.
+ */
+#define SY_NEXT_KEYS_MAX 4
+struct sy_next_key {
+	uint8_t key[SY_KEY_LEN];
+	uint64_t from; /* unix seconds: trusted from then on */
+};
+
 struct sy_manifest {
 	char feed[64];
 	uint64_t version; /* 1..2^32-1 */
@@ -137,6 +151,8 @@ struct sy_manifest {
 	int n_deltas;
 	struct sy_file deltas[SY_DELTAS_MAX];
 	uint64_t timestamp_ttl; /* longest validity of a signed timestamp; 0: the feed has none */
+	int n_next_keys;        /* "next_keys": announced successor keys (optional) */
+	struct sy_next_key next_keys[SY_NEXT_KEYS_MAX];
 };
 
 /*
@@ -175,6 +191,22 @@ int sy_envelope_open(const uint8_t *data, size_t len, const uint8_t (*keys)[SY_K
 int sy_envelope_open_type(const char *type, const uint8_t *data, size_t len,
                           const uint8_t (*keys)[SY_KEY_LEN], int nkeys, char **payload,
                           size_t *plen);
+
+/* sy_envelope_open_type() that also says which of `keys` verified: `*signer` (may be NULL)
+ * receives its index on success. */
+int sy_envelope_open_signer(const char *type, const uint8_t *data, size_t len,
+                            const uint8_t (*keys)[SY_KEY_LEN], int nkeys, char **payload,
+                            size_t *plen, int *signer);
+
+/*
+ * The keys trusted at `now`: the pinned `cfg` keys (ncfg) and every announced key whose date
+ * has come, less each key that announced a successor whose date is `grace` seconds past.
+ * `ann` (nann) are the store's announcements (bl_db_feed_keys). Writes at most `max` keys to
+ * `out` and returns how many. All borrowed.
+ */
+struct bl_feed_key;
+int sy_trusted_keys(const uint8_t (*cfg)[SY_KEY_LEN], int ncfg, const struct bl_feed_key *ann,
+                    int nann, uint64_t now, uint64_t grace, uint8_t (*out)[SY_KEY_LEN], int max);
 
 /* Pre-authentication encoding signed by DSSE: "DSSEv1 LEN(type) type LEN(body) body". Writes
  * into `out` (borrowed, `outlen` bytes). Returns the length, or -1 when it does not fit.

@@ -30,7 +30,20 @@ struct sy_ctx {
 	bool ts_set;        /* a manifest verified: write ts_signed and ts_ttl */
 	uint64_t ts_signed; /* the newest signed time verified (or the store's, ts_ttl == 0) */
 	uint64_t ts_ttl;    /* the manifest's timestamp_ttl */
+	/* Key rollover: the store's announcements and the keys trusted this poll (pinned ones
+	 * plus announced ones whose date came, less those dropped after key_grace). */
+	struct bl_feed_key ann[BL_FEED_KEYS_MAX];
+	int nann;
+	uint8_t trusted[8 + BL_FEED_KEYS_MAX][SY_KEY_LEN];
+	int ntrusted;
 };
+
+/* sy_keys.c: compute ctx->trusted for this poll (from the store's announcements). */
+int sy__keys_load(struct sy_ctx *ctx);
+/* Record the successor keys verified manifest `m` announces; `signer` is the trusted key that
+ * verified it. Pending announcements it no longer lists are withdrawn. Own transaction; only
+ * when something changed. */
+int sy__keys_record(struct sy_ctx *ctx, const struct sy_manifest *m, const uint8_t *signer);
 
 /* hex / base64 helpers (sy_sig.c). Decoders return SY_EFORMAT on any malformed input. */
 int sy__hex_decode(const char *text, size_t tlen, uint8_t *out, size_t outlen);

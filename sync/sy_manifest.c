@@ -180,12 +180,40 @@ static int parse_files(const cJSON *root, struct sy_manifest *m, char *err, size
 	return 0;
 }
 
+/* Optional "next_keys": [{"key": base64 or hex Ed25519 key, "from": unix seconds}], at most
+ * SY_NEXT_KEYS_MAX, each key once. */
+static int parse_next_keys(const cJSON *a, struct sy_manifest *m, char *err, size_t errlen)
+{
+	static const char *const known[] = {"key", "from", NULL};
+	const cJSON *it;
+
+	if (!a)
+		return 0;
+	if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) < 1 ||
+	    cJSON_GetArraySize(a) > SY_NEXT_KEYS_MAX)
+		return bad(err, errlen, "next_keys: not an array of 1..%d", SY_NEXT_KEYS_MAX);
+	cJSON_ArrayForEach(it, a)
+	{
+		struct sy_next_key *nk = &m->next_keys[m->n_next_keys];
+		const cJSON *k = cJSON_GetObjectItemCaseSensitive(it, "key");
+		if (!cJSON_IsObject(it) || !sy__keys_known(it, known) || !cJSON_IsString(k) ||
+		    sy_key_decode(k->valuestring, nk->key) != 0 ||
+		    !sy__json_uint(it, "from", UINT64_MAX, &nk->from))
+			return bad(err, errlen, "next_keys[%d]: malformed", m->n_next_keys);
+		for (int i = 0; i < m->n_next_keys; i++) {
+			if (memcmp(m->next_keys[i].key, nk->key, SY_KEY_LEN) == 0)
+				return bad(err, errlen, "next_keys: a key twice");
+		}
+		m->n_next_keys++;
+	}
+	return 0;
+}
+
 static int parse_root(const cJSON *root, struct sy_manifest *m, char *err, size_t errlen)
 {
-	static const char *const known[] = {"format",   "feed",   "version",       "created",
-	                                    "expires",  "report", "hash_key",      "categories",
-	                                    "snapshot", "deltas", "timestamp_ttl", "signal_url",
-	                                    NULL};
+	static const char *const known[] = {
+	    "format",     "feed",     "version", "created",       "expires",   "report", "hash_key",
+	    "categories", "snapshot", "deltas",  "timestamp_ttl", "next_keys", "signal_url", NULL};
 	const cJSON *hk = cJSON_GetObjectItemCaseSensitive(root, "hash_key");
 	uint64_t fmt;
 	int rc;
@@ -216,6 +244,9 @@ static int parse_root(const cJSON *root, struct sy_manifest *m, char *err, size_
 	     m->timestamp_ttl == 0))
 		return bad(err, errlen, "timestamp_ttl: not 1..%d", SY_TIMESTAMP_TTL_MAX);
 	rc = parse_categories(cJSON_GetObjectItemCaseSensitive(root, "categories"), m, err, errlen);
+	if (rc == 0)
+		rc = parse_next_keys(cJSON_GetObjectItemCaseSensitive(root, "next_keys"), m, err,
+		                     errlen);
 	return rc ? rc : parse_files(root, m, err, errlen);
 }
 

@@ -195,8 +195,8 @@ static int poll_timestamp(struct sy_ctx *ctx, const struct sy_manifest *m,
 		rc = sy__fetch(ctx, url, SY_TIMESTAMP_MAX, NULL, NULL, NULL, 0, &b);
 	if (rc == 0)
 		rc = sy_envelope_open_type(SY_TIMESTAMP_TYPE, b.data, b.len,
-		                           (const uint8_t(*)[SY_KEY_LEN])ctx->keys, ctx->nkeys,
-		                           &payload, &plen);
+		                           (const uint8_t(*)[SY_KEY_LEN])ctx->trusted,
+		                           ctx->ntrusted, &payload, &plen);
 	sy__buf_free(&b);
 	if (rc != 0) {
 		snprintf(err, errlen, "%s: %s", SY_TIMESTAMP_FILE, kg_strerror(rc));
@@ -238,11 +238,15 @@ static int check_manifest(struct sy_ctx *ctx, const struct sy_buf *b, const stru
 {
 	char *payload = NULL, why[200] = "";
 	size_t plen = 0;
-	int rc = sy_envelope_open(b->data, b->len, (const uint8_t(*)[SY_KEY_LEN])ctx->keys,
-	                          ctx->nkeys, &payload, &plen);
+	int signer = -1, rc = sy_envelope_open_signer(SY_PAYLOAD_TYPE, b->data, b->len,
+	                                              (const uint8_t(*)[SY_KEY_LEN])ctx->trusted,
+	                                              ctx->ntrusted, &payload, &plen, &signer);
 
 	if (rc != 0) {
-		snprintf(err, errlen, "manifest: %s", kg_strerror(rc));
+		snprintf(err, errlen, "manifest: %s%s", kg_strerror(rc),
+		         rc == SY_ESIG ? " (no trusted key signed it: pinned, or announced by the "
+		                         "feed and past its date)"
+		                       : "");
 		return rc;
 	}
 	rc = sy_manifest_parse(payload, plen, m, why, sizeof(why));
@@ -263,6 +267,9 @@ static int check_manifest(struct sy_ctx *ctx, const struct sy_buf *b, const stru
 		         (unsigned long long)m->version, (unsigned long long)m->expires);
 		return SY_EEXPIRED;
 	}
+	/* Verified, current: what it announces about keys counts (not from a rollback). */
+	if ((rc = sy__keys_record(ctx, m, ctx->trusted[signer])) != 0)
+		log_err("sync: cannot record the announced feed keys: %s", kg_strerror(rc));
 	return 0;
 }
 
@@ -329,7 +336,7 @@ int sy_poll_once(struct sy_ctx *ctx)
 		return sy__subs_poll(ctx);
 	ctx->poll_start = (uint64_t)time(NULL);
 	ctx->ts_set = false;
-	if ((rc = bl_db_meta(ctx->db, &meta)) != 0)
+	if ((rc = bl_db_meta(ctx->db, &meta)) != 0 || (rc = sy__keys_load(ctx)) != 0)
 		return rc;
 	if (ctx->version == 0)
 		ctx->version = meta.feed_version;

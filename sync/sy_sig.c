@@ -120,7 +120,7 @@ int sy__ed25519_verify(const uint8_t key[SY_KEY_LEN], const uint8_t *msg, size_t
 /* Check one signature entry against the pinned keys. Returns 0 (verified), SY_ESIG (a pinned
  * key's id but a bad signature), 1 (no pinned key has this id) or SY_EFORMAT. */
 static int check_sig(const cJSON *s, const uint8_t (*keys)[SY_KEY_LEN], int nkeys,
-                     const uint8_t *pae, size_t plen)
+                     const uint8_t *pae, size_t plen, int *which)
 {
 	const cJSON *kid = cJSON_GetObjectItemCaseSensitive(s, "keyid");
 	const cJSON *sig = cJSON_GetObjectItemCaseSensitive(s, "sig");
@@ -135,8 +135,10 @@ static int check_sig(const cJSON *s, const uint8_t (*keys)[SY_KEY_LEN], int nkey
 		sy_key_id(keys[i], id);
 		if (strcmp(id, kid->valuestring) != 0)
 			continue;
-		if (sy__ed25519_verify(keys[i], pae, plen, raw) == 0)
+		if (sy__ed25519_verify(keys[i], pae, plen, raw) == 0) {
+			*which = i;
 			return 0;
+		}
 		rc = SY_ESIG;
 	}
 	return rc;
@@ -144,7 +146,7 @@ static int check_sig(const cJSON *s, const uint8_t (*keys)[SY_KEY_LEN], int nkey
 
 /* Decode the payload and verify the signatures. `*out` receives the payload on success. */
 static int open_parsed(const char *want, const cJSON *env, const uint8_t (*keys)[SY_KEY_LEN],
-                       int nkeys, char **out, size_t *olen)
+                       int nkeys, char **out, size_t *olen, int *signer)
 {
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(env, "payloadType");
 	const cJSON *pl = cJSON_GetObjectItemCaseSensitive(env, "payload");
@@ -172,7 +174,7 @@ static int open_parsed(const char *want, const cJSON *env, const uint8_t (*keys)
 		goto out;
 	cJSON_ArrayForEach(s, sigs)
 	{
-		int r = check_sig(s, keys, nkeys, pae, (size_t)plen);
+		int r = check_sig(s, keys, nkeys, pae, (size_t)plen, signer);
 		if (r == 0 || r == SY_EFORMAT) {
 			found = r;
 			break;
@@ -213,16 +215,26 @@ int sy_envelope_open_type(const char *type, const uint8_t *data, size_t len,
                           const uint8_t (*keys)[SY_KEY_LEN], int nkeys, char **payload,
                           size_t *plen)
 {
+	return sy_envelope_open_signer(type, data, len, keys, nkeys, payload, plen, NULL);
+}
+
+int sy_envelope_open_signer(const char *type, const uint8_t *data, size_t len,
+                            const uint8_t (*keys)[SY_KEY_LEN], int nkeys, char **payload,
+                            size_t *plen, int *signer)
+{
 	cJSON *env;
-	int rc;
+	int rc, which = -1;
 
 	if (len > SY_MANIFEST_MAX)
 		return SY_ETOOBIG;
 	env = sy__json_parse((const char *)data, len);
 	if (!env)
 		return SY_EFORMAT;
-	rc = cJSON_IsObject(env) ? open_parsed(type, env, keys, nkeys, payload, plen) : SY_EFORMAT;
+	rc = cJSON_IsObject(env) ? open_parsed(type, env, keys, nkeys, payload, plen, &which)
+	                         : SY_EFORMAT;
 	cJSON_Delete(env);
+	if (rc == 0 && signer)
+		*signer = which;
 	return rc;
 }
 
@@ -262,4 +274,43 @@ int sy_parse_keys(const char *text, struct sy_options *o, char *err, size_t errl
 		memcpy(o->public_keys[i], items[i], strlen(items[i]) + 1);
 	o->n_public_keys = n;
 	return 0;
+}
+
+static bool key_in(const uint8_t *k, const uint8_t (*set)[SY_KEY_LEN], int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (memcmp(set[i], k, SY_KEY_LEN) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Whether announcement-based trust has dropped `k`: it announced a successor (other than
+ * itself) whose date lies at least `grace` seconds in the past. */
+static bool key_dropped(const uint8_t *k, const struct bl_feed_key *ann, int nann, uint64_t now,
+                        uint64_t grace)
+{
+	for (int i = 0; i < nann; i++) {
+		if (memcmp(ann[i].announcer, k, SY_KEY_LEN) == 0 &&
+		    memcmp(ann[i].key, k, SY_KEY_LEN) != 0 && ann[i].from + grace <= now)
+			return true;
+	}
+	return false;
+}
+
+int sy_trusted_keys(const uint8_t (*cfg)[SY_KEY_LEN], int ncfg, const struct bl_feed_key *ann,
+                    int nann, uint64_t now, uint64_t grace, uint8_t (*out)[SY_KEY_LEN], int max)
+{
+	int n = 0;
+
+	for (int i = 0; i < ncfg + nann && n < max; i++) {
+		const uint8_t *k = i < ncfg ? cfg[i] : ann[i - ncfg].key;
+		if (i >= ncfg && ann[i - ncfg].from > now)
+			continue; /* announced, not yet its date */
+		if (key_dropped(k, ann, nann, now, grace) ||
+		    key_in(k, (const uint8_t(*)[SY_KEY_LEN])out, n))
+			continue;
+		memcpy(out[n++], k, SY_KEY_LEN);
+	}
+	return n;
 }

@@ -27,11 +27,11 @@ static int copy(char *dst, size_t len, const char *src)
 
 static int parse(int argc, char **argv, struct sy_options *o, bool *loop)
 {
-	static const struct option lo[] = {{"url", 1, NULL, 'u'},         {"keys", 1, NULL, 'k'},
-	                                   {"state", 1, NULL, 's'},       {"ca", 1, NULL, 'c'},
-	                                   {"interval", 1, NULL, 'i'},    {"timeout", 1, NULL, 't'},
-	                                   {"max-bytes", 1, NULL, 'm'},   {"loop", 0, NULL, 'l'},
-	                                   {"subscribers", 0, NULL, 'S'}, {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {
+	    {"url", 1, NULL, 'u'},      {"keys", 1, NULL, 'k'},      {"state", 1, NULL, 's'},
+	    {"ca", 1, NULL, 'c'},       {"interval", 1, NULL, 'i'},  {"timeout", 1, NULL, 't'},
+	    {"max-bytes", 1, NULL, 'm'}, {"loop", 0, NULL, 'l'},      {"subscribers", 0, NULL, 'S'},
+	    {"key-grace", 1, NULL, 'g'}, {NULL, 0, NULL, 0}};
 	char err[256];
 	int c;
 
@@ -60,6 +60,9 @@ static int parse(int argc, char **argv, struct sy_options *o, bool *loop)
 		case 'm':
 			o->max_download_bytes = strtoull(optarg, NULL, 10);
 			break;
+		case 'g':
+			o->key_grace_s = (int)strtol(optarg, NULL, 10);
+			break;
 		case 'l':
 			*loop = true;
 			break;
@@ -87,11 +90,13 @@ int main(int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	o.interval_s = 60;
+	o.key_grace_s = 30 * 86400;
 	kg_log_set_level(KG_LOG_INFO);
 	if (parse(argc, argv, &o, &loop) != 0) {
 		fprintf(stderr,
 		        "usage: kidguard-sync-once --url URL --keys K[,K] --state DIR "
 		        "[--ca FILE] [--interval S] [--timeout S] [--max-bytes N] [--subscribers] "
+		        "[--key-grace S] "
 		        "[--loop]\n");
 		return 2;
 	}

@@ -168,6 +168,21 @@ static void print_fleet(struct bl_db *db)
 		printf("subs error     %s\n", cm.last_error);
 }
 
+/* The feed signing keys a verified manifest announced (hex, as public_keys takes them), with
+ * the time each is trusted from. */
+static void print_feed_keys(struct bl_db *db)
+{
+	struct bl_feed_key k[BL_FEED_KEYS_MAX];
+	int n = bl_db_feed_keys(db, k, BL_FEED_KEYS_MAX);
+
+	for (int i = 0; i < n; i++) {
+		printf("announced key  ");
+		for (int b = 0; b < BL_FEED_KEY_LEN; b++)
+			printf("%02x", k[i].key[b]);
+		printf(" from %" PRIu64 "\n", k[i].from);
+	}
+}
+
 int ctl_cmd_info(struct ctl *c, int argc, char **argv)
 {
 	struct bl_stats st;
@@ -194,6 +209,7 @@ int ctl_cmd_info(struct ctl *c, int argc, char **argv)
 			       m.timestamp_signed, m.timestamp_ttl);
 		if (m.last_error[0])
 			printf("last error     %s\n", m.last_error);
+		print_feed_keys(db);
 		print_stats(db, &st);
 		print_fleet(db);
 	} else {

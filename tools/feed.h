@@ -92,6 +92,9 @@ struct pub {
 	const char *mand[SY_CATEGORIES_MAX],
 	    *child[SY_CATEGORIES_MAX]; /* --mandatory, --child-default */
 	int nmand, nchild;
+	struct sy_next_key announce[SY_NEXT_KEYS_MAX]; /* --announce-key KEY --from DATE */
+	int nannounce;
+	bool announce_dated; /* the last --announce-key has its --from */
 	struct sy_manifest m, prev;
 	bool have_prev;
 	struct fset set;

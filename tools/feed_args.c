@@ -66,23 +66,77 @@ static int add_ptr(const char **arr, int *n, int max, const char *v)
 	return 0;
 }
 
+/* DATE of --from: unix seconds, YYYY-MM-DD (00:00 UTC) or YYYY-MM-DDTHH:MM:SSZ. */
+static int parse_date(const char *v, uint64_t *out)
+{
+	struct tm tm;
+	const char *end;
+	char *e;
+	time_t t;
+
+	memset(&tm, 0, sizeof(tm));
+	if (strchr(v, '-')) {
+		end = strptime(v, "%Y-%m-%d", &tm);
+		if (end && *end == 'T')
+			end = strptime(end, "T%H:%M:%SZ", &tm);
+		if (!end || *end || (t = timegm(&tm)) < 0)
+			return -1;
+		*out = (uint64_t)t;
+		return 0;
+	}
+	errno = 0;
+	*out = strtoull(v, &e, 10);
+	return errno || e == v || *e || *out > (1ULL << 53) ? -1 : 0;
+}
+
+/* --announce-key PUBKEY: a successor key; its --from follows. */
+static int add_announce(struct pub *p, const char *key)
+{
+	if (p->nannounce == SY_NEXT_KEYS_MAX || (p->nannounce > 0 && !p->announce_dated) ||
+	    sy_key_decode(key, p->announce[p->nannounce].key) != 0)
+		return -1;
+	p->nannounce++;
+	p->announce_dated = false;
+	return 0;
+}
+
+/* The manifest's next_keys: the previous version's, then --announce-key (a key given again
+ * gets the new date). */
+static int merge_announce(struct pub *p)
+{
+	if (p->have_prev) {
+		p->m.n_next_keys = p->prev.n_next_keys;
+		memcpy(p->m.next_keys, p->prev.next_keys, sizeof(p->m.next_keys));
+	}
+	for (int i = 0; i < p->nannounce; i++) {
+		int j = 0;
+		while (j < p->m.n_next_keys &&
+		       memcmp(p->m.next_keys[j].key, p->announce[i].key, SY_KEY_LEN) != 0)
+			j++;
+		if (j == SY_NEXT_KEYS_MAX) {
+			fprintf(stderr, "kidguard-feed: more than %d announced keys\n",
+			        SY_NEXT_KEYS_MAX);
+			return -1;
+		}
+		p->m.next_keys[j] = p->announce[i];
+		if (j == p->m.n_next_keys)
+			p->m.n_next_keys++;
+	}
+	return 0;
+}
+
 int feed_parse_args(struct pub *p, int argc, char **argv)
 {
-	static const struct option lo[] = {{"key", 1, NULL, 'k'},
-	                                   {"dir", 1, NULL, 'd'},
-	                                   {"category", 1, NULL, 'c'},
-	                                   {"confidential", 1, NULL, 'C'},
-	                                   {"description", 1, NULL, 'D'},
-	                                   {"mandatory", 1, NULL, 'M'},
-	                                   {"child-default", 1, NULL, 'H'},
-	                                   {"feed", 1, NULL, 'f'},
-	                                   {"report", 1, NULL, 'r'},
-	                                   {"expires-in", 1, NULL, 'e'},
-	                                   {"keep", 1, NULL, 'K'},
-	                                   {"version", 1, NULL, 'V'},
-	                                   {"timestamp-ttl", 1, NULL, 'T'},
-	                                   {"signal", 1, NULL, 'S'},
-	                                   {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {
+	    {"key", 1, NULL, 'k'},           {"dir", 1, NULL, 'd'},
+	    {"category", 1, NULL, 'c'},      {"confidential", 1, NULL, 'C'},
+	    {"description", 1, NULL, 'D'},   {"mandatory", 1, NULL, 'M'},
+	    {"child-default", 1, NULL, 'H'}, {"feed", 1, NULL, 'f'},
+	    {"report", 1, NULL, 'r'},        {"expires-in", 1, NULL, 'e'},
+	    {"keep", 1, NULL, 'K'},          {"version", 1, NULL, 'V'},
+	    {"timestamp-ttl", 1, NULL, 'T'}, {"announce-key", 1, NULL, 'A'},
+	    {"from", 1, NULL, 'F'},          {"signal", 1, NULL, 'S'},
+	    {NULL, 0, NULL, 0}};
 	int c, bad = 0;
 
 	p->feed = "national";
@@ -134,6 +188,14 @@ int feed_parse_args(struct pub *p, int argc, char **argv)
 		case 'V':
 			p->force_version = strtoull(optarg, NULL, 10);
 			break;
+		case 'A':
+			bad = add_announce(p, optarg);
+			break;
+		case 'F':
+			bad = p->nannounce == 0 || p->announce_dated ||
+			      parse_date(optarg, &p->announce[p->nannounce - 1].from) != 0;
+			p->announce_dated = true;
+			break;
 		case 'T':
 			p->timestamp_ttl = strtoll(optarg, NULL, 10);
 			bad = p->timestamp_ttl < 0 || p->timestamp_ttl > SY_TIMESTAMP_TTL_MAX;
@@ -143,6 +205,10 @@ int feed_parse_args(struct pub *p, int argc, char **argv)
 		}
 		if (bad && c != '?')
 			fprintf(stderr, "kidguard-feed: bad option value: %s\n", optarg);
+	}
+	if (!bad && p->nannounce > 0 && !p->announce_dated) {
+		fprintf(stderr, "kidguard-feed: --announce-key needs --from DATE after it\n");
+		bad = 1;
 	}
 	if (bad || !p->dir || p->nkey_files == 0 || p->nlists == 0 || p->expires_in == 0 ||
 	    p->keep < 0 || p->keep > SY_DELTAS_MAX || strlen(p->feed) >= sizeof(p->m.feed) ||
@@ -245,6 +311,8 @@ int feed_load_prev(struct pub *p)
 	rc = feed_load_manifest(p, file, &p->prev);
 	if (rc == -ENOENT) {
 		p->m.version = p->force_version ? p->force_version : 1;
+		if (merge_announce(p) != 0)
+			return -1;
 		return RAND_bytes(p->m.hash_key, SY_HASH_KEY_LEN) == 1 ? 0 : -1;
 	}
 	if (rc != 0) {
@@ -264,5 +332,5 @@ int feed_load_prev(struct pub *p)
 	 * them silently would hand freshness back to what a mirror can replay. */
 	if (p->timestamp_ttl < 0)
 		p->m.timestamp_ttl = p->prev.timestamp_ttl;
-	return 0;
+	return merge_announce(p);
 }

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 void feed_name(char *out, enum feed_file kind, uint64_t a, uint64_t b)
@@ -151,6 +152,21 @@ static cJSON *file_json(const struct sy_file *f)
 	return o;
 }
 
+static cJSON *next_keys_json(const struct sy_manifest *m)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	for (int i = 0; i < m->n_next_keys; i++) {
+		cJSON *k = cJSON_CreateObject();
+		char b64[64];
+		EVP_EncodeBlock((unsigned char *)b64, m->next_keys[i].key, SY_KEY_LEN);
+		cJSON_AddStringToObject(k, "key", b64);
+		cJSON_AddNumberToObject(k, "from", (double)m->next_keys[i].from);
+		cJSON_AddItemToArray(a, k);
+	}
+	return a;
+}
+
 char *feed_manifest_json(const struct sy_manifest *m)
 {
 	cJSON *o = cJSON_CreateObject(), *cats = cJSON_CreateArray(), *ds = cJSON_CreateArray();
@@ -187,6 +203,8 @@ char *feed_manifest_json(const struct sy_manifest *m)
 	cJSON_AddItemToObject(o, "deltas", ds);
 	if (m->timestamp_ttl)
 		cJSON_AddNumberToObject(o, "timestamp_ttl", (double)m->timestamp_ttl);
+	if (m->n_next_keys) /* only when set: older appliances refuse the key */
+		cJSON_AddItemToObject(o, "next_keys", next_keys_json(m));
 	s = cJSON_Print(o);
 	cJSON_Delete(o);
 	return s;

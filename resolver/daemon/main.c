@@ -72,6 +72,7 @@ static int sync_channel(const struct rs_config *cfg, bool subs, struct sy_option
 	o->timeout_s = cfg->sync_timeout_s;
 	o->max_download_bytes = cfg->sync_max_download;
 	o->channel = subs ? SY_CHANNEL_SUBSCRIBERS : SY_CHANNEL_FEED;
+	o->key_grace_s = subs ? 0 : cfg->sync_key_grace_s; /* keys announced in band: the feed's */
 	return 0;
 }
 #endif
@@ -121,6 +122,11 @@ struct run_as {
 	bool drop;
 	uid_t uid;
 	gid_t gid;
+	/* The sync process's own user ([sync] user), when started as root: it runs as sync_uid
+	 * with the store's group `store_gid`, and the store is group-writable for it. */
+	bool sync_own;
+	uid_t sync_uid;
+	gid_t store_gid;
 };
 
 /* Resolve [server] user/group. Only root can switch; anyone else runs as they are. */
@@ -156,6 +162,42 @@ static int lookup_user(const struct rs_config *cfg, struct run_as *ra)
 	return 0;
 }
 
+/*
+ * [sync] user, or kidguard-sync when that account exists: only root can start a process as
+ * another user, and a user the same as the daemon's changes nothing. Call after
+ * lookup_user().
+ */
+static int lookup_sync_user(const struct rs_config *cfg, struct run_as *ra)
+{
+	const char *name = cfg->sync_user[0] ? cfg->sync_user : "kidguard-sync";
+	struct passwd *pw;
+
+	ra->sync_own = false;
+	if (geteuid() != 0) {
+		if (cfg->sync_user[0])
+			log_info("not started as root: [sync] user = %s is not applied",
+			         cfg->sync_user);
+		return 0;
+	}
+	if (!(pw = getpwnam(name))) {
+		if (!cfg->sync_user[0])
+			return 0; /* no kidguard-sync account: the daemon's user, as before */
+		log_err("%s: [sync] user: no such user \"%s\"", cfg->source, name);
+		return -1;
+	}
+	if (pw->pw_uid == (ra->drop ? ra->uid : 0))
+		return 0;
+	if (pw->pw_uid == 0) {
+		log_err("%s: [sync] user: %s is root; the sync process does not run as root",
+		        cfg->source, name);
+		return -1;
+	}
+	ra->sync_own = true;
+	ra->sync_uid = pw->pw_uid;
+	ra->store_gid = ra->drop ? ra->gid : pw->pw_gid;
+	return 0;
+}
+
 /* The files kidguard keeps in the state directory ("" is the directory itself). */
 static const char *const state_files[] = {"", "data.mdb", "lock.mdb", "sync.pid", "sync.pid.tmp"};
 
@@ -188,7 +230,9 @@ static int check_state_dir(const char *dir, const struct run_as *ra)
 			close(dfd);
 		return -1;
 	}
-	if ((st.st_uid != 0 && st.st_uid != ra->uid) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+	/* Group-writable only for the sync user's sake, and only by the store's own group. */
+	if ((st.st_uid != 0 && st.st_uid != ra->uid) || (st.st_mode & S_IWOTH) ||
+	    ((st.st_mode & S_IWGRP) && !(ra->sync_own && st.st_gid == ra->store_gid))) {
 		log_err(
 		    "state directory %s is owned by uid %u with mode %04o: it must belong to root "
 		    "or uid %u ([server] user) and not be group- or world-writable (chmod "
@@ -236,12 +280,56 @@ static void give_state_dir(const char *dir, const struct run_as *ra)
 		if (fstat(fd, &st) < 0 || (i > 0 && (!S_ISREG(st.st_mode) || st.st_nlink != 1)))
 			log_warn("not giving %s/%s to uid %u: not a plain file", dir,
 			         state_files[i], (unsigned)ra->uid);
-		else if (fchown(fd, ra->uid, ra->gid) < 0)
+		else if (fchown(fd, ra->drop ? ra->uid : 0,
+		                ra->sync_own ? ra->store_gid : ra->gid) < 0 ||
+		         (ra->sync_own && fchmod(fd, i == 0 ? 0770 : 0660) < 0))
 			log_warn("cannot give %s/%s to uid %u: %s", dir, state_files[i],
 			         (unsigned)ra->uid, strerror(errno));
 		close(fd);
 	}
 	close(dfd);
+}
+
+/* The sync launcher, forked while we are still root and alone (rs_sync_launch.c). */
+static int start_launcher(const char *config_path, const struct run_as *ra, int *fd)
+{
+	static char exe[RS_PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n <= 0) {
+		log_err("cannot find my own executable to start the sync process");
+		return -1;
+	}
+	exe[n] = '\0';
+	*fd = rs_sync_launcher_start(exe, config_path, ra->sync_uid, ra->store_gid);
+	if (*fd < 0) {
+		log_err("cannot start the sync launcher: %s", strerror(-*fd));
+		return -1;
+	}
+	log_info("the sync process runs as uid %u gid %u ([sync] user)", (unsigned)ra->sync_uid,
+	         (unsigned)ra->store_gid);
+	return 0;
+}
+
+/*
+ * Create the store's files if need be and give them to the service user, BEFORE the server
+ * opens the store for good: LMDB's locks are POSIX record locks, which a process loses on
+ * every file of the store the moment it closes any descriptor of it, so give_state_dir()'s
+ * own open and close must not happen while this process has the store open (the next
+ * process to open it, the sync worker, would think it alone and reset the reader table).
+ */
+static int give_store(const char *dir, const struct run_as *ra)
+{
+	struct bl_db *db = NULL;
+	int rc = bl_db_open(dir, NULL, &db);
+
+	if (rc != 0) {
+		log_err("cannot open the store in %s: %s", dir, kg_strerror(rc));
+		return -1;
+	}
+	bl_db_close(db);
+	give_state_dir(dir, ra);
+	return 0;
 }
 
 /* After the sockets are bound: no way back to root. */
@@ -298,7 +386,7 @@ int main(int argc, char **argv)
 	struct rs_server *srv = NULL;
 	struct run_as ra = {0};
 	char err[512];
-	int c, rc;
+	int c, rc, launcher = -1;
 
 	while ((c = getopt_long(argc, argv, "c:nvhV", opts, NULL)) != -1) {
 		switch (c) {
@@ -365,7 +453,12 @@ int main(int argc, char **argv)
 		log_err("cannot create state directory %s: %s", cfg.state_dir, strerror(-rc));
 		return 1;
 	}
-	if (lookup_user(&cfg, &ra) < 0 || (ra.drop && check_state_dir(cfg.state_dir, &ra) < 0))
+	if (lookup_user(&cfg, &ra) < 0 || lookup_sync_user(&cfg, &ra) < 0 ||
+	    ((ra.drop || ra.sync_own) && check_state_dir(cfg.state_dir, &ra) < 0))
+		return 1;
+	if (ra.sync_own && config_path && start_launcher(config_path, &ra, &launcher) < 0)
+		return 1;
+	if ((ra.drop || ra.sync_own) && give_store(cfg.state_dir, &ra) < 0)
 		return 1;
 	rs_daemon_use_tls(rs_tls_plugin());
 	rs_daemon_use_http(rs_http_plugin());
@@ -374,8 +467,7 @@ int main(int argc, char **argv)
 		log_err("cannot start: %s", kg_strerror(rc));
 		return 1;
 	}
-	if (ra.drop)
-		give_state_dir(cfg.state_dir, &ra); /* now that the store's files exist */
+	rs_server_set_sync_launcher(srv, launcher);
 	if (drop_privileges(&ra) < 0) {
 		rs_server_free(srv);
 		return 1;

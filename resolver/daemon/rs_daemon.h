@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "rs.h"
 
@@ -82,6 +83,16 @@ int rs_server_new(const struct rs_config *cfg, struct rs_server **out);
 
 /* The file SIGHUP reloads; NULL or "" for the embedded default (nothing to reload). */
 void rs_server_set_config_path(struct rs_server *srv, const char *path);
+
+/*
+ * The sync process under its own user (rs_sync_launch.c): fork, while still root and single
+ * threaded, the helper that starts `EXE --sync-worker -c CONFIG` as `uid`/`gid` on the
+ * daemon's request. `exe` and `config` are borrowed for the process lifetime. Returns the
+ * daemon's end of the channel (hand it to rs_server_set_sync_launcher), or -errno.
+ */
+int rs_sync_launcher_start(const char *exe, const char *config, uid_t uid, gid_t gid);
+/* Start the sync process through that launcher from now on; `fd` is owned by `srv`. */
+void rs_server_set_sync_launcher(struct rs_server *srv, int fd);
 
 /* Run the workers and the signal loop until SIGTERM/SIGINT. Returns 0 on clean shutdown. */
 int rs_server_run(struct rs_server *srv);

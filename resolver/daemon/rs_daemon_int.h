@@ -176,6 +176,11 @@ struct rs_supervisor {
 	uv_process_t proc;
 	uv_timer_t restart, watch;
 	bool running, stopping, was_stale;
+	bool respawn; /* stopped for a new [sync] config: start again at once */
+	/* The sync launcher (rs_sync_launch.c), when the sync process has its own user. */
+	bool has_launcher, lpoll_open;
+	int launcher_fd;
+	uv_poll_t lpoll;
 	int pid;
 	uint64_t started_at, backoff_ms;           /* loop ms */
 	uint64_t daemon_started;                   /* epoch seconds */
@@ -187,6 +192,18 @@ struct rs_supervisor {
 /* Drop private/loopback addresses under public names from an upstream answer (`pkt`, scanned
  * into `s`, OPT cut) before it is cached; `s` is rescanned. rs_private.c. */
 void rs__strip_private(struct rs_worker *w, uint8_t *pkt, struct rs_scan *s);
+
+/* Messages between the daemon and the sync launcher (one SOCK_SEQPACKET each): daemon ->
+ * launcher 'S' start, 'K' signal a; launcher -> daemon 'P' started pid a, 'E' fork failed
+ * errno a, 'X' exited status a signal b. */
+struct rs_launch_msg {
+	char type;
+	int32_t a, b;
+};
+int rs__launch_send(int fd, char type, int32_t a, int32_t b);
+
+/* A reload changed [sync]: restart the sync process with it (rs_supervise.c). */
+void rs__supervisor_config_changed(struct rs_server *srv);
 
 /* Load the config file again (SIGHUP), bound to the store's feed categories now. */
 void rs__server_reload(struct rs_server *srv);

@@ -349,12 +349,30 @@ void rs_server_set_config_path(struct rs_server *srv, const char *path)
 	snprintf(srv->config_path, sizeof(srv->config_path), "%s", path ? path : "");
 }
 
+/* Whether the sync process would run differently: it reads [sync] only when it starts. */
+static bool sync_config_changed(const struct rs_config *a, const struct rs_config *b)
+{
+	return strcmp(a->sync_url, b->sync_url) != 0 ||
+	       strcmp(a->sync_public_keys, b->sync_public_keys) != 0 ||
+	       strcmp(a->sync_ca_file, b->sync_ca_file) != 0 ||
+	       strcmp(a->sync_user, b->sync_user) != 0 ||
+	       a->sync_interval_s != b->sync_interval_s || a->sync_timeout_s != b->sync_timeout_s ||
+	       a->sync_key_grace_s != b->sync_key_grace_s ||
+	       a->sync_max_download != b->sync_max_download ||
+	       /* the subscriber channel runs in the same sync process */
+	       strcmp(a->subs_url, b->subs_url) != 0 ||
+	       strcmp(a->subs_public_keys, b->subs_public_keys) != 0 ||
+	       strcmp(a->subs_ca_file, b->subs_ca_file) != 0 ||
+	       a->subs_interval_s != b->subs_interval_s;
+}
+
 void rs__server_reload(struct rs_server *srv)
 {
 	struct rs_config cfg;
 	struct rs_cfg_ref *r;
 	const struct rs_config *old = &srv->cfg->cfg;
 	char err[512];
+	bool sync_changed;
 
 	if (!srv->config_path[0]) {
 		log_warn("SIGHUP: running on the embedded default config, nothing to reload");
@@ -366,15 +384,9 @@ void rs__server_reload(struct rs_server *srv)
 		log_err("reload failed, keeping the running configuration: %s", err);
 		return;
 	}
-	if (strcmp(cfg.sync_url, old->sync_url) != 0 ||
-	    strcmp(cfg.sync_public_keys, old->sync_public_keys) != 0)
-		log_warn("reload: [sync] changes reach the sync process when it next restarts");
-	if (strcmp(cfg.subs_url, old->subs_url) != 0 ||
-	    strcmp(cfg.subs_public_keys, old->subs_public_keys) != 0 ||
-	    strcmp(cfg.subs_ca_file, old->subs_ca_file) != 0 ||
-	    cfg.subs_interval_s != old->subs_interval_s)
-		log_warn("reload: [subscribers] changes reach the sync process when it next "
-		         "restarts");
+	sync_changed = sync_config_changed(old, &cfg);
+	if (strcmp(cfg.sync_user, old->sync_user) != 0)
+		log_warn("reload: [sync] user changes only on restart");
 	if (strcmp(cfg.state_dir, old->state_dir) != 0) {
 		log_warn("reload: [blocklist] path changes only on restart");
 		memcpy(cfg.state_dir, old->state_dir, sizeof(cfg.state_dir));
@@ -402,6 +414,8 @@ void rs__server_reload(struct rs_server *srv)
 	srv->cfg = r;
 	rs__http->reload(srv);
 	log_info("configuration reloaded from %s", srv->config_path);
+	if (sync_changed)
+		rs__supervisor_config_changed(srv);
 }
 
 struct signals {
@@ -539,6 +553,8 @@ void rs_server_free(struct rs_server *srv)
 	free(srv->workers);
 	rs__tls->server_free(srv);
 	rs__signal_free(srv->signal);
+	if (srv->sup.has_launcher)
+		close(srv->sup.launcher_fd); /* the launcher stops the sync process at EOF */
 	bl_db_close(srv->bl);
 	rs_cfg_unref(srv->cfg);
 	free(srv);

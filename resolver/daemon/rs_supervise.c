@@ -10,7 +10,9 @@
  */
 #include "rs_daemon_int.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,15 +31,28 @@ static void on_restart_timer(uv_timer_t *t)
 	spawn(t->data);
 }
 
-static void on_child_exit(uv_process_t *p, int64_t status, int sig)
+/* The sync process exited (reported by libuv, or by the launcher). */
+static void child_exited(struct rs_supervisor *s, int64_t status, int sig)
 {
-	struct rs_supervisor *s = p->data;
 	uint64_t ran = uv_now(s->loop) - s->started_at;
 
 	s->running = false;
-	uv_close((uv_handle_t *)p, NULL);
 	if (s->stopping)
 		return;
+	if (s->respawn) { /* stopped by us for a new [sync] config: start it again at once */
+		s->respawn = false;
+		s->backoff_ms = BACKOFF_MIN_MS;
+		if (!s->srv->cfg->cfg.sync_url[0] && !s->srv->cfg->cfg.subs_url[0]) {
+			log_info("sync process %d stopped: no [sync] or [subscribers] url left",
+			         s->pid);
+			return;
+		}
+		log_info("sync process %d stopped; starting it with the new [sync] settings",
+		         s->pid);
+		/* From the timer, once the handle's close has completed (it is reused). */
+		uv_timer_start(&s->restart, on_restart_timer, 0, 0);
+		return;
+	}
 	if (ran >= HEALTHY_RUN_MS)
 		s->backoff_ms = BACKOFF_MIN_MS;
 	log_err("sync process %d exited (status %lld, signal %d) after %llu s; restarting in %llu "
@@ -48,12 +63,74 @@ static void on_child_exit(uv_process_t *p, int64_t status, int sig)
 	s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
 }
 
+static void on_child_exit(uv_process_t *p, int64_t status, int sig)
+{
+	uv_close((uv_handle_t *)p, NULL);
+	child_exited(p->data, status, sig);
+}
+
+/* Signal the sync process: directly, or through the launcher (it runs as another user). */
+static void sup_kill(struct rs_supervisor *s, int sig)
+{
+	if (s->has_launcher)
+		rs__launch_send(s->launcher_fd, 'K', sig, 0);
+	else
+		uv_process_kill(&s->proc, sig);
+}
+
+static void on_launcher(uv_poll_t *h, int status, int events)
+{
+	struct rs_supervisor *s = h->data;
+	struct rs_launch_msg m;
+	ssize_t n;
+
+	(void)events;
+	n = status < 0 ? -1 : recv(s->launcher_fd, &m, sizeof(m), MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n != (ssize_t)sizeof(m)) {
+		log_err("the sync launcher is gone: the sync process is not restarted until the "
+		        "daemon is");
+		uv_poll_stop(h);
+		s->running = false;
+		return;
+	}
+	if (m.type == 'P') {
+		s->pid = m.a;
+		log_info("sync process %d started as [sync] user (feed %s, every %d s)", s->pid,
+		         s->srv->cfg->cfg.sync_url, s->srv->cfg->cfg.sync_interval_s);
+	} else if (m.type == 'E') {
+		log_err("cannot start the sync process: %s", strerror(m.a));
+		s->running = false;
+		uv_timer_start(&s->restart, on_restart_timer, BACKOFF_MAX_MS, 0);
+	} else if (m.type == 'X') {
+		child_exited(s, m.a, m.b);
+	}
+}
+
+void rs_server_set_sync_launcher(struct rs_server *srv, int fd)
+{
+	srv->sup.has_launcher = fd >= 0;
+	srv->sup.launcher_fd = fd;
+}
+
 static void spawn(struct rs_supervisor *s)
 {
 	char *args[] = {s->exe, "--sync-worker", "-c", s->config, NULL};
 	uv_process_options_t o;
 	uv_stdio_container_t stdio[3];
 	int rc;
+
+	if (s->has_launcher) { /* it reads our config path and exe from its own copy */
+		if (rs__launch_send(s->launcher_fd, 'S', 0, 0) < 0) {
+			log_err("cannot reach the sync launcher: %s", strerror(errno));
+			return;
+		}
+		s->running = true;
+		s->pid = 0;
+		s->started_at = uv_now(s->loop);
+		return;
+	}
 
 	memset(&o, 0, sizeof(o));
 	for (int i = 0; i < 3; i++) {
@@ -108,7 +185,7 @@ static void kill_if_hung(struct rs_supervisor *s, uint64_t last, uint64_t stuck_
 	    now > (last > s->daemon_started ? last : s->daemon_started) + stuck_after) {
 		log_err("sync process %d made no attempt for %llu s: killing it", s->pid,
 		        (unsigned long long)stuck_after);
-		uv_process_kill(&s->proc, SIGKILL);
+		sup_kill(s, SIGKILL);
 		s->started_at = uv_now(s->loop); /* one kill per period */
 	}
 }
@@ -163,11 +240,25 @@ static void on_watch(uv_timer_t *t)
 	kill_if_hung(s, m.last_attempt, stuck_after);
 }
 
+/* Our own executable (the sync process is `kidguard --sync-worker`) and the config path. */
+static int find_exe(struct rs_supervisor *s)
+{
+	ssize_t n = readlink("/proc/self/exe", s->exe, sizeof(s->exe) - 1);
+
+	if (n <= 0) {
+		s->exe[0] = '\0';
+		log_err("cannot find my own executable to start the sync process");
+		return -1;
+	}
+	s->exe[n] = '\0';
+	snprintf(s->config, sizeof(s->config), "%s", s->srv->config_path);
+	return 0;
+}
+
 int rs__supervisor_start(struct rs_server *srv, uv_loop_t *loop)
 {
 	struct rs_supervisor *s = &srv->sup;
 	struct bl_meta m;
-	ssize_t n;
 
 	s->srv = srv;
 	s->loop = loop;
@@ -181,21 +272,46 @@ int rs__supervisor_start(struct rs_server *srv, uv_loop_t *loop)
 	uv_timer_init(loop, &s->watch);
 	s->restart.data = s->watch.data = s;
 	uv_timer_start(&s->watch, on_watch, 1000, 1000);
+	if (s->has_launcher && uv_poll_init(loop, &s->lpoll, s->launcher_fd) == 0) {
+		s->lpoll.data = s;
+		s->lpoll_open = true;
+		uv_poll_start(&s->lpoll, UV_READABLE | UV_DISCONNECT, on_launcher);
+	}
 	if (!srv->cfg->cfg.sync_url[0] && !srv->cfg->cfg.subs_url[0])
 		return 0;
 	if (!srv->config_path[0]) {
 		log_err("[sync] and [subscribers] need the daemon to run with -c CONFIG");
 		return 0;
 	}
-	n = readlink("/proc/self/exe", s->exe, sizeof(s->exe) - 1);
-	if (n <= 0) {
-		log_err("cannot find my own executable to start the sync process");
+	if (find_exe(s) < 0)
 		return 0;
-	}
-	s->exe[n] = '\0';
-	snprintf(s->config, sizeof(s->config), "%s", srv->config_path);
 	spawn(s);
 	return 0;
+}
+
+/* The sync process reads the config file itself (-c) when it starts, so a new [sync] is
+ * applied by stopping it and starting it again: at once when it is running (on_child_exit),
+ * now when it is waiting out a back-off, and not at all once [sync] url is gone. */
+void rs__supervisor_config_changed(struct rs_server *srv)
+{
+	struct rs_supervisor *s = &srv->sup;
+	const struct rs_config *cfg = &srv->cfg->cfg;
+
+	if (!s->loop || s->stopping)
+		return;
+	if (!srv->config_path[0] || (!s->exe[0] && find_exe(s) < 0))
+		return;
+	if (s->running) {
+		log_info("reload: [sync] changed: restarting the sync process %d", s->pid);
+		s->respawn = true;
+		sup_kill(s, SIGTERM);
+		return;
+	}
+	uv_timer_stop(&s->restart);
+	if (cfg->sync_url[0] || cfg->subs_url[0]) {
+		log_info("reload: [sync] changed: starting the sync process");
+		spawn(s);
+	}
 }
 
 void rs__supervisor_stop(struct rs_server *srv)
@@ -206,14 +322,16 @@ void rs__supervisor_stop(struct rs_server *srv)
 		return;
 	s->stopping = true;
 	if (s->running)
-		uv_process_kill(&s->proc, SIGTERM); /* on_child_exit closes the handle */
+		sup_kill(s, SIGTERM); /* on_child_exit closes the handle */
 	uv_close((uv_handle_t *)&s->restart, NULL);
 	uv_close((uv_handle_t *)&s->watch, NULL);
+	if (s->lpoll_open) /* the launcher stops its child and exits at EOF */
+		uv_close((uv_handle_t *)&s->lpoll, NULL);
 }
 
 /* SIGUSR1 to the daemon is passed on: `kidguard-ctl sync now`. */
 void rs__supervisor_poke(struct rs_server *srv)
 {
 	if (srv->sup.running)
-		uv_process_kill(&srv->sup.proc, SIGUSR1);
+		sup_kill(&srv->sup, SIGUSR1);
 }

@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kg_addr.h"
 #include "kg_log.h"
 
 #ifndef KG_WWW_SRC_DIR
@@ -249,19 +250,40 @@ static bool json_body(struct rs_req *q)
 	return !q->body_len || (ct && strncmp(ct, "application/json", 16) == 0);
 }
 
-/* 0: allowed; otherwise fills `r` with the refusal. */
-static int authorize(struct rs_req *q, const struct rs_config *cfg, struct rs_resp *r)
+/* The name of the bearer token a request presents, or NULL when it matches none. Every token
+ * is compared (in constant time each), so the time does not say which one was close. */
+static const char *token_name(const char *auth, const struct rs_config *cfg)
+{
+	const char *name = NULL;
+
+	if (!auth || strncmp(auth, "Bearer ", 7) != 0)
+		return NULL;
+	if (cfg->http_token[0] && ct_equal(auth + 7, cfg->http_token))
+		name = "default";
+	for (int i = 0; i < cfg->n_http_tokens; i++) {
+		if (ct_equal(auth + 7, cfg->http_tokens[i].secret) && !name)
+			name = cfg->http_tokens[i].name;
+	}
+	return name;
+}
+
+/* 0: allowed, `*who` names the token ("loopback" for trust_loopback); otherwise fills `r`
+ * with the refusal and `*who` is "-". */
+static int authorize(struct rs_req *q, const struct rs_config *cfg, struct rs_resp *r,
+                     const char **who)
 {
 	const char *auth = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Authorization");
 	bool json = json_body(q);
 
-	if (cfg->http_token[0] && auth && strncmp(auth, "Bearer ", 7) == 0 &&
-	    ct_equal(auth + 7, cfg->http_token))
+	if ((*who = token_name(auth, cfg)) != NULL)
 		return 0;
 	if (cfg->http_trust_loopback && rs__is_loopback(q->client) && !relayed(q->conn) &&
-	    same_origin(q->conn) && json)
+	    same_origin(q->conn) && json) {
+		*who = "loopback";
 		return 0;
-	if (cfg->http_token[0]) {
+	}
+	*who = "-";
+	if (cfg->http_token[0] || cfg->n_http_tokens) {
 		rs__resp_text(r, 401, "application/json",
 		              "{\"error\":\"this request changes state: send Authorization: Bearer "
 		              "TOKEN ([http] token)\"}");
@@ -272,6 +294,71 @@ static int authorize(struct rs_req *q, const struct rs_config *cfg, struct rs_re
 		              "configured; set one in kidguard.conf and reload\"}");
 	}
 	return -1;
+}
+
+/* ------------------------------------------------------------------------ audit --- */
+
+/* Copy `in` for a log line: printable ASCII only, no quote or backslash (what a client sends
+ * must not forge a second line or another field). */
+static void audit_clean(const char *in, char *out, size_t len)
+{
+	size_t n = 0;
+
+	for (; in && *in && n + 1 < len; in++) {
+		unsigned char ch = (unsigned char)*in;
+		out[n++] = ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\' ? '?' : (char)ch;
+	}
+	out[n] = '\0';
+}
+
+struct audit_args {
+	char *buf;
+	size_t len, n;
+	int count; /* arguments so far */
+};
+
+static enum MHD_Result audit_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+	struct audit_args *a = cls;
+	int w;
+
+	(void)kind;
+	if (a->n + 1 >= a->len)
+		return MHD_NO;
+	w = snprintf(a->buf + a->n, a->len - a->n, "%s%s=%s", a->count++ ? "&" : "?", key,
+	             value ? value : "");
+	a->n = w < 0 || (size_t)w >= a->len - a->n ? a->len - 1 : a->n + (size_t)w;
+	return MHD_YES;
+}
+
+/*
+ * The audit log: one line per state-changing API request (whatever its result) and per
+ * refused one (401/403: no or a wrong token, the Host check), to stderr (journald under
+ * systemd). It names the token by its name, never its secret, and gives the method, the path
+ * with its query, the source address and the result.
+ */
+static void audit(const struct rs_req *q, const char *who, int status, const char *why)
+{
+	char raw[512], path[512], method[16], src[KG_ADDRSTRLEN];
+	struct audit_args a = {raw, sizeof(raw), 0, 0};
+	int n = snprintf(raw, sizeof(raw), "%s", q->url);
+
+	a.n = n < 0 ? 0 : (size_t)n < sizeof(raw) ? (size_t)n : sizeof(raw) - 1;
+	MHD_get_connection_values(q->conn, MHD_GET_ARGUMENT_KIND, audit_arg, &a);
+	audit_clean(raw, path, sizeof(path));
+	audit_clean(q->method, method, sizeof(method));
+	if (!kg_sockaddr_str(q->client, src, sizeof(src)))
+		snprintf(src, sizeof(src), "?");
+	if (status >= 400 && why)
+		kg_log_always(KG_LOG_WARN,
+		              "audit: refused method=%s path=\"%s\" source=%s token=%s result=%d "
+		              "reason=%s",
+		              method, path, src, who, status, why);
+	else
+		kg_log_always(KG_LOG_INFO,
+		              "audit: %s method=%s path=\"%s\" source=%s token=%s result=%d",
+		              status < 400 ? "change" : "failed", method, path, src, who, status);
 }
 
 /* ------------------------------------------------------------------- host check --- */
@@ -370,6 +457,7 @@ static int check_host(struct rs_req *q, const char *version, bool api, struct rs
 	rs__http_cfg_put(cr);
 	if (ok)
 		return 0;
+	audit(q, "-", 403, "host");
 	rs__resp_text(r, 403, "application/json",
 	              "{\"error\":\"this server does not answer to that Host name (DNS "
 	              "rebinding protection): use its address, localhost, or add the name to "
@@ -406,11 +494,15 @@ static void route_api(struct rs_req *q, struct rs_resp *r)
 		return;
 	}
 	if (!get && strcmp(q->url, "/api/report") != 0) {
+		const char *who;
 		cr = rs__http_cfg_get(h);
-		int rc = authorize(q, &cr->cfg, r);
+		int rc = authorize(q, &cr->cfg, r, &who);
+		if (rc == 0)
+			rs__api_handle(q, r);
+		/* `who` may point into the snapshot: log before letting it go */
+		audit(q, who, r->status, rc ? (r->status == 401 ? "token" : "no-token") : NULL);
 		rs__http_cfg_put(cr);
-		if (rc)
-			return;
+		return;
 	}
 	rs__api_handle(q, r);
 }

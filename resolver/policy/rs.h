@@ -41,6 +41,7 @@
 #define RS_CLIENT_ID_MAX       64  /* one DNS label and its NUL */
 #define RS_CLIENT_ID_MIN       16  /* config client_ids are secrets: no guessable "dad" */
 #define RS_TLS_NAME_MAX        256 /* a host name and its NUL */
+#define RS_HTTP_TOKENS_MAX     8   /* [http] tokens */
 #define RS_HTTP_HOSTNAMES_MAX  16  /* [http] hostname entries */
 
 #define RS_MAX_SCHEDULES    8
@@ -196,6 +197,8 @@ struct rs_config {
 	int sync_max_age_s;
 	int sync_on_stale;          /* enum rs_on_stale */
 	uint64_t sync_max_download; /* bytes */
+	int sync_key_grace_s;       /* an announced key's predecessor stays trusted this long */
+	char sync_user[64];         /* "" = kidguard-sync if that user exists, else [server] user */
 
 	/* [subscribers]: the ISP's signed subscriber table, polled by the same sync process
 	 * (empty url: none). Timeout and max_download are [sync]'s. */
@@ -208,6 +211,13 @@ struct rs_config {
 	struct kg_sockaddr http_listen; /* len 0: off */
 	char http_token[128];           /* bearer token for state-changing requests; "" none */
 	bool http_trust_loopback;       /* loopback clients may change state without the token */
+	/* [http] tokens = NAME:SECRET, ...: more bearer tokens, each with a name for the audit
+	 * log (the `token` key's is named "default"). */
+	struct {
+		char name[32];    /* [a-z0-9_-]{1,31} */
+		char secret[128]; /* 16..127 characters */
+	} http_tokens[RS_HTTP_TOKENS_MAX];
+	int n_http_tokens;
 	/* Host names the API answers to besides its address and localhost (DNS rebinding) */
 	char http_hostnames[RS_HTTP_HOSTNAMES_MAX][RS_TLS_NAME_MAX]; /* normalised, lowercase */
 	int n_http_hostnames;

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <ini.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -297,6 +298,16 @@ static int set_https_url(struct load_ctx *c, const char *v, long lo, long hi, si
 	return set_string(c, v, lo, hi, off);
 }
 
+/* [sync] user: the sync process's own account when the daemon starts as root. A name that is
+ * not a user is refused here, not when the process would start (the daemon may not be root
+ * when the file is checked, but the name must exist either way). */
+static int set_sync_user(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	if (strlen(v) > (size_t)hi || !getpwnam(v))
+		return -1;
+	return set_string(c, v, lo, hi, off);
+}
+
 /* A key that names one of two modes: the first name is the enum's 0, the second its 1. */
 static int one_of(const char *v, const char *zero, const char *one, int *out)
 {
@@ -463,6 +474,58 @@ static int set_http_hostnames(struct load_ctx *c, const char *v, long lo, long h
 	return 0;
 }
 
+static bool token_name_ok(const char *n, size_t len)
+{
+	if (len == 0 || len > 31 || (len == 7 && memcmp(n, "default", 7) == 0))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = n[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+		      ch == '_'))
+			return false;
+	}
+	return true;
+}
+
+/* [http] tokens: NAME:SECRET items. The name is what the audit log shows of a request; the
+ * secret is as long as a guess-proof one needs to be, and never printed. */
+static int set_http_tokens(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	char buf[CONFIG_MAX_LINE];
+	char *items[RS_HTTP_TOKENS_MAX + 1];
+	int k;
+
+	(void)lo, (void)hi, (void)off;
+	snprintf(buf, sizeof(buf), "%s", v);
+	k = kg_split_list(buf, items, RS_HTTP_TOKENS_MAX + 1);
+	if (k < 0 || c->cfg.n_http_tokens + k > RS_HTTP_TOKENS_MAX) {
+		c->limit = RS_HTTP_TOKENS_MAX;
+		return -2;
+	}
+	if (k == 0)
+		return -1;
+	for (int i = 0; i < k; i++) {
+		char *colon = strchr(items[i], ':');
+		size_t nl = colon ? (size_t)(colon - items[i]) : 0,
+		       sl = colon ? strlen(colon + 1) : 0;
+		bool dup = false;
+		for (int j = 0; colon && j < c->cfg.n_http_tokens; j++)
+			dup |= strlen(c->cfg.http_tokens[j].name) == nl &&
+			       memcmp(c->cfg.http_tokens[j].name, items[i], nl) == 0;
+		if (!colon || !token_name_ok(items[i], nl) || dup || sl < 16 || sl > 127) {
+			/* the name only: the item holds a secret */
+			snprintf(c->item, sizeof(c->item), "%.*s:...",
+			         colon ? (int)(nl < 40 ? nl : 40) : 0, items[i]);
+			return -3;
+		}
+		memcpy(c->cfg.http_tokens[c->cfg.n_http_tokens].name, items[i], nl);
+		c->cfg.http_tokens[c->cfg.n_http_tokens].name[nl] = '\0';
+		memcpy(c->cfg.http_tokens[c->cfg.n_http_tokens].secret, colon + 1, sl + 1);
+		c->cfg.n_http_tokens++;
+	}
+	return 0;
+}
+
 #define OFF(f) offsetof(struct rs_config, f)
 
 /* clang-format off */
@@ -515,8 +578,11 @@ static const struct key_def keys[] = {
 	{"subscribers", "public_keys", set_string, 0, 1199, OFF(subs_public_keys)},
 	{"subscribers", "ca_file", set_path, 0, 0, OFF(subs_ca_file)},
 	{"subscribers", "interval", set_int, 2, 86400, OFF(subs_interval_s)},
+	{"sync", "key_grace", set_int, 0, 365 * 86400, OFF(sync_key_grace_s)},
+	{"sync", "user", set_sync_user, 0, 63, OFF(sync_user)},
 	{"http", "listen", set_addr_or_off, 0, 8053, OFF(http_listen)},
 	{"http", "token", set_string, 0, 127, OFF(http_token)},
+	{"http", "tokens", set_http_tokens, 0, 0, 0},
 	{"http", "trust_loopback", set_bool, 0, 0, OFF(http_trust_loopback)},
 	{"http", "hostname", set_http_hostnames, 0, 0, 0},
 	{"http", "assets", set_path, 0, 0, OFF(http_assets)},
@@ -575,6 +641,11 @@ static const char *range_hint(const struct key_def *k)
 		return "expected fail_closed or forward";
 	if (k->set == set_string)
 		return "expected a non-empty value";
+	if (k->set == set_http_tokens)
+		return "expected NAME:SECRET, comma separated: NAME [a-z0-9_-]{1,31}, not default, "
+		       "each once; SECRET 16..127 characters";
+	if (k->set == set_sync_user)
+		return "no such user: expected the name of an existing account";
 	if (k->set == set_addr_or_off)
 		return "expected off, ADDR[:PORT] or [V6ADDR]:PORT";
 	if (k->set == set_bool)
@@ -1280,6 +1351,7 @@ void rs_config_defaults(struct rs_config *cfg)
 	cfg->signal_k = 5;
 	cfg->signal_epsilon = 1.0;
 	cfg->signal_max_domains = 65536;
+	cfg->sync_key_grace_s = 30 * 86400;
 	/* sinkhole addresses stay 0.0.0.0 and :: (all zero) */
 	cfg->n_profiles = 1;
 	snprintf(cfg->profiles[0].name, sizeof(cfg->profiles[0].name), "default");
@@ -1494,6 +1566,11 @@ static void print_sync(const struct rs_config *cfg, FILE *out)
 	        cfg->sync_interval_s, cfg->sync_timeout_s, cfg->sync_max_age_s,
 	        cfg->sync_on_stale == RS_STALE_FAIL_CLOSED ? "fail_closed" : "keep");
 	fprintf(out, "max_download = %llu\n", (unsigned long long)(cfg->sync_max_download >> 20));
+	fprintf(out, "key_grace = %d\n", cfg->sync_key_grace_s);
+	if (cfg->sync_user[0])
+		fprintf(out, "user = %s\n", cfg->sync_user);
+	else
+		fprintf(out, "; user: kidguard-sync if that account exists, else [server] user\n");
 }
 
 static void print_subscribers(const struct rs_config *cfg, FILE *out)

@@ -17,6 +17,7 @@ void rs__config_http_defaults(struct rs_config *cfg)
 {
 	kg_sockaddr_parse("127.0.0.1:8053", 8053, &cfg->http_listen);
 	cfg->http_token[0] = '\0';
+	cfg->n_http_tokens = 0;
 	/* Off: a local user, or anyone behind a same-host reverse proxy, is not the operator. */
 	cfg->http_trust_loopback = false;
 	cfg->n_http_hostnames = 0;
@@ -49,7 +50,11 @@ void rs__config_http_print(const struct rs_config *cfg, FILE *out)
 	fprintf(out, "\n[http]\nlisten = %s\n", addr_or_off(&cfg->http_listen, a, sizeof(a)));
 	/* The token is a secret: say whether one is set, never print it. */
 	if (cfg->http_token[0])
-		fprintf(out, "; token = (set, not shown)\n");
+		fprintf(out, "; token = (set, not shown; named default in the audit log)\n");
+	for (int i = 0; i < cfg->n_http_tokens; i++)
+		fprintf(out, "%s%s:(not shown)%s",
+		        i ? ", " : "; tokens = ", cfg->http_tokens[i].name,
+		        i + 1 == cfg->n_http_tokens ? "\n" : "");
 	fprintf(out, "trust_loopback = %s\n", on_off(cfg->http_trust_loopback));
 	for (int i = 0; i < cfg->n_http_hostnames; i++)
 		fprintf(out, "%s%s%s", i ? ", " : "hostname = ", cfg->http_hostnames[i],

@@ -66,6 +66,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	b = base;
 	b.n_upstream = 0; /* the print must carry them */
 	rc = rs_config_load_string(printed, "fuzz.conf", &b, err2, sizeof(err2));
+	/* Secrets are printed as "(not shown)" by design: carry them over. */
+	memcpy(b.http_token, a.http_token, sizeof(b.http_token));
+	memcpy(b.http_tokens, a.http_tokens, sizeof(b.http_tokens));
+	b.n_http_tokens = a.n_http_tokens;
 	if (rc == 0)
 		again = print(&b);
 	if (rc != 0 || strcmp(printed, again) != 0) {

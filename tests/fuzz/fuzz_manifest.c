@@ -38,6 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	FUZZ_CHECK(m.version >= 1 && m.version <= UINT32_MAX);
 	FUZZ_CHECK(m.expires > m.created);
+	FUZZ_CHECK(m.n_next_keys >= 0 && m.n_next_keys <= SY_NEXT_KEYS_MAX);
 	FUZZ_CHECK(m.n_categories >= 0 && m.n_categories <= SY_CATEGORIES_MAX);
 	FUZZ_CHECK(m.n_deltas >= 0 && m.n_deltas <= SY_DELTAS_MAX);
 	FUZZ_CHECK(url_safe(m.snapshot.url));

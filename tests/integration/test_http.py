@@ -238,6 +238,45 @@ class AuthTest(HTTPTestCase):
                            {"Authorization": "Bearer s3cret-token"})
         self.assertEqual(st, 201, text)
 
+    def test_audit_log_names_tokens_never_secrets(self):
+        """Issue 19: every change and every refused attempt is one audit line in the log, with
+        the token's name, method, path, source and result, and never the secret."""
+        admin, isp = "s3cret-token", "isp-provisioning-secret-0123"
+        # A quiet log level does not silence the audit log.
+        d = self.start({"token": admin, "tokens": "provisioning:" + isp,
+                        "trust_loopback": "off"}, extra={"server": {"log_level": "warning"}})
+        st, _, text = http(self.http_port, "POST", "/api/overrides", self.RULE,
+                           {"Authorization": "Bearer " + isp})
+        self.assertEqual(st, 201, text)
+        st, _, _ = http(self.http_port, "DELETE", "/api/overrides?name=www.kg.test&action=deny",
+                        headers={"Authorization": "Bearer " + admin})
+        self.assertEqual(st, 200)
+        st, _, _ = http(self.http_port, "POST", "/api/overrides", self.RULE,
+                        {"Authorization": "Bearer wrong-guess"})
+        self.assertEqual(st, 401)
+        st, _, _ = http(self.http_port, "GET", "/api/overrides",
+                        headers={"Host": "rebound.attacker.example"})
+        self.assertEqual(st, 403)
+        self.assertEqual(http(self.http_port, "GET", "/api/overrides")[0], 200)
+
+        def lines():
+            return [ln for ln in d.log_text().splitlines() if "audit:" in ln]
+        self.assertTrue(kgtest.wait_until(lambda: len(lines()) >= 4, 5), d.log_text()[-2000:])
+        got = lines()
+        self.assertEqual(len(got), 4, got)  # the plain GET is not audited
+        self.assertRegex(got[0], r'audit: change method=POST path="/api/overrides" '
+                                 r'source=127\.0\.0\.1:\d+ token=provisioning result=201$')
+        self.assertRegex(got[1], r'audit: change method=DELETE '
+                                 r'path="/api/overrides\?name=www\.kg\.test&action=deny" '
+                                 r'source=127\.0\.0\.1:\d+ token=default result=200$')
+        self.assertRegex(got[2], r'audit: refused method=POST path="/api/overrides" '
+                                 r'source=127\.0\.0\.1:\d+ token=- result=401 reason=token$')
+        self.assertRegex(got[3], r'audit: refused method=GET path="/api/overrides" '
+                                 r'source=127\.0\.0\.1:\d+ token=- result=403 reason=host$')
+        log = d.log_text()
+        for secret in (admin, isp, "wrong-guess"):
+            self.assertNotIn(secret, log)
+
     def test_no_token_configured_refuses(self):
         self.start({"trust_loopback": "off"})
         st, _, text = http(self.http_port, "POST", "/api/overrides", self.RULE)

@@ -11,6 +11,7 @@ Run alone: /usr/bin/python3 tests/integration/test_statedir.py --build-dir build
 
 import os
 import pwd
+import signal
 import stat
 import sys
 import unittest
@@ -129,6 +130,69 @@ class StateDirTest(kgtest.KGTestCase):
                 self.assertEqual(st.st_uid, uid, name)
                 self.assertFalse(stat.S_ISLNK(st.st_mode))
             d.stop()
+
+
+SYNC_USER = "daemon"  # an account Debian always has, other than SERVICE_USER
+
+
+def proc_uid(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    return None
+
+
+@unittest.skipIf(SKIP, SKIP or "")
+class SyncUserTest(kgtest.KGTestCase):
+    """Issue 19: started as root, the sync process runs as [sync] user (with the store's
+    group), not as the daemon's user, writes the store, and is restarted as that user on
+    SIGHUP."""
+
+    def test_sync_process_runs_as_its_own_user(self):
+        import kgfeed
+        os.chmod(self.tmp, 0o755)
+        pki = kgfeed.Pki(self.tmp)
+        pub = kgfeed.Publisher(self.tmp)
+        names = kgfeed.write_list(os.path.join(self.tmp, "list.txt"), ["own.kg-syncuser.test"])
+        pub.publish([("gambling", names, "domains")])
+        srv = kgfeed.FeedServer(self.tmp, pub.dir, pki).start()
+        self.addCleanup(srv.stop)
+        up = self.start_upstream()
+        d = self.start_daemon("127.0.0.1:%d" % up.port, {
+            "server": {"user": SERVICE_USER},
+            "sync": {"url": srv.url(), "public_keys": pub.pub, "ca_file": pki.ca,
+                     "interval": 3600, "user": SYNC_USER}}, start=False)
+        os.chmod(d.state, 0o750)
+        d.start()
+
+        def blocked():
+            r = kgtest.query(d.port, "own.kg-syncuser.test.", "A", timeout=2)
+            return kgtest.answer_rdata(r, "A") == {"0.0.0.0"}
+        self.assertTrue(kgtest.wait_until(blocked, 20), d.log_text()[-3000:])
+        pidfile = os.path.join(d.state, "sync.pid")
+        pid = int(open(pidfile).read())
+        self.assertEqual(proc_uid(pid), pwd.getpwnam(SYNC_USER).pw_uid)
+        self.assertEqual(proc_uid(d.proc.pid), pwd.getpwnam(SERVICE_USER).pw_uid)
+        gid = pwd.getpwnam(SERVICE_USER).pw_gid
+        for name in ("data.mdb", "lock.mdb"):
+            st = os.lstat(os.path.join(d.state, name))
+            self.assertEqual((st.st_gid, stat.S_IMODE(st.st_mode)), (gid, 0o660), name)
+        # SIGHUP with a new [sync]: restarted through the launcher, as the same user.
+        d.sections["sync"]["interval"] = "1800"
+        d.write_config()
+        d.send_signal(signal.SIGHUP)
+
+        def new_pid():
+            try:
+                p = int(open(pidfile).read())
+            except (OSError, ValueError):
+                return None
+            return p if p != pid else None
+        self.assertTrue(kgtest.wait_until(lambda: new_pid() is not None, 15),
+                        d.log_text()[-3000:])
+        self.assertEqual(proc_uid(new_pid()), pwd.getpwnam(SYNC_USER).pw_uid)
+        self.assertAliveAndAnswering(d)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import threading
@@ -680,6 +681,85 @@ class TlsTest(kgtest.KGTestCase):
         self.assertStillAnswering(d)
 
     # ---- counters
+    # ---- PROXY v2 before the TLS handshake (issue 19)
+    def tls_via_front(self, port, header, source, alpn=None):
+        """A TLS connection from `source` that sends `header` in clear before the
+        ClientHello, as dnsdist does towards a DoT/DoH backend."""
+        ctx = ssl.create_default_context(cafile=self.ca)
+        if alpn:
+            ctx.set_alpn_protocols([alpn])
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        raw.settimeout(5)
+        raw.bind((source, 0))
+        raw.connect(("127.0.0.1", port))
+        if header:
+            raw.sendall(header)
+        return ctx.wrap_socket(raw, server_hostname=HOST)
+
+    def dot_via_front(self, header, source, name="bad.kg.test."):
+        s = self.tls_via_front(self.dot, header, source)
+        try:
+            s.sendall(kgtest.frame(kgtest.make_query(name, "A").to_wire()))
+            return dns.message.from_wire(kgtest.tcp_read_msg(s))
+        finally:
+            s.close()
+
+    def doh_via_front(self, header, source, name="bad.kg.test."):
+        s = self.tls_via_front(self.doh, header, source, alpn="http/1.1")
+        try:
+            wire = kgtest.make_query(name, "A").to_wire()
+            s.sendall(b"POST /dns-query HTTP/1.1\r\nHost: " + HOST.encode() +
+                      b"\r\nContent-Type: application/dns-message\r\nContent-Length: " +
+                      str(len(wire)).encode() + b"\r\nConnection: close\r\n\r\n" + wire)
+            data = b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                data += b
+            head, _, body = data.partition(b"\r\n\r\n")
+            self.assertIn(b" 200 ", head.split(b"\r\n")[0])
+            return dns.message.from_wire(body)
+        finally:
+            s.close()
+
+    def test_proxy_v2_on_dot_and_doh(self):
+        front = "127.0.0.10"
+
+        def header(src, dport):
+            body = socket.inet_aton(src) + socket.inet_aton("127.0.0.1") + \
+                struct.pack(">HH", 40000, dport)
+            return b"\r\n\r\n\0\r\nQUIT\n" + bytes([0x21, 0x11]) + \
+                struct.pack(">H", len(body)) + body
+
+        # kids by address (adult blocked); the front itself is not even allowed: only the
+        # clients its headers name must be.
+        d = self.family({"server": {"proxy_from": front + "/32"},
+                         "access": {"allow": "127.0.0.1/32, 127.0.0.2/32, 127.0.0.3/32"}})
+        for via, port in ((self.dot_via_front, self.dot), (self.doh_via_front, self.doh)):
+            # The header's client address drives the profile: the child's is blocked ...
+            r = via(header(CHILD_ADDR, port), front)
+            self.assertEqual(answer_rdata(r, "A"), {"0.0.0.0"}, via.__name__)
+            # ... another subscriber behind the same front is not.
+            r = via(header("127.0.0.3", port), front)
+            self.assertEqual(answer_rdata(r, "A"), {"192.0.2.66"}, via.__name__)
+            # A client the header names outside [access] allow gets no handshake.
+            with self.assertRaises((ssl.SSLError, OSError, ConnectionError)):
+                via(header("127.0.0.9", port), front)
+            # The front must send the header: without one the connection is closed.
+            with self.assertRaises((ssl.SSLError, OSError, ConnectionError)):
+                via(b"", front)
+            # Anyone else sending a header is refused: it would claim the child's profile
+            # away, or a stranger's.
+            with self.assertRaises((ssl.SSLError, OSError, ConnectionError)):
+                via(header("127.0.0.3", port), "127.0.0.1")
+            # Direct clients still work without one.
+            r = via(b"", "127.0.0.1")
+            self.assertEqual(answer_rdata(r, "A"), {"192.0.2.66"}, via.__name__)
+        # (refusals are logged at most once per 10 s, whichever comes first)
+        self.assertIn("PROXY", d.log_text())
+        self.assertStillAnswering(d)
+
     def test_metrics_per_transport(self):
         port = kgtest.free_port(False)
         up, d = self.start({"http": {"listen": "127.0.0.1:%d" % port}})

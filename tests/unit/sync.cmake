@@ -11,7 +11,7 @@ add_test(NAME unit_bl_hash COMMAND test_bl_hash)
 
 # The signed feed end to end (kidguard-feed, a python HTTPS server, the daemon's sync process,
 # kidguard-sync-once for the attacks). Registered here rather than in integration.cmake.
-foreach(t sync sync_attacks)
+foreach(t sync sync_attacks keyroll)
 	add_test(NAME integ_${t}
 		COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/../integration/test_${t}.py)
 	set_tests_properties(integ_${t} PROPERTIES

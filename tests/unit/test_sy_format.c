@@ -383,6 +383,54 @@ static void test_manifest_signal_url(void **state)
 	assert_int_equal(sy_manifest_parse(buf, strlen(buf), &m, err, sizeof(err)), SY_EFORMAT);
 }
 
+/* Issue 19: key rollover in band. "next_keys" parses strictly; the trusted set is the pinned
+ * keys plus announced keys from their date, less an announcing key key_grace after it. */
+#define KEY_B64 "PUAXwwAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+static void test_next_keys(void **state)
+{
+	static struct sy_manifest m;
+	static const char nk[] = ",\"next_keys\":[{\"key\":\"" KEY_B64 "\",\"from\":5000}]}";
+	char err[200], text[4096];
+	const char *end = strrchr(MANIFEST, '}');
+	uint8_t pinned[1][SY_KEY_LEN] = {{1}}, out[16][SY_KEY_LEN];
+	struct bl_feed_key ann[1];
+
+	(void)state;
+	snprintf(text, sizeof(text), "%.*s%s", (int)(end - MANIFEST), MANIFEST, nk);
+	assert_int_equal(sy_manifest_parse(text, strlen(text), &m, err, sizeof(err)), 0);
+	assert_int_equal(m.n_next_keys, 1);
+	assert_int_equal(m.next_keys[0].from, 5000);
+	snprintf(text, sizeof(text), "%.*s%s", (int)(end - MANIFEST), MANIFEST,
+	         ",\"next_keys\":[{\"key\":\"x\",\"from\":1}]}");
+	assert_int_equal(sy_manifest_parse(text, strlen(text), &m, err, sizeof(err)), SY_EFORMAT);
+	snprintf(text, sizeof(text), "%.*s%s", (int)(end - MANIFEST), MANIFEST,
+	         ",\"next_keys\":[]}");
+	assert_int_equal(sy_manifest_parse(text, strlen(text), &m, err, sizeof(err)), SY_EFORMAT);
+
+	memset(ann, 0, sizeof(ann));
+	ann[0].key[0] = 2;       /* the successor */
+	ann[0].announcer[0] = 1; /* announced by the pinned key */
+	ann[0].from = 5000;
+	/* before its date: the pinned key only */
+	assert_int_equal(
+	    sy_trusted_keys((const uint8_t(*)[SY_KEY_LEN])pinned, 1, ann, 1, 4999, 100, out, 16),
+	    1);
+	assert_int_equal(out[0][0], 1);
+	/* from its date, within the grace period: both */
+	assert_int_equal(
+	    sy_trusted_keys((const uint8_t(*)[SY_KEY_LEN])pinned, 1, ann, 1, 5000, 100, out, 16),
+	    2);
+	assert_int_equal(
+	    sy_trusted_keys((const uint8_t(*)[SY_KEY_LEN])pinned, 1, ann, 1, 5099, 100, out, 16),
+	    2);
+	/* after it: the successor only, though the config still pins the old key */
+	assert_int_equal(
+	    sy_trusted_keys((const uint8_t(*)[SY_KEY_LEN])pinned, 1, ann, 1, 5100, 100, out, 16),
+	    1);
+	assert_int_equal(out[0][0], 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -394,6 +442,7 @@ int main(void)
 	    cmocka_unit_test(test_timestamp),
 	    cmocka_unit_test(test_manifest_category_policy),
 	    cmocka_unit_test(test_manifest_signal_url),
+	    cmocka_unit_test(test_next_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,6 +34,7 @@ static void maybe_free(struct rs_tconn *c)
 	if (c->refs == 0 && c->handles_open == 0) {
 		rs__tls_io_free(&c->io);
 		free(c->buf);
+		free(c->phdr);
 		free(c);
 	}
 }
@@ -326,6 +327,56 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	buf->len = RS_TLS_SCRATCH;
 }
 
+/* The TLS handshake is the expensive part: spend it only on clients [access] allows. */
+static bool allowed(const struct rs_config *cfg, const struct sockaddr *sa)
+{
+	for (int i = 0; i < cfg->n_allow; i++)
+		if (kg_cidr_match(&cfg->allow[i], sa))
+			return true;
+	return false;
+}
+
+/*
+ * A PROXY v2 header comes before the TLS ClientHello, in clear, as on plain TCP: required
+ * from a proxy_from frontend, refused from anyone else (rs_proxy_srv.c decides). The bytes
+ * read until that is settled are kept in c->phdr; what follows the header is ciphertext.
+ * Returns 0 when the bytes to pass to TLS are in c->phdr (c->plen) and then data[used..len),
+ * 1 when more is needed, -1 to close.
+ */
+static int proxy_read(struct rs_tconn *c, const char *data, size_t len, size_t *used)
+{
+	size_t n;
+
+	if (!c->phdr && !(c->phdr = malloc(RS_PROXY_MAX_HDR)))
+		return -1;
+	n = RS_PROXY_MAX_HDR - c->plen < len ? RS_PROXY_MAX_HDR - c->plen : len;
+	memcpy(c->phdr + c->plen, data, n);
+	c->plen += n;
+	*used = n;
+	if (rs__proxy_tcp_consume(c->w, c->phdr, &c->plen, &c->peer, &c->proxy) < 0)
+		return -1;
+	if (c->proxy != RS_PROXY_TCP_DONE)
+		return n < len ? -1 : 1; /* a header cannot be longer than the buffer */
+	/* The header named the client: [access] applies to it before any handshake. */
+	return allowed(&c->w->cfg->cfg, (const struct sockaddr *)&c->peer.ss) ? 0 : -1;
+}
+
+static int feed(struct rs_tconn *c, const char *data, size_t len)
+{
+	size_t used = 0;
+	int rc;
+
+	if (c->proxy == RS_PROXY_TCP_DONE)
+		return rs__tls_io_feed(&c->io, data, len);
+	if ((rc = proxy_read(c, data, len, &used)) != 0)
+		return rc > 0 ? 0 : -1;
+	rc = c->plen ? rs__tls_io_feed(&c->io, (const char *)c->phdr, c->plen) : 0;
+	free(c->phdr);
+	c->phdr = NULL;
+	c->plen = 0;
+	return rc < 0 || used == len ? rc : rs__tls_io_feed(&c->io, data + used, len - used);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct rs_tconn *c = s->data;
@@ -336,22 +387,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0)
 		return;
-	if (rs__tls_io_feed(&c->io, buf->base, (size_t)nread) < 0) {
+	if (feed(c, buf->base, (size_t)nread) < 0) {
 		rs__tconn_close(c);
 		return;
 	}
 	c->refs++; /* the query path may drop the last other reference */
 	process(c);
 	rs__tconn_unref(c);
-}
-
-/* The TLS handshake is the expensive part: spend it only on clients [access] allows. */
-static bool allowed(const struct rs_config *cfg, const struct sockaddr *sa)
-{
-	for (int i = 0; i < cfg->n_allow; i++)
-		if (kg_cidr_match(&cfg->allow[i], sa))
-			return true;
-	return false;
 }
 
 static void conn_link(struct rs_worker *w, struct rs_tconn *c)
@@ -387,8 +429,14 @@ static void on_connection(uv_stream_t *server, int status)
 	c->handles_open = 2;
 	conn_link(w, c);
 	if (uv_accept(server, (uv_stream_t *)&c->h) < 0 ||
-	    uv_tcp_getpeername(&c->h, (struct sockaddr *)&c->peer.ss, &len) < 0 ||
-	    !allowed(&w->cfg->cfg, (const struct sockaddr *)&c->peer.ss) ||
+	    uv_tcp_getpeername(&c->h, (struct sockaddr *)&c->peer.ss, &len) < 0) {
+		rs__tconn_close(c);
+		return;
+	}
+	/* A frontend's own address need not be allowed: the client its header names must be. */
+	c->proxy = rs__proxy_tcp_state(w, (const struct sockaddr *)&c->peer.ss);
+	if ((c->proxy != RS_PROXY_TCP_EXPECT &&
+	     !allowed(&w->cfg->cfg, (const struct sockaddr *)&c->peer.ss)) ||
 	    rs__tls_io_init(&c->io, w->srv->tls, true, (uv_stream_t *)&c->h, w->tls->scratch) < 0) {
 		rs__tconn_close(c);
 		return;

@@ -67,6 +67,11 @@ struct rs_tconn {
 	uint8_t *buf;                     /* DoT: plaintext not yet framed */
 	size_t len, cap;
 	struct rs_doh *doh; /* rs_doh.c, after the handshake of a DoH connection */
+	/* PROXY v2 before the TLS handshake (rs_dot.c): enum rs_proxy_tcp, and the bytes read
+	 * while it is not DONE (malloc'd, RS_PROXY_MAX_HDR, freed once it is). */
+	int proxy;
+	uint8_t *phdr;
+	size_t plen;
 };
 
 struct rs_dot_up;
