@@ -211,9 +211,10 @@ static int parse_next_keys(const cJSON *a, struct sy_manifest *m, char *err, siz
 
 static int parse_root(const cJSON *root, struct sy_manifest *m, char *err, size_t errlen)
 {
-	static const char *const known[] = {
-	    "format",     "feed",     "version", "created",       "expires",   "report", "hash_key",
-	    "categories", "snapshot", "deltas",  "timestamp_ttl", "next_keys", "signal_url", NULL};
+	static const char *const known[] = {"format",     "feed",   "version",       "created",
+	                                    "expires",    "report", "hash_key",      "categories",
+	                                    "snapshot",   "deltas", "timestamp_ttl", "next_keys",
+	                                    "signal_url", NULL};
 	const cJSON *hk = cJSON_GetObjectItemCaseSensitive(root, "hash_key");
 	uint64_t fmt;
 	int rc;

@@ -28,9 +28,9 @@ static int copy(char *dst, size_t len, const char *src)
 static int parse(int argc, char **argv, struct sy_options *o, bool *loop)
 {
 	static const struct option lo[] = {
-	    {"url", 1, NULL, 'u'},      {"keys", 1, NULL, 'k'},      {"state", 1, NULL, 's'},
-	    {"ca", 1, NULL, 'c'},       {"interval", 1, NULL, 'i'},  {"timeout", 1, NULL, 't'},
-	    {"max-bytes", 1, NULL, 'm'}, {"loop", 0, NULL, 'l'},      {"subscribers", 0, NULL, 'S'},
+	    {"url", 1, NULL, 'u'},       {"keys", 1, NULL, 'k'},     {"state", 1, NULL, 's'},
+	    {"ca", 1, NULL, 'c'},        {"interval", 1, NULL, 'i'}, {"timeout", 1, NULL, 't'},
+	    {"max-bytes", 1, NULL, 'm'}, {"loop", 0, NULL, 'l'},     {"subscribers", 0, NULL, 'S'},
 	    {"key-grace", 1, NULL, 'g'}, {NULL, 0, NULL, 0}};
 	char err[256];
 	int c;

@@ -127,16 +127,23 @@ static int merge_announce(struct pub *p)
 
 int feed_parse_args(struct pub *p, int argc, char **argv)
 {
-	static const struct option lo[] = {
-	    {"key", 1, NULL, 'k'},           {"dir", 1, NULL, 'd'},
-	    {"category", 1, NULL, 'c'},      {"confidential", 1, NULL, 'C'},
-	    {"description", 1, NULL, 'D'},   {"mandatory", 1, NULL, 'M'},
-	    {"child-default", 1, NULL, 'H'}, {"feed", 1, NULL, 'f'},
-	    {"report", 1, NULL, 'r'},        {"expires-in", 1, NULL, 'e'},
-	    {"keep", 1, NULL, 'K'},          {"version", 1, NULL, 'V'},
-	    {"timestamp-ttl", 1, NULL, 'T'}, {"announce-key", 1, NULL, 'A'},
-	    {"from", 1, NULL, 'F'},          {"signal", 1, NULL, 'S'},
-	    {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {{"key", 1, NULL, 'k'},
+	                                   {"dir", 1, NULL, 'd'},
+	                                   {"category", 1, NULL, 'c'},
+	                                   {"confidential", 1, NULL, 'C'},
+	                                   {"description", 1, NULL, 'D'},
+	                                   {"mandatory", 1, NULL, 'M'},
+	                                   {"child-default", 1, NULL, 'H'},
+	                                   {"feed", 1, NULL, 'f'},
+	                                   {"report", 1, NULL, 'r'},
+	                                   {"expires-in", 1, NULL, 'e'},
+	                                   {"keep", 1, NULL, 'K'},
+	                                   {"version", 1, NULL, 'V'},
+	                                   {"timestamp-ttl", 1, NULL, 'T'},
+	                                   {"announce-key", 1, NULL, 'A'},
+	                                   {"from", 1, NULL, 'F'},
+	                                   {"signal", 1, NULL, 'S'},
+	                                   {NULL, 0, NULL, 0}};
 	int c, bad = 0;
 
 	p->feed = "national";
