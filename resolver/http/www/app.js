@@ -177,7 +177,7 @@ function renderStats(s) {
   const hb = $("health");
   hb.textContent = s.healthy ? t("dash.health.ok") : t("dash.health.problem", { why: s.health });
   hb.className = "badge " + (s.healthy ? "ok" : "bad");
-  hb.title = s.health;
+  hb.title = s.healthy ? t("dash.health.ok") : s.health;
   const n = s.totals;
   $("q-total").textContent = fmt(n.queries);
   $("q-sub").textContent = t("dash.cards.udp_tcp", { udp: n.udp, tcp: n.tcp });
@@ -218,7 +218,8 @@ function renderStats(s) {
   if (f.sync_configured) row(t("dash.feed.last_attempt"), when(f.last_attempt));
   if (f.last_error) row(t("dash.feed.last_error"), f.last_error);
   row(t("dash.feed.entries"), t("dash.feed.entries_value", { feed: fmt(s.store.feed), local: s.store.local }));
-  row(t("dash.feed.health"), s.health);
+  // the reason of a problem is the operator's detail (as /health says it); all is well in words
+  row(t("dash.feed.health"), s.healthy ? t("dash.health.ok") : s.health);
   $("sync-btn").disabled = !f.sync_configured;
 
   const ul = $("up-list");
@@ -310,6 +311,7 @@ async function check(name) {
   if (v.categories.length) details.push(t("dash.check.category", { list: v.categories.map(catName).join(", ") }));
   if (v.match) details.push(t(v.subtree ? "dash.check.rule_below" : "dash.check.rule", { rule: v.match }));
   if (v.source === "feed") details.push(t("dash.check.source_feed", { version: v.feed_version }));
+  else if (v.source === "local") details.push(t("dash.check.source_local"));
   else if (v.source !== "none") details.push(t("dash.check.source", { source: v.source }));
   details.push(t("dash.check.profile", { profile: v.profile }));
   box.replaceChildren(el("div", { class: "verdict", id: "check-verdict" },
