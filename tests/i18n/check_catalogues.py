@@ -12,7 +12,9 @@ resolver/http/www/i18n/<lang>.json (the dashboard, the block page, the report pa
     resolver/http/*.c and www/block.html.
 po/<lang>.po (kidguard-ctl's human output), when given --po-dir and msgfmt exists:
   - msgfmt --check --statistics passes and reports no untranslated or fuzzy message;
-  - its msgids are exactly those of po/kidguard.pot.
+  - its msgids are exactly those of po/kidguard.pot;
+  - po/kidguard.pot is current: xgettext over tools/ctl_*.c finds exactly its msgids (else:
+    cmake --build build --target kidguard-pot, then translate the new messages).
 """
 import argparse
 import glob
@@ -106,9 +108,32 @@ def po_msgids(path):
     return ids
 
 
+def check_pot_current(pot, errors):
+    xgettext = shutil.which("xgettext")
+    if not xgettext:
+        print("xgettext not installed: kidguard.pot not compared with the sources")
+        return
+    srcs = sorted(glob.glob(os.path.join(ROOT, "tools", "ctl_*.c")))
+    fresh = os.path.join(os.environ.get("TMPDIR", "/tmp"), "kidguard-pot-%d.pot" % os.getpid())
+    try:
+        subprocess.run([xgettext, "--language=C", "--keyword=_", "--keyword=N_",
+                        "--from-code=UTF-8", "-o", fresh] + srcs, check=True)
+        want, have = po_msgids(fresh), po_msgids(pot)
+    finally:
+        if os.path.exists(fresh):
+            os.unlink(fresh)
+    for m in sorted(want - have):
+        errors.append("kidguard.pot is stale: the sources have %r (cmake --build build "
+                      "--target kidguard-pot)" % m)
+    for m in sorted(have - want):
+        errors.append("kidguard.pot is stale: no source has %r any more" % m)
+
+
 def check_po(po_dir, errors):
     msgfmt = shutil.which("msgfmt")
     pot = os.path.join(po_dir, "kidguard.pot")
+    if os.path.exists(pot):
+        check_pot_current(pot, errors)
     pos = sorted(glob.glob(os.path.join(po_dir, "*.po")))
     if not pos:
         errors.append("no .po file in %s" % po_dir)

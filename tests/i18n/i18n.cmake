@@ -3,5 +3,6 @@
 find_package(Python3 COMPONENTS Interpreter)
 if(Python3_FOUND)
 	add_test(NAME unit_i18n_catalogues
-		COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/check_catalogues.py)
+		COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/check_catalogues.py
+		--po-dir ${CMAKE_SOURCE_DIR}/po)
 endif()

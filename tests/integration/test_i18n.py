@@ -12,6 +12,10 @@ override; the report form's thank-you and expired pages follow the same choice; 
 negotiates with q-values (q=0 refuses, unknown languages fall back to English) and
 /i18n/<code>.json names one; a language no catalogue has fails `kidguard -n` naming
 FILE:LINE and the key, and `kidguard -n -v` prints the key.
+
+kidguard-ctl (gettext, po/vi.po): with LANG=vi_VN.UTF-8 `check` and `--help` print
+Vietnamese (also on a machine where that locale is not generated), LANG=C English, and --json
+is the same document in every language.
 """
 import json
 import os
@@ -21,6 +25,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kgtest  # noqa: E402
+from kgtest import run_ctl  # noqa: E402
 from test_http import HTTPTestCase, http  # noqa: E402
 
 I18N = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "resolver", "http",
@@ -183,6 +188,38 @@ class I18nTest(HTTPTestCase):
                 else:
                     self.assertNotEqual(r.returncode, 0)
                     self.assertIn("l.conf:5: [http] language", r.stdout + r.stderr)
+
+
+class CtlI18nTest(kgtest.KGTestCase):
+    def ctl(self, lang, args, state):
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")}
+        env["LANG"] = lang
+        r = run_ctl(args, state=state, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout
+
+    def test_ctl_speaks_vietnamese(self):
+        state = os.path.join(self.tmp, "state")
+        os.makedirs(state)
+        r = run_ctl(["deny", "add", "bad.kg.test", "--category", "adult"], state=state)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        vi = self.ctl("vi_VN.UTF-8", ["check", "x.bad.kg.test"], state)
+        en = self.ctl("C", ["check", "x.bad.kg.test"], state)
+        for want in ("x.bad.kg.test: bị chặn", "hồ sơ:", "quyết định:", "quy tắc:",
+                     "cả tên miền con", "danh mục:", "trả lời:"):
+            self.assertIn(want, vi)
+        for english in ("profile:", "decided by:", "subtree", "categories:", "answer:"):
+            self.assertNotIn(english, vi)
+            self.assertIn(english, en)
+        self.assertIn("x.bad.kg.test: blocked", en)
+        helps = self.ctl("vi_VN.UTF-8", ["--help"], state)
+        self.assertIn("cách dùng: kidguard-ctl", helps)
+        self.assertIn("các lệnh:", helps)
+        # scripts read --json: the same in every language
+        j_vi = json.loads(self.ctl("vi_VN.UTF-8", ["check", "x.bad.kg.test", "--json"], state))
+        j_en = json.loads(self.ctl("C", ["check", "x.bad.kg.test", "--json"], state))
+        self.assertEqual(j_vi, j_en)
 
 
 if __name__ == "__main__":
