@@ -40,6 +40,10 @@
  *           "mandatory"     u64 LE, category bits the publisher made mandatory: blocked for
  *                           every client, above local allow rules (written with the feed)
  *           "child_allow"   u64 LE, feed-defined category bits the child presets leave alone
+ *           "cat_names"     the feed's category names in other languages (manifest
+ *                           "category_names", written with the feed): repeated
+ *                           u8 langlen lang u8 namelen name u8 textlen text (no NULs),
+ *                           at most BL_CAT_NAMES_MAX; absent: none
  *
  * HASH: the first 16 bytes of HMAC-SHA256(hash_key, NAMEKEY) (bl_hash.c). The sync worker
  * writes "feed_hashed" and "hash_key" in the same transaction as the entries they describe.

@@ -110,6 +110,16 @@ struct sy_category {
 	bool child_allow; /* "child_default": "allow": the child presets do not block it */
 };
 
+/* "category_names": {"vi": {"gambling": "Cờ bạc"}}: the publisher's names of its (and the
+ * built-in) categories in other languages, for parents and children. Optional; older
+ * appliances refuse the key, so a publisher writes it only when it has translations. */
+#define SY_CAT_NAMES_MAX 128
+struct sy_cat_name {
+	char lang[8];   /* [a-z]{2,3} */
+	char name[32];  /* [a-z0-9_-]{1,31}: a built-in category or one of `categories` */
+	char text[128]; /* 1..127 bytes of UTF-8 without control characters */
+};
+
 struct sy_manifest {
 	char feed[64];
 	uint64_t version; /* 1..2^32-1 */
@@ -122,6 +132,8 @@ struct sy_manifest {
 	int n_deltas;
 	struct sy_file deltas[SY_DELTAS_MAX];
 	uint64_t timestamp_ttl; /* longest validity of a signed timestamp; 0: the feed has none */
+	int n_cat_names;
+	struct sy_cat_name cat_names[SY_CAT_NAMES_MAX];
 };
 
 /*

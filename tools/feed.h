@@ -92,6 +92,8 @@ struct pub {
 	const char *mand[SY_CATEGORIES_MAX],
 	    *child[SY_CATEGORIES_MAX]; /* --mandatory, --child-default */
 	int nmand, nchild;
+	const char *names[SY_CAT_NAMES_MAX]; /* --category-name NAME:LANG=TEXT */
+	int nnames;
 	struct sy_manifest m, prev;
 	bool have_prev;
 	struct fset set;

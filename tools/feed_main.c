@@ -22,6 +22,7 @@ static void usage(FILE *f)
 	       "                     [--child-default NAME=block|allow] [--feed NAME]\n"
 	       "                     [--report ADDRESS] [--expires-in SECONDS] [--keep N]\n"
 	       "                     [--version N] [--timestamp-ttl SECONDS]\n"
+	       "                     [--category-name NAME:LANG=TEXT]\n"
 	       "       kidguard-feed verify --pubkey KEY [--pubkey KEY2] --dir FEEDDIR\n"
 	       "       kidguard-feed timestamp --key KEYFILE [--key KEYFILE2] --dir FEEDDIR\n"
 	       "FORMAT is domains (default), hosts, adblock or rpz; FILE may be .gz or .xz.\n"
@@ -30,6 +31,8 @@ static void usage(FILE *f)
 	       "--mandatory NAME: appliances block it for every profile, above local allows.\n"
 	       "--child-default NAME=allow: the child presets do not block it (default block).\n"
 	       "--keep N: deltas from the last N versions (default 5).\n"
+	       "--category-name gambling:vi='Cờ bạc': what parents and children read for that\n"
+	       "category in that language (a built-in or --category NAME); repeat per language.\n"
 	       "--timestamp-ttl SECONDS: publish a signed timestamp.json valid that long; re-sign\n"
 	       "it with `kidguard-feed timestamp` (cron) well within it. 0 turns it off; without\n"
 	       "the option a publish keeps the previous version's setting.\n");

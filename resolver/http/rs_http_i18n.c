@@ -26,24 +26,35 @@
 
 #include "kg_log.h"
 
-/* The feed's name of category `name` in language `code` into buf; 0, or -1 when it has none. */
+/* The feed's name of category `name` in language `code` into buf; 0, or < 0 when it has none. */
 static int feed_cat_name(struct rs_http *h, const char *code, const char *name, char *buf,
                          size_t len)
 {
-	(void)h;
-	(void)code;
-	(void)name;
-	(void)buf;
-	(void)len;
-	return -1;
+	int rc;
+
+	pthread_mutex_lock(&h->bl_lock);
+	rc = h->bl ? bl_category_label(h->bl, code, name, buf, len) : BL_ESTORE;
+	pthread_mutex_unlock(&h->bl_lock);
+	return rc;
 }
 
-/* Sets "category.NAME" in `j` for each category the feed names in language `code`. */
+static int put_name(void *arg, const char *name, const char *text)
+{
+	char key[BL_CATEGORY_NAME_MAX + 16];
+
+	snprintf(key, sizeof(key), "category.%s", name);
+	cJSON_DeleteItemFromObjectCaseSensitive(arg, key);
+	return cJSON_AddStringToObject(arg, key, text) ? 0 : -1;
+}
+
+/* Sets "category.NAME" in `j` for each category the feed names in language `code`: the
+ * publisher's word for its categories beats the built-in catalogue's. */
 static void feed_cat_names_json(struct rs_http *h, const char *code, cJSON *j)
 {
-	(void)h;
-	(void)code;
-	(void)j;
+	pthread_mutex_lock(&h->bl_lock);
+	if (h->bl)
+		bl_category_labels(h->bl, code, put_name, j);
+	pthread_mutex_unlock(&h->bl_lock);
 }
 
 int rs__i18n_load(struct rs_http *h)

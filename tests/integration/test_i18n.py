@@ -13,6 +13,10 @@ negotiates with q-values (q=0 refuses, unknown languages fall back to English) a
 /i18n/<code>.json names one; a language no catalogue has fails `kidguard -n` naming
 FILE:LINE and the key, and `kidguard -n -v` prints the key.
 
+A feed's own category names (manifest "category_names", kidguard-feed --category-name) are
+what a Vietnamese page shows for its categories, built-in ones included, and /i18n.json carries
+them; a republished feed without them takes them back; a malformed one is refused.
+
 kidguard-ctl (gettext, po/vi.po): with LANG=vi_VN.UTF-8 `check` and `--help` print
 Vietnamese (also on a machine where that locale is not generated), LANG=C English, and --json
 is the same document in every language.
@@ -24,6 +28,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kgfeed  # noqa: E402
 import kgtest  # noqa: E402
 from kgtest import run_ctl  # noqa: E402
 from test_http import HTTPTestCase, http  # noqa: E402
@@ -188,6 +193,59 @@ class I18nTest(HTTPTestCase):
                 else:
                     self.assertNotEqual(r.returncode, 0)
                     self.assertIn("l.conf:5: [http] language", r.stdout + r.stderr)
+
+
+class FeedCategoryNamesTest(HTTPTestCase):
+    def test_feed_names_in_the_viewers_language(self):
+        pki = kgfeed.Pki(self.tmp)
+        pub = kgfeed.Publisher(self.tmp)
+        gamb = kgfeed.write_list(os.path.join(self.tmp, "g.txt"), ["casino.kg.test"])
+        learn = kgfeed.write_list(os.path.join(self.tmp, "l.txt"), ["hoc.kg.test"])
+        lists = [("gambling", gamb, "domains"), ("learning", learn, "domains")]
+        pub.publish(lists, extra=["--category-name", "gambling:vi=Cờ bạc trực tuyến",
+                                  "--category-name", "learning:vi=Học tập",
+                                  "--category-name", "learning:en=Learning services"])
+        srv = kgfeed.FeedServer(self.tmp, pub.dir, pki).start()
+        self.addCleanup(srv.stop)
+        state = os.path.join(self.tmp, "kidguard0-state")
+        os.makedirs(state, exist_ok=True)
+        r = kgfeed.sync_once(srv.url(), [pub.pub], state, pki.ca)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.bp = kgtest.free_port(v6=False)
+        d = self.start({"block_page_listen": "127.0.0.1:%d" % self.bp}, deny=(),
+                       extra={"profile default": {"block": "gambling, learning"}})
+        self.assertEqual(d.state, state)
+        st, _, html = http(self.bp, "GET", "/", headers={"Host": "casino.kg.test",
+                                                         "Accept-Language": "vi"})
+        self.assertIn('class="category">Cờ bạc trực tuyến<', html)
+        st, _, html = http(self.bp, "GET", "/", headers={"Host": "hoc.kg.test",
+                                                         "Accept-Language": "en"})
+        self.assertIn('class="category">Learning services<', html)
+        st, _, html = http(self.bp, "GET", "/", headers={"Host": "casino.kg.test",
+                                                         "Accept-Language": "en"})
+        self.assertIn('class="category">Gambling<', html)  # the catalogue's: no feed English
+        cat = json.loads(http(self.http_port, "GET", "/i18n.json",
+                              headers={"Accept-Language": "vi"})[2])
+        self.assertEqual(cat["category.gambling"], "Cờ bạc trực tuyến")
+        self.assertEqual(cat["category.learning"], "Học tập")
+        self.assertEqual(cat["category.adult"], VI["category.adult"])
+        # the next version without names takes them back
+        pub.publish(lists)
+        r = kgfeed.sync_once(srv.url(), [pub.pub], state, pki.ca)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        cat = json.loads(http(self.http_port, "GET", "/i18n.json",
+                              headers={"Accept-Language": "vi"})[2])
+        self.assertEqual(cat["category.gambling"], VI["category.gambling"])
+        self.assertNotIn("category.learning", cat)
+        # the publisher's tool refuses what an appliance would
+        for bad in ("gambling=Cờ bạc", "gambling:vietnamese=x", "gambling:vi=", "GAMB:vi=x",
+                    "gambling:vi=a\tb"):
+            with self.subTest(bad):
+                r = kgtest.run_cmd([kgfeed.tool("kidguard-feed"), "publish", "--dir", pub.dir,
+                                    "--key", pub.keyfile, "--category",
+                                    "gambling=%s:domains" % gamb, "--category-name", bad])
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn("--category-name", r.stderr)
 
 
 class CtlI18nTest(kgtest.KGTestCase):
