@@ -195,6 +195,7 @@ static void stats_feed(struct rs_http *h, cJSON *root, const struct rs_config *c
 
 	cJSON_AddBoolToObject(root, "healthy", !bad);
 	cJSON_AddStringToObject(root, "health", why);
+	cJSON_AddStringToObject(root, "health_code", rs__health_code(bad, why));
 	cJSON_AddBoolToObject(f, "sync_configured", cfg->sync_url[0] != '\0');
 	cJSON_AddNumberToObject(f, "max_age", cfg->sync_max_age_s);
 	cJSON_AddNumberToObject(f, "interval", cfg->sync_interval_s);

@@ -292,6 +292,9 @@ void rs__metrics(struct rs_http *h, struct rs_resp *r);
 void rs__health(struct rs_http *h, struct rs_resp *r);
 /* 0 when healthy; otherwise writes the reason. */
 int rs__health_reason(struct rs_http *h, char *why, size_t len);
+/* What kind of problem (rc, why from rs__health_reason) is: "ok", "store", "stale", "expired"
+ * or "other"; static. The dashboard says it in the parent's language. */
+const char *rs__health_code(int rc, const char *why);
 
 /* rs_http_block.c */
 void rs__block_handle(struct rs_req *q, struct rs_resp *r);

@@ -206,6 +206,9 @@ class MetricsTest(HTTPTestCase):
         st, _, text = http(self.http_port, "GET", "/health")
         self.assertEqual(st, 503, text)
         self.assertIn("feed expired", text)
+        # the dashboard gets the kind of problem, to say it in the parent's language
+        stats = get_json(self.http_port, "/api/stats")
+        self.assertEqual((stats["healthy"], stats["health_code"]), (False, "expired"))
         st, _, text = http(self.http_port, "GET", "/metrics")
         s, _ = parse_metrics(text)
         self.assertEqual(metric(s, "kidguard_healthy"), 0)

@@ -174,6 +174,9 @@ class I18nTest(HTTPTestCase):
                            headers={"Accept-Language": "vi"})
         self.assertEqual(json.loads(text), EN)
         self.assertEqual(http(self.http_port, "GET", "/i18n/fr.json")[0], 404)
+        # the health badge's words come from the catalogue by code
+        stats = json.loads(http(self.http_port, "GET", "/api/stats")[2])
+        self.assertEqual((stats["healthy"], stats["health_code"]), (True, "ok"))
         self.assertEqual(http(self.http_port, "GET", "/i18n/../vi.json")[0], 404)
 
     def test_language_key_checked_and_printed(self):

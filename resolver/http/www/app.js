@@ -175,7 +175,8 @@ function renderStats(s) {
   lastStats = s;
   $("version").textContent = "v" + s.version;
   const hb = $("health");
-  hb.textContent = s.healthy ? t("dash.health.ok") : t("dash.health.problem", { why: s.health });
+  const problem = ["store", "stale", "expired"].includes(s.health_code) ? t("dash.health." + s.health_code) : s.health;
+  hb.textContent = s.healthy ? t("dash.health.ok") : t("dash.health.problem", { why: problem });
   hb.className = "badge " + (s.healthy ? "ok" : "bad");
   hb.title = s.healthy ? t("dash.health.ok") : s.health;
   const n = s.totals;
