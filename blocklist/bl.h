@@ -233,6 +233,28 @@ int bl_writer_clear_feed(struct bl_writer *w);
 int bl_writer_category_set(struct bl_writer *w, int bit, const char *name, const char *desc,
                            bool confidential);
 
+/* The feed's names of categories in other languages (manifest "category_names"), shown to
+ * parents and children instead of the category's own name. */
+#define BL_CAT_NAMES_MAX 128 /* translations kept */
+#define BL_LANG_MAX      8   /* "vi" and the NUL */
+struct bl_cat_name {
+	char lang[BL_LANG_MAX];          /* [a-z]{2,3} */
+	char name[BL_CATEGORY_NAME_MAX]; /* a built-in or feed category */
+	char text[BL_CATEGORY_DESC_MAX]; /* UTF-8, 1..127 bytes */
+};
+/* Replace all translations with `n` (0..BL_CAT_NAMES_MAX) entries of `names` (borrowed), in the
+ * writer's transaction. Returns 0, -EINVAL (too many, or an empty or too long field) or
+ * BL_ESTORE. */
+int bl_writer_set_category_names(struct bl_writer *w, const struct bl_cat_name *names, int n);
+/* The feed's name of category `name` in language `lang` into `buf` (`len` bytes, cut to fit).
+ * Returns 0, BL_ENOTFOUND (no such translation) or BL_ESTORE. */
+int bl_category_label(struct bl_reader *r, const char *lang, const char *name, char *buf,
+                      size_t len);
+/* Calls fn(arg, name, text) for each translation into `lang` (strings valid during the call);
+ * a non-zero return stops the walk and is returned. Returns 0 or BL_ESTORE. */
+int bl_category_labels(struct bl_reader *r, const char *lang,
+                       int (*fn)(void *arg, const char *name, const char *text), void *arg);
+
 /* Meta data. `err` (borrowed, NUL-terminated, truncated to BL_META_ERR_MAX - 1) may be NULL or
  * "" to clear the last error. Times are seconds since the epoch. */
 #define BL_META_ERR_MAX 512

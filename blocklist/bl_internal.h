@@ -74,6 +74,7 @@ int bl__hmac_trunc(struct bl__hmac *h, const uint8_t *data, size_t len, uint8_t 
 #define BL__META_FEED_KEYS     "feed_keys"
 #define BL__FEED_KEY_REC       (2 * BL_FEED_KEY_LEN + 8) /* key | u64 LE from | announcer */
 #define BL__META_CHILD_ALLOW   "child_allow"
+#define BL__META_CAT_NAMES     "cat_names"
 
 /* A u64 LE meta value read in `txn`, 0 when absent or malformed. */
 uint64_t bl__meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *key);

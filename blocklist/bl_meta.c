@@ -280,3 +280,77 @@ int bl_db_stats(struct bl_db *db, struct bl_stats *out)
 	*out = st;
 	return 0;
 }
+
+/* One field of a "cat_names" record at *p (before end); NULL when the record is cut short. */
+static const uint8_t *cat_field(const uint8_t **p, const uint8_t *end, size_t *len)
+{
+	const uint8_t *f;
+
+	if (*p >= end || (size_t)(end - *p) < 1u + **p)
+		return NULL;
+	*len = **p;
+	f = *p + 1;
+	*p = f + *len;
+	return f;
+}
+
+int bl_category_labels(struct bl_reader *r, const char *lang,
+                       int (*fn)(void *arg, const char *name, const char *text), void *arg)
+{
+	struct bl_db *db = bl__reader_db(r);
+	MDB_txn *txn = bl__reader_txn(r);
+	MDB_val k = {sizeof(BL__META_CAT_NAMES) - 1, BL__META_CAT_NAMES}, v;
+	char name[BL_CATEGORY_NAME_MAX], text[BL_CATEGORY_DESC_MAX];
+	const uint8_t *p, *end, *l, *n, *t;
+	size_t ll, nl, tl;
+	int rc = mdb_txn_renew(txn);
+
+	if (rc != 0)
+		return bl__mdb_err(rc, "renew");
+	rc = mdb_get(txn, db->dbi_meta, &k, &v);
+	if (rc != 0) {
+		mdb_txn_reset(txn);
+		return rc == MDB_NOTFOUND ? 0 : bl__mdb_err(rc, "meta");
+	}
+	p = v.mv_data;
+	end = p + v.mv_size;
+	while (rc == 0 && p < end) {
+		if (!(l = cat_field(&p, end, &ll)) || !(n = cat_field(&p, end, &nl)) ||
+		    !(t = cat_field(&p, end, &tl)) || nl >= sizeof(name) || tl >= sizeof(text))
+			break; /* written by bl_writer_set_category_names: cannot happen */
+		if (ll != strlen(lang) || memcmp(l, lang, ll) != 0)
+			continue;
+		memcpy(name, n, nl);
+		name[nl] = '\0';
+		memcpy(text, t, tl);
+		text[tl] = '\0';
+		rc = fn(arg, name, text);
+	}
+	mdb_txn_reset(txn);
+	return rc;
+}
+
+struct label_find {
+	const char *name;
+	char *buf;
+	size_t len;
+};
+
+static int label_one(void *arg, const char *name, const char *text)
+{
+	struct label_find *f = arg;
+
+	if (strcmp(name, f->name) != 0)
+		return 0;
+	snprintf(f->buf, f->len, "%s", text);
+	return 1;
+}
+
+int bl_category_label(struct bl_reader *r, const char *lang, const char *name, char *buf,
+                      size_t len)
+{
+	struct label_find f = {name, buf, len};
+	int rc = bl_category_labels(r, lang, label_one, &f);
+
+	return rc == 1 ? 0 : rc < 0 ? rc : BL_ENOTFOUND;
+}

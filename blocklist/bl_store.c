@@ -64,6 +64,10 @@
  *           "feed_keys"     n x 72 bytes (n <= 8): feed signing keys announced in band by a
  *                           verified manifest: key (32) | u64 LE trusted-from time |
  *                           the announcing key (32), dropped key_grace after that time
+ *           "cat_names"     the feed's category names in other languages (manifest
+ *                           "category_names", written with the feed): repeated
+ *                           u8 langlen lang u8 namelen name u8 textlen text (no NULs),
+ *                           at most BL_CAT_NAMES_MAX; absent: none
  *
  * HASH: the first 16 bytes of HMAC-SHA256(hash_key, NAMEKEY) (bl_hash.c). The sync worker
  * writes "feed_hashed" and "hash_key" in the same transaction as the entries they describe.

@@ -430,3 +430,40 @@ void bl_writer_abort(struct bl_writer *w)
 	mdb_txn_abort(w->txn);
 	free(w);
 }
+
+int bl_writer_set_category_names(struct bl_writer *w, const struct bl_cat_name *names, int n)
+{
+	MDB_val k = {sizeof(BL__META_CAT_NAMES) - 1, BL__META_CAT_NAMES};
+	size_t cap = (size_t)n * sizeof(struct bl_cat_name), o = 0;
+	uint8_t *buf;
+	int rc;
+
+	if (w->dead)
+		return BL_ESTORE;
+	if (n < 0 || n > BL_CAT_NAMES_MAX)
+		return -EINVAL;
+	if (n == 0) {
+		rc = mdb_del(w->txn, w->db->dbi_meta, &k, NULL);
+		return rc == 0 || rc == MDB_NOTFOUND ? 0 : fail(w, rc, "meta");
+	}
+	buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		const char *f[3] = {names[i].lang, names[i].name, names[i].text};
+		const size_t max[3] = {BL_LANG_MAX, BL_CATEGORY_NAME_MAX, BL_CATEGORY_DESC_MAX};
+		for (int j = 0; j < 3; j++) {
+			size_t l = strnlen(f[j], max[j]);
+			if (l == 0 || l == max[j]) {
+				free(buf);
+				return -EINVAL;
+			}
+			buf[o++] = (uint8_t)l;
+			memcpy(buf + o, f[j], l);
+			o += l;
+		}
+	}
+	rc = meta_put(w, BL__META_CAT_NAMES, buf, o);
+	free(buf);
+	return rc;
+}

@@ -48,6 +48,7 @@ endif()
 
 # The dashboard's static files, when the resolver has them.
 if(IS_DIRECTORY ${PROJECT_SOURCE_DIR}/resolver/http/www)
+	# (not i18n/: the message catalogues are compiled into kidguard, which serves them)
 	install(DIRECTORY ${PROJECT_SOURCE_DIR}/resolver/http/www/
-		DESTINATION ${CMAKE_INSTALL_DATADIR}/kidguard/www)
+		DESTINATION ${CMAKE_INSTALL_DATADIR}/kidguard/www PATTERN i18n EXCLUDE)
 endif()

@@ -138,6 +138,16 @@ struct sy_next_key {
 	uint64_t from; /* unix seconds: trusted from then on */
 };
 
+/* "category_names": {"vi": {"gambling": "Cờ bạc"}}: the publisher's names of its (and the
+ * built-in) categories in other languages, for parents and children. Optional; older
+ * appliances refuse the key, so a publisher writes it only when it has translations. */
+#define SY_CAT_NAMES_MAX 128
+struct sy_cat_name {
+	char lang[8];   /* [a-z]{2,3} */
+	char name[32];  /* [a-z0-9_-]{1,31}: a built-in category or one of `categories` */
+	char text[128]; /* 1..127 bytes of UTF-8 without control characters */
+};
+
 struct sy_manifest {
 	char feed[64];
 	uint64_t version; /* 1..2^32-1 */
@@ -153,6 +163,8 @@ struct sy_manifest {
 	uint64_t timestamp_ttl; /* longest validity of a signed timestamp; 0: the feed has none */
 	int n_next_keys;        /* "next_keys": announced successor keys (optional) */
 	struct sy_next_key next_keys[SY_NEXT_KEYS_MAX];
+	int n_cat_names;
+	struct sy_cat_name cat_names[SY_CAT_NAMES_MAX];
 };
 
 /*

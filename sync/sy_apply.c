@@ -106,6 +106,24 @@ static int set_policy(struct apply *a)
 	return bl_writer_set_feed_policy(a->w, mand, child_allow);
 }
 
+/* The publisher's category names in other languages, replacing the previous feed's. */
+static int set_cat_names(struct apply *a)
+{
+	struct bl_cat_name *n = calloc(SY_CAT_NAMES_MAX, sizeof(*n));
+	int rc;
+
+	if (!n)
+		return -ENOMEM;
+	for (int i = 0; i < a->m->n_cat_names; i++) {
+		snprintf(n[i].lang, sizeof(n[i].lang), "%s", a->m->cat_names[i].lang);
+		snprintf(n[i].name, sizeof(n[i].name), "%s", a->m->cat_names[i].name);
+		snprintf(n[i].text, sizeof(n[i].text), "%s", a->m->cat_names[i].text);
+	}
+	rc = bl_writer_set_category_names(a->w, n, a->m->n_cat_names);
+	free(n);
+	return rc;
+}
+
 static int finish(struct apply *a)
 {
 	uint64_t now = (uint64_t)time(NULL);
@@ -113,6 +131,8 @@ static int finish(struct apply *a)
 
 	if (rc == 0)
 		rc = set_policy(a);
+	if (rc == 0)
+		rc = set_cat_names(a);
 	if (rc == 0)
 		rc = bl_writer_set_feed_expires(a->w, a->m->expires);
 	if (rc == 0)

@@ -162,6 +162,62 @@ static int parse_categories(const cJSON *a, struct sy_manifest *m, char *err, si
 	return 0;
 }
 
+static bool lang_ok(const char *l)
+{
+	size_t n = strlen(l);
+
+	return n >= 2 && n <= 3 && strspn(l, "abcdefghijklmnopqrstuvwxyz") == n;
+}
+
+static bool text_ok(const char *t)
+{
+	for (; *t; t++)
+		if ((unsigned char)*t < 0x20 || *t == 0x7f)
+			return false;
+	return true;
+}
+
+/* "category_names": {LANG: {CATEGORY: TEXT}}; CATEGORY any well-formed name (the appliance
+ * shows only those it knows). */
+static int parse_cat_names(const cJSON *o, struct sy_manifest *m, char *err, size_t errlen)
+{
+	const cJSON *lang, *it;
+
+	if (!o)
+		return 0;
+	if (!cJSON_IsObject(o))
+		return bad(err, errlen, "category_names: not an object");
+	cJSON_ArrayForEach(lang, o)
+	{
+		if (!lang->string || !lang_ok(lang->string) || !cJSON_IsObject(lang))
+			return bad(err, errlen, "category_names: not {\"vi\": {NAME: TEXT}}");
+		cJSON_ArrayForEach(it, lang)
+		{
+			struct sy_cat_name *cn = &m->cat_names[m->n_cat_names];
+			if (m->n_cat_names >= SY_CAT_NAMES_MAX)
+				return bad(err, errlen, "category_names: more than %d",
+				           SY_CAT_NAMES_MAX);
+			if (!it->string || !it->string[0] ||
+			    strlen(it->string) >= sizeof(cn->name) || !cat_name_ok(it->string) ||
+			    !cJSON_IsString(it) || !it->valuestring[0] ||
+			    strlen(it->valuestring) >= sizeof(cn->text) ||
+			    !text_ok(it->valuestring))
+				return bad(err, errlen, "category_names.%s: malformed",
+				           lang->string);
+			for (int i = 0; i < m->n_cat_names; i++)
+				if (strcmp(m->cat_names[i].lang, lang->string) == 0 &&
+				    strcmp(m->cat_names[i].name, it->string) == 0)
+					return bad(err, errlen, "category_names.%s.%s twice",
+					           lang->string, it->string);
+			snprintf(cn->lang, sizeof(cn->lang), "%s", lang->string);
+			snprintf(cn->name, sizeof(cn->name), "%s", it->string);
+			snprintf(cn->text, sizeof(cn->text), "%s", it->valuestring);
+			m->n_cat_names++;
+		}
+	}
+	return 0;
+}
+
 static int parse_files(const cJSON *root, struct sy_manifest *m, char *err, size_t errlen)
 {
 	const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "deltas"), *it;
@@ -211,10 +267,10 @@ static int parse_next_keys(const cJSON *a, struct sy_manifest *m, char *err, siz
 
 static int parse_root(const cJSON *root, struct sy_manifest *m, char *err, size_t errlen)
 {
-	static const char *const known[] = {"format",     "feed",   "version",       "created",
-	                                    "expires",    "report", "hash_key",      "categories",
-	                                    "snapshot",   "deltas", "timestamp_ttl", "next_keys",
-	                                    "signal_url", NULL};
+	static const char *const known[] = {
+	    "format",        "feed",      "version",    "created",        "expires",
+	    "report",        "hash_key",  "categories", "snapshot",       "deltas",
+	    "timestamp_ttl", "next_keys", "signal_url", "category_names", NULL};
 	const cJSON *hk = cJSON_GetObjectItemCaseSensitive(root, "hash_key");
 	uint64_t fmt;
 	int rc;
@@ -248,6 +304,9 @@ static int parse_root(const cJSON *root, struct sy_manifest *m, char *err, size_
 	if (rc == 0)
 		rc = parse_next_keys(cJSON_GetObjectItemCaseSensitive(root, "next_keys"), m, err,
 		                     errlen);
+	if (!rc)
+		rc = parse_cat_names(cJSON_GetObjectItemCaseSensitive(root, "category_names"), m,
+		                     err, errlen);
 	return rc ? rc : parse_files(root, m, err, errlen);
 }
 

@@ -74,7 +74,7 @@ static long request(const struct ctl *c, const char *method, const char *path, s
 	long status = 0;
 
 	if (c->cfg.http_listen.len == 0 && !getenv("KIDGUARD_URL")) {
-		fputs("kidguard-ctl: [http] listen is off in this configuration\n", stderr);
+		fputs(_("kidguard-ctl: [http] listen is off in this configuration\n"), stderr);
 		return 0;
 	}
 	base_url(c, base, sizeof(base));
@@ -101,7 +101,7 @@ static long request(const struct ctl *c, const char *method, const char *path, s
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
 	else
-		fprintf(stderr, "kidguard-ctl: %s: %s (is the daemon running with [http] on?)\n",
+		fprintf(stderr, _("kidguard-ctl: %s: %s (is the daemon running with [http] on?)\n"),
 		        url, err[0] ? err : curl_easy_strerror(rc));
 	curl_slist_free_all(h);
 	curl_easy_cleanup(e);
@@ -124,27 +124,28 @@ static void print_stats(const cJSON *s)
 	const cJSON *cats = cJSON_GetObjectItemCaseSensitive(s, "blocked_by_category"), *it;
 	const cJSON *health = cJSON_GetObjectItemCaseSensitive(s, "health");
 
-	printf("health         %s\n", cJSON_IsString(health) ? health->valuestring : "?");
-	printf("queries        %.0f (%.0f UDP, %.0f TCP)\n", num(s, "totals.queries"),
+	printf(_("health         %s\n"), cJSON_IsString(health) ? health->valuestring : "?");
+	printf(_("queries        %.0f (%.0f UDP, %.0f TCP)\n"), num(s, "totals.queries"),
 	       num(s, "totals.udp"), num(s, "totals.tcp"));
-	printf("blocked        %.0f\n", num(s, "totals.blocked"));
+	printf(_("blocked        %.0f\n"), num(s, "totals.blocked"));
 	cJSON_ArrayForEach(it, cats)
 	{
 		const cJSON *n = cJSON_GetObjectItemCaseSensitive(it, "category");
 		printf("  %-12s %.0f\n", cJSON_IsString(n) ? n->valuestring : "?",
 		       num(it, "count"));
 	}
-	printf("cache          %.0f hits, %.0f misses, %.0f entries\n", num(s, "totals.cache_hits"),
-	       num(s, "totals.cache_misses"), num(s, "totals.cache_entries"));
-	printf("upstream       %.0f queries, %.0f timeouts, %.0f errors, %.1f ms mean, %.0f "
-	       "waiting\n",
+	printf(_("cache          %.0f hits, %.0f misses, %.0f entries\n"),
+	       num(s, "totals.cache_hits"), num(s, "totals.cache_misses"),
+	       num(s, "totals.cache_entries"));
+	printf(_("upstream       %.0f queries, %.0f timeouts, %.0f errors, %.1f ms mean, %.0f "
+	         "waiting\n"),
 	       num(s, "totals.upstream_queries"), num(s, "totals.upstream_timeouts"),
 	       num(s, "totals.upstream_errors"), num(s, "latency.mean_ms"),
 	       num(s, "totals.inflight"));
-	printf("feed version   %.0f\n", num(s, "feed.version"));
+	printf(_("feed version   %.0f\n"), num(s, "feed.version"));
 	if (num(s, "feed.last_sync") > 0)
-		printf("feed age       %.0f s\n", num(s, "feed.age_s"));
-	printf("store          %.0f feed entries, %.0f local\n", num(s, "store.feed"),
+		printf(_("feed age       %.0f s\n"), num(s, "feed.age_s"));
+	printf(_("store          %.0f feed entries, %.0f local\n"), num(s, "store.feed"),
 	       num(s, "store.local"));
 }
 
@@ -163,13 +164,14 @@ int ctl_cmd_stats(struct ctl *c, int argc, char **argv)
 		json = true;
 	}
 	if (optind != argc) {
-		fputs("usage: kidguard-ctl stats [--json]\n", stderr);
+		fputs(_("usage: kidguard-ctl stats [--json]\n"), stderr);
 		return CTL_EXIT_USAGE;
 	}
 	st = request(c, "GET", "/api/stats", &b);
 	if (st != 200) {
 		if (st)
-			fprintf(stderr, "kidguard-ctl: stats: HTTP %ld: %s\n", st, b.p ? b.p : "");
+			fprintf(stderr, _("kidguard-ctl: stats: HTTP %ld: %s\n"), st,
+			        b.p ? b.p : "");
 		free(b.p);
 		return CTL_EXIT_FAIL;
 	}
@@ -189,14 +191,14 @@ int ctl_cmd_sync(struct ctl *c, int argc, char **argv)
 	long st;
 
 	if (argc != 2 || strcmp(argv[1], "now") != 0) {
-		fputs("usage: kidguard-ctl sync now\n", stderr);
+		fputs(_("usage: kidguard-ctl sync now\n"), stderr);
 		return CTL_EXIT_USAGE;
 	}
 	st = request(c, "POST", "/api/sync", &b);
 	if (st == 202)
-		printf("sync requested: the sync process polls the feed now\n");
+		printf(_("sync requested: the sync process polls the feed now\n"));
 	else if (st)
-		fprintf(stderr, "kidguard-ctl: sync now: HTTP %ld: %s\n", st, b.p ? b.p : "");
+		fprintf(stderr, _("kidguard-ctl: sync now: HTTP %ld: %s\n"), st, b.p ? b.p : "");
 	free(b.p);
 	return st == 202 ? 0 : CTL_EXIT_FAIL;
 }

@@ -32,7 +32,7 @@ static const char *cat_list(struct bl_db *db, uint64_t mask, char *buf, size_t l
 
 	buf[0] = '\0';
 	if (mask == UINT64_MAX && !json)
-		return snprintf(buf, len, "every category"), buf;
+		return snprintf(buf, len, "%s", _("every category")), buf;
 	for (int b = 0; b < BL_CATEGORY_MAX && pos < len; b++) {
 		const char *name = bl_category_name(db, b);
 		int n;
@@ -103,7 +103,7 @@ static int decide(struct ctl *c, struct bl_db *db, const char *name, struct chec
 	if ((rc = bl_reader_open(db, &r)) != 0)
 		return rc;
 	if (rs_safesearch_load(path, &ss, err, sizeof(err)) < 0)
-		fprintf(stderr, "kidguard-ctl: %s (safe search not checked)\n", err);
+		fprintf(stderr, _("kidguard-ctl: %s (safe search not checked)\n"), err);
 	cx.ss = ss;
 	cx.rd = r;
 	cx.fail_closed = failing_closed(&c->cfg, db);
@@ -118,8 +118,9 @@ static int decide(struct ctl *c, struct bl_db *db, const char *name, struct chec
 
 static void print_text(struct bl_db *db, const char *name, const struct check *k)
 {
-	static const char *const src[] = {"none", "local", "feed"};
-	static const char *const dn[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+	static const char *const src[] = {N_("none"), N_("local"), N_("feed")};
+	static const char *const dn[] = {N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"),
+	                                 N_("Fri"), N_("Sat"), N_("Sun")};
 	char cats[1024];
 	int active = 0;
 
@@ -127,34 +128,37 @@ static void print_text(struct bl_db *db, const char *name, const struct check *k
 	const char *answer = rs_verdict_answer(&k->r);
 	bool passes = k->r.outcome == RS_OUT_FORWARD || k->r.outcome == RS_OUT_REWRITE;
 
-	printf("%s: %s\n", name, passes ? "not blocked" : "blocked");
-	printf("  profile:    %s%s%s (blocks %s; chosen by %s)\n", k->prof->name,
-	       k->prof->preset[0] ? ", preset " : "", k->prof->preset,
+	printf("%s: %s\n", name, passes ? _("not blocked") : _("blocked"));
+	printf(_("  profile:    %s%s%s (blocks %s; chosen by %s)\n"), k->prof->name,
+	       k->prof->preset[0] ? _(", preset ") : "", k->prof->preset,
 	       cat_list(db, k->prof->block_mask, cats, sizeof(cats), false),
 	       rs_profile_by_name(k->r.profile_by));
-	printf("  time:       %s %02d:%02d", dn[k->mow / 1440], k->mow % 1440 / 60, k->mow % 60);
+	printf(_("  time:       %s %02d:%02d"), _(dn[k->mow / 1440]), k->mow % 1440 / 60,
+	       k->mow % 60);
 	for (int i = 0; i < k->prof->n_schedules; i++) {
 		if (!rs_schedule_active(&k->prof->schedules[i], k->mow))
 			continue;
-		printf("%s window %d%s", active++ ? "," : ", schedule:", i + 1,
-		       k->prof->schedules[i].bedtime ? " (bedtime)" : "");
+		printf(_("%s window %d%s"), active++ ? "," : _(", schedule:"), i + 1,
+		       k->prof->schedules[i].bedtime ? _(" (bedtime)") : "");
 	}
-	printf("%s\n", active ? "" : ", no schedule active");
-	printf("  decided by: %s%s%s\n", k->r.decided_by, k->r.text[0] ? ": " : "", k->r.text);
+	printf("%s\n", active ? "" : _(", no schedule active"));
+	printf(_("  decided by: %s%s%s\n"), k->r.decided_by, k->r.text[0] ? ": " : "", k->r.text);
 	if (k->r.have_list && v->action != BL_ACTION_NONE) {
-		printf("  rule:       %s (%s, %s", v->match, v->subtree ? "subtree" : "exact",
-		       v->action == BL_ACTION_ALLOW ? "allow" : "deny");
+		printf(_("  rule:       %s (%s, %s"), v->match,
+		       v->subtree ? _("subtree") : _("exact"),
+		       v->action == BL_ACTION_ALLOW ? _("allow") : _("deny"));
 		if (v->source == BL_SOURCE_FEED)
-			printf(", feed version %" PRIu32 ")\n", v->feed_version);
+			printf(_(", feed version %" PRIu32 ")\n"), v->feed_version);
 		else
-			printf(", %s)\n", src[v->source]);
-		printf("  categories: %s\n",
+			printf(", %s)\n", _(src[v->source]));
+		printf(_("  categories: %s\n"),
 		       v->categories ? cat_list(db, v->categories, cats, sizeof(cats), false)
-		                     : "(none: applies to every profile)");
+		                     : _("(none: applies to every profile)"));
 	}
-	printf("  answer:     %s\n", k->r.outcome == RS_OUT_FORWARD   ? "forwarded upstream"
-	                             : k->r.outcome == RS_OUT_REWRITE ? "rewritten (safe search)"
-	                                                              : answer);
+	printf(_("  answer:     %s\n"), k->r.outcome == RS_OUT_FORWARD ? _("forwarded upstream")
+	                                : k->r.outcome == RS_OUT_REWRITE
+	                                    ? _("rewritten (safe search)")
+	                                    : answer);
 }
 
 static void print_json(struct bl_db *db, const char *name, const struct check *k)
@@ -199,19 +203,20 @@ static int parse_check_args(struct ctl *c, int argc, char **argv, struct check *
 		} else if (ch == 'A') {
 			at = optarg;
 		} else {
-			fprintf(stderr, "kidguard-ctl: check: bad option or value\n");
+			fprintf(stderr, _("kidguard-ctl: check: bad option or value\n"));
 			return -1;
 		}
 	}
 	if (optind + 1 != argc) {
-		fputs("usage: kidguard-ctl check DOMAIN [--client IP] [--mac MAC] "
-		      "[--at 'YYYY-MM-DD HH:MM' | --at 'mon 21:00'] [--json]\n",
+		fputs(_("usage: kidguard-ctl check DOMAIN [--client IP] [--mac MAC] "
+		        "[--at 'YYYY-MM-DD HH:MM' | --at 'mon 21:00'] [--json]\n"),
 		      stderr);
 		return -1;
 	}
 	if (parse_at(at, &k->mow) < 0) {
 		fprintf(stderr,
-		        "kidguard-ctl: --at %s: expected 'YYYY-MM-DD HH:MM' or 'mon 21:00'\n", at);
+		        _("kidguard-ctl: --at %s: expected 'YYYY-MM-DD HH:MM' or 'mon 21:00'\n"),
+		        at);
 		return -1;
 	}
 	/* The operator asks what that client (or device, by MAC) gets: as if its router were
@@ -234,7 +239,7 @@ int ctl_cmd_check(struct ctl *c, int argc, char **argv)
 	if (parse_check_args(c, argc, argv, &k, &json) < 0)
 		return CTL_EXIT_USAGE;
 	if ((rc = bl_name_normalize(argv[optind], norm, sizeof(norm))) != 0) {
-		fprintf(stderr, "kidguard-ctl: %s: %s\n", argv[optind], kg_strerror(rc));
+		fprintf(stderr, _("kidguard-ctl: %s: %s\n"), argv[optind], kg_strerror(rc));
 		return CTL_EXIT_FAIL;
 	}
 	if (!(db = ctl_open(c, true)))
@@ -245,7 +250,7 @@ int ctl_cmd_check(struct ctl *c, int argc, char **argv)
 	else if (rc == 0)
 		print_text(db, norm, &k);
 	else
-		fprintf(stderr, "kidguard-ctl: lookup failed: %s\n",
+		fprintf(stderr, _("kidguard-ctl: lookup failed: %s\n"),
 		        rc == RS_EINVAL ? "no profile" : kg_strerror(rc));
 	bl_db_close(db);
 	return rc ? CTL_EXIT_FAIL : 0;

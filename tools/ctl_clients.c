@@ -30,9 +30,9 @@
 
 static int usage(void)
 {
-	fputs("usage: kidguard-ctl clients import [--merge] [--allow-undefined] FILE |\n"
-	      "                           set [--allow-undefined] PREFIX PROFILE | del PREFIX |\n"
-	      "                           lookup IP | count\n",
+	fputs(_("usage: kidguard-ctl clients import [--merge] [--allow-undefined] FILE |\n"
+	        "                           set [--allow-undefined] PREFIX PROFILE | del PREFIX |\n"
+	        "                           lookup IP | count\n"),
 	      stderr);
 	return CTL_EXIT_USAGE;
 }
@@ -50,10 +50,11 @@ static void unknown_profile(const struct ctl *c, const char *where, const char *
 {
 	char names[512];
 
-	fprintf(stderr,
-	        "kidguard-ctl: %s: unknown profile '%s': the config defines %s (--allow-undefined "
-	        "stores it anyway, for a profile the next config adds)\n",
-	        where, name, rs_profile_names(&c->cfg, names, sizeof(names)));
+	fprintf(
+	    stderr,
+	    _("kidguard-ctl: %s: unknown profile '%s': the config defines %s (--allow-undefined "
+	      "stores it anyway, for a profile the next config adds)\n"),
+	    where, name, rs_profile_names(&c->cfg, names, sizeof(names)));
 }
 
 static double now_s(void)
@@ -102,10 +103,10 @@ static void progress(const struct import *im, bool last)
 	if (!im->tty)
 		return;
 	if (im->size > 0 && pos >= 0)
-		fprintf(stderr, "\r  %lu prefixes (%.0f%%)%s", im->entries,
+		fprintf(stderr, "\r  %lu %s (%.0f%%)%s", im->entries, _("prefixes"),
 		        100.0 * (double)pos / (double)im->size, last ? "\n" : "");
 	else
-		fprintf(stderr, "\r  %lu prefixes%s", im->entries, last ? "\n" : "");
+		fprintf(stderr, "\r  %lu %s%s", im->entries, _("prefixes"), last ? "\n" : "");
 	fflush(stderr);
 }
 
@@ -118,7 +119,7 @@ static int import_lines(const struct ctl *c, struct bl_clients *t, struct import
 	while (fgets(buf, sizeof(buf), im->fp)) {
 		im->line++;
 		if (!strchr(buf, '\n') && !feof(im->fp)) {
-			fprintf(stderr, "kidguard-ctl: %s:%lu: line longer than %d bytes\n",
+			fprintf(stderr, _("kidguard-ctl: %s:%lu: line longer than %d bytes\n"),
 			        im->file, im->line, LINE_MAX_LEN);
 			return -1;
 		}
@@ -126,15 +127,16 @@ static int import_lines(const struct ctl *c, struct bl_clients *t, struct import
 		if (rc == 1)
 			continue;
 		if (rc < 0 || bl_prefix_parse(prefix, &p) < 0) {
-			fprintf(stderr,
-			        "kidguard-ctl: %s:%lu: expected PREFIX PROFILE (e.g. 192.0.2.0/24 "
-			        "kids; no host bits past the length)\n",
-			        im->file, im->line);
+			fprintf(
+			    stderr,
+			    _("kidguard-ctl: %s:%lu: expected PREFIX PROFILE (e.g. 192.0.2.0/24 "
+			      "kids; no host bits past the length)\n"),
+			    im->file, im->line);
 			return -1;
 		}
 		rc = bl_clients_put(t, &p, profile);
 		if (rc < 0) {
-			fprintf(stderr, "kidguard-ctl: %s:%lu: %s\n", im->file, im->line,
+			fprintf(stderr, _("kidguard-ctl: %s:%lu: %s\n"), im->file, im->line,
 			        rc == -EINVAL ? "bad profile name (1..31 printable characters)"
 			                      : kg_strerror(rc));
 			return -1;
@@ -154,7 +156,7 @@ static int import_lines(const struct ctl *c, struct bl_clients *t, struct import
 			progress(im, false);
 	}
 	if (ferror(im->fp)) {
-		fprintf(stderr, "kidguard-ctl: %s: %s\n", im->file, strerror(errno));
+		fprintf(stderr, _("kidguard-ctl: %s: %s\n"), im->file, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -175,14 +177,14 @@ static int cmd_import(struct ctl *c, struct bl_db *db, int argc, char **argv, bo
 	im.file = argv[argc - 1];
 	im.fp = strcmp(im.file, "-") == 0 ? stdin : fopen(im.file, "r");
 	if (!im.fp) {
-		fprintf(stderr, "kidguard-ctl: %s: %s\n", im.file, strerror(errno));
+		fprintf(stderr, _("kidguard-ctl: %s: %s\n"), im.file, strerror(errno));
 		return CTL_EXIT_FAIL;
 	}
 	if (fstat(fileno(im.fp), &st) == 0 && S_ISREG(st.st_mode))
 		im.size = (long long)st.st_size;
 	bl_clients_count(db, &before);
 	if ((rc = bl_clients_begin(db, &t)) < 0 || (!merge && (rc = bl_clients_clear(t)) < 0)) {
-		fprintf(stderr, "kidguard-ctl: clients import: %s\n", kg_strerror(rc));
+		fprintf(stderr, _("kidguard-ctl: clients import: %s\n"), kg_strerror(rc));
 		goto fail;
 	}
 	if (import_lines(c, t, &im) < 0)
@@ -191,27 +193,27 @@ static int cmd_import(struct ctl *c, struct bl_db *db, int argc, char **argv, bo
 	rc = bl_clients_commit(t);
 	t = NULL;
 	if (rc < 0) {
-		fprintf(stderr, "kidguard-ctl: clients import: commit: %s\n", kg_strerror(rc));
+		fprintf(stderr, _("kidguard-ctl: clients import: commit: %s\n"), kg_strerror(rc));
 		goto fail;
 	}
 	bl_clients_count(db, &after);
-	printf("imported %lu prefixes from %s in %.1f s (%s): the table holds %llu (was %llu)\n",
+	printf(_("imported %lu prefixes from %s in %.1f s (%s): the table holds %llu (was %llu)\n"),
 	       im.entries, im.file, now_s() - t0, merge ? "merged" : "replaced",
 	       (unsigned long long)after, (unsigned long long)before);
 	if (im.unknown)
 		fprintf(
 		    stderr,
-		    "kidguard-ctl: warning: %lu lines name a profile the config does not define "
-		    "(first: '%s', stored as --allow-undefined asked); until the config defines "
-		    "it, "
-		    "those subscribers get the config's clients = match\n",
+		    _("kidguard-ctl: warning: %lu lines name a profile the config does not define "
+		      "(first: '%s', stored as --allow-undefined asked); until the config defines "
+		      "it, "
+		      "those subscribers get the config's clients = match\n"),
 		    im.unknown, im.first_unknown);
 	if (im.fp != stdin)
 		fclose(im.fp);
 	return 0;
 fail:
 	bl_clients_abort(t);
-	fprintf(stderr, "kidguard-ctl: clients import: nothing changed\n");
+	fprintf(stderr, _("kidguard-ctl: clients import: nothing changed\n"));
 	if (im.fp != stdin)
 		fclose(im.fp);
 	return CTL_EXIT_FAIL;
@@ -226,7 +228,8 @@ static int cmd_change(struct ctl *c, struct bl_db *db, bool set, int argc, char 
 	if (argc != (set ? 4 : 3))
 		return usage();
 	if (bl_prefix_parse(argv[2], &p) < 0) {
-		fprintf(stderr, "kidguard-ctl: %s: not a prefix (no host bits past the length)\n",
+		fprintf(stderr,
+		        _("kidguard-ctl: %s: not a prefix (no host bits past the length)\n"),
 		        argv[2]);
 		return CTL_EXIT_USAGE;
 	}
@@ -242,7 +245,7 @@ static int cmd_change(struct ctl *c, struct bl_db *db, bool set, int argc, char 
 	}
 	bl_clients_abort(t);
 	if (rc < 0) {
-		fprintf(stderr, "kidguard-ctl: clients %s %s: %s\n", argv[1], argv[2],
+		fprintf(stderr, _("kidguard-ctl: clients %s %s: %s\n"), argv[1], argv[2],
 		        rc == -EINVAL        ? "bad profile name (1..31 printable characters)"
 		        : rc == BL_ENOTFOUND ? "no such prefix in the table"
 		                             : kg_strerror(rc));
@@ -250,8 +253,8 @@ static int cmd_change(struct ctl *c, struct bl_db *db, bool set, int argc, char 
 	}
 	if (set && !profile_known(c, argv[3]))
 		fprintf(stderr,
-		        "kidguard-ctl: warning: the config defines no profile '%s' (stored as "
-		        "--allow-undefined asked)\n",
+		        _("kidguard-ctl: warning: the config defines no profile '%s' (stored as "
+		          "--allow-undefined asked)\n"),
 		        argv[3]);
 	return 0;
 }
@@ -266,22 +269,22 @@ static int cmd_lookup(struct bl_db *db, int argc, char **argv)
 	if (argc != 3)
 		return usage();
 	if (bl_prefix_parse(argv[2], &a) < 0 || a.len != (a.family == BL_FAMILY_V4 ? 32u : 128u)) {
-		fprintf(stderr, "kidguard-ctl: %s: not an IP address\n", argv[2]);
+		fprintf(stderr, _("kidguard-ctl: %s: not an IP address\n"), argv[2]);
 		return CTL_EXIT_USAGE;
 	}
 	if ((rc = bl_reader_open(db, &r)) < 0) {
-		fprintf(stderr, "kidguard-ctl: %s\n", kg_strerror(rc));
+		fprintf(stderr, _("kidguard-ctl: %s\n"), kg_strerror(rc));
 		return CTL_EXIT_FAIL;
 	}
 	rc = bl_client_lookup(r, a.family, a.addr, profile, sizeof(profile), &m);
 	bl_reader_close(r);
 	if (rc == BL_ENOTFOUND) {
-		printf("%s: no prefix in the subscriber table (the config's clients = decide)\n",
+		printf(_("%s: no prefix in the subscriber table (the config's clients = decide)\n"),
 		       argv[2]);
 		return CTL_EXIT_FAIL;
 	}
 	if (rc < 0) {
-		fprintf(stderr, "kidguard-ctl: %s\n", kg_strerror(rc));
+		fprintf(stderr, _("kidguard-ctl: %s\n"), kg_strerror(rc));
 		return CTL_EXIT_FAIL;
 	}
 	printf("%s %s (%s)\n", argv[2], profile, bl_prefix_str(&m, buf, sizeof(buf)));

@@ -17,7 +17,7 @@ struct bl_db *ctl_open(const struct ctl *c, bool readonly)
 	int rc = bl_db_open(c->state_dir, &o, &db);
 
 	if (rc != 0) {
-		fprintf(stderr, "kidguard-ctl: cannot open store %s: %s\n", c->state_dir,
+		fprintf(stderr, _("kidguard-ctl: cannot open store %s: %s\n"), c->state_dir,
 		        kg_strerror(rc));
 		return NULL;
 	}
@@ -29,7 +29,7 @@ int ctl_categories(struct bl_db *db, char *const *names, int n, uint64_t *mask)
 	for (int i = 0; i < n; i++) {
 		int bit;
 		if (bl_category_find(db, names[i], &bit) != 0) {
-			fprintf(stderr, "kidguard-ctl: unknown category '%s'\n", names[i]);
+			fprintf(stderr, _("kidguard-ctl: unknown category '%s'\n"), names[i]);
 			return -1;
 		}
 		*mask |= 1ULL << bit;
@@ -86,7 +86,7 @@ static int rule_apply(struct bl_db *db, bool allow, const struct rule_args *a, c
 	rc = bl_writer_commit(w);
 out:
 	if (rc != 0)
-		fprintf(stderr, "kidguard-ctl: %s %s %s: %s\n", allow ? "allow" : "deny",
+		fprintf(stderr, _("kidguard-ctl: %s %s %s: %s\n"), allow ? "allow" : "deny",
 		        a->add ? "add" : "del", norm, kg_strerror(rc));
 	return rc ? CTL_EXIT_FAIL : 0;
 }
@@ -99,13 +99,13 @@ int ctl_cmd_rule(struct ctl *c, bool allow, int argc, char **argv)
 	int rc;
 
 	if (rule_parse(allow, argc, argv, &a) != 0) {
-		fprintf(stderr, "usage: kidguard-ctl %s\n",
+		fprintf(stderr, _("usage: kidguard-ctl %s\n"),
 		        allow ? "allow add|del DOMAIN [--exact]"
 		              : "deny add|del DOMAIN [--category C]... [--exact]");
 		return CTL_EXIT_USAGE;
 	}
 	if ((rc = bl_name_normalize(a.name, norm, sizeof(norm))) != 0) {
-		fprintf(stderr, "kidguard-ctl: %s: %s\n", a.name, kg_strerror(rc));
+		fprintf(stderr, _("kidguard-ctl: %s: %s\n"), a.name, kg_strerror(rc));
 		return CTL_EXIT_FAIL;
 	}
 	if (!(db = ctl_open(c, false)))
@@ -122,17 +122,17 @@ static void print_time(const char *label, uint64_t t)
 	struct tm tm;
 
 	if (t == 0 || !gmtime_r(&tt, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%SZ", &tm))
-		printf("%-14s never\n", label);
+		printf(_("%-14s never\n"), label);
 	else
 		printf("%-14s %s\n", label, buf);
 }
 
 static void print_stats(struct bl_db *db, const struct bl_stats *st)
 {
-	printf("%-14s %12s %12s\n", "", "local", "feed");
-	printf("%-14s %12" PRIu64 " %12" PRIu64 "\n", "rules", st->rules[0], st->rules[1]);
-	printf("%-14s %12" PRIu64 " %12" PRIu64 "\n", "allow", st->allow[0], st->allow[1]);
-	printf("%-14s %12" PRIu64 " %12" PRIu64 "\n", "deny", st->deny[0], st->deny[1]);
+	printf("%-14s %12s %12s\n", "", _("local"), _("feed"));
+	printf("%-14s %12" PRIu64 " %12" PRIu64 "\n", _("rules"), st->rules[0], st->rules[1]);
+	printf("%-14s %12" PRIu64 " %12" PRIu64 "\n", _("allow"), st->allow[0], st->allow[1]);
+	printf("%-14s %12" PRIu64 " %12" PRIu64 "\n", _("deny"), st->deny[0], st->deny[1]);
 	for (int b = 0; b < BL_CATEGORY_MAX; b++) {
 		const char *name = bl_category_name(db, b);
 		if (st->per_category[0][b] || st->per_category[1][b])
@@ -142,7 +142,7 @@ static void print_stats(struct bl_db *db, const struct bl_stats *st)
 	if (st->uncategorized[0] || st->uncategorized[1])
 		printf("  %-12s %12" PRIu64 " %12" PRIu64 "\n", "(all)", st->uncategorized[0],
 		       st->uncategorized[1]);
-	printf("%-14s %.1f MiB of %.0f MiB map\n", "disk", st->disk_bytes / 1048576.0,
+	printf(_("%-14s %.1f MiB of %.0f MiB map\n"), _("disk"), st->disk_bytes / 1048576.0,
 	       st->map_bytes / 1048576.0);
 }
 
@@ -191,7 +191,7 @@ int ctl_cmd_info(struct ctl *c, int argc, char **argv)
 	int rc;
 
 	if (argc != 1) {
-		fputs("usage: kidguard-ctl info\n", stderr);
+		fputs(_("usage: kidguard-ctl info\n"), stderr);
 		return CTL_EXIT_USAGE;
 	}
 	if (!(db = ctl_open(c, true)))
@@ -200,20 +200,20 @@ int ctl_cmd_info(struct ctl *c, int argc, char **argv)
 	if (rc == 0)
 		rc = bl_db_stats(db, &st);
 	if (rc == 0) {
-		printf("store          %s\n", c->state_dir);
-		printf("feed version   %" PRIu64 "\n", m.feed_version);
-		print_time("last sync", m.last_sync);
-		print_time("last attempt", m.last_attempt);
+		printf(_("store          %s\n"), c->state_dir);
+		printf(_("feed version   %" PRIu64 "\n"), m.feed_version);
+		print_time(_("last sync"), m.last_sync);
+		print_time(_("last attempt"), m.last_attempt);
 		if (m.timestamp_ttl) /* freshness counts from it (docs/feed-format.md) */
-			printf("signed at      %" PRIu64 " (timestamp valid %" PRIu64 " s)\n",
+			printf(_("signed at      %" PRIu64 " (timestamp valid %" PRIu64 " s)\n"),
 			       m.timestamp_signed, m.timestamp_ttl);
 		if (m.last_error[0])
-			printf("last error     %s\n", m.last_error);
+			printf(_("last error     %s\n"), m.last_error);
 		print_feed_keys(db);
 		print_stats(db, &st);
 		print_fleet(db);
 	} else {
-		fprintf(stderr, "kidguard-ctl: info: %s\n", kg_strerror(rc));
+		fprintf(stderr, _("kidguard-ctl: info: %s\n"), kg_strerror(rc));
 	}
 	bl_db_close(db);
 	return rc ? CTL_EXIT_FAIL : 0;

@@ -21,7 +21,7 @@ static int bind_feed(struct ctl *c)
 	rc = rs_config_bind_feed(&c->cfg, db, err, sizeof(err));
 	bl_db_close(db);
 	if (rc < 0)
-		fprintf(stderr, "kidguard-ctl: %s\n", err);
+		fprintf(stderr, _("kidguard-ctl: %s\n"), err);
 	return rc;
 }
 
@@ -30,7 +30,7 @@ int ctl_load_config(struct ctl *c, const char *path)
 	char err[512];
 
 	if (rs_config_load(path, &c->cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "kidguard-ctl: %s\n", err);
+		fprintf(stderr, _("kidguard-ctl: %s\n"), err);
 		return -1;
 	}
 	snprintf(c->state_dir, sizeof(c->state_dir), "%s", c->cfg.state_dir);

@@ -23,8 +23,8 @@
 
 static int usage(void)
 {
-	fputs("usage: kidguard-ctl -c CONFIG devices add NAME --profile PROFILE | list | "
-	      "revoke NAME | count\n",
+	fputs(_("usage: kidguard-ctl -c CONFIG devices add NAME --profile PROFILE | list | "
+	        "revoke NAME | count\n"),
 	      stderr);
 	return CTL_EXIT_USAGE;
 }
@@ -42,12 +42,12 @@ static void print_endpoints(const struct ctl *c, const char *id)
 	char dot[RS_TLS_NAME_MAX + 96], doh[RS_TLS_NAME_MAX + 128];
 
 	if (rs_device_endpoints(&c->cfg, id, dot, sizeof(dot), doh, sizeof(doh)) < 0) {
-		printf("dot:         (set [tls] hostname in the config to get the DoT name)\n"
-		       "doh:         https://HOSTNAME/dns-query/%s\n",
+		printf(_("dot:         (set [tls] hostname in the config to get the DoT name)\n"
+		         "doh:         https://HOSTNAME/dns-query/%s\n"),
 		       id);
 		return;
 	}
-	printf("dot:         %s\ndoh:         %s\n", dot, doh);
+	printf(_("dot:         %s\ndoh:         %s\n"), dot, doh);
 }
 
 static int cmd_add(struct ctl *c, struct bl_db *db, int argc, char **argv)
@@ -70,15 +70,16 @@ static int cmd_add(struct ctl *c, struct bl_db *db, int argc, char **argv)
 		return usage();
 	name = argv[optind + 1];
 	if (!bl_device_name_valid(name)) {
-		fprintf(stderr,
-		        "kidguard-ctl: devices add: bad name '%s' (1..63 of A-Z a-z 0-9 _ . -)\n",
-		        name);
+		fprintf(
+		    stderr,
+		    _("kidguard-ctl: devices add: bad name '%s' (1..63 of A-Z a-z 0-9 _ . -)\n"),
+		    name);
 		return CTL_EXIT_FAIL;
 	}
 	if (!profile_defined(c, profile)) {
 		fprintf(stderr,
-		        "kidguard-ctl: devices add: unknown profile '%s': the config defines no "
-		        "[profile %s] (give the daemon's config with -c)\n",
+		        _("kidguard-ctl: devices add: unknown profile '%s': the config defines no "
+		          "[profile %s] (give the daemon's config with -c)\n"),
 		        profile, profile);
 		return CTL_EXIT_FAIL;
 	}
@@ -90,17 +91,18 @@ static int cmd_add(struct ctl *c, struct bl_db *db, int argc, char **argv)
 	}
 	bl_devices_abort(t);
 	if (rc < 0) {
-		fprintf(stderr, "kidguard-ctl: devices add %s: %s\n", name,
+		fprintf(stderr, _("kidguard-ctl: devices add %s: %s\n"), name,
 		        rc == -EEXIST ? "a device of that name exists (revoke it first)"
 		                      : kg_strerror(rc));
 		return CTL_EXIT_FAIL;
 	}
 	bl_device_fingerprint(hash, fp);
-	printf("device:      %s\nprofile:     %s\nid:          %s\nfingerprint: %s\n", name,
+	printf(_("device:      %s\nprofile:     %s\nid:          %s\nfingerprint: %s\n"), name,
 	       profile, id, fp);
 	print_endpoints(c, id);
-	fprintf(stderr, "kidguard-ctl: the ID is shown only now (the store keeps its hash); put it "
-	                "in the phone's Private DNS / DoH setting\n");
+	fprintf(stderr,
+	        _("kidguard-ctl: the ID is shown only now (the store keeps its hash); put it "
+	          "in the phone's Private DNS / DoH setting\n"));
 	return 0;
 }
 
@@ -128,11 +130,11 @@ static int cmd_revoke(struct bl_db *db, const char *name)
 	}
 	bl_devices_abort(t);
 	if (rc < 0) {
-		fprintf(stderr, "kidguard-ctl: devices revoke %s: %s\n", name,
+		fprintf(stderr, _("kidguard-ctl: devices revoke %s: %s\n"), name,
 		        rc == BL_ENOTFOUND || rc == -EINVAL ? "no such device" : kg_strerror(rc));
 		return CTL_EXIT_FAIL;
 	}
-	printf("revoked %s\n", name);
+	printf(_("revoked %s\n"), name);
 	return 0;
 }
 
@@ -158,7 +160,7 @@ int ctl_cmd_devices(struct ctl *c, int argc, char **argv)
 		printf("%-24s %-16s %-20s %s\n", "NAME", "PROFILE", "CREATED", "FINGERPRINT");
 		rc = bl_devices_list(db, NULL, print_device, NULL);
 		if (rc < 0)
-			fprintf(stderr, "kidguard-ctl: devices list: %s\n", kg_strerror(rc));
+			fprintf(stderr, _("kidguard-ctl: devices list: %s\n"), kg_strerror(rc));
 		rc = rc < 0 ? CTL_EXIT_FAIL : 0;
 	} else if ((rc = bl_devices_count(db, &n)) == 0) {
 		printf("%llu\n", (unsigned long long)n);

@@ -102,7 +102,8 @@ static int line(struct import *im, struct bl_parser *ps, const char *file, unsig
 	if ((rc = bl_parser_line(ps, buf, len, &p)) != 0)
 		return rc;
 	if (im->tty && im->lines % PROGRESS_EVERY == 0)
-		fprintf(stderr, "\r%s: %lu lines, %lu names", file, im->lines, im->names);
+		fprintf(stderr, "\r%s: %lu %s, %lu %s", file, im->lines, _("lines"), im->names,
+		        _("names"));
 	return tally(im, file, ln, buf, &p);
 }
 
@@ -141,8 +142,9 @@ static int import_file(struct import *im, const char *file)
 	int rc;
 
 	if (len > 3 && strcmp(file + len - 3, ".xz") == 0) {
-		fprintf(stderr, "kidguard-ctl: %s: decompress first (xz -dc %s | ... import -)\n",
-		        file, file);
+		fprintf(stderr,
+		        _("kidguard-ctl: %s: decompress first (xz -dc %s | ... import -)\n"), file,
+		        file);
 		return -1;
 	}
 	if (!fp && !(fp = fopen(file, "r"))) {
@@ -155,7 +157,7 @@ static int import_file(struct import *im, const char *file)
 	if (fp != stdin)
 		fclose(fp);
 	if (rc != 0)
-		fprintf(stderr, "kidguard-ctl: %s:%lu: %s\n", file, ln, kg_strerror(rc));
+		fprintf(stderr, _("kidguard-ctl: %s:%lu: %s\n"), file, ln, kg_strerror(rc));
 	return rc;
 }
 
@@ -163,13 +165,13 @@ static void summary(const struct import *im, double secs)
 {
 	if (im->tty)
 		fputc('\n', stderr);
-	printf("read %lu lines: %lu names imported, %lu empty/comment, %lu skipped, %lu invalid"
-	       " (%.1f s)\n",
+	printf(_("read %lu lines: %lu names imported, %lu empty/comment, %lu skipped, %lu invalid"
+	         " (%.1f s)\n"),
 	       im->lines, im->names, im->empty, im->skipped, im->invalid, secs);
 	for (int i = 0; i < im->nreasons; i++)
 		printf("  %8lu  %s\n", im->reasons[i].count, im->reasons[i].reason);
 	if (im->nsamples)
-		printf("first invalid lines:\n");
+		printf(_("first invalid lines:\n"));
 	for (int i = 0; i < im->nsamples; i++)
 		printf("  %s\n", im->samples[i]);
 }
@@ -205,18 +207,18 @@ static int import_run(struct import *im, struct bl_db *db, int nfiles, char **fi
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((rc = bl_writer_begin(db, &im->w)) != 0) {
-		fprintf(stderr, "kidguard-ctl: import: %s\n", kg_strerror(rc));
+		fprintf(stderr, _("kidguard-ctl: import: %s\n"), kg_strerror(rc));
 		return CTL_EXIT_FAIL;
 	}
 	for (int i = 0; i < nfiles && rc == 0; i++)
 		rc = import_file(im, files[i]);
 	if (rc != 0) {
 		bl_writer_abort(im->w);
-		fputs("kidguard-ctl: import aborted, the store is unchanged\n", stderr);
+		fputs(_("kidguard-ctl: import aborted, the store is unchanged\n"), stderr);
 		return CTL_EXIT_FAIL;
 	}
 	if ((rc = bl_writer_commit(im->w)) != 0) {
-		fprintf(stderr, "kidguard-ctl: import commit: %s\n", kg_strerror(rc));
+		fprintf(stderr, _("kidguard-ctl: import commit: %s\n"), kg_strerror(rc));
 		return CTL_EXIT_FAIL;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -233,8 +235,8 @@ int ctl_cmd_import(struct ctl *c, int argc, char **argv)
 
 	memset(&im, 0, sizeof(im));
 	if (import_parse(&im, argc, argv, cats, &ncats) != 0) {
-		fputs("usage: kidguard-ctl import --format domains|hosts|adblock|rpz "
-		      "(--category C... | --allow) FILE...\n",
+		fputs(_("usage: kidguard-ctl import --format domains|hosts|adblock|rpz "
+		        "(--category C... | --allow) FILE...\n"),
 		      stderr);
 		return CTL_EXIT_USAGE;
 	}

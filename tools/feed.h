@@ -94,7 +94,9 @@ struct pub {
 	int nmand, nchild;
 	struct sy_next_key announce[SY_NEXT_KEYS_MAX]; /* --announce-key KEY --from DATE */
 	int nannounce;
-	bool announce_dated; /* the last --announce-key has its --from */
+	bool announce_dated;                 /* the last --announce-key has its --from */
+	const char *names[SY_CAT_NAMES_MAX]; /* --category-name NAME:LANG=TEXT */
+	int nnames;
 	struct sy_manifest m, prev;
 	bool have_prev;
 	struct fset set;

@@ -127,23 +127,16 @@ static int merge_announce(struct pub *p)
 
 int feed_parse_args(struct pub *p, int argc, char **argv)
 {
-	static const struct option lo[] = {{"key", 1, NULL, 'k'},
-	                                   {"dir", 1, NULL, 'd'},
-	                                   {"category", 1, NULL, 'c'},
-	                                   {"confidential", 1, NULL, 'C'},
-	                                   {"description", 1, NULL, 'D'},
-	                                   {"mandatory", 1, NULL, 'M'},
-	                                   {"child-default", 1, NULL, 'H'},
-	                                   {"feed", 1, NULL, 'f'},
-	                                   {"report", 1, NULL, 'r'},
-	                                   {"expires-in", 1, NULL, 'e'},
-	                                   {"keep", 1, NULL, 'K'},
-	                                   {"version", 1, NULL, 'V'},
-	                                   {"timestamp-ttl", 1, NULL, 'T'},
-	                                   {"announce-key", 1, NULL, 'A'},
-	                                   {"from", 1, NULL, 'F'},
-	                                   {"signal", 1, NULL, 'S'},
-	                                   {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {
+	    {"key", 1, NULL, 'k'},           {"dir", 1, NULL, 'd'},
+	    {"category", 1, NULL, 'c'},      {"confidential", 1, NULL, 'C'},
+	    {"description", 1, NULL, 'D'},   {"mandatory", 1, NULL, 'M'},
+	    {"child-default", 1, NULL, 'H'}, {"feed", 1, NULL, 'f'},
+	    {"report", 1, NULL, 'r'},        {"expires-in", 1, NULL, 'e'},
+	    {"keep", 1, NULL, 'K'},          {"version", 1, NULL, 'V'},
+	    {"timestamp-ttl", 1, NULL, 'T'}, {"announce-key", 1, NULL, 'A'},
+	    {"from", 1, NULL, 'F'},          {"signal", 1, NULL, 'S'},
+	    {"category-name", 1, NULL, 'N'}, {NULL, 0, NULL, 0}};
 	int c, bad = 0;
 
 	p->feed = "national";
@@ -175,6 +168,9 @@ int feed_parse_args(struct pub *p, int argc, char **argv)
 			break;
 		case 'H':
 			bad = add_ptr(p->child, &p->nchild, SY_CATEGORIES_MAX, optarg);
+			break;
+		case 'N':
+			bad = add_ptr(p->names, &p->nnames, SY_CAT_NAMES_MAX, optarg);
 			break;
 		case 'f':
 			p->feed = optarg;
@@ -257,8 +253,46 @@ static int apply_policy(struct pub *p)
 	return 0;
 }
 
+/* --category-name NAME:LANG=TEXT: the category's name in that language (a built-in or a
+ * --category NAME; TEXT UTF-8, under 128 bytes, no control characters). */
+static int apply_names(struct pub *p)
+{
+	for (int i = 0; i < p->nnames; i++) {
+		const char *s = p->names[i], *colon = strchr(s, ':'), *eq = strchr(s, '=');
+		struct sy_cat_name *cn = &p->m.cat_names[i];
+		size_t nl = colon ? (size_t)(colon - s) : 0,
+		       ll = colon && eq > colon ? (size_t)(eq - colon - 1) : 0;
+		bool ok = nl > 0 && nl < sizeof(cn->name) &&
+		          strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == nl && ll >= 2 &&
+		          ll <= 3 && strspn(colon + 1, "abcdefghijklmnopqrstuvwxyz") == ll &&
+		          eq[1] && strlen(eq + 1) < sizeof(cn->text);
+		for (const char *t = ok ? eq + 1 : ""; *t && ok; t++)
+			ok = (unsigned char)*t >= 0x20 && *t != 0x7f;
+		for (int j = 0; j < i && ok; j++)
+			ok = !(strncmp(p->m.cat_names[j].name, s, nl) == 0 &&
+			       !p->m.cat_names[j].name[nl] &&
+			       strncmp(p->m.cat_names[j].lang, colon + 1, ll) == 0 &&
+			       !p->m.cat_names[j].lang[ll]);
+		if (!ok) {
+			fprintf(
+			    stderr,
+			    "kidguard-feed: --category-name %s: want NAME:LANG=TEXT (LANG two or "
+			    "three letters, TEXT under 128 bytes), once per NAME and LANG\n",
+			    s);
+			return -1;
+		}
+		memcpy(cn->name, s, nl);
+		memcpy(cn->lang, colon + 1, ll);
+		memcpy(cn->text, eq + 1, strlen(eq + 1) + 1);
+	}
+	p->m.n_cat_names = p->nnames;
+	return 0;
+}
+
 static int apply_marks(struct pub *p)
 {
+	if (apply_names(p) != 0)
+		return -1;
 	if (apply_policy(p) != 0)
 		return -1;
 	for (int i = 0; i < p->nconf; i++) {

@@ -205,6 +205,16 @@ char *feed_manifest_json(const struct sy_manifest *m)
 		cJSON_AddNumberToObject(o, "timestamp_ttl", (double)m->timestamp_ttl);
 	if (m->n_next_keys) /* only when set: older appliances refuse the key */
 		cJSON_AddItemToObject(o, "next_keys", next_keys_json(m));
+	/* Only when set, like "mandatory": an older appliance refuses the key. */
+	for (int i = 0; i < m->n_cat_names; i++) {
+		cJSON *names = cJSON_GetObjectItemCaseSensitive(o, "category_names"), *lang;
+		if (!names)
+			names = cJSON_AddObjectToObject(o, "category_names");
+		lang = cJSON_GetObjectItemCaseSensitive(names, m->cat_names[i].lang);
+		if (!lang)
+			lang = cJSON_AddObjectToObject(names, m->cat_names[i].lang);
+		cJSON_AddStringToObject(lang, m->cat_names[i].name, m->cat_names[i].text);
+	}
 	s = cJSON_Print(o);
 	cJSON_Delete(o);
 	return s;

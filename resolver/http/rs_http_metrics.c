@@ -444,6 +444,20 @@ int rs__health_reason(struct rs_http *h, char *why, size_t len)
 	return rc;
 }
 
+const char *rs__health_code(int rc, const char *why)
+{
+	/* the beginnings rs__health_reason writes, as words for the dashboard's catalogue */
+	static const struct {
+		const char *prefix, *code;
+	} codes[] = {
+	    {"the blocklist store", "store"}, {"feed stale", "stale"}, {"feed expired", "expired"}};
+
+	for (size_t i = 0; rc && i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strncmp(why, codes[i].prefix, strlen(codes[i].prefix)) == 0)
+			return codes[i].code;
+	return rc ? "other" : "ok";
+}
+
 void rs__health(struct rs_http *h, struct rs_resp *r)
 {
 	char why[700], line[720];

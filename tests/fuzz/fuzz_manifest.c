@@ -47,5 +47,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(m.deltas[i].from >= 1 && m.deltas[i].from < m.version);
 	}
 	FUZZ_CHECK(m.timestamp_ttl <= SY_TIMESTAMP_TTL_MAX);
+	/* category_names: what bl_writer_set_category_names stores as it is */
+	FUZZ_CHECK(m.n_cat_names >= 0 && m.n_cat_names <= SY_CAT_NAMES_MAX);
+	for (int i = 0; i < m.n_cat_names; i++) {
+		const struct sy_cat_name *c = &m.cat_names[i];
+		size_t ll = strnlen(c->lang, sizeof(c->lang)),
+		       tl = strnlen(c->text, sizeof(c->text));
+		FUZZ_CHECK(ll >= 2 && ll <= 3 && c->name[0] && tl > 0 && tl < sizeof(c->text));
+		for (size_t j = 0; j < tl; j++)
+			FUZZ_CHECK((unsigned char)c->text[j] >= 0x20);
+	}
 	return 0;
 }

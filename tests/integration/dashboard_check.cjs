@@ -53,7 +53,7 @@ function expect(cond, what) {
     expect(painted > 100, "the chart canvas has pixels");
     // blocks by category and the recent list
     seen.categories = await page.textContent("#cat-list");
-    expect(/adult/.test(seen.categories), "category adult listed");
+    expect(/adult/i.test(seen.categories), "category adult listed");
     await page.waitForSelector("#events td a");
     seen.events = await page.textContent("#events tbody");
     expect(seen.events.includes(blockedName), "recent block listed");
@@ -64,7 +64,7 @@ function expect(cond, what) {
     seen.verdict = await page.textContent("#check-verdict");
     seen.explanation = await page.textContent("#check-explanation");
     expect(/Blocked/.test(seen.verdict), "verdict says Blocked");
-    expect(/adult/.test(seen.explanation), "explanation names the category");
+    expect(/adult/i.test(seen.explanation), "explanation names the category");
     expect(seen.verdict.includes("for default"), "verdict names the default profile");
     // "for whom?": the default profile lets the child's name through, the child's does not
     seen.profiles = await page.$$eval("#check-profile option", (os) => os.map((o) => o.value));

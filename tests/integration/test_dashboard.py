@@ -9,11 +9,18 @@ needs no prompt), asks "for whom?" (a child's profile blocks what the default al
 "Recently blocked" names each block's profile), and saves a screenshot to <build>/test-artifacts/dashboard.png. Here we then
 check over DNS that the rule added in the browser really blocks.
 
+Issue 17: the same dashboard with Accept-Language: vi (dashboard_i18n.cjs) shows the
+Vietnamese catalogue's words and none of the English ones on every page, including the "why"
+box's verdict and explanation; the block page, reached through a blocked name as a child's
+browser reaches it, is Vietnamese with the hotline 111 and is screenshotted (phone size) into
+<build>/test-artifacts/block-page-vi.png, the dashboard into dashboard-vi.png.
+
 playwright-core is installed (once) with npm into $KG_NODE_CACHE, default
 ~/.cache/kidguard-test-node, outside the repository; no browser is downloaded.
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,13 +54,80 @@ def playwright_dir():
     return mod
 
 
+I18N = os.path.join(kgtest.HERE, "..", "..", "resolver", "http", "www", "i18n")
+
+
+def catalogue(lang):
+    with open(os.path.join(I18N, lang + ".json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def english_leftovers(en, vi, prefixes):
+    """English phrases of the catalogue a Vietnamese page must not show: each message's parts
+    between placeholders (4 letters or more) that the Vietnamese message does not share."""
+    out = set()
+    for k, v in en.items():
+        if not k.startswith(prefixes) or vi.get(k) == v:
+            continue
+        for part in re.split(r"\{\w+\}", v):
+            part = part.strip(" :·,.\"")
+            if len(part) >= 4 and part not in vi.get(k, ""):
+                out.add(part)
+    return sorted(out)
+
+
 class DashboardTest(kgtest.KGTestCase):
-    def test_dashboard_in_chromium(self):
+    def setUp(self):
         if not os.path.exists(CHROMIUM) or not NODE:
             self.skipTest("chromium or node not installed (packaging/install-deps.sh)")
-        mod = playwright_dir()
-        if not mod:
+        self.mod = playwright_dir()
+        if not self.mod:
             self.skipTest("playwright-core could not be installed with npm")
+
+    def test_dashboard_in_vietnamese(self):
+        up = self.start_upstream()
+        hp, bp = kgtest.free_port(v6=False), kgtest.free_port(v6=False)
+        d = self.start_daemon("127.0.0.1:%d" % up.port,
+                              {"http": {"listen": "127.0.0.1:%d" % hp,
+                                        "block_page_listen": "127.0.0.1:%d" % bp},
+                               "profile default": {"block": "adult", "action": "sinkhole"}},
+                              start=False)
+        r = run_ctl(["deny", "add", "bad.kg.test", "--category", "adult"], state=d.state)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d.start()
+        for n in ("www.kg.test.", "x.bad.kg.test.", "y.bad.kg.test."):
+            query(d.port, n)
+        en, vi = catalogue("en"), catalogue("vi")
+        out_dir = os.path.join(kgtest.build_dir(), "test-artifacts")
+        os.makedirs(out_dir, exist_ok=True)
+        spec = {"url": "http://127.0.0.1:%d/" % hp,
+                "block_url": "http://y.bad.kg.test:%d/" % bp,
+                "user_dir": os.path.join(self.tmp, "chromium-vi"), "locale": "vi-VN",
+                "shot_dashboard": os.path.join(out_dir, "dashboard-vi.png"),
+                "shot_block": os.path.join(out_dir, "block-page-vi.png"),
+                "blocked_name": "y.bad.kg.test",
+                "pages": ["/"],
+                "must": [vi["dash.health.ok"], vi["dash.check.title"], vi["dash.events.title"],
+                         vi["dash.rules.title"], vi["category.adult"], vi["dash.check.blocked"],
+                         vi["dash.footer.metrics"]],
+                "must_block": [vi["block.title"], vi["category.adult"], "111",
+                               vi["block.wrong_block"]],
+                "never": english_leftovers(en, vi, ("dash.", "why.", "answer.", "category.",
+                                                    "block.", "report."))}
+        spec_path = os.path.join(self.tmp, "spec.json")
+        with open(spec_path, "w", encoding="utf-8") as f:
+            json.dump(spec, f, ensure_ascii=False)
+        env = dict(os.environ, NODE_PATH=self.mod, KG_CHROMIUM=CHROMIUM)
+        p = subprocess.run([NODE, os.path.join(kgtest.HERE, "dashboard_i18n.cjs"), spec_path],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=120, env=env)
+        sys.stderr.write("\nVietnamese dashboard saw: %s\nscreenshots: %s, %s\n"
+                         % (p.stdout.strip(), spec["shot_dashboard"], spec["shot_block"]))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertTrue(os.path.getsize(spec["shot_block"]) > 5000)
+
+    def test_dashboard_in_chromium(self):
+        mod = self.mod
         up = self.start_upstream()
         hp = kgtest.free_port(v6=False)
         token = "dash-test-token-0123456789"

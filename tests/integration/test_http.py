@@ -206,6 +206,9 @@ class MetricsTest(HTTPTestCase):
         st, _, text = http(self.http_port, "GET", "/health")
         self.assertEqual(st, 503, text)
         self.assertIn("feed expired", text)
+        # the dashboard gets the kind of problem, to say it in the parent's language
+        stats = get_json(self.http_port, "/api/stats")
+        self.assertEqual((stats["healthy"], stats["health_code"]), (False, "expired"))
         st, _, text = http(self.http_port, "GET", "/metrics")
         s, _ = parse_metrics(text)
         self.assertEqual(metric(s, "kidguard_healthy"), 0)
@@ -552,7 +555,7 @@ class BlockPageTest(HTTPTestCase):
         self.assertEqual(p.returncode, 0)
         self.assertIn("200", p.stdout.splitlines()[0])
         self.assertIn("This site is blocked", p.stdout)
-        self.assertRegex(p.stdout, r'class="category">adult<')
+        self.assertRegex(p.stdout, r'class="category">Adult content<')
         self.assertIn("x.bad.kg.test", p.stdout)
         self.assertIn("Blocked here: ask a parent.", p.stdout)
         self.assertIn("Child helpline 0800 1111", p.stdout)

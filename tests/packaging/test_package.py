@@ -157,6 +157,10 @@ class Package(unittest.TestCase):
             self.assertTrue(os.path.isfile(self.path("usr/share/kidguard/www/index.html")),
                             "resolver/http/www exists but /usr/share/kidguard/www/index.html is "
                             "not in the package")
+        # kidguard-ctl's messages, one compiled catalogue per po/<lang>.po
+        for po in sorted(glob.glob(os.path.join(REPO, "po", "*.po"))):
+            mo = "usr/share/locale/%s/LC_MESSAGES/kidguard.mo" % os.path.basename(po)[:-3]
+            self.assertTrue(os.path.isfile(self.path(mo)), mo + " missing from the package")
         r = run(["dpkg-deb", "-f", self.deb, "Depends"])
         self.assertIn("adduser", r.stdout)
         ctl = os.path.join(self.tmp, "control")

@@ -1,4 +1,5 @@
 /* Unit tests: the LMDB store, writer and lookup precedence (blocklist/bl_store.c, bl_write.c). */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -210,6 +211,49 @@ static void test_categories_and_meta(void **state)
 	assert_string_equal(m.last_error, "timeout");
 }
 
+static int count_label(void *arg, const char *name, const char *text)
+{
+	(*(int *)arg)++;
+	return strcmp(name, "stop") == 0 ? 7 : 0;
+}
+
+/* Issue 17: the feed's category names per language, replaced as a whole with each feed. */
+static void test_category_names(void **state)
+{
+	struct fx *f = *state;
+	struct bl_writer *w;
+	struct bl_cat_name n[3] = {{"vi", "gambling", "Cờ bạc"},
+	                           {"vi", "learning", "Học tập"},
+	                           {"en", "learning", "Learning"}};
+	struct bl_cat_name bad = {"vi", "", "x"};
+	char buf[64];
+	int seen = 0;
+
+	assert_int_equal(bl_category_label(f->r, "vi", "gambling", buf, sizeof(buf)), BL_ENOTFOUND);
+	assert_int_equal(bl_writer_begin(f->db, &w), 0);
+	assert_int_equal(bl_writer_set_category_names(w, n, 3), 0);
+	assert_int_equal(bl_writer_set_category_names(w, n, BL_CAT_NAMES_MAX + 1), -EINVAL);
+	assert_int_equal(bl_writer_set_category_names(w, &bad, 1), -EINVAL);
+	assert_int_equal(bl_writer_commit(w), 0);
+	assert_int_equal(bl_category_label(f->r, "vi", "gambling", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "Cờ bạc");
+	assert_int_equal(bl_category_label(f->r, "en", "learning", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "Learning");
+	assert_int_equal(bl_category_label(f->r, "en", "gambling", buf, sizeof(buf)), BL_ENOTFOUND);
+	assert_int_equal(bl_category_label(f->r, "vi", "learning", buf, 5), 0);
+	assert_string_equal(buf, "H\xe1\xbb\x8d"); /* cut to fit, NUL-terminated */
+	assert_int_equal(bl_category_labels(f->r, "vi", count_label, &seen), 0);
+	assert_int_equal(seen, 2);
+	/* a feed without names removes them */
+	assert_int_equal(bl_writer_begin(f->db, &w), 0);
+	assert_int_equal(bl_writer_set_category_names(w, NULL, 0), 0);
+	assert_int_equal(bl_writer_commit(w), 0);
+	assert_int_equal(bl_category_label(f->r, "vi", "gambling", buf, sizeof(buf)), BL_ENOTFOUND);
+	seen = 0;
+	assert_int_equal(bl_category_labels(f->r, "vi", count_label, &seen), 0);
+	assert_int_equal(seen, 0);
+}
+
 /* Issue 15, finding 15: a category the publisher made mandatory is blocked for every mask and
  * above local allow rules; the meta keeps the mask with the list. */
 static void test_mandatory_category(void **state)
@@ -308,6 +352,7 @@ int main(void)
 	    T(test_wire_lookup),
 	    T(test_categories_and_meta),
 	    T(test_mandatory_category),
+	    T(test_category_names),
 	    cmocka_unit_test(test_map_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
