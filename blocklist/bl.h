@@ -459,6 +459,10 @@ int bl_client_lookup(struct bl_reader *r, int family, const uint8_t *addr, char 
 
 /* Entries in the table (cheap: a sum of the counts, no scan). */
 int bl_clients_count(struct bl_db *db, uint64_t *n);
+/* Every mapping in key order (family, address, length), in one read transaction; return
+ * non-zero from `cb` to stop. `p` and `profile` are borrowed for the call. */
+typedef int (*bl_client_cb)(const struct bl_prefix *p, const char *profile, void *arg);
+int bl_clients_list(struct bl_db *db, bl_client_cb cb, void *arg);
 
 /* One write transaction over the table (the same single-writer lock as struct bl_writer: do not
  * hold both in one thread). `db` (borrowed) must outlive it; `*t` receives a handle owned by

@@ -528,6 +528,8 @@ struct rs_client {
 	/* The operator asks "what would this profile get" (GET /api/check?profile=): taken as
 	 * is, instead of choosing one from the fields above. NULL: choose as for DNS. */
 	const struct rs_profile *profile;
+	/* ... or by name, resolved through the store (a profile only the store defines). */
+	const char *profile_name;
 };
 
 /* The name asked: lowercased wire form. `via` (text) names a CNAME chain's name, or NULL. */

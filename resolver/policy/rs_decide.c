@@ -223,9 +223,9 @@ static bool choose_profile_cfg(const struct rs_decide_ctx *cx, const struct rs_c
 
 	v->profile = NULL;
 	v->profile_by = RS_BY_DEFAULT;
-	if (cl->profile) {
+	if (cl->profile || cl->profile_name) {
 		/* The operator names the profile: nothing to choose, every later step applies. */
-		v->profile = cl->profile;
+		v->profile = cl->profile ? cl->profile : rs_profile_resolve(cx, cl->profile_name);
 		v->profile_by = RS_BY_ASKED;
 		return true;
 	}
