@@ -20,6 +20,7 @@
 #include "rs.h"
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <signal.h>
@@ -310,6 +311,30 @@ static int minute_of_week(struct rs_http *h)
 	return ((tm.tm_wday + 6) % 7) * 1440 + tm.tm_hour * 60 + tm.tm_min;
 }
 
+/* Store profiles resolved for this thread's requests (the API and the block page each have
+ * their own polling thread): a verdict's profile may point into it until the thread's next
+ * decision, so it must not be shared. Freed when the thread ends. */
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static pthread_key_t scratch_key;
+
+static void scratch_key_make(void)
+{
+	pthread_key_create(&scratch_key, free);
+}
+
+static struct rs_profile_scratch *thread_scratch(void)
+{
+	struct rs_profile_scratch *s;
+
+	pthread_once(&scratch_once, scratch_key_make);
+	s = pthread_getspecific(scratch_key);
+	if (!s && (s = rs_profile_scratch_new()) && pthread_setspecific(scratch_key, s) != 0) {
+		free(s);
+		s = NULL;
+	}
+	return s; /* NULL: config profiles only, as before the store had any */
+}
+
 int rs__http_decide(struct rs_http *h, const struct rs_cfg_ref *cr, const struct rs_client *cl,
                     const char *name, struct rs_verdict *v)
 {
@@ -331,7 +356,7 @@ int rs__http_decide(struct rs_http *h, const struct rs_cfg_ref *cr, const struct
 	/* The daemon's own decision (rs_decide.c), through the HTTP thread's reader. */
 	pthread_mutex_lock(&h->bl_lock);
 	cx.rd = h->bl;
-	cx.scratch = h->scratch;
+	cx.scratch = thread_scratch();
 	rc = h->bl ? rs_decide(&cx, cl, &ask, RS_STAGE_ALL, v) : BL_ESTORE;
 	pthread_mutex_unlock(&h->bl_lock);
 	return rc;

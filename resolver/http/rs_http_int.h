@@ -123,7 +123,6 @@ struct rs_http {
 
 	pthread_mutex_t bl_lock; /* one reader for both MHD threads (MDB_NOTLS) */
 	struct bl_reader *bl;
-	struct rs_profile_scratch *scratch; /* store profiles resolved with `bl` (bl_lock) */
 
 	struct rs_ev_ring *rings; /* rs_server_n_workers(srv) */
 
