@@ -15,6 +15,7 @@ import time
 from http.client import HTTPConnection
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kgfeed  # noqa: E402
 import kgtest  # noqa: E402
 from kgtest import answer_rdata, ede_options, query, run_ctl  # noqa: E402
 
@@ -231,6 +232,31 @@ class HouseholdTest(kgtest.KGTestCase):
         # the other child is not in the garden
         self.assertEqual(self.ip(d, "www.kg.test.", BIG),
                          kgtest.expected_rdata("www.kg.test.", "A"))
+
+    def test_walled_garden_child_safe_feed_category(self):
+        """kidguard-feed publish --child-safe: the publisher's curated category resolves in
+        a walled garden (signed manifest -> sync -> store meta child_safe -> the lookup)."""
+        pki = kgfeed.Pki(self.tmp)
+        pub = kgfeed.Publisher(self.tmp)
+        learn = kgfeed.write_list(os.path.join(self.tmp, "learning.txt"), ["learn.kg.test"])
+        adult = kgfeed.write_list(os.path.join(self.tmp, "adult.txt"), ["play.kg.test"])
+        pub.publish([("learning", learn, "domains"), ("adult", adult, "domains")],
+                    extra=["--child-safe", "learning", "--child-default", "learning=allow"])
+        srv = kgfeed.FeedServer(self.tmp, pub.dir, pki).start()
+        self.addCleanup(srv.stop)
+        state = os.path.join(self.tmp, "kidguard0-state")
+        os.makedirs(state, exist_ok=True)
+        r = kgfeed.sync_once(srv.url(), [pub.pub], state, pki.ca)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        up, d = self.start()
+        self.assertEqual(d.state, state)
+        st, j = self.api("PUT", "/api/profiles?name=little", {"mode": "allowlist"})
+        self.assertEqual(st, 201, j)
+        self.assertEqual(self.ip(d, "learn.kg.test.", LITTLE), {"192.0.2.69"})
+        self.assertEqual(self.ip(d, "school.kg.test.", LITTLE), {"0.0.0.0"})
+        self.assertEqual(self.ip(d, "play.kg.test.", LITTLE), {"0.0.0.0"})
+        # the flag is the publisher's: a feed category without it does not open the garden
+        self.assertEqual(self.ip(d, "school.kg.test.", BIG), {"192.0.2.68"})
 
     def test_unknown_names_refused(self):
         up, d = self.start()
