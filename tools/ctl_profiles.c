@@ -376,6 +376,11 @@ static int cmd_device(const struct ctl *c, struct bl_db *db, int argc, char **ar
 	}
 	if (rc)
 		fprintf(stderr, "kidguard-ctl: profile device: %s\n", kg_strerror(rc));
+	else if (mac && add && c->cfg.n_trusted_forwarders == 0)
+		fprintf(stderr,
+		        "kidguard-ctl: warning: MAC addresses are believed only from [server] "
+		        "trusted_forwarders (the router that adds them); the configuration "
+		        "sets none, so this device gets its address's profile\n");
 	return rc ? CTL_EXIT_FAIL : 0;
 }
 

@@ -458,6 +458,15 @@ static int device_write(struct rs_http *h, const struct rs_profile_device_req *d
 	return bl_clients_commit(ct);
 }
 
+static bool trusted_forwarders(struct rs_http *h)
+{
+	struct rs_cfg_ref *cr = rs__http_cfg_get(h);
+	bool any = cr->cfg.n_trusted_forwarders > 0;
+
+	rs__http_cfg_put(cr);
+	return any;
+}
+
 static void api_device_add(struct rs_req *q, struct rs_resp *r)
 {
 	struct rs_profile_device_req d;
@@ -476,6 +485,14 @@ static void api_device_add(struct rs_req *q, struct rs_resp *r)
 		rs__json_error(r, 400, msg);
 	} else if ((rc = device_write(q->h, &d, true)) < 0) {
 		rs__json_error(r, 500, kg_strerror(rc));
+	} else if (d.is_mac && !trusted_forwarders(q->h)) {
+		/* stored, but it cannot match: say so rather than let the child get the adults'
+		 * profile silently (docs/policy.md, "Telling devices apart behind a router") */
+		rs__resp_text(
+		    r, 200, "application/json",
+		    "{\"assigned\":true,\"warning\":\"MAC addresses are believed only from "
+		    "[server] trusted_forwarders (the router that adds them); none is set, so "
+		    "this device gets its address's profile\"}");
 	} else {
 		rs__resp_text(r, 200, "application/json", "{\"assigned\":true}");
 	}

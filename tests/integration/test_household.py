@@ -159,6 +159,11 @@ class HouseholdTest(kgtest.KGTestCase):
         self.assertEqual(self.ip(d, "play.kg.test.", BIG), {"0.0.0.0"})
         st, j = self.api("DELETE", "/api/profiles/devices?address=" + TABLET)
         self.assertEqual(st, 200, j)
+        # a MAC is stored, but without [server] trusted_forwarders it cannot match: said so
+        st, j = self.api("POST", "/api/profiles/devices",
+                         {"profile": "little", "mac": "02:00:00:00:00:07"})
+        self.assertEqual(st, 200, j)
+        self.assertIn("trusted_forwarders", j.get("warning", ""))
         self.assertEqual(self.ip(d, "play.kg.test.", TABLET), {"192.0.2.67"}, "default again")
 
     def test_recently_seen_devices(self):
