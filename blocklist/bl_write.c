@@ -386,6 +386,11 @@ int bl_writer_set_feed_keys(struct bl_writer *w, const struct bl_feed_key *k, in
 	return meta_put(w, BL__META_FEED_KEYS, buf, (size_t)(p - buf));
 }
 
+int bl_writer_set_child_safe(struct bl_writer *w, uint64_t child_safe)
+{
+	return meta_put_u64(w, BL__META_CHILD_SAFE, child_safe);
+}
+
 int bl_writer_set_hash_key(struct bl_writer *w, const uint8_t key[BL_HASH_KEY_LEN])
 {
 	return meta_put(w, BL__META_HASH_KEY, key, BL_HASH_KEY_LEN);

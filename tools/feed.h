@@ -97,6 +97,8 @@ struct pub {
 	bool announce_dated;                 /* the last --announce-key has its --from */
 	const char *names[SY_CAT_NAMES_MAX]; /* --category-name NAME:LANG=TEXT */
 	int nnames;
+	const char *safe[SY_CATEGORIES_MAX]; /* --child-safe */
+	int nsafe;
 	struct sy_manifest m, prev;
 	bool have_prev;
 	struct fset set;

@@ -78,7 +78,12 @@ static void no_http_blocked(struct rs_http *h, int worker, const struct rs_confi
 }
 static void no_http_answer(struct rs_http *h, int worker, const struct rs_config *cfg,
                            const struct rs_question *q, const struct sockaddr *peer, bool stream,
-                           const uint8_t *msg, size_t len)
+                           const char *profile, const uint8_t *msg, size_t len)
+{
+}
+
+static void no_http_seen(struct rs_http *h, int worker, const struct sockaddr *peer,
+                         const uint8_t *mac, const char *profile)
 {
 }
 
@@ -88,6 +93,7 @@ static const struct rs_http_ops no_http_ops = {
     .reload = no_http,
     .event_blocked = no_http_blocked,
     .event_answer = no_http_answer,
+    .event_seen = no_http_seen,
 };
 
 /* Set once in main() before any thread starts; read-only afterwards. */

@@ -361,6 +361,18 @@ static void audit(const struct rs_req *q, const char *who, int status, const cha
 		              status < 400 ? "change" : "failed", method, path, src, who, status);
 }
 
+int rs__http_authorize(struct rs_req *q, struct rs_resp *r)
+{
+	struct rs_cfg_ref *cr = rs__http_cfg_get(q->h);
+	const char *who = "-";
+	int rc = authorize(q, &cr->cfg, r, &who);
+
+	rs__http_cfg_put(cr);
+	if (rc != 0) /* a refused read of what only the operator may see */
+		audit(q, who, r->status, r->status == 401 ? "token" : "no-token");
+	return rc;
+}
+
 /* ------------------------------------------------------------------- host check --- */
 
 /* Does the literal `lit` (no brackets, no port) name an address the API listens on? */
@@ -771,6 +783,7 @@ int rs__http_start(struct rs_server *srv)
 		h->bl = NULL; /* /health reports it */
 		rc = 0;
 	}
+
 	if (rc) {
 		log_err("http: %s; the HTTP server is off", kg_strerror(rc));
 		http_free(h);
@@ -849,6 +862,7 @@ static const struct rs_http_ops http_ops = {
     .reload = rs__http_reload,
     .event_blocked = rs__event_blocked,
     .event_answer = rs__event_answer,
+    .event_seen = rs__event_seen,
 };
 
 const struct rs_http_ops *rs_http_plugin(void)

@@ -144,6 +144,7 @@ static void test_manifest(void **state)
 	    {"\"name\":\"csam\"", "\"name\":\"A B\""},
 	    {"\"confidential\":true", "\"confidential\":true,\"mandatory\":1"},
 	    {"\"confidential\":true", "\"confidential\":true,\"child_default\":\"maybe\""},
+	    {"\"confidential\":true", "\"confidential\":true,\"child_safe\":\"yes\""},
 	};
 	for (size_t i = 0; i < sizeof(subst) / sizeof(subst[0]); i++) {
 		const char *p = strstr(MANIFEST, subst[i][0]);
@@ -251,12 +252,15 @@ static void test_manifest_category_policy(void **state)
 	const char *p = strstr(MANIFEST, "\"confidential\":true");
 
 	snprintf(text, sizeof(text), "%.*s%s%s", (int)(p - MANIFEST), MANIFEST,
-	         "\"confidential\":true,\"mandatory\":true,\"child_default\":\"allow\"",
+	         "\"confidential\":true,\"mandatory\":true,\"child_default\":\"allow\","
+	         "\"child_safe\":true",
 	         p + strlen("\"confidential\":true"));
 	assert_int_equal(sy_manifest_parse(text, strlen(text), &m, err, sizeof(err)), 0);
 	assert_true(m.categories[1].mandatory);
 	assert_true(m.categories[1].child_allow);
+	assert_true(m.categories[1].child_safe);
 	assert_false(m.categories[0].mandatory);
+	assert_false(m.categories[0].child_safe);
 }
 
 static int line(const struct sy_manifest *m, bool delta, const char *s, struct sy_line *l)
