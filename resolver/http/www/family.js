@@ -1,0 +1,309 @@
+// kidguard dashboard, "Family" page: each child's profile (age tier, bedtime, sites allowed or
+// blocked for that child only, devices) and the recently seen devices, over /api/profiles,
+// /api/profiles/devices, /api/overrides?profile= and /api/devices/seen (docs/http.md).
+// Uses el(), $(), send(), api(), askToken(), say(), ago() and token from app.js (loaded first).
+"use strict";
+
+// The page's words, until they move into the dashboard's catalogues (www/i18n/*.json).
+const FAM_TEXT = {
+  "fam.token_needed": "Enter the access token to manage the family's profiles and devices.",
+  "fam.failed": "Could not make the change: {error}",
+  "fam.load_failed": "Could not load the profiles: {error}",
+  "fam.no_bedtime": "No bedtime",
+  "fam.every_night": "every night",
+  "fam.school_nights": "school nights (Sun–Thu)",
+  "fam.bedtime_is": "{start}–{end}, {days}",
+  "fam.device_id": "device ID “{name}”",
+  "fam.move_label": "Move {device} to",
+  "fam.move_to": "Profile",
+  "fam.moved": "{device} now belongs to {profile}.",
+  "fam.remove_device": "Remove this device from the profile",
+  "fam.device_removed": "Removed {device}.",
+  "fam.remove": "Remove",
+  "fam.rule_removed": "Removed the rule for {site} ({profile}).",
+  "fam.allowed": "allowed",
+  "fam.blocked": "blocked",
+  "fam.tier": "Age tier",
+  "fam.custom": "custom",
+  "fam.tier_set": "{profile} now has the age tier {tier}.",
+  "fam.bed_from": "Bedtime starts",
+  "fam.bed_to": "Bedtime ends",
+  "fam.bed_days": "Which nights",
+  "fam.bedtime_set": "Bedtime for {profile}: {start}–{end}.",
+  "fam.bedtime_cleared": "{profile} has no bedtime now.",
+  "fam.set": "Set bedtime",
+  "fam.no_bedtime_btn": "No bedtime",
+  "fam.no_devices": "No devices yet: add one from “Recently seen devices”.",
+  "fam.no_rules": "No sites allowed or blocked for this profile only.",
+  "fam.site": "Site",
+  "fam.allowed_for": "{site} is allowed for {profile}.",
+  "fam.blocked_for": "{site} is blocked for {profile}.",
+  "fam.mode_allowlist": "allowed sites only",
+  "fam.mode_filter": "filtered",
+  "fam.blocks": "Blocks: {list}",
+  "fam.blocks_none": "Blocks nothing beyond the national list's mandatory categories.",
+  "fam.bedtime": "Bedtime",
+  "fam.sites": "Sites for this profile only",
+  "fam.allow": "Allow",
+  "fam.block": "Block",
+  "fam.devices": "Devices",
+  "fam.none_seen": "No device has asked yet.",
+  "fam.add_label": "Profile for {device}",
+  "fam.add": "Put in profile",
+  "fam.seen_line": "now {profile} · {ago} · {n} queries",
+  "tier.under9": "under 9",
+  "tier.9to12": "9 to 12",
+  "tier.13to15": "13 to 15",
+  "tier.16to17": "16 to 17",
+  "tier.adult": "adult",
+};
+
+function fam(key, params) {
+  let s = FAM_TEXT[key];
+  if (s === undefined) return "";
+  for (const [k, v] of Object.entries(params || {})) s = s.split("{" + k + "}").join(String(v));
+  return s;
+}
+
+const DAYS_ALL = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+const DAYS_SCHOOL = ["sun", "mon", "tue", "wed", "thu"]; // nights before a school day
+let famData = null; // the last GET /api/profiles
+let seenData = []; // the last GET /api/devices/seen
+
+// Which page shows: the address's #fragment, so that a page can be bookmarked and the
+// browser's back button works.
+function showPage() {
+  const page = location.hash === "#family" ? "family" : "overview";
+  for (const p of ["overview", "family"]) {
+    $("page-" + p).hidden = p !== page;
+    $("tab-" + p).className = p === page ? "on" : "";
+    if (p === page) $("tab-" + p).setAttribute("aria-current", "page");
+    else $("tab-" + p).removeAttribute("aria-current");
+  }
+  if (page === "family") loadFamily();
+  else if (typeof lastStats !== "undefined" && lastStats) renderStats(lastStats); // canvas size
+}
+
+// GET that may need the token (the seen-devices list is for the operator only): asks once.
+async function getAuthed(url) {
+  let { r, j } = await send("GET", url);
+  if (r.status === 401 || r.status === 403) {
+    await askToken(fam("fam.token_needed"));
+    ({ r, j } = await send("GET", url));
+  }
+  if (!r.ok) throw new Error(j.error || "HTTP " + r.status);
+  return j;
+}
+
+function famSay(text, err) {
+  say("fam-msg", text, err);
+}
+
+// Run one change, report it, then redraw the page from the server's state.
+async function change(method, url, body, done) {
+  try {
+    await api(method, url, body);
+    famSay(done);
+  } catch (e) {
+    famSay(fam("fam.failed", { error: e.message }), true);
+  }
+  await loadFamily();
+}
+
+async function loadFamily() {
+  let j;
+  try {
+    j = await getAuthed("/api/profiles");
+  } catch (e) {
+    $("fam-profiles").replaceChildren(el("p", { class: "note" }, fam("fam.load_failed", { error: e.message })));
+    return;
+  }
+  famData = j;
+  try {
+    seenData = (await getAuthed("/api/devices/seen")).devices || [];
+  } catch (e) {
+    seenData = [];
+  }
+  renderFamily();
+  renderSeen();
+  renderWhom();
+}
+
+function profileNames() {
+  return famData ? famData.profiles.map((p) => p.name) : [];
+}
+
+function profileSelect(id, selected, label) {
+  const s = el("select", { id, "aria-label": label });
+  for (const n of profileNames()) s.append(el("option", { value: n }, n));
+  if (selected) s.value = selected;
+  return s;
+}
+
+function bedtimeText(b) {
+  if (!b) return fam("fam.no_bedtime");
+  const days = (b.days || DAYS_ALL).join(",");
+  const when = days === DAYS_ALL.join(",") ? fam("fam.every_night")
+    : days === DAYS_SCHOOL.join(",") ? fam("fam.school_nights") : days;
+  return fam("fam.bedtime_is", { start: b.start, end: b.end, days: when });
+}
+
+function deviceLabel(d) {
+  return d.kind === "device_id" ? fam("fam.device_id", { name: d.value }) : d.value;
+}
+
+function deviceBody(d, profile) {
+  return d.kind === "mac" ? { profile, mac: d.value } : { profile, address: d.value };
+}
+
+function renderDevice(p, d) {
+  const li = el("li", { "data-device": d.value, "data-kind": d.kind }, el("span", { class: "dev" }, deviceLabel(d)));
+  if (d.kind === "device_id") return li; // a device ID moves with kidguard-ctl devices
+  const move = profileSelect("", p.name, fam("fam.move_label", { device: d.value }));
+  move.className = "move";
+  move.addEventListener("change", () => change("POST", "/api/profiles/devices", deviceBody(d, move.value),
+    fam("fam.moved", { device: d.value, profile: move.value })));
+  const q = d.kind === "mac" ? "mac=" : "address=";
+  const del = el("button", {
+    type: "button", class: "danger", title: fam("fam.remove_device"),
+    onclick: () => change("DELETE", "/api/profiles/devices?" + q + encodeURIComponent(d.value), undefined,
+      fam("fam.device_removed", { device: d.value })),
+  }, "×");
+  li.append(el("label", { class: "inline" }, fam("fam.move_to"), move), del);
+  return li;
+}
+
+function renderRule(p, r) {
+  const del = el("button", {
+    type: "button", class: "danger",
+    onclick: () => change("DELETE", "/api/overrides?name=" + encodeURIComponent(r.name) + "&action=" + r.action +
+      "&subtree=" + (r.subtree ? 1 : 0) + "&profile=" + encodeURIComponent(p.name), undefined,
+    fam("fam.rule_removed", { site: r.name, profile: p.name })),
+  }, fam("fam.remove"));
+  return el("li", { "data-rule": r.name },
+    el("span", {}, el("span", { class: "tag " + r.action }, r.action === "allow" ? fam("fam.allowed") : fam("fam.blocked")),
+      " ", r.name), del);
+}
+
+// One card per profile. Element ids carry the profile name ([a-z0-9_-], safe in an id).
+function renderProfile(p) {
+  const id = (s) => "p-" + p.name + "-" + s;
+  const tier = el("select", { id: id("tier"), "aria-label": fam("fam.tier") });
+  if (!p.preset) tier.append(el("option", { value: "" }, fam("fam.custom")));
+  for (const n of famData.presets || []) tier.append(el("option", { value: n }, fam("tier." + n) || n));
+  tier.value = p.preset || "";
+  tier.addEventListener("change", () => tier.value && change("PUT", "/api/profiles?name=" + encodeURIComponent(p.name),
+    { preset: tier.value }, fam("fam.tier_set", { profile: p.name, tier: tier.value })));
+
+  const b = p.bedtime;
+  const start = el("input", { id: id("bed-start"), type: "time", value: b ? b.start : "20:30", "aria-label": fam("fam.bed_from") });
+  const end = el("input", { id: id("bed-end"), type: "time", value: b ? b.end : "06:30", "aria-label": fam("fam.bed_to") });
+  const days = el("select", { id: id("bed-days"), "aria-label": fam("fam.bed_days") },
+    el("option", { value: "all" }, fam("fam.every_night")), el("option", { value: "school" }, fam("fam.school_nights")));
+  if (b && b.days && b.days.join(",") === DAYS_SCHOOL.join(",")) days.value = "school";
+  const setBed = el("button", {
+    type: "button", id: id("bed-set"),
+    onclick: () => change("PUT", "/api/profiles?name=" + encodeURIComponent(p.name),
+      { bedtime: { start: start.value, end: end.value, days: days.value === "school" ? DAYS_SCHOOL : DAYS_ALL } },
+      fam("fam.bedtime_set", { profile: p.name, start: start.value, end: end.value })),
+  }, fam("fam.set"));
+  const clearBed = el("button", {
+    type: "button", class: "secondary", id: id("bed-clear"),
+    onclick: () => change("PUT", "/api/profiles?name=" + encodeURIComponent(p.name), { bedtime: null },
+      fam("fam.bedtime_cleared", { profile: p.name })),
+  }, fam("fam.no_bedtime_btn"));
+  if (!b) clearBed.disabled = true;
+
+  const devs = el("ul", { class: "rules devices", id: id("devices") });
+  for (const d of p.devices || []) devs.append(renderDevice(p, d));
+  if (!devs.children.length) devs.append(el("li", { class: "empty" }, fam("fam.no_devices")));
+
+  const rules = el("ul", { class: "rules", id: id("rules") });
+  for (const r of p.rules || []) rules.append(renderRule(p, r));
+  if (!rules.children.length) rules.append(el("li", { class: "empty" }, fam("fam.no_rules")));
+  const site = el("input", {
+    id: id("site"), type: "text", autocapitalize: "off", autocomplete: "off", spellcheck: "false",
+    placeholder: "example.com", "aria-label": fam("fam.site"),
+  });
+  const rule = (action) => () => {
+    const n = site.value.trim();
+    if (!n) return;
+    change("POST", "/api/overrides", { name: n, action, subtree: true, profile: p.name },
+      fam(action === "allow" ? "fam.allowed_for" : "fam.blocked_for", { site: n, profile: p.name }));
+  };
+
+  const head = el("h2", {}, p.name, " ",
+    el("span", { class: "tag" }, fam(p.mode === "allowlist" ? "fam.mode_allowlist" : "fam.mode_filter")));
+  const blocks = (p.blocks || []).join(", ");
+  return el("section", { class: "panel profile", id: "profile-" + p.name, "data-profile": p.name }, head,
+    el("div", { class: "field" }, el("label", { for: id("tier") }, fam("fam.tier")), tier),
+    el("p", { class: "note blocks" }, blocks ? fam("fam.blocks", { list: blocks }) : fam("fam.blocks_none")),
+    el("div", { class: "field" }, el("span", { class: "label" }, fam("fam.bedtime")),
+      el("span", { class: "bedtime", id: id("bedtime") }, bedtimeText(b))),
+    el("div", { class: "row bed" }, start, end, days, setBed, clearBed),
+    el("h3", {}, fam("fam.sites")),
+    el("div", { class: "row site" }, site,
+      el("button", { type: "button", id: id("allow"), class: "secondary", onclick: rule("allow") }, fam("fam.allow")),
+      el("button", { type: "button", id: id("deny"), class: "danger", onclick: rule("deny") }, fam("fam.block"))),
+    rules,
+    el("h3", {}, fam("fam.devices")), devs);
+}
+
+function renderFamily() {
+  const box = $("fam-profiles");
+  box.replaceChildren(...famData.profiles.map(renderProfile));
+}
+
+function renderSeen() {
+  const ul = $("seen-list");
+  ul.replaceChildren();
+  if (!seenData.length) ul.append(el("li", { class: "empty" }, fam("fam.none_seen")));
+  const now = Date.now() / 1000;
+  for (const d of seenData) {
+    const who = d.mac || d.address;
+    const to = profileSelect("", d.profile, fam("fam.add_label", { device: who }));
+    const add = el("button", {
+      type: "button",
+      onclick: () => change("POST", "/api/profiles/devices",
+        d.mac ? { profile: to.value, mac: d.mac } : { profile: to.value, address: d.address },
+        fam("fam.moved", { device: who, profile: to.value })),
+    }, fam("fam.add"));
+    ul.append(el("li", { "data-seen": who },
+      el("span", {}, el("span", { class: "dev" }, who), el("br"),
+        el("small", { class: "note" }, fam("fam.seen_line", {
+          profile: d.profile, ago: ago(Math.max(0, now - d.last_seen)), n: d.queries,
+        }))),
+      el("span", { class: "inline" }, to, add)));
+  }
+}
+
+// The check panel's "for whom": profiles from /api/stats (app.js), then the seen devices.
+function renderWhom() {
+  const sel = $("check-profile");
+  let g = sel.querySelector("optgroup");
+  const keep = sel.value;
+  if (g) g.remove();
+  if (!seenData.length) return;
+  g = el("optgroup", { label: fam("fam.devices") });
+  for (const d of seenData) {
+    const who = d.mac || d.address;
+    g.append(el("option", { value: "device:" + who }, who + " (" + d.profile + ")"));
+  }
+  sel.append(g);
+  if (Array.from(sel.options).some((o) => o.value === keep)) sel.value = keep;
+}
+
+async function refreshSeen() {
+  if (!token) return; // the list is for the operator: never prompt from the overview
+  try {
+    seenData = (await getAuthed("/api/devices/seen")).devices || [];
+  } catch (e) {
+    return;
+  }
+  renderWhom();
+}
+
+window.addEventListener("hashchange", showPage);
+showPage();
+refreshSeen();
+setInterval(refreshSeen, 10000);

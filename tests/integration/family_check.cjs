@@ -1,0 +1,122 @@
+// Drive the dashboard's Family page in Debian's headless Chromium (playwright-core), for
+// test_family.py. Usage: node family_check.cjs '{"url", "out", "token", "user_dir", "little",
+// "big", "tablet", "play", "bet", "bed_from", "bed_to"}'
+// After each change it prints {"step": NAME} and waits for "go" on stdin, while the test checks
+// the change over DNS. Exits 1 on the first failed expectation.
+"use strict";
+const path = require("path");
+const readline = require("readline");
+const { chromium } = require("playwright-core");
+
+const A = JSON.parse(process.argv[2]);
+const lines = readline.createInterface({ input: process.stdin });
+const waiting = [];
+lines.on("line", (l) => { const w = waiting.shift(); if (w) w(l.trim()); });
+
+function expect(cond, what) {
+  if (!cond) throw new Error("FAILED: " + what);
+}
+
+// Report a step done and wait until the test has checked it over DNS.
+function step(name, extra) {
+  console.log(JSON.stringify(Object.assign({ step: name }, extra || {})));
+  return new Promise((resolve, reject) => waiting.push((l) => (l === "go" ? resolve() : reject(new Error(l)))));
+}
+
+(async () => {
+  const ctx = await chromium.launchPersistentContext(A.user_dir, {
+    executablePath: process.env.KG_CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    viewport: { width: 1100, height: 1400 },
+  });
+  const seen = {};
+  const errors = [];
+  try {
+    const page = ctx.pages()[0] || (await ctx.newPage());
+    page.on("pageerror", (e) => errors.push(String(e)));
+    const card = (p) => `#profile-${p}`;
+    await page.goto(A.url + "#family");
+    // the profiles and "recently seen" need the token: the page asks for it once
+    await page.waitForSelector("#token-panel", { state: "visible" });
+    await page.fill("#token-input", A.token);
+    await page.click("#token-ok");
+    await page.waitForSelector(card(A.little));
+    await page.waitForSelector(card(A.big));
+    expect(await page.isHidden("#page-overview"), "the overview is hidden on the Family page");
+
+    // add the tablet from "recently seen devices" to little's profile
+    const seenLi = `#seen-list li[data-seen="${A.tablet}"]`;
+    await page.waitForSelector(seenLi);
+    seen.seen_row = await page.textContent(seenLi);
+    await page.selectOption(seenLi + " select", A.little);
+    await page.click(seenLi + " button");
+    await page.waitForSelector(`${card(A.little)} li[data-device="${A.tablet}"]`);
+    await step("added");
+
+    // move it to big's profile
+    await page.selectOption(`${card(A.little)} li[data-device="${A.tablet}"] select.move`, A.big);
+    await page.waitForSelector(`${card(A.big)} li[data-device="${A.tablet}"]`);
+    expect(!(await page.$(`${card(A.little)} li[data-device="${A.tablet}"]`)), "moved, not copied");
+    await step("moved");
+
+    // allow a site for little only
+    await page.fill(`#p-${A.little}-site`, A.bet);
+    await page.click(`#p-${A.little}-allow`);
+    await page.waitForSelector(`${card(A.little)} li[data-rule="${A.bet}"]`);
+    expect(!(await page.$(`${card(A.big)} li[data-rule="${A.bet}"]`)), "the rule is little's only");
+    await step("allowed");
+
+    // bedtime for big, then none
+    await page.fill(`#p-${A.big}-bed-start`, A.bed_from);
+    await page.fill(`#p-${A.big}-bed-end`, A.bed_to);
+    await page.click(`#p-${A.big}-bed-set`);
+    await page.waitForFunction((want) => document.getElementById(want[0]).textContent.includes(want[1]),
+      [`p-${A.big}-bedtime`, A.bed_from]);
+    seen.bedtime = await page.textContent(`#p-${A.big}-bedtime`);
+    await page.screenshot({ path: path.join(A.out, "dashboard-family-en.png"), fullPage: true });
+    await step("bedtime");
+    await page.click(`#p-${A.big}-bed-clear`);
+    await page.waitForFunction((id) => !document.getElementById(id).textContent.includes(":"),
+      `p-${A.big}-bedtime`);
+    await step("bedtime_cleared");
+
+    // little's age tier
+    await page.selectOption(`#p-${A.little}-tier`, "9to12");
+    await page.waitForFunction((id) => document.getElementById(id).value === "9to12", `p-${A.little}-tier`);
+    await page.waitForSelector("#fam-msg:has-text('9to12')");
+    await step("tier");
+
+    // a phone: no horizontal scroll on the Family page
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForTimeout(300);
+    seen.phone_overflow_family = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    await page.screenshot({ path: path.join(A.out, "dashboard-family-phone-en.png"), fullPage: true });
+
+    // "Why is a site blocked?" for the tablet: answered for the profile it now belongs to
+    await page.click("#tab-overview");
+    await page.waitForSelector("#page-overview", { state: "visible" });
+    seen.phone_overflow_overview = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    await page.setViewportSize({ width: 1100, height: 1400 });
+    await page.waitForSelector(`#check-profile option[value="device:${A.tablet}"]`, { state: "attached" });
+    await page.selectOption("#check-profile", "device:" + A.tablet);
+    await page.fill("#check-input", A.bet);
+    await page.click("#check-btn");
+    await page.waitForFunction((n) => {
+      const v = document.getElementById("check-verdict");
+      return v && v.textContent.includes(n);
+    }, A.bet);
+    seen.whom_device = await page.textContent("#check-verdict");
+    await page.waitForTimeout(2200); // one refresh of the numbers
+    await page.screenshot({ path: path.join(A.out, "dashboard-overview-en.png"), fullPage: true });
+    expect(errors.length === 0, "no JavaScript errors: " + errors.join("; "));
+    await step("done", seen);
+  } finally {
+    lines.close();
+    await ctx.close();
+  }
+})().catch((e) => {
+  console.error(e.stack || String(e));
+  process.exitCode = 1;
+});
