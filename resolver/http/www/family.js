@@ -38,8 +38,11 @@ const FAM_TEXT = {
   "fam.site": "Site",
   "fam.allowed_for": "{site} is allowed for {profile}.",
   "fam.blocked_for": "{site} is blocked for {profile}.",
-  "fam.mode_allowlist": "allowed sites only",
-  "fam.mode_filter": "filtered",
+  "fam.mode": "Internet",
+  "fam.mode_allowlist": "only the allowed sites",
+  "fam.mode_filter": "everything but blocked sites",
+  "fam.mode_set": "Changed what {profile} can reach.",
+  "fam.bed_allow": "Allowed at bedtime",
   "fam.blocks": "Blocks: {list}",
   "fam.blocks_none": "Blocks nothing beyond the national list's mandatory categories.",
   "fam.bedtime": "Bedtime",
@@ -201,10 +204,16 @@ function renderProfile(p) {
   const days = el("select", { id: id("bed-days"), "aria-label": fam("fam.bed_days") },
     el("option", { value: "all" }, fam("fam.every_night")), el("option", { value: "school" }, fam("fam.school_nights")));
   if (b && b.days && b.days.join(",") === DAYS_SCHOOL.join(",")) days.value = "school";
+  const bedAllow = el("input", {
+    id: id("bed-allow"), type: "text", autocapitalize: "off", autocomplete: "off", spellcheck: "false",
+    value: (p.bedtime_allow || []).join(", "), placeholder: "school.example", "aria-label": fam("fam.bed_allow"),
+  });
   const setBed = el("button", {
     type: "button", id: id("bed-set"),
-    onclick: () => change("PUT", "/api/profiles?name=" + encodeURIComponent(p.name),
-      { bedtime: { start: start.value, end: end.value, days: days.value === "school" ? DAYS_SCHOOL : DAYS_ALL } },
+    onclick: () => change("PUT", "/api/profiles?name=" + encodeURIComponent(p.name), {
+      bedtime: { start: start.value, end: end.value, days: days.value === "school" ? DAYS_SCHOOL : DAYS_ALL },
+      bedtime_allow: bedAllow.value.split(/[\s,]+/).filter((x) => x),
+    },
       fam("fam.bedtime_set", { profile: p.name, start: start.value, end: end.value })),
   }, fam("fam.set"));
   const clearBed = el("button", {
@@ -232,15 +241,23 @@ function renderProfile(p) {
       fam(action === "allow" ? "fam.allowed_for" : "fam.blocked_for", { site: n, profile: p.name }));
   };
 
-  const head = el("h2", {}, p.name, " ",
-    el("span", { class: "tag" }, fam(p.mode === "allowlist" ? "fam.mode_allowlist" : "fam.mode_filter")));
+  // the walled garden: only the sites allowed here and the national list's child-safe ones
+  const mode = el("select", { id: id("mode"), "aria-label": fam("fam.mode") },
+    el("option", { value: "filter" }, fam("fam.mode_filter")), el("option", { value: "allowlist" }, fam("fam.mode_allowlist")));
+  mode.value = p.mode === "allowlist" ? "allowlist" : "filter";
+  mode.addEventListener("change", () => change("PUT", "/api/profiles?name=" + encodeURIComponent(p.name),
+    { mode: mode.value }, fam("fam.mode_set", { profile: p.name })));
+  const head = el("h2", {}, p.name);
   const blocks = (p.blocks || []).join(", ");
   return el("section", { class: "panel profile", id: "profile-" + p.name, "data-profile": p.name }, head,
     el("div", { class: "field" }, el("label", { for: id("tier") }, fam("fam.tier")), tier),
+    el("div", { class: "field" }, el("label", { for: id("mode") }, fam("fam.mode")), mode),
     el("p", { class: "note blocks" }, blocks ? fam("fam.blocks", { list: blocks }) : fam("fam.blocks_none")),
     el("div", { class: "field" }, el("span", { class: "label" }, fam("fam.bedtime")),
       el("span", { class: "bedtime", id: id("bedtime") }, bedtimeText(b))),
-    el("div", { class: "row bed" }, start, end, days, setBed, clearBed),
+    el("div", { class: "row bed" }, start, end, days),
+    el("div", { class: "field" }, el("label", { for: id("bed-allow") }, fam("fam.bed_allow")), bedAllow),
+    el("div", { class: "row" }, setBed, clearBed),
     el("h3", {}, fam("fam.sites")),
     el("div", { class: "row site" }, site,
       el("button", { type: "button", id: id("allow"), class: "secondary", onclick: rule("allow") }, fam("fam.allow")),
