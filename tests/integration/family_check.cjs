@@ -23,6 +23,46 @@ function step(name, extra) {
   return new Promise((resolve, reject) => waiting.push((l) => (l === "go" ? resolve() : reject(new Error(l)))));
 }
 
+// The same pages for a browser that asks for Vietnamese: Vietnamese words, none of the
+// English ones (A.vi = {"english": [...], "vietnamese": [...]}), and screenshots.
+async function vietnamese(seen, errors) {
+  const ctx = await chromium.launchPersistentContext(A.user_dir + "-vi", {
+    executablePath: process.env.KG_CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    // the block page is reached by a blocked name, as a child's browser would
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--lang=vi-VN",
+      `--host-resolver-rules=MAP ${A.block_host} 127.0.0.1`],
+    locale: "vi-VN",
+    extraHTTPHeaders: { "Accept-Language": "vi-VN,vi;q=0.9" },
+    viewport: { width: 1100, height: 1400 },
+  });
+  try {
+    const page = ctx.pages()[0] || (await ctx.newPage());
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.addInitScript((tok) => localStorage.setItem("kg-token", tok), A.token);
+    for (const which of ["family", "overview"]) {
+      await page.goto(A.url + "#" + which);
+      if (which === "family") await page.waitForSelector(`#profile-${A.little}`);
+      else await page.waitForFunction(() => /^\d/.test(document.getElementById("q-total").textContent));
+      await page.waitForTimeout(500);
+      const text = await page.evaluate(() => document.body.innerText);
+      const english = A.vi.english.filter((w) => text.includes(w));
+      expect(english.length === 0, which + " page in Vietnamese has English: " + english.join(" | "));
+      const vi = A.vi.vietnamese[which].filter((w) => !text.includes(w));
+      expect(vi.length === 0, which + " page lacks Vietnamese: " + vi.join(" | "));
+      await page.screenshot({ path: path.join(A.out, `dashboard-${which}-vi.png`), fullPage: true });
+    }
+    if (A.vi.block_url) {
+      await page.goto(A.vi.block_url);
+      seen.block_page_vi = await page.evaluate(() => document.body.innerText);
+      await page.screenshot({ path: path.join(A.out, "block-page-vi.png"), fullPage: true });
+    }
+    seen.vietnamese = true;
+  } finally {
+    await ctx.close();
+  }
+}
+
 (async () => {
   const ctx = await chromium.launchPersistentContext(A.user_dir, {
     executablePath: process.env.KG_CHROMIUM || "/usr/bin/chromium",
@@ -110,6 +150,7 @@ function step(name, extra) {
     seen.whom_device = await page.textContent("#check-verdict");
     await page.waitForTimeout(2200); // one refresh of the numbers
     await page.screenshot({ path: path.join(A.out, "dashboard-overview-en.png"), fullPage: true });
+    if (A.vi) await vietnamese(seen, errors);
     expect(errors.length === 0, "no JavaScript errors: " + errors.join("; "));
     await step("done", seen);
   } finally {

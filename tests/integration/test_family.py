@@ -33,7 +33,25 @@ from test_dashboard import CHROMIUM, NODE, playwright_dir  # noqa: E402
 LITTLE, BIG, TABLET = "127.0.0.2", "127.0.0.3", "127.0.0.5"
 SINK = {"0.0.0.0"}
 PLAY, BET, WWW = "play.kg.test", "bet.kg.test", "www.kg.test"
+EVIL = "evil.kg.test"  # blocked for everyone: the block page's example
 EXTRA = [(PLAY + ".", "A", 300, "192.0.2.67"), (BET + ".", "A", 300, "192.0.2.68")]
+I18N = os.path.join(kgtest.HERE, "..", "..", "resolver", "http", "www", "i18n")
+
+
+def vietnamese_args(block_url):
+    """What the Vietnamese pages must show and must not: every English phrase of the
+    catalogue (a space, no placeholder, not the same in Vietnamese) is a leftover."""
+    with open(os.path.join(I18N, "en.json"), encoding="utf-8") as f:
+        en = json.load(f)
+    with open(os.path.join(I18N, "vi.json"), encoding="utf-8") as f:
+        vi = json.load(f)
+    english = sorted({v for k, v in en.items() if not k.startswith("@") and " " in v
+                      and "{" not in v and len(v) >= 8 and v != vi.get(k)})
+    tabs = [vi["family.tab_overview"], vi["family.tab_family"]]
+    return {"english": english, "block_url": block_url,
+            "vietnamese": {"family": tabs + [vi["family.tier"], vi["family.seen_title"],
+                                             vi["family.sites"]],
+                           "overview": tabs}}
 
 
 class FamilyPageTest(kgtest.KGTestCase):
@@ -75,10 +93,12 @@ class FamilyPageTest(kgtest.KGTestCase):
         bed_to = time.strftime("%H:%M", time.localtime(start + 3600))
         up = self.start_upstream(extra_records=EXTRA)
         hp = kgtest.free_port(v6=False)
+        bp = kgtest.free_port(v6=False)
         token = "family-test-token-0123456789"
         self.d = d = self.start_daemon(
             "127.0.0.1:%d" % up.port,
-            {"http": {"listen": "127.0.0.1:%d" % hp, "token": token},
+            {"http": {"listen": "127.0.0.1:%d" % hp, "token": token,
+                      "block_page_listen": "127.0.0.1:%d" % bp},
              "profile little": {"preset": "under9", "clients": LITTLE + "/32"},
              "profile big": {"preset": "13to15", "clients": BIG + "/32"},
              "profile default": {"preset": "adult"}},
@@ -87,6 +107,8 @@ class FamilyPageTest(kgtest.KGTestCase):
             r = run_ctl(["import", "--format", "domains", "--category", cat, "-"],
                         state=d.state, input=name + "\n")
             self.assertEqual(r.returncode, 0, r.stderr)
+        r = run_ctl(["deny", "add", EVIL, "--category", "adult"], state=d.state)
+        self.assertEqual(r.returncode, 0, r.stderr)
         d.start()
         # before: games blocked for little only, gambling for both children
         self.assertEqual(self.a(PLAY, LITTLE), SINK)
@@ -101,7 +123,9 @@ class FamilyPageTest(kgtest.KGTestCase):
         args = {"url": "http://127.0.0.1:%d/" % hp, "out": out_dir, "token": token,
                 "user_dir": os.path.join(self.tmp, "chromium-profile"),
                 "little": "little", "big": "big", "tablet": TABLET,
-                "play": PLAY, "bet": BET, "bed_from": bed_from, "bed_to": bed_to}
+                "play": PLAY, "bet": BET, "bed_from": bed_from, "bed_to": bed_to,
+                "block_host": EVIL,
+                "vi": vietnamese_args("http://%s:%d/" % (EVIL, bp))}
         env = dict(os.environ, NODE_PATH=mod, KG_CHROMIUM=CHROMIUM)
         self.p = subprocess.Popen([NODE, os.path.join(kgtest.HERE, "family_check.cjs"),
                                    json.dumps(args)], stdin=subprocess.PIPE,
@@ -142,8 +166,11 @@ class FamilyPageTest(kgtest.KGTestCase):
         self.assertIn("for big", seen["whom_device"])
         self.assertLessEqual(seen["phone_overflow_family"], 0)
         self.assertLessEqual(seen["phone_overflow_overview"], 0)
+        self.assertTrue(seen.get("vietnamese"), seen)
+        self.assertIn(EVIL, seen["block_page_vi"])
         for shot in ("dashboard-overview-en.png", "dashboard-family-en.png",
-                     "dashboard-family-phone-en.png"):
+                     "dashboard-family-phone-en.png", "dashboard-overview-vi.png",
+                     "dashboard-family-vi.png", "block-page-vi.png"):
             self.assertGreater(os.path.getsize(os.path.join(out_dir, shot)), 10000, shot)
         # the changes are data in the store: they survive a restart
         d.stop()
