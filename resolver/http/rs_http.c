@@ -388,6 +388,13 @@ static void route_api(struct rs_req *q, struct rs_resp *r)
 
 	if (get && serve_asset(h, q->url, r))
 		return;
+	if (get && strncmp(q->url, "/i18n", 5) == 0) {
+		cr = rs__http_cfg_get(h);
+		int lang = rs__i18n_url(q, &cr->cfg);
+		rs__http_cfg_put(cr);
+		if (lang >= 0)
+			return rs__i18n_serve(q, r, lang);
+	}
 	if (get && strcmp(q->url, "/metrics") == 0)
 		return rs__metrics(h, r);
 	if (get && strcmp(q->url, "/health") == 0)
@@ -447,6 +454,10 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, struct rs_resp *r, bo
 	}
 	if (r->www_auth)
 		MHD_add_response_header(m, "WWW-Authenticate", r->www_auth);
+	if (r->content_language) {
+		MHD_add_response_header(m, "Content-Language", r->content_language);
+		MHD_add_response_header(m, "Vary", "Accept-Language");
+	}
 	ret = MHD_queue_response(c, (unsigned)r->status, m);
 	MHD_destroy_response(m);
 	return ret;
@@ -615,6 +626,7 @@ static void http_free(struct rs_http *h)
 {
 	if (h->bl)
 		bl_reader_close(h->bl);
+	rs__i18n_free(h);
 	rs__events_fini(h);
 	if (h->cfg)
 		rs_cfg_unref(h->cfg);
@@ -657,6 +669,8 @@ int rs__http_start(struct rs_server *srv)
 	rc = getrandom(h->report_key, sizeof(h->report_key), 0) == (ssize_t)sizeof(h->report_key)
 	         ? 0
 	         : RS_ENOMEM;
+	if (!rc)
+		rc = rs__i18n_load(h);
 	if (!rc)
 		rc = rs__events_init(h, cfg);
 	if (!rc && (rc = bl_reader_open(rs_server_store(srv), &h->bl)) < 0) {

@@ -3,6 +3,12 @@
  * browser that resolved a blocked name to the sinkhole connects here with "Host: that.name",
  * and gets a page saying it was blocked, in which category, and what to do.
  *
+ * Every word on it comes from the message catalogues (rs_http_i18n.c) in the language
+ * rs__i18n_pick chose for the request: [http] language, else Accept-Language. The template
+ * (www/block.html) names messages as {{t:KEY}}; [http] block_page_text and block_page_contact,
+ * when set, replace the catalogue's text and contact (the default contact of Vietnamese is
+ * the national child protection hotline, 111).
+ *
  * HTTPS cannot show it: the browser expects a certificate for that.name, which nobody but the
  * site's owner can present, so it shows its own connection error (for example Chrome's
  * ERR_CERT_COMMON_NAME_INVALID or, with the default 0.0.0.0 sinkhole, ERR_CONNECTION_REFUSED).
@@ -72,16 +78,34 @@ static void sb_esc(struct sb *b, const char *s)
 	}
 }
 
-/* The contact as a link: a URL as is, a phone number as tel:, anything else as text. */
-static void contact_html(struct sb *b, const char *c)
+struct page {
+	struct rs_http *h;
+	int lang; /* the catalogue (rs__i18n_pick) */
+	const char *title, *domain, *category, *text, *feed_version;
+	const char *token;  /* the report form's token; NULL: no report form */
+	const char *reason; /* which step of the decision blocked it */
+	bool blocked;
+	const char *contact;
+	bool hotline; /* the contact is the language's default (the national hotline) */
+};
+
+static const char *msg(const struct page *pg, const char *key)
 {
+	return rs__msg(pg->h, pg->lang, key);
+}
+
+/* The contact as a link: a URL as is, a phone number as tel:, anything else as text. */
+static void contact_html(struct sb *b, const struct page *pg)
+{
+	const char *c = pg->contact;
 	bool url = strncmp(c, "https://", 8) == 0 || strncmp(c, "http://", 7) == 0 ||
 	           strncmp(c, "mailto:", 7) == 0;
 	bool phone = c[0] && strspn(c, "+0123456789 -()") == strlen(c);
 
 	if (!c[0])
 		return;
-	sb_str(b, "<p class=\"contact\">To report a harmful site or get help: ");
+	sb_str(b, "<p class=\"contact\">");
+	sb_esc(b, msg(pg, pg->hotline ? "block.hotline" : "block.contact"));
 	if (url || phone) {
 		sb_str(b, "<a href=\"");
 		if (phone) {
@@ -101,41 +125,51 @@ static void contact_html(struct sb *b, const char *c)
 	sb_str(b, "</p>");
 }
 
-static void report_html(struct sb *b, const char *domain, const char *token, bool blocked)
+static void report_html(struct sb *b, const struct page *pg)
 {
-	if (!domain[0] || !token)
+	if (!pg->domain[0] || !pg->token)
 		return;
 	sb_str(b, "<form method=\"post\" action=\"/report\" class=\"report\">"
 	          "<input type=\"hidden\" name=\"token\" value=\"");
-	sb_esc(b, token);
+	sb_esc(b, pg->token);
 	sb_str(b, "\"><input type=\"hidden\" name=\"domain\" value=\"");
-	sb_esc(b, domain);
+	sb_esc(b, pg->domain);
 	sb_str(b, "\"><button type=\"submit\" name=\"kind\" value=\"");
-	sb_str(b, blocked ? "wrong_block\">This site should not be blocked"
-	                  : "not_blocked\">Report this site as harmful");
+	sb_str(b, pg->blocked ? "wrong_block\">" : "not_blocked\">");
+	sb_esc(b, msg(pg, pg->blocked ? "block.wrong_block" : "block.report_harmful"));
 	sb_str(b, "</button></form>");
 }
 
 static const char fallback[] =
-    "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
-    "content=\"width=device-width,initial-scale=1\"><title>Blocked</title></head><body>"
-    "<h1>{{TITLE}}</h1><p><b>{{DOMAIN}}</b></p><p>Category: {{CATEGORY}}</p>"
-    "<p class=\"reason\">{{REASON}}</p><p>{{TEXT}}</p>"
-    "{{CONTACT}}{{REPORT}}<p><small>kidguard, list version {{FEED_VERSION}}</small></p>"
-    "</body></html>";
+    "<!doctype html><html lang=\"{{LANG}}\"><head><meta charset=\"utf-8\"><meta "
+    "name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{{TITLE}}</title>"
+    "</head><body><h1>{{TITLE}}</h1><p><b>{{DOMAIN}}</b></p><p>{{t:block.category}} "
+    "{{CATEGORY}}</p><p class=\"reason\">{{t:block.why}} {{REASON}}</p><p>{{TEXT}}</p>"
+    "{{CONTACT}}{{REPORT}}<p><small>{{FOOTER}}</small></p></body></html>";
 
-struct page {
-	const char *title, *domain, *category, *text, *feed_version;
-	const char *token;  /* the report form's token; NULL: no report form */
-	const char *reason; /* which step of the decision blocked it */
-	bool blocked;
-	const char *contact;
-};
+/* "{version}" of the footer message filled in. */
+static void footer_html(struct sb *b, const struct page *pg)
+{
+	const char *m = msg(pg, "block.footer"), *at = strstr(m, "{version}");
+
+	if (!at) {
+		sb_esc(b, m);
+		return;
+	}
+	char head[256];
+	size_t n = (size_t)(at - m) < sizeof(head) - 1 ? (size_t)(at - m) : sizeof(head) - 1;
+	memcpy(head, m, n);
+	head[n] = '\0';
+	sb_esc(b, head);
+	sb_esc(b, pg->feed_version);
+	sb_esc(b, at + strlen("{version}"));
+}
 
 static char *render(struct rs_http *h, const struct page *pg, size_t *len)
 {
 	size_t tlen = 0;
 	char *tpl = rs__http_asset(h, "block.html", &tlen);
+	char key[64];
 	const char *p = tpl ? tpl : fallback, *open;
 	struct sb b = {0};
 
@@ -159,10 +193,19 @@ static char *render(struct rs_http *h, const struct page *pg, size_t *len)
 			sb_esc(&b, pg->reason ? pg->reason : "");
 		else if (KEY("FEED_VERSION"))
 			sb_esc(&b, pg->feed_version);
+		else if (KEY("FOOTER"))
+			footer_html(&b, pg);
+		else if (KEY("LANG"))
+			sb_esc(&b, rs__i18n_code(h, pg->lang));
 		else if (KEY("CONTACT"))
-			contact_html(&b, pg->contact);
+			contact_html(&b, pg);
 		else if (KEY("REPORT"))
-			report_html(&b, pg->domain, pg->token, pg->blocked);
+			report_html(&b, pg);
+		else if (n > 2 && n - 2 < sizeof(key) && memcmp(k, "t:", 2) == 0) {
+			memcpy(key, k + 2, n - 2);
+			key[n - 2] = '\0';
+			sb_esc(&b, msg(pg, key));
+		}
 #undef KEY
 		p = close + 2;
 	}
@@ -191,17 +234,32 @@ static void host_name(struct rs_req *q, char *out, size_t len)
 		out[0] = '\0';
 }
 
+/* The page's language and contact: [http] language or Accept-Language; block_page_contact, or
+ * the language's default (Vietnamese: the national hotline 111). */
+static void page_init(struct rs_req *q, const struct rs_config *cfg, struct page *pg)
+{
+	pg->h = q->h;
+	pg->lang = rs__i18n_pick(q->h, cfg, q->conn);
+	pg->contact = cfg->block_page_contact;
+	if (!pg->contact[0]) {
+		pg->contact = msg(pg, "@default_contact");
+		pg->hotline = pg->contact[0] != '\0';
+	}
+}
+
 static void report_post(struct rs_req *q, struct rs_resp *r)
 {
-	char domain[BL_NAME_MAX + 8], kind[32], addr[600], mailto[1400];
+	char domain[BL_NAME_MAX + 8], kind[32], addr[600];
 	char token[RS_REPORT_TOKEN_LEN + 8];
 	struct rs_report rep;
-	struct page pg = {.title = "Thank you", .category = "", .feed_version = ""};
+	struct page pg = {.category = "", .feed_version = ""};
 	struct rs_cfg_ref *cr = rs__http_cfg_get(q->h);
 	size_t len;
 	int rc = -EINVAL;
 	bool token_ok;
 
+	page_init(q, &cr->cfg, &pg);
+	pg.title = msg(&pg, "report.thanks");
 	token_ok = q->body && rs__form_field(q->body, "token", token, sizeof(token)) == 0 &&
 	           rs__report_token_ok(q->h, q->client, token);
 	if (token_ok && rs__form_field(q->body, "domain", domain, sizeof(domain)) == 0 &&
@@ -209,22 +267,17 @@ static void report_post(struct rs_req *q, struct rs_resp *r)
 		rc = rs__report_add(q->h, q->client, domain, kind, &rep);
 	rs__report_address(q->h, addr, sizeof(addr));
 	pg.domain = rc == 0 ? rep.domain : "";
-	pg.contact = cr->cfg.block_page_contact;
 	if (!token_ok) {
-		pg.title = "This page has expired";
-		pg.text = "The report was not sent: go back, reload the page and press the button "
-		          "again.";
+		pg.title = msg(&pg, "report.expired_title");
+		pg.text = msg(&pg, "report.expired");
 	} else if (rc == -EAGAIN)
-		pg.text = "Too many reports were sent just now. Please try again later.";
+		pg.text = msg(&pg, "report.too_many");
 	else if (rc)
-		pg.text = "This report could not be understood.";
-	else if (strncmp(addr, "mailto:", 7) == 0)
-		pg.text = "Your report was kept. The adult who looks after this network can send "
-		          "it from the kidguard dashboard.";
+		pg.text = msg(&pg, "report.bad");
+	else if (strncmp(addr, "https://", 8) != 0) /* mailto: or none: waits for a parent */
+		pg.text = msg(&pg, "report.kept");
 	else
-		pg.text = "Your report will be sent to the list's publisher. It contains only the "
-		          "site's name, its category and the list version — nothing about you.";
-	(void)mailto;
+		pg.text = msg(&pg, "report.sent");
 	pg.blocked = false;
 	char *html = render(q->h, &pg, &len);
 	rs__http_cfg_put(cr);
@@ -236,36 +289,51 @@ static void report_post(struct rs_req *q, struct rs_resp *r)
 	                               : 200,
 	               "text/html; charset=utf-8", html);
 	r->len = len;
+	r->content_language = rs__i18n_code(q->h, pg.lang);
 }
 
+/* Which message says why, per deciding step (steps without one show the decision's text). */
+static const char *const step_msg[] = {
+    [RS_STEP_REFUSE] = "block.step.refuse", [RS_STEP_STALE] = "block.step.stale",
+    [RS_STEP_CANARY] = "block.step.canary", [RS_STEP_BEDTIME] = "block.step.bedtime",
+    [RS_STEP_LIST] = "block.step.list",     [RS_STEP_NAME] = "block.step.name",
+    [RS_STEP_STORE] = "block.step.store",
+};
+
 /* What the page says about a blocked name: category, list version, the deciding step. */
-static void blocked_page(struct rs_http *h, const struct rs_verdict *k, struct page *pg, char *cats,
-                         size_t clen, char *ver, size_t vlen)
+static void blocked_page(const struct rs_verdict *k, struct page *pg, char *cats, size_t clen,
+                         char *ver, size_t vlen)
 {
 	uint64_t c = k->have_list ? rs_verdict_categories(k) : 0;
+	bool listed = k->step == RS_STEP_LIST;
+	size_t step = (size_t)k->step;
 
-	pg->title = "This site is blocked";
+	pg->title = msg(pg, "block.title");
 	pg->blocked = true;
-	pg->reason = k->decided_by;
-	if (k->step == RS_STEP_LIST && c)
-		rs__cat_names(h, c, cats, clen);
+	pg->reason =
+	    step < sizeof(step_msg) / sizeof(step_msg[0]) && step_msg[step]
+	        ? msg(pg, listed && k->list.mandatory ? "block.step.mandatory" : step_msg[step])
+	        : k->decided_by;
+	if (listed && c)
+		rs__cat_labels(pg->h, pg->lang, c, cats, clen);
 	else if (k->step == RS_STEP_BEDTIME)
-		snprintf(cats, clen, "bedtime (only the sites allowed at bedtime)");
-	else if (k->step == RS_STEP_LIST)
-		snprintf(cats, clen, "blocked on this network");
+		snprintf(cats, clen, "%s", msg(pg, "block.bedtime"));
+	else if (listed)
+		snprintf(cats, clen, "%s", msg(pg, "block.local"));
 	else
 		snprintf(cats, clen, "%s", k->text);
-	if (k->step == RS_STEP_LIST && k->list.mandatory) /* the publisher's word: say so */
-		snprintf(cats + strlen(cats), clen - strlen(cats), "; mandatory (publisher)");
-	if (k->step == RS_STEP_LIST && k->list.source == BL_SOURCE_FEED)
+	if (listed && k->list.mandatory) /* the publisher's word: say so */
+		snprintf(cats + strlen(cats), clen - strlen(cats), "; %s",
+		         msg(pg, "block.mandatory"));
+	if (listed && k->list.source == BL_SOURCE_FEED)
 		snprintf(ver, vlen, "%u", k->list.feed_version);
-	else if (k->step == RS_STEP_LIST)
-		snprintf(ver, vlen, "local rule");
+	else if (listed)
+		snprintf(ver, vlen, "%s", msg(pg, "block.local_rule"));
 }
 
 void rs__block_handle(struct rs_req *q, struct rs_resp *r)
 {
-	char name[BL_NAME_MAX], cats[512] = "", ver[32] = "", token[RS_REPORT_TOKEN_LEN + 1];
+	char name[BL_NAME_MAX], cats[512] = "", ver[64] = "", token[RS_REPORT_TOKEN_LEN + 1];
 	struct rs_cfg_ref *cr;
 	struct rs_client cl = {.addr = q->client};
 	struct rs_verdict k;
@@ -277,21 +345,19 @@ void rs__block_handle(struct rs_req *q, struct rs_resp *r)
 	if (strcmp(q->method, "POST") == 0 && strcmp(q->url, "/report") == 0)
 		return report_post(q, r);
 	cr = rs__http_cfg_get(q->h);
+	page_init(q, &cr->cfg, &pg);
 	host_name(q, name, sizeof(name));
 	pg.domain = name;
 	rs__report_token(q->h, q->client, token);
 	pg.token = token;
-	pg.text = cr->cfg.block_page_text;
-	pg.contact = cr->cfg.block_page_contact;
+	pg.text = cr->cfg.block_page_text[0] ? cr->cfg.block_page_text : msg(&pg, "block.text");
 	if (name[0] && rs__http_decide(q->h, cr, &cl, name, &k) == 0 && k.outcome == RS_OUT_BLOCK) {
-		blocked_page(q->h, &k, &pg, cats, sizeof(cats), ver, sizeof(ver));
+		blocked_page(&k, &pg, cats, sizeof(cats), ver, sizeof(ver));
 	} else {
 		/* Not blocked (or no name): the page of the filter itself. */
-		pg.title = name[0] ? "This site is not blocked now" : "kidguard block page";
-		pg.text = name[0] ? "It was blocked when your device asked; try again in a minute."
-		                  : "Sites blocked by the family filter on this network show this "
-		                    "page.";
-		pg.reason = name[0] ? "not blocked" : "";
+		pg.title = msg(&pg, name[0] ? "block.not_blocked_title" : "block.page_title");
+		pg.text = msg(&pg, name[0] ? "block.not_blocked_text" : "block.page_text");
+		pg.reason = name[0] ? msg(&pg, "block.not_blocked_reason") : "";
 		snprintf(cats, sizeof(cats), "-");
 		if (bl_db_meta(rs_server_store(q->h->srv), &m) == 0)
 			snprintf(ver, sizeof(ver), "%llu", (unsigned long long)m.feed_version);
@@ -302,4 +368,5 @@ void rs__block_handle(struct rs_req *q, struct rs_resp *r)
 	rs__http_cfg_put(cr);
 	rs__resp_owned(r, 200, "text/html; charset=utf-8", html);
 	r->len = len;
+	r->content_language = rs__i18n_code(q->h, pg.lang);
 }

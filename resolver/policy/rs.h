@@ -206,9 +206,10 @@ struct rs_config {
 	int n_http_hostnames;
 	char http_assets[RS_PATH_MAX];        /* "" = compiled-in default */
 	struct kg_sockaddr block_page_listen; /* len 0: off */
-	char block_page_text[1024];
-	char block_page_contact[256]; /* link or phone for reports (a hotline) */
-	char report_url[512];         /* https:// or mailto:, overrides the feed's */
+	char block_page_text[1024];           /* "" = the catalogue's, in the viewer's language */
+	char http_language[8];                /* "auto" or a catalogue's code: "vi", "en" */
+	char block_page_contact[256];         /* link or phone for reports (a hotline) */
+	char report_url[512];                 /* https:// or mailto:, overrides the feed's */
 	bool query_log;
 	int query_log_size;
 	bool query_log_full_addresses;

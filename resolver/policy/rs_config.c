@@ -409,6 +409,31 @@ static int set_report_url(struct load_ctx *c, const char *v, long lo, long hi, s
 }
 
 /* [http] hostname: names a browser may use for the API (Host header), without a port. */
+#ifndef KG_I18N_LANGS
+#define KG_I18N_LANGS "en vi"
+#endif
+
+/* "auto" or the code of a message catalogue the build compiled in (KG_I18N_LANGS, from
+ * resolver/http/www/i18n/<code>.json). */
+static int set_language(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
+{
+	const char *p = KG_I18N_LANGS;
+	size_t n = strlen(v);
+
+	if (n == 0 || n >= sizeof(c->cfg.http_language))
+		return -1;
+	while (strcmp(v, "auto") != 0 && *p) {
+		size_t w = strcspn(p, " ");
+		if (w == n && strncmp(p, v, n) == 0)
+			break;
+		p += w + (p[w] == ' ');
+	}
+	if (strcmp(v, "auto") != 0 && !*p)
+		return -1;
+	memcpy(c->cfg.http_language, v, n + 1);
+	return 0;
+}
+
 static int set_http_hostnames(struct load_ctx *c, const char *v, long lo, long hi, size_t off)
 {
 	char buf[CONFIG_MAX_LINE];
@@ -496,6 +521,7 @@ static const struct key_def keys[] = {
 	{"http", "hostname", set_http_hostnames, 0, 0, 0},
 	{"http", "assets", set_path, 0, 0, OFF(http_assets)},
 	{"http", "block_page_listen", set_addr_or_off, 0, 80, OFF(block_page_listen)},
+	{"http", "language", set_language, 0, 0, OFF(http_language)},
 	{"http", "block_page_text", set_string, 0, 1023, OFF(block_page_text)},
 	{"http", "block_page_contact", set_string, 0, 255, OFF(block_page_contact)},
 	{"http", "report_url", set_report_url, 0, 511, OFF(report_url)},
@@ -550,6 +576,8 @@ static const char *range_hint(const struct key_def *k)
 		return "expected on or off";
 	if (k->set == set_report_url)
 		return "expected an https:// or mailto: address";
+	if (k->set == set_language)
+		return "expected auto or a language of the message catalogues (" KG_I18N_LANGS ")";
 	if (k->set == set_http_hostnames)
 		return "expected host names without a port, comma separated";
 	if (k->set == set_megabytes) {

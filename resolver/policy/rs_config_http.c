@@ -8,11 +8,6 @@
 
 #include "kg_addr.h"
 
-/* Kept under ~180 bytes: the printed config must re-parse (see the report on long lines). */
-#define RS_HTTP_DEFAULT_TEXT                                                                       \
-	"This site was blocked by the family filter on this network. If you think that is a "      \
-	"mistake, ask the adult who looks after the internet here, or report it below."
-
 void rs__config_http_defaults(struct rs_config *cfg)
 {
 	kg_sockaddr_parse("127.0.0.1:8053", 8053, &cfg->http_listen);
@@ -22,7 +17,9 @@ void rs__config_http_defaults(struct rs_config *cfg)
 	cfg->n_http_hostnames = 0;
 	cfg->http_assets[0] = '\0';
 	memset(&cfg->block_page_listen, 0, sizeof(cfg->block_page_listen));
-	snprintf(cfg->block_page_text, sizeof(cfg->block_page_text), "%s", RS_HTTP_DEFAULT_TEXT);
+	/* Empty: the message catalogue's text, in the viewer's language. */
+	cfg->block_page_text[0] = '\0';
+	snprintf(cfg->http_language, sizeof(cfg->http_language), "auto");
 	cfg->block_page_contact[0] = '\0';
 	cfg->report_url[0] = '\0';
 	cfg->query_log = false;
@@ -58,7 +55,9 @@ void rs__config_http_print(const struct rs_config *cfg, FILE *out)
 		fprintf(out, "assets = %s\n", cfg->http_assets);
 	fprintf(out, "block_page_listen = %s\n",
 	        addr_or_off(&cfg->block_page_listen, a, sizeof(a)));
-	fprintf(out, "block_page_text = %s\n", cfg->block_page_text);
+	fprintf(out, "language = %s\n", cfg->http_language);
+	if (cfg->block_page_text[0])
+		fprintf(out, "block_page_text = %s\n", cfg->block_page_text);
 	if (cfg->block_page_contact[0])
 		fprintf(out, "block_page_contact = %s\n", cfg->block_page_contact);
 	if (cfg->report_url[0])

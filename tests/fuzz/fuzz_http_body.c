@@ -178,6 +178,19 @@ static void fuzz_host(const char *host)
 	FUZZ_CHECK(rs__http_host_ok(&any, upper) == ok_any);
 }
 
+/* Accept-Language: an index of the offered codes or -1; a header naming none of them (no
+ * letters of "en" or "vi" at all) picks none. */
+static void fuzz_accept_language(const char *header)
+{
+	static const char *const codes[] = {"en", "vi"};
+	int i = rs__accept_language(header, codes, 2);
+
+	FUZZ_CHECK(i >= -1 && i < 2);
+	if (strcspn(header, "eEnNvViI") == strlen(header))
+		FUZZ_CHECK(i == -1);
+	FUZZ_CHECK(rs__accept_language(header, codes, 0) == -1);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char body[RS_BODY_MAX + 1];
@@ -189,7 +202,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(body, data + 1, len);
 	body[len] = '\0';
 	b = len ? body : NULL;
-	switch (data[0] % 6) {
+	switch (data[0] % 7) {
 	case 0:
 		fuzz_override(b);
 		break;
@@ -206,8 +219,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 4:
 		fuzz_host(body);
 		break;
-	default:
+	case 5:
 		fuzz_device(b);
+		break;
+	default:
+		fuzz_accept_language(body);
 		break;
 	}
 	return 0;

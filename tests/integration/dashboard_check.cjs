@@ -53,7 +53,7 @@ function expect(cond, what) {
     expect(painted > 100, "the chart canvas has pixels");
     // blocks by category and the recent list
     seen.categories = await page.textContent("#cat-list");
-    expect(/adult/.test(seen.categories), "category adult listed");
+    expect(/adult/i.test(seen.categories), "category adult listed");
     await page.waitForSelector("#events td a");
     seen.events = await page.textContent("#events tbody");
     expect(seen.events.includes(blockedName), "recent block listed");

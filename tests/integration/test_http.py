@@ -513,7 +513,7 @@ class BlockPageTest(HTTPTestCase):
         self.assertEqual(p.returncode, 0)
         self.assertIn("200", p.stdout.splitlines()[0])
         self.assertIn("This site is blocked", p.stdout)
-        self.assertRegex(p.stdout, r'class="category">adult<')
+        self.assertRegex(p.stdout, r'class="category">Adult content<')
         self.assertIn("x.bad.kg.test", p.stdout)
         self.assertIn("Blocked here: ask a parent.", p.stdout)
         self.assertIn("Child helpline 0800 1111", p.stdout)

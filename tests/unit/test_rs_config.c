@@ -90,7 +90,9 @@ static const char full_conf[] = "; a full configuration\n"
                                 "action = nxdomain\n"
                                 "clients = 192.168.1.0/24\n";
 
-/* What rs_config_print writes for full_conf, read from "full.conf". */
+/* What rs_config_print writes for full_conf, read from "full.conf". One line per key, as the
+ * file has them (clang-format would pack them once no line is long). */
+/* clang-format off */
 static const char full_golden[] =
     "; effective configuration from full.conf\n"
     "[server]\n"
@@ -154,8 +156,7 @@ static const char full_golden[] =
     "listen = 127.0.0.1:8053\n"
     "trust_loopback = off\n"
     "block_page_listen = off\n"
-    "block_page_text = This site was blocked by the family filter on this network. If you think "
-    "that is a mistake, ask the adult who looks after the internet here, or report it below.\n"
+    "language = auto\n"
     "query_log = off\n"
     "query_log_size = 1000\n"
     "query_log_full_addresses = off\n"
@@ -167,6 +168,7 @@ static const char full_golden[] =
     "unknown_client_id = default\n"
     "device_id_overrides_address = off\n"
     "max_pending = 10000\n";
+/* clang-format on */
 
 static char *print_to_string(const struct rs_config *cfg)
 {

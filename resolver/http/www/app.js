@@ -3,6 +3,44 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+
+// ---------------------------------------------------------------- messages
+// Every string a parent sees comes from the daemon's catalogue (www/i18n/<lang>.json, served
+// at /i18n.json in the language the daemon negotiated from Accept-Language and [http]
+// language). t("key", {name: "x"}) fills "{name}"; a missing key shows the key itself, so a
+// forgotten translation is visible (and tests/i18n/check_catalogues.py refuses it).
+let messages = {};
+let lang = "en";
+
+function t(key, params) {
+  const m = Object.prototype.hasOwnProperty.call(messages, key) ? messages[key] : key;
+  return m.replace(/\{(\w+)\}/g, (all, p) => (params && p in params ? String(params[p]) : all));
+}
+
+// A category's name in the viewer's language: the feed's translation or the built-in one
+// (both in the catalogue as "category.NAME"), else the name the list uses.
+function catName(c) {
+  return Object.prototype.hasOwnProperty.call(messages, "category." + c) ? messages["category." + c] : c;
+}
+
+// Elements say which message they show: data-i18n (text), data-i18n-placeholder,
+// data-i18n-aria-label, data-i18n-title (attributes).
+function applyI18n(root) {
+  for (const e of (root || document).querySelectorAll("[data-i18n]")) e.textContent = t(e.dataset.i18n);
+  for (const a of ["placeholder", "aria-label", "title"])
+    for (const e of (root || document).querySelectorAll("[data-i18n-" + a + "]"))
+      e.setAttribute(a, t(e.getAttribute("data-i18n-" + a)));
+}
+
+async function loadMessages() {
+  try {
+    const r = await fetch("/i18n.json");
+    if (r.ok) messages = await r.json();
+  } catch (e) { /* keep the keys: the page still works */ }
+  lang = messages["@lang"] || "en";
+  document.documentElement.lang = lang;
+  applyI18n();
+}
 // The API token ([http] token): asked for once, when a change is refused, and kept in this
 // browser (localStorage) so that the dashboard does not ask again.
 let token = localStorage.getItem("kg-token") || "";
@@ -27,14 +65,14 @@ function fmt(n) {
 }
 
 function ago(s) {
-  if (s < 90) return Math.round(s) + " s ago";
-  if (s < 5400) return Math.round(s / 60) + " min ago";
-  if (s < 172800) return Math.round(s / 3600) + " h ago";
-  return Math.round(s / 86400) + " days ago";
+  if (s < 90) return t("dash.time.s_ago", { n: Math.round(s) });
+  if (s < 5400) return t("dash.time.min_ago", { n: Math.round(s / 60) });
+  if (s < 172800) return t("dash.time.h_ago", { n: Math.round(s / 3600) });
+  return t("dash.time.days_ago", { n: Math.round(s / 86400) });
 }
 
-function when(t) {
-  return t ? new Date(t * 1000).toLocaleString() : "never";
+function when(s) {
+  return s ? new Date(s * 1000).toLocaleString(lang) : t("dash.time.never");
 }
 
 async function send(method, url, body) {
@@ -63,7 +101,7 @@ function tokenDone(entered) {
   $("token-panel").hidden = true;
   for (const w of waiting) {
     if (entered) w.resolve();
-    else w.reject(new Error("this change needs the access token"));
+    else w.reject(new Error(t("dash.token.needed")));
   }
 }
 
@@ -71,9 +109,8 @@ async function api(method, url, body) {
   let { r, j } = await send(method, url, body);
   // A change refused for want of the token: ask for it, then send the same request again.
   while ((r.status === 401 || r.status === 403) && method !== "GET") {
-    await askToken(r.status === 403 ? (j.error || "This change was refused.")
-      : token ? "The server did not accept that token. Enter it again."
-        : "Enter the access token to make this change.");
+    await askToken(r.status === 403 ? (j.error || t("dash.token.refused"))
+      : token ? t("dash.token.wrong") : t("dash.token.enter"));
     ({ r, j } = await send(method, url, body));
   }
   if (!r.ok) throw new Error(j.error || ("HTTP " + r.status));
@@ -89,8 +126,8 @@ function drawChart(canvas, points, bucket) {
   const n = Math.round(span / step);
   const start = Math.floor(now / step) * step - (n - 1) * step;
   const q = new Array(n).fill(0), b = new Array(n).fill(0);
-  for (const [t, qq, bb] of points) {
-    const i = Math.floor((t - start) / step);
+  for (const [ts, qq, bb] of points) {
+    const i = Math.floor((ts - start) / step);
     if (i >= 0 && i < n) { q[i] += qq; b[i] += bb; }
   }
   const dpr = window.devicePixelRatio || 1;
@@ -121,14 +158,14 @@ function drawChart(canvas, points, bucket) {
     if (b[i]) c.fillRect(x + 0.5, top + ph - hb, Math.max(1, bw - 1), Math.max(1, hb));
   }
   c.fillStyle = css.getPropertyValue("--muted") || "#666";
-  const label = (t) => new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const label = (s) => new Date(s * 1000).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
   c.fillText(label(start), left, h - 4);
-  const endLabel = "now";
+  const endLabel = t("dash.chart.now");
   c.fillText(endLabel, w - 4 - c.measureText(endLabel).width, h - 4);
   // for tests and screen readers: what the chart shows
   canvas.dataset.queries = q.reduce((a, x) => a + x, 0);
   canvas.dataset.blocked = b.reduce((a, x) => a + x, 0);
-  canvas.title = canvas.dataset.queries + " queries, " + canvas.dataset.blocked + " blocked";
+  canvas.title = t("dash.chart.title", { q: canvas.dataset.queries, b: canvas.dataset.blocked });
 }
 
 // ---------------------------------------------------------------- stats
@@ -138,24 +175,25 @@ function renderStats(s) {
   lastStats = s;
   $("version").textContent = "v" + s.version;
   const hb = $("health");
-  hb.textContent = s.healthy ? "Protecting" : "Problem: " + s.health;
+  hb.textContent = s.healthy ? t("dash.health.ok") : t("dash.health.problem", { why: s.health });
   hb.className = "badge " + (s.healthy ? "ok" : "bad");
   hb.title = s.health;
-  const t = s.totals;
-  $("q-total").textContent = fmt(t.queries);
-  $("q-sub").textContent = t.udp + " UDP, " + t.tcp + " TCP";
-  $("b-total").textContent = fmt(t.blocked);
-  $("b-sub").textContent = t.queries ? ((100 * t.blocked) / t.queries).toFixed(1) + "% of queries" : "";
-  const lookups = t.cache_hits + t.cache_misses;
-  $("cache-rate").textContent = lookups ? Math.round((100 * t.cache_hits) / lookups) + "%" : "–";
-  $("cache-sub").textContent = t.cache_entries + " entries";
+  const n = s.totals;
+  $("q-total").textContent = fmt(n.queries);
+  $("q-sub").textContent = t("dash.cards.udp_tcp", { udp: n.udp, tcp: n.tcp });
+  $("b-total").textContent = fmt(n.blocked);
+  $("b-sub").textContent = n.queries ? t("dash.cards.pct_queries", { pct: ((100 * n.blocked) / n.queries).toFixed(1) }) : "";
+  const lookups = n.cache_hits + n.cache_misses;
+  $("cache-rate").textContent = lookups ? Math.round((100 * n.cache_hits) / lookups) + "%" : "–";
+  $("cache-sub").textContent = t("dash.cards.entries", { n: n.cache_entries });
   const f = s.feed || {};
-  $("feed-version").textContent = f.version ? "v" + f.version : "local";
-  $("feed-sub").textContent = !f.sync_configured ? "no feed sync configured"
-    : f.last_sync ? "synced " + ago(f.age_s) : "never synced";
+  $("feed-version").textContent = f.version ? "v" + f.version : t("dash.cards.local");
+  $("feed-sub").textContent = !f.sync_configured ? t("dash.cards.no_sync")
+    : f.last_sync ? t("dash.cards.synced", { ago: ago(f.age_s) }) : t("dash.cards.never_synced");
   const uh = s.upstream_health;
-  $("up-status").textContent = { ok: "OK", idle: "idle", degraded: "slow", down: "down" }[uh.status] || uh.status;
-  $("up-sub").textContent = Math.round(s.latency.mean_ms) + " ms average";
+  const upStatus = ["ok", "idle", "degraded", "down"].includes(uh.status) ? t("dash.up." + uh.status) : uh.status;
+  $("up-status").textContent = upStatus;
+  $("up-sub").textContent = t("dash.cards.avg_ms", { ms: Math.round(s.latency.mean_ms) });
 
   drawChart($("chart-hour"), s.history, 1);
   drawChart($("chart-day"), s.history, 15);
@@ -164,23 +202,23 @@ function renderStats(s) {
   cats.replaceChildren();
   const list = s.blocked_by_category.slice().sort((a, b) => b.count - a.count);
   const max = Math.max(1, ...list.map((c) => c.count));
-  if (!list.length) cats.append(el("li", { class: "empty" }, "Nothing blocked yet."));
+  if (!list.length) cats.append(el("li", { class: "empty" }, t("dash.empty.blocked")));
   for (const c of list) {
     const bar = el("div", { class: "bar" });
     bar.style.width = (100 * c.count) / max + "%";
-    cats.append(el("li", { "data-category": c.category }, el("span", {}, c.category), el("div", {}, bar),
+    cats.append(el("li", { "data-category": c.category }, el("span", {}, catName(c.category)), el("div", {}, bar),
       el("span", { class: "n" }, fmt(c.count))));
   }
 
   const fi = $("feed-info");
   fi.replaceChildren();
   const row = (k, v) => fi.append(el("dt", {}, k), el("dd", {}, v));
-  row("Feed version", f.version ? String(f.version) : "none (local rules only)");
-  row("Last sync", f.sync_configured ? when(f.last_sync) : "sync not configured");
-  if (f.sync_configured) row("Last attempt", when(f.last_attempt));
-  if (f.last_error) row("Last error", f.last_error);
-  row("Entries", fmt(s.store.feed) + " from the feed, " + s.store.local + " local");
-  row("Health", s.health);
+  row(t("dash.feed.version"), f.version ? String(f.version) : t("dash.feed.none"));
+  row(t("dash.feed.last_sync"), f.sync_configured ? when(f.last_sync) : t("dash.feed.not_configured"));
+  if (f.sync_configured) row(t("dash.feed.last_attempt"), when(f.last_attempt));
+  if (f.last_error) row(t("dash.feed.last_error"), f.last_error);
+  row(t("dash.feed.entries"), t("dash.feed.entries_value", { feed: fmt(s.store.feed), local: s.store.local }));
+  row(t("dash.feed.health"), s.health);
   $("sync-btn").disabled = !f.sync_configured;
 
   const ul = $("up-list");
@@ -188,19 +226,17 @@ function renderStats(s) {
   const ui = $("up-info");
   ui.replaceChildren();
   const urow = (k, v) => ui.append(el("dt", {}, k), el("dd", {}, v));
-  urow("Status", uh.status + " (" + uh.failures_5m + " failures in " + uh.queries_5m + " queries, last 5 min)");
-  urow("Sent upstream", fmt(t.upstream_queries));
-  urow("Timeouts", fmt(t.upstream_timeouts));
-  urow("Errors", fmt(t.upstream_errors));
-  urow("Waiting now", String(t.inflight));
+  urow(t("dash.up.status"), t("dash.up.status_value", { status: upStatus, failures: uh.failures_5m, queries: uh.queries_5m }));
+  urow(t("dash.up.sent"), fmt(n.upstream_queries));
+  urow(t("dash.up.timeouts"), fmt(n.upstream_timeouts));
+  urow(t("dash.up.errors"), fmt(n.upstream_errors));
+  urow(t("dash.up.waiting"), String(n.inflight));
 
   const st = s.settings;
   renderProfiles(st.profiles || [], st.default_profile);
-  $("qlog-note").textContent = st.query_log
-    ? " — except that the query log is ON: the last queries are kept in memory with shortened device addresses"
-    : "";
-  $("report-addr").textContent = st.report_address ? "Reports go to " + st.report_address
-    : "No report address is configured ([http] report_url); reports are kept here.";
+  $("qlog-note").textContent = st.query_log ? t("dash.footer.qlog") : "";
+  $("report-addr").textContent = st.report_address ? t("dash.reports.goes_to", { address: st.report_address })
+    : t("dash.reports.no_address");
 }
 
 // The "for whom" choices of the check panel; keeps the parent's pick across refreshes.
@@ -211,7 +247,7 @@ function renderProfiles(names, def) {
   if (have.join("\n") === names.join("\n")) return;
   const keep = names.includes(sel.value) || sel.value.startsWith("device:") ? sel.value : def;
   for (const o of Array.from(sel.children)) if (o.tagName === "OPTION") o.remove();
-  sel.prepend(...names.map((n) => el("option", { value: n }, n === def && n !== "default" ? n + " (default)" : n)));
+  sel.prepend(...names.map((n) => el("option", { value: n }, n === def && n !== "default" ? t("dash.profile.default", { name: n }) : n)));
   sel.value = keep;
 }
 
@@ -219,13 +255,13 @@ function renderEvents(ev) {
   const tb = $("events").tBodies[0];
   tb.replaceChildren();
   if (!ev.events.length) {
-    tb.append(el("tr", {}, el("td", { colspan: "4", class: "empty" }, "Nothing blocked yet.")));
+    tb.append(el("tr", {}, el("td", { colspan: "4", class: "empty" }, t("dash.empty.blocked"))));
     return;
   }
   for (const e of ev.events.slice(0, 15)) {
-    const link = el("a", { title: "Why?", onclick: () => check(e.name) }, e.name);
-    tb.append(el("tr", {}, el("td", {}, new Date(e.time * 1000).toLocaleTimeString()), el("td", {}, link),
-      el("td", {}, e.categories.join(", ") || "local"), el("td", { class: "profile" }, e.profile)));
+    const link = el("a", { title: t("dash.events.why"), onclick: () => check(e.name) }, e.name);
+    tb.append(el("tr", {}, el("td", {}, new Date(e.time * 1000).toLocaleTimeString(lang)), el("td", {}, link),
+      el("td", {}, e.categories.map(catName).join(", ") || t("dash.events.local")), el("td", { class: "profile" }, e.profile)));
   }
 }
 
@@ -235,7 +271,7 @@ async function refresh() {
     renderStats(s);
     renderEvents(ev);
   } catch (e) {
-    $("health").textContent = "kidguard is not answering";
+    $("health").textContent = t("dash.health.down");
     $("health").className = "badge bad";
   }
 }
@@ -246,7 +282,7 @@ async function check(name) {
   const box = $("check-result");
   box.hidden = false;
   box.className = "result";
-  box.replaceChildren("Checking…");
+  box.replaceChildren(t("dash.check.checking"));
   let v;
   try {
     // "for whom": a profile, or a device (family.js) as the DNS would see it
@@ -260,27 +296,29 @@ async function check(name) {
   }
   // The DNS answer decides (a bedtime or fail-closed block has no list action).
   const blocked = !["forward", "rewrite", "refused"].includes(v.answer);
-  const verdict = blocked ? "Blocked" : v.action === "allow" ? "Allowed" : "Not blocked";
+  const verdict = t(blocked ? "dash.check.blocked" : v.action === "allow" ? "dash.check.allowed" : "dash.check.not_blocked");
   box.className = "result " + (blocked ? "block" : v.action);
   const actions = el("div", { class: "actions" });
   if (blocked) {
     actions.append(el("button", { type: "button", class: "secondary", onclick: () => addRule(v.name, "allow") },
-      "Allow on this network"));
+      t("dash.check.allow_here")));
     if (v.source === "feed")
       actions.append(el("button", { type: "button", class: "secondary", onclick: () => report(v.name, "wrong_block") },
-        "Report a wrong block"));
+        t("dash.check.report_wrong")));
   } else {
     actions.append(el("button", { type: "button", class: "danger", onclick: () => addRule(v.name, "deny") },
-      "Block on this network"));
+      t("dash.check.block_here")));
     actions.append(el("button", { type: "button", class: "secondary", onclick: () => report(v.name, "not_blocked") },
-      "Report as harmful"));
+      t("dash.check.report_harmful")));
   }
   const details = [];
-  if (v.categories.length) details.push("category: " + v.categories.join(", "));
-  if (v.match) details.push("rule: " + v.match + (v.subtree ? " and below" : ""));
-  if (v.source !== "none") details.push("source: " + v.source + (v.source === "feed" ? " v" + v.feed_version : ""));
-  details.push("profile: " + v.profile);
-  box.replaceChildren(el("div", { class: "verdict", id: "check-verdict" }, verdict + ": " + v.name + " for " + v.profile),
+  if (v.categories.length) details.push(t("dash.check.category", { list: v.categories.map(catName).join(", ") }));
+  if (v.match) details.push(t(v.subtree ? "dash.check.rule_below" : "dash.check.rule", { rule: v.match }));
+  if (v.source === "feed") details.push(t("dash.check.source_feed", { version: v.feed_version }));
+  else if (v.source !== "none") details.push(t("dash.check.source", { source: v.source }));
+  details.push(t("dash.check.profile", { profile: v.profile }));
+  box.replaceChildren(el("div", { class: "verdict", id: "check-verdict" },
+    t("dash.check.verdict", { verdict, name: v.name, profile: v.profile })),
     el("p", { id: "check-explanation" }, v.explanation), el("div", { class: "note" }, details.join(" · ")), actions);
 }
 
@@ -290,12 +328,12 @@ async function loadRules() {
   let j;
   try { j = await api("GET", "/api/overrides"); } catch (e) { return; }
   ul.replaceChildren();
-  if (!j.overrides.length) ul.append(el("li", { class: "empty" }, "No local rules."));
+  if (!j.overrides.length) ul.append(el("li", { class: "empty" }, t("dash.rules.none")));
   for (const o of j.overrides) {
-    const del = el("button", { type: "button", class: "danger", onclick: () => delRule(o) }, "Remove");
+    const del = el("button", { type: "button", class: "danger", onclick: () => delRule(o) }, t("dash.rules.remove"));
     ul.append(el("li", { "data-name": o.name },
-      el("span", {}, el("span", { class: "tag " + o.action }, o.action === "allow" ? "allow" : "block"), " ",
-        o.name, o.subtree ? "" : " (exact)"), del));
+      el("span", {}, el("span", { class: "tag " + o.action }, t(o.action === "allow" ? "dash.rules.tag_allow" : "dash.rules.tag_block")), " ",
+        o.name, o.subtree ? "" : " " + t("dash.rules.exact")), del));
   }
 }
 
@@ -307,9 +345,9 @@ function say(id, text, err) {
 async function addRule(name, action) {
   try {
     await api("POST", "/api/overrides", { name, action, subtree: true });
-    say("ov-msg", (action === "allow" ? "Allowed " : "Blocked ") + name + " on this network.");
+    say("ov-msg", t(action === "allow" ? "dash.rules.allowed" : "dash.rules.blocked", { name }));
   } catch (e) {
-    say("ov-msg", "Could not change the rule: " + e.message, true);
+    say("ov-msg", t("dash.rules.add_failed", { error: e.message }), true);
   }
   await loadRules();
   if ($("check-input").value) check($("check-input").value);
@@ -319,9 +357,9 @@ async function delRule(o) {
   try {
     await api("DELETE", "/api/overrides?name=" + encodeURIComponent(o.name) + "&action=" +
       (o.action === "allow" ? "allow" : "deny") + "&subtree=" + (o.subtree ? 1 : 0));
-    say("ov-msg", "Removed the rule for " + o.name + ".");
+    say("ov-msg", t("dash.rules.removed", { name: o.name }));
   } catch (e) {
-    say("ov-msg", "Could not remove the rule: " + e.message, true);
+    say("ov-msg", t("dash.rules.remove_failed", { error: e.message }), true);
   }
   loadRules();
 }
@@ -332,21 +370,25 @@ async function loadReports() {
   try { j = await api("GET", "/api/reports"); } catch (e) { return; }
   const ul = $("reports");
   ul.replaceChildren();
-  if (!j.reports.length) ul.append(el("li", { class: "empty" }, "No reports."));
+  if (!j.reports.length) ul.append(el("li", { class: "empty" }, t("dash.reports.none")));
   for (const r of j.reports) {
-    const what = r.kind === "wrong_block" ? "wrongly blocked" : "harmful, not blocked";
-    const li = el("li", {}, r.domain + " — " + what + " — " + r.state + (r.error ? " (" + r.error + ")" : "") + " ");
-    if (r.mailto) li.append(el("a", { href: r.mailto }, "send by e-mail"));
+    const what = t(r.kind === "wrong_block" ? "dash.reports.wrong_block" : "dash.reports.not_blocked");
+    const li = el("li", {}, r.domain + " — " + what + " — " + reportState(r.state) + (r.error ? " (" + r.error + ")" : "") + " ");
+    if (r.mailto) li.append(el("a", { href: r.mailto }, t("dash.reports.email")));
     ul.append(li);
   }
+}
+
+function reportState(s) {
+  return ["queued", "sent", "failed", "manual"].includes(s) ? t("dash.reports.state." + s) : s;
 }
 
 async function report(name, kind) {
   try {
     const r = await api("POST", "/api/report", { domain: name, kind });
-    say("ov-msg", "Report kept (" + r.state + ").");
+    say("ov-msg", t("dash.reports.kept", { state: reportState(r.state) }));
   } catch (e) {
-    say("ov-msg", "Could not report: " + e.message, true);
+    say("ov-msg", t("dash.reports.failed", { error: e.message }), true);
   }
   loadReports();
 }
@@ -362,7 +404,7 @@ $("ov-form").addEventListener("submit", (e) => {
   if (n) addRule(n, $("ov-action").value).then(() => { $("ov-name").value = ""; });
 });
 $("sync-btn").addEventListener("click", async () => {
-  try { await api("POST", "/api/sync"); say("sync-msg", "Sync requested."); }
+  try { await api("POST", "/api/sync"); say("sync-msg", t("dash.feed.sync_requested")); }
   catch (e) { say("sync-msg", e.message, true); }
 });
 $("token-form").addEventListener("submit", (e) => {
@@ -375,8 +417,12 @@ $("token-form").addEventListener("submit", (e) => {
 $("token-cancel").addEventListener("click", () => tokenDone(false));
 window.addEventListener("resize", () => lastStats && renderStats(lastStats));
 
-refresh();
-loadRules();
-loadReports();
-setInterval(refresh, 2000);
-setInterval(loadReports, 10000);
+// family.js starts when the messages are here too.
+const messagesReady = loadMessages();
+messagesReady.then(() => {
+  refresh();
+  loadRules();
+  loadReports();
+  setInterval(refresh, 2000);
+  setInterval(loadReports, 10000);
+});

@@ -1,72 +1,9 @@
 // kidguard dashboard, "Family" page: each child's profile (age tier, bedtime, sites allowed or
 // blocked for that child only, devices) and the recently seen devices, over /api/profiles,
 // /api/profiles/devices, /api/overrides?profile= and /api/devices/seen (docs/http.md).
-// Uses el(), $(), send(), api(), askToken(), say(), ago() and token from app.js (loaded first).
+// Uses el(), $(), t(), catName(), send(), api(), askToken(), say(), ago(), token and
+// messagesReady from app.js (loaded first); its words are the family.* keys of www/i18n/*.json.
 "use strict";
-
-// The page's words, until they move into the dashboard's catalogues (www/i18n/*.json).
-const FAM_TEXT = {
-  "family.token_needed": "Enter the access token to manage the family's profiles and devices.",
-  "family.failed": "Could not make the change: {error}",
-  "family.load_failed": "Could not load the profiles: {error}",
-  "family.no_bedtime": "No bedtime",
-  "family.every_night": "every night",
-  "family.school_nights": "school nights (Sun–Thu)",
-  "family.bedtime_is": "{start}–{end}, {days}",
-  "family.device_id": "device ID “{name}”",
-  "family.move_label": "Move {device} to",
-  "family.move_to": "Profile",
-  "family.moved": "{device} now belongs to {profile}.",
-  "family.remove_device": "Remove this device from the profile",
-  "family.device_removed": "Removed {device}.",
-  "family.remove": "Remove",
-  "family.rule_removed": "Removed the rule for {site} ({profile}).",
-  "family.allowed": "allowed",
-  "family.blocked": "blocked",
-  "family.tier": "Age tier",
-  "family.custom": "custom",
-  "family.tier_set": "{profile} now has the age tier {tier}.",
-  "family.bed_from": "Bedtime starts",
-  "family.bed_to": "Bedtime ends",
-  "family.bed_days": "Which nights",
-  "family.bedtime_set": "Bedtime for {profile}: {start}–{end}.",
-  "family.bedtime_cleared": "{profile} has no bedtime now.",
-  "family.set": "Set bedtime",
-  "family.no_bedtime_btn": "No bedtime",
-  "family.no_devices": "No devices yet: add one from “Recently seen devices”.",
-  "family.no_rules": "No sites allowed or blocked for this profile only.",
-  "family.site": "Site",
-  "family.allowed_for": "{site} is allowed for {profile}.",
-  "family.blocked_for": "{site} is blocked for {profile}.",
-  "family.mode": "Internet",
-  "family.mode_allowlist": "only the allowed sites",
-  "family.mode_filter": "everything but blocked sites",
-  "family.mode_set": "Changed what {profile} can reach.",
-  "family.bed_allow": "Allowed at bedtime",
-  "family.blocks": "Blocks: {list}",
-  "family.blocks_none": "Blocks nothing beyond the national list's mandatory categories.",
-  "family.bedtime": "Bedtime",
-  "family.sites": "Sites for this profile only",
-  "family.allow": "Allow",
-  "family.block": "Block",
-  "family.devices": "Devices",
-  "family.none_seen": "No device has asked yet.",
-  "family.add_label": "Profile for {device}",
-  "family.add": "Put in profile",
-  "family.seen_line": "now {profile} · {ago} · {n} queries",
-  "family.tier.under9": "under 9",
-  "family.tier.9to12": "9 to 12",
-  "family.tier.13to15": "13 to 15",
-  "family.tier.16to17": "16 to 17",
-  "family.tier.adult": "adult",
-};
-
-function fam(key, params) {
-  let s = FAM_TEXT[key];
-  if (s === undefined) return "";
-  for (const [k, v] of Object.entries(params || {})) s = s.split("{" + k + "}").join(String(v));
-  return s;
-}
 
 const DAYS_ALL = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 const DAYS_SCHOOL = ["sun", "mon", "tue", "wed", "thu"]; // nights before a school day
@@ -91,7 +28,7 @@ function showPage() {
 async function getAuthed(url) {
   let { r, j } = await send("GET", url);
   if (r.status === 401 || r.status === 403) {
-    await askToken(fam("family.token_needed"));
+    await askToken(t("family.token_needed"));
     ({ r, j } = await send("GET", url));
   }
   if (!r.ok) throw new Error(j.error || "HTTP " + r.status);
@@ -108,7 +45,7 @@ async function change(method, url, body, done) {
     await api(method, url, body);
     famSay(done);
   } catch (e) {
-    famSay(fam("family.failed", { error: e.message }), true);
+    famSay(t("family.failed", { error: e.message }), true);
   }
   await loadFamily();
 }
@@ -118,7 +55,7 @@ async function loadFamily() {
   try {
     j = await getAuthed("/api/profiles");
   } catch (e) {
-    $("fam-profiles").replaceChildren(el("p", { class: "note" }, fam("family.load_failed", { error: e.message })));
+    $("fam-profiles").replaceChildren(el("p", { class: "note" }, t("family.load_failed", { error: e.message })));
     return;
   }
   famData = j;
@@ -144,15 +81,15 @@ function profileSelect(id, selected, label) {
 }
 
 function bedtimeText(b) {
-  if (!b) return fam("family.no_bedtime");
+  if (!b) return t("family.no_bedtime");
   const days = (b.days || DAYS_ALL).join(",");
-  const when = days === DAYS_ALL.join(",") ? fam("family.every_night")
-    : days === DAYS_SCHOOL.join(",") ? fam("family.school_nights") : days;
-  return fam("family.bedtime_is", { start: b.start, end: b.end, days: when });
+  const when = days === DAYS_ALL.join(",") ? t("family.every_night")
+    : days === DAYS_SCHOOL.join(",") ? t("family.school_nights") : days;
+  return t("family.bedtime_is", { start: b.start, end: b.end, days: when });
 }
 
 function deviceLabel(d) {
-  return d.kind === "device_id" ? fam("family.device_id", { name: d.value }) : d.value;
+  return d.kind === "device_id" ? t("family.device_id", { name: d.value }) : d.value;
 }
 
 function deviceBody(d, profile) {
@@ -162,17 +99,17 @@ function deviceBody(d, profile) {
 function renderDevice(p, d) {
   const li = el("li", { "data-device": d.value, "data-kind": d.kind }, el("span", { class: "dev" }, deviceLabel(d)));
   if (d.kind === "device_id") return li; // a device ID moves with kidguard-ctl devices
-  const move = profileSelect("", p.name, fam("family.move_label", { device: d.value }));
+  const move = profileSelect("", p.name, t("family.move_label", { device: d.value }));
   move.className = "move";
   move.addEventListener("change", () => change("POST", "/api/profiles/devices", deviceBody(d, move.value),
-    fam("family.moved", { device: d.value, profile: move.value })));
+    t("family.moved", { device: d.value, profile: move.value })));
   const q = d.kind === "mac" ? "mac=" : "address=";
   const del = el("button", {
-    type: "button", class: "danger", title: fam("family.remove_device"),
+    type: "button", class: "danger", title: t("family.remove_device"),
     onclick: () => change("DELETE", "/api/profiles/devices?" + q + encodeURIComponent(d.value), undefined,
-      fam("family.device_removed", { device: d.value })),
+      t("family.device_removed", { device: d.value })),
   }, "×");
-  li.append(el("label", { class: "inline" }, fam("family.move_to"), move), del);
+  li.append(el("label", { class: "inline" }, t("family.move_to"), move), del);
   return li;
 }
 
@@ -181,32 +118,32 @@ function renderRule(p, r) {
     type: "button", class: "danger",
     onclick: () => change("DELETE", "/api/overrides?name=" + encodeURIComponent(r.name) + "&action=" + r.action +
       "&subtree=" + (r.subtree ? 1 : 0) + "&profile=" + encodeURIComponent(p.name), undefined,
-    fam("family.rule_removed", { site: r.name, profile: p.name })),
-  }, fam("family.remove"));
+    t("family.rule_removed", { site: r.name, profile: p.name })),
+  }, t("family.remove"));
   return el("li", { "data-rule": r.name },
-    el("span", {}, el("span", { class: "tag " + r.action }, r.action === "allow" ? fam("family.allowed") : fam("family.blocked")),
+    el("span", {}, el("span", { class: "tag " + r.action }, r.action === "allow" ? t("family.allowed") : t("family.blocked")),
       " ", r.name), del);
 }
 
 // One card per profile. Element ids carry the profile name ([a-z0-9_-], safe in an id).
 function renderProfile(p) {
   const id = (s) => "p-" + p.name + "-" + s;
-  const tier = el("select", { id: id("tier"), "aria-label": fam("family.tier") });
-  if (!p.preset) tier.append(el("option", { value: "" }, fam("family.custom")));
-  for (const n of famData.presets || []) tier.append(el("option", { value: n }, fam("family.tier." + n) || n));
+  const tier = el("select", { id: id("tier"), "aria-label": t("family.tier") });
+  if (!p.preset) tier.append(el("option", { value: "" }, t("family.custom")));
+  for (const n of famData.presets || []) tier.append(el("option", { value: n }, t("family.tier." + n)));
   tier.value = p.preset || "";
   tier.addEventListener("change", () => tier.value && change("PUT", "/api/profiles?name=" + encodeURIComponent(p.name),
-    { preset: tier.value }, fam("family.tier_set", { profile: p.name, tier: tier.value })));
+    { preset: tier.value }, t("family.tier_set", { profile: p.name, tier: tier.value })));
 
   const b = p.bedtime;
-  const start = el("input", { id: id("bed-start"), type: "time", value: b ? b.start : "20:30", "aria-label": fam("family.bed_from") });
-  const end = el("input", { id: id("bed-end"), type: "time", value: b ? b.end : "06:30", "aria-label": fam("family.bed_to") });
-  const days = el("select", { id: id("bed-days"), "aria-label": fam("family.bed_days") },
-    el("option", { value: "all" }, fam("family.every_night")), el("option", { value: "school" }, fam("family.school_nights")));
+  const start = el("input", { id: id("bed-start"), type: "time", value: b ? b.start : "20:30", "aria-label": t("family.bed_from") });
+  const end = el("input", { id: id("bed-end"), type: "time", value: b ? b.end : "06:30", "aria-label": t("family.bed_to") });
+  const days = el("select", { id: id("bed-days"), "aria-label": t("family.bed_days") },
+    el("option", { value: "all" }, t("family.every_night")), el("option", { value: "school" }, t("family.school_nights")));
   if (b && b.days && b.days.join(",") === DAYS_SCHOOL.join(",")) days.value = "school";
   const bedAllow = el("input", {
     id: id("bed-allow"), type: "text", autocapitalize: "off", autocomplete: "off", spellcheck: "false",
-    value: (p.bedtime_allow || []).join(", "), placeholder: "school.example", "aria-label": fam("family.bed_allow"),
+    value: (p.bedtime_allow || []).join(", "), placeholder: "school.example", "aria-label": t("family.bed_allow"),
   });
   const setBed = el("button", {
     type: "button", id: id("bed-set"),
@@ -214,56 +151,56 @@ function renderProfile(p) {
       bedtime: { start: start.value, end: end.value, days: days.value === "school" ? DAYS_SCHOOL : DAYS_ALL },
       bedtime_allow: bedAllow.value.split(/[\s,]+/).filter((x) => x),
     },
-      fam("family.bedtime_set", { profile: p.name, start: start.value, end: end.value })),
-  }, fam("family.set"));
+      t("family.bedtime_set", { profile: p.name, start: start.value, end: end.value })),
+  }, t("family.set"));
   const clearBed = el("button", {
     type: "button", class: "secondary", id: id("bed-clear"),
     onclick: () => change("PUT", "/api/profiles?name=" + encodeURIComponent(p.name), { bedtime: null },
-      fam("family.bedtime_cleared", { profile: p.name })),
-  }, fam("family.no_bedtime_btn"));
+      t("family.bedtime_cleared", { profile: p.name })),
+  }, t("family.no_bedtime_btn"));
   if (!b) clearBed.disabled = true;
 
   const devs = el("ul", { class: "rules devices", id: id("devices") });
   for (const d of p.devices || []) devs.append(renderDevice(p, d));
-  if (!devs.children.length) devs.append(el("li", { class: "empty" }, fam("family.no_devices")));
+  if (!devs.children.length) devs.append(el("li", { class: "empty" }, t("family.no_devices")));
 
   const rules = el("ul", { class: "rules", id: id("rules") });
   for (const r of p.rules || []) rules.append(renderRule(p, r));
-  if (!rules.children.length) rules.append(el("li", { class: "empty" }, fam("family.no_rules")));
+  if (!rules.children.length) rules.append(el("li", { class: "empty" }, t("family.no_rules")));
   const site = el("input", {
     id: id("site"), type: "text", autocapitalize: "off", autocomplete: "off", spellcheck: "false",
-    placeholder: "example.com", "aria-label": fam("family.site"),
+    placeholder: "example.com", "aria-label": t("family.site"),
   });
   const rule = (action) => () => {
     const n = site.value.trim();
     if (!n) return;
     change("POST", "/api/overrides", { name: n, action, subtree: true, profile: p.name },
-      fam(action === "allow" ? "family.allowed_for" : "family.blocked_for", { site: n, profile: p.name }));
+      t(action === "allow" ? "family.allowed_for" : "family.blocked_for", { site: n, profile: p.name }));
   };
 
   // the walled garden: only the sites allowed here and the national list's child-safe ones
-  const mode = el("select", { id: id("mode"), "aria-label": fam("family.mode") },
-    el("option", { value: "filter" }, fam("family.mode_filter")), el("option", { value: "allowlist" }, fam("family.mode_allowlist")));
+  const mode = el("select", { id: id("mode"), "aria-label": t("family.mode") },
+    el("option", { value: "filter" }, t("family.mode_filter")), el("option", { value: "allowlist" }, t("family.mode_allowlist")));
   mode.value = p.mode === "allowlist" ? "allowlist" : "filter";
   mode.addEventListener("change", () => change("PUT", "/api/profiles?name=" + encodeURIComponent(p.name),
-    { mode: mode.value }, fam("family.mode_set", { profile: p.name })));
+    { mode: mode.value }, t("family.mode_set", { profile: p.name })));
   const head = el("h2", {}, p.name);
-  const blocks = (p.blocks || []).join(", ");
+  const blocks = (p.blocks || []).map(catName).join(", ");
   return el("section", { class: "panel profile", id: "profile-" + p.name, "data-profile": p.name }, head,
-    el("div", { class: "field" }, el("label", { for: id("tier") }, fam("family.tier")), tier),
-    el("div", { class: "field" }, el("label", { for: id("mode") }, fam("family.mode")), mode),
-    el("p", { class: "note blocks" }, blocks ? fam("family.blocks", { list: blocks }) : fam("family.blocks_none")),
-    el("div", { class: "field" }, el("span", { class: "label" }, fam("family.bedtime")),
+    el("div", { class: "field" }, el("label", { for: id("tier") }, t("family.tier")), tier),
+    el("div", { class: "field" }, el("label", { for: id("mode") }, t("family.mode")), mode),
+    el("p", { class: "note blocks" }, blocks ? t("family.blocks", { list: blocks }) : t("family.blocks_none")),
+    el("div", { class: "field" }, el("span", { class: "label" }, t("family.bedtime")),
       el("span", { class: "bedtime", id: id("bedtime") }, bedtimeText(b))),
     el("div", { class: "row bed" }, start, end, days),
-    el("div", { class: "field" }, el("label", { for: id("bed-allow") }, fam("family.bed_allow")), bedAllow),
+    el("div", { class: "field" }, el("label", { for: id("bed-allow") }, t("family.bed_allow")), bedAllow),
     el("div", { class: "row" }, setBed, clearBed),
-    el("h3", {}, fam("family.sites")),
+    el("h3", {}, t("family.sites")),
     el("div", { class: "row site" }, site,
-      el("button", { type: "button", id: id("allow"), class: "secondary", onclick: rule("allow") }, fam("family.allow")),
-      el("button", { type: "button", id: id("deny"), class: "danger", onclick: rule("deny") }, fam("family.block"))),
+      el("button", { type: "button", id: id("allow"), class: "secondary", onclick: rule("allow") }, t("family.allow")),
+      el("button", { type: "button", id: id("deny"), class: "danger", onclick: rule("deny") }, t("family.block"))),
     rules,
-    el("h3", {}, fam("family.devices")), devs);
+    el("h3", {}, t("family.devices")), devs);
 }
 
 function renderFamily() {
@@ -274,20 +211,20 @@ function renderFamily() {
 function renderSeen() {
   const ul = $("seen-list");
   ul.replaceChildren();
-  if (!seenData.length) ul.append(el("li", { class: "empty" }, fam("family.none_seen")));
+  if (!seenData.length) ul.append(el("li", { class: "empty" }, t("family.none_seen")));
   const now = Date.now() / 1000;
   for (const d of seenData) {
     const who = d.mac || d.address;
-    const to = profileSelect("", d.profile, fam("family.add_label", { device: who }));
+    const to = profileSelect("", d.profile, t("family.add_label", { device: who }));
     const add = el("button", {
       type: "button",
       onclick: () => change("POST", "/api/profiles/devices",
         d.mac ? { profile: to.value, mac: d.mac } : { profile: to.value, address: d.address },
-        fam("family.moved", { device: who, profile: to.value })),
-    }, fam("family.add"));
+        t("family.moved", { device: who, profile: to.value })),
+    }, t("family.add"));
     ul.append(el("li", { "data-seen": who },
       el("span", {}, el("span", { class: "dev" }, who), el("br"),
-        el("small", { class: "note" }, fam("family.seen_line", {
+        el("small", { class: "note" }, t("family.seen_line", {
           profile: d.profile, ago: ago(Math.max(0, now - d.last_seen)), n: d.queries,
         }))),
       el("span", { class: "inline" }, to, add)));
@@ -301,7 +238,7 @@ function renderWhom() {
   const keep = sel.value;
   if (g) g.remove();
   if (!seenData.length) return;
-  g = el("optgroup", { label: fam("family.devices") });
+  g = el("optgroup", { label: t("family.devices") });
   for (const d of seenData) {
     const who = d.mac || d.address;
     g.append(el("option", { value: "device:" + who }, who + " (" + d.profile + ")"));
@@ -321,6 +258,8 @@ async function refreshSeen() {
 }
 
 window.addEventListener("hashchange", showPage);
-showPage();
-refreshSeen();
-setInterval(refreshSeen, 10000);
+messagesReady.then(() => {
+  showPage();
+  refreshSeen();
+  setInterval(refreshSeen, 10000);
+});

@@ -1,0 +1,7 @@
+# The message catalogues are complete in every language (issue 17): the JSON catalogues of the
+# dashboard and the server's pages, and kidguard-ctl's po/*.po.
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_FOUND)
+	add_test(NAME unit_i18n_catalogues
+		COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/check_catalogues.py)
+endif()

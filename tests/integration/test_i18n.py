@@ -1,0 +1,189 @@
+#!/usr/bin/python3
+"""Vietnamese and English (issue 17): the block page, the report pages and the dashboard's
+catalogue come from www/i18n/<lang>.json in the language of the request's Accept-Language, or
+of [http] language when it names one.
+
+Checked against the real daemon over real HTTP: the block page with Accept-Language: vi is
+Vietnamese (title, category name, reason, footer, report button) with the national hotline
+111 as its contact (a tel: link), and holds none of the English catalogue's block page
+phrases; without Accept-Language it is English with no hotline; [http] language = vi beats
+an English browser and = en a Vietnamese one; block_page_contact and block_page_text still
+override; the report form's thank-you and expired pages follow the same choice; /i18n.json
+negotiates with q-values (q=0 refuses, unknown languages fall back to English) and
+/i18n/<code>.json names one; a language no catalogue has fails `kidguard -n` naming
+FILE:LINE and the key, and `kidguard -n -v` prints the key.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kgtest  # noqa: E402
+from test_http import HTTPTestCase, http  # noqa: E402
+
+I18N = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "resolver", "http",
+                    "www", "i18n")
+VI_BROWSER = "vi-VN,vi;q=0.9,en-US;q=0.8,en;q=0.7"
+
+
+def catalogue(lang):
+    with open(os.path.join(I18N, lang + ".json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+EN, VI = catalogue("en"), catalogue("vi")
+
+
+def english_phrases(prefixes=("block.", "report.", "category.")):
+    """The English texts of the server-side pages that the Vietnamese page must not show
+    (without "{...}" placeholders, which are filled in, and shorter than 4 letters)."""
+    out = []
+    for k, v in EN.items():
+        if k.startswith(prefixes) and VI[k] != v:
+            for part in re.split(r"\{\w+\}", v):
+                part = part.strip(" :·")
+                if len(part) >= 4:
+                    out.append(part)
+    return out
+
+
+def visible_text(html):
+    """What a reader sees: no tags, no attribute values (the form's hidden fields are
+    machine words like wrong_block)."""
+    return re.sub(r"<[^>]*>", " ", html)
+
+
+class I18nTest(HTTPTestCase):
+    def start_bp(self, **http_over):
+        self.bp = kgtest.free_port(v6=False)
+        http_over["block_page_listen"] = "127.0.0.1:%d" % self.bp
+        return self.start(http_over)
+
+    def page(self, host="x.bad.kg.test", lang=None, method="GET", path="/some/page", raw=None):
+        hdrs = {"Host": host}
+        if lang is not None:
+            hdrs["Accept-Language"] = lang
+        return http(self.bp, method, path, headers=hdrs, raw=raw)
+
+    def assertVietnamese(self, html, *must):
+        text = visible_text(html)
+        for m in must:
+            self.assertIn(m, text)
+        for phrase in english_phrases():
+            self.assertNotIn(phrase, text, "English left on the Vietnamese page")
+
+    def test_block_page_in_vietnamese_with_hotline(self):
+        self.start_bp()
+        st, hdrs, html = self.page(lang=VI_BROWSER)
+        self.assertEqual(st, 200)
+        self.assertEqual(hdrs["Content-Language"], "vi")
+        self.assertIn('<html lang="vi">', html)
+        self.assertVietnamese(html, "Trang này đã bị chặn", "x.bad.kg.test", "Danh mục:",
+                              "Nội dung người lớn", "Lý do:", "Đường dây nóng", "111",
+                              "Trang này không nên bị chặn", "phiên bản danh sách")
+        self.assertIn('href="tel:111"', html)
+        # the report form is the same form, in Vietnamese
+        self.assertIn('value="wrong_block"', html)
+
+    def test_block_page_english_without_hotline(self):
+        self.start_bp()
+        for lang in (None, "en-GB,en;q=0.9", "fr-FR,fr;q=0.9", "vi;q=0, en"):
+            with self.subTest(lang):
+                st, hdrs, html = self.page(lang=lang)
+                self.assertEqual(st, 200)
+                self.assertEqual(hdrs["Content-Language"], "en")
+                self.assertIn("This site is blocked", html)
+                self.assertIn("Adult content", html)
+                self.assertNotIn("tel:111", html)
+                self.assertNotIn("Trang này", html)
+
+    def test_language_setting_beats_the_browser(self):
+        self.start_bp(language="vi")
+        st, _, html = self.page(lang="en-US,en;q=0.9")
+        self.assertVietnamese(html, "Trang này đã bị chặn", "111")
+        self.d.stop()
+        self.start_bp(language="en")
+        st, _, html = self.page(lang=VI_BROWSER)
+        self.assertIn("This site is blocked", html)
+        self.assertNotIn("Trang này", html)
+
+    def test_configured_contact_and_text_override(self):
+        self.start_bp(block_page_contact="Đường dây tư vấn của trường 0909 123 456",
+                      block_page_text="Trang này bị chặn ở trường. Hãy hỏi thầy cô.")
+        st, _, html = self.page(lang="vi")
+        self.assertVietnamese(html, "Trang này bị chặn ở trường. Hãy hỏi thầy cô.",
+                              "Đường dây tư vấn của trường 0909 123 456", VI["block.contact"].strip())
+        self.assertNotIn("tel:111", html)
+        self.assertNotIn(VI["block.hotline"].strip(), html)
+        self.assertNotIn(VI["block.text"], html)
+
+    def test_report_pages_in_vietnamese(self):
+        self.start_bp()
+        st, _, html = self.page(lang="vi")
+        token = re.search(r'name="token" value="([0-9a-f]{32})"', html).group(1)
+        form = ("token=%s&domain=x.bad.kg.test&kind=wrong_block" % token).encode()
+        st, hdrs, html = self.page(lang="vi", method="POST", path="/report", raw=form)
+        self.assertEqual(st, 200, html)
+        self.assertEqual(hdrs["Content-Language"], "vi")
+        self.assertVietnamese(html, "Cảm ơn bạn", "Báo cáo của bạn đã được lưu")
+        # an expired (here: made up) token: the expired page, in Vietnamese too
+        st, _, html = self.page(lang="vi", method="POST", path="/report",
+                                raw=b"token=" + b"0" * 32 + b"&domain=x.bad.kg.test&kind=wrong_block")
+        self.assertEqual(st, 403)
+        self.assertVietnamese(html, "Trang này đã hết hạn", "tải lại trang")
+        # and in English for an English browser
+        st, _, html = self.page(lang="en", method="POST", path="/report",
+                                raw=b"token=" + b"0" * 32 + b"&domain=x.bad.kg.test&kind=wrong_block")
+        self.assertIn("This page has expired", html)
+
+    def test_not_blocked_page_in_vietnamese(self):
+        self.start_bp()
+        st, _, html = self.page(host="www.kg.test", lang="vi")
+        self.assertVietnamese(html, "Trang này hiện không bị chặn")
+
+    def test_catalogue_negotiation(self):
+        self.start()
+        cases = [(None, "en"), ("vi", "vi"), ("vi-VN", "vi"), ("VI-vn;q=1.0", "vi"),
+                 (VI_BROWSER, "vi"), ("en;q=0.5, vi;q=0.9", "vi"), ("vi;q=0.5, en;q=0.9", "en"),
+                 ("vi;q=0, en;q=0.1", "en"), ("fr, de;q=0.5", "en"), ("vi;q=bogus", "en"),
+                 ("*", "en"), (",,;;vi", "en"), ("fr;q=0.9, vi;q=0.8", "vi")]
+        for accept, want in cases:
+            with self.subTest(accept):
+                st, hdrs, text = http(self.http_port, "GET", "/i18n.json",
+                                      headers={"Accept-Language": accept} if accept else None)
+                self.assertEqual(st, 200, text)
+                cat = json.loads(text)
+                self.assertEqual(cat["@lang"], want)
+                self.assertEqual(hdrs["Content-Language"], want)
+                self.assertEqual(hdrs["Vary"], "Accept-Language")
+        st, _, text = http(self.http_port, "GET", "/i18n/vi.json")
+        self.assertEqual(json.loads(text), VI)
+        st, _, text = http(self.http_port, "GET", "/i18n/en.json",
+                           headers={"Accept-Language": "vi"})
+        self.assertEqual(json.loads(text), EN)
+        self.assertEqual(http(self.http_port, "GET", "/i18n/fr.json")[0], 404)
+        self.assertEqual(http(self.http_port, "GET", "/i18n/../vi.json")[0], 404)
+
+    def test_language_key_checked_and_printed(self):
+        kg = kgtest.daemon_binary()
+        for value, ok in (("vi", True), ("en", True), ("auto", True), ("fr", False),
+                          ("VI", False), ("", False)):
+            with self.subTest(value):
+                path = os.path.join(self.tmp, "l.conf")
+                with open(path, "w") as f:
+                    f.write("[server]\nlisten = 127.0.0.1:%d\n\n[http]\nlanguage = %s\n"
+                            % (kgtest.free_port(v6=False), value))
+                r = subprocess.run([kg, "-n", "-v", "-c", path], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, timeout=10)
+                if ok:
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    self.assertIn("language = %s\n" % value, r.stdout)
+                else:
+                    self.assertNotEqual(r.returncode, 0)
+                    self.assertIn("l.conf:5: [http] language", r.stdout + r.stderr)
+
+
+if __name__ == "__main__":
+    kgtest.main()
