@@ -259,46 +259,58 @@ static void api_stats(struct rs_req *q, struct rs_resp *r)
 
 /* ------------------------------------------------------------------------ check --- */
 
-static void explain(struct rs_http *h, const char *name, const struct bl_verdict *v,
+/* Why, in words, in the viewer's language (the catalogue's "why.*" messages). */
+static void explain(struct rs_http *h, int lang, const char *name, const struct bl_verdict *v,
                     const struct rs_profile *prof, char *buf, size_t len)
 {
-	char cats[512], scope[BL_NAME_MAX + 64];
+	char cats[512], scope[BL_NAME_MAX + 160], ans[96], ver[16];
 	struct bl_verdict any;
+	const char *key;
 
-	snprintf(scope, sizeof(scope), v->subtree ? "%s and every name under it" : "%s", v->match);
-	if (v->action == BL_ACTION_BLOCK && v->source == BL_SOURCE_FEED) {
-		snprintf(buf, len,
-		         "%s is blocked for profile \"%s\": the national list (feed version %u) "
-		         "puts %s in the category %s. Devices get a %s answer instead of the "
-		         "site's address. If this is wrong, report it; to unblock it on this "
-		         "network now, add an allow rule.",
-		         name, prof->name, v->feed_version, scope,
-		         rs__cat_names(h, v->categories, cats, sizeof(cats)),
-		         rs_action_name(prof->action));
-	} else if (v->action == BL_ACTION_BLOCK) {
-		snprintf(buf, len,
-		         "%s is blocked for profile \"%s\" by a local deny rule for %s (%s), "
-		         "added on this appliance. Remove that rule to unblock it.",
-		         name, prof->name, scope,
-		         v->categories ? rs__cat_names(h, v->categories, cats, sizeof(cats))
-		                       : "every profile");
-	} else if (v->action == BL_ACTION_ALLOW) {
-		snprintf(buf, len,
-		         "%s is allowed by a %s allow rule for %s: it resolves normally even if "
-		         "a list names it.",
-		         name, v->source == BL_SOURCE_LOCAL ? "local" : "feed", scope);
-	} else if (rs__http_lookup(h, name, UINT64_MAX, &any) == 0 &&
-	           any.action == BL_ACTION_BLOCK) {
-		snprintf(buf, len,
-		         "%s is listed in the category %s, which profile \"%s\" does not block, "
-		         "so it resolves normally for this profile.",
-		         name, rs__cat_names(h, any.categories, cats, sizeof(cats)), prof->name);
-	} else {
-		snprintf(buf, len,
-		         "%s is on no list that profile \"%s\" blocks: it resolves normally. If it "
-		         "is harmful, report it or add a deny rule.",
-		         name, prof->name);
-	}
+	rs__msg_fill(scope, sizeof(scope),
+	             v->subtree ? rs__msg(h, lang, "why.scope_subtree") : "{match}",
+	             (const char *const[]){"match", v->match, NULL});
+	snprintf(ver, sizeof(ver), "%u", v->feed_version);
+	rs__answer_label(h, lang, rs_action_name(prof->action), ans, sizeof(ans));
+	cats[0] = '\0';
+	if (v->action == BL_ACTION_BLOCK && v->source == BL_SOURCE_FEED)
+		key = "why.feed";
+	else if (v->action == BL_ACTION_BLOCK)
+		key = "why.local";
+	else if (v->action == BL_ACTION_ALLOW)
+		key = v->source == BL_SOURCE_LOCAL ? "why.allow_local" : "why.allow_feed";
+	else if (rs__http_lookup(h, name, UINT64_MAX, &any) == 0 && any.action == BL_ACTION_BLOCK)
+		key = "why.listed_other";
+	else
+		key = "why.none";
+	if (v->action == BL_ACTION_BLOCK && v->categories)
+		rs__cat_labels(h, lang, v->categories, cats, sizeof(cats));
+	else if (v->action == BL_ACTION_BLOCK)
+		snprintf(cats, sizeof(cats), "%s", rs__msg(h, lang, "why.local_all"));
+	else if (strcmp(key, "why.listed_other") == 0)
+		rs__cat_labels(h, lang, any.categories, cats, sizeof(cats));
+	rs__msg_fill(buf, len, rs__msg(h, lang, key),
+	             (const char *const[]){"name", name, "profile", prof->name, "version", ver,
+	                                   "scope", scope, "categories", cats, "answer", ans,
+	                                   NULL});
+}
+
+/* Why, when a step before or beside the lists decided (bedtime, fail-closed, safe search). */
+static void explain_step(struct rs_http *h, int lang, const char *name, const struct rs_verdict *k,
+                         const struct rs_profile *prof, char *buf, size_t len)
+{
+	const char *why = k->outcome == RS_OUT_BLOCK ? rs__step_msg(k) : NULL;
+	char ans[96];
+
+	rs__answer_label(h, lang, rs_verdict_answer(k), ans, sizeof(ans));
+	rs__msg_fill(buf, len,
+	             rs__msg(h, lang,
+	                     why                            ? "why.step"
+	                     : k->outcome == RS_OUT_REWRITE ? "why.safe"
+	                                                    : "why.other"),
+	             (const char *const[]){"name", name, "profile", prof->name, "reason",
+	                                   why ? rs__msg(h, lang, why) : k->decided_by, "detail",
+	                                   k->text, "answer", ans, NULL});
 }
 
 static int minute_of_week(struct rs_http *h)
@@ -367,6 +379,7 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 	const struct bl_verdict *v = &k.list;
 	uint8_t macb[6];
 	char norm[BL_NAME_MAX], text[1400];
+	int lang;
 	cJSON *o;
 
 	if (!name || bl_name_normalize(name, norm, sizeof(norm)) != 0) {
@@ -415,12 +428,11 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 		                      cJSON_CreateStringArray((const char *[]){"all"}, 1));
 	else
 		cJSON_AddItemToObject(o, "profile_blocks", cat_array(q->h, prof->block_mask));
+	lang = rs__i18n_pick(q->h, &cr->cfg, q->conn);
 	if (!k.have_list || k.outcome == RS_OUT_REWRITE)
-		snprintf(text, sizeof(text), "%s: %s for profile \"%s\"%s%s; answer: %s.", norm,
-		         k.decided_by, prof->name, k.text[0] ? ": " : "", k.text,
-		         rs_verdict_answer(&k));
+		explain_step(q->h, lang, norm, &k, prof, text, sizeof(text));
 	else
-		explain(q->h, norm, v, prof, text, sizeof(text));
+		explain(q->h, lang, norm, v, prof, text, sizeof(text));
 	cJSON_AddStringToObject(o, "explanation", text);
 	rs__http_cfg_put(cr);
 	rs__json_resp(r, 200, o);

@@ -82,8 +82,9 @@ struct page {
 	struct rs_http *h;
 	int lang; /* the catalogue (rs__i18n_pick) */
 	const char *title, *domain, *category, *text, *feed_version;
-	const char *token;  /* the report form's token; NULL: no report form */
-	const char *reason; /* which step of the decision blocked it */
+	const char *token;      /* the report form's token; NULL: no report form */
+	const char *reason;     /* which step of the decision blocked it, in words */
+	const char *decided_by; /* the same as rs_decide says it (rs_verdict.decided_by) */
 	bool blocked;
 	const char *contact;
 	bool hotline; /* the contact is the language's default (the national hotline) */
@@ -144,7 +145,8 @@ static const char fallback[] =
     "<!doctype html><html lang=\"{{LANG}}\"><head><meta charset=\"utf-8\"><meta "
     "name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{{TITLE}}</title>"
     "</head><body><h1>{{TITLE}}</h1><p><b>{{DOMAIN}}</b></p><p>{{t:block.category}} "
-    "{{CATEGORY}}</p><p class=\"reason\">{{t:block.why}} {{REASON}}</p><p>{{TEXT}}</p>"
+    "{{CATEGORY}}</p><p class=\"reason\" data-decided-by=\"{{DECIDED_BY}}\">{{t:block.why}} "
+    "{{REASON}}</p><p>{{TEXT}}</p>"
     "{{CONTACT}}{{REPORT}}<p><small>{{FOOTER}}</small></p></body></html>";
 
 /* "{version}" of the footer message filled in. */
@@ -191,6 +193,8 @@ static char *render(struct rs_http *h, const struct page *pg, size_t *len)
 			sb_esc(&b, pg->text);
 		else if (KEY("REASON"))
 			sb_esc(&b, pg->reason ? pg->reason : "");
+		else if (KEY("DECIDED_BY"))
+			sb_esc(&b, pg->decided_by ? pg->decided_by : "");
 		else if (KEY("FEED_VERSION"))
 			sb_esc(&b, pg->feed_version);
 		else if (KEY("FOOTER"))
@@ -292,28 +296,18 @@ static void report_post(struct rs_req *q, struct rs_resp *r)
 	r->content_language = rs__i18n_code(q->h, pg.lang);
 }
 
-/* Which message says why, per deciding step (steps without one show the decision's text). */
-static const char *const step_msg[] = {
-    [RS_STEP_REFUSE] = "block.step.refuse", [RS_STEP_STALE] = "block.step.stale",
-    [RS_STEP_CANARY] = "block.step.canary", [RS_STEP_BEDTIME] = "block.step.bedtime",
-    [RS_STEP_LIST] = "block.step.list",     [RS_STEP_NAME] = "block.step.name",
-    [RS_STEP_STORE] = "block.step.store",
-};
-
 /* What the page says about a blocked name: category, list version, the deciding step. */
 static void blocked_page(const struct rs_verdict *k, struct page *pg, char *cats, size_t clen,
                          char *ver, size_t vlen)
 {
 	uint64_t c = k->have_list ? rs_verdict_categories(k) : 0;
 	bool listed = k->step == RS_STEP_LIST;
-	size_t step = (size_t)k->step;
+	const char *why = rs__step_msg(k);
 
 	pg->title = msg(pg, "block.title");
 	pg->blocked = true;
-	pg->reason =
-	    step < sizeof(step_msg) / sizeof(step_msg[0]) && step_msg[step]
-	        ? msg(pg, listed && k->list.mandatory ? "block.step.mandatory" : step_msg[step])
-	        : k->decided_by;
+	pg->reason = why ? msg(pg, why) : k->decided_by;
+	pg->decided_by = k->decided_by;
 	if (listed && c)
 		rs__cat_labels(pg->h, pg->lang, c, cats, clen);
 	else if (k->step == RS_STEP_BEDTIME)

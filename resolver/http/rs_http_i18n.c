@@ -180,3 +180,61 @@ int rs__i18n_url(struct rs_req *q, const struct rs_config *cfg)
 	}
 	return -1;
 }
+
+void rs__msg_fill(char *buf, size_t len, const char *tmpl, const char *const *kv)
+{
+	size_t o = 0;
+	const char *p = tmpl;
+
+	if (!len)
+		return;
+	while (*p && o + 1 < len) {
+		const char *close = p[0] == '{' ? strchr(p, '}') : NULL, *val = NULL;
+		if (close) {
+			size_t n = (size_t)(close - p - 1);
+			for (int i = 0; kv[i] && kv[i + 1] && !val; i += 2)
+				if (strlen(kv[i]) == n && memcmp(kv[i], p + 1, n) == 0)
+					val = kv[i + 1];
+		}
+		if (val) {
+			size_t n = strlen(val);
+			if (n > len - 1 - o)
+				n = len - 1 - o;
+			memcpy(buf + o, val, n);
+			o += n;
+			p = close + 1;
+		} else {
+			buf[o++] = *p++;
+		}
+	}
+	buf[o] = '\0';
+}
+
+/* Which message says why, per deciding step (steps without one show the decision's text). */
+static const char *const step_msg[] = {
+    [RS_STEP_REFUSE] = "block.step.refuse", [RS_STEP_STALE] = "block.step.stale",
+    [RS_STEP_CANARY] = "block.step.canary", [RS_STEP_BEDTIME] = "block.step.bedtime",
+    [RS_STEP_LIST] = "block.step.list",     [RS_STEP_NAME] = "block.step.name",
+    [RS_STEP_STORE] = "block.step.store",
+};
+
+const char *rs__step_msg(const struct rs_verdict *k)
+{
+	size_t step = (size_t)k->step;
+
+	if (k->step == RS_STEP_LIST && k->list.mandatory)
+		return "block.step.mandatory";
+	return step < sizeof(step_msg) / sizeof(step_msg[0]) ? step_msg[step] : NULL;
+}
+
+const char *rs__answer_label(const struct rs_http *h, int lang, const char *answer, char *buf,
+                             size_t len)
+{
+	char key[48];
+	const char *m;
+
+	snprintf(key, sizeof(key), "answer.%s", answer);
+	m = lookup(&h->i18n, lang, key);
+	snprintf(buf, len, "%s", m && m[0] ? m : answer);
+	return buf;
+}

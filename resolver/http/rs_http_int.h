@@ -275,6 +275,14 @@ const char *rs__msg(const struct rs_http *h, int lang, const char *key);
 const char *rs__cat_label(struct rs_http *h, int lang, const char *name, char *buf, size_t len);
 /* rs__cat_names in `lang`. */
 const char *rs__cat_labels(struct rs_http *h, int lang, uint64_t mask, char *buf, size_t len);
+/* `tmpl` (a message) with each "{key}" replaced by its value from `kv` (key, value, ..., NULL;
+ * borrowed) into buf (`len` bytes, always NUL-terminated, cut to fit); unknown ones stay. */
+void rs__msg_fill(char *buf, size_t len, const char *tmpl, const char *const *kv);
+/* The message key that says why step k->step blocked ("block.step.list"), NULL for none. */
+const char *rs__step_msg(const struct rs_verdict *k);
+/* An answer ("sinkhole", rs_verdict_answer) in `lang` into buf; returns buf. */
+const char *rs__answer_label(const struct rs_http *h, int lang, const char *answer, char *buf,
+                             size_t len);
 /* The catalogue a URL asks for ("/i18n.json": negotiated; "/i18n/vi.json"), or -1. */
 int rs__i18n_url(struct rs_req *q, const struct rs_config *cfg);
 void rs__i18n_serve(struct rs_req *q, struct rs_resp *r, int lang);

@@ -187,7 +187,8 @@ def api_check(port, client, mac, name):
 
 
 def page_reason(text):
-    m = re.search(r'<p class="reason">(?:Why: )?(.*?)</p>', text, re.S)
+    # the page says why in the reader's language; data-decided-by is rs_decide's own words
+    m = re.search(r'<p class="reason" data-decided-by="([^"]*)"', text, re.S)
     return html.unescape(m.group(1)) if m else None
 
 
