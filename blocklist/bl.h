@@ -161,7 +161,12 @@ int bl_db_stats(struct bl_db *db, struct bl_stats *st);
 /* ---- Lookup ----------------------------------------------------------------------------- */
 
 enum bl_action { BL_ACTION_NONE = 0, BL_ACTION_ALLOW, BL_ACTION_BLOCK };
-enum bl_source { BL_SOURCE_NONE = 0, BL_SOURCE_LOCAL = 1, BL_SOURCE_FEED = 2 };
+enum bl_source {
+	BL_SOURCE_NONE = 0,
+	BL_SOURCE_LOCAL = 1,
+	BL_SOURCE_FEED = 2,
+	BL_SOURCE_PROFILE = 3, /* a rule of one profile ("prules", bl_profiles.c) */
+};
 
 /* Rule flags, used by entries, the writer and the parsers. */
 #define BL_F_SUBTREE 0x01 /* the name and every name below it; otherwise the name only */
@@ -175,6 +180,9 @@ struct bl_verdict {
 	bool subtree;            /* the deciding rule is a subtree rule */
 	bool mandatory;          /* blocked by a category the publisher made mandatory: for every
 	                          * client, above local allow rules ("mandatory (publisher)") */
+	bool not_allowed;        /* walled garden (bl_lookup_opts.allowlist): no allow rule and no
+	                          * child-safe feed category lets the name through; action BLOCK */
+	bool child_safe;         /* walled garden: let through by a child-safe feed category */
 	char match[BL_NAME_MAX]; /* normalised name of the deciding rule, "" if none */
 };
 
@@ -204,6 +212,21 @@ int bl_lookup_wire(struct bl_reader *r, const uint8_t *wire, size_t wirelen, uin
 /* Same as bl_lookup_wire() for a text name (any case, IDN allowed), normalised first. */
 int bl_lookup_text(struct bl_reader *r, const char *name, uint64_t block_mask,
                    struct bl_verdict *v);
+
+/*
+ * The lookup with a profile's own rules and its mode. Precedence: a mandatory feed category >
+ * the profile's rules ("prules" of `profile`) > the local rules > the feed. With `allowlist`
+ * (a walled garden) a name that no profile or local allow rule lets through and no feed rule
+ * in a child-safe category (meta "child_safe") holds gets action BLOCK with not_allowed set;
+ * a name blocked by a rule stays blocked by it.
+ */
+struct bl_lookup_opts {
+	uint64_t block_mask;
+	const char *profile; /* borrowed; NULL or "": no profile rules are looked up */
+	bool allowlist;
+};
+int bl_lookup_wire_opts(struct bl_reader *r, const struct bl_lookup_opts *o, const uint8_t *wire,
+                        size_t wirelen, struct bl_verdict *v);
 
 /* ---- Writer ----------------------------------------------------------------------------- */
 
@@ -253,6 +276,9 @@ int bl_writer_set_report_address(struct bl_writer *w, const char *addr);
  * for every client above any allow rule outside the feed; `child_allow` is the feed-defined
  * categories the child presets leave alone (every other one they block). */
 int bl_writer_set_feed_policy(struct bl_writer *w, uint64_t mandatory, uint64_t child_allow);
+/* The categories the publisher marks child-safe (store bits): their names resolve for a
+ * walled-garden profile (mode = allowlist). */
+int bl_writer_set_child_safe(struct bl_writer *w, uint64_t child_safe);
 
 /* ---- Confidential (hashed) feed entries --------------------------------------------------
  *
@@ -311,6 +337,7 @@ struct bl_meta {
 	uint64_t hashed_entries; /* entries in the hashed (confidential) feed database */
 	uint64_t mandatory;      /* categories the publisher made mandatory (store bits) */
 	uint64_t child_allow;    /* feed-defined categories the child presets do not block */
+	uint64_t child_safe;     /* categories whose names a walled garden lets through */
 	uint64_t feed_defined;   /* the feed-defined categories in the store now (bits 18..63) */
 };
 int bl_db_meta(struct bl_db *db, struct bl_meta *m);
@@ -432,6 +459,10 @@ int bl_client_lookup(struct bl_reader *r, int family, const uint8_t *addr, char 
 
 /* Entries in the table (cheap: a sum of the counts, no scan). */
 int bl_clients_count(struct bl_db *db, uint64_t *n);
+/* Every mapping in key order (family, address, length), in one read transaction; return
+ * non-zero from `cb` to stop. `p` and `profile` are borrowed for the call. */
+typedef int (*bl_client_cb)(const struct bl_prefix *p, const char *profile, void *arg);
+int bl_clients_list(struct bl_db *db, bl_client_cb cb, void *arg);
 
 /* One write transaction over the table (the same single-writer lock as struct bl_writer: do not
  * hold both in one thread). `db` (borrowed) must outlive it; `*t` receives a handle owned by
@@ -510,5 +541,111 @@ int bl_devices_del(struct bl_devices *t, const char *name);
 int bl_devices_commit(struct bl_devices *t);
 /* Discard and free `t` (may be NULL). */
 void bl_devices_abort(struct bl_devices *t);
+
+/* ---- Profiles, their rules and MAC addresses (bl_profiles.c) ------------------------------
+ *
+ * A household's profiles as data: "profiles" maps a profile name to a packed record of the
+ * fields a parent set (from the dashboard, the API or kidguard-ctl); the daemon overlays it on
+ * the config profile of the same name (or on its template) at the next query. "prules" holds
+ * each profile's own allow/deny rules (looked up only when the record counts some), "macs"
+ * maps a device's MAC address to a profile name. Addresses of devices use "clients" and device
+ * IDs "devices" (above).
+ */
+#define BL_PROFILE_NAME_MAX   32 /* 1..31 of [a-z0-9_-] and the NUL */
+#define BL_PROFILE_PRESET_MAX 16
+#define BL_PROFILE_SCHED_MAX  8
+#define BL_PROFILE_ALLOW_MAX  16   /* bedtime_allow names */
+#define BL_PROFILE_ALLOW_POOL 1024 /* their text, NUL-separated */
+#define BL_PROFILE_REC_MAX    1400 /* the largest encoded record */
+
+/* Which fields a record sets (the others come from the config profile or its template). */
+enum bl_profile_field {
+	BL_PF_TEMPLATE = 0x01,
+	BL_PF_PRESET = 0x02,
+	BL_PF_MODE = 0x04,
+	BL_PF_BLOCK = 0x08,         /* block_add, block_del */
+	BL_PF_SCHEDULES = 0x10,     /* sched[] (bedtime included) replaces the config's windows */
+	BL_PF_BEDTIME_ALLOW = 0x20, /* allow[] replaces the config's bedtime_allow */
+};
+enum bl_profile_mode { BL_MODE_FILTER = 0, BL_MODE_ALLOWLIST = 1 };
+
+struct bl_profile_sched {
+	uint8_t days;   /* bit 0 = Monday .. bit 6 = Sunday */
+	bool bedtime;   /* everything but bedtime_allow is blocked inside the window */
+	uint16_t start; /* minutes after midnight */
+	uint16_t end;
+	uint64_t extra_block; /* categories blocked inside the window (not bedtime) */
+};
+
+struct bl_profile_rec {
+	unsigned set; /* BL_PF_* */
+	char tmpl[BL_PROFILE_NAME_MAX];
+	char preset[BL_PROFILE_PRESET_MAX];
+	int mode;           /* enum bl_profile_mode */
+	uint64_t block_add; /* categories blocked on top of the base */
+	uint64_t block_del; /* categories let through although the base blocks them */
+	int n_sched;
+	struct bl_profile_sched sched[BL_PROFILE_SCHED_MAX];
+	int n_allow;
+	char allow[BL_PROFILE_ALLOW_POOL]; /* n_allow normalised names, each NUL-terminated */
+	uint32_t n_rules;                  /* rules in "prules" (kept by the writer below) */
+	uint64_t updated;                  /* unix seconds of the last change */
+};
+
+/* Is `name` a valid profile name for the store (1..31 of [a-z0-9_-])? */
+bool bl_profile_name_valid(const char *name);
+/* Encode `rec` into `buf` (`len` >= BL_PROFILE_REC_MAX is always enough). Returns the encoded
+ * length, -EINVAL (a field out of range) or BL_ENOSPACE. */
+int bl_profile_rec_encode(const struct bl_profile_rec *rec, uint8_t *buf, size_t len);
+/* Decode `len` bytes at `buf` into `rec` (borrowed). Returns 0, BL_ECORRUPT or BL_EVERSION. */
+int bl_profile_rec_decode(const uint8_t *buf, size_t len, struct bl_profile_rec *rec);
+/* Add a normalised name to rec->allow. Returns 0, -EINVAL or BL_ENOSPACE. */
+int bl_profile_rec_allow_add(struct bl_profile_rec *rec, const char *name);
+/* The `i`th allow name of `rec` (borrowed from it), or NULL. */
+const char *bl_profile_rec_allow(const struct bl_profile_rec *rec, int i);
+
+/* The record of profile `name` in the reader's snapshot (renewed and reset like the lookups).
+ * Returns 0, BL_ENOTFOUND (also for an empty table), BL_ECORRUPT, BL_EVERSION or BL_ESTORE. */
+int bl_profile_get(struct bl_reader *r, const char *name, struct bl_profile_rec *rec);
+/* The same in a read transaction of its own (tools, the API). */
+int bl_profile_read(struct bl_db *db, const char *name, struct bl_profile_rec *rec);
+/* Records in the table (cheap: no scan). */
+int bl_profiles_count(struct bl_db *db, uint64_t *n);
+/* Every record in name order, in one read transaction. `name`, `rec` borrowed for the call. */
+typedef int (*bl_profile_cb)(const char *name, const struct bl_profile_rec *rec, void *arg);
+int bl_profiles_list(struct bl_db *db, bl_profile_cb cb, void *arg);
+/* The rules of profile `name`, in DNS canonical order, in one read transaction. */
+int bl_profile_rules_list(struct bl_db *db, const char *name, bl_list_cb cb, void *arg);
+
+/* The profile of MAC address `mac`, copied into `profile` (`plen` bytes). One get in the
+ * reader's transaction. Returns 0, BL_ENOTFOUND, BL_ENOSPACE, BL_ECORRUPT or BL_ESTORE. */
+int bl_mac_lookup(struct bl_reader *r, const uint8_t mac[6], char *profile, size_t plen);
+typedef int (*bl_mac_cb)(const uint8_t mac[6], const char *profile, void *arg);
+/* Every MAC mapping in address order, in one read transaction. */
+int bl_macs_list(struct bl_db *db, bl_mac_cb cb, void *arg);
+
+/* One write transaction over the three tables (the single-writer lock as struct bl_writer). */
+struct bl_profiles;
+int bl_profiles_begin(struct bl_db *db, struct bl_profiles **t);
+/* The record of `name` as this transaction sees it. Returns 0 or BL_ENOTFOUND (or an error). */
+int bl_profiles_get(struct bl_profiles *t, const char *name, struct bl_profile_rec *rec);
+/* Write the record of `name` (n_rules is kept from the stored record: the rules count it).
+ * Returns 0, -EINVAL, BL_EMAPFULL or BL_ESTORE (after the last two only abort is allowed). */
+int bl_profiles_put(struct bl_profiles *t, const char *name, const struct bl_profile_rec *rec);
+/* Remove the record of `name` and every rule of it. Returns 0 or BL_ENOTFOUND. */
+int bl_profiles_del(struct bl_profiles *t, const char *name);
+/* Add (or merge, as bl_writer_put) a rule for normalised `rule` to profile `name`; a profile
+ * without a record gets one that sets nothing but counts its rules. */
+int bl_profiles_rule_put(struct bl_profiles *t, const char *name, const char *rule, unsigned flags,
+                         uint64_t categories);
+/* Remove the rule with this (scope, action). Returns 0 or BL_ENOTFOUND. */
+int bl_profiles_rule_del(struct bl_profiles *t, const char *name, const char *rule, unsigned flags);
+/* Map `mac` to `profile` (replacing any mapping: a device moves), or remove it. */
+int bl_profiles_mac_put(struct bl_profiles *t, const uint8_t mac[6], const char *profile);
+int bl_profiles_mac_del(struct bl_profiles *t, const uint8_t mac[6]);
+/* Commit durably and free `t` (freed on error too). */
+int bl_profiles_commit(struct bl_profiles *t);
+/* Discard and free `t` (may be NULL). */
+void bl_profiles_abort(struct bl_profiles *t);
 
 #endif

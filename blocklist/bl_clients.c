@@ -204,6 +204,46 @@ int bl_client_lookup(struct bl_reader *r, int family, const uint8_t *addr, char 
 	return rc;
 }
 
+int bl_clients_list(struct bl_db *db, bl_client_cb cb, void *arg)
+{
+	char prof[BL_CLIENT_PROFILE_MAX];
+	struct bl_prefix p;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, stop = 0;
+
+	if (!db->has_clients)
+		return 0;
+	if ((rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return bl__mdb_err(rc, "begin");
+	if ((rc = mdb_cursor_open(txn, db->dbi_clients, &cur)) == 0) {
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !stop;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			const uint8_t *kb = k.mv_data;
+			if (kb[0] == 0)
+				continue; /* the prefix-length counts */
+			if (fam_index(kb[0]) < 0 || k.mv_size != 2 + fam_bits(kb[0]) / 8 ||
+			    v.mv_size == 0 || v.mv_size >= sizeof(prof)) {
+				rc = BL_ECORRUPT;
+				break;
+			}
+			memset(&p, 0, sizeof(p));
+			p.family = kb[0];
+			memcpy(p.addr, kb + 1, fam_bits(kb[0]) / 8);
+			p.len = kb[k.mv_size - 1];
+			memcpy(prof, v.mv_data, v.mv_size);
+			prof[v.mv_size] = '\0';
+			stop = cb(&p, prof, arg);
+		}
+		mdb_cursor_close(cur);
+	}
+	mdb_txn_abort(txn);
+	if (rc == BL_ECORRUPT)
+		return rc;
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : bl__mdb_err(rc, "clients list");
+}
+
 int bl_clients_count(struct bl_db *db, uint64_t *n)
 {
 	MDB_txn *txn;

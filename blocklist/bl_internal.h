@@ -28,6 +28,8 @@ struct bl__category {
 struct bl_db {
 	MDB_env *env;
 	MDB_dbi dbi_feed, dbi_local, dbi_cat, dbi_meta, dbi_hashed, dbi_clients, dbi_devices;
+	MDB_dbi dbi_profiles, dbi_prules, dbi_macs; /* bl_profiles.c */
+	bool has_profiles; /* false only for a read-only open of a store made before profiles */
 	bool has_hashed; /* false only for a read-only open of a store made before hashed entries */
 	bool has_clients; /* the same for the subscriber table */
 	bool has_devices; /* the same for the device IDs */
@@ -72,6 +74,12 @@ int bl__hmac_trunc(struct bl__hmac *h, const uint8_t *data, size_t len, uint8_t 
 #define BL__META_HASHED_LABELS "hashed_labels"
 #define BL__META_MANDATORY     "mandatory"
 #define BL__META_CHILD_ALLOW   "child_allow"
+#define BL__META_CHILD_SAFE    "child_safe"
+
+/* "prules" key of profile `name`'s rule at NAMEKEY `nk` (`nklen` bytes) into `key`
+ * (BL__PRULE_KEY_MAX bytes): NAME 0x00 NAMEKEY. Returns the length, or -EINVAL. */
+#define BL__PRULE_KEY_MAX (BL_PROFILE_NAME_MAX + BL_KEY_MAX)
+int bl__prule_key(const char *name, const uint8_t *nk, size_t nklen, uint8_t *key);
 
 /* A u64 LE meta value read in `txn`, 0 when absent or malformed. */
 uint64_t bl__meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *key);

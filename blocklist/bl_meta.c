@@ -183,6 +183,7 @@ int bl_db_meta(struct bl_db *db, struct bl_meta *m)
 	meta_hashed(db, txn, m);
 	m->mandatory = bl__meta_u64(txn, db->dbi_meta, BL__META_MANDATORY);
 	m->child_allow = bl__meta_u64(txn, db->dbi_meta, BL__META_CHILD_ALLOW);
+	m->child_safe = bl__meta_u64(txn, db->dbi_meta, BL__META_CHILD_SAFE);
 	m->feed_defined = stored_categories(db, txn, NULL, NULL);
 	mdb_txn_abort(txn);
 	return 0;

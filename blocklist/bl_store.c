@@ -25,6 +25,16 @@
  *             key: 'n' NAME (1..63 bytes)  value: SHA-256(ID) (32 bytes)
  *                                           secret device IDs (DoT/DoH) → profiles, hashed;
  *                                           the ID itself is never stored (bl_devices.c)
+ *   "profiles" key: NAME (1..31 bytes of [a-z0-9_-])
+ *              value: u8 format(1) u8 mode u16 LE set(BL_PF_*) u32 LE n_rules u64 LE updated
+ *                     u64 LE block_add u64 LE block_del u8 tmpl_len tmpl u8 preset_len preset
+ *                     u8 n_sched, n_sched x (u8 days u8 bedtime u16 LE start u16 LE end
+ *                     u64 LE extra_block), u8 n_allow u16 LE pool_len pool (NUL-separated
+ *                     normalised names); at most BL_PROFILE_REC_MAX bytes
+ *                                           a household's profile as data, overlaid on the
+ *                                           config profile of that name (bl_profiles.c)
+ *   "prules" key: NAME 0x00 NAMEKEY          value: RECORDS    one profile's own rules
+ *   "macs"  key: MAC (6 bytes)              value: profile name (1..31 bytes, no NUL)
  *   "meta"  "format"        u32 LE, store format, currently 1
  *           "feed_version"  u64 LE
  *           "feed_expires"  u64 LE, unix seconds, expiry of the applied feed manifest
@@ -40,6 +50,8 @@
  *           "mandatory"     u64 LE, category bits the publisher made mandatory: blocked for
  *                           every client, above local allow rules (written with the feed)
  *           "child_allow"   u64 LE, feed-defined category bits the child presets leave alone
+ *           "child_safe"    u64 LE, category bits a walled garden (mode = allowlist) lets
+ *                           through (the publisher's "child_safe": true)
  *
  * HASH: the first 16 bytes of HMAC-SHA256(hash_key, NAMEKEY) (bl_hash.c). The sync worker
  * writes "feed_hashed" and "hash_key" in the same transaction as the entries they describe.
@@ -187,6 +199,16 @@ static int open_dbis(struct bl_db *db, MDB_txn *txn)
 		if (rc == MDB_NOTFOUND && db->readonly)
 			rc = 0; /* an older store: no device IDs */
 	}
+	if (rc == 0) {
+		rc = mdb_dbi_open(txn, "profiles", fl, &db->dbi_profiles);
+		if (rc == 0)
+			rc = mdb_dbi_open(txn, "prules", fl, &db->dbi_prules);
+		if (rc == 0)
+			rc = mdb_dbi_open(txn, "macs", fl, &db->dbi_macs);
+		db->has_profiles = rc == 0;
+		if (rc == MDB_NOTFOUND && db->readonly)
+			rc = 0; /* an older store: no profiles as data */
+	}
 	return rc == MDB_NOTFOUND ? BL_ENOTFOUND : bl__mdb_err(rc, "open databases");
 }
 
@@ -321,6 +343,7 @@ struct bl_reader {
 	struct bl__hmac *hmac; /* made on the first lookup that meets hashed entries */
 	size_t mand_txnid;     /* the snapshot `mandatory` was read in (0: none yet) */
 	uint64_t mandatory;    /* meta "mandatory" of that snapshot */
+	uint64_t child_safe;   /* meta "child_safe" of that snapshot */
 };
 
 int bl_reader_open(struct bl_db *db, struct bl_reader **out)
@@ -565,22 +588,58 @@ static uint64_t mandatory_mask(struct bl_reader *r)
 
 	if (id != r->mand_txnid) {
 		r->mandatory = bl__meta_u64(r->txn, r->db->dbi_meta, BL__META_MANDATORY);
+		r->child_safe = bl__meta_u64(r->txn, r->db->dbi_meta, BL__META_CHILD_SAFE);
 		r->mand_txnid = id;
 	}
 	return r->mandatory;
 }
 
-/*
- * Both sources, local first. A mandatory category is blocked whatever the client's mask and
- * above a local allow: when local allowed, the feed is asked again for the mandatory
- * categories alone, and its deny wins.
- */
-static int decide(struct bl_reader *r, const struct levels *lv, uint64_t mask, struct bl_verdict *v)
+/* A profile's own rules ("prules"): one get per level, most specific first; the table is
+ * small and asked only for a profile that has rules. Returns level + 1, 0 or < 0. */
+static int lookup_profile(struct bl_reader *r, const struct levels *lv, const char *name,
+                          uint64_t mask, struct bl_verdict *v)
 {
-	uint64_t mand = mandatory_mask(r);
-	struct bl_verdict mv;
-	int rc = lookup_source(r, lv, BL_SOURCE_LOCAL, mask | mand, v), mr;
+	uint8_t key[BL__PRULE_KEY_MAX];
+	struct bl__rec recs[BL__REC_MAX];
+	int pl = bl__prule_key(name, lv->key, lv->ends[lv->n - 1], key);
 
+	if (pl < 0)
+		return 0; /* not a store name: it can have no rules */
+	pl -= lv->ends[lv->n - 1];
+	for (int lvl = lv->n - 1; lvl >= 0; lvl--) {
+		MDB_val k = {(size_t)pl + lv->ends[lvl], key}, val;
+		int rc = mdb_get(r->txn, r->db->dbi_prules, &k, &val), n, pick;
+		if (rc == MDB_NOTFOUND)
+			continue;
+		if (rc != 0)
+			return bl__mdb_err(rc, "profile lookup");
+		if ((n = bl__recs_decode(&val, recs)) < 0)
+			return n;
+		pick = pick_rec(recs, n, lvl == lv->n - 1, true, mask);
+		if (pick >= 0) {
+			fill_verdict(lv, lvl, &recs[pick], BL_SOURCE_PROFILE, v);
+			return lvl + 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The profile's rules, then local, then the feed. A mandatory category is blocked whatever
+ * the client's mask and above any allow outside the feed: when a profile or local rule
+ * allowed, the feed is asked again for the mandatory categories alone, and its deny wins.
+ */
+static int decide(struct bl_reader *r, const struct levels *lv, const struct bl_lookup_opts *o,
+                  struct bl_verdict *v)
+{
+	uint64_t mand = mandatory_mask(r), mask = o->block_mask;
+	struct bl_verdict mv;
+	int rc = 0, mr;
+
+	if (o->profile && o->profile[0] && r->db->has_profiles)
+		rc = lookup_profile(r, lv, o->profile, mask | mand, v);
+	if (rc == 0)
+		rc = lookup_source(r, lv, BL_SOURCE_LOCAL, mask | mand, v);
 	if (rc == 0) {
 		rc = lookup_feed(r, lv, mask | mand, v);
 	} else if (rc > 0 && mand && v->action == BL_ACTION_ALLOW) {
@@ -596,8 +655,39 @@ static int decide(struct bl_reader *r, const struct levels *lv, uint64_t mask, s
 	return rc;
 }
 
-static int lookup_levels(struct bl_reader *r, const struct levels *lv, uint64_t mask,
-                         struct bl_verdict *v)
+/*
+ * The walled garden, after decide(): a rule's block stands; an allow from the profile or the
+ * household stands; otherwise only a feed rule in a child-safe category lets the name through
+ * (a feed allow of another category does not: the publisher's exceptions are for filtering,
+ * not for the garden). Everything else is blocked as "not on the allow list".
+ */
+static int walled_garden(struct bl_reader *r, const struct levels *lv, int rc, struct bl_verdict *v)
+{
+	uint64_t safe = r->child_safe;
+	struct bl_verdict cv;
+
+	if (rc > 0 && (v->action == BL_ACTION_BLOCK || v->source != BL_SOURCE_FEED))
+		return rc;
+	if (safe) {
+		memset(&cv, 0, sizeof(cv));
+		rc = lookup_feed(r, lv, safe, &cv);
+		if (rc < 0)
+			return rc;
+		if (rc > 0 && (cv.categories & safe)) {
+			*v = cv;
+			v->action = BL_ACTION_ALLOW;
+			v->child_safe = true;
+			return 1;
+		}
+	}
+	memset(v, 0, sizeof(*v));
+	v->action = BL_ACTION_BLOCK;
+	v->not_allowed = true;
+	return 1;
+}
+
+static int lookup_levels(struct bl_reader *r, const struct levels *lv,
+                         const struct bl_lookup_opts *o, struct bl_verdict *v)
 {
 	int rc = mdb_txn_renew(r->txn);
 
@@ -612,7 +702,11 @@ static int lookup_levels(struct bl_reader *r, const struct levels *lv, uint64_t 
 	if (lv->n == 0) /* the root name: no rule can match */
 		rc = 0;
 	else
-		rc = decide(r, lv, mask, v);
+		rc = decide(r, lv, o, v);
+	if (rc > 0) /* fill_verdict sets only the rule's fields */
+		v->not_allowed = v->child_safe = false;
+	if (o->allowlist && lv->n > 0 && rc >= 0)
+		rc = walled_garden(r, lv, rc, v);
 	if (rc == 0)
 		memset(v, 0, sizeof(*v));
 out:
@@ -620,8 +714,8 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
-int bl_lookup_wire(struct bl_reader *r, const uint8_t *wire, size_t wirelen, uint64_t block_mask,
-                   struct bl_verdict *v)
+int bl_lookup_wire_opts(struct bl_reader *r, const struct bl_lookup_opts *o, const uint8_t *wire,
+                        size_t wirelen, struct bl_verdict *v)
 {
 	struct levels lv;
 	int klen = bl_key_from_wire(wire, wirelen, lv.key, sizeof(lv.key));
@@ -629,22 +723,32 @@ int bl_lookup_wire(struct bl_reader *r, const uint8_t *wire, size_t wirelen, uin
 	if (klen < 0)
 		return klen;
 	levels_split(&lv, klen);
-	return lookup_levels(r, &lv, block_mask, v);
+	return lookup_levels(r, &lv, o, v);
+}
+
+int bl_lookup_wire(struct bl_reader *r, const uint8_t *wire, size_t wirelen, uint64_t block_mask,
+                   struct bl_verdict *v)
+{
+	struct bl_lookup_opts o = {.block_mask = block_mask};
+
+	return bl_lookup_wire_opts(r, &o, wire, wirelen, v);
 }
 
 int bl_lookup_text(struct bl_reader *r, const char *name, uint64_t block_mask, struct bl_verdict *v)
 {
+	struct bl_lookup_opts o = {.block_mask = block_mask};
 	char norm[BL_NAME_MAX];
 	struct levels lv;
 	int klen = bl_name_normalize(name, norm, sizeof(norm));
 
 	if (klen < 0)
 		return klen;
+
 	klen = bl_key_from_name(norm, lv.key, sizeof(lv.key));
 	if (klen < 0)
 		return klen;
 	levels_split(&lv, klen);
-	return lookup_levels(r, &lv, block_mask, v);
+	return lookup_levels(r, &lv, &o, v);
 }
 
 int bl__commit_durable(struct bl_db *db, MDB_txn *txn)

@@ -364,6 +364,11 @@ int bl_writer_set_feed_policy(struct bl_writer *w, uint64_t mandatory, uint64_t 
 	return rc ? rc : meta_put_u64(w, BL__META_CHILD_ALLOW, child_allow);
 }
 
+int bl_writer_set_child_safe(struct bl_writer *w, uint64_t child_safe)
+{
+	return meta_put_u64(w, BL__META_CHILD_SAFE, child_safe);
+}
+
 int bl_writer_set_hash_key(struct bl_writer *w, const uint8_t key[BL_HASH_KEY_LEN])
 {
 	return meta_put(w, BL__META_HASH_KEY, key, BL_HASH_KEY_LEN);

@@ -46,6 +46,10 @@ int ctl_cmd_info(struct ctl *c, int argc, char **argv);
 int ctl_cmd_clients(struct ctl *c, int argc, char **argv);
 /* ctl_devices.c: secret device IDs for DoT/DoH (add, list, revoke) */
 int ctl_cmd_devices(struct ctl *c, int argc, char **argv);
+/* ctl_profiles.c: the household's profiles as data (list, show, set, delete, device) */
+int ctl_cmd_profile(struct ctl *c, int argc, char **argv);
+/* Does the config or the store define profile `name`? */
+bool ctl_profile_known(const struct ctl *c, struct bl_db *db, const char *name);
 /* ctl_api.c: the running daemon's HTTP API */
 int ctl_cmd_stats(struct ctl *c, int argc, char **argv);
 int ctl_cmd_sync(struct ctl *c, int argc, char **argv);

@@ -13,6 +13,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <errno.h>
+#include <stdlib.h>
+
 #include "bl.h"
 #include "rs.h"
 
@@ -23,6 +26,8 @@ struct check {
 	uint8_t mac[6];
 	struct rs_client cl;
 	struct rs_verdict r;
+	struct rs_profile own;     /* the verdict's profile, copied out of the decision's scratch */
+	struct bl_profile_rec rec; /* --profile: does the store know it? */
 };
 
 /* "adult, gambling" into `buf` (truncated at `len`). */
@@ -100,8 +105,12 @@ static int decide(struct ctl *c, struct bl_db *db, const char *name, struct chec
 
 	if (n <= 0)
 		return BL_ENAME;
-	if ((rc = bl_reader_open(db, &r)) != 0)
+	if (!(cx.scratch = rs_profile_scratch_new()))
+		return -ENOMEM;
+	if ((rc = bl_reader_open(db, &r)) != 0) {
+		free(cx.scratch);
 		return rc;
+	}
 	if (rs_safesearch_load(path, &ss, err, sizeof(err)) < 0)
 		fprintf(stderr, "kidguard-ctl: %s (safe search not checked)\n", err);
 	cx.ss = ss;
@@ -110,7 +119,13 @@ static int decide(struct ctl *c, struct bl_db *db, const char *name, struct chec
 	rc = rs_decide(&cx, &k->cl, &ask, RS_STAGE_ALL, &k->r);
 	if (rc == 0 && k->r.store_rc < 0)
 		rc = k->r.store_rc;
+	/* the profile may live in the scratch: keep a copy that outlives it */
+	if (rc == 0 && k->r.profile) {
+		k->own = *k->r.profile;
+		k->r.profile = &k->own;
+	}
 	k->prof = k->r.profile;
+	free(cx.scratch);
 	rs_safesearch_free(ss);
 	bl_reader_close(r);
 	return rc;
@@ -180,11 +195,10 @@ static void print_json(struct bl_db *db, const char *name, const struct check *k
 
 static int parse_check_args(struct ctl *c, int argc, char **argv, struct check *k, bool *json)
 {
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-	                                     {"client", required_argument, NULL, 'C'},
-	                                     {"mac", required_argument, NULL, 'M'},
-	                                     {"at", required_argument, NULL, 'A'},
-	                                     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'},          {"client", required_argument, NULL, 'C'},
+	    {"mac", required_argument, NULL, 'M'},     {"at", required_argument, NULL, 'A'},
+	    {"profile", required_argument, NULL, 'P'}, {NULL, 0, NULL, 0}};
 	const char *at = NULL;
 	bool have_client = false, have_mac = false;
 	int ch;
@@ -198,13 +212,15 @@ static int parse_check_args(struct ctl *c, int argc, char **argv, struct check *
 			have_mac = true;
 		} else if (ch == 'A') {
 			at = optarg;
+		} else if (ch == 'P' && bl_profile_name_valid(optarg)) {
+			k->cl.profile_name = optarg; /* checked against the file and store later */
 		} else {
 			fprintf(stderr, "kidguard-ctl: check: bad option or value\n");
 			return -1;
 		}
 	}
 	if (optind + 1 != argc) {
-		fputs("usage: kidguard-ctl check DOMAIN [--client IP] [--mac MAC] "
+		fputs("usage: kidguard-ctl check DOMAIN [--client IP] [--mac MAC] [--profile P] "
 		      "[--at 'YYYY-MM-DD HH:MM' | --at 'mon 21:00'] [--json]\n",
 		      stderr);
 		return -1;
@@ -224,29 +240,37 @@ static int parse_check_args(struct ctl *c, int argc, char **argv, struct check *
 
 int ctl_cmd_check(struct ctl *c, int argc, char **argv)
 {
-	struct check k;
+	struct check *k = calloc(1, sizeof(*k)); /* a profile and a verdict: too big to stack */
 	char norm[BL_NAME_MAX];
 	struct bl_db *db;
 	bool json = false;
-	int rc;
+	int rc = CTL_EXIT_USAGE;
 
-	memset(&k, 0, sizeof(k));
-	if (parse_check_args(c, argc, argv, &k, &json) < 0)
-		return CTL_EXIT_USAGE;
-	if ((rc = bl_name_normalize(argv[optind], norm, sizeof(norm))) != 0) {
-		fprintf(stderr, "kidguard-ctl: %s: %s\n", argv[optind], kg_strerror(rc));
+	if (!k)
 		return CTL_EXIT_FAIL;
+	if (parse_check_args(c, argc, argv, k, &json) < 0)
+		goto out;
+	rc = CTL_EXIT_FAIL;
+	if (bl_name_normalize(argv[optind], norm, sizeof(norm)) != 0) {
+		fprintf(stderr, "kidguard-ctl: %s: %s\n", argv[optind], kg_strerror(BL_ENAME));
+		goto out;
 	}
 	if (!(db = ctl_open(c, true)))
-		return CTL_EXIT_FAIL;
-	rc = decide(c, db, norm, &k);
+		goto out;
+	rc = k->cl.profile_name && !rs_profile_named(&c->cfg, k->cl.profile_name) &&
+	             bl_profile_read(db, k->cl.profile_name, &k->rec) != 0
+	         ? RS_EINVAL
+	         : decide(c, db, norm, k);
 	if (rc == 0 && json)
-		print_json(db, norm, &k);
+		print_json(db, norm, k);
 	else if (rc == 0)
-		print_text(db, norm, &k);
+		print_text(db, norm, k);
 	else
-		fprintf(stderr, "kidguard-ctl: lookup failed: %s\n",
-		        rc == RS_EINVAL ? "no profile" : kg_strerror(rc));
+		fprintf(stderr, "kidguard-ctl: %s\n",
+		        rc == RS_EINVAL ? "no such profile" : kg_strerror(rc));
 	bl_db_close(db);
-	return rc ? CTL_EXIT_FAIL : 0;
+	rc = rc ? CTL_EXIT_FAIL : 0;
+out:
+	free(k);
+	return rc;
 }

@@ -40,6 +40,7 @@ int ctl_categories(struct bl_db *db, char *const *names, int n, uint64_t *mask)
 struct rule_args {
 	bool add, exact;
 	const char *name;
+	const char *profile; /* --profile P: a rule of that profile only */
 	char *cats[CTL_CATS_MAX];
 	int ncats;
 };
@@ -48,12 +49,15 @@ static int rule_parse(bool allow, int argc, char **argv, struct rule_args *a)
 {
 	static const struct option opts[] = {{"category", required_argument, NULL, 'C'},
 	                                     {"exact", no_argument, NULL, 'e'},
+	                                     {"profile", required_argument, NULL, 'P'},
 	                                     {NULL, 0, NULL, 0}};
 	int ch;
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (ch == 'e')
 			a->exact = true;
+		else if (ch == 'P')
+			a->profile = optarg;
 		else if (ch == 'C' && !allow && a->ncats < CTL_CATS_MAX)
 			a->cats[a->ncats++] = optarg;
 		else
@@ -66,6 +70,28 @@ static int rule_parse(bool allow, int argc, char **argv, struct rule_args *a)
 	return 0;
 }
 
+/* A rule of one profile ("prules"): the profile's rules beat the household's. */
+static int profile_rule_apply(struct bl_db *db, bool allow, const struct rule_args *a,
+                              const char *norm, unsigned flags, uint64_t mask)
+{
+	struct bl_profiles *t;
+	int rc = bl_profiles_begin(db, &t);
+
+	if (rc == 0) {
+		rc = a->add ? bl_profiles_rule_put(t, a->profile, norm, flags, mask)
+		            : bl_profiles_rule_del(t, a->profile, norm, flags);
+		if (rc == 0)
+			rc = bl_profiles_commit(t);
+		else
+			bl_profiles_abort(t);
+	}
+	if (rc != 0)
+		fprintf(stderr, "kidguard-ctl: %s %s %s --profile %s: %s\n",
+		        allow ? "allow" : "deny", a->add ? "add" : "del", norm, a->profile,
+		        kg_strerror(rc));
+	return rc ? CTL_EXIT_FAIL : 0;
+}
+
 static int rule_apply(struct bl_db *db, bool allow, const struct rule_args *a, const char *norm)
 {
 	unsigned flags = (a->exact ? 0 : BL_F_SUBTREE) | (allow ? BL_F_ALLOW : 0);
@@ -75,6 +101,8 @@ static int rule_apply(struct bl_db *db, bool allow, const struct rule_args *a, c
 
 	if (ctl_categories(db, a->cats, a->ncats, &mask) != 0)
 		return CTL_EXIT_USAGE;
+	if (a->profile)
+		return profile_rule_apply(db, allow, a, norm, flags, mask);
 	if ((rc = bl_writer_begin(db, &w)) != 0)
 		goto out;
 	rc = a->add ? bl_writer_put(w, BL_SOURCE_LOCAL, norm, flags, mask, 0)
@@ -100,8 +128,8 @@ int ctl_cmd_rule(struct ctl *c, bool allow, int argc, char **argv)
 
 	if (rule_parse(allow, argc, argv, &a) != 0) {
 		fprintf(stderr, "usage: kidguard-ctl %s\n",
-		        allow ? "allow add|del DOMAIN [--exact]"
-		              : "deny add|del DOMAIN [--category C]... [--exact]");
+		        allow ? "allow add|del DOMAIN [--exact] [--profile P]"
+		              : "deny add|del DOMAIN [--category C]... [--exact] [--profile P]");
 		return CTL_EXIT_USAGE;
 	}
 	if ((rc = bl_name_normalize(a.name, norm, sizeof(norm))) != 0) {
@@ -110,6 +138,12 @@ int ctl_cmd_rule(struct ctl *c, bool allow, int argc, char **argv)
 	}
 	if (!(db = ctl_open(c, false)))
 		return CTL_EXIT_FAIL;
+	if (a.profile && !ctl_profile_known(c, db, a.profile)) {
+		fprintf(stderr, "kidguard-ctl: no profile %s in the config or the store\n",
+		        a.profile);
+		bl_db_close(db);
+		return CTL_EXIT_FAIL;
+	}
 	rc = rule_apply(db, allow, &a, norm);
 	bl_db_close(db);
 	return rc;

@@ -9,37 +9,41 @@
 
 static void usage(FILE *fp)
 {
-	fputs("usage: kidguard-ctl (-d DIR | -c CONFIG) COMMAND [ARGS]\n"
-	      "\n"
-	      "  -d, --dir DIR        blocklist state directory (the LMDB store)\n"
-	      "  -c, --config FILE    the daemon's config: state directory, profiles, API\n"
-	      "  -h, --help           this text\n"
-	      "  -V, --version        print the version\n"
-	      "\n"
-	      "commands:\n"
-	      "  check DOMAIN [--client IP] [--mac MAC] [--at 'mon 21:00'] [--json]\n"
-	      "                                    why DOMAIN is (not) blocked for that client:\n"
-	      "                                    profile, schedule, rule, answer\n"
-	      "  deny add|del DOMAIN [--category C]... [--exact]\n"
-	      "                                    local deny rule (no category: blocks for all)\n"
-	      "  allow add|del DOMAIN [--exact]    local allow rule\n"
-	      "  import --format domains|hosts|adblock|rpz [--category C]... [--allow] FILE...\n"
-	      "                                    add a list to the local rules in one\n"
-	      "                                    transaction; FILE - is stdin; decompress .xz\n"
-	      "                                    first: xz -dc F.xz | kidguard-ctl ... import -\n"
-	      "  info                              counts, feed version, last sync, size\n"
-	      "  clients import [--merge] FILE     subscriber table: one 'PREFIX PROFILE' a line,\n"
-	      "                                    ONE transaction, replaces the table (--merge:\n"
-	      "                                    adds); FILE - is stdin\n"
-	      "  clients set PREFIX PROFILE | del PREFIX | lookup IP | count\n"
-	      "                                    one subscriber; the longest prefix holding IP\n"
-	      "  devices add NAME --profile P      secret DoT/DoH device ID, shown once with\n"
-	      "                                    the DoT name and DoH URL for the phone\n"
-	      "  devices list | revoke NAME | count\n"
-	      "                                    name, profile, created, fingerprint\n"
-	      "  stats [--json]                    the running daemon's counters ([http] API)\n"
-	      "  sync now                          ask the running daemon to poll the feed now\n",
-	      fp);
+	fputs(
+	    "usage: kidguard-ctl (-d DIR | -c CONFIG) COMMAND [ARGS]\n"
+	    "\n"
+	    "  -d, --dir DIR        blocklist state directory (the LMDB store)\n"
+	    "  -c, --config FILE    the daemon's config: state directory, profiles, API\n"
+	    "  -h, --help           this text\n"
+	    "  -V, --version        print the version\n"
+	    "\n"
+	    "commands:\n"
+	    "  check DOMAIN [--client IP] [--mac MAC] [--profile P] [--at 'mon 21:00'] [--json]\n"
+	    "                                    why DOMAIN is (not) blocked for that client:\n"
+	    "                                    profile, schedule, rule, answer\n"
+	    "  deny add|del DOMAIN [--category C]... [--exact] [--profile P]\n"
+	    "                                    local deny rule (no category: blocks for all)\n"
+	    "  allow add|del DOMAIN [--exact] [--profile P]  local (or one profile's) allow rule\n"
+	    "  import --format domains|hosts|adblock|rpz [--category C]... [--allow] FILE...\n"
+	    "                                    add a list to the local rules in one\n"
+	    "                                    transaction; FILE - is stdin; decompress .xz\n"
+	    "                                    first: xz -dc F.xz | kidguard-ctl ... import -\n"
+	    "  info                              counts, feed version, last sync, size\n"
+	    "  clients import [--merge] FILE     subscriber table: one 'PREFIX PROFILE' a line,\n"
+	    "                                    ONE transaction, replaces the table (--merge:\n"
+	    "                                    adds); FILE - is stdin\n"
+	    "  clients set PREFIX PROFILE | del PREFIX | lookup IP | count\n"
+	    "                                    one subscriber; the longest prefix holding IP\n"
+	    "  devices add NAME --profile P      secret DoT/DoH device ID, shown once with\n"
+	    "                                    the DoT name and DoH URL for the phone\n"
+	    "  devices list | revoke NAME | count\n"
+	    "  profile list | show P | set P KEY=VALUE... | delete P\n"
+	    "                                    household profiles as data (the dashboard's)\n"
+	    "  profile device add P --address IP | --mac MAC;  profile device del ...\n"
+	    "                                    name, profile, created, fingerprint\n"
+	    "  stats [--json]                    the running daemon's counters ([http] API)\n"
+	    "  sync now                          ask the running daemon to poll the feed now\n",
+	    fp);
 }
 
 static int parse_global(struct ctl *c, int argc, char **argv)
@@ -117,6 +121,8 @@ int main(int argc, char **argv)
 		return ctl_cmd_clients(&c, argc, argv);
 	if (strcmp(cmd, "devices") == 0)
 		return ctl_cmd_devices(&c, argc, argv);
+	if (strcmp(cmd, "profile") == 0)
+		return ctl_cmd_profile(&c, argc, argv);
 	if (strcmp(cmd, "stats") == 0)
 		return ctl_cmd_stats(&c, argc, argv);
 	if (strcmp(cmd, "sync") == 0)

@@ -68,7 +68,7 @@ static void count_blocked(struct rs_worker *w, const struct rs_profile *prof, ui
 	const struct rs_config *cfg = &w->cfg->cfg;
 
 	RS_INC(w, blocked);
-	RS_INC(w, blocked_profile[prof - cfg->profiles]);
+	RS_INC(w, blocked_profile[rs_profile_index(cfg, prof)]);
 	for (int b = 0; cats && b < 64; b++)
 		if (cats & (1ULL << b))
 			RS_INC(w, blocked_category[b]);
@@ -105,6 +105,7 @@ void rs__decide_ctx(struct rs_worker *w, struct rs_decide_ctx *cx)
 	cx->fail_closed = atomic_load(&w->srv->fail_closed);
 	cx->no_subscribers = rs__subscribers_empty(w);
 	cx->test_store_fault = w->srv->test_store_fault;
+	cx->scratch = w->scratch;
 }
 
 /* Who asks: the address, a device ID (DoT SNI, DoH path), the MAC and ECS a forwarder sent
@@ -122,6 +123,7 @@ void rs__decide_client(struct rs_worker *w, const struct rs_waiter *wt, struct r
 	cl->subnet = NULL;
 	cl->assume_trusted = false;
 	cl->profile = NULL; /* only the operator names a profile (GET /api/check) */
+	cl->profile_name = NULL;
 	if (!q->has_ecs)
 		return;
 	memset(subnet, 0, sizeof(*subnet));
@@ -175,7 +177,8 @@ bool rs__answer_decided(struct rs_worker *w, const struct rs_waiter *wt, const s
 		if (h)
 			rs__http->event_blocked(h, w->index, &w->cfg->cfg, &wt->q, &v->list,
 			                        v->profile);
-	} else if (v->step == RS_STEP_CANARY || v->step == RS_STEP_BEDTIME) {
+	} else if (v->step == RS_STEP_CANARY || v->step == RS_STEP_BEDTIME ||
+	           v->step == RS_STEP_GARDEN) {
 		count_blocked(w, v->profile, 0);
 	} else if (v->step == RS_STEP_NAME) {
 		RS_INC(w, policy_errors);

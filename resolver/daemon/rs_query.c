@@ -157,7 +157,7 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 	struct rs_ask ask;
 	struct rs_verdict dv;
 	uint64_t gen;
-	bool hit;
+	bool hit, own;
 	int verdict;
 
 	RS_INC(w, queries[ops ? ops->transport : RS_TRANSPORT_UDP]);
@@ -201,7 +201,10 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 	rs_cache_key_make(&wt.q, &key);
 	hit = rs_cache_get(w->cache, &key, rs__cache_now(w), &v);
 	gen = w->bl ? bl_db_generation(w->srv->bl) : 0;
-	if (hit && !dv.rewrite_target && rs_cache_policy_known(&v, gen, wt.mask)) {
+	/* A profile with rules of its own or a walled garden is not described by its mask
+	 * alone: such a query always takes the full path (and never marks an entry). */
+	own = dv.profile->has_rules || dv.profile->mode != RS_MODE_FILTER;
+	if (hit && !own && !dv.rewrite_target && rs_cache_policy_known(&v, gen, wt.mask)) {
 		RS_INC(w, cache_hits);
 		answer_known(w, &wt, &v);
 		return;
@@ -219,7 +222,8 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 	if (hit) {
 		RS_INC(w, cache_hits);
 		if (rs__answer_from_body(w, &wt, v.body, v.body_len, v.ttl_offs, v.n_ttl, v.age,
-		                         NULL, 0))
+		                         NULL, 0) &&
+		    !own)
 			rs_cache_policy_note(&v, gen, wt.mask);
 		return;
 	}

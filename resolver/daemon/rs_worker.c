@@ -294,6 +294,8 @@ int rs__worker_init(struct rs_worker *w)
 		log_err("worker %d: blocklist reader: %s", w->index, kg_strerror(rc));
 		return RS_EIO;
 	}
+	if (w->srv->bl && !(w->scratch = rs_profile_scratch_new()))
+		return RS_ENOMEM;
 	if (uv_loop_init(&w->loop) < 0)
 		return RS_EIO;
 	w->loop.data = w;
@@ -337,6 +339,8 @@ void rs__worker_fini(struct rs_worker *w)
 	w->rl = NULL;
 	bl_reader_close(w->bl);
 	w->bl = NULL;
+	free(w->scratch);
+	w->scratch = NULL;
 	free(w->rx);
 	w->rx = NULL;
 	if (w->cfg)

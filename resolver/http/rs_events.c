@@ -137,7 +137,7 @@ void rs__event_blocked(struct rs_http *h, int worker, const struct rs_config *cf
 	e->feed_version = v->feed_version;
 	e->qtype = q->qtype;
 	e->source = (uint8_t)v->source;
-	e->profile = (uint8_t)(prof - cfg->profiles);
+	snprintf(e->profile, sizeof(e->profile), "%s", prof->name);
 	e->qname_len = q->qname_len;
 	memcpy(e->qname, q->qname, q->qname_len);
 	/* The client is kept only when the operator turned the query log on. */

@@ -627,6 +627,7 @@ static void http_free(struct rs_http *h)
 	if (h->bl)
 		bl_reader_close(h->bl);
 	rs__i18n_free(h);
+	free(h->scratch);
 	rs__events_fini(h);
 	if (h->cfg)
 		rs_cfg_unref(h->cfg);
@@ -678,6 +679,8 @@ int rs__http_start(struct rs_server *srv)
 		h->bl = NULL; /* /health reports it */
 		rc = 0;
 	}
+	if (!rc && !(h->scratch = rs_profile_scratch_new()))
+		rc = RS_ENOMEM;
 	if (rc) {
 		log_err("http: %s; the HTTP server is off", kg_strerror(rc));
 		http_free(h);

@@ -31,7 +31,7 @@
 #include "kg_addr.h"
 
 static const char *const action_names[] = {"none", "allow", "block"};
-static const char *const source_names[] = {"none", "local", "feed"};
+static const char *const source_names[] = {"none", "local", "feed", "profile"};
 
 static const char *arg(struct rs_req *q, const char *name)
 {
@@ -343,35 +343,41 @@ int rs__http_decide(struct rs_http *h, const struct rs_cfg_ref *cr, const struct
 	/* The daemon's own decision (rs_decide.c), through the HTTP thread's reader. */
 	pthread_mutex_lock(&h->bl_lock);
 	cx.rd = h->bl;
+	cx.scratch = h->scratch;
 	rc = h->bl ? rs_decide(&cx, cl, &ask, RS_STAGE_ALL, v) : BL_ESTORE;
 	pthread_mutex_unlock(&h->bl_lock);
 	return rc;
 }
 
-/* profile=NAME of /api/check: the profile, or NULL after a 400 listing the valid names
- * (an unknown name is refused, not ignored: the answer would be for someone else). */
-static const struct rs_profile *asked_profile(const struct rs_config *cfg, const char *name,
-                                              struct rs_resp *r)
+/* profile=NAME of /api/check: true when the config or the store knows it, else false after a
+ * 400 listing the valid names (an unknown name is refused, not ignored: the answer would be
+ * for someone else). */
+static bool asked_profile(struct rs_http *h, const struct rs_config *cfg, const char *name,
+                          struct rs_resp *r)
 {
+	struct bl_profile_rec *rec = malloc(sizeof(*rec));
 	char msg[1024];
 	size_t off;
+	bool known = rs_profile_named(cfg, name) != NULL;
 
-	for (int i = 0; i < cfg->n_profiles; i++)
-		if (strcmp(cfg->profiles[i].name, name) == 0)
-			return &cfg->profiles[i];
+	if (!known && rec)
+		known = bl_profile_read(rs_server_store(h->srv), name, rec) == 0;
+	free(rec);
+	if (known)
+		return true;
 	off = (size_t)snprintf(msg, sizeof(msg), "profile: no profile \"%.64s\"; valid:", name);
 	for (int i = 0; i < cfg->n_profiles && off < sizeof(msg); i++)
 		off += (size_t)snprintf(msg + off, sizeof(msg) - off, "%s %s", i ? "," : "",
 		                        cfg->profiles[i].name);
 	rs__json_error(r, 400, msg);
-	return NULL;
+	return false;
 }
 
 static void api_check(struct rs_req *q, struct rs_resp *r)
 {
 	struct rs_cfg_ref *cr;
 	const char *name = arg(q, "name"), *client = arg(q, "client"), *mac = arg(q, "mac");
-	const char *asked = arg(q, "profile");
+	const char *asked = arg(q, "profile"), *device = arg(q, "device");
 	const struct rs_profile *prof;
 	struct kg_sockaddr ca;
 	struct rs_client cl = {0};
@@ -394,14 +400,25 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 		rs__json_error(r, 400, "mac: not a MAC address (aa:bb:cc:dd:ee:ff)");
 		return;
 	}
+	/* "for whom": a device given by its address or its MAC, as the Family page lists it */
+	if (device && *device && rs_mac_parse(device, macb) == 0) {
+		mac = device;
+	} else if (device && *device) {
+		if (kg_sockaddr_parse(device, 53, &ca) < 0) {
+			rs__json_error(r, 400, "device: not an IP or MAC address");
+			return;
+		}
+		client = device;
+	}
 	cl.addr = client && *client ? (const struct sockaddr *)&ca.ss : NULL;
 	cl.mac = mac && *mac ? macb : NULL;
 	cl.assume_trusted = true; /* the operator asks what that device would get */
 	cr = rs__http_cfg_get(q->h);
-	if (asked && *asked && !(cl.profile = asked_profile(&cr->cfg, asked, r))) {
+	if (asked && *asked && !asked_profile(q->h, &cr->cfg, asked, r)) {
 		rs__http_cfg_put(cr);
 		return;
 	}
+	cl.profile_name = asked && *asked ? asked : NULL;
 	if (rs__http_decide(q->h, cr, &cl, norm, &k) != 0 || !(prof = k.profile)) {
 		rs__http_cfg_put(cr);
 		rs__json_error(r, 503, "the blocklist store cannot be read");
@@ -411,7 +428,7 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "name", norm);
 	cJSON_AddStringToObject(o, "action", action_names[v->action]);
-	cJSON_AddStringToObject(o, "source", source_names[v->source]);
+	cJSON_AddStringToObject(o, "source", source_names[v->source % 4]);
 	cJSON_AddNumberToObject(o, "feed_version", v->feed_version);
 	cJSON_AddStringToObject(o, "match", v->match);
 	cJSON_AddBoolToObject(o, "subtree", v->subtree);
@@ -468,8 +485,18 @@ static void api_overrides_list(struct rs_req *q, struct rs_resp *r)
 	cJSON *root = cJSON_CreateObject();
 	struct list_ctx c = {.h = q->h, .max = 5000};
 
+	const char *prof = arg(q, "profile");
+	int rc;
+
 	c.arr = cJSON_AddArrayToObject(root, "overrides");
-	if (bl_db_list(rs_server_store(q->h->srv), BL_SOURCE_LOCAL, list_one, &c) < 0) {
+	if (prof && *prof && !bl_profile_name_valid(prof)) {
+		cJSON_Delete(root);
+		rs__json_error(r, 400, "profile: expected a profile name");
+		return;
+	}
+	rc = prof && *prof ? bl_profile_rules_list(rs_server_store(q->h->srv), prof, list_one, &c)
+	                   : bl_db_list(rs_server_store(q->h->srv), BL_SOURCE_LOCAL, list_one, &c);
+	if (rc < 0) {
 		cJSON_Delete(root);
 		rs__json_error(r, 503, "the blocklist store cannot be read");
 		return;
@@ -479,6 +506,34 @@ static void api_overrides_list(struct rs_req *q, struct rs_resp *r)
 }
 
 /* One local rule change in its own write transaction (waits for any other writer). */
+/* A rule of one profile ("prules"): the profile must be one the file or the store knows. */
+static int write_profile_rule(struct rs_http *h, const char *profile, bool add, const char *name,
+                              unsigned flags, uint64_t cats)
+{
+	struct bl_db *db = rs_server_store(h->srv);
+	struct bl_profile_rec *rec = malloc(sizeof(*rec));
+	struct rs_cfg_ref *cr = rs__http_cfg_get(h);
+	bool known = rs_profile_named(&cr->cfg, profile) != NULL;
+	struct bl_profiles *t;
+	int rc;
+
+	rs__http_cfg_put(cr);
+	if (rec && !known)
+		known = bl_profile_read(db, profile, rec) == 0;
+	free(rec);
+	if (!known)
+		return RS_EINVAL;
+	if ((rc = bl_profiles_begin(db, &t)) < 0)
+		return rc;
+	rc = add ? bl_profiles_rule_put(t, profile, name, flags, cats)
+	         : bl_profiles_rule_del(t, profile, name, flags);
+	if (rc < 0) {
+		bl_profiles_abort(t);
+		return rc;
+	}
+	return bl_profiles_commit(t);
+}
+
 static int write_rule(struct rs_http *h, bool add, const char *name, unsigned flags, uint64_t cats)
 {
 	struct bl_writer *w;
@@ -512,7 +567,13 @@ static void api_override_add(struct rs_req *q, struct rs_resp *r)
 		rs__json_error(r, 400, msg);
 		return;
 	}
-	rc = write_rule(q->h, true, o.name, o.flags, o.categories);
+	rc = o.profile[0] ? write_profile_rule(q->h, o.profile, true, o.name, o.flags, o.categories)
+	                  : write_rule(q->h, true, o.name, o.flags, o.categories);
+	if (rc == RS_EINVAL) {
+		snprintf(msg, sizeof(msg), "unknown profile %s", o.profile);
+		rs__json_error(r, 400, msg);
+		return;
+	}
 	if (rc) {
 		rs__json_error(r, 500, kg_strerror(rc));
 		return;
@@ -522,12 +583,14 @@ static void api_override_add(struct rs_req *q, struct rs_resp *r)
 	cJSON_AddStringToObject(j, "action", o.flags & BL_F_ALLOW ? "allow" : "deny");
 	cJSON_AddBoolToObject(j, "subtree", (o.flags & BL_F_SUBTREE) != 0);
 	cJSON_AddItemToObject(j, "categories", cat_array(q->h, o.categories));
+	if (o.profile[0])
+		cJSON_AddStringToObject(j, "profile", o.profile);
 	rs__json_resp(r, 201, j);
 }
 
 static void api_override_del(struct rs_req *q, struct rs_resp *r)
 {
-	const char *name = arg(q, "name"), *subtree = arg(q, "subtree");
+	const char *name = arg(q, "name"), *subtree = arg(q, "subtree"), *prof = arg(q, "profile");
 	char norm[BL_NAME_MAX];
 	unsigned flags = BL_F_SUBTREE;
 	int rc;
@@ -539,9 +602,10 @@ static void api_override_del(struct rs_req *q, struct rs_resp *r)
 	}
 	if (subtree && (strcmp(subtree, "0") == 0 || strcmp(subtree, "false") == 0))
 		flags &= ~(unsigned)BL_F_SUBTREE;
-	rc = write_rule(q->h, false, norm, flags, 0);
-	if (rc == BL_ENOTFOUND) {
-		rs__json_error(r, 404, "no such local rule");
+	rc = prof && *prof ? write_profile_rule(q->h, prof, false, norm, flags, 0)
+	                   : write_rule(q->h, false, norm, flags, 0);
+	if (rc == BL_ENOTFOUND || rc == RS_EINVAL) {
+		rs__json_error(r, 404, rc == RS_EINVAL ? "no such profile" : "no such local rule");
 		return;
 	}
 	if (rc) {
@@ -610,10 +674,8 @@ static void api_events(struct rs_req *q, struct rs_resp *r)
 		cJSON_AddStringToObject(o, "name", name);
 		cJSON_AddNumberToObject(o, "qtype", e->qtype);
 		cJSON_AddItemToObject(o, "categories", cat_array(h, e->categories));
-		cJSON_AddStringToObject(
-		    o, "profile",
-		    e->profile < cr->cfg.n_profiles ? cr->cfg.profiles[e->profile].name : "?");
-		cJSON_AddStringToObject(o, "source", source_names[e->source % 3]);
+		cJSON_AddStringToObject(o, "profile", e->profile);
+		cJSON_AddStringToObject(o, "source", source_names[e->source % 4]);
 		if (e->source == BL_SOURCE_FEED)
 			cJSON_AddNumberToObject(o, "feed_version", e->feed_version);
 		if (e->client.family) {
@@ -767,6 +829,8 @@ void rs__api_handle(struct rs_req *q, struct rs_resp *r)
 		return api_sync(q, r);
 	if (strncmp(u, "/api/clients/", 13) == 0)
 		return rs__api_clients(q, r); /* rs_http_clients.c */
+	if (strcmp(u, "/api/profiles") == 0 || strcmp(u, "/api/profiles/devices") == 0)
+		return rs__api_profiles(q, r); /* rs_http_profiles.c */
 	if (strcmp(u, "/api/devices") == 0 || strncmp(u, "/api/devices/", 13) == 0)
 		return rs__api_devices(q, r); /* rs_http_devices.c */
 	if (get && strcmp(u, "/api/events") == 0)

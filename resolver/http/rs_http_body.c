@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -49,6 +50,7 @@ int rs__body_override(const char *body, rs_cat_find_fn find, void *arg, struct r
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
 	const cJSON *action = cJSON_GetObjectItemCaseSensitive(j, "action");
 	const cJSON *subtree = cJSON_GetObjectItemCaseSensitive(j, "subtree");
+	const cJSON *profile = cJSON_GetObjectItemCaseSensitive(j, "profile");
 	struct rs_override_req o = {.flags = BL_F_SUBTREE};
 	int rc = -EINVAL;
 
@@ -68,6 +70,13 @@ int rs__body_override(const char *body, rs_cat_find_fn find, void *arg, struct r
 		goto done;
 	if (o.flags & BL_F_ALLOW)
 		o.categories = 0; /* an allow rule has no categories */
+	if (profile && (!cJSON_IsString(profile) || !bl_profile_name_valid(profile->valuestring))) {
+		snprintf(err, errlen,
+		         "profile: expected a profile name (1..31 of a-z, 0-9, _ and -)");
+		goto done;
+	}
+	if (profile)
+		snprintf(o.profile, sizeof(o.profile), "%s", profile->valuestring);
 	*out = o;
 	rc = 0;
 done:
@@ -231,4 +240,190 @@ int rs__accept_language(const char *header, const char *const *codes, int n)
 		p = *end ? end + 1 : end;
 	}
 	return best;
+}
+
+/* "preset": a known age tier? (rs_preset_apply on a scratch profile: one list of names) */
+static bool preset_known(const char *name)
+{
+	struct rs_profile *p = calloc(1, sizeof(*p));
+	bool ok = p && rs_preset_apply(name, p) == 0;
+
+	free(p);
+	return ok;
+}
+
+/* "bedtime": {"start": "21:00", "end": "06:30", "days": ["mon", ...]} (days: daily). */
+static int body_bedtime(const cJSON *b, struct bl_profile_sched *s, char *err, size_t errlen)
+{
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(b, "start");
+	const cJSON *en = cJSON_GetObjectItemCaseSensitive(b, "end");
+	const cJSON *days = cJSON_GetObjectItemCaseSensitive(b, "days"), *it;
+	char range[32], dl[64] = "";
+	struct rs_schedule rs;
+	size_t n = 0;
+
+	if (!cJSON_IsString(st) || !cJSON_IsString(en) || strlen(st->valuestring) > 5 ||
+	    strlen(en->valuestring) > 5) {
+		snprintf(err, errlen,
+		         "bedtime: expected {\"start\":\"21:00\",\"end\":\"06:30\","
+		         "\"days\":[\"mon\",...]} or null");
+		return -EINVAL;
+	}
+	cJSON_ArrayForEach(it, days)
+	{
+		if (!cJSON_IsString(it) || strlen(it->valuestring) != 3 || n + 5 > sizeof(dl)) {
+			snprintf(err, errlen, "bedtime: days: expected names such as \"mon\"");
+			return -EINVAL;
+		}
+		n +=
+		    (size_t)snprintf(dl + n, sizeof(dl) - n, "%s%s", n ? "," : "", it->valuestring);
+	}
+	snprintf(range, sizeof(range), "%s-%s", st->valuestring, en->valuestring);
+	if (rs_schedule_parse(n ? dl : "daily", range, &rs) < 0) {
+		snprintf(err, errlen, "bedtime: bad days or times (%s %s)", n ? dl : "daily",
+		         range);
+		return -EINVAL;
+	}
+	*s = (struct bl_profile_sched){rs.days, true, rs.start, rs.end, 0};
+	return 0;
+}
+
+/* "bedtime_allow": [names], normalised into rec->allow. */
+static int body_allow(const cJSON *a, struct bl_profile_rec *rec, char *err, size_t errlen)
+{
+	char norm[BL_NAME_MAX];
+	const cJSON *it;
+
+	if (!cJSON_IsArray(a)) {
+		snprintf(err, errlen, "bedtime_allow: expected a list of names");
+		return -EINVAL;
+	}
+	cJSON_ArrayForEach(it, a)
+	{
+		if (!cJSON_IsString(it) || bl_name_normalize(it->valuestring, norm, sizeof(norm)) ||
+		    bl_profile_rec_allow_add(rec, norm) < 0) {
+			snprintf(err, errlen, "bedtime_allow: a bad name, or more than %d names",
+			         BL_PROFILE_ALLOW_MAX);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* The text fields: template, preset, mode. */
+static int body_profile_text(const cJSON *j, struct rs_profile_req *o, char *err, size_t errlen)
+{
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "template");
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "preset");
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "mode");
+	int mode;
+
+	if (t &&
+	    (!cJSON_IsString(t) || (t->valuestring[0] && !bl_profile_name_valid(t->valuestring)))) {
+		snprintf(err, errlen, "template: expected a profile name");
+		return -EINVAL;
+	}
+	if (t) {
+		snprintf(o->rec.tmpl, sizeof(o->rec.tmpl), "%s", t->valuestring);
+		o->set |= BL_PF_TEMPLATE;
+	}
+	if (p && (!cJSON_IsString(p) || strlen(p->valuestring) >= sizeof(o->rec.preset) ||
+	          !preset_known(p->valuestring))) {
+		snprintf(err, errlen, "unknown preset %.32s (known: %s)",
+		         cJSON_IsString(p) ? p->valuestring : "(not a string)", rs_preset_names());
+		return -EINVAL;
+	}
+	if (p) {
+		snprintf(o->rec.preset, sizeof(o->rec.preset), "%s", p->valuestring);
+		o->set |= BL_PF_PRESET;
+	}
+	if (m && (!cJSON_IsString(m) || rs_mode_parse(m->valuestring, &mode) < 0)) {
+		snprintf(err, errlen, "mode: expected filter or allowlist");
+		return -EINVAL;
+	}
+	if (m) {
+		o->rec.mode = mode == RS_MODE_ALLOWLIST ? BL_MODE_ALLOWLIST : BL_MODE_FILTER;
+		o->set |= BL_PF_MODE;
+	}
+	return 0;
+}
+
+int rs__body_profile(const char *body, rs_cat_find_fn find, void *arg, struct rs_profile_req *out,
+                     char *err, size_t errlen)
+{
+	cJSON *j = body ? cJSON_Parse(body) : NULL;
+	const cJSON *add = cJSON_GetObjectItemCaseSensitive(j, "block_add");
+	const cJSON *rm = cJSON_GetObjectItemCaseSensitive(j, "block_remove");
+	const cJSON *bed = cJSON_GetObjectItemCaseSensitive(j, "bedtime");
+	const cJSON *allow = cJSON_GetObjectItemCaseSensitive(j, "bedtime_allow");
+	struct rs_profile_req *o = calloc(1, sizeof(*o));
+	int rc = -EINVAL;
+
+	if (!o || !cJSON_IsObject(j)) {
+		snprintf(err, errlen, "expected a JSON object");
+		goto done;
+	}
+	if (body_profile_text(j, o, err, errlen) < 0)
+		goto done;
+	if ((add && !cJSON_IsArray(add)) || (rm && !cJSON_IsArray(rm))) {
+		snprintf(err, errlen, "block_add, block_remove: expected lists of categories");
+		goto done;
+	}
+	if (override_categories(add, find, arg, &o->block_add, err, errlen) < 0 ||
+	    override_categories(rm, find, arg, &o->block_remove, err, errlen) < 0)
+		goto done;
+	if (add || rm)
+		o->set |= BL_PF_BLOCK;
+	if (bed) {
+		o->set |= BL_PF_SCHEDULES;
+		o->bedtime_off = cJSON_IsNull(bed);
+		if (!o->bedtime_off && body_bedtime(bed, &o->rec.sched[0], err, errlen) < 0)
+			goto done;
+	}
+	if (allow) {
+		o->set |= BL_PF_BEDTIME_ALLOW;
+		if (body_allow(allow, &o->rec, err, errlen) < 0)
+			goto done;
+	}
+	*out = *o;
+	rc = 0;
+done:
+	free(o);
+	cJSON_Delete(j);
+	return rc;
+}
+
+int rs__body_profile_device(const char *body, struct rs_profile_device_req *out, char *err,
+                            size_t errlen)
+{
+	cJSON *j = body ? cJSON_Parse(body) : NULL;
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "profile");
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "address");
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "mac");
+	struct rs_profile_device_req o;
+	int rc = -EINVAL;
+
+	memset(&o, 0, sizeof(o));
+	if (!cJSON_IsString(p) || !bl_profile_name_valid(p->valuestring)) {
+		snprintf(err, errlen, "profile: expected a profile name");
+		goto done;
+	}
+	snprintf(o.profile, sizeof(o.profile), "%s", p->valuestring);
+	if (cJSON_IsString(m) && !a) {
+		o.is_mac = true;
+		if (rs_mac_parse(m->valuestring, o.mac) < 0) {
+			snprintf(err, errlen, "mac: not a MAC address (aa:bb:cc:dd:ee:ff)");
+			goto done;
+		}
+	} else if (!cJSON_IsString(a) || m || bl_prefix_parse(a->valuestring, &o.prefix) < 0) {
+		snprintf(err, errlen,
+		         "expected {\"profile\", \"address\": IP} or {\"profile\", "
+		         "\"mac\": MAC}");
+		goto done;
+	}
+	*out = o;
+	rc = 0;
+done:
+	cJSON_Delete(j);
+	return rc;
 }

@@ -51,8 +51,8 @@ struct rs_ev_blocked {
 	uint64_t categories;
 	uint32_t feed_version;
 	uint16_t qtype;
-	uint8_t source; /* enum bl_source */
-	uint8_t profile;
+	uint8_t source;   /* enum bl_source */
+	char profile[32]; /* the profile's name (a store profile has no config index) */
 	uint8_t qname_len;
 	uint8_t qname[RS_MAX_NAME]; /* wire, lowercase */
 	struct rs_ev_addr client;
@@ -130,6 +130,7 @@ struct rs_http {
 
 	pthread_mutex_t bl_lock; /* one reader for both MHD threads (MDB_NOTLS) */
 	struct bl_reader *bl;
+	struct rs_profile_scratch *scratch; /* store profiles resolved with `bl` (bl_lock) */
 
 	struct rs_ev_ring *rings; /* rs_server_n_workers(srv) */
 
@@ -206,6 +207,8 @@ void rs__api_clients(struct rs_req *q, struct rs_resp *r);
 
 /* rs_http_devices.c: /api/devices (GET, POST) and /api/devices/NAME (DELETE), device IDs */
 void rs__api_devices(struct rs_req *q, struct rs_resp *r);
+/* rs_http_profiles.c: /api/profiles and /api/profiles/devices, the household's profiles */
+void rs__api_profiles(struct rs_req *q, struct rs_resp *r);
 
 /* rs_http_body.c: request bodies to structs. Pure: no libmicrohttpd, no store. `body` is
  * NUL-terminated as rs_http.c keeps it (at most RS_BODY_MAX bytes) or NULL (no body). */
@@ -215,9 +218,10 @@ typedef int (*rs_cat_find_fn)(void *arg, const char *name, int *bit);
 
 /* POST /api/overrides: {"name", "action": "deny"|"block"|"allow", "subtree", "categories"}. */
 struct rs_override_req {
-	char name[BL_NAME_MAX]; /* normalised */
-	unsigned flags;         /* BL_F_SUBTREE (unless "subtree": false), BL_F_ALLOW */
-	uint64_t categories;    /* bits by `find`; always 0 for an allow rule */
+	char name[BL_NAME_MAX];            /* normalised */
+	unsigned flags;                    /* BL_F_SUBTREE (unless "subtree": false), BL_F_ALLOW */
+	uint64_t categories;               /* bits by `find`; always 0 for an allow rule */
+	char profile[BL_PROFILE_NAME_MAX]; /* "profile": a rule of that profile only; "" none */
 };
 /* "deny" or "block" (flags unchanged), "allow" (sets BL_F_ALLOW); else (or NULL) -EINVAL. */
 int rs__override_action(const char *action, unsigned *flags);
@@ -247,6 +251,32 @@ struct rs_device_req {
 /* Returns 0 and fills `out`, or -EINVAL (not that shape, a bad name, a profile that does not
  * fit) with `out` untouched. */
 int rs__body_device(const char *body, struct rs_device_req *out);
+
+/* PUT /api/profiles?name=N: any of {"template", "preset", "mode", "bedtime" (object or null),
+ * "bedtime_allow", "block_add", "block_remove"}. Each given field sets its BL_PF_* bit in
+ * `set`; `rec` carries the values (tmpl, preset, mode, allow; sched[0] the bedtime). */
+struct rs_profile_req {
+	unsigned set;              /* BL_PF_* of the fields given */
+	bool bedtime_off;          /* "bedtime": null */
+	uint64_t block_add;        /* "block_add" bits */
+	uint64_t block_remove;     /* "block_remove" bits */
+	struct bl_profile_rec rec; /* tmpl, preset, mode, sched[0] (bedtime), allow */
+};
+/* Returns 0 and fills `out`, or -EINVAL with the 400 message in `err` naming the unknown
+ * preset, category, mode, day or time. The template is the caller's to check. */
+int rs__body_profile(const char *body, rs_cat_find_fn find, void *arg, struct rs_profile_req *out,
+                     char *err, size_t errlen);
+
+/* POST /api/profiles/devices: {"profile", "address"} or {"profile", "mac"}. */
+struct rs_profile_device_req {
+	char profile[BL_PROFILE_NAME_MAX];
+	bool is_mac;
+	uint8_t mac[6];
+	struct bl_prefix prefix; /* the address as a host prefix (or a prefix given as such) */
+};
+/* Returns 0 and fills `out`, or -EINVAL with the message in `err`. */
+int rs__body_profile_device(const char *body, struct rs_profile_device_req *out, char *err,
+                            size_t errlen);
 
 /* One field `key` of an application/x-www-form-urlencoded body (the block page's form),
  * %-decoded and '+' as a blank, cut to fit `out` (`len` bytes, NUL-terminated). Returns 0,

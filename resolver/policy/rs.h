@@ -88,7 +88,18 @@ struct rs_profile {
 	 * "child_default": "allow" (rs_config_bind_feed). Cleared by an explicit `block =`. */
 	bool feed_default;
 	uint64_t block_removed; /* `block -=` bits: never added back by feed_default */
+	int mode;               /* enum rs_mode: filter, or a walled garden (allowlist) */
+	/* Set only on a profile resolved through the store (rs_profile_resolve): */
+	bool has_rules;    /* the store holds rules of this profile ("prules") */
+	bool from_store;   /* a store record shaped it (a parent's change, not the file) */
+	int8_t base_index; /* the config profile it was made from, for per-profile counters */
 };
+
+/* [profile] mode: filter (the blocklist decides), or allowlist (a walled garden: only the
+ * profile's and the household's allow rules and the feed's child-safe categories resolve). */
+enum rs_mode { RS_MODE_FILTER = 0, RS_MODE_ALLOWLIST = 1 };
+int rs_mode_parse(const char *s, int *mode); /* 0 or -1 */
+const char *rs_mode_name(int mode);
 
 /* A category named in the config that only the feed defines, resolved against the store by
  * rs_config_bind_feed (kept so that its error names file:line and -n -v prints it). */
@@ -112,6 +123,7 @@ enum rs_unknown_id { RS_UNKNOWN_ID_DEFAULT = 0, RS_UNKNOWN_ID_REFUSE = 1 };
 
 struct rs_config {
 	char source[RS_PATH_MAX]; /* file the config came from, or "(embedded default)" */
+	uint64_t serial;          /* unique per loaded snapshot (memos compare it, not pointers) */
 
 	/* [server] */
 	struct kg_sockaddr listen[RS_MAX_LISTEN];
@@ -251,6 +263,10 @@ const struct rs_profile *rs_profile_for(const struct rs_config *cfg, const struc
 
 /* The profile called `name`, or NULL when the config defines none. Pure. */
 const struct rs_profile *rs_profile_named(const struct rs_config *cfg, const char *name);
+
+/* The index of `p` among cfg->profiles (a profile resolved through the store counts as the
+ * config profile it was made from). Always a valid index. */
+int rs_profile_index(const struct rs_config *cfg, const struct rs_profile *p);
 
 /* "kids, teen, default": the config's profile names, for an error that refuses an unknown one
  * (truncated to fit `len`, always NUL-terminated). Returns `buf`. */
@@ -426,6 +442,7 @@ enum rs_step {
 	RS_STEP_NAME,     /* a name the blocklist cannot key */
 	RS_STEP_STORE,    /* the store failed; on_store_error = fail_closed */
 	RS_STEP_SAFE,     /* safe search rewrite */
+	RS_STEP_GARDEN,   /* a walled garden (mode = allowlist): not on the allow list */
 };
 
 /* What the subscriber table said (for the daemon's counters and warnings). */
@@ -441,6 +458,30 @@ struct bl_db;
 struct bl_reader;
 struct rs_safesearch;
 
+/*
+ * Profiles resolved through the store, remembered per caller (one per worker, per HTTP
+ * request, per tool run): a store record is decoded once per (name, store generation, config)
+ * and then served from here, so a query allocates and decodes nothing. Made with
+ * rs_profile_scratch_new(); not shared between threads.
+ */
+#define RS_SCRATCH_SLOTS 4
+struct rs_profile_scratch {
+	struct {
+		char name[RS_PROFILE_NAME_MAX];
+		uint64_t gen;                    /* bl_db_generation when resolved */
+		const struct rs_config *cfg;     /* the snapshot it was resolved against */
+		uint64_t cfg_serial;             /* and that snapshot's serial */
+		const struct rs_profile *result; /* &prof, a config profile, or NULL (unknown) */
+		struct rs_profile prof;
+	} slot[RS_SCRATCH_SLOTS];
+	int next;                  /* the slot to reuse next */
+	uint64_t empty_gen;        /* generation `empty` was read at (0: not yet) */
+	bool empty;                /* the "profiles" table is empty: no record to resolve */
+	struct bl_profile_rec rec; /* decode buffer (too big for a stack) */
+};
+/* Returns NULL on allocation failure; free with free(). */
+struct rs_profile_scratch *rs_profile_scratch_new(void);
+
 /* Everything the decision reads besides the client and the name. All borrowed. */
 struct rs_decide_ctx {
 	const struct rs_config *cfg;
@@ -455,7 +496,22 @@ struct rs_decide_ctx {
 	bool fail_closed;      /* the feed is stale and on_stale = fail_closed */
 	bool no_subscribers;   /* the caller knows the subscriber table is empty */
 	bool test_store_fault; /* tests only: every store lookup fails (rs_server.c) */
+	/* Where store records are resolved (profiles as data); NULL: config profiles only. */
+	struct rs_profile_scratch *scratch;
 };
+
+/*
+ * The profile called `name` as the decision sees it: a store record of that name overlays
+ * the config profile of the same name (or copies its template, else the default profile) and
+ * applies the fields it sets; without a record, the config profile; neither: NULL. The result
+ * is borrowed from cx->cfg or cx->scratch (valid until the scratch resolves
+ * RS_SCRATCH_SLOTS other names). Without cx->scratch or cx->rd: the config profile.
+ */
+const struct rs_profile *rs_profile_resolve(const struct rs_decide_ctx *cx, const char *name);
+
+/* Apply store record `rec` to `p` (a copy of its base): the fields the record sets. Returns
+ * 0, or -1 for an unknown preset. Pure. */
+int rs_profile_apply_rec(struct rs_profile *p, const struct bl_profile_rec *rec);
 
 /* Who asks. All borrowed; any may be NULL. */
 struct rs_client {
@@ -473,6 +529,8 @@ struct rs_client {
 	/* The operator asks "what would this profile get" (GET /api/check?profile=): taken as
 	 * is, instead of choosing one from the fields above. NULL: choose as for DNS. */
 	const struct rs_profile *profile;
+	/* ... or by name, resolved through the store (a profile only the store defines). */
+	const char *profile_name;
 };
 
 /* The name asked: lowercased wire form. `via` (text) names a CNAME chain's name, or NULL. */

@@ -8,6 +8,7 @@
 #include "rs_policy_int.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <arpa/inet.h>
 #include <ini.h>
 #include <limits.h>
@@ -860,6 +861,10 @@ static int profile_policy_key(struct load_ctx *c, struct rs_profile *p, const ch
 	} else if (!strcmp(name, "hardening")) {
 		if (parse_bool(value, &p->hardening) < 0)
 			fail(c, section, name, "invalid value \"%s\" (expected on or off)", value);
+	} else if (!strcmp(name, "mode")) {
+		if (rs_mode_parse(value, &p->mode) < 0)
+			fail(c, section, name,
+			     "invalid value \"%s\" (expected filter or allowlist)", value);
 	} else if (!strcmp(name, "schedule") || !strcmp(name, "bedtime")) {
 		profile_schedule(c, p, value, section, name, name[0] == 'b');
 	} else if (!strcmp(name, "bedtime_allow")) {
@@ -910,7 +915,7 @@ static int profile_handler(struct load_ctx *c, const char *section, const char *
 	}
 	fail(c, section, name,
 	     "unknown key (a profile has preset, block, block +=, block -=, clients, macs, action, "
-	     "safe_search, hardening, schedule, bedtime, bedtime_allow, client_ids)");
+	     "safe_search, hardening, mode, schedule, bedtime, bedtime_allow, client_ids)");
 	return 0;
 }
 
@@ -1092,6 +1097,7 @@ static int run_parse(struct load_ctx *c, ini_reader reader, struct rs_config *ou
 		return RS_EINVAL;
 	*out = c->cfg;
 	snprintf(out->source, sizeof(out->source), "%s", c->name);
+	out->serial = rs__config_serial();
 	return 0;
 }
 
@@ -1204,6 +1210,13 @@ int rs_config_upstreams_from_resolv(struct rs_config *cfg, const char *path)
 	return cfg->n_upstream;
 }
 
+uint64_t rs__config_serial(void)
+{
+	static _Atomic uint64_t serial;
+
+	return atomic_fetch_add(&serial, 1) + 1;
+}
+
 void rs_config_defaults(struct rs_config *cfg)
 {
 	/* Loopback, RFC 1918, CGNAT, link-local, IPv6 ULA and link-local: never an open
@@ -1215,6 +1228,7 @@ void rs_config_defaults(struct rs_config *cfg)
 	static const char *const private_zones[] = {"home.arpa", "lan", "internal", "localhost"};
 
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->serial = rs__config_serial();
 	snprintf(cfg->source, sizeof(cfg->source), "(embedded default)");
 	kg_sockaddr_parse("127.0.0.1:5353", 53, &cfg->listen[0]);
 	kg_sockaddr_parse("[::1]:5353", 53, &cfg->listen[1]);
@@ -1378,8 +1392,8 @@ static void print_profile_policy(const struct rs_profile *p, FILE *out)
 	uint8_t key[BL_KEY_MAX];
 	char name[BL_NAME_MAX];
 
-	fprintf(out, "safe_search = %s\nhardening = %s\n", ss[p->safe_search % 3],
-	        p->hardening ? "on" : "off");
+	fprintf(out, "safe_search = %s\nhardening = %s\nmode = %s\n", ss[p->safe_search % 3],
+	        p->hardening ? "on" : "off", rs_mode_name(p->mode));
 	for (int i = 0; i < p->n_macs; i++) {
 		const uint8_t *m = p->macs[i];
 		fprintf(out, "macs = %02x:%02x:%02x:%02x:%02x:%02x\n", m[0], m[1], m[2], m[3], m[4],

@@ -2,8 +2,10 @@
  * The decision a query gets, in docs/policy.md's order ("How a query is decided"):
  *
  *   profile (device ID → MAC/ECS from a trusted forwarder → subscriber table → address →
- *   default) → feed stale and fail_closed → bypass canaries → schedule and bedtime →
- *   blocklist (a store error fails closed unless on_store_error = forward) → safe search.
+ *   default; a store record of that name overlays it) → feed stale and fail_closed → bypass
+ *   canaries → schedule and bedtime → blocklist (mandatory category > the profile's rules >
+ *   the household's local rules > the feed; then the walled garden of mode = allowlist; a
+ *   store error fails closed unless on_store_error = forward) → safe search.
  *
  * One implementation for the daemon's query path and for every explanation of it
  * (kidguard-ctl check, GET /api/check, the block page). Pure: it reads the config snapshot
@@ -140,6 +142,8 @@ static const struct rs_profile *subscriber_profile(const struct rs_decide_ctx *c
 		return NULL;
 	}
 	prof = profile_named(cx->cfg, v->sub_profile);
+	if (!prof) /* a profile only the store defines (made from the dashboard) */
+		prof = rs_profile_resolve(cx, v->sub_profile);
 	v->sub_status = prof ? RS_SUB_HIT : RS_SUB_UNKNOWN_PROFILE;
 	return prof;
 }
@@ -151,6 +155,18 @@ static bool mac_listed(const struct rs_config *cfg, const uint8_t *mac)
 			if (memcmp(cfg->profiles[i].macs[k], mac, 6) == 0)
 				return true;
 	return false;
+}
+
+/* A MAC address the household assigned from the dashboard ("macs" table), or NULL. */
+static const struct rs_profile *store_mac_profile(const struct rs_decide_ctx *cx,
+                                                  const uint8_t *mac)
+{
+	char name[RS_PROFILE_NAME_MAX];
+
+	if (!cx->rd || !cx->scratch || cx->test_store_fault ||
+	    bl_mac_lookup(cx->rd, mac, name, sizeof(name)) != 0)
+		return NULL;
+	return rs_profile_resolve(cx, name);
 }
 
 /* Address rules (`clients =`), else the default profile. */
@@ -181,6 +197,10 @@ static void address_choice(const struct rs_decide_ctx *cx, const struct rs_clien
 			v->profile_by = RS_BY_MAC;
 			return;
 		}
+		if (cl->mac && (v->profile = store_mac_profile(cx, cl->mac))) {
+			v->profile_by = RS_BY_MAC;
+			return;
+		}
 		v->profile = address_profile(cfg, cl->subnet ? cl->subnet : cl->addr,
 		                             cl->subnet ? RS_BY_SUBNET : RS_BY_ADDRESS, v);
 		return;
@@ -195,17 +215,17 @@ static void address_choice(const struct rs_decide_ctx *cx, const struct rs_clien
 
 /* Step 1: which profile. False when the client is refused. A device ID is weighed against
  * the address's choice by rs_profile_for_device (it cannot loosen a child's prefix). */
-static bool choose_profile(const struct rs_decide_ctx *cx, const struct rs_client *cl,
-                           struct rs_verdict *v)
+static bool choose_profile_cfg(const struct rs_decide_ctx *cx, const struct rs_client *cl,
+                               struct rs_verdict *v)
 {
 	const struct rs_config *cfg = cx->cfg;
 	const struct rs_profile *def = &cfg->profiles[cfg->default_profile], *addr, *chosen;
 
 	v->profile = NULL;
 	v->profile_by = RS_BY_DEFAULT;
-	if (cl->profile) {
+	if (cl->profile || cl->profile_name) {
 		/* The operator names the profile: nothing to choose, every later step applies. */
-		v->profile = cl->profile;
+		v->profile = cl->profile ? cl->profile : rs_profile_resolve(cx, cl->profile_name);
 		v->profile_by = RS_BY_ASKED;
 		return true;
 	}
@@ -227,6 +247,21 @@ static bool choose_profile(const struct rs_decide_ctx *cx, const struct rs_clien
 		v->profile = chosen;
 		v->profile_by = RS_BY_DEVICE_ID;
 	}
+	return true;
+}
+
+/* Step 1, then the store: a record of the chosen profile's name overlays it (a profile
+ * already resolved through the store, or asked as such, is kept). */
+static bool choose_profile(const struct rs_decide_ctx *cx, const struct rs_client *cl,
+                           struct rs_verdict *v)
+{
+	const struct rs_profile *p;
+
+	if (!choose_profile_cfg(cx, cl, v))
+		return false;
+	if (v->profile && !v->profile->from_store && cx->scratch &&
+	    (p = rs_profile_resolve(cx, v->profile->name)))
+		v->profile = p;
 	return true;
 }
 
@@ -308,6 +343,8 @@ static void list_text(const struct rs_decide_ctx *cx, const struct rs_ask *q, st
 		n = len - 1;
 	if (v->list.source == BL_SOURCE_LOCAL)
 		snprintf(buf + n, len - n, "%slist=local", n ? "; " : "");
+	else if (v->list.source == BL_SOURCE_PROFILE)
+		snprintf(buf + n, len - n, "%slist=profile:%s", n ? "; " : "", v->profile->name);
 	else
 		snprintf(buf + n, len - n, "%slist=feed@%u", n ? "; " : "", v->list.feed_version);
 }
@@ -316,12 +353,14 @@ static void list_text(const struct rs_decide_ctx *cx, const struct rs_ask *q, st
 static void apply_list(const struct rs_decide_ctx *cx, const struct rs_ask *q, struct rs_verdict *v)
 {
 	const struct rs_profile *prof = v->profile;
+	struct bl_lookup_opts o = {v->mask, prof->has_rules ? prof->name : NULL,
+	                           prof->mode == RS_MODE_ALLOWLIST};
 	int rc;
 
 	if (!cx->rd)
 		return;
 	rc = cx->test_store_fault ? BL_ESTORE
-	                          : bl_lookup_wire(cx->rd, q->qname, q->len, v->mask, &v->list);
+	                          : bl_lookup_wire_opts(cx->rd, &o, q->qname, q->len, &v->list);
 	if (rc == BL_ENAME) {
 		/* A label with a zero byte cannot be keyed, so no rule could match it: refuse
 		 * rather than let "\000.blocked.example" slip past a subtree block. */
@@ -343,13 +382,22 @@ static void apply_list(const struct rs_decide_ctx *cx, const struct rs_ask *q, s
 		return;
 	}
 	v->have_list = true;
+	if (v->list.not_allowed) {
+		/* The walled garden: the parent's choice, so "filtered". */
+		block(v, RS_STEP_GARDEN, prof->action, RS_EDE_FILTERED,
+		      "walled garden (mode = allowlist)", "not on the allow list");
+		return;
+	}
 	if (v->list.action != BL_ACTION_BLOCK) {
-		v->decided_by = v->list.action == BL_ACTION_ALLOW ? "allow rule" : "no rule";
+		v->decided_by = v->list.action != BL_ACTION_ALLOW     ? "no rule"
+		                : v->list.source == BL_SOURCE_PROFILE ? "profile allow rule"
+		                : v->list.child_safe                  ? "child-safe feed category"
+		                                                      : "allow rule";
 		return;
 	}
 	v->outcome = RS_OUT_BLOCK;
 	v->action = prof->action;
-	v->ede_code = v->list.source == BL_SOURCE_LOCAL ? RS_EDE_FILTERED : RS_EDE_BLOCKED;
+	v->ede_code = v->list.source == BL_SOURCE_FEED ? RS_EDE_BLOCKED : RS_EDE_FILTERED;
 	v->decided_by = v->list.mandatory ? "mandatory (publisher)" : "blocklist rule";
 	v->step = RS_STEP_LIST;
 	list_text(cx, q, v);

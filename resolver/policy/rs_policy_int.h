@@ -34,4 +34,7 @@ void rs__upstream_print(const struct rs_config *cfg, FILE *out);
 int rs__profile_client_ids(struct rs_profile *p, const char *value, char *bad, size_t badlen);
 void rs__profile_client_ids_print(const struct rs_profile *p, FILE *out);
 
+/* A new, process-wide unique config serial (rs_config.serial). */
+uint64_t rs__config_serial(void);
+
 #endif

@@ -4,7 +4,7 @@
 set(KG_BL_TEST_DATA "${CMAKE_CURRENT_LIST_DIR}/../../../shared/data")
 get_filename_component(KG_BL_TEST_DATA "${KG_BL_TEST_DATA}" ABSOLUTE)
 
-foreach(t name store parse clients devices)
+foreach(t name store parse clients devices profiles)
 	add_executable(test_bl_${t} ${CMAKE_CURRENT_LIST_DIR}/test_bl_${t}.c)
 	target_link_libraries(test_bl_${t} PRIVATE kgblocklist kgcommon PkgConfig::CMOCKA)
 	target_compile_definitions(test_bl_${t} PRIVATE KG_TEST_DATA="${KG_BL_TEST_DATA}")

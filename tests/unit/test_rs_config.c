@@ -144,6 +144,7 @@ static const char full_golden[] =
     "action = sinkhole\n"
     "safe_search = off\n"
     "hardening = off\n"
+    "mode = filter\n"
     "\n"
     "[profile kids]\n"
     "block = adult, gambling\n"
@@ -151,6 +152,7 @@ static const char full_golden[] =
     "clients = 192.168.1.0/24\n"
     "safe_search = off\n"
     "hardening = off\n"
+    "mode = filter\n"
     "\n"
     "[http]\n"
     "listen = 127.0.0.1:8053\n"
@@ -519,6 +521,7 @@ static void round_trip(const char *conf)
 	b.n_upstream = 0; /* the print must carry the upstreams itself */
 	if (rs_config_load_string(text, "rt.conf", &b, err, sizeof(err)) != 0)
 		fail_msg("re-parse failed: %s\n%s", err, text);
+	b.serial = a.serial; /* each load is a new snapshot */
 	assert_memory_equal(&a, &b, sizeof(a));
 	free(text);
 }

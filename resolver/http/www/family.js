@@ -80,11 +80,16 @@ function profileSelect(id, selected, label) {
   return s;
 }
 
+// The same nights whatever their order ("sun" comes first or last).
+function sameDays(a, b) {
+  return a.slice().sort().join(",") === b.slice().sort().join(",");
+}
+
 function bedtimeText(b) {
   if (!b) return t("family.no_bedtime");
-  const days = (b.days || DAYS_ALL).join(",");
-  const when = days === DAYS_ALL.join(",") ? t("family.every_night")
-    : days === DAYS_SCHOOL.join(",") ? t("family.school_nights") : days;
+  const days = b.days || DAYS_ALL;
+  const when = sameDays(days, DAYS_ALL) ? t("family.every_night")
+    : sameDays(days, DAYS_SCHOOL) ? t("family.school_nights") : days.join(", ");
   return t("family.bedtime_is", { start: b.start, end: b.end, days: when });
 }
 
@@ -140,7 +145,7 @@ function renderProfile(p) {
   const end = el("input", { id: id("bed-end"), type: "time", value: b ? b.end : "06:30", "aria-label": t("family.bed_to") });
   const days = el("select", { id: id("bed-days"), "aria-label": t("family.bed_days") },
     el("option", { value: "all" }, t("family.every_night")), el("option", { value: "school" }, t("family.school_nights")));
-  if (b && b.days && b.days.join(",") === DAYS_SCHOOL.join(",")) days.value = "school";
+  if (b && b.days && sameDays(b.days, DAYS_SCHOOL)) days.value = "school";
   const bedAllow = el("input", {
     id: id("bed-allow"), type: "text", autocapitalize: "off", autocomplete: "off", spellcheck: "false",
     value: (p.bedtime_allow || []).join(", "), placeholder: "school.example", "aria-label": t("family.bed_allow"),
