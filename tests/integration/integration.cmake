@@ -6,7 +6,7 @@
 set(KG_INTEG_PYTHON /usr/bin/python3)
 set(KG_INTEG_TESTS forwarding cache tcp edns_malformed acl failures cli blocklist policy http
 	dashboard isp tls doh_h1 adversarial spoofing ratelimit multiworker statedir decide
-	cname_chain private_answers i18n household)
+	cname_chain private_answers i18n household family)
 list(APPEND KG_INTEG_TESTS errors) # the one error model (common/kg_err.h)
 foreach(t ${KG_INTEG_TESTS})
 	add_test(NAME integ_${t}

@@ -33,7 +33,7 @@ from test_dashboard import CHROMIUM, NODE, playwright_dir  # noqa: E402
 LITTLE, BIG, TABLET = "127.0.0.2", "127.0.0.3", "127.0.0.5"
 SINK = {"0.0.0.0"}
 PLAY, BET, WWW = "play.kg.test", "bet.kg.test", "www.kg.test"
-EVIL = "evil.kg.test"  # blocked for everyone: the block page's example
+EVIL = "evil.kg.test"  # scam: blocked for every profile, the block page's example
 EXTRA = [(PLAY + ".", "A", 300, "192.0.2.67"), (BET + ".", "A", 300, "192.0.2.68")]
 I18N = os.path.join(kgtest.HERE, "..", "..", "resolver", "http", "www", "i18n")
 
@@ -48,7 +48,7 @@ def vietnamese_args(block_url):
     english = sorted({v for k, v in en.items() if not k.startswith("@") and " " in v
                       and "{" not in v and len(v) >= 8 and v != vi.get(k)})
     tabs = [vi["family.tab_overview"], vi["family.tab_family"]]
-    return {"english": english, "block_url": block_url,
+    return {"english": english, "block_url": block_url, "block_title": vi["block.title"],
             "vietnamese": {"family": tabs + [vi["family.tier"], vi["family.seen_title"],
                                              vi["family.sites"]],
                            "overview": tabs}}
@@ -107,7 +107,7 @@ class FamilyPageTest(kgtest.KGTestCase):
             r = run_ctl(["import", "--format", "domains", "--category", cat, "-"],
                         state=d.state, input=name + "\n")
             self.assertEqual(r.returncode, 0, r.stderr)
-        r = run_ctl(["deny", "add", EVIL, "--category", "adult"], state=d.state)
+        r = run_ctl(["deny", "add", EVIL, "--category", "scam"], state=d.state)
         self.assertEqual(r.returncode, 0, r.stderr)
         d.start()
         # before: games blocked for little only, gambling for both children
@@ -168,6 +168,8 @@ class FamilyPageTest(kgtest.KGTestCase):
         self.assertLessEqual(seen["phone_overflow_overview"], 0)
         self.assertTrue(seen.get("vietnamese"), seen)
         self.assertIn(EVIL, seen["block_page_vi"])
+        self.assertIn(args["vi"]["block_title"], seen["block_page_vi"])
+        self.assertIn("111", seen["block_page_vi"])  # the national hotline
         for shot in ("dashboard-overview-en.png", "dashboard-family-en.png",
                      "dashboard-family-phone-en.png", "dashboard-overview-vi.png",
                      "dashboard-family-vi.png", "block-page-vi.png"):
@@ -177,6 +179,7 @@ class FamilyPageTest(kgtest.KGTestCase):
         d.start()
         self.assertEqual(self.a(BET, LITTLE), {"192.0.2.68"})
         self.assertEqual(self.a(PLAY, TABLET), {"192.0.2.67"})
+        self.assertEqual(self.a(EVIL, LITTLE), SINK)
 
     def _stop_page(self):
         if self.p.poll() is None:

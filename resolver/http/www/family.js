@@ -59,13 +59,15 @@ async function loadFamily() {
     return;
   }
   famData = j;
+  let seenError = "";
   try {
     seenData = (await getAuthed("/api/devices/seen")).devices || [];
   } catch (e) {
     seenData = [];
+    seenError = e.message;
   }
   renderFamily();
-  renderSeen();
+  renderSeen(seenError);
   renderWhom();
 }
 
@@ -165,6 +167,21 @@ function renderProfile(p) {
   }, t("family.no_bedtime_btn"));
   if (!b) clearBed.disabled = true;
 
+  // a device by the address or MAC its Wi-Fi settings show, when it is not in "recently seen"
+  const devIn = el("input", {
+    id: id("dev-new"), type: "text", autocapitalize: "off", autocomplete: "off", spellcheck: "false",
+    placeholder: "192.168.1.23", "aria-label": t("family.dev_new"),
+  });
+  const devAdd = el("button", {
+    type: "button", id: id("dev-add"), class: "secondary",
+    onclick: () => {
+      const v = devIn.value.trim().toLowerCase();
+      if (!v) return;
+      const body = /^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/.test(v) ? { profile: p.name, mac: v.replace(/-/g, ":") }
+        : { profile: p.name, address: v };
+      change("POST", "/api/profiles/devices", body, t("family.moved", { device: v, profile: p.name }));
+    },
+  }, t("family.add"));
   const devs = el("ul", { class: "rules devices", id: id("devices") });
   for (const d of p.devices || []) devs.append(renderDevice(p, d));
   if (!devs.children.length) devs.append(el("li", { class: "empty" }, t("family.no_devices")));
@@ -205,7 +222,8 @@ function renderProfile(p) {
       el("button", { type: "button", id: id("allow"), class: "secondary", onclick: rule("allow") }, t("family.allow")),
       el("button", { type: "button", id: id("deny"), class: "danger", onclick: rule("deny") }, t("family.block"))),
     rules,
-    el("h3", {}, t("family.devices")), devs);
+    el("h3", {}, t("family.devices")), devs,
+    el("div", { class: "row site" }, devIn, devAdd));
 }
 
 function renderFamily() {
@@ -213,10 +231,11 @@ function renderFamily() {
   box.replaceChildren(...famData.profiles.map(renderProfile));
 }
 
-function renderSeen() {
+function renderSeen(error) {
   const ul = $("seen-list");
   ul.replaceChildren();
-  if (!seenData.length) ul.append(el("li", { class: "empty" }, t("family.none_seen")));
+  if (error) ul.append(el("li", { class: "empty" }, t("family.seen_failed")));
+  else if (!seenData.length) ul.append(el("li", { class: "empty" }, t("family.none_seen")));
   const now = Date.now() / 1000;
   for (const d of seenData) {
     const who = d.mac || d.address;
@@ -236,18 +255,20 @@ function renderSeen() {
   }
 }
 
-// The check panel's "for whom": profiles from /api/stats (app.js), then the seen devices.
+// The check panel's "for whom": profiles from /api/stats (app.js), then the devices: those
+// seen recently and those put in a profile.
 function renderWhom() {
   const sel = $("check-profile");
   let g = sel.querySelector("optgroup");
   const keep = sel.value;
+  const devs = new Map();
+  for (const d of seenData) devs.set(d.mac || d.address, d.profile);
+  for (const p of famData ? famData.profiles : [])
+    for (const d of p.devices || []) if (d.kind !== "device_id" && !devs.has(d.value)) devs.set(d.value, p.name);
   if (g) g.remove();
-  if (!seenData.length) return;
+  if (!devs.size) return;
   g = el("optgroup", { label: t("family.devices") });
-  for (const d of seenData) {
-    const who = d.mac || d.address;
-    g.append(el("option", { value: "device:" + who }, who + " (" + d.profile + ")"));
-  }
+  for (const [who, profile] of devs) g.append(el("option", { value: "device:" + who }, who + " (" + profile + ")"));
   sel.append(g);
   if (Array.from(sel.options).some((o) => o.value === keep)) sel.value = keep;
 }
