@@ -699,10 +699,17 @@ static int lookup_levels(struct bl_reader *r, const struct levels *lv,
 		rc = bl__mdb_err(rc, "renew");
 		goto out;
 	}
-	if (lv->n == 0) /* the root name: no rule can match */
+	if (lv->n == 0) { /* the root name: no rule can match */
 		rc = 0;
-	else
+	} else if (o->allowlist) {
+		/* In a walled garden a child-safe category is never a reason to block. */
+		struct bl_lookup_opts g = *o;
+		mandatory_mask(r); /* reads this snapshot's child_safe too */
+		g.block_mask &= ~r->child_safe;
+		rc = decide(r, lv, &g, v);
+	} else {
 		rc = decide(r, lv, o, v);
+	}
 	if (rc > 0) /* fill_verdict sets only the rule's fields */
 		v->not_allowed = v->child_safe = false;
 	if (o->allowlist && lv->n > 0 && rc >= 0)

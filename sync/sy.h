@@ -108,6 +108,7 @@ struct sy_category {
 	bool confidential;
 	bool mandatory;   /* blocked for every profile, above local allow rules */
 	bool child_allow; /* "child_default": "allow": the child presets do not block it */
+	bool child_safe;  /* "child_safe": true: its names resolve in a walled garden */
 };
 
 struct sy_manifest {

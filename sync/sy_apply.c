@@ -95,15 +95,19 @@ static int apply_line(void *arg, const struct sy_line *l)
  * it belongs to. */
 static int set_policy(struct apply *a)
 {
-	uint64_t mand = 0, child_allow = 0;
+	uint64_t mand = 0, child_allow = 0, safe = 0;
+	int rc;
 
 	for (int i = 0; i < a->m->n_categories; i++) {
 		if (a->m->categories[i].mandatory)
 			mand |= 1ULL << a->bits[i];
 		if (a->m->categories[i].child_allow)
 			child_allow |= 1ULL << a->bits[i];
+		if (a->m->categories[i].child_safe)
+			safe |= 1ULL << a->bits[i];
 	}
-	return bl_writer_set_feed_policy(a->w, mand, child_allow);
+	rc = bl_writer_set_feed_policy(a->w, mand, child_allow);
+	return rc ? rc : bl_writer_set_child_safe(a->w, safe);
 }
 
 static int finish(struct apply *a)

@@ -108,17 +108,20 @@ static bool cat_name_ok(const char *n)
 	return true;
 }
 
-/* The optional publisher policy of one category: "mandatory" (boolean, default false) and
- * "child_default" ("block", the default, or "allow"). Older appliances refuse these keys, so a
+/* The optional publisher policy of one category: "mandatory" (boolean, default false),
+ * "child_default" ("block", the default, or "allow") and "child_safe" (boolean, default false:
+ * its names resolve for a walled-garden profile). Older appliances refuse these keys, so a
  * publisher writes them only when they differ from the default. Returns 0 or -1. */
 static int parse_category_policy(const cJSON *c, struct sy_category *sc)
 {
 	const cJSON *mand = cJSON_GetObjectItemCaseSensitive(c, "mandatory");
 	const cJSON *child = cJSON_GetObjectItemCaseSensitive(c, "child_default");
+	const cJSON *safe = cJSON_GetObjectItemCaseSensitive(c, "child_safe");
 
-	if (mand && !cJSON_IsBool(mand))
+	if ((mand && !cJSON_IsBool(mand)) || (safe && !cJSON_IsBool(safe)))
 		return -1;
 	sc->mandatory = cJSON_IsTrue(mand);
+	sc->child_safe = cJSON_IsTrue(safe);
 	if (!child)
 		return 0;
 	if (!cJSON_IsString(child) ||
@@ -131,7 +134,8 @@ static int parse_category_policy(const cJSON *c, struct sy_category *sc)
 static int parse_categories(const cJSON *a, struct sy_manifest *m, char *err, size_t errlen)
 {
 	static const char *const known[] = {"name",      "description",   "confidential",
-	                                    "mandatory", "child_default", NULL};
+	                                    "mandatory", "child_default", "child_safe",
+	                                    NULL};
 	const cJSON *c;
 
 	if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > SY_CATEGORIES_MAX)
@@ -150,7 +154,7 @@ static int parse_categories(const cJSON *a, struct sy_manifest *m, char *err, si
 		sc->confidential = cJSON_IsTrue(conf);
 		if (parse_category_policy(c, sc) != 0)
 			return bad(err, errlen,
-			           "categories[%d]: mandatory not a boolean or "
+			           "categories[%d]: mandatory or child_safe not a boolean or "
 			           "child_default not \"block\"/\"allow\"",
 			           m->n_categories);
 		for (int i = 0; i < m->n_categories; i++) {

@@ -92,6 +92,8 @@ struct pub {
 	const char *mand[SY_CATEGORIES_MAX],
 	    *child[SY_CATEGORIES_MAX]; /* --mandatory, --child-default */
 	int nmand, nchild;
+	const char *safe[SY_CATEGORIES_MAX]; /* --child-safe */
+	int nsafe;
 	struct sy_manifest m, prev;
 	bool have_prev;
 	struct fset set;

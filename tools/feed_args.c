@@ -68,14 +68,21 @@ static int add_ptr(const char **arr, int *n, int max, const char *v)
 
 int feed_parse_args(struct pub *p, int argc, char **argv)
 {
-	static const struct option lo[] = {
-	    {"key", 1, NULL, 'k'},           {"dir", 1, NULL, 'd'},
-	    {"category", 1, NULL, 'c'},      {"confidential", 1, NULL, 'C'},
-	    {"description", 1, NULL, 'D'},   {"mandatory", 1, NULL, 'M'},
-	    {"child-default", 1, NULL, 'H'}, {"feed", 1, NULL, 'f'},
-	    {"report", 1, NULL, 'r'},        {"expires-in", 1, NULL, 'e'},
-	    {"keep", 1, NULL, 'K'},          {"version", 1, NULL, 'V'},
-	    {"timestamp-ttl", 1, NULL, 'T'}, {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {{"key", 1, NULL, 'k'},
+	                                   {"dir", 1, NULL, 'd'},
+	                                   {"category", 1, NULL, 'c'},
+	                                   {"confidential", 1, NULL, 'C'},
+	                                   {"description", 1, NULL, 'D'},
+	                                   {"mandatory", 1, NULL, 'M'},
+	                                   {"child-default", 1, NULL, 'H'},
+	                                   {"feed", 1, NULL, 'f'},
+	                                   {"report", 1, NULL, 'r'},
+	                                   {"expires-in", 1, NULL, 'e'},
+	                                   {"keep", 1, NULL, 'K'},
+	                                   {"version", 1, NULL, 'V'},
+	                                   {"timestamp-ttl", 1, NULL, 'T'},
+	                                   {"child-safe", 1, NULL, 'S'},
+	                                   {NULL, 0, NULL, 0}};
 	int c, bad = 0;
 
 	p->feed = "national";
@@ -106,6 +113,9 @@ int feed_parse_args(struct pub *p, int argc, char **argv)
 			break;
 		case 'H':
 			bad = add_ptr(p->child, &p->nchild, SY_CATEGORIES_MAX, optarg);
+			break;
+		case 'S':
+			bad = add_ptr(p->safe, &p->nsafe, SY_CATEGORIES_MAX, optarg);
 			break;
 		case 'f':
 			p->feed = optarg;
@@ -167,6 +177,15 @@ static int apply_policy(struct pub *p)
 			return -1;
 		}
 		p->m.categories[c].child_allow = strcmp(eq + 1, "allow") == 0;
+	}
+	for (int i = 0; i < p->nsafe; i++) {
+		int c = category_index(&p->m, p->safe[i], strlen(p->safe[i]), false);
+		if (c < 0) {
+			fprintf(stderr, "kidguard-feed: --child-safe %s: no such --category\n",
+			        p->safe[i]);
+			return -1;
+		}
+		p->m.categories[c].child_safe = true;
 	}
 	return 0;
 }

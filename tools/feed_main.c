@@ -15,24 +15,27 @@
 static void usage(FILE *f)
 {
 	fprintf(
-	    f, "usage: kidguard-feed keygen --out KEYFILE\n"
-	       "       kidguard-feed publish --key KEYFILE [--key KEYFILE2] --dir FEEDDIR\n"
-	       "                     --category NAME=FILE[:FORMAT] ... [--confidential NAME]\n"
-	       "                     [--description NAME=TEXT] [--mandatory NAME]\n"
-	       "                     [--child-default NAME=block|allow] [--feed NAME]\n"
-	       "                     [--report ADDRESS] [--expires-in SECONDS] [--keep N]\n"
-	       "                     [--version N] [--timestamp-ttl SECONDS]\n"
-	       "       kidguard-feed verify --pubkey KEY [--pubkey KEY2] --dir FEEDDIR\n"
-	       "       kidguard-feed timestamp --key KEYFILE [--key KEYFILE2] --dir FEEDDIR\n"
-	       "FORMAT is domains (default), hosts, adblock or rpz; FILE may be .gz or .xz.\n"
-	       "A --category NAME may be given several times with different files.\n"
-	       "--confidential NAME publishes that category as keyed hashes of the names.\n"
-	       "--mandatory NAME: appliances block it for every profile, above local allows.\n"
-	       "--child-default NAME=allow: the child presets do not block it (default block).\n"
-	       "--keep N: deltas from the last N versions (default 5).\n"
-	       "--timestamp-ttl SECONDS: publish a signed timestamp.json valid that long; re-sign\n"
-	       "it with `kidguard-feed timestamp` (cron) well within it. 0 turns it off; without\n"
-	       "the option a publish keeps the previous version's setting.\n");
+	    f,
+	    "usage: kidguard-feed keygen --out KEYFILE\n"
+	    "       kidguard-feed publish --key KEYFILE [--key KEYFILE2] --dir FEEDDIR\n"
+	    "                     --category NAME=FILE[:FORMAT] ... [--confidential NAME]\n"
+	    "                     [--description NAME=TEXT] [--mandatory NAME]\n"
+	    "                     [--child-default NAME=block|allow] [--child-safe NAME]\n"
+	    "                     [--feed NAME]\n"
+	    "                     [--report ADDRESS] [--expires-in SECONDS] [--keep N]\n"
+	    "                     [--version N] [--timestamp-ttl SECONDS]\n"
+	    "       kidguard-feed verify --pubkey KEY [--pubkey KEY2] --dir FEEDDIR\n"
+	    "       kidguard-feed timestamp --key KEYFILE [--key KEYFILE2] --dir FEEDDIR\n"
+	    "FORMAT is domains (default), hosts, adblock or rpz; FILE may be .gz or .xz.\n"
+	    "A --category NAME may be given several times with different files.\n"
+	    "--confidential NAME publishes that category as keyed hashes of the names.\n"
+	    "--mandatory NAME: appliances block it for every profile, above local allows.\n"
+	    "--child-default NAME=allow: the child presets do not block it (default block).\n"
+	    "--child-safe NAME: its names resolve for walled-garden profiles (mode = allowlist).\n"
+	    "--keep N: deltas from the last N versions (default 5).\n"
+	    "--timestamp-ttl SECONDS: publish a signed timestamp.json valid that long; re-sign\n"
+	    "it with `kidguard-feed timestamp` (cron) well within it. 0 turns it off; without\n"
+	    "the option a publish keeps the previous version's setting.\n");
 }
 
 int main(int argc, char **argv)

@@ -175,6 +175,8 @@ static char *manifest_json(const struct sy_manifest *m)
 			cJSON_AddBoolToObject(c, "mandatory", true);
 		if (m->categories[i].child_allow)
 			cJSON_AddStringToObject(c, "child_default", "allow");
+		if (m->categories[i].child_safe)
+			cJSON_AddBoolToObject(c, "child_safe", true);
 		cJSON_AddItemToArray(cats, c);
 	}
 	cJSON_AddItemToObject(o, "categories", cats);

@@ -190,6 +190,10 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 		return;
 	}
 	rs__subscriber_account(w, &dv);
+	if (dv.profile && rs_server_http(w->srv))
+		rs__http->event_seen(rs_server_http(w->srv), w->index, peer,
+		                     cl.mac && rs_trusted_forwarder(cfg, peer) ? cl.mac : NULL,
+		                     dv.profile->name);
 	if (rs__answer_decided(w, &wt, &dv))
 		return;
 	wt.mask = dv.mask;

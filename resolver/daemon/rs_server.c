@@ -82,12 +82,18 @@ static void no_http_answer(struct rs_http *h, int worker, const struct rs_config
 {
 }
 
+static void no_http_seen(struct rs_http *h, int worker, const struct sockaddr *peer,
+                         const uint8_t *mac, const char *profile)
+{
+}
+
 static const struct rs_http_ops no_http_ops = {
     .start = no_http_start,
     .stop = no_http,
     .reload = no_http,
     .event_blocked = no_http_blocked,
     .event_answer = no_http_answer,
+    .event_seen = no_http_seen,
 };
 
 /* Set once in main() before any thread starts; read-only afterwards. */

@@ -12,6 +12,8 @@
 #include "rs_http_int.h"
 
 #include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +119,14 @@ void rs__wire_to_text(const uint8_t *wire, size_t len, char *out, size_t outlen)
 	out[o < outlen ? o : outlen - 1] = '\0';
 }
 
+static int by_last_seen(const void *a, const void *b)
+{
+	uint64_t x = ((const struct rs_ev_seen *)a)->last_seen;
+	uint64_t y = ((const struct rs_ev_seen *)b)->last_seen;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
 void rs__event_blocked(struct rs_http *h, int worker, const struct rs_config *cfg,
                        const struct rs_question *q, const struct bl_verdict *v,
                        const struct rs_profile *prof)
@@ -217,4 +227,100 @@ void rs__history_sample(struct rs_http *h)
 			h->last_t = minute - 86400; /* no more than a day of empty minutes */
 	}
 	pthread_mutex_unlock(&h->hist_lock);
+}
+
+/* The address as kept for the seen table: the whole address (the parent picks a device). */
+static void seen_addr(const struct sockaddr *sa, struct rs_ev_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (sa->sa_family == AF_INET) {
+		a->family = AF_INET;
+		memcpy(a->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		a->family = AF_INET6;
+		memcpy(a->addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	}
+}
+
+void rs__event_seen(struct rs_http *h, int worker, const struct sockaddr *peer, const uint8_t *mac,
+                    const char *profile)
+{
+	struct rs_ev_ring *r;
+	struct rs_ev_seen *e = NULL, *oldest = NULL;
+	struct rs_ev_addr a;
+	uint64_t now = (uint64_t)time(NULL);
+
+	if (!h || !peer)
+		return;
+	seen_addr(peer, &a);
+	if (!a.family)
+		return;
+	r = &h->rings[worker];
+	pthread_mutex_lock(&r->lock);
+	for (int i = 0; i < RS_SEEN_MAX && !e; i++) {
+		struct rs_ev_seen *s = &r->seen[i];
+		/* behind a router that names MACs, one address holds many devices */
+		if (s->addr.family && memcmp(&s->addr, &a, sizeof(a)) == 0 && s->has_mac == !!mac &&
+		    (!mac || memcmp(s->mac, mac, 6) == 0))
+			e = s;
+		else if (!oldest || s->last_seen < oldest->last_seen)
+			oldest = s;
+	}
+	if (!e) {
+		e = oldest;
+		memset(e, 0, sizeof(*e));
+		e->addr = a;
+		e->has_mac = mac != NULL;
+		if (mac)
+			memcpy(e->mac, mac, 6);
+	}
+	snprintf(e->profile, sizeof(e->profile), "%s", profile);
+	e->last_seen = now;
+	e->queries++;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void rs__api_devices_seen(struct rs_req *q, struct rs_resp *r)
+{
+	struct rs_http *h = q->h;
+	int nw = rs_server_n_workers(h->srv);
+	struct rs_ev_seen *all;
+	cJSON *root, *arr;
+	char buf[INET6_ADDRSTRLEN], mac[24];
+	int n = 0;
+
+	if (rs__http_authorize(q, r) != 0)
+		return; /* addresses and MACs of the household: the operator's only */
+	all = calloc((size_t)nw * RS_SEEN_MAX, sizeof(*all));
+	if (!all) {
+		rs__json_error(r, 500, "out of memory");
+		return;
+	}
+	for (int k = 0; k < nw; k++) {
+		pthread_mutex_lock(&h->rings[k].lock);
+		for (int i = 0; i < RS_SEEN_MAX; i++)
+			if (h->rings[k].seen[i].addr.family)
+				all[n++] = h->rings[k].seen[i];
+		pthread_mutex_unlock(&h->rings[k].lock);
+	}
+	qsort(all, (size_t)n, sizeof(*all), by_last_seen);
+	root = cJSON_CreateObject();
+	arr = cJSON_AddArrayToObject(root, "devices");
+	for (int i = 0; i < n; i++) {
+		cJSON *o = cJSON_CreateObject();
+		inet_ntop(all[i].addr.family, all[i].addr.addr, buf, sizeof(buf));
+		cJSON_AddStringToObject(o, "address", buf);
+		if (all[i].has_mac) {
+			const uint8_t *m = all[i].mac;
+			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1],
+			         m[2], m[3], m[4], m[5]);
+			cJSON_AddStringToObject(o, "mac", mac);
+		}
+		cJSON_AddStringToObject(o, "profile", all[i].profile);
+		cJSON_AddNumberToObject(o, "last_seen", (double)all[i].last_seen);
+		cJSON_AddNumberToObject(o, "queries", (double)all[i].queries);
+		cJSON_AddItemToArray(arr, o);
+	}
+	free(all);
+	rs__json_resp(r, 200, root);
 }

@@ -275,6 +275,15 @@ static int authorize(struct rs_req *q, const struct rs_config *cfg, struct rs_re
 	return -1;
 }
 
+int rs__http_authorize(struct rs_req *q, struct rs_resp *r)
+{
+	struct rs_cfg_ref *cr = rs__http_cfg_get(q->h);
+	int rc = authorize(q, &cr->cfg, r);
+
+	rs__http_cfg_put(cr);
+	return rc;
+}
+
 /* ------------------------------------------------------------------- host check --- */
 
 /* Does the literal `lit` (no brackets, no port) name an address the API listens on? */
@@ -759,6 +768,7 @@ static const struct rs_http_ops http_ops = {
     .reload = rs__http_reload,
     .event_blocked = rs__event_blocked,
     .event_answer = rs__event_answer,
+    .event_seen = rs__event_seen,
 };
 
 const struct rs_http_ops *rs_http_plugin(void)

@@ -831,6 +831,8 @@ void rs__api_handle(struct rs_req *q, struct rs_resp *r)
 		return rs__api_clients(q, r); /* rs_http_clients.c */
 	if (strcmp(u, "/api/profiles") == 0 || strcmp(u, "/api/profiles/devices") == 0)
 		return rs__api_profiles(q, r); /* rs_http_profiles.c */
+	if (get && strcmp(u, "/api/devices/seen") == 0)
+		return rs__api_devices_seen(q, r); /* rs_events.c */
 	if (strcmp(u, "/api/devices") == 0 || strncmp(u, "/api/devices/", 13) == 0)
 		return rs__api_devices(q, r); /* rs_http_devices.c */
 	if (get && strcmp(u, "/api/events") == 0)

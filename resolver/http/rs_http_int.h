@@ -68,6 +68,17 @@ struct rs_ev_query {
 	struct rs_ev_addr client;
 };
 
+/* A client seen recently (GET /api/devices/seen): the Family page's "add a device" list. */
+#define RS_SEEN_MAX 64 /* per worker; the least recently seen is replaced */
+struct rs_ev_seen {
+	struct rs_ev_addr addr; /* family 0: a free slot */
+	bool has_mac;           /* a trusted forwarder named the device's MAC */
+	uint8_t mac[6];
+	char profile[32];
+	uint64_t last_seen; /* unix seconds */
+	uint64_t queries;
+};
+
 /* One worker's rings. The worker is the only writer; the HTTP thread copies under `lock`. */
 struct rs_ev_ring {
 	pthread_mutex_t lock;
@@ -77,6 +88,7 @@ struct rs_ev_ring {
 	uint32_t qlog_cap;
 	uint64_t n_qlog;
 	bool block_pending; /* worker only: the next answer sent is a block */
+	struct rs_ev_seen seen[RS_SEEN_MAX];
 };
 
 struct rs_hist_point {
@@ -361,6 +373,12 @@ void rs__json_error(struct rs_resp *r, int status, const char *msg);
 int rs__http_start(struct rs_server *srv);
 void rs__http_stop(struct rs_server *srv);
 void rs__http_reload(struct rs_server *srv);
+void rs__event_seen(struct rs_http *h, int worker, const struct sockaddr *peer, const uint8_t *mac,
+                    const char *profile);
+/* GET /api/devices/seen (operator only: the token, also for reading). */
+void rs__api_devices_seen(struct rs_req *q, struct rs_resp *r);
+/* The state-changing requests' authorisation, for reads that need it too. 0 or -1 (r set). */
+int rs__http_authorize(struct rs_req *q, struct rs_resp *r);
 void rs__event_blocked(struct rs_http *h, int worker, const struct rs_config *cfg,
                        const struct rs_question *q, const struct bl_verdict *v,
                        const struct rs_profile *prof);

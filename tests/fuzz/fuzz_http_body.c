@@ -1,8 +1,9 @@
 /*
  * Fuzz target: the HTTP request bodies (rs_http_body.c). The first byte picks the parser:
  * POST /api/overrides, POST /api/report, PUT /api/clients/PREFIX, the block page's report
- * form (byte % 6 = 0..3), (not a body, but the other request text the server parses) the Host
- * header check of rs_http.c (4), or POST /api/devices (5); the rest is the body, at most
+ * form (byte % 8 = 0..3), (not a body, but the other request text the server parses) the Host
+ * header check of rs_http.c (4), POST /api/devices (5), PUT /api/profiles and POST
+ * /api/profiles/devices (6), or the Accept-Language header (7); the rest is the body, at most
  * RS_BODY_MAX bytes (the server answers 413 beyond) and NUL-terminated as rs_http.c keeps it;
  * an empty body is NULL, as when none was sent.
  *
@@ -143,6 +144,44 @@ static void fuzz_form(const char *body, size_t len)
 		check_name(norm);
 }
 
+/* PUT /api/profiles and POST /api/profiles/devices: a refused body leaves the output
+ * untouched; an accepted one holds only valid names, a bedtime in range, allow names the
+ * store accepts, and a record that encodes and decodes to itself. */
+static void fuzz_profile(const char *body)
+{
+	static struct rs_profile_req req;
+	static struct bl_profile_rec back;
+	static uint8_t buf[BL_PROFILE_REC_MAX];
+	struct rs_profile_device_req dev;
+	char err[300];
+	int n;
+
+	memset(&req, POISON, sizeof(req));
+	if (rs__body_profile(body, find_cat, (void *)cats, &req, err, sizeof(err)) != 0) {
+		FUZZ_CHECK(untouched(&req, sizeof(req)));
+		FUZZ_CHECK(memchr(err, '\0', sizeof(err)) != NULL);
+	} else {
+		FUZZ_CHECK(!req.rec.tmpl[0] || bl_profile_name_valid(req.rec.tmpl));
+		FUZZ_CHECK(req.rec.n_allow <= BL_PROFILE_ALLOW_MAX);
+		if ((req.set & BL_PF_SCHEDULES) && !req.bedtime_off)
+			FUZZ_CHECK(req.rec.sched[0].start < 1440 && req.rec.sched[0].end < 1440 &&
+			           req.rec.sched[0].bedtime);
+		for (int i = 0; i < req.rec.n_allow; i++)
+			check_name(bl_profile_rec_allow(&req.rec, i));
+		req.rec.n_sched = (req.set & BL_PF_SCHEDULES) && !req.bedtime_off ? 1 : 0;
+		n = bl_profile_rec_encode(&req.rec, buf, sizeof(buf));
+		FUZZ_CHECK(n > 0);
+		FUZZ_CHECK(bl_profile_rec_decode(buf, (size_t)n, &back) == 0);
+		FUZZ_CHECK(back.n_allow == req.rec.n_allow &&
+		           memcmp(back.allow, req.rec.allow, sizeof(back.allow)) == 0);
+	}
+	memset(&dev, POISON, sizeof(dev));
+	if (rs__body_profile_device(body, &dev, err, sizeof(err)) != 0)
+		FUZZ_CHECK(untouched(&dev, sizeof(dev)));
+	else
+		FUZZ_CHECK(bl_profile_name_valid(dev.profile));
+}
+
 /*
  * The Host check against a specific and a wildcard listen address with two [http] hostname
  * names. Case never matters (names compare case-insensitively, hex digits of an IPv6 literal
@@ -202,7 +241,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(body, data + 1, len);
 	body[len] = '\0';
 	b = len ? body : NULL;
-	switch (data[0] % 7) {
+	switch (data[0] % 8) {
 	case 0:
 		fuzz_override(b);
 		break;
@@ -221,6 +260,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 5:
 		fuzz_device(b);
+		break;
+	case 6:
+		fuzz_profile(b);
 		break;
 	default:
 		fuzz_accept_language(body);

@@ -159,6 +159,28 @@ class HouseholdTest(kgtest.KGTestCase):
         self.assertEqual(st, 200, j)
         self.assertEqual(self.ip(d, "play.kg.test.", TABLET), {"192.0.2.67"}, "default again")
 
+    def test_recently_seen_devices(self):
+        up, d = self.start()
+        self.ip(d, "www.kg.test.", TABLET)
+        self.ip(d, "www.kg.test.", TABLET)
+        self.ip(d, "www.kg.test.", LITTLE)
+        # addresses of the household: the operator's only, reading included
+        st, j = self.api("GET", "/api/devices/seen", token=False)
+        self.assertIn(st, (401, 403))
+        st, j = self.api("GET", "/api/devices/seen")
+        self.assertEqual(st, 200, j)
+        seen = {e["address"]: e for e in j["devices"]}
+        self.assertEqual(seen[TABLET]["profile"], "default")
+        self.assertEqual(seen[TABLET]["queries"], 2)
+        self.assertEqual(seen[LITTLE]["profile"], "little")
+        self.assertNotIn("mac", seen[TABLET])
+        # added from the list: the next query shows (and gets) the new profile
+        st, j = self.api("POST", "/api/profiles/devices", {"profile": "little", "address": TABLET})
+        self.assertEqual(st, 200, j)
+        self.ip(d, "www.kg.test.", TABLET)
+        st, j = self.api("GET", "/api/devices/seen")
+        self.assertEqual({e["address"]: e for e in j["devices"]}[TABLET]["profile"], "little")
+
     def test_bedtime_from_the_api(self):
         now = time.time()
         start = now - now % 60 - 120  # inside a window that started two minutes ago

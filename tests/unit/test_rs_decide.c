@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <arpa/inet.h>
@@ -46,12 +47,22 @@ static const char conf[] = "[server]\n"
                            "[profile open]\n"
                            "block = none\n"
                            "clients = 10.0.0.5, 10.0.0.7\n"
+                           "[profile kid1]\n"
+                           "preset = under9\n"
+                           "clients = 10.0.1.1\n"
+                           "[profile kid2]\n"
+                           "preset = under9\n"
+                           "clients = 10.0.1.2\n"
+                           "[profile garden]\n"
+                           "preset = under9\n"
+                           "clients = 10.0.1.3\n"
                            "[profile default]\n"
                            "preset = adult\n"
                            "client_ids = dadphone2m4n6p8r\n";
 
 static struct rs_config cfg; /* large: keep it off the stack */
 static struct rs_safesearch *ss;
+static struct rs_profile_scratch *scratch; /* store profiles, as a worker resolves them */
 
 static const uint8_t mac1[6] = {2, 0, 0, 0, 0, 1};
 static const uint8_t mac9[6] = {2, 0, 0, 0, 0, 9};
@@ -161,6 +172,58 @@ static const struct row rows[] = {
      false, RS_OUT_FORWARD, "default", RS_BY_DEFAULT, RS_STEP_NONE, "forward", NULL},
 };
 
+/*
+ * The household as data (issue 17): store records and per-profile rules (set up in
+ * setup_all). Precedence: mandatory category > profile rule > household rule > feed; store
+ * bedtime; the walled garden last.
+ */
+static const uint8_t mac2[6] = {2, 0, 0, 0, 0, 2};
+static const struct row household_rows[] = {
+    {"profile allow beats the feed", "10.0.1.1", NULL, NULL, NULL, "play.test", NOON, false, false,
+     false, RS_OUT_FORWARD, "kid1", RS_BY_ADDRESS, RS_STEP_NONE, "forward", NULL},
+    {"the other child stays blocked", "10.0.1.2", NULL, NULL, NULL, "play.test", NOON, false, false,
+     false, RS_OUT_BLOCK, "kid2", RS_BY_ADDRESS, RS_STEP_LIST, "sinkhole", "list=feed@7"},
+    {"profile allow beats a household deny", "10.0.1.1", NULL, NULL, NULL, "local.test", NOON,
+     false, false, false, RS_OUT_FORWARD, "kid1", RS_BY_ADDRESS, RS_STEP_NONE, "forward", NULL},
+    {"household deny for the other child", "10.0.1.2", NULL, NULL, NULL, "local.test", NOON, false,
+     false, false, RS_OUT_BLOCK, "kid2", RS_BY_ADDRESS, RS_STEP_LIST, "sinkhole", "list=local"},
+    {"profile deny beats a household allow", "10.0.1.1", NULL, NULL, NULL, "ok.evil.test", NOON,
+     false, false, false, RS_OUT_BLOCK, "kid1", RS_BY_ADDRESS, RS_STEP_LIST, "sinkhole",
+     "list=profile:kid1"},
+    {"mandatory category beats a profile allow", "10.0.1.1", NULL, NULL, NULL, "harm.test", NOON,
+     false, false, false, RS_OUT_BLOCK, "kid1", RS_BY_ADDRESS, RS_STEP_LIST, "sinkhole",
+     "mandatory (publisher)"},
+    {"store schedule on", "10.0.1.2", NULL, NULL, NULL, "chat.test", MOW(2, 18, 30), false, false,
+     false, RS_OUT_BLOCK, "kid2", RS_BY_ADDRESS, RS_STEP_LIST, "sinkhole", "category=social"},
+    {"store bedtime blocks everything", "10.0.1.2", NULL, NULL, NULL, "www.test", MOW(2, 22, 30),
+     false, false, false, RS_OUT_BLOCK, "kid2", RS_BY_ADDRESS, RS_STEP_BEDTIME, "sinkhole",
+     "schedule=bedtime"},
+    {"store bedtime_allow passes", "10.0.1.2", NULL, NULL, NULL, "www.homework.test",
+     MOW(2, 22, 30), false, false, false, RS_OUT_FORWARD, "kid2", RS_BY_ADDRESS, RS_STEP_NONE,
+     "forward", NULL},
+    {"walled garden: not on the allow list", "10.0.1.3", NULL, NULL, NULL, "www.test", NOON, false,
+     false, false, RS_OUT_BLOCK, "garden", RS_BY_ADDRESS, RS_STEP_GARDEN, "sinkhole",
+     "not on the allow list"},
+    {"walled garden: the profile's allow rule", "10.0.1.3", NULL, NULL, NULL, "kid.test", NOON,
+     false, false, false, RS_OUT_FORWARD, "garden", RS_BY_ADDRESS, RS_STEP_NONE, "forward", NULL},
+    {"walled garden: a household allow rule", "10.0.1.3", NULL, NULL, NULL, "ok.evil.test", NOON,
+     false, false, false, RS_OUT_FORWARD, "garden", RS_BY_ADDRESS, RS_STEP_NONE, "forward", NULL},
+    {"walled garden: a child-safe feed category", "10.0.1.3", NULL, NULL, NULL, "a.learn.test",
+     NOON, false, false, false, RS_OUT_FORWARD, "garden", RS_BY_ADDRESS, RS_STEP_NONE, "forward",
+     NULL},
+    {"walled garden: a block stays a block", "10.0.1.3", NULL, NULL, NULL, "evil.test", NOON, false,
+     false, false, RS_OUT_BLOCK, "garden", RS_BY_ADDRESS, RS_STEP_LIST, "sinkhole",
+     "category=adult"},
+    {"a child-safe category outside the garden: as usual", "10.0.1.2", NULL, NULL, NULL,
+     "a.learn.test", NOON, false, false, false, RS_OUT_FORWARD, "kid2", RS_BY_ADDRESS, RS_STEP_NONE,
+     "forward", NULL},
+    {"a store-only profile from the subscriber table", "10.0.0.8", NULL, NULL, NULL, "evil.test",
+     NOON, false, false, false, RS_OUT_BLOCK, "storeonly", RS_BY_SUBSCRIBER, RS_STEP_LIST,
+     "sinkhole", "category=adult"},
+    {"a MAC the household assigned", "192.0.2.1", mac2, NULL, NULL, "play.test", NOON, false, false,
+     false, RS_OUT_FORWARD, "kid1", RS_BY_MAC, RS_STEP_NONE, "forward", NULL},
+};
+
 /* The operator asks for a profile (GET /api/check?profile=, rs_client.profile): taken as is,
  * then every later step applies as for DNS. */
 struct asked_row {
@@ -212,6 +275,53 @@ static void put_sub(struct fx *f, const char *prefix, const char *profile)
 	assert_int_equal(bl_clients_commit(t), 0);
 }
 
+/* The household's store: rules per profile, records, a MAC, a mandatory and a child-safe
+ * category (household_rows). */
+static int household(struct fx *f)
+{
+	static struct bl_profile_rec rec;
+	uint64_t harm = 1ULL << BL_CAT_SELF_HARM, other = 1ULL << BL_CAT_OTHER;
+	struct bl_profiles *t;
+	struct bl_writer *w;
+
+	if (bl_writer_begin(f->db, &w) ||
+	    bl_writer_put(w, BL_SOURCE_FEED, "harm.test", BL_F_SUBTREE, harm, 7) ||
+	    bl_writer_put(w, BL_SOURCE_FEED, "chat.test", BL_F_SUBTREE, 1ULL << BL_CAT_SOCIAL, 7) ||
+	    bl_writer_put(w, BL_SOURCE_FEED, "learn.test", BL_F_SUBTREE, other, 7) ||
+	    bl_writer_set_feed_policy(w, harm, 0) || bl_writer_set_child_safe(w, other) ||
+	    bl_writer_commit(w) || bl_profiles_begin(f->db, &t))
+		return -1;
+	if (bl_profiles_rule_put(t, "kid1", "play.test", BL_F_ALLOW | BL_F_SUBTREE, 0) ||
+	    bl_profiles_rule_put(t, "kid1", "local.test", BL_F_ALLOW | BL_F_SUBTREE, 0) ||
+	    bl_profiles_rule_put(t, "kid1", "ok.evil.test", 0, 0) ||
+	    bl_profiles_rule_put(t, "kid1", "harm.test", BL_F_ALLOW | BL_F_SUBTREE, 0) ||
+	    bl_profiles_rule_put(t, "garden", "kid.test", BL_F_ALLOW | BL_F_SUBTREE, 0) ||
+	    bl_profiles_mac_put(t, mac2, "kid1"))
+		return -1;
+	/* kid2: social blocked 18:00-19:00 and a bedtime from the dashboard; preset 13to15
+	 * (which lets social through) would be the file's "block -=", here block_remove */
+	memset(&rec, 0, sizeof(rec));
+	rec.set = BL_PF_SCHEDULES | BL_PF_BEDTIME_ALLOW | BL_PF_BLOCK;
+	rec.block_del = 1ULL << BL_CAT_SOCIAL;
+	rec.n_sched = 2;
+	rec.sched[0] =
+	    (struct bl_profile_sched){0x7f, false, 18 * 60, 19 * 60, 1ULL << BL_CAT_SOCIAL};
+	rec.sched[1] = (struct bl_profile_sched){0x7f, true, 22 * 60, 23 * 60 + 59, 0};
+	if (bl_profile_rec_allow_add(&rec, "homework.test") || bl_profiles_put(t, "kid2", &rec))
+		return -1;
+	memset(&rec, 0, sizeof(rec));
+	rec.set = BL_PF_MODE;
+	rec.mode = BL_MODE_ALLOWLIST;
+	if (bl_profiles_put(t, "garden", &rec))
+		return -1;
+	memset(&rec, 0, sizeof(rec));
+	rec.set = BL_PF_TEMPLATE;
+	snprintf(rec.tmpl, sizeof(rec.tmpl), "little");
+	if (bl_profiles_put(t, "storeonly", &rec))
+		return -1;
+	return bl_profiles_commit(t);
+}
+
 static int setup_all(void **state)
 {
 	struct bl_writer *w;
@@ -240,11 +350,13 @@ static int setup_all(void **state)
 	put_sub(f, "10.0.0.4/32", "sub");
 	put_sub(f, "10.0.0.7/32", "sub");
 	put_sub(f, "10.0.0.6/32", "nosuch");
-	return 0;
+	put_sub(f, "10.0.0.8/32", "storeonly");
+	return household(f) == 0 && (scratch = rs_profile_scratch_new()) ? 0 : -1;
 }
 
 static int teardown_all(void **state)
 {
+	free(scratch);
 	rs_safesearch_free(ss);
 	return teardown(state);
 }
@@ -276,6 +388,7 @@ static void run_row_as(struct fx *f, const struct row *r, const char *asked_name
 	    .minute_of_week = r->mow,
 	    .fail_closed = r->stale,
 	    .test_store_fault = r->fault,
+	    .scratch = scratch,
 	};
 
 	assert_true(n > 0);
@@ -337,6 +450,19 @@ static void test_staged_walk_agrees(void **state)
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		run_row(*state, &rows[i], true, &v);
 		check_row(&rows[i], &v);
+	}
+}
+
+/* Profiles as data: the precedence table of issue 17, in one call and staged. */
+static void test_household_table(void **state)
+{
+	struct rs_verdict v;
+
+	for (size_t i = 0; i < sizeof(household_rows) / sizeof(household_rows[0]); i++) {
+		for (int staged = 0; staged < 2; staged++) {
+			run_row(*state, &household_rows[i], staged, &v);
+			check_row(&household_rows[i], &v);
+		}
 	}
 }
 
@@ -408,6 +534,7 @@ int main(void)
 	    cmocka_unit_test(test_table),
 	    cmocka_unit_test(test_staged_walk_agrees),
 	    cmocka_unit_test(test_asked_profile),
+	    cmocka_unit_test(test_household_table),
 	    cmocka_unit_test(test_subscriber_status_and_store_rc),
 	    cmocka_unit_test(test_list_stage_for_a_cname),
 	};
