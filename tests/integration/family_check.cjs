@@ -84,23 +84,19 @@ async function vietnamese(seen, errors) {
     await page.waitForSelector(card(A.big));
     expect(await page.isHidden("#page-overview"), "the overview is hidden on the Family page");
 
-    // add the tablet to little's profile: from "recently seen devices" when the daemon
-    // lists them, else by its address
-    await page.waitForSelector("#seen-list li");
+    // add the tablet to little's profile from "recently seen devices"
     const seenLi = `#seen-list li[data-seen="${A.tablet}"]`;
-    if (await page.$(seenLi)) {
-      seen.added_via = "recently seen";
-      seen.seen_row = await page.textContent(seenLi);
-      await page.selectOption(seenLi + " select", A.little);
-      await page.click(seenLi + " button");
-    } else {
-      seen.added_via = "address";
-      seen.seen_row = await page.textContent("#seen-list");
-      await page.fill(`#p-${A.little}-dev-new`, A.tablet);
-      await page.click(`#p-${A.little}-dev-add`);
-    }
+    await page.waitForSelector(seenLi);
+    seen.seen_row = await page.textContent(seenLi);
+    await page.selectOption(seenLi + " select", A.little);
+    await page.click(seenLi + " button");
     await page.waitForSelector(`${card(A.little)} li[data-device="${A.tablet}"]`);
     await step("added");
+
+    // a device not seen yet, by the MAC address its settings show
+    await page.fill(`#p-${A.big}-dev-new`, A.mac.toUpperCase());
+    await page.click(`#p-${A.big}-dev-add`);
+    await page.waitForSelector(`${card(A.big)} li[data-device="${A.mac}"][data-kind="mac"]`);
 
     // move it to big's profile
     await page.selectOption(`${card(A.little)} li[data-device="${A.tablet}"] select.move`, A.big);
@@ -134,6 +130,14 @@ async function vietnamese(seen, errors) {
     await page.waitForFunction((id) => document.getElementById(id).value === "9to12", `p-${A.little}-tier`);
     await page.waitForSelector("#fam-msg:has-text('9to12')");
     await step("tier");
+
+    // the walled garden for little: only the allowed sites
+    await page.evaluate(() => { document.getElementById("fam-msg").textContent = ""; });
+    await page.selectOption(`#p-${A.little}-mode`, "allowlist");
+    await page.waitForFunction(() => document.getElementById("fam-msg").textContent !== "");
+    expect((await page.getAttribute("#fam-msg", "class")) === "msg", "the mode change went through");
+    await page.waitForFunction((id) => document.getElementById(id).value === "allowlist", `p-${A.little}-mode`);
+    await step("garden");
 
     // a phone: no horizontal scroll on the Family page
     await page.setViewportSize({ width: 390, height: 844 });

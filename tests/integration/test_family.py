@@ -12,6 +12,7 @@ took effect at the next query, and answers "go" to let the page continue:
 - a bedtime set in the page blocks under the fake schedule clock (KIDGUARD_FAKE_NOW), and
   clearing it lets names through again;
 - a changed age tier changes what the child gets;
+- "only the allowed sites" (a walled garden) leaves the child the sites allowed for it;
 - "Why is a site blocked?" for a device answers as the DNS did;
 - a phone-sized viewport (390x844) has no horizontal scroll on either page.
 
@@ -122,7 +123,7 @@ class FamilyPageTest(kgtest.KGTestCase):
         os.makedirs(out_dir, exist_ok=True)
         args = {"url": "http://127.0.0.1:%d/" % hp, "out": out_dir, "token": token,
                 "user_dir": os.path.join(self.tmp, "chromium-profile"),
-                "little": "little", "big": "big", "tablet": TABLET,
+                "little": "little", "big": "big", "tablet": TABLET, "mac": "02:00:00:00:00:07",
                 "play": PLAY, "bet": BET, "bed_from": bed_from, "bed_to": bed_to,
                 "block_host": EVIL,
                 "vi": vietnamese_args("http://%s:%d/" % (EVIL, bp))}
@@ -157,6 +158,13 @@ class FamilyPageTest(kgtest.KGTestCase):
         self.step("tier")  # little becomes 9to12: games allowed
         self.assertEqual(self.a(PLAY, LITTLE), {"192.0.2.67"}, "9to12 lets games through")
         self.assertEqual(self.a(BET, BIG), SINK)
+        self.go()
+        self.step("garden")  # little: only the allowed sites
+        r = query(d.port, WWW + ".", source=LITTLE, edns=0)
+        self.assertEqual(answer_rdata(r, "A"), SINK, "the walled garden blocks the rest")
+        self.assertIn("not on the allow list", " ".join(t for _, t in ede_options(r)))
+        self.assertEqual(self.a(BET, LITTLE), {"192.0.2.68"}, "little's allowed site resolves")
+        self.assertEqual(self.a(WWW, BIG), {"192.0.2.1"}, "big is not in a garden")
         self.go()
         seen = self.step("done")
         self.go()
