@@ -51,6 +51,12 @@ async function vietnamese(seen, errors) {
       const vi = A.vi.vietnamese[which].filter((w) => !text.includes(w));
       expect(vi.length === 0, which + " page lacks Vietnamese: " + vi.join(" | "));
       await page.screenshot({ path: path.join(A.out, `dashboard-${which}-vi.png`), fullPage: true });
+      // the longer Vietnamese words still fit a phone
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.waitForTimeout(300);
+      const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect(over <= 0, which + " page in Vietnamese scrolls sideways on a phone by " + over + " px");
+      await page.setViewportSize({ width: 1100, height: 1400 });
     }
     if (A.vi.block_url) {
       await page.goto(A.vi.block_url);
