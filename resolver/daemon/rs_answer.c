@@ -19,8 +19,8 @@ void rs__send_answer(struct rs_worker *w, const struct rs_waiter *wt, const uint
 	struct rs_http *h = rs_server_http(w->srv);
 	if (h)
 		rs__http->event_answer(h, w->index, &w->cfg->cfg, &wt->q,
-		                       (const struct sockaddr *)&wt->peer.ss, wt->ops != NULL, msg,
-		                       len);
+		                       (const struct sockaddr *)&wt->peer.ss, wt->ops != NULL,
+		                       wt->profile, msg, len);
 	if (wt->ops) {
 		wt->ops->send(wt->stream, msg, len);
 		return;

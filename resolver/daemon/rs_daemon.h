@@ -150,7 +150,7 @@ struct rs_http_ops {
 	 * a stream (TCP, DoT, DoH) or not. */
 	void (*event_answer)(struct rs_http *h, int worker, const struct rs_config *cfg,
 	                     const struct rs_question *q, const struct sockaddr *peer, bool stream,
-	                     const uint8_t *msg, size_t len);
+	                     const char *profile, const uint8_t *msg, size_t len);
 	/* Worker thread `worker`, every decided query: `peer` asked with profile `profile`; `mac`
 	 * (may be NULL) only when a trusted forwarder named it. A bounded table, no allocation. */
 	void (*event_seen)(struct rs_http *h, int worker, const struct sockaddr *peer,

@@ -56,9 +56,10 @@ struct rs_waiter {
 	struct rs_question q;
 	const struct rs_stream_ops *ops; /* NULL for UDP */
 	void *stream;                    /* the stream (holds a reference while waiting) */
-	uint64_t mask;               /* categories blocked for this client now (CNAME inspection) */
-	bool rewrite;                /* safe search: answer q as a CNAME to the pending's name */
-	uv_udp_t *udp;               /* listener to answer a UDP client from */
+	uint64_t mask; /* categories blocked for this client now (CNAME inspection) */
+	bool rewrite;  /* safe search: answer q as a CNAME to the pending's name */
+	char profile[RS_PROFILE_NAME_MAX]; /* the profile decided for (query log), "" before */
+	uv_udp_t *udp;                     /* listener to answer a UDP client from */
 	struct kg_sockaddr peer;     /* the client: ACL, profile, logs (behind a PROXY header: the
 	                              * address the header names) */
 	struct kg_sockaddr reply_to; /* UDP behind a proxy: where the answer goes (the proxy,

@@ -166,6 +166,7 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 	wt.stream = stream;
 	wt.udp = udp;
 	wt.rewrite = false;
+	wt.profile[0] = '\0';
 	set_peer(&wt, peer);
 	wt.reply_to.len = 0;
 	if (reply_to)
@@ -190,6 +191,8 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 		return;
 	}
 	rs__subscriber_account(w, &dv);
+	if (dv.profile)
+		snprintf(wt.profile, sizeof(wt.profile), "%s", dv.profile->name);
 	if (dv.profile && rs_server_http(w->srv))
 		rs__http->event_seen(rs_server_http(w->srv), w->index, peer,
 		                     cl.mac && rs_trusted_forwarder(cfg, peer) ? cl.mac : NULL,

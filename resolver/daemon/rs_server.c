@@ -78,7 +78,7 @@ static void no_http_blocked(struct rs_http *h, int worker, const struct rs_confi
 }
 static void no_http_answer(struct rs_http *h, int worker, const struct rs_config *cfg,
                            const struct rs_question *q, const struct sockaddr *peer, bool stream,
-                           const uint8_t *msg, size_t len)
+                           const char *profile, const uint8_t *msg, size_t len)
 {
 }
 

@@ -159,7 +159,7 @@ void rs__event_blocked(struct rs_http *h, int worker, const struct rs_config *cf
 
 void rs__event_answer(struct rs_http *h, int worker, const struct rs_config *cfg,
                       const struct rs_question *q, const struct sockaddr *peer, bool stream,
-                      const uint8_t *msg, size_t len)
+                      const char *profile, const uint8_t *msg, size_t len)
 {
 	struct rs_ev_ring *r;
 	struct rs_ev_query *e;
@@ -181,6 +181,7 @@ void rs__event_answer(struct rs_http *h, int worker, const struct rs_config *cfg
 	e->rcode = msg[3] & 0xf;
 	e->blocked = blocked;
 	e->tcp = stream;
+	snprintf(e->profile, sizeof(e->profile), "%s", profile ? profile : "");
 	e->qname_len = q->qname_len;
 	memcpy(e->qname, q->qname, q->qname_len);
 	keep_addr(peer, cfg->query_log_full_addresses, &e->client);

@@ -737,6 +737,8 @@ static void api_querylog(struct rs_req *q, struct rs_resp *r)
 		cJSON_AddNumberToObject(o, "rcode", all[i].rcode);
 		cJSON_AddBoolToObject(o, "blocked", all[i].blocked);
 		cJSON_AddStringToObject(o, "transport", all[i].tcp ? "tcp" : "udp");
+		if (all[i].profile[0])
+			cJSON_AddStringToObject(o, "profile", all[i].profile);
 		cJSON_AddItemToArray(arr, o);
 	}
 	free(all);

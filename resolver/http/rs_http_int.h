@@ -63,6 +63,7 @@ struct rs_ev_query {
 	uint16_t qtype;
 	uint8_t rcode;
 	bool blocked, tcp;
+	char profile[32]; /* the profile decided for, "" when none was (refused, malformed) */
 	uint8_t qname_len;
 	uint8_t qname[RS_MAX_NAME];
 	struct rs_ev_addr client;
@@ -384,6 +385,6 @@ void rs__event_blocked(struct rs_http *h, int worker, const struct rs_config *cf
                        const struct rs_profile *prof);
 void rs__event_answer(struct rs_http *h, int worker, const struct rs_config *cfg,
                       const struct rs_question *q, const struct sockaddr *peer, bool stream,
-                      const uint8_t *msg, size_t len);
+                      const char *profile, const uint8_t *msg, size_t len);
 
 #endif

@@ -39,6 +39,7 @@ path = {state}
 [http]
 listen = 127.0.0.1:{http}
 token = {token}
+query_log = on
 [profile little]
 preset = under9
 clients = {little}
@@ -180,6 +181,10 @@ class HouseholdTest(kgtest.KGTestCase):
         self.ip(d, "www.kg.test.", TABLET)
         st, j = self.api("GET", "/api/devices/seen")
         self.assertEqual({e["address"]: e for e in j["devices"]}[TABLET]["profile"], "little")
+        # the query log says for whom each answer was
+        st, j = self.api("GET", "/api/querylog")
+        self.assertEqual(st, 200, j)
+        self.assertEqual([e.get("profile") for e in j["queries"]][:2], ["little", "little"], j)
 
     def test_bedtime_from_the_api(self):
         now = time.time()
