@@ -218,7 +218,8 @@ function renderStats(s) {
   if (f.sync_configured) row(t("dash.feed.last_attempt"), when(f.last_attempt));
   if (f.last_error) row(t("dash.feed.last_error"), f.last_error);
   row(t("dash.feed.entries"), t("dash.feed.entries_value", { feed: fmt(s.store.feed), local: s.store.local }));
-  row(t("dash.feed.health"), s.healthy ? t("dash.health.ok") : s.health); // the details are for operators
+  // the reason of a problem is the operator's detail (as /health says it); all is well in words
+  row(t("dash.feed.health"), s.healthy ? t("dash.health.ok") : s.health);
   $("sync-btn").disabled = !f.sync_configured;
 
   const ul = $("up-list");
