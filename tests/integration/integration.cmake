@@ -6,7 +6,7 @@
 set(KG_INTEG_PYTHON /usr/bin/python3)
 set(KG_INTEG_TESTS forwarding cache tcp edns_malformed acl failures cli blocklist policy http
 	dashboard isp tls doh_h1 adversarial spoofing ratelimit multiworker statedir decide
-	cname_chain private_answers desk i18n household)
+	cname_chain private_answers desk i18n household family)
 list(APPEND KG_INTEG_TESTS errors) # the one error model (common/kg_err.h)
 list(APPEND KG_INTEG_TESTS fleet) # the subscriber channel: two nodes behind dnsdist
 list(APPEND KG_INTEG_TESTS signal) # [signal], the early-warning signal (issue 18)

@@ -242,12 +242,14 @@ function renderStats(s) {
 }
 
 // The "for whom" choices of the check panel; keeps the parent's pick across refreshes.
+// Devices (family.js) follow the profiles in their own <optgroup>, which this leaves alone.
 function renderProfiles(names, def) {
   const sel = $("check-profile");
-  const have = Array.from(sel.options, (o) => o.value);
+  const have = Array.from(sel.children, (o) => o.value).filter((v) => v !== undefined);
   if (have.join("\n") === names.join("\n")) return;
-  const keep = names.includes(sel.value) ? sel.value : def;
-  sel.replaceChildren(...names.map((n) => el("option", { value: n }, n === def && n !== "default" ? t("dash.profile.default", { name: n }) : n)));
+  const keep = names.includes(sel.value) || sel.value.startsWith("device:") ? sel.value : def;
+  for (const o of Array.from(sel.children)) if (o.tagName === "OPTION") o.remove();
+  sel.prepend(...names.map((n) => el("option", { value: n }, n === def && n !== "default" ? t("dash.profile.default", { name: n }) : n)));
   sel.value = keep;
 }
 
@@ -285,8 +287,11 @@ async function check(name) {
   box.replaceChildren(t("dash.check.checking"));
   let v;
   try {
+    // "for whom": a profile, or a device (family.js) as the DNS would see it
     const who = $("check-profile").value;
-    v = await api("GET", "/api/check?name=" + encodeURIComponent(name) + (who ? "&profile=" + encodeURIComponent(who) : ""));
+    const q = who.startsWith("device:") ? "&device=" + encodeURIComponent(who.slice(7))
+      : who ? "&profile=" + encodeURIComponent(who) : "";
+    v = await api("GET", "/api/check?name=" + encodeURIComponent(name) + q);
   } catch (e) {
     box.replaceChildren(String(e.message));
     return;
@@ -415,7 +420,9 @@ $("token-form").addEventListener("submit", (e) => {
 $("token-cancel").addEventListener("click", () => tokenDone(false));
 window.addEventListener("resize", () => lastStats && renderStats(lastStats));
 
-loadMessages().then(() => {
+// family.js starts when the messages are here too.
+const messagesReady = loadMessages();
+messagesReady.then(() => {
   refresh();
   loadRules();
   loadReports();
