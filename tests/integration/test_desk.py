@@ -344,6 +344,20 @@ class DeskEndToEndTest(kgtest.KGTestCase):
         self.assertEqual(other.post("/signal", {"day": DAY, "feed_version": 1, "software": "x",
                                                 "epsilon": 1.0, "k": 5, "domains": []})[0], 200)
 
+    def test_bad_config_names_file_line_key(self):
+        conf = os.path.join(self.tmp, "bad.conf")
+        for text, want in (("[desk]\nstore = /tmp/x\nrate = 0\n", ":3: [desk] rate: bad value"),
+                           ("[desk]\nlisten = 127.0.0.1:1\ncolour = red\n",
+                            ":3: [desk] colour: unknown key"),
+                           ("[desk]\nview_allow = 10.0.0.0/33\n", ":2: [desk] view_allow"),
+                           ("[desk]\ntls_cert = /x.pem\n", "tls_cert and tls_key go together"),
+                           ("[elsewhere]\nrate = 5\n", ":2: [elsewhere] unknown section")):
+            with open(conf, "w") as f:
+                f.write(text)
+            r = kgtest.run_cmd([desk_binary(), "-c", conf, "stats"])
+            self.assertEqual(r.returncode, 2, text)
+            self.assertIn(want, r.stderr, text)
+
     def test_rate_per_prefix(self):
         slow = Desk(self.tmp, self.pki, rate=3, name="slow").start()
         self.addCleanup(slow.stop)
