@@ -164,6 +164,10 @@ struct rs_http_ops {
 int rs_server_signal_tick(struct rs_server *srv, struct bl_reader *rd, char **json, size_t *len,
                           char *day, size_t daylen, uint32_t *n_domains);
 
+/* Today's signal table: domains counted and new domains dropped (table full). Returns 0, or
+ * -1 when [signal] is off. */
+int rs_server_signal_stats(struct rs_server *srv, uint32_t *domains, uint32_t *dropped);
+
 /* The bundled popular-sites list ([signal] allow_list's default). */
 const char *rs_signal_default_allow_list(void);
 

@@ -177,6 +177,24 @@ static bool wire_text(const uint8_t *q, size_t len, char *out, size_t outlen)
 	return o > 0;
 }
 
+/* Names of the local network (reverse lookups, router zones): never counted, because a
+ * household's device names ("anna-laptop.lan") would say who asked. */
+static bool local_name(const char *reg)
+{
+	static const char *const tlds[] = {"arpa",     "local",   "lan",       "localdomain",
+	                                   "internal", "home",    "corp",      "localhost",
+	                                   "intranet", "private", "invalid",   "onion",
+	                                   "alt",      "router",  "fritz.box", NULL};
+	size_t n = strlen(reg);
+
+	for (const char *const *t = tlds; *t; t++) {
+		size_t l = strlen(*t);
+		if (n > l && reg[n - l - 1] == '.' && strcmp(reg + n - l, *t) == 0)
+			return true;
+	}
+	return false;
+}
+
 static bool on_store(struct bl_reader *rd, const char *domain)
 {
 	struct bl_verdict v;
@@ -217,7 +235,7 @@ void rs__signal_note(struct rs_worker *w, const struct sockaddr *peer, const str
 	if (!wire_text(q->qname, q->qname_len, name, sizeof(name)))
 		return;
 	reg = psl_registrable_domain(s->psl ? s->psl : psl_builtin(), name);
-	if (!reg || strlen(reg) >= RS_SIGNAL_NAME_MAX)
+	if (!reg || strlen(reg) >= RS_SIGNAL_NAME_MAX || local_name(reg))
 		return;
 	key = reg;
 	if (bsearch(&key, s->popular, s->n_popular, sizeof(*s->popular), by_str))
@@ -263,6 +281,17 @@ int rs_server_signal_tick(struct rs_server *srv, struct bl_reader *rd, char **js
 		return 0;
 	}
 	cr = rs_server_cfg_hold(srv);
+	if (!cr->cfg.signal_enabled) {
+		/* turned off by a reload: what was counted before stays here and is forgotten */
+		rs_cfg_unref(cr);
+		if (new_key(key) != 0)
+			log_err("signal: no random key for the new day");
+		rs_signal_reset(s->tab, key);
+		explicit_bzero(key, sizeof(key));
+		snprintf(s->day, sizeof(s->day), "%s", now);
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
 	p.day = s->day;
 	p.feed_version = bl_db_meta(srv->bl, &m) == 0 ? m.feed_version : 0;
 	p.software = KG_VERSION;
@@ -286,4 +315,17 @@ int rs_server_signal_tick(struct rs_server *srv, struct bl_reader *rd, char **js
 	snprintf(s->day, sizeof(s->day), "%s", now);
 	pthread_mutex_unlock(&s->lock);
 	return rc < 0 ? rc : 1;
+}
+
+int rs_server_signal_stats(struct rs_server *srv, uint32_t *domains, uint32_t *dropped)
+{
+	struct rs_signal_srv *s = srv->signal;
+
+	if (!s)
+		return -1;
+	pthread_mutex_lock(&s->lock);
+	*domains = rs_signal_domains(s->tab);
+	*dropped = rs_signal_dropped(s->tab);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }

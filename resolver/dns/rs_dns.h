@@ -430,7 +430,8 @@ void rs_signal_reset(struct rs_signal *s, const uint8_t key[RS_SIGNAL_KEY_LEN]);
  * Count client `client` (`client_len` bytes, e.g. its address; hashed with the day's key,
  * never kept) for `domain` (lowercase registrable domain, borrowed). A domain seen for the
  * first time is asked `excluded(arg, domain)` (may be NULL): true keeps it out for the day.
- * Returns 0, RS_EINVAL (empty or too long) or RS_ELIMIT (table full: counted in dropped).
+ * Returns 0, RS_EINVAL (empty, too long, or a byte outside [a-z0-9._-]) or RS_ELIMIT (table
+ * full: counted in dropped).
  */
 int rs_signal_note(struct rs_signal *s, const char *domain, const void *client, size_t client_len,
                    bool (*excluded)(void *arg, const char *domain), void *arg);
@@ -459,7 +460,8 @@ struct rs_signal_batch_params {
  * The day's batch as JSON (docs/http.md "Privacy"): {"day","feed_version","software",
  * "epsilon","k","domains":[{"domain","count"}]}, counts with noise, only domains reached by
  * >= k clients and not excluded. `*json` (malloc'd, NUL-terminated, `*len` bytes) owned by
- * the caller; `*n_sent` (may be NULL) the number of domains. Returns 0, RS_EINVAL, RS_ENOMEM.
+ * the caller; `*n_sent` (may be NULL) the number of domains. Returns 0, RS_EINVAL,
+ * RS_ENOMEM (RS_ENOSPC only if the size bound were wrong).
  */
 int rs_signal_batch(const struct rs_signal *s, const struct rs_signal_batch_params *p, char **json,
                     size_t *len, uint32_t *n_sent);

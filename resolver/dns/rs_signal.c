@@ -114,6 +114,13 @@ int rs_signal_note(struct rs_signal *s, const char *domain, const void *client, 
 
 	if (len == 0 || len >= RS_SIGNAL_NAME_MAX)
 		return RS_EINVAL;
+	/* only what a host name holds: the batch writes names into JSON without escaping */
+	for (size_t i = 0; i < len; i++) {
+		char c = domain[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		      c == '.'))
+			return RS_EINVAL;
+	}
 	e = find(s, domain, len);
 	if (!e->name[0]) {
 		if (s->used >= s->max) {
@@ -173,8 +180,10 @@ double rs_signal_laplace(double scale, uint64_t r)
 int rs_signal_batch(const struct rs_signal *s, const struct rs_signal_batch_params *p, char **json,
                     size_t *len, uint32_t *n_sent)
 {
+	/* per domain: {"domain":"NAME","count":X}, X below 1e21 (the largest estimate is
+	 * 15 * 2^64) plus noise: 64 bytes besides the name are ample */
 	size_t cap = 256 + strlen(p->day) + strlen(p->software) +
-	             (size_t)s->used * (RS_SIGNAL_NAME_MAX + 48),
+	             (size_t)s->used * (RS_SIGNAL_NAME_MAX + 64),
 	       o;
 	uint32_t sent = 0;
 	char *b;
@@ -200,6 +209,10 @@ int rs_signal_batch(const struct rs_signal *s, const struct rs_signal_batch_para
 		c = estimate(e) + rs_signal_laplace(1.0 / p->epsilon, p->rand64(p->rand_arg));
 		n = snprintf(b + o, cap - o, "%s{\"domain\":\"%s\",\"count\":%.1f}",
 		             sent ? "," : "", e->name, c);
+		if (n < 0 || (size_t)n + 2 >= cap - o) { /* cannot happen: see cap */
+			free(b);
+			return RS_ENOSPC;
+		}
 		o += (size_t)n;
 		sent++;
 	}

@@ -137,7 +137,8 @@ struct rs_http {
 	char signal_day[16];
 	uint32_t signal_domains;
 	int signal_tries;
-	uint64_t signal_next_try; /* epoch seconds */
+	uint64_t signal_next_try;                    /* epoch seconds */
+	_Atomic uint64_t signal_sent, signal_failed; /* batches, for /metrics */
 
 	pthread_t sampler;
 	pthread_mutex_t stop_lock;

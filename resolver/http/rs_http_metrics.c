@@ -309,6 +309,27 @@ static void reports(struct rs_http *h, struct buf *b)
 	bprintf(b, "kidguard_reports{state=\"manual\"} %d\n", n[RS_REPORT_MANUAL]);
 }
 
+/* [signal]: only when it is on (an appliance without it has nothing to show) */
+static void signal_metrics(struct rs_http *h, struct buf *b)
+{
+	uint32_t domains, dropped;
+
+	if (rs_server_signal_stats(h->srv, &domains, &dropped) != 0)
+		return;
+	head(b, "kidguard_signal_domains", "gauge",
+	     "Registrable domains counted for the early-warning signal today.");
+	bprintf(b, "kidguard_signal_domains %u\n", domains);
+	head(b, "kidguard_signal_dropped", "gauge",
+	     "New domains not counted today: the table was full ([signal] max_domains).");
+	bprintf(b, "kidguard_signal_dropped %u\n", dropped);
+	head(b, "kidguard_signal_batches_total", "counter",
+	     "Daily signal batches delivered or given up since the start.");
+	bprintf(b, "kidguard_signal_batches_total{result=\"sent\"} %llu\n",
+	        (unsigned long long)atomic_load(&h->signal_sent));
+	bprintf(b, "kidguard_signal_batches_total{result=\"failed\"} %llu\n",
+	        (unsigned long long)atomic_load(&h->signal_failed));
+}
+
 void rs__metrics(struct rs_http *h, struct rs_resp *r)
 {
 	struct buf b = {.cap = 16384};
@@ -329,6 +350,7 @@ void rs__metrics(struct rs_http *h, struct rs_resp *r)
 	feed(h, &b, &cr->cfg);
 	isp(h, &b, &s);
 	reports(h, &b);
+	signal_metrics(h, &b);
 	rs__http_cfg_put(cr);
 	if (b.oom) {
 		free(b.p);

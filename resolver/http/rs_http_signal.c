@@ -12,6 +12,7 @@
 #include "rs_http_int.h"
 
 #include <curl/curl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -130,9 +131,11 @@ void rs__signal_deliver(struct rs_http *h)
 	           -1);
 	rs__http_cfg_put(cr);
 	if (rc == 0) {
+		atomic_fetch_add(&h->signal_sent, 1);
 		log_info("signal: %u domains of %s delivered to %s", h->signal_domains,
 		         h->signal_day, addr);
 	} else if (++h->signal_tries >= TRIES) {
+		atomic_fetch_add(&h->signal_failed, 1);
 		log_warn("signal: batch of %s given up after %d attempts: %s", h->signal_day,
 		         h->signal_tries, err);
 	} else {

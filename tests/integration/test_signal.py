@@ -7,10 +7,13 @@ not by waiting. Checks: a domain asked by k-1 clients never leaves; popular site
 the store never leave; the batch has exactly the documented keys (no address, no profile name,
 no time finer than the day); a new day starts from nothing.
 """
+import base64
 import http.server
 import json
 import os
 import re
+import signal
+import socket
 import ssl
 import sys
 import threading
@@ -63,7 +66,7 @@ class SignalTest(KGTestCase):
         self.addCleanup(self.rx.stop)
         self.clock = FakeClock(self.tmp)
 
-    def start(self, signal_extra=None, url=True):
+    def start(self, signal_extra=None, url=True, extra_sections=None):
         up = self.start_upstream()
         popular = os.path.join(self.tmp, "popular.txt")
         with open(popular, "w") as f:
@@ -72,11 +75,12 @@ class SignalTest(KGTestCase):
         if url:
             sig["url"] = "https://127.0.0.1:%d/signal" % self.rx.port
         sig.update(signal_extra or {})
-        http_port = kgtest.free_port(False)
+        http_port = self.http_port = kgtest.free_port(False)
         d = self.start_daemon("127.0.0.1:%d" % up.port, {
             "signal": sig,
             "sync": {"ca_file": self.pki.ca},
             "http": {"listen": "127.0.0.1:%d" % http_port},
+            **(extra_sections or {}),
         }, env=self.clock.env(), start=False)
         return d
 
@@ -85,6 +89,13 @@ class SignalTest(KGTestCase):
             r = query(d.port, name, source="127.0.1.%d" % c, timeout=3)
             self.assertIsNotNone(r)
 
+    def fire(self, d, name, clients):
+        wire = kgtest.make_query(name).to_wire()
+        for c in clients:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.bind(("127.0.1.%d" % c, 0))
+                s.sendto(wire, ("127.0.0.1", d.port))
+
     def roll_day(self, n_before):
         self.clock.advance(86400)
         self.assertTrue(wait_until(lambda: len(self.rx.bodies) > n_before, 15),
@@ -92,7 +103,9 @@ class SignalTest(KGTestCase):
         return json.loads(self.rx.bodies[n_before])
 
     def test_batch_holds_only_k_anonymous_noisy_domains(self):
-        d = self.start()
+        # 127.0.2.x are grown-ups: a profile that blocks nothing is not counted
+        d = self.start(extra_sections={
+            "profile grownups": {"block": "none", "clients": "127.0.2.0/24"}})
         # a name the store knows (any verdict) is never counted
         rc = run_ctl(["allow", "add", "listed-on-store.test"], state=d.state)
         self.assertEqual(rc.returncode, 0, rc.stderr)
@@ -107,9 +120,22 @@ class SignalTest(KGTestCase):
             self.ask(d, "one-client-often.test", [7])
         self.ask(d, "www.popular-site.test", everyone)  # on the popular-sites list
         self.ask(d, "www.listed-on-store.test", everyone)
+        # the household's own names and reverse lookups say who asked: never counted (sent
+        # without waiting: the test upstream does not answer them; the one worker handles
+        # them before the questions below, whose answers are awaited)
+        self.fire(d, "anna-laptop.lan", everyone)
+        self.fire(d, "1.1.0.127.in-addr.arpa", everyone)
+        for c in everyone:
+            query(d.port, "grownups-only.test", source="127.0.2.%d" % c, timeout=3)
 
+        # twenty-kids, exactly-k, k-minus-one, one-client-often, listed-on-store (kept out
+        # but known) and kg.test (the start-up probe); popular and grown-up names never enter
+        self.assertEqual(kgtest.metrics_value(self.http_port, "kidguard_signal_domains"), 6)
         batch = self.roll_day(0)
         self.assertEqual(self.rx.paths[0], "/signal")
+        self.assertTrue(wait_until(lambda: kgtest.metrics_value(
+            self.http_port, 'kidguard_signal_batches_total{result="sent"}') == 1, 5))
+        self.assertEqual(kgtest.metrics_value(self.http_port, "kidguard_signal_domains"), 0)
         raw = self.rx.bodies[0]
         # exactly the documented keys, nothing else
         self.assertEqual(set(batch), {"day", "feed_version", "software", "epsilon", "k",
@@ -129,6 +155,9 @@ class SignalTest(KGTestCase):
         self.assertNotIn("127.0.", raw)
         self.assertNotIn("default", raw)
         self.assertNotIn("k-minus-one", raw)
+        self.assertNotIn("grownups", raw)
+        self.assertNotIn("anna", raw)
+        self.assertNotIn("arpa", raw)
         self.assertIsNone(re.search(r"\d\d:\d\d", raw))
         self.assertIsNone(re.search(r"T\d\d", raw))
 
@@ -138,6 +167,31 @@ class SignalTest(KGTestCase):
         self.assertEqual(batch2["domains"], [])
         self.assertNotEqual(batch2["day"], batch["day"])
         self.assertIn("signal:", d.log_text())
+
+    def test_address_from_the_signed_manifest(self):
+        """Without [signal] url the batch goes to the signal_url the publisher signed into
+        the manifest (kidguard-feed publish --signal); names the feed lists never leave."""
+        pub = kgfeed.Publisher(self.tmp)
+        lst = kgfeed.write_list(os.path.join(self.tmp, "adult.txt"), ["listed-by-feed.test"])
+        pub.publish([("adult", lst, "domains")],
+                    extra=["--signal", "https://127.0.0.1:%d/from-manifest" % self.rx.port])
+        with open(os.path.join(pub.dir, "manifest.json")) as f:
+            payload = json.loads(base64.b64decode(json.load(f)["payload"]))
+        self.assertEqual(payload["signal_url"],
+                         "https://127.0.0.1:%d/from-manifest" % self.rx.port)
+        srv = kgfeed.FeedServer(self.tmp, pub.dir, self.pki).start()
+        self.addCleanup(srv.stop)
+        d = self.start(url=False)
+        r = kgfeed.sync_once(srv.url(), [pub.pub], d.state, self.pki.ca)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        d.start()
+        self.ask(d, "www.listed-by-feed.test", range(1, 21))  # blocked: on the store
+        self.ask(d, "new-site.test", range(1, 21))
+        batch = self.roll_day(0)
+        self.assertEqual(self.rx.paths[0], "/from-manifest")
+        self.assertEqual([e["domain"] for e in batch["domains"]], ["new-site.test"])
+        self.assertEqual(batch["feed_version"], kgfeed.store_version(d.state))
+        self.assertGreaterEqual(batch["feed_version"], 1)
 
     def test_bundled_list_is_loaded(self):
         d = self.start({"allow_list": ""})
@@ -157,6 +211,18 @@ class SignalTest(KGTestCase):
         self.assertFalse(wait_until(lambda: self.rx.bodies, 3))
         self.assertTrue(d.alive())
         self.assertNotIn("signal on", d.log_text())
+
+    def test_reload_turning_it_off_sends_nothing(self):
+        d = self.start()
+        d.start()
+        self.ask(d, "www.twenty-kids.test", range(1, 21))
+        d.sections["signal"]["enabled"] = "off"
+        d.write_config()
+        d.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_until(lambda: "configuration reloaded" in d.log_text(), 10))
+        self.clock.advance(86400)
+        self.assertFalse(wait_until(lambda: self.rx.bodies, 3))
+        self.assertTrue(d.alive())
 
     def test_bad_config_is_refused_naming_the_key(self):
         d = self.start({"epsilon": "0"})

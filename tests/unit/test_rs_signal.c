@@ -95,7 +95,13 @@ static void table_is_bounded(void **state)
 		longname[sizeof(longname) - 1] = '\0';
 		assert_int_equal(rs_signal_note(s, longname, &c, sizeof(c), NULL, NULL), RS_EINVAL);
 	}
+	/* bytes a host name cannot hold never reach the JSON batch */
+	assert_int_equal(rs_signal_note(s, "a\"b.com", &c, sizeof(c), NULL, NULL), RS_EINVAL);
+	assert_int_equal(rs_signal_note(s, "Upper.com", &c, sizeof(c), NULL, NULL), RS_EINVAL);
+	assert_int_equal(rs_signal_note(s, "a\\b.com", &c, sizeof(c), NULL, NULL), RS_EINVAL);
+	rs_signal_free(s);
 	assert_int_equal(rs_signal_new(0, key1, &s), RS_EINVAL);
+	s = NULL;
 	rs_signal_free(s);
 }
 

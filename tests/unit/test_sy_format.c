@@ -361,6 +361,28 @@ static void test_file_lines(void **state)
 	assert_int_equal(sy_file_check(&f, gz, len - 1), SY_EHASH);
 }
 
+/* signal_url: optional, https:// only, kept for the store's meta "signal" */
+static void test_manifest_signal_url(void **state)
+{
+	static struct sy_manifest m;
+	static char buf[4096];
+	char err[300];
+
+	(void)state;
+	assert_int_equal(sy_manifest_parse(MANIFEST, strlen(MANIFEST), &m, err, sizeof(err)), 0);
+	assert_string_equal(m.signal_url, "");
+	snprintf(buf, sizeof(buf), "%.*s,\"signal_url\":\"https://desk.example/signal\"}",
+	         (int)strlen(MANIFEST) - 1, MANIFEST);
+	assert_int_equal(sy_manifest_parse(buf, strlen(buf), &m, err, sizeof(err)), 0);
+	assert_string_equal(m.signal_url, "https://desk.example/signal");
+	snprintf(buf, sizeof(buf), "%.*s,\"signal_url\":\"http://desk.example/signal\"}",
+	         (int)strlen(MANIFEST) - 1, MANIFEST);
+	assert_int_equal(sy_manifest_parse(buf, strlen(buf), &m, err, sizeof(err)), SY_EFORMAT);
+	assert_non_null(strstr(err, "signal_url"));
+	snprintf(buf, sizeof(buf), "%.*s,\"signal_url\":7}", (int)strlen(MANIFEST) - 1, MANIFEST);
+	assert_int_equal(sy_manifest_parse(buf, strlen(buf), &m, err, sizeof(err)), SY_EFORMAT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -371,6 +393,7 @@ int main(void)
 	    cmocka_unit_test(test_file_lines),
 	    cmocka_unit_test(test_timestamp),
 	    cmocka_unit_test(test_manifest_category_policy),
+	    cmocka_unit_test(test_manifest_signal_url),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
