@@ -29,6 +29,7 @@ K = 5
 EPSILON = 1.0
 DAY = "2026-12-02"
 CLIENTS = 20
+TOKEN = "desk-test-token-0123456789"
 
 PLANTED = {
     "phimsex-moi.example": "adult",
@@ -150,7 +151,9 @@ class DeskEndToEndTest(kgtest.KGTestCase):
         self.pub = kgfeed.Publisher(self.tmp)
         self.base = [("gambling", kgfeed.write_list(os.path.join(self.tmp, "base.txt"),
                                                     ["old-casino.example"]), "domains")]
-        self.signal_url = ["--signal", "https://127.0.0.1:%d/signal" % self.desk.port]
+        # the desk is the feed's signal and report address (signed into the manifest)
+        self.signal_url = ["--signal", "https://127.0.0.1:%d/signal" % self.desk.port,
+                           "--report", "https://127.0.0.1:%d/report" % self.desk.port]
         self.pub.publish(self.base, extra=self.signal_url)
         self.clock = kgtest.FakeClock(self.tmp)
         popular = kgfeed.write_list(os.path.join(self.tmp, "popular.txt"), ["popular.example"])
@@ -164,7 +167,8 @@ class DeskEndToEndTest(kgtest.KGTestCase):
             "sync": {"url": srv.url(), "public_keys": self.pub.pub, "ca_file": self.pki.ca,
                      "interval": INTERVAL, "timeout": 10},
             "signal": {"enabled": "on", "k": K, "epsilon": EPSILON, "allow_list": popular},
-            "http": {"listen": "127.0.0.1:%d" % kgtest.free_port(v6=False)}},
+            "http": {"listen": "127.0.0.1:%d" % kgtest.free_port(v6=False),
+                     "token": TOKEN}},
             env=self.clock.env()) for _ in range(3)]
         for d in daemons:
             self.assertTrue(kgtest.wait_until(lambda: blocked(d.port, "old-casino.example"),
@@ -194,10 +198,21 @@ class DeskEndToEndTest(kgtest.KGTestCase):
             self.assertTrue(kgtest.wait_until(lambda: "delivered to https://127.0.0.1:%d"
                                               % self.desk.port in d.log_text(), 20),
                             d.log_text()[-3000:])
-        status, _ = self.desk.post("/report", {
-            "type": "kidguard-report", "kind": "not_blocked", "domain": "lode-online.example",
-            "category": "", "feed_version": 1, "software": "kidguard 0.1.0"})
-        self.assertEqual(status, 200)
+        # a parent reports a site from the second appliance's dashboard: the appliance
+        # delivers it to the report address of the manifest, the desk
+        d = daemons[1]
+        req = urllib.request.Request(
+            "http://127.0.0.1:%s/api/report" % d.sections["http"]["listen"].split(":")[1],
+            data=json.dumps({"domain": "lode-online.example", "kind": "not_blocked"}).encode(),
+            headers={"Content-Type": "application/json", "Authorization": "Bearer " + TOKEN},
+            method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            self.assertIn(r.status, (200, 202))
+
+        def reported():
+            c = [c for c in self.desk.triage(50) if c["domain"] == "lode-online.example"]
+            return c and c[0]["reports"] == 1
+        self.assertTrue(kgtest.wait_until(reported, 20), d.log_text()[-3000:])
 
         top = self.desk.triage(10)
         ranked = [c["domain"] for c in top]
@@ -328,6 +343,20 @@ class DeskEndToEndTest(kgtest.KGTestCase):
         # the intake stays open
         self.assertEqual(other.post("/signal", {"day": DAY, "feed_version": 1, "software": "x",
                                                 "epsilon": 1.0, "k": 5, "domains": []})[0], 200)
+
+    def test_bad_config_names_file_line_key(self):
+        conf = os.path.join(self.tmp, "bad.conf")
+        for text, want in (("[desk]\nstore = /tmp/x\nrate = 0\n", ":3: [desk] rate: bad value"),
+                           ("[desk]\nlisten = 127.0.0.1:1\ncolour = red\n",
+                            ":3: [desk] colour: unknown key"),
+                           ("[desk]\nview_allow = 10.0.0.0/33\n", ":2: [desk] view_allow"),
+                           ("[desk]\ntls_cert = /x.pem\n", "tls_cert and tls_key go together"),
+                           ("[elsewhere]\nrate = 5\n", ":2: [elsewhere] unknown section")):
+            with open(conf, "w") as f:
+                f.write(text)
+            r = kgtest.run_cmd([desk_binary(), "-c", conf, "stats"])
+            self.assertEqual(r.returncode, 2, text)
+            self.assertIn(want, r.stderr, text)
 
     def test_rate_per_prefix(self):
         slow = Desk(self.tmp, self.pki, rate=3, name="slow").start()

@@ -57,12 +57,12 @@ char *desk_triage_json(const struct dk_cand *c, size_t n, uint32_t day)
 	return s;
 }
 
-static void print_table(const struct dk_cand *c, size_t n, uint32_t day)
+static void print_table(const struct dk_cand *c, size_t n, uint32_t day, int window)
 {
 	char d[11];
 
 	dk_day_format(day, d);
-	printf("triage for the %d days up to %s: %zu candidates\n", DK_WINDOW_DEFAULT, d, n);
+	printf("triage for the %d days up to %s: %zu candidates\n", window, d, n);
 	printf("%4s  %-40s %9s %9s %8s %-12s %6s %6s %5s %7s  %s\n", "rank", "domain", "score",
 	       "strength", "growth", "category", "prob", "harm", "appl", "reports", "first seen");
 	for (size_t i = 0; i < n; i++) {
@@ -159,7 +159,7 @@ int desk_triage(const struct desk_conf *c, int argc, char **argv)
 		printf("%s\n", j);
 		free(j);
 	} else {
-		print_table(cands, n, day);
+		print_table(cands, n, day, t.window);
 	}
 	rc = 0;
 out:
