@@ -105,6 +105,7 @@ void rs__decide_ctx(struct rs_worker *w, struct rs_decide_ctx *cx)
 	cx->fail_closed = atomic_load(&w->srv->fail_closed);
 	cx->no_subscribers = rs__subscribers_empty(w);
 	cx->test_store_fault = w->srv->test_store_fault;
+	cx->vcache = w->vcache;
 }
 
 /* Who asks: the address, a device ID (DoT SNI, DoH path), the MAC and ECS a forwarder sent

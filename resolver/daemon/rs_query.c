@@ -142,6 +142,19 @@ void rs__handle_query(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_ud
 	rs__handle_query_via(w, pkt, len, udp, NULL, peer, ops, stream);
 }
 
+/* The verdict cache's counters, for /metrics (CNAME inspections count at the next query). */
+static void verdict_stats(struct rs_worker *w)
+{
+	struct rs_vcache_stats st;
+
+	if (!w->vcache)
+		return;
+	rs_vcache_stats(w->vcache, &st);
+	RS_SET(w, verdict_hits, st.hits);
+	RS_SET(w, verdict_misses, st.misses);
+	RS_SET(w, verdict_entries, st.entries);
+}
+
 /* From here on `peer` is the client (behind a proxy, the one its header named). */
 void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_udp_t *udp,
                           const struct sockaddr *reply_to, const struct sockaddr *peer,
@@ -210,6 +223,7 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 		rs__answer_error(w, &wt, RS_RCODE_SERVFAIL, true);
 		return;
 	}
+	verdict_stats(w);
 	if (rs__answer_decided(w, &wt, &dv))
 		return;
 	if (dv.outcome == RS_OUT_REWRITE) {

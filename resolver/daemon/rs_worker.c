@@ -149,6 +149,15 @@ static void apply_new_config(struct rs_worker *w)
 	w->cfg = r;
 	rs_cache_set_limit(w->cache, r->cfg.cache_size);
 	rs_cache_set_max_bytes(w->cache, (size_t)r->cfg.cache_max_memory_mb << 20);
+	if (r->cfg.verdict_entries != old->cfg.verdict_entries) {
+		struct rs_vcache *vc = NULL;
+		/* Resized by a new table (no other thread sees it); on failure it stays off. */
+		if (rs_vcache_new(r->cfg.verdict_entries, &vc) < 0)
+			log_warn("worker %d: no memory for %u verdict cache entries; cache off",
+			         w->index, r->cfg.verdict_entries);
+		rs_vcache_free(w->vcache);
+		w->vcache = vc;
+	}
 	if (r->cfg.n_upstream != old->cfg.n_upstream ||
 	    memcmp(r->cfg.upstream, old->cfg.upstream, sizeof(r->cfg.upstream)) != 0)
 		memset(w->health, 0, sizeof(w->health));
@@ -284,6 +293,8 @@ int rs__worker_init(struct rs_worker *w)
 	if (rc)
 		return rc;
 	rs_cache_set_max_bytes(w->cache, (size_t)cfg->cache_max_memory_mb << 20);
+	if ((rc = rs_vcache_new(cfg->verdict_entries, &w->vcache)) < 0)
+		return rc;
 	w->rand_pos = sizeof(w->rand_buf);
 	rc = rs_ratelimit_new(65536, ((uint64_t)rs__random32(w) << 32) | rs__random32(w), &w->rl);
 	if (rc)
@@ -333,6 +344,8 @@ void rs__worker_fini(struct rs_worker *w)
 	rs__tls->worker_fini(w);
 	rs_cache_free(w->cache);
 	w->cache = NULL;
+	rs_vcache_free(w->vcache);
+	w->vcache = NULL;
 	rs_ratelimit_free(w->rl);
 	w->rl = NULL;
 	bl_reader_close(w->bl);

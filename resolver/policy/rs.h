@@ -155,6 +155,7 @@ struct rs_config {
 	uint8_t private_domain_len[RS_MAX_PRIVATE_DOMAINS];
 	int n_private_domains;
 	uint32_t cache_max_memory_mb; /* per worker; 0 = bounded by size only */
+	uint32_t verdict_entries;     /* verdict cache slots per worker; 0 = off */
 
 	/* [access] */
 	struct kg_cidr allow[RS_MAX_ACL];
@@ -439,6 +440,7 @@ enum rs_sub_status {
 struct bl_db;
 struct bl_reader;
 struct rs_safesearch;
+struct rs_vcache;
 
 /* Everything the decision reads besides the client and the name. All borrowed. */
 struct rs_decide_ctx {
@@ -454,6 +456,11 @@ struct rs_decide_ctx {
 	bool fail_closed;      /* the feed is stale and on_stale = fail_closed */
 	bool no_subscribers;   /* the caller knows the subscriber table is empty */
 	bool test_store_fault; /* tests only: every store lookup fails (rs_server.c) */
+	/* The worker's verdict cache (rs_vcache.c), or NULL: the blocklist's raw result per
+	 * name at the store's generation, so a repeated name skips LMDB. NULL for the API and
+	 * kidguard-ctl; the decision is the same either way (bl_raw_decide). Borrowed, mutable:
+	 * a lookup fills it. Needs `db` for the generation. */
+	struct rs_vcache *vcache;
 };
 
 /* Who asks. All borrowed; any may be NULL. */

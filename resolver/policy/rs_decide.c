@@ -312,6 +312,47 @@ static void list_text(const struct rs_decide_ctx *cx, const struct rs_ask *q, st
 		snprintf(buf + n, len - n, "%slist=feed@%u", n ? "; " : "", v->list.feed_version);
 }
 
+/* What the verdict cache keeps per name: the snapshot's mandatory categories, then the rules. */
+#define VC_RECS 2
+_Static_assert(8 + VC_RECS * sizeof(struct bl_raw_rec) <= RS_VCACHE_VAL_MAX, "fits a slot");
+
+/*
+ * The blocklist's verdict for `mask`. With the worker's verdict cache, the rules found for
+ * the name are remembered per store generation and decided from per mask, so every profile
+ * shares one entry and a commit (any process) is seen at the next query. The decision itself
+ * is bl_raw_decide either way: the cache cannot change an answer.
+ */
+static int list_lookup(const struct rs_decide_ctx *cx, const struct rs_ask *q, uint64_t mask,
+                       struct bl_verdict *out)
+{
+	struct bl_raw_rec recs[VC_RECS];
+	uint64_t val[RS_VCACHE_VAL_MAX / 8];
+	struct bl_raw raw;
+	size_t vlen;
+	int rc;
+
+	if (!cx->vcache || !cx->db)
+		return bl_lookup_wire(cx->rd, q->qname, q->len, mask, out);
+	rs_vcache_generation(cx->vcache, bl_db_generation(cx->db));
+	if (rs_vcache_get(cx->vcache, q->qname, q->len, val, &vlen)) {
+		raw.snapshot = rs_vcache_current(cx->vcache);
+		raw.mandatory = val[0];
+		raw.n = (int)((vlen - 8) / sizeof(struct bl_raw_rec));
+		memcpy(recs, val + 1, vlen - 8);
+		raw.rec = recs;
+		return bl_raw_decide(&raw, q->qname, q->len, mask, out);
+	}
+	if ((rc = bl_lookup_raw(cx->rd, q->qname, q->len, &raw)) < 0)
+		return rc;
+	if (raw.n <= VC_RECS) { /* else too many rules along the path: asked every time */
+		val[0] = raw.mandatory;
+		memcpy(val + 1, raw.rec, (size_t)raw.n * sizeof(struct bl_raw_rec));
+		rs_vcache_put(cx->vcache, raw.snapshot, q->qname, q->len, val,
+		              8 + (size_t)raw.n * sizeof(struct bl_raw_rec));
+	}
+	return bl_raw_decide(&raw, q->qname, q->len, mask, out);
+}
+
 /* Step 5: the blocklist. */
 static void apply_list(const struct rs_decide_ctx *cx, const struct rs_ask *q, struct rs_verdict *v)
 {
@@ -320,8 +361,7 @@ static void apply_list(const struct rs_decide_ctx *cx, const struct rs_ask *q, s
 
 	if (!cx->rd)
 		return;
-	rc = cx->test_store_fault ? BL_ESTORE
-	                          : bl_lookup_wire(cx->rd, q->qname, q->len, v->mask, &v->list);
+	rc = cx->test_store_fault ? BL_ESTORE : list_lookup(cx, q, v->mask, &v->list);
 	if (rc == BL_ENAME) {
 		/* A label with a zero byte cannot be keyed, so no rule could match it: refuse
 		 * rather than let "\000.blocked.example" slip past a subtree block. */
