@@ -69,9 +69,8 @@ static void count_blocked(struct rs_worker *w, const struct rs_profile *prof, ui
 
 	RS_INC(w, blocked);
 	RS_INC(w, blocked_profile[prof - cfg->profiles]);
-	for (int b = 0; cats && b < 64; b++)
-		if (cats & (1ULL << b))
-			RS_INC(w, blocked_category[b]);
+	for (; cats; cats &= cats - 1)
+		RS_INC(w, blocked_category[__builtin_ctzll(cats)]);
 }
 
 /* Local time as a minute of the week, read at most once a loop second (rs_decide's clock,

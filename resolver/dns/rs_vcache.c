@@ -6,8 +6,10 @@
  * generation.
  *
  * Layout: a fixed array of 128-byte slots allocated once, grouped in sets of RS_VCACHE_WAYS
- * (open addressing with a bounded probe: a name can live only in its set). The name is
- * compared in full, so a hash collision costs a probe, never a wrong verdict. A set picks its
+ * (open addressing with a bounded probe: a name can live only in its set), and beside it the
+ * sets' tags (32 bits of each name's hash), one cache line per set: a lookup reads that line
+ * and then only the slot whose tag matches. The name is compared in full, so a hash
+ * collision costs a probe, never a wrong verdict. A set picks its
  * victim round robin. A new generation invalidates every slot at once by bumping the epoch the
  * slots are stamped with (no sweep); only when the 32-bit epoch wraps is the array cleared.
  * SipHash-1-3 under a key drawn per cache keeps clients from choosing names that share a set.
@@ -23,7 +25,6 @@
 
 struct slot {
 	uint32_t epoch; /* 0: empty; else valid only while it equals the cache's epoch */
-	uint32_t tag;   /* low bits of the name's hash: most mismatches end here */
 	uint8_t namelen;
 	uint8_t vlen;
 	uint8_t name[RS_VCACHE_NAME_MAX];
@@ -34,6 +35,7 @@ _Static_assert(sizeof(struct slot) == 128, "a slot is two cache lines");
 
 struct rs_vcache {
 	struct slot *slots;
+	uint32_t *tags; /* per slot: low bits of its name's hash (stale ones are harmless) */
 	uint32_t nsets, ways;
 	uint32_t epoch;
 	uint64_t gen;
@@ -74,8 +76,9 @@ int rs_vcache_new(uint32_t entries, struct rs_vcache **out)
 	vc->nsets = entries / vc->ways;
 	vc->epoch = 1;
 	vc->slots = calloc((size_t)vc->nsets * vc->ways, sizeof(struct slot));
+	vc->tags = calloc((size_t)vc->nsets * vc->ways, sizeof(uint32_t));
 	vc->victim = calloc(vc->nsets, 1);
-	if (!vc->slots || !vc->victim || random_key(&vc->key) != 0) {
+	if (!vc->slots || !vc->tags || !vc->victim || random_key(&vc->key) != 0) {
 		rs_vcache_free(vc);
 		return RS_ENOMEM;
 	}
@@ -89,6 +92,7 @@ void rs_vcache_free(struct rs_vcache *vc)
 	if (!vc)
 		return;
 	free(vc->slots);
+	free(vc->tags);
 	free(vc->victim);
 	free(vc);
 }
@@ -111,36 +115,38 @@ uint64_t rs_vcache_current(const struct rs_vcache *vc)
 	return vc->gen;
 }
 
-/* The first slot of the name's set, and its tag. */
-static struct slot *set_of(const struct rs_vcache *vc, const uint8_t *name, size_t len,
-                           uint32_t *tag)
+/* The index of the first slot of the name's set, and its tag. */
+static size_t set_of(const struct rs_vcache *vc, const uint8_t *name, size_t len, uint32_t *tag)
 {
 	uint64_t h = rs__siphash13(&vc->key, name, len);
 	uint32_t set = (uint32_t)(((h >> 32) * (uint64_t)vc->nsets) >> 32);
 
 	*tag = (uint32_t)h;
-	return vc->slots + (size_t)set * vc->ways;
+	return (size_t)set * vc->ways;
 }
 
-static bool same(const struct slot *s, uint32_t epoch, uint32_t tag, const uint8_t *name,
+static bool same(const struct rs_vcache *vc, size_t i, uint32_t tag, const uint8_t *name,
                  size_t len)
 {
-	return s->epoch == epoch && s->tag == tag && s->namelen == len &&
+	const struct slot *s = &vc->slots[i];
+
+	return vc->tags[i] == tag && s->epoch == vc->epoch && s->namelen == len &&
 	       memcmp(s->name, name, len) == 0;
 }
 
 bool rs_vcache_get(struct rs_vcache *vc, const uint8_t *name, size_t len, void *val, size_t *vlen)
 {
 	uint32_t tag;
-	struct slot *s;
+	size_t set;
 
 	if (len > RS_VCACHE_NAME_MAX) {
 		vc->st.misses++;
 		return false;
 	}
-	s = set_of(vc, name, len, &tag);
-	for (uint32_t i = 0; i < vc->ways; i++, s++) {
-		if (same(s, vc->epoch, tag, name, len)) {
+	set = set_of(vc, name, len, &tag);
+	for (size_t i = set; i < set + vc->ways; i++) {
+		if (same(vc, i, tag, name, len)) {
+			const struct slot *s = &vc->slots[i];
 			memcpy(val, s->val, s->vlen);
 			*vlen = s->vlen;
 			vc->st.hits++;
@@ -154,8 +160,9 @@ bool rs_vcache_get(struct rs_vcache *vc, const uint8_t *name, size_t len, void *
 int rs_vcache_put(struct rs_vcache *vc, uint64_t gen, const uint8_t *name, size_t len,
                   const void *val, size_t vlen)
 {
-	struct slot *set, *s = NULL;
-	uint32_t tag, i;
+	struct slot *s = NULL;
+	uint32_t tag;
+	size_t set, i, at = 0;
 
 	/* A value read from another snapshot than the current generation's would be served
 	 * under the wrong one: not kept (the next query moves the generation on). */
@@ -164,19 +171,20 @@ int rs_vcache_put(struct rs_vcache *vc, uint64_t gen, const uint8_t *name, size_
 		return RS_EINVAL;
 	}
 	set = set_of(vc, name, len, &tag);
-	for (i = 0; i < vc->ways && !s; i++)
-		if (set[i].epoch != vc->epoch || same(&set[i], vc->epoch, tag, name, len))
-			s = &set[i];
+	for (i = set; i < set + vc->ways && !s; i++)
+		if (vc->slots[i].epoch != vc->epoch || same(vc, i, tag, name, len))
+			s = &vc->slots[at = i];
 	if (!s) {
-		uint8_t *v = &vc->victim[(size_t)(set - vc->slots) / vc->ways];
-		s = &set[*v];
+		uint8_t *v = &vc->victim[set / vc->ways];
+		at = set + *v;
+		s = &vc->slots[at];
 		*v = (uint8_t)((*v + 1) % vc->ways);
 		vc->st.evictions++;
 	} else if (s->epoch != vc->epoch) {
 		vc->st.entries++;
 	}
+	vc->tags[at] = tag;
 	s->epoch = vc->epoch;
-	s->tag = tag;
 	s->namelen = (uint8_t)len;
 	s->vlen = (uint8_t)vlen;
 	memcpy(s->name, name, len);
