@@ -363,8 +363,9 @@ struct rs_vcache_stats {
 	uint32_t capacity;  /* slots: at most the `entries` asked for */
 };
 
-/* A table of at most `entries` slots (132 bytes each: the slot and its tag); 0: `*out` = NULL, caching off. Returns 0
- * or RS_ENOMEM. `*out` owned by the caller, freed with rs_vcache_free (NULL allowed). */
+/* A table of at most `entries` slots (132 bytes each: the slot and its tag); 0: `*out` =
+ * NULL, caching off. Returns 0 or RS_ENOMEM. `*out` owned by the caller, freed with
+ * rs_vcache_free (NULL allowed). */
 int rs_vcache_new(uint32_t entries, struct rs_vcache **out);
 void rs_vcache_free(struct rs_vcache *vc);
 /* The store generation now: when it differs from the table's, every entry is dropped. */
