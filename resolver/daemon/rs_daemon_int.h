@@ -137,9 +137,10 @@ struct rs_worker {
 	int n_listen;
 
 	struct rs_cache *cache;
-	struct rs_vcache *vcache; /* verdict cache ([cache] verdict_entries), NULL when off */
-	bool test_clock;          /* KIDGUARD_TEST_CLOCK: next to the cache, read on every lookup */
-	struct bl_reader *bl;     /* this thread's blocklist reader */
+	struct rs_vcache *vcache;      /* verdict cache ([cache] verdict_entries), NULL when off */
+	uint64_t vc_hits0, vc_misses0; /* counts of the tables a reload replaced */
+	bool test_clock;      /* KIDGUARD_TEST_CLOCK: next to the cache, read on every lookup */
+	struct bl_reader *bl; /* this thread's blocklist reader */
 	struct rs_ratelimit *rl;
 	uint64_t subs_gen; /* store generation subs_empty was read at */
 	bool subs_empty;   /* the subscriber table has no entries */

@@ -150,8 +150,8 @@ static void verdict_stats(struct rs_worker *w)
 	if (!w->vcache)
 		return;
 	rs_vcache_stats(w->vcache, &st);
-	RS_SET(w, verdict_hits, st.hits);
-	RS_SET(w, verdict_misses, st.misses);
+	RS_SET(w, verdict_hits, w->vc_hits0 + st.hits);
+	RS_SET(w, verdict_misses, w->vc_misses0 + st.misses);
 	RS_SET(w, verdict_entries, st.entries);
 }
 

@@ -523,6 +523,19 @@ class BlocklistTest(kgtest.KGTestCase):
                 self.ctl(d, "deny", "del", "n21.kg.test")
                 self.assertForwarded(up, d, "n21.kg.test", source=KIDS, count=False)
                 self.assertForwarded(up, d, "n22.kg.test", source=KIDS, count=False)
+                if entries != "0":
+                    # resized by a reload: the counter goes on, the answers stay right
+                    before = hits()
+                    d.sections["cache"]["verdict_entries"] = "16"
+                    d.write_config()
+                    d.send_signal(signal.SIGHUP)
+                    self.assertTrue(kgtest.wait_until(
+                        lambda: "configuration reloaded" in d.log_text(), 5), d.log_text())
+                    self.ctl(d, "deny", "add", "n23.kg.test", "--category", "adult")
+                    self.assertTrue(kgtest.wait_until(lambda: (
+                        self.assertSinkholed(d, "n23.kg.test", "adult", source=KIDS) or
+                        hits() > before), 5))
+                    self.assertGreaterEqual(hits(), before)
                 self.assertTrue(d.alive())
                 d.stop()
                 up.stop()
