@@ -102,7 +102,10 @@ void rs__decide_ctx(struct rs_worker *w, struct rs_decide_ctx *cx)
 	cx->clock = minute_of_week;
 	cx->clock_arg = w;
 	cx->fail_closed = atomic_load(&w->srv->fail_closed);
-	cx->no_subscribers = rs__subscribers_empty(w);
+	/* Read once per query: the subscriber check, the verdict cache and the answer cache's
+	 * policy note all go by it. */
+	cx->generation = w->bl ? bl_db_generation(w->srv->bl) : 0;
+	cx->no_subscribers = rs__subscribers_empty(w, cx->generation);
 	cx->test_store_fault = w->srv->test_store_fault;
 	cx->vcache = w->vcache;
 }

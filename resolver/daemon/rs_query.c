@@ -213,7 +213,7 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 	 */
 	rs_cache_key_make(&wt.q, &key);
 	hit = rs_cache_get(w->cache, &key, rs__cache_now(w), &v);
-	gen = w->bl ? bl_db_generation(w->srv->bl) : 0;
+	gen = cx.generation;
 	if (hit && !dv.rewrite_target && rs_cache_policy_known(&v, gen, wt.mask)) {
 		RS_INC(w, cache_hits);
 		answer_known(w, &wt, &v);

@@ -461,6 +461,8 @@ struct rs_decide_ctx {
 	 * kidguard-ctl; the decision is the same either way (bl_raw_decide). Borrowed, mutable:
 	 * a lookup fills it. Needs `db` for the generation. */
 	struct rs_vcache *vcache;
+	/* bl_db_generation(db) as the caller read it for this query; 0: read it when needed. */
+	uint64_t generation;
 };
 
 /* Who asks. All borrowed; any may be NULL. */

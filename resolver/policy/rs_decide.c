@@ -362,7 +362,8 @@ static int list_lookup(const struct rs_decide_ctx *cx, const struct rs_ask *q, u
 
 	if (!cx->vcache || !cx->db)
 		return bl_lookup_wire(cx->rd, q->qname, q->len, mask, out);
-	rs_vcache_generation(cx->vcache, bl_db_generation(cx->db));
+	rs_vcache_generation(cx->vcache,
+	                     cx->generation ? cx->generation : bl_db_generation(cx->db));
 	if (rs_vcache_get(cx->vcache, q->qname, q->len, val, &vlen)) {
 		raw.snapshot = rs_vcache_current(cx->vcache);
 		raw.mandatory = val[0];
