@@ -7,12 +7,13 @@
  *
  * Layout: a fixed array of 128-byte slots allocated once, grouped in sets of RS_VCACHE_WAYS
  * (open addressing with a bounded probe: a name can live only in its set), and beside it the
- * sets' tags (32 bits of each name's hash), one cache line per set: a lookup reads that line
- * and then only the slot whose tag matches. The name is compared in full, so a hash
- * collision costs a probe, never a wrong verdict. A set picks its
- * victim round robin. A new generation invalidates every slot at once by bumping the epoch the
- * slots are stamped with (no sweep); only when the 32-bit epoch wraps is the array cleared.
- * SipHash-1-3 under a key drawn per cache keeps clients from choosing names that share a set.
+ * sets' tags (32 bits of each name's hash and the slot's epoch), one cache line per set: a
+ * lookup or an insert reads that line and then only a slot whose tag matches (the table is
+ * larger than the CPU caches, so each line touched is a memory round trip). The name is compared in
+ * full, so a hash collision costs a probe, never a wrong verdict. A set picks its victim round
+ * robin. A new generation invalidates every slot at once by bumping the epoch the slots are stamped
+ * with (no sweep); only when the 32-bit epoch wraps is the array cleared. SipHash-1-3 under a key
+ * drawn per cache keeps clients from choosing names that share a set.
  */
 #include "rs_dns.h"
 
@@ -24,7 +25,6 @@
 #include "rs_dns_int.h"
 
 struct slot {
-	uint32_t epoch; /* 0: empty; else valid only while it equals the cache's epoch */
 	uint8_t namelen;
 	uint8_t vlen;
 	uint8_t name[RS_VCACHE_NAME_MAX];
@@ -33,9 +33,14 @@ struct slot {
 
 _Static_assert(sizeof(struct slot) == 128, "a slot is two cache lines");
 
+struct vtag {
+	uint32_t tag;   /* low bits of the name's hash */
+	uint32_t epoch; /* 0: empty; else the slot is valid only while it equals the cache's */
+};
+
 struct rs_vcache {
 	struct slot *slots;
-	uint32_t *tags; /* per slot: low bits of its name's hash (stale ones are harmless) */
+	struct vtag *tags; /* per slot, RS_VCACHE_WAYS of them in one cache line per set */
 	uint32_t nsets, ways;
 	uint32_t epoch;
 	uint64_t gen;
@@ -61,6 +66,17 @@ static int random_key(struct rs_siphash_key *key)
 	return 0;
 }
 
+/* Zeroed and cache-line aligned, so that a set's tags are one line. */
+static void *zalloc_lines(size_t size)
+{
+	size_t rounded = (size + 63) & ~(size_t)63;
+	void *p = aligned_alloc(64, rounded);
+
+	if (p)
+		memset(p, 0, rounded);
+	return p;
+}
+
 int rs_vcache_new(uint32_t entries, struct rs_vcache **out)
 {
 	struct rs_vcache *vc;
@@ -75,8 +91,8 @@ int rs_vcache_new(uint32_t entries, struct rs_vcache **out)
 	vc->ways = entries < RS_VCACHE_WAYS ? entries : RS_VCACHE_WAYS;
 	vc->nsets = entries / vc->ways;
 	vc->epoch = 1;
-	vc->slots = calloc((size_t)vc->nsets * vc->ways, sizeof(struct slot));
-	vc->tags = calloc((size_t)vc->nsets * vc->ways, sizeof(uint32_t));
+	vc->slots = zalloc_lines((size_t)vc->nsets * vc->ways * sizeof(struct slot));
+	vc->tags = zalloc_lines((size_t)vc->nsets * vc->ways * sizeof(struct vtag));
 	vc->victim = calloc(vc->nsets, 1);
 	if (!vc->slots || !vc->tags || !vc->victim || random_key(&vc->key) != 0) {
 		rs_vcache_free(vc);
@@ -105,7 +121,7 @@ void rs_vcache_generation(struct rs_vcache *vc, uint64_t gen)
 	vc->st.flushes++;
 	vc->st.entries = 0;
 	if (++vc->epoch == 0) { /* after 2^32 commits: stamps could repeat, start clean */
-		memset(vc->slots, 0, (size_t)vc->nsets * vc->ways * sizeof(struct slot));
+		memset(vc->tags, 0, (size_t)vc->nsets * vc->ways * sizeof(struct vtag));
 		vc->epoch = 1;
 	}
 }
@@ -130,7 +146,7 @@ static bool same(const struct rs_vcache *vc, size_t i, uint32_t tag, const uint8
 {
 	const struct slot *s = &vc->slots[i];
 
-	return vc->tags[i] == tag && s->epoch == vc->epoch && s->namelen == len &&
+	return vc->tags[i].tag == tag && vc->tags[i].epoch == vc->epoch && s->namelen == len &&
 	       memcmp(s->name, name, len) == 0;
 }
 
@@ -171,20 +187,26 @@ int rs_vcache_put(struct rs_vcache *vc, uint64_t gen, const uint8_t *name, size_
 		return RS_EINVAL;
 	}
 	set = set_of(vc, name, len, &tag);
-	for (i = set; i < set + vc->ways && !s; i++)
-		if (vc->slots[i].epoch != vc->epoch || same(vc, i, tag, name, len))
+	/* The name's own slot if it is there, else the first empty or stale one. */
+	for (i = set; i < set + vc->ways; i++) {
+		if (same(vc, i, tag, name, len)) {
 			s = &vc->slots[at = i];
+			break;
+		}
+		if (!s && vc->tags[i].epoch != vc->epoch)
+			s = &vc->slots[at = i];
+	}
 	if (!s) {
 		uint8_t *v = &vc->victim[set / vc->ways];
 		at = set + *v;
 		s = &vc->slots[at];
 		*v = (uint8_t)((*v + 1) % vc->ways);
 		vc->st.evictions++;
-	} else if (s->epoch != vc->epoch) {
+	} else if (vc->tags[at].epoch != vc->epoch) {
 		vc->st.entries++;
 	}
-	vc->tags[at] = tag;
-	s->epoch = vc->epoch;
+	vc->tags[at].tag = tag;
+	vc->tags[at].epoch = vc->epoch;
 	s->namelen = (uint8_t)len;
 	s->vlen = (uint8_t)vlen;
 	memcpy(s->name, name, len);
