@@ -218,7 +218,9 @@ int bl_lookup_text(struct bl_reader *r, const char *name, uint64_t block_mask,
  * the profile's rules ("prules" of `profile`) > the local rules > the feed. With `allowlist`
  * (a walled garden) a name that no profile or local allow rule lets through and no feed rule
  * in a child-safe category (meta "child_safe") holds gets action BLOCK with not_allowed set;
- * a name blocked by a rule stays blocked by it.
+ * a name blocked by a rule stays blocked by it. Without a profile or a walled garden it is
+ * bl_lookup_wire(); with either it is not a function of the name and the mask alone, so a
+ * verdict cache does not keep it.
  */
 struct bl_lookup_opts {
 	uint64_t block_mask;
@@ -227,6 +229,40 @@ struct bl_lookup_opts {
 };
 int bl_lookup_wire_opts(struct bl_reader *r, const struct bl_lookup_opts *o, const uint8_t *wire,
                         size_t wirelen, struct bl_verdict *v);
+/*
+ * bl_lookup_wire() in two halves, for a verdict cache: bl_lookup_raw() reads every rule that
+ * could apply to a name whatever the mask (all ancestor levels, local, feed and hashed feed),
+ * and bl_raw_decide() decides from them for one mask. bl_lookup_wire() is the two in a row,
+ * so a decision from a remembered raw result cannot differ from a fresh one of the same
+ * snapshot.
+ */
+#define BL_RAW_HASHED 7 /* bl_raw_rec.source of a hashed (confidential) feed rule */
+
+struct bl_raw_rec {
+	uint8_t level;  /* the rule is for the name's level + 1 rightmost labels */
+	uint8_t source; /* BL_SOURCE_LOCAL, BL_SOURCE_FEED, BL_SOURCE_PROFILE
+	                 * or BL_RAW_HASHED */
+	uint8_t flags;  /* BL_F_* */
+	uint8_t pad;
+	uint32_t version;
+	uint64_t categories;
+};
+
+struct bl_raw {
+	uint64_t snapshot;            /* bl_db_generation() of the snapshot that was read */
+	uint64_t mandatory;           /* the publisher's mandatory categories in that snapshot */
+	int n;                        /* records in rec: per source, deepest level first */
+	const struct bl_raw_rec *rec; /* borrowed: the reader's, valid until its next lookup */
+};
+
+/* Every rule for wire name `wire` (as bl_lookup_wire) into `raw`. Returns 0, BL_ENAME or
+ * BL_ESTORE. */
+int bl_lookup_raw(struct bl_reader *r, const uint8_t *wire, size_t wirelen, struct bl_raw *raw);
+
+/* The verdict for `block_mask` from `raw` (borrowed) of the same wire name. Returns 0 or
+ * BL_ENAME. Reads no store. */
+int bl_raw_decide(const struct bl_raw *raw, const uint8_t *wire, size_t wirelen,
+                  uint64_t block_mask, struct bl_verdict *v);
 
 /* ---- Writer ----------------------------------------------------------------------------- */
 

@@ -13,6 +13,8 @@
 #define BL__REC_VERSION 1
 #define BL__REC_SIZE    16
 #define BL__REC_MAX     4 /* one per (scope, action) pair */
+/* Records one lookup can gather: 127 levels x (local, feed, hashed feed) x BL__REC_MAX. */
+#define BL__RAW_CAP (127 * 3 * BL__REC_MAX)
 
 struct bl__rec {
 	uint8_t flags; /* BL_F_* */

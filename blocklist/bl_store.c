@@ -372,6 +372,8 @@ struct bl_reader {
 	size_t mand_txnid;     /* the snapshot `mandatory` was read in (0: none yet) */
 	uint64_t mandatory;    /* meta "mandatory" of that snapshot */
 	uint64_t child_safe;   /* meta "child_safe" of that snapshot */
+	int nraw;              /* records gathered by the last lookup (bl_lookup_raw) */
+	struct bl_raw_rec raw[BL__RAW_CAP];
 };
 
 int bl_reader_open(struct bl_db *db, struct bl_reader **out)
@@ -437,8 +439,9 @@ static void levels_split(struct levels *lv, int klen)
 	}
 }
 
-/* Pick the deciding rule among the records of one level. Returns the record index or -1. */
-static int pick_rec(const struct bl__rec *recs, int n, bool full, bool local, uint64_t mask)
+/* Pick the deciding rule among the records `recs[0..n)` of one level. Returns the record index
+ * or -1. */
+static int pick_rec(const struct bl_raw_rec *recs, int n, bool full, bool local, uint64_t mask)
 {
 	int allow = -1, deny = -1;
 
@@ -455,18 +458,6 @@ static int pick_rec(const struct bl__rec *recs, int n, bool full, bool local, ui
 		}
 	}
 	return allow >= 0 ? allow : deny;
-}
-
-static void fill_verdict(const struct levels *lv, int lvl, const struct bl__rec *rec,
-                         enum bl_source src, struct bl_verdict *v)
-{
-	v->action = (rec->flags & BL_F_ALLOW) ? BL_ACTION_ALLOW : BL_ACTION_BLOCK;
-	v->source = src;
-	v->categories = rec->categories;
-	v->feed_version = rec->version;
-	v->subtree = rec->flags & BL_F_SUBTREE;
-	if (bl_key_to_name(lv->key, lv->ends[lvl], v->match, sizeof(v->match)) < 0)
-		v->match[0] = '\0';
 }
 
 /*
@@ -501,32 +492,48 @@ static int bound_levels(MDB_cursor *cur, const struct levels *lv, int *hit, MDB_
 	return lim;
 }
 
-/* Decide with one source. Returns the deciding level + 1 (v filled), 0 when none, or < 0. */
-static int lookup_source(struct bl_reader *r, const struct levels *lv, enum bl_source src,
-                         uint64_t mask, struct bl_verdict *v)
+/* Append the records of one stored entry at level `lvl` to the reader's raw result. */
+static int raw_add(struct bl_reader *r, const MDB_val *val, int lvl, int src)
+{
+	struct bl__rec recs[BL__REC_MAX];
+	int n = bl__recs_decode(val, recs);
+
+	if (n < 0)
+		return n;
+	if (r->nraw + n > BL__RAW_CAP) /* cannot happen: 127 levels x 3 sources x 4 */
+		return BL_ECORRUPT;
+	for (int i = 0; i < n; i++) {
+		struct bl_raw_rec *o = &r->raw[r->nraw++];
+		o->level = (uint8_t)lvl;
+		o->source = (uint8_t)src;
+		o->flags = recs[i].flags;
+		o->pad = 0;
+		o->version = recs[i].version;
+		o->categories = recs[i].categories;
+	}
+	return 0;
+}
+
+/* Gather every rule of one source at the levels that can exist, deepest first. */
+static int gather_source(struct bl_reader *r, const struct levels *lv, enum bl_source src)
 {
 	MDB_dbi dbi = bl__source_dbi(r->db, src);
-	struct bl__rec recs[BL__REC_MAX];
 	MDB_val val;
 	int hit, lim = bound_levels(r->cur[src - 1], lv, &hit, &val);
 
+	if (lim < 0)
+		return lim;
 	for (int lvl = lim - 1; lvl >= 0; lvl--) {
 		MDB_val k = {lv->ends[lvl], (void *)lv->key};
-		int rc = lvl == hit ? 0 : mdb_get(r->txn, dbi, &k, &val), n, pick;
+		int rc = lvl == hit ? 0 : mdb_get(r->txn, dbi, &k, &val);
 		if (rc == MDB_NOTFOUND)
 			continue;
 		if (rc != 0)
 			return bl__mdb_err(rc, "lookup");
-		n = bl__recs_decode(&val, recs);
-		if (n < 0)
-			return n;
-		pick = pick_rec(recs, n, lvl == lv->n - 1, src == BL_SOURCE_LOCAL, mask);
-		if (pick >= 0) {
-			fill_verdict(lv, lvl, &recs[pick], src, v);
-			return lvl + 1;
-		}
+		if ((rc = raw_add(r, &val, lvl, src)) < 0)
+			return rc;
 	}
-	return lim < 0 ? lim : 0;
+	return 0;
 }
 
 /* Ready the reader's hasher for the stored key. Returns 1 when hashed lookups apply, 0 when
@@ -558,11 +565,9 @@ static int hashed_ready(struct bl_reader *r, unsigned *max_labels)
 	return 1;
 }
 
-/* Decide with the hashed feed entries. Returns the deciding level + 1, 0 when none, or < 0. */
-static int lookup_hashed(struct bl_reader *r, const struct levels *lv, uint64_t mask,
-                         struct bl_verdict *v)
+/* Gather the hashed feed rules of every level up to the most labels any hashed name has. */
+static int gather_hashed(struct bl_reader *r, const struct levels *lv)
 {
-	struct bl__rec recs[BL__REC_MAX];
 	uint8_t h[BL_HASH_LEN];
 	unsigned max_labels = 0;
 	int rc = hashed_ready(r, &max_labels);
@@ -572,7 +577,6 @@ static int lookup_hashed(struct bl_reader *r, const struct levels *lv, uint64_t 
 	for (int lvl = (int)(max_labels < (unsigned)lv->n ? max_labels : (unsigned)lv->n) - 1;
 	     lvl >= 0; lvl--) {
 		MDB_val k = {sizeof(h), h}, val;
-		int n, pick;
 		if (bl__hmac_trunc(r->hmac, lv->key, lv->ends[lvl], h) != 0)
 			return -ENOMEM;
 		rc = mdb_get(r->txn, r->db->dbi_hashed, &k, &val);
@@ -580,33 +584,10 @@ static int lookup_hashed(struct bl_reader *r, const struct levels *lv, uint64_t 
 			continue;
 		if (rc != 0)
 			return bl__mdb_err(rc, "lookup");
-		if ((n = bl__recs_decode(&val, recs)) < 0)
-			return n;
-		pick = pick_rec(recs, n, lvl == lv->n - 1, false, mask);
-		if (pick >= 0) {
-			fill_verdict(lv, lvl, &recs[pick], BL_SOURCE_FEED, v);
-			return lvl + 1;
-		}
+		if ((rc = raw_add(r, &val, lvl, BL_RAW_HASHED)) < 0)
+			return rc;
 	}
 	return 0;
-}
-
-/* The feed in clear and the hashed feed are one source: the more specific level wins, and at
- * the same level an allow beats a deny. */
-static int lookup_feed(struct bl_reader *r, const struct levels *lv, uint64_t mask,
-                       struct bl_verdict *v)
-{
-	struct bl_verdict hv;
-	int fl = lookup_source(r, lv, BL_SOURCE_FEED, mask, v), hl;
-
-	if (fl < 0)
-		return fl;
-	hl = lookup_hashed(r, lv, mask, &hv);
-	if (hl < 0)
-		return hl;
-	if (hl > fl || (hl > 0 && hl == fl && v->action != BL_ACTION_ALLOW))
-		*v = hv;
-	return fl > 0 || hl > 0;
 }
 
 /* The publisher's mandatory categories in the renewed snapshot: read once per commit. */
@@ -622,13 +603,185 @@ static uint64_t mandatory_mask(struct bl_reader *r)
 	return r->mandatory;
 }
 
+static int gather_levels(struct bl_reader *r, const struct levels *lv, struct bl_raw *raw)
+{
+	int rc = mdb_txn_renew(r->txn);
+
+	r->nraw = 0;
+	if (rc == 0)
+		rc = mdb_cursor_renew(r->txn, r->cur[0]);
+	if (rc == 0)
+		rc = mdb_cursor_renew(r->txn, r->cur[1]);
+	if (rc != 0) {
+		rc = bl__mdb_err(rc, "renew");
+		goto out;
+	}
+	raw->snapshot = mdb_txn_id(r->txn);
+	raw->mandatory = mandatory_mask(r);
+	if (lv->n > 0) { /* the root name: no rule can match */
+		rc = gather_source(r, lv, BL_SOURCE_LOCAL);
+		if (rc == 0)
+			rc = gather_source(r, lv, BL_SOURCE_FEED);
+		if (rc == 0)
+			rc = gather_hashed(r, lv);
+	}
+out:
+	mdb_txn_reset(r->txn);
+	raw->n = rc < 0 ? 0 : r->nraw;
+	raw->rec = r->raw;
+	return rc < 0 ? rc : 0;
+}
+
+/* ---- The decision from the gathered rules (no store access) ---- */
+
+/* The deciding rule of one source: the most specific level with an applicable rule. Returns
+ * that level + 1 with `*out` set, or 0. Records of a source are grouped by level, deepest
+ * first (gather order). */
+static int raw_pick(const struct bl_raw *raw, int src, int nlev, uint64_t mask,
+                    const struct bl_raw_rec **out)
+{
+	int i = 0, j, pick;
+
+	while (i < raw->n) {
+		if (raw->rec[i].source != src) {
+			i++;
+			continue;
+		}
+		for (j = i; j < raw->n && raw->rec[j].source == src &&
+		            raw->rec[j].level == raw->rec[i].level;
+		     j++)
+			;
+		pick = pick_rec(raw->rec + i, j - i, raw->rec[i].level == nlev - 1,
+		                src == BL_SOURCE_LOCAL, mask);
+		if (pick >= 0) {
+			*out = &raw->rec[i + pick];
+			return raw->rec[i].level + 1;
+		}
+		i = j;
+	}
+	return 0;
+}
+
+static void fill_verdict(const struct levels *lv, const struct bl_raw_rec *rec,
+                         struct bl_verdict *v)
+{
+	v->action = (rec->flags & BL_F_ALLOW) ? BL_ACTION_ALLOW : BL_ACTION_BLOCK;
+	v->source = rec->source == BL_RAW_HASHED ? BL_SOURCE_FEED : (enum bl_source)rec->source;
+	v->categories = rec->categories;
+	v->feed_version = rec->version;
+	v->subtree = rec->flags & BL_F_SUBTREE;
+	v->mandatory = v->not_allowed = v->child_safe = false;
+	if (bl_key_to_name(lv->key, lv->ends[rec->level], v->match, sizeof(v->match)) < 0)
+		v->match[0] = '\0';
+}
+
+/* The feed in clear and the hashed feed are one source: the more specific level wins, and at
+ * the same level an allow beats a deny. */
+static const struct bl_raw_rec *raw_feed(const struct bl_raw *raw, int nlev, uint64_t mask)
+{
+	const struct bl_raw_rec *f = NULL, *h = NULL;
+	int fl = raw_pick(raw, BL_SOURCE_FEED, nlev, mask, &f);
+	int hl = raw_pick(raw, BL_RAW_HASHED, nlev, mask, &h);
+
+	if (hl > fl || (hl > 0 && hl == fl && !(f->flags & BL_F_ALLOW)))
+		return h;
+	return fl > 0 ? f : NULL;
+}
+
+/*
+ * Both sources, local first. A mandatory category is blocked whatever the client's mask and
+ * above a local allow: when local allowed, the feed is asked again for the mandatory
+ * categories alone, and its deny wins.
+ */
+static const struct bl_raw_rec *raw_decide(const struct bl_raw *raw, int nlev, uint64_t mask)
+{
+	uint64_t mand = raw->mandatory;
+	const struct bl_raw_rec *rec = NULL, *m;
+
+	if (!raw_pick(raw, BL_SOURCE_LOCAL, nlev, mask | mand, &rec))
+		return raw_feed(raw, nlev, mask | mand);
+	if (mand && (rec->flags & BL_F_ALLOW) && (m = raw_feed(raw, nlev, mand)) &&
+	    !(m->flags & BL_F_ALLOW))
+		return m;
+	return rec;
+}
+
+static int decide_levels(const struct bl_raw *raw, const struct levels *lv, uint64_t mask,
+                         struct bl_verdict *v)
+{
+	const struct bl_raw_rec *rec = raw->n ? raw_decide(raw, lv->n, mask) : NULL;
+
+	if (!rec) {
+		memset(v, 0, sizeof(*v));
+		return 0;
+	}
+	fill_verdict(lv, rec, v);
+	v->mandatory = v->action == BL_ACTION_BLOCK && v->source == BL_SOURCE_FEED &&
+	               (v->categories & raw->mandatory);
+	return 0;
+}
+
+static int levels_from_wire(const uint8_t *wire, size_t wirelen, struct levels *lv)
+{
+	int klen = bl_key_from_wire(wire, wirelen, lv->key, sizeof(lv->key));
+
+	if (klen < 0)
+		return klen;
+	levels_split(lv, klen);
+	return 0;
+}
+
+int bl_lookup_raw(struct bl_reader *r, const uint8_t *wire, size_t wirelen, struct bl_raw *raw)
+{
+	struct levels lv;
+	int rc = levels_from_wire(wire, wirelen, &lv);
+
+	return rc < 0 ? rc : gather_levels(r, &lv, raw);
+}
+
+int bl_raw_decide(const struct bl_raw *raw, const uint8_t *wire, size_t wirelen,
+                  uint64_t block_mask, struct bl_verdict *v)
+{
+	struct levels lv;
+	int rc;
+
+	if (raw->n == 0) { /* nothing to name: skip building the key */
+		memset(v, 0, sizeof(*v));
+		return 0;
+	}
+	rc = levels_from_wire(wire, wirelen, &lv);
+	return rc < 0 ? rc : decide_levels(raw, &lv, block_mask, v);
+}
+
+static int lookup_levels(struct bl_reader *r, const struct levels *lv, uint64_t mask,
+                         struct bl_verdict *v)
+{
+	struct bl_raw raw;
+	int rc = gather_levels(r, lv, &raw);
+
+	return rc < 0 ? rc : decide_levels(&raw, lv, mask, v);
+}
+
+int bl_lookup_wire(struct bl_reader *r, const uint8_t *wire, size_t wirelen, uint64_t block_mask,
+                   struct bl_verdict *v)
+{
+	struct levels lv;
+	int rc = levels_from_wire(wire, wirelen, &lv);
+
+	return rc < 0 ? rc : lookup_levels(r, &lv, block_mask, v);
+}
+
+/* ---- A profile's own rules and the walled garden (bl_lookup_wire_opts) ---- */
+
 /* A profile's own rules ("prules"): one get per level, most specific first; the table is
- * small and asked only for a profile that has rules. Returns level + 1, 0 or < 0. */
+ * small and asked only for a profile that has rules. Returns level + 1 with `v` set, 0 or
+ * < 0. The reader's transaction must be live. */
 static int lookup_profile(struct bl_reader *r, const struct levels *lv, const char *name,
                           uint64_t mask, struct bl_verdict *v)
 {
 	uint8_t key[BL__PRULE_KEY_MAX];
 	struct bl__rec recs[BL__REC_MAX];
+	struct bl_raw_rec rr[BL__REC_MAX];
 	int pl = bl__prule_key(name, lv->key, lv->ends[lv->n - 1], key);
 
 	if (pl < 0)
@@ -643,130 +796,103 @@ static int lookup_profile(struct bl_reader *r, const struct levels *lv, const ch
 			return bl__mdb_err(rc, "profile lookup");
 		if ((n = bl__recs_decode(&val, recs)) < 0)
 			return n;
-		pick = pick_rec(recs, n, lvl == lv->n - 1, true, mask);
+		for (int i = 0; i < n; i++)
+			rr[i] = (struct bl_raw_rec){(uint8_t)lvl,    BL_SOURCE_PROFILE,
+			                            recs[i].flags,   0,
+			                            recs[i].version, recs[i].categories};
+		pick = pick_rec(rr, n, lvl == lv->n - 1, true, mask);
 		if (pick >= 0) {
-			fill_verdict(lv, lvl, &recs[pick], BL_SOURCE_PROFILE, v);
+			fill_verdict(lv, &rr[pick], v);
 			return lvl + 1;
 		}
 	}
 	return 0;
 }
 
-/*
- * The profile's rules, then local, then the feed. A mandatory category is blocked whatever
- * the client's mask and above any allow outside the feed: when a profile or local rule
- * allowed, the feed is asked again for the mandatory categories alone, and its deny wins.
- */
-static int decide(struct bl_reader *r, const struct levels *lv, const struct bl_lookup_opts *o,
-                  struct bl_verdict *v)
+static int profile_rules(struct bl_reader *r, const struct levels *lv, const char *name,
+                         uint64_t mask, struct bl_verdict *v)
 {
-	uint64_t mand = mandatory_mask(r), mask = o->block_mask;
-	struct bl_verdict mv;
-	int rc = 0, mr;
+	int rc = mdb_txn_renew(r->txn);
 
-	if (o->profile && o->profile[0] && r->db->has_profiles)
-		rc = lookup_profile(r, lv, o->profile, mask | mand, v);
-	if (rc == 0)
-		rc = lookup_source(r, lv, BL_SOURCE_LOCAL, mask | mand, v);
-	if (rc == 0) {
-		rc = lookup_feed(r, lv, mask | mand, v);
-	} else if (rc > 0 && mand && v->action == BL_ACTION_ALLOW) {
-		memset(&mv, 0, sizeof(mv));
-		if ((mr = lookup_feed(r, lv, mand, &mv)) < 0)
-			return mr;
-		if (mr > 0 && mv.action == BL_ACTION_BLOCK)
-			*v = mv;
-	}
-	if (rc > 0)
-		v->mandatory = v->action == BL_ACTION_BLOCK && v->source == BL_SOURCE_FEED &&
-		               (v->categories & mand);
+	if (rc != 0)
+		return bl__mdb_err(rc, "renew");
+	rc = lookup_profile(r, lv, name, mask, v);
+	mdb_txn_reset(r->txn);
 	return rc;
 }
 
 /*
- * The walled garden, after decide(): a rule's block stands; an allow from the profile or the
- * household stands; otherwise only a feed rule in a child-safe category lets the name through
- * (a feed allow of another category does not: the publisher's exceptions are for filtering,
- * not for the garden). Everything else is blocked as "not on the allow list".
+ * The walled garden, after the decision: a rule's block stands; an allow from the profile or
+ * the household stands; otherwise only a feed rule in a child-safe category lets the name
+ * through (a feed allow of another category does not: the publisher's exceptions are for
+ * filtering, not for the garden). Everything else is blocked as "not on the allow list".
  */
-static int walled_garden(struct bl_reader *r, const struct levels *lv, int rc, struct bl_verdict *v)
+static void walled_garden(const struct bl_raw *raw, const struct levels *lv, uint64_t safe,
+                          struct bl_verdict *v)
 {
-	uint64_t safe = r->child_safe;
-	struct bl_verdict cv;
+	const struct bl_raw_rec *cv;
 
-	if (rc > 0 && (v->action == BL_ACTION_BLOCK || v->source != BL_SOURCE_FEED))
-		return rc;
-	if (safe) {
-		memset(&cv, 0, sizeof(cv));
-		rc = lookup_feed(r, lv, safe, &cv);
-		if (rc < 0)
-			return rc;
-		if (rc > 0 && (cv.categories & safe)) {
-			*v = cv;
-			v->action = BL_ACTION_ALLOW;
-			v->child_safe = true;
-			return 1;
-		}
+	if (v->action == BL_ACTION_BLOCK ||
+	    (v->action == BL_ACTION_ALLOW && v->source != BL_SOURCE_FEED))
+		return;
+	if (safe && (cv = raw_feed(raw, lv->n, safe)) && (cv->categories & safe)) {
+		fill_verdict(lv, cv, v);
+		v->action = BL_ACTION_ALLOW;
+		v->child_safe = true;
+		return;
 	}
 	memset(v, 0, sizeof(*v));
 	v->action = BL_ACTION_BLOCK;
 	v->not_allowed = true;
-	return 1;
 }
 
-static int lookup_levels(struct bl_reader *r, const struct levels *lv,
-                         const struct bl_lookup_opts *o, struct bl_verdict *v)
+/*
+ * The profile's rules, then local, then the feed. A mandatory category is blocked whatever
+ * the client's mask and above any allow outside the feed: when a profile rule allowed, the
+ * feed's deny in a mandatory category wins. In a walled garden a child-safe category is never
+ * a reason to block.
+ */
+static int lookup_opts(struct bl_reader *r, const struct levels *lv, const struct bl_lookup_opts *o,
+                       struct bl_verdict *v)
 {
-	int rc = mdb_txn_renew(r->txn);
+	struct bl_raw raw;
+	const struct bl_raw_rec *m;
+	uint64_t mask = o->block_mask, safe;
+	int rc = gather_levels(r, lv, &raw), pr = 0;
 
-	if (rc == 0)
-		rc = mdb_cursor_renew(r->txn, r->cur[0]);
-	if (rc == 0)
-		rc = mdb_cursor_renew(r->txn, r->cur[1]);
-	if (rc != 0) {
-		rc = bl__mdb_err(rc, "renew");
-		goto out;
+	if (rc < 0)
+		return rc;
+	safe = r->child_safe; /* read by gather_levels with the mandatory mask */
+	if (o->allowlist)
+		mask &= ~safe;
+	if (lv->n > 0 && o->profile && o->profile[0] && r->db->has_profiles &&
+	    (pr = profile_rules(r, lv, o->profile, mask | raw.mandatory, v)) < 0)
+		return pr;
+	if (pr > 0) {
+		if (raw.mandatory && v->action == BL_ACTION_ALLOW &&
+		    (m = raw_feed(&raw, lv->n, raw.mandatory)) && !(m->flags & BL_F_ALLOW)) {
+			fill_verdict(lv, m, v);
+			v->mandatory = true;
+		}
+	} else if ((rc = decide_levels(&raw, lv, mask, v)) < 0) {
+		return rc;
 	}
-	if (lv->n == 0) { /* the root name: no rule can match */
-		rc = 0;
-	} else if (o->allowlist) {
-		/* In a walled garden a child-safe category is never a reason to block. */
-		struct bl_lookup_opts g = *o;
-		mandatory_mask(r); /* reads this snapshot's child_safe too */
-		g.block_mask &= ~r->child_safe;
-		rc = decide(r, lv, &g, v);
-	} else {
-		rc = decide(r, lv, o, v);
-	}
-	if (rc > 0) /* fill_verdict sets only the rule's fields */
-		v->not_allowed = v->child_safe = false;
-	if (o->allowlist && lv->n > 0 && rc >= 0)
-		rc = walled_garden(r, lv, rc, v);
-	if (rc == 0)
-		memset(v, 0, sizeof(*v));
-out:
-	mdb_txn_reset(r->txn);
-	return rc < 0 ? rc : 0;
+	if (o->allowlist && lv->n > 0)
+		walled_garden(&raw, lv, safe, v);
+	return 0;
 }
 
 int bl_lookup_wire_opts(struct bl_reader *r, const struct bl_lookup_opts *o, const uint8_t *wire,
                         size_t wirelen, struct bl_verdict *v)
 {
 	struct levels lv;
-	int klen = bl_key_from_wire(wire, wirelen, lv.key, sizeof(lv.key));
+	int rc = levels_from_wire(wire, wirelen, &lv);
 
-	if (klen < 0)
-		return klen;
-	levels_split(&lv, klen);
-	return lookup_levels(r, &lv, o, v);
-}
-
-int bl_lookup_wire(struct bl_reader *r, const uint8_t *wire, size_t wirelen, uint64_t block_mask,
-                   struct bl_verdict *v)
-{
-	struct bl_lookup_opts o = {.block_mask = block_mask};
-
-	return bl_lookup_wire_opts(r, &o, wire, wirelen, v);
+	if (rc < 0)
+		return rc;
+	if (!o->allowlist && !(o->profile && o->profile[0]))
+		return lookup_levels(r, &lv, o->block_mask, v);
+	return lookup_opts(r, &lv, o, v);
 }
 
 int bl_lookup_text(struct bl_reader *r, const char *name, uint64_t block_mask, struct bl_verdict *v)
@@ -783,7 +909,7 @@ int bl_lookup_text(struct bl_reader *r, const char *name, uint64_t block_mask, s
 	if (klen < 0)
 		return klen;
 	levels_split(&lv, klen);
-	return lookup_levels(r, &lv, &o, v);
+	return lookup_levels(r, &lv, o.block_mask, v);
 }
 
 int bl__commit_durable(struct bl_db *db, MDB_txn *txn)

@@ -69,9 +69,8 @@ static void count_blocked(struct rs_worker *w, const struct rs_profile *prof, ui
 
 	RS_INC(w, blocked);
 	RS_INC(w, blocked_profile[rs_profile_index(cfg, prof)]);
-	for (int b = 0; cats && b < 64; b++)
-		if (cats & (1ULL << b))
-			RS_INC(w, blocked_category[b]);
+	for (; cats; cats &= cats - 1)
+		RS_INC(w, blocked_category[__builtin_ctzll(cats)]);
 }
 
 /* Local time as a minute of the week, read at most once a loop second (rs_decide's clock,
@@ -103,9 +102,13 @@ void rs__decide_ctx(struct rs_worker *w, struct rs_decide_ctx *cx)
 	cx->clock = minute_of_week;
 	cx->clock_arg = w;
 	cx->fail_closed = atomic_load(&w->srv->fail_closed);
-	cx->no_subscribers = rs__subscribers_empty(w);
+	/* Read once per query: the subscriber check, the verdict cache and the answer cache's
+	 * policy note all go by it. */
+	cx->generation = w->bl ? bl_db_generation(w->srv->bl) : 0;
+	cx->no_subscribers = rs__subscribers_empty(w, cx->generation);
 	cx->test_store_fault = w->srv->test_store_fault;
 	cx->scratch = w->scratch;
+	cx->vcache = w->vcache;
 }
 
 /* Who asks: the address, a device ID (DoT SNI, DoH path), the MAC and ECS a forwarder sent

@@ -61,6 +61,8 @@ struct rs_stats {
 	uint64_t inflight;        /* upstream questions waiting now */
 	uint64_t tcp_connections; /* open now */
 	uint64_t cache_entries;   /* now */
+	uint64_t verdict_hits, verdict_misses; /* verdict cache lookups ([cache] verdict_entries) */
+	uint64_t verdict_entries;              /* live verdict cache entries now */
 	uint64_t proxy_refused;   /* PROXY headers missing, malformed or from an untrusted peer */
 	uint64_t subscriber_hits; /* profiles chosen by the subscriber table */
 	uint64_t subscriber_unknown_profile; /* table entries naming a profile the config lacks */

@@ -138,6 +138,8 @@ struct rs_worker {
 	int n_listen;
 
 	struct rs_cache *cache;
+	struct rs_vcache *vcache;      /* verdict cache ([cache] verdict_entries), NULL when off */
+	uint64_t vc_hits0, vc_misses0; /* counts of the tables a reload replaced */
 	bool test_clock;      /* KIDGUARD_TEST_CLOCK: next to the cache, read on every lookup */
 	struct bl_reader *bl; /* this thread's blocklist reader */
 	struct rs_profile_scratch *scratch; /* store profiles resolved by this worker (owned) */
@@ -362,7 +364,7 @@ extern const struct rs_tls_ops *rs__tls; /* never NULL: a table that does nothin
 /* rs_subscriber.c: the store's subscriber table ("clients"), which rs_decide() consults
  * before the config's `clients =` prefixes. Is it empty (known once per store generation)?
  * Count what the decision's lookup found (and warn, once a minute, of an unknown profile). */
-bool rs__subscribers_empty(struct rs_worker *w);
+bool rs__subscribers_empty(struct rs_worker *w, uint64_t gen);
 void rs__subscriber_account(struct rs_worker *w, const struct rs_verdict *v);
 
 /* rs_devices.c: the profile of a device ID (DoT server name label, DoH path): the config's

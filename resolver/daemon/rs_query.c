@@ -142,6 +142,19 @@ void rs__handle_query(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_ud
 	rs__handle_query_via(w, pkt, len, udp, NULL, peer, ops, stream);
 }
 
+/* The verdict cache's counters, for /metrics (CNAME inspections count at the next query). */
+static void verdict_stats(struct rs_worker *w)
+{
+	struct rs_vcache_stats st;
+
+	if (!w->vcache)
+		return;
+	rs_vcache_stats(w->vcache, &st);
+	RS_SET(w, verdict_hits, w->vc_hits0 + st.hits);
+	RS_SET(w, verdict_misses, w->vc_misses0 + st.misses);
+	RS_SET(w, verdict_entries, st.entries);
+}
+
 /* From here on `peer` is the client (behind a proxy, the one its header named). */
 void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, uv_udp_t *udp,
                           const struct sockaddr *reply_to, const struct sockaddr *peer,
@@ -209,7 +222,7 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 	 */
 	rs_cache_key_make(&wt.q, &key);
 	hit = rs_cache_get(w->cache, &key, rs__cache_now(w), &v);
-	gen = w->bl ? bl_db_generation(w->srv->bl) : 0;
+	gen = cx.generation;
 	/* A profile with rules of its own or a walled garden is not described by its mask
 	 * alone: such a query always takes the full path (and never marks an entry). */
 	own = dv.profile->has_rules || dv.profile->mode != RS_MODE_FILTER;
@@ -222,6 +235,7 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 		rs__answer_error(w, &wt, RS_RCODE_SERVFAIL, true);
 		return;
 	}
+	verdict_stats(w);
 	if (rs__answer_decided(w, &wt, &dv))
 		return;
 	if (dv.outcome == RS_OUT_REWRITE) {

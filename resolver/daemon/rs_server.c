@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -454,28 +456,68 @@ static void on_signal(uv_signal_t *h, int signum)
 	rs__supervisor_stop(s->srv);
 }
 
+/* Append to a log line, clamped: a long list of listeners is cut, never overrun. */
+static size_t line_add(char *line, size_t size, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static size_t line_add(char *line, size_t size, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	int w;
+
+	if (n >= size - 1)
+		return n;
+	va_start(ap, fmt);
+	w = vsnprintf(line + n, size - n, fmt, ap);
+	va_end(ap);
+	return w < 0 ? n : (n + (size_t)w >= size ? size - 1 : n + (size_t)w);
+}
+
+static size_t line_listener(char *line, size_t size, size_t n, const char *what,
+                            const struct kg_sockaddr *a)
+{
+	char s[KG_ADDRSTRLEN];
+
+	if (!a->len)
+		return n;
+	return line_add(line, size, n, ", %s %s", what,
+	                kg_sockaddr_str((const struct sockaddr *)&a->ss, s, sizeof(s)));
+}
+
+/*
+ * The line an operator (and a test) reads to know the daemon is up: every listener with its
+ * address, and the sizes of the tables it answers from. Logged once the HTTP side has started
+ * (it logs its own error when a port is taken).
+ */
 static void log_ready(const struct rs_server *srv)
 {
 	const struct rs_config *cfg = &srv->cfg->cfg;
-	char a[KG_ADDRSTRLEN], line[512];
-	size_t n = 0;
-
-	for (int i = 0; i < cfg->n_listen && n < sizeof(line); i++)
-		n += (size_t)snprintf(
-		    line + n, sizeof(line) - n, "%s%s", i ? ", " : "",
-		    kg_sockaddr_str((const struct sockaddr *)&cfg->listen[i].ss, a, sizeof(a)));
-	uint64_t local = 0, feed = 0;
+	char a[KG_ADDRSTRLEN], line[1024];
+	uint64_t local = 0, feed = 0, subs = 0, devs = 0;
 	struct bl_meta meta = {0};
+	size_t n = line_add(line, sizeof(line), 0, "DNS");
 
-	bl_db_counts(srv->bl, &local, &feed);
-	bl_db_meta(srv->bl, &meta);
-	log_info("kidguard %s ready: listening on %s (UDP and TCP), %d worker%s, %d upstream%s, "
-	         "config %s",
+	for (int i = 0; i < cfg->n_listen; i++)
+		n = line_add(
+		    line, sizeof(line), n, "%s%s", i ? ", " : " ",
+		    kg_sockaddr_str((const struct sockaddr *)&cfg->listen[i].ss, a, sizeof(a)));
+	n = line_add(line, sizeof(line), n, " (UDP and TCP)");
+	n = line_listener(line, sizeof(line), n, "DoT", &cfg->tls_listen_dot);
+	n = line_listener(line, sizeof(line), n, "DoH", &cfg->tls_listen_doh);
+	n = line_listener(line, sizeof(line), n, "HTTP (dashboard, API, metrics)",
+	                  &cfg->http_listen);
+	line_listener(line, sizeof(line), n, "block page", &cfg->block_page_listen);
+	log_info("kidguard %s ready: listening on %s; %d worker%s, %d upstream%s, config %s",
 	         KG_VERSION, line, srv->n_workers, srv->n_workers == 1 ? "" : "s", cfg->n_upstream,
 	         cfg->n_upstream == 1 ? "" : "s", cfg->source);
-	log_info("blocklist %s: %llu feed entries (version %llu), %llu local overrides",
+	bl_db_counts(srv->bl, &local, &feed);
+	bl_db_meta(srv->bl, &meta);
+	bl_clients_count(srv->bl, &subs);
+	bl_devices_count(srv->bl, &devs);
+	log_info("blocklist %s: %llu feed entries (version %llu), %llu local overrides, %llu "
+	         "subscriber prefixes, %llu device IDs; verdict cache %u entries per worker",
 	         cfg->state_dir, (unsigned long long)feed, (unsigned long long)meta.feed_version,
-	         (unsigned long long)local);
+	         (unsigned long long)local, (unsigned long long)subs, (unsigned long long)devs,
+	         cfg->verdict_entries);
 }
 
 static void log_totals(struct rs_server *srv)
@@ -529,8 +571,8 @@ int rs_server_run(struct rs_server *srv)
 			abort();
 		}
 	}
-	log_ready(srv);
 	rs__http->start(srv);
+	log_ready(srv);
 	rs__supervisor_start(srv, &loop);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	for (int k = 0; k < srv->n_workers; k++)

@@ -9,13 +9,12 @@
 
 #include "kg_log.h"
 
-bool rs__subscribers_empty(struct rs_worker *w)
+bool rs__subscribers_empty(struct rs_worker *w, uint64_t gen)
 {
-	uint64_t gen, n = 0;
+	uint64_t n = 0;
 
 	if (!w->bl)
 		return true;
-	gen = bl_db_generation(w->srv->bl);
 	if (gen != w->subs_gen) {
 		w->subs_empty = bl_clients_count(w->srv->bl, &n) == 0 && n == 0;
 		w->subs_gen = gen;

@@ -139,6 +139,25 @@ static int rx_alloc(struct rs_worker *w)
 	return 0;
 }
 
+/* A new [cache] verdict_entries: a new table (no other thread sees it); on failure the cache
+ * stays off. The counters go on from the old table's: /metrics counters never go back. */
+static void resize_vcache(struct rs_worker *w, uint32_t entries)
+{
+	struct rs_vcache *vc = NULL;
+	struct rs_vcache_stats st;
+
+	if (w->vcache) {
+		rs_vcache_stats(w->vcache, &st);
+		w->vc_hits0 += st.hits;
+		w->vc_misses0 += st.misses;
+	}
+	if (rs_vcache_new(entries, &vc) < 0)
+		log_warn("worker %d: no memory for %u verdict cache entries; cache off", w->index,
+		         entries);
+	rs_vcache_free(w->vcache);
+	w->vcache = vc;
+}
+
 static void apply_new_config(struct rs_worker *w)
 {
 	struct rs_cfg_ref *r = atomic_exchange(&w->next_cfg, NULL);
@@ -149,6 +168,8 @@ static void apply_new_config(struct rs_worker *w)
 	w->cfg = r;
 	rs_cache_set_limit(w->cache, r->cfg.cache_size);
 	rs_cache_set_max_bytes(w->cache, (size_t)r->cfg.cache_max_memory_mb << 20);
+	if (r->cfg.verdict_entries != old->cfg.verdict_entries)
+		resize_vcache(w, r->cfg.verdict_entries);
 	if (r->cfg.n_upstream != old->cfg.n_upstream ||
 	    memcmp(r->cfg.upstream, old->cfg.upstream, sizeof(r->cfg.upstream)) != 0)
 		memset(w->health, 0, sizeof(w->health));
@@ -284,6 +305,8 @@ int rs__worker_init(struct rs_worker *w)
 	if (rc)
 		return rc;
 	rs_cache_set_max_bytes(w->cache, (size_t)cfg->cache_max_memory_mb << 20);
+	if ((rc = rs_vcache_new(cfg->verdict_entries, &w->vcache)) < 0)
+		return rc;
 	w->rand_pos = sizeof(w->rand_buf);
 	rc = rs_ratelimit_new(65536, ((uint64_t)rs__random32(w) << 32) | rs__random32(w), &w->rl);
 	if (rc)
@@ -335,6 +358,8 @@ void rs__worker_fini(struct rs_worker *w)
 	rs__tls->worker_fini(w);
 	rs_cache_free(w->cache);
 	w->cache = NULL;
+	rs_vcache_free(w->vcache);
+	w->vcache = NULL;
 	rs_ratelimit_free(w->rl);
 	w->rl = NULL;
 	bl_reader_close(w->bl);

@@ -341,6 +341,46 @@ int rs_cache_put(struct rs_cache *c, const struct rs_cache_key *k, const uint8_t
                  size_t body_len, const uint16_t *ttl_offs, int n_ttl, uint32_t ttl,
                  uint64_t now_ms);
 
+/* ---------------------------------------------------- verdict cache (rs_vcache.c) --- */
+
+/*
+ * A bounded per-worker table: lowercased wire name -> a small value of the caller's (the
+ * blocklist's raw result for the name), valid for one store generation. No allocation after
+ * rs_vcache_new; names longer than RS_VCACHE_NAME_MAX are not kept.
+ */
+#define RS_VCACHE_WAYS     8  /* slots a name may live in (the probe bound) */
+#define RS_VCACHE_NAME_MAX 86 /* wire bytes kept per name */
+#define RS_VCACHE_VAL_MAX  40 /* value bytes kept per name */
+
+struct rs_vcache;
+
+struct rs_vcache_stats {
+	uint64_t hits, misses;
+	uint64_t evictions; /* a live entry replaced by another name of its set */
+	uint64_t flushes;   /* generation changes (every entry dropped at once) */
+	uint64_t skipped;   /* values not kept (too long, or read in another snapshot) */
+	uint32_t entries;   /* live entries of the current generation */
+	uint32_t capacity;  /* slots: at most the `entries` asked for */
+};
+
+/* A table of at most `entries` slots (136 bytes each: the slot and its tag); 0: `*out` =
+ * NULL, caching off. Returns 0 or RS_ENOMEM. `*out` owned by the caller, freed with
+ * rs_vcache_free (NULL allowed). */
+int rs_vcache_new(uint32_t entries, struct rs_vcache **out);
+void rs_vcache_free(struct rs_vcache *vc);
+/* The store generation now: when it differs from the table's, every entry is dropped. */
+void rs_vcache_generation(struct rs_vcache *vc, uint64_t gen);
+/* The generation last set. */
+uint64_t rs_vcache_current(const struct rs_vcache *vc);
+/* Copy the value for `name` (borrowed, `len` bytes) into `val` (RS_VCACHE_VAL_MAX bytes) and
+ * its length into `*vlen`; false on a miss. */
+bool rs_vcache_get(struct rs_vcache *vc, const uint8_t *name, size_t len, void *val, size_t *vlen);
+/* Keep `val` (`vlen` bytes, copied) for `name`, read at store generation `gen`: refused
+ * (RS_EINVAL) unless `gen` is the table's generation and both fit. Evicts within the set. */
+int rs_vcache_put(struct rs_vcache *vc, uint64_t gen, const uint8_t *name, size_t len,
+                  const void *val, size_t vlen);
+void rs_vcache_stats(const struct rs_vcache *vc, struct rs_vcache_stats *st);
+
 /* ------------------------------------------------ rate limiting (rs_ratelimit.c) --- */
 
 struct rs_ratelimit;

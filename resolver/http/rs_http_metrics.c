@@ -177,6 +177,16 @@ static void cache_upstream(struct buf *b, const struct rs_stats *s)
 	bprintf(b, "kidguard_cache_misses_total %llu\n", (unsigned long long)s->cache_misses);
 	head(b, "kidguard_cache_entries", "gauge", "Entries in the answer caches.");
 	bprintf(b, "kidguard_cache_entries %llu\n", (unsigned long long)s->cache_entries);
+	head(b, "kidguard_verdict_cache_hits_total", "counter",
+	     "Blocklist lookups answered by the verdict cache ([cache] verdict_entries).");
+	bprintf(b, "kidguard_verdict_cache_hits_total %llu\n", (unsigned long long)s->verdict_hits);
+	head(b, "kidguard_verdict_cache_misses_total", "counter",
+	     "Blocklist lookups the verdict cache did not hold (the store was read).");
+	bprintf(b, "kidguard_verdict_cache_misses_total %llu\n",
+	        (unsigned long long)s->verdict_misses);
+	head(b, "kidguard_verdict_cache_entries", "gauge",
+	     "Entries in the verdict caches for the store's current generation.");
+	bprintf(b, "kidguard_verdict_cache_entries %llu\n", (unsigned long long)s->verdict_entries);
 	head(b, "kidguard_upstream_queries_total", "counter", "Queries sent to upstreams.");
 	bprintf(b, "kidguard_upstream_queries_total %llu\n",
 	        (unsigned long long)s->upstream_queries);

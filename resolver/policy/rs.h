@@ -168,6 +168,7 @@ struct rs_config {
 	uint8_t private_domain_len[RS_MAX_PRIVATE_DOMAINS];
 	int n_private_domains;
 	uint32_t cache_max_memory_mb; /* per worker; 0 = bounded by size only */
+	uint32_t verdict_entries;     /* verdict cache slots per worker; 0 = off */
 
 	/* [access] */
 	struct kg_cidr allow[RS_MAX_ACL];
@@ -482,6 +483,7 @@ enum rs_sub_status {
 struct bl_db;
 struct bl_reader;
 struct rs_safesearch;
+struct rs_vcache;
 
 /*
  * Profiles resolved through the store, remembered per caller (one per worker, per HTTP
@@ -523,6 +525,13 @@ struct rs_decide_ctx {
 	bool test_store_fault; /* tests only: every store lookup fails (rs_server.c) */
 	/* Where store records are resolved (profiles as data); NULL: config profiles only. */
 	struct rs_profile_scratch *scratch;
+	/* The worker's verdict cache (rs_vcache.c), or NULL: the blocklist's raw result per
+	 * name at the store's generation, so a repeated name skips LMDB. NULL for the API and
+	 * kidguard-ctl; the decision is the same either way (bl_raw_decide). Borrowed, mutable:
+	 * a lookup fills it. Needs `db` for the generation. */
+	struct rs_vcache *vcache;
+	/* bl_db_generation(db) as the caller read it for this query; 0: read it when needed. */
+	uint64_t generation;
 };
 
 /*

@@ -584,6 +584,7 @@ static const struct key_def keys[] = {
 	{"upstream", "private_address_answers", set_private_answers, 0, 0, 0},
 	{"upstream", "private_domains", set_private_domains, 0, 0, 0},
 	{"cache", "max_memory", set_u32, 0, 65536, OFF(cache_max_memory_mb)},
+	{"cache", "verdict_entries", set_u32, 0, 16777216, OFF(verdict_entries)},
 	{"blocklist", "path", set_path, 0, 0, OFF(state_dir)},
 	{"blocking", "sinkhole_ipv4", set_ipv4, 0, 0, OFF(sinkhole_ipv4)},
 	{"blocking", "sinkhole_ipv6", set_ipv6, 0, 0, OFF(sinkhole_ipv6)},
@@ -1383,6 +1384,7 @@ void rs_config_defaults(struct rs_config *cfg)
 	for (size_t i = 0; i < sizeof(private_zones) / sizeof(private_zones[0]); i++)
 		add_private_domain(cfg, private_zones[i]);
 	cfg->cache_max_memory_mb = 256;
+	cfg->verdict_entries = 65536;
 	cfg->sync_interval_s = 60;
 	cfg->sync_timeout_s = 60;
 	cfg->sync_max_age_s = 2 * 86400;
@@ -1705,7 +1707,8 @@ void rs_config_print(const struct rs_config *cfg, FILE *out)
 	print_private(cfg, out);
 	fprintf(out, "[cache]\nsize = %u\nmin_ttl = %u\nmax_ttl = %u\nnegative_max_ttl = %u\n",
 	        cfg->cache_size, cfg->cache_min_ttl, cfg->cache_max_ttl, cfg->cache_neg_max_ttl);
-	fprintf(out, "max_memory = %u\n\n", cfg->cache_max_memory_mb);
+	fprintf(out, "max_memory = %u\nverdict_entries = %u\n\n", cfg->cache_max_memory_mb,
+	        cfg->verdict_entries);
 	print_ratelimit(cfg, out);
 	fprintf(out, "[access]\nallow = ");
 	for (int i = 0; i < cfg->n_allow; i++) {

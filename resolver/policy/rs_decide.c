@@ -319,34 +319,108 @@ static void apply_policy(const struct rs_decide_ctx *cx, const struct rs_ask *q,
 	v->rewrite_len = 0;
 }
 
-/* "category=adult,gambling; list=feed@1234": what an operator or a parent needs to know. */
+/* Append `str` (`len` bytes) to the text at `*n`, cut at the buffer's end (NUL kept). */
+static void text_add(char *buf, size_t size, size_t *n, const char *str, size_t len)
+{
+	if (*n + len >= size)
+		len = *n < size - 1 ? size - 1 - *n : 0;
+	memcpy(buf + *n, str, len);
+	*n += len;
+	buf[*n] = '\0';
+}
+
+static void text_str(char *buf, size_t size, size_t *n, const char *str)
+{
+	text_add(buf, size, n, str, strlen(str));
+}
+
+/*
+ * "category=adult,gambling; list=feed@1234": what an operator or a parent needs to know.
+ * Built with copies rather than snprintf: it is on every blocked answer's path.
+ */
 static void list_text(const struct rs_decide_ctx *cx, const struct rs_ask *q, struct rs_verdict *v)
 {
 	uint64_t cats = rs_verdict_categories(v);
 	size_t len = sizeof(v->text), n = 0;
 	const char *sep = "category=", *name;
-	char *buf = v->text;
+	char *buf = v->text, num[16];
+	int k = (int)sizeof(num);
+	uint32_t ver = v->list.feed_version;
 
-	if (q->via)
-		n = (size_t)snprintf(buf, len, "cname=%s; ", q->via);
-	for (int b = 0; b < BL_CATEGORY_MAX && n < len; b++) {
-		if (!(cats & (1ULL << b)) || !cx->db || !(name = bl_category_name(cx->db, b)))
+	buf[0] = '\0';
+	if (q->via) {
+		text_str(buf, len, &n, "cname=");
+		text_str(buf, len, &n, q->via);
+		text_str(buf, len, &n, "; ");
+	}
+	for (uint64_t c = cats; c; c &= c - 1) {
+		int b = __builtin_ctzll(c);
+		if (!cx->db || !(name = bl_category_name(cx->db, b)))
 			continue;
-		n += (size_t)snprintf(buf + n, len - n, "%s%s", sep, name);
+		text_str(buf, len, &n, sep);
+		text_str(buf, len, &n, name);
 		sep = ",";
 	}
-	if (n >= len)
-		n = len - 1;
 	if (v->list.mandatory) /* the publisher's word, not the parent's: say so */
-		n += (size_t)snprintf(buf + n, len - n, "%smandatory (publisher)", n ? "; " : "");
-	if (n >= len)
-		n = len - 1;
-	if (v->list.source == BL_SOURCE_LOCAL)
-		snprintf(buf + n, len - n, "%slist=local", n ? "; " : "");
-	else if (v->list.source == BL_SOURCE_PROFILE)
-		snprintf(buf + n, len - n, "%slist=profile:%s", n ? "; " : "", v->profile->name);
-	else
-		snprintf(buf + n, len - n, "%slist=feed@%u", n ? "; " : "", v->list.feed_version);
+		text_str(buf, len, &n, n ? "; mandatory (publisher)" : "mandatory (publisher)");
+	if (n)
+		text_str(buf, len, &n, "; ");
+	if (v->list.source == BL_SOURCE_LOCAL) {
+		text_str(buf, len, &n, "list=local");
+		return;
+	}
+	if (v->list.source == BL_SOURCE_PROFILE) {
+		text_str(buf, len, &n, "list=profile:");
+		text_str(buf, len, &n, v->profile->name);
+		return;
+	}
+	text_str(buf, len, &n, "list=feed@");
+	do
+		num[--k] = (char)('0' + ver % 10);
+	while ((ver /= 10) != 0);
+	text_add(buf, len, &n, num + k, sizeof(num) - (size_t)k);
+}
+
+/* What the verdict cache keeps per name: the snapshot's mandatory categories, then the rules. */
+#define VC_RECS 2
+_Static_assert(8 + VC_RECS * sizeof(struct bl_raw_rec) <= RS_VCACHE_VAL_MAX, "fits a slot");
+
+/*
+ * The blocklist's verdict for `mask`. With the worker's verdict cache, the rules found for
+ * the name are remembered per store generation and decided from per mask, so every profile
+ * shares one entry and a commit (any process) is seen at the next query. The decision itself
+ * is bl_raw_decide either way: the cache cannot change an answer.
+ */
+static int list_lookup(const struct rs_decide_ctx *cx, const struct rs_ask *q, uint64_t mask,
+                       struct bl_verdict *out)
+{
+	struct bl_raw_rec recs[VC_RECS];
+	uint64_t val[RS_VCACHE_VAL_MAX / 8];
+	struct bl_raw raw;
+	size_t vlen;
+	int rc;
+
+	if (!cx->vcache || !cx->db)
+		return bl_lookup_wire(cx->rd, q->qname, q->len, mask, out);
+	rs_vcache_generation(cx->vcache,
+	                     cx->generation ? cx->generation : bl_db_generation(cx->db));
+	if (rs_vcache_get(cx->vcache, q->qname, q->len, val, &vlen)) {
+		raw.snapshot = rs_vcache_current(cx->vcache);
+		raw.mandatory = val[0];
+		raw.n = (int)((vlen - 8) / sizeof(struct bl_raw_rec));
+		memcpy(recs, val + 1, vlen - 8);
+		raw.rec = recs;
+		return bl_raw_decide(&raw, q->qname, q->len, mask, out);
+	}
+	if ((rc = bl_lookup_raw(cx->rd, q->qname, q->len, &raw)) < 0)
+		return rc;
+	if (raw.n <= VC_RECS) { /* else too many rules along the path: asked every time */
+		val[0] = raw.mandatory;
+		memcpy(val + 1, raw.rec, (size_t)raw.n * sizeof(struct bl_raw_rec));
+		rs_vcache_put(cx->vcache, raw.snapshot, q->qname, q->len, val,
+		              8 + (size_t)raw.n * sizeof(struct bl_raw_rec));
+	}
+	return bl_raw_decide(&raw, q->qname, q->len, mask, out);
 }
 
 /* Step 5: the blocklist. */
@@ -359,8 +433,14 @@ static void apply_list(const struct rs_decide_ctx *cx, const struct rs_ask *q, s
 
 	if (!cx->rd)
 		return;
-	rc = cx->test_store_fault ? BL_ESTORE
-	                          : bl_lookup_wire_opts(cx->rd, &o, q->qname, q->len, &v->list);
+	/* A profile's own rules or a walled garden: not a function of name and mask alone, so
+	 * not from the verdict cache. */
+	if (cx->test_store_fault)
+		rc = BL_ESTORE;
+	else if (o.profile || o.allowlist)
+		rc = bl_lookup_wire_opts(cx->rd, &o, q->qname, q->len, &v->list);
+	else
+		rc = list_lookup(cx, q, v->mask, &v->list);
 	if (rc == BL_ENAME) {
 		/* A label with a zero byte cannot be keyed, so no rule could match it: refuse
 		 * rather than let "\000.blocked.example" slip past a subtree block. */

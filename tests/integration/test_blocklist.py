@@ -485,6 +485,61 @@ class BlocklistTest(kgtest.KGTestCase):
         self.assertTrue(d.alive())
         self.assertEqual(up.count(g, "A"), 1)
 
+    def test_verdict_cache_sees_ctl_changes_at_the_next_query(self):
+        """[cache] verdict_entries remembers the rules found per name; a kidguard-ctl
+        deny/allow while the daemon runs is seen at the very next query (real DNS), for a
+        name the cache holds, and the cache's hits show in /metrics. With the cache off, the
+        same answers."""
+        for entries in ("64", "0"):
+            with self.subTest(verdict_entries=entries):
+                http_port = kgtest.free_port(v6=False)
+                up, d = self.setup(profiles_overrides({
+                    "cache": {"verdict_entries": entries},
+                    "http": {"listen": "127.0.0.1:%d" % http_port}}), import_lists=False)
+                hits = lambda: kgtest.metrics_value(http_port,  # noqa: E731
+                                                    "kidguard_verdict_cache_hits_total", 0)
+                self.ctl(d, "deny", "add", "n21.kg.test", "--category", "adult")
+                for _ in range(3):  # blocked answers are not in the answer cache
+                    self.assertSinkholed(d, "n21.kg.test", "adult", source=KIDS)
+                if entries != "0":
+                    self.assertGreaterEqual(hits(), 4, "A and AAAA asked 3 times each")
+                else:
+                    self.assertEqual(hits(), 0)
+                # an allow for the name: forwarded at the next query
+                self.ctl(d, "allow", "add", "n21.kg.test")
+                self.assertForwarded(up, d, "n21.kg.test", source=KIDS)
+                # a subtree deny above it: the allow (more specific) still wins, a sibling
+                # asked before (cached as "no rule") is blocked now
+                self.assertForwarded(up, d, "n22.kg.test", source=KIDS)
+                r = query(d.port, "n22.kg.test", "AAAA", source=KIDS, edns=0)
+                self.assertEqual(ede_options(r), [])
+                self.ctl(d, "deny", "add", "kg.test", "--category", "adult")
+                self.assertSinkholed(d, "n22.kg.test", "adult", source=KIDS)
+                self.assertForwarded(up, d, "n21.kg.test", source=KIDS, count=False)
+                # and back: allow del leaves the subtree deny, deny del of both forwards
+                self.ctl(d, "allow", "del", "n21.kg.test")
+                self.assertSinkholed(d, "n21.kg.test", "adult", source=KIDS)
+                self.ctl(d, "deny", "del", "kg.test")
+                self.ctl(d, "deny", "del", "n21.kg.test")
+                self.assertForwarded(up, d, "n21.kg.test", source=KIDS, count=False)
+                self.assertForwarded(up, d, "n22.kg.test", source=KIDS, count=False)
+                if entries != "0":
+                    # resized by a reload: the counter goes on, the answers stay right
+                    before = hits()
+                    d.sections["cache"]["verdict_entries"] = "16"
+                    d.write_config()
+                    d.send_signal(signal.SIGHUP)
+                    self.assertTrue(kgtest.wait_until(
+                        lambda: "configuration reloaded" in d.log_text(), 5), d.log_text())
+                    self.ctl(d, "deny", "add", "n23.kg.test", "--category", "adult")
+                    self.assertTrue(kgtest.wait_until(lambda: (
+                        self.assertSinkholed(d, "n23.kg.test", "adult", source=KIDS) or
+                        hits() > before), 5))
+                    self.assertGreaterEqual(hits(), before)
+                self.assertTrue(d.alive())
+                d.stop()
+                up.stop()
+
     # ---- served from the first second
     def test_million_entries_served_from_first_second(self):
         up = self.start_upstream()

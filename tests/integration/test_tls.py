@@ -228,6 +228,35 @@ class TlsTest(kgtest.KGTestCase):
         self.assertForwarded(self.kdig(d, "www.kg.test", "+tls-hostname=" + HOST),
                              "192.0.2.1")
 
+    # ---- the ready line
+    def test_ready_line_lists_listeners_and_tables(self):
+        """The start-up line names every listener with its address (UDP/TCP, DoT, DoH, HTTP,
+        block page) and the table sizes: feed entries, subscriber prefixes, device IDs."""
+        http_port, page_port = kgtest.free_port(False), kgtest.free_port(False)
+        up, d = self.start({"http": {"listen": "127.0.0.1:%d" % http_port,
+                                     "block_page_listen": "127.0.0.1:%d" % page_port}},
+                           start=False)
+        lst = os.path.join(self.tmp, "feed.txt")
+        with open(lst, "w") as f:
+            f.write("one.example\ntwo.example\nthree.example\n")
+        for args in (["import", "--format", "domains", "--category", "adult", lst],
+                     ["deny", "add", "local.example"],
+                     ["clients", "set", "10.200.0.4/30", "kids"],
+                     ["clients", "set", "10.200.1.0/24", "kids"],
+                     ["devices", "add", "anna-phone", "--profile", "kids"]):
+            r = kgtest.run_ctl(args, config=d.conf)
+            self.assertEqual(r.returncode, 0, "%s: %s%s" % (args, r.stdout, r.stderr))
+        d.start()
+        want = ("ready: listening on DNS 127.0.0.1:%d (UDP and TCP), DoT 127.0.0.1:%d, "
+                "DoH 127.0.0.1:%d, HTTP (dashboard, API, metrics) 127.0.0.1:%d, "
+                "block page 127.0.0.1:%d; 1 worker" % (d.port, self.dot, self.doh, http_port,
+                                                      page_port))
+        self.assertTrue(kgtest.wait_until(lambda: want in d.log_text(), 5), d.log_text())
+        # kidguard-ctl writes local rules (the feed comes from a sync): 3 imported + 1 deny
+        self.assertIn("0 feed entries (version 0), 4 local overrides, 2 subscriber prefixes, "
+                      "1 device IDs", d.log_text())
+        self.assertStillAnswering(d)
+
     # ---- answers and device identity
     def test_dot_and_doh_per_device_profiles(self):
         up, d = self.start()

@@ -7,7 +7,7 @@
 # Each links the one library it tests (resolver/CMakeLists.txt): kgdns for the DNS code,
 # kgpolicy for the config, kgdaemon where rs_cache_ttl_for (config caps) is used.
 foreach(t wire:kgdaemon cache:kgdaemon config:kgpolicy upstream:kgpolicy ratelimit:kgdns
-	proxy:kgdns frame:kgdns siphash:kgdns signal:kgdns)
+	proxy:kgdns frame:kgdns siphash:kgdns signal:kgdns vcache:kgdns)
 	string(REPLACE ":" ";" tl ${t})
 	list(GET tl 0 t)
 	list(GET tl 1 lib)

@@ -119,6 +119,7 @@ static const char full_golden[] =
     "max_ttl = 7200\n"
     "negative_max_ttl = 900\n"
     "max_memory = 256\n"
+    "verdict_entries = 65536\n"
     "\n"
     "[ratelimit]\n"
     "qps = 0\n"

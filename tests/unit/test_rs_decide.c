@@ -18,6 +18,7 @@
 
 #include "bl_fixture.h"
 #include "rs.h"
+#include "rs_dns.h"
 
 #define MOW(day, h, m) ((day)*1440 + (h)*60 + (m)) /* day 0 = Monday */
 #define NOON           MOW(2, 12, 0)
@@ -528,6 +529,137 @@ static void test_list_stage_for_a_cname(void **state)
 	assert_string_equal(v.text, "cname=x.evil.test; category=adult; list=feed@7");
 }
 
+/* ---- the verdict cache: the same decisions, from a remembered raw result ---- */
+
+static const char *const cache_names[] = {
+    "www.bad.example",
+    "bad.example",
+    "x.ok.bad.example",
+    "casino.example",
+    "hidden.example",
+    "a.b.hidden.example",
+    "only.hashed.example",
+    "other.example",
+    "evil.test",
+    "ok.evil.test",
+    "local.test",
+    "x.local.test",
+    "a.b.c.deep.example",
+    "c.deep.example",
+    "play.test",
+    "a123456789012345678901234567890.b123456789012345678901234567890.long.evil.test",
+};
+
+static void decide_named(struct fx *f, struct rs_vcache *vc, const struct rs_profile *prof,
+                         const char *name, struct rs_verdict *v)
+{
+	uint8_t wire[256];
+	int n = rs_name_to_wire(name, wire, sizeof(wire));
+	struct rs_ask ask = {wire, (size_t)n, 1, NULL};
+	struct rs_client cl = {.profile = prof};
+	struct rs_decide_ctx cx = {
+	    .cfg = &cfg, .ss = ss, .db = f->db, .rd = f->r, .minute_of_week = NOON, .vcache = vc};
+
+	assert_true(n > 0);
+	assert_int_equal(rs_decide(&cx, &cl, &ask, RS_STAGE_ALL, v), 0);
+}
+
+static void same_verdict(const char *name, const struct rs_verdict *a, const struct rs_verdict *b)
+{
+	if (a->outcome != b->outcome || a->step != b->step || a->action != b->action ||
+	    strcmp(a->text, b->text) != 0 || a->list.action != b->list.action ||
+	    a->list.source != b->list.source || a->list.categories != b->list.categories ||
+	    a->list.mandatory != b->list.mandatory || a->list.subtree != b->list.subtree ||
+	    a->list.feed_version != b->list.feed_version || strcmp(a->list.match, b->list.match))
+		fail_msg("%s (profile %s): cached \"%s\" match %s, uncached \"%s\" match %s", name,
+		         a->profile->name, a->text, a->list.match, b->text, b->list.match);
+}
+
+/* Every profile and name alike with and without the cache, on a miss and on a hit. */
+static void all_agree(struct fx *f, struct rs_vcache *vc)
+{
+	struct rs_verdict a, b;
+
+	for (int pass = 0; pass < 2; pass++)
+		for (int p = 0; p < cfg.n_profiles; p++)
+			for (size_t i = 0; i < sizeof(cache_names) / sizeof(cache_names[0]); i++) {
+				decide_named(f, vc, &cfg.profiles[p], cache_names[i], &a);
+				decide_named(f, NULL, &cfg.profiles[p], cache_names[i], &b);
+				same_verdict(cache_names[i], &a, &b);
+			}
+}
+
+static void put_hashed_rule(struct bl_writer *w, const uint8_t *key, const char *name,
+                            unsigned labels, unsigned fl, uint64_t cats)
+{
+	uint8_t h[BL_HASH_LEN];
+
+	assert_int_equal(bl_name_hash(key, name, h), 0);
+	assert_int_equal(bl_writer_put_hashed(w, h, labels, fl, cats, 9), 0);
+}
+
+/* Hashed (confidential) entries, mandatory categories above local allows, exact and subtree
+ * rules at several levels, names too long for a slot: the cache answers exactly as the store,
+ * and a commit is seen at the next decision. */
+static void test_verdict_cache_agrees(void **state)
+{
+	static const uint8_t key[BL_HASH_KEY_LEN] = {7, 7, 7};
+	struct fx *f;
+	struct rs_vcache *vc;
+	struct rs_vcache_stats st;
+	struct rs_verdict v;
+	struct bl_writer *w;
+	uint64_t csam = 1ULL << 40, adult = 1ULL << BL_CAT_ADULT, gamb = 1ULL << BL_CAT_GAMBLING;
+
+	(void)state;
+	assert_int_equal(setup((void **)&f), 0);
+	assert_int_equal(rs_vcache_new(64, &vc), 0);
+	assert_int_equal(bl_writer_begin(f->db, &w), 0);
+	assert_int_equal(bl_writer_category_set(w, 40, "csam", "", true), 0);
+	assert_int_equal(bl_writer_put(w, BL_SOURCE_FEED, "bad.example", BL_F_SUBTREE, csam, 3), 0);
+	assert_int_equal(
+	    bl_writer_put(w, BL_SOURCE_FEED, "ok.bad.example", BL_F_SUBTREE | BL_F_ALLOW, 0, 3), 0);
+	assert_int_equal(bl_writer_put(w, BL_SOURCE_FEED, "casino.example", 0, gamb, 3), 0);
+	assert_int_equal(bl_writer_put(w, BL_SOURCE_FEED, "evil.test", BL_F_SUBTREE, adult, 3), 0);
+	assert_int_equal(bl_writer_put(w, BL_SOURCE_FEED, "deep.example", BL_F_SUBTREE, gamb, 3),
+	                 0);
+	assert_int_equal(bl_writer_put(w, BL_SOURCE_FEED, "c.deep.example", BL_F_SUBTREE, adult, 3),
+	                 0);
+	assert_int_equal(
+	    bl_writer_put(w, BL_SOURCE_FEED, "b.c.deep.example", BL_F_SUBTREE | BL_F_ALLOW, 0, 3),
+	    0);
+	assert_int_equal(bl_writer_put(w, BL_SOURCE_LOCAL, "a.b.c.deep.example", 0, 0, 0), 0);
+	assert_int_equal(
+	    bl_writer_put(w, BL_SOURCE_LOCAL, "bad.example", BL_F_SUBTREE | BL_F_ALLOW, 0, 0), 0);
+	assert_int_equal(bl_writer_put(w, BL_SOURCE_LOCAL, "casino.example", BL_F_ALLOW, 0, 0), 0);
+	assert_int_equal(bl_writer_put(w, BL_SOURCE_LOCAL, "ok.evil.test", BL_F_ALLOW, 0, 0), 0);
+	assert_int_equal(bl_writer_put(w, BL_SOURCE_LOCAL, "local.test", 0, 0, 0), 0);
+	assert_int_equal(bl_writer_set_hash_key(w, key), 0);
+	put_hashed_rule(w, key, "hidden.example", 2, BL_F_SUBTREE, csam);
+	put_hashed_rule(w, key, "only.hashed.example", 3, 0, adult);
+	put_hashed_rule(w, key, "play.test", 2, BL_F_SUBTREE, adult);
+	assert_int_equal(bl_writer_set_feed_policy(w, csam, 0), 0);
+	assert_int_equal(bl_writer_commit(w), 0);
+
+	all_agree(f, vc);
+	rs_vcache_stats(vc, &st);
+	assert_true(st.hits > 0);
+	assert_true(st.misses > 0);
+
+	/* A new deny is seen at once, cache or not: the commit changed the generation. */
+	decide_named(f, vc, &cfg.profiles[cfg.default_profile], "other.example", &v);
+	assert_int_equal(v.outcome, RS_OUT_FORWARD);
+	assert_int_equal(bl_writer_begin(f->db, &w), 0);
+	assert_int_equal(bl_writer_put(w, BL_SOURCE_LOCAL, "other.example", 0, 0, 0), 0);
+	assert_int_equal(bl_writer_del(w, BL_SOURCE_LOCAL, "casino.example", BL_F_ALLOW), 0);
+	assert_int_equal(bl_writer_commit(w), 0);
+	decide_named(f, vc, &cfg.profiles[cfg.default_profile], "other.example", &v);
+	assert_int_equal(v.outcome, RS_OUT_BLOCK);
+	all_agree(f, vc);
+	rs_vcache_free(vc);
+	teardown((void **)&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -537,6 +669,7 @@ int main(void)
 	    cmocka_unit_test(test_household_table),
 	    cmocka_unit_test(test_subscriber_status_and_store_rc),
 	    cmocka_unit_test(test_list_stage_for_a_cname),
+	    cmocka_unit_test(test_verdict_cache_agrees),
 	};
 
 	return cmocka_run_group_tests(tests, setup_all, teardown_all);

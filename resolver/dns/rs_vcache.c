@@ -1,0 +1,220 @@
+/*
+ * The verdict cache: one per worker, so the query path takes no lock. Children's devices ask
+ * the same blocked names over and over, and each blocklist lookup walks LMDB afresh (a cursor
+ * search and a get per candidate level and source); this remembers, per lowercased wire name,
+ * a small value the caller gives (the blocklist's raw result, bl_lookup_raw) for one store
+ * generation.
+ *
+ * Layout: a fixed array of 128-byte slots allocated once, grouped in sets of RS_VCACHE_WAYS
+ * (open addressing with a bounded probe: a name can live only in its set), and beside it the
+ * sets' tags (32 bits of each name's hash and the slot's epoch), one cache line per set: a
+ * lookup or an insert reads that line and then only a slot whose tag matches (the table is
+ * larger than the CPU caches, so each line touched is a memory round trip). The name is compared in
+ * full, so a hash collision costs a probe, never a wrong verdict. A set picks its victim round
+ * robin. A new generation invalidates every slot at once by bumping the epoch the slots are stamped
+ * with (no sweep); only when the 32-bit epoch wraps is the array cleared. SipHash-1-3 under a key
+ * drawn per cache keeps clients from choosing names that share a set.
+ */
+#include "rs_dns.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "rs_dns_int.h"
+
+struct slot {
+	uint8_t namelen;
+	uint8_t vlen;
+	uint8_t name[RS_VCACHE_NAME_MAX];
+	uint8_t val[RS_VCACHE_VAL_MAX];
+};
+
+_Static_assert(sizeof(struct slot) == 128, "a slot is two cache lines");
+
+struct vtag {
+	uint32_t tag;   /* low bits of the name's hash */
+	uint32_t epoch; /* 0: empty; else the slot is valid only while it equals the cache's */
+};
+
+struct rs_vcache {
+	struct slot *slots;
+	struct vtag *tags; /* per slot, RS_VCACHE_WAYS of them in one cache line per set */
+	uint32_t nsets, ways;
+	uint32_t epoch;
+	uint64_t gen;
+	uint8_t *victim; /* per set: the next way to evict */
+	struct rs_siphash_key key;
+	struct rs_vcache_stats st;
+};
+
+static int random_key(struct rs_siphash_key *key)
+{
+	uint8_t b[RS_SIPHASH_KEY_LEN];
+	size_t got = 0;
+
+	while (got < sizeof(b)) {
+		ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return RS_EINVAL;
+		got += (size_t)n;
+	}
+	rs__siphash_key_from_bytes(b, key);
+	return 0;
+}
+
+/* Zeroed and cache-line aligned, so that a set's tags are one line. */
+static void *zalloc_lines(size_t size)
+{
+	size_t rounded = (size + 63) & ~(size_t)63;
+	void *p = aligned_alloc(64, rounded);
+
+	if (p)
+		memset(p, 0, rounded);
+	return p;
+}
+
+int rs_vcache_new(uint32_t entries, struct rs_vcache **out)
+{
+	struct rs_vcache *vc;
+
+	*out = NULL;
+	if (entries == 0)
+		return 0;
+	vc = calloc(1, sizeof(*vc));
+	if (!vc)
+		return RS_ENOMEM;
+	/* Never more slots than asked for: the bound is the config's. */
+	vc->ways = entries < RS_VCACHE_WAYS ? entries : RS_VCACHE_WAYS;
+	vc->nsets = entries / vc->ways;
+	vc->epoch = 1;
+	vc->slots = zalloc_lines((size_t)vc->nsets * vc->ways * sizeof(struct slot));
+	vc->tags = zalloc_lines((size_t)vc->nsets * vc->ways * sizeof(struct vtag));
+	vc->victim = calloc(vc->nsets, 1);
+	if (!vc->slots || !vc->tags || !vc->victim || random_key(&vc->key) != 0) {
+		rs_vcache_free(vc);
+		return RS_ENOMEM;
+	}
+	vc->st.capacity = vc->nsets * vc->ways;
+	*out = vc;
+	return 0;
+}
+
+void rs_vcache_free(struct rs_vcache *vc)
+{
+	if (!vc)
+		return;
+	free(vc->slots);
+	free(vc->tags);
+	free(vc->victim);
+	free(vc);
+}
+
+void rs_vcache_generation(struct rs_vcache *vc, uint64_t gen)
+{
+	if (gen == vc->gen)
+		return;
+	vc->gen = gen;
+	vc->st.flushes++;
+	vc->st.entries = 0;
+	if (++vc->epoch == 0) { /* after 2^32 commits: stamps could repeat, start clean */
+		memset(vc->tags, 0, (size_t)vc->nsets * vc->ways * sizeof(struct vtag));
+		vc->epoch = 1;
+	}
+}
+
+uint64_t rs_vcache_current(const struct rs_vcache *vc)
+{
+	return vc->gen;
+}
+
+/* The index of the first slot of the name's set, and its tag. */
+static size_t set_of(const struct rs_vcache *vc, const uint8_t *name, size_t len, uint32_t *tag)
+{
+	uint64_t h = rs__siphash13(&vc->key, name, len);
+	uint32_t set = (uint32_t)(((h >> 32) * (uint64_t)vc->nsets) >> 32);
+
+	*tag = (uint32_t)h;
+	return (size_t)set * vc->ways;
+}
+
+static bool same(const struct rs_vcache *vc, size_t i, uint32_t tag, const uint8_t *name,
+                 size_t len)
+{
+	const struct slot *s = &vc->slots[i];
+
+	return vc->tags[i].tag == tag && vc->tags[i].epoch == vc->epoch && s->namelen == len &&
+	       memcmp(s->name, name, len) == 0;
+}
+
+bool rs_vcache_get(struct rs_vcache *vc, const uint8_t *name, size_t len, void *val, size_t *vlen)
+{
+	uint32_t tag;
+	size_t set;
+
+	if (len > RS_VCACHE_NAME_MAX) {
+		vc->st.misses++;
+		return false;
+	}
+	set = set_of(vc, name, len, &tag);
+	for (size_t i = set; i < set + vc->ways; i++) {
+		if (same(vc, i, tag, name, len)) {
+			const struct slot *s = &vc->slots[i];
+			memcpy(val, s->val, s->vlen);
+			*vlen = s->vlen;
+			vc->st.hits++;
+			return true;
+		}
+	}
+	vc->st.misses++;
+	return false;
+}
+
+int rs_vcache_put(struct rs_vcache *vc, uint64_t gen, const uint8_t *name, size_t len,
+                  const void *val, size_t vlen)
+{
+	struct slot *s = NULL;
+	uint32_t tag;
+	size_t set, i, at = 0;
+
+	/* A value read from another snapshot than the current generation's would be served
+	 * under the wrong one: not kept (the next query moves the generation on). */
+	if (gen != vc->gen || len > RS_VCACHE_NAME_MAX || vlen > RS_VCACHE_VAL_MAX) {
+		vc->st.skipped++;
+		return RS_EINVAL;
+	}
+	set = set_of(vc, name, len, &tag);
+	/* The name's own slot if it is there, else the first empty or stale one. */
+	for (i = set; i < set + vc->ways; i++) {
+		if (same(vc, i, tag, name, len)) {
+			s = &vc->slots[at = i];
+			break;
+		}
+		if (!s && vc->tags[i].epoch != vc->epoch)
+			s = &vc->slots[at = i];
+	}
+	if (!s) {
+		uint8_t *v = &vc->victim[set / vc->ways];
+		at = set + *v;
+		s = &vc->slots[at];
+		*v = (uint8_t)((*v + 1) % vc->ways);
+		vc->st.evictions++;
+	} else if (vc->tags[at].epoch != vc->epoch) {
+		vc->st.entries++;
+	}
+	vc->tags[at].tag = tag;
+	vc->tags[at].epoch = vc->epoch;
+	s->namelen = (uint8_t)len;
+	s->vlen = (uint8_t)vlen;
+	memcpy(s->name, name, len);
+	memcpy(s->val, val, vlen);
+	return 0;
+}
+
+void rs_vcache_stats(const struct rs_vcache *vc, struct rs_vcache_stats *st)
+{
+	*st = vc->st;
+}
