@@ -52,7 +52,8 @@ class IspTable:
             for prefix, profile in rows:
                 f.write("%s %s\n" % (prefix, profile))
         r = kgtest.run_cmd([kgfeed.tool("kidguard-feed"), "subscribers", "--key", self.keyfile,
-                            "--dir", self.dir, "--table", self.table] + list(extra))
+                            "--dir", self.dir, "--table", self.table,
+                            "--profiles", "kids,open,default"] + list(extra))
         if r.returncode != 0:
             raise AssertionError("publish failed: %s %s" % (r.stdout, r.stderr))
         m = re.search(r"version (\d+): .* table hash ([0-9a-f]{64})", r.stdout)
@@ -223,21 +224,38 @@ class FleetTest(kgtest.KGTestCase):
         out = run_ctl(["clients", "lookup", "192.0.2.9"], state=state)
         self.assertEqual(out.stdout.split()[1], "kids", out.stdout)
 
-    def test_publisher_refuses_a_conflicting_table(self):
+    def test_publisher_refuses_a_bad_table(self):
         isp = IspTable(self.tmp)
-        with open(isp.table, "w") as f:
-            f.write("10.0.0.0/24 kids\n10.0.0.0/24 open\n")
-        r = kgtest.run_cmd([kgfeed.tool("kidguard-feed"), "subscribers", "--key", isp.keyfile,
-                            "--dir", isp.dir, "--table", isp.table])
+        node_conf = os.path.join(self.tmp, "node.conf")
+        with open(node_conf, "w") as f:
+            f.write("[server]\nworkers = 2\n[profile kids]\nblock = adult\n"
+                    " [profile open ]\nblock = none\n")
+
+        def publish(text, *opts):
+            with open(isp.table, "w") as f:
+                f.write(text)
+            return kgtest.run_cmd([kgfeed.tool("kidguard-feed"), "subscribers", "--key",
+                                   isp.keyfile, "--dir", isp.dir, "--table", isp.table]
+                                  + list(opts))
+        r = publish("10.0.0.0/24 kids\n10.0.0.0/24 open\n", "--config", node_conf)
         self.assertEqual(r.returncode, 1)
         self.assertIn("10.0.0.0/24 mapped to both", r.stderr)
-        with open(isp.table, "w") as f:
-            f.write("10.0.0.1/24 kids\n")  # host bits set
-        r = kgtest.run_cmd([kgfeed.tool("kidguard-feed"), "subscribers", "--key", isp.keyfile,
-                            "--dir", isp.dir, "--table", isp.table])
+        r = publish("10.0.0.1/24 kids\n", "--config", node_conf)  # host bits set
         self.assertEqual(r.returncode, 1)
         self.assertIn("subs.txt:1:", r.stderr)
+        # A mistyped profile: refused naming the line and the names the nodes define...
+        r = publish("10.0.0.0/24 kids\n# ok\nclient 10.0.1.0/24 yuong\n", "--config", node_conf)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("subs.txt:3: unknown profile 'yuong': the nodes define kids, open",
+                      r.stderr)
+        r = publish("10.0.0.0/24 kids\n")  # ... and the names must be given
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--allow-undefined", r.stderr)
         self.assertFalse(os.path.exists(os.path.join(isp.dir, "manifest.json")))
+        # ... unless asked for.
+        r = publish("10.0.0.0/24 kids\n10.0.1.0/24 yuong\n", "--allow-undefined")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("2 prefixes", r.stdout)
 
 
 if __name__ == "__main__":
