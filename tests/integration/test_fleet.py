@@ -85,7 +85,11 @@ class FleetTest(kgtest.KGTestCase):
         return d
 
     def metric(self, d, name):
-        return kgtest.metrics_value(d.http_port, name)
+        """One sample of the node's /metrics; None while its HTTP listener is not up yet."""
+        try:
+            return kgtest.metrics_value(d.http_port, name)
+        except OSError:  # URLError: refused until the HTTP thread listens
+            return None
 
     def answers(self, port, source, proxy=False):
         """The rcode the subscriber at `source` gets for BLOCKED through `port`."""
@@ -223,6 +227,40 @@ class FleetTest(kgtest.KGTestCase):
         self.assertRegex(info, r"table hash     %012x[0-9a-f]{52}" % h)
         out = run_ctl(["clients", "lookup", "192.0.2.9"], state=state)
         self.assertEqual(out.stdout.split()[1], "kids", out.stdout)
+
+    def test_feed_and_table_in_one_sync_process(self):
+        """[sync] and [subscribers] together: one sync process polls both channels (one store
+        environment shared by the two), each with its own key; a feed name blocked for the
+        subscriber the table puts in "kids", not for the one in "open"."""
+        pki = kgfeed.Pki(self.tmp)
+        isp = IspTable(self.tmp)
+        feed = kgfeed.Publisher(self.tmp, "feed")
+        names = kgfeed.write_list(os.path.join(self.tmp, "adult.txt"), ["n7.kg.test"])
+        feed.publish([("adult", names, "domains")])
+        isp.publish([(KIDS + "/32", "kids"), (OTHER + "/32", "open")])
+        srv = kgfeed.FeedServer(self.tmp, self.tmp, pki).start()
+        self.addCleanup(srv.stop)
+        up = self.start_upstream()
+        http_port = kgtest.free_port(v6=False)
+        d = self.start_daemon("127.0.0.1:%d" % up.port, {
+            "profile kids": {"block": "adult", "action": "nxdomain"},
+            "profile open": {"block": "none"},
+            "profile default": {"block": "none"},
+            "http": {"listen": "127.0.0.1:%d" % http_port, "token": TOKEN},
+            "sync": {"url": srv.url("feed/manifest.json"), "public_keys": feed.pub,
+                     "ca_file": pki.ca, "interval": 5},
+            "subscribers": {"url": srv.url("subs/manifest.json"), "public_keys": isp.pub,
+                            "ca_file": pki.ca, "interval": INTERVAL}}, v6=False)
+        d.http_port = http_port
+        self.assertTrue(kgtest.wait_until(
+            lambda: (self.metric(d, "kidguard_feed_version") == 1 and
+                     self.metric(d, "kidguard_subscribers_version") == 1), 15),
+            d.log_text()[-3000:])
+        self.assertEqual(self.answers(d.port, KIDS), "NXDOMAIN")
+        self.assertEqual(self.answers(d.port, OTHER), "NOERROR")
+        self.assertEqual(len(re.findall(r"sync process \d+ started", d.log_text())), 1)
+        self.assertIn("polling the feed at", d.log_text())
+        self.assertIn("polling the subscribers at", d.log_text())
 
     def test_publisher_refuses_a_bad_table(self):
         isp = IspTable(self.tmp)
