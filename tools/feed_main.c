@@ -24,6 +24,7 @@ static void usage(FILE *f)
 	       "                     [--report ADDRESS] [--expires-in SECONDS] [--keep N]\n"
 	       "                     [--version N] [--timestamp-ttl SECONDS]\n"
 	       "       kidguard-feed verify --pubkey KEY [--pubkey KEY2] --dir FEEDDIR\n"
+	       "                     [--subscribers]\n"
 	       "       kidguard-feed timestamp --key KEYFILE [--key KEYFILE2] --dir FEEDDIR\n"
 	       "       kidguard-feed subscribers --key KEYFILE [--key KEYFILE2] --dir DIR\n"
 	       "                     --table FILE --profiles LIST|--config FILE|--allow-undefined\n"

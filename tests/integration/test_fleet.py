@@ -209,6 +209,17 @@ class FleetTest(kgtest.KGTestCase):
         names = kgfeed.write_list(os.path.join(self.tmp, "adult.txt"), ["x.kg-feed.test"])
         feed.publish([("adult", names, "domains")])
         _, h = isp.publish([("192.0.2.0/24", "kids"), ("2001:db8::/48", "open")])
+        # kidguard-feed verify checks the table as a node would and prints its hash.
+        feedtool = kgfeed.tool("kidguard-feed")
+        r = kgtest.run_cmd([feedtool, "verify", "--subscribers", "--pubkey", isp.pub, "--dir",
+                            isp.dir])
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"table hash %012x[0-9a-f]{52}\nok" % h)
+        r = kgtest.run_cmd([feedtool, "verify", "--pubkey", isp.pub, "--dir", isp.dir])
+        self.assertEqual(r.returncode, 1, "a table is not a feed")
+        r = kgtest.run_cmd([feedtool, "verify", "--subscribers", "--pubkey", isp.pub, "--dir",
+                            feed.dir])
+        self.assertEqual(r.returncode, 1, "a feed is not a table")
         srv = kgfeed.FeedServer(self.tmp, self.tmp, pki).start()
         self.addCleanup(srv.stop)
         state = os.path.join(self.tmp, "state")
