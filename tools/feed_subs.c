@@ -37,6 +37,78 @@ struct table {
 	size_t n, cap;
 };
 
+/* The profile names the nodes define (--profiles, --config): a table naming another is refused,
+ * naming the line, unless --allow-undefined (a typo would give subscribers a weaker profile). */
+#define KNOWN_MAX 256
+struct known {
+	char names[KNOWN_MAX][SY_SUBS_NAME_MAX];
+	int n;
+	bool any; /* --allow-undefined */
+};
+static struct known known;
+
+static int known_add(const char *name, size_t len)
+{
+	if (len == 0 || len >= SY_SUBS_NAME_MAX || known.n == KNOWN_MAX)
+		return -1;
+	memcpy(known.names[known.n], name, len);
+	known.names[known.n++][len] = '\0';
+	return 0;
+}
+
+/* "a,b c": names separated by commas and/or spaces. */
+static int known_list(const char *list)
+{
+	while (*list) {
+		size_t n = strcspn(list, ", ");
+		if (n && known_add(list, n) != 0)
+			return -1;
+		list += n;
+		list += strspn(list, ", ");
+	}
+	return 0;
+}
+
+/* The "[profile NAME]" sections of a kidguard.conf (the nodes' config). */
+static int known_config(const char *file)
+{
+	FILE *f = fopen(file, "r");
+	char line[512];
+	int rc = 0;
+
+	if (!f) {
+		fprintf(stderr, "kidguard-feed: %s: %s\n", file, strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && fgets(line, sizeof(line), f)) {
+		char *p = line + strspn(line, " \t"), *end;
+		if (strncmp(p, "[profile ", 9) != 0 || !(end = strchr(p, ']')))
+			continue;
+		p += 9;
+		p += strspn(p, " \t");
+		while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		rc = known_add(p, (size_t)(end - p));
+	}
+	fclose(f);
+	return rc;
+}
+
+static bool known_ok(const char *name)
+{
+	for (int i = 0; i < known.n; i++) {
+		if (strcmp(known.names[i], name) == 0)
+			return true;
+	}
+	return known.any;
+}
+
+static void known_print(FILE *out)
+{
+	for (int i = 0; i < known.n; i++)
+		fprintf(out, "%s%s", i ? ", " : "", known.names[i]);
+}
+
 static int table_add(struct table *t, const struct bl_prefix *p, const char *prof)
 {
 	if (t->n == t->cap) {
@@ -116,6 +188,13 @@ static int read_line(struct table *t, char *line, const char *file, unsigned lon
 	}
 	if (!b || x || bl_prefix_parse(a, &p) != 0 || !name_ok(b)) {
 		fprintf(stderr, "kidguard-feed: %s:%lu: not \"PREFIX PROFILE\"\n", file, no);
+		return -EINVAL;
+	}
+	if (!known_ok(b)) {
+		fprintf(stderr, "kidguard-feed: %s:%lu: unknown profile '%s': the nodes define ",
+		        file, no, b);
+		known_print(stderr);
+		fprintf(stderr, " (--allow-undefined publishes it anyway)\n");
 		return -EINVAL;
 	}
 	return table_add(t, &p, b);
@@ -327,10 +406,14 @@ static int publish(struct pub *p, const struct table *t)
 
 static int parse_args(struct pub *p, const char **table, int argc, char **argv)
 {
-	static const struct option lo[] = {{"key", 1, NULL, 'k'},   {"dir", 1, NULL, 'd'},
-	                                   {"table", 1, NULL, 't'}, {"expires-in", 1, NULL, 'e'},
-	                                   {"keep", 1, NULL, 'K'},  {"version", 1, NULL, 'V'},
-	                                   {"feed", 1, NULL, 'f'},  {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {
+	    {"key", 1, NULL, 'k'},    {"dir", 1, NULL, 'd'},
+	    {"table", 1, NULL, 't'},  {"expires-in", 1, NULL, 'e'},
+	    {"keep", 1, NULL, 'K'},   {"version", 1, NULL, 'V'},
+	    {"feed", 1, NULL, 'f'},   {"profiles", 1, NULL, 'P'},
+	    {"config", 1, NULL, 'c'}, {"allow-undefined", 0, NULL, 'A'},
+	    {NULL, 0, NULL, 0}};
+	bool named = false;
 	int c;
 
 	p->expires_in = DEFAULT_EXPIRES;
@@ -347,6 +430,12 @@ static int parse_args(struct pub *p, const char **table, int argc, char **argv)
 			*table = optarg;
 		else if (c == 'f')
 			p->feed = optarg;
+		else if (c == 'P' && known_list(optarg) == 0)
+			named = true;
+		else if (c == 'c' && known_config(optarg) == 0)
+			named = true;
+		else if (c == 'A')
+			known.any = true;
 		else if (c == 'e' && (p->expires_in = strtoull(optarg, &end, 10)) > 0 && !*end)
 			;
 		else if (c == 'K' && (p->keep = atoi(optarg)) >= 0 && p->keep <= SY_DELTAS_MAX)
@@ -360,6 +449,11 @@ static int parse_args(struct pub *p, const char **table, int argc, char **argv)
 	if (optind != argc || !p->dir || !*table || p->nkey_files == 0 ||
 	    strlen(p->feed) >= sizeof(p->m.feed))
 		return -1;
+	if (!named && !known.any) {
+		fprintf(stderr, "kidguard-feed: subscribers: say which profiles the nodes define "
+		                "(--profiles LIST or --config FILE), or --allow-undefined\n");
+		return -1;
+	}
 	for (int i = 0; i < p->nkey_files; i++) {
 		if (!(p->keys[i] = feed_key_load(p->key_files[i], p->pubs[i])))
 			return -1;
@@ -402,9 +496,10 @@ int feed_subscribers(int argc, char **argv)
 	int fd = -1, rc = 1;
 
 	if (parse_args(&p, &table, argc, argv) != 0) {
-		fprintf(stderr, "usage: kidguard-feed subscribers --key KEYFILE [--key KEYFILE2] "
-		                "--dir DIR --table FILE [--expires-in SECONDS] [--keep N] "
-		                "[--version N]\n");
+		fprintf(stderr,
+		        "usage: kidguard-feed subscribers --key KEYFILE [--key KEYFILE2] "
+		        "--dir DIR --table FILE --profiles LIST|--config FILE|"
+		        "--allow-undefined [--expires-in SECONDS] [--keep N] [--version N]\n");
 		goto out;
 	}
 	if (read_table(&t, table) != 0)

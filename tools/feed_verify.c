@@ -1,6 +1,8 @@
 /*
  * kidguard-feed verify: check a feed directory the way an appliance would: the signature with
  * the given public key, the manifest, and every file named in it (size, SHA-256, every line).
+ * With --subscribers the directory is an ISP's subscriber table: its payload type and lines,
+ * and the table's hash (what the nodes that hold it report) is printed.
  */
 #include "feed.h"
 
@@ -15,6 +17,31 @@
 static int count_line(void *arg, const struct sy_line *l)
 {
 	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+/* --subscribers: the directory is an ISP's subscriber table (feed_subs.c). */
+static bool subs;
+static uint8_t subs_hash[BL_SUBS_HASH_LEN]; /* of the snapshot's table */
+
+struct subs_count {
+	uint64_t n;
+	bool delta;
+};
+
+static int subs_line(void *arg, const char *line, size_t len)
+{
+	struct subs_count *c = arg;
+	struct sy_subs_line l;
+	char text[128];
+	int rc = sy_subs_line_parse(c->delta, line, len, &l);
+
+	if (rc != 0 || l.kind == SY_SUBS_PROFILE)
+		return SY_EFORMAT;
+	if (!c->delta)
+		bl_clients_hash_line(subs_hash, text,
+		                     bl_clients_line(&l.prefix, l.name, text, sizeof(text)), true);
+	c->n++;
 	return 0;
 }
 
@@ -33,8 +60,13 @@ static int check_file(const char *dir, const struct sy_manifest *m, const struct
 		return -1;
 	}
 	rc = sy_file_check(f, data, len);
-	if (rc == 0)
+	if (rc == 0 && subs) {
+		struct subs_count c = {0, delta};
+		rc = sy_file_raw_lines(f, data, len, UINT64_MAX, subs_line, &c);
+		n = c.n;
+	} else if (rc == 0) {
 		rc = sy_file_lines(m, f, delta, data, len, UINT64_MAX, count_line, &n);
+	}
 	free(data);
 	printf("  %-40s %10llu bytes %9llu lines  %s\n", f->url, (unsigned long long)f->size,
 	       (unsigned long long)n, rc == 0 ? "ok" : kg_strerror(rc));
@@ -83,7 +115,8 @@ static int verify_dir(const char *dir, const uint8_t (*keys)[SY_KEY_LEN], int nk
 		fprintf(stderr, "kidguard-feed: %s: cannot read\n", file);
 		return 1;
 	}
-	rc = sy_envelope_open(data, len, keys, nkeys, &payload, &plen);
+	rc = sy_envelope_open_type(subs ? SY_SUBS_TYPE : SY_PAYLOAD_TYPE, data, len, keys, nkeys,
+	                           &payload, &plen);
 	free(data);
 	if (rc != 0) {
 		fprintf(stderr, "kidguard-feed: %s: %s\n", file, kg_strerror(rc));
@@ -105,14 +138,22 @@ static int verify_dir(const char *dir, const uint8_t (*keys)[SY_KEY_LEN], int nk
 		bad |= check_file(dir, &m, &m.deltas[i], true) != 0;
 	if (m.timestamp_ttl)
 		bad |= check_timestamp(dir, &m, msha, keys, nkeys) != 0;
+	if (subs && !bad) {
+		printf("table hash ");
+		for (int i = 0; i < BL_SUBS_HASH_LEN; i++)
+			printf("%02x", subs_hash[i]);
+		printf("\n");
+	}
 	printf("%s\n", bad ? "FAILED" : "ok");
 	return bad ? 1 : 0;
 }
 
 int feed_verify(int argc, char **argv)
 {
-	static const struct option lo[] = {
-	    {"pubkey", 1, NULL, 'p'}, {"dir", 1, NULL, 'd'}, {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {{"pubkey", 1, NULL, 'p'},
+	                                   {"dir", 1, NULL, 'd'},
+	                                   {"subscribers", 0, NULL, 's'},
+	                                   {NULL, 0, NULL, 0}};
 	uint8_t keys[FEED_KEYS_MAX][SY_KEY_LEN];
 	const char *dir = NULL;
 	int c, n = 0;
@@ -123,13 +164,16 @@ int feed_verify(int argc, char **argv)
 			n++;
 		else if (c == 'd')
 			dir = optarg;
+		else if (c == 's')
+			subs = true;
 		else {
 			fprintf(stderr, "kidguard-feed verify: bad option or key\n");
 			return 2;
 		}
 	}
 	if (!dir || n == 0) {
-		fprintf(stderr, "kidguard-feed verify --pubkey KEY --dir FEEDDIR\n");
+		fprintf(stderr,
+		        "kidguard-feed verify --pubkey KEY --dir FEEDDIR [--subscribers]\n");
 		return 2;
 	}
 	return verify_dir(dir, (const uint8_t(*)[SY_KEY_LEN])keys, n);

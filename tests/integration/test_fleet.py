@@ -52,7 +52,8 @@ class IspTable:
             for prefix, profile in rows:
                 f.write("%s %s\n" % (prefix, profile))
         r = kgtest.run_cmd([kgfeed.tool("kidguard-feed"), "subscribers", "--key", self.keyfile,
-                            "--dir", self.dir, "--table", self.table] + list(extra))
+                            "--dir", self.dir, "--table", self.table,
+                            "--profiles", "kids,open,default"] + list(extra))
         if r.returncode != 0:
             raise AssertionError("publish failed: %s %s" % (r.stdout, r.stderr))
         m = re.search(r"version (\d+): .* table hash ([0-9a-f]{64})", r.stdout)
@@ -84,7 +85,11 @@ class FleetTest(kgtest.KGTestCase):
         return d
 
     def metric(self, d, name):
-        return kgtest.metrics_value(d.http_port, name)
+        """One sample of the node's /metrics; None while its HTTP listener is not up yet."""
+        try:
+            return kgtest.metrics_value(d.http_port, name)
+        except OSError:  # URLError: refused until the HTTP thread listens
+            return None
 
     def answers(self, port, source, proxy=False):
         """The rcode the subscriber at `source` gets for BLOCKED through `port`."""
@@ -204,6 +209,17 @@ class FleetTest(kgtest.KGTestCase):
         names = kgfeed.write_list(os.path.join(self.tmp, "adult.txt"), ["x.kg-feed.test"])
         feed.publish([("adult", names, "domains")])
         _, h = isp.publish([("192.0.2.0/24", "kids"), ("2001:db8::/48", "open")])
+        # kidguard-feed verify checks the table as a node would and prints its hash.
+        feedtool = kgfeed.tool("kidguard-feed")
+        r = kgtest.run_cmd([feedtool, "verify", "--subscribers", "--pubkey", isp.pub, "--dir",
+                            isp.dir])
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"table hash %012x[0-9a-f]{52}\nok" % h)
+        r = kgtest.run_cmd([feedtool, "verify", "--pubkey", isp.pub, "--dir", isp.dir])
+        self.assertEqual(r.returncode, 1, "a table is not a feed")
+        r = kgtest.run_cmd([feedtool, "verify", "--subscribers", "--pubkey", isp.pub, "--dir",
+                            feed.dir])
+        self.assertEqual(r.returncode, 1, "a feed is not a table")
         srv = kgfeed.FeedServer(self.tmp, self.tmp, pki).start()
         self.addCleanup(srv.stop)
         state = os.path.join(self.tmp, "state")
@@ -223,21 +239,72 @@ class FleetTest(kgtest.KGTestCase):
         out = run_ctl(["clients", "lookup", "192.0.2.9"], state=state)
         self.assertEqual(out.stdout.split()[1], "kids", out.stdout)
 
-    def test_publisher_refuses_a_conflicting_table(self):
+    def test_feed_and_table_in_one_sync_process(self):
+        """[sync] and [subscribers] together: one sync process polls both channels (one store
+        environment shared by the two), each with its own key; a feed name blocked for the
+        subscriber the table puts in "kids", not for the one in "open"."""
+        pki = kgfeed.Pki(self.tmp)
         isp = IspTable(self.tmp)
-        with open(isp.table, "w") as f:
-            f.write("10.0.0.0/24 kids\n10.0.0.0/24 open\n")
-        r = kgtest.run_cmd([kgfeed.tool("kidguard-feed"), "subscribers", "--key", isp.keyfile,
-                            "--dir", isp.dir, "--table", isp.table])
+        feed = kgfeed.Publisher(self.tmp, "feed")
+        names = kgfeed.write_list(os.path.join(self.tmp, "adult.txt"), ["n7.kg.test"])
+        feed.publish([("adult", names, "domains")])
+        isp.publish([(KIDS + "/32", "kids"), (OTHER + "/32", "open")])
+        srv = kgfeed.FeedServer(self.tmp, self.tmp, pki).start()
+        self.addCleanup(srv.stop)
+        up = self.start_upstream()
+        http_port = kgtest.free_port(v6=False)
+        d = self.start_daemon("127.0.0.1:%d" % up.port, {
+            "profile kids": {"block": "adult", "action": "nxdomain"},
+            "profile open": {"block": "none"},
+            "profile default": {"block": "none"},
+            "http": {"listen": "127.0.0.1:%d" % http_port, "token": TOKEN},
+            "sync": {"url": srv.url("feed/manifest.json"), "public_keys": feed.pub,
+                     "ca_file": pki.ca, "interval": 5},
+            "subscribers": {"url": srv.url("subs/manifest.json"), "public_keys": isp.pub,
+                            "ca_file": pki.ca, "interval": INTERVAL}}, v6=False)
+        d.http_port = http_port
+        self.assertTrue(kgtest.wait_until(
+            lambda: (self.metric(d, "kidguard_feed_version") == 1 and
+                     self.metric(d, "kidguard_subscribers_version") == 1), 15),
+            d.log_text()[-3000:])
+        self.assertEqual(self.answers(d.port, KIDS), "NXDOMAIN")
+        self.assertEqual(self.answers(d.port, OTHER), "NOERROR")
+        self.assertEqual(len(re.findall(r"sync process \d+ started", d.log_text())), 1)
+        self.assertIn("polling the feed at", d.log_text())
+        self.assertIn("polling the subscribers at", d.log_text())
+
+    def test_publisher_refuses_a_bad_table(self):
+        isp = IspTable(self.tmp)
+        node_conf = os.path.join(self.tmp, "node.conf")
+        with open(node_conf, "w") as f:
+            f.write("[server]\nworkers = 2\n[profile kids]\nblock = adult\n"
+                    " [profile open ]\nblock = none\n")
+
+        def publish(text, *opts):
+            with open(isp.table, "w") as f:
+                f.write(text)
+            return kgtest.run_cmd([kgfeed.tool("kidguard-feed"), "subscribers", "--key",
+                                   isp.keyfile, "--dir", isp.dir, "--table", isp.table]
+                                  + list(opts))
+        r = publish("10.0.0.0/24 kids\n10.0.0.0/24 open\n", "--config", node_conf)
         self.assertEqual(r.returncode, 1)
         self.assertIn("10.0.0.0/24 mapped to both", r.stderr)
-        with open(isp.table, "w") as f:
-            f.write("10.0.0.1/24 kids\n")  # host bits set
-        r = kgtest.run_cmd([kgfeed.tool("kidguard-feed"), "subscribers", "--key", isp.keyfile,
-                            "--dir", isp.dir, "--table", isp.table])
+        r = publish("10.0.0.1/24 kids\n", "--config", node_conf)  # host bits set
         self.assertEqual(r.returncode, 1)
         self.assertIn("subs.txt:1:", r.stderr)
+        # A mistyped profile: refused naming the line and the names the nodes define...
+        r = publish("10.0.0.0/24 kids\n# ok\nclient 10.0.1.0/24 yuong\n", "--config", node_conf)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("subs.txt:3: unknown profile 'yuong': the nodes define kids, open",
+                      r.stderr)
+        r = publish("10.0.0.0/24 kids\n")  # ... and the names must be given
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--allow-undefined", r.stderr)
         self.assertFalse(os.path.exists(os.path.join(isp.dir, "manifest.json")))
+        # ... unless asked for.
+        r = publish("10.0.0.0/24 kids\n10.0.1.0/24 yuong\n", "--allow-undefined")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("2 prefixes", r.stdout)
 
 
 if __name__ == "__main__":

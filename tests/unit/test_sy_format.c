@@ -435,9 +435,91 @@ static void test_next_keys(void **state)
 	assert_int_equal(out[0][0], 2);
 }
 
+static int count_raw(void *arg, const char *line, size_t len)
+{
+	(*(int *)arg)++;
+	return len > 0 ? 0 : SY_EFORMAT;
+}
+
+/* The subscriber channel's lines: strict, canonical prefixes, del only in deltas. */
+static void test_subs_lines(void **state)
+{
+	static const struct {
+		bool delta;
+		const char *line;
+		int kind; /* -1: refused */
+		const char *name;
+	} cases[] = {
+	    {false, "client 10.0.0.0/8 kids", SY_SUBS_CLIENT, "kids"},
+	    {false, "client 2001:db8::/32 Teen_2.x-y", SY_SUBS_CLIENT, "Teen_2.x-y"},
+	    {false, "client ::ffff:10.0.0.0/104 open", SY_SUBS_CLIENT, "open"},
+	    {true, "client 192.0.2.7/32 open", SY_SUBS_CLIENT, "open"},
+	    {true, "del 192.0.2.7/32", SY_SUBS_DEL, ""},
+	    {false, "profile house-1 {\"preset\":\"under9\"}", SY_SUBS_PROFILE, "house-1"},
+	    {false, "del 192.0.2.7/32", -1, NULL},           /* del in a snapshot */
+	    {false, "client 192.0.2.7 open", -1, NULL},      /* no length: not canonical */
+	    {false, "client 10.0.0.1/8 kids", -1, NULL},     /* host bits */
+	    {false, "client 2001:DB8::/32 kids", -1, NULL},  /* upper case */
+	    {false, "client 2001:0db8::/32 kids", -1, NULL}, /* not compressed */
+	    {false, "client 10.0.0.0/8  kids", -1, NULL},    /* two spaces */
+	    {false, "client 10.0.0.0/8 kids ", -1, NULL},    /* trailing space */
+	    {false, "client 10.0.0.0/8 ki\"ds", -1, NULL},
+	    {false, "client 10.0.0.0/8 a2345678901234567890123456789012", -1, NULL}, /* 32 */
+	    {false, "client 10.0.0.0/8", -1, NULL},
+	    {false, "client 10.0.0.0/8 kids extra", -1, NULL},
+	    {true, "del 192.0.2.7/32 open", -1, NULL},
+	    {false, "Client 10.0.0.0/8 kids", -1, NULL},
+	    {false, "profile house-1 preset", -1, NULL},
+	    {false, "", -1, NULL},
+	};
+	struct sy_subs_line l;
+	char pfx[64];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc =
+		    sy_subs_line_parse(cases[i].delta, cases[i].line, strlen(cases[i].line), &l);
+		if (cases[i].kind < 0) {
+			if (rc != SY_EFORMAT)
+				fail_msg("accepted: \"%s\"", cases[i].line);
+			continue;
+		}
+		if (rc != 0)
+			fail_msg("refused: \"%s\"", cases[i].line);
+		assert_int_equal(l.kind, cases[i].kind);
+		assert_string_equal(l.name, cases[i].name);
+	}
+	assert_int_equal(sy_subs_line_parse(false, "client 10.1.0.0/16 kids", 23, &l), 0);
+	assert_string_equal(bl_prefix_str(&l.prefix, pfx, sizeof(pfx)), "10.1.0.0/16");
+	assert_int_equal(sy_subs_line_parse(false, "client 10.1.0.0/16 kids\0x", 25, &l),
+	                 SY_EFORMAT);
+}
+
+/* sy_file_raw_lines: the same bounds as the feed's files, lines as text. */
+static void test_file_raw_lines(void **state)
+{
+	const char *text = "client 10.0.0.0/8 kids\nclient 10.1.0.0/16 open\n";
+	uint8_t gz[512];
+	struct sy_file f;
+	int n = 0;
+	size_t len = gzip_buf(text, strlen(text), gz, sizeof(gz));
+
+	memset(&f, 0, sizeof(f));
+	f.size = len;
+	f.raw_size = strlen(text);
+	f.entries = 2;
+	assert_int_equal(sy_file_raw_lines(&f, gz, len, 1 << 20, count_raw, &n), 0);
+	assert_int_equal(n, 2);
+	f.entries = 1;
+	assert_int_equal(sy_file_raw_lines(&f, gz, len, 1 << 20, count_raw, &n), SY_EFORMAT);
+	f.entries = 2;
+	assert_int_equal(sy_file_raw_lines(&f, gz, len, 10, count_raw, &n), SY_ETOOBIG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_subs_lines),
+	    cmocka_unit_test(test_file_raw_lines),
 	    cmocka_unit_test(test_keys),
 	    cmocka_unit_test(test_envelope),
 	    cmocka_unit_test(test_manifest),
