@@ -45,6 +45,9 @@ struct sy_options {
 	enum sy_channel channel;     /* what the URL serves (default: the feed) */
 	int key_grace_s; /* a key that announced a successor is trusted this long after the
 	                  * successor's date ([sync] key_grace) */
+	/* Tests only (kidguard-sync-once --now): the poll's clock, unix seconds; 0 = real time.
+	 * Lets a test cross a key's date and grace period without waiting for them. */
+	uint64_t fake_now;
 };
 
 struct sy_ctx;

@@ -334,7 +334,7 @@ int sy_poll_once(struct sy_ctx *ctx)
 
 	if (ctx->o.channel == SY_CHANNEL_SUBSCRIBERS)
 		return sy__subs_poll(ctx);
-	ctx->poll_start = (uint64_t)time(NULL);
+	ctx->poll_start = ctx->o.fake_now ? ctx->o.fake_now : (uint64_t)time(NULL);
 	ctx->ts_set = false;
 	if ((rc = bl_db_meta(ctx->db, &meta)) != 0 || (rc = sy__keys_load(ctx)) != 0)
 		return rc;

@@ -320,7 +320,7 @@ int sy__subs_poll(struct sy_ctx *ctx)
 	char err[BL_META_ERR_MAX] = "";
 	int rc, rr;
 
-	ctx->poll_start = (uint64_t)time(NULL);
+	ctx->poll_start = ctx->o.fake_now ? ctx->o.fake_now : (uint64_t)time(NULL);
 	if ((rc = bl_clients_meta(ctx->db, &meta)) != 0)
 		return rc;
 	if (ctx->version == 0)

@@ -31,7 +31,7 @@ static int parse(int argc, char **argv, struct sy_options *o, bool *loop)
 	    {"url", 1, NULL, 'u'},       {"keys", 1, NULL, 'k'},     {"state", 1, NULL, 's'},
 	    {"ca", 1, NULL, 'c'},        {"interval", 1, NULL, 'i'}, {"timeout", 1, NULL, 't'},
 	    {"max-bytes", 1, NULL, 'm'}, {"loop", 0, NULL, 'l'},     {"subscribers", 0, NULL, 'S'},
-	    {"key-grace", 1, NULL, 'g'}, {NULL, 0, NULL, 0}};
+	    {"key-grace", 1, NULL, 'g'}, {"now", 1, NULL, 'n'},      {NULL, 0, NULL, 0}};
 	char err[256];
 	int c;
 
@@ -62,6 +62,9 @@ static int parse(int argc, char **argv, struct sy_options *o, bool *loop)
 			break;
 		case 'g':
 			o->key_grace_s = (int)strtol(optarg, NULL, 10);
+			break;
+		case 'n': /* tests: the poll's clock (expiry, announced keys' dates) */
+			o->fake_now = strtoull(optarg, NULL, 10);
 			break;
 		case 'l':
 			*loop = true;
@@ -96,7 +99,7 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 		        "usage: kidguard-sync-once --url URL --keys K[,K] --state DIR "
 		        "[--ca FILE] [--interval S] [--timeout S] [--max-bytes N] [--subscribers] "
-		        "[--key-grace S] "
+		        "[--key-grace S] [--now UNIX] "
 		        "[--loop]\n");
 		return 2;
 	}
