@@ -265,8 +265,9 @@ static int walk(struct bl_db *db, MDB_dbi dbi, const void *from, size_t flen, wa
 	rc = mdb_cursor_open(txn, dbi, &cur);
 	if (rc == 0) {
 		rc = mdb_cursor_get(cur, &k, &v, flen ? MDB_SET_RANGE : MDB_FIRST);
+		/* flen 0 (the whole table) must not reach memcmp: `from` is NULL then */
 		while (rc == 0 && !stop && k.mv_size >= flen &&
-		       memcmp(k.mv_data, from, flen) == 0) {
+		       (flen == 0 || memcmp(k.mv_data, from, flen) == 0)) {
 			stop = cb(&k, &v, arg);
 			if (stop < 0)
 				break;
