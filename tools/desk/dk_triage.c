@@ -144,10 +144,11 @@ static struct agg *find_sorted(struct aggs *a, const char *name, size_t len)
 /* One domain's reports: `n` "not blocked" reports, the first received on `first_day`. */
 static int add_reports(struct aggs *a, const char *name, size_t len, uint32_t n, uint32_t first_day)
 {
-	struct agg *g = find_sorted(a, name, len), fresh = {0};
+	struct agg *g, fresh = {0};
 
-	if (n == 0)
+	if (n == 0) /* also the walk's first call, before any name (name NULL) */
 		return 0;
+	g = find_sorted(a, name, len);
 	if (!g) {
 		fresh.name = name;
 		fresh.len = len;
