@@ -20,5 +20,8 @@ foreach(t ${KG_INTEG_TESTS})
 endforeach()
 # The subset tests/sanitize runs under ThreadSanitizer: workers > 1 under concurrent load.
 set_tests_properties(integ_multiworker PROPERTIES LABELS "integration;multiworker")
+# Chromium drives the dashboard: tests/run runs these against the -Werror build, the other
+# integration tests once, under ASan+UBSan (tests/sanitize).
+set_tests_properties(integ_dashboard integ_family PROPERTIES LABELS "integration;browser")
 # Three daemons, a feed, the desk, a classifier trained on the fixture and Chromium: longer.
 set_tests_properties(integ_desk PROPERTIES TIMEOUT 400)
