@@ -234,9 +234,6 @@ void rs__api_profiles(struct rs_req *q, struct rs_resp *r);
 /* rs_http_body.c: request bodies to structs. Pure: no libmicrohttpd, no store. `body` is
  * NUL-terminated as rs_http.c keeps it (at most RS_BODY_MAX bytes) or NULL (no body). */
 
-/* Resolves a category name to its bit (bl_category_find's contract). Returns 0 or < 0. */
-typedef int (*rs_cat_find_fn)(void *arg, const char *name, int *bit);
-
 /* POST /api/overrides: {"name", "action": "deny"|"block"|"allow", "subtree", "categories"}. */
 struct rs_override_req {
 	char name[BL_NAME_MAX];            /* normalised */
@@ -273,18 +270,7 @@ struct rs_device_req {
  * fit) with `out` untouched. */
 int rs__body_device(const char *body, struct rs_device_req *out);
 
-/* PUT /api/profiles?name=N: any of {"template", "preset", "mode", "bedtime" (object or null),
- * "bedtime_allow", "block_add", "block_remove"}. Each given field sets its BL_PF_* bit in
- * `set`; `rec` carries the values (tmpl, preset, mode, allow; sched[0] the bedtime). */
-struct rs_profile_req {
-	unsigned set;              /* BL_PF_* of the fields given */
-	bool bedtime_off;          /* "bedtime": null */
-	uint64_t block_add;        /* "block_add" bits */
-	uint64_t block_remove;     /* "block_remove" bits */
-	struct bl_profile_rec rec; /* tmpl, preset, mode, sched[0] (bedtime), allow */
-};
-/* Returns 0 and fills `out`, or -EINVAL with the 400 message in `err` naming the unknown
- * preset, category, mode, day or time. The template is the caller's to check. */
+/* PUT /api/profiles?name=N: rs_profile_json() (rs.h) on the NUL-terminated body. */
 int rs__body_profile(const char *body, rs_cat_find_fn find, void *arg, struct rs_profile_req *out,
                      char *err, size_t errlen);
 

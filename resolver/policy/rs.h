@@ -371,6 +371,29 @@ int rs_schedule_parse(const char *days, const char *range, struct rs_schedule *s
 /* Is the window on at this minute of the week (0 = Monday 00:00, local time)? */
 bool rs_schedule_active(const struct rs_schedule *s, int minute_of_week);
 
+/* ---- A profile record as JSON (rs_profile_json.c): PUT /api/profiles and the subscriber
+ * channel's `profile NAME {json}` lines ---- */
+
+/* Resolves a category name to its bit (bl_category_find's contract). Returns 0 or < 0. */
+typedef int (*rs_cat_find_fn)(void *arg, const char *name, int *bit);
+
+/* Any of {"template", "preset", "mode", "bedtime" (object or null), "bedtime_allow",
+ * "block_add", "block_remove"}. Each given field sets its BL_PF_* bit in `set`; `rec` carries
+ * the values (tmpl, preset, mode, allow; sched[0] the bedtime). */
+struct rs_profile_req {
+	unsigned set;              /* BL_PF_* of the fields given */
+	bool bedtime_off;          /* "bedtime": null */
+	uint64_t block_add;        /* "block_add" bits */
+	uint64_t block_remove;     /* "block_remove" bits */
+	struct bl_profile_rec rec; /* tmpl, preset, mode, sched[0] (bedtime), allow */
+};
+/* Parse `len` bytes of `json` (borrowed, need not be NUL-terminated; NULL = no body). Returns
+ * 0 and fills `out`, or -EINVAL with a message in `err` (`errlen` bytes) naming the unknown
+ * preset, category, mode, day or time. `find` is called with `arg` for each category name.
+ * The template is the caller's to check (the config's profiles). */
+int rs_profile_json(const char *json, size_t len, rs_cat_find_fn find, void *arg,
+                    struct rs_profile_req *out, char *err, size_t errlen);
+
 /* The profile's blocked categories at this minute, with its active windows' extras;
  * `*bedtime` is the index of an active bedtime window, or -1. */
 uint64_t rs_profile_mask_at(const struct rs_profile *p, int minute_of_week, int *bedtime);

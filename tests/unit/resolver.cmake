@@ -27,6 +27,11 @@ add_executable(test_rs_policy ${CMAKE_CURRENT_LIST_DIR}/test_rs_policy.c)
 target_link_libraries(test_rs_policy PRIVATE kgpolicy kgcommon PkgConfig::CMOCKA)
 add_test(NAME unit_rs_policy COMMAND test_rs_policy)
 
+# A profile record as JSON: the one parser of PUT /api/profiles and the subscriber channel.
+add_executable(test_rs_profile_json ${CMAKE_CURRENT_LIST_DIR}/test_rs_profile_json.c)
+target_link_libraries(test_rs_profile_json PRIVATE kgpolicy kgcommon PkgConfig::CMOCKA)
+add_test(NAME unit_rs_profile_json COMMAND test_rs_profile_json)
+
 # The one decision (rs_decide.c): a table test against a real store, no server.
 add_executable(test_rs_decide ${CMAKE_CURRENT_LIST_DIR}/test_rs_decide.c)
 target_link_libraries(test_rs_decide PRIVATE kgpolicy kgcommon PkgConfig::CMOCKA)

@@ -1,0 +1,122 @@
+/* Unit tests: a profile record as JSON (resolver/policy/rs_profile_json.c), the one parser of
+ * PUT /api/profiles and of the subscriber channel's `profile NAME {json}` lines. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <errno.h>
+
+#include "bl.h"
+#include "rs.h"
+
+/* Two categories: "adult" is bit 0, "gambling" bit 3. */
+static int find(void *arg, const char *name, int *bit)
+{
+	(void)arg;
+	if (strcmp(name, "adult") == 0)
+		*bit = 0;
+	else if (strcmp(name, "gambling") == 0)
+		*bit = 3;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse(const char *json, struct rs_profile_req *out, char *err, size_t errlen)
+{
+	return rs_profile_json(json, json ? strlen(json) : 0, find, NULL, out, err, errlen);
+}
+
+static void test_fields(void **state)
+{
+	struct rs_profile_req *r = calloc(1, sizeof(*r));
+	char err[200] = "";
+
+	(void)state;
+	assert_non_null(r);
+	assert_int_equal(parse("{\"template\":\"kids\",\"preset\":\"under9\",\"mode\":"
+	                       "\"allowlist\",\"block_add\":[\"gambling\"],\"block_remove\":"
+	                       "[\"adult\"],\"bedtime\":{\"start\":\"21:00\",\"end\":\"06:30\"},"
+	                       "\"bedtime_allow\":[\"School.Example\"]}",
+	                       r, err, sizeof(err)),
+	                 0);
+	assert_int_equal(r->set, BL_PF_TEMPLATE | BL_PF_PRESET | BL_PF_MODE | BL_PF_BLOCK |
+	                             BL_PF_SCHEDULES | BL_PF_BEDTIME_ALLOW);
+	assert_string_equal(r->rec.tmpl, "kids");
+	assert_string_equal(r->rec.preset, "under9");
+	assert_int_equal(r->rec.mode, BL_MODE_ALLOWLIST);
+	assert_true(r->block_add == (1ULL << 3));
+	assert_true(r->block_remove == 1ULL);
+	assert_false(r->bedtime_off);
+	assert_true(r->rec.sched[0].bedtime);
+	assert_int_equal(r->rec.sched[0].start, 21 * 60);
+	assert_int_equal(r->rec.sched[0].end, 6 * 60 + 30);
+	assert_int_equal(r->rec.n_allow, 1);
+	assert_string_equal(bl_profile_rec_allow(&r->rec, 0), "school.example");
+	assert_int_equal(parse("{\"bedtime\":null}", r, err, sizeof(err)), 0);
+	assert_int_equal(r->set, BL_PF_SCHEDULES);
+	assert_true(r->bedtime_off);
+	free(r);
+}
+
+/* Each bad input is refused with a message naming what is wrong. */
+static void test_refused(void **state)
+{
+	static const struct {
+		const char *json, *says;
+	} bad[] = {
+	    {NULL, "JSON object"},
+	    {"[1]", "JSON object"},
+	    {"{\"preset\":\"yuong\"}", "unknown preset yuong"},
+	    {"{\"block_add\":[\"casino\"]}", "unknown category casino"},
+	    {"{\"block_add\":\"adult\"}", "expected lists"},
+	    {"{\"mode\":\"strict\"}", "mode"},
+	    {"{\"template\":\"Bad Name\"}", "template"},
+	    {"{\"bedtime\":{\"start\":\"25:00\",\"end\":\"06:30\"}}", "bedtime"},
+	    {"{\"bedtime\":{\"start\":\"21:00\",\"end\":\"06:30\",\"days\":[\"xyz\"]}}", "bedtime"},
+	    {"{\"bedtime_allow\":[\"a..b\"]}", "bedtime_allow"},
+	};
+	struct rs_profile_req *r = calloc(1, sizeof(*r));
+	char err[200];
+
+	(void)state;
+	assert_non_null(r);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(parse(bad[i].json, r, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, bad[i].says))
+			fail_msg("%s: message \"%s\" does not say \"%s\"", bad[i].json, err,
+			         bad[i].says);
+	}
+	free(r);
+}
+
+/* A subscriber line's JSON is a slice of the line: only `len` bytes count. */
+static void test_length(void **state)
+{
+	const char line[] = "{\"preset\":\"adult\"} trailing";
+	struct rs_profile_req *r = calloc(1, sizeof(*r));
+	char err[200] = "";
+
+	(void)state;
+	assert_non_null(r);
+	assert_int_equal(rs_profile_json(line, 18, find, NULL, r, err, sizeof(err)), 0);
+	assert_string_equal(r->rec.preset, "adult");
+	assert_int_equal(rs_profile_json(line, 10, find, NULL, r, err, sizeof(err)), -EINVAL);
+	free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_fields),
+	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_length),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
