@@ -218,3 +218,55 @@ void rs_vcache_stats(const struct rs_vcache *vc, struct rs_vcache_stats *st)
 {
 	*st = vc->st;
 }
+
+/* The question name of a query, lowercased: its length, or 0 when it is malformed or longer
+ * than a slot keeps (such a name is never cached, so there is nothing to fetch). */
+static size_t query_name(const uint8_t *pkt, size_t len, uint8_t *out)
+{
+	size_t pos = RS_HDR_LEN, n = 0;
+
+	for (;;) {
+		uint8_t l;
+		if (pos >= len)
+			return 0;
+		l = pkt[pos];
+		if (l > 63 || n + 1u + l > RS_VCACHE_NAME_MAX || pos + 1u + l > len)
+			return 0;
+		out[n] = l;
+		for (uint8_t i = 1; i <= l; i++) {
+			uint8_t c = pkt[pos + i];
+			out[n + i] = c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
+		}
+		n += 1u + l;
+		pos += 1u + l;
+		if (l == 0)
+			return n;
+	}
+}
+
+void rs_vcache_prefetch_query(const struct rs_vcache *vc, const uint8_t *pkt, size_t len,
+                              struct rs_vcache_hint *h)
+{
+	uint8_t name[RS_VCACHE_NAME_MAX];
+	size_t n = query_name(pkt, len, name);
+
+	h->set = UINT32_MAX;
+	if (!n)
+		return;
+	h->set = (uint32_t)set_of(vc, name, n, &h->tag);
+	__builtin_prefetch(&vc->tags[h->set]);
+}
+
+void rs_vcache_prefetch_slot(const struct rs_vcache *vc, const struct rs_vcache_hint *h)
+{
+	if (h->set == UINT32_MAX)
+		return;
+	for (size_t i = h->set; i < (size_t)h->set + vc->ways; i++) {
+		if (vc->tags[i].tag == h->tag && vc->tags[i].epoch == vc->epoch) {
+			const uint8_t *s = (const uint8_t *)&vc->slots[i];
+			__builtin_prefetch(s);
+			__builtin_prefetch(s + 64);
+			return;
+		}
+	}
+}
