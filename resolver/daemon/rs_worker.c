@@ -45,21 +45,6 @@ uint32_t rs__random32(struct rs_worker *w)
  * wakeup (the socket is level-triggered: anything left wakes us again), and the answers of
  * the whole wakeup leave in one sendmmsg.
  */
-/* Start loading the verdict cache's lines for the whole burst (rs_vcache_prefetch_query): a
- * repeated blocked name then finds its verdict in the CPU cache instead of paying two memory
- * round trips one query after another. Only the list stage reads the table. */
-static void prefetch_verdicts(struct rs_worker *w, const struct rs_recvbatch *rx, int n)
-{
-	struct rs_vcache_hint hints[RS_MMSG_SLOTS];
-
-	if (!w->vcache || !w->bl)
-		return;
-	for (int i = 0; i < n; i++)
-		rs_vcache_prefetch_query(w->vcache, rx->bufs[i], rx->msgs[i].msg_len, &hints[i]);
-	for (int i = 0; i < n; i++)
-		rs_vcache_prefetch_slot(w->vcache, &hints[i]);
-}
-
 static int rx_round(struct rs_worker *w, uv_udp_t *h, int fd)
 {
 	struct rs_recvbatch *rx = w->rx;
@@ -74,7 +59,6 @@ static int rx_round(struct rs_worker *w, uv_udp_t *h, int fd)
 	while (n < 0 && errno == EINTR);
 	if (n <= 0)
 		return 0;
-	prefetch_verdicts(w, rx, n);
 	rs__batch_begin(w, h);
 	for (int i = 0; i < n; i++) {
 		if (rx->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {

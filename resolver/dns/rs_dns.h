@@ -381,24 +381,6 @@ int rs_vcache_put(struct rs_vcache *vc, uint64_t gen, const uint8_t *name, size_
                   const void *val, size_t vlen);
 void rs_vcache_stats(const struct rs_vcache *vc, struct rs_vcache_stats *st);
 
-/*
- * Prefetching for a burst of queries: the table is larger than the CPU caches, so a lookup
- * costs two memory round trips (the set's tag line, then the slot). A receive loop asks for
- * every datagram's lines before deciding the first, so that the round trips of the burst
- * overlap instead of following one another. Hints only: a wrong or malformed packet costs
- * one useless prefetch, never a different answer.
- */
-struct rs_vcache_hint {
-	uint32_t set; /* index of the set's first slot; UINT32_MAX: nothing to fetch */
-	uint32_t tag;
-};
-/* Step 1: read the question name of query `pkt` (`len` bytes, raw; lowercased here), start
- * loading its set's tag line and fill `*h` for step 2. */
-void rs_vcache_prefetch_query(const struct rs_vcache *vc, const uint8_t *pkt, size_t len,
-                              struct rs_vcache_hint *h);
-/* Step 2, after step 1 for the whole burst: start loading the slot whose tag matches. */
-void rs_vcache_prefetch_slot(const struct rs_vcache *vc, const struct rs_vcache_hint *h);
-
 /* ------------------------------------------------ rate limiting (rs_ratelimit.c) --- */
 
 struct rs_ratelimit;

@@ -1,7 +1,6 @@
 /*
  * Unit tests: the verdict cache (resolver/dns/rs_vcache.c): hits and misses, the bound,
- * eviction within a set, a new store generation dropping everything, what is not kept, and
- * the receive loop's prefetch hints.
+ * eviction within a set, a new store generation dropping everything, and what is not kept.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -162,75 +161,6 @@ static void test_too_long(void **state)
 	rs_vcache_free(vc);
 }
 
-/* A query datagram: a 12-byte header, then `name` (wire form) and QTYPE/QCLASS. */
-static size_t query_of(const uint8_t *name, size_t nlen, uint8_t *pkt)
-{
-	memset(pkt, 0, 12);
-	pkt[5] = 1; /* QDCOUNT */
-	memcpy(pkt + 12, name, nlen);
-	memcpy(pkt + 12 + nlen, "\0\1\0\1", 4);
-	return 12 + nlen + 4;
-}
-
-/*
- * The receive loop's prefetch: a query's hint names the set its lowercased name lives in
- * (whatever the case asked), a malformed or uncacheable name gets none, and prefetching
- * changes neither what a lookup finds nor the counters.
- */
-static void test_prefetch(void **state)
-{
-	struct rs_vcache *vc;
-	struct rs_vcache_stats before, after;
-	struct rs_vcache_hint lo, mixed, other, bad;
-	uint8_t pkt[300], name[120];
-	size_t len;
-
-	(void)state;
-	assert_int_equal(rs_vcache_new(1024, &vc), 0);
-	rs_vcache_generation(vc, 3);
-	put(vc, 3, 42);
-	rs_vcache_stats(vc, &before);
-
-	len = query_of((const uint8_t *)"\6name42\4test", 13, pkt);
-	rs_vcache_prefetch_query(vc, pkt, len, &lo);
-	len = query_of((const uint8_t *)"\6NaMe42\4TEST", 13, pkt);
-	rs_vcache_prefetch_query(vc, pkt, len, &mixed);
-	assert_int_not_equal(lo.set, UINT32_MAX);
-	assert_int_equal(lo.set, mixed.set);
-	assert_int_equal(lo.tag, mixed.tag);
-	rs_vcache_prefetch_slot(vc, &lo);
-	len = query_of((const uint8_t *)"\6name43\4test", 13, pkt);
-	rs_vcache_prefetch_query(vc, pkt, len, &other);
-	assert_true(other.set != lo.set || other.tag != lo.tag);
-	rs_vcache_prefetch_slot(vc, &other); /* a name not in the table: nothing to fetch */
-
-	/* Malformed: cut short, a label over 63 bytes, only a header; and a name longer
-	 * than a slot keeps. None gets a hint, and step 2 takes that. */
-	len = query_of((const uint8_t *)"\6name42\4test", 13, pkt);
-	rs_vcache_prefetch_query(vc, pkt, 20, &bad);
-	assert_int_equal(bad.set, UINT32_MAX);
-	pkt[12] = 64;
-	rs_vcache_prefetch_query(vc, pkt, len, &bad);
-	assert_int_equal(bad.set, UINT32_MAX);
-	rs_vcache_prefetch_query(vc, pkt, 12, &bad);
-	assert_int_equal(bad.set, UINT32_MAX);
-	memset(name, 'a', sizeof(name));
-	name[0] = 60;
-	name[61] = 40;
-	name[102] = 0;
-	len = query_of(name, 103, pkt);
-	rs_vcache_prefetch_query(vc, pkt, len, &bad);
-	assert_int_equal(bad.set, UINT32_MAX);
-	rs_vcache_prefetch_slot(vc, &bad);
-
-	rs_vcache_stats(vc, &after);
-	assert_int_equal(after.hits, before.hits);
-	assert_int_equal(after.misses, before.misses);
-	assert_int_equal(get(vc, 42), 42 * 7);
-	assert_int_equal(get(vc, 43), -1);
-	rs_vcache_free(vc);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,7 +169,6 @@ int main(void)
 	    cmocka_unit_test(test_bound_and_eviction),
 	    cmocka_unit_test(test_generation),
 	    cmocka_unit_test(test_too_long),
-	    cmocka_unit_test(test_prefetch),
 	};
 	return cmocka_run_group_tests_name("rs_vcache", tests, NULL, NULL);
 }
