@@ -135,7 +135,8 @@ static int table_finish(struct table *t, const char *what)
 {
 	size_t o = 0;
 
-	qsort(t->v, t->n, sizeof(*t->v), ent_cmp);
+	if (t->n > 1)
+		qsort(t->v, t->n, sizeof(*t->v), ent_cmp);
 	for (size_t i = 0; i < t->n; i++) {
 		if (o > 0 && bl_prefix_cmp(&t->v[o - 1].p, &t->v[i].p) == 0) {
 			char buf[64];

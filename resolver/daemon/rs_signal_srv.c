@@ -72,7 +72,8 @@ static int load_popular(struct rs_signal_srv *s, const char *path)
 	fclose(f);
 	if (!s->popular || (s->n_popular && !s->popular[s->n_popular - 1]))
 		return RS_ENOMEM;
-	qsort(s->popular, s->n_popular, sizeof(*s->popular), by_str);
+	if (s->n_popular > 1)
+		qsort(s->popular, s->n_popular, sizeof(*s->popular), by_str);
 	return 0;
 }
 

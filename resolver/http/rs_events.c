@@ -304,7 +304,8 @@ void rs__api_devices_seen(struct rs_req *q, struct rs_resp *r)
 				all[n++] = h->rings[k].seen[i];
 		pthread_mutex_unlock(&h->rings[k].lock);
 	}
-	qsort(all, (size_t)n, sizeof(*all), by_last_seen);
+	if (n > 1)
+		qsort(all, (size_t)n, sizeof(*all), by_last_seen);
 	root = cJSON_CreateObject();
 	arr = cJSON_AddArrayToObject(root, "devices");
 	for (int i = 0; i < n; i++) {

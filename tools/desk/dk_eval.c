@@ -46,7 +46,8 @@ static double prec_at_half(struct scored *sc, size_t n, size_t positives)
 
 	if (!positives)
 		return 0;
-	qsort(sc, n, sizeof(*sc), by_p_desc);
+	if (n > 1)
+		qsort(sc, n, sizeof(*sc), by_p_desc);
 	for (size_t i = 0; i < n; i++) {
 		tp += (size_t)sc[i].pos;
 		if (2 * tp >= positives)

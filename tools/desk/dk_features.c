@@ -182,7 +182,8 @@ int dk_features(const char *domain, struct dk_feature *out, size_t max, size_t *
 	}
 	add_pieces(&v, reg, label_len);
 	add_ngrams(&v, reg, label_len);
-	qsort(out, v.n, sizeof(*out), by_index);
+	if (v.n > 1)
+		qsort(out, v.n, sizeof(*out), by_index);
 	for (size_t i = 0; i < v.n; i++) {
 		if (k && out[k - 1].index == out[i].index)
 			out[k - 1].value += out[i].value;

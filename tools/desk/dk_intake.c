@@ -231,7 +231,8 @@ static int parse_domains(const cJSON *arr, struct dk_batch *b, char *why, size_t
 	}
 	b->n = (size_t)n;
 	/* Sorted: one store transaction then writes in key order, and duplicates are adjacent. */
-	qsort(b->obs, b->n, sizeof(*b->obs), cmp_obs);
+	if (b->n > 1)
+		qsort(b->obs, b->n, sizeof(*b->obs), cmp_obs);
 	for (size_t j = 1; j < b->n; j++) {
 		if (strcmp(b->obs[j - 1].domain, b->obs[j].domain) == 0)
 			return fail(why, whylen, "duplicate domain %s", b->obs[j].domain);

@@ -242,7 +242,8 @@ static int rank(struct dk_store *s, MDB_txn *txn, const struct dk_triage_opts *o
 
 	if (!c)
 		return -ENOMEM;
-	qsort(a->v, a->n, sizeof(*a->v), by_strength);
+	if (a->n > 1) /* a->v is NULL when empty: qsort must not see it */
+		qsort(a->v, a->n, sizeof(*a->v), by_strength);
 	for (size_t i = 0; i < a->n; i++) {
 		const struct agg *g = &a->v[i];
 		if (used == max && g->strength <= out[max - 1].score)
