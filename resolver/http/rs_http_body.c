@@ -23,26 +23,6 @@ int rs__override_action(const char *a, unsigned *flags)
 }
 
 /* OR the bits of "categories" into *mask; any name `find` does not know is an error. */
-static int override_categories(const cJSON *cats, rs_cat_find_fn find, void *arg, uint64_t *mask,
-                               char *err, size_t errlen)
-{
-	const cJSON *it;
-	int bit;
-
-	/* ArrayForEach also walks an object's members: kept as it always was. */
-	cJSON_ArrayForEach(it, cats)
-	{
-		if (!cJSON_IsString(it) || find(arg, it->valuestring, &bit) != 0 || bit < 0 ||
-		    bit >= BL_CATEGORY_MAX) {
-			snprintf(err, errlen, "unknown category %s",
-			         cJSON_IsString(it) ? it->valuestring : "(not a string)");
-			return -EINVAL;
-		}
-		*mask |= 1ULL << bit;
-	}
-	return 0;
-}
-
 int rs__body_override(const char *body, rs_cat_find_fn find, void *arg, struct rs_override_req *out,
                       char *err, size_t errlen)
 {
@@ -65,8 +45,8 @@ int rs__body_override(const char *body, rs_cat_find_fn find, void *arg, struct r
 	}
 	if (cJSON_IsFalse(subtree))
 		o.flags &= ~(unsigned)BL_F_SUBTREE;
-	if (override_categories(cJSON_GetObjectItemCaseSensitive(j, "categories"), find, arg,
-	                        &o.categories, err, errlen) < 0)
+	if (rs_json_categories(cJSON_GetObjectItemCaseSensitive(j, "categories"), find, arg,
+	                       &o.categories, err, errlen) < 0)
 		goto done;
 	if (o.flags & BL_F_ALLOW)
 		o.categories = 0; /* an allow rule has no categories */

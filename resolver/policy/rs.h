@@ -394,6 +394,13 @@ struct rs_profile_req {
 int rs_profile_json(const char *json, size_t len, rs_cat_find_fn find, void *arg,
                     struct rs_profile_req *out, char *err, size_t errlen);
 
+/* A JSON list of category names into `*mask` (bits ORed in), each resolved by `find`. Also
+ * what POST /api/overrides' "categories" takes. `cats` (borrowed) may be NULL (nothing to
+ * add). Returns 0, or -EINVAL with "unknown category NAME" in `err` (`errlen` bytes). */
+struct cJSON;
+int rs_json_categories(const struct cJSON *cats, rs_cat_find_fn find, void *arg, uint64_t *mask,
+                       char *err, size_t errlen);
+
 /* The profile's blocked categories at this minute, with its active windows' extras;
  * `*bedtime` is the index of an active bedtime window, or -1. */
 uint64_t rs_profile_mask_at(const struct rs_profile *p, int minute_of_week, int *bedtime);

@@ -14,8 +14,8 @@
 
 /* OR the bits of a list of category names into *mask; any name `find` does not know is an
  * error naming it. */
-static int json_categories(const cJSON *cats, rs_cat_find_fn find, void *arg, uint64_t *mask,
-                           char *err, size_t errlen)
+int rs_json_categories(const cJSON *cats, rs_cat_find_fn find, void *arg, uint64_t *mask, char *err,
+                       size_t errlen)
 {
 	const cJSON *it;
 	int bit;
@@ -160,8 +160,8 @@ int rs_profile_json(const char *json, size_t len, rs_cat_find_fn find, void *arg
 		snprintf(err, errlen, "block_add, block_remove: expected lists of categories");
 		goto done;
 	}
-	if (json_categories(add, find, arg, &o->block_add, err, errlen) < 0 ||
-	    json_categories(rm, find, arg, &o->block_remove, err, errlen) < 0)
+	if (rs_json_categories(add, find, arg, &o->block_add, err, errlen) < 0 ||
+	    rs_json_categories(rm, find, arg, &o->block_remove, err, errlen) < 0)
 		goto done;
 	if (add || rm)
 		o->set |= BL_PF_BLOCK;
