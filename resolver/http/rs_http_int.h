@@ -379,6 +379,12 @@ void rs__event_seen(struct rs_http *h, int worker, const struct sockaddr *peer, 
 void rs__api_devices_seen(struct rs_req *q, struct rs_resp *r);
 /* The state-changing requests' authorisation, for reads that need it too. 0 or -1 (r set). */
 int rs__http_authorize(struct rs_req *q, struct rs_resp *r);
+
+/* POST `len` bytes of JSON `body` (borrowed) to https `url`, trusting `ca_file` ("" or NULL:
+ * the system's CAs), 10 s at most; blocking, so only from the HTTP side's background thread.
+ * Returns 0 on a 2xx, or -1 with `err` (`errlen` bytes) filled. (rs_http_report.c) */
+int rs__http_post_json(const char *url, const char *body, size_t len, const char *ca_file,
+                       char *err, size_t errlen);
 void rs__event_blocked(struct rs_http *h, int worker, const struct rs_config *cfg,
                        const struct rs_question *q, const struct bl_verdict *v,
                        const struct rs_profile *prof);

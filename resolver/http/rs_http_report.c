@@ -271,14 +271,15 @@ done:
 
 static size_t discard(char *p, size_t size, size_t n, void *arg)
 {
+	(void)p;
+	(void)arg;
 	return size * n;
 }
 
-/* POST one report. Returns 0 or -1 with `err` filled. */
-static int post_report(const char *url, const struct rs_report *rep, const char *ca_file, char *err,
-                       size_t errlen)
+int rs__http_post_json(const char *url, const char *body, size_t len, const char *ca_file,
+                       char *err, size_t errlen)
 {
-	char body[1024], ebuf[CURL_ERROR_SIZE] = "";
+	char ebuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdrs = NULL;
 	CURL *c = curl_easy_init();
 	CURLcode cc;
@@ -288,14 +289,10 @@ static int post_report(const char *url, const struct rs_report *rep, const char 
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	snprintf(body, sizeof(body),
-	         "{\"type\":\"kidguard-report\",\"kind\":\"%s\",\"domain\":\"%s\","
-	         "\"category\":\"%s\",\"feed_version\":%llu,\"software\":\"kidguard %s\"}",
-	         rep->kind, rep->domain, rep->category, (unsigned long long)rep->feed_version,
-	         KG_VERSION);
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -319,6 +316,24 @@ static int post_report(const char *url, const struct rs_report *rep, const char 
 		return -1;
 	}
 	return 0;
+}
+
+/* POST one report. Returns 0 or -1 with `err` filled. */
+static int post_report(const char *url, const struct rs_report *rep, const char *ca_file, char *err,
+                       size_t errlen)
+{
+	char body[1024];
+	int n = snprintf(body, sizeof(body),
+	                 "{\"type\":\"kidguard-report\",\"kind\":\"%s\",\"domain\":\"%s\","
+	                 "\"category\":\"%s\",\"feed_version\":%llu,\"software\":\"kidguard %s\"}",
+	                 rep->kind, rep->domain, rep->category,
+	                 (unsigned long long)rep->feed_version, KG_VERSION);
+
+	if (n < 0 || (size_t)n >= sizeof(body)) {
+		snprintf(err, errlen, "report too long");
+		return -1;
+	}
+	return rs__http_post_json(url, body, (size_t)n, ca_file, err, errlen);
 }
 
 void rs__reports_deliver(struct rs_http *h)

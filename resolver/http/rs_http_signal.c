@@ -11,7 +11,6 @@
  */
 #include "rs_http_int.h"
 
-#include <curl/curl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,55 +33,6 @@ static void signal_address(struct rs_http *h, char *buf, size_t len)
 	else
 		buf[0] = '\0';
 	rs__http_cfg_put(cr);
-}
-
-static size_t discard(char *p, size_t size, size_t n, void *arg)
-{
-	(void)p;
-	(void)arg;
-	return size * n;
-}
-
-static int post(const char *url, const char *body, size_t len, const char *ca_file, char *err,
-                size_t errlen)
-{
-	char ebuf[CURL_ERROR_SIZE] = "";
-	struct curl_slist *hdrs = NULL;
-	CURL *c = curl_easy_init();
-	CURLcode cc;
-	long status = 0;
-
-	if (!c) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "kidguard/" KG_VERSION);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-	if (ca_file && ca_file[0])
-		curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
-	cc = curl_easy_perform(c);
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(c);
-	if (cc != CURLE_OK) {
-		snprintf(err, errlen, "%s", ebuf[0] ? ebuf : curl_easy_strerror(cc));
-		return -1;
-	}
-	if (status < 200 || status > 299) {
-		snprintf(err, errlen, "HTTP status %ld", status);
-		return -1;
-	}
-	return 0;
 }
 
 /* Close the day when it has ended: its batch becomes the pending one. */
@@ -126,7 +76,8 @@ void rs__signal_deliver(struct rs_http *h)
 	cr = rs__http_cfg_get(h);
 	rc =
 	    strncmp(addr, "https://", 8) == 0
-	        ? post(addr, h->signal_batch, h->signal_len, cr->cfg.sync_ca_file, err, sizeof(err))
+	        ? rs__http_post_json(addr, h->signal_batch, h->signal_len, cr->cfg.sync_ca_file,
+	                             err, sizeof(err))
 	        : (snprintf(err, sizeof(err), "no https signal address (manifest or [signal] url)"),
 	           -1);
 	rs__http_cfg_put(cr);
