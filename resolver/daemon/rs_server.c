@@ -565,13 +565,15 @@ int rs_server_run(struct rs_server *srv)
 	uv_signal_start(&sig.term, on_signal, SIGTERM);
 	uv_signal_start(&sig.intr, on_signal, SIGINT);
 	uv_signal_start(&sig.hup, on_signal, SIGHUP);
+	/* HTTP first: once DNS answers, the dashboard and /metrics answer too (a test, or a
+	 * load balancer's health check, takes the first DNS answer as "ready"). */
+	rs__http->start(srv);
 	for (int k = 0; k < srv->n_workers; k++) {
 		if (uv_thread_create(&srv->workers[k].thread, rs__worker_run, &srv->workers[k])) {
 			log_err("cannot start worker thread %d", k);
 			abort();
 		}
 	}
-	rs__http->start(srv);
 	log_ready(srv);
 	rs__supervisor_start(srv, &loop);
 	uv_run(&loop, UV_RUN_DEFAULT);
