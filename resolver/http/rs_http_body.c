@@ -159,69 +159,6 @@ int rs__body_device(const char *body, struct rs_device_req *out)
 	return rc;
 }
 
-/* q=VALUE of one Accept-Language item (RFC 9110 12.4.2: 0, 1, 0.xyz, 1.000) in thousandths;
- * anything else is -1 (the item is ignored). */
-static int qvalue(const char *p, const char *end)
-{
-	int q, digits = 0;
-
-	if (p >= end || (*p != '0' && *p != '1'))
-		return -1;
-	q = (*p++ - '0') * 1000;
-	if (p < end && *p == '.') {
-		for (p++; p < end && *p >= '0' && *p <= '9' && digits < 3; p++, digits++)
-			q += (*p - '0') * (digits == 0 ? 100 : digits == 1 ? 10 : 1);
-	}
-	return p == end && q <= 1000 ? q : -1;
-}
-
-/* The q of one item "TAG[;q=V]" (blanks allowed around); -1 when the item is malformed. */
-static int item_q(const char *semi, const char *end)
-{
-	const char *p = semi;
-
-	if (p == end)
-		return 1000;
-	for (p++; p < end && (*p == ' ' || *p == '\t'); p++)
-		;
-	if (end - p < 2 || (p[0] != 'q' && p[0] != 'Q') || p[1] != '=')
-		return -1;
-	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	return qvalue(p + 2, end);
-}
-
-int rs__accept_language(const char *header, const char *const *codes, int n)
-{
-	const char *p = header;
-	int best = -1, best_q = 0;
-
-	while (p && *p) {
-		const char *end = p + strcspn(p, ","), *tag, *semi;
-		size_t tlen;
-		int q;
-
-		for (tag = p; tag < end && (*tag == ' ' || *tag == '\t'); tag++)
-			;
-		semi = tag;
-		while (semi < end && *semi != ';')
-			semi++;
-		tlen = strcspn(tag, "-;, \t");
-		if (tag + tlen > semi)
-			tlen = (size_t)(semi - tag);
-		q = item_q(semi, end);
-		/* the primary subtag decides: "vi-VN" is Vietnamese, "en-GB" English */
-		for (int i = 0; i < n && q > best_q; i++) {
-			if (strlen(codes[i]) == tlen && strncasecmp(tag, codes[i], tlen) == 0) {
-				best = i;
-				best_q = q;
-			}
-		}
-		p = *end ? end + 1 : end;
-	}
-	return best;
-}
-
 int rs__body_profile(const char *body, rs_cat_find_fn find, void *arg, struct rs_profile_req *out,
                      char *err, size_t errlen)
 {

@@ -59,76 +59,30 @@ static void feed_cat_names_json(struct rs_http *h, const char *code, cJSON *j)
 
 int rs__i18n_load(struct rs_http *h)
 {
-	struct rs_i18n *c = &h->i18n;
-
-	c->n = 0;
-	c->en = 0;
-	for (int i = 0; i < rs__i18n_n_srcs && c->n < RS_I18N_MAX; i++) {
-		const struct rs__i18n_src *s = &rs__i18n_srcs[i];
-		cJSON *j = cJSON_ParseWithLength(s->json, s->len);
-		if (!cJSON_IsObject(j)) {
-			/* tests/i18n checks every catalogue at build time: this is a broken build
-			 */
-			log_err("http: message catalogue %s.json does not parse", s->code);
-			cJSON_Delete(j);
-			continue;
-		}
-		snprintf(c->lang[c->n].code, sizeof(c->lang[c->n].code), "%s", s->code);
-		c->lang[c->n].msgs = j;
-		if (strcmp(s->code, "en") == 0)
-			c->en = c->n;
-		c->n++;
-	}
-	return c->n ? 0 : RS_ENOMEM;
+	return kg_i18n_load(&h->i18n, rs__i18n_srcs, rs__i18n_srcs_n) == 0 ? 0 : RS_ENOMEM;
 }
 
 void rs__i18n_free(struct rs_http *h)
 {
-	for (int i = 0; i < h->i18n.n; i++)
-		cJSON_Delete(h->i18n.lang[i].msgs);
-	h->i18n.n = 0;
+	kg_i18n_free(&h->i18n);
 }
 
 int rs__i18n_pick(const struct rs_http *h, const struct rs_config *cfg, struct MHD_Connection *conn)
 {
-	const struct rs_i18n *c = &h->i18n;
-	const char *codes[RS_I18N_MAX];
-	const char *accept;
-	int i;
-
-	for (i = 0; i < c->n; i++) {
-		codes[i] = c->lang[i].code;
-		if (strcmp(cfg->http_language, codes[i]) == 0)
-			return i; /* forced by [http] language */
-	}
-	accept =
+	const char *accept =
 	    conn ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Language") : NULL;
-	i = accept ? rs__accept_language(accept, codes, c->n) : -1;
-	return i >= 0 ? i : c->en;
+
+	return kg_i18n_pick(&h->i18n, cfg->http_language, accept);
 }
 
 const char *rs__i18n_code(const struct rs_http *h, int lang)
 {
-	return lang >= 0 && lang < h->i18n.n ? h->i18n.lang[lang].code : "en";
-}
-
-static const char *lookup(const struct rs_i18n *c, int lang, const char *key)
-{
-	const cJSON *v;
-
-	if (lang < 0 || lang >= c->n)
-		return NULL;
-	v = cJSON_GetObjectItemCaseSensitive(c->lang[lang].msgs, key);
-	return cJSON_IsString(v) ? v->valuestring : NULL;
+	return kg_i18n_code(&h->i18n, lang);
 }
 
 const char *rs__msg(const struct rs_http *h, int lang, const char *key)
 {
-	const char *m = lookup(&h->i18n, lang, key);
-
-	if (!m || (!m[0] && key[0] != '@'))
-		m = lookup(&h->i18n, h->i18n.en, key);
-	return m ? m : key; /* a missing key shows itself; tests/i18n refuses it */
+	return kg_i18n_msg(&h->i18n, lang, key);
 }
 
 const char *rs__cat_label(struct rs_http *h, int lang, const char *name, char *buf, size_t len)
@@ -139,7 +93,7 @@ const char *rs__cat_label(struct rs_http *h, int lang, const char *name, char *b
 	if (feed_cat_name(h, rs__i18n_code(h, lang), name, buf, len) == 0)
 		return buf;
 	snprintf(key, sizeof(key), "category.%s", name);
-	m = lookup(&h->i18n, lang, key);
+	m = kg_i18n_get(&h->i18n, lang, key);
 	snprintf(buf, len, "%s", m && m[0] ? m : name);
 	return buf;
 }
@@ -165,31 +119,20 @@ const char *rs__cat_labels(struct rs_http *h, int lang, uint64_t mask, char *buf
  * feed's category names for that language over the built-in ones. */
 void rs__i18n_serve(struct rs_req *q, struct rs_resp *r, int lang)
 {
-	const struct rs_i18n *c = &q->h->i18n;
-	cJSON *j = cJSON_Duplicate(c->lang[lang].msgs, 1);
+	cJSON *j = cJSON_Duplicate(kg_i18n_json(&q->h->i18n, lang), 1);
 
 	if (j)
-		feed_cat_names_json(q->h, c->lang[lang].code, j);
+		feed_cat_names_json(q->h, kg_i18n_code(&q->h->i18n, lang), j);
 	rs__json_resp(r, 200, j);
-	r->content_language = c->lang[lang].code;
+	r->content_language = kg_i18n_code(&q->h->i18n, lang);
 }
 
 /* Which catalogue a URL names: "/i18n.json" (negotiated), "/i18n/<code>.json"; -1: none. */
 int rs__i18n_url(struct rs_req *q, const struct rs_config *cfg)
 {
-	const struct rs_i18n *c = &q->h->i18n;
-	const char *u = q->url;
-
-	if (strcmp(u, "/i18n.json") == 0)
+	if (strcmp(q->url, "/i18n.json") == 0)
 		return rs__i18n_pick(q->h, cfg, q->conn);
-	if (strncmp(u, "/i18n/", 6) != 0)
-		return -1;
-	for (int i = 0; i < c->n; i++) {
-		size_t n = strlen(c->lang[i].code);
-		if (strncmp(u + 6, c->lang[i].code, n) == 0 && strcmp(u + 6 + n, ".json") == 0)
-			return i;
-	}
-	return -1;
+	return kg_i18n_url(&q->h->i18n, q->url, -1);
 }
 
 void rs__msg_fill(char *buf, size_t len, const char *tmpl, const char *const *kv)
@@ -245,7 +188,7 @@ const char *rs__answer_label(const struct rs_http *h, int lang, const char *answ
 	const char *m;
 
 	snprintf(key, sizeof(key), "answer.%s", answer);
-	m = lookup(&h->i18n, lang, key);
+	m = kg_i18n_get(&h->i18n, lang, key);
 	snprintf(buf, len, "%s", m && m[0] ? m : answer);
 	return buf;
 }

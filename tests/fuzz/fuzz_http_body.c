@@ -222,12 +222,12 @@ static void fuzz_host(const char *host)
 static void fuzz_accept_language(const char *header)
 {
 	static const char *const codes[] = {"en", "vi"};
-	int i = rs__accept_language(header, codes, 2);
+	int i = kg_i18n_accept_language(header, codes, 2);
 
 	FUZZ_CHECK(i >= -1 && i < 2);
 	if (strcspn(header, "eEnNvViI") == strlen(header))
 		FUZZ_CHECK(i == -1);
-	FUZZ_CHECK(rs__accept_language(header, codes, 0) == -1);
+	FUZZ_CHECK(kg_i18n_accept_language(header, codes, 0) == -1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
