@@ -37,6 +37,17 @@
 int bl_name_normalize(const char *in, char *out, size_t outlen);
 
 /*
+ * The registrable domain (eTLD+1, the Public Suffix List through libpsl: the distribution's
+ * list when installed, else the one built into libpsl) of `name`, a lowercased name without a
+ * trailing dot (bl_name_normalize's output; borrowed). Returns a pointer into `name` (the
+ * registrable domain is its tail: "a.b.example.co.uk" -> "example.co.uk"), or NULL when the
+ * name has none (it is a public suffix itself, or a single label). The one such function of the
+ * project: the appliance's signal, the desk's triage and its classifier all group by it.
+ * Thread-safe (the list is loaded once per process).
+ */
+const char *bl_name_registrable(const char *name);
+
+/*
  * Store key of a normalised text name: the labels in reverse order, each followed by a 0x00
  * byte ("www.example.com" -> "com\0example\0www\0"). Returns the key length (> 0), BL_ENAME or
  * BL_ENOSPACE. `name` (borrowed) must come from bl_name_normalize(); `key` (borrowed) receives

@@ -10,6 +10,8 @@
 
 #include <errno.h>
 #include <idn2.h>
+#include <libpsl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -165,4 +167,22 @@ int bl_key_to_name(const uint8_t *key, size_t keylen, char *out, size_t outlen)
 	}
 	out[pos] = '\0';
 	return (int)pos;
+}
+
+static const psl_ctx_t *psl_ctx;
+static pthread_once_t psl_once = PTHREAD_ONCE_INIT;
+
+static void psl_init(void)
+{
+	/* The distribution's list (Debian "publicsuffix") when it is there, else the copy
+	 * compiled into libpsl. Kept for the life of the process. */
+	psl_ctx = psl_latest(NULL);
+	if (!psl_ctx)
+		psl_ctx = psl_builtin();
+}
+
+const char *bl_name_registrable(const char *name)
+{
+	pthread_once(&psl_once, psl_init);
+	return name && psl_ctx ? psl_registrable_domain(psl_ctx, name) : NULL;
 }

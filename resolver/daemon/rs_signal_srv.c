@@ -16,7 +16,6 @@
 #include "rs_daemon_int.h"
 
 #include <errno.h>
-#include <libpsl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +31,7 @@
 struct rs_signal_srv {
 	pthread_mutex_t lock;
 	struct rs_signal *tab;
-	char day[16]; /* "YYYY-MM-DD" the table counts */
-	psl_ctx_t *psl;
+	char day[16];   /* "YYYY-MM-DD" the table counts */
 	char **popular; /* sorted, for bsearch */
 	size_t n_popular;
 };
@@ -96,8 +94,6 @@ void rs__signal_free(struct rs_signal_srv *s)
 	if (!s)
 		return;
 	rs_signal_free(s->tab);
-	if (s->psl)
-		psl_free(s->psl);
 	for (size_t i = 0; i < s->n_popular; i++)
 		free(s->popular[i]);
 	free(s->popular);
@@ -118,8 +114,6 @@ int rs__signal_new(struct rs_server *srv, const struct rs_config *cfg, struct rs
 	if (!s)
 		return RS_ENOMEM;
 	pthread_mutex_init(&s->lock, NULL);
-	/* the distribution's Public Suffix List, else the one compiled into libpsl */
-	s->psl = psl_latest(NULL);
 	rc = new_key(key);
 	if (!rc)
 		rc = rs_signal_new(cfg->signal_max_domains, key, &s->tab);
@@ -235,7 +229,7 @@ void rs__signal_note(struct rs_worker *w, const struct sockaddr *peer, const str
 	}
 	if (!wire_text(q->qname, q->qname_len, name, sizeof(name)))
 		return;
-	reg = psl_registrable_domain(s->psl ? s->psl : psl_builtin(), name);
+	reg = bl_name_registrable(name); /* the desk groups parents' reports the same way */
 	if (!reg || strlen(reg) >= RS_SIGNAL_NAME_MAX || local_name(reg))
 		return;
 	key = reg;

@@ -28,6 +28,17 @@ static int open_store(const struct desk_conf *c, bool readonly, struct dk_store 
 	return rc;
 }
 
+/* "reported_names": the names parents reported under the candidate (the first DK_CAND_NAMES),
+ * "reported_names_total": how many there are. */
+static void add_names(cJSON *e, const struct dk_cand *c)
+{
+	cJSON *names = cJSON_AddArrayToObject(e, "reported_names");
+
+	for (uint32_t i = 0; names && i < c->n_names && i < DK_CAND_NAMES; i++)
+		cJSON_AddItemToArray(names, cJSON_CreateString(c->names[i]));
+	cJSON_AddNumberToObject(e, "reported_names_total", c->n_names);
+}
+
 char *desk_triage_json(const struct dk_cand *c, size_t n, uint32_t day)
 {
 	cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
@@ -49,12 +60,26 @@ char *desk_triage_json(const struct dk_cand *c, size_t n, uint32_t day)
 		cJSON_AddNumberToObject(e, "reports", c[i].reports);
 		dk_day_format(c[i].first_day, d);
 		cJSON_AddStringToObject(e, "first_seen", d);
+		add_names(e, &c[i]);
 		cJSON_AddItemToArray(arr, e);
 	}
 	cJSON_AddItemToObject(o, "candidates", arr);
 	s = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	return s;
+}
+
+/* Below a candidate's row, the names parents reported under it when they are not just it. */
+static void print_names(const struct dk_cand *c)
+{
+	if (c->n_names == 0 || (c->n_names == 1 && strcmp(c->names[0], c->domain) == 0))
+		return;
+	printf("      reported as:");
+	for (uint32_t i = 0; i < c->n_names && i < DK_CAND_NAMES; i++)
+		printf("%s %s", i ? "," : "", c->names[i]);
+	if (c->n_names > DK_CAND_NAMES)
+		printf(" and %u more", c->n_names - DK_CAND_NAMES);
+	printf("\n");
 }
 
 static void print_table(const struct dk_cand *c, size_t n, uint32_t day, int window)
@@ -71,6 +96,7 @@ static void print_table(const struct dk_cand *c, size_t n, uint32_t day, int win
 		       c[i].domain, c[i].score, c[i].strength, c[i].growth,
 		       c[i].category[0] ? c[i].category : "-", c[i].prob, c[i].harm,
 		       c[i].appliances, c[i].reports, d);
+		print_names(&c[i]);
 	}
 }
 

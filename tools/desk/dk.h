@@ -23,6 +23,7 @@
 #define DK_COUNT_MAX         1e7   /* |noisy count| above this is not a distinct-client count */
 #define DK_WINDOW_DEFAULT    7     /* days of signal triage looks at */
 #define DK_SHA256_LEN        32
+#define DK_CAND_NAMES        4 /* reported names a candidate lists */
 
 /* One domain of a signal batch: a registrable domain and its noisy distinct-client count. */
 struct dk_obs {
@@ -146,6 +147,11 @@ struct dk_cand {
 	uint32_t appliances; /* most appliances that counted it on one day of the window */
 	uint32_t reports;    /* parents' "not blocked" reports */
 	uint32_t first_day;  /* first day it was seen (signal or report) */
+	/* The names parents reported under `domain` (a registrable domain: reports of
+	 * "a.b.example.com" count for "example.com"), the first DK_CAND_NAMES in name order, and
+	 * how many distinct names in all. */
+	char names[DK_CAND_NAMES][DK_DOMAIN_MAX];
+	uint32_t n_names;
 };
 
 /* Rank the undecided candidates: fills `out` (`*n` in: its size, out: how many) best first,

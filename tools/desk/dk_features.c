@@ -16,13 +16,13 @@
 #include "dk_model.h"
 
 #include <errno.h>
-#include <libpsl.h>
 #include <math.h>
 #include <stdbool.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "bl.h"
 
 #define NAME_MAX_LEN 253
 
@@ -42,22 +42,6 @@ static const char *const keywords[] = {
     /* drugs */
     "weed", "cannabis", "kush", "vape", "smoke", "seed", "cbd", "thc", "pharma", "pill", "drug",
     "mushroom", "shroom", "grow", "hemp", "tobacco", "ketamine", NULL};
-
-static psl_ctx_t *psl_ctx;
-static pthread_once_t psl_once = PTHREAD_ONCE_INIT;
-
-static void psl_init(void)
-{
-	/* The distribution's list (Debian "publicsuffix") when it is there, else the copy
-	 * compiled into libpsl. Kept for the life of the process. */
-	psl_ctx = psl_latest(NULL);
-}
-
-static const psl_ctx_t *psl(void)
-{
-	pthread_once(&psl_once, psl_init);
-	return psl_ctx ? psl_ctx : psl_builtin();
-}
 
 static int normalise(const char *name, char *out, size_t len)
 {
@@ -91,7 +75,7 @@ int dk_registrable(const char *name, char *out, size_t len)
 	rc = normalise(name, buf, sizeof(buf));
 	if (rc)
 		return rc;
-	reg = psl_registrable_domain(psl(), buf);
+	reg = bl_name_registrable(buf);
 	if (!reg)
 		reg = buf;
 	if (strlen(reg) >= len)

@@ -6,7 +6,11 @@
  *   strength = sum of the noisy distinct-client counts over the window and over appliances
  *            + growth, the day T sum above the mean daily sum of the window's earlier days
  *              (0 when falling): a name children start to reach climbs before it is big
- *            + one per parent's "not blocked" report (all time)
+ *            + one per parent's "not blocked" report (all time) of the name or any name below
+ *              it: a report is counted for its registrable domain (bl_name_registrable, the
+ *              function the appliances' signal uses), so "a.b.example.com" and
+ *              "c.example.com" make one candidate, "example.com", whose decision (a subtree
+ *              rule) covers both; the names reported are kept for the reviewer to see
  *   score    = strength x harm, harm in 0..1 from the classifier (1 without a model)
  *
  * One pass over "signal" and one over "reports", both in name order, under one read
@@ -21,11 +25,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bl.h"
+
 struct agg {
 	const char *name; /* into the LMDB map: valid while the read transaction lives */
 	size_t len;
 	double strength, growth;
 	uint32_t appliances, reports, first_day;
+	size_t names_at, names_n; /* its reported names: struct reps v[names_at..+names_n] */
+};
+
+/* One name parents reported as not blocked, and the site (registrable domain) it counts for. */
+struct rep {
+	const char *site, *name; /* into the LMDB map; `site` is a tail of `name` */
+	size_t site_len, len;
+	uint32_t n, first_day;
+};
+
+struct reps {
+	struct rep *v;
+	size_t n, cap;
 };
 
 struct aggs {
@@ -141,30 +160,74 @@ static struct agg *find_sorted(struct aggs *a, const char *name, size_t len)
 	return NULL;
 }
 
-/* One domain's reports: `n` "not blocked" reports, the first received on `first_day`. */
-static int add_reports(struct aggs *a, const char *name, size_t len, uint32_t n, uint32_t first_day)
+/* One site's reports (`r`: its names, `n` of them, adjacent in `all`): added to the site's
+ * signal aggregate, or a new one. */
+static int add_site(struct aggs *a, const struct reps *all, size_t at, size_t n)
 {
+	const struct rep *r = &all->v[at];
 	struct agg *g, fresh = {0};
+	uint32_t count = 0, first = UINT32_MAX;
 
-	if (n == 0) /* also the walk's first call, before any name (name NULL) */
-		return 0;
-	g = find_sorted(a, name, len);
+	for (size_t i = 0; i < n; i++) {
+		count += r[i].n;
+		if (r[i].first_day < first)
+			first = r[i].first_day;
+	}
+	g = find_sorted(a, r->site, r->site_len);
 	if (!g) {
-		fresh.name = name;
-		fresh.len = len;
-		fresh.first_day = first_day;
+		fresh.name = r->site;
+		fresh.len = r->site_len;
+		fresh.first_day = first;
 		if (push(a, &fresh) != 0)
 			return -ENOMEM;
 		g = &a->v[a->n - 1];
 	}
-	g->reports += n;
-	g->strength += n;
-	if (first_day < g->first_day)
-		g->first_day = first_day;
+	g->reports += count;
+	g->strength += count;
+	g->names_at = at;
+	g->names_n = n;
+	if (first < g->first_day)
+		g->first_day = first;
 	return 0;
 }
 
-static int read_reports(struct dk_store *s, MDB_txn *txn, struct aggs *a)
+static int by_site(const void *x, const void *y)
+{
+	const struct rep *a = x, *b = y;
+	int c = cmp_name(a->site, a->site_len, b->site, b->site_len);
+
+	return c ? c : cmp_name(a->name, a->len, b->name, b->len);
+}
+
+/* One reported name's "not blocked" reports; the key is NAME 0x00 sequence, so `name` is a
+ * C string in the map and its registrable domain a tail of it. */
+static int add_name(struct reps *rs, const char *name, size_t len, uint32_t n, uint32_t first)
+{
+	const char *site;
+
+	if (n == 0) /* also the walk's first call, before any name (name NULL) */
+		return 0;
+	if (rs->n == rs->cap) {
+		size_t cap = rs->cap ? 2 * rs->cap : 256;
+		struct rep *nv = realloc(rs->v, cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		rs->v = nv;
+		rs->cap = cap;
+	}
+	site = bl_name_registrable(name);
+	if (!site) /* a public suffix itself: the name stands alone */
+		site = name;
+	rs->v[rs->n++] = (struct rep){.site = site,
+	                              .site_len = len - (size_t)(site - name),
+	                              .name = name,
+	                              .len = len,
+	                              .n = n,
+	                              .first_day = first};
+	return 0;
+}
+
+static int read_reports(struct dk_store *s, MDB_txn *txn, struct aggs *a, struct reps *rs)
 {
 	const char *name = NULL;
 	size_t len = 0;
@@ -183,7 +246,7 @@ static int read_reports(struct dk_store *s, MDB_txn *txn, struct aggs *a)
 			continue;
 		l = k.mv_size - 9;
 		if (!name || l != len || memcmp(name, k.mv_data, l) != 0) {
-			if ((rc = add_reports(a, name, len, n, first)) != 0)
+			if ((rc = add_name(rs, name, len, n, first)) != 0)
 				break;
 			name = k.mv_data;
 			len = l;
@@ -202,7 +265,19 @@ static int read_reports(struct dk_store *s, MDB_txn *txn, struct aggs *a)
 	mdb_cursor_close(c);
 	if (rc != MDB_NOTFOUND)
 		return rc < 0 ? rc : dk__mdb_err(rc, "read reports");
-	return add_reports(a, name, len, n, first);
+	if ((rc = add_name(rs, name, len, n, first)) != 0)
+		return rc;
+	/* names of one site side by side, then one aggregate per site */
+	if (rs->n > 1)
+		qsort(rs->v, rs->n, sizeof(*rs->v), by_site);
+	for (size_t i = 0, j; i < rs->n && rc == 0; i = j) {
+		for (j = i + 1; j < rs->n && cmp_name(rs->v[j].site, rs->v[j].site_len,
+		                                      rs->v[i].site, rs->v[i].site_len) == 0;
+		     j++)
+			;
+		rc = add_site(a, rs, i, j - i);
+	}
+	return rc;
 }
 
 static int by_strength(const void *x, const void *y)
@@ -234,8 +309,19 @@ static void keep(struct dk_cand *out, size_t *n, size_t max, const struct dk_can
 	out[i] = *c;
 }
 
+/* The names reported under candidate `g` into `c` (the first DK_CAND_NAMES, in name order). */
+static void reported_names(const struct agg *g, const struct reps *rs, struct dk_cand *c)
+{
+	c->n_names = (uint32_t)g->names_n;
+	for (size_t i = 0; i < g->names_n && i < DK_CAND_NAMES; i++) {
+		const struct rep *r = &rs->v[g->names_at + i];
+		if (r->len < DK_DOMAIN_MAX)
+			memcpy(c->names[i], r->name, r->len);
+	}
+}
+
 static int rank(struct dk_store *s, MDB_txn *txn, const struct dk_triage_opts *o, struct aggs *a,
-                struct dk_cand *out, size_t *n)
+                const struct reps *rs, struct dk_cand *out, size_t *n)
 {
 	size_t max = *n, used = 0;
 	struct dk_cand *c = malloc(sizeof(*c));
@@ -266,6 +352,7 @@ static int rank(struct dk_store *s, MDB_txn *txn, const struct dk_triage_opts *o
 		c->appliances = g->appliances;
 		c->reports = g->reports;
 		c->first_day = g->first_day;
+		reported_names(g, rs, c);
 		if (used < max || c->score > out[max - 1].score)
 			keep(out, &used, max, c);
 	}
@@ -278,6 +365,7 @@ int dk_triage(struct dk_store *s, const struct dk_triage_opts *o, struct dk_cand
               uint32_t *day)
 {
 	struct aggs a = {0};
+	struct reps rs = {0};
 	MDB_txn *txn;
 	uint32_t last;
 	int rc;
@@ -289,11 +377,12 @@ int dk_triage(struct dk_store *s, const struct dk_triage_opts *o, struct dk_cand
 	last = o->day ? o->day : dk__newest_day(s, txn);
 	rc = read_signal(s, txn, last, o->window, &a);
 	if (rc == 0)
-		rc = read_reports(s, txn, &a);
+		rc = read_reports(s, txn, &a, &rs);
 	if (rc == 0)
-		rc = rank(s, txn, o, &a, out, n);
+		rc = rank(s, txn, o, &a, &rs, out, n);
 	mdb_txn_abort(txn);
 	free(a.v);
+	free(rs.v);
 	if (rc == 0 && day)
 		*day = last;
 	return rc;

@@ -9,7 +9,7 @@ set_target_properties(LINEAR PROPERTIES IMPORTED_LOCATION ${LINEAR_LIB}
 add_library(kgdesk_model STATIC ${CMAKE_CURRENT_LIST_DIR}/dk_model.c
 	${CMAKE_CURRENT_LIST_DIR}/dk_features.c ${CMAKE_CURRENT_LIST_DIR}/dk_eval.c)
 target_include_directories(kgdesk_model PUBLIC ${CMAKE_CURRENT_LIST_DIR})
-target_link_libraries(kgdesk_model PUBLIC LINEAR PkgConfig::PSL m Threads::Threads)
+target_link_libraries(kgdesk_model PUBLIC LINEAR m PRIVATE kgblocklist) # bl_name_registrable
 
 add_executable(dk-eval ${CMAKE_CURRENT_LIST_DIR}/dk_eval_main.c)
 target_link_libraries(dk-eval PRIVATE kgdesk_model)
