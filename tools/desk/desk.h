@@ -24,6 +24,7 @@ struct desk_conf {
 	unsigned day_window; /* a batch's day at most this many days from today; 0: any */
 	struct kg_cidr view_allow[DESK_VIEW_MAX]; /* who may GET the page and /api/triage */
 	int n_view_allow;
+	char language[8]; /* the Desk page's language: a catalogue's code, or "auto" */
 };
 
 /* Defaults, then `file` (borrowed; NULL: defaults only). A bad line names FILE:LINE: key on
@@ -51,6 +52,11 @@ int desk_harm(void *arg, const char *domain, char *category, size_t len, double 
 /* The Desk page's files, built in (embed.cmake): NUL-terminated, `_len` bytes before it. */
 extern const unsigned char desk_www_index[], desk_www_js[], desk_www_css[], desk_www_icon[];
 extern const size_t desk_www_index_len, desk_www_js_len, desk_www_css_len, desk_www_icon_len;
+
+/* Load the Desk page's message catalogues (www/i18n/<lang>.json, built in by
+ * common/i18n/embed_i18n.cmake) into `c` (kg_i18n.h): 0 or < 0. */
+struct kg_i18n;
+int desk_i18n_load(struct kg_i18n *c);
 
 /* Triage as JSON text (malloc'ed, the caller frees), for --json and GET /api/triage. */
 char *desk_triage_json(const struct dk_cand *c, size_t n, uint32_t day);

@@ -7,6 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kg_i18n.h"
+
+/* Generated from www/i18n/<lang>.json (CMakeLists.txt). */
+extern const struct kg_i18n_src desk_i18n_srcs[];
+extern const int desk_i18n_srcs_n;
+
 #define RATE_MAX       1000000
 #define BODY_MIN       1024
 #define BODY_MAX       (16u << 20)
@@ -62,6 +68,16 @@ static int view_allow(struct desk_conf *c, const char *v)
 	return 0;
 }
 
+/* "auto" (Accept-Language decides) or the code of a built-in catalogue. */
+static int language(struct desk_conf *c, const char *v)
+{
+	bool known = strcmp(v, "auto") == 0;
+
+	for (int i = 0; i < desk_i18n_srcs_n && !known; i++)
+		known = strcmp(v, desk_i18n_srcs[i].code) == 0;
+	return known ? text(c->language, sizeof(c->language), v) : -1;
+}
+
 static int set(struct desk_conf *c, const char *name, const char *v)
 {
 	unsigned long n = 0;
@@ -89,6 +105,8 @@ static int set(struct desk_conf *c, const char *name, const char *v)
 	}
 	if (strcmp(name, "view_allow") == 0)
 		return view_allow(c, v);
+	if (strcmp(name, "language") == 0)
+		return language(c, v);
 	if (strcmp(name, "day_window") == 0) {
 		rc = number(v, 0, DAY_WINDOW_MAX, &n);
 		c->day_window = (unsigned)n;
@@ -127,6 +145,11 @@ static char *reader(char *str, int num, void *stream)
 	return r;
 }
 
+int desk_i18n_load(struct kg_i18n *c)
+{
+	return kg_i18n_load(c, desk_i18n_srcs, desk_i18n_srcs_n);
+}
+
 int desk_conf_load(struct desk_conf *c, const char *file)
 {
 	struct ctx x = {.c = c, .file = file};
@@ -140,6 +163,7 @@ int desk_conf_load(struct desk_conf *c, const char *file)
 	c->rate = 60;
 	c->max_body = 4u << 20; /* 64k domains of ~60 bytes */
 	c->day_window = 2;
+	snprintf(c->language, sizeof(c->language), "auto");
 	kg_cidr_parse("127.0.0.0/8", &c->view_allow[0]);
 	kg_cidr_parse("::1", &c->view_allow[1]);
 	c->n_view_allow = 2;

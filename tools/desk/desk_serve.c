@@ -1,11 +1,21 @@
 /*
- * kidguard-desk serve: the intake. libmicrohttpd with one internal polling thread, so every
- * request (and every store write) runs on that one thread; the main thread waits for a signal
- * and syncs the store every SYNC_EVERY_S seconds (the intake commits without fsync).
+ * kidguard-desk serve: the intake. libmicrohttpd with a pool of POOL_THREADS threads, each
+ * polling its share of the connections, so that a slow request (a triage with the classifier,
+ * a TLS handshake, a large batch being parsed) delays only the connections of its thread, and
+ * a client that sends slowly holds a connection slot (bounded per address and in all, closed
+ * after CONN_TIMEOUT_S idle) and no thread. The store's write transactions are serialized by
+ * `write_lock` (LMDB would also wait for its single writer, but the lock says so here, and no
+ * thread ever begins a write while holding a read). The main thread waits for a signal and
+ * syncs the store every SYNC_EVERY_S seconds (the intake commits without fsync).
  *
  *   POST /signal       an appliance's daily batch (dk_parse_signal)      -> 200 {"stored":N}
  *   POST /report       a parent's report, as the block page sends it     -> 200 {"stored":1}
  *   GET  /api/triage   the ranking as kidguard-desk triage --json prints it (read only)
+ *   GET  /, /desk.js   the Desk page; /i18n.json, /i18n/<code>.json its message catalogues
+ *
+ * Errors are {"error": TEXT, "key": KEY}: KEY names the message in the desk's catalogues
+ * (www/i18n/<lang>.json), TEXT is it in the request's language ([desk] language, else
+ * Accept-Language, else English); a parser's reason (for an appliance) stays English.
  *
  * Order of checks, cheapest first, before a byte of body is kept: route and method, the rate
  * per source prefix, Content-Type, Content-Length against DRAIN_FACTOR x max_body. A body is then
@@ -18,6 +28,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +37,7 @@
 
 #include "kg_addr.h"
 #include "kg_err.h"
+#include "kg_i18n.h"
 #include "kg_log.h"
 
 #define SYNC_EVERY_S   5
@@ -35,12 +47,21 @@
  * answer while it still sends) gets its 413; beyond DRAIN_FACTOR x max_body the connection is
  * closed instead. */
 #define DRAIN_FACTOR 16
+/* Threads of the pool; per-address and total connection bounds; idle seconds before a
+ * connection is closed (a slow client keeps a slot, not a thread). */
+#define POOL_THREADS   4
+#define CONN_MAX       512
+#define CONN_PER_IP    64
+#define CONN_TIMEOUT_S 30
 
 struct server {
 	const struct desk_conf *conf;
 	struct dk_store *store;
 	struct dk_rate *rate;
 	struct desk_harm *harm;
+	struct kg_i18n i18n;        /* the Desk page's catalogues, read-only once loaded */
+	pthread_mutex_t rate_lock;  /* dk_rate is a plain table */
+	pthread_mutex_t write_lock; /* one store write transaction at a time */
 };
 
 struct req {
@@ -62,14 +83,48 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void set_error(struct resp *r, unsigned status, const char *why)
+static unsigned store_status(int rc)
+{
+	return rc == -ENOSPC ? MHD_HTTP_INSUFFICIENT_STORAGE : MHD_HTTP_SERVICE_UNAVAILABLE;
+}
+
+/* {"error": why, "key": key[, "detail": detail]}. */
+static void set_error_text(struct resp *r, unsigned status, const char *key, const char *why,
+                           const char *detail)
 {
 	cJSON *o = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(o, "error", why);
+	cJSON_AddStringToObject(o, "key", key);
+	if (detail)
+		cJSON_AddStringToObject(o, "detail", detail);
 	r->status = status;
 	r->body = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
+}
+
+/* The language of the request's answer: [desk] language, else Accept-Language, else English. */
+static int lang_of(const struct server *s, struct MHD_Connection *c)
+{
+	return kg_i18n_pick(&s->i18n, s->conf->language,
+	                    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Language"));
+}
+
+/* An error whose text is message `key` of the catalogue, in the request's language. */
+static void set_error(const struct server *s, struct MHD_Connection *c, struct resp *r,
+                      unsigned status, const char *key)
+{
+	set_error_text(r, status, key, kg_i18n_msg(&s->i18n, lang_of(s, c), key), NULL);
+}
+
+/* The store failed with `rc`: 507 when full, else 503; kg_strerror's text as the detail. */
+static void set_store_error(const struct server *s, struct MHD_Connection *c, struct resp *r,
+                            int rc)
+{
+	const char *key = rc == -ENOSPC ? "error.store_full" : "error.store";
+
+	set_error_text(r, store_status(rc), key, kg_i18n_msg(&s->i18n, lang_of(s, c), key),
+	               kg_strerror(rc));
 }
 
 static void set_stored(struct resp *r, size_t n)
@@ -87,12 +142,8 @@ static void set_replay(struct resp *r)
 	r->body = strdup("{\"stored\":0,\"replay\":true}");
 }
 
-static unsigned store_status(int rc)
-{
-	return rc == -ENOSPC ? MHD_HTTP_INSUFFICIENT_STORAGE : MHD_HTTP_SERVICE_UNAVAILABLE;
-}
-
-static void handle_signal(struct server *s, const struct req *q, struct resp *r)
+static void handle_signal(struct server *s, struct MHD_Connection *c, const struct req *q,
+                          struct resp *r)
 {
 	uint8_t digest[DK_SHA256_LEN];
 	struct dk_batch b;
@@ -101,41 +152,46 @@ static void handle_signal(struct server *s, const struct req *q, struct resp *r)
 	int rc;
 
 	if (dk_parse_signal(q->body, q->len, &b, why, sizeof(why)) != 0) {
-		set_error(r, MHD_HTTP_BAD_REQUEST, why);
+		set_error_text(r, MHD_HTTP_BAD_REQUEST, "error.invalid", why, NULL);
 		return;
 	}
 	if (s->conf->day_window &&
 	    (b.day + s->conf->day_window < today || b.day > today + s->conf->day_window)) {
 		dk_batch_free(&b);
-		set_error(r, MHD_HTTP_BAD_REQUEST, "day: too far from today");
+		set_error(s, c, r, MHD_HTTP_BAD_REQUEST, "error.day");
 		return;
 	}
 	SHA256((const unsigned char *)q->body, q->len, digest);
+	pthread_mutex_lock(&s->write_lock);
 	rc = dk_store_add_batch(s->store, &b, digest);
+	pthread_mutex_unlock(&s->write_lock);
 	if (rc == 0)
 		set_stored(r, b.n);
 	else if (rc == -EEXIST)
 		set_replay(r); /* a retry after a lost answer: done, and counted once */
 	else
-		set_error(r, store_status(rc), kg_strerror(rc));
+		set_store_error(s, c, r, rc);
 	dk_batch_free(&b);
 }
 
-static void handle_report(struct server *s, const struct req *q, struct resp *r)
+static void handle_report(struct server *s, struct MHD_Connection *c, const struct req *q,
+                          struct resp *r)
 {
 	struct dk_report rep;
 	char why[160];
 	int rc;
 
 	if (dk_parse_report(q->body, q->len, &rep, why, sizeof(why)) != 0) {
-		set_error(r, MHD_HTTP_BAD_REQUEST, why);
+		set_error_text(r, MHD_HTTP_BAD_REQUEST, "error.invalid", why, NULL);
 		return;
 	}
+	pthread_mutex_lock(&s->write_lock);
 	rc = dk_store_add_report(s->store, &rep, (uint64_t)time(NULL));
+	pthread_mutex_unlock(&s->write_lock);
 	if (rc == 0)
 		set_stored(r, 1);
 	else
-		set_error(r, store_status(rc), kg_strerror(rc));
+		set_store_error(s, c, r, rc);
 }
 
 static void handle_triage(struct server *s, struct MHD_Connection *c, struct resp *r)
@@ -149,7 +205,7 @@ static void handle_triage(struct server *s, struct MHD_Connection *c, struct res
 	int rc;
 
 	if (lim && (atoi(lim) < 1 || atoi(lim) > TRIAGE_API_MAX)) {
-		set_error(r, MHD_HTTP_BAD_REQUEST, "limit: want 1..200");
+		set_error(s, c, r, MHD_HTTP_BAD_REQUEST, "error.limit");
 		return;
 	}
 	if (lim)
@@ -160,25 +216,23 @@ static void handle_triage(struct server *s, struct MHD_Connection *c, struct res
 	}
 	n = o.limit;
 	if (!(cands = calloc(n, sizeof(*cands)))) {
-		set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+		set_error(s, c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "error.memory");
 		return;
 	}
 	rc = dk_triage(s->store, &o, cands, &n, &day);
 	if (rc == 0 && (r->body = desk_triage_json(cands, n, day)))
 		r->status = MHD_HTTP_OK;
 	else
-		set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, kg_strerror(rc ? rc : -ENOMEM));
+		set_store_error(s, c, r, rc ? rc : -ENOMEM);
 	free(cands);
 }
 
-static enum MHD_Result respond(struct MHD_Connection *c, struct resp *r)
+static enum MHD_Result respond(struct MHD_Connection *c, struct resp *r, const char *language)
 {
 	struct MHD_Response *m;
 	enum MHD_Result ret;
 
-	if (!r->body)
-		set_error(r, r->status ? r->status : MHD_HTTP_INTERNAL_SERVER_ERROR, "error");
-	if (!r->body)
+	if (!r->body) /* a failed allocation above: nothing more is likely to succeed */
 		return MHD_NO;
 	m = MHD_create_response_from_buffer(strlen(r->body), r->body, MHD_RESPMEM_MUST_FREE);
 	if (!m) {
@@ -188,6 +242,8 @@ static enum MHD_Result respond(struct MHD_Connection *c, struct resp *r)
 	MHD_add_response_header(m, "Content-Type", "application/json");
 	MHD_add_response_header(m, "Cache-Control", "no-store");
 	MHD_add_response_header(m, "X-Content-Type-Options", "nosniff");
+	if (language)
+		MHD_add_response_header(m, "Content-Language", language);
 	ret = MHD_queue_response(c, r->status, m);
 	MHD_destroy_response(m);
 	return ret;
@@ -215,11 +271,13 @@ static enum MHD_Result static_file(struct MHD_Connection *c, const unsigned char
 }
 
 /* The reads (R_TRIAGE and after) are GET and limited to view_allow; the rest are POST. */
-enum route { R_NONE, R_SIGNAL, R_REPORT, R_TRIAGE, R_PAGE, R_JS, R_CSS, R_ICON };
+enum route { R_NONE, R_SIGNAL, R_REPORT, R_TRIAGE, R_PAGE, R_JS, R_CSS, R_ICON, R_I18N };
 
-static enum route route_of(const char *url, const char *method, unsigned *status)
+static enum route route_of(const struct server *s, const char *url, const char *method,
+                           unsigned *status)
 {
-	enum route rt = strcmp(url, "/signal") == 0        ? R_SIGNAL
+	enum route rt = kg_i18n_url(&s->i18n, url, 0) >= 0 ? R_I18N
+	                : strcmp(url, "/signal") == 0      ? R_SIGNAL
 	                : strcmp(url, "/report") == 0      ? R_REPORT
 	                : strcmp(url, "/api/triage") == 0  ? R_TRIAGE
 	                : strcmp(url, "/") == 0            ? R_PAGE
@@ -258,11 +316,18 @@ static unsigned first_checks(struct server *s, struct MHD_Connection *c, const c
 	const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
 	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 	unsigned status;
-	enum route rt = route_of(url, method, &status);
+	enum route rt = route_of(s, url, method, &status);
 
 	if (status)
 		return status;
-	if (!ci || !dk_rate_allow(s->rate, ci->client_addr, now_ms()))
+	bool allowed = false;
+
+	if (ci) {
+		pthread_mutex_lock(&s->rate_lock);
+		allowed = dk_rate_allow(s->rate, ci->client_addr, now_ms());
+		pthread_mutex_unlock(&s->rate_lock);
+	}
+	if (!allowed)
 		return MHD_HTTP_TOO_MANY_REQUESTS;
 	if (rt >= R_TRIAGE)
 		return may_view(s->conf, ci->client_addr) ? 0 : MHD_HTTP_FORBIDDEN;
@@ -273,24 +338,49 @@ static unsigned first_checks(struct server *s, struct MHD_Connection *c, const c
 	return 0;
 }
 
-static const char *status_text(unsigned status)
+/* The message key of an answer to a request refused by the first checks. */
+static const char *status_key(unsigned status)
 {
 	switch (status) {
 	case MHD_HTTP_NOT_FOUND:
-		return "no such endpoint";
+		return "error.not_found";
 	case MHD_HTTP_FORBIDDEN:
-		return "not from this address (view_allow)";
+		return "error.forbidden";
 	case MHD_HTTP_METHOD_NOT_ALLOWED:
-		return "method not allowed";
+		return "error.method";
 	case MHD_HTTP_TOO_MANY_REQUESTS:
-		return "too many requests from this network; try later";
+		return "error.rate";
 	case MHD_HTTP_UNSUPPORTED_MEDIA_TYPE:
-		return "want Content-Type: application/json";
+		return "error.media_type";
 	case MHD_HTTP_CONTENT_TOO_LARGE:
-		return "request body too large";
+		return "error.too_large";
 	default:
-		return "bad request";
+		return "error.bad_request";
 	}
+}
+
+/* GET /i18n.json (negotiated) or /i18n/<code>.json: the catalogue, and "@languages" (code: the
+ * language's own name) for the page's language switch. */
+static void handle_i18n(const struct server *s, struct MHD_Connection *c, const char *url,
+                        struct resp *r, const char **language)
+{
+	int lang = kg_i18n_url(&s->i18n, url, lang_of(s, c));
+	cJSON *j = cJSON_Duplicate(kg_i18n_json(&s->i18n, lang), 1), *names = cJSON_CreateObject();
+
+	if (j && names) {
+		for (int i = 0; i < s->i18n.n; i++)
+			cJSON_AddStringToObject(names, kg_i18n_code(&s->i18n, i),
+			                        kg_i18n_msg(&s->i18n, i, "@name"));
+		cJSON_AddItemToObject(j, "@languages", names);
+		names = NULL;
+		r->body = cJSON_PrintUnformatted(j);
+		r->status = MHD_HTTP_OK;
+		*language = kg_i18n_code(&s->i18n, lang);
+	}
+	cJSON_Delete(names);
+	cJSON_Delete(j);
+	if (!r->body)
+		set_error(s, c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "error.memory");
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -300,12 +390,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct server *s = cls;
 	struct req *q = *con_cls;
 	struct resp r = {0};
+	const char *language = NULL;
 	unsigned status;
 
 	if (!q) {
 		if ((status = first_checks(s, c, url, method)) != 0) {
-			set_error(&r, status, status_text(status));
-			return respond(c, &r);
+			set_error(s, c, &r, status, status_key(status));
+			return respond(c, &r, NULL);
 		}
 		if (!(q = calloc(1, sizeof(*q))))
 			return MHD_NO;
@@ -330,20 +421,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*data_size = 0;
 		return MHD_YES;
 	}
-	switch (route_of(url, method, &status)) {
+	switch (route_of(s, url, method, &status)) {
 	case R_SIGNAL:
 		if (q->too_big)
-			set_error(&r, MHD_HTTP_CONTENT_TOO_LARGE,
-			          status_text(MHD_HTTP_CONTENT_TOO_LARGE));
+			set_error(s, c, &r, MHD_HTTP_CONTENT_TOO_LARGE, "error.too_large");
 		else
-			handle_signal(s, q, &r);
+			handle_signal(s, c, q, &r);
 		break;
 	case R_REPORT:
 		if (q->too_big)
-			set_error(&r, MHD_HTTP_CONTENT_TOO_LARGE,
-			          status_text(MHD_HTTP_CONTENT_TOO_LARGE));
+			set_error(s, c, &r, MHD_HTTP_CONTENT_TOO_LARGE, "error.too_large");
 		else
-			handle_report(s, q, &r);
+			handle_report(s, c, q, &r);
+		break;
+	case R_I18N:
+		handle_i18n(s, c, url, &r, &language);
 		break;
 	case R_TRIAGE:
 		handle_triage(s, c, &r);
@@ -359,9 +451,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	case R_ICON:
 		return static_file(c, desk_www_icon, desk_www_icon_len, "image/svg+xml");
 	default:
-		set_error(&r, MHD_HTTP_NOT_FOUND, status_text(MHD_HTTP_NOT_FOUND));
+		set_error(s, c, &r, MHD_HTTP_NOT_FOUND, "error.not_found");
 	}
-	return respond(c, &r);
+	return respond(c, &r, language);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -411,6 +503,7 @@ static char *read_pem(const char *file)
 static struct MHD_Daemon *start(struct server *s, const struct kg_sockaddr *a, char *cert,
                                 char *key)
 {
+	/* A pool, not a thread per connection: slow clients cost slots, not threads. */
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
 
 	if (a->ss.ss_family == AF_INET6)
@@ -420,8 +513,9 @@ static struct MHD_Daemon *start(struct server *s, const struct kg_sockaddr *a, c
 	return MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
 	    MHD_OPTION_SOCK_ADDR, &a->ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)POOL_THREADS, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)CONN_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CONN_PER_IP,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
 	    cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
 	    MHD_OPTION_END);
 }
@@ -446,7 +540,9 @@ static int wait_for_stop(struct server *s)
 
 int desk_serve(const struct desk_conf *conf)
 {
-	struct server s = {.conf = conf};
+	struct server s = {.conf = conf,
+	                   .rate_lock = PTHREAD_MUTEX_INITIALIZER,
+	                   .write_lock = PTHREAD_MUTEX_INITIALIZER};
 	struct kg_sockaddr a;
 	struct MHD_Daemon *d = NULL;
 	char *cert = NULL, *key = NULL, where[KG_ADDRSTRLEN];
@@ -468,6 +564,8 @@ int desk_serve(const struct desk_conf *conf)
 		goto out;
 	if (conf->model[0] && desk_harm_load(conf->model, &s.harm) != 0)
 		goto out;
+	if (desk_i18n_load(&s.i18n) != 0)
+		goto out;
 	if ((rc = dk_store_open(conf->store, false, &s.store)) != 0 ||
 	    (rc = dk_rate_new(conf->rate, &s.rate)) != 0) {
 		log_err("desk: store %s: %s", conf->store, kg_strerror(rc));
@@ -488,6 +586,7 @@ out:
 	dk_rate_free(s.rate);
 	dk_store_close(s.store);
 	desk_harm_free(s.harm);
+	kg_i18n_free(&s.i18n);
 	free(cert);
 	free(key);
 	return rc;
