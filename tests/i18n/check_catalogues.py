@@ -10,6 +10,9 @@ resolver/http/www/i18n/<lang>.json (the dashboard, the block page, the report pa
   - every key the code names literally exists: data-i18n* attributes of www/*.html,
     t("key") in www/*.js, {{t:key}} and msg(.., "key") / rs__msg(.., "key") in
     resolver/http/*.c and www/block.html.
+tools/desk/www/i18n/<lang>.json (the publisher's Desk page and the desk's error answers), with
+--www tools/desk/www --http tools/desk --c-keys: the same checks; keys in the desk's C code are
+the string literals "error.*" that name a message ("error.limit") as well as msg(...) calls.
 po/<lang>.po (kidguard-ctl's human output), when given --po-dir and msgfmt exists:
   - msgfmt --check --statistics passes and reports no untranslated or fuzzy message;
   - its msgids are exactly those of po/kidguard.pot;
@@ -45,7 +48,7 @@ def load(path, errors):
             return {}
 
 
-def used_keys(www, http):
+def used_keys(www, http, c_keys=False):
     keys = set()
     for f in glob.glob(os.path.join(www, "*.html")):
         text = open(f, encoding="utf-8").read()
@@ -57,11 +60,13 @@ def used_keys(www, http):
         text = open(f, encoding="utf-8").read()
         keys |= set(re.findall(r'\b(?:rs__)?msg\([^;"]*?"([@a-z][\w.@-]*)"', text))
         keys |= set(re.findall(r"\{\{t:([^}]+)\}\}", text))
+        if c_keys:
+            keys |= set(re.findall(r'"(error\.[a-z0-9_.]+)"', text))
     # a key is "@word" or "word.word..." (what ends in '.' is a prefix the code completes)
     return {k for k in keys if re.fullmatch(r"@[a-z_]+|[a-z]+(\.[a-z0-9_-]+)+", k)}
 
 
-def check_json(www, http, errors):
+def check_json(www, http, errors, c_keys=False):
     files = sorted(glob.glob(os.path.join(www, "i18n", "*.json")))
     cats = {os.path.basename(f)[:-5]: load(f, errors) for f in files}
     if "en" not in cats:
@@ -85,7 +90,7 @@ def check_json(www, http, errors):
                 errors.append("%s.json: %s has placeholders %s, English has %s"
                               % (lang, k, sorted(set(PLACEHOLDER.findall(v))),
                                  sorted(set(PLACEHOLDER.findall(en[k])))))
-    for k in sorted(used_keys(www, http) - set(en)):
+    for k in sorted(used_keys(www, http, c_keys) - set(en)):
         errors.append("key %s is used but not in en.json" % k)
     return cats
 
@@ -158,9 +163,11 @@ def main():
     ap.add_argument("--www", default=os.path.join(ROOT, "resolver", "http", "www"))
     ap.add_argument("--http", default=os.path.join(ROOT, "resolver", "http"))
     ap.add_argument("--po-dir")
+    ap.add_argument("--c-keys", action="store_true",
+                    help="also count C string literals \"error.*\" as used keys")
     a = ap.parse_args()
     errors = []
-    cats = check_json(a.www, a.http, errors)
+    cats = check_json(a.www, a.http, errors, a.c_keys)
     if a.po_dir:
         check_po(a.po_dir, errors)
     for e in errors:

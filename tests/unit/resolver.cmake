@@ -45,3 +45,9 @@ add_test(NAME unit_kg_log COMMAND test_kg_log)
 add_executable(test_kg_err ${CMAKE_CURRENT_LIST_DIR}/test_kg_err.c)
 target_link_libraries(test_kg_err PRIVATE kgcommon PkgConfig::CMOCKA)
 add_test(NAME unit_kg_err COMMAND test_kg_err)
+
+# kgi18n (common/i18n): the catalogues and the choice of a language, shared by the dashboard and
+# the desk's page.
+add_executable(test_kg_i18n ${CMAKE_CURRENT_LIST_DIR}/test_kg_i18n.c)
+target_link_libraries(test_kg_i18n PRIVATE kgi18n PkgConfig::CMOCKA)
+add_test(NAME unit_kg_i18n COMMAND test_kg_i18n)

@@ -290,6 +290,51 @@ static void test_reports_in_triage(void **state)
 	rmstore(dir);
 }
 
+/* Reports count for their registrable domain (eTLD+1): one candidate per site, its names kept. */
+static void test_reports_grouped_by_site(void **state)
+{
+	static const char *const reported[] = {
+	    "a.b.shop.example", "a.b.shop.example", "c.shop.example", "shop.example",
+	    "x.other.co.uk",    "zz.shop.example",  "zy.shop.example"};
+	static const char *const signal[] = {"shop.example"};
+	const double count[] = {10};
+	struct dk_report r = {.kind = DK_REPORT_NOT_BLOCKED};
+	struct dk_triage_opts o = {.window = 7, .now = 1};
+	struct dk_decision d = {.state = DK_ACCEPTED, .category = "adult", .time = 1};
+	struct dk_cand out[4];
+	char *dir = tmpdir();
+	struct dk_store *s;
+	size_t n = 4;
+
+	assert_int_equal(dk_store_open(dir, false, &s), 0);
+	add(s, "2026-12-02", signal, count, 1, 1);
+	for (size_t i = 0; i < sizeof(reported) / sizeof(reported[0]); i++) {
+		strcpy(r.domain, reported[i]);
+		assert_int_equal(dk_store_add_report(s, &r, 86400 * 20000), 0);
+	}
+	assert_int_equal(dk_triage(s, &o, out, &n, NULL), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(out[0].domain, "shop.example"); /* the signal's name, and its reports */
+	assert_int_equal(out[0].reports, 6);
+	assert_int_equal(out[0].n_names, 5);
+	assert_string_equal(out[0].names[0], "a.b.shop.example");
+	assert_string_equal(out[0].names[1], "c.shop.example");
+	assert_string_equal(out[0].names[2], "shop.example");
+	assert_string_equal(out[0].names[3], "zy.shop.example"); /* DK_CAND_NAMES of 5 */
+	assert_string_equal(out[1].domain, "other.co.uk");
+	assert_int_equal(out[1].reports, 1);
+	assert_int_equal(out[1].n_names, 1);
+	assert_string_equal(out[1].names[0], "x.other.co.uk");
+	/* deciding the site takes every name reported under it off the list */
+	assert_int_equal(dk_store_decide(s, "shop.example", &d), 0);
+	n = 4;
+	assert_int_equal(dk_triage(s, &o, out, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(out[0].domain, "other.co.uk");
+	dk_store_close(s);
+	rmstore(dir);
+}
+
 static void test_rate(void **state)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET}, b = a;
@@ -320,6 +365,7 @@ int main(void)
 	    cmocka_unit_test(test_report),
 	    cmocka_unit_test(test_store_triage),
 	    cmocka_unit_test(test_reports_in_triage),
+	    cmocka_unit_test(test_reports_grouped_by_site),
 	    cmocka_unit_test(test_prune),
 	    cmocka_unit_test(test_rate),
 	};
