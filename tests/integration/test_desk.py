@@ -70,7 +70,8 @@ def train_model(workdir):
 
 
 class Desk:
-    def __init__(self, workdir, pki, rate=1000, name="desk", model="", view="127.0.0.0/8"):
+    def __init__(self, workdir, pki, rate=1000, name="desk", model="", view="127.0.0.0/8",
+                 extra=""):
         self.port = kgtest.free_port(v6=False)
         self.store = os.path.join(workdir, name + "-store")
         self.conf = os.path.join(workdir, name + ".conf")
@@ -78,7 +79,7 @@ class Desk:
         with open(self.conf, "w") as f:
             f.write("[desk]\nlisten = 127.0.0.1:%d\ntls_cert = %s\ntls_key = %s\nstore = %s\n"
                     "rate = %d\nmax_body = 65536\nday_window = 0\nmodel = %s\nview_allow = %s\n"
-                    % (self.port, pki.cert, pki.key, self.store, rate, model, view))
+                    % (self.port, pki.cert, pki.key, self.store, rate, model, view) + extra)
         self.ctx = ssl.create_default_context(cafile=pki.ca)
         self.proc = None
 
@@ -113,8 +114,9 @@ class Desk:
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"{}")
 
-    def get(self, path):
-        req = urllib.request.Request("https://127.0.0.1:%d%s" % (self.port, path))
+    def get(self, path, headers=None):
+        req = urllib.request.Request("https://127.0.0.1:%d%s" % (self.port, path),
+                                     headers=headers or {})
         try:
             with urllib.request.urlopen(req, context=self.ctx, timeout=10) as r:
                 return r.status, r.read()
@@ -319,10 +321,12 @@ class DeskEndToEndTest(kgtest.KGTestCase):
                              {"domain": "phimsex-moi.example", "count": 30},
                              {"domain": "school-maths.example", "count": 35}]}
         self.assertEqual(self.desk.post("/signal", batch)[0], 200)
+        for name in ("www.casino-vip88.example", "m.casino-vip88.example"):
+            self.assertEqual(self.report(name)[0], 200)
         want = [c["domain"] for c in self.desk.triage(10)]
         out_dir = os.path.join(kgtest.build_dir(), "test-artifacts")
         os.makedirs(out_dir, exist_ok=True)
-        shot = os.path.join(out_dir, "desk.png")
+        shot = os.path.join(out_dir, "desk.png")  # and desk-vi.png, the page in Vietnamese
         r = subprocess.run([test_dashboard.NODE, os.path.join(kgtest.HERE, "desk_check.cjs"),
                             "https://127.0.0.1:%d/" % self.desk.port, shot,
                             os.path.join(self.tmp, "chromium-profile")] + want,
@@ -333,6 +337,88 @@ class DeskEndToEndTest(kgtest.KGTestCase):
         seen = json.loads(r.stdout.strip().splitlines()[-1])
         self.assertEqual(seen["rows"], want)
         self.assertTrue(os.path.getsize(shot) > 10000)
+        self.assertEqual(seen["vi_lang"], "vi")
+        self.assertIn("Trang web", seen["vi_headers"])
+        self.assertIn("m.casino-vip88.example, www.casino-vip88.example", seen["vi_reported"])
+        self.assertTrue(os.path.getsize(shot.replace(".png", "-vi.png")) > 10000)
+
+    def report(self, name):
+        return self.desk.post("/report", {"type": "kidguard-report", "kind": "not_blocked",
+                                          "domain": name, "category": "", "feed_version": 1,
+                                          "software": "0.1.0"})
+
+    def test_reports_grouped_by_site(self):
+        """Parents' reports of names under one registrable domain make one candidate, the
+        names stay visible, and the accepted (exported) name is the registrable domain, a
+        subtree rule covering every reported name."""
+        for name in ("a.b.grouped.example", "c.grouped.example", "a.b.grouped.example",
+                     "www.other-site.co.uk"):
+            self.assertEqual(self.report(name), (200, {"stored": 1}))
+        cands = {c["domain"]: c for c in self.desk.triage(10)}
+        self.assertEqual(sorted(cands), ["grouped.example", "other-site.co.uk"])
+        g = cands["grouped.example"]
+        self.assertEqual((g["reports"], g["reported_names"], g["reported_names_total"]),
+                         (3, ["a.b.grouped.example", "c.grouped.example"], 2))
+        self.assertEqual(cands["other-site.co.uk"]["reported_names"], ["www.other-site.co.uk"])
+        self.assertIn("reported as: a.b.grouped.example, c.grouped.example",
+                      self.desk.cmd("triage"))
+        self.desk.cmd("accept", "grouped.example", "--category", "adult", "--operator", "t")
+        self.assertEqual([c["domain"] for c in self.desk.triage(10)], ["other-site.co.uk"])
+        out = os.path.join(self.tmp, "export")
+        self.desk.cmd("export", "--dir", out)
+        with open(os.path.join(out, "adult.txt")) as f:
+            self.assertEqual(f.read().split(), ["grouped.example"])
+
+    def test_languages(self):
+        """The Desk page's catalogues: negotiated from Accept-Language, forced by [desk]
+        language, one per code for the language switch; error answers in the same language,
+        with their message key."""
+        status, body = self.desk.get("/i18n.json", {"Accept-Language": "vi-VN,vi;q=0.9,en;q=0.5"})
+        vi = json.loads(body)
+        self.assertEqual((status, vi["@lang"]), (200, "vi"))
+        self.assertEqual(vi["@languages"], {"en": "English", "vi": "Tiếng Việt"})
+        self.assertEqual(vi["desk.col.site"], "Trang web")
+        en = json.loads(self.desk.get("/i18n.json", {"Accept-Language": "fr, en;q=0.2"})[1])
+        self.assertEqual(en["@lang"], "en")
+        self.assertEqual(set(en), set(vi))
+        self.assertEqual(json.loads(self.desk.get("/i18n/vi.json")[1])["@lang"], "vi")
+        self.assertEqual(self.desk.get("/i18n/fr.json")[0], 404)
+        status, body = self.desk.get("/api/triage?limit=0", {"Accept-Language": "vi"})
+        self.assertEqual((status, json.loads(body)),
+                         (400, {"error": "limit: cần giá trị từ 1 đến 200", "key": "error.limit"}))
+        status, body = self.desk.get("/api/triage?limit=0")
+        self.assertEqual(json.loads(body)["error"], "limit: want 1..200")
+        # [desk] language = vi: Vietnamese whatever the browser asks
+        forced = Desk(self.tmp, self.pki, name="vi", extra="language = vi\n").start()
+        self.addCleanup(forced.stop)
+        status, body = forced.get("/i18n.json", {"Accept-Language": "en-US,en"})
+        self.assertEqual(json.loads(body)["@lang"], "vi")
+        status, body = forced.get("/nothing", {"Accept-Language": "en"})
+        self.assertEqual((status, json.loads(body)["error"]),
+                         (404, "không có điểm truy cập này"))
+
+    def test_slow_clients_do_not_stall_intake(self):
+        """Clients that connect and stall (no TLS handshake; half a request; a body announced
+        and not sent) hold connection slots, not the threads: a batch is still stored."""
+        held = []
+        self.addCleanup(lambda: [h.close() for h in held])
+        for _ in range(8):
+            held.append(socket.create_connection(("127.0.0.1", self.desk.port), 5))
+        for i in range(8):
+            t = self.desk.ctx.wrap_socket(socket.create_connection(("127.0.0.1",
+                                                                    self.desk.port), 5),
+                                          server_hostname="127.0.0.1")
+            if i % 2:
+                t.sendall(b"POST /signal HTTP/1.1\r\nHost: x\r\nContent-Type: appl")
+            else:
+                t.sendall(b"POST /signal HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                          b"application/json\r\nContent-Length: 5000\r\n\r\n{\"day\"")
+            held.append(t)
+        batch = {"day": DAY, "feed_version": 1, "software": "0.1.0", "epsilon": 1.0, "k": 5,
+                 "domains": [{"domain": "while-stalled.example", "count": 9}]}
+        self.assertEqual(self.desk.post("/signal", batch), (200, {"stored": 1}))
+        self.assertEqual(self.desk.get("/api/triage")[0], 200)
+        self.assertEqual([c["domain"] for c in self.desk.triage(10)], ["while-stalled.example"])
 
     def test_view_allow(self):
         other = Desk(self.tmp, self.pki, name="closed", view="off").start()
@@ -351,6 +437,7 @@ class DeskEndToEndTest(kgtest.KGTestCase):
                             ":3: [desk] colour: unknown key"),
                            ("[desk]\nview_allow = 10.0.0.0/33\n", ":2: [desk] view_allow"),
                            ("[desk]\ntls_cert = /x.pem\n", "tls_cert and tls_key go together"),
+                           ("[desk]\nrate = 5\nlanguage = fr\n", ":3: [desk] language: bad value"),
                            ("[elsewhere]\nrate = 5\n", ":2: [elsewhere] unknown section")):
             with open(conf, "w") as f:
                 f.write(text)
