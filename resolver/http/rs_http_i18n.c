@@ -2,16 +2,17 @@
  * The message catalogues: every string a parent or a child sees on the block page, the report
  * pages and (through GET /i18n.json) the dashboard. One source of truth per language,
  * www/i18n/<lang>.json, a flat {"key": "text"} map with "{name}" placeholders; the build
- * compiles the files into the binary (embed_i18n.cmake), so the daemon's pages and the
- * browser's read the same text and an installed daemon cannot miss them. They are parsed once
- * with cJSON at start and only read afterwards, by both libmicrohttpd threads, without a lock.
+ * compiles the files into the binary (common/i18n/embed_i18n.cmake), so the daemon's pages and
+ * the browser's read the same text and an installed daemon cannot miss them. Loading, the
+ * language choice and the English fallback are kgi18n's (kg_i18n.h, shared with the
+ * publisher's Desk page); this file adds what needs the daemon (the feed's category names).
  *
  * Keys starting with '@' describe the language itself: "@lang" (its code), "@name" (its own
  * name for it), "@default_contact" (the block page's contact when [http] block_page_contact
  * is not set: "111", the national child protection hotline, for Vietnamese; none for English).
  *
  * Which language a request gets: [http] language when it names one, else the best match of
- * the request's Accept-Language (rs__accept_language), else English. One function,
+ * the request's Accept-Language (kg_i18n_accept_language), else English. One function,
  * rs__i18n_pick, decides for every page.
  *
  * Category names: the feed's translation when its manifest carries one ("category_names",
