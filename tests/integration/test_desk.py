@@ -83,9 +83,9 @@ class Desk:
         self.ctx = ssl.create_default_context(cafile=pki.ca)
         self.proc = None
 
-    def start(self):
+    def start(self, *serve_args):
         self.logf = open(self.log, "w")
-        self.proc = subprocess.Popen([desk_binary(), "-c", self.conf, "serve"],
+        self.proc = subprocess.Popen([desk_binary(), "-c", self.conf, "serve"] + list(serve_args),
                                      stdout=subprocess.DEVNULL, stderr=self.logf)
 
         def up():
@@ -396,6 +396,15 @@ class DeskEndToEndTest(kgtest.KGTestCase):
         status, body = forced.get("/nothing", {"Accept-Language": "en"})
         self.assertEqual((status, json.loads(body)["error"]),
                          (404, "không có điểm truy cập này"))
+        # serve --language beats the configuration; an unknown code is refused
+        flag = Desk(self.tmp, self.pki, name="flag", extra="language = vi\n").start(
+            "--language", "en")
+        self.addCleanup(flag.stop)
+        self.assertEqual(json.loads(flag.get("/i18n.json", {"Accept-Language": "vi"})[1])["@lang"],
+                         "en")
+        r = kgtest.run_cmd([desk_binary(), "-c", flag.conf, "serve", "--language", "fr"])
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--language fr", r.stderr)
 
     def test_slow_clients_do_not_stall_intake(self):
         """Clients that connect and stall (no TLS handshake; half a request; a body announced

@@ -30,6 +30,9 @@ struct desk_conf {
 /* Defaults, then `file` (borrowed; NULL: defaults only). A bad line names FILE:LINE: key on
  * stderr and returns -EINVAL. */
 int desk_conf_load(struct desk_conf *c, const char *file);
+/* Set the Desk page's language: "auto" (Accept-Language decides) or the code of a built-in
+ * catalogue; else -1 and `c` is unchanged. */
+int desk_conf_language(struct desk_conf *c, const char *v);
 
 /* The subcommands; argv[0] is the subcommand's name. Each returns the exit status. */
 int desk_serve(const struct desk_conf *c);

@@ -68,8 +68,7 @@ static int view_allow(struct desk_conf *c, const char *v)
 	return 0;
 }
 
-/* "auto" (Accept-Language decides) or the code of a built-in catalogue. */
-static int language(struct desk_conf *c, const char *v)
+int desk_conf_language(struct desk_conf *c, const char *v)
 {
 	bool known = strcmp(v, "auto") == 0;
 
@@ -106,7 +105,7 @@ static int set(struct desk_conf *c, const char *name, const char *v)
 	if (strcmp(name, "view_allow") == 0)
 		return view_allow(c, v);
 	if (strcmp(name, "language") == 0)
-		return language(c, v);
+		return desk_conf_language(c, v);
 	if (strcmp(name, "day_window") == 0) {
 		rc = number(v, 0, DAY_WINDOW_MAX, &n);
 		c->day_window = (unsigned)n;

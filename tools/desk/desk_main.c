@@ -15,7 +15,7 @@
 static int usage(FILE *f)
 {
 	fprintf(f, "usage: kidguard-desk [-c desk.conf] [-d STOREDIR] COMMAND ...\n"
-	           "  serve                              receive POST /signal and /report\n"
+	           "  serve [--language auto|en|vi]      receive POST /signal and /report\n"
 	           "  triage [--json] [--limit N] [--day YYYY-MM-DD] [--window DAYS] [--model F]\n"
 	           "  accept NAME --category C [--operator WHO]\n"
 	           "  reject NAME [--operator WHO]\n"
@@ -39,6 +39,23 @@ static const struct {
     {"export", desk_export},   {"stats", desk_stats},   {"prune", desk_prune},
     {"model", desk_model_cmd},
 };
+
+/* serve [--language CODE]: the flag beats [desk] language. */
+static int serve(struct desk_conf *c, int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "--language") == 0) {
+		if (desk_conf_language(c, argv[2]) != 0) {
+			fprintf(stderr,
+			        "kidguard-desk: --language %s: want auto or the code of one of the "
+			        "Desk page's languages (kidguard-desk(1))\n",
+			        argv[2]);
+			return 2;
+		}
+	} else if (argc != 1) {
+		return usage(stderr);
+	}
+	return desk_serve(c);
+}
 
 int main(int argc, char **argv)
 {
@@ -73,7 +90,7 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	if (strcmp(argv[0], "serve") == 0)
-		return argc == 1 ? desk_serve(&c) : usage(stderr);
+		return serve(&c, argc, argv);
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		if (strcmp(argv[0], cmds[i].name) == 0)
 			return cmds[i].fn(&c, argc, argv);
