@@ -125,6 +125,14 @@ int kg_i18n_pick(const struct kg_i18n *c, const char *forced, const char *accept
 	return i >= 0 ? i : c->en;
 }
 
+int kg_i18n_choose(const struct kg_i18n *c, const char *chosen, const char *forced,
+                   const char *accept)
+{
+	int i = kg_i18n_find(c, chosen);
+
+	return i >= 0 ? i : kg_i18n_pick(c, forced, accept);
+}
+
 const char *kg_i18n_code(const struct kg_i18n *c, int lang)
 {
 	return lang >= 0 && lang < c->n ? c->lang[lang].code : "en";
@@ -152,6 +160,24 @@ const char *kg_i18n_msg(const struct kg_i18n *c, int lang, const char *key)
 const struct cJSON *kg_i18n_json(const struct kg_i18n *c, int lang)
 {
 	return lang >= 0 && lang < c->n ? c->lang[lang].msgs : NULL;
+}
+
+cJSON *kg_i18n_page_json(const struct kg_i18n *c, int lang)
+{
+	cJSON *j = cJSON_Duplicate(kg_i18n_json(c, lang), 1), *names;
+
+	if (!j)
+		return NULL;
+	names = cJSON_AddObjectToObject(j, "@languages");
+	for (int i = 0; names && i < c->n; i++) {
+		if (!cJSON_AddStringToObject(names, c->lang[i].code, kg_i18n_msg(c, i, "@name")))
+			names = NULL;
+	}
+	if (!names) {
+		cJSON_Delete(j);
+		return NULL;
+	}
+	return j;
 }
 
 int kg_i18n_url(const struct kg_i18n *c, const char *url, int negotiated)

@@ -48,6 +48,12 @@ int kg_i18n_find(const struct kg_i18n *c, const char *code);
  * "" or "auto": none), else the best match of `accept` (an Accept-Language header, may be
  * NULL), else English. */
 int kg_i18n_pick(const struct kg_i18n *c, const char *forced, const char *accept);
+/* The language a viewer chose on the page (`chosen`: its language switch, carried as a cookie
+ * or ?lang=; NULL or unknown: none) when it names a catalogue, else kg_i18n_pick(). The
+ * viewer's own choice beats the configured default: a parent whose phone speaks English can
+ * still read Vietnamese, and the other way round. */
+int kg_i18n_choose(const struct kg_i18n *c, const char *chosen, const char *forced,
+                   const char *accept);
 /* The code of language `lang` ("vi"); "en" for an index out of range. Static. */
 const char *kg_i18n_code(const struct kg_i18n *c, int lang);
 /* The text of `key` in `lang` exactly, or NULL when that catalogue lacks it. */
@@ -57,6 +63,10 @@ const char *kg_i18n_get(const struct kg_i18n *c, int lang, const char *key);
 const char *kg_i18n_msg(const struct kg_i18n *c, int lang, const char *key);
 /* The whole catalogue of `lang` (borrowed, valid until kg_i18n_free()), NULL out of range. */
 const struct cJSON *kg_i18n_json(const struct kg_i18n *c, int lang);
+/* A copy of catalogue `lang` for a page, with "@languages" ({code: the language's own
+ * name}) for its language switch. Owned by the caller (cJSON_Delete); NULL when out of memory
+ * or `lang` is out of range. */
+struct cJSON *kg_i18n_page_json(const struct kg_i18n *c, int lang);
 /* Which catalogue a URL path asks for: "/i18n.json" is `negotiated`, "/i18n/<code>.json" that
  * language; -1 for any other path or an unknown code. */
 int kg_i18n_url(const struct kg_i18n *c, const char *url, int negotiated);

@@ -294,7 +294,7 @@ void rs__api_devices_seen(struct rs_req *q, struct rs_resp *r)
 		return; /* addresses and MACs of the household: the operator's only */
 	all = calloc((size_t)nw * RS_SEEN_MAX, sizeof(*all));
 	if (!all) {
-		rs__json_error(r, 500, "out of memory");
+		rs__api_error(q, r, 500, "error.memory", NULL);
 		return;
 	}
 	for (int k = 0; k < nw; k++) {

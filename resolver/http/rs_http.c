@@ -285,14 +285,10 @@ static int authorize(struct rs_req *q, const struct rs_config *cfg, struct rs_re
 	}
 	*who = "-";
 	if (cfg->http_token[0] || cfg->n_http_tokens) {
-		rs__resp_text(r, 401, "application/json",
-		              "{\"error\":\"this request changes state: send Authorization: Bearer "
-		              "TOKEN ([http] token)\"}");
+		rs__api_error(q, r, 401, "error.token_needed", NULL);
 		r->www_auth = "Bearer realm=\"kidguard\"";
 	} else {
-		rs__resp_text(r, 403, "application/json",
-		              "{\"error\":\"this request changes state: no [http] token is "
-		              "configured; set one in kidguard.conf and reload\"}");
+		rs__api_error(q, r, 403, "error.no_token", NULL);
 	}
 	return -1;
 }
@@ -460,7 +456,7 @@ static int check_host(struct rs_req *q, const char *version, bool api, struct rs
 		 * browser sends one without it. */
 		if (strcmp(version, MHD_HTTP_VERSION_1_0) == 0)
 			return 0;
-		rs__resp_text(r, 400, "application/json", "{\"error\":\"no Host header\"}");
+		rs__api_error(q, r, 400, "error.no_host", NULL);
 		return -1;
 	}
 	if (!api)
@@ -471,10 +467,7 @@ static int check_host(struct rs_req *q, const char *version, bool api, struct rs
 	if (ok)
 		return 0;
 	audit(q, "-", 403, "host");
-	rs__resp_text(r, 403, "application/json",
-	              "{\"error\":\"this server does not answer to that Host name (DNS "
-	              "rebinding protection): use its address, localhost, or add the name to "
-	              "[http] hostname\"}");
+	rs__api_error(q, r, 403, "error.host", NULL);
 	return -1;
 }
 
@@ -504,13 +497,12 @@ static void route_api(struct rs_req *q, struct rs_resp *r)
 		return;
 	}
 	if (q->body_too_big) {
-		rs__resp_text(r, 413, "application/json", "{\"error\":\"body too large\"}");
+		rs__api_error(q, r, 413, "error.too_large", NULL);
 		return;
 	}
 	if (!get && strcmp(q->url, "/api/report") == 0 && !json_body(q)) {
 		/* unauthenticated, so at least not from a foreign page's form (no preflight) */
-		rs__resp_text(r, 415, "application/json",
-		              "{\"error\":\"send the report as application/json\"}");
+		rs__api_error(q, r, 415, "error.report_json", NULL);
 		return;
 	}
 	if (!get && strcmp(q->url, "/api/report") != 0) {
@@ -560,7 +552,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, struct rs_resp *r, bo
 		MHD_add_response_header(m, "WWW-Authenticate", r->www_auth);
 	if (r->content_language) {
 		MHD_add_response_header(m, "Content-Language", r->content_language);
-		MHD_add_response_header(m, "Vary", "Accept-Language");
+		/* the viewer's choice (rs__i18n_pick) travels in a cookie */
+		MHD_add_response_header(m, "Vary", "Accept-Language, Cookie");
 	}
 	ret = MHD_queue_response(c, (unsigned)r->status, m);
 	MHD_destroy_response(m);
@@ -847,14 +840,6 @@ void rs__json_resp(struct rs_resp *r, int status, cJSON *j)
 		return;
 	}
 	rs__resp_owned(r, status, "application/json", s);
-}
-
-void rs__json_error(struct rs_resp *r, int status, const char *msg)
-{
-	cJSON *j = cJSON_CreateObject();
-
-	cJSON_AddStringToObject(j, "error", msg);
-	rs__json_resp(r, status, j);
 }
 
 static const struct rs_http_ops http_ops = {

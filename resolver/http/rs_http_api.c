@@ -378,12 +378,13 @@ int rs__http_decide(struct rs_http *h, const struct rs_cfg_ref *cr, const struct
 /* profile=NAME of /api/check: true when the config or the store knows it, else false after a
  * 400 listing the valid names (an unknown name is refused, not ignored: the answer would be
  * for someone else). */
-static bool asked_profile(struct rs_http *h, const struct rs_config *cfg, const char *name,
+static bool asked_profile(struct rs_req *q, const struct rs_config *cfg, const char *name,
                           struct rs_resp *r)
 {
+	struct rs_http *h = q->h;
 	struct bl_profile_rec *rec = malloc(sizeof(*rec));
-	char msg[1024];
-	size_t off;
+	char msg[1024], shown[72];
+	size_t off = 0;
 	bool known = rs_profile_named(cfg, name) != NULL;
 
 	if (!known && rec)
@@ -391,11 +392,12 @@ static bool asked_profile(struct rs_http *h, const struct rs_config *cfg, const 
 	free(rec);
 	if (known)
 		return true;
-	off = (size_t)snprintf(msg, sizeof(msg), "profile: no profile \"%.64s\"; valid:", name);
+	msg[0] = '\0';
 	for (int i = 0; i < cfg->n_profiles && off < sizeof(msg); i++)
-		off += (size_t)snprintf(msg + off, sizeof(msg) - off, "%s %s", i ? "," : "",
+		off += (size_t)snprintf(msg + off, sizeof(msg) - off, "%s%s", i ? ", " : "",
 		                        cfg->profiles[i].name);
-	rs__json_error(r, 400, msg);
+	snprintf(shown, sizeof(shown), "%.64s", name);
+	rs__api_error(q, r, 400, "error.no_profile", RS_KV("name", shown, "valid", msg));
 	return false;
 }
 
@@ -415,15 +417,15 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 	cJSON *o;
 
 	if (!name || bl_name_normalize(name, norm, sizeof(norm)) != 0) {
-		rs__json_error(r, 400, "give a valid domain name: /api/check?name=example.com");
+		rs__api_error(q, r, 400, "error.check_name", NULL);
 		return;
 	}
 	if (client && *client && kg_sockaddr_parse(client, 53, &ca) < 0) {
-		rs__json_error(r, 400, "client: not an IP address");
+		rs__api_error(q, r, 400, "error.client_addr", NULL);
 		return;
 	}
 	if (mac && *mac && rs_mac_parse(mac, macb) < 0) {
-		rs__json_error(r, 400, "mac: not a MAC address (aa:bb:cc:dd:ee:ff)");
+		rs__api_error(q, r, 400, "error.mac", NULL);
 		return;
 	}
 	/* "for whom": a device given by its address or its MAC, as the Family page lists it */
@@ -431,7 +433,7 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 		mac = device;
 	} else if (device && *device) {
 		if (kg_sockaddr_parse(device, 53, &ca) < 0) {
-			rs__json_error(r, 400, "device: not an IP or MAC address");
+			rs__api_error(q, r, 400, "error.device_addr", NULL);
 			return;
 		}
 		client = device;
@@ -440,14 +442,14 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 	cl.mac = mac && *mac ? macb : NULL;
 	cl.assume_trusted = true; /* the operator asks what that device would get */
 	cr = rs__http_cfg_get(q->h);
-	if (asked && *asked && !asked_profile(q->h, &cr->cfg, asked, r)) {
+	if (asked && *asked && !asked_profile(q, &cr->cfg, asked, r)) {
 		rs__http_cfg_put(cr);
 		return;
 	}
 	cl.profile_name = asked && *asked ? asked : NULL;
 	if (rs__http_decide(q->h, cr, &cl, norm, &k) != 0 || !(prof = k.profile)) {
 		rs__http_cfg_put(cr);
-		rs__json_error(r, 503, "the blocklist store cannot be read");
+		rs__api_error(q, r, 503, "error.store", NULL);
 		return;
 	}
 	/* The fields of `kidguard-ctl check --json`, then the explanation. */
@@ -517,14 +519,14 @@ static void api_overrides_list(struct rs_req *q, struct rs_resp *r)
 	c.arr = cJSON_AddArrayToObject(root, "overrides");
 	if (prof && *prof && !bl_profile_name_valid(prof)) {
 		cJSON_Delete(root);
-		rs__json_error(r, 400, "profile: expected a profile name");
+		rs__api_error(q, r, 400, "error.profile_name", NULL);
 		return;
 	}
 	rc = prof && *prof ? bl_profile_rules_list(rs_server_store(q->h->srv), prof, list_one, &c)
 	                   : bl_db_list(rs_server_store(q->h->srv), BL_SOURCE_LOCAL, list_one, &c);
 	if (rc < 0) {
 		cJSON_Delete(root);
-		rs__json_error(r, 503, "the blocklist store cannot be read");
+		rs__api_error(q, r, 503, "error.store", NULL);
 		return;
 	}
 	cJSON_AddBoolToObject(root, "truncated", c.n >= c.max);
@@ -590,18 +592,17 @@ static void api_override_add(struct rs_req *q, struct rs_resp *r)
 
 	if (rs__body_override(q->body, find_category, rs_server_store(q->h->srv), &o, msg,
 	                      sizeof(msg)) < 0) {
-		rs__json_error(r, 400, msg);
+		rs__api_error(q, r, 400, "error.bad_rule", RS_KV("detail", msg));
 		return;
 	}
 	rc = o.profile[0] ? write_profile_rule(q->h, o.profile, true, o.name, o.flags, o.categories)
 	                  : write_rule(q->h, true, o.name, o.flags, o.categories);
 	if (rc == RS_EINVAL) {
-		snprintf(msg, sizeof(msg), "unknown profile %s", o.profile);
-		rs__json_error(r, 400, msg);
+		rs__api_error(q, r, 400, "error.unknown_profile", RS_KV("name", o.profile));
 		return;
 	}
 	if (rc) {
-		rs__json_error(r, 500, kg_strerror(rc));
+		rs__api_error(q, r, 500, "error.internal", RS_KV("detail", kg_strerror(rc)));
 		return;
 	}
 	j = cJSON_CreateObject();
@@ -623,7 +624,7 @@ static void api_override_del(struct rs_req *q, struct rs_resp *r)
 
 	if (!name || bl_name_normalize(name, norm, sizeof(norm)) ||
 	    rs__override_action(arg(q, "action"), &flags) < 0) {
-		rs__json_error(r, 400, "expected ?name=DOMAIN&action=deny|allow[&subtree=0|1]");
+		rs__api_error(q, r, 400, "error.override_args", NULL);
 		return;
 	}
 	if (subtree && (strcmp(subtree, "0") == 0 || strcmp(subtree, "false") == 0))
@@ -631,11 +632,13 @@ static void api_override_del(struct rs_req *q, struct rs_resp *r)
 	rc = prof && *prof ? write_profile_rule(q->h, prof, false, norm, flags, 0)
 	                   : write_rule(q->h, false, norm, flags, 0);
 	if (rc == BL_ENOTFOUND || rc == RS_EINVAL) {
-		rs__json_error(r, 404, rc == RS_EINVAL ? "no such profile" : "no such local rule");
+		rs__api_error(q, r, 404,
+		              rc == RS_EINVAL ? "error.no_such_profile" : "error.no_such_rule",
+		              NULL);
 		return;
 	}
 	if (rc) {
-		rs__json_error(r, 500, kg_strerror(rc));
+		rs__api_error(q, r, 500, "error.internal", RS_KV("detail", kg_strerror(rc)));
 		return;
 	}
 	rs__resp_text(r, 200, "application/json", "{\"deleted\":true}");
@@ -650,7 +653,7 @@ static void api_sync(struct rs_req *q, struct rs_resp *r)
 
 	rs__http_cfg_put(cr);
 	if (!configured) {
-		rs__json_error(r, 409, "no feed to sync: [sync] url is not set");
+		rs__api_error(q, r, 409, "error.no_feed", NULL);
 		return;
 	}
 	/* The main thread owns the sync process: SIGUSR1 reaches it through its signal loop. */
@@ -676,7 +679,7 @@ static void api_events(struct rs_req *q, struct rs_resp *r)
 	char name[BL_NAME_MAX + 8], cl[64];
 
 	if (!all) {
-		rs__json_error(r, 500, "out of memory");
+		rs__api_error(q, r, 500, "error.memory", NULL);
 		return;
 	}
 	for (int k = 0; k < nw; k++) {
@@ -731,14 +734,13 @@ static void api_querylog(struct rs_req *q, struct rs_resp *r)
 	for (int k = 0; k < nw; k++)
 		cap += h->rings[k].qlog_cap;
 	if (!on || cap == 0) {
-		rs__json_error(r, 404,
-		               "the query log is off ([http] query_log = on, then restart)");
+		rs__api_error(q, r, 404, "error.query_log_off", NULL);
 		return;
 	}
 	long limit = arg_long(q, "limit", 100, 1, (long)cap);
 	all = malloc(sizeof(*all) * cap);
 	if (!all) {
-		rs__json_error(r, 500, "out of memory");
+		rs__api_error(q, r, 500, "error.memory", NULL);
 		return;
 	}
 	for (int k = 0; k < nw; k++) {
@@ -773,7 +775,8 @@ static void api_querylog(struct rs_req *q, struct rs_resp *r)
 
 /* ---------------------------------------------------------------------- reports --- */
 
-static cJSON *report_json(const char *addr, const struct rs_report *rep)
+static cJSON *report_json(const struct rs_http *h, int lang, const char *addr,
+                          const struct rs_report *rep)
 {
 	static const char *const states[] = {"queued", "sent", "failed", "manual"};
 	cJSON *o = cJSON_CreateObject();
@@ -789,7 +792,7 @@ static cJSON *report_json(const char *addr, const struct rs_report *rep)
 	cJSON_AddStringToObject(o, "state", states[rep->state & 3]);
 	cJSON_AddStringToObject(o, "error", rep->error);
 	if (strncmp(addr, "mailto:", 7) == 0) {
-		rs__report_mailto(addr, rep, mailto, sizeof(mailto));
+		rs__report_mailto(h, lang, addr, rep, mailto, sizeof(mailto));
 		cJSON_AddStringToObject(o, "mailto", mailto);
 	}
 	return o;
@@ -806,17 +809,15 @@ static void api_report(struct rs_req *q, struct rs_resp *r)
 	if (rc == 0)
 		rc = rs__report_add(q->h, q->client, req.domain, req.kind, &rep);
 	if (rc == -EAGAIN) {
-		rs__json_error(r, 429, "too many reports just now; try again later");
+		rs__api_error(q, r, 429, "error.report_quota", NULL);
 		return;
 	}
 	if (rc) {
-		rs__json_error(
-		    r, 400,
-		    "expected {\"domain\":DOMAIN,\"kind\":\"wrong_block\"|\"not_blocked\"}");
+		rs__api_error(q, r, 400, "error.report_body", NULL);
 		return;
 	}
 	rs__report_address(q->h, addr, sizeof(addr));
-	rs__json_resp(r, 202, report_json(addr, &rep));
+	rs__json_resp(r, 202, report_json(q->h, rs__req_lang(q), addr, &rep));
 }
 
 static void api_reports(struct rs_req *q, struct rs_resp *r)
@@ -824,13 +825,14 @@ static void api_reports(struct rs_req *q, struct rs_resp *r)
 	struct rs_http *h = q->h;
 	cJSON *root = cJSON_CreateObject(), *arr;
 	char addr[600];
+	int lang = rs__req_lang(q);
 
 	rs__report_address(h, addr, sizeof(addr));
 	cJSON_AddStringToObject(root, "address", addr);
 	arr = cJSON_AddArrayToObject(root, "reports");
 	pthread_mutex_lock(&h->out_lock);
 	for (int i = h->n_out - 1; i >= 0; i--)
-		cJSON_AddItemToArray(arr, report_json(addr, &h->outbox[i]));
+		cJSON_AddItemToArray(arr, report_json(h, lang, addr, &h->outbox[i]));
 	pthread_mutex_unlock(&h->out_lock);
 	rs__json_resp(r, 200, root);
 }
@@ -871,5 +873,5 @@ void rs__api_handle(struct rs_req *q, struct rs_resp *r)
 		return api_report(q, r);
 	if (get && strcmp(u, "/api/reports") == 0)
 		return api_reports(q, r);
-	rs__json_error(r, 404, "no such endpoint");
+	rs__api_error(q, r, 404, "error.no_endpoint", NULL);
 }

@@ -4,7 +4,8 @@
  * and gets a page saying it was blocked, in which category, and what to do.
  *
  * Every word on it comes from the message catalogues (rs_http_i18n.c) in the language
- * rs__i18n_pick chose for the request: [http] language, else Accept-Language. The template
+ * rs__i18n_pick chose for the request: the page's own language links (?lang=), else [http]
+ * language, else Accept-Language. The template
  * (www/block.html) names messages as {{t:KEY}}; [http] block_page_text and block_page_contact,
  * when set, replace the catalogue's text and contact (the default contact of Vietnamese is
  * the national child protection hotline, 111).
@@ -126,12 +127,40 @@ static void contact_html(struct sb *b, const struct page *pg)
 	sb_str(b, "</p>");
 }
 
+/* The language switch: a link per other language, "/?lang=CODE" (rs__i18n_pick), so that a
+ * child or a parent whose browser speaks another language can read the page. No script: a
+ * plain link works on any phone. */
+static void langs_html(struct sb *b, const struct page *pg)
+{
+	const struct kg_i18n *c = &pg->h->i18n;
+
+	sb_str(b, "<nav class=\"langs\" aria-label=\"");
+	sb_esc(b, msg(pg, "block.language"));
+	sb_str(b, "\">");
+	for (int i = 0; i < c->n; i++) {
+		if (i == pg->lang)
+			continue;
+		sb_str(b, "<a href=\"/?lang=");
+		sb_esc(b, kg_i18n_code(c, i));
+		sb_str(b, "\" hreflang=\"");
+		sb_esc(b, kg_i18n_code(c, i));
+		sb_str(b, "\" lang=\"");
+		sb_esc(b, kg_i18n_code(c, i));
+		sb_str(b, "\">");
+		sb_esc(b, kg_i18n_msg(c, i, "@name"));
+		sb_str(b, "</a> ");
+	}
+	sb_str(b, "</nav>");
+}
+
 static void report_html(struct sb *b, const struct page *pg)
 {
 	if (!pg->domain[0] || !pg->token)
 		return;
-	sb_str(b, "<form method=\"post\" action=\"/report\" class=\"report\">"
-	          "<input type=\"hidden\" name=\"token\" value=\"");
+	/* ?lang=: the confirmation speaks the language this page was read in */
+	sb_str(b, "<form method=\"post\" action=\"/report?lang=");
+	sb_esc(b, rs__i18n_code(pg->h, pg->lang));
+	sb_str(b, "\" class=\"report\"><input type=\"hidden\" name=\"token\" value=\"");
 	sb_esc(b, pg->token);
 	sb_str(b, "\"><input type=\"hidden\" name=\"domain\" value=\"");
 	sb_esc(b, pg->domain);
@@ -144,7 +173,7 @@ static void report_html(struct sb *b, const struct page *pg)
 static const char fallback[] =
     "<!doctype html><html lang=\"{{LANG}}\"><head><meta charset=\"utf-8\"><meta "
     "name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{{TITLE}}</title>"
-    "</head><body><h1>{{TITLE}}</h1><p><b>{{DOMAIN}}</b></p><p>{{t:block.category}} "
+    "</head><body>{{LANGS}}<h1>{{TITLE}}</h1><p><b>{{DOMAIN}}</b></p><p>{{t:block.category}} "
     "{{CATEGORY}}</p><p class=\"reason\" data-decided-by=\"{{DECIDED_BY}}\">{{t:block.why}} "
     "{{REASON}}</p><p>{{TEXT}}</p>"
     "{{CONTACT}}{{REPORT}}<p><small>{{FOOTER}}</small></p></body></html>";
@@ -205,6 +234,8 @@ static char *render(struct rs_http *h, const struct page *pg, size_t *len)
 			contact_html(&b, pg);
 		else if (KEY("REPORT"))
 			report_html(&b, pg);
+		else if (KEY("LANGS"))
+			langs_html(&b, pg);
 		else if (n > 2 && n - 2 < sizeof(key) && memcmp(k, "t:", 2) == 0) {
 			memcpy(key, k + 2, n - 2);
 			key[n - 2] = '\0';
@@ -238,8 +269,8 @@ static void host_name(struct rs_req *q, char *out, size_t len)
 		out[0] = '\0';
 }
 
-/* The page's language and contact: [http] language or Accept-Language; block_page_contact, or
- * the language's default (Vietnamese: the national hotline 111). */
+/* The page's language and contact: ?lang=, [http] language or Accept-Language; block_page_contact,
+ * or the language's default (Vietnamese: the national hotline 111). */
 static void page_init(struct rs_req *q, const struct rs_config *cfg, struct page *pg)
 {
 	pg->h = q->h;

@@ -36,17 +36,14 @@ static bool allow_undefined(struct rs_req *q)
 	return v && strcmp(v, "1") == 0;
 }
 
-static void unknown_profile(struct rs_http *h, const char *name, struct rs_resp *r)
+static void unknown_profile(struct rs_req *q, const char *name, struct rs_resp *r)
 {
-	struct rs_cfg_ref *cr = rs__http_cfg_get(h);
-	char names[512], msg[700];
+	struct rs_cfg_ref *cr = rs__http_cfg_get(q->h);
+	char names[512];
 
-	snprintf(msg, sizeof(msg),
-	         "unknown profile '%s': the config defines %s (PUT ...?allow_undefined=1 stores it "
-	         "anyway, for a profile the next reload adds)",
-	         name, rs_profile_names(&cr->cfg, names, sizeof(names)));
+	rs_profile_names(&cr->cfg, names, sizeof(names));
 	rs__http_cfg_put(cr);
-	rs__json_error(r, 400, msg);
+	rs__api_error(q, r, 400, "error.client_profile", RS_KV("name", name, "valid", names));
 }
 
 static void lookup(struct rs_req *q, const struct bl_prefix *a, struct rs_resp *r)
@@ -57,7 +54,7 @@ static void lookup(struct rs_req *q, const struct bl_prefix *a, struct rs_resp *
 	int rc;
 
 	if (a->len != (a->family == BL_FAMILY_V4 ? 32u : 128u)) {
-		rs__json_error(r, 400, "GET takes an address, not a prefix");
+		rs__api_error(q, r, 400, "error.clients_address", NULL);
 		return;
 	}
 	pthread_mutex_lock(&q->h->bl_lock);
@@ -65,11 +62,11 @@ static void lookup(struct rs_req *q, const struct bl_prefix *a, struct rs_resp *
 	              : BL_ESTORE;
 	pthread_mutex_unlock(&q->h->bl_lock);
 	if (rc == BL_ENOTFOUND) {
-		rs__json_error(r, 404, "no prefix in the subscriber table holds this address");
+		rs__api_error(q, r, 404, "error.clients_none", NULL);
 		return;
 	}
 	if (rc < 0) {
-		rs__json_error(r, 500, kg_strerror(rc));
+		rs__api_error(q, r, 500, "error.internal", RS_KV("detail", kg_strerror(rc)));
 		return;
 	}
 	j = cJSON_CreateObject();
@@ -103,7 +100,7 @@ static void put(struct rs_req *q, const struct bl_prefix *p, struct rs_resp *r)
 	int rc;
 
 	if (rs__body_client_profile(q->body, prof, sizeof(prof)) < 0) {
-		rs__json_error(r, 400, "expected {\"profile\": NAME}");
+		rs__api_error(q, r, 400, "error.clients_body", NULL);
 		return;
 	}
 	/* An unknown name would silently give the subscriber the config's clients = match (a
@@ -111,16 +108,16 @@ static void put(struct rs_req *q, const struct bl_prefix *p, struct rs_resp *r)
 	 * profile comes with the next config reload). */
 	defined = profile_defined(q->h, prof);
 	if (!defined && !allow_undefined(q)) {
-		unknown_profile(q->h, prof, r);
+		unknown_profile(q, prof, r);
 		return;
 	}
 	rc = change(q->h, p, prof);
 	if (rc == -EINVAL) {
-		rs__json_error(r, 400, "bad profile name (1..31 printable characters, no spaces)");
+		rs__api_error(q, r, 400, "error.clients_profile_name", NULL);
 		return;
 	}
 	if (rc < 0) {
-		rs__json_error(r, 500, kg_strerror(rc));
+		rs__api_error(q, r, 500, "error.internal", RS_KV("detail", kg_strerror(rc)));
 		return;
 	}
 	j = cJSON_CreateObject();
@@ -151,9 +148,7 @@ void rs__api_clients(struct rs_req *q, struct rs_resp *r)
 	}
 	text[n] = '\0';
 	if (bl_prefix_parse(text, &p) < 0) {
-		rs__json_error(r, 400,
-		               "expected /api/clients/PREFIX (e.g. 192.0.2.0/24, no host bits "
-		               "past the length) or /api/clients/IP");
+		rs__api_error(q, r, 400, "error.clients_prefix", NULL);
 		return;
 	}
 	if (strcmp(q->method, "GET") == 0 || strcmp(q->method, "HEAD") == 0)
@@ -163,12 +158,13 @@ void rs__api_clients(struct rs_req *q, struct rs_resp *r)
 	if (strcmp(q->method, "DELETE") == 0) {
 		rc = change(q->h, &p, NULL);
 		if (rc == BL_ENOTFOUND)
-			rs__json_error(r, 404, "no such prefix in the subscriber table");
+			rs__api_error(q, r, 404, "error.clients_no_prefix", NULL);
 		else if (rc < 0)
-			rs__json_error(r, 500, kg_strerror(rc));
+			rs__api_error(q, r, 500, "error.internal",
+			              RS_KV("detail", kg_strerror(rc)));
 		else
 			rs__resp_text(r, 200, "application/json", "{\"deleted\":true}");
 		return;
 	}
-	rs__json_error(r, 405, "GET, PUT or DELETE");
+	rs__api_error(q, r, 405, "error.method", RS_KV("allowed", "GET, PUT, DELETE"));
 }

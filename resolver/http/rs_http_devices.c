@@ -81,7 +81,7 @@ static void list_devices(struct rs_req *q, struct rs_resp *r)
 	rs__http_cfg_put(cr);
 	if (rc < 0) {
 		cJSON_Delete(j);
-		rs__json_error(r, 500, kg_strerror(rc));
+		rs__api_error(q, r, 500, "error.internal", RS_KV("detail", kg_strerror(rc)));
 		return;
 	}
 	rs__json_resp(r, 200, j);
@@ -114,26 +114,23 @@ static void add_device(struct rs_req *q, struct rs_resp *r)
 	int rc;
 
 	if (rs__body_device(q->body, &d) < 0) {
-		rs__json_error(
-		    r, 400,
-		    "expected {\"name\": NAME (1..63 of A-Z a-z 0-9 _ . -), \"profile\": "
-		    "PROFILE}");
+		rs__api_error(q, r, 400, "error.device_body", NULL);
 		return;
 	}
 	cr = rs__http_cfg_get(q->h);
 	known = profile_in(&cr->cfg, d.profile);
 	rs__http_cfg_put(cr);
 	if (!known) {
-		rs__json_error(r, 400, "unknown profile: the config defines no such [profile]");
+		rs__api_error(q, r, 400, "error.device_profile", RS_KV("name", d.profile));
 		return;
 	}
 	rc = store_new(q->h, &d, id, sizeof(id), hash);
 	if (rc == -EEXIST) {
-		rs__json_error(r, 409, "a device of that name exists (revoke it first)");
+		rs__api_error(q, r, 409, "error.device_exists", NULL);
 		return;
 	}
 	if (rc < 0) {
-		rs__json_error(r, 500, kg_strerror(rc));
+		rs__api_error(q, r, 500, "error.internal", RS_KV("detail", kg_strerror(rc)));
 		return;
 	}
 	cr = rs__http_cfg_get(q->h);
@@ -162,9 +159,9 @@ static void revoke_device(struct rs_req *q, const char *name, struct rs_resp *r)
 	}
 	bl_devices_abort(t);
 	if (rc == BL_ENOTFOUND)
-		rs__json_error(r, 404, "no such device");
+		rs__api_error(q, r, 404, "error.no_such_device", NULL);
 	else if (rc < 0)
-		rs__json_error(r, 500, kg_strerror(rc));
+		rs__api_error(q, r, 500, "error.internal", RS_KV("detail", kg_strerror(rc)));
 	else
 		rs__resp_text(r, 200, "application/json", "{\"revoked\":true}");
 }
@@ -175,7 +172,7 @@ void rs__api_devices(struct rs_req *q, struct rs_resp *r)
 	bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
 
 	if (!rs_server_store(q->h->srv)) {
-		rs__json_error(r, 503, "no store");
+		rs__api_error(q, r, 503, "error.store", NULL);
 		return;
 	}
 	if (strcmp(q->url, PATH) == 0) {
@@ -183,10 +180,10 @@ void rs__api_devices(struct rs_req *q, struct rs_resp *r)
 			return list_devices(q, r);
 		if (strcmp(m, "POST") == 0)
 			return add_device(q, r);
-		rs__json_error(r, 405, "GET or POST");
+		rs__api_error(q, r, 405, "error.method", RS_KV("allowed", "GET, POST"));
 		return;
 	}
 	if (strcmp(m, "DELETE") == 0)
 		return revoke_device(q, q->url + strlen(PATH) + 1, r);
-	rs__json_error(r, 405, "DELETE /api/devices/NAME");
+	rs__api_error(q, r, 405, "error.method", RS_KV("allowed", "DELETE /api/devices/NAME"));
 }

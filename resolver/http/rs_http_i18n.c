@@ -11,9 +11,12 @@
  * name for it), "@default_contact" (the block page's contact when [http] block_page_contact
  * is not set: "111", the national child protection hotline, for Vietnamese; none for English).
  *
- * Which language a request gets: [http] language when it names one, else the best match of
- * the request's Accept-Language (kg_i18n_accept_language), else English. One function,
- * rs__i18n_pick, decides for every page.
+ * Which language a request gets: the viewer's own choice (the language switch: ?lang=CODE on
+ * the URL, else the kg_lang cookie the dashboard sets), else [http] language when it names
+ * one, else the best match of the request's Accept-Language (kg_i18n_accept_language), else
+ * English. One function, rs__i18n_pick, decides for every page and every API error. The
+ * choice only selects among the compiled-in catalogues (kg_i18n_find): any other value is
+ * ignored, so the cookie carries no authority and needs no protection.
  *
  * Category names: the feed's translation when its manifest carries one ("category_names",
  * stored with the categories), else "category.NAME" of the catalogue, else the list's name.
@@ -70,10 +73,15 @@ void rs__i18n_free(struct rs_http *h)
 
 int rs__i18n_pick(const struct rs_http *h, const struct rs_config *cfg, struct MHD_Connection *conn)
 {
-	const char *accept =
-	    conn ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Language") : NULL;
+	const char *accept = NULL, *chosen = NULL;
 
-	return kg_i18n_pick(&h->i18n, cfg->http_language, accept);
+	if (conn) {
+		accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Language");
+		chosen = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "lang");
+		if (kg_i18n_find(&h->i18n, chosen) < 0)
+			chosen = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, RS_LANG_COOKIE);
+	}
+	return kg_i18n_choose(&h->i18n, chosen, cfg->http_language, accept);
 }
 
 const char *rs__i18n_code(const struct rs_http *h, int lang)
@@ -120,7 +128,7 @@ const char *rs__cat_labels(struct rs_http *h, int lang, uint64_t mask, char *buf
  * feed's category names for that language over the built-in ones. */
 void rs__i18n_serve(struct rs_req *q, struct rs_resp *r, int lang)
 {
-	cJSON *j = cJSON_Duplicate(kg_i18n_json(&q->h->i18n, lang), 1);
+	cJSON *j = kg_i18n_page_json(&q->h->i18n, lang);
 
 	if (j)
 		feed_cat_names_json(q->h, kg_i18n_code(&q->h->i18n, lang), j);
@@ -192,4 +200,40 @@ const char *rs__answer_label(const struct rs_http *h, int lang, const char *answ
 	m = kg_i18n_get(&h->i18n, lang, key);
 	snprintf(buf, len, "%s", m && m[0] ? m : answer);
 	return buf;
+}
+
+int rs__req_lang(struct rs_req *q)
+{
+	struct rs_cfg_ref *cr = rs__http_cfg_get(q->h);
+	int lang = rs__i18n_pick(q->h, &cr->cfg, q->conn);
+
+	rs__http_cfg_put(cr);
+	return lang;
+}
+
+void rs__api_error(struct rs_req *q, struct rs_resp *r, int status, const char *key,
+                   const char *const *kv)
+{
+	static const char *const none[] = {NULL};
+	int lang = rs__req_lang(q);
+	cJSON *j = cJSON_CreateObject(), *args = NULL;
+	char *text = malloc(RS_ERROR_TEXT_MAX);
+
+	if (!kv)
+		kv = none; /* rs__msg_fill reads kv for any "{...}" in the text */
+	if (text)
+		rs__msg_fill(text, RS_ERROR_TEXT_MAX, rs__msg(q->h, lang, key), kv);
+	if (j && kv[0])
+		args = cJSON_AddObjectToObject(j, "args");
+	for (int i = 0; args && kv[i] && kv[i + 1]; i += 2)
+		cJSON_AddStringToObject(args, kv[i], kv[i + 1]);
+	if (!text || !cJSON_AddStringToObject(j, "error", text) ||
+	    !cJSON_AddStringToObject(j, "key", key)) {
+		cJSON_Delete(j);
+		j = NULL; /* rs__json_resp: 500 out of memory */
+	}
+	free(text);
+	rs__json_resp(r, status, j);
+	if (j)
+		r->content_language = rs__i18n_code(q->h, lang);
 }

@@ -277,14 +277,19 @@ int rs__body_profile_device(const char *body, struct rs_profile_device_req *out,
 int rs__form_field(const char *body, const char *key, char *out, size_t len);
 
 /* rs_http_i18n.c: the message catalogues. `lang` is an index into h->i18n. */
+#define RS_LANG_COOKIE    "kg_lang"   /* the dashboard's language switch (www/app.js) */
+#define RS_ERROR_TEXT_MAX 1400        /* an API error's text, placeholders filled */
 int rs__i18n_load(struct rs_http *h); /* at start; 0 or RS_ENOMEM (no catalogue at all) */
 void rs__i18n_free(struct rs_http *h);
-/* The language of a page: [http] language, else the request's Accept-Language (conn may be
- * NULL: none), else English. */
+/* The language of a page or an API answer: the viewer's choice (?lang=, else the kg_lang
+ * cookie), else [http] language, else the request's Accept-Language (conn may be NULL: none),
+ * else English. */
 struct MHD_Connection;
 int rs__i18n_pick(const struct rs_http *h, const struct rs_config *cfg,
                   struct MHD_Connection *conn);
 const char *rs__i18n_code(const struct rs_http *h, int lang); /* static: "vi" */
+/* rs__i18n_pick for request `q`, with the configuration of the moment. */
+int rs__req_lang(struct rs_req *q);
 /* The text of `key` in `lang`, else in English, else the key itself; never NULL, valid until
  * the HTTP server stops. */
 const char *rs__msg(const struct rs_http *h, int lang, const char *key);
@@ -304,6 +309,16 @@ const char *rs__answer_label(const struct rs_http *h, int lang, const char *answ
 /* The catalogue a URL asks for ("/i18n.json": negotiated; "/i18n/vi.json"), or -1. */
 int rs__i18n_url(struct rs_req *q, const struct rs_config *cfg);
 void rs__i18n_serve(struct rs_req *q, struct rs_resp *r, int lang);
+
+/* An API error {"error": TEXT, "key": KEY, "args": {NAME: VALUE...}}: TEXT is message KEY
+ * ("error.*" of www/i18n/<lang>.json) in the request's language (rs__i18n_pick) with each
+ * "{NAME}" filled from `kv` (NAME, VALUE, ..., NULL; borrowed; NULL: none); "args" carries
+ * the same values so that a page can say it in its own words. In English TEXT is what the API
+ * always said, for scripts. */
+void rs__api_error(struct rs_req *q, struct rs_resp *r, int status, const char *key,
+                   const char *const *kv);
+/* The `kv` of rs__api_error: RS_KV("name", name, "valid", list). */
+#define RS_KV(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 /* rs_http_metrics.c */
 void rs__metrics(struct rs_http *h, struct rs_resp *r);
@@ -331,8 +346,10 @@ void rs__report_token(struct rs_http *h, const struct sockaddr *client, char *ou
 bool rs__report_token_ok(struct rs_http *h, const struct sockaddr *client, const char *token);
 /* The address reports go to ("" when none). */
 void rs__report_address(struct rs_http *h, char *buf, size_t len);
-/* A mailto: link for one report (for the dashboard and the block page). */
-void rs__report_mailto(const char *addr, const struct rs_report *rep, char *buf, size_t len);
+/* A mailto: link for one report (the dashboard's report list), its subject and body in
+ * language `lang` (the parent's: they are what the parent's mail program sends). */
+void rs__report_mailto(const struct rs_http *h, int lang, const char *addr,
+                       const struct rs_report *rep, char *buf, size_t len);
 void rs__reports_deliver(struct rs_http *h); /* sampler thread */
 /* rs_http_signal.c: close the signal's day and deliver its batch (sampler thread). */
 void rs__signal_deliver(struct rs_http *h);
@@ -345,10 +362,9 @@ void rs__history_sample(struct rs_http *h); /* sampler thread, once a second */
 void rs__wire_to_text(const uint8_t *wire, size_t len, char *out, size_t outlen);
 void rs__ev_addr_str(const struct rs_ev_addr *a, bool full, char *buf, size_t len);
 
-/* A JSON answer (takes `j`, NULL = out of memory) and {"error": msg}. */
+/* A JSON answer (takes `j`, NULL = out of memory); errors are rs__api_error's. */
 struct cJSON;
 void rs__json_resp(struct rs_resp *r, int status, struct cJSON *j);
-void rs__json_error(struct rs_resp *r, int status, const char *msg);
 
 /* The entries of rs_http_plugin()'s table (struct rs_http_ops says when each runs). */
 int rs__http_start(struct rs_server *srv);

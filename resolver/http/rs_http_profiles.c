@@ -243,7 +243,8 @@ static void api_list(struct rs_req *q, struct rs_resp *r)
 		cJSON_Delete(l.byname);
 		cJSON_Delete(root);
 		free(l.scratch);
-		rs__json_error(r, 503, rc ? kg_strerror(rc) : "out of memory");
+		rs__api_error(q, r, 503, "error.internal",
+		              RS_KV("detail", kg_strerror(rc ? rc : -ENOMEM)));
 		return;
 	}
 	for (int i = 0; i < cr->cfg.n_profiles; i++) /* the file's MACs, too */
@@ -358,22 +359,22 @@ static void api_put(struct rs_req *q, struct rs_resp *r)
 	int rc;
 
 	if (!c) {
-		rs__json_error(r, 500, "out of memory");
+		rs__api_error(q, r, 500, "error.memory", NULL);
 		return;
 	}
 	if (!name || !bl_profile_name_valid(name)) {
-		rs__json_error(r, 400, "name: expected ?name=PROFILE (1..31 of a-z, 0-9, _ and -)");
+		rs__api_error(q, r, 400, "error.profile_param", NULL);
 		goto out;
 	}
 	if (rs__body_profile(q->body, find_category, db, &c->req, c->msg, sizeof(c->msg)) < 0) {
-		rs__json_error(r, 400, c->msg);
+		rs__api_error(q, r, 400, "error.bad_profile", RS_KV("detail", c->msg));
 		goto out;
 	}
 	if ((c->req.set & BL_PF_TEMPLATE) && c->req.rec.tmpl[0] &&
 	    !profile_known(h, c->req.rec.tmpl, &c->other)) {
 		snprintf(c->msg, sizeof(c->msg), "unknown template %s (a profile of the config)",
 		         c->req.rec.tmpl);
-		rs__json_error(r, 400, c->msg);
+		rs__api_error(q, r, 400, "error.bad_profile", RS_KV("detail", c->msg));
 		goto out;
 	}
 	if ((rc = bl_profiles_begin(db, &t)) < 0)
@@ -384,7 +385,7 @@ static void api_put(struct rs_req *q, struct rs_resp *r)
 		goto fail;
 	if ((bad = merge(h, name, &c->req, &c->rec))) {
 		bl_profiles_abort(t);
-		rs__json_error(r, 400, bad);
+		rs__api_error(q, r, 400, "error.bad_profile", RS_KV("detail", bad));
 		goto out;
 	}
 	if ((rc = bl_profiles_put(t, name, &c->rec)) < 0)
@@ -399,7 +400,8 @@ static void api_put(struct rs_req *q, struct rs_resp *r)
 	goto out;
 fail:
 	bl_profiles_abort(t);
-	rs__json_error(r, rc == -EROFS ? 409 : 500, kg_strerror(rc));
+	rs__api_error(q, r, rc == -EROFS ? 409 : 500, "error.internal",
+	              RS_KV("detail", kg_strerror(rc)));
 out:
 	free(c);
 }
@@ -411,7 +413,7 @@ static void api_delete(struct rs_req *q, struct rs_resp *r)
 	int rc;
 
 	if (!name || !bl_profile_name_valid(name)) {
-		rs__json_error(r, 400, "name: expected ?name=PROFILE");
+		rs__api_error(q, r, 400, "error.profile_param", NULL);
 		return;
 	}
 	if ((rc = bl_profiles_begin(rs_server_store(q->h->srv), &t)) == 0) {
@@ -422,9 +424,9 @@ static void api_delete(struct rs_req *q, struct rs_resp *r)
 			bl_profiles_abort(t);
 	}
 	if (rc == BL_ENOTFOUND)
-		rs__json_error(r, 404, "no store record of that profile");
+		rs__api_error(q, r, 404, "error.no_profile_record", NULL);
 	else if (rc < 0)
-		rs__json_error(r, 500, kg_strerror(rc));
+		rs__api_error(q, r, 500, "error.internal", RS_KV("detail", kg_strerror(rc)));
 	else
 		rs__resp_text(r, 200, "application/json", "{\"deleted\":true}");
 }
@@ -475,16 +477,15 @@ static void api_device_add(struct rs_req *q, struct rs_resp *r)
 	int rc;
 
 	if (!rec) {
-		rs__json_error(r, 500, "out of memory");
+		rs__api_error(q, r, 500, "error.memory", NULL);
 		return;
 	}
 	if (rs__body_profile_device(q->body, &d, msg, sizeof(msg)) < 0) {
-		rs__json_error(r, 400, msg);
+		rs__api_error(q, r, 400, "error.bad_device", RS_KV("detail", msg));
 	} else if (!profile_known(q->h, d.profile, rec)) {
-		snprintf(msg, sizeof(msg), "unknown profile %s", d.profile);
-		rs__json_error(r, 400, msg);
+		rs__api_error(q, r, 400, "error.unknown_profile", RS_KV("name", d.profile));
 	} else if ((rc = device_write(q->h, &d, true)) < 0) {
-		rs__json_error(r, 500, kg_strerror(rc));
+		rs__api_error(q, r, 500, "error.internal", RS_KV("detail", kg_strerror(rc)));
 	} else if (d.is_mac && !trusted_forwarders(q->h)) {
 		/* stored, but it cannot match: say so rather than let the child get the adults'
 		 * profile silently (docs/policy.md, "Telling devices apart behind a router") */
@@ -508,18 +509,18 @@ static void api_device_del(struct rs_req *q, struct rs_resp *r)
 	if (m && *m && !(a && *a)) {
 		d.is_mac = true;
 		if (rs_mac_parse(m, d.mac) < 0) {
-			rs__json_error(r, 400, "mac: not a MAC address");
+			rs__api_error(q, r, 400, "error.mac", NULL);
 			return;
 		}
 	} else if (!a || bl_prefix_parse(a, &d.prefix) < 0) {
-		rs__json_error(r, 400, "expected ?address=IP or ?mac=MAC");
+		rs__api_error(q, r, 400, "error.device_param", NULL);
 		return;
 	}
 	rc = device_write(q->h, &d, false);
 	if (rc == BL_ENOTFOUND)
-		rs__json_error(r, 404, "no such device");
+		rs__api_error(q, r, 404, "error.no_such_device", NULL);
 	else if (rc < 0)
-		rs__json_error(r, 500, kg_strerror(rc));
+		rs__api_error(q, r, 500, "error.internal", RS_KV("detail", kg_strerror(rc)));
 	else
 		rs__resp_text(r, 200, "application/json", "{\"deleted\":true}");
 }
@@ -542,5 +543,5 @@ void rs__api_profiles(struct rs_req *q, struct rs_resp *r)
 		if (strcmp(m, "DELETE") == 0)
 			return api_device_del(q, r);
 	}
-	rs__json_error(r, 405, "method not allowed");
+	rs__api_error(q, r, 405, "error.method", RS_KV("allowed", "GET, PUT, DELETE, POST"));
 }

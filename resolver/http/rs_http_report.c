@@ -70,17 +70,25 @@ static void pct(const char *s, char *out, size_t len)
 	out[o] = '\0';
 }
 
-void rs__report_mailto(const char *addr, const struct rs_report *rep, char *buf, size_t len)
+void rs__report_mailto(const struct rs_http *h, int lang, const char *addr,
+                       const struct rs_report *rep, char *buf, size_t len)
 {
-	char subject[400], body[800], es[1200], eb[2400];
+	char subject[400], body[800], es[1200], eb[2400], version[24];
+	bool wrong = strcmp(rep->kind, "wrong_block") == 0;
 
-	snprintf(subject, sizeof(subject), "kidguard report: %s %s",
-	         strcmp(rep->kind, "wrong_block") == 0 ? "wrongly blocked" : "harmful, not blocked",
-	         rep->domain);
-	snprintf(body, sizeof(body),
-	         "Domain: %s\nReport: %s\nCategory: %s\nFeed version: %llu\nSent by kidguard %s\n",
-	         rep->domain, rep->kind, rep->category[0] ? rep->category : "(none)",
-	         (unsigned long long)rep->feed_version, KG_VERSION);
+	/* The parent's mail program shows and sends these words: the parent's language. The
+	 * report's kind stays its code in the body, for whoever sorts the mail. */
+	snprintf(version, sizeof(version), "%llu", (unsigned long long)rep->feed_version);
+	rs__msg_fill(
+	    subject, sizeof(subject), rs__msg(h, lang, "report.mail_subject"),
+	    RS_KV("kind",
+	          rs__msg(h, lang,
+	                  wrong ? "report.mail_kind.wrong_block" : "report.mail_kind.not_blocked"),
+	          "domain", rep->domain));
+	rs__msg_fill(body, sizeof(body), rs__msg(h, lang, "report.mail_body"),
+	             RS_KV("domain", rep->domain, "kind", rep->kind, "category",
+	                   rep->category[0] ? rep->category : rs__msg(h, lang, "report.mail_none"),
+	                   "version", version, "software", KG_VERSION));
 	pct(subject, es, sizeof(es));
 	pct(body, eb, sizeof(eb));
 	snprintf(buf, len, "%s?subject=%s&body=%s", addr, es, eb);

@@ -167,17 +167,115 @@ class I18nTest(HTTPTestCase):
                 cat = json.loads(text)
                 self.assertEqual(cat["@lang"], want)
                 self.assertEqual(hdrs["Content-Language"], want)
-                self.assertEqual(hdrs["Vary"], "Accept-Language")
+                self.assertEqual(hdrs["Vary"], "Accept-Language, Cookie")
+        # each catalogue as the dashboard gets it: with the languages for its switch
+        langs = {"en": EN["@name"], "vi": VI["@name"]}
         st, _, text = http(self.http_port, "GET", "/i18n/vi.json")
-        self.assertEqual(json.loads(text), VI)
+        self.assertEqual(json.loads(text), dict(VI, **{"@languages": langs}))
         st, _, text = http(self.http_port, "GET", "/i18n/en.json",
                            headers={"Accept-Language": "vi"})
-        self.assertEqual(json.loads(text), EN)
+        self.assertEqual(json.loads(text), dict(EN, **{"@languages": langs}))
         self.assertEqual(http(self.http_port, "GET", "/i18n/fr.json")[0], 404)
         # the health badge's words come from the catalogue by code
         stats = json.loads(http(self.http_port, "GET", "/api/stats")[2])
         self.assertEqual((stats["healthy"], stats["health_code"]), (True, "ok"))
         self.assertEqual(http(self.http_port, "GET", "/i18n/../vi.json")[0], 404)
+
+    def test_switch_choice_beats_browser_and_setting(self):
+        """The language switch's choice (the kg_lang cookie of the dashboard, ?lang= of the
+        block page) beats both the browser's Accept-Language and [http] language; a value
+        that names no catalogue is ignored."""
+        self.start_bp(language="en")
+        for hdrs, want in (({"Cookie": "kg_lang=vi"}, "vi"),
+                           ({"Cookie": "theme=dark; kg_lang=vi; x=1"}, "vi"),
+                           ({"Cookie": "kg_lang=fr", "Accept-Language": "vi"}, "en"),
+                           ({"Cookie": "kg_lang=../vi"}, "en"),
+                           ({"Cookie": "kg_lang=en", "Accept-Language": "vi"}, "en")):
+            with self.subTest(hdrs):
+                st, h, text = http(self.http_port, "GET", "/i18n.json", headers=hdrs)
+                self.assertEqual((st, json.loads(text)["@lang"], h["Content-Language"]),
+                                 (200, want, want))
+        # the block page: its own links, ?lang=CODE, for a child whose browser is English
+        st, _, html = self.page(lang="en-US,en;q=0.9")
+        self.assertIn('href="/?lang=vi"', html)
+        self.assertIn(VI["@name"], html)
+        st, hdrs, html = self.page(lang="en-US,en;q=0.9", path="/?lang=vi")
+        self.assertEqual(hdrs["Content-Language"], "vi")
+        self.assertVietnamese(html, "Trang này đã bị chặn", "111")
+        self.assertIn('href="/?lang=en"', html)
+        # the report form keeps the page's language: the thank-you page is Vietnamese too
+        token = re.search(r'name="token" value="([0-9a-f]{32})"', html).group(1)
+        action = re.search(r'<form method="post" action="([^"]+)"', html).group(1)
+        self.assertEqual(action, "/report?lang=vi")
+        form = ("token=%s&domain=x.bad.kg.test&kind=wrong_block" % token).encode()
+        st, hdrs, html = self.page(lang="en", method="POST", path=action, raw=form)
+        self.assertEqual((st, hdrs["Content-Language"]), (200, "vi"), html)
+        self.assertVietnamese(html, "Cảm ơn bạn")
+
+    def test_api_errors_in_the_request_language(self):
+        """An API error is {"error": TEXT, "key": KEY, "args"}: TEXT in the request's
+        language (Accept-Language, or the switch's cookie), English the same as before for
+        scripts; KEY is in both catalogues."""
+        self.start({"token": "tok", "trust_loopback": "off"})
+        bearer = {"Authorization": "Bearer tok"}
+        cases = [  # method, path, body, headers, status, key, args
+            ("GET", "/api/check?name=-..-", None, {}, 400, "error.check_name", None),
+            ("GET", "/api/check?name=www.kg.test&profile=nosuch", None, {}, 400,
+             "error.no_profile", {"name": "nosuch"}),
+            ("POST", "/api/overrides", {"name": "x.kg.test", "action": "maybe"}, bearer, 400,
+             "error.bad_rule", None),
+            ("POST", "/api/overrides", {"name": "x.kg.test", "action": "deny"}, {}, 401,
+             "error.token_needed", None),
+            ("DELETE", "/api/overrides?name=nothere.kg.test&action=deny", None, bearer, 404,
+             "error.no_such_rule", None),
+            ("POST", "/api/sync", None, bearer, 409, "error.no_feed", None),
+            ("GET", "/api/nothing", None, {}, 404, "error.no_endpoint", None),
+            # a text with braces that are not placeholders
+            ("POST", "/api/report", {"domain": "x.kg.test", "kind": "x"}, {}, 400,
+             "error.report_body", None),
+        ]
+        for method, path, body, hdrs, status, key, args in cases:
+            for lang in ("en", "vi"):
+                with self.subTest((path, lang)):
+                    h = dict(hdrs, **({"Accept-Language": VI_BROWSER} if lang == "vi" else {}))
+                    st, rh, text = http(self.http_port, method, path, body, headers=h)
+                    j = json.loads(text)
+                    self.assertEqual((st, j["key"]), (status, key), text)
+                    self.assertEqual(rh["Content-Language"], lang)
+                    self.assertIn(key, EN)
+                    self.assertIn(key, VI)
+                    cat = VI if lang == "vi" else EN
+                    want = cat[key]
+                    for k, v in (j.get("args") or {}).items():
+                        want = want.replace("{%s}" % k, v)
+                    self.assertEqual(j["error"], want)
+                    for k, v in (args or {}).items():
+                        self.assertEqual(j["args"][k], v)
+        # English keeps the words scripts and tests read; Vietnamese is Vietnamese
+        st, _, text = http(self.http_port, "GET", "/api/check?name=www.kg.test&profile=nosuch")
+        self.assertIn('profile: no profile "nosuch"; valid:', json.loads(text)["error"])
+        st, _, text = http(self.http_port, "GET", "/api/check?name=-..-",
+                           headers={"Cookie": "kg_lang=vi"})
+        self.assertEqual(json.loads(text)["error"], VI["error.check_name"])
+
+    def test_report_mail_in_the_parents_language(self):
+        """With a mailto: report address the dashboard offers an e-mail: its subject and body
+        are the parent's language; the machine words (the kind's code) stay."""
+        self.start({"report_url": "mailto:reports@kg.test"})
+        st, _, text = http(self.http_port, "POST", "/api/report",
+                           {"domain": "x.bad.kg.test", "kind": "wrong_block"},
+                           headers={"Accept-Language": "vi"})
+        self.assertEqual(st, 202, text)
+        from urllib.parse import parse_qs, urlsplit
+        link = urlsplit(json.loads(text)["mailto"])
+        q = parse_qs(link.query)
+        self.assertEqual(link.path, "reports@kg.test")
+        self.assertEqual(q["subject"], ["Báo cáo kidguard: %s x.bad.kg.test"
+                                        % VI["report.mail_kind.wrong_block"]])
+        self.assertIn("Tên miền: x.bad.kg.test\nBáo cáo: wrong_block\n", q["body"][0])
+        reports = json.loads(http(self.http_port, "GET", "/api/reports")[2])["reports"]
+        q = parse_qs(urlsplit(reports[0]["mailto"]).query)
+        self.assertEqual(q["subject"], ["kidguard report: wrongly blocked x.bad.kg.test"])
 
     def test_language_key_checked_and_printed(self):
         kg = kgtest.daemon_binary()

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
 #include <cmocka.h>
 #include <string.h>
 
@@ -63,6 +64,44 @@ static void test_messages(void **state)
 	kg_i18n_free(&c);
 }
 
+/* The viewer's choice (a page's language switch) beats the configured language and the
+ * browser's; a value naming no catalogue is ignored. */
+static void test_choose(void **state)
+{
+	struct kg_i18n c;
+
+	(void)state;
+	assert_int_equal(kg_i18n_load(&c, srcs, 3), 0);
+	assert_string_equal(kg_i18n_code(&c, kg_i18n_choose(&c, "vi", "en", "en")), "vi");
+	assert_string_equal(kg_i18n_code(&c, kg_i18n_choose(&c, "en", "vi", "vi")), "en");
+	assert_string_equal(kg_i18n_code(&c, kg_i18n_choose(&c, "xx", "auto", "vi")), "vi");
+	assert_string_equal(kg_i18n_code(&c, kg_i18n_choose(&c, "", "vi", NULL)), "vi");
+	assert_string_equal(kg_i18n_code(&c, kg_i18n_choose(&c, "../vi", NULL, NULL)), "en");
+	assert_string_equal(kg_i18n_code(&c, kg_i18n_choose(&c, NULL, NULL, "vi")), "vi");
+	kg_i18n_free(&c);
+}
+
+/* A page's catalogue: a copy with "@languages" for the switch; the original is untouched. */
+static void test_page_json(void **state)
+{
+	struct kg_i18n c;
+	cJSON *j, *names;
+
+	(void)state;
+	assert_int_equal(kg_i18n_load(&c, srcs, 3), 0);
+	j = kg_i18n_page_json(&c, kg_i18n_find(&c, "vi"));
+	assert_non_null(j);
+	assert_string_equal(cJSON_GetObjectItem(j, "a.b")->valuestring, "Trang web");
+	names = cJSON_GetObjectItem(j, "@languages");
+	assert_int_equal(cJSON_GetArraySize(names), 2);
+	/* no "@name" in these catalogues: the key shows, as every missing message does */
+	assert_string_equal(cJSON_GetObjectItem(names, "en")->valuestring, "@name");
+	assert_null(cJSON_GetObjectItem((cJSON *)kg_i18n_json(&c, 0), "@languages"));
+	assert_null(kg_i18n_page_json(&c, 7));
+	cJSON_Delete(j);
+	kg_i18n_free(&c);
+}
+
 static void test_none_loads(void **state)
 {
 	struct kg_i18n c;
@@ -75,8 +114,8 @@ static void test_none_loads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_pick),
-	    cmocka_unit_test(test_messages),
+	    cmocka_unit_test(test_pick),       cmocka_unit_test(test_messages),
+	    cmocka_unit_test(test_choose),     cmocka_unit_test(test_page_json),
 	    cmocka_unit_test(test_none_loads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

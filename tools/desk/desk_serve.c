@@ -365,19 +365,12 @@ static void handle_i18n(const struct server *s, struct MHD_Connection *c, const 
                         struct resp *r, const char **language)
 {
 	int lang = kg_i18n_url(&s->i18n, url, lang_of(s, c));
-	cJSON *j = cJSON_Duplicate(kg_i18n_json(&s->i18n, lang), 1), *names = cJSON_CreateObject();
+	cJSON *j = kg_i18n_page_json(&s->i18n, lang);
 
-	if (j && names) {
-		for (int i = 0; i < s->i18n.n; i++)
-			cJSON_AddStringToObject(names, kg_i18n_code(&s->i18n, i),
-			                        kg_i18n_msg(&s->i18n, i, "@name"));
-		cJSON_AddItemToObject(j, "@languages", names);
-		names = NULL;
-		r->body = cJSON_PrintUnformatted(j);
+	if (j && (r->body = cJSON_PrintUnformatted(j)) != NULL) {
 		r->status = MHD_HTTP_OK;
 		*language = kg_i18n_code(&s->i18n, lang);
 	}
-	cJSON_Delete(names);
 	cJSON_Delete(j);
 	if (!r->body)
 		set_error(s, c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "error.memory");
