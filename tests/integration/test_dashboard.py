@@ -15,6 +15,11 @@ box's verdict and explanation; the block page, reached through a blocked name as
 browser reaches it, is Vietnamese with the hotline 111 and is screenshotted (phone size) into
 <build>/test-artifacts/block-page-vi.png, the dashboard into dashboard-vi.png.
 
+The language switch (dashboard_switch.cjs): an English phone browser picks Vietnamese in the
+header; the dashboard, the Family page and an API error (the "check" box refusing a bad name)
+are Vietnamese, the daemon's own error text too (the kg_lang cookie), and a reload keeps it; the
+block page links to its Vietnamese version. Screenshot: dashboard-switch-vi.png.
+
 playwright-core is installed (once) with npm into $KG_NODE_CACHE, default
 ~/.cache/kidguard-test-node, outside the repository; no browser is downloaded.
 """
@@ -125,6 +130,42 @@ class DashboardTest(kgtest.KGTestCase):
                          % (p.stdout.strip(), spec["shot_dashboard"], spec["shot_block"]))
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertTrue(os.path.getsize(spec["shot_block"]) > 5000)
+
+    def test_language_switch(self):
+        """A Vietnamese parent whose phone browser speaks English: the header's switch turns
+        the dashboard, the Family page and the API's errors Vietnamese and is remembered; the
+        block page links to Vietnamese (dashboard_switch.cjs)."""
+        up = self.start_upstream()
+        hp, bp = kgtest.free_port(v6=False), kgtest.free_port(v6=False)
+        d = self.start_daemon("127.0.0.1:%d" % up.port,
+                              {"http": {"listen": "127.0.0.1:%d" % hp,
+                                        "block_page_listen": "127.0.0.1:%d" % bp},
+                               "profile default": {"block": "adult", "action": "sinkhole"}},
+                              start=False)
+        r = run_ctl(["deny", "add", "bad.kg.test", "--category", "adult"], state=d.state)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d.start()
+        query(d.port, "www.kg.test.")
+        vi = catalogue("vi")
+        out_dir = os.path.join(kgtest.build_dir(), "test-artifacts")
+        os.makedirs(out_dir, exist_ok=True)
+        spec = {"url": "http://127.0.0.1:%d/" % hp,
+                "block_url": "http://y.bad.kg.test:%d/" % bp,
+                "user_dir": os.path.join(self.tmp, "chromium-switch"),
+                "shot": os.path.join(out_dir, "dashboard-switch-vi.png"),
+                "vi": vi, "bad_name": "-..-",
+                "must": [vi["dash.check.title"], vi["dash.events.title"],
+                         vi["dash.rules.title"], vi["dash.footer.metrics"]]}
+        spec_path = os.path.join(self.tmp, "switch.json")
+        with open(spec_path, "w", encoding="utf-8") as f:
+            json.dump(spec, f, ensure_ascii=False)
+        env = dict(os.environ, NODE_PATH=self.mod, KG_CHROMIUM=CHROMIUM)
+        p = subprocess.run([NODE, os.path.join(kgtest.HERE, "dashboard_switch.cjs"), spec_path],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=120, env=env)
+        sys.stderr.write("\nlanguage switch saw: %s\nscreenshot: %s\n"
+                         % (p.stdout.strip(), spec["shot"]))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
     def test_dashboard_in_chromium(self):
         mod = self.mod

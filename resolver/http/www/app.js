@@ -7,8 +7,13 @@ const $ = (id) => document.getElementById(id);
 // ---------------------------------------------------------------- messages
 // Every string a parent sees comes from the daemon's catalogue (www/i18n/<lang>.json, served
 // at /i18n.json in the language the daemon negotiated from Accept-Language and [http]
-// language). t("key", {name: "x"}) fills "{name}"; a missing key shows the key itself, so a
-// forgotten translation is visible (and tests/i18n/check_catalogues.py refuses it).
+// language, or /i18n/<code>.json for the one chosen with the language switch).
+// t("key", {name: "x"}) fills "{name}"; a missing key shows the key itself, so a forgotten
+// translation is visible (and tests/i18n/check_catalogues.py refuses it).
+//
+// The switch's choice is kept in this browser as the cookie kg_lang (not localStorage): the
+// daemon reads it too (rs__i18n_pick), so that its answers, API errors included, come in the
+// language the parent chose even when the phone's own language is another.
 let messages = {};
 let lang = "en";
 
@@ -32,14 +37,52 @@ function applyI18n(root) {
       e.setAttribute(a, t(e.getAttribute("data-i18n-" + a)));
 }
 
-async function loadMessages() {
+function has(key) {
+  return Object.prototype.hasOwnProperty.call(messages, key);
+}
+
+const LANG_COOKIE = "kg_lang";
+
+function chosenLang() {
+  const m = document.cookie.match(/(?:^|;\s*)kg_lang=([a-z]{2,8})(?:;|$)/);
+  return m ? m[1] : "";
+}
+
+function chooseLang(code) {
+  document.cookie = LANG_COOKIE + "=" + code + "; Path=/; Max-Age=31536000; SameSite=Strict";
+}
+
+async function fetchMessages(url) {
   try {
-    const r = await fetch("/i18n.json");
-    if (r.ok) messages = await r.json();
-  } catch (e) { /* keep the keys: the page still works */ }
+    const r = await fetch(url, { cache: "no-store" });
+    if (r.ok) return await r.json();
+  } catch (e) { /* below: the negotiated one, or the keys */ }
+  return null;
+}
+
+// The switch lists the daemon's languages ("@languages": code -> the language's own name).
+function drawLangSwitch() {
+  const sel = $("lang");
+  sel.replaceChildren();
+  for (const [code, name] of Object.entries(messages["@languages"] || {}))
+    sel.append(Object.assign(el("option", { value: code, lang: code }, name), { selected: code === lang }));
+}
+
+async function loadMessages() {
+  const code = chosenLang();
+  messages = (code && (await fetchMessages("/i18n/" + code + ".json")))
+    || (await fetchMessages("/i18n.json")) || {};
   lang = messages["@lang"] || "en";
   document.documentElement.lang = lang;
   applyI18n();
+  drawLangSwitch();
+}
+
+// An API error in the page's words: {"error", "key", "args"} (docs/http.md); the page's own
+// message for the key, else the server's text.
+function errorText(j, status) {
+  if (j && j.key && has(j.key)) return t(j.key, j.args);
+  return (j && j.error) || t("error.http", { status });
 }
 // The API token ([http] token): asked for once, when a change is refused, and kept in this
 // browser (localStorage) so that the dashboard does not ask again.
@@ -109,11 +152,11 @@ async function api(method, url, body) {
   let { r, j } = await send(method, url, body);
   // A change refused for want of the token: ask for it, then send the same request again.
   while ((r.status === 401 || r.status === 403) && method !== "GET") {
-    await askToken(r.status === 403 ? (j.error || t("dash.token.refused"))
+    await askToken(r.status === 403 ? (j.key ? errorText(j, r.status) : t("dash.token.refused"))
       : token ? t("dash.token.wrong") : t("dash.token.enter"));
     ({ r, j } = await send(method, url, body));
   }
-  if (!r.ok) throw new Error(j.error || ("HTTP " + r.status));
+  if (!r.ok) throw new Error(errorText(j, r.status));
   return j;
 }
 
@@ -419,6 +462,17 @@ $("token-form").addEventListener("submit", (e) => {
 });
 $("token-cancel").addEventListener("click", () => tokenDone(false));
 window.addEventListener("resize", () => lastStats && renderStats(lastStats));
+
+// The language switch: kept (chooseLang), then every part of the page drawn again.
+$("lang").addEventListener("change", async (e) => {
+  chooseLang(e.target.value);
+  await loadMessages();
+  $("health").textContent = t("dash.connecting");
+  refresh();
+  loadRules();
+  loadReports();
+  if (typeof showPage === "function") showPage(); // family.js: the page shown, redrawn
+});
 
 // family.js starts when the messages are here too.
 const messagesReady = loadMessages();

@@ -1,7 +1,7 @@
 // kidguard dashboard, "Family" page: each child's profile (age tier, bedtime, sites allowed or
 // blocked for that child only, devices) and the recently seen devices, over /api/profiles,
 // /api/profiles/devices, /api/overrides?profile= and /api/devices/seen (docs/http.md).
-// Uses el(), $(), t(), catName(), send(), api(), askToken(), say(), ago(), token and
+// Uses el(), $(), t(), catName(), send(), api(), askToken(), say(), ago(), errorText(), token and
 // messagesReady from app.js (loaded first); its words are the family.* keys of www/i18n/*.json.
 "use strict";
 
@@ -31,7 +31,7 @@ async function getAuthed(url) {
     await askToken(t("family.token_needed"));
     ({ r, j } = await send("GET", url));
   }
-  if (!r.ok) throw new Error(j.error || "HTTP " + r.status);
+  if (!r.ok) throw new Error(errorText(j, r.status));
   return j;
 }
 
