@@ -9,7 +9,8 @@ resolver/http/www/i18n/<lang>.json (the dashboard, the block page, the report pa
     uses the same {placeholders} as the English one;
   - every key the code names literally exists: data-i18n* attributes of www/*.html,
     t("key") in www/*.js, {{t:key}} and msg(.., "key") / rs__msg(.., "key") in
-    resolver/http/*.c and www/block.html.
+    resolver/http/*.c and www/block.html, and with --c-keys the "error.*" literals of the C
+    code (the API's error keys, rs__api_error).
 tools/desk/www/i18n/<lang>.json (the publisher's Desk page and the desk's error answers), with
 --www tools/desk/www --http tools/desk --c-keys: the same checks; keys in the desk's C code are
 the string literals "error.*" that name a message ("error.limit") as well as msg(...) calls.

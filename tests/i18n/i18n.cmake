@@ -1,5 +1,6 @@
 # The message catalogues are complete in every language (issue 17): the JSON catalogues of the
-# dashboard and the server's pages, and kidguard-ctl's po/*.po.
+# dashboard and the server's pages (with every "error.*" key the daemon's API answers with),
+# and kidguard-ctl's po/*.po.
 find_package(Python3 COMPONENTS Interpreter)
 if(Python3_FOUND)
 	add_test(NAME unit_i18n_catalogues
