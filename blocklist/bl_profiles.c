@@ -460,7 +460,9 @@ int bl__profiles_join(struct bl_db *db, MDB_txn *txn, struct bl__subs *s, struct
 }
 
 /* A record about to change: the channel's line leaves the subscriber hash when the record was
- * the channel's (a fleet apply puts its new line back; a local change is drift). */
+ * the channel's (a fleet apply puts its new line back). A local change is drift; the record
+ * stays the channel's, so that the next snapshot puts it back, but with a zero digest: the
+ * line it came as is no longer what it holds. */
 static int touch(struct bl_profiles *t, struct bl_profile_rec *rec)
 {
 	int rc;
@@ -470,10 +472,8 @@ static int touch(struct bl_profiles *t, struct bl_profile_rec *rec)
 	if ((rc = bl__subs_load(t->db, t->txn, t->subs)) != 0)
 		return rc;
 	bl__sum_digest(t->subs->sum, rec->digest, false);
-	if (!t->fleet) {
-		t->subs->changes++;
-		rec->set &= ~(unsigned)BL_PF_FLEET;
-	}
+	memset(rec->digest, 0, sizeof(rec->digest));
+	t->subs->changes += !t->fleet;
 	return 0;
 }
 
@@ -525,8 +525,12 @@ int bl_profiles_put(struct bl_profiles *t, const char *name, const struct bl_pro
 	if (t->fleet) {
 		nrec.set |= BL_PF_FLEET;
 		bl__sum_digest(t->subs->sum, nrec.digest, true);
-	} else {
+	} else { /* the origin is the stored record's, never the caller's */
 		nrec.set &= ~(unsigned)BL_PF_FLEET;
+		if (rc == 0) {
+			nrec.set |= old.set & BL_PF_FLEET;
+			memcpy(nrec.digest, old.digest, sizeof(nrec.digest));
+		}
 	}
 	return put_raw(t, name, &nrec);
 }
