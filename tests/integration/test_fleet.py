@@ -31,10 +31,12 @@ import kgfeed  # noqa: E402
 import kgtest  # noqa: E402
 from kgtest import dns, query, run_ctl  # noqa: E402
 from test_isp import DNSDIST, FRONT, Dnsdist, http, proxy_v2  # noqa: E402
+from test_tls import HOST, dot_query_raw, make_ca, make_cert  # noqa: E402
 
 INTERVAL = 3  # [subscribers] interval: a poll every 2.7..3.3 s
 KIDS, OTHER, LOCAL = "127.0.0.2", "127.0.0.3", "127.0.0.5"
 BLOCKED = "n7.kg.test."  # denied (category adult) on both nodes
+BLOCKED2 = "n8.kg.test."  # the same; no allow rule lets it through
 TOKEN = "fleet-test-token"
 
 
@@ -86,7 +88,7 @@ class IspTable:
 @kgtest.unittest.skipUnless(DNSDIST, "dnsdist not installed (packaging/install-deps.sh)")
 class FleetTest(kgtest.KGTestCase):
 
-    def node(self, up, name, isp, pki):
+    def node(self, up, name, isp, pki, tls=None):
         http_port = kgtest.free_port(v6=False)
         over = {
             "server": {"proxy_from": FRONT + "/32", "workers": "2"},
@@ -99,12 +101,24 @@ class FleetTest(kgtest.KGTestCase):
                             "public_keys": isp.pub, "ca_file": pki.ca,
                             "interval": INTERVAL},
         }
+        if tls:  # DoT, for device IDs: (cert, key)
+            over["tls"] = {"listen_dot": "127.0.0.1:%d" % kgtest.free_port(False),
+                           "cert": tls[0], "key": tls[1], "hostname": HOST}
         d = self.start_daemon("127.0.0.1:%d" % up.port, over, name=name, v6=False)
         d.http_port = http_port
-        rc = run_ctl(["deny", "add", BLOCKED.rstrip("."), "--category", "adult"],
-                     state=d.state)
-        self.assertEqual(rc.returncode, 0, rc.stderr)
+        d.dot = int(over["tls"]["listen_dot"].rsplit(":", 1)[1]) if tls else None
+        for blocked in (BLOCKED, BLOCKED2):
+            rc = run_ctl(["deny", "add", blocked.rstrip("."), "--category", "adult"],
+                         state=d.state)
+            self.assertEqual(rc.returncode, 0, rc.stderr)
         return d
+
+    def dot_rcode(self, d, name, device_id=None):
+        """The rcode of `name` over DoT to node `d`, with the device ID in the SNI or none."""
+        sni = "%s.%s" % (device_id, HOST) if device_id else HOST
+        wire, s = dot_query_raw(d.dot, kgtest.make_query(name, "A").to_wire(), self.ca, sni=sni)
+        s.close()
+        return rcode(dns.message.from_wire(wire))
 
     def metric(self, d, name):
         """One sample of the node's /metrics; None while its HTTP listener is not up yet."""
@@ -218,14 +232,19 @@ class FleetTest(kgtest.KGTestCase):
         """A household and a device ID through the channel, on two nodes behind dnsdist."""
         pki = kgfeed.Pki(self.tmp)
         isp = IspTable(self.tmp)
-        dev_hash = device_hash("phone-secret-id-0001")
+        dev_id = "phone-secret-id-0001"
+        dev_hash = device_hash(dev_id)
+        tls_dir = os.path.join(self.tmp, "tls")
+        os.makedirs(tls_dir)
+        self.ca = make_ca(tls_dir)
+        tls = make_cert(tls_dir, "node", ["DNS:" + HOST, "DNS:*." + HOST])
         rows = [(KIDS + "/32", "smith"), (OTHER + "/32", "kids"),
                 "profile smith " + HOUSEHOLD, "device %s smith" % dev_hash]
         v1, h1 = isp.publish(rows)
         self.srv = kgfeed.FeedServer(self.tmp, isp.dir, pki).start()
         self.addCleanup(self.srv.stop)
         up = self.start_upstream()
-        a, b = self.node(up, "node-a", isp, pki), self.node(up, "node-b", isp, pki)
+        a, b = self.node(up, "node-a", isp, pki, tls), self.node(up, "node-b", isp, pki, tls)
         nodes = (a, b)
         for d in nodes:
             self.assertTrue(kgtest.wait_until(
@@ -251,6 +270,11 @@ class FleetTest(kgtest.KGTestCase):
                 self.assertIn(want, shown)
             devs = run_ctl(["devices", "list"], state=d.state).stdout
             self.assertRegex(devs, r"isp-%s\s+smith" % dev_hash[:56])
+            # The phone's ID over DoT (from an address the table does not map: the default
+            # profile, which blocks nothing) gives the household: its template blocks.
+            self.assertEqual(self.dot_rcode(d, BLOCKED2), "NOERROR")
+            self.assertEqual(self.dot_rcode(d, BLOCKED2, dev_id), "NXDOMAIN")
+            self.assertEqual(self.dot_rcode(d, BLOCKED, dev_id), "NOERROR")  # its allow rule
 
         # A local edit of the household on node A: drift there, the hashes differ.
         st, body = http(a.http_port, "PUT", "/api/profiles?name=smith", {"mode": "filter"},
