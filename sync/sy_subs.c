@@ -269,8 +269,10 @@ struct apply {
 	bool have_last;
 	struct bl_prefix last; /* snapshots are strictly ascending: no duplicates, fast appends */
 	uint64_t lines;
-	struct bl_profile_rec rec; /* the household being applied */
-	char hh_name[BL_PROFILE_NAME_MAX];
+	struct bl_profile_rec rec;            /* the household being applied */
+	char hh_name[BL_PROFILE_NAME_MAX];    /* and its name: snapshots list them in name order */
+	uint8_t dev_last[BL_DEVICE_HASH_LEN]; /* snapshots list devices in hash order */
+	bool have_dev;
 	char err[200];
 };
 
@@ -343,20 +345,9 @@ static int apply_household(struct apply *a, const struct sy_subs_line *l, const 
 	a->rec.updated = a->ctx->poll_start;
 	if ((rc = line_digest(line, len, a->rec.digest)) != 0)
 		return rc;
-	if (!a->delta) {
-		/* the snapshot began without any household of the channel: one already here
-		 * came from an earlier line */
-		struct bl_profile_rec *old = malloc(sizeof(*old));
-		rc = old ? bl_profiles_get(a->hh, l->name, old) : -ENOMEM;
-		if (rc == 0 && (old->set & BL_PF_FLEET))
-			rc = SY_EFORMAT;
-		free(old);
-		if (rc == SY_EFORMAT) {
-			line_warn(a, "household repeated");
-			return rc;
-		}
-		if (rc != 0 && rc != BL_ENOTFOUND)
-			return rc;
+	if (!a->delta && a->hh_name[0] && strcmp(a->hh_name, l->name) >= 0) {
+		line_warn(a, "household out of order or repeated");
+		return SY_EFORMAT;
 	}
 	rc = bl_profiles_del(a->hh, l->name);
 	if (rc != 0 && rc != BL_ENOTFOUND)
@@ -396,6 +387,12 @@ static int apply_line(void *arg, const char *line, size_t len)
 		rc = apply_delprofile(a, l.name);
 		break;
 	case SY_SUBS_DEVICE:
+		if (!a->delta && a->have_dev && memcmp(a->dev_last, l.hash, sizeof(l.hash)) >= 0) {
+			line_warn(a, "device out of order or repeated");
+			return SY_EFORMAT;
+		}
+		memcpy(a->dev_last, l.hash, sizeof(l.hash));
+		a->have_dev = true;
 		rc = bl_devices_fleet_put(a->dev, l.hash, l.name);
 		if (rc == -EEXIST)
 			line_warn(a, "the device ID belongs to a device made on this node");
