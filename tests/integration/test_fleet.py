@@ -320,6 +320,9 @@ class FleetTest(kgtest.KGTestCase):
                                     extra=profiles)
         _, h1 = isp.publish([("192.0.2.0/24", "smith"), "profile smith " + HOUSEHOLD,
                              "device %s smith" % device_hash("x" * 20)])
+        r = kgtest.run_cmd([kgfeed.tool("kidguard-feed"), "verify", "--subscribers", "--pubkey",
+                            isp.pub, "--dir", isp.dir])
+        self.assertRegex(r.stdout, r"table hash %012x[0-9a-f]{52}\nok" % h1)
         r = sync()
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertRegex(kgfeed.ctl_info(state), r"table hash     %012x" % h1)
