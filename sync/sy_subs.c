@@ -536,7 +536,7 @@ static int update(struct sy_ctx *ctx, const struct sy_manifest *m,
 	*what = m->snapshot.url;
 	rc = fetch_apply(ctx, m, &m->snapshot, false);
 	if (rc == 0)
-		log_info("subscribers: version %llu applied from the snapshot (%llu prefixes)",
+		log_info("subscribers: version %llu applied from the snapshot (%llu lines)",
 		         (unsigned long long)m->version, (unsigned long long)m->snapshot.entries);
 	return rc;
 }
