@@ -582,6 +582,18 @@ void bl_clients_abort(struct bl_clients *t);
  * order they came in, and nodes with different mappings differ even with equal counts.
  */
 int bl_clients_fleet(struct bl_clients *t, uint64_t version, uint64_t expires, uint64_t now);
+/*
+ * The households and devices of a fleet apply, in ITS transaction (one write transaction per
+ * sync): handles on the profiles and devices tables that share `t`'s transaction and write
+ * channel-owned records, kept in the subscriber hash. Call after bl_clients_fleet(). End each
+ * with bl_profiles_commit()/bl_devices_commit() (which only free it and report whether it
+ * failed; the data commits with `t`) or _abort() (frees it; abort `t` then). Returns 0,
+ * -EINVAL (not a fleet apply) or BL_ESTORE.
+ */
+struct bl_profiles;
+struct bl_devices;
+int bl_clients_profiles(struct bl_clients *t, struct bl_profiles **out);
+int bl_clients_devices(struct bl_clients *t, struct bl_devices **out);
 
 #define BL_SUBS_HASH_LEN 32
 struct bl_clients_meta {
@@ -670,6 +682,26 @@ int bl_devices_commit(struct bl_devices *t);
 /* Discard and free `t` (may be NULL). */
 void bl_devices_abort(struct bl_devices *t);
 
+/*
+ * The fleet channel's devices ("device HASH PROFILE" lines): a handle from
+ * bl_clients_devices() writes them with their origin marked, under the name
+ * "isp-" + the first 28 bytes of the hash in hex (the channel carries no name, never the ID).
+ * Their line (bl_device_line) is in the subscriber hash; a local bl_devices_del of one counts
+ * as drift. Put replaces the device's profile; del removes it by hash. Return 0, BL_ENOTFOUND
+ * (del), -EEXIST (the hash belongs to a local device) or an error.
+ */
+int bl_devices_fleet_put(struct bl_devices *t, const uint8_t hash[BL_DEVICE_HASH_LEN],
+                         const char *profile);
+int bl_devices_fleet_del(struct bl_devices *t, const uint8_t hash[BL_DEVICE_HASH_LEN]);
+/* Remove every channel-owned device, leaving local ones (a snapshot's start). */
+int bl_devices_fleet_clear(struct bl_devices *t);
+/* The channel line of a device ("device HEX64 PROFILE\n") into `buf` (`len` >= 128). Returns
+ * its length. Shared with the publisher. */
+size_t bl_device_line(const uint8_t hash[BL_DEVICE_HASH_LEN], const char *profile, char *buf,
+                      size_t len);
+/* The fleet name of a device hash ("isp-" and 56 hex digits) into `out` (64 bytes). */
+void bl_device_fleet_name(const uint8_t hash[BL_DEVICE_HASH_LEN], char out[BL_DEVICE_NAME_MAX]);
+
 /* ---- Profiles, their rules and MAC addresses (bl_profiles.c) ------------------------------
  *
  * A household's profiles as data: "profiles" maps a profile name to a packed record of the
@@ -694,6 +726,10 @@ enum bl_profile_field {
 	BL_PF_BLOCK = 0x08,         /* block_add, block_del */
 	BL_PF_SCHEDULES = 0x10,     /* sched[] (bedtime included) replaces the config's windows */
 	BL_PF_BEDTIME_ALLOW = 0x20, /* allow[] replaces the config's bedtime_allow */
+	/* Not a field: the record came from the ISP's subscriber channel (a household); `digest`
+	 * holds the SHA-256 of its channel line, its part of the subscriber hash. Only a handle
+	 * from bl_clients_profiles() writes it; a local change to such a record clears it. */
+	BL_PF_FLEET = 0x40,
 };
 enum bl_profile_mode { BL_MODE_FILTER = 0, BL_MODE_ALLOWLIST = 1 };
 
@@ -718,6 +754,7 @@ struct bl_profile_rec {
 	char allow[BL_PROFILE_ALLOW_POOL]; /* n_allow normalised names, each NUL-terminated */
 	uint32_t n_rules;                  /* rules in "prules" (kept by the writer below) */
 	uint64_t updated;                  /* unix seconds of the last change */
+	uint8_t digest[BL_SUBS_HASH_LEN];  /* BL_PF_FLEET: SHA-256 of the channel line */
 };
 
 /* Is `name` a valid profile name for the store (1..31 of [a-z0-9_-])? */
@@ -775,5 +812,8 @@ int bl_profiles_mac_del(struct bl_profiles *t, const uint8_t mac[6]);
 int bl_profiles_commit(struct bl_profiles *t);
 /* Discard and free `t` (may be NULL). */
 void bl_profiles_abort(struct bl_profiles *t);
+/* A fleet handle (bl_clients_profiles): remove every channel-owned record (BL_PF_FLEET) and
+ * its rules, leaving local ones. Streams (no list in memory). Returns 0 or an error. */
+int bl_profiles_fleet_clear(struct bl_profiles *t);
 
 #endif

@@ -41,6 +41,7 @@ struct bl_clients {
 	uint64_t changes;               /* prefixes added, changed or removed */
 	uint8_t sum[BL_SUBS_HASH_LEN];  /* the table's hash as this transaction sees it */
 	bool fleet;                     /* a fleet apply (bl_clients_fleet) */
+	struct bl__subs hh;             /* the channel's households and devices in the hash */
 	uint64_t fleet_version, fleet_expires, fleet_now;
 };
 
@@ -303,12 +304,10 @@ size_t bl_clients_line(const struct bl_prefix *p, const char *profile, char *buf
 
 /* sum +/- SHA-256(line) mod 2^256, big-endian: an order-independent hash of a set of lines,
  * updated in O(1) per change (a full recompute per API call would cost ~0.5 s of CPU at 1M). */
-void bl_clients_hash_line(uint8_t sum[BL_SUBS_HASH_LEN], const char *line, size_t len, bool add)
+void bl__sum_digest(uint8_t sum[BL_SUBS_HASH_LEN], const uint8_t d[BL_SUBS_HASH_LEN], bool add)
 {
-	uint8_t d[BL_SUBS_HASH_LEN];
 	unsigned carry = 0;
 
-	SHA256((const unsigned char *)line, len, d);
 	for (int i = BL_SUBS_HASH_LEN - 1; i >= 0; i--) {
 		if (add) {
 			unsigned x = (unsigned)sum[i] + d[i] + carry;
@@ -320,6 +319,14 @@ void bl_clients_hash_line(uint8_t sum[BL_SUBS_HASH_LEN], const char *line, size_
 			sum[i] = (uint8_t)(x + (x < 0 ? 256 : 0));
 		}
 	}
+}
+
+void bl_clients_hash_line(uint8_t sum[BL_SUBS_HASH_LEN], const char *line, size_t len, bool add)
+{
+	uint8_t d[BL_SUBS_HASH_LEN];
+
+	SHA256((const unsigned char *)line, len, d);
+	bl__sum_digest(sum, d, add);
 }
 
 /* Add or take out the line of mapping (p, profile of `plen` bytes, not NUL-terminated). */
@@ -386,6 +393,12 @@ int bl_clients_hash(struct bl_db *db, uint8_t out[BL_SUBS_HASH_LEN])
 	if (rc != 0)
 		return bl__mdb_err(rc, "begin");
 	rc = hash_txn(db, txn, out);
+	if (rc == 0) {
+		uint8_t hh[BL_SUBS_HASH_LEN] = {0};
+		rc = bl__profiles_fleet_sum(db, txn, hh);
+		rc = rc ? rc : bl__devices_fleet_sum(db, txn, hh);
+		bl__sum_digest(out, hh, true);
+	}
 	mdb_txn_abort(txn);
 	return rc;
 }
@@ -405,6 +418,56 @@ static int meta_put_u64(MDB_txn *txn, struct bl_db *db, const char *key, uint64_
 	for (int i = 0; i < 8; i++)
 		b[i] = (uint8_t)(x >> (8 * i));
 	return meta_put(txn, db, key, b, sizeof(b));
+}
+
+int bl__subs_load(struct bl_db *db, MDB_txn *txn, struct bl__subs *s)
+{
+	MDB_val k = {12, "subs_hash_hh"}, v;
+	int rc;
+
+	if (s->loaded)
+		return 0;
+	rc = mdb_get(txn, db->dbi_meta, &k, &v);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return bl__mdb_err(rc, "meta");
+	/* absent: no fleet apply yet wrote a household or a device, so there is none */
+	if (rc == 0 && v.mv_size == BL_SUBS_HASH_LEN)
+		memcpy(s->sum, v.mv_data, BL_SUBS_HASH_LEN);
+	else
+		memset(s->sum, 0, BL_SUBS_HASH_LEN);
+	s->loaded = true;
+	return 0;
+}
+
+int bl__subs_store(struct bl_db *db, MDB_txn *txn, const struct bl__subs *s)
+{
+	int rc;
+
+	if (!s->loaded)
+		return 0;
+	rc = meta_put(txn, db, "subs_hash_hh", s->sum, BL_SUBS_HASH_LEN);
+	if (rc == 0 && s->changes > 0)
+		rc = meta_put_u64(txn, db, "subs_drift",
+		                  bl__meta_u64(txn, db->dbi_meta, "subs_drift") + s->changes);
+	return rc;
+}
+
+int bl_clients_profiles(struct bl_clients *t, struct bl_profiles **out)
+{
+	if (t->dead)
+		return BL_ESTORE;
+	if (!t->fleet)
+		return -EINVAL;
+	return bl__profiles_join(t->db, t->txn, &t->hh, out);
+}
+
+int bl_clients_devices(struct bl_clients *t, struct bl_devices **out)
+{
+	if (t->dead)
+		return BL_ESTORE;
+	if (!t->fleet)
+		return -EINVAL;
+	return bl__devices_join(t->db, t->txn, &t->hh, out);
 }
 
 int bl_clients_fleet(struct bl_clients *t, uint64_t version, uint64_t expires, uint64_t now)
@@ -445,6 +508,7 @@ static int store_fleet_meta(struct bl_clients *t)
 		rc = rc ? rc : meta_put_u64(t->txn, db, "subs_expires", t->fleet_expires);
 		rc = rc ? rc : meta_put_u64(t->txn, db, "subs_applied", t->fleet_now);
 		rc = rc ? rc : meta_put_u64(t->txn, db, "subs_drift", 0);
+		rc = rc ? rc : bl__subs_store(db, t->txn, &t->hh);
 	} else if (rc == 0) {
 		uint64_t d = bl__meta_u64(t->txn, db->dbi_meta, "subs_drift");
 		rc = meta_put_u64(t->txn, db, "subs_drift", d + t->changes);
@@ -471,6 +535,11 @@ int bl_clients_meta(struct bl_db *db, struct bl_clients_meta *m)
 	if (mdb_get(txn, db->dbi_meta, &k, &v) == 0 && v.mv_size == BL_SUBS_HASH_LEN) {
 		m->has_hash = true;
 		memcpy(m->hash, v.mv_data, BL_SUBS_HASH_LEN);
+	}
+	k = (MDB_val){12, "subs_hash_hh"}; /* the channel's households and devices */
+	if (mdb_get(txn, db->dbi_meta, &k, &v) == 0 && v.mv_size == BL_SUBS_HASH_LEN) {
+		m->has_hash = true;
+		bl__sum_digest(m->hash, v.mv_data, true);
 	}
 	k = (MDB_val){10, "subs_error"};
 	if (mdb_get(txn, db->dbi_meta, &k, &v) == 0) {
@@ -563,6 +632,8 @@ int bl_clients_begin(struct bl_db *db, struct bl_clients **out)
 	rc = load_counts(t);
 	if (rc == 0)
 		rc = load_sum(t);
+	if (rc == 0)
+		rc = bl__subs_load(db, t->txn, &t->hh);
 	if (rc < 0) {
 		mdb_txn_abort(t->txn);
 		free(t);

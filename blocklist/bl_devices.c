@@ -4,7 +4,9 @@
  * bl_store.c).
  *
  *   key  'h' | SHA-256(ID) (32 bytes)
- *        value: u8 format (1) | u8 namelen | u8 proflen | u8 0 | u64 LE created | name | profile
+ *        value: u8 format (1) | u8 namelen | u8 proflen | u8 flags | u64 LE created | name |
+ *               profile; flags bit 0 (REC_FLEET): the ISP's subscriber channel owns it (its
+ *               line "device HASH PROFILE" is in the subscriber hash); the byte was 0 before
  *   key  'n' | NAME (1..63 bytes)   value: SHA-256(ID) (32 bytes), to list and revoke by name
  *
  * Why a plain SHA-256 and not a salted, slow hash: a generated ID carries 100 random bits, so a
@@ -16,6 +18,7 @@
 #include "bl_internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -25,11 +28,15 @@
 #define REC_FORMAT 1
 #define REC_HEAD   12 /* format, namelen, proflen, zero, created */
 #define KEY_MAX    (1 + BL_DEVICE_NAME_MAX)
+#define REC_FLEET  0x01
 
 struct bl_devices {
 	struct bl_db *db;
 	MDB_txn *txn;
 	bool dead;
+	bool fleet;            /* shares a fleet apply's transaction (bl_clients_devices) */
+	struct bl__subs own;   /* the subscriber hash of a transaction of its own */
+	struct bl__subs *subs; /* &own, or the fleet apply's */
 };
 
 static void put_le64(uint8_t *p, uint64_t v)
@@ -94,6 +101,46 @@ void bl_device_fingerprint(const uint8_t hash[BL_DEVICE_HASH_LEN], char out[BL_D
 		out[2 * i + 1] = hex[hash[i] & 15];
 	}
 	out[8] = '\0';
+}
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char x[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = x[p[i] >> 4];
+		out[2 * i + 1] = x[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+size_t bl_device_line(const uint8_t hash[BL_DEVICE_HASH_LEN], const char *profile, char *buf,
+                      size_t len)
+{
+	char h[2 * BL_DEVICE_HASH_LEN + 1];
+	int n;
+
+	hex(hash, BL_DEVICE_HASH_LEN, h);
+	n = snprintf(buf, len, "device %s %s\n", h, profile);
+	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+}
+
+void bl_device_fleet_name(const uint8_t hash[BL_DEVICE_HASH_LEN], char out[BL_DEVICE_NAME_MAX])
+{
+	memcpy(out, "isp-", 4);
+	hex(hash, 28, out + 4); /* 224 bits: no two of the ISP's devices share a name */
+}
+
+/* Add or take out a device's channel line (profile of `plen` bytes, not NUL-terminated). */
+static void sum_device(uint8_t sum[BL_SUBS_HASH_LEN], const uint8_t hash[BL_DEVICE_HASH_LEN],
+                       const void *profile, size_t plen, bool add)
+{
+	char line[160], prof[BL_CLIENT_PROFILE_MAX];
+
+	plen = plen < sizeof(prof) ? plen : sizeof(prof) - 1;
+	memcpy(prof, profile, plen);
+	prof[plen] = '\0';
+	bl_clients_hash_line(sum, line, bl_device_line(hash, prof, line, sizeof(line)), add);
 }
 
 bool bl_device_name_valid(const char *name)
@@ -293,12 +340,26 @@ int bl_devices_begin(struct bl_db *db, struct bl_devices **out)
 	if (!t)
 		return -ENOMEM;
 	t->db = db;
+	t->subs = &t->own;
 	mdb_reader_check(db->env, &dead);
 	rc = mdb_txn_begin(db->env, NULL, 0, &t->txn);
 	if (rc != 0) {
 		free(t);
 		return bl__mdb_err(rc, "devices begin");
 	}
+	*out = t;
+	return 0;
+}
+
+int bl__devices_join(struct bl_db *db, MDB_txn *txn, struct bl__subs *s, struct bl_devices **out)
+{
+	struct bl_devices *t;
+
+	if (!db->has_devices)
+		return -EROFS;
+	if (!(t = calloc(1, sizeof(*t))))
+		return -ENOMEM;
+	*t = (struct bl_devices){.db = db, .txn = txn, .fleet = true, .subs = s};
 	*out = t;
 	return 0;
 }
@@ -312,8 +373,19 @@ static int fail(struct bl_devices *t, int rc, const char *what)
 	return err;
 }
 
+static int put_rec(struct bl_devices *t, const char *name, const uint8_t hash[BL_DEVICE_HASH_LEN],
+                   const char *profile, uint64_t created, uint8_t flags);
+
 int bl_devices_put(struct bl_devices *t, const char *name, const uint8_t hash[BL_DEVICE_HASH_LEN],
                    const char *profile, uint64_t created)
+{
+	if (t->fleet)
+		return -EINVAL; /* the channel's devices: bl_devices_fleet_put */
+	return put_rec(t, name, hash, profile, created, 0);
+}
+
+static int put_rec(struct bl_devices *t, const char *name, const uint8_t hash[BL_DEVICE_HASH_LEN],
+                   const char *profile, uint64_t created, uint8_t flags)
 {
 	uint8_t nk[KEY_MAX], hk[1 + BL_DEVICE_HASH_LEN],
 	    rec[REC_HEAD + BL_DEVICE_NAME_MAX + BL_CLIENT_PROFILE_MAX];
@@ -337,7 +409,7 @@ int bl_devices_put(struct bl_devices *t, const char *name, const uint8_t hash[BL
 	rec[0] = REC_FORMAT;
 	rec[1] = (uint8_t)nl;
 	rec[2] = (uint8_t)pl;
-	rec[3] = 0;
+	rec[3] = flags;
 	put_le64(rec + 4, created);
 	memcpy(rec + REC_HEAD, name, nl);
 	memcpy(rec + REC_HEAD + nl, profile, pl);
@@ -350,6 +422,30 @@ int bl_devices_put(struct bl_devices *t, const char *name, const uint8_t hash[BL
 		return -EEXIST;
 	}
 	return rc == 0 ? 0 : fail(t, rc, "device put");
+}
+
+/* A channel-owned device about to go: its line leaves the subscriber hash; done locally, that
+ * is drift. `hk` is its 'h' key. */
+static int unsum(struct bl_devices *t, const uint8_t *hk)
+{
+	MDB_val k = {1 + BL_DEVICE_HASH_LEN, (void *)hk}, v;
+	const uint8_t *p;
+	int rc = mdb_get(t->txn, t->db->dbi_devices, &k, &v);
+
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return fail(t, rc, "device del");
+	if ((rc = rec_check(&v)) != 0)
+		return rc;
+	p = v.mv_data;
+	if (!(p[3] & REC_FLEET))
+		return 0;
+	if ((rc = bl__subs_load(t->db, t->txn, t->subs)) != 0)
+		return rc;
+	sum_device(t->subs->sum, hk + 1, p + REC_HEAD + p[1], p[2], false);
+	t->subs->changes += !t->fleet;
+	return 0;
 }
 
 int bl_devices_del(struct bl_devices *t, const char *name)
@@ -371,6 +467,8 @@ int bl_devices_del(struct bl_devices *t, const char *name)
 		return BL_ECORRUPT;
 	}
 	hash_key(v.mv_data, hk); /* copy before the value is invalidated by the deletes */
+	if ((rc = unsum(t, hk)) != 0)
+		return rc;
 	rc = mdb_del(t->txn, t->db->dbi_devices, &k, NULL);
 	if (rc == 0) {
 		k = (MDB_val){sizeof(hk), hk};
@@ -380,12 +478,139 @@ int bl_devices_del(struct bl_devices *t, const char *name)
 	return rc == 0 ? 0 : fail(t, rc, "device del");
 }
 
+int bl_devices_fleet_put(struct bl_devices *t, const uint8_t hash[BL_DEVICE_HASH_LEN],
+                         const char *profile)
+{
+	char name[BL_DEVICE_NAME_MAX];
+	uint8_t hk[1 + BL_DEVICE_HASH_LEN];
+	MDB_val k = {hash_key(hash, hk), hk}, v;
+	int rc;
+
+	if (t->dead)
+		return BL_ESTORE;
+	if (!t->fleet || !profile_valid(profile))
+		return -EINVAL;
+	rc = mdb_get(t->txn, t->db->dbi_devices, &k, &v);
+	if (rc == 0) {
+		if ((rc = rec_check(&v)) != 0)
+			return rc;
+		if (!(((const uint8_t *)v.mv_data)[3] & REC_FLEET))
+			return -EEXIST; /* a local device holds this ID */
+		bl_device_fleet_name(hash, name);
+		if ((rc = bl_devices_del(t, name)) != 0) /* a new profile: replace */
+			return rc;
+	} else if (rc != MDB_NOTFOUND) {
+		return fail(t, rc, "device put");
+	}
+	if ((rc = bl__subs_load(t->db, t->txn, t->subs)) != 0)
+		return rc;
+	bl_device_fleet_name(hash, name);
+	if ((rc = put_rec(t, name, hash, profile, 0, REC_FLEET)) != 0)
+		return rc;
+	sum_device(t->subs->sum, hash, profile, strlen(profile), true);
+	return 0;
+}
+
+int bl_devices_fleet_del(struct bl_devices *t, const uint8_t hash[BL_DEVICE_HASH_LEN])
+{
+	char name[BL_DEVICE_NAME_MAX];
+	uint8_t hk[1 + BL_DEVICE_HASH_LEN];
+	MDB_val k = {hash_key(hash, hk), hk}, v;
+	int rc;
+
+	if (t->dead)
+		return BL_ESTORE;
+	if (!t->fleet)
+		return -EINVAL;
+	rc = mdb_get(t->txn, t->db->dbi_devices, &k, &v);
+	if (rc != 0)
+		return rc == MDB_NOTFOUND ? BL_ENOTFOUND : fail(t, rc, "device del");
+	if ((rc = rec_check(&v)) != 0)
+		return rc;
+	if (!(((const uint8_t *)v.mv_data)[3] & REC_FLEET))
+		return BL_ENOTFOUND; /* a local device: not the channel's to remove */
+	bl_device_fleet_name(hash, name);
+	return bl_devices_del(t, name);
+}
+
+/* The first 'h' record after key `hk` (all of it when `first`) that the channel owns: its hash
+ * into hk + 1. Returns 0, BL_ENOTFOUND at the end, or an error. */
+static int next_fleet(struct bl_db *db, MDB_txn *txn, uint8_t *hk, bool first)
+{
+	MDB_cursor *cur;
+	MDB_val k = {first ? 1 : 1 + BL_DEVICE_HASH_LEN, hk}, v;
+	int rc = mdb_cursor_open(txn, db->dbi_devices, &cur), bad = 0;
+
+	if (rc != 0)
+		return bl__mdb_err(rc, "devices walk");
+	hk[0] = 'h';
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const uint8_t *kb = k.mv_data;
+		if (k.mv_size != 1 + BL_DEVICE_HASH_LEN || kb[0] != 'h') {
+			rc = MDB_NOTFOUND; /* past the hash keys */
+			break;
+		}
+		if (!first && memcmp(kb, hk, k.mv_size) == 0)
+			continue;
+		if ((bad = rec_check(&v)) != 0)
+			break;
+		if (((const uint8_t *)v.mv_data)[3] & REC_FLEET) {
+			memcpy(hk, kb, k.mv_size);
+			break;
+		}
+	}
+	mdb_cursor_close(cur);
+	if (bad != 0)
+		return bad;
+	return rc == 0 ? 0 : bl__mdb_err(rc, "devices walk");
+}
+
+int bl_devices_fleet_clear(struct bl_devices *t)
+{
+	uint8_t hk[1 + BL_DEVICE_HASH_LEN] = {'h'};
+	bool first = true;
+	int rc = t->fleet ? 0 : -EINVAL;
+
+	while (rc == 0 && (rc = next_fleet(t->db, t->txn, hk, first)) == 0) {
+		first = false;
+		rc = bl_devices_fleet_del(t, hk + 1);
+	}
+	return rc == BL_ENOTFOUND ? 0 : rc;
+}
+
+int bl__devices_fleet_sum(struct bl_db *db, MDB_txn *txn, uint8_t sum[BL_SUBS_HASH_LEN])
+{
+	uint8_t hk[1 + BL_DEVICE_HASH_LEN] = {'h'};
+	bool first = true;
+	int rc;
+
+	if (!db->has_devices)
+		return 0;
+	while ((rc = next_fleet(db, txn, hk, first)) == 0) {
+		MDB_val k = {sizeof(hk), hk}, v;
+		const uint8_t *p;
+		first = false;
+		if ((rc = mdb_get(txn, db->dbi_devices, &k, &v)) != 0)
+			return bl__mdb_err(rc, "devices walk");
+		p = v.mv_data;
+		sum_device(sum, hk + 1, p + REC_HEAD + p[1], p[2], true);
+	}
+	return rc == BL_ENOTFOUND ? 0 : rc;
+}
+
 int bl_devices_commit(struct bl_devices *t)
 {
 	struct bl_db *db = t->db;
 	MDB_txn *txn;
+	int rc;
 
-	if (t->dead) {
+	if (t->fleet) { /* the fleet apply commits */
+		rc = t->dead ? BL_ESTORE : 0;
+		free(t);
+		return rc;
+	}
+	if (t->dead || bl__subs_store(db, t->txn, t->subs) != 0) {
 		bl_devices_abort(t);
 		return BL_ESTORE;
 	}
@@ -398,6 +623,7 @@ void bl_devices_abort(struct bl_devices *t)
 {
 	if (!t)
 		return;
-	mdb_txn_abort(t->txn);
+	if (!t->fleet)
+		mdb_txn_abort(t->txn);
 	free(t);
 }

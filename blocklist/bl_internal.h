@@ -86,6 +86,31 @@ int bl__hmac_trunc(struct bl__hmac *h, const uint8_t *data, size_t len, uint8_t 
 #define BL__PRULE_KEY_MAX (BL_PROFILE_NAME_MAX + BL_KEY_MAX)
 int bl__prule_key(const char *name, const uint8_t *nk, size_t nklen, uint8_t *key);
 
+/*
+ * The fleet channel's households and devices in the subscriber hash (bl_clients.c): their
+ * part of the sum is kept apart from the clients' (meta "subs_hash_hh") so that clearing the
+ * clients table leaves it alone; the hash reported is the sum of both. Every write transaction
+ * over profiles or devices carries one: a fleet apply adds and takes out the channel's lines,
+ * a local change to a record the channel owns takes its line out and counts as drift.
+ */
+struct bl__subs {
+	uint8_t sum[BL_SUBS_HASH_LEN];
+	bool loaded;      /* read from meta in this transaction */
+	uint64_t changes; /* local changes to channel-owned records (drift) */
+};
+/* Read the stored part into `s` (once per transaction). Returns 0 or BL_ESTORE. */
+int bl__subs_load(struct bl_db *db, MDB_txn *txn, struct bl__subs *s);
+/* Store `s` (when loaded) and add its changes to the drift. Returns 0 or BL_ESTORE. */
+int bl__subs_store(struct bl_db *db, MDB_txn *txn, const struct bl__subs *s);
+/* sum +/- `d` mod 2^256, big-endian. */
+void bl__sum_digest(uint8_t sum[BL_SUBS_HASH_LEN], const uint8_t d[BL_SUBS_HASH_LEN], bool add);
+/* The channel-owned records' part of the sum, from scratch, as `txn` sees them. */
+int bl__profiles_fleet_sum(struct bl_db *db, MDB_txn *txn, uint8_t sum[BL_SUBS_HASH_LEN]);
+int bl__devices_fleet_sum(struct bl_db *db, MDB_txn *txn, uint8_t sum[BL_SUBS_HASH_LEN]);
+/* Handles sharing a fleet apply's transaction (bl_clients_profiles, bl_clients_devices). */
+int bl__profiles_join(struct bl_db *db, MDB_txn *txn, struct bl__subs *s, struct bl_profiles **out);
+int bl__devices_join(struct bl_db *db, MDB_txn *txn, struct bl__subs *s, struct bl_devices **out);
+
 /* A u64 LE meta value read in `txn`, 0 when absent or malformed. */
 uint64_t bl__meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *key);
 

@@ -12,13 +12,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REC_FORMAT 1
-#define REC_HEAD   32 /* format, mode, set, n_rules, updated, block_add, block_del */
+#define REC_FORMAT       1
+#define REC_FORMAT_FLEET 2  /* format 1 and the channel line's digest (BL_PF_FLEET) at the end */
+#define REC_HEAD         32 /* format, mode, set, n_rules, updated, block_add, block_del */
 
 struct bl_profiles {
 	struct bl_db *db;
 	MDB_txn *txn;
 	bool dead;
+	bool fleet;            /* shares a fleet apply's transaction (bl_clients_profiles) */
+	struct bl__subs own;   /* the subscriber hash of a transaction of its own */
+	struct bl__subs *subs; /* &own, or the fleet apply's */
 };
 
 static void put_le(uint8_t *p, uint64_t v, int n)
@@ -86,7 +90,7 @@ int bl_profile_rec_encode(const struct bl_profile_rec *rec, uint8_t *buf, size_t
 		return -EINVAL;
 	if (len < BL_PROFILE_REC_MAX)
 		return BL_ENOSPACE;
-	buf[0] = REC_FORMAT;
+	buf[0] = (rec->set & BL_PF_FLEET) ? REC_FORMAT_FLEET : REC_FORMAT;
 	buf[1] = (uint8_t)rec->mode;
 	put_le(buf + 2, rec->set, 2);
 	put_le(buf + 4, rec->n_rules, 4);
@@ -107,7 +111,12 @@ int bl_profile_rec_encode(const struct bl_profile_rec *rec, uint8_t *buf, size_t
 	buf[o++] = (uint8_t)rec->n_allow;
 	put_le(buf + o, (uint64_t)pl, 2);
 	memcpy(buf + o + 2, rec->allow, (size_t)pl);
-	return (int)(o + 2 + (size_t)pl);
+	o += 2 + (size_t)pl;
+	if (rec->set & BL_PF_FLEET) {
+		memcpy(buf + o, rec->digest, BL_SUBS_HASH_LEN);
+		o += BL_SUBS_HASH_LEN;
+	}
+	return (int)o;
 }
 
 /* A length-prefixed text at `*o` into `out` (`max` bytes). False when it does not fit. */
@@ -126,11 +135,18 @@ static bool get_text(const uint8_t *buf, size_t len, size_t *o, char *out, size_
 int bl_profile_rec_decode(const uint8_t *buf, size_t len, struct bl_profile_rec *rec)
 {
 	size_t o = REC_HEAD, pl;
+	bool fleet;
 
 	if (len < REC_HEAD)
 		return BL_ECORRUPT;
-	if (buf[0] != REC_FORMAT)
+	if (buf[0] != REC_FORMAT && buf[0] != REC_FORMAT_FLEET)
 		return BL_EVERSION;
+	fleet = buf[0] == REC_FORMAT_FLEET;
+	if (fleet) { /* the digest ends the record */
+		if (len < REC_HEAD + BL_SUBS_HASH_LEN)
+			return BL_ECORRUPT;
+		len -= BL_SUBS_HASH_LEN;
+	}
 	memset(rec, 0, sizeof(*rec));
 	rec->mode = buf[1];
 	rec->set = (unsigned)get_le(buf + 2, 2);
@@ -161,8 +177,10 @@ int bl_profile_rec_decode(const uint8_t *buf, size_t len, struct bl_profile_rec 
 	if (rec->n_allow > BL_PROFILE_ALLOW_MAX || pl > sizeof(rec->allow) || o + pl != len)
 		return BL_ECORRUPT;
 	memcpy(rec->allow, buf + o, pl);
-	if (pool_len(rec) != (int)pl)
+	if (pool_len(rec) != (int)pl || fleet != ((rec->set & BL_PF_FLEET) != 0))
 		return BL_ECORRUPT;
+	if (fleet)
+		memcpy(rec->digest, buf + len, BL_SUBS_HASH_LEN);
 	return 0;
 }
 
@@ -417,6 +435,7 @@ int bl_profiles_begin(struct bl_db *db, struct bl_profiles **out)
 	if (!t)
 		return -ENOMEM;
 	t->db = db;
+	t->subs = &t->own;
 	mdb_reader_check(db->env, &dead);
 	rc = mdb_txn_begin(db->env, NULL, 0, &t->txn);
 	if (rc != 0) {
@@ -424,6 +443,37 @@ int bl_profiles_begin(struct bl_db *db, struct bl_profiles **out)
 		return bl__mdb_err(rc, "profiles begin");
 	}
 	*out = t;
+	return 0;
+}
+
+int bl__profiles_join(struct bl_db *db, MDB_txn *txn, struct bl__subs *s, struct bl_profiles **out)
+{
+	struct bl_profiles *t;
+
+	if (!db->has_profiles)
+		return -EROFS;
+	if (!(t = calloc(1, sizeof(*t))))
+		return -ENOMEM;
+	*t = (struct bl_profiles){.db = db, .txn = txn, .fleet = true, .subs = s};
+	*out = t;
+	return 0;
+}
+
+/* A record about to change: the channel's line leaves the subscriber hash when the record was
+ * the channel's (a fleet apply puts its new line back). A local change is drift; the record
+ * stays the channel's, so that the next snapshot puts it back, but with a zero digest: the
+ * line it came as is no longer what it holds. */
+static int touch(struct bl_profiles *t, struct bl_profile_rec *rec)
+{
+	int rc;
+
+	if (!(rec->set & BL_PF_FLEET))
+		return 0;
+	if ((rc = bl__subs_load(t->db, t->txn, t->subs)) != 0)
+		return rc;
+	bl__sum_digest(t->subs->sum, rec->digest, false);
+	memset(rec->digest, 0, sizeof(rec->digest));
+	t->subs->changes += !t->fleet;
 	return 0;
 }
 
@@ -470,6 +520,18 @@ int bl_profiles_put(struct bl_profiles *t, const char *name, const struct bl_pro
 	if (rc < 0 && rc != BL_ENOTFOUND)
 		return rc;
 	nrec.n_rules = rc == 0 ? old.n_rules : 0; /* the rules count themselves */
+	if (rc == 0 && (rc = touch(t, &old)) != 0)
+		return rc;
+	if (t->fleet) {
+		nrec.set |= BL_PF_FLEET;
+		bl__sum_digest(t->subs->sum, nrec.digest, true);
+	} else { /* the origin is the stored record's, never the caller's */
+		nrec.set &= ~(unsigned)BL_PF_FLEET;
+		if (rc == 0) {
+			nrec.set |= old.set & BL_PF_FLEET;
+			memcpy(nrec.digest, old.digest, sizeof(nrec.digest));
+		}
+	}
 	return put_raw(t, name, &nrec);
 }
 
@@ -478,12 +540,18 @@ int bl_profiles_del(struct bl_profiles *t, const char *name)
 	uint8_t key[BL__PRULE_KEY_MAX];
 	int kl = bl__prule_key(name, NULL, 0, key), rc;
 	MDB_val k = {name ? strlen(name) : 0, (void *)name}, rk, v;
+	struct bl_profile_rec old;
 	MDB_cursor *cur;
 
 	if (t->dead)
 		return BL_ESTORE;
 	if (kl < 0)
 		return -EINVAL;
+	rc = get_rec(t->db, t->txn, name, &old);
+	if (rc == 0)
+		rc = touch(t, &old);
+	if (rc != 0 && rc != BL_ENOTFOUND)
+		return rc;
 	rc = mdb_del(t->txn, t->db->dbi_profiles, &k, NULL);
 	if (rc != 0)
 		return fail(t, rc, "profile del");
@@ -514,6 +582,13 @@ static int rec_or_new(struct bl_profiles *t, const char *name, struct bl_profile
 	return rc;
 }
 
+/* A local rule change to a channel-owned household makes it local (its line leaves the hash);
+ * a fleet apply's rules are part of its household's line already. */
+static int local_change(struct bl_profiles *t, struct bl_profile_rec *rec)
+{
+	return t->fleet ? 0 : touch(t, rec);
+}
+
 static int rule_key(const char *name, const char *rule, uint8_t *key)
 {
 	uint8_t nk[BL_KEY_MAX];
@@ -538,7 +613,7 @@ int bl_profiles_rule_put(struct bl_profiles *t, const char *name, const char *ru
 		return BL_ESTORE;
 	if (kl < 0)
 		return kl;
-	if ((rc = rec_or_new(t, name, &rec)) < 0)
+	if ((rc = rec_or_new(t, name, &rec)) < 0 || (rc = local_change(t, &rec)) < 0)
 		return rc;
 	k = (MDB_val){(size_t)kl, key};
 	rc = mdb_get(t->txn, t->db->dbi_prules, &k, &v);
@@ -596,7 +671,7 @@ int bl_profiles_rule_del(struct bl_profiles *t, const char *name, const char *ru
 	}
 	if (rc != 0)
 		return fail(t, rc, "rule del");
-	if ((rc = rec_or_new(t, name, &rec)) < 0)
+	if ((rc = rec_or_new(t, name, &rec)) < 0 || (rc = local_change(t, &rec)) < 0)
 		return rc;
 	if (rec.n_rules > 0)
 		rec.n_rules--;
@@ -631,8 +706,14 @@ int bl_profiles_commit(struct bl_profiles *t)
 {
 	struct bl_db *db = t->db;
 	MDB_txn *txn;
+	int rc;
 
-	if (t->dead) {
+	if (t->fleet) { /* the fleet apply commits */
+		rc = t->dead ? BL_ESTORE : 0;
+		free(t);
+		return rc;
+	}
+	if (t->dead || (rc = bl__subs_store(db, t->txn, t->subs)) != 0) {
 		bl_profiles_abort(t);
 		return BL_ESTORE;
 	}
@@ -645,6 +726,74 @@ void bl_profiles_abort(struct bl_profiles *t)
 {
 	if (!t)
 		return;
-	mdb_txn_abort(t->txn);
+	if (!t->fleet)
+		mdb_txn_abort(t->txn);
 	free(t);
+}
+
+/* The first record after `name` (of `*nlen` bytes; 0: from the start) into name/rec. Returns
+ * 0, BL_ENOTFOUND at the end, or an error. A fresh search each time: deleting under a cursor
+ * walk is what this avoids. */
+static int next_rec(struct bl_db *db, MDB_txn *txn, char *name, size_t *nlen,
+                    struct bl_profile_rec *rec)
+{
+	MDB_cursor *cur;
+	MDB_val k = {*nlen, name}, v;
+	int rc = mdb_cursor_open(txn, db->dbi_profiles, &cur);
+
+	if (rc != 0)
+		return bl__mdb_err(rc, "profiles walk");
+	rc = mdb_cursor_get(cur, &k, &v, *nlen ? MDB_SET_RANGE : MDB_FIRST);
+	if (rc == 0 && *nlen && k.mv_size == *nlen && memcmp(k.mv_data, name, *nlen) == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	if (rc == 0 && k.mv_size >= BL_PROFILE_NAME_MAX)
+		rc = BL_ECORRUPT;
+	if (rc == 0) {
+		memcpy(name, k.mv_data, k.mv_size);
+		name[k.mv_size] = '\0';
+		*nlen = k.mv_size;
+		rc = bl_profile_rec_decode(v.mv_data, v.mv_size, rec);
+	} else if (rc != BL_ECORRUPT) {
+		rc = bl__mdb_err(rc, "profiles walk");
+	}
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+int bl_profiles_fleet_clear(struct bl_profiles *t)
+{
+	char name[BL_PROFILE_NAME_MAX];
+	struct bl_profile_rec *rec = malloc(sizeof(*rec));
+	size_t nlen = 0;
+	int rc = 0;
+
+	if (!rec)
+		return -ENOMEM;
+	if (!t->fleet)
+		rc = -EINVAL;
+	while (rc == 0 && (rc = next_rec(t->db, t->txn, name, &nlen, rec)) == 0) {
+		if (rec->set & BL_PF_FLEET)
+			rc = bl_profiles_del(t, name);
+	}
+	free(rec);
+	return rc == BL_ENOTFOUND ? 0 : rc;
+}
+
+int bl__profiles_fleet_sum(struct bl_db *db, MDB_txn *txn, uint8_t sum[BL_SUBS_HASH_LEN])
+{
+	char name[BL_PROFILE_NAME_MAX];
+	struct bl_profile_rec *rec;
+	size_t nlen = 0;
+	int rc;
+
+	if (!db->has_profiles)
+		return 0;
+	if (!(rec = malloc(sizeof(*rec))))
+		return -ENOMEM;
+	while ((rc = next_rec(db, txn, name, &nlen, rec)) == 0) {
+		if (rec->set & BL_PF_FLEET)
+			bl__sum_digest(sum, rec->digest, true);
+	}
+	free(rec);
+	return rc == BL_ENOTFOUND ? 0 : rc;
 }

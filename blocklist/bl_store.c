@@ -21,7 +21,8 @@
  *                                           subscriber prefixes → profiles; never touched by
  *                                           a feed update (bl_clients.c explains the LPM)
  *   "devices" key: 'h' SHA-256(ID) (32 bytes)
- *                value: u8 format(1) u8 namelen u8 proflen u8 0 u64 LE created name profile
+ *                value: u8 format(1) u8 namelen u8 proflen u8 flags u64 LE created name profile
+ *                       (flags bit 0: the subscriber channel's device; was always 0 before)
  *             key: 'n' NAME (1..63 bytes)  value: SHA-256(ID) (32 bytes)
  *                                           secret device IDs (DoT/DoH) → profiles, hashed;
  *                                           the ID itself is never stored (bl_devices.c)
@@ -30,7 +31,9 @@
  *                     u64 LE block_add u64 LE block_del u8 tmpl_len tmpl u8 preset_len preset
  *                     u8 n_sched, n_sched x (u8 days u8 bedtime u16 LE start u16 LE end
  *                     u64 LE extra_block), u8 n_allow u16 LE pool_len pool (NUL-separated
- *                     normalised names); at most BL_PROFILE_REC_MAX bytes
+ *                     normalised names); format 2 (set has BL_PF_FLEET: a household of the
+ *                     subscriber channel) adds 32 bytes, the SHA-256 of its channel line (all
+ *                     zero once changed locally); at most BL_PROFILE_REC_MAX bytes
  *                                           a household's profile as data, overlaid on the
  *                                           config profile of that name (bl_profiles.c)
  *   "prules" key: NAME 0x00 NAMEKEY          value: RECORDS    one profile's own rules
@@ -57,8 +60,12 @@
  *           "subs_applied"  u64 LE, unix seconds of that apply
  *           "subs_hash"     32 bytes, CLIENTS HASH of the "clients" table as it is now,
  *                           kept up to date by every change of the table
- *           "subs_drift"    u64 LE, prefixes changed locally (API, kidguard-ctl) since the
- *                           last fleet apply, which resets it to 0
+ *           "subs_hash_hh"  32 bytes, the channel's households and devices' part of the
+ *                           hash (the sum of their lines' digests); the hash reported is
+ *                           subs_hash + subs_hash_hh (absent: no such record)
+ *           "subs_drift"    u64 LE, prefixes, and channel households and devices, changed
+ *                           locally (API, kidguard-ctl) since the last fleet apply, which
+ *                           resets it to 0
  *           "subs_attempt"  u64 LE, unix seconds of the last fleet poll
  *           "subs_error"    text (no NUL), the error of that poll, absent when none
  *

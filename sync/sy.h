@@ -45,6 +45,9 @@ struct sy_options {
 	enum sy_channel channel;     /* what the URL serves (default: the feed) */
 	int key_grace_s; /* a key that announced a successor is trusted this long after the
 	                  * successor's date ([sync] key_grace) */
+	/* The subscriber channel: the config's profile names, the templates a household may
+	 * name (space-separated); "" = not checked (kidguard-sync-once without --profiles). */
+	char templates[32 * 33];
 	/* Tests only (kidguard-sync-once --now): the poll's clock, unix seconds; 0 = real time.
 	 * Lets a test cross a key's date and grace period without waiting for them. */
 	uint64_t fake_now;
@@ -297,9 +300,12 @@ int sy_file_raw_lines(const struct sy_file *f, const uint8_t *data, size_t len, 
                       sy_raw_cb cb, void *arg);
 
 enum sy_subs_kind {
-	SY_SUBS_CLIENT,  /* "client PREFIX PROFILE": map PREFIX to PROFILE (replacing) */
-	SY_SUBS_DEL,     /* "del PREFIX" (deltas only): remove the mapping */
-	SY_SUBS_PROFILE, /* "profile NAME {json}": a household record (not applied yet) */
+	SY_SUBS_CLIENT,     /* "client PREFIX PROFILE": map PREFIX to PROFILE (replacing) */
+	SY_SUBS_DEL,        /* "del PREFIX" (deltas only): remove the mapping */
+	SY_SUBS_PROFILE,    /* "profile NAME {json}": a household record (replacing) */
+	SY_SUBS_DELPROFILE, /* "delprofile NAME" (deltas only) */
+	SY_SUBS_DEVICE,     /* "device HASH PROFILE": a device ID's SHA-256 (64 hex digits) */
+	SY_SUBS_DELDEVICE,  /* "deldevice HASH" (deltas only) */
 };
 
 #define SY_SUBS_NAME_MAX 32 /* profile name and its NUL (BL_CLIENT_PROFILE_MAX) */
@@ -307,9 +313,10 @@ enum sy_subs_kind {
 struct sy_subs_line {
 	enum sy_subs_kind kind;
 	struct bl_prefix prefix;     /* CLIENT, DEL */
-	char name[SY_SUBS_NAME_MAX]; /* CLIENT: the profile; PROFILE: the household */
+	char name[SY_SUBS_NAME_MAX]; /* CLIENT, DEVICE: the profile; *PROFILE: the household */
 	const char *json;            /* PROFILE: the record, borrowed from the line */
 	size_t json_len;
+	uint8_t hash[BL_DEVICE_HASH_LEN]; /* DEVICE, DELDEVICE */
 };
 
 /*
@@ -319,5 +326,23 @@ struct sy_subs_line {
  * SY_EFORMAT.
  */
 int sy_subs_line_parse(bool delta, const char *line, size_t len, struct sy_subs_line *out);
+
+/*
+ * A household's JSON (`profile NAME {json}`): the keys of PUT /api/profiles, read by the same
+ * parser (rs_profile_json), and the household's own rules, "allow" and "deny": lists of names
+ * (each a subtree rule). Any other key is refused. The line is the whole record: `rec` gets
+ * exactly what it sets ("bedtime" is its only window; null: none), BL_PF_FLEET not set; the
+ * template is the caller's to check. `find` (with `arg`) resolves category names (the
+ * store's, bl_category_find's contract). Returns 0, or -EINVAL with `err` naming the key.
+ */
+typedef int (*sy_cat_find_fn)(void *arg, const char *name, int *bit);
+int sy_household_decode(const char *json, size_t len, sy_cat_find_fn find, void *arg,
+                        struct bl_profile_rec *rec, char *err, size_t errlen);
+/* Call `cb` for each rule of a household's JSON that sy_household_decode() accepted: the
+ * normalised name and its BL_F_* flags. Stops at and returns the first non-zero. */
+typedef int (*sy_rule_fn)(void *arg, const char *name, unsigned flags);
+int sy_household_rules(const char *json, size_t len, sy_rule_fn cb, void *arg);
+/* The 64 lowercase hex digits of a device hash, as `device` lines carry it. True if valid. */
+bool sy_hex_hash(const char *s, size_t n, uint8_t out[BL_DEVICE_HASH_LEN]);
 
 #endif

@@ -4,13 +4,22 @@
  * reaches the whole fleet within one interval. No new protocol: the same DSSE envelope (under
  * its own payload type), the same manifest with snapshot and deltas, the same fetch with byte
  * bounds and SHA-256 checks as the national feed. What differs is the data and where it goes:
- * the lines are text ("client PREFIX PROFILE", "del PREFIX") and the apply is ONE write
- * transaction of the "clients" table that also records the version, resets the drift and
- * stores the table's hash (bl_clients_fleet). Any error aborts it: the last good table serves.
+ * the lines are text ("client PREFIX PROFILE", "del PREFIX", the households' "profile NAME
+ * {json}" and "delprofile NAME", the device IDs' "device HASH PROFILE" and "deldevice HASH")
+ * and the apply is ONE write transaction of the "clients" table, the channel's households and
+ * devices (handles sharing it: bl_clients_profiles, bl_clients_devices) that also records the
+ * version, resets the drift and stores the table's hash (bl_clients_fleet). Any error aborts
+ * it: the last good table serves. A snapshot replaces the channel's households and devices and
+ * leaves those made on the node (API, kidguard-ctl) alone; a household line replaces its
+ * record whole (no merge with what the node had).
  */
 #include "sy_int.h"
 
+#include "rs.h"
+
+#include <cjson/cJSON.h>
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +40,56 @@ static bool name_ok(const char *s, size_t n)
 			return false;
 	}
 	return true;
+}
+
+/* A household's name: a store profile name (bl_profile_name_valid: 1..31 of [a-z0-9_-]). */
+static bool household_ok(const char *s, size_t n)
+{
+	char buf[BL_PROFILE_NAME_MAX];
+
+	if (n == 0 || n >= sizeof(buf))
+		return false;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return bl_profile_name_valid(buf);
+}
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+bool sy_hex_hash(const char *s, size_t n, uint8_t out[BL_DEVICE_HASH_LEN])
+{
+	if (n != 2 * BL_DEVICE_HASH_LEN)
+		return false;
+	for (size_t i = 0; i < BL_DEVICE_HASH_LEN; i++) {
+		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return false; /* lowercase only: one text per hash */
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return true;
+}
+
+static bool word(const char **p, const char *end, const char **w, size_t *wlen);
+
+/* "device HASH PROFILE" / "deldevice HASH" after the first word. */
+static int device_line(bool delta, bool del, const char *p, const char *end,
+                       struct sy_subs_line *out)
+{
+	const char *w;
+	size_t n;
+
+	if ((del && !delta) || !word(&p, end, &w, &n) || !sy_hex_hash(w, n, out->hash))
+		return SY_EFORMAT;
+	out->kind = del ? SY_SUBS_DELDEVICE : SY_SUBS_DEVICE;
+	if (del)
+		return p == end && end[-1] != ' ' ? 0 : SY_EFORMAT;
+	if (!word(&p, end, &w, &n) || p != end || end[-1] == ' ' || !name_ok(w, n))
+		return SY_EFORMAT;
+	memcpy(out->name, w, n);
+	return 0;
 }
 
 /* The next space-separated word of [*p, end): exactly one space between words. */
@@ -69,9 +128,9 @@ int sy_subs_line_parse(bool delta, const char *line, size_t len, struct sy_subs_
 	if (!word(&p, end, &w, &n))
 		return SY_EFORMAT;
 	if (n == 7 && memcmp(w, "profile", 7) == 0) {
-		/* "profile NAME {json}": the household hook; the JSON is checked where it is used.
-		 */
-		if (!word(&p, end, &w, &n) || !name_ok(w, n) || p >= end || *p != '{' ||
+		/* "profile NAME {json}": the JSON is checked where it is used (categories are the
+		 * store's) */
+		if (!word(&p, end, &w, &n) || !household_ok(w, n) || p >= end || *p != '{' ||
 		    end[-1] != '}')
 			return SY_EFORMAT;
 		out->kind = SY_SUBS_PROFILE;
@@ -80,6 +139,16 @@ int sy_subs_line_parse(bool delta, const char *line, size_t len, struct sy_subs_
 		out->json_len = (size_t)(end - p);
 		return 0;
 	}
+	if (n == 10 && memcmp(w, "delprofile", 10) == 0) {
+		if (!delta || !word(&p, end, &w, &n) || p != end || end[-1] == ' ' ||
+		    !household_ok(w, n))
+			return SY_EFORMAT;
+		out->kind = SY_SUBS_DELPROFILE;
+		memcpy(out->name, w, n);
+		return 0;
+	}
+	if ((n == 6 && memcmp(w, "device", 6) == 0) || (n == 9 && memcmp(w, "deldevice", 9) == 0))
+		return device_line(delta, n == 9, p, end, out);
 	if (n == 6 && memcmp(w, "client", 6) == 0)
 		out->kind = SY_SUBS_CLIENT;
 	else if (n == 3 && memcmp(w, "del", 3) == 0 && delta)
@@ -96,16 +165,208 @@ int sy_subs_line_parse(bool delta, const char *line, size_t len, struct sy_subs_
 	return 0;
 }
 
+/* ---- Households ------------------------------------------------------------------------- */
+
+/* The keys a household line may carry: PUT /api/profiles' and its rules. */
+static const char *const HH_KEYS[] = {"template",     "preset",        "mode",
+                                      "bedtime",      "bedtime_allow", "block_add",
+                                      "block_remove", "allow",         "deny"};
+
+static bool hh_key_known(const char *k)
+{
+	for (size_t i = 0; i < sizeof(HH_KEYS) / sizeof(HH_KEYS[0]); i++) {
+		if (strcmp(HH_KEYS[i], k) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Walk "allow" then "deny": each must be a list of names; `cb` (may be NULL: check only)
+ * gets each normalised. */
+static int hh_rules(const cJSON *j, sy_rule_fn cb, void *arg, char *err, size_t errlen)
+{
+	static const char *const keys[2] = {"allow", "deny"};
+	char norm[BL_NAME_MAX];
+
+	for (int a = 0; a < 2; a++) {
+		const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, keys[a]), *it;
+		int rc;
+		if (l && !cJSON_IsArray(l)) {
+			snprintf(err, errlen, "%s: expected a list of names", keys[a]);
+			return -EINVAL;
+		}
+		cJSON_ArrayForEach(it, l)
+		{
+			if (!cJSON_IsString(it) ||
+			    bl_name_normalize(it->valuestring, norm, sizeof(norm)) != 0) {
+				snprintf(err, errlen, "%s: bad name %.64s", keys[a],
+				         cJSON_IsString(it) ? it->valuestring : "(not a string)");
+				return -EINVAL;
+			}
+			if (cb && (rc = cb(arg, norm, BL_F_SUBTREE | (a == 0 ? BL_F_ALLOW : 0))))
+				return rc;
+		}
+	}
+	return 0;
+}
+
+int sy_household_decode(const char *json, size_t len, sy_cat_find_fn find, void *arg,
+                        struct bl_profile_rec *rec, char *err, size_t errlen)
+{
+	cJSON *j = cJSON_ParseWithLength(json, len);
+	struct rs_profile_req *q = calloc(1, sizeof(*q));
+	const cJSON *it;
+	int rc = -EINVAL;
+
+	if (!q || !cJSON_IsObject(j)) {
+		snprintf(err, errlen, q ? "expected a JSON object" : "out of memory");
+		goto out;
+	}
+	cJSON_ArrayForEach(it, j)
+	{
+		if (!hh_key_known(it->string)) {
+			snprintf(err, errlen, "unknown key %.64s", it->string);
+			goto out;
+		}
+	}
+	if (hh_rules(j, NULL, NULL, err, errlen) != 0 ||
+	    rs_profile_json(json, len, find, arg, q, err, errlen) != 0)
+		goto out;
+	/* the whole record: what the line sets, nothing merged */
+	*rec = q->rec;
+	rec->set = q->set;
+	rec->n_rules = 0;
+	rec->updated = 0;
+	rec->block_add = q->block_add & ~q->block_remove;
+	rec->block_del = q->block_remove;
+	rec->n_sched = (q->set & BL_PF_SCHEDULES) && !q->bedtime_off ? 1 : 0;
+	rc = 0;
+out:
+	free(q);
+	cJSON_Delete(j);
+	return rc;
+}
+
+int sy_household_rules(const char *json, size_t len, sy_rule_fn cb, void *arg)
+{
+	cJSON *j = cJSON_ParseWithLength(json, len);
+	char err[128];
+	int rc = cJSON_IsObject(j) ? hh_rules(j, cb, arg, err, sizeof(err)) : -EINVAL;
+
+	cJSON_Delete(j);
+	return rc;
+}
+
 /* ---- Apply ------------------------------------------------------------------------------ */
 
 struct apply {
 	struct bl_clients *t;
+	struct bl_profiles *hh; /* the channel's households, in t's transaction */
+	struct bl_devices *dev; /* the channel's devices, in t's transaction */
+	struct sy_ctx *ctx;
 	const struct sy_file *f;
 	bool delta;
 	bool have_last;
 	struct bl_prefix last; /* snapshots are strictly ascending: no duplicates, fast appends */
 	uint64_t lines;
+	struct bl_profile_rec rec;            /* the household being applied */
+	char hh_name[BL_PROFILE_NAME_MAX];    /* and its name: snapshots list them in name order */
+	uint8_t dev_last[BL_DEVICE_HASH_LEN]; /* snapshots list devices in hash order */
+	bool have_dev;
+	char err[200];
 };
+
+static void line_warn(const struct apply *a, const char *what)
+{
+	log_warn("subscribers: %s line %llu: %s", a->f->url, (unsigned long long)a->lines, what);
+}
+
+static int cat_find(void *arg, const char *name, int *bit)
+{
+	return bl_category_find(arg, name, bit);
+}
+
+/* Is `name` one of the config's profiles (the templates a household may name)? */
+static bool template_known(const struct sy_ctx *ctx, const char *name)
+{
+	const char *p = ctx->o.templates;
+	size_t n = strlen(name);
+
+	if (!p[0])
+		return true; /* not told (kidguard-sync-once without --profiles) */
+	while (*p) {
+		size_t w = strcspn(p, " ");
+		if (w == n && memcmp(p, name, n) == 0)
+			return true;
+		p += w;
+		p += strspn(p, " ");
+	}
+	return false;
+}
+
+static int rule_put(void *arg, const char *name, unsigned flags)
+{
+	struct apply *a = arg;
+
+	return bl_profiles_rule_put(a->hh, a->hh_name, name, flags, 0);
+}
+
+/* SHA-256 of the line and its newline: its part of the subscriber hash, as the publisher
+ * computes it (bl_clients_hash_line). */
+static int line_digest(const char *line, size_t len, uint8_t d[BL_SUBS_HASH_LEN])
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) && EVP_DigestUpdate(c, line, len) &&
+	         EVP_DigestUpdate(c, "\n", 1) && EVP_DigestFinal_ex(c, d, NULL);
+
+	EVP_MD_CTX_free(c);
+	return ok ? 0 : -ENOMEM;
+}
+
+/* "profile NAME {json}": the record replaces whatever the node had under that name (the
+ * channel's or a local one), its rules with it. */
+static int apply_household(struct apply *a, const struct sy_subs_line *l, const char *line,
+                           size_t len)
+{
+	int rc = sy_household_decode(l->json, l->json_len, cat_find, a->ctx->db, &a->rec, a->err,
+	                             sizeof(a->err));
+
+	if (rc == 0 && (a->rec.set & BL_PF_TEMPLATE) && a->rec.tmpl[0] &&
+	    !template_known(a->ctx, a->rec.tmpl)) {
+		snprintf(a->err, sizeof(a->err), "unknown template %s", a->rec.tmpl);
+		rc = SY_EFORMAT;
+	}
+	if (rc != 0) {
+		char msg[300];
+		snprintf(msg, sizeof(msg), "household %s: %s", l->name, a->err);
+		line_warn(a, msg);
+		return SY_EFORMAT;
+	}
+	a->rec.updated = a->ctx->poll_start;
+	if ((rc = line_digest(line, len, a->rec.digest)) != 0)
+		return rc;
+	if (!a->delta && a->hh_name[0] && strcmp(a->hh_name, l->name) >= 0) {
+		line_warn(a, "household out of order or repeated");
+		return SY_EFORMAT;
+	}
+	rc = bl_profiles_del(a->hh, l->name);
+	if (rc != 0 && rc != BL_ENOTFOUND)
+		return rc;
+	if ((rc = bl_profiles_put(a->hh, l->name, &a->rec)) != 0)
+		return rc;
+	memcpy(a->hh_name, l->name, sizeof(a->hh_name));
+	return sy_household_rules(l->json, l->json_len, rule_put, a);
+}
+
+/* "delprofile NAME": only a household the channel owns (a local one is not its to remove). */
+static int apply_delprofile(struct apply *a, const char *name)
+{
+	int rc = bl_profiles_get(a->hh, name, &a->rec);
+
+	if (rc == BL_ENOTFOUND || (rc == 0 && !(a->rec.set & BL_PF_FLEET)))
+		return 0; /* gone already (a local change): the goal holds */
+	return rc ? rc : bl_profiles_del(a->hh, name);
+}
 
 static int apply_line(void *arg, const char *line, size_t len)
 {
@@ -115,18 +376,31 @@ static int apply_line(void *arg, const char *line, size_t len)
 
 	a->lines++;
 	if (rc != 0) {
-		log_warn("subscribers: %s line %llu: malformed", a->f->url,
-		         (unsigned long long)a->lines);
+		line_warn(a, "malformed");
 		return rc;
 	}
 	switch (l.kind) {
 	case SY_SUBS_PROFILE:
-		/* Households in the store come with the profiles-as-data records; until this node
-		 * can apply them it refuses the table rather than serve half of it. */
-		log_warn("subscribers: %s line %llu: household records (profile %s) are not "
-		         "supported by this node",
-		         a->f->url, (unsigned long long)a->lines, l.name);
-		return SY_EFORMAT;
+		rc = apply_household(a, &l, line, len);
+		break;
+	case SY_SUBS_DELPROFILE:
+		rc = apply_delprofile(a, l.name);
+		break;
+	case SY_SUBS_DEVICE:
+		if (!a->delta && a->have_dev && memcmp(a->dev_last, l.hash, sizeof(l.hash)) >= 0) {
+			line_warn(a, "device out of order or repeated");
+			return SY_EFORMAT;
+		}
+		memcpy(a->dev_last, l.hash, sizeof(l.hash));
+		a->have_dev = true;
+		rc = bl_devices_fleet_put(a->dev, l.hash, l.name);
+		if (rc == -EEXIST)
+			line_warn(a, "the device ID belongs to a device made on this node");
+		break;
+	case SY_SUBS_DELDEVICE:
+		rc = bl_devices_fleet_del(a->dev, l.hash);
+		rc = rc == BL_ENOTFOUND ? 0 : rc;
+		break;
 	case SY_SUBS_DEL:
 		rc = bl_clients_del(a->t, &l.prefix);
 		rc =
@@ -153,24 +427,56 @@ static uint64_t max_raw(const struct sy_ctx *ctx)
 	return ctx->o.max_download_bytes ? ctx->o.max_download_bytes : SY__DEFAULT_MAX_DOWNLOAD;
 }
 
+static int apply_txn(struct sy_ctx *ctx, const struct sy_manifest *m, const struct sy_file *f,
+                     const struct sy_buf *gz, bool delta, struct apply *a);
+
 static int apply(struct sy_ctx *ctx, const struct sy_manifest *m, const struct sy_file *f,
                  const struct sy_buf *gz, bool delta)
 {
-	struct apply a;
+	struct apply *ap = calloc(1, sizeof(*ap));
 	int rc;
 
-	memset(&a, 0, sizeof(a));
-	a.f = f;
-	a.delta = delta;
-	if ((rc = bl_clients_begin(ctx->db, &a.t)) != 0)
+	if (!ap)
+		return -ENOMEM;
+	rc = apply_txn(ctx, m, f, gz, delta, ap);
+	free(ap);
+	return rc;
+}
+
+static int apply_txn(struct sy_ctx *ctx, const struct sy_manifest *m, const struct sy_file *f,
+                     const struct sy_buf *gz, bool delta, struct apply *a)
+{
+	int rc, rd;
+
+	a->f = f;
+	a->delta = delta;
+	a->ctx = ctx;
+	/* the categories the households name are the store's, in memory since the open (or the
+	 * national feed's last apply in this process): nothing to read inside the transaction */
+	if ((rc = bl_clients_begin(ctx->db, &a->t)) != 0)
 		return rc;
-	if ((!delta && (rc = bl_clients_clear(a.t)) != 0) ||
-	    (rc = sy_file_raw_lines(f, gz->data, gz->len, max_raw(ctx), apply_line, &a)) != 0 ||
-	    (rc = bl_clients_fleet(a.t, m->version, m->expires, ctx->poll_start)) != 0) {
-		bl_clients_abort(a.t);
-		return rc;
-	}
-	return bl_clients_commit(a.t);
+	if ((rc = bl_clients_fleet(a->t, m->version, m->expires, ctx->poll_start)) != 0 ||
+	    (rc = bl_clients_profiles(a->t, &a->hh)) != 0 ||
+	    (rc = bl_clients_devices(a->t, &a->dev)) != 0)
+		goto fail;
+	if (!delta &&
+	    ((rc = bl_clients_clear(a->t)) != 0 || (rc = bl_profiles_fleet_clear(a->hh)) != 0 ||
+	     (rc = bl_devices_fleet_clear(a->dev)) != 0))
+		goto fail;
+	if ((rc = sy_file_raw_lines(f, gz->data, gz->len, max_raw(ctx), apply_line, a)) != 0)
+		goto fail;
+	rc = bl_profiles_commit(a->hh); /* these only free: the data commits with a->t */
+	rd = bl_devices_commit(a->dev);
+	a->hh = NULL;
+	a->dev = NULL;
+	if ((rc = rc ? rc : rd) != 0)
+		goto fail;
+	return bl_clients_commit(a->t);
+fail:
+	bl_profiles_abort(a->hh);
+	bl_devices_abort(a->dev);
+	bl_clients_abort(a->t);
+	return rc;
 }
 
 static int fetch_apply(struct sy_ctx *ctx, const struct sy_manifest *m, const struct sy_file *f,
@@ -230,7 +536,7 @@ static int update(struct sy_ctx *ctx, const struct sy_manifest *m,
 	*what = m->snapshot.url;
 	rc = fetch_apply(ctx, m, &m->snapshot, false);
 	if (rc == 0)
-		log_info("subscribers: version %llu applied from the snapshot (%llu prefixes)",
+		log_info("subscribers: version %llu applied from the snapshot (%llu lines)",
 		         (unsigned long long)m->version, (unsigned long long)m->snapshot.entries);
 	return rc;
 }

@@ -31,7 +31,8 @@ static int parse(int argc, char **argv, struct sy_options *o, bool *loop)
 	    {"url", 1, NULL, 'u'},       {"keys", 1, NULL, 'k'},     {"state", 1, NULL, 's'},
 	    {"ca", 1, NULL, 'c'},        {"interval", 1, NULL, 'i'}, {"timeout", 1, NULL, 't'},
 	    {"max-bytes", 1, NULL, 'm'}, {"loop", 0, NULL, 'l'},     {"subscribers", 0, NULL, 'S'},
-	    {"key-grace", 1, NULL, 'g'}, {"now", 1, NULL, 'n'},      {NULL, 0, NULL, 0}};
+	    {"key-grace", 1, NULL, 'g'}, {"now", 1, NULL, 'n'},      {"profiles", 1, NULL, 'P'},
+	    {NULL, 0, NULL, 0}};
 	char err[256];
 	int c;
 
@@ -72,6 +73,9 @@ static int parse(int argc, char **argv, struct sy_options *o, bool *loop)
 		case 'S':
 			o->channel = SY_CHANNEL_SUBSCRIBERS;
 			break;
+		case 'P': /* the config's profiles: the templates a household may name */
+			bad = copy(o->templates, sizeof(o->templates), optarg);
+			break;
 		case 'v':
 			kg_log_set_level(KG_LOG_DEBUG);
 			break;
@@ -99,7 +103,7 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 		        "usage: kidguard-sync-once --url URL --keys K[,K] --state DIR "
 		        "[--ca FILE] [--interval S] [--timeout S] [--max-bytes N] [--subscribers] "
-		        "[--key-grace S] [--now UNIX] "
+		        "[--key-grace S] [--now UNIX] [--profiles \"A B\"] "
 		        "[--loop]\n");
 		return 2;
 	}

@@ -74,6 +74,11 @@ static int print_rule(const struct bl_rule *rule, void *arg)
 static int print_rec(struct bl_db *db, const char *name, const struct bl_profile_rec *r)
 {
 	printf("profile        %s\n", name);
+	if (r->set & BL_PF_FLEET) { /* a household of the ISP's subscriber channel */
+		static const uint8_t zero[BL_SUBS_HASH_LEN];
+		printf("source         subscribers%s\n",
+		       memcmp(r->digest, zero, sizeof(zero)) ? "" : " (changed on this node)");
+	}
 	if (r->set & BL_PF_TEMPLATE)
 		printf("template       %s\n", r->tmpl);
 	if (r->set & BL_PF_PRESET)
@@ -100,7 +105,8 @@ static int list_one(const char *name, const struct bl_profile_rec *rec, void *ar
 	const struct ctl *c = arg;
 
 	if (!rs_profile_named(&c->cfg, name))
-		printf("%-31s store%s\n", name, rec->n_rules ? " (rules)" : "");
+		printf("%-31s %s%s\n", name, rec->set & BL_PF_FLEET ? "subscribers" : "store",
+		       rec->n_rules ? " (rules)" : "");
 	return 0;
 }
 

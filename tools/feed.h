@@ -137,6 +137,7 @@ int gzw_text(struct gzw *g, const char *line, size_t len);
 int feed_publish(int argc, char **argv);
 /* feed_subs.c: kidguard-feed subscribers (the ISP's subscriber table). */
 int feed_subscribers(int argc, char **argv);
+int feed_device_hash(int argc, char **argv);
 int feed_timestamp(int argc, char **argv);
 int feed_verify(int argc, char **argv);
 

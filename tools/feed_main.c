@@ -33,7 +33,9 @@ static void usage(FILE *f)
 	    "       kidguard-feed timestamp --key KEYFILE [--key KEYFILE2] --dir FEEDDIR\n"
 	    "       kidguard-feed subscribers --key KEYFILE [--key KEYFILE2] --dir DIR\n"
 	    "                     --table FILE --profiles LIST|--config FILE|--allow-undefined\n"
-	    "                     [--expires-in SECONDS] [--keep N] [--version N]\n"
+	    "                     [--categories LIST] [--expires-in SECONDS] [--keep N]\n"
+	    "                     [--version N]\n"
+	    "       kidguard-feed device-hash ID\n"
 	    "FORMAT is domains (default), hosts, adblock or rpz; FILE may be .gz or .xz.\n"
 	    "A --category NAME may be given several times with different files.\n"
 	    "--confidential NAME publishes that category as keyed hashes of the names.\n"
@@ -43,8 +45,11 @@ static void usage(FILE *f)
 	    "--keep N: deltas from the last N versions (default 5).\n"
 	    "--category-name gambling:vi='Cờ bạc': what parents and children read for that\n"
 	    "category in that language (a built-in or --category NAME); repeat per language.\n"
-	    "subscribers: the ISP's table (lines \"PREFIX PROFILE\", # comments) as a signed\n"
-	    "channel the nodes' [subscribers] url polls; prints the table's hash.\n"
+	    "subscribers: the ISP's table (lines \"PREFIX PROFILE\", households \"profile NAME\n"
+	    "{json}\", devices \"device HASH PROFILE\", # comments) as a signed channel the\n"
+	    "nodes' [subscribers] url polls; prints the table's hash. --categories: the feed's\n"
+	    "category names a household may name besides the built-in ones.\n"
+	    "device-hash ID: the HASH of a device ID for a \"device\" line (SHA-256, hex).\n"
 	    "--timestamp-ttl SECONDS: publish a signed timestamp.json valid that long; re-sign\n"
 	    "it with `kidguard-feed timestamp` (cron) well within it. 0 turns it off; without\n"
 	    "the option a publish keeps the previous version's setting.\n"
@@ -64,6 +69,8 @@ int main(int argc, char **argv)
 		return feed_publish(argc - 1, argv + 1);
 	} else if (argc >= 2 && strcmp(argv[1], "subscribers") == 0) {
 		return feed_subscribers(argc - 1, argv + 1);
+	} else if (argc >= 2 && strcmp(argv[1], "device-hash") == 0) {
+		return feed_device_hash(argc - 1, argv + 1);
 	} else if (argc >= 2 && strcmp(argv[1], "timestamp") == 0) {
 		return feed_timestamp(argc - 1, argv + 1);
 	} else if (argc >= 2 && strcmp(argv[1], "verify") == 0) {

@@ -31,16 +31,18 @@ struct subs_count {
 
 static int subs_line(void *arg, const char *line, size_t len)
 {
+	static char text[SY_LINE_MAX + 1];
 	struct subs_count *c = arg;
 	struct sy_subs_line l;
-	char text[128];
 	int rc = sy_subs_line_parse(c->delta, line, len, &l);
 
-	if (rc != 0 || l.kind == SY_SUBS_PROFILE)
+	if (rc != 0)
 		return SY_EFORMAT;
-	if (!c->delta)
-		bl_clients_hash_line(subs_hash, text,
-		                     bl_clients_line(&l.prefix, l.name, text, sizeof(text)), true);
+	if (!c->delta) { /* the parser takes canonical lines only: hash the text as it came */
+		memcpy(text, line, len);
+		text[len] = '\n';
+		bl_clients_hash_line(subs_hash, text, len + 1, true);
+	}
 	c->n++;
 	return 0;
 }

@@ -72,7 +72,12 @@ static int sync_channel(const struct rs_config *cfg, bool subs, struct sy_option
 	o->timeout_s = cfg->sync_timeout_s;
 	o->max_download_bytes = cfg->sync_max_download;
 	o->channel = subs ? SY_CHANNEL_SUBSCRIBERS : SY_CHANNEL_FEED;
-	o->key_grace_s = subs ? 0 : cfg->sync_key_grace_s; /* keys announced in band: the feed's */
+	o->key_grace_s = subs ? 0 : cfg->sync_key_grace_s;  /* keys announced in band: the feed's */
+	for (int i = 0; subs && i < cfg->n_profiles; i++) { /* the templates households may name */
+		size_t n = strlen(o->templates);
+		snprintf(o->templates + n, sizeof(o->templates) - n, "%s%s", n ? " " : "",
+		         cfg->profiles[i].name);
+	}
 	return 0;
 }
 #endif

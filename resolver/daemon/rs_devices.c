@@ -39,7 +39,7 @@ static int id_hash(struct rs_devid_memo *m, const char *id, const uint8_t **hash
 	return 0;
 }
 
-const struct rs_profile *rs__device_profile(struct rs_worker *w, const char *id)
+const struct rs_profile *rs__device_profile(struct rs_worker *w, const char *id, char *store_name)
 {
 	const struct rs_config *cfg = &w->cfg->cfg;
 	const struct rs_profile *prof = rs_profile_for_id(cfg, id);
@@ -48,6 +48,7 @@ const struct rs_profile *rs__device_profile(struct rs_worker *w, const char *id)
 	uint64_t gen, n = 0;
 	int rc;
 
+	store_name[0] = '\0';
 	if (prof || !w->bl)
 		return prof;
 	/* Most appliances have no device table: know that once per store generation. */
@@ -64,5 +65,7 @@ const struct rs_profile *rs__device_profile(struct rs_worker *w, const char *id)
 			RS_INC(w, policy_errors);
 		return NULL;
 	}
-	return profile_named(cfg, name);
+	if (!(prof = profile_named(cfg, name)))
+		memcpy(store_name, name, sizeof(name)); /* a household: resolved with the query */
+	return prof;
 }

@@ -357,6 +357,17 @@ void rs_server_set_config_path(struct rs_server *srv, const char *path)
 	snprintf(srv->config_path, sizeof(srv->config_path), "%s", path ? path : "");
 }
 
+/* The profile names differ: the subscriber channel checks households' templates against them. */
+static bool profile_names_changed(const struct rs_config *a, const struct rs_config *b)
+{
+	if (a->n_profiles != b->n_profiles)
+		return true;
+	for (int i = 0; i < a->n_profiles; i++)
+		if (strcmp(a->profiles[i].name, b->profiles[i].name) != 0)
+			return true;
+	return false;
+}
+
 /* Whether the sync process would run differently: it reads [sync] only when it starts. */
 static bool sync_config_changed(const struct rs_config *a, const struct rs_config *b)
 {
@@ -371,7 +382,8 @@ static bool sync_config_changed(const struct rs_config *a, const struct rs_confi
 	       strcmp(a->subs_url, b->subs_url) != 0 ||
 	       strcmp(a->subs_public_keys, b->subs_public_keys) != 0 ||
 	       strcmp(a->subs_ca_file, b->subs_ca_file) != 0 ||
-	       a->subs_interval_s != b->subs_interval_s;
+	       a->subs_interval_s != b->subs_interval_s ||
+	       (b->subs_url[0] && profile_names_changed(a, b));
 }
 
 void rs__server_reload(struct rs_server *srv)

@@ -585,6 +585,10 @@ struct rs_client {
 	 * resolved by the caller (the daemon memoises the ID's hash: rs_devices.c); NULL when
 	 * no profile claims the ID. Whether it applies is rs_decide's choice. */
 	const struct rs_profile *id_profile;
+	/* ... or, when the device table names a profile the config lacks (a household of the
+	 * store, as the subscriber channel sends them), its name: rs_decide resolves it through
+	 * the store like a subscriber's. "" otherwise. */
+	char id_profile_name[BL_CLIENT_PROFILE_MAX];
 	const uint8_t *mac;            /* EDNS option 65001 */
 	const struct sockaddr *subnet; /* EDNS Client Subnet, as an address */
 	/* Believe mac/subnet without addr being a trusted forwarder: kidguard-ctl's and the

@@ -219,7 +219,7 @@ static bool choose_profile_cfg(const struct rs_decide_ctx *cx, const struct rs_c
                                struct rs_verdict *v)
 {
 	const struct rs_config *cfg = cx->cfg;
-	const struct rs_profile *def = &cfg->profiles[cfg->default_profile], *addr, *chosen;
+	const struct rs_profile *def = &cfg->profiles[cfg->default_profile], *addr, *chosen, *idp;
 
 	v->profile = NULL;
 	v->profile_by = RS_BY_DEFAULT;
@@ -237,13 +237,16 @@ static bool choose_profile_cfg(const struct rs_decide_ctx *cx, const struct rs_c
 	 * against, as for a phone away from home. */
 	if (addr == def && v->profile_by == RS_BY_DEFAULT && !def->n_clients && !def->n_macs)
 		addr = NULL;
-	chosen = rs_profile_for_device(cfg, cl->id_profile, true, addr);
+	idp = cl->id_profile;
+	if (!idp && cl->id_profile_name[0]) /* a household's device */
+		idp = rs_profile_resolve(cx, cl->id_profile_name);
+	chosen = rs_profile_for_device(cfg, idp, true, addr);
 	if (!chosen) {
 		v->profile = NULL; /* an unknown ID, refused by [tls] unknown_client_id */
 		v->profile_by = RS_BY_DEFAULT;
 		return false;
 	}
-	if (chosen != v->profile || (cl->id_profile == chosen && addr == NULL)) {
+	if (chosen != v->profile || (idp == chosen && addr == NULL)) {
 		v->profile = chosen;
 		v->profile_by = RS_BY_DEVICE_ID;
 	}

@@ -14,6 +14,11 @@ subscriber table ([subscribers] url) from a real HTTPS server; the table is publ
   the next published version puts A back (the snapshot, not a delta, since A drifted).
 * A table signed by a key the nodes do not pin is refused: the last good table keeps serving
   and the poll shows as failing.
+* Households and device IDs travel the same channel: a household (template, preset, rules,
+  bedtime) and a device ID hash reach both nodes within one interval; a subscriber mapped to
+  the household gets its answer through either node; a local edit is drift; a delta's
+  `delprofile` removes it. A household naming an unknown template or category is refused by
+  the publisher (naming the line) and, signed anyway, by the node (the last good state serves).
 """
 import os
 import re
@@ -26,11 +31,29 @@ import kgfeed  # noqa: E402
 import kgtest  # noqa: E402
 from kgtest import dns, query, run_ctl  # noqa: E402
 from test_isp import DNSDIST, FRONT, Dnsdist, http, proxy_v2  # noqa: E402
+from test_tls import HOST, dot_query_raw, make_ca, make_cert  # noqa: E402
 
 INTERVAL = 3  # [subscribers] interval: a poll every 2.7..3.3 s
 KIDS, OTHER, LOCAL = "127.0.0.2", "127.0.0.3", "127.0.0.5"
 BLOCKED = "n7.kg.test."  # denied (category adult) on both nodes
+BLOCKED2 = "n8.kg.test."  # the same; no allow rule lets it through
 TOKEN = "fleet-test-token"
+
+
+# A household: the config's "kids" with the teen preset, a bedtime and its own allow rule. The
+# bedtime is an hour twelve hours from now (local time, as the daemon reads it): never on
+# while the test runs.
+BED = time.localtime(time.time() + 12 * 3600).tm_hour
+BEDTIME = "%02d:00-%02d:00" % (BED, (BED + 1) % 24)
+HOUSEHOLD = ('{"template": "kids", "preset": "13to15", "allow": ["n7.kg.test"], '
+             '"bedtime": {"start": "%s", "end": "%s"}}' % tuple(BEDTIME.split("-")))
+
+
+def device_hash(device_id):
+    """What the ISP puts in a "device" line: kidguard-feed device-hash ID."""
+    r = kgtest.run_cmd([kgfeed.tool("kidguard-feed"), "device-hash", device_id])
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
 
 
 def rcode(r):
@@ -47,10 +70,11 @@ class IspTable:
         self.pub = kgfeed.Publisher.keygen(self.keyfile)
 
     def publish(self, rows, extra=()):
+        """`rows`: (prefix, profile) pairs, or lines as they are (households, devices)."""
         with open(self.table, "w") as f:
             f.write("# the ISP's subscriber table\n")
-            for prefix, profile in rows:
-                f.write("%s %s\n" % (prefix, profile))
+            for row in rows:
+                f.write(row + "\n" if isinstance(row, str) else "%s %s\n" % row)
         r = kgtest.run_cmd([kgfeed.tool("kidguard-feed"), "subscribers", "--key", self.keyfile,
                             "--dir", self.dir, "--table", self.table,
                             "--profiles", "kids,open,default"] + list(extra))
@@ -64,7 +88,7 @@ class IspTable:
 @kgtest.unittest.skipUnless(DNSDIST, "dnsdist not installed (packaging/install-deps.sh)")
 class FleetTest(kgtest.KGTestCase):
 
-    def node(self, up, name, isp, pki):
+    def node(self, up, name, isp, pki, tls=None):
         http_port = kgtest.free_port(v6=False)
         over = {
             "server": {"proxy_from": FRONT + "/32", "workers": "2"},
@@ -77,12 +101,24 @@ class FleetTest(kgtest.KGTestCase):
                             "public_keys": isp.pub, "ca_file": pki.ca,
                             "interval": INTERVAL},
         }
+        if tls:  # DoT, for device IDs: (cert, key)
+            over["tls"] = {"listen_dot": "127.0.0.1:%d" % kgtest.free_port(False),
+                           "cert": tls[0], "key": tls[1], "hostname": HOST}
         d = self.start_daemon("127.0.0.1:%d" % up.port, over, name=name, v6=False)
         d.http_port = http_port
-        rc = run_ctl(["deny", "add", BLOCKED.rstrip("."), "--category", "adult"],
-                     state=d.state)
-        self.assertEqual(rc.returncode, 0, rc.stderr)
+        d.dot = int(over["tls"]["listen_dot"].rsplit(":", 1)[1]) if tls else None
+        for blocked in (BLOCKED, BLOCKED2):
+            rc = run_ctl(["deny", "add", blocked.rstrip("."), "--category", "adult"],
+                         state=d.state)
+            self.assertEqual(rc.returncode, 0, rc.stderr)
         return d
+
+    def dot_rcode(self, d, name, device_id=None):
+        """The rcode of `name` over DoT to node `d`, with the device ID in the SNI or none."""
+        sni = "%s.%s" % (device_id, HOST) if device_id else HOST
+        wire, s = dot_query_raw(d.dot, kgtest.make_query(name, "A").to_wire(), self.ca, sni=sni)
+        s.close()
+        return rcode(dns.message.from_wire(wire))
 
     def metric(self, d, name):
         """One sample of the node's /metrics; None while its HTTP listener is not up yet."""
@@ -191,6 +227,144 @@ class FleetTest(kgtest.KGTestCase):
             self.assertIn("the last good table (version %d) keeps serving" % v3,
                           d.log_text())
         self.assertEqual(self.answers(dd.port, KIDS), "NOERROR")
+
+    def test_household_reaches_every_node(self):
+        """A household and a device ID through the channel, on two nodes behind dnsdist."""
+        pki = kgfeed.Pki(self.tmp)
+        isp = IspTable(self.tmp)
+        dev_id = "phone-secret-id-0001"
+        dev_hash = device_hash(dev_id)
+        tls_dir = os.path.join(self.tmp, "tls")
+        os.makedirs(tls_dir)
+        self.ca = make_ca(tls_dir)
+        tls = make_cert(tls_dir, "node", ["DNS:" + HOST, "DNS:*." + HOST])
+        rows = [(KIDS + "/32", "smith"), (OTHER + "/32", "kids"),
+                "profile smith " + HOUSEHOLD, "device %s smith" % dev_hash]
+        v1, h1 = isp.publish(rows)
+        self.srv = kgfeed.FeedServer(self.tmp, isp.dir, pki).start()
+        self.addCleanup(self.srv.stop)
+        up = self.start_upstream()
+        a, b = self.node(up, "node-a", isp, pki, tls), self.node(up, "node-b", isp, pki, tls)
+        nodes = (a, b)
+        for d in nodes:
+            self.assertTrue(kgtest.wait_until(
+                lambda: self.metric(d, "kidguard_subscribers_version") == v1, INTERVAL + 10),
+                d.log_text()[-3000:])
+        dd = Dnsdist(self.tmp, [n.port for n in nodes])
+        self.addCleanup(dd.stop)
+        dd.start()
+        self.assertTrue(kgtest.wait_until(lambda: self._up(dd.port), 10),
+                        dd.log_text()[-3000:])
+
+        # The household's allow rule lets BLOCKED through for its subscriber (its template
+        # "kids" blocks it for the other one), through dnsdist and through either node.
+        for port, proxy in ((dd.port, False), (a.port, True), (b.port, True)):
+            self.assertEqual(self.answers(port, KIDS, proxy), "NOERROR", port)
+            self.assertEqual(self.answers(port, OTHER, proxy), "NXDOMAIN", port)
+        for d in nodes:
+            self.assertEqual(self.metric(d, "kidguard_subscribers_hash"), h1, d.state)
+            shown = run_ctl(["profile", "show", "smith"], state=d.state).stdout
+            for want in ("source         subscribers", "template       kids",
+                         "preset         13to15", "bedtime        " + BEDTIME,
+                         "rule           allow n7.kg.test"):
+                self.assertIn(want, shown)
+            devs = run_ctl(["devices", "list"], state=d.state).stdout
+            self.assertRegex(devs, r"isp-%s\s+smith" % dev_hash[:56])
+            # The phone's ID over DoT (from an address the table does not map: the default
+            # profile, which blocks nothing) gives the household: its template blocks.
+            self.assertEqual(self.dot_rcode(d, BLOCKED2), "NOERROR")
+            self.assertEqual(self.dot_rcode(d, BLOCKED2, dev_id), "NXDOMAIN")
+            self.assertEqual(self.dot_rcode(d, BLOCKED, dev_id), "NOERROR")  # its allow rule
+
+        # A local edit of the household on node A: drift there, the hashes differ.
+        st, body = http(a.http_port, "PUT", "/api/profiles?name=smith", {"mode": "filter"},
+                        token=TOKEN)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(self.metric(a, "kidguard_subscribers_drift"), 1)
+        self.assertEqual(self.metric(b, "kidguard_subscribers_drift"), 0)
+        self.assertNotEqual(self.metric(a, "kidguard_subscribers_hash"),
+                            self.metric(b, "kidguard_subscribers_hash"))
+
+        # The ISP removes the household (and moves its subscriber): B takes the delta
+        # (delprofile), A the snapshot; both serve it within one interval, equal hashes.
+        v2, h2 = isp.publish([(KIDS + "/32", "kids"), (OTHER + "/32", "kids"),
+                              "device %s kids" % dev_hash])
+        for d in nodes:
+            self.assertTrue(kgtest.wait_until(
+                lambda: self.answers(d.port, KIDS, True) == "NXDOMAIN", INTERVAL * 1.1 + 2,
+                0.1), d.log_text()[-3000:])
+            self.assertTrue(kgtest.wait_until(
+                lambda: self.metric(d, "kidguard_subscribers_version") == v2, 2))
+            self.assertEqual(self.metric(d, "kidguard_subscribers_hash"), h2)
+            self.assertEqual(self.metric(d, "kidguard_subscribers_drift"), 0)
+            r = run_ctl(["profile", "show", "smith"], state=d.state)
+            self.assertNotEqual(r.returncode, 0, r.stdout)
+            devs = run_ctl(["devices", "list"], state=d.state).stdout
+            self.assertRegex(devs, r"isp-%s\s+kids" % dev_hash[:56])
+        self.assertIn("subscribers: version %d applied from a delta" % v2, b.log_text())
+        self.assertIn("subscribers: version %d applied from the snapshot" % v2, a.log_text())
+
+    def test_households_checked_on_both_sides(self):
+        """kidguard-sync-once (no daemon): a household naming an unknown template or category
+        is refused by the publisher naming the line, and by the node if signed anyway; the
+        last good state serves. A local household is left alone by a snapshot."""
+        pki = kgfeed.Pki(self.tmp)
+        isp = IspTable(self.tmp)
+        srv = kgfeed.FeedServer(self.tmp, self.tmp, pki).start()
+        self.addCleanup(srv.stop)
+        state = os.path.join(self.tmp, "state")
+        profiles = ["--subscribers", "--profiles", "kids open default"]
+
+        def sync():
+            return kgfeed.sync_once(srv.url("subs/manifest.json"), [isp.pub], state, pki.ca,
+                                    extra=profiles)
+        _, h1 = isp.publish([("192.0.2.0/24", "smith"), "profile smith " + HOUSEHOLD,
+                             "device %s smith" % device_hash("x" * 20)])
+        r = kgtest.run_cmd([kgfeed.tool("kidguard-feed"), "verify", "--subscribers", "--pubkey",
+                            isp.pub, "--dir", isp.dir])
+        self.assertRegex(r.stdout, r"table hash %012x[0-9a-f]{52}\nok" % h1)
+        r = sync()
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(kgfeed.ctl_info(state), r"table hash     %012x" % h1)
+        # a household made on the node: not the channel's, a snapshot leaves it alone
+        r = run_ctl(["profile", "set", "mine", "preset=13to15"], state=state)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+        def refused(why, *opts):
+            r = kgtest.run_cmd([kgfeed.tool("kidguard-feed"), "subscribers", "--key",
+                                isp.keyfile, "--dir", isp.dir, "--table", isp.table,
+                                "--profiles", "kids,open,default"] + list(opts))
+            self.assertEqual(r.returncode, 1, r.stdout)
+            self.assertIn("subs.txt:3: household bad: " + why, r.stderr)
+        with open(isp.table, "w") as f:
+            f.write("# bad\n192.0.2.0/24 kids\nprofile bad {\"template\": \"yuong\"}\n")
+        refused("unknown template 'yuong'")
+        with open(isp.table, "w") as f:
+            f.write("# bad\n192.0.2.0/24 kids\nprofile bad {\"block_add\": [\"casinos\"]}\n")
+        refused("unknown category casinos")
+        # Signed anyway (the publisher told to let them through): the node refuses both.
+        for line, opt, why in (('{"template":"yuong"}', "--allow-undefined",
+                                "unknown template yuong"),
+                               ('{"block_add":["casinos"]}', "--categories=casinos",
+                                "unknown category casinos")):
+            v, _ = isp.publish([("192.0.2.0/24", "kids"), "profile bad " + line], extra=[opt])
+            r = sync()
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("household bad: " + why, r.stderr)
+            info = kgfeed.ctl_info(state)
+            self.assertIn("fleet version 1,", info)
+            self.assertRegex(info, r"table hash     %012x" % h1)
+        out = run_ctl(["clients", "lookup", "192.0.2.9"], state=state)
+        self.assertEqual(out.stdout.split()[1], "smith", out.stdout)
+        # A good version: the channel's household goes, the local one stays.
+        _, h = isp.publish([("192.0.2.0/24", "kids")])
+        r = sync()
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(kgfeed.ctl_info(state), r"table hash     %012x" % h)
+        listed = run_ctl(["profile", "list"], state=state).stdout
+        self.assertIn("mine", listed)
+        self.assertNotIn("smith", listed)
+        self.assertEqual(run_ctl(["devices", "list"], state=state).stdout.count("isp-"), 0)
 
     def _up(self, port):
         try:

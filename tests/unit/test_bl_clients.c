@@ -252,6 +252,148 @@ static void test_fleet_hash_and_drift(void **state)
 	assert_string_equal(m.last_error, "");
 }
 
+#define HH_LINE "profile smith {\"template\":\"kids\",\"allow\":[\"a.test\"]}\n"
+
+/* The line digest a household record carries: SHA-256 of its channel line (and newline). */
+static void digest(const char *line, uint8_t d[BL_SUBS_HASH_LEN])
+{
+	memset(d, 0, BL_SUBS_HASH_LEN);
+	bl_clients_hash_line(d, line, strlen(line), true);
+}
+
+/* One fleet apply of a household (with a rule) and a device, in the clients' transaction. */
+static void fleet_apply(struct fx *f, uint64_t version, bool snapshot, const uint8_t hash[32])
+{
+	struct bl_clients *t;
+	struct bl_profiles *hh;
+	struct bl_devices *dev;
+	struct bl_profile_rec *rec = calloc(1, sizeof(*rec));
+
+	assert_int_equal(bl_clients_begin(f->db, &t), 0);
+	assert_int_equal(bl_clients_profiles(t, &hh), -EINVAL); /* not a fleet apply yet */
+	assert_int_equal(bl_clients_fleet(t, version, 5000, 1000), 0);
+	assert_int_equal(bl_clients_profiles(t, &hh), 0);
+	assert_int_equal(bl_clients_devices(t, &dev), 0);
+	if (snapshot) {
+		assert_int_equal(bl_clients_clear(t), 0);
+		assert_int_equal(bl_profiles_fleet_clear(hh), 0);
+		assert_int_equal(bl_devices_fleet_clear(dev), 0);
+	}
+	put(t, "10.0.0.0/8", "smith");
+	rec->set = BL_PF_TEMPLATE;
+	snprintf(rec->tmpl, sizeof(rec->tmpl), "kids");
+	digest(HH_LINE, rec->digest);
+	assert_int_equal(bl_profiles_put(hh, "smith", rec), 0);
+	assert_int_equal(bl_profiles_rule_put(hh, "smith", "a.test", BL_F_ALLOW | BL_F_SUBTREE, 0),
+	                 0);
+	assert_int_equal(bl_devices_fleet_put(dev, hash, "smith"), 0);
+	assert_int_equal(bl_profiles_commit(hh), 0); /* only frees */
+	assert_int_equal(bl_devices_commit(dev), 0);
+	assert_int_equal(bl_clients_commit(t), 0);
+	free(rec);
+}
+
+/* Households and devices of the fleet channel: in the clients' transaction and hash, their
+ * origin kept; a local change is drift; a snapshot replaces them and leaves local ones. */
+static void test_fleet_households(void **state)
+{
+	struct fx *f = *state;
+	struct bl_clients_meta m;
+	struct bl_profiles *t;
+	struct bl_devices *d;
+	struct bl_profile_rec *rec = calloc(1, sizeof(*rec));
+	uint8_t want[BL_SUBS_HASH_LEN] = {0}, now[BL_SUBS_HASH_LEN], hash[32], other[32];
+	char line[160], name[BL_DEVICE_NAME_MAX], prof[32];
+
+	assert_int_equal(bl_device_hash("abcdefghijklmnopqrst", hash), 0);
+	assert_int_equal(bl_device_hash("tsrqponmlkjihgfedcba", other), 0);
+	fleet_apply(f, 1, true, hash);
+	/* the hash is the sum of the three lines, as the publisher computes it */
+	bl_clients_hash_line(want, "client 10.0.0.0/8 smith\n", 24, true);
+	bl_clients_hash_line(want, HH_LINE, strlen(HH_LINE), true);
+	bl_clients_hash_line(want, line, bl_device_line(hash, "smith", line, sizeof(line)), true);
+	assert_int_equal(bl_clients_meta(f->db, &m), 0);
+	assert_memory_equal(m.hash, want, BL_SUBS_HASH_LEN);
+	assert_int_equal(bl_clients_hash(f->db, now), 0);
+	assert_memory_equal(now, want, BL_SUBS_HASH_LEN);
+	assert_int_equal(bl_profile_read(f->db, "smith", rec), 0);
+	assert_true(rec->set & BL_PF_FLEET);
+	assert_int_equal(rec->n_rules, 1);
+	assert_int_equal(bl_device_lookup(f->r, hash, prof, sizeof(prof)), 0);
+	assert_string_equal(prof, "smith");
+
+	/* A household made here: not in the hash, no drift; its device ID neither. */
+	assert_int_equal(bl_profiles_begin(f->db, &t), 0);
+	memset(rec, 0, sizeof(*rec));
+	rec->set = BL_PF_PRESET;
+	snprintf(rec->preset, sizeof(rec->preset), "13to15");
+	assert_int_equal(bl_profiles_put(t, "mine", rec), 0);
+	assert_int_equal(bl_profiles_commit(t), 0);
+	assert_int_equal(bl_devices_begin(f->db, &d), 0);
+	assert_int_equal(bl_devices_fleet_put(d, other, "mine"), -EINVAL); /* not a fleet apply */
+	assert_int_equal(bl_devices_put(d, "tablet", other, "mine", 1), 0);
+	assert_int_equal(bl_devices_commit(d), 0);
+	assert_int_equal(bl_clients_meta(f->db, &m), 0);
+	assert_memory_equal(m.hash, want, BL_SUBS_HASH_LEN);
+	assert_int_equal(m.drift, 0);
+
+	/* A local edit of the channel's household: drift, its line leaves the hash, it stays the
+	 * channel's (zero digest) for the next snapshot to put back. */
+	assert_int_equal(bl_profiles_begin(f->db, &t), 0);
+	assert_int_equal(bl_profiles_get(t, "smith", rec), 0);
+	rec->mode = BL_MODE_ALLOWLIST;
+	rec->set |= BL_PF_MODE;
+	assert_int_equal(bl_profiles_put(t, "smith", rec), 0);
+	assert_int_equal(bl_profiles_commit(t), 0);
+	assert_int_equal(bl_clients_meta(f->db, &m), 0);
+	assert_int_equal(m.drift, 1);
+	assert_memory_not_equal(m.hash, want, BL_SUBS_HASH_LEN);
+	assert_int_equal(bl_clients_hash(f->db, now), 0);
+	assert_memory_equal(now, m.hash, BL_SUBS_HASH_LEN);
+	assert_int_equal(bl_profile_read(f->db, "smith", rec), 0);
+	assert_true(rec->set & BL_PF_FLEET);
+	/* and revoking the channel's device here: drift too */
+	assert_int_equal(bl_devices_begin(f->db, &d), 0);
+	bl_device_fleet_name(hash, name);
+	assert_int_equal(bl_devices_del(d, name), 0);
+	assert_int_equal(bl_devices_commit(d), 0);
+	assert_int_equal(bl_clients_meta(f->db, &m), 0);
+	assert_int_equal(m.drift, 2);
+	assert_int_equal(bl_clients_hash(f->db, now), 0);
+	assert_memory_equal(now, m.hash, BL_SUBS_HASH_LEN);
+
+	/* The next snapshot: the channel's records back as published, the local ones kept. */
+	fleet_apply(f, 2, true, hash);
+	assert_int_equal(bl_clients_meta(f->db, &m), 0);
+	assert_int_equal(m.drift, 0);
+	assert_memory_equal(m.hash, want, BL_SUBS_HASH_LEN);
+	assert_int_equal(bl_clients_hash(f->db, now), 0);
+	assert_memory_equal(now, want, BL_SUBS_HASH_LEN);
+	assert_int_equal(bl_profile_read(f->db, "smith", rec), 0);
+	assert_int_equal(rec->mode, BL_MODE_FILTER);
+	assert_int_equal(rec->n_rules, 1);
+	assert_int_equal(bl_profile_read(f->db, "mine", rec), 0);
+	assert_int_equal(bl_device_lookup(f->r, other, prof, sizeof(prof)), 0);
+	assert_string_equal(prof, "mine");
+	/* A delta onto it (the same lines again): nothing doubles. */
+	fleet_apply(f, 3, false, hash);
+	assert_int_equal(bl_clients_meta(f->db, &m), 0);
+	assert_memory_equal(m.hash, want, BL_SUBS_HASH_LEN);
+	/* The channel cannot take a local device's ID. */
+	{
+		struct bl_clients *c;
+		struct bl_devices *fd;
+		assert_int_equal(bl_clients_begin(f->db, &c), 0);
+		assert_int_equal(bl_clients_fleet(c, 4, 5000, 1000), 0);
+		assert_int_equal(bl_clients_devices(c, &fd), 0);
+		assert_int_equal(bl_devices_fleet_put(fd, other, "smith"), -EEXIST);
+		assert_int_equal(bl_devices_fleet_del(fd, other), BL_ENOTFOUND);
+		bl_devices_abort(fd);
+		bl_clients_abort(c);
+	}
+	free(rec);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -259,6 +401,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_longest_match, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bulk_in_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fleet_hash_and_drift, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fleet_households, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("bl_clients", tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /* Unit tests: the feed format of the sync module (sync/sy_sig.c, sy_manifest.c, sy_line.c,
  * sy_file.c): keys, the signed envelope, the strict manifest and line parsers, and the file
  * walker's size, count and truncation checks. Keys and signatures are made here with OpenSSL. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -441,6 +442,73 @@ static int count_raw(void *arg, const char *line, size_t len)
 	return len > 0 ? 0 : SY_EFORMAT;
 }
 
+/* A device hash as "device" lines carry it: 64 lowercase hex digits. */
+#define HX "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static int test_cat_find(void *arg, const char *name, int *bit)
+{
+	(void)arg;
+	return bl_category_find(NULL, name, bit);
+}
+
+static int count_rule(void *arg, const char *name, unsigned flags)
+{
+	(*(int *)arg) += (flags & BL_F_ALLOW) ? 1 : 100;
+	return strchr(name, '*') ? -1 : 0;
+}
+
+/* A household's JSON: PUT /api/profiles' keys and its rules, the whole record, unknown keys,
+ * categories and presets refused naming them. */
+static void test_household_decode(void **state)
+{
+	const char *ok =
+	    "{\"template\":\"kids\",\"preset\":\"13to15\",\"block_add\":[\"gambling\"],"
+	    "\"bedtime\":{\"start\":\"21:00\",\"end\":\"06:30\"},"
+	    "\"allow\":[\"Roblox.COM\"],\"deny\":[\"tiktok.com\"]}";
+	struct bl_profile_rec *rec = calloc(1, sizeof(*rec));
+	char err[200];
+	int n = 0;
+
+	(void)state;
+	assert_int_equal(
+	    sy_household_decode(ok, strlen(ok), test_cat_find, NULL, rec, err, sizeof(err)), 0);
+	assert_string_equal(rec->tmpl, "kids");
+	assert_string_equal(rec->preset, "13to15");
+	assert_true(rec->set & BL_PF_TEMPLATE && rec->set & BL_PF_PRESET &&
+	            rec->set & BL_PF_BLOCK && rec->set & BL_PF_SCHEDULES);
+	assert_false(rec->set & BL_PF_FLEET);
+	assert_int_equal(rec->n_sched, 1);
+	assert_true(rec->sched[0].bedtime);
+	assert_int_equal(rec->sched[0].start, 21 * 60);
+	assert_true(rec->block_add != 0);
+	assert_int_equal(sy_household_rules(ok, strlen(ok), count_rule, &n), 0);
+	assert_int_equal(n, 101); /* one allow, one deny */
+	assert_int_equal(sy_household_decode("{\"bedtime\":null}", 16, test_cat_find, NULL, rec,
+	                                     err, sizeof(err)),
+	                 0);
+	assert_int_equal(rec->n_sched, 0);
+	assert_true(rec->set & BL_PF_SCHEDULES);
+	static const struct {
+		const char *json, *why;
+	} bad[] = {
+	    {"{\"colour\":\"red\"}", "unknown key colour"},
+	    {"{\"block_add\":[\"casinos\"]}", "unknown category casinos"},
+	    {"{\"preset\":\"teen\"}", "unknown preset teen"},
+	    {"{\"allow\":\"roblox.com\"}", "allow: expected a list of names"},
+	    {"{\"deny\":[\"bad name!\"]}", "deny: bad name"},
+	    {"[1]", "expected a JSON object"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(sy_household_decode(bad[i].json, strlen(bad[i].json),
+		                                     test_cat_find, NULL, rec, err, sizeof(err)),
+		                 -EINVAL);
+		if (!strstr(err, bad[i].why))
+			fail_msg("%s: \"%s\" lacks \"%s\"", bad[i].json, err, bad[i].why);
+	}
+	free(rec);
+}
+
 /* The subscriber channel's lines: strict, canonical prefixes, del only in deltas. */
 static void test_subs_lines(void **state)
 {
@@ -470,21 +538,37 @@ static void test_subs_lines(void **state)
 	    {true, "del 192.0.2.7/32 open", -1, NULL},
 	    {false, "Client 10.0.0.0/8 kids", -1, NULL},
 	    {false, "profile house-1 preset", -1, NULL},
+	    {false, "profile House-1 {}", -1, NULL}, /* a store name: lower case */
+	    {false, "profile house.1 {}", -1, NULL},
+	    {true, "delprofile house-1", SY_SUBS_DELPROFILE, "house-1"},
+	    {false, "delprofile house-1", -1, NULL}, /* in a snapshot */
+	    {true, "delprofile house-1 x", -1, NULL},
+	    {false, "device " HX " kids", SY_SUBS_DEVICE, "kids"},
+	    {true, "device " HX " house-1", SY_SUBS_DEVICE, "house-1"},
+	    {true, "deldevice " HX, SY_SUBS_DELDEVICE, ""},
+	    {false, "deldevice " HX, -1, NULL}, /* in a snapshot */
+	    {false, "device " HX, -1, NULL},    /* no profile */
+	    {false, "device " HX " kids extra", -1, NULL},
+	    {false, "device 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde kids",
+	     -1, NULL},                               /* 63 digits */
+	    {false, "device " HX "0 kids", -1, NULL}, /* 65 digits */
+	    {false, "device 0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef kids",
+	     -1, NULL}, /* upper case */
 	    {false, "", -1, NULL},
 	};
 	struct sy_subs_line l;
 	char pfx[64];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int rc =
-		    sy_subs_line_parse(cases[i].delta, cases[i].line, strlen(cases[i].line), &l);
+		const char *text = cases[i].line;
+		int rc = sy_subs_line_parse(cases[i].delta, text, strlen(text), &l);
 		if (cases[i].kind < 0) {
 			if (rc != SY_EFORMAT)
-				fail_msg("accepted: \"%s\"", cases[i].line);
+				fail_msg("accepted: \"%s\"", text);
 			continue;
 		}
 		if (rc != 0)
-			fail_msg("refused: \"%s\"", cases[i].line);
+			fail_msg("refused: \"%s\"", text);
 		assert_int_equal(l.kind, cases[i].kind);
 		assert_string_equal(l.name, cases[i].name);
 	}
@@ -518,6 +602,7 @@ static void test_file_raw_lines(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_household_decode),
 	    cmocka_unit_test(test_subs_lines),
 	    cmocka_unit_test(test_file_raw_lines),
 	    cmocka_unit_test(test_keys),
