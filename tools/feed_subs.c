@@ -308,6 +308,38 @@ static size_t hh_line(const struct hh *h, char *buf)
 
 /* "profile NAME {json}" (`rest`: after "profile"): checked by the nodes' parser, the JSON
  * printed without blanks (the line is hashed: one text per record). */
+/* Sort an object's keys (and those of objects inside it) by name, so that one household gives
+ * one line, whatever order the ISP's system wrote the keys in: the line is hashed, and two
+ * spellings of the same content must not look like drift. Arrays keep their order. An object
+ * with more keys than a household can have is left as it is (the decoder refuses it). */
+static int key_cmp(const void *a, const void *b)
+{
+	return strcmp((*(cJSON *const *)a)->string, (*(cJSON *const *)b)->string);
+}
+
+static void sort_keys(cJSON *j)
+{
+	cJSON *kids[64], *c;
+	int n = 0;
+
+	for (c = j->child; c; c = c->next)
+		sort_keys(c);
+	if (!cJSON_IsObject(j))
+		return;
+	for (c = j->child; c; c = c->next)
+		if (n == (int)(sizeof(kids) / sizeof(kids[0])) || !c->string)
+			return;
+		else
+			kids[n++] = c;
+	if (n < 2)
+		return;
+	qsort(kids, (size_t)n, sizeof(kids[0]), key_cmp);
+	for (int i = 0; i < n; i++)
+		cJSON_DetachItemViaPointer(j, kids[i]);
+	for (int i = 0; i < n; i++)
+		cJSON_AddItemToArray(j, kids[i]); /* an object is an array whose items have names */
+}
+
 static int read_household(struct table *t, char *rest, const char *file, unsigned long no)
 {
 	char *name = rest + strspn(rest, " \t"), *json, *end, err[200], *line = NULL;
@@ -338,8 +370,9 @@ static int read_household(struct table *t, char *rest, const char *file, unsigne
 		        file, no, h.name);
 		goto out;
 	}
-	if (!(j = cJSON_ParseWithLength(json, (size_t)(end - json))) ||
-	    !(h.json = cJSON_PrintUnformatted(j))) {
+	if ((j = cJSON_ParseWithLength(json, (size_t)(end - json))))
+		sort_keys(j);
+	if (!j || !(h.json = cJSON_PrintUnformatted(j))) {
 		fprintf(stderr, "kidguard-feed: %s:%lu: household %s: not JSON\n", file, no,
 		        h.name);
 		goto out;
