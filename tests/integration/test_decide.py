@@ -4,8 +4,9 @@
 DecideAgreementTest: for a table of cases (address rules, the subscriber table, a MAC from a
 trusted forwarder, a schedule and a bedtime window via KIDGUARD_FAKE_NOW, safe search, bypass
 canaries, local and feed rules), the DNS answer, `kidguard-ctl check --json`, GET
-/api/check?client= and the block page (fetched from the client's own address) all say the same:
-blocked or not, the same answer, the same deciding step and EDE text.
+/api/check?client= and the block page (fetched from the client's own address, or for the
+device the router names by MAC from that device's address, which never asked us) all say the
+same: blocked or not, the same answer, the same deciding step and EDE text.
 
 StaleFeedTest: the same agreement when a feed's signed manifest has expired and
 on_stale = fail_closed blocks everything for profiles that block anything.
@@ -33,6 +34,7 @@ import dns.edns  # noqa: E402
 LITTLE, TEEN, SLEEPY, OPEN, SUBSCRIBER, STRANGER, ROUTER = (
     "127.0.0.2", "127.0.0.3", "127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.9", "127.0.0.1")
 MAC = "02:00:00:00:00:01"
+DEVICE = "127.0.0.11"  # the MAC-identified tablet's own address: it asks the router, not us
 
 EXTRA = [
     ("forcesafesearch.google.com.", "A", 300, "216.239.38.120"),
@@ -263,8 +265,12 @@ class DecideAgreementTest(DecideBase):
                 ok = ok and bool(ede) and ede[0][1] == ctl["detail"] == api["detail"]
                 row.append("ede=%r ctl=%r api=%r" % (ede[0][1] if ede else None,
                                                      ctl["detail"], api["detail"]))
-            if not extra:
-                st, text = block_page(self.bp_port, client, name)
+            # The browser's address: the client's own, or for a device the router names by
+            # MAC, the device's (the DNS never saw it; the block page finds the device by the
+            # router's recent query for this name). ECS addresses cannot be bound here.
+            browser = DEVICE if kind == "mac" else client
+            if kind != "ecs":
+                st, text = block_page(self.bp_port, browser, name)
                 blocked = "This site is blocked" in text
                 row.append("page=%s/%s" % (blocked, page_reason(text)))
                 ok = ok and st == 200 and blocked == (want not in ("forward", "rewrite"))
