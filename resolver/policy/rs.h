@@ -377,15 +377,20 @@ bool rs_schedule_active(const struct rs_schedule *s, int minute_of_week);
 /* Resolves a category name to its bit (bl_category_find's contract). Returns 0 or < 0. */
 typedef int (*rs_cat_find_fn)(void *arg, const char *name, int *bit);
 
-/* Any of {"template", "preset", "mode", "bedtime" (object or null), "bedtime_allow",
- * "block_add", "block_remove"}. Each given field sets its BL_PF_* bit in `set`; `rec` carries
- * the values (tmpl, preset, mode, allow; sched[0] the bedtime). */
+/* Any of {"template", "preset", "mode", "bedtime" (object or null), "schedules" (a list of
+ * {"days", "start", "end", "block": [categories]}), "bedtime_allow", "block_add",
+ * "block_remove"}. Each given field sets its BL_PF_* bit in `set` ("bedtime" and "schedules"
+ * both BL_PF_SCHEDULES); `rec` carries the values (tmpl, preset, mode, allow; sched[0] the
+ * bedtime, sched[1 .. n_windows] the schedules). */
 struct rs_profile_req {
 	unsigned set;              /* BL_PF_* of the fields given */
+	bool bedtime_set;          /* "bedtime" given: replaces the bedtime window */
 	bool bedtime_off;          /* "bedtime": null */
+	bool windows_set;          /* "schedules" given: replaces every other window */
+	int n_windows;             /* 0 .. BL_PROFILE_SCHED_MAX - 1 ("schedules": [] clears) */
 	uint64_t block_add;        /* "block_add" bits */
 	uint64_t block_remove;     /* "block_remove" bits */
-	struct bl_profile_rec rec; /* tmpl, preset, mode, sched[0] (bedtime), allow */
+	struct bl_profile_rec rec; /* tmpl, preset, mode, sched[] (see above), allow */
 };
 /* Parse `len` bytes of `json` (borrowed, need not be NUL-terminated; NULL = no body). Returns
  * 0 and fills `out`, or -EINVAL with a message in `err` (`errlen` bytes) naming the unknown

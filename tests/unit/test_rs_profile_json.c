@@ -64,7 +64,40 @@ static void test_fields(void **state)
 	free(r);
 }
 
+/* "schedules": the windows in which more categories are blocked; [] clears them. */
+static void test_schedules(void **state)
+{
+	struct rs_profile_req *r = calloc(1, sizeof(*r));
+	char err[200] = "";
+
+	(void)state;
+	assert_non_null(r);
+	assert_int_equal(parse("{\"schedules\":[{\"days\":[\"sat\",\"sun\"],\"start\":"
+	                       "\"09:00\",\"end\":\"12:00\",\"block\":[\"gambling\"]},"
+	                       "{\"start\":\"20:00\",\"end\":\"07:00\",\"block\":[\"adult\","
+	                       "\"gambling\"]}]}",
+	                       r, err, sizeof(err)),
+	                 0);
+	assert_int_equal(r->set, BL_PF_SCHEDULES);
+	assert_true(r->windows_set);
+	assert_false(r->bedtime_set);
+	assert_int_equal(r->n_windows, 2);
+	assert_int_equal(r->rec.sched[1].days, 0x60); /* sat, sun */
+	assert_int_equal(r->rec.sched[1].start, 9 * 60);
+	assert_int_equal(r->rec.sched[1].end, 12 * 60);
+	assert_false(r->rec.sched[1].bedtime);
+	assert_true(r->rec.sched[1].extra_block == (1ULL << 3));
+	assert_int_equal(r->rec.sched[2].days, 0x7f); /* no days: daily */
+	assert_true(r->rec.sched[2].extra_block == ((1ULL << 3) | 1ULL));
+	assert_int_equal(parse("{\"schedules\":[],\"bedtime\":null}", r, err, sizeof(err)), 0);
+	assert_true(r->windows_set && r->bedtime_set && r->bedtime_off);
+	assert_int_equal(r->n_windows, 0);
+	free(r);
+}
+
 /* Each bad input is refused with a message naming what is wrong. */
+#define W1 "{\"start\":\"09:00\",\"end\":\"10:00\",\"block\":[\"adult\"]}"
+#define W8 W1 "," W1 "," W1 "," W1 "," W1 "," W1 "," W1 "," W1
 static void test_refused(void **state)
 {
 	static const struct {
@@ -80,6 +113,24 @@ static void test_refused(void **state)
 	    {"{\"bedtime\":{\"start\":\"25:00\",\"end\":\"06:30\"}}", "bedtime"},
 	    {"{\"bedtime\":{\"start\":\"21:00\",\"end\":\"06:30\",\"days\":[\"xyz\"]}}", "bedtime"},
 	    {"{\"bedtime_allow\":[\"a..b\"]}", "bedtime_allow"},
+	    {"{\"schedules\":{}}", "schedules: expected a list"},
+	    {"{\"schedules\":[1]}", "schedules[0]: expected an object"},
+	    {"{\"schedules\":[{\"start\":\"09:00\",\"end\":\"24:30\",\"block\":[\"adult\"]}]}",
+	     "schedules[0]: bad days or times"},
+	    {"{\"schedules\":[{\"start\":\"09:00\",\"end\":\"10:00\",\"days\":[\"mon\","
+	     "\"fun\"],\"block\":[\"adult\"]}]}",
+	     "schedules[0]: bad days"},
+	    {"{\"schedules\":[{\"start\":\"09:00\",\"end\":\"10:00\",\"days\":\"mon\","
+	     "\"block\":[\"adult\"]}]}",
+	     "schedules[0]: expected"},
+	    {"{\"schedules\":[{\"start\":\"09:00\",\"end\":\"10:00\"}]}",
+	     "schedules[0]: block: expected a list"},
+	    {"{\"schedules\":[{\"start\":\"09:00\",\"end\":\"10:00\",\"block\":[]}]}",
+	     "schedules[0]: block: expected at least one"},
+	    {"{\"schedules\":[{\"start\":\"09:00\",\"end\":\"10:00\",\"block\":[\"adult\"]},"
+	     "{\"start\":\"09:00\",\"end\":\"10:00\",\"block\":[\"casino\"]}]}",
+	     "schedules[1]: block: unknown category casino"},
+	    {"{\"schedules\":[" W8 "]}", "at most 7 windows"},
 	};
 	struct rs_profile_req *r = calloc(1, sizeof(*r));
 	char err[200];
@@ -115,6 +166,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_fields),
+	    cmocka_unit_test(test_schedules),
 	    cmocka_unit_test(test_refused),
 	    cmocka_unit_test(test_length),
 	};
