@@ -27,11 +27,11 @@
 
 static int usage(void)
 {
-	fputs("usage: kidguard-ctl profile list | show NAME | delete NAME\n"
-	      "       kidguard-ctl profile set NAME KEY=VALUE... (template, preset, mode,\n"
-	      "                    block_add, block_remove, bedtime, bedtime_allow)\n"
-	      "       kidguard-ctl profile device add NAME --address IP | --mac MAC\n"
-	      "       kidguard-ctl profile device del --address IP | --mac MAC\n",
+	fputs(_("usage: kidguard-ctl profile list | show NAME | delete NAME\n"
+	        "       kidguard-ctl profile set NAME KEY=VALUE... (template, preset, mode,\n"
+	        "                    block_add, block_remove, bedtime, bedtime_allow)\n"
+	        "       kidguard-ctl profile device add NAME --address IP | --mac MAC\n"
+	        "       kidguard-ctl profile device del --address IP | --mac MAC\n"),
 	      stderr);
 	return CTL_EXIT_USAGE;
 }
@@ -144,7 +144,7 @@ static int parse_cats(struct bl_db *db, const char *v, uint64_t *mask)
 	snprintf(buf, sizeof(buf), "%s", v);
 	for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
 		if (bl_category_find(db, tok, &bit) != 0) {
-			fprintf(stderr, "kidguard-ctl: unknown category %s\n", tok);
+			fprintf(stderr, _("kidguard-ctl: unknown category %s\n"), tok);
 			return -1;
 		}
 		*mask |= 1ULL << bit;
@@ -216,7 +216,7 @@ static int set_one(const struct ctl *c, struct bl_db *db, const char *name, cons
 	int mode;
 
 	if (!eq) {
-		fprintf(stderr, "kidguard-ctl: %s: expected KEY=VALUE\n", kv);
+		fprintf(stderr, _("kidguard-ctl: %s: expected KEY=VALUE\n"), kv);
 		return -1;
 	}
 	v = eq + 1;
@@ -224,14 +224,15 @@ static int set_one(const struct ctl *c, struct bl_db *db, const char *name, cons
 	if (KEY("template")) {
 		if (*v && !rs_profile_named(&c->cfg, v)) {
 			fprintf(stderr,
-			        "kidguard-ctl: unknown template %s (a profile of the config)\n", v);
+			        _("kidguard-ctl: unknown template %s (a profile of the config)\n"),
+			        v);
 			return -1;
 		}
 		snprintf(r->tmpl, sizeof(r->tmpl), "%s", v);
 		r->set |= BL_PF_TEMPLATE;
 	} else if (KEY("preset")) {
 		if (strlen(v) >= sizeof(r->preset) || rs_preset_apply(v, tmp) < 0) {
-			fprintf(stderr, "kidguard-ctl: unknown preset %s (known: %s)\n", v,
+			fprintf(stderr, _("kidguard-ctl: unknown preset %s (known: %s)\n"), v,
 			        rs_preset_names());
 			return -1;
 		}
@@ -239,7 +240,7 @@ static int set_one(const struct ctl *c, struct bl_db *db, const char *name, cons
 		r->set |= BL_PF_PRESET;
 	} else if (KEY("mode")) {
 		if (rs_mode_parse(v, &mode) < 0) {
-			fprintf(stderr, "kidguard-ctl: mode: expected filter or allowlist\n");
+			fprintf(stderr, _("kidguard-ctl: mode: expected filter or allowlist\n"));
 			return -1;
 		}
 		r->mode = mode == RS_MODE_ALLOWLIST ? BL_MODE_ALLOWLIST : BL_MODE_FILTER;
@@ -258,17 +259,18 @@ static int set_one(const struct ctl *c, struct bl_db *db, const char *name, cons
 	} else if (KEY("bedtime")) {
 		if (set_bedtime(c, name, v, r) < 0) {
 			fprintf(stderr,
-			        "kidguard-ctl: bedtime: expected HH:MM-HH:MM[@DAYS] or off\n");
+			        _("kidguard-ctl: bedtime: expected HH:MM-HH:MM[@DAYS] or off\n"));
 			return -1;
 		}
 	} else if (KEY("bedtime_allow")) {
 		if (set_allow(v, r) < 0) {
-			fprintf(stderr, "kidguard-ctl: bedtime_allow: bad name or more than %d\n",
+			fprintf(stderr,
+			        _("kidguard-ctl: bedtime_allow: bad name or more than %d\n"),
 			        BL_PROFILE_ALLOW_MAX);
 			return -1;
 		}
 	} else {
-		fprintf(stderr, "kidguard-ctl: unknown key %.*s\n", (int)(eq - kv), kv);
+		fprintf(stderr, _("kidguard-ctl: unknown key %.*s\n"), (int)(eq - kv), kv);
 		return -1;
 	}
 #undef KEY
@@ -304,7 +306,7 @@ static int cmd_set(const struct ctl *c, struct bl_db *db, const char *name, int 
 out:
 	bl_profiles_abort(t);
 	if (rc < 0 && rc != RS_EINVAL)
-		fprintf(stderr, "kidguard-ctl: profile set %s: %s\n", name, kg_strerror(rc));
+		fprintf(stderr, _("kidguard-ctl: profile set %s: %s\n"), name, kg_strerror(rc));
 	free(s);
 	return rc ? CTL_EXIT_FAIL : 0;
 }
@@ -322,7 +324,7 @@ static int cmd_delete(struct bl_db *db, const char *name)
 			bl_profiles_abort(t);
 	}
 	if (rc)
-		fprintf(stderr, "kidguard-ctl: profile delete %s: %s\n", name, kg_strerror(rc));
+		fprintf(stderr, _("kidguard-ctl: profile delete %s: %s\n"), name, kg_strerror(rc));
 	return rc ? CTL_EXIT_FAIL : 0;
 }
 
@@ -353,12 +355,12 @@ static int cmd_device(const struct ctl *c, struct bl_db *db, int argc, char **ar
 		return usage();
 	prof = add && optind + 2 < argc ? argv[optind + 2] : NULL;
 	if (add && (!prof || !ctl_profile_known(c, db, prof))) {
-		fprintf(stderr, "kidguard-ctl: no profile %s in the config or the store\n",
+		fprintf(stderr, _("kidguard-ctl: no profile %s in the config or the store\n"),
 		        prof ? prof : "(none)");
 		return CTL_EXIT_FAIL;
 	}
 	if ((mac && rs_mac_parse(mac, mb) < 0) || (addr && bl_prefix_parse(addr, &p) < 0)) {
-		fprintf(stderr, "kidguard-ctl: not an address or MAC: %s\n", mac ? mac : addr);
+		fprintf(stderr, _("kidguard-ctl: not an address or MAC: %s\n"), mac ? mac : addr);
 		return CTL_EXIT_FAIL;
 	}
 	if (mac) {
@@ -375,12 +377,12 @@ static int cmd_device(const struct ctl *c, struct bl_db *db, int argc, char **ar
 		}
 	}
 	if (rc)
-		fprintf(stderr, "kidguard-ctl: profile device: %s\n", kg_strerror(rc));
+		fprintf(stderr, _("kidguard-ctl: profile device: %s\n"), kg_strerror(rc));
 	else if (mac && add && c->cfg.n_trusted_forwarders == 0)
 		fprintf(stderr,
-		        "kidguard-ctl: warning: MAC addresses are believed only from [server] "
-		        "trusted_forwarders (the router that adds them); the configuration "
-		        "sets none, so this device gets its address's profile\n");
+		        _("kidguard-ctl: warning: MAC addresses are believed only from [server] "
+		          "trusted_forwarders (the router that adds them); the configuration "
+		          "sets none, so this device gets its address's profile\n"));
 	return rc ? CTL_EXIT_FAIL : 0;
 }
 
@@ -410,10 +412,12 @@ int ctl_cmd_profile(struct ctl *c, int argc, char **argv)
 			print_rec(db, argv[2], rec);
 			bl_profile_rules_list(db, argv[2], print_rule, NULL);
 		} else if (rs_profile_named(&c->cfg, argv[2])) {
-			printf("profile        %s\nsource         config only\n", argv[2]);
+			/* TRANSLATORS: "profile" and "source" are the record's keys, as
+			 * "profile show" prints them */
+			printf(_("profile        %s\nsource         config only\n"), argv[2]);
 			rc = 0;
 		} else {
-			fprintf(stderr, "kidguard-ctl: no profile %s\n", argv[2]);
+			fprintf(stderr, _("kidguard-ctl: no profile %s\n"), argv[2]);
 		}
 		free(rec);
 		rc = rc ? CTL_EXIT_FAIL : 0;
