@@ -332,18 +332,21 @@ static void to_sockaddr(const struct rs_ev_addr *a, struct sockaddr_storage *ss)
 }
 
 /* How well seen entry `s` stands for the browser at `me` asking name `nh`: 3 a forwarder
- * named this address (ECS), 2 the browser asks us itself, 1 a forwarder named a MAC that
- * recently asked this name, 0 not at all. */
+ * named this address (ECS) in the last RS_SEEN_LINK_S seconds, 2 the browser asks us itself,
+ * 1 a forwarder named a MAC that asked this name in that time, 0 not at all. */
 static int link_rank(const struct rs_ev_seen *s, const struct rs_ev_addr *me, uint32_t nh,
                      uint64_t now)
 {
+	bool fresh = s->last_seen + RS_SEEN_LINK_S >= now;
+
 	if (!s->addr.family)
 		return 0;
-	if (s->subnet.family && memcmp(&s->subnet, me, sizeof(*me)) == 0)
+	/* an address the router named minutes ago may be another device's by now (DHCP) */
+	if (s->subnet.family && fresh && memcmp(&s->subnet, me, sizeof(*me)) == 0)
 		return 3;
 	if (!s->subnet.family && !s->has_mac && memcmp(&s->addr, me, sizeof(*me)) == 0)
 		return 2;
-	if (s->has_mac && !s->subnet.family && s->last_seen + RS_SEEN_LINK_S >= now && asked(s, nh))
+	if (s->has_mac && !s->subnet.family && fresh && asked(s, nh))
 		return 1;
 	return 0;
 }

@@ -392,7 +392,8 @@ void rs__event_seen(struct rs_http *h, int worker, const struct sockaddr *peer, 
  * one its queries came from. For the block page asked from `client` about `name` (text,
  * normalised): the client its DNS query was decided for, into `cl` (only addr, mac and
  * subnet set), borrowing `fwd`, `subnet` and `mac` (the caller's storage). In order: the
- * device a forwarder named by this address (ECS); `client` itself when it asks us directly;
+ * device a forwarder named by this address (ECS) in the last RS_SEEN_LINK_S seconds; `client`
+ * itself when it asks us directly;
  * the device a forwarder named by MAC that asked `name` in the last RS_SEEN_LINK_S seconds
  * (the newest); else `client`. rs_decide still checks that the forwarder is trusted. */
 void rs__seen_client(struct rs_http *h, const struct sockaddr *client, const char *name,

@@ -35,6 +35,7 @@ LITTLE, TEEN, SLEEPY, OPEN, SUBSCRIBER, STRANGER, ROUTER = (
     "127.0.0.2", "127.0.0.3", "127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.9", "127.0.0.1")
 MAC = "02:00:00:00:00:01"
 DEVICE = "127.0.0.11"  # the MAC-identified tablet's own address: it asks the router, not us
+DEVICE2 = "127.0.0.12"  # a device the router names by MAC and by address (ECS)
 
 EXTRA = [
     ("forcesafesearch.google.com.", "A", 300, "216.239.38.120"),
@@ -280,6 +281,42 @@ class DecideAgreementTest(DecideBase):
                 problems.append(" ".join(row))
         self.assertEqual(problems, [], "\n" + "\n".join(problems))
         self.assertGreaterEqual(len(CASES), 40)
+
+
+class BlockPageBehindRouterTest(DecideBase):
+    """The block page for a device the router (a trusted forwarder) names: by MAC, it is the
+    device that asked for this very name just before; by MAC and ECS, the device whose
+    address the router sent, whatever the name."""
+
+    def page_blocked(self, browser, name):
+        st, text = block_page(self.bp_port, browser, name)
+        self.assertEqual(st, 200)
+        return "This site is blocked" in text
+
+    def test_mac_device_found_by_the_name_it_asked(self):
+        up, d = self.start()
+        mac_opt = dns.edns.GenericOption(65001, bytes.fromhex(MAC.replace(":", "")))
+        name = "x.evil.kg.test"  # adult: blocked for the MAC's profile (9to12), not default
+        # nobody behind the router asked for it: the browser's own address (default)
+        self.assertFalse(self.page_blocked(DEVICE, name))
+        r = query(d.port, name + ".", "A", source=ROUTER, edns=0, options=[mac_opt])
+        self.assertEqual(dns_answer(r, name), "sinkhole")
+        self.assertTrue(self.page_blocked(DEVICE, name), "the MAC device's answer")
+        # another name the tablet did not ask stays the browser's own decision
+        self.assertFalse(self.page_blocked(DEVICE, "y.evil.kg.test"))
+        # a client that asks us itself is never taken for the router's device
+        query(d.port, "www.kg.test.", "A", source=STRANGER, edns=0)
+        self.assertFalse(self.page_blocked(STRANGER, name))
+
+    def test_mac_and_ecs_device_found_by_its_address(self):
+        up, d = self.start()
+        mac_opt = dns.edns.GenericOption(65001, bytes.fromhex(MAC.replace(":", "")))
+        ecs_opt = dns.edns.ECSOption(DEVICE2, 32)
+        r = query(d.port, "www.kg.test.", "A", source=ROUTER, edns=0, options=[mac_opt, ecs_opt])
+        self.assertEqual(dns_answer(r, "www.kg.test"), "forward")
+        # the router named this address: any name is decided for the MAC's profile
+        self.assertTrue(self.page_blocked(DEVICE2, "z.evil.kg.test"))
+        self.assertFalse(self.page_blocked(DEVICE, "z.evil.kg.test"))
 
 
 class StaleFeedTest(DecideBase):
