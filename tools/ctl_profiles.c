@@ -63,6 +63,31 @@ static void print_mask(struct bl_db *db, const char *label, uint64_t mask)
 	printf("\n");
 }
 
+/* A schedule window as kidguard.conf writes it: "schedule  mon,tue 08:00-15:00 block games". */
+static void print_window(struct bl_db *db, const struct bl_profile_sched *w)
+{
+	static const char *const days[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+	const char *sep = "";
+
+	printf("%-14s ", "schedule");
+	for (int d = 0; d < 7; d++)
+		if (w->days & (1u << d)) {
+			printf("%s%s", sep, days[d]);
+			sep = ",";
+		}
+	printf(" %02u:%02u-%02u:%02u block", w->start / 60, w->start % 60, w->end / 60,
+	       w->end % 60);
+	sep = " ";
+	for (int b = 0; b < BL_CATEGORY_MAX; b++) {
+		const char *n = (w->extra_block & (1ULL << b)) ? bl_category_name(db, b) : NULL;
+		if (n) {
+			printf("%s%s", sep, n);
+			sep = ", ";
+		}
+	}
+	printf("\n");
+}
+
 static int print_rule(const struct bl_rule *rule, void *arg)
 {
 	(void)arg;
@@ -89,6 +114,8 @@ static int print_rec(struct bl_db *db, const char *name, const struct bl_profile
 		if (r->sched[i].bedtime)
 			printf("bedtime        %02u:%02u-%02u:%02u\n", r->sched[i].start / 60,
 			       r->sched[i].start % 60, r->sched[i].end / 60, r->sched[i].end % 60);
+		else
+			print_window(db, &r->sched[i]);
 	for (int i = 0; i < r->n_allow; i++)
 		printf("bedtime_allow  %s\n", bl_profile_rec_allow(r, i));
 	printf("rules          %u\n", r->n_rules);

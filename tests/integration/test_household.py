@@ -247,6 +247,9 @@ class HouseholdTest(kgtest.KGTestCase):
         big = [p for p in j["profiles"] if p["name"] == "big"][0]
         self.assertEqual(big["schedules"], [win])
         self.assertEqual(big["bedtime"]["start"], hm(e), "the bedtime stays")
+        r = run_ctl(["profile", "show", "big"], config=d.conf)
+        self.assertIn("schedule       mon,tue,wed,thu,fri,sat,sun %s-%s block games"
+                      % (hm(t), hm(e)), r.stdout)
         # a new bedtime keeps the schedules; "schedules": [] clears them, not the bedtime
         st, j = self.api("PUT", "/api/profiles?name=big",
                          {"bedtime": {"start": hm(e), "end": hm(time.localtime(start + 5400))}})
