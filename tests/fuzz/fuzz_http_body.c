@@ -146,8 +146,8 @@ static void fuzz_form(const char *body, size_t len)
 
 /* PUT /api/profiles and POST /api/profiles/devices: a refused body leaves the output
  * untouched; an accepted one holds only valid names, a bedtime and schedule windows in range
- * (each blocking known categories), allow names the store accepts, and a record that encodes
- * and decodes to itself. */
+ * (minutes 0..1440: "24:00" ends a day; each window blocking known categories), allow names
+ * the store accepts, and a record that encodes and decodes to itself. */
 static void fuzz_profile(const char *body)
 {
 	static struct rs_profile_req req;
@@ -168,12 +168,12 @@ static void fuzz_profile(const char *body)
 		int nw = req.windows_set ? req.n_windows : 0;
 		FUZZ_CHECK(!(req.bedtime_set || req.windows_set) || (req.set & BL_PF_SCHEDULES));
 		if (bed)
-			FUZZ_CHECK(req.rec.sched[0].start < 1440 && req.rec.sched[0].end < 1440 &&
+			FUZZ_CHECK(req.rec.sched[0].start <= 1440 && req.rec.sched[0].end <= 1440 &&
 			           req.rec.sched[0].bedtime);
 		FUZZ_CHECK(nw >= 0 && nw < BL_PROFILE_SCHED_MAX);
 		for (int i = 1; i <= nw; i++) {
 			const struct bl_profile_sched *w = &req.rec.sched[i];
-			FUZZ_CHECK(w->start < 1440 && w->end < 1440 && !w->bedtime && w->days &&
+			FUZZ_CHECK(w->start <= 1440 && w->end <= 1440 && !w->bedtime && w->days &&
 			           !(w->days & 0x80) && w->extra_block &&
 			           !(w->extra_block & ~cats_known));
 		}
