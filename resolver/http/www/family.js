@@ -332,7 +332,9 @@ function renderWhom() {
   const devs = new Map();
   for (const d of seenData) devs.set(d.mac || d.address, d.profile);
   for (const p of famData ? famData.profiles : [])
-    for (const d of p.devices || []) if (d.kind !== "device_id" && !devs.has(d.value)) devs.set(d.value, p.name);
+    for (const d of p.devices || [])
+      // one device each: not a device ID, nor a whole subnet of kidguard.conf's clients =
+      if (d.kind !== "device_id" && !d.value.includes("/") && !devs.has(d.value)) devs.set(d.value, p.name);
   if (g) g.remove();
   if (!devs.size) return;
   g = el("optgroup", { label: t("family.devices") });
