@@ -179,45 +179,19 @@ static int parse_cats(struct bl_db *db, const char *v, uint64_t *mask)
 	return 0;
 }
 
-/* The windows a record starts from when it first sets its own: the base profile's. */
-static void base_windows(const struct ctl *c, const char *name, struct bl_profile_rec *r)
-{
-	const struct rs_profile *b = NULL;
-
-	if ((r->set & BL_PF_TEMPLATE) && r->tmpl[0])
-		b = rs_profile_named(&c->cfg, r->tmpl);
-	if (!b)
-		b = rs_profile_named(&c->cfg, name);
-	if (!b)
-		b = &c->cfg.profiles[c->cfg.default_profile];
-	r->n_sched = 0;
-	for (int i = 0; i < b->n_schedules && i < BL_PROFILE_SCHED_MAX; i++)
-		r->sched[r->n_sched++] = (struct bl_profile_sched){
-		    b->schedules[i].days, b->schedules[i].bedtime, b->schedules[i].start,
-		    b->schedules[i].end, b->schedules[i].extra_block};
-}
-
 static int set_bedtime(const struct ctl *c, const char *name, const char *v,
                        struct bl_profile_rec *r)
 {
 	struct bl_profile_sched s;
-	int m = 0;
+	bool off = strcmp(v, "off") == 0;
 
-	if (strcmp(v, "off") != 0 && parse_bedtime(v, &s) < 0)
+	if (!off && parse_bedtime(v, &s) < 0)
 		return -1;
-	if (!(r->set & BL_PF_SCHEDULES))
-		base_windows(c, name, r);
-	for (int i = 0; i < r->n_sched; i++)
-		if (!r->sched[i].bedtime)
-			r->sched[m++] = r->sched[i];
-	r->n_sched = m;
-	if (strcmp(v, "off") != 0) {
-		if (r->n_sched >= BL_PROFILE_SCHED_MAX)
-			return -1;
-		r->sched[r->n_sched++] = s;
-	}
-	r->set |= BL_PF_SCHEDULES;
-	return 0;
+	/* the same change as the dashboard's (PUT /api/profiles "bedtime") */
+	return rs_profile_rec_windows(r, rs_profile_rec_base(&c->cfg, name, r), true,
+	                              off ? NULL : &s, false, NULL, 0)
+	           ? -1
+	           : 0;
 }
 
 static int set_allow(const char *v, struct bl_profile_rec *r)

@@ -316,34 +316,14 @@ static bool profile_known(struct rs_http *h, const char *name, struct bl_profile
 	return known || bl_profile_read(rs_server_store(h->srv), name, rec) == 0;
 }
 
-/* The windows a record starts from when it first sets its own: the base profile's. */
-static void base_windows(struct rs_http *h, const char *name, struct bl_profile_rec *rec)
-{
-	struct rs_cfg_ref *cr = rs__http_cfg_get(h);
-	const struct rs_profile *b = NULL;
-
-	if ((rec->set & BL_PF_TEMPLATE) && rec->tmpl[0])
-		b = rs_profile_named(&cr->cfg, rec->tmpl);
-	if (!b)
-		b = rs_profile_named(&cr->cfg, name);
-	if (!b)
-		b = &cr->cfg.profiles[cr->cfg.default_profile];
-	rec->n_sched = 0;
-	for (int i = 0; i < b->n_schedules && i < BL_PROFILE_SCHED_MAX; i++)
-		rec->sched[rec->n_sched++] = (struct bl_profile_sched){
-		    b->schedules[i].days, b->schedules[i].bedtime, b->schedules[i].start,
-		    b->schedules[i].end, b->schedules[i].extra_block};
-	rs__http_cfg_put(cr);
-}
-
 /* Merge the request into the record. Returns 0 or a message for a 400. */
 static const char *merge(struct rs_http *h, const char *name, const struct rs_profile_req *in,
                          struct bl_profile_rec *rec)
 {
-	int m = 0;
-
-	if (in->set & BL_PF_TEMPLATE)
+	if (in->set & BL_PF_TEMPLATE) { /* first: the windows below start from the template's */
 		memcpy(rec->tmpl, in->rec.tmpl, sizeof(rec->tmpl));
+		rec->set |= BL_PF_TEMPLATE;
+	}
 	if (in->set & BL_PF_PRESET)
 		memcpy(rec->preset, in->rec.preset, sizeof(rec->preset));
 	if (in->set & BL_PF_MODE)
@@ -353,23 +333,14 @@ static const char *merge(struct rs_http *h, const char *name, const struct rs_pr
 		rec->block_del = (rec->block_del | in->block_remove) & ~in->block_add;
 	}
 	if (in->set & BL_PF_SCHEDULES) {
-		if (!(rec->set & BL_PF_SCHEDULES))
-			base_windows(h, name, rec);
-		/* what was given is replaced (the bedtime, the other windows), the rest kept */
-		for (int i = 0; i < rec->n_sched; i++)
-			if (rec->sched[i].bedtime ? !in->bedtime_set : !in->windows_set)
-				rec->sched[m++] = rec->sched[i];
-		rec->n_sched = m;
-		for (int i = 0; in->windows_set && i < in->n_windows; i++) {
-			if (rec->n_sched >= BL_PROFILE_SCHED_MAX)
-				return "schedules: the profile has no room for another window";
-			rec->sched[rec->n_sched++] = in->rec.sched[1 + i];
-		}
-		if (in->bedtime_set && !in->bedtime_off) {
-			if (rec->n_sched >= BL_PROFILE_SCHED_MAX)
-				return "bedtime: the profile has no room for another window";
-			rec->sched[rec->n_sched++] = in->rec.sched[0];
-		}
+		struct rs_cfg_ref *cr = rs__http_cfg_get(h);
+		const char *bad = rs_profile_rec_windows(
+		    rec, rs_profile_rec_base(&cr->cfg, name, rec), in->bedtime_set,
+		    in->bedtime_off ? NULL : &in->rec.sched[0], in->windows_set, &in->rec.sched[1],
+		    in->n_windows);
+		rs__http_cfg_put(cr);
+		if (bad)
+			return bad;
 	}
 	if (in->set & BL_PF_BEDTIME_ALLOW) {
 		rec->n_allow = in->rec.n_allow;

@@ -582,6 +582,24 @@ const struct rs_profile *rs_profile_resolve(const struct rs_decide_ctx *cx, cons
  * 0, or -1 for an unknown preset. Pure. */
 int rs_profile_apply_rec(struct rs_profile *p, const struct bl_profile_rec *rec);
 
+/* The profile a store record of `name` overlays: its template's config profile, else the
+ * config profile called `name`, else the default profile. Borrowed from `cfg`. */
+const struct rs_profile *rs_profile_rec_base(const struct rs_config *cfg, const char *name,
+                                             const struct bl_profile_rec *rec);
+
+/*
+ * Change `rec`'s schedule windows as PUT /api/profiles and `kidguard-ctl profile set` do: a
+ * record that has none of its own (BL_PF_SCHEDULES unset) first takes `base`'s
+ * (rs_profile_rec_base); with `set_bedtime`, the bedtime window is replaced by `*bedtime`
+ * (NULL: removed); with `set_windows`, every other window by the `n_windows` at `windows`.
+ * The rest is kept, in order, then the new windows, then the new bedtime. Sets
+ * BL_PF_SCHEDULES. All borrowed. Returns NULL, or why not (no room: a 400 / exit 1).
+ */
+const char *rs_profile_rec_windows(struct bl_profile_rec *rec, const struct rs_profile *base,
+                                   bool set_bedtime, const struct bl_profile_sched *bedtime,
+                                   bool set_windows, const struct bl_profile_sched *windows,
+                                   int n_windows);
+
 /* Who asks. All borrowed; any may be NULL. */
 struct rs_client {
 	const struct sockaddr *addr; /* the client (behind a proxy, the one its header named) */

@@ -227,6 +227,7 @@ class HouseholdTest(kgtest.KGTestCase):
         start = now - now % 60 - 120  # inside a window that started two minutes ago
         t, e = time.localtime(start), time.localtime(start + 3600)
         hm = lambda x: "%02d:%02d" % (x.tm_hour, x.tm_min)  # noqa: E731
+        e2 = time.localtime(start + 6000)
         up, d = self.start()
         r = run_ctl(["deny", "add", "learn.kg.test", "--category", "games"], state=d.state)
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -256,6 +257,13 @@ class HouseholdTest(kgtest.KGTestCase):
         self.assertEqual(st, 200, j)
         self.assertEqual(a_records(query(d.port, "learn.kg.test.", "A", source=BIG)),
                          {"0.0.0.0"})
+        # kidguard-ctl changes the bedtime the same way (one function): the window stays
+        r = run_ctl(["profile", "set", "big", "bedtime=%s-%s" % (hm(e), hm(e2))],
+                    config=d.conf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        st, j = self.api("GET", "/api/profiles")
+        big = [p for p in j["profiles"] if p["name"] == "big"][0]
+        self.assertEqual((big["schedules"], big["bedtime"]["end"]), ([win], hm(e2)))
         st, j = self.api("PUT", "/api/profiles?name=big", {"schedules": []})
         self.assertEqual(st, 200, j)
         self.assertEqual(self.ip(d, "learn.kg.test.", BIG), {"192.0.2.69"}, "window gone")

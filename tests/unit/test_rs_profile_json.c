@@ -95,6 +95,49 @@ static void test_schedules(void **state)
 	free(r);
 }
 
+/* rs_profile_rec_windows: what PUT /api/profiles and kidguard-ctl do to a record's windows. */
+static void test_rec_windows(void **state)
+{
+	struct rs_profile *base = calloc(1, sizeof(*base));
+	struct bl_profile_rec *rec = calloc(1, sizeof(*rec));
+	const struct bl_profile_sched bed = {0x7f, true, 21 * 60, 6 * 60, 0};
+	const struct bl_profile_sched w[2] = {{0x1f, false, 8 * 60, 15 * 60, 1ULL << 3},
+	                                      {0x60, false, 9 * 60, 12 * 60, 1ULL}};
+
+	(void)state;
+	assert_non_null(base);
+	assert_non_null(rec);
+	/* the file's profile: a bedtime and one window */
+	base->n_schedules = 2;
+	base->schedules[0] =
+	    (struct rs_schedule){.days = 0x7f, .start = 20 * 60, .end = 7 * 60, .bedtime = true};
+	base->schedules[1] = (struct rs_schedule){
+	    .days = 0x7f, .start = 18 * 60, .end = 19 * 60, .extra_block = 1ULL};
+	/* a new bedtime: the file's window is kept, its bedtime replaced */
+	assert_null(rs_profile_rec_windows(rec, base, true, &bed, false, NULL, 0));
+	assert_true(rec->set & BL_PF_SCHEDULES);
+	assert_int_equal(rec->n_sched, 2);
+	assert_int_equal(rec->sched[0].start, 18 * 60);
+	assert_true(rec->sched[1].bedtime && rec->sched[1].start == 21 * 60);
+	/* new windows: the bedtime stays; the base is not consulted again */
+	base->n_schedules = 0;
+	assert_null(rs_profile_rec_windows(rec, base, false, NULL, true, w, 2));
+	assert_int_equal(rec->n_sched, 3);
+	assert_true(rec->sched[0].bedtime);
+	assert_int_equal(rec->sched[1].start, 8 * 60);
+	assert_int_equal(rec->sched[2].days, 0x60);
+	/* no bedtime, no windows */
+	assert_null(rs_profile_rec_windows(rec, base, true, NULL, true, NULL, 0));
+	assert_int_equal(rec->n_sched, 0);
+	/* no room: refused, saying for what */
+	for (int i = 0; i < BL_PROFILE_SCHED_MAX; i++)
+		rec->sched[rec->n_sched++] = w[0];
+	assert_non_null(
+	    strstr(rs_profile_rec_windows(rec, base, true, &bed, false, NULL, 0), "bedtime"));
+	free(base);
+	free(rec);
+}
+
 /* Each bad input is refused with a message naming what is wrong. */
 #define W1 "{\"start\":\"09:00\",\"end\":\"10:00\",\"block\":[\"adult\"]}"
 #define W8 W1 "," W1 "," W1 "," W1 "," W1 "," W1 "," W1 "," W1
@@ -165,9 +208,8 @@ static void test_length(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_fields),
-	    cmocka_unit_test(test_schedules),
-	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_fields),      cmocka_unit_test(test_schedules),
+	    cmocka_unit_test(test_rec_windows), cmocka_unit_test(test_refused),
 	    cmocka_unit_test(test_length),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
