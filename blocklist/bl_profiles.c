@@ -79,6 +79,12 @@ static size_t put_text(uint8_t *p, const char *s, size_t max)
 	return n + 1;
 }
 
+/* Minutes 0..1440 (the schedule parser takes "24:00" as the end of a day), days Mon..Sun. */
+static bool sched_valid(const struct bl_profile_sched *s)
+{
+	return s->start <= 1440 && s->end <= 1440 && s->days <= 0x7f;
+}
+
 int bl_profile_rec_encode(const struct bl_profile_rec *rec, uint8_t *buf, size_t len)
 {
 	int pl = pool_len(rec);
@@ -88,6 +94,9 @@ int bl_profile_rec_encode(const struct bl_profile_rec *rec, uint8_t *buf, size_t
 	    rec->n_allow > BL_PROFILE_ALLOW_MAX ||
 	    (rec->tmpl[0] && !bl_profile_name_valid(rec->tmpl)))
 		return -EINVAL;
+	for (int i = 0; i < rec->n_sched; i++)
+		if (!sched_valid(&rec->sched[i]))
+			return -EINVAL; /* what decode would refuse is never written */
 	if (len < BL_PROFILE_REC_MAX)
 		return BL_ENOSPACE;
 	buf[0] = (rec->set & BL_PF_FLEET) ? REC_FORMAT_FLEET : REC_FORMAT;
@@ -168,7 +177,7 @@ int bl_profile_rec_decode(const uint8_t *buf, size_t len, struct bl_profile_rec 
 		s->start = (uint16_t)get_le(buf + o + 2, 2);
 		s->end = (uint16_t)get_le(buf + o + 4, 2);
 		s->extra_block = get_le(buf + o + 6, 8);
-		if (s->start >= 1440 || s->end >= 1440 || s->days > 0x7f)
+		if (!sched_valid(s))
 			return BL_ECORRUPT;
 	}
 	rec->n_allow = buf[o];

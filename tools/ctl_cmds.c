@@ -86,7 +86,7 @@ static int profile_rule_apply(struct bl_db *db, bool allow, const struct rule_ar
 			bl_profiles_abort(t);
 	}
 	if (rc != 0)
-		fprintf(stderr, "kidguard-ctl: %s %s %s --profile %s: %s\n",
+		fprintf(stderr, _("kidguard-ctl: %s %s %s --profile %s: %s\n"),
 		        allow ? "allow" : "deny", a->add ? "add" : "del", norm, a->profile,
 		        kg_strerror(rc));
 	return rc ? CTL_EXIT_FAIL : 0;
@@ -139,7 +139,7 @@ int ctl_cmd_rule(struct ctl *c, bool allow, int argc, char **argv)
 	if (!(db = ctl_open(c, false)))
 		return CTL_EXIT_FAIL;
 	if (a.profile && !ctl_profile_known(c, db, a.profile)) {
-		fprintf(stderr, "kidguard-ctl: no profile %s in the config or the store\n",
+		fprintf(stderr, _("kidguard-ctl: no profile %s in the config or the store\n"),
 		        a.profile);
 		bl_db_close(db);
 		return CTL_EXIT_FAIL;
@@ -189,17 +189,18 @@ static void print_fleet(struct bl_db *db)
 	if (bl_clients_meta(db, &cm) != 0 || (!cm.has_hash && !cm.last_attempt))
 		return;
 	bl_clients_count(db, &n);
-	printf("subscribers    %" PRIu64 " prefixes, fleet version %" PRIu64 ", drift %" PRIu64
-	       "\n",
+	/* TRANSLATORS: the first 15 columns are a label, as in the other lines of "info" */
+	printf(_("subscribers    %" PRIu64 " prefixes, fleet version %" PRIu64 ", drift %" PRIu64
+	         "\n"),
 	       n, cm.version, cm.drift);
 	if (cm.has_hash) {
-		printf("table hash     ");
+		fputs(_("table hash     "), stdout);
 		for (int i = 0; i < BL_SUBS_HASH_LEN; i++)
 			printf("%02x", cm.hash[i]);
 		printf("\n");
 	}
 	if (cm.last_error[0])
-		printf("subs error     %s\n", cm.last_error);
+		printf(_("subs error     %s\n"), cm.last_error);
 }
 
 /* The feed signing keys a verified manifest announced (hex, as public_keys takes them), with
@@ -210,10 +211,11 @@ static void print_feed_keys(struct bl_db *db)
 	int n = bl_db_feed_keys(db, k, BL_FEED_KEYS_MAX);
 
 	for (int i = 0; i < n; i++) {
-		printf("announced key  ");
+		fputs(_("announced key  "), stdout);
 		for (int b = 0; b < BL_FEED_KEY_LEN; b++)
 			printf("%02x", k[i].key[b]);
-		printf(" from %" PRIu64 "\n", k[i].from);
+		/* TRANSLATORS: after the key: the time (unix seconds) it is trusted from */
+		printf(_(" from %" PRIu64 "\n"), k[i].from);
 	}
 }
 

@@ -27,11 +27,11 @@
 
 static int usage(void)
 {
-	fputs("usage: kidguard-ctl profile list | show NAME | delete NAME\n"
-	      "       kidguard-ctl profile set NAME KEY=VALUE... (template, preset, mode,\n"
-	      "                    block_add, block_remove, bedtime, bedtime_allow)\n"
-	      "       kidguard-ctl profile device add NAME --address IP | --mac MAC\n"
-	      "       kidguard-ctl profile device del --address IP | --mac MAC\n",
+	fputs(_("usage: kidguard-ctl profile list | show NAME | delete NAME\n"
+	        "       kidguard-ctl profile set NAME KEY=VALUE... (template, preset, mode,\n"
+	        "                    block_add, block_remove, bedtime, bedtime_allow)\n"
+	        "       kidguard-ctl profile device add NAME --address IP | --mac MAC\n"
+	        "       kidguard-ctl profile device del --address IP | --mac MAC\n"),
 	      stderr);
 	return CTL_EXIT_USAGE;
 }
@@ -55,6 +55,31 @@ static void print_mask(struct bl_db *db, const char *label, uint64_t mask)
 	printf("%-14s", label);
 	for (int b = 0; b < BL_CATEGORY_MAX; b++) {
 		const char *n = (mask & (1ULL << b)) ? bl_category_name(db, b) : NULL;
+		if (n) {
+			printf("%s%s", sep, n);
+			sep = ", ";
+		}
+	}
+	printf("\n");
+}
+
+/* A schedule window as kidguard.conf writes it: "schedule  mon,tue 08:00-15:00 block games". */
+static void print_window(struct bl_db *db, const struct bl_profile_sched *w)
+{
+	static const char *const days[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+	const char *sep = "";
+
+	printf("%-14s ", "schedule");
+	for (int d = 0; d < 7; d++)
+		if (w->days & (1u << d)) {
+			printf("%s%s", sep, days[d]);
+			sep = ",";
+		}
+	printf(" %02u:%02u-%02u:%02u block", w->start / 60, w->start % 60, w->end / 60,
+	       w->end % 60);
+	sep = " ";
+	for (int b = 0; b < BL_CATEGORY_MAX; b++) {
+		const char *n = (w->extra_block & (1ULL << b)) ? bl_category_name(db, b) : NULL;
 		if (n) {
 			printf("%s%s", sep, n);
 			sep = ", ";
@@ -94,6 +119,8 @@ static int print_rec(struct bl_db *db, const char *name, const struct bl_profile
 		if (r->sched[i].bedtime)
 			printf("bedtime        %02u:%02u-%02u:%02u\n", r->sched[i].start / 60,
 			       r->sched[i].start % 60, r->sched[i].end / 60, r->sched[i].end % 60);
+		else
+			print_window(db, &r->sched[i]);
 	for (int i = 0; i < r->n_allow; i++)
 		printf("bedtime_allow  %s\n", bl_profile_rec_allow(r, i));
 	printf("rules          %u\n", r->n_rules);
@@ -150,7 +177,7 @@ static int parse_cats(struct bl_db *db, const char *v, uint64_t *mask)
 	snprintf(buf, sizeof(buf), "%s", v);
 	for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
 		if (bl_category_find(db, tok, &bit) != 0) {
-			fprintf(stderr, "kidguard-ctl: unknown category %s\n", tok);
+			fprintf(stderr, _("kidguard-ctl: unknown category %s\n"), tok);
 			return -1;
 		}
 		*mask |= 1ULL << bit;
@@ -158,45 +185,19 @@ static int parse_cats(struct bl_db *db, const char *v, uint64_t *mask)
 	return 0;
 }
 
-/* The windows a record starts from when it first sets its own: the base profile's. */
-static void base_windows(const struct ctl *c, const char *name, struct bl_profile_rec *r)
-{
-	const struct rs_profile *b = NULL;
-
-	if ((r->set & BL_PF_TEMPLATE) && r->tmpl[0])
-		b = rs_profile_named(&c->cfg, r->tmpl);
-	if (!b)
-		b = rs_profile_named(&c->cfg, name);
-	if (!b)
-		b = &c->cfg.profiles[c->cfg.default_profile];
-	r->n_sched = 0;
-	for (int i = 0; i < b->n_schedules && i < BL_PROFILE_SCHED_MAX; i++)
-		r->sched[r->n_sched++] = (struct bl_profile_sched){
-		    b->schedules[i].days, b->schedules[i].bedtime, b->schedules[i].start,
-		    b->schedules[i].end, b->schedules[i].extra_block};
-}
-
 static int set_bedtime(const struct ctl *c, const char *name, const char *v,
                        struct bl_profile_rec *r)
 {
 	struct bl_profile_sched s;
-	int m = 0;
+	bool off = strcmp(v, "off") == 0;
 
-	if (strcmp(v, "off") != 0 && parse_bedtime(v, &s) < 0)
+	if (!off && parse_bedtime(v, &s) < 0)
 		return -1;
-	if (!(r->set & BL_PF_SCHEDULES))
-		base_windows(c, name, r);
-	for (int i = 0; i < r->n_sched; i++)
-		if (!r->sched[i].bedtime)
-			r->sched[m++] = r->sched[i];
-	r->n_sched = m;
-	if (strcmp(v, "off") != 0) {
-		if (r->n_sched >= BL_PROFILE_SCHED_MAX)
-			return -1;
-		r->sched[r->n_sched++] = s;
-	}
-	r->set |= BL_PF_SCHEDULES;
-	return 0;
+	/* the same change as the dashboard's (PUT /api/profiles "bedtime") */
+	return rs_profile_rec_windows(r, rs_profile_rec_base(&c->cfg, name, r), true,
+	                              off ? NULL : &s, false, NULL, 0)
+	           ? -1
+	           : 0;
 }
 
 static int set_allow(const char *v, struct bl_profile_rec *r)
@@ -222,7 +223,7 @@ static int set_one(const struct ctl *c, struct bl_db *db, const char *name, cons
 	int mode;
 
 	if (!eq) {
-		fprintf(stderr, "kidguard-ctl: %s: expected KEY=VALUE\n", kv);
+		fprintf(stderr, _("kidguard-ctl: %s: expected KEY=VALUE\n"), kv);
 		return -1;
 	}
 	v = eq + 1;
@@ -230,14 +231,15 @@ static int set_one(const struct ctl *c, struct bl_db *db, const char *name, cons
 	if (KEY("template")) {
 		if (*v && !rs_profile_named(&c->cfg, v)) {
 			fprintf(stderr,
-			        "kidguard-ctl: unknown template %s (a profile of the config)\n", v);
+			        _("kidguard-ctl: unknown template %s (a profile of the config)\n"),
+			        v);
 			return -1;
 		}
 		snprintf(r->tmpl, sizeof(r->tmpl), "%s", v);
 		r->set |= BL_PF_TEMPLATE;
 	} else if (KEY("preset")) {
 		if (strlen(v) >= sizeof(r->preset) || rs_preset_apply(v, tmp) < 0) {
-			fprintf(stderr, "kidguard-ctl: unknown preset %s (known: %s)\n", v,
+			fprintf(stderr, _("kidguard-ctl: unknown preset %s (known: %s)\n"), v,
 			        rs_preset_names());
 			return -1;
 		}
@@ -245,7 +247,7 @@ static int set_one(const struct ctl *c, struct bl_db *db, const char *name, cons
 		r->set |= BL_PF_PRESET;
 	} else if (KEY("mode")) {
 		if (rs_mode_parse(v, &mode) < 0) {
-			fprintf(stderr, "kidguard-ctl: mode: expected filter or allowlist\n");
+			fprintf(stderr, _("kidguard-ctl: mode: expected filter or allowlist\n"));
 			return -1;
 		}
 		r->mode = mode == RS_MODE_ALLOWLIST ? BL_MODE_ALLOWLIST : BL_MODE_FILTER;
@@ -264,17 +266,18 @@ static int set_one(const struct ctl *c, struct bl_db *db, const char *name, cons
 	} else if (KEY("bedtime")) {
 		if (set_bedtime(c, name, v, r) < 0) {
 			fprintf(stderr,
-			        "kidguard-ctl: bedtime: expected HH:MM-HH:MM[@DAYS] or off\n");
+			        _("kidguard-ctl: bedtime: expected HH:MM-HH:MM[@DAYS] or off\n"));
 			return -1;
 		}
 	} else if (KEY("bedtime_allow")) {
 		if (set_allow(v, r) < 0) {
-			fprintf(stderr, "kidguard-ctl: bedtime_allow: bad name or more than %d\n",
+			fprintf(stderr,
+			        _("kidguard-ctl: bedtime_allow: bad name or more than %d\n"),
 			        BL_PROFILE_ALLOW_MAX);
 			return -1;
 		}
 	} else {
-		fprintf(stderr, "kidguard-ctl: unknown key %.*s\n", (int)(eq - kv), kv);
+		fprintf(stderr, _("kidguard-ctl: unknown key %.*s\n"), (int)(eq - kv), kv);
 		return -1;
 	}
 #undef KEY
@@ -310,7 +313,7 @@ static int cmd_set(const struct ctl *c, struct bl_db *db, const char *name, int 
 out:
 	bl_profiles_abort(t);
 	if (rc < 0 && rc != RS_EINVAL)
-		fprintf(stderr, "kidguard-ctl: profile set %s: %s\n", name, kg_strerror(rc));
+		fprintf(stderr, _("kidguard-ctl: profile set %s: %s\n"), name, kg_strerror(rc));
 	free(s);
 	return rc ? CTL_EXIT_FAIL : 0;
 }
@@ -328,7 +331,7 @@ static int cmd_delete(struct bl_db *db, const char *name)
 			bl_profiles_abort(t);
 	}
 	if (rc)
-		fprintf(stderr, "kidguard-ctl: profile delete %s: %s\n", name, kg_strerror(rc));
+		fprintf(stderr, _("kidguard-ctl: profile delete %s: %s\n"), name, kg_strerror(rc));
 	return rc ? CTL_EXIT_FAIL : 0;
 }
 
@@ -359,12 +362,12 @@ static int cmd_device(const struct ctl *c, struct bl_db *db, int argc, char **ar
 		return usage();
 	prof = add && optind + 2 < argc ? argv[optind + 2] : NULL;
 	if (add && (!prof || !ctl_profile_known(c, db, prof))) {
-		fprintf(stderr, "kidguard-ctl: no profile %s in the config or the store\n",
+		fprintf(stderr, _("kidguard-ctl: no profile %s in the config or the store\n"),
 		        prof ? prof : "(none)");
 		return CTL_EXIT_FAIL;
 	}
 	if ((mac && rs_mac_parse(mac, mb) < 0) || (addr && bl_prefix_parse(addr, &p) < 0)) {
-		fprintf(stderr, "kidguard-ctl: not an address or MAC: %s\n", mac ? mac : addr);
+		fprintf(stderr, _("kidguard-ctl: not an address or MAC: %s\n"), mac ? mac : addr);
 		return CTL_EXIT_FAIL;
 	}
 	if (mac) {
@@ -381,12 +384,12 @@ static int cmd_device(const struct ctl *c, struct bl_db *db, int argc, char **ar
 		}
 	}
 	if (rc)
-		fprintf(stderr, "kidguard-ctl: profile device: %s\n", kg_strerror(rc));
+		fprintf(stderr, _("kidguard-ctl: profile device: %s\n"), kg_strerror(rc));
 	else if (mac && add && c->cfg.n_trusted_forwarders == 0)
 		fprintf(stderr,
-		        "kidguard-ctl: warning: MAC addresses are believed only from [server] "
-		        "trusted_forwarders (the router that adds them); the configuration "
-		        "sets none, so this device gets its address's profile\n");
+		        _("kidguard-ctl: warning: MAC addresses are believed only from [server] "
+		          "trusted_forwarders (the router that adds them); the configuration "
+		          "sets none, so this device gets its address's profile\n"));
 	return rc ? CTL_EXIT_FAIL : 0;
 }
 
@@ -416,10 +419,12 @@ int ctl_cmd_profile(struct ctl *c, int argc, char **argv)
 			print_rec(db, argv[2], rec);
 			bl_profile_rules_list(db, argv[2], print_rule, NULL);
 		} else if (rs_profile_named(&c->cfg, argv[2])) {
-			printf("profile        %s\nsource         config only\n", argv[2]);
+			/* TRANSLATORS: "profile" and "source" are the record's keys, as
+			 * "profile show" prints them */
+			printf(_("profile        %s\nsource         config only\n"), argv[2]);
 			rc = 0;
 		} else {
-			fprintf(stderr, "kidguard-ctl: no profile %s\n", argv[2]);
+			fprintf(stderr, _("kidguard-ctl: no profile %s\n"), argv[2]);
 		}
 		free(rec);
 		rc = rc ? CTL_EXIT_FAIL : 0;

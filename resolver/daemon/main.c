@@ -26,7 +26,7 @@ static void usage(FILE *out)
 {
 	fprintf(
 	    out,
-	    "Usage: kidguard [-c FILE] [-n] [-v]\n"
+	    "Usage: kidguard [-c FILE] [-u USER] [-n] [-v]\n"
 	    "       kidguard --help | --version\n"
 	    "\n"
 	    "A filtering DNS resolver: answers from a memory-mapped blocklist, forwards the\n"
@@ -40,6 +40,8 @@ static void usage(FILE *out)
 	    "                     FILE:LINE: [section] key: problem otherwise\n"
 	    "  -v, --verbose      with -n, print the effective configuration; otherwise log at\n"
 	    "                     debug level\n"
+	    "  -u, --user USER    the user to switch to when started as root, when the\n"
+	    "                     configuration sets no [server] user (kidguard.service)\n"
 	    "  -h, --help         this text\n"
 	    "  -V, --version      print the version\n"
 	    "      --sync-worker  (internal) run the feed sync process; the daemon starts it\n"
@@ -377,15 +379,12 @@ static int check_feed_categories(struct rs_config *cfg)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"check", no_argument, NULL, 'n'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {"sync-worker", no_argument, NULL, 'S'},
-	    {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'n'},
+	    {"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},      {"sync-worker", no_argument, NULL, 'S'},
+	    {"user", required_argument, NULL, 'u'},   {NULL, 0, NULL, 0},
 	};
-	const char *config_path = NULL;
+	const char *config_path = NULL, *user = NULL;
 	bool check = false, verbose = false, sync_worker = false;
 	struct rs_config cfg;
 	struct rs_server *srv = NULL;
@@ -393,10 +392,13 @@ int main(int argc, char **argv)
 	char err[512];
 	int c, rc, launcher = -1;
 
-	while ((c = getopt_long(argc, argv, "c:nvhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:u:nvhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			config_path = optarg;
+			break;
+		case 'u':
+			user = optarg;
 			break;
 		case 'n':
 			check = true;
@@ -427,6 +429,15 @@ int main(int argc, char **argv)
 	if (config_path && rs_config_load(config_path, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "kidguard: %s\n", err);
 		return 1;
+	}
+	/* The unit starts us as root so that [sync] user can apply; a kidguard.conf kept from
+	 * before that (no [server] user) must not leave the daemon running as root. */
+	if (user && !cfg.user[0]) {
+		if (strlen(user) >= sizeof(cfg.user)) {
+			fprintf(stderr, "kidguard: --user: name too long\n");
+			return 2;
+		}
+		snprintf(cfg.user, sizeof(cfg.user), "%s", user);
 	}
 	if (!config_path && cfg.n_upstream == 0) {
 		fprintf(stderr, "kidguard: no nameserver in /etc/resolv.conf; give a config with "

@@ -164,10 +164,12 @@ struct rs_http_ops {
 	void (*event_answer)(struct rs_http *h, int worker, const struct rs_config *cfg,
 	                     const struct rs_question *q, const struct sockaddr *peer, bool stream,
 	                     const char *profile, const uint8_t *msg, size_t len);
-	/* Worker thread `worker`, every decided query: `peer` asked with profile `profile`; `mac`
-	 * (may be NULL) only when a trusted forwarder named it. A bounded table, no allocation. */
+	/* Worker thread `worker`, every decided query: `peer` asked `q` with profile `profile`;
+	 * `mac` and `subnet` (EDNS Client Subnet as an address; either may be NULL) only when a
+	 * trusted forwarder named them. A bounded table, no allocation. All borrowed. */
 	void (*event_seen)(struct rs_http *h, int worker, const struct sockaddr *peer,
-	                   const uint8_t *mac, const char *profile);
+	                   const uint8_t *mac, const struct sockaddr *subnet,
+	                   const struct rs_question *q, const char *profile);
 };
 
 /*

@@ -206,10 +206,12 @@ void rs__handle_query_via(struct rs_worker *w, const uint8_t *pkt, size_t len, u
 	rs__subscriber_account(w, &dv);
 	if (dv.profile)
 		snprintf(wt.profile, sizeof(wt.profile), "%s", dv.profile->name);
-	if (dv.profile && rs_server_http(w->srv))
+	if (dv.profile && rs_server_http(w->srv)) {
+		bool trusted = (cl.mac || cl.subnet) && rs_trusted_forwarder(cfg, peer);
 		rs__http->event_seen(rs_server_http(w->srv), w->index, peer,
-		                     cl.mac && rs_trusted_forwarder(cfg, peer) ? cl.mac : NULL,
+		                     trusted ? cl.mac : NULL, trusted ? cl.subnet : NULL, &wt.q,
 		                     dv.profile->name);
+	}
 	if (rs__answer_decided(w, &wt, &dv))
 		return;
 	/* before the cache: every client counts, not only the first to ask */

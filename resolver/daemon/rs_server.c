@@ -85,7 +85,8 @@ static void no_http_answer(struct rs_http *h, int worker, const struct rs_config
 }
 
 static void no_http_seen(struct rs_http *h, int worker, const struct sockaddr *peer,
-                         const uint8_t *mac, const char *profile)
+                         const uint8_t *mac, const struct sockaddr *subnet,
+                         const struct rs_question *q, const char *profile)
 {
 }
 

@@ -238,31 +238,55 @@ static void seen_addr(const struct sockaddr *sa, struct rs_ev_addr *a)
 		a->family = AF_INET;
 		memcpy(a->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
 	} else if (sa->sa_family == AF_INET6) {
-		a->family = AF_INET6;
-		memcpy(a->addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		const uint8_t *v6 = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+		/* a dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d: keep them as IPv4 */
+		bool v4 = memcmp(v6, mapped, 12) == 0;
+		a->family = v4 ? AF_INET : AF_INET6;
+		memcpy(a->addr, v4 ? v6 + 12 : v6, v4 ? 4 : 16);
 	}
 }
 
+/* FNV-1a over the lowercased wire name: only compared, never shown. */
+static uint32_t name_hash(const uint8_t *wire, size_t len)
+{
+	uint32_t x = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		x = (x ^ wire[i]) * 16777619u;
+	return x;
+}
+
+static bool same_seen(const struct rs_ev_seen *s, const struct rs_ev_addr *a,
+                      const struct rs_ev_addr *sub, const uint8_t *mac)
+{
+	/* behind a router that names MACs or addresses, one address holds many devices */
+	return s->addr.family && memcmp(&s->addr, a, sizeof(*a)) == 0 &&
+	       memcmp(&s->subnet, sub, sizeof(*sub)) == 0 && s->has_mac == !!mac &&
+	       (!mac || memcmp(s->mac, mac, 6) == 0);
+}
+
 void rs__event_seen(struct rs_http *h, int worker, const struct sockaddr *peer, const uint8_t *mac,
-                    const char *profile)
+                    const struct sockaddr *subnet, const struct rs_question *q, const char *profile)
 {
 	struct rs_ev_ring *r;
 	struct rs_ev_seen *e = NULL, *oldest = NULL;
-	struct rs_ev_addr a;
+	struct rs_ev_addr a, sub = {0};
 	uint64_t now = (uint64_t)time(NULL);
+	uint32_t nh = name_hash(q->qname, q->qname_len);
 
 	if (!h || !peer)
 		return;
 	seen_addr(peer, &a);
+	if (subnet)
+		seen_addr(subnet, &sub);
 	if (!a.family)
 		return;
 	r = &h->rings[worker];
 	pthread_mutex_lock(&r->lock);
 	for (int i = 0; i < RS_SEEN_MAX && !e; i++) {
 		struct rs_ev_seen *s = &r->seen[i];
-		/* behind a router that names MACs, one address holds many devices */
-		if (s->addr.family && memcmp(&s->addr, &a, sizeof(a)) == 0 && s->has_mac == !!mac &&
-		    (!mac || memcmp(s->mac, mac, 6) == 0))
+		if (same_seen(s, &a, &sub, mac))
 			e = s;
 		else if (!oldest || s->last_seen < oldest->last_seen)
 			oldest = s;
@@ -271,6 +295,7 @@ void rs__event_seen(struct rs_http *h, int worker, const struct sockaddr *peer, 
 		e = oldest;
 		memset(e, 0, sizeof(*e));
 		e->addr = a;
+		e->subnet = sub;
 		e->has_mac = mac != NULL;
 		if (mac)
 			memcpy(e->mac, mac, 6);
@@ -278,7 +303,94 @@ void rs__event_seen(struct rs_http *h, int worker, const struct sockaddr *peer, 
 	snprintf(e->profile, sizeof(e->profile), "%s", profile);
 	e->last_seen = now;
 	e->queries++;
+	/* A browser asks A, AAAA and HTTPS for one name: keep it once. */
+	if (!e->n_names || e->names[(e->n_names - 1) % RS_SEEN_NAMES] != nh)
+		e->names[e->n_names++ % RS_SEEN_NAMES] = nh;
 	pthread_mutex_unlock(&r->lock);
+}
+
+static bool asked(const struct rs_ev_seen *s, uint32_t nh)
+{
+	for (uint32_t i = 0; i < RS_SEEN_NAMES && i < s->n_names; i++)
+		if (s->names[i] == nh)
+			return true;
+	return false;
+}
+
+static void to_sockaddr(const struct rs_ev_addr *a, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+		s4->sin_family = AF_INET;
+		memcpy(&s4->sin_addr, a->addr, 4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		s6->sin6_family = AF_INET6;
+		memcpy(&s6->sin6_addr, a->addr, 16);
+	}
+}
+
+/* How well seen entry `s` stands for the browser at `me` asking name `nh`: 3 a forwarder
+ * named this address (ECS) in the last RS_SEEN_LINK_S seconds, 2 the browser asks us itself,
+ * 1 a forwarder named a MAC that asked this name in that time, 0 not at all. */
+static int link_rank(const struct rs_ev_seen *s, const struct rs_ev_addr *me, uint32_t nh,
+                     uint64_t now)
+{
+	bool fresh = s->last_seen + RS_SEEN_LINK_S >= now;
+
+	if (!s->addr.family)
+		return 0;
+	/* an address the router named minutes ago may be another device's by now (DHCP) */
+	if (s->subnet.family && fresh && memcmp(&s->subnet, me, sizeof(*me)) == 0)
+		return 3;
+	if (!s->subnet.family && !s->has_mac && memcmp(&s->addr, me, sizeof(*me)) == 0)
+		return 2;
+	if (s->has_mac && !s->subnet.family && fresh && asked(s, nh))
+		return 1;
+	return 0;
+}
+
+void rs__seen_client(struct rs_http *h, const struct sockaddr *client, const char *name,
+                     struct rs_client *cl, struct sockaddr_storage *fwd,
+                     struct sockaddr_storage *subnet, uint8_t mac[6])
+{
+	struct rs_ev_seen best = {0};
+	struct rs_ev_addr me;
+	uint8_t wire[256];
+	int n = rs_name_to_wire(name, wire, sizeof(wire)), rank = 0;
+	uint32_t nh = n > 0 ? name_hash(wire, (size_t)n) : 0;
+	uint64_t now = (uint64_t)time(NULL);
+
+	memset(cl, 0, sizeof(*cl));
+	cl->addr = client;
+	if (!client || n <= 0)
+		return;
+	seen_addr(client, &me);
+	for (int k = 0; k < rs_server_n_workers(h->srv); k++) {
+		pthread_mutex_lock(&h->rings[k].lock);
+		for (int i = 0; i < RS_SEEN_MAX; i++) {
+			const struct rs_ev_seen *s = &h->rings[k].seen[i];
+			int r = link_rank(s, &me, nh, now);
+			if (r > rank || (r && r == rank && s->last_seen > best.last_seen)) {
+				best = *s;
+				rank = r;
+			}
+		}
+		pthread_mutex_unlock(&h->rings[k].lock);
+	}
+	if (rank == 0 || rank == 2)
+		return; /* as it asks us: by its own address */
+	to_sockaddr(&best.addr, fwd);
+	cl->addr = (const struct sockaddr *)fwd;
+	if (best.has_mac) {
+		memcpy(mac, best.mac, 6);
+		cl->mac = mac;
+	}
+	if (best.subnet.family) {
+		to_sockaddr(&best.subnet, subnet);
+		cl->subnet = (const struct sockaddr *)subnet;
+	}
 }
 
 void rs__api_devices_seen(struct rs_req *q, struct rs_resp *r)
@@ -311,7 +423,15 @@ void rs__api_devices_seen(struct rs_req *q, struct rs_resp *r)
 	for (int i = 0; i < n; i++) {
 		cJSON *o = cJSON_CreateObject();
 		inet_ntop(all[i].addr.family, all[i].addr.addr, buf, sizeof(buf));
-		cJSON_AddStringToObject(o, "address", buf);
+		/* the device's address: the one a trusted forwarder named (ECS), else the peer */
+		if (all[i].subnet.family) {
+			inet_ntop(all[i].subnet.family, all[i].subnet.addr, buf, sizeof(buf));
+			cJSON_AddStringToObject(o, "address", buf);
+			inet_ntop(all[i].addr.family, all[i].addr.addr, buf, sizeof(buf));
+			cJSON_AddStringToObject(o, "forwarder", buf);
+		} else {
+			cJSON_AddStringToObject(o, "address", buf);
+		}
 		if (all[i].has_mac) {
 			const uint8_t *m = all[i].mac;
 			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1],

@@ -16,8 +16,11 @@
  * Installing a private CA on every device to forge certificates would break the security of
  * every site, so we do not. The dashboard's "check a domain" box explains those blocks.
  *
- * The client's address picks the profile exactly as the DNS answer did (rs_decide: subscriber
- * table, address rules, schedules and bedtime at the daemon's clock) and is otherwise neither
+ * The profile is chosen exactly as for the DNS answer (rs_decide: subscriber table, address
+ * rules, schedules and bedtime at the daemon's clock), for the client the DNS query came from:
+ * the browser's address, unless a trusted forwarder (the home router) named this device by
+ * its address (ECS) or by MAC in a recent query for this name (rs__seen_client: the browser
+ * then connects from an address the DNS never saw). The browser's address is otherwise neither
  * kept nor logged (its /24 or /56 counts against the report quota, in memory, for ten
  * minutes). Reports are a plain HTML form (no JavaScript) carrying a token made for this
  * client's prefix (rs_http_report.c), so another web page cannot post them.
@@ -360,7 +363,9 @@ void rs__block_handle(struct rs_req *q, struct rs_resp *r)
 {
 	char name[BL_NAME_MAX], cats[512] = "", ver[64] = "", token[RS_REPORT_TOKEN_LEN + 1];
 	struct rs_cfg_ref *cr;
-	struct rs_client cl = {.addr = q->client};
+	struct rs_client cl;
+	struct sockaddr_storage fwd, subnet;
+	uint8_t mac[6];
 	struct rs_verdict k;
 	struct bl_meta m;
 	struct page pg = {0};
@@ -376,6 +381,8 @@ void rs__block_handle(struct rs_req *q, struct rs_resp *r)
 	rs__report_token(q->h, q->client, token);
 	pg.token = token;
 	pg.text = cr->cfg.block_page_text[0] ? cr->cfg.block_page_text : msg(&pg, "block.text");
+	/* Who asked the DNS: behind a router naming devices by MAC, not the browser's address. */
+	rs__seen_client(q->h, q->client, name, &cl, &fwd, &subnet, mac);
 	if (name[0] && rs__http_decide(q->h, cr, &cl, name, &k) == 0 && k.outcome == RS_OUT_BLOCK) {
 		blocked_page(&k, &pg, cats, sizeof(cats), ver, sizeof(ver));
 	} else {

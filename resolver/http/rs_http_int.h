@@ -11,13 +11,17 @@
  *
  * What is kept (privacy): counters; a per-minute history of counts; the last RS_EV_RING
  * blocked names per worker (name, type, categories, profile, time — no client address unless
- * the query log is on); the query log only when [http] query_log = on; the report outbox
- * (domain, kind, category, feed version). Nothing is written to disk.
+ * the query log is on); the query log only when [http] query_log = on; RS_SEEN_MAX recently
+ * seen devices per worker (address, the MAC or ECS address a trusted forwarder named, profile,
+ * and 32-bit hashes of their last RS_SEEN_NAMES names, never shown: the block page's link to
+ * the device behind a router); the report outbox (domain, kind, category, feed version).
+ * Nothing is written to disk.
  */
 #ifndef RS_HTTP_INT_H
 #define RS_HTTP_INT_H
 
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -70,15 +74,23 @@ struct rs_ev_query {
 	struct rs_ev_addr client;
 };
 
-/* A client seen recently (GET /api/devices/seen): the Family page's "add a device" list. */
-#define RS_SEEN_MAX 64 /* per worker; the least recently seen is replaced */
+/* A client seen recently (GET /api/devices/seen): the Family page's "add a device" list, and
+ * how the block page finds the device a trusted forwarder spoke for (rs__seen_client). */
+#define RS_SEEN_MAX    64  /* per worker; the least recently seen is replaced */
+#define RS_SEEN_NAMES  8   /* names remembered per device (hashes), for the block page */
+#define RS_SEEN_LINK_S 300 /* how old a device's query may be for the block page to use it */
 struct rs_ev_seen {
-	struct rs_ev_addr addr; /* family 0: a free slot */
-	bool has_mac;           /* a trusted forwarder named the device's MAC */
+	struct rs_ev_addr addr;   /* the peer (the forwarder); family 0: a free slot */
+	struct rs_ev_addr subnet; /* ECS a trusted forwarder sent (the device's address), or 0 */
+	bool has_mac;             /* a trusted forwarder named the device's MAC */
 	uint8_t mac[6];
 	char profile[32];
 	uint64_t last_seen; /* unix seconds */
 	uint64_t queries;
+	/* The last names asked (rs__seen_name_hash, newest at names[n_names % RS_SEEN_NAMES]
+	 * - 1), never shown: the block page's "which device behind the router asked this". */
+	uint32_t names[RS_SEEN_NAMES];
+	uint32_t n_names;
 };
 
 /* One worker's rings. The worker is the only writer; the HTTP thread copies under `lock`. */
@@ -371,7 +383,19 @@ int rs__http_start(struct rs_server *srv);
 void rs__http_stop(struct rs_server *srv);
 void rs__http_reload(struct rs_server *srv);
 void rs__event_seen(struct rs_http *h, int worker, const struct sockaddr *peer, const uint8_t *mac,
+                    const struct sockaddr *subnet, const struct rs_question *q,
                     const char *profile);
+/* Where a trusted forwarder stands between a device and us, its browser's address is not the
+ * one its queries came from. For the block page asked from `client` about `name` (text,
+ * normalised): the client its DNS query was decided for, into `cl` (only addr, mac and
+ * subnet set), borrowing `fwd`, `subnet` and `mac` (the caller's storage). In order: the
+ * device a forwarder named by this address (ECS) in the last RS_SEEN_LINK_S seconds; `client`
+ * itself when it asks us directly;
+ * the device a forwarder named by MAC that asked `name` in the last RS_SEEN_LINK_S seconds
+ * (the newest); else `client`. rs_decide still checks that the forwarder is trusted. */
+void rs__seen_client(struct rs_http *h, const struct sockaddr *client, const char *name,
+                     struct rs_client *cl, struct sockaddr_storage *fwd,
+                     struct sockaddr_storage *subnet, uint8_t mac[6]);
 /* GET /api/devices/seen (operator only: the token, also for reading). */
 void rs__api_devices_seen(struct rs_req *q, struct rs_resp *r);
 /* The state-changing requests' authorisation, for reads that need it too. 0 or -1 (r set). */

@@ -2,8 +2,10 @@
  * The household's profiles over the API (issue 17; blocklist/bl_profiles.c holds them):
  *
  *   GET    /api/profiles               every profile (the file's and the store's), resolved
- *                                      as the DNS sees it, with its devices and its rules
- *   PUT    /api/profiles?name=N        set fields (body: rs__body_profile); 201 when created
+ *                                      as the DNS sees it, with its devices (the store's
+ *                                      and the file's clients = and macs =) and its rules
+ *   PUT    /api/profiles?name=N        set fields (body: rs__body_profile: bedtime,
+ *                                      schedules, ...); 201 when created
  *   DELETE /api/profiles?name=N        drop the store record and its rules (a config
  *                                      profile of that name stays, as the file says)
  *   POST   /api/profiles/devices       {"profile", "address"|"mac"}: assign; an address or
@@ -15,6 +17,7 @@
  */
 #include "rs_http_int.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -142,7 +145,15 @@ static cJSON *profile_json(struct rs_http *h, const struct rs_config *cfg, const
 	return o;
 }
 
-static void add_device(cJSON *byname, const char *profile, const char *kind, const char *value)
+static void mac_text(const uint8_t *m, char *buf, size_t len)
+{
+	snprintf(buf, len, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+/* `source`: "store" (assigned from the dashboard or kidguard-ctl: can be moved or removed
+ * there) or "config" (kidguard.conf's clients = or macs =: only the file changes it). */
+static void add_device(cJSON *byname, const char *profile, const char *kind, const char *value,
+                       const char *source)
 {
 	cJSON *p = cJSON_GetObjectItemCaseSensitive(byname, profile), *d;
 
@@ -151,12 +162,39 @@ static void add_device(cJSON *byname, const char *profile, const char *kind, con
 	d = cJSON_CreateObject();
 	cJSON_AddStringToObject(d, "kind", kind);
 	cJSON_AddStringToObject(d, "value", value);
+	cJSON_AddStringToObject(d, "source", source);
 	cJSON_AddItemToArray(cJSON_GetObjectItem(p, "devices"), d);
 }
 
-static void mac_text(const uint8_t *m, char *buf, size_t len)
+/* A config `clients =` entry as the parent wrote it: bare for one address, else CIDR. */
+static void cidr_text(const struct kg_cidr *c, char *buf, size_t len)
 {
-	snprintf(buf, len, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+	char a[INET6_ADDRSTRLEN] = "?";
+	bool host = c->prefix == (c->family == AF_INET ? 32 : 128);
+
+	inet_ntop(c->family, c->addr, a, sizeof(a));
+	if (host)
+		snprintf(buf, len, "%s", a);
+	else
+		snprintf(buf, len, "%s/%u", a, c->prefix);
+}
+
+/* The file's devices: clients = and macs = of each [profile]. */
+static void config_devices(cJSON *byname, const struct rs_config *cfg)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+
+	for (int i = 0; i < cfg->n_profiles; i++) {
+		const struct rs_profile *p = &cfg->profiles[i];
+		for (int k = 0; k < p->n_clients; k++) {
+			cidr_text(&p->clients[k], buf, sizeof(buf));
+			add_device(byname, p->name, "address", buf, "config");
+		}
+		for (int k = 0; k < p->n_macs; k++) {
+			mac_text(p->macs[k], buf, sizeof(buf));
+			add_device(byname, p->name, "mac", buf, "config");
+		}
+	}
 }
 
 static int client_dev(const struct bl_prefix *p, const char *profile, void *arg)
@@ -170,7 +208,7 @@ static int client_dev(const struct bl_prefix *p, const char *profile, void *arg)
 		if ((slash = strchr(buf, '/')))
 			*slash = '\0';
 	}
-	add_device(arg, profile, "address", buf);
+	add_device(arg, profile, "address", buf, "store");
 	return 0;
 }
 
@@ -179,13 +217,13 @@ static int mac_dev(const uint8_t mac[6], const char *profile, void *arg)
 	char buf[24];
 
 	mac_text(mac, buf, sizeof(buf));
-	add_device(arg, profile, "mac", buf);
+	add_device(arg, profile, "mac", buf, "store");
 	return 0;
 }
 
 static int id_dev(const struct bl_device *d, void *arg)
 {
-	add_device(arg, d->profile, "device_id", d->name);
+	add_device(arg, d->profile, "device_id", d->name, "store");
 	return 0;
 }
 
@@ -247,12 +285,7 @@ static void api_list(struct rs_req *q, struct rs_resp *r)
 		              RS_KV("detail", kg_strerror(rc ? rc : -ENOMEM)));
 		return;
 	}
-	for (int i = 0; i < cr->cfg.n_profiles; i++) /* the file's MACs, too */
-		for (int k = 0; k < cr->cfg.profiles[i].n_macs; k++) {
-			char buf[24];
-			mac_text(cr->cfg.profiles[i].macs[k], buf, sizeof(buf));
-			add_device(l.byname, cr->cfg.profiles[i].name, "mac", buf);
-		}
+	config_devices(l.byname, &cr->cfg);
 	rs__http_cfg_put(cr);
 	cJSON_Delete(l.byname);
 	free(l.scratch);
@@ -284,34 +317,14 @@ static bool profile_known(struct rs_http *h, const char *name, struct bl_profile
 	return known || bl_profile_read(rs_server_store(h->srv), name, rec) == 0;
 }
 
-/* The windows a record starts from when it first sets its own: the base profile's. */
-static void base_windows(struct rs_http *h, const char *name, struct bl_profile_rec *rec)
-{
-	struct rs_cfg_ref *cr = rs__http_cfg_get(h);
-	const struct rs_profile *b = NULL;
-
-	if ((rec->set & BL_PF_TEMPLATE) && rec->tmpl[0])
-		b = rs_profile_named(&cr->cfg, rec->tmpl);
-	if (!b)
-		b = rs_profile_named(&cr->cfg, name);
-	if (!b)
-		b = &cr->cfg.profiles[cr->cfg.default_profile];
-	rec->n_sched = 0;
-	for (int i = 0; i < b->n_schedules && i < BL_PROFILE_SCHED_MAX; i++)
-		rec->sched[rec->n_sched++] = (struct bl_profile_sched){
-		    b->schedules[i].days, b->schedules[i].bedtime, b->schedules[i].start,
-		    b->schedules[i].end, b->schedules[i].extra_block};
-	rs__http_cfg_put(cr);
-}
-
 /* Merge the request into the record. Returns 0 or a message for a 400. */
 static const char *merge(struct rs_http *h, const char *name, const struct rs_profile_req *in,
                          struct bl_profile_rec *rec)
 {
-	int m = 0;
-
-	if (in->set & BL_PF_TEMPLATE)
+	if (in->set & BL_PF_TEMPLATE) { /* first: the windows below start from the template's */
 		memcpy(rec->tmpl, in->rec.tmpl, sizeof(rec->tmpl));
+		rec->set |= BL_PF_TEMPLATE;
+	}
 	if (in->set & BL_PF_PRESET)
 		memcpy(rec->preset, in->rec.preset, sizeof(rec->preset));
 	if (in->set & BL_PF_MODE)
@@ -321,17 +334,14 @@ static const char *merge(struct rs_http *h, const char *name, const struct rs_pr
 		rec->block_del = (rec->block_del | in->block_remove) & ~in->block_add;
 	}
 	if (in->set & BL_PF_SCHEDULES) {
-		if (!(rec->set & BL_PF_SCHEDULES))
-			base_windows(h, name, rec);
-		for (int i = 0; i < rec->n_sched; i++) /* the bedtime is replaced, the rest kept */
-			if (!rec->sched[i].bedtime)
-				rec->sched[m++] = rec->sched[i];
-		rec->n_sched = m;
-		if (!in->bedtime_off) {
-			if (rec->n_sched >= BL_PROFILE_SCHED_MAX)
-				return "bedtime: the profile has no room for another window";
-			rec->sched[rec->n_sched++] = in->rec.sched[0];
-		}
+		struct rs_cfg_ref *cr = rs__http_cfg_get(h);
+		const char *bad = rs_profile_rec_windows(
+		    rec, rs_profile_rec_base(&cr->cfg, name, rec), in->bedtime_set,
+		    in->bedtime_off ? NULL : &in->rec.sched[0], in->windows_set, &in->rec.sched[1],
+		    in->n_windows);
+		rs__http_cfg_put(cr);
+		if (bad)
+			return bad;
 	}
 	if (in->set & BL_PF_BEDTIME_ALLOW) {
 		rec->n_allow = in->rec.n_allow;

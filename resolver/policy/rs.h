@@ -377,15 +377,20 @@ bool rs_schedule_active(const struct rs_schedule *s, int minute_of_week);
 /* Resolves a category name to its bit (bl_category_find's contract). Returns 0 or < 0. */
 typedef int (*rs_cat_find_fn)(void *arg, const char *name, int *bit);
 
-/* Any of {"template", "preset", "mode", "bedtime" (object or null), "bedtime_allow",
- * "block_add", "block_remove"}. Each given field sets its BL_PF_* bit in `set`; `rec` carries
- * the values (tmpl, preset, mode, allow; sched[0] the bedtime). */
+/* Any of {"template", "preset", "mode", "bedtime" (object or null), "schedules" (a list of
+ * {"days", "start", "end", "block": [categories]}), "bedtime_allow", "block_add",
+ * "block_remove"}. Each given field sets its BL_PF_* bit in `set` ("bedtime" and "schedules"
+ * both BL_PF_SCHEDULES); `rec` carries the values (tmpl, preset, mode, allow; sched[0] the
+ * bedtime, sched[1 .. n_windows] the schedules). */
 struct rs_profile_req {
 	unsigned set;              /* BL_PF_* of the fields given */
+	bool bedtime_set;          /* "bedtime" given: replaces the bedtime window */
 	bool bedtime_off;          /* "bedtime": null */
+	bool windows_set;          /* "schedules" given: replaces every other window */
+	int n_windows;             /* 0 .. BL_PROFILE_SCHED_MAX - 1 ("schedules": [] clears) */
 	uint64_t block_add;        /* "block_add" bits */
 	uint64_t block_remove;     /* "block_remove" bits */
-	struct bl_profile_rec rec; /* tmpl, preset, mode, sched[0] (bedtime), allow */
+	struct bl_profile_rec rec; /* tmpl, preset, mode, sched[] (see above), allow */
 };
 /* Parse `len` bytes of `json` (borrowed, need not be NUL-terminated; NULL = no body). Returns
  * 0 and fills `out`, or -EINVAL with a message in `err` (`errlen` bytes) naming the unknown
@@ -576,6 +581,24 @@ const struct rs_profile *rs_profile_resolve(const struct rs_decide_ctx *cx, cons
 /* Apply store record `rec` to `p` (a copy of its base): the fields the record sets. Returns
  * 0, or -1 for an unknown preset. Pure. */
 int rs_profile_apply_rec(struct rs_profile *p, const struct bl_profile_rec *rec);
+
+/* The profile a store record of `name` overlays: its template's config profile, else the
+ * config profile called `name`, else the default profile. Borrowed from `cfg`. */
+const struct rs_profile *rs_profile_rec_base(const struct rs_config *cfg, const char *name,
+                                             const struct bl_profile_rec *rec);
+
+/*
+ * Change `rec`'s schedule windows as PUT /api/profiles and `kidguard-ctl profile set` do: a
+ * record that has none of its own (BL_PF_SCHEDULES unset) first takes `base`'s
+ * (rs_profile_rec_base); with `set_bedtime`, the bedtime window is replaced by `*bedtime`
+ * (NULL: removed); with `set_windows`, every other window by the `n_windows` at `windows`.
+ * The rest is kept, in order, then the new windows, then the new bedtime. Sets
+ * BL_PF_SCHEDULES. All borrowed. Returns NULL, or why not (no room: a 400 / exit 1).
+ */
+const char *rs_profile_rec_windows(struct bl_profile_rec *rec, const struct rs_profile *base,
+                                   bool set_bedtime, const struct bl_profile_sched *bedtime,
+                                   bool set_windows, const struct bl_profile_sched *windows,
+                                   int n_windows);
 
 /* Who asks. All borrowed; any may be NULL. */
 struct rs_client {

@@ -43,8 +43,10 @@ static bool preset_known(const char *name)
 	return ok;
 }
 
-/* "bedtime": {"start": "21:00", "end": "06:30", "days": ["mon", ...]} (days: daily). */
-static int body_bedtime(const cJSON *b, struct bl_profile_sched *s, char *err, size_t errlen)
+/* A window's days and times: {"start": "21:00", "end": "06:30", "days": ["mon", ...]}
+ * (without days: daily) into `s`; `what` names the field in the error. */
+static int body_window(const cJSON *b, const char *what, struct bl_profile_sched *s, char *err,
+                       size_t errlen)
 {
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(b, "start");
 	const cJSON *en = cJSON_GetObjectItemCaseSensitive(b, "end");
@@ -54,16 +56,17 @@ static int body_bedtime(const cJSON *b, struct bl_profile_sched *s, char *err, s
 	size_t n = 0;
 
 	if (!cJSON_IsString(st) || !cJSON_IsString(en) || strlen(st->valuestring) > 5 ||
-	    strlen(en->valuestring) > 5) {
+	    strlen(en->valuestring) > 5 || (days && !cJSON_IsArray(days))) {
 		snprintf(err, errlen,
-		         "bedtime: expected {\"start\":\"21:00\",\"end\":\"06:30\","
-		         "\"days\":[\"mon\",...]} or null");
+		         "%s: expected {\"start\":\"21:00\",\"end\":\"06:30\","
+		         "\"days\":[\"mon\",...]}",
+		         what);
 		return -EINVAL;
 	}
 	cJSON_ArrayForEach(it, days)
 	{
 		if (!cJSON_IsString(it) || strlen(it->valuestring) != 3 || n + 5 > sizeof(dl)) {
-			snprintf(err, errlen, "bedtime: days: expected names such as \"mon\"");
+			snprintf(err, errlen, "%s: days: expected names such as \"mon\"", what);
 			return -EINVAL;
 		}
 		n +=
@@ -71,11 +74,76 @@ static int body_bedtime(const cJSON *b, struct bl_profile_sched *s, char *err, s
 	}
 	snprintf(range, sizeof(range), "%s-%s", st->valuestring, en->valuestring);
 	if (rs_schedule_parse(n ? dl : "daily", range, &rs) < 0) {
-		snprintf(err, errlen, "bedtime: bad days or times (%s %s)", n ? dl : "daily",
+		snprintf(err, errlen, "%s: bad days or times (%s %s)", what, n ? dl : "daily",
 		         range);
 		return -EINVAL;
 	}
-	*s = (struct bl_profile_sched){rs.days, true, rs.start, rs.end, 0};
+	*s = (struct bl_profile_sched){rs.days, false, rs.start, rs.end, 0};
+	return 0;
+}
+
+/* "bedtime": a window (or null, handled by the caller). */
+static int body_bedtime(const cJSON *b, struct bl_profile_sched *s, char *err, size_t errlen)
+{
+	if (!cJSON_IsObject(b)) {
+		snprintf(err, errlen,
+		         "bedtime: expected {\"start\":\"21:00\",\"end\":\"06:30\","
+		         "\"days\":[\"mon\",...]} or null");
+		return -EINVAL;
+	}
+	if (body_window(b, "bedtime", s, err, errlen) < 0)
+		return -EINVAL;
+	s->bedtime = true;
+	return 0;
+}
+
+/* "schedules": [{"days", "start", "end", "block": [categories]}, ...] into
+ * rec->sched[1 ..]: the windows in which more categories are blocked (the config's
+ * `schedule = DAYS HH:MM-HH:MM block CATS`). One slot stays for the bedtime. */
+static int body_schedules(const cJSON *a, rs_cat_find_fn find, void *arg, struct rs_profile_req *o,
+                          char *err, size_t errlen)
+{
+	const cJSON *it;
+	char what[32], msg[128];
+	int n = 0;
+
+	if (!cJSON_IsArray(a)) {
+		snprintf(err, errlen, "schedules: expected a list of windows");
+		return -EINVAL;
+	}
+	cJSON_ArrayForEach(it, a)
+	{
+		const cJSON *block = cJSON_GetObjectItemCaseSensitive(it, "block");
+		struct bl_profile_sched *s;
+
+		if (n + 1 >= BL_PROFILE_SCHED_MAX) {
+			snprintf(err, errlen, "schedules: at most %d windows",
+			         BL_PROFILE_SCHED_MAX - 1);
+			return -EINVAL;
+		}
+		s = &o->rec.sched[1 + n];
+		snprintf(what, sizeof(what), "schedules[%d]", n);
+		if (!cJSON_IsObject(it)) {
+			snprintf(err, errlen, "%s: expected an object", what);
+			return -EINVAL;
+		}
+		if (body_window(it, what, s, err, errlen) < 0)
+			return -EINVAL;
+		if (!cJSON_IsArray(block)) {
+			snprintf(err, errlen, "%s: block: expected a list of categories", what);
+			return -EINVAL;
+		}
+		if (rs_json_categories(block, find, arg, &s->extra_block, msg, sizeof(msg)) < 0) {
+			snprintf(err, errlen, "%s: block: %s", what, msg);
+			return -EINVAL;
+		}
+		if (!s->extra_block) {
+			snprintf(err, errlen, "%s: block: expected at least one category", what);
+			return -EINVAL;
+		}
+		n++;
+	}
+	o->n_windows = n;
 	return 0;
 }
 
@@ -147,6 +215,7 @@ int rs_profile_json(const char *json, size_t len, rs_cat_find_fn find, void *arg
 	const cJSON *rm = cJSON_GetObjectItemCaseSensitive(j, "block_remove");
 	const cJSON *bed = cJSON_GetObjectItemCaseSensitive(j, "bedtime");
 	const cJSON *allow = cJSON_GetObjectItemCaseSensitive(j, "bedtime_allow");
+	const cJSON *wins = cJSON_GetObjectItemCaseSensitive(j, "schedules");
 	struct rs_profile_req *o = calloc(1, sizeof(*o));
 	int rc = -EINVAL;
 
@@ -167,8 +236,15 @@ int rs_profile_json(const char *json, size_t len, rs_cat_find_fn find, void *arg
 		o->set |= BL_PF_BLOCK;
 	if (bed) {
 		o->set |= BL_PF_SCHEDULES;
+		o->bedtime_set = true;
 		o->bedtime_off = cJSON_IsNull(bed);
 		if (!o->bedtime_off && body_bedtime(bed, &o->rec.sched[0], err, errlen) < 0)
+			goto done;
+	}
+	if (wins) {
+		o->set |= BL_PF_SCHEDULES;
+		o->windows_set = true;
+		if (body_schedules(wins, find, arg, o, err, errlen) < 0)
 			goto done;
 	}
 	if (allow) {

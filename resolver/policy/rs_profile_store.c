@@ -75,6 +75,51 @@ int rs_profile_apply_rec(struct rs_profile *p, const struct bl_profile_rec *rec)
 	return 0;
 }
 
+const struct rs_profile *rs_profile_rec_base(const struct rs_config *cfg, const char *name,
+                                             const struct bl_profile_rec *rec)
+{
+	const struct rs_profile *b = NULL;
+
+	if ((rec->set & BL_PF_TEMPLATE) && rec->tmpl[0])
+		b = rs_profile_named(cfg, rec->tmpl);
+	if (!b)
+		b = rs_profile_named(cfg, name);
+	return b ? b : &cfg->profiles[cfg->default_profile];
+}
+
+const char *rs_profile_rec_windows(struct bl_profile_rec *rec, const struct rs_profile *base,
+                                   bool set_bedtime, const struct bl_profile_sched *bedtime,
+                                   bool set_windows, const struct bl_profile_sched *windows,
+                                   int n_windows)
+{
+	int m = 0;
+
+	if (!(rec->set & BL_PF_SCHEDULES)) { /* the first change starts from the file's */
+		rec->n_sched = 0;
+		for (int i = 0; i < base->n_schedules && i < BL_PROFILE_SCHED_MAX; i++) {
+			const struct rs_schedule *s = &base->schedules[i];
+			rec->sched[rec->n_sched++] = (struct bl_profile_sched){
+			    s->days, s->bedtime, s->start, s->end, s->extra_block};
+		}
+	}
+	for (int i = 0; i < rec->n_sched; i++)
+		if (rec->sched[i].bedtime ? !set_bedtime : !set_windows)
+			rec->sched[m++] = rec->sched[i];
+	rec->n_sched = m;
+	for (int i = 0; set_windows && i < n_windows; i++) {
+		if (rec->n_sched >= BL_PROFILE_SCHED_MAX)
+			return "schedules: the profile has no room for another window";
+		rec->sched[rec->n_sched++] = windows[i];
+	}
+	if (set_bedtime && bedtime) {
+		if (rec->n_sched >= BL_PROFILE_SCHED_MAX)
+			return "bedtime: the profile has no room for another window";
+		rec->sched[rec->n_sched++] = *bedtime;
+	}
+	rec->set |= BL_PF_SCHEDULES;
+	return NULL;
+}
+
 /* Decode the record of `name` into slot `s`. Sets s->result. */
 static void resolve_slot(const struct rs_decide_ctx *cx, struct rs_profile_scratch *sc, int i,
                          const char *name)

@@ -145,8 +145,9 @@ static void fuzz_form(const char *body, size_t len)
 }
 
 /* PUT /api/profiles and POST /api/profiles/devices: a refused body leaves the output
- * untouched; an accepted one holds only valid names, a bedtime in range, allow names the
- * store accepts, and a record that encodes and decodes to itself. */
+ * untouched; an accepted one holds only valid names, a bedtime and schedule windows in range
+ * (minutes 0..1440: "24:00" ends a day; each window blocking known categories), allow names
+ * the store accepts, and a record that encodes and decodes to itself. */
 static void fuzz_profile(const char *body)
 {
 	static struct rs_profile_req req;
@@ -163,12 +164,28 @@ static void fuzz_profile(const char *body)
 	} else {
 		FUZZ_CHECK(!req.rec.tmpl[0] || bl_profile_name_valid(req.rec.tmpl));
 		FUZZ_CHECK(req.rec.n_allow <= BL_PROFILE_ALLOW_MAX);
-		if ((req.set & BL_PF_SCHEDULES) && !req.bedtime_off)
-			FUZZ_CHECK(req.rec.sched[0].start < 1440 && req.rec.sched[0].end < 1440 &&
+		bool bed = req.bedtime_set && !req.bedtime_off;
+		int nw = req.windows_set ? req.n_windows : 0;
+		FUZZ_CHECK(!(req.bedtime_set || req.windows_set) || (req.set & BL_PF_SCHEDULES));
+		if (bed)
+			FUZZ_CHECK(req.rec.sched[0].start <= 1440 && req.rec.sched[0].end <= 1440 &&
 			           req.rec.sched[0].bedtime);
+		FUZZ_CHECK(nw >= 0 && nw < BL_PROFILE_SCHED_MAX);
+		for (int i = 1; i <= nw; i++) {
+			const struct bl_profile_sched *w = &req.rec.sched[i];
+			FUZZ_CHECK(w->start <= 1440 && w->end <= 1440 && !w->bedtime && w->days &&
+			           !(w->days & 0x80) && w->extra_block &&
+			           !(w->extra_block & ~cats_known));
+		}
 		for (int i = 0; i < req.rec.n_allow; i++)
 			check_name(bl_profile_rec_allow(&req.rec, i));
-		req.rec.n_sched = (req.set & BL_PF_SCHEDULES) && !req.bedtime_off ? 1 : 0;
+		/* the record as the API stores it: the windows, then the bedtime if it fits */
+		bed = bed && nw < BL_PROFILE_SCHED_MAX - 1;
+		if (bed)
+			req.rec.sched[1 + nw] = req.rec.sched[0];
+		memmove(&req.rec.sched[0], &req.rec.sched[1],
+		        (size_t)(nw + bed) * sizeof(req.rec.sched[0]));
+		req.rec.n_sched = nw + bed;
 		n = bl_profile_rec_encode(&req.rec, buf, sizeof(buf));
 		FUZZ_CHECK(n > 0);
 		FUZZ_CHECK(bl_profile_rec_decode(buf, (size_t)n, &back) == 0);

@@ -1,6 +1,6 @@
 // Drive the dashboard's Family page in Debian's headless Chromium (playwright-core), for
 // test_family.py. Usage: node family_check.cjs '{"url", "out", "token", "user_dir", "little",
-// "big", "tablet", "play", "bet", "bed_from", "bed_to"}'
+// "big", "little_addr", "tablet", "play", "bet", "bed_from", "bed_to"}'
 // After each change it prints {"step": NAME} and waits for "go" on stdin, while the test checks
 // the change over DNS. Exits 1 on the first failed expectation.
 "use strict";
@@ -90,6 +90,13 @@ async function vietnamese(seen, errors) {
     await page.waitForSelector(card(A.big));
     expect(await page.isHidden("#page-overview"), "the overview is hidden on the Family page");
 
+    // little's address from kidguard.conf's clients =: listed, marked, and not movable here
+    const confDev = `${card(A.little)} li[data-device="${A.little_addr}"][data-source="config"]`;
+    await page.waitForSelector(confDev);
+    seen.conf_device = await page.textContent(confDev);
+    expect(!(await page.$(confDev + " select")) && !(await page.$(confDev + " button")),
+      "a device of kidguard.conf has no move or remove control");
+
     // add the tablet to little's profile from "recently seen devices"
     const seenLi = `#seen-list li[data-seen="${A.tablet}"]`;
     await page.waitForSelector(seenLi);
@@ -130,6 +137,20 @@ async function vietnamese(seen, errors) {
     await page.waitForFunction((id) => !document.getElementById(id).textContent.includes(":"),
       `p-${A.big}-bedtime`);
     await step("bedtime_cleared");
+
+    // a schedule for big: games blocked every day in the window around the clock's now
+    const wins = `#p-${A.big}-schedules`;
+    await page.selectOption(`#p-${A.big}-sched-cat`, "games");
+    await page.selectOption(`#p-${A.big}-sched-days`, "all");
+    await page.fill(`#p-${A.big}-sched-start`, A.bed_from);
+    await page.fill(`#p-${A.big}-sched-end`, A.bed_to);
+    await page.click(`#p-${A.big}-sched-add`);
+    await page.waitForSelector(`${wins} li[data-window="0"]`);
+    seen.schedule = await page.textContent(`${wins} li[data-window="0"]`);
+    await step("schedule");
+    await page.click(`${wins} li[data-window="0"] button`);
+    await page.waitForSelector(`${wins} li.empty`);
+    await step("schedule_removed");
 
     // little's age tier
     await page.selectOption(`#p-${A.little}-tier`, "9to12");

@@ -263,8 +263,14 @@ def store_version(state):
     return int(m.group(1)) if m else None
 
 
-def ctl_info(state):
-    r = kgtest.run_cmd([tool("kidguard-ctl"), "-d", state, "info"])
+def ctl_info(state, lang=None):
+    """kidguard-ctl info; with `lang` (e.g. "vi_VN.UTF-8") in that language."""
+    env = None
+    if lang:
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")}
+        env["LANG"] = lang
+    r = kgtest.run_cmd([tool("kidguard-ctl"), "-d", state, "info"], env=env)
     return r.stdout + r.stderr
 
 

@@ -679,6 +679,8 @@ class Daemon:
         self.conf = os.path.join(workdir, name + ".ini")
         self.stderr_path = os.path.join(workdir, name + ".stderr")
         self.proc = None
+        # a command to run the daemon under (setpriv ...) and options before -c
+        self.prefix, self.args = [], []
         sections = {s: dict(kv) for s, kv in DEFAULTS.items()}
         listen = "127.0.0.1:%d" % self.port
         if v6:
@@ -701,7 +703,8 @@ class Daemon:
                                  "KG_BUILD_DIR / --build-dir / KG_DAEMON)" % self.binary)
         self._err = open(self.stderr_path, "w")
         env = dict(os.environ, **self.env) if self.env else None
-        self.proc = subprocess.Popen([self.binary, "-c", self.conf], stdout=self._err,
+        self.proc = subprocess.Popen(self.prefix + [self.binary] + self.args + ["-c", self.conf],
+                                     stdout=self._err,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      env=env)
         if wait:

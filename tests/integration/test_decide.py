@@ -4,8 +4,9 @@
 DecideAgreementTest: for a table of cases (address rules, the subscriber table, a MAC from a
 trusted forwarder, a schedule and a bedtime window via KIDGUARD_FAKE_NOW, safe search, bypass
 canaries, local and feed rules), the DNS answer, `kidguard-ctl check --json`, GET
-/api/check?client= and the block page (fetched from the client's own address) all say the same:
-blocked or not, the same answer, the same deciding step and EDE text.
+/api/check?client= and the block page (fetched from the client's own address, or for the
+device the router names by MAC from that device's address, which never asked us) all say the
+same: blocked or not, the same answer, the same deciding step and EDE text.
 
 StaleFeedTest: the same agreement when a feed's signed manifest has expired and
 on_stale = fail_closed blocks everything for profiles that block anything.
@@ -33,6 +34,8 @@ import dns.edns  # noqa: E402
 LITTLE, TEEN, SLEEPY, OPEN, SUBSCRIBER, STRANGER, ROUTER = (
     "127.0.0.2", "127.0.0.3", "127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.9", "127.0.0.1")
 MAC = "02:00:00:00:00:01"
+DEVICE = "127.0.0.11"  # the MAC-identified tablet's own address: it asks the router, not us
+DEVICE2 = "127.0.0.12"  # a device the router names by MAC and by address (ECS)
 
 EXTRA = [
     ("forcesafesearch.google.com.", "A", 300, "216.239.38.120"),
@@ -263,8 +266,12 @@ class DecideAgreementTest(DecideBase):
                 ok = ok and bool(ede) and ede[0][1] == ctl["detail"] == api["detail"]
                 row.append("ede=%r ctl=%r api=%r" % (ede[0][1] if ede else None,
                                                      ctl["detail"], api["detail"]))
-            if not extra:
-                st, text = block_page(self.bp_port, client, name)
+            # The browser's address: the client's own, or for a device the router names by
+            # MAC, the device's (the DNS never saw it; the block page finds the device by the
+            # router's recent query for this name). ECS addresses cannot be bound here.
+            browser = DEVICE if kind == "mac" else client
+            if kind != "ecs":
+                st, text = block_page(self.bp_port, browser, name)
                 blocked = "This site is blocked" in text
                 row.append("page=%s/%s" % (blocked, page_reason(text)))
                 ok = ok and st == 200 and blocked == (want not in ("forward", "rewrite"))
@@ -274,6 +281,42 @@ class DecideAgreementTest(DecideBase):
                 problems.append(" ".join(row))
         self.assertEqual(problems, [], "\n" + "\n".join(problems))
         self.assertGreaterEqual(len(CASES), 40)
+
+
+class BlockPageBehindRouterTest(DecideBase):
+    """The block page for a device the router (a trusted forwarder) names: by MAC, it is the
+    device that asked for this very name just before; by MAC and ECS, the device whose
+    address the router sent, whatever the name."""
+
+    def page_blocked(self, browser, name):
+        st, text = block_page(self.bp_port, browser, name)
+        self.assertEqual(st, 200)
+        return "This site is blocked" in text
+
+    def test_mac_device_found_by_the_name_it_asked(self):
+        up, d = self.start()
+        mac_opt = dns.edns.GenericOption(65001, bytes.fromhex(MAC.replace(":", "")))
+        name = "x.evil.kg.test"  # adult: blocked for the MAC's profile (9to12), not default
+        # nobody behind the router asked for it: the browser's own address (default)
+        self.assertFalse(self.page_blocked(DEVICE, name))
+        r = query(d.port, name + ".", "A", source=ROUTER, edns=0, options=[mac_opt])
+        self.assertEqual(dns_answer(r, name), "sinkhole")
+        self.assertTrue(self.page_blocked(DEVICE, name), "the MAC device's answer")
+        # another name the tablet did not ask stays the browser's own decision
+        self.assertFalse(self.page_blocked(DEVICE, "y.evil.kg.test"))
+        # a client that asks us itself is never taken for the router's device
+        query(d.port, "www.kg.test.", "A", source=STRANGER, edns=0)
+        self.assertFalse(self.page_blocked(STRANGER, name))
+
+    def test_mac_and_ecs_device_found_by_its_address(self):
+        up, d = self.start()
+        mac_opt = dns.edns.GenericOption(65001, bytes.fromhex(MAC.replace(":", "")))
+        ecs_opt = dns.edns.ECSOption(DEVICE2, 32)
+        r = query(d.port, "www.kg.test.", "A", source=ROUTER, edns=0, options=[mac_opt, ecs_opt])
+        self.assertEqual(dns_answer(r, "www.kg.test"), "forward")
+        # the router named this address: any name is decided for the MAC's profile
+        self.assertTrue(self.page_blocked(DEVICE2, "z.evil.kg.test"))
+        self.assertFalse(self.page_blocked(DEVICE, "z.evil.kg.test"))
 
 
 class StaleFeedTest(DecideBase):

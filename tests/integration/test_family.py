@@ -10,7 +10,9 @@ took effect at the next query, and answers "go" to let the page continue:
   child's profile: its next queries get each profile's answers;
 - a site allowed for one child resolves for that child while the other stays blocked;
 - a bedtime set in the page blocks under the fake schedule clock (KIDGUARD_FAKE_NOW), and
-  clearing it lets names through again;
+  clearing it lets names through again; so does a schedule (games blocked in a window);
+- the address kidguard.conf's `clients =` gives a child is on its card, marked "from
+  kidguard.conf", with no move or remove control;
 - a changed age tier changes what the child gets;
 - "only the allowed sites" (a walled garden) leaves the child the sites allowed for it;
 - "Why is a site blocked?" for a device answers as the DNS did;
@@ -51,7 +53,8 @@ def vietnamese_args(block_url):
     tabs = [vi["family.tab_overview"], vi["family.tab_family"]]
     return {"english": english, "block_url": block_url, "block_title": vi["block.title"],
             "vietnamese": {"family": tabs + [vi["family.tier"], vi["family.seen_title"],
-                                             vi["family.sites"]],
+                                             vi["family.sites"], vi["family.schedules"],
+                                             vi["family.from_conf"]],
                            "overview": tabs}}
 
 
@@ -123,7 +126,8 @@ class FamilyPageTest(kgtest.KGTestCase):
         os.makedirs(out_dir, exist_ok=True)
         args = {"url": "http://127.0.0.1:%d/" % hp, "out": out_dir, "token": token,
                 "user_dir": os.path.join(self.tmp, "chromium-profile"),
-                "little": "little", "big": "big", "tablet": TABLET, "mac": "02:00:00:00:00:07",
+                "little": "little", "big": "big", "little_addr": LITTLE, "tablet": TABLET,
+                "mac": "02:00:00:00:00:07",
                 "play": PLAY, "bet": BET, "bed_from": bed_from, "bed_to": bed_to,
                 "block_host": EVIL,
                 "vi": vietnamese_args("http://%s:%d/" % (EVIL, bp))}
@@ -155,6 +159,15 @@ class FamilyPageTest(kgtest.KGTestCase):
         self.step("bedtime_cleared")
         self.assertEqual(self.a(WWW, BIG), {"192.0.2.1"}, "no bedtime after clearing it")
         self.go()
+        self.step("schedule")  # big: games blocked every day, in the window around now
+        r = query(d.port, PLAY + ".", source=BIG, edns=0)
+        self.assertEqual(answer_rdata(r, "A"), SINK, "big's schedule blocks games")
+        self.assertIn("games", " ".join(t for _, t in ede_options(r)))
+        self.assertEqual(self.a(WWW, BIG), {"192.0.2.1"}, "only games")
+        self.go()
+        self.step("schedule_removed")
+        self.assertEqual(self.a(PLAY, BIG), {"192.0.2.67"}, "no schedule after removing it")
+        self.go()
         self.step("tier")  # little becomes 9to12: games allowed
         self.assertEqual(self.a(PLAY, LITTLE), {"192.0.2.67"}, "9to12 lets games through")
         self.assertEqual(self.a(BET, BIG), SINK)
@@ -170,6 +183,8 @@ class FamilyPageTest(kgtest.KGTestCase):
         self.go()
         self.assertEqual(self.p.wait(timeout=60), 0, self.p.stderr.read())
         sys.stderr.write("\nfamily page saw: %s\n" % json.dumps(seen))
+        self.assertIn("from kidguard.conf", seen["conf_device"])
+        self.assertIn("Games", seen["schedule"])
         self.assertTrue(seen["whom_device"].startswith("Blocked"), seen)
         self.assertIn("for big", seen["whom_device"])
         self.assertLessEqual(seen["phone_overflow_family"], 0)

@@ -418,6 +418,9 @@ class FleetTest(kgtest.KGTestCase):
         info = kgfeed.ctl_info(state)
         self.assertIn("subscribers    2 prefixes, fleet version 1, drift 0", info)
         self.assertRegex(info, r"table hash     %012x[0-9a-f]{52}" % h)
+        info = kgfeed.ctl_info(state, lang="vi_VN.UTF-8")  # gettext, po/vi.po
+        self.assertIn("thuê bao       2 dải địa chỉ, phiên bản bảng 1, độ lệch 0", info)
+        self.assertRegex(info, r"mã băm bảng    %012x[0-9a-f]{52}" % h)
         out = run_ctl(["clients", "lookup", "192.0.2.9"], state=state)
         self.assertEqual(out.stdout.split()[1], "kids", out.stdout)
 

@@ -4,7 +4,8 @@ in the store and changed over the API and kidguard-ctl, checked in real DNS answ
 
 Two children with different tiers (little: under9, big: 13to15) and a default adult. An
 exception for one child leaves the other blocked; a device moved over the API gets its new
-profile at the next query; bedtime set over the API applies (fake clock); a walled-garden
+profile at the next query; bedtime and schedules set over the API apply (the real clock, in a
+window around now); the file's devices are listed, marked read-only; a walled-garden
 profile resolves only allow-listed and child-safe names; changes survive a restart; unknown
 presets, categories and templates are refused (400 / exit 1).
 """
@@ -148,8 +149,9 @@ class HouseholdTest(kgtest.KGTestCase):
         st, j = self.api("GET", "/api/profiles")
         prof = {p["name"]: p for p in j["profiles"]}
         self.assertEqual(prof["tiny"]["source"], "store")
-        self.assertIn({"kind": "address", "value": TABLET}, prof["tiny"]["devices"])
-        self.assertNotIn({"kind": "address", "value": TABLET}, prof["big"]["devices"])
+        self.assertIn({"kind": "address", "value": TABLET, "source": "store"},
+                      prof["tiny"]["devices"])
+        self.assertNotIn(TABLET, [x["value"] for x in prof["big"]["devices"]])
         self.assertEqual(prof["tiny"]["rules"][0]["name"], "play.kg.test")
         self.assertIn("under9", j["presets"])
         # the store is the source of truth: a restart keeps all of it
@@ -217,6 +219,79 @@ class HouseholdTest(kgtest.KGTestCase):
         st, j = self.api("PUT", "/api/profiles?name=big", {"bedtime": None})
         self.assertEqual(st, 200, j)
         self.assertEqual(self.ip(d, "school.kg.test.", BIG), {"192.0.2.68"})
+
+    def test_schedules_from_the_api(self):
+        """A profile's schedules (windows that block more categories) are shown and edited
+        over the API like its bedtime; each replaces only itself; the next query obeys."""
+        now = time.time()
+        start = now - now % 60 - 120  # inside a window that started two minutes ago
+        t, e = time.localtime(start), time.localtime(start + 3600)
+        hm = lambda x: "%02d:%02d" % (x.tm_hour, x.tm_min)  # noqa: E731
+        e2 = time.localtime(start + 6000)
+        up, d = self.start()
+        r = run_ctl(["deny", "add", "learn.kg.test", "--category", "games"], state=d.state)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.ip(d, "learn.kg.test.", BIG), {"192.0.2.69"}, "13to15: games ok")
+        # a bedtime outside now, then a games window around now: both kept
+        st, j = self.api("PUT", "/api/profiles?name=big",
+                         {"bedtime": {"start": hm(e), "end": hm(time.localtime(start + 7200))}})
+        self.assertEqual(st, 201, j)
+        win = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": hm(t),
+               "end": hm(e), "block": ["games"]}
+        st, j = self.api("PUT", "/api/profiles?name=big", {"schedules": [win]})
+        self.assertEqual(st, 200, j)
+        r = query(d.port, "learn.kg.test.", "A", source=BIG, edns=0)
+        self.assertEqual(a_records(r), {"0.0.0.0"}, "the window blocks games now")
+        self.assertIn("games", " ".join(x for _, x in ede_options(r)))
+        self.assertEqual(self.ip(d, "school.kg.test.", BIG), {"192.0.2.68"}, "only games")
+        st, j = self.api("GET", "/api/profiles")
+        big = [p for p in j["profiles"] if p["name"] == "big"][0]
+        self.assertEqual(big["schedules"], [win])
+        self.assertEqual(big["bedtime"]["start"], hm(e), "the bedtime stays")
+        r = run_ctl(["profile", "show", "big"], config=d.conf)
+        self.assertIn("schedule       mon,tue,wed,thu,fri,sat,sun %s-%s block games"
+                      % (hm(t), hm(e)), r.stdout)
+        # a new bedtime keeps the schedules; "schedules": [] clears them, not the bedtime
+        st, j = self.api("PUT", "/api/profiles?name=big",
+                         {"bedtime": {"start": hm(e), "end": hm(time.localtime(start + 5400))}})
+        self.assertEqual(st, 200, j)
+        self.assertEqual(a_records(query(d.port, "learn.kg.test.", "A", source=BIG)),
+                         {"0.0.0.0"})
+        # kidguard-ctl changes the bedtime the same way (one function): the window stays
+        r = run_ctl(["profile", "set", "big", "bedtime=%s-%s" % (hm(e), hm(e2))],
+                    config=d.conf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        st, j = self.api("GET", "/api/profiles")
+        big = [p for p in j["profiles"] if p["name"] == "big"][0]
+        self.assertEqual((big["schedules"], big["bedtime"]["end"]), ([win], hm(e2)))
+        st, j = self.api("PUT", "/api/profiles?name=big", {"schedules": []})
+        self.assertEqual(st, 200, j)
+        self.assertEqual(self.ip(d, "learn.kg.test.", BIG), {"192.0.2.69"}, "window gone")
+        st, j = self.api("GET", "/api/profiles")
+        big = [p for p in j["profiles"] if p["name"] == "big"][0]
+        self.assertEqual(big["schedules"], [])
+        self.assertIsNotNone(big["bedtime"])
+        # bad windows are refused, naming the window and what is wrong
+        for body, word in (({"schedules": [dict(win, block=["nosuchcat"])]}, "nosuchcat"),
+                           ({"schedules": [dict(win, end="25:00")]}, "schedules[0]"),
+                           ({"schedules": [dict(win, block=[])]}, "at least one"),
+                           ({"schedules": [win] * 8}, "at most 7")):
+            st, j = self.api("PUT", "/api/profiles?name=big", body)
+            self.assertEqual(st, 400, (body, j))
+            self.assertIn(word, j["error"])
+
+    def test_config_devices_listed(self):
+        """The devices kidguard.conf's clients = names are on the profile, marked as the
+        file's (read-only); the dashboard's are marked as the store's."""
+        up, d = self.start()
+        st, j = self.api("POST", "/api/profiles/devices", {"profile": "little", "address": TABLET})
+        self.assertEqual(st, 200, j)
+        st, j = self.api("GET", "/api/profiles")
+        devs = {p["name"]: p["devices"] for p in j["profiles"]}
+        self.assertIn({"kind": "address", "value": LITTLE, "source": "config"}, devs["little"])
+        self.assertIn({"kind": "address", "value": TABLET, "source": "store"}, devs["little"])
+        self.assertIn({"kind": "address", "value": BIG, "source": "config"}, devs["big"])
+        self.assertEqual(devs["default"], [])
 
     def test_walled_garden(self):
         up, d = self.start()

@@ -375,6 +375,17 @@ class CtlI18nTest(kgtest.KGTestCase):
         helps = self.ctl("vi_VN.UTF-8", ["--help"], state)
         self.assertIn("cách dùng: kidguard-ctl", helps)
         self.assertIn("các lệnh:", helps)
+        # the household's commands (issue 17) too: usage and errors
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")}
+        env["LANG"] = "vi_VN.UTF-8"
+        r = run_ctl(["profile", "set", "kids", "bedtime=late"], state=state, env=env)
+        self.assertIn("cần HH:MM-HH:MM[@NGÀY]", r.stderr)
+        r = run_ctl(["profile", "device", "add", "nobody", "--address", "192.0.2.1"],
+                    state=state, env=env)
+        self.assertIn("không có hồ sơ nobody", r.stderr)
+        r = run_ctl(["profile"], state=state, env=env)
+        self.assertIn("cách dùng: kidguard-ctl profile", r.stderr)
         # scripts read --json: the same in every language
         j_vi = json.loads(self.ctl("vi_VN.UTF-8", ["check", "x.bad.kg.test", "--json"], state))
         j_en = json.loads(self.ctl("C", ["check", "x.bad.kg.test", "--json"], state))

@@ -54,6 +54,8 @@ class KeyRolloverTest(kgtest.KGTestCase):
         self.assertIn("announced", out)
         self.assertIn("announced key  %s from %d" % (base64.b64decode(new_pub).hex(), t_from),
                       kgfeed.ctl_info(state))
+        self.assertIn("khóa đã báo    %s từ %d" % (base64.b64decode(new_pub).hex(), t_from),
+                      kgfeed.ctl_info(state, lang="vi_VN.UTF-8"))
 
         # v2 signed by A and B (the publisher's transition), v3 by B only, before its date:
         # the appliance pins only A, and B does not count yet.

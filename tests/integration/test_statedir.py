@@ -135,6 +135,28 @@ class StateDirTest(kgtest.KGTestCase):
 SYNC_USER = "daemon"  # an account Debian always has, other than SERVICE_USER
 
 
+UNIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "packaging",
+                    "kidguard.service")
+
+
+def unit_setting(key):
+    """The (last) value of `key` in the shipped systemd unit."""
+    value = None
+    with open(UNIT) as f:
+        for line in f:
+            if line.startswith(key + "="):
+                value = line.split("=", 1)[1].strip()
+    return value
+
+
+def proc_status(pid, field):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return line.split()[1:]
+    return None
+
+
 def proc_uid(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -192,6 +214,63 @@ class SyncUserTest(kgtest.KGTestCase):
         self.assertTrue(kgtest.wait_until(lambda: new_pid() is not None, 15),
                         d.log_text()[-3000:])
         self.assertEqual(proc_uid(new_pid()), pwd.getpwnam(SYNC_USER).pw_uid)
+        self.assertAliveAndAnswering(d)
+
+
+    def test_under_the_units_privileges(self):
+        """The shipped unit starts kidguard as root with `-u kidguard` and a bounding set:
+        with exactly that set (setpriv, as systemd would; NoNewPrivileges too) and no
+        [server] user in the config, it binds port 53, the resolver ends as the -u user with
+        no capability left, the sync process as [sync] user with none, and only the sync
+        launcher keeps the bounding set."""
+        import kgfeed
+        import shutil
+        setpriv = shutil.which("setpriv")
+        if not setpriv:
+            self.skipTest("setpriv (util-linux) missing")
+        self.assertIsNone(unit_setting("User"), "the unit starts as root")
+        execstart = unit_setting("ExecStart").split()
+        self.assertEqual(execstart[1:3], ["-u", "kidguard"], execstart)
+        caps = unit_setting("CapabilityBoundingSet").split()
+        bset = "-all," + ",".join("+" + c[len("CAP_"):].lower() for c in caps)
+        os.chmod(self.tmp, 0o755)
+        pki = kgfeed.Pki(self.tmp)
+        pub = kgfeed.Publisher(self.tmp)
+        names = kgfeed.write_list(os.path.join(self.tmp, "list.txt"), ["unit.kg-syncuser.test"])
+        pub.publish([("gambling", names, "domains")])
+        srv = kgfeed.FeedServer(self.tmp, pub.dir, pki).start()
+        self.addCleanup(srv.stop)
+        up = self.start_upstream()
+        low = "127.0.0.77"  # port 53 there: CAP_NET_BIND_SERVICE must be in the set
+        d = self.start_daemon("127.0.0.1:%d" % up.port, {
+            "server": {"listen": "127.0.0.1:%d, %s:53" % (kgtest.free_port(v6=False), low)},
+            "sync": {"url": srv.url(), "public_keys": pub.pub, "ca_file": pki.ca,
+                     "interval": 3600, "user": SYNC_USER}}, start=False, v6=False)
+        d.port = int(d.sections["server"]["listen"].split(",")[0].rsplit(":", 1)[1])
+        d.write_config()
+        d.prefix = [setpriv, "--bounding-set=" + bset, "--inh-caps=-all", "--no-new-privs"]
+        d.args = ["-u", SERVICE_USER]  # the unit's -u kidguard, with a user this machine has
+        os.chmod(d.state, 0o750)
+        d.start()
+
+        def blocked():
+            r = kgtest.query(53, "unit.kg-syncuser.test.", "A", addr=low, timeout=2)
+            return kgtest.answer_rdata(r, "A") == {"0.0.0.0"}
+        self.assertTrue(kgtest.wait_until(blocked, 20), d.log_text()[-3000:])
+        with open(os.path.join(d.state, "sync.pid")) as f:
+            sync_pid = int(f.read())
+        self.assertEqual(proc_uid(d.proc.pid), pwd.getpwnam(SERVICE_USER).pw_uid)
+        self.assertEqual(proc_uid(sync_pid), pwd.getpwnam(SYNC_USER).pw_uid)
+        for pid in (d.proc.pid, sync_pid):
+            for field in ("CapPrm", "CapEff", "CapAmb"):
+                self.assertEqual(int(proc_status(pid, field)[0], 16), 0, (pid, field))
+        # the launcher: the daemon's other child, root with the bounding set
+        with open("/proc/%d/task/%d/children" % (d.proc.pid, d.proc.pid)) as f:
+            kids = [int(p) for p in f.read().split()]
+        launcher = [p for p in kids if p != sync_pid and proc_uid(p) == 0]
+        self.assertEqual(len(launcher), 1, kids)
+        self.assertEqual(proc_status(launcher[0], "CapBnd"), proc_status(d.proc.pid, "CapBnd"))
+        self.assertEqual(proc_status(d.proc.pid, "NoNewPrivs"), ["1"])
         self.assertAliveAndAnswering(d)
 
 

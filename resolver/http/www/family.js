@@ -1,12 +1,20 @@
-// kidguard dashboard, "Family" page: each child's profile (age tier, bedtime, sites allowed or
-// blocked for that child only, devices) and the recently seen devices, over /api/profiles,
-// /api/profiles/devices, /api/overrides?profile= and /api/devices/seen (docs/http.md).
+// kidguard dashboard, "Family" page: each child's profile (age tier, bedtime, schedules, sites
+// allowed or blocked for that child only, devices; kidguard.conf's shown read-only) and the
+// recently seen devices, over /api/profiles, /api/profiles/devices, /api/overrides?profile=
+// and /api/devices/seen (docs/http.md).
 // Uses el(), $(), t(), catName(), send(), api(), askToken(), say(), ago(), errorText(), token and
 // messagesReady from app.js (loaded first); its words are the family.* keys of www/i18n/*.json.
 "use strict";
 
 const DAYS_ALL = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 const DAYS_SCHOOL = ["sun", "mon", "tue", "wed", "thu"]; // nights before a school day
+// the day sets a schedule offers (a window set elsewhere may name any days)
+const DAY_SETS = {
+  all: DAYS_ALL,
+  weekdays: ["mon", "tue", "wed", "thu", "fri"],
+  school: DAYS_SCHOOL,
+  weekend: ["sat", "sun"],
+};
 let famData = null; // the last GET /api/profiles
 let seenData = []; // the last GET /api/devices/seen
 
@@ -87,12 +95,63 @@ function sameDays(a, b) {
   return a.slice().sort().join(",") === b.slice().sort().join(",");
 }
 
+function dayNames(days) {
+  return days.map((d) => t("family.day." + d)).join(", ");
+}
+
 function bedtimeText(b) {
   if (!b) return t("family.no_bedtime");
   const days = b.days || DAYS_ALL;
   const when = sameDays(days, DAYS_ALL) ? t("family.every_night")
-    : sameDays(days, DAYS_SCHOOL) ? t("family.school_nights") : days.join(", ");
+    : sameDays(days, DAYS_SCHOOL) ? t("family.school_nights") : dayNames(days);
   return t("family.bedtime_is", { start: b.start, end: b.end, days: when });
+}
+
+// A schedule window in words: "school days (Mon–Fri), 08:00–15:00: games, social".
+function windowText(w) {
+  const days = w.days || DAYS_ALL;
+  const set = Object.keys(DAY_SETS).find((k) => sameDays(days, DAY_SETS[k]));
+  return t("family.window_is", {
+    days: set ? t("family.days." + set) : dayNames(days), start: w.start, end: w.end,
+    list: (w.block || []).map(catName).join(", "),
+  });
+}
+
+// The windows as PUT /api/profiles takes them.
+function windowBody(w) {
+  return { days: w.days || DAYS_ALL, start: w.start, end: w.end, block: w.block || [] };
+}
+
+// The profile's schedules: each window with a remove button, and a row to add one (which
+// days, from, to, which category). The whole list is sent: the API replaces it.
+function renderSchedules(p, id) {
+  const wins = p.schedules || [];
+  const put = (list, done) => change("PUT", "/api/profiles?name=" + encodeURIComponent(p.name),
+    { schedules: list.map(windowBody) }, done);
+  const ul = el("ul", { class: "rules schedules", id: id("schedules") });
+  wins.forEach((w, i) => {
+    const del = el("button", {
+      type: "button", class: "danger", title: t("family.sched_remove"), "aria-label": t("family.sched_remove"),
+      onclick: () => put(wins.filter((_, k) => k !== i), t("family.sched_removed", { profile: p.name })),
+    }, "×");
+    ul.append(el("li", { "data-window": i }, el("span", {}, windowText(w)), del));
+  });
+  if (!wins.length) ul.append(el("li", { class: "empty" }, t("family.no_schedules")));
+  const days = el("select", { id: id("sched-days"), "aria-label": t("family.sched_days") });
+  for (const k of Object.keys(DAY_SETS)) days.append(el("option", { value: k }, t("family.days." + k)));
+  days.value = "weekdays";
+  const start = el("input", { id: id("sched-start"), type: "time", value: "08:00", "aria-label": t("family.sched_from") });
+  const end = el("input", { id: id("sched-end"), type: "time", value: "15:00", "aria-label": t("family.sched_to") });
+  const cat = el("select", { id: id("sched-cat"), "aria-label": t("family.sched_cat") });
+  for (const c of famData.categories || []) cat.append(el("option", { value: c }, catName(c)));
+  if ((famData.categories || []).includes("games")) cat.value = "games";
+  const add = el("button", {
+    type: "button", id: id("sched-add"), class: "secondary",
+    onclick: () => cat.value && start.value && end.value &&
+      put(wins.concat([{ days: DAY_SETS[days.value], start: start.value, end: end.value, block: [cat.value] }]),
+        t("family.sched_added", { profile: p.name, list: catName(cat.value), start: start.value, end: end.value })),
+  }, t("family.sched_add"));
+  return [ul, el("div", { class: "row bed sched" }, cat, days, start, end, add)];
 }
 
 function deviceLabel(d) {
@@ -104,7 +163,13 @@ function deviceBody(d, profile) {
 }
 
 function renderDevice(p, d) {
-  const li = el("li", { "data-device": d.value, "data-kind": d.kind }, el("span", { class: "dev" }, deviceLabel(d)));
+  const li = el("li", { "data-device": d.value, "data-kind": d.kind, "data-source": d.source || "store" },
+    el("span", { class: "dev" }, deviceLabel(d)));
+  // the file's clients = and macs =: only an edit of kidguard.conf changes them
+  if (d.source === "config") {
+    li.append(el("small", { class: "note conf" }, t("family.from_conf")));
+    return li;
+  }
   if (d.kind === "device_id") return li; // a device ID moves with kidguard-ctl devices
   const move = profileSelect("", p.name, t("family.move_label", { device: d.value }));
   move.className = "move";
@@ -217,6 +282,9 @@ function renderProfile(p) {
     el("div", { class: "row bed" }, start, end, days),
     el("div", { class: "field" }, el("label", { for: id("bed-allow") }, t("family.bed_allow")), bedAllow),
     el("div", { class: "row" }, setBed, clearBed),
+    el("h3", {}, t("family.schedules")),
+    el("p", { class: "note" }, t("family.sched_note")),
+    ...renderSchedules(p, id),
     el("h3", {}, t("family.sites")),
     el("div", { class: "row site" }, site,
       el("button", { type: "button", id: id("allow"), class: "secondary", onclick: rule("allow") }, t("family.allow")),
@@ -264,7 +332,9 @@ function renderWhom() {
   const devs = new Map();
   for (const d of seenData) devs.set(d.mac || d.address, d.profile);
   for (const p of famData ? famData.profiles : [])
-    for (const d of p.devices || []) if (d.kind !== "device_id" && !devs.has(d.value)) devs.set(d.value, p.name);
+    for (const d of p.devices || [])
+      // one device each: not a device ID, nor a whole subnet of kidguard.conf's clients =
+      if (d.kind !== "device_id" && !d.value.includes("/") && !devs.has(d.value)) devs.set(d.value, p.name);
   if (g) g.remove();
   if (!devs.size) return;
   g = el("optgroup", { label: t("family.devices") });
