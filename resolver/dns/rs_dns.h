@@ -348,7 +348,7 @@ int rs_cache_put(struct rs_cache *c, const struct rs_cache_key *k, const uint8_t
  * blocklist's raw result for the name), valid for one store generation. No allocation after
  * rs_vcache_new; names longer than RS_VCACHE_NAME_MAX are not kept.
  */
-#define RS_VCACHE_WAYS     8  /* slots a name may live in (the probe bound) */
+#define RS_VCACHE_WAYS     16 /* slots a name may live in (the probe bound) */
 #define RS_VCACHE_NAME_MAX 86 /* wire bytes kept per name */
 #define RS_VCACHE_VAL_MAX  40 /* value bytes kept per name */
 
@@ -363,7 +363,7 @@ struct rs_vcache_stats {
 	uint32_t capacity;  /* slots: at most the `entries` asked for */
 };
 
-/* A table of at most `entries` slots (136 bytes each: the slot and its tag); 0: `*out` =
+/* A table of at most `entries` slots (132 bytes each: the slot and its tag); 0: `*out` =
  * NULL, caching off. Returns 0 or RS_ENOMEM. `*out` owned by the caller, freed with
  * rs_vcache_free (NULL allowed). */
 int rs_vcache_new(uint32_t entries, struct rs_vcache **out);

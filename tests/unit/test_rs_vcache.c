@@ -89,9 +89,10 @@ static void test_bound_and_eviction(void **state)
 	int live = 0;
 
 	(void)state;
-	assert_int_equal(rs_vcache_new(12, &vc), 0); /* one set of RS_VCACHE_WAYS */
+	/* one set of RS_VCACHE_WAYS */
+	assert_int_equal(rs_vcache_new(RS_VCACHE_WAYS * 3 / 2, &vc), 0);
 	rs_vcache_stats(vc, &st);
-	assert_true(st.capacity <= 12);
+	assert_true(st.capacity <= RS_VCACHE_WAYS * 3 / 2);
 	assert_int_equal(st.capacity, RS_VCACHE_WAYS);
 	rs_vcache_generation(vc, 1);
 	for (int i = 0; i < 100; i++)
@@ -161,6 +162,55 @@ static void test_too_long(void **state)
 	rs_vcache_free(vc);
 }
 
+/* The epoch a slot is stamped with is 16 bits: when it wraps, an entry of 2^16 generations
+ * ago must not come back. */
+static void test_epoch_wrap(void **state)
+{
+	struct rs_vcache *vc;
+
+	(void)state;
+	assert_int_equal(rs_vcache_new(64, &vc), 0);
+	rs_vcache_generation(vc, 1);
+	put(vc, 1, 1);
+	assert_int_equal(get(vc, 1), 7);
+	for (uint64_t g = 2; g < 70000; g++) {
+		rs_vcache_generation(vc, g);
+		if (get(vc, 1) != -1)
+			fail_msg("an entry of generation 1 came back at generation %llu",
+			         (unsigned long long)g);
+	}
+	put(vc, 69999, 1);
+	assert_int_equal(get(vc, 1), 7);
+	rs_vcache_free(vc);
+}
+
+/* The longest name kept with the largest value: both fit a slot, and come back whole. */
+static void test_longest(void **state)
+{
+	struct rs_vcache *vc;
+	uint8_t name[RS_VCACHE_NAME_MAX], val[RS_VCACHE_VAL_MAX], out[RS_VCACHE_VAL_MAX];
+	size_t vlen = 0;
+
+	(void)state;
+	memset(name, 'b', sizeof(name));
+	name[0] = RS_VCACHE_NAME_MAX - 2; /* one label, then the root */
+	name[sizeof(name) - 1] = 0;
+	for (size_t i = 0; i < sizeof(val); i++)
+		val[i] = (uint8_t)(i + 1);
+	assert_int_equal(rs_vcache_new(64, &vc), 0);
+	rs_vcache_generation(vc, 1);
+	assert_int_equal(rs_vcache_put(vc, 1, name, sizeof(name), val, sizeof(val)), 0);
+	assert_true(rs_vcache_get(vc, name, sizeof(name), out, &vlen));
+	assert_int_equal(vlen, sizeof(val));
+	assert_memory_equal(out, val, sizeof(val));
+	/* the same name again with a shorter value: the name moves, still found */
+	assert_int_equal(rs_vcache_put(vc, 1, name, sizeof(name), val, 8), 0);
+	assert_true(rs_vcache_get(vc, name, sizeof(name), out, &vlen));
+	assert_int_equal(vlen, 8);
+	assert_memory_equal(out, val, 8);
+	rs_vcache_free(vc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -169,6 +219,8 @@ int main(void)
 	    cmocka_unit_test(test_bound_and_eviction),
 	    cmocka_unit_test(test_generation),
 	    cmocka_unit_test(test_too_long),
+	    cmocka_unit_test(test_epoch_wrap),
+	    cmocka_unit_test(test_longest),
 	};
 	return cmocka_run_group_tests_name("rs_vcache", tests, NULL, NULL);
 }
