@@ -149,9 +149,37 @@ def free_port(v6=True):
         if ok and v6:
             ok = (_can_bind(socket.AF_INET6, "::1", port, socket.SOCK_DGRAM) and
                   _can_bind(socket.AF_INET6, "::1", port, socket.SOCK_STREAM))
-        if ok:
+        if ok and _reserve(port):
             return port
     raise RuntimeError("no free port found")
+
+
+_PORT_DIR = os.path.join(tempfile.gettempdir(), "kgtest-ports")
+_PORT_HOLD = 900  # seconds a handed-out port stays reserved against other test processes
+_given = set()
+
+
+def _reserve(port):
+    """Claim `port` against this process and every other kgtest process (ctest -j2, a second
+    suite on the machine): a free port is only free until its server binds, and two tests that
+    both found it free would otherwise share it (seen: a daemon's HTTP port taken by another
+    test's server between the check and the bind). A claim is a file created with O_EXCL;
+    claims older than _PORT_HOLD are stale and taken over."""
+    if port in _given:
+        return False
+    path = os.path.join(_PORT_DIR, str(port))
+    try:
+        os.makedirs(_PORT_DIR, exist_ok=True)
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            if time.time() - os.stat(path).st_mtime < _PORT_HOLD:
+                return False
+            os.utime(path)  # a stale claim: take it over
+    except OSError:
+        pass  # no shared directory: the per-process set still holds
+    _given.add(port)
+    return True
 
 
 def metrics_value(http_port, name, default=None):
