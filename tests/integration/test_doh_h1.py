@@ -28,7 +28,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kgtest  # noqa: E402
 from kgtest import dns, make_query, query, wait_until  # noqa: E402
-from test_tls import HOST, make_ca, make_cert  # noqa: E402
+from test_tls import HOST, KDIG, make_ca, make_cert  # noqa: E402
 
 
 def metrics(port):
@@ -138,6 +138,12 @@ class DohH1Test(kgtest.KGTestCase):
 
     def metric(self, name):
         return metrics(self.http).get(name, 0.0)
+
+    def kdig_doh(self, name):
+        """One DoH question over HTTP/2 (kdig +https)."""
+        return kgtest.run_cmd([KDIG, "@127.0.0.1", "-p", str(self.doh), "+tls-ca=" + self.ca,
+                               "+tls-hostname=" + HOST, "+https", "+time=3", "+retry=0",
+                               name, "A"], timeout=15)
 
     def probe(self, d):
         """A round trip through the worker that needs no upstream (opcode STATUS: NOTIMP):
@@ -282,7 +288,7 @@ class DohH1Test(kgtest.KGTestCase):
     def test_pending_bound_spares_blocks_and_cache(self):
         """The bound counts only questions that wait for the upstream: with it full (a held
         upstream, max_pending 16), a cached name and a blocked one are still answered over
-        DoH and DoT; an uncached one is refused (503, SERVFAIL) and counted. The bound used to
+        DoH (HTTP/1.1 and HTTP/2) and DoT; an uncached one is refused (503, SERVFAIL) and counted. The bound used to
         be checked before the cache and the blocklist, so a flood of new names cost every
         DoH/DoT client even the answers kidguard had."""
         up = self.start_upstream()
@@ -330,9 +336,19 @@ class DohH1Test(kgtest.KGTestCase):
             m = dns.message.from_wire(kgtest.tcp_read_msg(t))
             self.assertEqual((m.rcode(), kgtest.answer_rdata(m, "A")), (rcode, want), name)
         self.assertEqual(self.metric("kidguard_tls_pending_refused_total"), 2)
+        # DoH over HTTP/2 (kdig): the same; the 503 is a failed lookup for kdig.
+        for name, want in (("www.kg.test", "192.0.2.1"), ("bad.kg.test", "0.0.0.0")):
+            r = self.kdig_doh(name)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("status: NOERROR", r.stdout)
+            self.assertIn(want, r.stdout)
+        r = self.kdig_doh("new3.kg.test")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("(status: 503)", r.stdout + r.stderr)
+        self.assertEqual(self.metric("kidguard_tls_pending_refused_total"), 3)
         # The bound was full throughout, and the refused names never reached the upstream.
         self.assertEqual(self.metric("kidguard_tls_pending"), 16)
-        self.assertEqual(gate.count("new1.kg.test.") + gate.count("new2.kg.test."), 0)
+        self.assertEqual(sum(gate.count("new%d.kg.test." % i) for i in (1, 2, 3)), 0)
         gate.opened.set()
         for s in (a, c, t):
             s.close()
