@@ -69,7 +69,7 @@ struct rs_stats {
 	uint64_t store_errors;               /* blocklist or subscriber lookups the store failed */
 	uint64_t cname_chain_refused;        /* SERVFAIL: an answer's CNAME/DNAME chain too long */
 	uint64_t private_answers_dropped;    /* upstream answers with private addresses dropped */
-	uint64_t tls_pending;                /* DoH requests and DoT questions waiting now */
+	uint64_t tls_pending;                /* DoH requests and DoT questions waiting upstream */
 	uint64_t tls_pending_refused;        /* refused at [tls] max_pending (503, SERVFAIL) */
 };
 

@@ -48,6 +48,14 @@ struct rs_stream_ops {
 	void (*unref)(void *stream);
 	/* The device ID the client presented (DoT SNI, DoH path), or NULL; may itself be NULL. */
 	const char *(*client_id)(void *stream);
+	/* Optional: a bound of the transport's own on its questions waiting upstream (DoT and
+	 * DoH: [tls] max_pending, counted by ref/unref). rs__forward asks it where a question
+	 * would wait, next to [upstream] max_inflight, so blocks and cache hits never meet it;
+	 * true: refuse this one. */
+	bool (*full)(void *stream);
+	/* Optional: refuse a question at that bound the transport's own way (DoH: 503); NULL:
+	 * SERVFAIL, as at max_inflight. */
+	void (*busy)(void *stream);
 };
 
 /* A client waiting for an upstream answer. */
@@ -309,6 +317,8 @@ bool rs__answer_from_body(struct rs_worker *w, const struct rs_waiter *wt, const
                           size_t len, const uint16_t *ttl_offs, int n_ttl, uint32_t age,
                           const uint8_t *rewrite_target, size_t rewrite_len);
 
+/* Refused at once (SERVFAIL, or the stream's `busy`) over [upstream] max_inflight, a
+ * question's waiter limit, or the stream's own bound (`full`). */
 void rs__forward(struct rs_worker *w, const struct rs_cache_key *key, uint32_t hash,
                  const struct rs_question *upq, const struct rs_waiter *wt);
 /* Answer a waiter from an answer body (fresh or cached): safe-search rewrite, CNAME

@@ -465,11 +465,29 @@ static void refuse_overload(struct rs_worker *w, const struct rs_waiter *wt)
 		rs__send_answer(w, wt, w->wbuf + 2, n);
 }
 
+/* The stream's own bound on questions waiting upstream ([tls] max_pending for DoT and DoH).
+ * Checked here, where a question is about to wait, so that a flood of new names cannot make
+ * kidguard refuse the blocks and cache hits that need no upstream. */
+static bool stream_full(struct rs_worker *w, const struct rs_waiter *wt)
+{
+	if (!wt->ops || !wt->ops->full || !wt->ops->full(wt->stream))
+		return false;
+	RS_INC(w, tls_pending_refused);
+	if (wt->ops->busy)
+		wt->ops->busy(wt->stream);
+	else
+		refuse_overload(w, wt);
+	return true;
+}
+
 void rs__forward(struct rs_worker *w, const struct rs_cache_key *key, uint32_t hash,
                  const struct rs_question *upq, const struct rs_waiter *wt)
 {
-	struct rs_pending *p = find_pending(w, key, hash);
+	struct rs_pending *p;
 
+	if (stream_full(w, wt))
+		return;
+	p = find_pending(w, key, hash);
 	if (p) {
 		if (p->n_waiters >= RS_MAX_WAITERS || add_waiter(p, wt) < 0)
 			refuse_overload(w, wt);

@@ -225,7 +225,7 @@ static void cache_upstream(struct buf *b, const struct rs_stats *s)
 	head(b, "kidguard_tcp_connections", "gauge", "Open client TCP connections.");
 	bprintf(b, "kidguard_tcp_connections %llu\n", (unsigned long long)s->tcp_connections);
 	head(b, "kidguard_tls_pending", "gauge",
-	     "DoH requests and DoT questions waiting for an answer ([tls] max_pending).");
+	     "DoH requests and DoT questions waiting for the upstream ([tls] max_pending).");
 	bprintf(b, "kidguard_tls_pending %llu\n", (unsigned long long)s->tls_pending);
 	head(b, "kidguard_tls_pending_refused_total", "counter",
 	     "DoH requests (503) and DoT questions (SERVFAIL) refused at [tls] max_pending.");

@@ -8,9 +8,10 @@ findings 1 and 6), against the real daemon over real TLS sockets.
   and the daemon died. Now every request is answered, in order, and the daemon lives.
 * the per-connection bound: with an upstream that never answers, a connection holds at most
   RS_DOH_MAX_INFLIGHT (100) requests; reading pauses, the rest wait in the socket.
-* finding 6: [tls] max_pending bounds the DoH requests and DoT questions waiting for an answer
-  across all connections: beyond it DoH gets 503 and DoT SERVFAIL, counted in
-  kidguard_tls_pending_refused_total; kidguard_tls_pending shows the current number.
+* finding 6: [tls] max_pending bounds the DoH requests and DoT questions waiting for the
+  upstream across all connections: beyond it DoH gets 503 and DoT SERVFAIL, counted in
+  kidguard_tls_pending_refused_total; kidguard_tls_pending shows the current number. Blocks
+  and cache hits need no upstream: they are answered with the bound full.
 * finding 6: [ratelimit] applies to DoH and DoT clients too; over the limit they get REFUSED
   (never TC, which means nothing on a stream).
 * DoT's per-connection limit (32) resumes reading when answers drain (it used to spin).
@@ -21,12 +22,13 @@ import os
 import socket
 import ssl
 import sys
+import threading
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kgtest  # noqa: E402
 from kgtest import dns, make_query, query, wait_until  # noqa: E402
-from test_tls import HOST, make_ca, make_cert  # noqa: E402
+from test_tls import HOST, KDIG, make_ca, make_cert  # noqa: E402
 
 
 def metrics(port):
@@ -38,6 +40,20 @@ def metrics(port):
             k, _, v = line.rpartition(" ")
             out[k] = float(v)
     return out
+
+
+class Gate(kgtest.DelayLine):
+    """The DelayLine's relay, holding every question while `opened` is clear (a bounded
+    wait, not a sleep): an upstream that is slow exactly as long as a test needs."""
+
+    def __init__(self, upstream_port):
+        self.opened = threading.Event()
+        self.opened.set()
+        super().__init__(upstream_port, 0)
+
+    def _relay(self, data, peer):
+        self.opened.wait(30)
+        super()._relay(data, peer)
 
 
 def get_request(name, qid=0):
@@ -122,6 +138,12 @@ class DohH1Test(kgtest.KGTestCase):
 
     def metric(self, name):
         return metrics(self.http).get(name, 0.0)
+
+    def kdig_doh(self, name):
+        """One DoH question over HTTP/2 (kdig +https)."""
+        return kgtest.run_cmd([KDIG, "@127.0.0.1", "-p", str(self.doh), "+tls-ca=" + self.ca,
+                               "+tls-hostname=" + HOST, "+https", "+time=3", "+retry=0",
+                               name, "A"], timeout=15)
 
     def probe(self, d):
         """A round trip through the worker that needs no upstream (opcode STATUS: NOTIMP):
@@ -261,6 +283,76 @@ class DohH1Test(kgtest.KGTestCase):
         self.assertEqual(status, 503)
         for s in (a, b, c, t):
             s.close()
+        self.assertTrue(d.alive())
+
+    def test_pending_bound_spares_blocks_and_cache(self):
+        """The bound counts only questions that wait for the upstream: with it full (a held
+        upstream, max_pending 16), a cached name and a blocked one are still answered over
+        DoH (HTTP/1.1 and HTTP/2) and DoT; an uncached one is refused (503, SERVFAIL) and counted. The bound used to
+        be checked before the cache and the blocklist, so a flood of new names cost every
+        DoH/DoT client even the answers kidguard had."""
+        up = self.start_upstream()
+        gate = Gate(up.port)
+        self.addCleanup(gate.stop)
+        self.addCleanup(gate.opened.set)  # runs first: let held questions go before stop
+        d = self.start("127.0.0.1:%d" % gate.port, probe="socket",
+                       extra={"tls": {"max_pending": "16"},
+                              "profile default": {"block": "adult", "action": "sinkhole"},
+                              "upstream": {"timeout": "3000", "query_timeout": "6000"}})
+        r = kgtest.run_ctl(["deny", "add", "bad.kg.test", "--category", "adult"],
+                           state=d.state)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # Cache www.kg.test while the upstream still answers; see the block take effect.
+        r = query(d.port, "www.kg.test.", timeout=5)
+        self.assertEqual(kgtest.answer_rdata(r, "A"), {"192.0.2.1"})
+        self.assertTrue(wait_until(lambda: kgtest.answer_rdata(
+            query(d.port, "bad.kg.test.", timeout=5), "A") == {"0.0.0.0"}, 5))
+        gate.opened.clear()
+        a = self.connect()
+        a.sendall(b"".join(get_request("f%d.kg.test." % i, i) for i in range(16)))
+        self.assertTrue(wait_until(lambda: self.metric("kidguard_tls_pending") == 16, 5))
+        self.assertEqual(self.metric("kidguard_tls_pending_refused_total"), 0)
+        # DoH, one connection: cached, blocked, then a new name.
+        c = self.connect()
+        c.sendall(get_request("www.kg.test.", 1) + get_request("bad.kg.test.", 2) +
+                  get_request("new1.kg.test.", 3))
+        resp = Responses(c)
+        for want in ("192.0.2.1", "0.0.0.0"):
+            status, body = resp.next()
+            self.assertEqual(status, 200)
+            m = dns.message.from_wire(body)
+            self.assertEqual((m.rcode(), kgtest.answer_rdata(m, "A")),
+                             (dns.rcode.NOERROR, {want}))
+        self.assertEqual(resp.next()[0], 503)
+        self.assertEqual(self.metric("kidguard_tls_pending_refused_total"), 1)
+        # DoT: the same.
+        ctx = ssl.create_default_context(cafile=self.ca)
+        t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.dot), timeout=5),
+                            server_hostname=HOST)
+        for name, rcode, want in (("www.kg.test.", dns.rcode.NOERROR, {"192.0.2.1"}),
+                                  ("bad.kg.test.", dns.rcode.NOERROR, {"0.0.0.0"}),
+                                  ("new2.kg.test.", dns.rcode.SERVFAIL, set())):
+            t.sendall(kgtest.frame(make_query(name, "A").to_wire()))
+            m = dns.message.from_wire(kgtest.tcp_read_msg(t))
+            self.assertEqual((m.rcode(), kgtest.answer_rdata(m, "A")), (rcode, want), name)
+        self.assertEqual(self.metric("kidguard_tls_pending_refused_total"), 2)
+        # DoH over HTTP/2 (kdig): the same; the 503 is a failed lookup for kdig.
+        for name, want in (("www.kg.test", "192.0.2.1"), ("bad.kg.test", "0.0.0.0")):
+            r = self.kdig_doh(name)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("status: NOERROR", r.stdout)
+            self.assertIn(want, r.stdout)
+        r = self.kdig_doh("new3.kg.test")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("(status: 503)", r.stdout + r.stderr)
+        self.assertEqual(self.metric("kidguard_tls_pending_refused_total"), 3)
+        # The bound was full throughout, and the refused names never reached the upstream.
+        self.assertEqual(self.metric("kidguard_tls_pending"), 16)
+        self.assertEqual(sum(gate.count("new%d.kg.test." % i) for i in (1, 2, 3)), 0)
+        gate.opened.set()
+        for s in (a, c, t):
+            s.close()
+        self.assertTrue(wait_until(lambda: self.metric("kidguard_tls_pending") == 0, 10))
         self.assertTrue(d.alive())
 
     def test_ratelimit_applies_to_doh_and_dot(self):

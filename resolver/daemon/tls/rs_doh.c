@@ -19,8 +19,9 @@
  * pipeline_full asks rs__doh_full) until answers drain.
  *
  * Memory: a request keeps its path and body only until it is dispatched; while it waits it
- * costs its struct (and its answer, once made). Requests waiting across all connections and
- * workers, with DoT questions, are bounded by [tls] max_pending: beyond it, 503.
+ * costs its struct (and its answer, once made). Requests waiting for the upstream across all
+ * connections and workers, with DoT questions, are bounded by [tls] max_pending: beyond it,
+ * 503 (rs__forward asks doh_full, so a block or a cache hit is answered whatever the count).
  *
  * Bounds: request bodies and decoded GET parameters 65535 bytes (413 above), paths
  * DOH_PATH_MAX (414), HTTP/1.1 heads RS_H1_HEAD_MAX (431), RS_DOH_MAX_INFLIGHT requests per
@@ -53,7 +54,6 @@ struct doh_req {
 	int status;       /* the answer's, once answered */
 	bool linked;      /* on the connection's list */
 	bool stream_open; /* the protocol still waits for an answer */
-	bool counted;     /* holds one of [tls] max_pending */
 	bool answered, dispatched, too_big, ct_ok, close_after;
 	char method[8];
 	char *path;                       /* until dispatched; sized to the request */
@@ -89,10 +89,6 @@ static struct doh_req *req_new(struct rs_tconn *c, int32_t stream_id)
 
 	if (!r)
 		return NULL;
-	/* Over [tls] max_pending the request is still read, to be answered 503 in its turn. */
-	r->counted = !rs__tls_pending_full(c->w);
-	if (r->counted)
-		rs__tls_pending_add(c->w, 1);
 	r->c = c;
 	r->stream_id = stream_id;
 	r->refs = 1; /* the protocol's */
@@ -128,8 +124,6 @@ static void req_unref(struct doh_req *r)
 	if (--r->refs > 0)
 		return;
 	req_unlink(r);
-	if (r->counted)
-		rs__tls_pending_add(c->w, -1);
 	free(r->path);
 	free(r->body);
 	free(r->resp);
@@ -137,14 +131,27 @@ static void req_unref(struct doh_req *r)
 	rs__tconn_unref(c);
 }
 
+/* A waiter's reference: the request waits upstream, counted against [tls] max_pending. */
 static void doh_ref(void *arg)
 {
-	((struct doh_req *)arg)->refs++;
+	struct doh_req *r = arg;
+
+	rs__tls_pending_add(r->c->w, 1);
+	r->refs++;
 }
 
 static void doh_unref(void *arg)
 {
-	req_unref(arg);
+	struct doh_req *r = arg;
+
+	rs__tls_pending_add(r->c->w, -1);
+	req_unref(r);
+}
+
+/* [tls] max_pending, asked by rs__forward only for a question that would wait upstream. */
+static bool doh_full(void *arg)
+{
+	return rs__tls_pending_full(((struct doh_req *)arg)->c->w);
 }
 
 static const char *doh_client_id(void *arg)
@@ -295,12 +302,19 @@ static void doh_send(void *arg, const uint8_t *msg, size_t len)
 	respond(arg, 200, msg, len);
 }
 
+static void doh_busy(void *arg)
+{
+	respond(arg, 503, NULL, 0);
+}
+
 static const struct rs_stream_ops doh_ops = {
     .transport = RS_TRANSPORT_DOH,
     .send = doh_send,
     .ref = doh_ref,
     .unref = doh_unref,
     .client_id = doh_client_id,
+    .full = doh_full,
+    .busy = doh_busy,
 };
 
 /* ------------------------------------------------------------------ requests in --- */
@@ -421,11 +435,6 @@ static void dispatch(struct doh_req *r)
 	if (r->dispatched || r->answered)
 		return;
 	r->dispatched = true;
-	if (!r->counted) {
-		RS_INC(c->w, tls_pending_refused);
-		respond(r, 503, NULL, 0);
-		return;
-	}
 	if (r->too_big || (st = request_message(r))) {
 		respond(r, r->too_big ? 413 : st, NULL, 0);
 		return;

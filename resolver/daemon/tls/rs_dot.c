@@ -156,20 +156,10 @@ static void dot_unref(void *arg)
 	rs__tconn_unref(c);
 }
 
-/* At [tls] max_pending a question is not taken: SERVFAIL at once, as at [upstream]
- * max_inflight. A message too broken to answer is dropped. */
-static void dot_refuse(struct rs_tconn *c, const uint8_t *msg, size_t len)
+/* [tls] max_pending, asked by rs__forward: at it, SERVFAIL (the stream has no `busy`). */
+static bool dot_full(void *arg)
 {
-	struct rs_worker *w = c->w;
-	struct rs_question q;
-	size_t n;
-
-	RS_INC(w, tls_pending_refused);
-	if (rs_query_parse(msg, len, &q) != RS_Q_OK)
-		return;
-	n = rs_build_error(&q, true, RS_RCODE_SERVFAIL, w->wbuf + 2, sizeof(w->wbuf) - 2);
-	if (n)
-		dot_send(c, w->wbuf + 2, n);
+	return rs__tls_pending_full(((struct rs_tconn *)arg)->w);
 }
 
 static const char *dot_client_id(void *arg)
@@ -185,6 +175,7 @@ static const struct rs_stream_ops dot_ops = {
     .ref = dot_ref,
     .unref = dot_unref,
     .client_id = dot_client_id,
+    .full = dot_full,
 };
 
 static void on_timer(uv_timer_t *t)
@@ -210,11 +201,7 @@ static void frame_dispatch(void *arg, const uint8_t *msg, size_t len)
 	struct rs_tconn *c = arg;
 
 	uv_timer_again(&c->timer);
-	if (rs__tls_pending_full(c->w))
-		dot_refuse(c, msg, len);
-	else
-		rs__handle_query(c->w, msg, len, NULL, (const struct sockaddr *)&c->peer.ss,
-		                 &dot_ops, c);
+	rs__handle_query(c->w, msg, len, NULL, (const struct sockaddr *)&c->peer.ss, &dot_ops, c);
 }
 
 /* Hand complete frames to the query path while the pipeline has room; keep the rest (a

@@ -33,7 +33,7 @@ struct rs_tls_server {
 	SSL_CTX *server_ctx; /* new client connections; NULL without DoT/DoH listeners */
 	SSL_CTX *client_ctx; /* new upstream connections */
 	int fds_dot[RS_MAX_WORKERS], fds_doh[RS_MAX_WORKERS];
-	atomic_long pending; /* DoH requests and DoT questions waiting, all workers: max_pending */
+	atomic_long pending; /* DoH requests and DoT questions waiting upstream, all workers */
 };
 
 /* One TLS session over memory BIOs, fed and drained through a libuv stream. */
