@@ -362,8 +362,7 @@ int rs__http_decide(struct rs_http *h, const struct rs_cfg_ref *cr, const struct
 	    .fail_closed = rs_server_fail_closed(h->srv),
 	    .test_store_fault = rs_server_store_fault(h->srv),
 	};
-
-	struct rs_client who = *cl;
+	struct rs_client who = *cl; /* with the device ID's profile filled in */
 
 	if (n <= 0)
 		return RS_EINVAL;
