@@ -4,7 +4,8 @@
 DecideAgreementTest: for a table of cases (address rules, the subscriber table, a MAC from a
 trusted forwarder, a schedule and a bedtime window via KIDGUARD_FAKE_NOW, safe search, bypass
 canaries, local and feed rules, DoT device IDs made by `kidguard-ctl devices add`), the DNS
-answer (over DoT with the ID as the server name's first label, for the device-ID rows),
+answer (over DoT with the ID as the server name's first label, or DoH to /dns-query/ID, for
+the device-ID rows),
 `kidguard-ctl check --json` (--device-id), GET /api/check?client= (&device_id=, with the
 token) and the block page (fetched from the client's own address, or for the device the
 router names by MAC from that device's address, which never asked us) all say the same:
@@ -172,6 +173,10 @@ CASES = [
     # The child's ID away from home.
     (STRANGER, ("id", "little-phone"), "evil.kg.test", "sinkhole"),
     (STRANGER, ("id", "little-phone"), "www.youtube.com", "rewrite"),
+    # The same IDs over DoH, as the path /dns-query/ID.
+    (OPEN, ("doh", "little-phone"), "evil.kg.test", "sinkhole"),
+    (LITTLE, ("doh", "open-phone"), "evil.kg.test", "sinkhole"),
+    (STRANGER, ("doh", "open-phone"), "evil.kg.test", "forward"),
 ]
 
 
@@ -231,6 +236,24 @@ def dot_query(port, ca, client, device_id, name):
         return dns.message.from_wire(kgtest.tcp_read_msg(s))
 
 
+def doh_query(port, ca, client, device_id, name):
+    """An A query over DoH (HTTP/1.1 POST) from `client`, to the path /dns-query/ID."""
+    q = dns.message.make_query(name + ".", "A", use_edns=0)
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.set_alpn_protocols(["http/1.1"])
+    c = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=ctx,
+                                    source_address=(client, 0))
+    try:
+        c.request("POST", "/dns-query/" + device_id, body=q.to_wire(),
+                  headers={"Content-Type": "application/dns-message"})
+        r = c.getresponse()
+        body = r.read()
+        assert r.status == 200, (r.status, body)
+        return dns.message.from_wire(body)
+    finally:
+        c.close()
+
+
 def page_reason(text):
     # the page says why in the reader's language; data-decided-by is rs_decide's own words
     m = re.search(r'<p class="reason" data-decided-by="([^"]*)"', text, re.S)
@@ -248,10 +271,13 @@ class DecideBase(kgtest.KGTestCase):
             pki = os.path.join(self.tmp, "pki")
             os.makedirs(pki)
             self.ca = make_ca(pki)
-            cert, key = make_cert(pki, "server", ["DNS:" + HOST, "DNS:*." + HOST])
+            cert, key = make_cert(pki, "server",
+                                  ["DNS:" + HOST, "DNS:*." + HOST, "IP:127.0.0.1"])
             self.dot_port = kgtest.free_port(v6=False)
-            tls = ("[tls]\nlisten_dot = 127.0.0.1:%d\ncert = %s\nkey = %s\nhostname = %s\n"
-                   % (self.dot_port, cert, key, HOST))
+            self.doh_port = kgtest.free_port(v6=False)
+            tls = ("[tls]\nlisten_dot = 127.0.0.1:%d\nlisten_doh = 127.0.0.1:%d\ncert = %s\n"
+                   "key = %s\nhostname = %s\n"
+                   % (self.dot_port, self.doh_port, cert, key, HOST))
         d.write_config(CONFIG.format(port=d.port, up=up.port, state=d.state, http=self.http_port,
                                      bp=self.bp_port, blocking=blocking, little=LITTLE,
                                      teen=TEEN, sleepy=SLEEPY, mac=MAC, open=OPEN,
@@ -298,8 +324,10 @@ class DecideAgreementTest(DecideBase):
             kind, value = extra or (None, None)
             case = "%s%s %s" % (client, " %s %s" % extra if extra else "", name)
             opts = {"mac": [mac_opt], "ecs": [ecs_opt]}.get(kind, [])
-            device_id = ids[value] if kind == "id" else None
-            if device_id:
+            device_id = ids[value] if kind in ("id", "doh") else None
+            if kind == "doh":
+                r = doh_query(self.doh_port, self.ca, client, device_id, name)
+            elif kind == "id":
                 r = dot_query(self.dot_port, self.ca, client, device_id, name)
             else:
                 r = query(d.port, name + ".", "A", source=client, edns=0, options=opts)
@@ -324,7 +352,7 @@ class DecideAgreementTest(DecideBase):
             ok = got_dns == want == ctl["answer"] == api["answer"]
             ok = ok and ctl["profile"] == api["profile"]
             ok = ok and ctl["decided_by"] == api["decided_by"]
-            if kind == "id":
+            if device_id:
                 # whose profile: the child's address beats the adult's ID, else the ID's
                 prof = "little" if client == LITTLE else DEVICES[value]
                 by = "address" if client == LITTLE else "device ID"
@@ -343,7 +371,7 @@ class DecideAgreementTest(DecideBase):
             # not part of an HTTP request), so the page cannot know one: no page column for
             # the device-ID rows.
             browser = DEVICE if kind == "mac" else client
-            if kind not in ("ecs", "id"):
+            if kind not in ("ecs", "id", "doh"):
                 st, text = block_page(self.bp_port, browser, name)
                 blocked = "This site is blocked" in text
                 row.append("page=%s/%s" % (blocked, page_reason(text)))
