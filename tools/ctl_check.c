@@ -1,8 +1,8 @@
 /*
  * kidguard-ctl check: the operator's "why is this blocked?". It calls the daemon's own decision
- * (rs_decide, resolver/policy/rs_decide.c) with the daemon's config and store: profile (subscriber
- * table, MAC, address), fail-closed, bypass canaries, schedule and bedtime, blocklist, safe
- * search.
+ * (rs_decide, resolver/policy/rs_decide.c) with the daemon's config and store: profile (device
+ * ID, subscriber table, MAC, address), fail-closed, bypass canaries, schedule and bedtime,
+ * blocklist, safe search.
  */
 
 #include "ctl.h"
@@ -116,15 +116,17 @@ static int decide(struct ctl *c, struct bl_db *db, const char *name, struct chec
 	cx.ss = ss;
 	cx.rd = r;
 	cx.fail_closed = failing_closed(&c->cfg, db);
-	rc = rs_decide(&cx, &k->cl, &ask, RS_STAGE_ALL, &k->r);
+	/* a DoT/DoH device ID: found as the daemon finds it */
+	rc = k->cl.device_id ? rs_client_device(&c->cfg, r, k->cl.device_id, NULL, &k->cl) : 0;
+	if (rc == 0)
+		rc = rs_decide(&cx, &k->cl, &ask, RS_STAGE_ALL, &k->r);
 	if (rc == 0 && k->r.store_rc < 0)
 		rc = k->r.store_rc;
-	/* the profile may live in the scratch: keep a copy that outlives it */
-	if (rc == 0 && k->r.profile) {
+	/* the profile may live in the scratch: keep a copy that outlives it; an unknown device
+	 * ID refused has none (an empty one is shown) */
+	if (rc == 0 && k->r.profile)
 		k->own = *k->r.profile;
-		k->r.profile = &k->own;
-	}
-	k->prof = k->r.profile;
+	k->r.profile = k->prof = &k->own;
 	free(cx.scratch);
 	rs_safesearch_free(ss);
 	bl_reader_close(r);
@@ -144,6 +146,11 @@ static void print_text(struct bl_db *db, const char *name, const struct check *k
 	bool passes = k->r.outcome == RS_OUT_FORWARD || k->r.outcome == RS_OUT_REWRITE;
 
 	printf("%s: %s\n", name, passes ? _("not blocked") : _("blocked"));
+	if (k->r.outcome == RS_OUT_REFUSE) {
+		printf(_("  decided by: %s%s%s\n"), k->r.decided_by, "", "");
+		printf(_("  answer:     %s\n"), answer);
+		return;
+	}
 	printf(_("  profile:    %s%s%s (blocks %s; chosen by %s)\n"), k->prof->name,
 	       k->prof->preset[0] ? _(", preset ") : "", k->prof->preset,
 	       cat_list(db, k->prof->block_mask, cats, sizeof(cats), false),
@@ -199,10 +206,13 @@ static void print_json(struct bl_db *db, const char *name, const struct check *k
 
 static int parse_check_args(struct ctl *c, int argc, char **argv, struct check *k, bool *json)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},          {"client", required_argument, NULL, 'C'},
-	    {"mac", required_argument, NULL, 'M'},     {"at", required_argument, NULL, 'A'},
-	    {"profile", required_argument, NULL, 'P'}, {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+	                                     {"client", required_argument, NULL, 'C'},
+	                                     {"mac", required_argument, NULL, 'M'},
+	                                     {"at", required_argument, NULL, 'A'},
+	                                     {"profile", required_argument, NULL, 'P'},
+	                                     {"device-id", required_argument, NULL, 'D'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *at = NULL;
 	bool have_client = false, have_mac = false;
 	int ch;
@@ -216,6 +226,8 @@ static int parse_check_args(struct ctl *c, int argc, char **argv, struct check *
 			have_mac = true;
 		} else if (ch == 'A') {
 			at = optarg;
+		} else if (ch == 'D' && optarg[0]) {
+			k->cl.device_id = optarg; /* a secret: never printed */
 		} else if (ch == 'P' && bl_profile_name_valid(optarg)) {
 			k->cl.profile_name = optarg; /* checked against the file and store later */
 		} else {
@@ -224,9 +236,10 @@ static int parse_check_args(struct ctl *c, int argc, char **argv, struct check *
 		}
 	}
 	if (optind + 1 != argc) {
-		fputs(_("usage: kidguard-ctl check DOMAIN [--client IP] [--mac MAC] [--profile P] "
-		        "[--at 'YYYY-MM-DD HH:MM' | --at 'mon 21:00'] [--json]\n"),
-		      stderr);
+		fputs(
+		    _("usage: kidguard-ctl check DOMAIN [--client IP] [--mac MAC] [--device-id ID] "
+		      "[--profile P] [--at 'YYYY-MM-DD HH:MM' | --at 'mon 21:00'] [--json]\n"),
+		    stderr);
 		return -1;
 	}
 	if (parse_at(at, &k->mow) < 0) {

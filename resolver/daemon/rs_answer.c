@@ -121,9 +121,9 @@ void rs__decide_client(struct rs_worker *w, const struct rs_waiter *wt, struct r
 	cl->addr = (const struct sockaddr *)&wt->peer.ss;
 	cl->device_id = wt->ops && wt->ops->client_id ? wt->ops->client_id(wt->stream) : NULL;
 	cl->id_profile_name[0] = '\0';
-	cl->id_profile = cl->device_id && cl->device_id[0]
-	                     ? rs__device_profile(w, cl->device_id, cl->id_profile_name)
-	                     : NULL;
+	cl->id_profile = NULL;
+	if (cl->device_id && cl->device_id[0])
+		rs__device_profile(w, cl->device_id, cl);
 	cl->mac = q->has_mac ? q->mac : NULL;
 	cl->subnet = NULL;
 	cl->assume_trusted = false;

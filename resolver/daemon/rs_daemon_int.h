@@ -377,12 +377,10 @@ extern const struct rs_tls_ops *rs__tls; /* never NULL: a table that does nothin
 bool rs__subscribers_empty(struct rs_worker *w, uint64_t gen);
 void rs__subscriber_account(struct rs_worker *w, const struct rs_verdict *v);
 
-/* rs_devices.c: the profile of a device ID (DoT server name label, DoH path): the config's
- * client_ids first, then the store's device table (hashed IDs). NULL when neither knows it, or
- * the table names a profile the config lacks. Borrowed from the worker's config snapshot. */
-/* The config profile device `id` names, or NULL; a name only the store knows (a household) goes
- * to `store_name` (BL_CLIENT_PROFILE_MAX bytes, "" when none) for rs_decide to resolve. */
-const struct rs_profile *rs__device_profile(struct rs_worker *w, const char *id, char *store_name);
+/* rs_devices.c: who device ID `id` (DoT server name label, DoH path) names, into `cl`
+ * (rs_client_device: config client_ids, then the store's device table, whose hash of the ID
+ * this worker memoises). A failed store lookup counts as a policy error. */
+void rs__device_profile(struct rs_worker *w, const char *id, struct rs_client *cl);
 
 /* rs_tcp.c */
 void rs__tcp_on_connection(uv_stream_t *server, int status);

@@ -323,6 +323,9 @@ static enum MHD_Result audit_arg(void *cls, enum MHD_ValueKind kind, const char 
 	(void)kind;
 	if (a->n + 1 >= a->len)
 		return MHD_NO;
+	/* a device ID is a secret (GET /api/check?device_id=): its name only */
+	if (value && strcmp(key, "device_id") == 0)
+		value = "-";
 	w = snprintf(a->buf + a->n, a->len - a->n, "%s%s=%s", a->count++ ? "&" : "?", key,
 	             value ? value : "");
 	a->n = w < 0 || (size_t)w >= a->len - a->n ? a->len - 1 : a->n + (size_t)w;

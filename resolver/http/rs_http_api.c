@@ -362,15 +362,21 @@ int rs__http_decide(struct rs_http *h, const struct rs_cfg_ref *cr, const struct
 	    .fail_closed = rs_server_fail_closed(h->srv),
 	    .test_store_fault = rs_server_store_fault(h->srv),
 	};
+	struct rs_client who = *cl; /* with the device ID's profile filled in */
 
 	if (n <= 0)
 		return RS_EINVAL;
 	memset(v, 0, sizeof(*v));
-	/* The daemon's own decision (rs_decide.c), through the HTTP thread's reader. */
+	/* The daemon's own decision (rs_decide.c), through the HTTP thread's reader; a device
+	 * ID is looked up as the DoT/DoH path does (rs_client_device). */
 	pthread_mutex_lock(&h->bl_lock);
 	cx.rd = h->bl;
 	cx.scratch = thread_scratch();
-	rc = h->bl ? rs_decide(&cx, cl, &ask, RS_STAGE_ALL, v) : BL_ESTORE;
+	rc = h->bl ? 0 : BL_ESTORE;
+	if (rc == 0 && who.device_id && who.device_id[0])
+		rc = rs_client_device(&cr->cfg, h->bl, who.device_id, NULL, &who);
+	if (rc == 0)
+		rc = rs_decide(&cx, &who, &ask, RS_STAGE_ALL, v);
 	pthread_mutex_unlock(&h->bl_lock);
 	return rc;
 }
@@ -406,6 +412,8 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 	struct rs_cfg_ref *cr;
 	const char *name = arg(q, "name"), *client = arg(q, "client"), *mac = arg(q, "mac");
 	const char *asked = arg(q, "profile"), *device = arg(q, "device");
+	const char *device_id = arg(q, "device_id");
+	static const struct rs_profile refused; /* an unknown device ID refused: no profile */
 	const struct rs_profile *prof;
 	struct kg_sockaddr ca;
 	struct rs_client cl = {0};
@@ -438,8 +446,13 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 		}
 		client = device;
 	}
+	/* A device ID is a secret that selects a profile: only the operator may try one (and it
+	 * is never echoed nor logged; the audit line masks it). */
+	if (device_id && *device_id && rs__http_authorize(q, r) != 0)
+		return;
 	cl.addr = client && *client ? (const struct sockaddr *)&ca.ss : NULL;
 	cl.mac = mac && *mac ? macb : NULL;
+	cl.device_id = device_id && *device_id ? device_id : NULL;
 	cl.assume_trusted = true; /* the operator asks what that device would get */
 	cr = rs__http_cfg_get(q->h);
 	if (asked && *asked && !asked_profile(q, &cr->cfg, asked, r)) {
@@ -447,7 +460,8 @@ static void api_check(struct rs_req *q, struct rs_resp *r)
 		return;
 	}
 	cl.profile_name = asked && *asked ? asked : NULL;
-	if (rs__http_decide(q->h, cr, &cl, norm, &k) != 0 || !(prof = k.profile)) {
+	if (rs__http_decide(q->h, cr, &cl, norm, &k) != 0 ||
+	    !(prof = k.outcome == RS_OUT_REFUSE ? &refused : k.profile)) {
 		rs__http_cfg_put(cr);
 		rs__api_error(q, r, 503, "error.store", NULL);
 		return;

@@ -208,7 +208,8 @@ char *rs__http_asset(struct rs_http *h, const char *name, size_t *len);
 /* Lookup with the shared reader (locks bl_lock). */
 int rs__http_lookup(struct rs_http *h, const char *name, uint64_t mask, struct bl_verdict *v);
 /* The daemon's decision (rs_decide, all stages) for a normalised text name, now (the
- * daemon's clock), through the HTTP thread's reader. Returns 0, RS_EINVAL or BL_ESTORE. */
+ * daemon's clock), through the HTTP thread's reader; `cl->device_id` is looked up there
+ * (rs_client_device). Returns 0, RS_EINVAL, or a store error (BL_ESTORE, ...). */
 struct rs_client;
 struct rs_verdict;
 int rs__http_decide(struct rs_http *h, const struct rs_cfg_ref *cr, const struct rs_client *cl,

@@ -624,6 +624,18 @@ struct rs_client {
 	const char *profile_name;
 };
 
+/*
+ * Who a device ID names, found the one way the DoT/DoH path, `kidguard-ctl check --device-id`
+ * and GET /api/check?device_id= all use: sets cl->device_id = `id`, and cl->id_profile to the
+ * profile whose client_ids list it (borrowed from `cfg`), else to the profile the store's
+ * device table names for the ID's SHA-256 `hash` (NULL: computed here), read through `rd`
+ * (NULL: the config only); a profile only the store defines goes to cl->id_profile_name.
+ * Whether that profile applies is rs_decide's choice. Returns 0, also when nothing claims the
+ * ID (both left empty: [tls] unknown_client_id decides), or < 0 when the store lookup failed.
+ */
+int rs_client_device(const struct rs_config *cfg, struct bl_reader *rd, const char *id,
+                     const uint8_t *hash, struct rs_client *cl);
+
 /* The name asked: lowercased wire form. `via` (text) names a CNAME chain's name, or NULL. */
 struct rs_ask {
 	const uint8_t *qname;

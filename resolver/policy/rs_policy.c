@@ -348,3 +348,28 @@ const struct rs_profile *rs_profile_for_device(const struct rs_config *cfg,
 		return id_prof;
 	return addr_prof;
 }
+
+int rs_client_device(const struct rs_config *cfg, struct bl_reader *rd, const char *id,
+                     const uint8_t *hash, struct rs_client *cl)
+{
+	uint8_t own[BL_DEVICE_HASH_LEN];
+	char name[BL_CLIENT_PROFILE_MAX];
+	int rc;
+
+	cl->device_id = id;
+	cl->id_profile_name[0] = '\0';
+	if ((cl->id_profile = rs_profile_for_id(cfg, id)) || !rd)
+		return 0;
+	if (!hash) {
+		if ((rc = bl_device_hash(id, own)) < 0)
+			return rc;
+		hash = own;
+	}
+	rc = bl_device_lookup(rd, hash, name, sizeof(name));
+	if (rc < 0)
+		return rc == BL_ENOTFOUND ? 0 : rc;
+	/* a profile the config lacks: a household of the store, resolved with the query */
+	if (!(cl->id_profile = rs_profile_named(cfg, name)))
+		memcpy(cl->id_profile_name, name, sizeof(name));
+	return 0;
+}

@@ -3,10 +3,13 @@
 
 DecideAgreementTest: for a table of cases (address rules, the subscriber table, a MAC from a
 trusted forwarder, a schedule and a bedtime window via KIDGUARD_FAKE_NOW, safe search, bypass
-canaries, local and feed rules), the DNS answer, `kidguard-ctl check --json`, GET
-/api/check?client= and the block page (fetched from the client's own address, or for the
-device the router names by MAC from that device's address, which never asked us) all say the
-same: blocked or not, the same answer, the same deciding step and EDE text.
+canaries, local and feed rules, DoT device IDs made by `kidguard-ctl devices add`), the DNS
+answer (over DoT with the ID as the server name's first label, or DoH to /dns-query/ID, for
+the device-ID rows),
+`kidguard-ctl check --json` (--device-id), GET /api/check?client= (&device_id=, with the
+token) and the block page (fetched from the client's own address, or for the device the
+router names by MAC from that device's address, which never asked us) all say the same:
+blocked or not, the same answer, the same deciding step and EDE text.
 
 StaleFeedTest: the same agreement when a feed's signed manifest has expired and
 on_stale = fail_closed blocks everything for profiles that block anything.
@@ -21,6 +24,8 @@ import http.client
 import json
 import os
 import re
+import socket
+import ssl
 import sys
 import time
 import urllib.parse
@@ -30,6 +35,8 @@ import kgtest  # noqa: E402
 import kgfeed  # noqa: E402
 from kgtest import dns, query, answer_rdata, ede_options, run_ctl  # noqa: E402
 import dns.edns  # noqa: E402
+import dns.message  # noqa: E402
+from test_tls import HOST, make_ca, make_cert  # noqa: E402
 
 LITTLE, TEEN, SLEEPY, OPEN, SUBSCRIBER, STRANGER, ROUTER = (
     "127.0.0.2", "127.0.0.3", "127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.9", "127.0.0.1")
@@ -67,7 +74,9 @@ path = {state}
 [http]
 listen = 127.0.0.1:{http}
 block_page_listen = 127.0.0.1:{bp}
+token = {token}
 {blocking}
+{tls}
 [profile little]
 preset = under9
 clients = {little}
@@ -94,6 +103,10 @@ preset = adult
 """
 
 SUBNET = "192.168.7.9"  # an ECS address the router (a trusted forwarder) sends
+TOKEN = "tok-decide-0123456789"
+# Device IDs for DoT, made by `kidguard-ctl devices add NAME --profile P` (secrets, stored
+# hashed); [tls] device_id_overrides_address stays off.
+DEVICES = {"little-phone": "little", "open-phone": "open"}
 
 # (client address, ("mac", MAC) | ("ecs", ADDR) | None, name, expected answer)
 M, E = ("mac", MAC), ("ecs", SUBNET)
@@ -144,6 +157,26 @@ CASES = [
     (STRANGER, None, "www.google.de", "forward"),          # no safe search for adults
     (STRANGER, None, "ads.kg.test", "sinkhole"),
     (STRANGER, None, "www.kg.test", "forward"),
+    # DoT with a device ID. A child's ID from an adult's address: the ID tightens, it wins.
+    (OPEN, ("id", "little-phone"), "evil.kg.test", "sinkhole"),
+    (OPEN, ("id", "little-phone"), "play.kg.test", "sinkhole"),
+    (OPEN, ("id", "little-phone"), "use-application-dns.net", "nxdomain"),
+    (OPEN, ("id", "little-phone"), "www.google.de", "rewrite"),
+    (OPEN, ("id", "little-phone"), "www.kg.test", "forward"),
+    # An adult's ID from a child's address, device_id_overrides_address off: the child's.
+    (LITTLE, ("id", "open-phone"), "evil.kg.test", "sinkhole"),
+    (LITTLE, ("id", "open-phone"), "use-application-dns.net", "nxdomain"),
+    (LITTLE, ("id", "open-phone"), "www.google.de", "rewrite"),
+    # The adult's ID away from home (no address rule): the ID's profile.
+    (STRANGER, ("id", "open-phone"), "ads.kg.test", "sinkhole"),
+    (STRANGER, ("id", "open-phone"), "use-application-dns.net", "forward"),
+    # The child's ID away from home.
+    (STRANGER, ("id", "little-phone"), "evil.kg.test", "sinkhole"),
+    (STRANGER, ("id", "little-phone"), "www.youtube.com", "rewrite"),
+    # The same IDs over DoH, as the path /dns-query/ID.
+    (OPEN, ("doh", "little-phone"), "evil.kg.test", "sinkhole"),
+    (LITTLE, ("doh", "open-phone"), "evil.kg.test", "sinkhole"),
+    (STRANGER, ("doh", "open-phone"), "evil.kg.test", "forward"),
 ]
 
 
@@ -176,15 +209,47 @@ def block_page(port, client, name):
         c.close()
 
 
-def api_check(port, client, mac, name):
+def api_check(port, client, mac, name, device_id=None):
     args = {"name": name, "client": client}
     if mac:
         args["mac"] = mac
+    headers = {}
+    if device_id:
+        args["device_id"] = device_id
+        headers["Authorization"] = "Bearer " + TOKEN
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        c.request("GET", "/api/check?" + urllib.parse.urlencode(args))
+        c.request("GET", "/api/check?" + urllib.parse.urlencode(args), headers=headers)
         r = c.getresponse()
         return r.status, json.loads(r.read().decode())
+    finally:
+        c.close()
+
+
+def dot_query(port, ca, client, device_id, name):
+    """An A query over DoT from `client`, the device ID as the server name's first label."""
+    q = dns.message.make_query(name + ".", "A", use_edns=0)
+    ctx = ssl.create_default_context(cafile=ca)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(client, 0))
+    with ctx.wrap_socket(raw, server_hostname="%s.%s" % (device_id, HOST)) as s:
+        s.sendall(kgtest.frame(q.to_wire()))
+        return dns.message.from_wire(kgtest.tcp_read_msg(s))
+
+
+def doh_query(port, ca, client, device_id, name):
+    """An A query over DoH (HTTP/1.1 POST) from `client`, to the path /dns-query/ID."""
+    q = dns.message.make_query(name + ".", "A", use_edns=0)
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.set_alpn_protocols(["http/1.1"])
+    c = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=ctx,
+                                    source_address=(client, 0))
+    try:
+        c.request("POST", "/dns-query/" + device_id, body=q.to_wire(),
+                  headers={"Content-Type": "application/dns-message"})
+        r = c.getresponse()
+        body = r.read()
+        assert r.status == 200, (r.status, body)
+        return dns.message.from_wire(body)
     finally:
         c.close()
 
@@ -196,15 +261,28 @@ def page_reason(text):
 
 
 class DecideBase(kgtest.KGTestCase):
-    def start(self, blocking="", env=None, window="00:00-00:01", up=None):
+    def start(self, blocking="", env=None, window="00:00-00:01", up=None, dot=False):
         up = up or self.start_upstream(extra_records=EXTRA)
         d = self.start_daemon("127.0.0.1:%d" % up.port, start=False, v6=False)
         self.http_port = kgtest.free_port(v6=False)
         self.bp_port = kgtest.free_port(v6=False)
+        tls = ""
+        if dot:  # a DoT listener: device IDs are the first label of the server name
+            pki = os.path.join(self.tmp, "pki")
+            os.makedirs(pki)
+            self.ca = make_ca(pki)
+            cert, key = make_cert(pki, "server",
+                                  ["DNS:" + HOST, "DNS:*." + HOST, "IP:127.0.0.1"])
+            self.dot_port = kgtest.free_port(v6=False)
+            self.doh_port = kgtest.free_port(v6=False)
+            tls = ("[tls]\nlisten_dot = 127.0.0.1:%d\nlisten_doh = 127.0.0.1:%d\ncert = %s\n"
+                   "key = %s\nhostname = %s\n"
+                   % (self.dot_port, self.doh_port, cert, key, HOST))
         d.write_config(CONFIG.format(port=d.port, up=up.port, state=d.state, http=self.http_port,
                                      bp=self.bp_port, blocking=blocking, little=LITTLE,
                                      teen=TEEN, sleepy=SLEEPY, mac=MAC, open=OPEN,
-                                     subscriber=SUBSCRIBER, window=window))
+                                     subscriber=SUBSCRIBER, window=window, token=TOKEN,
+                                     tls=tls))
         old = dict(os.environ)
         os.environ.update(env or {})
         try:
@@ -229,11 +307,16 @@ class DecideAgreementTest(DecideBase):
         start, end = time.localtime(fake - 1800), time.localtime(fake + 3600)
         window = "%02d:%02d-%02d:%02d" % (start.tm_hour, start.tm_min, end.tm_hour, end.tm_min)
         t0 = time.time()
-        up, d = self.start(env={"KIDGUARD_FAKE_NOW": str(fake)}, window=window)
+        up, d = self.start(env={"KIDGUARD_FAKE_NOW": str(fake)}, window=window, dot=True)
         # The subscriber table (an ISP's RADIUS view) puts 127.0.0.7 in "little", although
         # the config's clients = names it for "open".
         rc = run_ctl(["clients", "set", SUBSCRIBER + "/32", "little"], config=d.conf)
         self.assertEqual(rc.returncode, 0, rc.stderr)
+        ids = {}
+        for dev, prof in DEVICES.items():
+            rc = run_ctl(["devices", "add", dev, "--profile", prof], config=d.conf)
+            self.assertEqual(rc.returncode, 0, rc.stderr)
+            ids[dev] = re.search(r"^\s*id:\s*(\S+)", rc.stdout, re.M).group(1)
         mac_opt = dns.edns.GenericOption(65001, bytes.fromhex(MAC.replace(":", "")))
         ecs_opt = dns.edns.ECSOption(SUBNET, 32)
         problems = []
@@ -241,7 +324,13 @@ class DecideAgreementTest(DecideBase):
             kind, value = extra or (None, None)
             case = "%s%s %s" % (client, " %s %s" % extra if extra else "", name)
             opts = {"mac": [mac_opt], "ecs": [ecs_opt]}.get(kind, [])
-            r = query(d.port, name + ".", "A", source=client, edns=0, options=opts)
+            device_id = ids[value] if kind in ("id", "doh") else None
+            if kind == "doh":
+                r = doh_query(self.doh_port, self.ca, client, device_id, name)
+            elif kind == "id":
+                r = dot_query(self.dot_port, self.ca, client, device_id, name)
+            else:
+                r = query(d.port, name + ".", "A", source=client, edns=0, options=opts)
             got_dns = dns_answer(r, name)
             ede = ede_options(r)
             at = time.strftime("%Y-%m-%d %H:%M", time.localtime(fake + time.time() - t0))
@@ -252,15 +341,24 @@ class DecideAgreementTest(DecideBase):
             args = ["check", name, "--client", asked, "--at", at, "--json"]
             if mac:
                 args += ["--mac", mac]
+            if device_id:
+                args += ["--device-id", device_id]
             out = run_ctl(args, config=d.conf)
             self.assertEqual(out.returncode, 0, out.stderr)
             ctl = json.loads(out.stdout)
-            st, api = api_check(self.http_port, asked, mac, name)
+            st, api = api_check(self.http_port, asked, mac, name, device_id)
             self.assertEqual(st, 200, api)
             row = [case, "dns=" + got_dns, "ctl=" + ctl["answer"], "api=" + api["answer"]]
             ok = got_dns == want == ctl["answer"] == api["answer"]
             ok = ok and ctl["profile"] == api["profile"]
             ok = ok and ctl["decided_by"] == api["decided_by"]
+            if device_id:
+                # whose profile: the child's address beats the adult's ID, else the ID's
+                prof = "little" if client == LITTLE else DEVICES[value]
+                by = "address" if client == LITTLE else "device ID"
+                ok = ok and ctl["profile"] == prof and ctl["profile_by"] == api["profile_by"]
+                ok = ok and (ctl["profile_by"] == "device ID") == (by == "device ID")
+                row.append("profile=%s/%s" % (ctl["profile"], ctl["profile_by"]))
             if want not in ("forward", "rewrite"):
                 # the EDE the client got is what check and the API explain
                 ok = ok and bool(ede) and ede[0][1] == ctl["detail"] == api["detail"]
@@ -268,9 +366,12 @@ class DecideAgreementTest(DecideBase):
                                                      ctl["detail"], api["detail"]))
             # The browser's address: the client's own, or for a device the router names by
             # MAC, the device's (the DNS never saw it; the block page finds the device by the
-            # router's recent query for this name). ECS addresses cannot be bound here.
+            # router's recent query for this name). ECS addresses cannot be bound here. A
+            # browser sends no device ID (DoT's server name is the phone's resolver setting,
+            # not part of an HTTP request), so the page cannot know one: no page column for
+            # the device-ID rows.
             browser = DEVICE if kind == "mac" else client
-            if kind != "ecs":
+            if kind not in ("ecs", "id", "doh"):
                 st, text = block_page(self.bp_port, browser, name)
                 blocked = "This site is blocked" in text
                 row.append("page=%s/%s" % (blocked, page_reason(text)))
@@ -281,6 +382,22 @@ class DecideAgreementTest(DecideBase):
                 problems.append(" ".join(row))
         self.assertEqual(problems, [], "\n" + "\n".join(problems))
         self.assertGreaterEqual(len(CASES), 40)
+        # A device ID selects a profile: the API tries one only with the token, and the ID is
+        # never echoed nor logged (the refusal's audit line names the argument only).
+        st, body = api_check(self.http_port, OPEN, None, "evil.kg.test", ids["little-phone"])
+        self.assertEqual(st, 200)
+        self.assertNotIn(ids["little-phone"], json.dumps(body))
+        c = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=10)
+        c.request("GET", "/api/check?" + urllib.parse.urlencode(
+            {"name": "evil.kg.test", "device_id": ids["open-phone"]}))
+        r = c.getresponse()
+        text = r.read().decode()
+        c.close()
+        self.assertEqual(r.status, 401, text)
+        self.assertTrue(kgtest.wait_until(lambda: "device_id=-" in d.log_text(), 5))
+        for i in ids.values():
+            self.assertNotIn(i, d.log_text())
+            self.assertNotIn(i, text)
 
 
 class BlockPageBehindRouterTest(DecideBase):

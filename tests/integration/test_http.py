@@ -666,6 +666,56 @@ class ReportQuotaTest(HTTPTestCase):
         self.assertIn("other.kg.test", names)
         self.assertNotIn("m.kg.test", names)
 
+    CEILING = 200  # RS_REPORT_CEILING
+
+    def api_report(self, source, domain, host="127.0.0.1"):
+        return http(self.http_port, "POST", "/api/report",
+                    {"domain": domain, "kind": "not_blocked"}, source=source, host=host)[0]
+
+    def test_report_global_ceiling(self):
+        """Many households each within their own quota: all of them together are held at
+        RS_REPORT_CEILING per window, a prefix that never reported included."""
+        self.start()
+        prefixes = self.CEILING // self.PER_PREFIX
+        codes = [self.api_report("127.0.%d.1" % (10 + p), "c%d-%d.kg.test" % (p, i))
+                 for p in range(prefixes) for i in range(self.PER_PREFIX)]
+        self.assertEqual(codes, [202] * self.CEILING)
+        self.assertEqual(self.api_report("127.0.%d.1" % (10 + prefixes), "late.kg.test"), 429)
+        self.assertEqual(self.api_report("127.0.250.9", "later.kg.test"), 429)
+
+    @staticmethod
+    def other_v6_address():
+        """A global IPv6 address of this machine other than ::1 (another /56), or None."""
+        try:
+            with open("/proc/net/if_inet6") as f:
+                for line in f:
+                    hexa, scope = line.split()[0], line.split()[3]
+                    if scope == "00" and not hexa.startswith("0000"):
+                        return ":".join(hexa[i:i + 4] for i in range(0, 32, 4))
+        except OSError:
+            pass
+        return None
+
+    def test_report_quota_ipv6_56_and_v4_mapped(self):
+        """On a dual-stack listener: an IPv6 client's quota is its /56's; an IPv4 client,
+        seen as a v4-mapped address, keeps its /24's."""
+        port = kgtest.free_port(v6=True)
+        self.start({"listen": "[::]:%d" % port})
+        codes = [self.api_report("::1", "v6-%d.kg.test" % i, host="::1")
+                 for i in range(self.PER_PREFIX + 1)]
+        self.assertEqual(codes, [202] * self.PER_PREFIX + [429])
+        # v4-mapped: not counted with ::1, and grouped by /24
+        codes = [self.api_report("127.0.0.5", "v4-%d.kg.test" % i)
+                 for i in range(self.PER_PREFIX)]
+        self.assertEqual(codes, [202] * self.PER_PREFIX)
+        self.assertEqual(self.api_report("127.0.0.77", "v4-same-24.kg.test"), 429)
+        self.assertEqual(self.api_report("127.0.1.5", "v4-other-24.kg.test"), 202)
+        # another /56 (when this machine has a second IPv6 address to send from)
+        other = self.other_v6_address()
+        if other:
+            self.assertEqual(self.api_report(other, "v6-other.kg.test", host="::1"), 202,
+                             other)
+
     def test_report_form_needs_its_token(self):
         self.start_block()
         tok = self.page_token("127.0.0.5")

@@ -423,6 +423,52 @@ class TlsTest(kgtest.KGTestCase):
         self.assertForwarded(self.kdig(d, "bad.kg.test", "+tls-hostname=" + HOST,
                                        "+https=/dns-query/" + tab))
 
+    def test_check_device_id_refused_and_revoked(self):
+        """kidguard-ctl check --device-id and /api/check?device_id= answer as the DoT path
+        does for an unknown ID under unknown_client_id = refuse, and for a revoked one."""
+        import json
+        d = self.family({"tls": {"unknown_client_id": "refuse"}}, http=True)
+        kid = self.devices_add(d, "anna-phone", "kids")
+        url = "http://127.0.0.1:%d/api/check?name=bad.kg.test&device_id=" % self.http_port
+        auth = {"Authorization": "Bearer tok-devices"}
+
+        def both(dev_id):
+            r = kgtest.run_ctl(["check", "bad.kg.test", "--device-id", dev_id, "--json"],
+                               config=d.conf)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertNotIn(dev_id, r.stdout + r.stderr)
+            req = urllib.request.Request(url + dev_id, headers=auth)
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                api = json.loads(resp.read().decode())
+            ctl = json.loads(r.stdout)
+            self.assertEqual((ctl["answer"], ctl["profile"], ctl["decided_by"]),
+                             (api["answer"], api["profile"], api["decided_by"]))
+            return ctl
+
+        ctl = both(kid)
+        self.assertEqual((ctl["answer"], ctl["profile"], ctl["profile_by"]),
+                         ("sinkhole", "kids", "device ID"))
+        self.assertBlocked(self.kdig(d, "bad.kg.test", "+tls-hostname=" + kid + "." + HOST))
+        ctl = both(KID9)  # no profile lists it
+        self.assertEqual((ctl["answer"], ctl["profile"]), ("refused", ""))
+        self.assertIn("status: REFUSED",
+                      self.kdig(d, "bad.kg.test", "+tls-hostname=" + KID9 + "." + HOST))
+        r = kgtest.run_ctl(["devices", "revoke", "anna-phone"], config=d.conf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(both(kid)["answer"], "refused")
+        r = kgtest.run_ctl(["check", "bad.kg.test", "--device-id", kid], config=d.conf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("refused", r.stdout)
+        self.assertNotIn(kid, r.stdout)
+        # without the token the API does not try an ID
+        try:
+            urllib.request.urlopen(url + DAD, timeout=10)
+            self.fail("a device ID tried without the token")
+        except urllib.error.HTTPError as e:
+            self.assertEqual(e.code, 401)
+        self.assertNotIn(kid, d.log_text())
+        self.assertNotIn(DAD, d.log_text())
+
     def test_doh_http1_and_errors(self):
         up, d = self.start()
         q = dns.message.make_query("www.kg.test.", "A")

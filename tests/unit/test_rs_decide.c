@@ -278,6 +278,21 @@ static void put_sub(struct fx *f, const char *prefix, const char *profile)
 
 /* The household's store: rules per profile, records, a MAC, a mandatory and a child-safe
  * category (household_rows). */
+/* A device ID as `kidguard-ctl devices add` stores it: only its hash. */
+static int put_device(struct fx *f, const char *name, const char *id, const char *profile)
+{
+	uint8_t hash[BL_DEVICE_HASH_LEN];
+	struct bl_devices *t;
+
+	if (bl_device_hash(id, hash) || bl_devices_begin(f->db, &t))
+		return -1;
+	if (bl_devices_put(t, name, hash, profile, 1)) {
+		bl_devices_abort(t);
+		return -1;
+	}
+	return bl_devices_commit(t);
+}
+
 static int household(struct fx *f)
 {
 	static struct bl_profile_rec rec;
@@ -352,6 +367,9 @@ static int setup_all(void **state)
 	put_sub(f, "10.0.0.7/32", "sub");
 	put_sub(f, "10.0.0.6/32", "nosuch");
 	put_sub(f, "10.0.0.8/32", "storeonly");
+	if (put_device(f, "teen-tablet", "teentablet4x7k2m9q", "teen") ||
+	    put_device(f, "store-tablet", "storetablet8c3v5b1n", "storeonly"))
+		return -1;
 	return household(f) == 0 && (scratch = rs_profile_scratch_new()) ? 0 : -1;
 }
 
@@ -398,7 +416,9 @@ static void run_row_as(struct fx *f, const struct row *r, const char *asked_name
 			asked = &cfg.profiles[i];
 	assert_true(!asked_name || asked);
 	cl.profile = asked;
-	cl.id_profile = r->device_id ? rs_profile_for_id(&cfg, r->device_id) : NULL;
+	/* the ID found as the daemon, kidguard-ctl check and /api/check find it */
+	if (r->device_id)
+		assert_int_equal(rs_client_device(&cfg, f->r, r->device_id, NULL, &cl), 0);
 	cfg.on_store_error = r->forward ? RS_STORE_ERROR_FORWARD : RS_STORE_ERROR_FAIL_CLOSED;
 	if (r->client) {
 		sockaddr_of(r->client, &addr);
@@ -487,6 +507,48 @@ static const struct row *row_named(const char *what)
 			return &rows[i];
 	fail_msg("no row \"%s\"", what);
 	return NULL;
+}
+
+/* rs_client_device: the config's client_ids, then the store's hashed device table; a
+ * profile only the store defines by name; nothing for an unknown ID or without the store. */
+static void test_device_table(void **state)
+{
+	struct fx *f = *state;
+	struct rs_client cl = {0};
+	struct rs_verdict v;
+	struct sockaddr_storage addr;
+	uint8_t wire[256];
+	int n = rs_name_to_wire("evil.test", wire, sizeof(wire));
+	struct rs_ask ask = {wire, (size_t)n, 1, NULL};
+	struct rs_decide_ctx cx = {.cfg = &cfg,
+	                           .ss = ss,
+	                           .db = f->db,
+	                           .rd = f->r,
+	                           .minute_of_week = NOON,
+	                           .scratch = scratch};
+
+	assert_int_equal(rs_client_device(&cfg, f->r, "littlephone7k2q9x", NULL, &cl), 0);
+	assert_string_equal(cl.device_id, "littlephone7k2q9x");
+	assert_string_equal(cl.id_profile->name, "little");
+	assert_int_equal(rs_client_device(&cfg, f->r, "teentablet4x7k2m9q", NULL, &cl), 0);
+	assert_string_equal(cl.id_profile->name, "teen");
+	assert_string_equal(cl.id_profile_name, "");
+	assert_int_equal(rs_client_device(&cfg, NULL, "teentablet4x7k2m9q", NULL, &cl), 0);
+	assert_null(cl.id_profile);
+	assert_int_equal(rs_client_device(&cfg, f->r, "nosuchdevice00000", NULL, &cl), 0);
+	assert_null(cl.id_profile);
+	assert_string_equal(cl.id_profile_name, "");
+	/* a household of the store: resolved by rs_decide, from an address no rule names */
+	assert_int_equal(rs_client_device(&cfg, f->r, "storetablet8c3v5b1n", NULL, &cl), 0);
+	assert_null(cl.id_profile);
+	assert_string_equal(cl.id_profile_name, "storeonly");
+	sockaddr_of("10.0.0.9", &addr);
+	cl.addr = (const struct sockaddr *)&addr;
+	assert_true(n > 0);
+	assert_int_equal(rs_decide(&cx, &cl, &ask, RS_STAGE_ALL, &v), 0);
+	assert_string_equal(v.profile->name, "storeonly");
+	assert_int_equal(v.profile_by, RS_BY_DEVICE_ID);
+	assert_int_equal(v.outcome, RS_OUT_BLOCK);
 }
 
 /* What the daemon counts and warns about comes with the verdict. */
@@ -666,6 +728,7 @@ int main(void)
 	    cmocka_unit_test(test_table),
 	    cmocka_unit_test(test_staged_walk_agrees),
 	    cmocka_unit_test(test_asked_profile),
+	    cmocka_unit_test(test_device_table),
 	    cmocka_unit_test(test_household_table),
 	    cmocka_unit_test(test_subscriber_status_and_store_rc),
 	    cmocka_unit_test(test_list_stage_for_a_cname),
