@@ -8,18 +8,9 @@
 
 #include "rs.h"
 
-/*
- * Human output goes through gettext (po/kidguard.pot, po/<lang>.po compiled by msgfmt at build
- * time, installed as <localedir>/<lang>/LC_MESSAGES/kidguard.mo): LANG=vi_VN.UTF-8 prints
- * Vietnamese. --json output and what scripts parse stay untranslated. _() translates, N_()
- * marks a string translated later (tables).
- */
-#include <libintl.h>
-#define _(s)  gettext(s)
-#define N_(s) (s)
-
-/* Messages in the user's language (LC_MESSAGES, LANG, LANGUAGE); see ctl_main.c. */
-void ctl_i18n_init(void);
+/* Human output goes through gettext, _() and N_() of kg_i18n.h (main() calls
+ * kg_i18n_gettext_init()); --json output and what scripts parse stay untranslated. */
+#include "kg_i18n.h"
 
 #define CTL_PATH_MAX 4096
 

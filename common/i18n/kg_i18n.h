@@ -71,4 +71,20 @@ struct cJSON *kg_i18n_page_json(const struct kg_i18n *c, int lang);
  * language; -1 for any other path or an unknown code. */
 int kg_i18n_url(const struct kg_i18n *c, const char *url, int negotiated);
 
+/*
+ * The command line tools' human output (kidguard-ctl, kidguard-desk): GNU gettext, one text
+ * domain "kidguard" (po/kidguard.pot, po/<lang>.po compiled by msgfmt at build time, installed
+ * as <localedir>/<lang>/LC_MESSAGES/kidguard.mo). _() translates, N_() marks a string
+ * translated later (tables). Machine output (--json, files, lines scripts read) is never
+ * translated.
+ */
+#include <libintl.h>
+#define _(s)  gettext(s)
+#define N_(s) (s)
+
+/* Call first in main(): messages in the user's language (LC_ALL, LC_MESSAGES, LANG, LANGUAGE,
+ * also when that locale is not generated here); numbers stay in the C locale. The catalogue
+ * of the build tree when KG_DEV_PATHS built one, else the installed one. */
+void kg_i18n_gettext_init(void);
+
 #endif

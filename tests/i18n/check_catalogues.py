@@ -14,10 +14,11 @@ resolver/http/www/i18n/<lang>.json (the dashboard, the block page, the report pa
 tools/desk/www/i18n/<lang>.json (the publisher's Desk page and the desk's error answers), with
 --www tools/desk/www --http tools/desk --c-keys: the same checks; keys in the desk's C code are
 the string literals "error.*" that name a message ("error.limit") as well as msg(...) calls.
-po/<lang>.po (kidguard-ctl's human output), when given --po-dir and msgfmt exists:
+po/<lang>.po (kidguard-ctl's and kidguard-desk's human output), when given --po-dir and msgfmt
+exists:
   - msgfmt --check --statistics passes and reports no untranslated or fuzzy message;
   - its msgids are exactly those of po/kidguard.pot;
-  - po/kidguard.pot is current: xgettext over tools/ctl_*.c finds exactly its msgids (else:
+  - po/kidguard.pot is current: xgettext over POT_SOURCES finds exactly its msgids (else:
     cmake --build build --target kidguard-pot, then translate the new messages).
 """
 import argparse
@@ -31,6 +32,8 @@ import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# the sources of po/kidguard.pot, as po/CMakeLists.txt's kidguard-pot target lists them
+POT_SOURCES = ("tools/ctl_*.c", "tools/desk/desk_*.c")
 
 
 def load(path, errors):
@@ -119,7 +122,7 @@ def check_pot_current(pot, errors):
     if not xgettext:
         print("xgettext not installed: kidguard.pot not compared with the sources")
         return
-    srcs = sorted(glob.glob(os.path.join(ROOT, "tools", "ctl_*.c")))
+    srcs = sorted(f for g in POT_SOURCES for f in glob.glob(os.path.join(ROOT, g)))
     fresh = os.path.join(os.environ.get("TMPDIR", "/tmp"), "kidguard-pot-%d.pot" % os.getpid())
     try:
         subprocess.run([xgettext, "--language=C", "--keyword=_", "--keyword=N_",

@@ -369,6 +369,77 @@ class DeskEndToEndTest(kgtest.KGTestCase):
         with open(os.path.join(out, "adult.txt")) as f:
             self.assertEqual(f.read().split(), ["grouped.example"])
 
+    def desk_in(self, lang, *args):
+        """kidguard-desk ARGS with LANG=lang and no other locale variable (as an operator's
+        shell; vi_VN.UTF-8 need not be generated here: kg_i18n_gettext_init copes)."""
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")}
+        env["LANG"] = lang
+        return kgtest.run_cmd([desk_binary(), "-c", self.desk.conf] + list(args), env=env,
+                              timeout=60)
+
+    def test_command_line_in_vietnamese(self):
+        """The command line speaks the operator's language as kidguard-ctl does (gettext,
+        po/vi.po): LANG=vi_VN.UTF-8 prints the triage table (headers, the category's name from
+        the Desk page's catalogue, aligned), decisions, errors and usage in Vietnamese, LANG=C
+        English; --json and export's lines for kidguard-feed are the same in every language."""
+        for name in ("a.grouped.example", "b.grouped.example"):
+            self.assertEqual(self.report(name), (200, {"stored": 1}))
+        cat = self.desk.triage(10)[0]["category"]
+        names = {}
+        for lang in ("en", "vi"):
+            with open(os.path.join(kgtest.REPO, "tools", "desk", "www", "i18n", lang + ".json"),
+                      encoding="utf-8") as f:
+                names[lang] = json.load(f)
+        vi_label = "%s (%s)" % (names["vi"]["category." + cat], cat)
+        r = self.desk_in("vi_VN.UTF-8", "triage")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertIn("trang ứng viên", lines[0])
+        head, row = lines[1], lines[2]
+        for want in ("hạng", "tên miền", "điểm", "danh mục", "lần đầu xuất hiện"):
+            self.assertIn(want, head)
+        self.assertIn("grouped.example", row)
+        self.assertIn(vi_label, row)
+        # the category column starts under its header (padding counts letters, not bytes)
+        self.assertEqual(head.index("danh mục"), row.index(vi_label), r.stdout)
+        self.assertIn("được báo cáo dưới tên: a.grouped.example, b.grouped.example", r.stdout)
+        for english in ("rank", "domain", "category", "reported as", "candidates"):
+            self.assertNotIn(english, r.stdout)
+        en = self.desk_in("C", "triage").stdout
+        self.assertIn("rank", en)
+        self.assertIn("reported as: a.grouped.example, b.grouped.example", en)
+        en_name = names["en"]["category." + cat]
+        self.assertIn(en_name if en_name.lower() == cat else "%s (%s)" % (en_name, cat), en)
+        # scripts read --json: the same in every language
+        self.assertEqual(json.loads(self.desk_in("vi_VN.UTF-8", "triage", "--json").stdout),
+                         json.loads(self.desk_in("C", "triage", "--json").stdout))
+        # decisions, errors, usage
+        r = self.desk_in("vi_VN.UTF-8", "accept", "grouped.example", "--category", "adult",
+                         "--operator", "t")
+        self.assertEqual(r.stdout, "đã chấp nhận grouped.example vào danh mục adult "
+                                   "(người duyệt t)\n")
+        r = self.desk_in("vi_VN.UTF-8", "accept", "bad..name", "--category", "adult")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("bad..name: không phải tên miền", r.stderr)
+        r = self.desk_in("vi_VN.UTF-8")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("cách dùng: kidguard-desk", r.stderr)
+        self.assertIn("mọi quyết định, cũ nhất trước", r.stderr)
+        self.assertIn("usage: kidguard-desk", self.desk_in("C").stderr)
+        conf = os.path.join(self.tmp, "bad-vi.conf")
+        with open(conf, "w") as f:
+            f.write("[desk]\nstore = /tmp/x\nrate = 0\n")
+        r = self.desk_in("vi_VN.UTF-8", "-c", conf, "stats")
+        self.assertIn(":3: [desk] rate: giá trị không hợp lệ", r.stderr)
+        # export: kidguard-feed's arguments unchanged, the summary translated
+        out = os.path.join(self.tmp, "export-vi")
+        vi, c = (self.desk_in(lang, "export", "--dir", out) for lang in ("vi_VN.UTF-8", "C"))
+        self.assertEqual(vi.stdout, "--category adult=%s/adult.txt:domains\n" % out)
+        self.assertEqual(vi.stdout, c.stdout)
+        self.assertIn("1 tên đã chấp nhận trong 1 danh mục", vi.stderr)
+        self.assertIn("1 accepted names in 1 categories", c.stderr)
+
     def test_languages(self):
         """The Desk page's catalogues: negotiated from Accept-Language, forced by [desk]
         language, one per code for the language switch; error answers in the same language,

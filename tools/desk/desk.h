@@ -61,6 +61,11 @@ extern const size_t desk_www_index_len, desk_www_js_len, desk_www_css_len, desk_
 struct kg_i18n;
 int desk_i18n_load(struct kg_i18n *c);
 
+/* The terminal columns `s` (UTF-8, borrowed) takes, for tables whose headers are translated. */
+int desk_columns(const char *s);
+/* Print `s` to stdout padded with spaces to `width` columns, text first when `left`. */
+void desk_print_cell(const char *s, int width, bool left);
+
 /* Triage as JSON text (malloc'ed, the caller frees), for --json and GET /api/triage. */
 char *desk_triage_json(const struct dk_cand *c, size_t n, uint32_t day);
 

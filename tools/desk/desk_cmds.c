@@ -9,11 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include "kg_err.h"
+#include "kg_i18n.h" /* _(): human output in the user's language */
 
 #define LIMIT_MAX   10000
 #define SNOOZE_MAX  365
@@ -24,7 +27,7 @@ static int open_store(const struct desk_conf *c, bool readonly, struct dk_store 
 	int rc = dk_store_open(c->store, readonly, s);
 
 	if (rc != 0)
-		fprintf(stderr, "kidguard-desk: store %s: %s\n", c->store, kg_strerror(rc));
+		fprintf(stderr, _("kidguard-desk: store %s: %s\n"), c->store, kg_strerror(rc));
 	return rc;
 }
 
@@ -74,30 +77,183 @@ static void print_names(const struct dk_cand *c)
 {
 	if (c->n_names == 0 || (c->n_names == 1 && strcmp(c->names[0], c->domain) == 0))
 		return;
-	printf("      reported as:");
+	printf("      %s", _("reported as:"));
 	for (uint32_t i = 0; i < c->n_names && i < DK_CAND_NAMES; i++)
 		printf("%s %s", i ? "," : "", c->names[i]);
-	if (c->n_names > DK_CAND_NAMES)
-		printf(" and %u more", c->n_names - DK_CAND_NAMES);
+	if (c->n_names > DK_CAND_NAMES) {
+		putchar(' ');
+		printf(_("and %u more"), c->n_names - DK_CAND_NAMES);
+	}
 	printf("\n");
 }
 
-static void print_table(const struct dk_cand *c, size_t n, uint32_t day, int window)
+/* UTF-8 under the user's LC_CTYPE (kg_i18n_gettext_init), so that a Vietnamese header or
+ * category name ("Người lớn") pads like an English one; its bytes when it does not decode
+ * (LANG=C: the English text is ASCII). */
+int desk_columns(const char *s)
 {
-	char d[11];
+	mbstate_t st = {0};
+	size_t left = strlen(s), k;
+	int w = 0, cw;
+	wchar_t wc;
 
+	for (const char *p = s; left > 0; p += k, left -= k) {
+		k = mbrtowc(&wc, p, left, &st);
+		if (k == (size_t)-1 || k == (size_t)-2 || k == 0)
+			return (int)strlen(s);
+		cw = wcwidth(wc);
+		w += cw > 0 ? cw : 0;
+	}
+	return w;
+}
+
+void desk_print_cell(const char *s, int width, bool left)
+{
+	int pad = width - desk_columns(s);
+
+	if (!left)
+		printf("%*s", pad > 0 ? pad : 0, "");
+	fputs(s, stdout);
+	if (left)
+		printf("%*s", pad > 0 ? pad : 0, "");
+}
+
+/* The triage table's columns: header (translated when printed), least width, text first. A
+ * column is as wide as its translated header when that is wider. */
+enum {
+	COL_RANK,
+	COL_DOMAIN,
+	COL_SCORE,
+	COL_STRENGTH,
+	COL_GROWTH,
+	COL_CATEGORY,
+	COL_PROB,
+	COL_HARM,
+	COL_APPL,
+	COL_REPORTS,
+	COL_FIRST,
+	COL_N
+};
+static const struct {
+	const char *head;
+	int width;
+	bool left;
+	const char *sep; /* printed before the column */
+} table_cols[COL_N] = {
+    /* TRANSLATORS: the triage table's column headers; keep them short (the table is wide) */
+    {N_("rank"), 4, false, ""},
+    {N_("domain"), 40, true, "  "},
+    {N_("score"), 9, false, " "},
+    {N_("strength"), 9, false, " "},
+    {N_("growth"), 8, false, " "},
+    {N_("category"), 12, true, " "},
+    /* TRANSLATORS: the classifier's probability of the category */
+    {N_("prob"), 6, false, " "},
+    {N_("harm"), 6, false, " "},
+    /* TRANSLATORS: how many appliances sent the name */
+    {N_("appl"), 5, false, " "},
+    {N_("reports"), 7, false, " "},
+    {N_("first seen"), 0, true, "  "},
+};
+
+/* The category's name in the language of the output, from the Desk page's catalogues
+ * ("category.adult"), followed by its code when that is not just the name in other letters:
+ * `accept --category` takes the code ("Người lớn (adult)", "Adult"). The code alone when the
+ * catalogues have no name for it, "-" for none. */
+static void category_label(const struct kg_i18n *cat, int lang, const char *code, char *out,
+                           size_t len)
+{
+	char key[DK_CATEGORY_MAX + 16];
+	const char *name;
+
+	snprintf(key, sizeof(key), "category.%s", code);
+	name = code[0] && lang >= 0 ? kg_i18n_get(cat, lang, key) : NULL;
+	if (!code[0])
+		snprintf(out, len, "-");
+	else if (!name || !name[0] || strcasecmp(name, code) == 0)
+		snprintf(out, len, "%s", name && name[0] ? name : code);
+	else
+		snprintf(out, len, "%s (%s)", name, code);
+}
+
+#define CELL_MAX  48 /* a number, a day or a domain cut to 40 */
+#define LABEL_MAX 128
+
+static void print_row(const struct dk_cand *c, size_t rank, const int *w, const char *category)
+{
+	char cell[COL_N][CELL_MAX];
+	const char *v[COL_N];
+
+	for (int i = 0; i < COL_N; i++)
+		v[i] = cell[i];
+	snprintf(cell[COL_RANK], CELL_MAX, "%zu", rank);
+	snprintf(cell[COL_DOMAIN], CELL_MAX, "%.40s", c->domain);
+	snprintf(cell[COL_SCORE], CELL_MAX, "%.1f", c->score);
+	snprintf(cell[COL_STRENGTH], CELL_MAX, "%.1f", c->strength);
+	snprintf(cell[COL_GROWTH], CELL_MAX, "%.1f", c->growth);
+	v[COL_CATEGORY] = category;
+	snprintf(cell[COL_PROB], CELL_MAX, "%.3f", c->prob);
+	snprintf(cell[COL_HARM], CELL_MAX, "%.3f", c->harm);
+	snprintf(cell[COL_APPL], CELL_MAX, "%u", c->appliances);
+	snprintf(cell[COL_REPORTS], CELL_MAX, "%u", c->reports);
+	dk_day_format(c->first_day, cell[COL_FIRST]);
+	for (int i = 0; i < COL_N; i++) {
+		fputs(table_cols[i].sep, stdout);
+		desk_print_cell(v[i], i == COL_N - 1 ? 0 : w[i], table_cols[i].left);
+	}
+	putchar('\n');
+}
+
+/* The candidates' category labels (category_label), `n` of LABEL_MAX bytes, malloc'ed; NULL
+ * when out of memory. */
+static char *category_labels(const struct dk_cand *c, size_t n)
+{
+	struct kg_i18n cat; /* the category names; a few KB of cJSON, for this table only */
+	char *labels = malloc(n ? n * LABEL_MAX : 1);
+	/* TRANSLATORS: the code of this catalogue's language, as in tools/desk/www/i18n/<code>.json
+	 * ("vi"): it picks the category names of the triage table */
+	const char *code = _("en");
+	int lang = -1;
+
+	if (!labels)
+		return NULL;
+	if (desk_i18n_load(&cat) == 0) /* it empties `cat` first: kg_i18n_free() is safe */
+		lang = kg_i18n_find(&cat, code);
+	for (size_t i = 0; i < n; i++)
+		category_label(&cat, lang, c[i].category, labels + i * LABEL_MAX, LABEL_MAX);
+	kg_i18n_free(&cat);
+	return labels;
+}
+
+static int print_table(const struct dk_cand *c, size_t n, uint32_t day, int window)
+{
+	char *labels = category_labels(c, n), d[11];
+	int w[COL_N];
+
+	if (!labels)
+		return -ENOMEM;
 	dk_day_format(day, d);
-	printf("triage for the %d days up to %s: %zu candidates\n", window, d, n);
-	printf("%4s  %-40s %9s %9s %8s %-12s %6s %6s %5s %7s  %s\n", "rank", "domain", "score",
-	       "strength", "growth", "category", "prob", "harm", "appl", "reports", "first seen");
+	printf(_("triage for the %d days up to %s: %zu candidates\n"), window, d, n);
+	for (int i = 0; i < COL_N; i++) {
+		int hw = desk_columns(_(table_cols[i].head));
+		w[i] = hw > table_cols[i].width ? hw : table_cols[i].width;
+	}
 	for (size_t i = 0; i < n; i++) {
-		dk_day_format(c[i].first_day, d);
-		printf("%4zu  %-40.40s %9.1f %9.1f %8.1f %-12s %6.3f %6.3f %5u %7u  %s\n", i + 1,
-		       c[i].domain, c[i].score, c[i].strength, c[i].growth,
-		       c[i].category[0] ? c[i].category : "-", c[i].prob, c[i].harm,
-		       c[i].appliances, c[i].reports, d);
+		int lw = desk_columns(labels + i * LABEL_MAX);
+		w[COL_CATEGORY] = lw > w[COL_CATEGORY] ? lw : w[COL_CATEGORY];
+	}
+	for (int i = 0; i < COL_N; i++) {
+		fputs(table_cols[i].sep, stdout);
+		desk_print_cell(_(table_cols[i].head), i == COL_N - 1 ? 0 : w[i],
+		                table_cols[i].left);
+	}
+	putchar('\n');
+	for (size_t i = 0; i < n; i++) {
+		print_row(&c[i], i + 1, w, labels + i * LABEL_MAX);
 		print_names(&c[i]);
 	}
+	free(labels);
+	return 0;
 }
 
 struct triage_args {
@@ -157,8 +313,8 @@ int desk_triage(const struct desk_conf *c, int argc, char **argv)
 	int rc = 1;
 
 	if (triage_args(&t, argc, argv) != 0) {
-		fprintf(stderr, "usage: kidguard-desk triage [--json] [--limit 1..10000] "
-		                "[--day YYYY-MM-DD] [--window 1..365] [--model FILE]\n");
+		fprintf(stderr, _("usage: kidguard-desk triage [--json] [--limit 1..10000] "
+		                  "[--day YYYY-MM-DD] [--window 1..365] [--model FILE]\n"));
 		return 2;
 	}
 	if ((t.model && t.model[0] && desk_harm_load(t.model, &harm) != 0) ||
@@ -174,7 +330,7 @@ int desk_triage(const struct desk_conf *c, int argc, char **argv)
 	                            .harm = harm ? desk_harm : NULL,
 	                            .harm_arg = harm};
 	if ((rc = dk_triage(s, &o, cands, &n, &day)) != 0) {
-		fprintf(stderr, "kidguard-desk: triage: %s\n", kg_strerror(rc));
+		fprintf(stderr, _("kidguard-desk: triage: %s\n"), kg_strerror(rc));
 		rc = 1;
 		goto out;
 	}
@@ -184,8 +340,8 @@ int desk_triage(const struct desk_conf *c, int argc, char **argv)
 			goto out;
 		printf("%s\n", j);
 		free(j);
-	} else {
-		print_table(cands, n, day, t.window);
+	} else if (print_table(cands, n, day, t.window) != 0) {
+		goto out;
 	}
 	rc = 0;
 out:
@@ -223,9 +379,10 @@ static int operator_check(const char *who)
 
 static int decide_usage(void)
 {
-	fprintf(stderr, "usage: kidguard-desk accept NAME --category C [--operator WHO]\n"
-	                "       kidguard-desk reject|undo NAME [--operator WHO]\n"
-	                "       kidguard-desk snooze NAME --days 1..365 [--operator WHO]\n");
+	fputs(_("usage: kidguard-desk accept NAME --category C [--operator WHO]\n"
+	        "       kidguard-desk reject|undo NAME [--operator WHO]\n"
+	        "       kidguard-desk snooze NAME --days 1..365 [--operator WHO]\n"),
+	      stderr);
 	return 2;
 }
 
@@ -244,8 +401,8 @@ static int decide_args(struct dk_decision *d, int argc, char **argv)
 		case 'c':
 			if (dk_category_check(optarg) != 0 || d->state != DK_ACCEPTED) {
 				fprintf(stderr,
-				        "kidguard-desk: --category %s: want [a-z0-9_-]{1,31} "
-				        "(accept only)\n",
+				        _("kidguard-desk: --category %s: want [a-z0-9_-]{1,31} "
+				          "(accept only)\n"),
 				        optarg);
 				return -1;
 			}
@@ -287,7 +444,7 @@ int desk_decide(const struct desk_conf *c, int argc, char **argv)
 	if ((at = decide_args(&d, argc, argv)) < 0)
 		return decide_usage();
 	if (dk_name_check(argv[at], name) != 0) {
-		fprintf(stderr, "kidguard-desk: %s: not a domain name\n", argv[at]);
+		fprintf(stderr, _("kidguard-desk: %s: not a domain name\n"), argv[at]);
 		return 2;
 	}
 	if (open_store(c, false, &s) != 0)
@@ -295,15 +452,16 @@ int desk_decide(const struct desk_conf *c, int argc, char **argv)
 	rc = dk_store_decide(s, name, &d);
 	dk_store_close(s);
 	if (rc != 0) {
-		fprintf(stderr, "kidguard-desk: %s: %s\n", name, kg_strerror(rc));
+		fprintf(stderr, _("kidguard-desk: %s: %s\n"), name, kg_strerror(rc));
 		return 1;
 	}
-	printf("%s %s%s%s (operator %s)\n",
-	       d.state == DK_ACCEPTED   ? "accepted"
-	       : d.state == DK_REJECTED ? "rejected"
-	       : d.state == DK_SNOOZED  ? "snoozed"
-	                                : "undone",
-	       name, d.category[0] ? " as " : "", d.category, d.operator_name);
+	if (d.state == DK_ACCEPTED)
+		printf(_("accepted %s as %s (operator %s)\n"), name, d.category, d.operator_name);
+	else
+		printf(d.state == DK_REJECTED  ? _("rejected %s (operator %s)\n")
+		       : d.state == DK_SNOOZED ? _("snoozed %s (operator %s)\n")
+		                               : _("undone %s (operator %s)\n"),
+		       name, d.operator_name);
 	return 0;
 }
 
@@ -319,7 +477,7 @@ int desk_audit(const struct desk_conf *c, int argc, char **argv)
 	int rc;
 
 	if (argc != 1) {
-		fprintf(stderr, "usage: kidguard-desk audit\n");
+		fputs(_("usage: kidguard-desk audit\n"), stderr);
 		return 2;
 	}
 	if (open_store(c, true, &s) != 0)
@@ -428,12 +586,12 @@ int desk_export(const struct desk_conf *c, int argc, char **argv)
 	int rc;
 
 	if (argc != 3 || strcmp(argv[1], "--dir") != 0) {
-		fprintf(stderr, "usage: kidguard-desk export --dir DIR\n");
+		fputs(_("usage: kidguard-desk export --dir DIR\n"), stderr);
 		return 2;
 	}
 	e.dir = argv[2];
 	if (mkdir(e.dir, 0755) != 0 && errno != EEXIST) {
-		fprintf(stderr, "kidguard-desk: %s: %s\n", e.dir, strerror(errno));
+		fprintf(stderr, _("kidguard-desk: %s: %s\n"), e.dir, strerror(errno));
 		return 1;
 	}
 	if (open_store(c, true, &s) != 0)
@@ -441,13 +599,14 @@ int desk_export(const struct desk_conf *c, int argc, char **argv)
 	rc = dk_store_accepted(s, export_one, &e);
 	dk_store_close(s);
 	if ((rc = export_finish(&e, rc)) != 0) {
-		fprintf(stderr, "kidguard-desk: export to %s: %s\n", e.dir, kg_strerror(rc));
+		fprintf(stderr, _("kidguard-desk: export to %s: %s\n"), e.dir, kg_strerror(rc));
 		return 1;
 	}
-	/* What to add to kidguard-feed publish: one --category per file. */
+	/* What to add to kidguard-feed publish: one --category per file (machine output: never
+	 * translated). */
 	for (int i = 0; i < e.n; i++)
 		printf("--category %s=%s/%s.txt:domains\n", e.cats[i], e.dir, e.cats[i]);
-	fprintf(stderr, "kidguard-desk: %zu accepted names in %d categories\n", e.names, e.n);
+	fprintf(stderr, _("kidguard-desk: %zu accepted names in %d categories\n"), e.names, e.n);
 	return 0;
 }
 
@@ -462,7 +621,7 @@ int desk_prune(const struct desk_conf *c, int argc, char **argv)
 
 	if (argc != 3 || strcmp(argv[1], "--keep-days") != 0 ||
 	    (keep = strtol(argv[2], NULL, 10)) < 7 || keep > 3650) {
-		fprintf(stderr, "usage: kidguard-desk prune --keep-days 7..3650\n");
+		fputs(_("usage: kidguard-desk prune --keep-days 7..3650\n"), stderr);
 		return 2;
 	}
 	before = (uint32_t)(time(NULL) / 86400) - (uint32_t)keep;
@@ -471,11 +630,11 @@ int desk_prune(const struct desk_conf *c, int argc, char **argv)
 	rc = dk_store_prune(s, before, &removed);
 	dk_store_close(s);
 	if (rc != 0) {
-		fprintf(stderr, "kidguard-desk: prune: %s\n", kg_strerror(rc));
+		fprintf(stderr, _("kidguard-desk: prune: %s\n"), kg_strerror(rc));
 		return 1;
 	}
 	dk_day_format(before, d);
-	printf("removed %llu entries of days before %s\n", (unsigned long long)removed, d);
+	printf(_("removed %llu entries of days before %s\n"), (unsigned long long)removed, d);
 	return 0;
 }
 
@@ -488,6 +647,6 @@ int desk_stats(const struct desk_conf *c, int argc, char **argv)
 		return 1;
 	dk_store_size(s, &bytes);
 	dk_store_close(s);
-	printf("store %s: %llu bytes in use\n", c->store, (unsigned long long)bytes);
+	printf(_("store %s: %llu bytes in use\n"), c->store, (unsigned long long)bytes);
 	return 0;
 }

@@ -120,14 +120,16 @@ static int handler(void *user, const char *section, const char *name, const char
 	int rc;
 
 	if (strcmp(section, "desk") != 0) {
-		fprintf(stderr, "%s:%d: [%s] unknown section\n", x->file, x->line, section);
+		fprintf(stderr, _("%s:%d: [%s] unknown section\n"), x->file, x->line, section);
 		x->bad = 1;
 		return 1;
 	}
 	rc = set(x->c, name, value);
 	if (rc != 0) {
-		fprintf(stderr, "%s:%d: [desk] %s: %s\n", x->file, x->line, name,
-		        rc == -2 ? "unknown key" : "bad value");
+		fprintf(stderr,
+		        rc == -2 ? _("%s:%d: [desk] %s: unknown key\n")
+		                 : _("%s:%d: [desk] %s: bad value\n"),
+		        x->file, x->line, name);
 		x->bad = 1;
 	}
 	return 1;
@@ -177,9 +179,9 @@ int desk_conf_load(struct desk_conf *c, const char *file)
 	rc = ini_parse_stream(reader, stream, handler, &x);
 	fclose(f);
 	if (rc != 0 && !x.bad)
-		fprintf(stderr, "%s:%d: syntax error\n", file, rc);
+		fprintf(stderr, _("%s:%d: syntax error\n"), file, rc);
 	if (rc == 0 && !x.bad && (c->tls_cert[0] != 0) != (c->tls_key[0] != 0)) {
-		fprintf(stderr, "%s: [desk] tls_cert and tls_key go together\n", file);
+		fprintf(stderr, _("%s: [desk] tls_cert and tls_key go together\n"), file);
 		x.bad = 1;
 	}
 	return rc != 0 || x.bad ? -EINVAL : 0;

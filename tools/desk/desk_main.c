@@ -10,23 +10,25 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kg_i18n.h" /* _(): human output in the user's language */
 #include "kg_log.h"
 
 static int usage(FILE *f)
 {
-	fprintf(f, "usage: kidguard-desk [-c desk.conf] [-d STOREDIR] COMMAND ...\n"
-	           "  serve [--language auto|en|vi]      receive POST /signal and /report\n"
-	           "  triage [--json] [--limit N] [--day YYYY-MM-DD] [--window DAYS] [--model F]\n"
-	           "  accept NAME --category C [--operator WHO]\n"
-	           "  reject NAME [--operator WHO]\n"
-	           "  snooze NAME --days N [--operator WHO]\n"
-	           "  undo NAME [--operator WHO]         forget the decision (audited)\n"
-	           "  audit                              every decision, oldest first\n"
-	           "  export --dir DIR                   accepted names, DIR/CATEGORY.txt\n"
-	           "  stats                              the store's size\n"
-	           "  prune --keep-days N                drop signal older than N days (7..3650)\n"
-	           "  model train ...                    write the classifier (docs/desk.md)\n"
-	           "see kidguard-desk(1)\n");
+	fputs(_("usage: kidguard-desk [-c desk.conf] [-d STOREDIR] COMMAND ...\n"
+	        "  serve [--language auto|en|vi]      receive POST /signal and /report\n"
+	        "  triage [--json] [--limit N] [--day YYYY-MM-DD] [--window DAYS] [--model F]\n"
+	        "  accept NAME --category C [--operator WHO]\n"
+	        "  reject NAME [--operator WHO]\n"
+	        "  snooze NAME --days N [--operator WHO]\n"
+	        "  undo NAME [--operator WHO]         forget the decision (audited)\n"
+	        "  audit                              every decision, oldest first\n"
+	        "  export --dir DIR                   accepted names, DIR/CATEGORY.txt\n"
+	        "  stats                              the store's size\n"
+	        "  prune --keep-days N                drop signal older than N days (7..3650)\n"
+	        "  model train ...                    write the classifier (docs/desk.md)\n"
+	        "see kidguard-desk(1)\n"),
+	      f);
 	return f == stderr ? 2 : 0;
 }
 
@@ -45,10 +47,11 @@ static int serve(struct desk_conf *c, int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--language") == 0) {
 		if (desk_conf_language(c, argv[2]) != 0) {
-			fprintf(stderr,
-			        "kidguard-desk: --language %s: want auto or the code of one of the "
-			        "Desk page's languages (kidguard-desk(1))\n",
-			        argv[2]);
+			fprintf(
+			    stderr,
+			    _("kidguard-desk: --language %s: want auto or the code of one of the "
+			      "Desk page's languages (kidguard-desk(1))\n"),
+			    argv[2]);
 			return 2;
 		}
 	} else if (argc != 1) {
@@ -63,6 +66,7 @@ int main(int argc, char **argv)
 	struct desk_conf c;
 	int o;
 
+	kg_i18n_gettext_init();
 	kg_log_set_tag("kidguard-desk");
 	while ((o = getopt(argc, argv, "+c:d:hV")) != -1) {
 		switch (o) {
@@ -95,6 +99,6 @@ int main(int argc, char **argv)
 		if (strcmp(argv[0], cmds[i].name) == 0)
 			return cmds[i].fn(&c, argc, argv);
 	}
-	fprintf(stderr, "kidguard-desk: unknown command %s\n", argv[0]);
+	fprintf(stderr, _("kidguard-desk: unknown command %s\n"), argv[0]);
 	return usage(stderr);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kg_err.h"
+#include "kg_i18n.h" /* _(): human output in the user's language */
 
 #ifdef KG_DESK_MODEL
 #include "dk_model.h"
@@ -34,7 +35,7 @@ int desk_harm_load(const char *file, struct desk_harm **out)
 	if (!h)
 		return -ENOMEM;
 	if ((rc = dk_model_load(file, &h->m)) != 0) {
-		fprintf(stderr, "kidguard-desk: model %s: %s\n", file, kg_strerror(rc));
+		fprintf(stderr, _("kidguard-desk: model %s: %s\n"), file, kg_strerror(rc));
 		free(h);
 		return rc;
 	}
@@ -42,8 +43,8 @@ int desk_harm_load(const char *file, struct desk_harm **out)
 	return 0;
 #else
 	fprintf(stderr,
-	        "kidguard-desk: model %s: this kidguard-desk was built without the "
-	        "classifier\n",
+	        _("kidguard-desk: model %s: this kidguard-desk was built without the "
+	          "classifier\n"),
 	        file);
 	*out = NULL;
 	return -ENOTSUP;
@@ -185,11 +186,23 @@ static int train_args(struct train_args *t, int argc, char **argv)
 
 static void print_eval(const struct dk_class_eval *e, size_t n, unsigned mod)
 {
-	printf("held out 1 in %u registrable domains\n", mod);
-	printf("%-12s %9s %9s %7s %9s\n", "class", "held-out", "precision", "recall", "prec@r50");
+	/* TRANSLATORS: the held-out evaluation's column headers (precision at recall 0.5) */
+	static const char *const head[] = {N_("class"), N_("held-out"), N_("precision"),
+	                                   N_("recall"), N_("prec@r50")};
+	static const int least[] = {12, 9, 9, 7, 9};
+	int w[5];
+
+	printf(_("held out 1 in %u registrable domains\n"), mod);
+	for (int i = 0; i < 5; i++) {
+		w[i] = desk_columns(_(head[i]));
+		w[i] = w[i] > least[i] ? w[i] : least[i];
+		fputs(i ? " " : "", stdout);
+		desk_print_cell(_(head[i]), w[i], i == 0);
+	}
+	putchar('\n');
 	for (size_t i = 0; i < n; i++)
-		printf("%-12s %9zu %9.3f %7.3f %9.3f\n", e[i].name, e[i].n_test, e[i].precision,
-		       e[i].recall, e[i].prec_at_r50);
+		printf("%-*s %*zu %*.3f %*.3f %*.3f\n", w[0], e[i].name, w[1], e[i].n_test, w[2],
+		       e[i].precision, w[3], e[i].recall, w[4], e[i].prec_at_r50);
 }
 
 static int train(struct train_args *t, struct samples *s)
@@ -203,7 +216,7 @@ static int train(struct train_args *t, struct samples *s)
 		char *eq = strchr(t->lists[i], '=');
 		*eq = '\0'; /* argv is ours to edit */
 		if ((rc = read_list(s, eq + 1, t->lists[i])) != 0)
-			fprintf(stderr, "kidguard-desk: %s: %s\n", eq + 1, kg_strerror(rc));
+			fprintf(stderr, _("kidguard-desk: %s: %s\n"), eq + 1, kg_strerror(rc));
 	}
 	if (rc == 0 && t->heldout) {
 		rc = dk_eval(s->v, s->n, t->heldout, NULL, ev, DK_CLASSES_MAX, &nev, &m);
@@ -213,9 +226,9 @@ static int train(struct train_args *t, struct samples *s)
 		rc = dk_model_train(s->v, s->n, NULL, &m);
 	}
 	if (rc == 0 && (rc = dk_model_save(m, t->out)) == 0)
-		printf("model %s: %zu names, %d classes\n", t->out, s->n, dk_model_classes(m));
+		printf(_("model %s: %zu names, %d classes\n"), t->out, s->n, dk_model_classes(m));
 	else
-		fprintf(stderr, "kidguard-desk: model train: %s\n", kg_strerror(rc));
+		fprintf(stderr, _("kidguard-desk: model train: %s\n"), kg_strerror(rc));
 	dk_model_free(m);
 	return rc;
 }
@@ -227,8 +240,9 @@ int desk_model_cmd(const struct desk_conf *c, int argc, char **argv)
 	int rc;
 
 	if (argc < 2 || strcmp(argv[1], "train") != 0 || train_args(&t, argc - 1, argv + 1) != 0) {
-		fprintf(stderr, "usage: kidguard-desk model train --feed CATEGORY=FILE ... "
-		                "--negatives FILE [--heldout N] -o MODEL\n");
+		fputs(_("usage: kidguard-desk model train --feed CATEGORY=FILE ... "
+		        "--negatives FILE [--heldout N] -o MODEL\n"),
+		      stderr);
 		return 2;
 	}
 	rc = train(&t, &s);
@@ -240,8 +254,9 @@ int desk_model_cmd(const struct desk_conf *c, int argc, char **argv)
 #else
 int desk_model_cmd(const struct desk_conf *c, int argc, char **argv)
 {
-	fprintf(stderr, "kidguard-desk: model train: this kidguard-desk was built without the "
-	                "classifier (tools/desk/dk_model.h)\n");
+	fputs(_("kidguard-desk: model train: this kidguard-desk was built without the "
+	        "classifier (tools/desk/dk_model.h)\n"),
+	      stderr);
 	return 1;
 }
 #endif

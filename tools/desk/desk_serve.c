@@ -477,7 +477,7 @@ static char *read_pem(const char *file)
 	size_t n;
 
 	if (!f || !buf) {
-		log_err("desk: %s: %s", file, strerror(errno));
+		log_err(_("desk: %s: %s"), file, strerror(errno));
 		if (f)
 			fclose(f);
 		free(buf);
@@ -486,7 +486,7 @@ static char *read_pem(const char *file)
 	n = fread(buf, 1, PEM_MAX, f);
 	fclose(f);
 	if (n == 0 || n == PEM_MAX) {
-		log_err("desk: %s: empty or larger than %d bytes", file, PEM_MAX);
+		log_err(_("desk: %s: empty or larger than %d bytes"), file, PEM_MAX);
 		free(buf);
 		return NULL;
 	}
@@ -549,7 +549,7 @@ int desk_serve(const struct desk_conf *conf)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (kg_sockaddr_parse(conf->listen, 8443, &a) != 0) {
-		log_err("desk: listen = %s: not an address", conf->listen);
+		log_err(_("desk: listen = %s: not an address"), conf->listen);
 		return 1;
 	}
 	if (conf->tls_cert[0] &&
@@ -561,16 +561,16 @@ int desk_serve(const struct desk_conf *conf)
 		goto out;
 	if ((rc = dk_store_open(conf->store, false, &s.store)) != 0 ||
 	    (rc = dk_rate_new(conf->rate, &s.rate)) != 0) {
-		log_err("desk: store %s: %s", conf->store, kg_strerror(rc));
+		log_err(_("desk: store %s: %s"), conf->store, kg_strerror(rc));
 		rc = 1;
 		goto out;
 	}
 	rc = 1;
 	if (!(d = start(&s, &a, cert, key))) {
-		log_err("desk: cannot listen on %s", conf->listen);
+		log_err(_("desk: cannot listen on %s"), conf->listen);
 		goto out;
 	}
-	log_info("desk: listening on %s (%s), store %s",
+	log_info(_("desk: listening on %s (%s), store %s"),
 	         kg_sockaddr_str((struct sockaddr *)&a.ss, where, sizeof(where)),
 	         cert ? "https" : "http", conf->store);
 	rc = wait_for_stop(&s);
