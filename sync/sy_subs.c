@@ -168,9 +168,9 @@ int sy_subs_line_parse(bool delta, const char *line, size_t len, struct sy_subs_
 /* ---- Households ------------------------------------------------------------------------- */
 
 /* The keys a household line may carry: PUT /api/profiles' and its rules. */
-static const char *const HH_KEYS[] = {"template",     "preset",        "mode",
-                                      "bedtime",      "bedtime_allow", "block_add",
-                                      "block_remove", "allow",         "deny"};
+static const char *const HH_KEYS[] = {"template",      "preset",    "mode",      "bedtime",
+                                      "bedtime_allow", "schedules", "block_add", "block_remove",
+                                      "allow",         "deny"};
 
 static bool hh_key_known(const char *k)
 {
@@ -239,7 +239,18 @@ int sy_household_decode(const char *json, size_t len, sy_cat_find_fn find, void 
 	rec->updated = 0;
 	rec->block_add = q->block_add & ~q->block_remove;
 	rec->block_del = q->block_remove;
-	rec->n_sched = (q->set & BL_PF_SCHEDULES) && !q->bedtime_off ? 1 : 0;
+	rec->n_sched = 0;
+	if (q->set & BL_PF_SCHEDULES) {
+		/* The line's windows and bedtime, and nothing of the template's: the record is
+		 * whole. The same merge as PUT /api/profiles, from an empty window list. */
+		const char *bad = rs_profile_rec_windows(
+		    rec, NULL, q->bedtime_set, q->bedtime_off ? NULL : &q->rec.sched[0],
+		    q->windows_set, &q->rec.sched[1], q->n_windows);
+		if (bad) {
+			snprintf(err, errlen, "%s", bad);
+			goto out;
+		}
+	}
 	rc = 0;
 out:
 	free(q);

@@ -593,7 +593,8 @@ const struct rs_profile *rs_profile_rec_base(const struct rs_config *cfg, const 
  * (rs_profile_rec_base); with `set_bedtime`, the bedtime window is replaced by `*bedtime`
  * (NULL: removed); with `set_windows`, every other window by the `n_windows` at `windows`.
  * The rest is kept, in order, then the new windows, then the new bedtime. Sets
- * BL_PF_SCHEDULES. All borrowed. Returns NULL, or why not (no room: a 400 / exit 1).
+ * BL_PF_SCHEDULES. All borrowed; `base` may be NULL when `rec` has BL_PF_SCHEDULES set. Returns
+ * NULL, or why not (no room: a 400 / exit 1).
  */
 const char *rs_profile_rec_windows(struct bl_profile_rec *rec, const struct rs_profile *base,
                                    bool set_bedtime, const struct bl_profile_sched *bedtime,

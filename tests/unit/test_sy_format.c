@@ -488,6 +488,18 @@ static void test_household_decode(void **state)
 	                 0);
 	assert_int_equal(rec->n_sched, 0);
 	assert_true(rec->set & BL_PF_SCHEDULES);
+	/* windows as PUT /api/profiles takes them, with the bedtime: both kept, nothing else */
+	const char *wins = "{\"schedules\":[{\"days\":[\"sat\",\"sun\"],\"start\":\"08:00\","
+	                   "\"end\":\"10:00\",\"block\":[\"gambling\"]}],"
+	                   "\"bedtime\":{\"start\":\"21:00\",\"end\":\"06:30\"}}";
+	assert_int_equal(
+	    sy_household_decode(wins, strlen(wins), test_cat_find, NULL, rec, err, sizeof(err)), 0);
+	assert_int_equal(rec->n_sched, 2);
+	assert_false(rec->sched[0].bedtime);
+	assert_int_equal(rec->sched[0].start, 8 * 60);
+	assert_true(rec->sched[0].extra_block != 0);
+	assert_true(rec->sched[1].bedtime);
+	assert_int_equal(rec->sched[1].start, 21 * 60);
 	static const struct {
 		const char *json, *why;
 	} bad[] = {
