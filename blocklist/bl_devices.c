@@ -31,12 +31,7 @@
 #define REC_FLEET  0x01
 
 struct bl_devices {
-	struct bl_db *db;
-	MDB_txn *txn;
-	bool dead;
-	bool fleet;            /* shares a fleet apply's transaction (bl_clients_devices) */
-	struct bl__subs own;   /* the subscriber hash of a transaction of its own */
-	struct bl__subs *subs; /* &own, or the fleet apply's */
+	struct bl__writer w;
 };
 
 static void put_le64(uint8_t *p, uint64_t v)
@@ -332,20 +327,15 @@ out:
 int bl_devices_begin(struct bl_db *db, struct bl_devices **out)
 {
 	struct bl_devices *t;
-	int rc, dead;
+	int rc;
 
 	if (db->readonly || !db->has_devices)
 		return -EROFS;
-	t = calloc(1, sizeof(*t));
-	if (!t)
+	if (!(t = calloc(1, sizeof(*t))))
 		return -ENOMEM;
-	t->db = db;
-	t->subs = &t->own;
-	mdb_reader_check(db->env, &dead);
-	rc = mdb_txn_begin(db->env, NULL, 0, &t->txn);
-	if (rc != 0) {
+	if ((rc = bl__writer_begin(&t->w, db, "devices begin")) != 0) {
 		free(t);
-		return bl__mdb_err(rc, "devices begin");
+		return rc;
 	}
 	*out = t;
 	return 0;
@@ -359,18 +349,9 @@ int bl__devices_join(struct bl_db *db, MDB_txn *txn, struct bl__subs *s, struct 
 		return -EROFS;
 	if (!(t = calloc(1, sizeof(*t))))
 		return -ENOMEM;
-	*t = (struct bl_devices){.db = db, .txn = txn, .fleet = true, .subs = s};
+	bl__writer_join(&t->w, db, txn, s);
 	*out = t;
 	return 0;
-}
-
-static int fail(struct bl_devices *t, int rc, const char *what)
-{
-	int err = bl__mdb_err(rc, what);
-
-	if (err != BL_ENOTFOUND)
-		t->dead = true;
-	return err;
 }
 
 static int put_rec(struct bl_devices *t, const char *name, const uint8_t hash[BL_DEVICE_HASH_LEN],
@@ -379,7 +360,7 @@ static int put_rec(struct bl_devices *t, const char *name, const uint8_t hash[BL
 int bl_devices_put(struct bl_devices *t, const char *name, const uint8_t hash[BL_DEVICE_HASH_LEN],
                    const char *profile, uint64_t created)
 {
-	if (t->fleet)
+	if (t->w.fleet)
 		return -EINVAL; /* the channel's devices: bl_devices_fleet_put */
 	return put_rec(t, name, hash, profile, created, 0);
 }
@@ -393,7 +374,7 @@ static int put_rec(struct bl_devices *t, const char *name, const uint8_t hash[BL
 	MDB_val k, v;
 	int rc;
 
-	if (t->dead)
+	if (t->w.dead)
 		return BL_ESTORE;
 	if (!bl_device_name_valid(name) || !hash || !profile_valid(profile))
 		return -EINVAL;
@@ -401,11 +382,11 @@ static int put_rec(struct bl_devices *t, const char *name, const uint8_t hash[BL
 	pl = strlen(profile);
 	k = (MDB_val){name_key(name, nk), nk};
 	v = (MDB_val){BL_DEVICE_HASH_LEN, (void *)hash};
-	rc = mdb_put(t->txn, t->db->dbi_devices, &k, &v, MDB_NOOVERWRITE);
+	rc = mdb_put(t->w.txn, t->w.db->dbi_devices, &k, &v, MDB_NOOVERWRITE);
 	if (rc == MDB_KEYEXIST)
 		return -EEXIST; /* the transaction stays usable: nothing was written */
 	if (rc != 0)
-		return fail(t, rc, "device put");
+		return bl__writer_fail(&t->w, rc, "device put");
 	rec[0] = REC_FORMAT;
 	rec[1] = (uint8_t)nl;
 	rec[2] = (uint8_t)pl;
@@ -415,13 +396,13 @@ static int put_rec(struct bl_devices *t, const char *name, const uint8_t hash[BL
 	memcpy(rec + REC_HEAD + nl, profile, pl);
 	k = (MDB_val){hash_key(hash, hk), hk};
 	v = (MDB_val){REC_HEAD + nl + pl, rec};
-	rc = mdb_put(t->txn, t->db->dbi_devices, &k, &v, MDB_NOOVERWRITE);
+	rc = mdb_put(t->w.txn, t->w.db->dbi_devices, &k, &v, MDB_NOOVERWRITE);
 	if (rc == MDB_KEYEXIST) {
 		/* Two names for one ID (only possible with a chosen, not a generated, ID). */
-		t->dead = true;
+		t->w.dead = true;
 		return -EEXIST;
 	}
-	return rc == 0 ? 0 : fail(t, rc, "device put");
+	return rc == 0 ? 0 : bl__writer_fail(&t->w, rc, "device put");
 }
 
 /* A channel-owned device about to go: its line leaves the subscriber hash; done locally, that
@@ -430,21 +411,21 @@ static int unsum(struct bl_devices *t, const uint8_t *hk)
 {
 	MDB_val k = {1 + BL_DEVICE_HASH_LEN, (void *)hk}, v;
 	const uint8_t *p;
-	int rc = mdb_get(t->txn, t->db->dbi_devices, &k, &v);
+	int rc = mdb_get(t->w.txn, t->w.db->dbi_devices, &k, &v);
 
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc != 0)
-		return fail(t, rc, "device del");
+		return bl__writer_fail(&t->w, rc, "device del");
 	if ((rc = rec_check(&v)) != 0)
 		return rc;
 	p = v.mv_data;
 	if (!(p[3] & REC_FLEET))
 		return 0;
-	if ((rc = bl__subs_load(t->db, t->txn, t->subs)) != 0)
+	if ((rc = bl__subs_load(t->w.db, t->w.txn, t->w.subs)) != 0)
 		return rc;
-	sum_device(t->subs->sum, hk + 1, p + REC_HEAD + p[1], p[2], false);
-	t->subs->changes += !t->fleet;
+	sum_device(t->w.subs->sum, hk + 1, p + REC_HEAD + p[1], p[2], false);
+	t->w.subs->changes += !t->w.fleet;
 	return 0;
 }
 
@@ -454,28 +435,28 @@ int bl_devices_del(struct bl_devices *t, const char *name)
 	MDB_val k, v;
 	int rc;
 
-	if (t->dead)
+	if (t->w.dead)
 		return BL_ESTORE;
 	if (!bl_device_name_valid(name))
 		return -EINVAL;
 	k = (MDB_val){name_key(name, nk), nk};
-	rc = mdb_get(t->txn, t->db->dbi_devices, &k, &v);
+	rc = mdb_get(t->w.txn, t->w.db->dbi_devices, &k, &v);
 	if (rc != 0)
-		return fail(t, rc, "device del");
+		return bl__writer_fail(&t->w, rc, "device del");
 	if (v.mv_size != BL_DEVICE_HASH_LEN) {
-		t->dead = true;
+		t->w.dead = true;
 		return BL_ECORRUPT;
 	}
 	hash_key(v.mv_data, hk); /* copy before the value is invalidated by the deletes */
 	if ((rc = unsum(t, hk)) != 0)
 		return rc;
-	rc = mdb_del(t->txn, t->db->dbi_devices, &k, NULL);
+	rc = mdb_del(t->w.txn, t->w.db->dbi_devices, &k, NULL);
 	if (rc == 0) {
 		k = (MDB_val){sizeof(hk), hk};
-		rc = mdb_del(t->txn, t->db->dbi_devices, &k, NULL);
+		rc = mdb_del(t->w.txn, t->w.db->dbi_devices, &k, NULL);
 		rc = rc == MDB_NOTFOUND ? 0 : rc; /* a dangling name: removing it is the repair */
 	}
-	return rc == 0 ? 0 : fail(t, rc, "device del");
+	return rc == 0 ? 0 : bl__writer_fail(&t->w, rc, "device del");
 }
 
 int bl_devices_fleet_put(struct bl_devices *t, const uint8_t hash[BL_DEVICE_HASH_LEN],
@@ -486,11 +467,11 @@ int bl_devices_fleet_put(struct bl_devices *t, const uint8_t hash[BL_DEVICE_HASH
 	MDB_val k = {hash_key(hash, hk), hk}, v;
 	int rc;
 
-	if (t->dead)
+	if (t->w.dead)
 		return BL_ESTORE;
-	if (!t->fleet || !profile_valid(profile))
+	if (!t->w.fleet || !profile_valid(profile))
 		return -EINVAL;
-	rc = mdb_get(t->txn, t->db->dbi_devices, &k, &v);
+	rc = mdb_get(t->w.txn, t->w.db->dbi_devices, &k, &v);
 	if (rc == 0) {
 		if ((rc = rec_check(&v)) != 0)
 			return rc;
@@ -500,14 +481,14 @@ int bl_devices_fleet_put(struct bl_devices *t, const uint8_t hash[BL_DEVICE_HASH
 		if ((rc = bl_devices_del(t, name)) != 0) /* a new profile: replace */
 			return rc;
 	} else if (rc != MDB_NOTFOUND) {
-		return fail(t, rc, "device put");
+		return bl__writer_fail(&t->w, rc, "device put");
 	}
-	if ((rc = bl__subs_load(t->db, t->txn, t->subs)) != 0)
+	if ((rc = bl__subs_load(t->w.db, t->w.txn, t->w.subs)) != 0)
 		return rc;
 	bl_device_fleet_name(hash, name);
 	if ((rc = put_rec(t, name, hash, profile, 0, REC_FLEET)) != 0)
 		return rc;
-	sum_device(t->subs->sum, hash, profile, strlen(profile), true);
+	sum_device(t->w.subs->sum, hash, profile, strlen(profile), true);
 	return 0;
 }
 
@@ -518,13 +499,13 @@ int bl_devices_fleet_del(struct bl_devices *t, const uint8_t hash[BL_DEVICE_HASH
 	MDB_val k = {hash_key(hash, hk), hk}, v;
 	int rc;
 
-	if (t->dead)
+	if (t->w.dead)
 		return BL_ESTORE;
-	if (!t->fleet)
+	if (!t->w.fleet)
 		return -EINVAL;
-	rc = mdb_get(t->txn, t->db->dbi_devices, &k, &v);
+	rc = mdb_get(t->w.txn, t->w.db->dbi_devices, &k, &v);
 	if (rc != 0)
-		return rc == MDB_NOTFOUND ? BL_ENOTFOUND : fail(t, rc, "device del");
+		return rc == MDB_NOTFOUND ? BL_ENOTFOUND : bl__writer_fail(&t->w, rc, "device del");
 	if ((rc = rec_check(&v)) != 0)
 		return rc;
 	if (!(((const uint8_t *)v.mv_data)[3] & REC_FLEET))
@@ -570,9 +551,9 @@ int bl_devices_fleet_clear(struct bl_devices *t)
 {
 	uint8_t hk[1 + BL_DEVICE_HASH_LEN] = {'h'};
 	bool first = true;
-	int rc = t->fleet ? 0 : -EINVAL;
+	int rc = t->w.fleet ? 0 : -EINVAL;
 
-	while (rc == 0 && (rc = next_fleet(t->db, t->txn, hk, first)) == 0) {
+	while (rc == 0 && (rc = next_fleet(t->w.db, t->w.txn, hk, first)) == 0) {
 		first = false;
 		rc = bl_devices_fleet_del(t, hk + 1);
 	}
@@ -601,29 +582,16 @@ int bl__devices_fleet_sum(struct bl_db *db, MDB_txn *txn, uint8_t sum[BL_SUBS_HA
 
 int bl_devices_commit(struct bl_devices *t)
 {
-	struct bl_db *db = t->db;
-	MDB_txn *txn;
-	int rc;
+	int rc = bl__writer_commit(&t->w);
 
-	if (t->fleet) { /* the fleet apply commits */
-		rc = t->dead ? BL_ESTORE : 0;
-		free(t);
-		return rc;
-	}
-	if (t->dead || bl__subs_store(db, t->txn, t->subs) != 0) {
-		bl_devices_abort(t);
-		return BL_ESTORE;
-	}
-	txn = t->txn;
 	free(t);
-	return bl__commit_durable(db, txn);
+	return rc;
 }
 
 void bl_devices_abort(struct bl_devices *t)
 {
 	if (!t)
 		return;
-	if (!t->fleet)
-		mdb_txn_abort(t->txn);
+	bl__writer_abort(&t->w);
 	free(t);
 }

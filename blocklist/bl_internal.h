@@ -107,6 +107,31 @@ void bl__sum_digest(uint8_t sum[BL_SUBS_HASH_LEN], const uint8_t d[BL_SUBS_HASH_
 /* The channel-owned records' part of the sum, from scratch, as `txn` sees them. */
 int bl__profiles_fleet_sum(struct bl_db *db, MDB_txn *txn, uint8_t sum[BL_SUBS_HASH_LEN]);
 int bl__devices_fleet_sum(struct bl_db *db, MDB_txn *txn, uint8_t sum[BL_SUBS_HASH_LEN]);
+/*
+ * The write transaction of a profiles or a devices handle (bl_writer.c; each handle is one of
+ * these): its own, carrying its own part of the subscriber hash, or a fleet apply's, joined,
+ * sharing the apply's hash. One set of rules for both tables.
+ */
+struct bl__writer {
+	struct bl_db *db;
+	MDB_txn *txn;
+	bool dead;           /* an MDB error: every later call fails, the commit aborts */
+	bool fleet;          /* shares a fleet apply's transaction (bl_clients_profiles/devices) */
+	struct bl__subs own; /* the subscriber hash of a transaction of its own */
+	struct bl__subs *subs; /* &own, or the fleet apply's */
+};
+/* Begin a transaction of `w`'s own (`w` zeroed by the caller); `what` names it in the log.
+ * Returns 0 or a BL_E* code. */
+int bl__writer_begin(struct bl__writer *w, struct bl_db *db, const char *what);
+/* Make `w` share the fleet apply's `txn` and hash `s` (both borrowed for `w`'s life). */
+void bl__writer_join(struct bl__writer *w, struct bl_db *db, MDB_txn *txn, struct bl__subs *s);
+/* The MDB error `rc` of the write `what` as a BL_E* code; any but BL_ENOTFOUND kills `w`. */
+int bl__writer_fail(struct bl__writer *w, int rc, const char *what);
+/* End `w`: its own transaction is committed with its hash (aborted when dead); a joined one is
+ * left to the fleet apply. Returns 0 or a BL_E* code (BL_ESTORE when dead). */
+int bl__writer_commit(struct bl__writer *w);
+/* End `w` without writing: its own transaction is aborted, a joined one left alone. */
+void bl__writer_abort(struct bl__writer *w);
 /* Handles sharing a fleet apply's transaction (bl_clients_profiles, bl_clients_devices). */
 int bl__profiles_join(struct bl_db *db, MDB_txn *txn, struct bl__subs *s, struct bl_profiles **out);
 int bl__devices_join(struct bl_db *db, MDB_txn *txn, struct bl__subs *s, struct bl_devices **out);

@@ -17,12 +17,7 @@
 #define REC_HEAD         32 /* format, mode, set, n_rules, updated, block_add, block_del */
 
 struct bl_profiles {
-	struct bl_db *db;
-	MDB_txn *txn;
-	bool dead;
-	bool fleet;            /* shares a fleet apply's transaction (bl_clients_profiles) */
-	struct bl__subs own;   /* the subscriber hash of a transaction of its own */
-	struct bl__subs *subs; /* &own, or the fleet apply's */
+	struct bl__writer w;
 };
 
 static void put_le(uint8_t *p, uint64_t v, int n)
@@ -436,20 +431,15 @@ int bl__prule_key(const char *name, const uint8_t *nk, size_t nklen, uint8_t *ke
 int bl_profiles_begin(struct bl_db *db, struct bl_profiles **out)
 {
 	struct bl_profiles *t;
-	int rc, dead;
+	int rc;
 
 	if (db->readonly || !db->has_profiles)
 		return -EROFS;
-	t = calloc(1, sizeof(*t));
-	if (!t)
+	if (!(t = calloc(1, sizeof(*t))))
 		return -ENOMEM;
-	t->db = db;
-	t->subs = &t->own;
-	mdb_reader_check(db->env, &dead);
-	rc = mdb_txn_begin(db->env, NULL, 0, &t->txn);
-	if (rc != 0) {
+	if ((rc = bl__writer_begin(&t->w, db, "profiles begin")) != 0) {
 		free(t);
-		return bl__mdb_err(rc, "profiles begin");
+		return rc;
 	}
 	*out = t;
 	return 0;
@@ -463,7 +453,7 @@ int bl__profiles_join(struct bl_db *db, MDB_txn *txn, struct bl__subs *s, struct
 		return -EROFS;
 	if (!(t = calloc(1, sizeof(*t))))
 		return -ENOMEM;
-	*t = (struct bl_profiles){.db = db, .txn = txn, .fleet = true, .subs = s};
+	bl__writer_join(&t->w, db, txn, s);
 	*out = t;
 	return 0;
 }
@@ -478,28 +468,19 @@ static int touch(struct bl_profiles *t, struct bl_profile_rec *rec)
 
 	if (!(rec->set & BL_PF_FLEET))
 		return 0;
-	if ((rc = bl__subs_load(t->db, t->txn, t->subs)) != 0)
+	if ((rc = bl__subs_load(t->w.db, t->w.txn, t->w.subs)) != 0)
 		return rc;
-	bl__sum_digest(t->subs->sum, rec->digest, false);
+	bl__sum_digest(t->w.subs->sum, rec->digest, false);
 	memset(rec->digest, 0, sizeof(rec->digest));
-	t->subs->changes += !t->fleet;
+	t->w.subs->changes += !t->w.fleet;
 	return 0;
-}
-
-static int fail(struct bl_profiles *t, int rc, const char *what)
-{
-	int err = bl__mdb_err(rc, what);
-
-	if (err != BL_ENOTFOUND)
-		t->dead = true;
-	return err;
 }
 
 int bl_profiles_get(struct bl_profiles *t, const char *name, struct bl_profile_rec *rec)
 {
-	if (t->dead)
+	if (t->w.dead)
 		return BL_ESTORE;
-	return get_rec(t->db, t->txn, name, rec);
+	return get_rec(t->w.db, t->w.txn, name, rec);
 }
 
 /* Write `rec` as is (n_rules included). */
@@ -512,8 +493,8 @@ static int put_raw(struct bl_profiles *t, const char *name, const struct bl_prof
 
 	if (n < 0)
 		return n;
-	rc = mdb_put(t->txn, t->db->dbi_profiles, &k, &v, 0);
-	return rc == 0 ? 0 : fail(t, rc, "profile put");
+	rc = mdb_put(t->w.txn, t->w.db->dbi_profiles, &k, &v, 0);
+	return rc == 0 ? 0 : bl__writer_fail(&t->w, rc, "profile put");
 }
 
 int bl_profiles_put(struct bl_profiles *t, const char *name, const struct bl_profile_rec *rec)
@@ -521,19 +502,19 @@ int bl_profiles_put(struct bl_profiles *t, const char *name, const struct bl_pro
 	struct bl_profile_rec old, nrec = *rec;
 	int rc;
 
-	if (t->dead)
+	if (t->w.dead)
 		return BL_ESTORE;
 	if (!bl_profile_name_valid(name))
 		return -EINVAL;
-	rc = get_rec(t->db, t->txn, name, &old);
+	rc = get_rec(t->w.db, t->w.txn, name, &old);
 	if (rc < 0 && rc != BL_ENOTFOUND)
 		return rc;
 	nrec.n_rules = rc == 0 ? old.n_rules : 0; /* the rules count themselves */
 	if (rc == 0 && (rc = touch(t, &old)) != 0)
 		return rc;
-	if (t->fleet) {
+	if (t->w.fleet) {
 		nrec.set |= BL_PF_FLEET;
-		bl__sum_digest(t->subs->sum, nrec.digest, true);
+		bl__sum_digest(t->w.subs->sum, nrec.digest, true);
 	} else { /* the origin is the stored record's, never the caller's */
 		nrec.set &= ~(unsigned)BL_PF_FLEET;
 		if (rc == 0) {
@@ -552,20 +533,20 @@ int bl_profiles_del(struct bl_profiles *t, const char *name)
 	struct bl_profile_rec old;
 	MDB_cursor *cur;
 
-	if (t->dead)
+	if (t->w.dead)
 		return BL_ESTORE;
 	if (kl < 0)
 		return -EINVAL;
-	rc = get_rec(t->db, t->txn, name, &old);
+	rc = get_rec(t->w.db, t->w.txn, name, &old);
 	if (rc == 0)
 		rc = touch(t, &old);
 	if (rc != 0 && rc != BL_ENOTFOUND)
 		return rc;
-	rc = mdb_del(t->txn, t->db->dbi_profiles, &k, NULL);
+	rc = mdb_del(t->w.txn, t->w.db->dbi_profiles, &k, NULL);
 	if (rc != 0)
-		return fail(t, rc, "profile del");
-	if ((rc = mdb_cursor_open(t->txn, t->db->dbi_prules, &cur)) != 0)
-		return fail(t, rc, "profile del");
+		return bl__writer_fail(&t->w, rc, "profile del");
+	if ((rc = mdb_cursor_open(t->w.txn, t->w.db->dbi_prules, &cur)) != 0)
+		return bl__writer_fail(&t->w, rc, "profile del");
 	rk = (MDB_val){(size_t)kl, key};
 	rc = mdb_cursor_get(cur, &rk, &v, MDB_SET_RANGE);
 	while (rc == 0 && rk.mv_size >= (size_t)kl && memcmp(rk.mv_data, key, (size_t)kl) == 0) {
@@ -576,13 +557,13 @@ int bl_profiles_del(struct bl_profiles *t, const char *name)
 		rc = mdb_cursor_get(cur, &rk, &v, MDB_SET_RANGE);
 	}
 	mdb_cursor_close(cur);
-	return rc == 0 || rc == MDB_NOTFOUND ? 0 : fail(t, rc, "profile del");
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : bl__writer_fail(&t->w, rc, "profile del");
 }
 
 /* The record of `name`, or a fresh one that sets nothing (its rules make it exist). */
 static int rec_or_new(struct bl_profiles *t, const char *name, struct bl_profile_rec *rec)
 {
-	int rc = get_rec(t->db, t->txn, name, rec);
+	int rc = get_rec(t->w.db, t->w.txn, name, rec);
 
 	if (rc == BL_ENOTFOUND) {
 		memset(rec, 0, sizeof(*rec));
@@ -595,7 +576,7 @@ static int rec_or_new(struct bl_profiles *t, const char *name, struct bl_profile
  * a fleet apply's rules are part of its household's line already. */
 static int local_change(struct bl_profiles *t, struct bl_profile_rec *rec)
 {
-	return t->fleet ? 0 : touch(t, rec);
+	return t->w.fleet ? 0 : touch(t, rec);
 }
 
 static int rule_key(const char *name, const char *rule, uint8_t *key)
@@ -618,18 +599,18 @@ int bl_profiles_rule_put(struct bl_profiles *t, const char *name, const char *ru
 	int kl = rule_key(name, rule, key), n = 0, rc, i;
 	MDB_val k, v;
 
-	if (t->dead)
+	if (t->w.dead)
 		return BL_ESTORE;
 	if (kl < 0)
 		return kl;
 	if ((rc = rec_or_new(t, name, &rec)) < 0 || (rc = local_change(t, &rec)) < 0)
 		return rc;
 	k = (MDB_val){(size_t)kl, key};
-	rc = mdb_get(t->txn, t->db->dbi_prules, &k, &v);
+	rc = mdb_get(t->w.txn, t->w.db->dbi_prules, &k, &v);
 	if (rc == 0 && (n = bl__recs_decode(&v, recs)) < 0)
 		return n;
 	if (rc != 0 && rc != MDB_NOTFOUND)
-		return fail(t, rc, "rule put");
+		return bl__writer_fail(&t->w, rc, "rule put");
 	for (i = 0; i < n; i++) {
 		if ((recs[i].flags & (BL_F_SUBTREE | BL_F_ALLOW)) == nrec.flags) {
 			recs[i].categories |= categories;
@@ -642,8 +623,8 @@ int bl_profiles_rule_put(struct bl_profiles *t, const char *name, const char *ru
 	}
 	bl__recs_encode(recs, n, buf);
 	v = (MDB_val){(size_t)n * BL__REC_SIZE, buf};
-	if ((rc = mdb_put(t->txn, t->db->dbi_prules, &k, &v, 0)) != 0)
-		return fail(t, rc, "rule put");
+	if ((rc = mdb_put(t->w.txn, t->w.db->dbi_prules, &k, &v, 0)) != 0)
+		return bl__writer_fail(&t->w, rc, "rule put");
 	return put_raw(t, name, &rec);
 }
 
@@ -655,14 +636,14 @@ int bl_profiles_rule_del(struct bl_profiles *t, const char *name, const char *ru
 	int kl = rule_key(name, rule, key), n, m = 0, rc;
 	MDB_val k, v;
 
-	if (t->dead)
+	if (t->w.dead)
 		return BL_ESTORE;
 	if (kl < 0)
 		return kl;
 	k = (MDB_val){(size_t)kl, key};
-	rc = mdb_get(t->txn, t->db->dbi_prules, &k, &v);
+	rc = mdb_get(t->w.txn, t->w.db->dbi_prules, &k, &v);
 	if (rc != 0)
-		return fail(t, rc, "rule del");
+		return bl__writer_fail(&t->w, rc, "rule del");
 	if ((n = bl__recs_decode(&v, recs)) < 0)
 		return n;
 	for (int i = 0; i < n; i++)
@@ -672,14 +653,14 @@ int bl_profiles_rule_del(struct bl_profiles *t, const char *name, const char *ru
 	if (m == n)
 		return BL_ENOTFOUND;
 	if (m == 0) {
-		rc = mdb_del(t->txn, t->db->dbi_prules, &k, NULL);
+		rc = mdb_del(t->w.txn, t->w.db->dbi_prules, &k, NULL);
 	} else {
 		bl__recs_encode(recs, m, buf);
 		v = (MDB_val){(size_t)m * BL__REC_SIZE, buf};
-		rc = mdb_put(t->txn, t->db->dbi_prules, &k, &v, 0);
+		rc = mdb_put(t->w.txn, t->w.db->dbi_prules, &k, &v, 0);
 	}
 	if (rc != 0)
-		return fail(t, rc, "rule del");
+		return bl__writer_fail(&t->w, rc, "rule del");
 	if ((rc = rec_or_new(t, name, &rec)) < 0 || (rc = local_change(t, &rec)) < 0)
 		return rc;
 	if (rec.n_rules > 0)
@@ -692,12 +673,12 @@ int bl_profiles_mac_put(struct bl_profiles *t, const uint8_t mac[6], const char 
 	MDB_val k = {6, (void *)mac}, v = {profile ? strlen(profile) : 0, (void *)profile};
 	int rc;
 
-	if (t->dead)
+	if (t->w.dead)
 		return BL_ESTORE;
 	if (!bl_profile_name_valid(profile))
 		return -EINVAL;
-	rc = mdb_put(t->txn, t->db->dbi_macs, &k, &v, 0);
-	return rc == 0 ? 0 : fail(t, rc, "mac put");
+	rc = mdb_put(t->w.txn, t->w.db->dbi_macs, &k, &v, 0);
+	return rc == 0 ? 0 : bl__writer_fail(&t->w, rc, "mac put");
 }
 
 int bl_profiles_mac_del(struct bl_profiles *t, const uint8_t mac[6])
@@ -705,38 +686,25 @@ int bl_profiles_mac_del(struct bl_profiles *t, const uint8_t mac[6])
 	MDB_val k = {6, (void *)mac};
 	int rc;
 
-	if (t->dead)
+	if (t->w.dead)
 		return BL_ESTORE;
-	rc = mdb_del(t->txn, t->db->dbi_macs, &k, NULL);
-	return rc == 0 ? 0 : fail(t, rc, "mac del");
+	rc = mdb_del(t->w.txn, t->w.db->dbi_macs, &k, NULL);
+	return rc == 0 ? 0 : bl__writer_fail(&t->w, rc, "mac del");
 }
 
 int bl_profiles_commit(struct bl_profiles *t)
 {
-	struct bl_db *db = t->db;
-	MDB_txn *txn;
-	int rc;
+	int rc = bl__writer_commit(&t->w);
 
-	if (t->fleet) { /* the fleet apply commits */
-		rc = t->dead ? BL_ESTORE : 0;
-		free(t);
-		return rc;
-	}
-	if (t->dead || (rc = bl__subs_store(db, t->txn, t->subs)) != 0) {
-		bl_profiles_abort(t);
-		return BL_ESTORE;
-	}
-	txn = t->txn;
 	free(t);
-	return bl__commit_durable(db, txn);
+	return rc;
 }
 
 void bl_profiles_abort(struct bl_profiles *t)
 {
 	if (!t)
 		return;
-	if (!t->fleet)
-		mdb_txn_abort(t->txn);
+	bl__writer_abort(&t->w);
 	free(t);
 }
 
@@ -778,9 +746,9 @@ int bl_profiles_fleet_clear(struct bl_profiles *t)
 
 	if (!rec)
 		return -ENOMEM;
-	if (!t->fleet)
+	if (!t->w.fleet)
 		rc = -EINVAL;
-	while (rc == 0 && (rc = next_rec(t->db, t->txn, name, &nlen, rec)) == 0) {
+	while (rc == 0 && (rc = next_rec(t->w.db, t->w.txn, name, &nlen, rec)) == 0) {
 		if (rec->set & BL_PF_FLEET)
 			rc = bl_profiles_del(t, name);
 	}
