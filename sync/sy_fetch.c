@@ -8,6 +8,7 @@
 #include "sy_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -181,4 +182,25 @@ int sy__fetch(struct sy_ctx *ctx, const char *url, uint64_t max, const char *eta
 		return SY_EFETCH;
 	}
 	return 0;
+}
+
+int sy__manifest_fetch(struct sy_ctx *ctx, uint64_t ours, bool *not_modified, char *etag,
+                       struct sy_buf *b, char *err, size_t errlen)
+{
+	/* The ETag we remember names a manifest of a version; sent for any other, a 304 would
+	 * confirm what the store does not hold. */
+	int rc = sy__fetch(ctx, ctx->o.url, SY_MANIFEST_MAX,
+	                   ctx->etag_version == ours ? ctx->etag : NULL, not_modified, etag,
+	                   sizeof(ctx->etag), b);
+
+	if (rc != 0)
+		snprintf(err, errlen, "manifest: %s", kg_strerror(rc));
+	return rc;
+}
+
+void sy__manifest_taken(struct sy_ctx *ctx, const struct sy_manifest *m, const char *etag)
+{
+	memcpy(ctx->etag, etag, sizeof(ctx->etag));
+	ctx->etag_version = m->version;
+	ctx->version = m->version;
 }

@@ -73,6 +73,14 @@ void sy__buf_free(struct sy_buf *b);
  */
 int sy__fetch(struct sy_ctx *ctx, const char *url, uint64_t max, const char *etag_in,
               bool *not_modified, char *etag_out, size_t etaglen, struct sy_buf *out);
+/* The channel's manifest (ctx->o.url) into `b`, If-None-Match with the ETag remembered when it
+ * names the version `ours` the store holds. `etag` (sizeof(ctx->etag) bytes) receives the
+ * response's ETag; a 304 sets `*not_modified`. On failure the reason is in `err`. */
+int sy__manifest_fetch(struct sy_ctx *ctx, uint64_t ours, bool *not_modified, char *etag,
+                       struct sy_buf *b, char *err, size_t errlen);
+/* Remember `m`, verified and applied (or already held), as the channel's current: its version
+ * and the ETag (sizeof(ctx->etag) bytes) it came with. */
+void sy__manifest_taken(struct sy_ctx *ctx, const struct sy_manifest *m, const char *etag);
 /* libcurl handle with the fixed options. NULL on failure. */
 CURL *sy__curl_new(void);
 
@@ -104,5 +112,10 @@ bool sy__stop_requested(void);
  * parsers are strict: an unknown key is a format error, not something to ignore. */
 struct cJSON;
 bool sy__keys_known(const struct cJSON *o, const char *const *known);
+/* sy_manifest.c: the rule of both channels for a verified manifest `m`: refused when older
+ * than the version `ours` holds (SY_EROLLBACK) or expired at `now` (SY_EEXPIRED), the reason
+ * in `err`. Returns 0 when current. */
+int sy__manifest_current(const struct sy_manifest *m, uint64_t ours, uint64_t now, char *err,
+                         size_t errlen);
 
 #endif

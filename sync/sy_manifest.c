@@ -329,3 +329,19 @@ int sy_manifest_parse(const char *text, size_t len, struct sy_manifest *m, char 
 	cJSON_Delete(root);
 	return rc;
 }
+
+int sy__manifest_current(const struct sy_manifest *m, uint64_t ours, uint64_t now, char *err,
+                         size_t errlen)
+{
+	if (m->version < ours) {
+		snprintf(err, errlen, "manifest version %llu is older than ours (%llu): refused",
+		         (unsigned long long)m->version, (unsigned long long)ours);
+		return SY_EROLLBACK;
+	}
+	if (m->expires <= now) {
+		snprintf(err, errlen, "manifest version %llu expired at %llu: refused",
+		         (unsigned long long)m->version, (unsigned long long)m->expires);
+		return SY_EEXPIRED;
+	}
+	return 0;
+}

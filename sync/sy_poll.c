@@ -257,16 +257,8 @@ static int check_manifest(struct sy_ctx *ctx, const struct sy_buf *b, const stru
 		snprintf(err, errlen, "manifest: %s", why);
 		return rc;
 	}
-	if (m->version < meta->feed_version) {
-		snprintf(err, errlen, "manifest version %llu is older than ours (%llu): refused",
-		         (unsigned long long)m->version, (unsigned long long)meta->feed_version);
-		return SY_EROLLBACK;
-	}
-	if (m->expires <= ctx->poll_start) {
-		snprintf(err, errlen, "manifest version %llu expired at %llu: refused",
-		         (unsigned long long)m->version, (unsigned long long)m->expires);
-		return SY_EEXPIRED;
-	}
+	if ((rc = sy__manifest_current(m, meta->feed_version, ctx->poll_start, err, errlen)) != 0)
+		return rc;
 	/* Verified, current: what it announces about keys counts (not from a rollback). */
 	if ((rc = sy__keys_record(ctx, m, ctx->trusted[signer])) != 0)
 		log_err("sync: cannot record the announced feed keys: %s", kg_strerror(rc));
@@ -281,14 +273,10 @@ static int poll_manifest(struct sy_ctx *ctx, const struct bl_meta *meta, char *e
 	char etag[256];
 	const char *what = "";
 	bool nm = false;
-	int rc = sy__fetch(ctx, ctx->o.url, SY_MANIFEST_MAX,
-	                   ctx->etag_version == meta->feed_version ? ctx->etag : NULL, &nm, etag,
-	                   sizeof(etag), &b);
+	int rc = sy__manifest_fetch(ctx, meta->feed_version, &nm, etag, &b, err, errlen);
 
-	if (rc != 0) {
-		snprintf(err, errlen, "manifest: %s", kg_strerror(rc));
+	if (rc != 0)
 		goto out;
-	}
 	if (nm) { /* the manifest we verified last time, still current */
 		if (meta->feed_expires && meta->feed_expires <= ctx->poll_start) {
 			snprintf(err, errlen,
@@ -312,9 +300,7 @@ static int poll_manifest(struct sy_ctx *ctx, const struct bl_meta *meta, char *e
 		         kg_strerror(rc));
 		goto out;
 	}
-	memcpy(ctx->etag, etag, sizeof(etag));
-	ctx->etag_version = m->version;
-	ctx->version = m->version;
+	sy__manifest_taken(ctx, m, etag);
 	rc = m->version > meta->feed_version ? 1 : 0; /* 1: applied, status already recorded */
 	free(ctx->cur); /* keep this manifest for the timestamp check after a 304 */
 	ctx->cur = m;

@@ -577,17 +577,7 @@ static int check_manifest(struct sy_ctx *ctx, const struct sy_buf *b,
 		snprintf(err, errlen, "manifest: %s", why);
 		return rc;
 	}
-	if (m->version < meta->version) {
-		snprintf(err, errlen, "manifest version %llu is older than ours (%llu): refused",
-		         (unsigned long long)m->version, (unsigned long long)meta->version);
-		return SY_EROLLBACK;
-	}
-	if (m->expires <= ctx->poll_start) {
-		snprintf(err, errlen, "manifest version %llu expired at %llu: refused",
-		         (unsigned long long)m->version, (unsigned long long)m->expires);
-		return SY_EEXPIRED;
-	}
-	return 0;
+	return sy__manifest_current(m, meta->version, ctx->poll_start, err, errlen);
 }
 
 static int poll(struct sy_ctx *ctx, const struct bl_clients_meta *meta, char *err, size_t errlen)
@@ -597,14 +587,10 @@ static int poll(struct sy_ctx *ctx, const struct bl_clients_meta *meta, char *er
 	char etag[256];
 	const char *what = "";
 	bool nm = false;
-	int rc = sy__fetch(ctx, ctx->o.url, SY_MANIFEST_MAX,
-	                   ctx->etag_version == meta->version ? ctx->etag : NULL, &nm, etag,
-	                   sizeof(etag), &b);
+	int rc = sy__manifest_fetch(ctx, meta->version, &nm, etag, &b, err, errlen);
 
-	if (rc != 0) {
-		snprintf(err, errlen, "manifest: %s", kg_strerror(rc));
+	if (rc != 0)
 		goto out;
-	}
 	if (nm) {
 		if (meta->expires && meta->expires <= ctx->poll_start) {
 			snprintf(err, errlen, "subscriber table version %llu expired at %llu",
@@ -622,9 +608,7 @@ static int poll(struct sy_ctx *ctx, const struct bl_clients_meta *meta, char *er
 		         kg_strerror(rc));
 		goto out;
 	}
-	memcpy(ctx->etag, etag, sizeof(etag));
-	ctx->etag_version = m->version;
-	ctx->version = m->version;
+	sy__manifest_taken(ctx, m, etag);
 out:
 	free(m);
 	sy__buf_free(&b);
