@@ -176,6 +176,25 @@ bool kg_cidr_match(const struct kg_cidr *cidr, const struct sockaddr *sa)
 	return false;
 }
 
+bool kg_addr_prefix(const struct sockaddr *sa, uint8_t pfx[KG_ADDR_PREFIX_LEN])
+{
+	memset(pfx, 0, KG_ADDR_PREFIX_LEN);
+	if (sa && sa->sa_family == AF_INET) {
+		pfx[0] = 4;
+		memcpy(pfx + 1, &((const struct sockaddr_in *)sa)->sin_addr, 3);
+	} else if (sa && sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			pfx[0] = 4;
+			memcpy(pfx + 1, a->s6_addr + 12, 3);
+		} else {
+			pfx[0] = 6;
+			memcpy(pfx + 1, a->s6_addr, 7);
+		}
+	}
+	return pfx[0] != 0;
+}
+
 int kg_split_list(char *s, char **items, int max)
 {
 	int n = 0;

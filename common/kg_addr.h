@@ -40,6 +40,14 @@ int kg_cidr_parse(const char *text, struct kg_cidr *out);
 bool kg_cidr_match(const struct kg_cidr *cidr, const struct sockaddr *sa);
 
 /*
+ * The 8-byte key of the clients that share one rate or quota (one household, subscriber or
+ * school): family 4 or 6, then the /24 (IPv4, v4-mapped v6 too) or the /56 (IPv6), zero
+ * padded. Returns false, `pfx` all zero, for NULL or another family.
+ */
+#define KG_ADDR_PREFIX_LEN 8
+bool kg_addr_prefix(const struct sockaddr *sa, uint8_t pfx[KG_ADDR_PREFIX_LEN]);
+
+/*
  * Split a comma- and/or space-separated list in place. `s` is modified; `items` receive
  * pointers into it. Returns the number of items, or -1 when more than `max` are present.
  */

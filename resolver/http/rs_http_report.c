@@ -33,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kg_addr.h"
 #include "kg_log.h"
 
 void rs__report_address(struct rs_http *h, char *buf, size_t len)
@@ -94,25 +95,6 @@ void rs__report_mailto(const struct rs_http *h, int lang, const char *addr,
 	snprintf(buf, len, "%s?subject=%s&body=%s", addr, es, eb);
 }
 
-/* The client's quota key: family, then its /24 (IPv4, v4-mapped too) or /56 (IPv6). */
-static void client_prefix(const struct sockaddr *sa, uint8_t pfx[8])
-{
-	memset(pfx, 0, 8);
-	if (sa && sa->sa_family == AF_INET) {
-		pfx[0] = 4;
-		memcpy(pfx + 1, &((const struct sockaddr_in *)sa)->sin_addr, 3);
-	} else if (sa && sa->sa_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-		if (IN6_IS_ADDR_V4MAPPED(a)) {
-			pfx[0] = 4;
-			memcpy(pfx + 1, a->s6_addr + 12, 3);
-		} else {
-			pfx[0] = 6;
-			memcpy(pfx + 1, a->s6_addr, 7);
-		}
-	}
-}
-
 static void token_for(struct rs_http *h, const uint8_t pfx[8], uint64_t slot, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -141,7 +123,7 @@ void rs__report_token(struct rs_http *h, const struct sockaddr *client, char *ou
 {
 	uint8_t pfx[8];
 
-	client_prefix(client, pfx);
+	kg_addr_prefix(client, pfx);
 	token_for(h, pfx, (uint64_t)time(NULL) / RS_REPORT_WINDOW, out);
 }
 
@@ -154,7 +136,7 @@ bool rs__report_token_ok(struct rs_http *h, const struct sockaddr *client, const
 
 	if (!token || strlen(token) != RS_REPORT_TOKEN_LEN)
 		return false;
-	client_prefix(client, pfx);
+	kg_addr_prefix(client, pfx);
 	/* this slot or the one before: a page stays usable for RS_REPORT_WINDOW seconds at least */
 	token_for(h, pfx, slot, want);
 	ok = CRYPTO_memcmp(want, token, RS_REPORT_TOKEN_LEN) == 0;
@@ -261,7 +243,7 @@ int rs__report_add(struct rs_http *h, const struct sockaddr *client, const char 
 		}
 	}
 	/* the quota first: a refused report must not make room by dropping a finished one */
-	client_prefix(client, pfx);
+	kg_addr_prefix(client, pfx);
 	if (quota_check(h, pfx, now, &quota) != 0 || (h->n_out == RS_OUTBOX && !make_room(h))) {
 		rc = -EAGAIN;
 		goto done;

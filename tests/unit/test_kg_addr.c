@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/un.h>
 
 #include <cmocka.h>
 
@@ -153,6 +154,40 @@ static void test_cidr_match(void **state)
 	assert_true(match6("::ffff:0:0/96", "::ffff:1.2.3.4"));
 }
 
+static void prefix_of(const char *text, const uint8_t want[KG_ADDR_PREFIX_LEN], bool known)
+{
+	struct kg_sockaddr a;
+	uint8_t pfx[KG_ADDR_PREFIX_LEN];
+
+	assert_int_equal(kg_sockaddr_parse(text, 53, &a), 0);
+	assert_int_equal(kg_addr_prefix((const struct sockaddr *)&a.ss, pfx), known);
+	assert_memory_equal(pfx, want, KG_ADDR_PREFIX_LEN);
+}
+
+static void test_addr_prefix(void **state)
+{
+	static const uint8_t v4[8] = {4, 192, 0, 2},
+	                     v6[8] = {6, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0x12},
+	                     v6b[8] = {6, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0x13}, zero[8] = {0};
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	uint8_t pfx[KG_ADDR_PREFIX_LEN];
+
+	(void)state;
+	/* One /24, one /56: the host part and the rest of the /64 do not count. */
+	prefix_of("192.0.2.7", v4, true);
+	prefix_of("192.0.2.200:853", v4, true);
+	prefix_of("[::ffff:192.0.2.9]", v4, true); /* dual-stack socket: the IPv4 client */
+	prefix_of("[2001:db8:0:1234::1]", v6, true);
+	prefix_of("[2001:db8:0:12ff:ffff::1]", v6, true);
+	prefix_of("[2001:db8:0:1300::1]", v6b, true);
+	/* No address, or one of another family: no key (the callers decide what it shares). */
+	assert_false(kg_addr_prefix(NULL, pfx));
+	assert_memory_equal(pfx, zero, sizeof(pfx));
+	memset(pfx, 0xaa, sizeof(pfx));
+	assert_false(kg_addr_prefix((const struct sockaddr *)&un, pfx));
+	assert_memory_equal(pfx, zero, sizeof(pfx));
+}
+
 static void test_split_list(void **state)
 {
 	char s[128];
@@ -179,9 +214,8 @@ static void test_split_list(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_sockaddr_parse),
-	    cmocka_unit_test(test_cidr_parse),
-	    cmocka_unit_test(test_cidr_match),
+	    cmocka_unit_test(test_sockaddr_parse), cmocka_unit_test(test_cidr_parse),
+	    cmocka_unit_test(test_cidr_match),     cmocka_unit_test(test_addr_prefix),
 	    cmocka_unit_test(test_split_list),
 	};
 

@@ -5,6 +5,7 @@
  * window, so a flood of fresh prefixes costs the desk memory it already has, nothing more.
  */
 #include "dk.h"
+#include "kg_addr.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -45,26 +46,6 @@ void dk_rate_free(struct dk_rate *r)
 	free(r);
 }
 
-static void prefix_of(const struct sockaddr *sa, uint8_t pfx[8])
-{
-	memset(pfx, 0, 8);
-	if (sa && sa->sa_family == AF_INET) {
-		pfx[0] = 4;
-		memcpy(pfx + 1, &((const struct sockaddr_in *)sa)->sin_addr, 3);
-	} else if (sa && sa->sa_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-		if (IN6_IS_ADDR_V4MAPPED(a)) {
-			pfx[0] = 4;
-			memcpy(pfx + 1, a->s6_addr + 12, 3);
-		} else {
-			pfx[0] = 6;
-			memcpy(pfx + 1, a->s6_addr, 7);
-		}
-	} else {
-		pfx[0] = 0xff; /* an unknown family shares one bucket */
-	}
-}
-
 static size_t hash_of(const uint8_t pfx[8])
 {
 	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
@@ -97,7 +78,8 @@ bool dk_rate_allow(struct dk_rate *r, const struct sockaddr *sa, uint64_t now_ms
 	uint8_t pfx[8];
 	struct slot *s;
 
-	prefix_of(sa, pfx);
+	if (!kg_addr_prefix(sa, pfx))
+		pfx[0] = 0xff; /* an unknown family shares one bucket; all zero marks a free slot */
 	s = find(r, pfx, now_ms);
 	if (now_ms > s->last_ms) {
 		s->tokens += (double)(now_ms - s->last_ms) * r->per_ms;
