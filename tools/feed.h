@@ -49,10 +49,8 @@ int feed_keygen(const char *out);
 /* Load a private key file; `pub` receives its public key. Returns an EVP_PKEY * or NULL. */
 void *feed_key_load(const char *path, uint8_t pub[SY_KEY_LEN]);
 void feed_key_free(void *k);
-/* Sign `payload` in a DSSE envelope with every key; returns a malloc'd NUL-terminated JSON. */
-char *feed_envelope(const char *payload, size_t plen, void *const *keys,
-                    const uint8_t (*pubs)[SY_KEY_LEN], int nkeys);
-/* The same for payload type `type` (borrowed): SY_PAYLOAD_TYPE or SY_TIMESTAMP_TYPE. */
+/* Sign `payload` in a DSSE envelope of payload type `type` (borrowed: SY_PAYLOAD_TYPE,
+ * SY_TIMESTAMP_TYPE or SY_SUBS_TYPE) with every key; returns a malloc'd NUL-terminated JSON. */
 char *feed_envelope_type(const char *type, const char *payload, size_t plen, void *const *keys,
                          const uint8_t (*pubs)[SY_KEY_LEN], int nkeys);
 
@@ -111,7 +109,10 @@ enum feed_file { FF_MANIFEST, FF_MANIFEST_V, FF_SNAPSHOT, FF_DELTA, FF_LOCK };
 void feed_name(char *out, enum feed_file kind, uint64_t a, uint64_t b);
 /* FEEDDIR/name into `out` (FEED_PATH_MAX bytes). */
 int feed_path(char *out, const struct pub *p, enum feed_file kind, uint64_t a, uint64_t b);
-int feed_load_manifest(const struct pub *p, const char *file, struct sy_manifest *m);
+/* Read manifest `file` of ours (payload type `type`: SY_PAYLOAD_TYPE or SY_SUBS_TYPE) and
+ * verify it with the signing keys into `m`. Returns 0 or an error. */
+int feed_load_manifest(const struct pub *p, const char *type, const char *file,
+                       struct sy_manifest *m);
 /* feed_args.c: options into `p`; then the category table, keys and hash key. */
 int feed_parse_args(struct pub *p, int argc, char **argv);
 int feed_prepare(struct pub *p);
@@ -119,6 +120,11 @@ int feed_prepare(struct pub *p);
 int feed_load_prev(struct pub *p);
 /* feed_delta.c: deltas from the kept versions into p->m.version. */
 int feed_write_deltas(struct pub *p);
+/* The delta file from version `v` into p->m.version, for both channels: open its temp file
+ * into `*g`; after its lines, feed_delta_close (given the lines' result `rc`) closes it, moves
+ * it into place and, when all went well, lists it in p->m.deltas. Both return 0 or -errno. */
+int feed_delta_open(const struct pub *p, uint64_t v, struct gzw **g);
+int feed_delta_close(struct pub *p, uint64_t v, struct gzw *g, int rc);
 
 /* feed_timestamp.c: sign FEEDDIR/timestamp.json for manifest `m` (payload `payload`, `plen`
  * bytes, borrowed), valid m->timestamp_ttl seconds from now. */
@@ -129,6 +135,11 @@ int feed_write_atomic(const char *file, const char *text, size_t len);
 
 /* The manifest payload JSON of `m` (malloc'd, owned by the caller). */
 char *feed_manifest_json(const struct sy_manifest *m);
+/* Sign manifest `payload` (borrowed) under payload type `type` with p's keys and write it as
+ * manifest-VERSION.json, then as manifest.json. Returns 0 or -errno. */
+int feed_write_manifest(const struct pub *p, const char *type, const char *payload);
+/* fsync FEEDDIR itself, so that the renames into it survive a crash; best effort. */
+void feed_sync_dir(const char *dir);
 /* Remove files of FEEDDIR no client can need any more (older than p->keep versions). */
 void feed_cleanup(const struct pub *p);
 /* One text line (with its newline) into a feed file: the subscriber channel's lines. */

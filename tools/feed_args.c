@@ -370,7 +370,7 @@ int feed_load_prev(struct pub *p)
 	int rc;
 
 	feed_path(file, p, FF_MANIFEST, 0, 0);
-	rc = feed_load_manifest(p, file, &p->prev);
+	rc = feed_load_manifest(p, SY_PAYLOAD_TYPE, file, &p->prev);
 	if (rc == -ENOENT) {
 		p->m.version = p->force_version ? p->force_version : 1;
 		if (merge_announce(p) != 0)

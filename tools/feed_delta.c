@@ -92,24 +92,42 @@ static int one_delta(struct pub *p, uint64_t v)
 {
 	static struct sy_manifest om;
 	struct old o;
-	struct sy_file *f = &p->m.deltas[p->m.n_deltas];
-	char file[FEED_PATH_MAX], tmp[FEED_PATH_MAX + 8];
+	char file[FEED_PATH_MAX];
 	struct gzw *g;
 	int rc;
 
 	memset(&o, 0, sizeof(o));
 	feed_path(file, p, FF_MANIFEST_V, v, 0);
-	if (feed_load_manifest(p, file, &om) != 0 || om.version != v ||
+	if (feed_load_manifest(p, SY_PAYLOAD_TYPE, file, &om) != 0 || om.version != v ||
 	    memcmp(om.hash_key, p->m.hash_key, SY_HASH_KEY_LEN) != 0)
 		return 1; /* not usable (gone, other key, other hash key): no delta from v */
-	if ((rc = read_old(p, v, &om, &o)) != 0)
-		goto out;
+	if ((rc = read_old(p, v, &om, &o)) == 0 && (rc = feed_delta_open(p, v, &g)) == 0)
+		rc = feed_delta_close(p, v, g, diff(p, &o.set, g));
+	fset_free(&o.set);
+	return rc;
+}
+
+static void delta_paths(const struct pub *p, uint64_t v, char *file, char *tmp)
+{
 	feed_path(file, p, FF_DELTA, v, p->m.version);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", file);
+	snprintf(tmp, FEED_PATH_MAX + 8, "%s.tmp", file);
+}
+
+int feed_delta_open(const struct pub *p, uint64_t v, struct gzw **g)
+{
+	char file[FEED_PATH_MAX], tmp[FEED_PATH_MAX + 8];
+
+	delta_paths(p, v, file, tmp);
+	return gzw_open(g, tmp);
+}
+
+int feed_delta_close(struct pub *p, uint64_t v, struct gzw *g, int rc)
+{
+	struct sy_file *f = &p->m.deltas[p->m.n_deltas];
+	char file[FEED_PATH_MAX], tmp[FEED_PATH_MAX + 8];
+
+	delta_paths(p, v, file, tmp);
 	memset(f, 0, sizeof(*f));
-	if ((rc = gzw_open(&g, tmp)) != 0)
-		goto out;
-	rc = diff(p, &o.set, g);
 	rc = rc ? rc : gzw_close(g, f);
 	if (rc == 0 && rename(tmp, file) != 0)
 		rc = -errno;
@@ -117,8 +135,6 @@ static int one_delta(struct pub *p, uint64_t v)
 	feed_name(f->url, FF_DELTA, v, p->m.version);
 	if (rc == 0)
 		p->m.n_deltas++;
-out:
-	fset_free(&o.set);
 	return rc;
 }
 

@@ -121,12 +121,6 @@ static int add_sigs(cJSON *arr, const uint8_t *pae, size_t plen, void *const *ke
 	return 0;
 }
 
-char *feed_envelope(const char *payload, size_t plen, void *const *keys,
-                    const uint8_t (*pubs)[SY_KEY_LEN], int nkeys)
-{
-	return feed_envelope_type(SY_PAYLOAD_TYPE, payload, plen, keys, pubs, nkeys);
-}
-
 char *feed_envelope_type(const char *type, const char *payload, size_t plen, void *const *keys,
                          const uint8_t (*pubs)[SY_KEY_LEN], int nkeys)
 {

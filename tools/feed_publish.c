@@ -78,8 +78,8 @@ int feed_slurp(const char *file, size_t max, uint8_t **data, size_t *len)
 	return 0;
 }
 
-/* Read and verify a signed manifest of ours with the signing keys. */
-int feed_load_manifest(const struct pub *p, const char *file, struct sy_manifest *m)
+int feed_load_manifest(const struct pub *p, const char *type, const char *file,
+                       struct sy_manifest *m)
 {
 	uint8_t *data;
 	char *payload, why[200];
@@ -88,8 +88,8 @@ int feed_load_manifest(const struct pub *p, const char *file, struct sy_manifest
 
 	if (rc != 0)
 		return rc;
-	rc = sy_envelope_open(data, len, (const uint8_t(*)[SY_KEY_LEN])p->pubs, p->nkeys, &payload,
-	                      &plen);
+	rc = sy_envelope_open_type(type, data, len, (const uint8_t(*)[SY_KEY_LEN])p->pubs, p->nkeys,
+	                           &payload, &plen);
 	free(data);
 	if (rc != 0)
 		return rc;
@@ -222,19 +222,40 @@ char *feed_manifest_json(const struct sy_manifest *m)
 	return s;
 }
 
+int feed_write_manifest(const struct pub *p, const char *type, const char *payload)
+{
+	char *env = feed_envelope_type(type, payload, strlen(payload), p->keys,
+	                               (const uint8_t(*)[SY_KEY_LEN])p->pubs, p->nkeys);
+	char file[FEED_PATH_MAX];
+	int rc = -ENOMEM;
+
+	if (!env)
+		return rc;
+	/* The versioned name first: manifest.json never names a version not there to fetch. */
+	feed_path(file, p, FF_MANIFEST_V, p->m.version, 0);
+	if ((rc = feed_write_atomic(file, env, strlen(env))) == 0) {
+		feed_path(file, p, FF_MANIFEST, 0, 0);
+		rc = feed_write_atomic(file, env, strlen(env));
+	}
+	free(env);
+	return rc;
+}
+
+void feed_sync_dir(const char *dir)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+}
+
 static int write_manifest(struct pub *p)
 {
-	char *payload = feed_manifest_json(&p->m), *env = NULL, file[FEED_PATH_MAX];
-	int rc = -ENOMEM, dfd;
+	char *payload = feed_manifest_json(&p->m), file[FEED_PATH_MAX];
+	int rc = payload ? feed_write_manifest(p, SY_PAYLOAD_TYPE, payload) : -ENOMEM;
 
-	if (!payload || !(env = feed_envelope(payload, strlen(payload), p->keys,
-	                                      (const uint8_t(*)[SY_KEY_LEN])p->pubs, p->nkeys)))
-		goto out;
-	feed_path(file, p, FF_MANIFEST_V, p->m.version, 0);
-	if ((rc = feed_write_atomic(file, env, strlen(env))) != 0)
-		goto out;
-	feed_path(file, p, FF_MANIFEST, 0, 0);
-	rc = feed_write_atomic(file, env, strlen(env));
 	/* After the manifest it names: a client never sees a timestamp for a manifest it cannot
 	 * fetch yet. */
 	if (rc == 0 && p->m.timestamp_ttl)
@@ -242,13 +263,9 @@ static int write_manifest(struct pub *p)
 	else if (rc == 0 && snprintf(file, sizeof(file), "%s/%s", p->dir, SY_TIMESTAMP_FILE) <
 	                        (int)sizeof(file))
 		unlink(file); /* timestamps turned off: no stale one left to confuse anyone */
-	if (rc == 0 && (dfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-out:
+	if (rc == 0)
+		feed_sync_dir(p->dir);
 	free(payload);
-	free(env);
 	return rc;
 }
 

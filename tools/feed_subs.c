@@ -559,25 +559,6 @@ static int old_line(void *arg, const char *line, size_t len)
 	}
 }
 
-static int load_manifest(const struct pub *p, const char *file, struct sy_manifest *m)
-{
-	uint8_t *data;
-	char *payload, why[200];
-	size_t len, plen;
-	int rc = feed_slurp(file, SY_MANIFEST_MAX, &data, &len);
-
-	if (rc != 0)
-		return rc;
-	rc = sy_envelope_open_type(SY_SUBS_TYPE, data, len, (const uint8_t(*)[SY_KEY_LEN])p->pubs,
-	                           p->nkeys, &payload, &plen);
-	free(data);
-	if (rc != 0)
-		return rc;
-	rc = sy_manifest_parse(payload, plen, m, why, sizeof(why));
-	free(payload);
-	return rc;
-}
-
 static int read_old(const struct pub *p, uint64_t v, struct sy_manifest *om, struct table *t)
 {
 	char file[FEED_PATH_MAX];
@@ -586,7 +567,7 @@ static int read_old(const struct pub *p, uint64_t v, struct sy_manifest *om, str
 	int rc;
 
 	feed_path(file, p, FF_MANIFEST_V, v, 0);
-	if (load_manifest(p, file, om) != 0 || om->version != v)
+	if (feed_load_manifest(p, SY_SUBS_TYPE, file, om) != 0 || om->version != v)
 		return 1; /* gone or signed by another key: no delta from v */
 	feed_path(file, p, FF_SNAPSHOT, v, 0);
 	if (feed_slurp(file, (size_t)1 << 32, &data, &len) != 0)
@@ -719,52 +700,23 @@ static int one_delta(struct pub *p, const struct table *now, uint64_t v)
 {
 	static struct sy_manifest om;
 	struct table old = {0};
-	struct sy_file *f = &p->m.deltas[p->m.n_deltas];
-	char file[FEED_PATH_MAX], tmp[FEED_PATH_MAX + 8];
 	struct gzw *g;
 	int rc = read_old(p, v, &om, &old);
 
-	if (rc != 0)
-		goto out;
-	feed_path(file, p, FF_DELTA, v, p->m.version);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", file);
-	memset(f, 0, sizeof(*f));
-	if ((rc = gzw_open(&g, tmp)) != 0)
-		goto out;
-	rc = diff(&old, now, g);
-	rc = rc ? rc : gzw_close(g, f);
-	if (rc == 0 && rename(tmp, file) != 0)
-		rc = -errno;
-	f->from = v;
-	feed_name(f->url, FF_DELTA, v, p->m.version);
-	if (rc == 0)
-		p->m.n_deltas++;
-out:
+	if (rc == 0 && (rc = feed_delta_open(p, v, &g)) == 0)
+		rc = feed_delta_close(p, v, g, diff(&old, now, g));
 	table_free(&old);
 	return rc;
 }
 
 static int write_manifest(struct pub *p)
 {
-	char *payload = feed_manifest_json(&p->m), *env = NULL, file[FEED_PATH_MAX];
-	int rc = -ENOMEM, dfd;
+	char *payload = feed_manifest_json(&p->m);
+	int rc = payload ? feed_write_manifest(p, SY_SUBS_TYPE, payload) : -ENOMEM;
 
-	if (!payload ||
-	    !(env = feed_envelope_type(SY_SUBS_TYPE, payload, strlen(payload), p->keys,
-	                               (const uint8_t(*)[SY_KEY_LEN])p->pubs, p->nkeys)))
-		goto out;
-	feed_path(file, p, FF_MANIFEST_V, p->m.version, 0);
-	if ((rc = feed_write_atomic(file, env, strlen(env))) != 0)
-		goto out;
-	feed_path(file, p, FF_MANIFEST, 0, 0);
-	rc = feed_write_atomic(file, env, strlen(env));
-	if (rc == 0 && (dfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-out:
+	if (rc == 0)
+		feed_sync_dir(p->dir);
 	free(payload);
-	free(env);
 	return rc;
 }
 
@@ -865,7 +817,7 @@ static int prepare(struct pub *p)
 
 	feed_path(file, p, FF_MANIFEST, 0, 0);
 	p->have_prev = access(file, F_OK) == 0;
-	if (p->have_prev && load_manifest(p, file, &p->prev) != 0) {
+	if (p->have_prev && feed_load_manifest(p, SY_SUBS_TYPE, file, &p->prev) != 0) {
 		fprintf(stderr,
 		        "kidguard-feed: %s: not a subscriber manifest signed by these keys\n",
 		        file);
