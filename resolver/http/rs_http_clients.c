@@ -157,13 +157,7 @@ void rs__api_clients(struct rs_req *q, struct rs_resp *r)
 		return put(q, &p, r);
 	if (strcmp(q->method, "DELETE") == 0) {
 		rc = change(q->h, &p, NULL);
-		if (rc == BL_ENOTFOUND)
-			rs__api_error(q, r, 404, "error.clients_no_prefix", NULL);
-		else if (rc < 0)
-			rs__api_error(q, r, 500, "error.internal",
-			              RS_KV("detail", kg_strerror(rc)));
-		else
-			rs__resp_text(r, 200, "application/json", "{\"deleted\":true}");
+		rs__api_done(q, r, rc, "error.clients_no_prefix", "{\"deleted\":true}");
 		return;
 	}
 	rs__api_error(q, r, 405, "error.method", RS_KV("allowed", "GET, PUT, DELETE"));

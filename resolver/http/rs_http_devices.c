@@ -158,12 +158,7 @@ static void revoke_device(struct rs_req *q, const char *name, struct rs_resp *r)
 		t = NULL;
 	}
 	bl_devices_abort(t);
-	if (rc == BL_ENOTFOUND)
-		rs__api_error(q, r, 404, "error.no_such_device", NULL);
-	else if (rc < 0)
-		rs__api_error(q, r, 500, "error.internal", RS_KV("detail", kg_strerror(rc)));
-	else
-		rs__resp_text(r, 200, "application/json", "{\"revoked\":true}");
+	rs__api_done(q, r, rc, "error.no_such_device", "{\"revoked\":true}");
 }
 
 void rs__api_devices(struct rs_req *q, struct rs_resp *r)

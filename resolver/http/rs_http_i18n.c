@@ -237,3 +237,14 @@ void rs__api_error(struct rs_req *q, struct rs_resp *r, int status, const char *
 	if (j)
 		r->content_language = rs__i18n_code(q->h, lang);
 }
+
+void rs__api_done(struct rs_req *q, struct rs_resp *r, int rc, const char *missing,
+                  const char *body)
+{
+	if (rc == BL_ENOTFOUND)
+		rs__api_error(q, r, 404, missing, NULL);
+	else if (rc < 0)
+		rs__api_error(q, r, 500, "error.internal", RS_KV("detail", kg_strerror(rc)));
+	else
+		rs__resp_text(r, 200, "application/json", body);
+}

@@ -332,6 +332,11 @@ void rs__api_error(struct rs_req *q, struct rs_resp *r, int status, const char *
                    const char *const *kv);
 /* The `kv` of rs__api_error: RS_KV("name", name, "valid", list). */
 #define RS_KV(...) ((const char *const[]){__VA_ARGS__, NULL})
+/* The answer to a change of the store whose result is `rc`: 200 with `body` (JSON text,
+ * borrowed) on success, 404 with message `missing` ("error.*") when what it names is not
+ * there (BL_ENOTFOUND), 500 with the error otherwise. */
+void rs__api_done(struct rs_req *q, struct rs_resp *r, int rc, const char *missing,
+                  const char *body);
 
 /* rs_http_metrics.c */
 void rs__metrics(struct rs_http *h, struct rs_resp *r);

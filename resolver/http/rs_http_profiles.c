@@ -433,12 +433,7 @@ static void api_delete(struct rs_req *q, struct rs_resp *r)
 		else
 			bl_profiles_abort(t);
 	}
-	if (rc == BL_ENOTFOUND)
-		rs__api_error(q, r, 404, "error.no_profile_record", NULL);
-	else if (rc < 0)
-		rs__api_error(q, r, 500, "error.internal", RS_KV("detail", kg_strerror(rc)));
-	else
-		rs__resp_text(r, 200, "application/json", "{\"deleted\":true}");
+	rs__api_done(q, r, rc, "error.no_profile_record", "{\"deleted\":true}");
 }
 
 /* Assign (add or move) or remove one device: an address in the clients table, or a MAC. */
@@ -527,12 +522,7 @@ static void api_device_del(struct rs_req *q, struct rs_resp *r)
 		return;
 	}
 	rc = device_write(q->h, &d, false);
-	if (rc == BL_ENOTFOUND)
-		rs__api_error(q, r, 404, "error.no_such_device", NULL);
-	else if (rc < 0)
-		rs__api_error(q, r, 500, "error.internal", RS_KV("detail", kg_strerror(rc)));
-	else
-		rs__resp_text(r, 200, "application/json", "{\"deleted\":true}");
+	rs__api_done(q, r, rc, "error.no_such_device", "{\"deleted\":true}");
 }
 
 void rs__api_profiles(struct rs_req *q, struct rs_resp *r)
