@@ -112,6 +112,65 @@ def vm_rss_kib(pid):
     raise AssertionError("no VmRSS for %d" % pid)
 
 
+class H2:
+    """Just enough HTTP/2 over a TLS socket to send GETs and to hold the answers back with
+    flow control (no h2 module here): literal HPACK headers, frames read whole."""
+
+    PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+    def __init__(self, sock, window):
+        self.s = sock
+        self.buf = b""
+        self.s.sendall(self.PREFACE + self.frame(4, 0, 0, self.setting(4, window)))
+        while True:  # the server's SETTINGS, which we must acknowledge
+            t, f, sid, _ = self.read()
+            if t == 4 and not f & 1:
+                break
+        self.s.sendall(self.frame(4, 1, 0, b""))
+
+    @staticmethod
+    def frame(ftype, flags, sid, payload):
+        return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + \
+            sid.to_bytes(4, "big") + payload
+
+    @staticmethod
+    def setting(ident, value):
+        return ident.to_bytes(2, "big") + value.to_bytes(4, "big")
+
+    @staticmethod
+    def _lit(name, value):
+        assert len(name) < 127 and len(value) < 127
+        return bytes([0, len(name)]) + name + bytes([len(value)]) + value
+
+    def get(self, sid, path):
+        block = b"".join(self._lit(n, v) for n, v in (
+            (b":method", b"GET"), (b":scheme", b"https"), (b":authority", HOST.encode()),
+            (b":path", path)))
+        return self.frame(1, 0x5, sid, block)  # END_STREAM | END_HEADERS
+
+    def _need(self, n):
+        while len(self.buf) < n:
+            b = self.s.recv(65536)
+            if not b:
+                raise EOFError("connection closed")
+            self.buf += b
+
+    def read(self):
+        self._need(9)
+        n = int.from_bytes(self.buf[:3], "big")
+        self._need(9 + n)
+        t, f = self.buf[3], self.buf[4]
+        sid = int.from_bytes(self.buf[5:9], "big") & 0x7FFFFFFF
+        payload, self.buf = self.buf[9:9 + n], self.buf[9 + n:]
+        return t, f, sid, payload
+
+
+def doh_path(name, qid=0, rdtype="A"):
+    wire = make_query(name, rdtype)
+    wire.id = qid
+    return b"/dns-query?dns=" + base64.urlsafe_b64encode(wire.to_wire()).rstrip(b"=")
+
+
 def get_request(name, qid=0, rdtype="A"):
     wire = make_query(name, rdtype)
     wire.id = qid
@@ -467,6 +526,61 @@ class DohH1Test(kgtest.KGTestCase):
             s.close()
         self.assertEqual(self.metric("kidguard_cache_hits_total") - hits0, conns * per)
         self.assertTrue(wait_until(lambda: self.metric("kidguard_tls_pending") == 0, 10))
+        self.assertTrue(d.alive())
+
+    def test_h2_answers_held_by_flow_control_are_bounded(self):
+        """The HTTP/2 side of the same bound: a client that opens no window (initial window
+        0) keeps every answer in the daemon. 99 streams for the ~50 KB TXT used to make 99
+        answers at once; now streams that end while 256 KiB are held wait undispatched (6
+        answers made), and all 99 are answered once the client opens its windows."""
+        per, held_max = 99, 256 * 1024
+        up = self.start_upstream(extra_records=huge_txt_records())
+        gate = TcpGate(up.port)
+        self.addCleanup(gate.stop)
+        d = self.start("127.0.0.1:%d" % gate.port)
+        r = query(d.port, "huge.kg.test.", "TXT", tcp=True, timeout=5)
+        want = kgtest.answer_rdata(r, "TXT")
+        size = len(r.to_wire())
+        per_conn = -(-held_max // size)
+        hits0 = self.metric("kidguard_cache_hits_total")
+        h = H2(self.connect(alpn="h2"), 0)
+        h.s.sendall(b"".join(h.get(2 * i + 1, doh_path("huge.kg.test.", i, "TXT"))
+                             for i in range(per)))
+        self.assertTrue(wait_until(
+            lambda: self.metric("kidguard_cache_hits_total") - hits0 >= per_conn, 10))
+        self.probe(d)
+        self.assertEqual(self.metric("kidguard_cache_hits_total") - hits0, per_conn)
+        # Open the windows: the connection's and, through the initial size, every stream's.
+        h.s.sendall(h.frame(4, 0, 0, h.setting(4, 2 ** 31 - 1)) +
+                    h.frame(8, 0, 0, (2 ** 31 - 1 - 65535).to_bytes(4, "big")))
+        bodies = {}
+        done = set()
+        while len(done) < per:
+            t, f, sid, payload = h.read()
+            if t == 0:  # DATA
+                bodies[sid] = bodies.get(sid, b"") + payload
+                if f & 1:
+                    done.add(sid)
+        for i in range(per):
+            body = bodies[2 * i + 1]
+            self.assertEqual(int.from_bytes(body[:2], "big"), i)
+            self.assertEqual(len(body), len(bodies[1]))
+        for i in (0, per - 1):
+            self.assertEqual(kgtest.answer_rdata(dns.message.from_wire(bodies[2 * i + 1]),
+                                                 "TXT"), want)
+        self.assertEqual(self.metric("kidguard_cache_hits_total") - hits0, per)
+        h.s.close()
+        # Streams waiting undispatched go with their connection, or alone when reset.
+        h = H2(self.connect(alpn="h2"), 0)
+        h.s.sendall(b"".join(h.get(2 * i + 1, doh_path("huge.kg.test.", i, "TXT"))
+                             for i in range(per)))
+        self.assertTrue(wait_until(
+            lambda: self.metric("kidguard_cache_hits_total") - hits0 >= per + per_conn, 10))
+        h.s.sendall(h.frame(3, 0, 2 * per - 1, (8).to_bytes(4, "big")))  # RST_STREAM, CANCEL
+        self.probe(d)
+        h.s.close()
+        self.probe(d)
+        self.assertEqual(self.metric("kidguard_cache_hits_total") - hits0, per + per_conn)
         self.assertTrue(d.alive())
 
     def test_ratelimit_applies_to_doh_and_dot(self):
