@@ -530,10 +530,12 @@ class DohH1Test(kgtest.KGTestCase):
 
     def test_h2_answers_held_by_flow_control_are_bounded(self):
         """The HTTP/2 side of the same bound: a client that opens no window (initial window
-        0) keeps every answer in the daemon. 99 streams for the ~50 KB TXT used to make 99
+        0) keeps every answer in the daemon. 100 streams for the ~50 KB TXT used to make 100
         answers at once; now streams that end while 256 KiB are held wait undispatched (6
-        answers made), and all 99 are answered once the client opens its windows."""
-        per, held_max = 99, 256 * 1024
+        answers made), and all 100 are answered once the client opens its windows. With 100
+        streams (RS_DOH_MAX_INFLIGHT) the daemon used to stop reading, and never saw the
+        WINDOW_UPDATE that would let the answers out."""
+        per, held_max = 100, 256 * 1024
         up = self.start_upstream(extra_records=huge_txt_records())
         gate = TcpGate(up.port)
         self.addCleanup(gate.stop)
@@ -577,6 +579,14 @@ class DohH1Test(kgtest.KGTestCase):
         self.assertTrue(wait_until(
             lambda: self.metric("kidguard_cache_hits_total") - hits0 >= per + per_conn, 10))
         h.s.sendall(h.frame(3, 0, 2 * per - 1, (8).to_bytes(4, "big")))  # RST_STREAM, CANCEL
+        # The reset stream's request is still alive (queued): one more stream would make 101
+        # requests on the connection, and is refused (REFUSED_STREAM: the client may retry).
+        h.s.sendall(h.get(2 * per + 1, doh_path("www.kg.test.")))
+        while True:
+            t, f, sid, payload = h.read()
+            if t == 3 and sid == 2 * per + 1:
+                self.assertEqual(int.from_bytes(payload, "big"), 7)
+                break
         self.probe(d)
         h.s.close()
         self.probe(d)

@@ -16,7 +16,9 @@
  * writes answers in request order. They are all dispatched at once (a slow question does not
  * hold back the cache hits behind it), up to RS_DOH_MAX_INFLIGHT per connection; beyond that,
  * or with a whole request's worth of bytes buffered, the connection stops reading (rs_dot.c's
- * pipeline_full asks rs__doh_full) until answers drain.
+ * pipeline_full asks rs__doh_full) until answers drain. HTTP/2 never stops reading (answers
+ * wait for the client's WINDOW_UPDATEs): a stream beyond RS_DOH_MAX_INFLIGHT requests alive is
+ * refused (RST_STREAM REFUSED_STREAM; nghttp2 itself refuses beyond MAX_CONCURRENT_STREAMS).
  *
  * Memory: a request keeps its path and body only until it is dispatched; while it waits it
  * costs its struct (and its answer, once made, sized to it and freed as soon as it is handed to
@@ -534,6 +536,14 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *us
 
 	if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
+	/* nghttp2 refuses streams beyond MAX_CONCURRENT_STREAMS, but a reset stream leaves its
+	 * request waiting upstream: bound those too, the way HTTP/2 says "retry later". */
+	if (c->doh->n_reqs >= RS_DOH_MAX_INFLIGHT) {
+		if (nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id,
+		                              NGHTTP2_REFUSED_STREAM) != 0)
+			return NGHTTP2_ERR_CALLBACK_FAILURE;
+		return 0;
+	}
 	if (!(r = req_new(c, f->hd.stream_id)))
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
 	nghttp2_session_set_stream_user_data(s, f->hd.stream_id, r);
@@ -863,10 +873,12 @@ bool rs__doh_full(const struct rs_tconn *c)
 
 	if (!d)
 		return false;
-	if (d->n_reqs >= RS_DOH_MAX_INFLIGHT)
-		return true;
-	return !d->h2 && (d->h1_broken || d->h1_n >= RS_DOH_MAX_INFLIGHT || backlogged(c) ||
-	                  d->in_len - d->in_off >= DOH_H1_IN_FULL);
+	/* HTTP/2 reads on: the WINDOW_UPDATEs that let held answers out come that way, and
+	 * on_begin_headers refuses streams beyond RS_DOH_MAX_INFLIGHT requests. */
+	if (d->h2)
+		return false;
+	return d->n_reqs >= RS_DOH_MAX_INFLIGHT || d->h1_broken || d->h1_n >= RS_DOH_MAX_INFLIGHT ||
+	       backlogged(c) || d->in_len - d->in_off >= DOH_H1_IN_FULL;
 }
 
 /* ------------------------------------------------------------------ connection --- */
