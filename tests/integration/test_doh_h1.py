@@ -15,6 +15,9 @@ findings 1 and 6), against the real daemon over real TLS sockets.
 * finding 6: [ratelimit] applies to DoH and DoT clients too; over the limit they get REFUSED
   (never TC, which means nothing on a stream).
 * DoT's per-connection limit (32) resumes reading when answers drain (it used to spin).
+* finding 6: answers made behind a slow HTTP/1.1 request wait for their turn; a connection takes
+  no new request while it holds RS_DOH_HELD_MAX (256 KiB) of them, or of ciphertext not yet
+  sent, so one slow question and 99 GETs for a ~50 KB answer cost ~300 KB, not ~5 MB.
 """
 
 import base64
@@ -56,8 +59,120 @@ class Gate(kgtest.DelayLine):
         super()._relay(data, peer)
 
 
-def get_request(name, qid=0):
-    wire = make_query(name, "A")
+class TcpGate(Gate):
+    """A Gate that also relays DNS over TCP, ungated, on the same port number: the daemon's
+    retry after a truncated UDP answer (a large TXT) reaches the upstream through it."""
+
+    def __init__(self, upstream_port):
+        super().__init__(upstream_port)
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", self.port))
+        self.lsock.listen(16)
+        self.lsock.settimeout(0.2)
+        self._tt = threading.Thread(target=self._accept, daemon=True)
+        self._tt.start()
+
+    def _accept(self):
+        while not self._stop:
+            try:
+                s, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with s:
+                try:
+                    s.settimeout(5)
+                    q = kgtest.tcp_read_msg(s)
+                    u = kgtest.tcp_connect(self.up[1])
+                    with u:
+                        u.sendall(kgtest.frame(q))
+                        s.sendall(kgtest.frame(kgtest.tcp_read_msg(u)))
+                except OSError:
+                    pass
+
+    def stop(self):
+        super().stop()
+        self._tt.join(2)
+        self.lsock.close()
+
+
+def huge_txt_records(n=190):
+    """huge.kg.test: n TXT strings of 250 octets, an answer of ~50 KB (cached: under
+    RS_MAX_MSG and RS_MAX_TTL_OFFS records)."""
+    return [("huge.kg.test.", "TXT", 300, '"h%03d-%s"' % (i, "y" * 245)) for i in range(n)]
+
+
+def vm_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+class H2:
+    """Just enough HTTP/2 over a TLS socket to send GETs and to hold the answers back with
+    flow control (no h2 module here): literal HPACK headers, frames read whole."""
+
+    PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+    def __init__(self, sock, window):
+        self.s = sock
+        self.buf = b""
+        self.s.sendall(self.PREFACE + self.frame(4, 0, 0, self.setting(4, window)))
+        while True:  # the server's SETTINGS, which we must acknowledge
+            t, f, sid, _ = self.read()
+            if t == 4 and not f & 1:
+                break
+        self.s.sendall(self.frame(4, 1, 0, b""))
+
+    @staticmethod
+    def frame(ftype, flags, sid, payload):
+        return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + \
+            sid.to_bytes(4, "big") + payload
+
+    @staticmethod
+    def setting(ident, value):
+        return ident.to_bytes(2, "big") + value.to_bytes(4, "big")
+
+    @staticmethod
+    def _lit(name, value):
+        assert len(name) < 127 and len(value) < 127
+        return bytes([0, len(name)]) + name + bytes([len(value)]) + value
+
+    def get(self, sid, path):
+        block = b"".join(self._lit(n, v) for n, v in (
+            (b":method", b"GET"), (b":scheme", b"https"), (b":authority", HOST.encode()),
+            (b":path", path)))
+        return self.frame(1, 0x5, sid, block)  # END_STREAM | END_HEADERS
+
+    def _need(self, n):
+        while len(self.buf) < n:
+            b = self.s.recv(65536)
+            if not b:
+                raise EOFError("connection closed")
+            self.buf += b
+
+    def read(self):
+        self._need(9)
+        n = int.from_bytes(self.buf[:3], "big")
+        self._need(9 + n)
+        t, f = self.buf[3], self.buf[4]
+        sid = int.from_bytes(self.buf[5:9], "big") & 0x7FFFFFFF
+        payload, self.buf = self.buf[9:9 + n], self.buf[9 + n:]
+        return t, f, sid, payload
+
+
+def doh_path(name, qid=0, rdtype="A"):
+    wire = make_query(name, rdtype)
+    wire.id = qid
+    return b"/dns-query?dns=" + base64.urlsafe_b64encode(wire.to_wire()).rstrip(b"=")
+
+
+def get_request(name, qid=0, rdtype="A"):
+    wire = make_query(name, rdtype)
     wire.id = qid
     b64 = base64.urlsafe_b64encode(wire.to_wire()).rstrip(b"=")
     return b"GET /dns-query?dns=" + b64 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -353,6 +468,129 @@ class DohH1Test(kgtest.KGTestCase):
         for s in (a, c, t):
             s.close()
         self.assertTrue(wait_until(lambda: self.metric("kidguard_tls_pending") == 0, 10))
+        self.assertTrue(d.alive())
+
+    def test_answers_held_in_line_are_bounded(self):
+        """Finding 6: over HTTP/1.1 answers leave in request order, so answers made behind a
+        slow question wait in the daemon. One slow question, then 99 GETs for a cached ~50 KB
+        TXT answer, on each of 8 connections, used to hold 8 x 99 answers (~39 MB); now a
+        connection takes no new request once it holds RS_DOH_HELD_MAX (256 KiB) of answers:
+        6 answers each (the 6th crosses the bound), the rest wait in the socket. When the slow
+        question is answered every answer goes out, in order."""
+        conns, per, held_max = 8, 99, 256 * 1024
+        up = self.start_upstream(extra_records=huge_txt_records(), max_udp=1232)
+        gate = TcpGate(up.port)
+        self.addCleanup(gate.stop)
+        self.addCleanup(gate.opened.set)  # runs first: let held questions go before stop
+        d = self.start("127.0.0.1:%d" % gate.port, probe="socket",
+                       extra={"upstream": {"timeout": "3000", "query_timeout": "6000"}})
+        r = query(d.port, "huge.kg.test.", "TXT", tcp=True, timeout=5)
+        want = kgtest.answer_rdata(r, "TXT")
+        self.assertEqual(len(want), 190)
+        size = len(r.to_wire())
+        self.assertGreater(size, 45000)
+        per_conn = -(-held_max // size)  # answers taken until the bound is crossed
+        hits0 = self.metric("kidguard_cache_hits_total")
+        rss0 = vm_rss_kib(d.proc.pid)
+        gate.opened.clear()
+        socks = []
+        for c in range(conns):
+            s = self.connect()
+            s.sendall(get_request("slow%d.kg.test." % c, 0) +
+                      b"".join(get_request("huge.kg.test.", i, "TXT") for i in range(1, per + 1)))
+            socks.append(s)
+        self.assertTrue(wait_until(lambda: self.metric("kidguard_tls_pending") == conns, 10))
+        self.assertTrue(wait_until(
+            lambda: self.metric("kidguard_cache_hits_total") - hits0 >= conns * per_conn, 10))
+        self.probe(d)  # whatever the worker would still take, it has taken by now
+        self.assertEqual(self.metric("kidguard_cache_hits_total") - hits0, conns * per_conn)
+        grown = vm_rss_kib(d.proc.pid) - rss0
+        # 8 x 99 answers would be ~39 MB; the bound allows 8 x 6 (~2.4 MB) plus slack.
+        self.assertLess(grown, 12 * 1024, "RSS grew by %d KiB" % grown)
+        gate.opened.set()
+        for c, s in enumerate(socks):
+            resp = Responses(s)
+            for i in range(per + 1):
+                status, body = resp.next()
+                self.assertEqual(status, 200)
+                self.assertEqual(int.from_bytes(body[:2], "big"), i, "connection %d" % c)
+                # Parsing all 792 answers costs seconds: the first and last in full, the
+                # rest by their length (the same answer, only TTLs may differ).
+                if i == 1:
+                    first = len(body)
+                if i in (1, per):
+                    self.assertEqual(kgtest.answer_rdata(dns.message.from_wire(body), "TXT"),
+                                     want)
+                if i:
+                    self.assertEqual(len(body), first)
+            s.close()
+        self.assertEqual(self.metric("kidguard_cache_hits_total") - hits0, conns * per)
+        self.assertTrue(wait_until(lambda: self.metric("kidguard_tls_pending") == 0, 10))
+        self.assertTrue(d.alive())
+
+    def test_h2_answers_held_by_flow_control_are_bounded(self):
+        """The HTTP/2 side of the same bound: a client that opens no window (initial window
+        0) keeps every answer in the daemon. 100 streams for the ~50 KB TXT used to make 100
+        answers at once; now streams that end while 256 KiB are held wait undispatched (6
+        answers made), and all 100 are answered once the client opens its windows. With 100
+        streams (RS_DOH_MAX_INFLIGHT) the daemon used to stop reading, and never saw the
+        WINDOW_UPDATE that would let the answers out."""
+        per, held_max = 100, 256 * 1024
+        up = self.start_upstream(extra_records=huge_txt_records())
+        gate = TcpGate(up.port)
+        self.addCleanup(gate.stop)
+        d = self.start("127.0.0.1:%d" % gate.port)
+        r = query(d.port, "huge.kg.test.", "TXT", tcp=True, timeout=5)
+        want = kgtest.answer_rdata(r, "TXT")
+        size = len(r.to_wire())
+        per_conn = -(-held_max // size)
+        hits0 = self.metric("kidguard_cache_hits_total")
+        h = H2(self.connect(alpn="h2"), 0)
+        h.s.sendall(b"".join(h.get(2 * i + 1, doh_path("huge.kg.test.", i, "TXT"))
+                             for i in range(per)))
+        self.assertTrue(wait_until(
+            lambda: self.metric("kidguard_cache_hits_total") - hits0 >= per_conn, 10))
+        self.probe(d)
+        self.assertEqual(self.metric("kidguard_cache_hits_total") - hits0, per_conn)
+        # Open the windows: the connection's and, through the initial size, every stream's.
+        h.s.sendall(h.frame(4, 0, 0, h.setting(4, 2 ** 31 - 1)) +
+                    h.frame(8, 0, 0, (2 ** 31 - 1 - 65535).to_bytes(4, "big")))
+        bodies = {}
+        done = set()
+        while len(done) < per:
+            t, f, sid, payload = h.read()
+            if t == 0:  # DATA
+                bodies[sid] = bodies.get(sid, b"") + payload
+                if f & 1:
+                    done.add(sid)
+        for i in range(per):
+            body = bodies[2 * i + 1]
+            self.assertEqual(int.from_bytes(body[:2], "big"), i)
+            self.assertEqual(len(body), len(bodies[1]))
+        for i in (0, per - 1):
+            self.assertEqual(kgtest.answer_rdata(dns.message.from_wire(bodies[2 * i + 1]),
+                                                 "TXT"), want)
+        self.assertEqual(self.metric("kidguard_cache_hits_total") - hits0, per)
+        h.s.close()
+        # Streams waiting undispatched go with their connection, or alone when reset.
+        h = H2(self.connect(alpn="h2"), 0)
+        h.s.sendall(b"".join(h.get(2 * i + 1, doh_path("huge.kg.test.", i, "TXT"))
+                             for i in range(per)))
+        self.assertTrue(wait_until(
+            lambda: self.metric("kidguard_cache_hits_total") - hits0 >= per + per_conn, 10))
+        h.s.sendall(h.frame(3, 0, 2 * per - 1, (8).to_bytes(4, "big")))  # RST_STREAM, CANCEL
+        # The reset stream's request is still alive (queued): one more stream would make 101
+        # requests on the connection, and is refused (REFUSED_STREAM: the client may retry).
+        h.s.sendall(h.get(2 * per + 1, doh_path("www.kg.test.")))
+        while True:
+            t, f, sid, payload = h.read()
+            if t == 3 and sid == 2 * per + 1:
+                self.assertEqual(int.from_bytes(payload, "big"), 7)
+                break
+        self.probe(d)
+        h.s.close()
+        self.probe(d)
+        self.assertEqual(self.metric("kidguard_cache_hits_total") - hits0, per + per_conn)
         self.assertTrue(d.alive())
 
     def test_ratelimit_applies_to_doh_and_dot(self):

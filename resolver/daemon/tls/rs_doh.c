@@ -16,12 +16,22 @@
  * writes answers in request order. They are all dispatched at once (a slow question does not
  * hold back the cache hits behind it), up to RS_DOH_MAX_INFLIGHT per connection; beyond that,
  * or with a whole request's worth of bytes buffered, the connection stops reading (rs_dot.c's
- * pipeline_full asks rs__doh_full) until answers drain.
+ * pipeline_full asks rs__doh_full) until answers drain. HTTP/2 never stops reading (answers
+ * wait for the client's WINDOW_UPDATEs): a stream beyond RS_DOH_MAX_INFLIGHT requests alive is
+ * refused (RST_STREAM REFUSED_STREAM; nghttp2 itself refuses beyond MAX_CONCURRENT_STREAMS).
  *
  * Memory: a request keeps its path and body only until it is dispatched; while it waits it
- * costs its struct (and its answer, once made). Requests waiting for the upstream across all
- * connections and workers, with DoT questions, are bounded by [tls] max_pending: beyond it,
- * 503 (rs__forward asks doh_full, so a block or a cache hit is answered whatever the count).
+ * costs its struct (and its answer, once made, sized to it and freed as soon as it is handed to
+ * TLS). Answers made and not yet sent (HTTP/1.1: waiting their turn; HTTP/2: waiting for the
+ * client's window) are counted per connection in `held`; with the ciphertext libuv still
+ * queues, at RS_DOH_HELD_MAX no new request is taken (HTTP/1.1: parsing and reading stop;
+ * HTTP/2: streams that end are queued undispatched, since reading must go on for the
+ * WINDOW_UPDATEs that let answers out) until some are sent. Answers go to TLS only while libuv
+ * queues under half of RS_TLS_MAX_BUFFERED (write_room); the rest wait, counted, and a
+ * completed write (rs__doh_drained) sends them and takes new requests again.
+ * Requests waiting for the upstream across all connections and workers, with DoT questions, are
+ * bounded by [tls] max_pending: beyond it, 503 (rs__forward asks doh_full, so a block or a cache
+ * hit is answered whatever the count).
  *
  * Bounds: request bodies and decoded GET parameters 65535 bytes (413 above), paths
  * DOH_PATH_MAX (414), HTTP/1.1 heads RS_H1_HEAD_MAX (431), RS_DOH_MAX_INFLIGHT requests per
@@ -47,20 +57,20 @@
 
 struct doh_req {
 	struct doh_req *prev, *next; /* the connection's list */
-	struct doh_req *h1_next;     /* HTTP/1.1: the next request to answer */
+	struct doh_req *h1_next;     /* HTTP/1.1: the next request to answer; HTTP/2: next queued */
 	struct rs_tconn *c;
 	int32_t stream_id; /* 0 for HTTP/1.1 */
 	int refs;
 	int status;       /* the answer's, once answered */
 	bool linked;      /* on the connection's list */
 	bool stream_open; /* the protocol still waits for an answer */
-	bool answered, dispatched, too_big, ct_ok, close_after;
+	bool answered, dispatched, too_big, ct_ok, close_after, queued;
 	char method[8];
 	char *path;                       /* until dispatched; sized to the request */
 	char client_id[RS_CLIENT_ID_MAX]; /* from the path, "" none */
 	uint8_t *body; /* request body or decoded GET parameter, until dispatched */
 	size_t body_len;
-	uint8_t *resp; /* answer body being sent */
+	uint8_t *resp; /* answer body until handed to TLS, counted in rs_doh.held */
 	size_t resp_len, resp_off;
 };
 
@@ -73,6 +83,8 @@ struct rs_doh {
 	struct doh_req *h1_head, *h1_tail; /* HTTP/1.1 requests not yet answered on the wire */
 	int h1_n;
 	int n_reqs;  /* requests alive: parsed and not yet answered, or still referenced */
+	size_t held; /* bytes of answers made and not yet handed to TLS (resp) */
+	struct doh_req *h2_q_head, *h2_q_tail; /* HTTP/2: ended streams waiting for held to drop */
 	uint8_t *in; /* HTTP/1.1 input: parsed up to in_off, received up to in_len */
 	size_t in_off, in_len;
 };
@@ -117,6 +129,30 @@ static void req_unlink(struct doh_req *r)
 		r->next->prev = r->prev;
 }
 
+/* The answer went to TLS (or will never go): it no longer counts against RS_DOH_HELD_MAX. */
+static void resp_drop(struct doh_req *r)
+{
+	if (!r->resp)
+		return;
+	if (r->c->doh)
+		r->c->doh->held -= r->resp_len;
+	free(r->resp);
+	r->resp = NULL;
+}
+
+/* RS_DOH_HELD_MAX: answers not yet on the wire, made or queued by libuv. */
+static bool backlogged(const struct rs_tconn *c)
+{
+	return c->doh->held + rs__tls_io_queued(&c->io) >= RS_DOH_HELD_MAX;
+}
+
+/* An answer (at most 64 KiB and its head) may go to TLS without reaching RS_TLS_MAX_BUFFERED,
+ * where a peer is dropped as one that does not read. */
+static bool write_room(const struct rs_tconn *c)
+{
+	return rs__tls_io_queued(&c->io) < RS_TLS_MAX_BUFFERED / 2;
+}
+
 static void req_unref(struct doh_req *r)
 {
 	struct rs_tconn *c = r->c;
@@ -126,7 +162,7 @@ static void req_unref(struct doh_req *r)
 	req_unlink(r);
 	free(r->path);
 	free(r->body);
-	free(r->resp);
+	resp_drop(r);
 	free(r);
 	rs__tconn_unref(c);
 }
@@ -201,8 +237,10 @@ static ssize_t h2_read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
 		n = length;
 	memcpy(buf, r->resp + r->resp_off, n);
 	r->resp_off += n;
-	if (r->resp_off == r->resp_len)
+	if (r->resp_off == r->resp_len) {
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		resp_drop(r); /* nghttp2 copied it into its frame */
+	}
 	return (ssize_t)n;
 }
 
@@ -227,12 +265,8 @@ static void h2_respond(struct doh_req *r, int status)
 	size_t n = status == 200 ? 3 : 1;
 
 	if (nghttp2_submit_response(c->doh->h2, r->stream_id, hdrs, n, r->resp_len ? &prd : NULL) !=
-	    0) {
+	    0)
 		rs__tconn_close(c);
-		return;
-	}
-	if (!c->doh->in_recv)
-		h2_flush(c);
 }
 
 /* Write an HTTP/1.1 answer whose turn has come. Returns 0, or negative: close. */
@@ -262,10 +296,37 @@ static int h1_write(struct rs_tconn *c, const struct doh_req *r)
 	return rc;
 }
 
+/*
+ * Send what is due: after an answer was made, or a queued write completed. Inside a read or
+ * h1_run (in_recv) the running loop does it instead. Sending lets go of requests, which may
+ * drop the connection below its pipeline limit; the read that rs__tconn_unref() would then
+ * start must wait until we are done here, so it is held off (in_process) and started by our
+ * own last unref instead.
+ */
+static void send_due(struct rs_tconn *c)
+{
+	bool was;
+
+	rs__tconn_ref(c);
+	was = c->in_process;
+	c->in_process = true;
+	if (!c->doh->h2)
+		h1_answered(c);
+	else if (!c->doh->in_recv)
+		h2_flush(c);
+	c->in_process = was;
+	rs__tconn_unref(c);
+}
+
+void rs__doh_drained(struct rs_tconn *c)
+{
+	if (c->doh && !c->closing)
+		send_due(c);
+}
+
 static void respond(struct doh_req *r, int status, const uint8_t *body, size_t len)
 {
 	struct rs_tconn *c = r->c;
-	bool was;
 
 	if (r->answered || !r->stream_open || c->closing)
 		return;
@@ -278,23 +339,13 @@ static void respond(struct doh_req *r, int status, const uint8_t *body, size_t l
 			return;
 		}
 		memcpy(r->resp, body, len);
+		c->doh->held += len;
 	}
 	r->resp_len = len;
-	/*
-	 * Answers also come from the query path, outside any read of this connection. Sending
-	 * one lets go of requests, which may drop the connection below its pipeline limit; the
-	 * read that rs__tconn_unref() would then start must wait until we are done here, so it
-	 * is held off (in_process) and started by our own last unref instead.
-	 */
-	rs__tconn_ref(c);
-	was = c->in_process;
-	c->in_process = true;
 	if (c->doh->h2)
 		h2_respond(r, status);
-	else
-		h1_answered(c);
-	c->in_process = was;
-	rs__tconn_unref(c);
+	if (!c->closing)
+		send_due(c);
 }
 
 static void doh_send(void *arg, const uint8_t *msg, size_t len)
@@ -485,6 +536,14 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *us
 
 	if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
+	/* nghttp2 refuses streams beyond MAX_CONCURRENT_STREAMS, but a reset stream leaves its
+	 * request waiting upstream: bound those too, the way HTTP/2 says "retry later". */
+	if (c->doh->n_reqs >= RS_DOH_MAX_INFLIGHT) {
+		if (nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id,
+		                              NGHTTP2_REFUSED_STREAM) != 0)
+			return NGHTTP2_ERR_CALLBACK_FAILURE;
+		return 0;
+	}
 	if (!(r = req_new(c, f->hd.stream_id)))
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
 	nghttp2_session_set_stream_user_data(s, f->hd.stream_id, r);
@@ -525,14 +584,61 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 	return 0;
 }
 
+/* A stream ended while the connection holds RS_DOH_HELD_MAX of answers: it waits, with a
+ * reference, and h2_flush() dispatches it once answers went out. */
+static void h2_queue(struct rs_doh *d, struct doh_req *r)
+{
+	r->queued = true;
+	r->refs++;
+	r->h1_next = NULL;
+	if (d->h2_q_tail)
+		d->h2_q_tail->h1_next = r;
+	else
+		d->h2_q_head = r;
+	d->h2_q_tail = r;
+}
+
+static struct doh_req *h2_unqueue(struct rs_doh *d)
+{
+	struct doh_req *r = d->h2_q_head;
+
+	if (r) {
+		d->h2_q_head = r->h1_next;
+		if (!d->h2_q_head)
+			d->h2_q_tail = NULL;
+		r->queued = false;
+	}
+	return r;
+}
+
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
 {
+	struct rs_tconn *c = user;
 	struct doh_req *r;
 
-	if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
-	    (f->hd.flags & NGHTTP2_FLAG_END_STREAM) && (r = stream_req(s, f->hd.stream_id)))
+	if ((f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) ||
+	    !(f->hd.flags & NGHTTP2_FLAG_END_STREAM) || !(r = stream_req(s, f->hd.stream_id)))
+		return 0;
+	/* Behind queued ones too, so that they keep their order. */
+	if (backlogged(c) || c->doh->h2_q_head)
+		h2_queue(c->doh, r);
+	else
 		dispatch(r);
 	return 0;
+}
+
+/* Dispatch queued streams while answers held allow; called outside nghttp2's callbacks, with
+ * in_recv set so that answers are only submitted. */
+static void h2_dispatch_queued(struct rs_tconn *c)
+{
+	struct rs_doh *d = c->doh;
+	struct doh_req *r;
+
+	while (!c->closing && !backlogged(c) && (r = h2_unqueue(d))) {
+		if (r->stream_open)
+			dispatch(r);
+		req_unref(r); /* the queue's */
+	}
 }
 
 static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error, void *user)
@@ -549,12 +655,27 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error, void 
 
 static void h2_flush(struct rs_tconn *c)
 {
+	struct rs_doh *d = c->doh;
 	const uint8_t *data;
 	ssize_t n = 0;
 
-	while (!c->closing && (n = nghttp2_session_mem_send(c->doh->h2, &data)) > 0)
-		if (rs__tconn_write(c, data, (size_t)n) < 0)
+	for (;;) {
+		while (!c->closing && write_room(c) &&
+		       (n = nghttp2_session_mem_send(d->h2, &data)) > 0)
+			if (rs__tconn_write(c, data, (size_t)n) < 0)
+				return;
+		if (c->closing || n < 0 || backlogged(c) || !d->h2_q_head)
+			break;
+		/* Answers went out: streams queued at the bound may go now. Answers they make are
+		 * submitted only (in_recv) and sent by the next turn, not by a nested flush. */
+		d->in_recv = true;
+		h2_dispatch_queued(c);
+		d->in_recv = false;
+		if (d->dead) {
+			doh_release(c);
 			return;
+		}
+	}
 	if (c->closing)
 		return;
 	if (n < 0 ||
@@ -615,12 +736,13 @@ static int h1_flush(struct rs_tconn *c)
 	struct doh_req *r;
 	int rc = 0;
 
-	while (rc == 0 && !c->closing && (r = d->h1_head) && r->answered) {
+	while (rc == 0 && !c->closing && write_room(c) && (r = d->h1_head) && r->answered) {
 		d->h1_head = r->h1_next;
 		if (!d->h1_head)
 			d->h1_tail = NULL;
 		d->h1_n--;
 		rc = h1_write(c, r);
+		resp_drop(r);
 		r->stream_open = false;
 		req_unref(r); /* the protocol's reference */
 	}
@@ -680,7 +802,8 @@ static int h1_run(struct rs_tconn *c)
 	int rc = 0, n;
 
 	while (rc == 0 && (rc = h1_flush(c)) == 0 && !c->closing) {
-		if (d->h1_broken || d->h1_n >= RS_DOH_MAX_INFLIGHT || d->in_off == d->in_len)
+		if (d->h1_broken || d->h1_n >= RS_DOH_MAX_INFLIGHT || backlogged(c) ||
+		    d->in_off == d->in_len)
 			break;
 		n = rs_h1_parse(d->in + d->in_off, d->in_len - d->in_off, &hr);
 		if (n == 0)
@@ -750,10 +873,12 @@ bool rs__doh_full(const struct rs_tconn *c)
 
 	if (!d)
 		return false;
-	if (d->n_reqs >= RS_DOH_MAX_INFLIGHT)
-		return true;
-	return !d->h2 && (d->h1_broken || d->h1_n >= RS_DOH_MAX_INFLIGHT ||
-	                  d->in_len - d->in_off >= DOH_H1_IN_FULL);
+	/* HTTP/2 reads on: the WINDOW_UPDATEs that let held answers out come that way, and
+	 * on_begin_headers refuses streams beyond RS_DOH_MAX_INFLIGHT requests. */
+	if (d->h2)
+		return false;
+	return d->n_reqs >= RS_DOH_MAX_INFLIGHT || d->h1_broken || d->h1_n >= RS_DOH_MAX_INFLIGHT ||
+	       backlogged(c) || d->in_len - d->in_off >= DOH_H1_IN_FULL;
 }
 
 /* ------------------------------------------------------------------ connection --- */
@@ -779,6 +904,8 @@ static void doh_release(struct rs_tconn *c)
 	 * lets go of the protocol's reference (waiters keep theirs). */
 	nghttp2_session_del(d->h2);
 	d->h2 = NULL;
+	while ((r = h2_unqueue(d)))
+		req_unref(r); /* the queue's */
 	while ((r = d->reqs)) {
 		req_unlink(r);
 		if (r->stream_open) {

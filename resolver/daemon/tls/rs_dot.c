@@ -305,6 +305,11 @@ static void process(struct rs_tconn *c)
 	c->in_process = false;
 }
 
+static void on_drained(struct rs_tls_io *io)
+{
+	rs__doh_drained(io->owner);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct rs_tconn *c = h->data;
@@ -430,6 +435,8 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	c->peer.len = (socklen_t)len;
 	c->io.owner = c;
+	if (c->kind == RS_TC_DOH)
+		c->io.drained = on_drained;
 	c->io.alpn = c->kind == RS_TC_DOT ? alpn_dot : alpn_doh;
 	c->io.alpn_len = (unsigned)(c->kind == RS_TC_DOT ? sizeof(alpn_dot) : sizeof(alpn_doh)) - 1;
 	uv_tcp_nodelay(&c->h, 1);

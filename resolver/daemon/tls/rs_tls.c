@@ -309,12 +309,24 @@ int rs__tls_io_feed(struct rs_tls_io *io, const void *data, size_t len)
 
 struct tls_write_req {
 	uv_write_t req;
+	struct rs_tls_io *io;
 	uint8_t data[];
 };
 
 static void on_written(uv_write_t *req, int status)
 {
-	free(req);
+	struct tls_write_req *wr = (struct tls_write_req *)req;
+	struct rs_tls_io *io = wr->io;
+
+	free(wr);
+	/* Not when cancelled: the connection is closing and must not start anything. */
+	if (status == 0 && io->drained)
+		io->drained(io);
+}
+
+size_t rs__tls_io_queued(const struct rs_tls_io *io)
+{
+	return uv_stream_get_write_queue_size(io->stream);
 }
 
 /* Queue `len` bytes behind what libuv already holds (order matters: records are a stream). */
@@ -328,6 +340,7 @@ static int queue_bytes(struct rs_tls_io *io, const uint8_t *data, size_t len)
 	wr = malloc(sizeof(*wr) + len);
 	if (!wr)
 		return RS_ENOMEM;
+	wr->io = io;
 	memcpy(wr->data, data, len);
 	b = uv_buf_init((char *)wr->data, (unsigned)len);
 	if (uv_write(&wr->req, io->stream, &b, 1, on_written) < 0) {

@@ -21,6 +21,12 @@
 #define RS_DOH_MAX_INFLIGHT 100 /* requests in flight on one DoH connection (and h2 streams) */
 #define RS_DOT_UP_BUCKETS   64  /* in-flight queries of one upstream connection, by ID */
 #define RS_DOT_UP_MAX_QUEUE (64 * 1024) /* query bytes waiting for the upstream's handshake */
+/* Answer bytes one DoH connection holds before they reach the wire: answers made and not yet
+ * handed to TLS (HTTP/1.1: waiting their turn behind a slower request; HTTP/2: waiting for the
+ * client's flow-control window) plus ciphertext libuv still queues. At it, no new request of
+ * that connection is taken until some are sent. Answers are handed to TLS only while libuv
+ * queues less than half of RS_TLS_MAX_BUFFERED, so a slow reader is not dropped for them. */
+#define RS_DOH_HELD_MAX (256 * 1024)
 /* Questions in flight on one upstream connection: far below the 65536 message IDs, so a free
  * random ID is found in a few tries. A full connection is retired (it finishes what it carries)
  * and the next question opens another. */
@@ -46,6 +52,9 @@ struct rs_tls_io {
 	const unsigned char *alpn; /* server: protocols we offer, wire format, preferred first */
 	unsigned alpn_len;
 	void *owner; /* the connection (client sessions are filed by it) */
+	/* Called when a write libuv had queued completed (the peer read some): lets a
+	 * connection that paused at its write bound go on. NULL: nobody asks. */
+	void (*drained)(struct rs_tls_io *io);
 };
 
 enum { RS_TC_DOT = 0, RS_TC_DOH = 1 };
@@ -126,6 +135,10 @@ int rs__doh_input(struct rs_tconn *c, const uint8_t *data, size_t len); /* <0: c
 void rs__doh_free(struct rs_tconn *c);                                  /* at close */
 /* RS_DOH_MAX_INFLIGHT requests, or HTTP/1.1 input at its bound: reading waits for answers. */
 bool rs__doh_full(const struct rs_tconn *c);
+/* A queued write of DoH connection `c` completed: send what waited, take what may come. */
+void rs__doh_drained(struct rs_tconn *c);
+/* Bytes libuv still queues for the peer of `io`. */
+size_t rs__tls_io_queued(const struct rs_tls_io *io);
 /* Decode base64url without padding (RFC 8484 §4.1). Returns the length or -1. Pure. */
 int rs__base64url_decode(const char *in, size_t len, uint8_t *out, size_t max);
 
