@@ -7,7 +7,9 @@
  *   profile set NAME KEY=VALUE...        template=, preset=, mode=filter|allowlist,
  *                                        block_add=C[,C], block_remove=C[,C],
  *                                        bedtime=HH:MM-HH:MM[@DAYS] | bedtime=off,
- *                                        bedtime_allow=NAME[,NAME]
+ *                                        bedtime_allow=NAME[,NAME],
+ *                                        schedule='DAYS HH:MM-HH:MM block C[,C]' (each one
+ *                                        given replaces the other windows) | schedule=off
  *   profile delete NAME                  the store record and its rules (the file's stays)
  *   profile device add NAME --address A | --mac M    (a device already assigned moves)
  *   profile device del --address A | --mac M
@@ -29,7 +31,8 @@ static int usage(void)
 {
 	fputs(_("usage: kidguard-ctl profile list | show NAME | delete NAME\n"
 	        "       kidguard-ctl profile set NAME KEY=VALUE... (template, preset, mode,\n"
-	        "                    block_add, block_remove, bedtime, bedtime_allow)\n"
+	        "                    block_add, block_remove, bedtime, bedtime_allow,\n"
+	        "                    schedule='DAYS HH:MM-HH:MM block C[,C]' or schedule=off)\n"
 	        "       kidguard-ctl profile device add NAME --address IP | --mac MAC\n"
 	        "       kidguard-ctl profile device del --address IP | --mac MAC\n"),
 	      stderr);
@@ -214,10 +217,55 @@ static int set_allow(const char *v, struct bl_profile_rec *r)
 	return 0;
 }
 
+struct set_ctx {
+	struct bl_profile_rec rec;
+	struct rs_profile tmp;
+	bool windows_set; /* a schedule= was given: the windows below replace the record's */
+	int n_windows;
+	struct bl_profile_sched windows[BL_PROFILE_SCHED_MAX - 1]; /* one slot for bedtime */
+};
+
+/* "DAYS HH:MM-HH:MM block C[,C]" (what `profile show` prints and the config's `schedule =`
+ * takes) into the next window of `s`, or "off". Returns 0, or -1 after printing why. */
+static int add_window(struct bl_db *db, const char *v, struct set_ctx *s)
+{
+	char days[64], range[32], word[16];
+	int used = 0;
+	struct rs_schedule rs;
+	uint64_t cats = 0;
+
+	s->windows_set = true;
+	if (strcmp(v, "off") == 0)
+		return 0;
+	if (sscanf(v, "%63s %31s %15s %n", days, range, word, &used) != 3 || used == 0 ||
+	    strcmp(word, "block") != 0 || rs_schedule_parse(days, range, &rs) < 0) {
+		fprintf(
+		    stderr,
+		    _("kidguard-ctl: schedule: expected 'DAYS HH:MM-HH:MM block C[,C]' or off\n"));
+		return -1;
+	}
+	if (parse_cats(db, v + used, &cats) < 0)
+		return -1;
+	if (!cats) {
+		fprintf(stderr, _("kidguard-ctl: schedule: name the categories it blocks\n"));
+		return -1;
+	}
+	if (s->n_windows >= (int)(sizeof(s->windows) / sizeof(s->windows[0]))) {
+		fprintf(stderr, _("kidguard-ctl: schedule: at most %d windows\n"),
+		        (int)(sizeof(s->windows) / sizeof(s->windows[0])));
+		return -1;
+	}
+	s->windows[s->n_windows++] =
+	    (struct bl_profile_sched){rs.days, false, rs.start, rs.end, cats};
+	return 0;
+}
+
 /* One KEY=VALUE into the record. Returns 0, or -1 after printing why. */
 static int set_one(const struct ctl *c, struct bl_db *db, const char *name, const char *kv,
-                   struct bl_profile_rec *r, struct rs_profile *tmp)
+                   struct set_ctx *s)
 {
+	struct bl_profile_rec *r = &s->rec;
+	struct rs_profile *tmp = &s->tmp;
 	const char *eq = strchr(kv, '='), *v;
 	uint64_t m = 0;
 	int mode;
@@ -269,6 +317,8 @@ static int set_one(const struct ctl *c, struct bl_db *db, const char *name, cons
 			        _("kidguard-ctl: bedtime: expected HH:MM-HH:MM[@DAYS] or off\n"));
 			return -1;
 		}
+	} else if (KEY("schedule")) {
+		return add_window(db, v, s);
 	} else if (KEY("bedtime_allow")) {
 		if (set_allow(v, r) < 0) {
 			fprintf(stderr,
@@ -284,11 +334,6 @@ static int set_one(const struct ctl *c, struct bl_db *db, const char *name, cons
 	return 0;
 }
 
-struct set_ctx {
-	struct bl_profile_rec rec;
-	struct rs_profile tmp;
-};
-
 static int cmd_set(const struct ctl *c, struct bl_db *db, const char *name, int n, char **kv)
 {
 	struct set_ctx *s = calloc(1, sizeof(*s));
@@ -303,8 +348,16 @@ static int cmd_set(const struct ctl *c, struct bl_db *db, const char *name, int 
 	if (rc == BL_ENOTFOUND)
 		rc = 0;
 	for (int i = 0; rc == 0 && i < n; i++)
-		if (set_one(c, db, name, kv[i], &s->rec, &s->tmp) < 0)
+		if (set_one(c, db, name, kv[i], s) < 0)
 			rc = RS_EINVAL;
+	/* the same change as the dashboard's (PUT /api/profiles "schedules") */
+	if (rc == 0 && s->windows_set &&
+	    rs_profile_rec_windows(&s->rec, rs_profile_rec_base(&c->cfg, name, &s->rec), false,
+	                           NULL, true, s->windows, s->n_windows)) {
+		fprintf(stderr, _("kidguard-ctl: schedule: the profile has no room for another "
+		                  "window\n"));
+		rc = RS_EINVAL;
+	}
 	s->rec.updated = (uint64_t)time(NULL);
 	if (rc == 0 && (rc = bl_profiles_put(t, name, &s->rec)) == 0) {
 		rc = bl_profiles_commit(t);

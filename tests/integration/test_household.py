@@ -271,6 +271,22 @@ class HouseholdTest(kgtest.KGTestCase):
         big = [p for p in j["profiles"] if p["name"] == "big"][0]
         self.assertEqual(big["schedules"], [])
         self.assertIsNotNone(big["bedtime"])
+        # kidguard-ctl sets the windows too, in the words `profile show` prints: same record
+        r = run_ctl(["profile", "set", "big", "schedule=daily %s-%s block games" % (hm(t), hm(e))],
+                    config=d.conf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(a_records(query(d.port, "learn.kg.test.", "A", source=BIG)),
+                         {"0.0.0.0"}, "the ctl's window blocks games now")
+        st, j = self.api("GET", "/api/profiles")
+        big = [p for p in j["profiles"] if p["name"] == "big"][0]
+        self.assertEqual((big["schedules"], big["bedtime"]["end"]), ([win], hm(e2)))
+        for bad in ("schedule=daily %s-%s block nosuchcat" % (hm(t), hm(e)),
+                    "schedule=daily 8-9 block games", "schedule=daily %s-%s block" % (hm(t), hm(e))):
+            r = run_ctl(["profile", "set", "big", bad], config=d.conf)
+            self.assertEqual(r.returncode, 1, (bad, r.stdout))
+        r = run_ctl(["profile", "set", "big", "schedule=off"], config=d.conf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.ip(d, "learn.kg.test.", BIG), {"192.0.2.69"}, "ctl cleared it")
         # bad windows are refused, naming the window and what is wrong
         for body, word in (({"schedules": [dict(win, block=["nosuchcat"])]}, "nosuchcat"),
                            ({"schedules": [dict(win, end="25:00")]}, "schedules[0]"),
