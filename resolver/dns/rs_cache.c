@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "rs_dns_int.h"
 
@@ -49,21 +48,13 @@ static pthread_once_t hash_key_once = PTHREAD_ONCE_INIT;
 
 static void hash_key_init(void)
 {
-	uint8_t b[RS_SIPHASH_KEY_LEN];
-	size_t got = 0;
+	/* No kernel randomness at all: nothing we could key a table with is safe.
+	 * (stderr for why: the DNS library does not log; the journal takes stderr.) */
+	int rc = rs__siphash_key_random(&hash_key);
 
-	while (got < sizeof(b)) {
-		ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		/* No kernel randomness at all: nothing we could key a table with is safe.
-		 * (stderr for why: the DNS library does not log; the journal takes stderr.) */
-		if (n <= 0)
-			fprintf(stderr, "kidguard: getrandom: %s\n", strerror(errno));
-		KG_REQUIRE(n > 0);
-		got += (size_t)n;
-	}
-	rs__siphash_key_from_bytes(b, &hash_key);
+	if (rc != 0)
+		fprintf(stderr, "kidguard: getrandom: %s\n", strerror(errno));
+	KG_REQUIRE(rc == 0);
 }
 
 void rs_cache_key_make(const struct rs_question *q, struct rs_cache_key *k)

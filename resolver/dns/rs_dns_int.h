@@ -64,6 +64,9 @@ struct rs_siphash_key {
 /* The key from its 16-byte form (the reference implementation's byte order). */
 void rs__siphash_key_from_bytes(const uint8_t bytes[RS_SIPHASH_KEY_LEN],
                                 struct rs_siphash_key *key);
+/* A fresh key from the kernel's randomness (getrandom, retried on EINTR). Returns 0, or
+ * RS_EINVAL with errno set when the kernel has none to give. */
+int rs__siphash_key_random(struct rs_siphash_key *key);
 
 /* SipHash-1-3 of data[0..len) under `key` (both borrowed). */
 uint64_t rs__siphash13(const struct rs_siphash_key *key, const void *data, size_t len);

@@ -5,6 +5,10 @@
  */
 #include "rs_dns_int.h"
 
+#include <errno.h>
+#include <sys/random.h>
+#include <sys/types.h>
+
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 
 struct state {
@@ -83,4 +87,21 @@ uint64_t rs__siphash13(const struct rs_siphash_key *key, const void *data, size_
 uint64_t rs__siphash24(const struct rs_siphash_key *key, const void *data, size_t len)
 {
 	return siphash(key, data, len, 2, 4);
+}
+
+int rs__siphash_key_random(struct rs_siphash_key *key)
+{
+	uint8_t b[RS_SIPHASH_KEY_LEN];
+	size_t got = 0;
+
+	while (got < sizeof(b)) {
+		ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return RS_EINVAL;
+		got += (size_t)n;
+	}
+	rs__siphash_key_from_bytes(b, key);
+	return 0;
 }

@@ -24,11 +24,9 @@
  */
 #include "rs_dns.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 
 #include "rs_dns_int.h"
 
@@ -57,23 +55,6 @@ struct rs_vcache {
 	struct rs_siphash_key key;
 	struct rs_vcache_stats st;
 };
-
-static int random_key(struct rs_siphash_key *key)
-{
-	uint8_t b[RS_SIPHASH_KEY_LEN];
-	size_t got = 0;
-
-	while (got < sizeof(b)) {
-		ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return RS_EINVAL;
-		got += (size_t)n;
-	}
-	rs__siphash_key_from_bytes(b, key);
-	return 0;
-}
 
 #define HUGE_PAGE ((size_t)2 << 20)
 
@@ -116,7 +97,7 @@ int rs_vcache_new(uint32_t entries, struct rs_vcache **out)
 	vc->slots = zalloc_aligned((size_t)vc->nsets * vc->ways * sizeof(struct slot), 128);
 	vc->tags = zalloc_aligned((size_t)vc->nsets * vc->ways * sizeof(struct vtag), 64);
 	vc->victim = calloc(vc->nsets, 1);
-	if (!vc->slots || !vc->tags || !vc->victim || random_key(&vc->key) != 0) {
+	if (!vc->slots || !vc->tags || !vc->victim || rs__siphash_key_random(&vc->key) != 0) {
 		rs_vcache_free(vc);
 		return RS_ENOMEM;
 	}
