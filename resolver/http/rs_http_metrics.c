@@ -56,6 +56,13 @@ static void head(struct buf *b, const char *name, const char *type, const char *
 	bprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A metric with one unlabelled sample: its head, then "NAME VALUE". */
+static void sample(struct buf *b, const char *name, const char *type, const char *help, uint64_t v)
+{
+	head(b, name, type, help);
+	bprintf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
 static const char *const rcode_names[16] = {
     "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
     "NXRRSET", "NOTAUTH", "NOTZONE",  "RCODE11",  "RCODE12", "RCODE13", "RCODE14",  "RCODE15",
@@ -105,19 +112,19 @@ static void queries(struct buf *b, const struct rs_stats *s)
 	        "kidguard_queries_rejected_total{reason=\"dropped\"} %llu\n",
 	        (unsigned long long)s->refused_acl, (unsigned long long)s->formerr,
 	        (unsigned long long)s->notimp, (unsigned long long)s->dropped);
-	head(b, "kidguard_tcp_evicted_total", "counter",
-	     "Idle TCP connections closed at the connection cap to admit a new one.");
-	bprintf(b, "kidguard_tcp_evicted_total %llu\n", (unsigned long long)s->tcp_evicted);
-	head(b, "kidguard_rx_coalesced_total", "counter",
-	     "Listener wakeups followed by a [server] udp_coalesce wait (heavy load only).");
-	bprintf(b, "kidguard_rx_coalesced_total %llu\n", (unsigned long long)s->rx_coalesced);
-	head(b, "kidguard_ratelimited_total", "counter",
-	     "UDP, DoT and DoH queries over a client's [ratelimit] (TC=1 or dropped; REFUSED on "
-	     "DoT and DoH).");
-	bprintf(b, "kidguard_ratelimited_total %llu\n", (unsigned long long)s->ratelimited);
-	head(b, "kidguard_overload_total", "counter",
-	     "Queries answered SERVFAIL because [upstream] max_inflight was reached.");
-	bprintf(b, "kidguard_overload_total %llu\n", (unsigned long long)s->overload);
+	sample(b, "kidguard_tcp_evicted_total", "counter",
+	       "Idle TCP connections closed at the connection cap to admit a new one.",
+	       s->tcp_evicted);
+	sample(b, "kidguard_rx_coalesced_total", "counter",
+	       "Listener wakeups followed by a [server] udp_coalesce wait (heavy load only).",
+	       s->rx_coalesced);
+	sample(b, "kidguard_ratelimited_total", "counter",
+	       "UDP, DoT and DoH queries over a client's [ratelimit] (TC=1 or dropped; REFUSED on "
+	       "DoT and DoH).",
+	       s->ratelimited);
+	sample(b, "kidguard_overload_total", "counter",
+	       "Queries answered SERVFAIL because [upstream] max_inflight was reached.",
+	       s->overload);
 	head(b, "kidguard_assert_failures_total", "counter",
 	     "Queries answered SERVFAIL because the code met a state it believes impossible "
 	     "(a bug: the log names the file and line).");
@@ -146,68 +153,60 @@ static void blocked(struct rs_http *h, struct buf *b, const struct rs_stats *s,
 		label(b, cfg->profiles[i].name);
 		bprintf(b, "\"} %llu\n", (unsigned long long)s->blocked_profile[i]);
 	}
-	head(b, "kidguard_fail_closed_total", "counter",
-	     "Answers blocked because the feed was stale (on_stale = fail_closed).");
-	bprintf(b, "kidguard_fail_closed_total %llu\n", (unsigned long long)s->fail_closed);
-	head(b, "kidguard_policy_errors_total", "counter",
-	     "Queries whose policy decision met a store error or an uncheckable name.");
-	bprintf(b, "kidguard_policy_errors_total %llu\n", (unsigned long long)s->policy_errors);
-	head(b, "kidguard_store_errors_total", "counter",
-	     "Blocklist and subscriber-table lookups the store failed (the query answered per "
-	     "[blocking] on_store_error).");
-	bprintf(b, "kidguard_store_errors_total %llu\n", (unsigned long long)s->store_errors);
-	head(b, "kidguard_cname_chain_refused_total", "counter",
-	     "SERVFAIL answers: the upstream's CNAME/DNAME chain was longer than 16.");
-	bprintf(b, "kidguard_cname_chain_refused_total %llu\n",
-	        (unsigned long long)s->cname_chain_refused);
-	head(b, "kidguard_private_answers_dropped_total", "counter",
-	     "Upstream answers whose private or loopback addresses under public names were "
-	     "dropped.");
-	bprintf(b, "kidguard_private_answers_dropped_total %llu\n",
-	        (unsigned long long)s->private_answers_dropped);
+	sample(b, "kidguard_fail_closed_total", "counter",
+	       "Answers blocked because the feed was stale (on_stale = fail_closed).",
+	       s->fail_closed);
+	sample(b, "kidguard_policy_errors_total", "counter",
+	       "Queries whose policy decision met a store error or an uncheckable name.",
+	       s->policy_errors);
+	sample(b, "kidguard_store_errors_total", "counter",
+	       "Blocklist and subscriber-table lookups the store failed (the query answered per "
+	       "[blocking] on_store_error).",
+	       s->store_errors);
+	sample(b, "kidguard_cname_chain_refused_total", "counter",
+	       "SERVFAIL answers: the upstream's CNAME/DNAME chain was longer than 16.",
+	       s->cname_chain_refused);
+	sample(b, "kidguard_private_answers_dropped_total", "counter",
+	       "Upstream answers whose private or loopback addresses under public names were "
+	       "dropped.",
+	       s->private_answers_dropped);
 }
 
 static void cache_upstream(struct buf *b, const struct rs_stats *s)
 {
 	uint64_t cum = 0;
 
-	head(b, "kidguard_cache_hits_total", "counter", "Answers served from the cache.");
-	bprintf(b, "kidguard_cache_hits_total %llu\n", (unsigned long long)s->cache_hits);
-	head(b, "kidguard_cache_misses_total", "counter", "Questions not found in the cache.");
-	bprintf(b, "kidguard_cache_misses_total %llu\n", (unsigned long long)s->cache_misses);
-	head(b, "kidguard_cache_entries", "gauge", "Entries in the answer caches.");
-	bprintf(b, "kidguard_cache_entries %llu\n", (unsigned long long)s->cache_entries);
-	head(b, "kidguard_verdict_cache_hits_total", "counter",
-	     "Blocklist lookups answered by the verdict cache ([cache] verdict_entries).");
-	bprintf(b, "kidguard_verdict_cache_hits_total %llu\n", (unsigned long long)s->verdict_hits);
-	head(b, "kidguard_verdict_cache_misses_total", "counter",
-	     "Blocklist lookups the verdict cache did not hold (the store was read).");
-	bprintf(b, "kidguard_verdict_cache_misses_total %llu\n",
-	        (unsigned long long)s->verdict_misses);
-	head(b, "kidguard_verdict_cache_entries", "gauge",
-	     "Entries in the verdict caches for the store's current generation.");
-	bprintf(b, "kidguard_verdict_cache_entries %llu\n", (unsigned long long)s->verdict_entries);
-	head(b, "kidguard_upstream_queries_total", "counter", "Queries sent to upstreams.");
-	bprintf(b, "kidguard_upstream_queries_total %llu\n",
-	        (unsigned long long)s->upstream_queries);
+	sample(b, "kidguard_cache_hits_total", "counter", "Answers served from the cache.",
+	       s->cache_hits);
+	sample(b, "kidguard_cache_misses_total", "counter", "Questions not found in the cache.",
+	       s->cache_misses);
+	sample(b, "kidguard_cache_entries", "gauge", "Entries in the answer caches.",
+	       s->cache_entries);
+	sample(b, "kidguard_verdict_cache_hits_total", "counter",
+	       "Blocklist lookups answered by the verdict cache ([cache] verdict_entries).",
+	       s->verdict_hits);
+	sample(b, "kidguard_verdict_cache_misses_total", "counter",
+	       "Blocklist lookups the verdict cache did not hold (the store was read).",
+	       s->verdict_misses);
+	sample(b, "kidguard_verdict_cache_entries", "gauge",
+	       "Entries in the verdict caches for the store's current generation.",
+	       s->verdict_entries);
+	sample(b, "kidguard_upstream_queries_total", "counter", "Queries sent to upstreams.",
+	       s->upstream_queries);
 	head(b, "kidguard_upstream_errors_total", "counter",
 	     "Upstream tries that failed, by kind (timeout, error).");
 	bprintf(b, "kidguard_upstream_errors_total{kind=\"timeout\"} %llu\n",
 	        (unsigned long long)s->upstream_timeouts);
 	bprintf(b, "kidguard_upstream_errors_total{kind=\"error\"} %llu\n",
 	        (unsigned long long)s->upstream_errors);
-	head(b, "kidguard_upstream_tcp_fallbacks_total", "counter",
-	     "Truncated upstream answers retried over TCP.");
-	bprintf(b, "kidguard_upstream_tcp_fallbacks_total %llu\n",
-	        (unsigned long long)s->upstream_tcp_fallbacks);
-	head(b, "kidguard_upstream_case_mismatches_total", "counter",
-	     "UDP answers whose question case differed from the one sent ([upstream] "
-	     "randomize_case): forged, or an upstream that does not echo case; retried over TCP.");
-	bprintf(b, "kidguard_upstream_case_mismatches_total %llu\n",
-	        (unsigned long long)s->upstream_case_mismatches);
-	head(b, "kidguard_coalesced_total", "counter",
-	     "Client questions joined to an identical one already in flight.");
-	bprintf(b, "kidguard_coalesced_total %llu\n", (unsigned long long)s->coalesced);
+	sample(b, "kidguard_upstream_tcp_fallbacks_total", "counter",
+	       "Truncated upstream answers retried over TCP.", s->upstream_tcp_fallbacks);
+	sample(b, "kidguard_upstream_case_mismatches_total", "counter",
+	       "UDP answers whose question case differed from the one sent ([upstream] "
+	       "randomize_case): forged, or an upstream that does not echo case; retried over TCP.",
+	       s->upstream_case_mismatches);
+	sample(b, "kidguard_coalesced_total", "counter",
+	       "Client questions joined to an identical one already in flight.", s->coalesced);
 	head(b, "kidguard_upstream_latency_seconds", "histogram", "Upstream answer times.");
 	for (int i = 0; i < RS_LAT_BUCKETS - 1; i++) {
 		cum += s->upstream_latency[i];
@@ -220,17 +219,16 @@ static void cache_upstream(struct buf *b, const struct rs_stats *s)
 	bprintf(b, "kidguard_upstream_latency_seconds_sum %.3f\n",
 	        s->upstream_latency_sum_ms / 1000.0);
 	bprintf(b, "kidguard_upstream_latency_seconds_count %llu\n", (unsigned long long)cum);
-	head(b, "kidguard_inflight_queries", "gauge", "Upstream questions waiting for an answer.");
-	bprintf(b, "kidguard_inflight_queries %llu\n", (unsigned long long)s->inflight);
-	head(b, "kidguard_tcp_connections", "gauge", "Open client TCP connections.");
-	bprintf(b, "kidguard_tcp_connections %llu\n", (unsigned long long)s->tcp_connections);
-	head(b, "kidguard_tls_pending", "gauge",
-	     "DoH requests and DoT questions waiting for the upstream ([tls] max_pending).");
-	bprintf(b, "kidguard_tls_pending %llu\n", (unsigned long long)s->tls_pending);
-	head(b, "kidguard_tls_pending_refused_total", "counter",
-	     "DoH requests (503) and DoT questions (SERVFAIL) refused at [tls] max_pending.");
-	bprintf(b, "kidguard_tls_pending_refused_total %llu\n",
-	        (unsigned long long)s->tls_pending_refused);
+	sample(b, "kidguard_inflight_queries", "gauge", "Upstream questions waiting for an answer.",
+	       s->inflight);
+	sample(b, "kidguard_tcp_connections", "gauge", "Open client TCP connections.",
+	       s->tcp_connections);
+	sample(b, "kidguard_tls_pending", "gauge",
+	       "DoH requests and DoT questions waiting for the upstream ([tls] max_pending).",
+	       s->tls_pending);
+	sample(b, "kidguard_tls_pending_refused_total", "counter",
+	       "DoH requests (503) and DoT questions (SERVFAIL) refused at [tls] max_pending.",
+	       s->tls_pending_refused);
 }
 
 static void feed(struct rs_http *h, struct buf *b, const struct rs_config *cfg)
@@ -242,23 +240,20 @@ static void feed(struct rs_http *h, struct buf *b, const struct rs_config *cfg)
 
 	head(b, "kidguard_build_info", "gauge", "The running version (always 1).");
 	bprintf(b, "kidguard_build_info{version=\"%s\"} 1\n", KG_VERSION);
-	head(b, "kidguard_start_time_seconds", "gauge", "When the daemon started, epoch seconds.");
-	bprintf(b, "kidguard_start_time_seconds %llu\n", (unsigned long long)h->started);
+	sample(b, "kidguard_start_time_seconds", "gauge", "When the daemon started, epoch seconds.",
+	       h->started);
 	head(b, "kidguard_healthy", "gauge", "1 when /health answers 200.");
 	bprintf(b, "kidguard_healthy %d\n", rs__health_reason(h, why, sizeof(why)) == 0);
 	if (!store_ok)
 		return;
 	bl_db_counts(rs_server_store(h->srv), &local, &fd);
-	head(b, "kidguard_feed_version", "gauge", "Version of the feed the store enforces.");
-	bprintf(b, "kidguard_feed_version %llu\n", (unsigned long long)m.feed_version);
-	head(b, "kidguard_feed_last_sync_timestamp_seconds", "gauge",
-	     "Last successful feed sync, epoch seconds (0: never).");
-	bprintf(b, "kidguard_feed_last_sync_timestamp_seconds %llu\n",
-	        (unsigned long long)m.last_sync);
-	head(b, "kidguard_feed_signed_timestamp_seconds", "gauge",
-	     "Newest signed feed timestamp verified, epoch seconds (0: none).");
-	bprintf(b, "kidguard_feed_signed_timestamp_seconds %llu\n",
-	        (unsigned long long)m.timestamp_signed);
+	sample(b, "kidguard_feed_version", "gauge", "Version of the feed the store enforces.",
+	       m.feed_version);
+	sample(b, "kidguard_feed_last_sync_timestamp_seconds", "gauge",
+	       "Last successful feed sync, epoch seconds (0: never).", m.last_sync);
+	sample(b, "kidguard_feed_signed_timestamp_seconds", "gauge",
+	       "Newest signed feed timestamp verified, epoch seconds (0: none).",
+	       m.timestamp_signed);
 	head(b, "kidguard_feed_age_seconds", "gauge",
 	     "Seconds since the newest signed feed timestamp when the feed has them, else since "
 	     "the last successful sync (absent: never synced).");
@@ -267,10 +262,8 @@ static void feed(struct rs_http *h, struct buf *b, const struct rs_config *cfg)
 		bprintf(b, "kidguard_feed_age_seconds %llu\n",
 		        (unsigned long long)(now > since ? now - since : 0));
 	}
-	head(b, "kidguard_feed_last_attempt_timestamp_seconds", "gauge",
-	     "Last feed sync attempt, epoch seconds (0: never).");
-	bprintf(b, "kidguard_feed_last_attempt_timestamp_seconds %llu\n",
-	        (unsigned long long)m.last_attempt);
+	sample(b, "kidguard_feed_last_attempt_timestamp_seconds", "gauge",
+	       "Last feed sync attempt, epoch seconds (0: never).", m.last_attempt);
 	head(b, "kidguard_feed_sync_configured", "gauge", "1 when [sync] url is set.");
 	bprintf(b, "kidguard_feed_sync_configured %d\n", cfg->sync_url[0] != '\0');
 	head(b, "kidguard_store_entries", "gauge", "Names in the policy store, by source.");
@@ -293,17 +286,14 @@ static void fleet(struct rs_http *h, struct buf *b)
 
 	if (bl_clients_meta(rs_server_store(h->srv), &cm) != 0)
 		return;
-	head(b, "kidguard_subscribers_version", "gauge",
-	     "Version of the fleet subscriber table applied last (0: none).");
-	bprintf(b, "kidguard_subscribers_version %llu\n", (unsigned long long)cm.version);
-	head(b, "kidguard_subscribers_drift", "gauge",
-	     "Subscriber prefixes changed on this node (API, kidguard-ctl) since the last fleet "
-	     "apply.");
-	bprintf(b, "kidguard_subscribers_drift %llu\n", (unsigned long long)cm.drift);
-	head(b, "kidguard_subscribers_last_attempt_seconds", "gauge",
-	     "Unix time of the last poll of the subscriber channel (0: none).");
-	bprintf(b, "kidguard_subscribers_last_attempt_seconds %llu\n",
-	        (unsigned long long)cm.last_attempt);
+	sample(b, "kidguard_subscribers_version", "gauge",
+	       "Version of the fleet subscriber table applied last (0: none).", cm.version);
+	sample(b, "kidguard_subscribers_drift", "gauge",
+	       "Subscriber prefixes changed on this node (API, kidguard-ctl) since the last fleet "
+	       "apply.",
+	       cm.drift);
+	sample(b, "kidguard_subscribers_last_attempt_seconds", "gauge",
+	       "Unix time of the last poll of the subscriber channel (0: none).", cm.last_attempt);
 	head(b, "kidguard_subscribers_poll_failing", "gauge",
 	     "1 when the last poll of the subscriber channel failed (the last good table serves).");
 	bprintf(b, "kidguard_subscribers_poll_failing %d\n", cm.last_error[0] ? 1 : 0);
@@ -311,10 +301,10 @@ static void fleet(struct rs_http *h, struct buf *b)
 		return;
 	for (int i = 0; i < 6; i++)
 		h48 = h48 << 8 | cm.hash[i];
-	head(b, "kidguard_subscribers_hash", "gauge",
-	     "First 48 bits of the SHA-256 of the subscriber table held now (equal on nodes that "
-	     "hold the same mappings).");
-	bprintf(b, "kidguard_subscribers_hash %llu\n", (unsigned long long)h48);
+	sample(b, "kidguard_subscribers_hash", "gauge",
+	       "First 48 bits of the SHA-256 of the subscriber table held now (equal on nodes that "
+	       "hold the same mappings).",
+	       h48);
 }
 
 /* ISP scale: PROXY v2 fronts and the subscriber table. */
@@ -322,22 +312,21 @@ static void isp(struct rs_http *h, struct buf *b, const struct rs_stats *s)
 {
 	uint64_t n = 0;
 
-	head(b, "kidguard_proxy_refused_total", "counter",
-	     "Queries dropped for a PROXY v2 header missing (from proxy_from), malformed, or sent "
-	     "by an address not in proxy_from.");
-	bprintf(b, "kidguard_proxy_refused_total %llu\n", (unsigned long long)s->proxy_refused);
-	head(b, "kidguard_subscriber_hits_total", "counter",
-	     "Queries whose profile the subscriber table chose.");
-	bprintf(b, "kidguard_subscriber_hits_total %llu\n", (unsigned long long)s->subscriber_hits);
+	sample(
+	    b, "kidguard_proxy_refused_total", "counter",
+	    "Queries dropped for a PROXY v2 header missing (from proxy_from), malformed, or sent "
+	    "by an address not in proxy_from.",
+	    s->proxy_refused);
+	sample(b, "kidguard_subscriber_hits_total", "counter",
+	       "Queries whose profile the subscriber table chose.", s->subscriber_hits);
 	head(
 	    b, "kidguard_subscriber_unknown_profile_total", "counter",
 	    "Subscriber table matches naming a profile the config lacks (fell back to clients =).");
 	bprintf(b, "kidguard_subscriber_unknown_profile_total %llu\n",
 	        (unsigned long long)s->subscriber_unknown_profile);
 	if (bl_clients_count(rs_server_store(h->srv), &n) == 0) {
-		head(b, "kidguard_subscribers_entries", "gauge",
-		     "Prefixes in the subscriber table.");
-		bprintf(b, "kidguard_subscribers_entries %llu\n", (unsigned long long)n);
+		sample(b, "kidguard_subscribers_entries", "gauge",
+		       "Prefixes in the subscriber table.", n);
 	}
 	fleet(h, b);
 }
