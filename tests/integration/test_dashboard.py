@@ -89,7 +89,8 @@ class DashboardTest(kgtest.KGTestCase):
         if not self.mod:
             self.skipTest("playwright-core could not be installed with npm")
 
-    def test_dashboard_in_vietnamese(self):
+    def start_with_block_page(self):
+        """A daemon with the dashboard, the block page and bad.kg.test blocked (adult)."""
         up = self.start_upstream()
         hp, bp = kgtest.free_port(v6=False), kgtest.free_port(v6=False)
         d = self.start_daemon("127.0.0.1:%d" % up.port,
@@ -100,6 +101,20 @@ class DashboardTest(kgtest.KGTestCase):
         r = run_ctl(["deny", "add", "bad.kg.test", "--category", "adult"], state=d.state)
         self.assertEqual(r.returncode, 0, r.stderr)
         d.start()
+        return d, hp, bp
+
+    def run_spec(self, script, spec):
+        """Run the Chromium driver `script` on a JSON spec file; the finished process."""
+        spec_path = os.path.join(self.tmp, script + ".json")
+        with open(spec_path, "w", encoding="utf-8") as f:
+            json.dump(spec, f, ensure_ascii=False)
+        env = dict(os.environ, NODE_PATH=self.mod, KG_CHROMIUM=CHROMIUM)
+        return subprocess.run([NODE, os.path.join(kgtest.HERE, script), spec_path],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              timeout=120, env=env)
+
+    def test_dashboard_in_vietnamese(self):
+        d, hp, bp = self.start_with_block_page()
         for n in ("www.kg.test.", "x.bad.kg.test.", "y.bad.kg.test."):
             query(d.port, n)
         en, vi = catalogue("en"), catalogue("vi")
@@ -119,13 +134,7 @@ class DashboardTest(kgtest.KGTestCase):
                                vi["block.wrong_block"]],
                 "never": english_leftovers(en, vi, ("dash.", "why.", "answer.", "category.",
                                                     "block.", "report."))}
-        spec_path = os.path.join(self.tmp, "spec.json")
-        with open(spec_path, "w", encoding="utf-8") as f:
-            json.dump(spec, f, ensure_ascii=False)
-        env = dict(os.environ, NODE_PATH=self.mod, KG_CHROMIUM=CHROMIUM)
-        p = subprocess.run([NODE, os.path.join(kgtest.HERE, "dashboard_i18n.cjs"), spec_path],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           timeout=120, env=env)
+        p = self.run_spec("dashboard_i18n.cjs", spec)
         sys.stderr.write("\nVietnamese dashboard saw: %s\nscreenshots: %s, %s\n"
                          % (p.stdout.strip(), spec["shot_dashboard"], spec["shot_block"]))
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
@@ -135,16 +144,7 @@ class DashboardTest(kgtest.KGTestCase):
         """A Vietnamese parent whose phone browser speaks English: the header's switch turns
         the dashboard, the Family page and the API's errors Vietnamese and is remembered; the
         block page links to Vietnamese (dashboard_switch.cjs)."""
-        up = self.start_upstream()
-        hp, bp = kgtest.free_port(v6=False), kgtest.free_port(v6=False)
-        d = self.start_daemon("127.0.0.1:%d" % up.port,
-                              {"http": {"listen": "127.0.0.1:%d" % hp,
-                                        "block_page_listen": "127.0.0.1:%d" % bp},
-                               "profile default": {"block": "adult", "action": "sinkhole"}},
-                              start=False)
-        r = run_ctl(["deny", "add", "bad.kg.test", "--category", "adult"], state=d.state)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        d.start()
+        d, hp, bp = self.start_with_block_page()
         query(d.port, "www.kg.test.")
         vi = catalogue("vi")
         out_dir = os.path.join(kgtest.build_dir(), "test-artifacts")
@@ -156,13 +156,7 @@ class DashboardTest(kgtest.KGTestCase):
                 "vi": vi, "bad_name": "-..-",
                 "must": [vi["dash.check.title"], vi["dash.events.title"],
                          vi["dash.rules.title"], vi["dash.footer.metrics"]]}
-        spec_path = os.path.join(self.tmp, "switch.json")
-        with open(spec_path, "w", encoding="utf-8") as f:
-            json.dump(spec, f, ensure_ascii=False)
-        env = dict(os.environ, NODE_PATH=self.mod, KG_CHROMIUM=CHROMIUM)
-        p = subprocess.run([NODE, os.path.join(kgtest.HERE, "dashboard_switch.cjs"), spec_path],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           timeout=120, env=env)
+        p = self.run_spec("dashboard_switch.cjs", spec)
         sys.stderr.write("\nlanguage switch saw: %s\nscreenshot: %s\n"
                          % (p.stdout.strip(), spec["shot"]))
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
