@@ -136,26 +136,32 @@ class FleetTest(kgtest.KGTestCase):
             return rcode(dns.message.from_wire(raw)) if raw else None
         return rcode(query(port, BLOCKED, "A", source=source))
 
+    def fleet(self, isp, pki, version, tls=None):
+        """The ISP's channel served over HTTPS, two nodes that took `version`, and dnsdist in
+        front of them: (node a, node b, dnsdist)."""
+        self.srv = kgfeed.FeedServer(self.tmp, isp.dir, pki).start()
+        self.addCleanup(self.srv.stop)
+        up = self.start_upstream()
+        a, b = self.node(up, "node-a", isp, pki, tls), self.node(up, "node-b", isp, pki, tls)
+        for d in (a, b):
+            self.assertTrue(kgtest.wait_until(
+                lambda: self.metric(d, "kidguard_subscribers_version") == version,
+                INTERVAL + 10), d.log_text()[-3000:])
+        dd = Dnsdist(self.tmp, [a.port, b.port])
+        self.addCleanup(dd.stop)
+        dd.start()
+        self.assertTrue(kgtest.wait_until(lambda: self._up(dd.port), 10),
+                        dd.log_text()[-3000:])
+        return a, b, dd
+
     def test_table_reaches_every_node(self):
         pki = kgfeed.Pki(self.tmp)
         isp = IspTable(self.tmp)
         v1, h1 = isp.publish([(KIDS + "/32", "kids"), (OTHER + "/32", "open"),
                               ("10.0.0.0/8", "kids"), ("2001:db8::/32", "open")])
         self.assertEqual(v1, 1)
-        self.srv = kgfeed.FeedServer(self.tmp, isp.dir, pki).start()
-        self.addCleanup(self.srv.stop)
-        up = self.start_upstream()
-        a, b = self.node(up, "node-a", isp, pki), self.node(up, "node-b", isp, pki)
+        a, b, dd = self.fleet(isp, pki, 1)
         nodes = (a, b)
-        for d in nodes:
-            self.assertTrue(kgtest.wait_until(
-                lambda: self.metric(d, "kidguard_subscribers_version") == 1, INTERVAL + 10),
-                d.log_text()[-3000:])
-        dd = Dnsdist(self.tmp, [n.port for n in nodes])
-        self.addCleanup(dd.stop)
-        dd.start()
-        self.assertTrue(kgtest.wait_until(lambda: self._up(dd.port), 10),
-                        dd.log_text()[-3000:])
 
         # Version 1 everywhere: the same answer through dnsdist and through either node.
         for port, proxy in ((dd.port, False), (a.port, True), (b.port, True)):
@@ -242,20 +248,8 @@ class FleetTest(kgtest.KGTestCase):
         rows = [(KIDS + "/32", "smith"), (OTHER + "/32", "kids"),
                 "profile smith " + HOUSEHOLD, "device %s smith" % dev_hash]
         v1, h1 = isp.publish(rows)
-        self.srv = kgfeed.FeedServer(self.tmp, isp.dir, pki).start()
-        self.addCleanup(self.srv.stop)
-        up = self.start_upstream()
-        a, b = self.node(up, "node-a", isp, pki, tls), self.node(up, "node-b", isp, pki, tls)
+        a, b, dd = self.fleet(isp, pki, v1, tls)
         nodes = (a, b)
-        for d in nodes:
-            self.assertTrue(kgtest.wait_until(
-                lambda: self.metric(d, "kidguard_subscribers_version") == v1, INTERVAL + 10),
-                d.log_text()[-3000:])
-        dd = Dnsdist(self.tmp, [n.port for n in nodes])
-        self.addCleanup(dd.stop)
-        dd.start()
-        self.assertTrue(kgtest.wait_until(lambda: self._up(dd.port), 10),
-                        dd.log_text()[-3000:])
 
         # The household's allow rule lets BLOCKED through for its subscriber (its template
         # "kids" blocks it for the other one), through dnsdist and through either node.
